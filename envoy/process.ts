@@ -1,0 +1,193 @@
+// Runs one Envoy: writes its bootstrap, starts it, finds its admin port, stops it. EnvoySupervisor
+// restarts it with backoff when it dies.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import type { Bootstrap } from '../src/generated/envoy/config/bootstrap/v3/Bootstrap.js';
+import { resolveEnvoyBinary } from './binary.js';
+
+export interface EnvoyProcessOptions {
+  bootstrap: Bootstrap;
+  binary?: string;
+  concurrency?: number;
+  logLevel?: string;
+  /** Where Envoy's stdout/stderr go; kept in memory (last 256 KiB) when omitted. */
+  logger?: Logger;
+}
+
+export class EnvoyProcess {
+  readonly workDir: string;
+  private child: ChildProcess | undefined;
+  private exitPromise: Promise<number | null> | undefined;
+  private output = '';
+  adminPort = 0;
+
+  constructor(private readonly opts: EnvoyProcessOptions) {
+    this.workDir = mkdtempSync(path.join(tmpdir(), 'weft-envoy-'));
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get adminUrl(): string {
+    return `http://127.0.0.1:${this.adminPort}`;
+  }
+
+  /** Envoy's own log so far (for test failure messages). */
+  log(): string {
+    return this.output;
+  }
+
+  async start(timeoutMs = 30_000): Promise<void> {
+    const bootstrapPath = path.join(this.workDir, 'bootstrap.json');
+    const adminPath = path.join(this.workDir, 'admin-address');
+    rmSync(adminPath, { force: true });
+    writeFileSync(bootstrapPath, JSON.stringify(this.opts.bootstrap, null, 2));
+    const binary = this.opts.binary ?? resolveEnvoyBinary().path;
+    const args = [
+      '-c', bootstrapPath,
+      '--disable-hot-restart',
+      '--concurrency', String(this.opts.concurrency ?? 1),
+      '--admin-address-path', adminPath,
+      '--log-level', this.opts.logLevel ?? 'warn',
+      '--drain-time-s', '1',
+      '--parent-shutdown-time-s', '2',
+    ];
+    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    const append = (chunk: Buffer): void => {
+      const text = chunk.toString();
+      if (this.opts.logger) for (const line of text.split('\n')) if (line.trim()) this.opts.logger.info({ envoy: line });
+      this.output = (this.output + text).slice(-256 * 1024);
+    };
+    child.stdout?.on('data', append);
+    child.stderr?.on('data', append);
+    this.exitPromise = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null) throw new Error(`envoy exited with ${child.exitCode} during start:\n${this.output}`);
+      try {
+        const address = readFileSync(adminPath, 'utf8').trim();
+        const port = Number(address.slice(address.lastIndexOf(':') + 1));
+        if (port > 0) {
+          this.adminPort = port;
+          return;
+        }
+      } catch {
+        // not written yet
+      }
+      await sleep(20);
+    }
+    await this.stop();
+    throw new Error(`envoy did not open its admin port within ${timeoutMs} ms:\n${this.output}`);
+  }
+
+  /** Resolves with the exit code when Envoy exits. */
+  exited(): Promise<number | null> {
+    return this.exitPromise ?? Promise.resolve(null);
+  }
+
+  async stop(graceMs = 5000): Promise<void> {
+    const child = this.child;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await this.exitPromise;
+      clearTimeout(timer);
+    }
+    rmSync(this.workDir, { recursive: true, force: true });
+  }
+
+  async admin(pathAndQuery: string, method: 'GET' | 'POST' = 'GET'): Promise<string> {
+    const res = await fetch(this.adminUrl + pathAndQuery, { method });
+    const body = await res.text();
+    if (!res.ok) throw new Error(`envoy admin ${pathAndQuery}: ${res.status} ${body}`);
+    return body;
+  }
+
+  async configDump(): Promise<ConfigDump> {
+    return JSON.parse(await this.admin('/config_dump')) as ConfigDump;
+  }
+
+  /** A counter or gauge from /stats, or undefined if Envoy has no such stat. */
+  async stat(name: string): Promise<number | undefined> {
+    const text = await this.admin(`/stats?filter=${encodeURIComponent(`^${name.replace(/[.]/g, '\\.')}$`)}`);
+    const match = /:\s*(\d+)\s*$/m.exec(text);
+    return match ? Number(match[1]) : undefined;
+  }
+}
+
+export interface ConfigDump {
+  configs: Array<Record<string, unknown> & { '@type': string }>;
+}
+
+/**
+ * Names of resources Envoy holds but has not finished warming, by kind: non-empty means a listener or
+ * cluster is stuck waiting for something (a missing cluster, secret or route).
+ */
+export function warmingResources(dump: ConfigDump): string[] {
+  const out: string[] = [];
+  for (const section of dump.configs) {
+    for (const key of ['dynamic_warming_listeners', 'dynamic_warming_clusters', 'dynamic_warming_secrets']) {
+      const entries = section[key];
+      if (Array.isArray(entries)) for (const e of entries as Array<{ name?: string }>) out.push(`${key}:${e.name ?? '?'}`);
+    }
+  }
+  return out;
+}
+
+export interface SupervisorOptions extends EnvoyProcessOptions {
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+/** Keeps an Envoy running: restarts it with exponential backoff when it exits unexpectedly. */
+export class EnvoySupervisor {
+  current: EnvoyProcess | undefined;
+  restarts = 0;
+  private stopping = false;
+  private loop: Promise<void> | undefined;
+
+  constructor(private readonly opts: SupervisorOptions, private readonly logger?: Logger) {}
+
+  async start(): Promise<EnvoyProcess> {
+    const proc = new EnvoyProcess(this.opts);
+    await proc.start();
+    this.current = proc;
+    this.loop = this.watch(proc);
+    return proc;
+  }
+
+  private async watch(first: EnvoyProcess): Promise<void> {
+    let proc = first;
+    let backoff = this.opts.initialBackoffMs ?? 250;
+    for (;;) {
+      const code = await proc.exited();
+      if (this.stopping) return;
+      this.logger?.error({ code, backoffMs: backoff }, 'envoy exited; restarting');
+      await proc.stop();
+      await sleep(backoff);
+      if (this.stopping) return;
+      backoff = Math.min(backoff * 2, this.opts.maxBackoffMs ?? 10_000);
+      try {
+        const next = new EnvoyProcess(this.opts);
+        await next.start();
+        this.current = proc = next;
+        this.restarts++;
+        backoff = this.opts.initialBackoffMs ?? 250;
+      } catch (err) {
+        this.logger?.error({ err }, 'envoy restart failed');
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.current?.stop();
+    await this.loop;
+  }
+}

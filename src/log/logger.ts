@@ -1,0 +1,11 @@
+// One structured logger for the whole process; components take child loggers with their name.
+import { pino, type Logger } from 'pino';
+
+export type { Logger };
+
+export function createLogger(name: string, level = process.env.WEFT_LOG_LEVEL ?? 'info'): Logger {
+  return pino({ name, level, base: { pid: process.pid } });
+}
+
+/** A logger that drops everything, for library use where the caller passed none. */
+export const silentLogger: Logger = pino({ level: 'silent' });

@@ -1,0 +1,79 @@
+// Incremental (delta) ADS: responses carry only changed resources and the names of removed ones.
+import type * as grpc from '@grpc/grpc-js';
+import type { DeltaDiscoveryRequest__Output } from '../generated/envoy/service/discovery/v3/DeltaDiscoveryRequest.js';
+import type { DeltaDiscoveryResponse } from '../generated/envoy/service/discovery/v3/DeltaDiscoveryResponse.js';
+import { AdsStream, type StreamContext } from './ads-stream.js';
+import { resourceAsAny } from './resource.js';
+import { fingerprintOf, type TypeTrack } from './stream-plan.js';
+import { isKnownTypeUrl, WILDCARD_TYPES } from './type-urls.js';
+
+export type DeltaCall = grpc.ServerDuplexStream<DeltaDiscoveryRequest__Output, DeltaDiscoveryResponse>;
+
+export class DeltaStream extends AdsStream {
+  readonly protocol = 'delta' as const;
+  private readonly call: DeltaCall;
+
+  constructor(ctx: StreamContext, call: DeltaCall) {
+    super(ctx);
+    this.call = call;
+  }
+
+  onRequest(req: DeltaDiscoveryRequest__Output): void {
+    if (!this.bindNode(req.node)) return;
+    if (!isKnownTypeUrl(req.type_url)) {
+      this.log.warn({ typeUrl: req.type_url }, 'request for an unsupported type; ignored');
+      return;
+    }
+    const track = this.plan.track(req.type_url);
+    if (!track.requested) {
+      track.requested = true;
+      // Legacy wildcard: the first request for a wildcard type with no names subscribes to everything.
+      if (req.resource_names_subscribe.length === 0 && WILDCARD_TYPES.has(track.typeUrl)) track.wildcard = true;
+      const initial = new Map(Object.entries(req.initial_resource_versions ?? {}));
+      if (initial.size > 0) track.setAcked(initial);
+    }
+    // Subscription changes are deltas: they count even when the nonce is stale.
+    for (const name of req.resource_names_subscribe) {
+      if (name === '*') track.wildcard = true;
+      else track.names.add(name);
+    }
+    if (req.resource_names_unsubscribe.length > 0) {
+      const acked = new Map(track.acked);
+      for (const name of req.resource_names_unsubscribe) {
+        if (name === '*') track.wildcard = false;
+        else track.names.delete(name);
+        acked.delete(name);
+      }
+      track.setAcked(acked);
+    }
+    if (req.response_nonce) {
+      const error = req.error_detail ? { code: req.error_detail.code, message: req.error_detail.message } : null;
+      this.settleResponse(track, req.response_nonce, error);
+    }
+    this.flush();
+  }
+
+  protected sendType(track: TypeTrack): void {
+    const target = this.plan.target(track.typeUrl);
+    if (!target) return;
+    const changed = [...target.values()].filter((r) => track.acked.get(r.name) !== r.version);
+    const removed = [...track.acked.keys()].filter((name) => !target.has(name));
+    if (changed.length === 0 && removed.length === 0) return;
+    const fingerprint = fingerprintOf(target);
+    if (fingerprint === track.nackedFingerprint) return;
+    const nonce = this.nextNonce();
+    const response: DeltaDiscoveryResponse = {
+      system_version_info: fingerprint,
+      type_url: track.typeUrl,
+      nonce,
+      resources: changed.map((r) => ({ name: r.name, version: r.version, resource: resourceAsAny(r) })),
+      removed_resources: removed,
+    };
+    this.recordSent(track, { nonce, target, fingerprint, sentAt: performance.now() }, changed.map((r) => r.name), removed);
+    this.call.write(response);
+  }
+
+  end(): void {
+    this.call.end();
+  }
+}

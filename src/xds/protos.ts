@@ -1,0 +1,92 @@
+// Loads Envoy's API protos once (the tree that @grpc/grpc-js-xds ships) and encodes typed messages.
+// Resources are encoded to bytes once, when they enter the cache, so pushes only copy bytes.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import protobuf from 'protobufjs';
+import * as protoLoader from '@grpc/proto-loader';
+import type { Any } from '../generated/google/protobuf/Any.js';
+import { TYPE_PREFIX } from './type-urls.js';
+
+const require = createRequire(import.meta.url);
+
+function protoIncludeDirs(): string[] {
+  const xdsPackage = path.dirname(require.resolve('@grpc/grpc-js-xds/package.json'));
+  const deps = path.join(xdsPackage, 'deps');
+  return ['envoy-api', 'xds', 'googleapis', 'protoc-gen-validate'].map((d) => path.join(deps, d));
+}
+
+/** The .proto files whose messages Weft encodes; every type they reach is loaded with them. */
+const ROOT_PROTOS = [
+  'envoy/service/discovery/v3/ads.proto',
+  'envoy/config/listener/v3/listener.proto',
+  'envoy/config/route/v3/route.proto',
+  'envoy/config/cluster/v3/cluster.proto',
+  'envoy/config/endpoint/v3/endpoint.proto',
+  'envoy/extensions/transport_sockets/tls/v3/tls.proto',
+  'envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto',
+  'envoy/extensions/filters/http/router/v3/router.proto',
+];
+
+export const LOADER_OPTIONS: protoLoader.Options = {
+  keepCase: true,
+  longs: String,
+  enums: String,
+  // The generated __Output types promise every field, so decoded requests carry defaults.
+  defaults: true,
+  oneofs: true,
+  json: true,
+};
+
+let cachedRoot: protobuf.Root | undefined;
+
+export function envoyProtoRoot(): protobuf.Root {
+  if (cachedRoot) return cachedRoot;
+  const includes = protoIncludeDirs();
+  const root = new protobuf.Root();
+  root.resolvePath = (origin, target) => {
+    if (path.isAbsolute(target)) return target;
+    for (const dir of includes) {
+      const candidate = path.join(dir, target);
+      if (existsSync(candidate)) return candidate;
+    }
+    return protobuf.util.path.resolve(origin, target);
+  };
+  root.loadSync(ROOT_PROTOS, { keepCase: true });
+  root.resolveAll();
+  cachedRoot = root;
+  return root;
+}
+
+/** The ADS service definition for @grpc/grpc-js, built by proto-loader from the same parsed tree. */
+export function adsPackageDefinition(): protoLoader.PackageDefinition {
+  return protoLoader.fromJSON(envoyProtoRoot().toJSON(), LOADER_OPTIONS);
+}
+
+const typeCache = new Map<string, protobuf.Type>();
+
+export function messageType(fullName: string): protobuf.Type {
+  let type = typeCache.get(fullName);
+  if (!type) {
+    type = envoyProtoRoot().lookupType(fullName);
+    typeCache.set(fullName, type);
+  }
+  return type;
+}
+
+/** Encodes a message given in proto-loader's object form (snake_case fields, enum names as strings). */
+export function encodeMessage(fullName: string, message: object): Uint8Array {
+  const type = messageType(fullName);
+  return type.encode(type.fromObject(message)).finish();
+}
+
+/** Packs a typed message into google.protobuf.Any, as Envoy expects for typed_config and resources. */
+export function packAny(fullName: string, message: object): Any {
+  return { type_url: TYPE_PREFIX + fullName, value: Buffer.from(encodeMessage(fullName, message)) };
+}
+
+/** Decodes bytes to proto-loader's object form; used by tests and debugging, never on the hot path. */
+export function decodeMessage(fullName: string, bytes: Uint8Array): Record<string, unknown> {
+  const type = messageType(fullName);
+  return type.toObject(type.decode(bytes), { longs: String, enums: String, defaults: false, oneofs: true });
+}

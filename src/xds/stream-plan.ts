@@ -1,0 +1,151 @@
+// What one ADS stream should send next, independent of the wire protocol (SotW or delta).
+//
+// Rules it enforces:
+// - make-before-break: listeners and routes are held until every cluster, endpoint set and secret they
+//   reach is ACKed on this stream; warm-first resources that left the desired state are kept until
+//   listeners and routes have caught up, then removed;
+// - a NACKed state is not sent again until the desired state changes;
+// - one response in flight per type, so ACKs and NACKs are unambiguous.
+import { createHash } from 'node:crypto';
+import { ALL_TYPE_URLS, TypeUrl, WARM_FIRST_TYPES } from './type-urls.js';
+import type { Resource } from './resource.js';
+import type { Snapshot } from './snapshot.js';
+
+export interface InFlight {
+  readonly nonce: string;
+  /** The complete target this response moves the client to. */
+  readonly target: ReadonlyMap<string, Resource>;
+  readonly fingerprint: string;
+  readonly sentAt: number;
+}
+
+export class TypeTrack {
+  readonly typeUrl: TypeUrl;
+  /** Whether the client asked for this type at all on this stream. */
+  requested = false;
+  wildcard = false;
+  readonly names = new Set<string>();
+  /** What the client has applied: name → resource version. */
+  acked = new Map<string, string>();
+  /** The resources behind `acked`, kept so that retained ones can be sent again in SotW. */
+  ackedResources = new Map<string, Resource>();
+  inFlight: InFlight | undefined;
+  /** Fingerprint of a target the client rejected; that target is not sent again. */
+  nackedFingerprint: string | undefined;
+  /** Set when the subscription changed: a SotW client expects an answer even if nothing else did. */
+  subscriptionChanged = false;
+  /** SotW version_info a reconnecting client said it holds; matched against the first target. */
+  resumeVersion: string | undefined;
+
+  constructor(typeUrl: TypeUrl) {
+    this.typeUrl = typeUrl;
+  }
+
+  isSubscribed(name: string): boolean {
+    return this.wildcard || this.names.has(name);
+  }
+
+  /** Fingerprint of `acked`, kept current so that comparing it costs nothing. */
+  ackedFingerprint = fingerprintOf(new Map<string, string>());
+
+  applyAck(flight: Pick<InFlight, 'target' | 'fingerprint'>): void {
+    this.acked = new Map([...flight.target].map(([n, r]) => [n, r.version]));
+    this.ackedResources = new Map(flight.target);
+    this.ackedFingerprint = flight.fingerprint;
+    this.nackedFingerprint = undefined;
+  }
+
+  /** Replaces what the client holds with what it declared (delta reconnect) or dropped (unsubscribe). */
+  setAcked(versions: Map<string, string>): void {
+    this.acked = versions;
+    for (const name of [...this.ackedResources.keys()]) {
+      if (this.ackedResources.get(name)?.version !== versions.get(name)) this.ackedResources.delete(name);
+    }
+    this.ackedFingerprint = fingerprintOf(versions);
+  }
+}
+
+export function fingerprintOf(target: ReadonlyMap<string, Resource> | ReadonlyMap<string, string>): string {
+  const hash = createHash('sha256');
+  for (const name of [...target.keys()].sort()) {
+    const v = target.get(name)!;
+    hash.update(name).update('\u0000').update(typeof v === 'string' ? v : v.version).update('\u0000');
+  }
+  return hash.digest('base64url').slice(0, 16);
+}
+
+export class StreamPlan {
+  readonly tracks = new Map<TypeUrl, TypeTrack>();
+  snapshot: Snapshot | undefined;
+
+  constructor() {
+    for (const type of ALL_TYPE_URLS) this.tracks.set(type, new TypeTrack(type));
+  }
+
+  track(typeUrl: TypeUrl): TypeTrack {
+    return this.tracks.get(typeUrl)!;
+  }
+
+  /**
+   * The complete set of resources the client should hold for `typeUrl` right now, limited to its
+   * subscription; undefined when nothing may be sent for this type yet.
+   */
+  target(typeUrl: TypeUrl): Map<string, Resource> | undefined {
+    const snapshot = this.snapshot;
+    const track = this.track(typeUrl);
+    if (!snapshot || !track.requested) return undefined;
+    let desired: Map<string, Resource>;
+    if (WARM_FIRST_TYPES.has(typeUrl)) {
+      desired = new Map(snapshot.resources(typeUrl));
+      if (!this.lateTypesConverged()) {
+        // Keep what the client holds until nothing that could reference it is still in flux.
+        for (const [name, version] of track.acked) {
+          if (desired.has(name)) continue;
+          // Delta clients declare what they hold on reconnect, without the bodies; such a resource is
+          // never re-sent (its version matches), only kept from removal, so a bodiless stand-in will do.
+          desired.set(name, track.ackedResources.get(name) ?? { typeUrl, name, version, body: new Uint8Array(0), references: [] });
+        }
+      }
+    } else {
+      if (!this.warmFirstReady(snapshot)) return undefined;
+      desired = new Map(snapshot.resources(typeUrl));
+    }
+    if (track.wildcard) return desired;
+    const filtered = new Map<string, Resource>();
+    for (const name of track.names) {
+      const r = desired.get(name);
+      if (r) filtered.set(name, r);
+    }
+    return filtered;
+  }
+
+  /** Every warm-first resource that the snapshot's listeners and routes reach is ACKed on this stream. */
+  warmFirstReady(snapshot: Snapshot): boolean {
+    for (const ref of snapshot.referencedWarmFirst()) {
+      const track = this.track(ref.typeUrl);
+      if (track.acked.has(ref.name)) continue;
+      if (track.requested) return false;
+      // A client that takes clusters asks for their endpoints once it has them: wait for that too.
+      // A client that never asks for a type cannot be waited on for it.
+      if (ref.typeUrl === TypeUrl.ClusterLoadAssignment && this.track(TypeUrl.Cluster).requested) return false;
+    }
+    return true;
+  }
+
+  /** Listeners and routes on the client equal the desired ones (so old clusters are unreferenced). */
+  lateTypesConverged(): boolean {
+    const snapshot = this.snapshot;
+    if (!snapshot) return false;
+    for (const type of ALL_TYPE_URLS) {
+      if (WARM_FIRST_TYPES.has(type)) continue;
+      const track = this.track(type);
+      if (!track.requested) continue;
+      if (track.inFlight) return false;
+      const desired = snapshot.resources(type);
+      for (const [name, version] of track.acked) if (desired.get(name)?.version !== version) return false;
+      const wanted = track.wildcard ? desired.keys() : track.names;
+      for (const name of wanted) if (desired.has(name) && !track.acked.has(name)) return false;
+    }
+    return true;
+  }
+}
