@@ -90,25 +90,28 @@ export class StreamPlan {
    * The complete set of resources the client should hold for `typeUrl` right now, limited to its
    * subscription; undefined when nothing may be sent for this type yet.
    */
-  target(typeUrl: TypeUrl): Map<string, Resource> | undefined {
+  target(typeUrl: TypeUrl): ReadonlyMap<string, Resource> | undefined {
     const snapshot = this.snapshot;
     const track = this.track(typeUrl);
     if (!snapshot || !track.requested) return undefined;
-    let desired: Map<string, Resource>;
+    // The snapshot's own map when nothing is added to it (snapshots are immutable): this runs on every
+    // flush of every stream, and copying the map each time was most of the control plane's garbage.
+    let desired = snapshot.resources(typeUrl);
     if (WARM_FIRST_TYPES.has(typeUrl)) {
-      desired = new Map(snapshot.resources(typeUrl));
       if (!this.lateTypesConverged()) {
         // Keep what the client holds until nothing that could reference it is still in flux.
+        let kept: Map<string, Resource> | undefined;
         for (const [name, version] of track.acked) {
           if (desired.has(name)) continue;
+          kept ??= new Map(desired);
           // Delta clients declare what they hold on reconnect, without the bodies; such a resource is
           // never re-sent (its version matches), only kept from removal, so a bodiless stand-in will do.
-          desired.set(name, track.ackedResources.get(name) ?? { typeUrl, name, version, body: new Uint8Array(0), references: [] });
+          kept.set(name, track.ackedResources.get(name) ?? { typeUrl, name, version, body: new Uint8Array(0), references: [] });
         }
+        if (kept) desired = kept;
       }
-    } else {
-      if (!this.warmFirstReady(snapshot)) return undefined;
-      desired = new Map(snapshot.resources(typeUrl));
+    } else if (!this.warmFirstReady(snapshot)) {
+      return undefined;
     }
     if (track.wildcard) return desired;
     const filtered = new Map<string, Resource>();
