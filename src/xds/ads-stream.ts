@@ -119,6 +119,7 @@ export abstract class AdsStream {
 
   protected recordSent(track: TypeTrack, flight: InFlight, resourceNames: string[], removedNames: string[]): void {
     track.inFlight = flight;
+    track.lastNonce = flight.nonce;
     const typeStatus = this.ctx.status.type(this.nodeId, this.nodeKey, track.typeUrl);
     typeStatus.responses++;
     this.ctx.metrics.responses.inc({ type: shortTypeName(track.typeUrl), protocol: this.protocol });

@@ -25,10 +25,14 @@ export class SotwStream extends AdsStream {
       return;
     }
     const track = this.plan.track(req.type_url);
-    if (req.response_nonce) {
-      // A request naming an older nonce answers a response that a newer one already replaced.
+    if (req.response_nonce && track.lastNonce !== undefined) {
+      // A request naming an older nonce answers a response that a newer one already replaced: ignored.
+      if (req.response_nonce !== track.lastNonce) return;
+      // The latest nonce: an ACK or NACK if that response is still in flight. If it is settled already,
+      // this is the client changing its subscription (Envoy names the last nonce it received, e.g. when
+      // it asks for the endpoints of a cluster it was just sent): not an ACK again, but current.
       const error = req.error_detail ? { code: req.error_detail.code, message: req.error_detail.message } : null;
-      if (!this.settleResponse(track, req.response_nonce, error)) return;
+      if (track.inFlight) this.settleResponse(track, req.response_nonce, error);
     } else if (req.version_info && !track.requested) {
       track.resumeVersion = req.version_info;
     }

@@ -30,6 +30,8 @@ export class TypeTrack {
   /** The resources behind `acked`, kept so that retained ones can be sent again in SotW. */
   ackedResources = new Map<string, Resource>();
   inFlight: InFlight | undefined;
+  /** Nonce of the latest response sent for this type on this stream (in flight or settled). */
+  lastNonce: string | undefined;
   /** Fingerprint of a target the client rejected; that target is not sent again. */
   nackedFingerprint: string | undefined;
   /** Set when the subscription changed: a SotW client expects an answer even if nothing else did. */
