@@ -86,7 +86,15 @@ export abstract class AdsStream {
     this.node = node;
     this.nodeKey = this.ctx.nodeKeyOf(node);
     this.log = this.ctx.logger.child({ node: node.id, protocol: this.protocol });
-    this.ctx.status.node(node.id, this.nodeKey).connectedStreams++;
+    const nodeStatus = this.ctx.status.node(node.id, this.nodeKey);
+    if (nodeStatus.connectedStreams === 0) {
+      // A new client (or a reconnecting one) holds nothing we know of until it ACKs or declares it.
+      for (const typeStatus of nodeStatus.types.values()) {
+        typeStatus.acked = new Map();
+        typeStatus.ackedVersion = undefined;
+      }
+    }
+    nodeStatus.connectedStreams++;
     this.ctx.metrics.streams.inc({ protocol: this.protocol });
     this.plan.snapshot = this.ctx.cache.getSnapshot(this.nodeKey);
     this.unwatch = this.ctx.cache.watch(this.nodeKey, (snapshot) => {
@@ -125,6 +133,16 @@ export abstract class AdsStream {
     this.ctx.metrics.responses.inc({ type: shortTypeName(track.typeUrl), protocol: this.protocol });
     this.log.debug({ type: shortTypeName(track.typeUrl), nonce: flight.nonce, version: flight.fingerprint, resources: resourceNames.length, removed: removedNames.length }, 'xDS response sent');
     this.ctx.events.response({ nodeId: this.nodeId, typeUrl: track.typeUrl, protocol: this.protocol, nonce: flight.nonce, versionInfo: flight.fingerprint, resourceNames, removedNames });
+  }
+
+  /**
+   * Records in the node status what the client holds of `track`'s type after that changed without an ACK:
+   * a reconnecting client resumed or declared its state, or it unsubscribed from names.
+   */
+  protected noteHeld(track: TypeTrack): void {
+    const typeStatus = this.ctx.status.type(this.nodeId, this.nodeKey, track.typeUrl);
+    typeStatus.acked = track.acked;
+    typeStatus.ackedVersion = track.ackedFingerprint;
   }
 
   /** Handles the ACK or NACK of the response in flight for `track`, if `nonce` names it. */

@@ -30,7 +30,10 @@ export class DeltaStream extends AdsStream {
       // Legacy wildcard: the first request for a wildcard type with no names subscribes to everything.
       if (req.resource_names_subscribe.length === 0 && WILDCARD_TYPES.has(track.typeUrl)) track.wildcard = true;
       const initial = new Map(Object.entries(req.initial_resource_versions ?? {}));
-      if (initial.size > 0) track.setAcked(initial);
+      if (initial.size > 0) {
+        track.setAcked(initial);
+        this.noteHeld(track);
+      }
     }
     // Subscription changes are deltas: they count even when the nonce is stale.
     for (const name of req.resource_names_subscribe) {
@@ -45,6 +48,7 @@ export class DeltaStream extends AdsStream {
         acked.delete(name);
       }
       track.setAcked(acked);
+      this.noteHeld(track);
     }
     if (req.response_nonce) {
       const error = req.error_detail ? { code: req.error_detail.code, message: req.error_detail.message } : null;

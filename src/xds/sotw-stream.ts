@@ -54,7 +54,10 @@ export class SotwStream extends AdsStream {
     // Envoy forgets resources it stops asking for: they are no longer part of what it holds.
     if (!wildcard) {
       const kept = new Map([...track.acked].filter(([n]) => track.names.has(n)));
-      if (kept.size !== track.acked.size) track.setAcked(kept);
+      if (kept.size !== track.acked.size) {
+        track.setAcked(kept);
+        this.noteHeld(track);
+      }
     }
   }
 
@@ -69,6 +72,7 @@ export class SotwStream extends AdsStream {
         // A reconnecting Envoy already holds exactly this: nothing to send, nothing to flap.
         track.applyAck({ target, fingerprint });
         track.subscriptionChanged = false;
+        this.noteHeld(track);
         return;
       }
     }
