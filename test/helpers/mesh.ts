@@ -57,6 +57,13 @@ export class Mesh {
   async start(resources: Resource[] = []): Promise<this> {
     this.snapshot = Snapshot.of(resources);
     await this.startControlPlane();
+    await this.startEnvoy();
+    return this;
+  }
+
+  /** Starts (or, after stopping the current one, restarts) Envoy against the current control plane. */
+  async startEnvoy(): Promise<void> {
+    await this.envoy?.stop();
     this.envoy = new EnvoyProcess({
       bootstrap: nodeBootstrap({
         nodeId: this.nodeId,
@@ -65,7 +72,6 @@ export class Mesh {
       }),
     });
     await this.envoy.start();
-    return this;
   }
 
   set(resources: Resource[]): void {
@@ -75,17 +81,26 @@ export class Mesh {
 
   /** Waits until Envoy ACKed exactly the current desired state, for every type. */
   async converged(timeoutMs = 15_000): Promise<void> {
-    await eventually(() => {
-      const status = this.server.nodeStatus(this.nodeId);
-      if (!status || status.connectedStreams === 0) return false;
-      for (const type of ALL_TYPE_URLS) {
-        const desired = this.snapshot.resources(type);
-        const acked = status.types.get(type)?.acked ?? new Map<string, string>();
-        if (acked.size !== desired.size) return false;
-        for (const [name, r] of desired) if (acked.get(name) !== r.version) return false;
-      }
-      return true;
-    }, timeoutMs, `node ${this.nodeId} to ACK the desired state`);
+    try {
+      await eventually(() => this.divergence() === undefined, timeoutMs, `node ${this.nodeId} to ACK the desired state`);
+    } catch (err) {
+      throw new Error(`${(err as Error).message} (${this.divergence()})`, { cause: err });
+    }
+  }
+
+  /** What differs between the desired state and what the node ACKed, or undefined when nothing does. */
+  divergence(): string | undefined {
+    const status = this.server.nodeStatus(this.nodeId);
+    if (!status || status.connectedStreams === 0) return 'not connected';
+    for (const type of ALL_TYPE_URLS) {
+      const desired = this.snapshot.resources(type);
+      const acked = status.types.get(type)?.acked ?? new Map<string, string>();
+      const short = type.slice(type.lastIndexOf('.') + 1);
+      const missing = [...desired].filter(([name, r]) => acked.get(name) !== r.version).map(([name]) => name);
+      const extra = [...acked.keys()].filter((name) => !desired.has(name));
+      if (missing.length || extra.length) return `${short}: not ACKed [${missing.join(', ')}], not desired [${extra.join(', ')}]`;
+    }
+    return undefined;
   }
 
   /** The assertions every end-to-end test ends with: no NACK, nothing left warming. */
