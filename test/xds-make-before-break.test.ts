@@ -2,14 +2,15 @@
 // over and over, while keep-alive request loops run through Envoy. Not one request may fail.
 import test from 'ava';
 import type { Resource } from '../src/xds/resource.js';
-import { startEchoBackend, type EchoBackend } from './helpers/echo-backend.js';
-import { Mesh, type Protocol } from './helpers/mesh.js';
-import { eventually, freePort } from './helpers/net.js';
+import type { EchoBackend } from './helpers/echo-backend.js';
+import { meshFixture, type Protocol } from './helpers/mesh.js';
+import { eventually } from './helpers/net.js';
 import { httpRoutes, upstream, type RouteSpec } from './helpers/resources.js';
 import { disableGating } from './helpers/gating.js';
 import { get, Load } from './helpers/traffic.js';
 
 const BACKENDS = 20;
+const backendNames = Array.from({ length: BACKENDS }, (_, i) => `b${i}`);
 
 /** Desired state: the named clusters (cluster cN points at backend bN) and the route table. */
 function state(port: number, backends: EchoBackend[], clusters: number[], routes: RouteSpec[]): Resource[] {
@@ -18,13 +19,7 @@ function state(port: number, backends: EchoBackend[], clusters: number[], routes
 
 for (const protocol of ['delta', 'sotw'] as Protocol[]) {
   test.serial(`${protocol}: route and cluster changes under load: zero non-2xx, every new route served by its new cluster`, async (t) => {
-    const backends = await Promise.all(Array.from({ length: BACKENDS }, (_, i) => startEchoBackend(`b${i}`)));
-    const port = await freePort();
-    const mesh = new Mesh({ protocol });
-    t.teardown(async () => {
-      await mesh.stop();
-      await Promise.all(backends.map((b) => b.close()));
-    });
+    const { mesh, backends, port } = await meshFixture(t, { protocol }, backendNames);
 
     // /stable always exists and moves from cluster to cluster; /rN/ routes are added and stay.
     let clusters = [0];
@@ -111,15 +106,9 @@ for (const protocol of ['delta', 'sotw'] as Protocol[]) {
 // change and its new cluster warming is a matter of timing, so this keeps changing (a bounded number of
 // times) until it sees one; in practice about every other change shows it.
 test.serial('negative control: with make-before-break gating disabled, the same changes fail requests', async (t) => {
-  const backends = await Promise.all(Array.from({ length: BACKENDS }, (_, i) => startEchoBackend(`b${i}`)));
-  const port = await freePort();
-  const mesh = new Mesh({ protocol: 'delta' });
+  const { mesh, backends, port } = await meshFixture(t, { protocol: 'delta' }, backendNames);
   let restore: (() => void) | undefined;
-  t.teardown(async () => {
-    restore?.();
-    await mesh.stop();
-    await Promise.all(backends.map((b) => b.close()));
-  });
+  t.teardown(() => restore?.());
   // Each change moves / to a new cluster and drops the previous one in the same push.
   const swap = (i: number): Resource[] => state(port, backends, [i % BACKENDS], [{ prefix: '/', cluster: `c${i % BACKENDS}` }]);
   await mesh.start(swap(0));

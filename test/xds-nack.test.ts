@@ -6,9 +6,8 @@ import { httpListener } from '../src/xds/builders.js';
 import { listenerResource, routeConfigurationResource } from '../src/xds/envoy-resources.js';
 import type { Resource } from '../src/xds/resource.js';
 import { TypeUrl, shortTypeName, type TypeUrl as TypeUrlT } from '../src/xds/type-urls.js';
-import { startEchoBackend } from './helpers/echo-backend.js';
-import { Mesh, type Protocol } from './helpers/mesh.js';
-import { eventually, freePort } from './helpers/net.js';
+import { meshFixture, type Mesh, type Protocol } from './helpers/mesh.js';
+import { eventually } from './helpers/net.js';
 import { httpRoutes, upstream } from './helpers/resources.js';
 import { get, sleep } from './helpers/traffic.js';
 
@@ -73,14 +72,7 @@ async function pushRejected(t: ExecutionContext, mesh: Mesh, protocol: Protocol,
 
 for (const protocol of ['delta', 'sotw'] as Protocol[]) {
   test.serial(`${protocol}: a rejected configuration is reported, held back, and healed by fixing the desired state`, async (t) => {
-    const [a, b] = await Promise.all([startEchoBackend('a'), startEchoBackend('b')]);
-    const port = await freePort();
-    const mesh = new Mesh({ protocol });
-    t.teardown(async () => {
-      await mesh.stop();
-      await a.close();
-      await b.close();
-    });
+    const { mesh, backends: [a, b], port } = await meshFixture(t, { protocol }, ['a', 'b']);
     const clusters = [...upstream('a', a.port), ...upstream('b', b.port)];
     await mesh.start([...clusters, ...httpRoutes(port, [{ prefix: '/', cluster: 'a' }])]);
     await mesh.converged();

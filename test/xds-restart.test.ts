@@ -2,9 +2,8 @@
 // resyncs without anything flapping. Envoy: a new Envoy against the same server gets everything.
 import test from 'ava';
 import { TypeUrl, shortTypeName } from '../src/xds/type-urls.js';
-import { startEchoBackend } from './helpers/echo-backend.js';
-import { Mesh, type Protocol } from './helpers/mesh.js';
-import { eventually, freePort } from './helpers/net.js';
+import { meshFixture, type Mesh, type Protocol } from './helpers/mesh.js';
+import { eventually } from './helpers/net.js';
 import { httpRoutes, upstream } from './helpers/resources.js';
 import { get, Load, sleep } from './helpers/traffic.js';
 
@@ -30,14 +29,7 @@ async function stats(mesh: Mesh, names: string[]): Promise<Record<string, number
 for (const protocol of ['delta', 'sotw'] as Protocol[]) {
   for (const transport of ['tcp', 'unix'] as const) {
     test.serial(`${protocol}/${transport}: control plane restart under traffic: no failed request, no flap, resync`, async (t) => {
-      const [a, b] = await Promise.all([startEchoBackend('a'), startEchoBackend('b')]);
-      const port = await freePort();
-      const mesh = new Mesh({ protocol, transport });
-      t.teardown(async () => {
-        await mesh.stop();
-        await a.close();
-        await b.close();
-      });
+      const { mesh, backends: [a, b], port } = await meshFixture(t, { protocol, transport }, ['a', 'b']);
       const resources = [...upstream('a', a.port), ...upstream('b', b.port), ...httpRoutes(port, [{ prefix: '/b', cluster: 'b' }, { prefix: '/', cluster: 'a' }])];
       await mesh.start(resources);
       await mesh.converged();
@@ -92,14 +84,7 @@ for (const protocol of ['delta', 'sotw'] as Protocol[]) {
   }
 
   test.serial(`${protocol}: Envoy restart against the same control plane: full resync, traffic works`, async (t) => {
-    const [a, b] = await Promise.all([startEchoBackend('a'), startEchoBackend('b')]);
-    const port = await freePort();
-    const mesh = new Mesh({ protocol });
-    t.teardown(async () => {
-      await mesh.stop();
-      await a.close();
-      await b.close();
-    });
+    const { mesh, backends: [a, b], port } = await meshFixture(t, { protocol }, ['a', 'b']);
     await mesh.start([...upstream('a', a.port), ...upstream('b', b.port), ...httpRoutes(port, [{ prefix: '/b', cluster: 'b' }, { prefix: '/', cluster: 'a' }])]);
     await mesh.converged();
     await eventually(async () => (await get(port, '/')).status === 200, 15_000, 'Envoy to serve');

@@ -9,7 +9,9 @@ import { XdsServer } from '../../src/xds/server.js';
 import { Snapshot } from '../../src/xds/snapshot.js';
 import type { Resource } from '../../src/xds/resource.js';
 import type { NackEvent, ResponseEvent } from '../../src/xds/ads-stream.js';
-import { eventually } from './net.js';
+import type { ExecutionContext } from 'ava';
+import { startEchoBackend, type EchoBackend } from './echo-backend.js';
+import { eventually, freePort } from './net.js';
 import { ALL_TYPE_URLS } from '../../src/xds/type-urls.js';
 
 export type Protocol = 'delta' | 'sotw';
@@ -114,4 +116,16 @@ export class Mesh {
     await this.server?.shutdown(500);
     rmSync(this.socketDir, { recursive: true, force: true });
   }
+}
+
+/** A Mesh (not yet started), echo backends with these names, and a free listener port: all torn down with the test. */
+export async function meshFixture(t: ExecutionContext, opts: MeshOptions, backendNames: string[]): Promise<{ mesh: Mesh; backends: EchoBackend[]; port: number }> {
+  const backends = await Promise.all(backendNames.map((name) => startEchoBackend(name)));
+  const port = await freePort();
+  const mesh = new Mesh(opts);
+  t.teardown(async () => {
+    await mesh.stop();
+    await Promise.all(backends.map((b) => b.close()));
+  });
+  return { mesh, backends, port };
 }
