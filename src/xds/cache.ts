@@ -22,12 +22,17 @@ export interface CoalesceOptions {
 
 export const DEFAULT_COALESCE: CoalesceOptions = { quietMs: 2, maxDelayMs: 50 };
 
+/** Listeners called per event-loop turn when a snapshot is published (see deliver()). */
+export const PUBLISH_BATCH = 16;
+
 interface Entry {
   published: Snapshot | undefined;
   pending: Snapshot | undefined;
   firstPendingAt: number;
   timer: NodeJS.Timeout | undefined;
   listeners: Set<SnapshotListener>;
+  /** Counts publishes, so that a delivery still in progress knows when a newer one superseded it. */
+  publishes: number;
 }
 
 export class InMemorySnapshotCache implements SnapshotCache {
@@ -87,7 +92,7 @@ export class InMemorySnapshotCache implements SnapshotCache {
   private entry(nodeKey: string): Entry {
     let entry = this.entries.get(nodeKey);
     if (!entry) {
-      entry = { published: undefined, pending: undefined, firstPendingAt: 0, timer: undefined, listeners: new Set() };
+      entry = { published: undefined, pending: undefined, firstPendingAt: 0, timer: undefined, listeners: new Set(), publishes: 0 };
       this.entries.set(nodeKey, entry);
     }
     return entry;
@@ -100,6 +105,22 @@ export class InMemorySnapshotCache implements SnapshotCache {
     if (!snapshot) return;
     entry.pending = undefined;
     entry.published = snapshot;
-    for (const listener of [...entry.listeners]) listener(snapshot);
+    this.deliver(entry, snapshot, ++entry.publishes, [...entry.listeners], 0);
+  }
+
+  /**
+   * Calls the listeners PUBLISH_BATCH at a time, yielding to the event loop between batches: each
+   * listener is a stream that encodes and queues a response, and with a thousand streams on one node
+   * key, queueing them all in one go holds every response in memory at once. Between batches the
+   * queued responses reach their sockets (and ACKs are read). A newer publish supersedes the rest.
+   */
+  private deliver(entry: Entry, snapshot: Snapshot, publish: number, listeners: SnapshotListener[], from: number): void {
+    if (entry.publishes !== publish) return;
+    const to = Math.min(listeners.length, from + PUBLISH_BATCH);
+    for (let i = from; i < to; i++) {
+      const listener = listeners[i];
+      if (entry.listeners.has(listener)) listener(snapshot);
+    }
+    if (to < listeners.length) setImmediate(() => this.deliver(entry, snapshot, publish, listeners, to));
   }
 }
