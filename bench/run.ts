@@ -1,0 +1,111 @@
+// Runs every benchmark, each in its own process (so that one's memory does not count against another's),
+// and prints each figure with the exact command that produced it.
+//
+//   node dist/bench/run.js [--size=quick|full]      (or WEFT_BENCH_SIZE=quick|full; quick by default)
+//
+// Each benchmark stops by itself; this runner also kills one that overruns its time limit.
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { machine, ms, parseArgs, type Stats } from './lib.js';
+
+const args = parseArgs();
+const size = args.get('size')!;
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..', '..');
+
+interface Bench {
+  name: string;
+  nodeFlags: string[];
+  script: string;
+  args: string[];
+  timeoutMs: number;
+}
+
+const benches: Bench[] = [
+  { name: 'push-latency', nodeFlags: [], script: 'push-latency.js', args: [`--size=${size}`], timeoutMs: 20 * 60_000 },
+  { name: 'push-latency (no debounce)', nodeFlags: [], script: 'push-latency.js', args: [`--size=${size}`, '--protocol=delta', '--coalesce=immediate'], timeoutMs: 20 * 60_000 },
+  { name: 'fanout delta', nodeFlags: [], script: 'fanout.js', args: [`--size=${size}`, '--protocol=delta'], timeoutMs: 10 * 60_000 },
+  { name: 'fanout sotw', nodeFlags: [], script: 'fanout.js', args: [`--size=${size}`, '--protocol=sotw'], timeoutMs: 10 * 60_000 },
+  // The same with V8's young generation capped at 2 × 16 MiB (Node 24's default cap is 2 × 64 MiB).
+  { name: 'fanout delta, --max-semi-space-size=16', nodeFlags: ['--max-semi-space-size=16'], script: 'fanout.js', args: [`--size=${size}`, '--protocol=delta'], timeoutMs: 10 * 60_000 },
+];
+
+function commandOf(b: Bench): string {
+  return ['node', ...b.nodeFlags, path.relative(root, path.join(here, b.script)), ...b.args].join(' ');
+}
+
+async function run(b: Bench): Promise<{ code: number | null; results: Map<string, unknown> }> {
+  const results = new Map<string, unknown>();
+  const child = spawn(process.execPath, [...b.nodeFlags, path.join(here, b.script), ...b.args], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  let buffered = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString();
+    let nl: number;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      const m = /^RESULT (\S+) (.*)$/.exec(line);
+      if (m) results.set(m[1], JSON.parse(m[2]));
+      else console.log(`  ${line}`);
+    }
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), b.timeoutMs);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  clearTimeout(timer);
+  return { code, results };
+}
+
+interface PushRow {
+  protocol: string;
+  routes: number;
+  total: Stats;
+  encode: Stats;
+}
+interface FanoutRow {
+  protocol: string;
+  clients: number;
+  convergeMs: number;
+  convergeCpuMs: number;
+  push: Stats;
+  rssPeakMiB: number;
+}
+
+async function main(): Promise<void> {
+  console.log(`# weft benchmarks  size=${size}  ${machine()}  ${new Date().toISOString()}\n`);
+  const summary: string[] = [];
+  let failed = false;
+  for (const b of benches) {
+    const command = commandOf(b);
+    console.log(`$ ${command}`);
+    const { code, results } = await run(b);
+    if (code !== 0) {
+      failed = true;
+      summary.push(`${b.name}: FAILED (exit ${code})  [${command}]`);
+      continue;
+    }
+    const push = results.get('push-latency') as PushRow[] | undefined;
+    for (const r of push ?? []) {
+      const base = push!.find((x) => x.protocol === r.protocol && x.routes === 1)!;
+      summary.push(
+        `${b.name} ${r.protocol} ${r.routes} routes: setSnapshot→ACK p50 ${ms(r.total.p50)} p99 ${ms(r.total.p99)} ms (×${(r.total.p50 / base.total.p50).toFixed(1)} / ×${(r.total.p99 / base.total.p99).toFixed(1)} the 1-route baseline); makeResource p50 ${ms(r.encode.p50)} ms  [${command}]`,
+      );
+    }
+    const fan = results.get('fanout') as { results: FanoutRow[]; maxRssMiB: number } | undefined;
+    if (fan) {
+      const one = fan.results[0];
+      for (const r of fan.results) {
+        summary.push(
+          `${b.name} ${r.clients} client(s): converged ${ms(r.convergeMs)} ms (×${(r.convergeMs / one.convergeMs).toFixed(0)} of 1 client), CP CPU ${ms(r.convergeCpuMs)} ms; ` +
+            `one-route push p50 ${ms(r.push.p50)} ms; CP RSS peak ${r.rssPeakMiB.toFixed(0)} MiB  [${command}]`,
+        );
+      }
+    }
+    console.log('');
+  }
+  console.log('# summary');
+  for (const line of summary) console.log(line);
+  process.exitCode = failed ? 1 : 0;
+}
+
+await main();
