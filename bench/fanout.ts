@@ -167,6 +167,7 @@ async function phase(server: XdsServer, cache: InMemorySnapshotCache, target: st
     // Their second request (LDS) follows the first on the same stream; give it time to land.
     await new Promise((r) => setTimeout(r, 500));
     global.gc?.();
+    if (args.has('trace-memory')) console.log(`  before the push: new_space ${(v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')!.space_size / 2 ** 20).toFixed(0)} MiB`);
     const rss = new RssSampler(args.has('trace-memory')).start(20);
     const rssBefore = rss.peak;
     let heapPeak = process.memoryUsage().heapUsed;
