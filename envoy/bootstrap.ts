@@ -31,6 +31,10 @@ export function nodeBootstrap(opts: BootstrapOptions): Bootstrap {
   return {
     node: { id: opts.nodeId, cluster: opts.nodeCluster ?? 'weft' },
     admin: { address: { socket_address: { address: '127.0.0.1', port_value: opts.adminPort ?? 0 } } },
+    // Internal listeners (in-process, no port) serve fixed answers, e.g. the 500 of an invalid backend.
+    bootstrap_extensions: [
+      { name: 'envoy.bootstrap.internal_listener', typed_config: jsonAny('envoy.extensions.bootstrap.internal_listener.v3.InternalListener', {}) },
+    ],
     dynamic_resources: {
       ads_config: {
         api_type: opts.protocol === 'sotw' ? 'GRPC' : 'DELTA_GRPC',

@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { printVersion } from './version.js';
 import { runDemo } from './demo.js';
+import { printTranslation, type TranslateOutputType } from './translate.js';
 
 const program = new Command();
 program.name('weft').description('Weft: a sidecarless service mesh centred on Envoy').showHelpAfterError();
@@ -23,6 +24,18 @@ program
   .action(async (opts: { port: string; adminPort: string; protocol: string }) => {
     if (opts.protocol !== 'delta' && opts.protocol !== 'sotw') throw new Error(`--protocol must be delta or sotw, not ${opts.protocol}`);
     await runDemo({ port: parsePort(opts.port, '--port'), adminPort: parsePort(opts.adminPort, '--admin-port'), protocol: opts.protocol });
+  });
+
+program
+  .command('translate')
+  .description('print the status of every object and the xDS resources Weft computes from a directory of manifests, without starting anything')
+  .requiredOption('-c, --config <dir>', 'directory of YAML manifests')
+  .option('-o, --output <format>', 'yaml or json', 'yaml')
+  .option('--type <type>', 'status, xds or all', 'all')
+  .action((opts: { config: string; output: string; type: string }) => {
+    if (opts.output !== 'yaml' && opts.output !== 'json') throw new Error(`--output must be yaml or json, not ${opts.output}`);
+    if (!['status', 'xds', 'all'].includes(opts.type)) throw new Error(`--type must be status, xds or all, not ${opts.type}`);
+    process.exitCode = printTranslation(opts.config, opts.output, opts.type as TranslateOutputType);
   });
 
 function parsePort(value: string, flag: string): number {

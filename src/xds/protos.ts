@@ -26,6 +26,7 @@ const ROOT_PROTOS = [
   'envoy/extensions/transport_sockets/tls/v3/tls.proto',
   'envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto',
   'envoy/extensions/filters/http/router/v3/router.proto',
+  'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
 ];
 
 export const LOADER_OPTIONS: protoLoader.Options = {
@@ -88,5 +89,5 @@ export function packAny(fullName: string, message: object): Any {
 /** Decodes bytes to proto-loader's object form; used by tests and debugging, never on the hot path. */
 export function decodeMessage(fullName: string, bytes: Uint8Array): Record<string, unknown> {
   const type = messageType(fullName);
-  return type.toObject(type.decode(bytes), { longs: String, enums: String, defaults: false, oneofs: true });
+  return type.toObject(type.decode(bytes), { longs: String, enums: String, defaults: false, oneofs: false });
 }

@@ -1,0 +1,124 @@
+// Which listeners a route attaches to (parentRefs, allowedRoutes, hostnames), and the per-parent
+// Accepted condition the spec names for each outcome.
+import type { Inputs } from '../sources/kinds.js';
+import type { ObjectMeta } from '../sources/manifests.js';
+import { condition, CONTROLLER_NAME, GATEWAY_GROUP, generationOf, type Condition } from './conditions.js';
+import { intersectHostnames } from './hostnames.js';
+import type { GatewayState, ListenerState } from './listeners.js';
+
+export interface ParentRef {
+  group?: string;
+  kind?: string;
+  namespace?: string;
+  name: string;
+  sectionName?: string;
+  port?: number;
+}
+
+export interface RouteLike {
+  kind: 'HTTPRoute' | 'GRPCRoute';
+  metadata: ObjectMeta;
+  spec: { parentRefs?: ParentRef[]; hostnames?: string[] };
+}
+
+export interface Attachment {
+  listener: ListenerState;
+  /** Hostnames this route serves on that listener (`*` for any). */
+  hostnames: string[];
+}
+
+export interface ParentStatus {
+  parentRef: ParentRef;
+  controllerName: string;
+  conditions: Condition[];
+}
+
+interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: Array<{ key: string; operator: string; values?: string[] }>;
+}
+
+export function selectorMatches(selector: LabelSelector, labels: Record<string, string>): boolean {
+  for (const [k, v] of Object.entries(selector.matchLabels ?? {})) if (labels[k] !== v) return false;
+  for (const e of selector.matchExpressions ?? []) {
+    const has = Object.hasOwn(labels, e.key);
+    const values = e.values ?? [];
+    if (e.operator === 'In' && !(has && values.includes(labels[e.key]))) return false;
+    if (e.operator === 'NotIn' && has && values.includes(labels[e.key])) return false;
+    if (e.operator === 'Exists' && !has) return false;
+    if (e.operator === 'DoesNotExist' && has) return false;
+  }
+  return true;
+}
+
+export class RouteAttacher {
+  private readonly gateways = new Map<string, GatewayState>();
+  private readonly namespaceLabels = new Map<string, Record<string, string>>();
+  /** listener → keys of the routes counted in its attachedRoutes. */
+  private readonly counted = new Map<ListenerState, Set<string>>();
+
+  constructor(states: GatewayState[], inputs: Inputs) {
+    for (const s of states) this.gateways.set(`${s.gateway.metadata.namespace}/${s.gateway.metadata.name}`, s);
+    for (const ns of inputs.namespaces) this.namespaceLabels.set(ns.metadata.name, ns.metadata.labels ?? {});
+  }
+
+  private labelsOf(namespace: string): Record<string, string> {
+    return { ...(this.namespaceLabels.get(namespace) ?? {}), 'kubernetes.io/metadata.name': namespace };
+  }
+
+  private allows(listener: ListenerState, route: RouteLike): boolean {
+    if (!listener.usable) return false;
+    if (!listener.supportedKinds.some((k) => k.group === GATEWAY_GROUP && k.kind === route.kind)) return false;
+    const routeNs = route.metadata.namespace ?? 'default';
+    const from = listener.spec.allowedRoutes?.namespaces?.from ?? 'Same';
+    if (from === 'All') return true;
+    if (from === 'Same') return routeNs === listener.gateway.gateway.metadata.namespace;
+    const selector = listener.spec.allowedRoutes?.namespaces?.selector;
+    return selector ? selectorMatches(selector, this.labelsOf(routeNs)) : false;
+  }
+
+  /** Attaches `route` to the listeners its parentRefs select; returns its status parents and attachments. */
+  attach(route: RouteLike): { parents: ParentStatus[]; attachments: Attachment[] } {
+    const gen = generationOf(route.metadata);
+    const routeNs = route.metadata.namespace ?? 'default';
+    const routeKey = `${route.kind}/${routeNs}/${route.metadata.name}`;
+    const parents: ParentStatus[] = [];
+    const attachments: Attachment[] = [];
+    for (const ref of route.spec.parentRefs ?? []) {
+      if ((ref.group ?? GATEWAY_GROUP) !== GATEWAY_GROUP || (ref.kind ?? 'Gateway') !== 'Gateway') continue;
+      const gateway = this.gateways.get(`${ref.namespace ?? routeNs}/${ref.name}`);
+      if (!gateway) continue; // not a Gateway of Weft's: another controller reports on it
+      const accepted = (ok: boolean, reason: string, message: string): void => {
+        parents.push({ parentRef: ref, controllerName: CONTROLLER_NAME, conditions: [condition('Accepted', ok, reason, message, gen)] });
+      };
+      const candidates = gateway.listeners.filter((l) => (ref.sectionName === undefined || l.spec.name === ref.sectionName) && (ref.port === undefined || l.spec.port === ref.port));
+      if (candidates.length === 0) {
+        accepted(false, 'NoMatchingParent', `no listener of Gateway ${gateway.gateway.metadata.namespace}/${ref.name} matches${ref.sectionName ? ` sectionName ${ref.sectionName}` : ''}${ref.port !== undefined ? ` port ${ref.port}` : ''}`);
+        continue;
+      }
+      const allowed = candidates.filter((l) => this.allows(l, route));
+      if (allowed.length === 0) {
+        accepted(false, 'NotAllowedByListeners', `no listener of Gateway ${gateway.gateway.metadata.namespace}/${ref.name} allows this ${route.kind} (allowedRoutes)`);
+        continue;
+      }
+      for (const l of allowed) {
+        const set = this.counted.get(l) ?? new Set<string>();
+        this.counted.set(l, set);
+        if (!set.has(routeKey)) {
+          set.add(routeKey);
+          l.attachedRoutes++;
+        }
+      }
+      const matching = allowed
+        .map((listener) => ({ listener, hostnames: intersectHostnames(listener.spec.hostname, route.spec.hostnames ?? []) }))
+        .filter((a) => a.hostnames.length > 0);
+      if (matching.length === 0) {
+        accepted(false, 'NoMatchingListenerHostname', 'no hostname of this route matches a listener hostname');
+        continue;
+      }
+      accepted(true, 'Accepted', 'Route accepted');
+      attachments.push(...matching);
+    }
+    return { parents, attachments };
+  }
+}

@@ -1,0 +1,32 @@
+// Hostname matching between listeners and routes (Gateway API: a wildcard label matches one or more
+// labels, so *.example.com covers a.b.example.com but not example.com).
+
+/** Whether `wildcard` (`*.suffix`) covers `host` (exact or wildcard). */
+function covers(wildcard: string, host: string): boolean {
+  const suffix = wildcard.slice(1); // ".example.com"
+  if (host.startsWith('*.')) return host.slice(1).endsWith(suffix);
+  return host.endsWith(suffix) && host.length > suffix.length;
+}
+
+/**
+ * The hostnames a route serves on a listener: the intersection of the listener's hostname (undefined:
+ * any) and the route's hostnames (empty: any). `*` stands for "any host". Empty result: no match.
+ */
+export function intersectHostnames(listenerHostname: string | undefined, routeHostnames: string[]): string[] {
+  if (!listenerHostname) return routeHostnames.length ? [...new Set(routeHostnames)] : ['*'];
+  if (routeHostnames.length === 0) return [listenerHostname];
+  const out = new Set<string>();
+  for (const host of routeHostnames) {
+    if (host === listenerHostname) out.add(host);
+    else if (listenerHostname.startsWith('*.') && covers(listenerHostname, host)) out.add(host);
+    else if (host.startsWith('*.') && !listenerHostname.startsWith('*.') && covers(host, listenerHostname)) out.add(listenerHostname);
+    else if (host.startsWith('*.') && listenerHostname.startsWith('*.') && covers(host, listenerHostname)) out.add(listenerHostname);
+  }
+  return [...out];
+}
+
+/** Orders virtual hosts most specific first: exact names, then wildcards by length, then `*`. */
+export function compareHostSpecificity(a: string, b: string): number {
+  const rank = (h: string): number => (h === '*' ? 2 : h.startsWith('*.') ? 1 : 0);
+  return rank(a) - rank(b) || b.length - a.length || a.localeCompare(b);
+}

@@ -1,0 +1,185 @@
+// HTTPRoute rules → IR routes: matches, filters, weighted backends, timeouts.
+import type { IHTTPRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute';
+import type { HeaderModifierIR, HttpRouteIR, HttpRouteMatchIR, RouteActionIR, WeightedBackendIR } from '../ir/model.js';
+import type { Obj } from '../sources/kinds.js';
+import type { BackendProblem, BackendResolver } from './backends.js';
+
+type Rule = NonNullable<IHTTPRoute['spec']['rules']>[number];
+type Filter = NonNullable<Rule['filters']>[number];
+type HeaderFilter = NonNullable<Filter['requestHeaderModifier']>;
+
+/** A route of the IR with what its precedence is decided by. */
+export interface RankedRoute {
+  route: HttpRouteIR;
+  creationTimestamp: string;
+  objectKey: string;
+  ruleIndex: number;
+  matchIndex: number;
+}
+
+export interface TranslatedHttpRoute {
+  routes: RankedRoute[];
+  /** The first unresolvable backendRef, for the ResolvedRefs condition. */
+  backendProblem?: BackendProblem;
+  /** Set when the route cannot be served at all (e.g. an invalid regex): Accepted False with this. */
+  invalid?: { reason: string; message: string };
+}
+
+/** RE2 (Envoy's regex engine) has no lookaround and no backreferences; the rest is close to JS syntax. */
+export function regexProblem(pattern: string): string | undefined {
+  if (/\(\?<?[=!]/.test(pattern)) return `regular expression "${pattern}" uses lookaround, which RE2 does not support`;
+  if (/\\[1-9]/.test(pattern)) return `regular expression "${pattern}" uses a backreference, which RE2 does not support`;
+  try {
+    new RegExp(pattern, 'u');
+  } catch (err) {
+    return `invalid regular expression "${pattern}": ${(err as Error).message}`;
+  }
+  return undefined;
+}
+
+/** Gateway API durations: 1h, 30m, 10s, 500ms and combinations such as 1m30s. */
+export function parseDurationMs(value: string): number | undefined {
+  const re = /(\d+)(h|ms|m|s)/g;
+  let total = 0;
+  let consumed = 0;
+  for (const m of value.matchAll(re)) {
+    if (m.index !== consumed) return undefined;
+    consumed += m[0].length;
+    total += Number(m[1]) * ({ h: 3_600_000, m: 60_000, s: 1000, ms: 1 } as Record<string, number>)[m[2]];
+  }
+  return consumed === value.length && consumed > 0 ? total : undefined;
+}
+
+function headerModifier(f: HeaderFilter | undefined): HeaderModifierIR | undefined {
+  if (!f) return undefined;
+  return { set: f.set ?? [], add: f.add ?? [], remove: f.remove ?? [] };
+}
+
+function translateMatch(m: NonNullable<Rule['matches']>[number]): HttpRouteMatchIR {
+  return {
+    path: { type: m.path?.type ?? 'PathPrefix', value: m.path?.value ?? '/' },
+    headers: (m.headers ?? []).map((h) => ({ name: h.name, type: h.type ?? 'Exact', value: h.value })),
+    queryParams: (m.queryParams ?? []).map((q) => ({ name: q.name, type: q.type ?? 'Exact', value: q.value })),
+    ...(m.method ? { method: m.method } : {}),
+  };
+}
+
+function matchProblem(m: HttpRouteMatchIR): string | undefined {
+  const regexes = [
+    ...(m.path.type === 'RegularExpression' ? [m.path.value] : []),
+    ...m.headers.filter((h) => h.type === 'RegularExpression').map((h) => h.value),
+    ...m.queryParams.filter((q) => q.type === 'RegularExpression').map((q) => q.value),
+  ];
+  for (const r of regexes) {
+    const problem = regexProblem(r);
+    if (problem) return problem;
+  }
+  return undefined;
+}
+
+export function translateHttpRoute(route: Obj<IHTTPRoute>, backends: BackendResolver): TranslatedHttpRoute {
+  const ns = route.metadata.namespace ?? 'default';
+  const objectKey = `${ns}/${route.metadata.name}`;
+  const out: TranslatedHttpRoute = { routes: [] };
+  const rules = route.spec.rules?.length ? route.spec.rules : [{}];
+  rules.forEach((rule, ruleIndex) => {
+    const filters = rule.filters ?? [];
+    const unsupported = filters.filter((f) => !['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestRedirect', 'URLRewrite'].includes(f.type));
+    if (unsupported.length > 0) {
+      out.invalid ??= { reason: 'UnsupportedValue', message: `rule ${ruleIndex}: filter type ${unsupported[0].type} is not supported yet` };
+      return;
+    }
+    const find = <T extends Filter['type']>(type: T): Filter | undefined => filters.find((f) => f.type === type);
+    const redirect = find('RequestRedirect')?.requestRedirect;
+    const rewrite = find('URLRewrite')?.urlRewrite;
+
+    const weighted: WeightedBackendIR[] = [];
+    for (const ref of rule.backendRefs ?? []) {
+      const weight = ref.weight ?? 1;
+      const resolved = backends.resolve({ kind: 'HTTPRoute', namespace: ns }, ref);
+      if ('problem' in resolved) out.backendProblem ??= resolved.problem;
+      if (weight === 0) continue;
+      const refFilters = ref.filters ?? [];
+      weighted.push({
+        weight,
+        ...('cluster' in resolved ? { cluster: resolved.cluster } : {}),
+        ...(refFilters.length
+          ? {
+              requestHeaders: headerModifier(refFilters.find((f) => f.type === 'RequestHeaderModifier')?.requestHeaderModifier),
+              responseHeaders: headerModifier(refFilters.find((f) => f.type === 'ResponseHeaderModifier')?.responseHeaderModifier),
+            }
+          : {}),
+      });
+    }
+    const timeoutMs = rule.timeouts?.request !== undefined ? parseDurationMs(rule.timeouts.request) : undefined;
+    const backendTimeoutMs = rule.timeouts?.backendRequest !== undefined ? parseDurationMs(rule.timeouts.backendRequest) : undefined;
+
+    const matches = rule.matches?.length ? rule.matches : [{}];
+    matches.forEach((m, matchIndex) => {
+      const match = translateMatch(m);
+      const problem = matchProblem(match);
+      if (problem) {
+        out.invalid ??= { reason: 'UnsupportedValue', message: `rule ${ruleIndex} match ${matchIndex}: ${problem}` };
+        return;
+      }
+      const prefix = match.path.type === 'PathPrefix' ? match.path.value : undefined;
+      const pathModifier = (p: { type: string; replaceFullPath?: string; replacePrefixMatch?: string } | undefined) =>
+        !p ? undefined : p.type === 'ReplaceFullPath' ? ({ type: 'ReplaceFullPath', value: p.replaceFullPath ?? '/' } as const) : ({ type: 'ReplacePrefixMatch', value: p.replacePrefixMatch ?? '/', prefix: prefix ?? '/' } as const);
+      let action: RouteActionIR;
+      if (redirect) {
+        action = {
+          kind: 'redirect',
+          redirect: {
+            ...(redirect.scheme ? { scheme: redirect.scheme } : {}),
+            ...(redirect.hostname ? { hostname: redirect.hostname } : {}),
+            ...(redirect.port !== undefined ? { port: redirect.port } : {}),
+            ...(redirect.path ? { path: pathModifier(redirect.path)! } : {}),
+            statusCode: redirect.statusCode ?? 302,
+          },
+        };
+      } else if (weighted.some((b) => b.cluster)) {
+        action = { kind: 'forward', backends: weighted };
+      } else {
+        // No backend that can take traffic: the spec asks for a 500.
+        action = { kind: 'direct', status: 500 };
+      }
+      const ir: HttpRouteIR = {
+        name: `httproute/${objectKey}/rule/${ruleIndex}/match/${matchIndex}`,
+        match,
+        action,
+        ...(find('RequestHeaderModifier') ? { requestHeaders: headerModifier(find('RequestHeaderModifier')?.requestHeaderModifier) } : {}),
+        ...(find('ResponseHeaderModifier') ? { responseHeaders: headerModifier(find('ResponseHeaderModifier')?.responseHeaderModifier) } : {}),
+        ...(rewrite ? { urlRewrite: { ...(rewrite.hostname ? { hostname: rewrite.hostname } : {}), ...(rewrite.path ? { path: pathModifier(rewrite.path)! } : {}) } } : {}),
+        ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+        ...(backendTimeoutMs !== undefined ? { backendTimeoutMs } : {}),
+      };
+      out.routes.push({ route: ir, creationTimestamp: route.metadata.creationTimestamp ?? '', objectKey, ruleIndex, matchIndex });
+    });
+  });
+  return out;
+}
+
+/** Gateway API precedence within one hostname: the first route in this order that matches wins. */
+export function compareRoutePrecedence(a: RankedRoute, b: RankedRoute): number {
+  const pathRank = { Exact: 0, RegularExpression: 1, PathPrefix: 2 } as const;
+  const am = a.route.match;
+  const bm = b.route.match;
+  return (
+    pathRank[am.path.type] - pathRank[bm.path.type] ||
+    bm.path.value.length - am.path.value.length ||
+    Number(Boolean(bm.method)) - Number(Boolean(am.method)) ||
+    bm.headers.length - am.headers.length ||
+    bm.queryParams.length - am.queryParams.length ||
+    compareTimestamps(a.creationTimestamp, b.creationTimestamp) ||
+    (a.objectKey < b.objectKey ? -1 : a.objectKey > b.objectKey ? 1 : 0) ||
+    a.ruleIndex - b.ruleIndex ||
+    a.matchIndex - b.matchIndex
+  );
+}
+
+function compareTimestamps(a: string, b: string): number {
+  if (a === b) return 0;
+  if (!a) return 1; // unknown creation time sorts after known ones
+  if (!b) return -1;
+  return Date.parse(a) - Date.parse(b);
+}

@@ -1,0 +1,107 @@
+// Gateway API → IR + statuses: a pure function of the inputs.
+import type { HttpListenerIR, ProxyIR } from '../ir/model.js';
+import type { Inputs } from '../sources/kinds.js';
+import { RouteAttacher, type ParentStatus } from './attachment.js';
+import { BackendResolver } from './backends.js';
+import { condition, CONTROLLER_NAME, generationOf, type ObjectStatus } from './conditions.js';
+import { compareHostSpecificity } from './hostnames.js';
+import { compareRoutePrecedence, translateHttpRoute, type RankedRoute } from './httproute.js';
+import { buildGatewayStates, gatewayClassStatus, gatewayStatus, isOurClass, type ListenerState } from './listeners.js';
+
+/** The Gateway API features Weft implements, as the conformance suite names them; listed on the GatewayClass. */
+export const SUPPORTED_FEATURES = [
+  'Gateway',
+  'HTTPRoute',
+  'ReferenceGrant',
+  'HTTPRouteHostRewrite',
+  'HTTPRouteMethodMatching',
+  'HTTPRoutePathRedirect',
+  'HTTPRoutePathRewrite',
+  'HTTPRoutePortRedirect',
+  'HTTPRouteQueryParamMatching',
+  'HTTPRouteResponseHeaderModification',
+  'HTTPRouteSchemeRedirect',
+  'HTTPRouteRequestTimeout',
+  'HTTPRouteBackendTimeout',
+].sort();
+
+export interface GatewayTranslation {
+  ir: ProxyIR;
+  statuses: ObjectStatus[];
+}
+
+export function translateGatewayApi(inputs: Inputs): GatewayTranslation {
+  const statuses: ObjectStatus[] = [];
+  for (const gc of inputs.gatewayClasses) if (isOurClass(gc)) statuses.push(gatewayClassStatus(gc, SUPPORTED_FEATURES));
+
+  const gateways = buildGatewayStates(inputs);
+  const attacher = new RouteAttacher(gateways, inputs);
+  const backends = new BackendResolver(inputs);
+  /** listener → hostname → routes */
+  const placed = new Map<ListenerState, Map<string, RankedRoute[]>>();
+
+  for (const route of inputs.httpRoutes) {
+    const gen = generationOf(route.metadata);
+    const { parents, attachments } = attacher.attach({ kind: 'HTTPRoute', metadata: route.metadata, spec: route.spec });
+    if (parents.length === 0) continue; // no parent of Weft's: not ours to report on
+    const translated = translateHttpRoute(route, backends);
+    const resolvedRefs = translated.backendProblem
+      ? condition('ResolvedRefs', false, translated.backendProblem.reason, translated.backendProblem.message, gen)
+      : condition('ResolvedRefs', true, 'ResolvedRefs', 'All references resolved', gen);
+    for (const p of parents) {
+      if (translated.invalid && p.conditions[0].status === 'True') {
+        p.conditions[0] = condition('Accepted', false, translated.invalid.reason, translated.invalid.message, gen);
+      }
+      p.conditions.push(resolvedRefs);
+    }
+    if (!translated.invalid) {
+      for (const a of attachments) {
+        const byHost = placed.get(a.listener) ?? new Map<string, RankedRoute[]>();
+        placed.set(a.listener, byHost);
+        for (const host of a.hostnames) byHost.set(host, [...(byHost.get(host) ?? []), ...translated.routes]);
+      }
+    }
+    statuses.push(routeStatus('HTTPRoute', route.metadata, route.source, parents));
+  }
+
+  const ir: ProxyIR = { httpListeners: [] };
+  const bySocket = new Map<string, HttpListenerIR>();
+  const routesBySocketHost = new Map<string, Map<string, RankedRoute[]>>();
+  for (const state of gateways) {
+    for (const l of state.listeners) {
+      if (!l.usable) continue;
+      const name = `${state.address}:${l.spec.port}`;
+      if (!bySocket.has(name)) {
+        bySocket.set(name, { name, address: state.address, port: l.spec.port, virtualHosts: [] });
+        routesBySocketHost.set(name, new Map());
+      }
+      const hosts = routesBySocketHost.get(name)!;
+      for (const [host, routes] of placed.get(l) ?? []) hosts.set(host, [...(hosts.get(host) ?? []), ...routes]);
+    }
+  }
+  for (const [name, listener] of bySocket) {
+    const hosts = routesBySocketHost.get(name)!;
+    for (const host of [...hosts.keys()].sort(compareHostSpecificity)) {
+      // A route attached through two listeners of one socket appears once.
+      const unique = new Map(hosts.get(host)!.map((r) => [r.route.name, r]));
+      const routes = [...unique.values()].sort(compareRoutePrecedence).map((r) => r.route);
+      listener.virtualHosts.push({ name: `${name}/${host}`, hostname: host, routes });
+    }
+    ir.httpListeners.push(listener);
+  }
+  ir.httpListeners.sort((a, b) => a.name.localeCompare(b.name));
+  statuses.push(...gateways.map(gatewayStatus));
+  return { ir, statuses: sortStatuses(statuses) };
+}
+
+function routeStatus(kind: string, meta: { name: string; namespace?: string }, source: ObjectStatus['source'], parents: ParentStatus[]): ObjectStatus {
+  return { kind, namespace: meta.namespace, name: meta.name, source, status: { parents: parents.map((p) => ({ ...p, controllerName: CONTROLLER_NAME })) } };
+}
+
+const KIND_ORDER = ['GatewayClass', 'Gateway', 'HTTPRoute', 'GRPCRoute'];
+
+function sortStatuses(statuses: ObjectStatus[]): ObjectStatus[] {
+  return statuses.sort(
+    (a, b) => KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) || (a.namespace ?? '').localeCompare(b.namespace ?? '') || a.name.localeCompare(b.name),
+  );
+}

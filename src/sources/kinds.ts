@@ -1,0 +1,110 @@
+// The kinds Weft reads, each with the schema validator of its published model, and the typed set of
+// inputs the translators take.
+import { GatewayClass, type IGatewayClass } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/GatewayClass';
+import { Gateway, type IGateway } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/Gateway';
+import { HTTPRoute, type IHTTPRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute';
+import { GRPCRoute, type IGRPCRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/GRPCRoute';
+import { ReferenceGrant, type IReferenceGrant } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1beta1/ReferenceGrant';
+import { ReferenceGrant as ReferenceGrantV1 } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/ReferenceGrant';
+import { Service, type IService } from 'kubernetes-models/v1/Service';
+import { Namespace, type INamespace } from 'kubernetes-models/v1/Namespace';
+import { EndpointSlice, type IEndpointSlice } from 'kubernetes-models/discovery.k8s.io/v1/EndpointSlice';
+import { describeObject, type Manifest, type ManifestProblem, type ObjectMeta, type Source } from './manifests.js';
+
+/** A typed object as read: metadata always has a name, and it remembers its file. */
+export type Obj<T extends { metadata?: unknown }> = Omit<T, 'metadata'> & { metadata: ObjectMeta; source: Source };
+
+export interface Inputs {
+  gatewayClasses: Obj<IGatewayClass>[];
+  gateways: Obj<IGateway>[];
+  httpRoutes: Obj<IHTTPRoute>[];
+  grpcRoutes: Obj<IGRPCRoute>[];
+  referenceGrants: Obj<IReferenceGrant>[];
+  services: Obj<IService>[];
+  endpointSlices: Obj<IEndpointSlice>[];
+  namespaces: Obj<INamespace>[];
+}
+
+export function emptyInputs(): Inputs {
+  return { gatewayClasses: [], gateways: [], httpRoutes: [], grpcRoutes: [], referenceGrants: [], services: [], endpointSlices: [], namespaces: [] };
+}
+
+interface Validatable {
+  validate(): void;
+}
+
+interface KindEntry {
+  model: new (data: never) => Validatable;
+  into: keyof Inputs;
+  namespaced: boolean;
+}
+
+const KINDS: Record<string, KindEntry> = {
+  'gateway.networking.k8s.io/v1 GatewayClass': { model: GatewayClass, into: 'gatewayClasses', namespaced: false },
+  'gateway.networking.k8s.io/v1 Gateway': { model: Gateway, into: 'gateways', namespaced: true },
+  'gateway.networking.k8s.io/v1 HTTPRoute': { model: HTTPRoute, into: 'httpRoutes', namespaced: true },
+  'gateway.networking.k8s.io/v1 GRPCRoute': { model: GRPCRoute, into: 'grpcRoutes', namespaced: true },
+  'gateway.networking.k8s.io/v1beta1 ReferenceGrant': { model: ReferenceGrant, into: 'referenceGrants', namespaced: true },
+  'gateway.networking.k8s.io/v1 ReferenceGrant': { model: ReferenceGrantV1, into: 'referenceGrants', namespaced: true },
+  'v1 Service': { model: Service, into: 'services', namespaced: true },
+  'v1 Namespace': { model: Namespace, into: 'namespaces', namespaced: false },
+  'discovery.k8s.io/v1 EndpointSlice': { model: EndpointSlice, into: 'endpointSlices', namespaced: true },
+};
+
+export const SUPPORTED_KINDS = Object.keys(KINDS);
+
+/** "/spec/rules/0/matches/1/path" → "spec.rules[0].matches[1].path" */
+export function jsonPointerToField(pointer: string): string {
+  return pointer
+    .split('/')
+    .filter(Boolean)
+    .map((seg) => seg.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .reduce((acc, seg) => (/^\d+$/.test(seg) ? `${acc}[${seg}]` : acc ? `${acc}.${seg}` : seg), '');
+}
+
+interface SchemaError {
+  instancePath?: string;
+  message?: string;
+  params?: Record<string, unknown>;
+}
+
+/**
+ * Sorts manifests into typed inputs. An object of an unknown kind, or one that fails its schema, is left
+ * out with a problem naming it; nothing else is affected. Namespaced objects default to "default".
+ */
+export function classifyManifests(manifests: Manifest[]): { inputs: Inputs; problems: ManifestProblem[] } {
+  const inputs = emptyInputs();
+  const problems: ManifestProblem[] = [];
+  const seen = new Map<string, Source>();
+  for (const m of manifests) {
+    const entry = KINDS[`${m.apiVersion} ${m.kind}`];
+    const object = describeObject(m.kind, m.metadata);
+    if (!entry) {
+      problems.push({ source: m.source, object, message: `unsupported kind ${m.apiVersion} ${m.kind}; Weft reads ${SUPPORTED_KINDS.join(', ')}` });
+      continue;
+    }
+    const { source, ...data } = m;
+    const metadata: ObjectMeta = { ...m.metadata };
+    if (entry.namespaced) metadata.namespace ??= 'default';
+    else delete metadata.namespace;
+    try {
+      new entry.model({ ...data, metadata } as never).validate();
+    } catch (err) {
+      const errors = (err as { errors?: SchemaError[] }).errors ?? [];
+      const first = errors[0];
+      const allowed = first?.params?.allowedValues;
+      const detail = Array.isArray(allowed) ? `${first?.message} (${allowed.join(', ')})` : first?.message;
+      problems.push({ source, object: describeObject(m.kind, metadata), field: first?.instancePath ? jsonPointerToField(first.instancePath) : undefined, message: detail ?? (err as Error).message });
+      continue;
+    }
+    const key = `${entry.into}/${metadata.namespace ?? ''}/${metadata.name}`;
+    const earlier = seen.get(key);
+    if (earlier) {
+      problems.push({ source, object: describeObject(m.kind, metadata), message: `defined twice (also at ${earlier.file}:${earlier.line}); this one is ignored` });
+      continue;
+    }
+    seen.set(key, source);
+    (inputs[entry.into] as unknown[]).push({ ...data, metadata, source });
+  }
+  return { inputs, problems };
+}

@@ -1,0 +1,126 @@
+// Reads Kubernetes manifests from YAML files (several documents per file) and keeps where each came
+// from, so that every problem can name its file, line and object.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { LineCounter, parseAllDocuments } from 'yaml';
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  generation?: number;
+  creationTimestamp?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  uid?: string;
+}
+
+export interface Source {
+  file: string;
+  /** 1-based line where the document starts. */
+  line: number;
+}
+
+export interface Manifest {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta;
+  spec?: unknown;
+  /** Other top-level fields (EndpointSlice keeps its endpoints and ports here). */
+  [field: string]: unknown;
+  source: Source;
+}
+
+export interface ManifestProblem {
+  source: Source;
+  /** kind namespace/name, when the document got that far. */
+  object?: string;
+  /** Path of the offending field, e.g. spec.rules[0].matches[0].path.type. */
+  field?: string;
+  message: string;
+}
+
+export interface LoadedManifests {
+  manifests: Manifest[];
+  problems: ManifestProblem[];
+}
+
+export function describeObject(kind: string, meta: { name?: string; namespace?: string } | undefined): string {
+  const name = meta?.name ?? '<no name>';
+  return meta?.namespace ? `${kind} ${meta.namespace}/${name}` : `${kind} ${name}`;
+}
+
+export function formatProblem(p: ManifestProblem): string {
+  const where = `${p.source.file}:${p.source.line}`;
+  const what = p.object ? ` ${p.object}` : '';
+  const field = p.field ? ` field ${p.field}:` : '';
+  return `${where}${what}:${field} ${p.message}`;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Parses one file's text; never throws. */
+export function parseManifests(file: string, text: string): LoadedManifests {
+  const manifests: Manifest[] = [];
+  const problems: ManifestProblem[] = [];
+  const lines = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  for (const doc of Array.isArray(docs) ? docs : [docs]) {
+    const start = lines.linePos(doc.range?.[0] ?? 0).line;
+    const source: Source = { file, line: start };
+    if (doc.errors.length > 0) {
+      for (const err of doc.errors) {
+        const pos = lines.linePos(err.pos[0]);
+        problems.push({ source: { file, line: pos.line }, message: `invalid YAML at column ${pos.col}: ${err.message.split('\n')[0]}` });
+      }
+      continue;
+    }
+    const value: unknown = doc.toJS();
+    if (value === null || value === undefined) continue; // an empty document (e.g. after a trailing ---)
+    if (!isRecord(value)) {
+      problems.push({ source, message: 'a manifest must be a mapping with apiVersion, kind and metadata' });
+      continue;
+    }
+    const { apiVersion, kind, metadata } = value;
+    const object = typeof kind === 'string' && isRecord(metadata) ? describeObject(kind, metadata as unknown as ObjectMeta) : undefined;
+    if (typeof apiVersion !== 'string' || !apiVersion) {
+      problems.push({ source, object, field: 'apiVersion', message: 'missing or not a string' });
+      continue;
+    }
+    if (typeof kind !== 'string' || !kind) {
+      problems.push({ source, object, field: 'kind', message: 'missing or not a string' });
+      continue;
+    }
+    if (!isRecord(metadata) || typeof metadata.name !== 'string' || !metadata.name) {
+      problems.push({ source, object, field: 'metadata.name', message: 'missing or not a string' });
+      continue;
+    }
+    manifests.push({ ...value, apiVersion, kind, metadata: metadata as unknown as ObjectMeta, source });
+  }
+  return { manifests, problems };
+}
+
+/** Every *.yaml / *.yml file directly in `dir`, in name order, parsed. */
+export function loadManifestDir(dir: string): LoadedManifests {
+  const out: LoadedManifests = { manifests: [], problems: [] };
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => /\.ya?ml$/i.test(n)).sort();
+  } catch (err) {
+    throw new Error(`cannot read manifest directory ${dir}: ${(err as Error).message}`);
+  }
+  for (const name of names) {
+    const file = path.join(dir, name);
+    if (!statSync(file).isFile()) continue;
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      out.problems.push({ source: { file, line: 1 }, message: `cannot read: ${(err as Error).message}` });
+      continue;
+    }
+    const parsed = parseManifests(file, text);
+    out.manifests.push(...parsed.manifests);
+    out.problems.push(...parsed.problems);
+  }
+  return out;
+}

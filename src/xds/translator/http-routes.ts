@@ -1,0 +1,125 @@
+// IR HTTP routes → Envoy Route messages.
+import type { HeaderValueOption } from '../../generated/envoy/config/core/v3/HeaderValueOption.js';
+import type { HeaderMatcher } from '../../generated/envoy/config/route/v3/HeaderMatcher.js';
+import type { Route } from '../../generated/envoy/config/route/v3/Route.js';
+import type { RouteAction } from '../../generated/envoy/config/route/v3/RouteAction.js';
+import type { RouteMatch } from '../../generated/envoy/config/route/v3/RouteMatch.js';
+import type { RedirectAction } from '../../generated/envoy/config/route/v3/RedirectAction.js';
+import type { Duration } from '../../generated/google/protobuf/Duration.js';
+import type { HeaderModifierIR, HttpRouteIR, HttpRouteMatchIR, RedirectIR, UrlRewriteIR } from '../../ir/model.js';
+
+/** Where the share of traffic of an invalid backendRef goes: a cluster that answers 500 (see clusters.ts). */
+export const INVALID_BACKEND_CLUSTER = 'weft/invalid-backend';
+
+export function durationOf(ms: number): Duration {
+  return { seconds: String(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1_000_000 };
+}
+
+function escapeRegex(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** PathPrefix matches whole segments: /v2 matches /v2 and /v2/x, not /v2example. */
+function pathMatch(path: HttpRouteMatchIR['path']): RouteMatch {
+  if (path.type === 'Exact') return { path: path.value };
+  if (path.type === 'RegularExpression') return { safe_regex: { regex: path.value } };
+  const trimmed = path.value.replace(/\/+$/, '');
+  return trimmed === '' ? { prefix: '/' } : { path_separated_prefix: trimmed };
+}
+
+function routeMatch(m: HttpRouteMatchIR): RouteMatch {
+  const headers: HeaderMatcher[] = m.headers.map((h) => ({
+    name: h.name,
+    string_match: h.type === 'Exact' ? { exact: h.value } : { safe_regex: { regex: h.value } },
+  }));
+  if (m.method) headers.push({ name: ':method', string_match: { exact: m.method } });
+  return {
+    ...pathMatch(m.path),
+    ...(headers.length ? { headers } : {}),
+    ...(m.queryParams.length
+      ? { query_parameters: m.queryParams.map((q) => ({ name: q.name, string_match: q.type === 'Exact' ? { exact: q.value } : { safe_regex: { regex: q.value } } })) }
+      : {}),
+  };
+}
+
+function headersToAdd(mod: HeaderModifierIR): HeaderValueOption[] {
+  return [
+    ...mod.set.map((h) => ({ header: { key: h.name, value: h.value }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' as const })),
+    ...mod.add.map((h) => ({ header: { key: h.name, value: h.value }, append_action: 'APPEND_IF_EXISTS_OR_ADD' as const })),
+  ];
+}
+
+const REDIRECT_CODES: Record<number, RedirectAction['response_code']> = {
+  301: 'MOVED_PERMANENTLY',
+  302: 'FOUND',
+  303: 'SEE_OTHER',
+  307: 'TEMPORARY_REDIRECT',
+  308: 'PERMANENT_REDIRECT',
+};
+
+function redirectAction(r: RedirectIR): RedirectAction {
+  const out: RedirectAction = { response_code: REDIRECT_CODES[r.statusCode] ?? 'FOUND' };
+  if (r.scheme) out.scheme_redirect = r.scheme;
+  if (r.hostname) out.host_redirect = r.hostname;
+  if (r.port !== undefined) out.port_redirect = r.port;
+  if (r.path?.type === 'ReplaceFullPath') out.path_redirect = r.path.value;
+  else if (r.path?.type === 'ReplacePrefixMatch') Object.assign(out, prefixReplacement(r.path.prefix, r.path.value));
+  return out;
+}
+
+/** Replacing the matched prefix; a replacement of "/" must not leave a double slash. */
+function prefixReplacement(prefix: string, value: string): { prefix_rewrite: string } | { regex_rewrite: { pattern: { regex: string }; substitution: string } } {
+  const trimmedPrefix = prefix.replace(/\/+$/, '');
+  const trimmedValue = value.replace(/\/+$/, '');
+  if (trimmedValue === '') {
+    return { regex_rewrite: { pattern: { regex: `^${escapeRegex(trimmedPrefix)}\\/*` }, substitution: '/' } };
+  }
+  return { regex_rewrite: { pattern: { regex: `^${escapeRegex(trimmedPrefix)}` }, substitution: trimmedValue } };
+}
+
+function applyRewrite(action: RouteAction, rewrite: UrlRewriteIR): void {
+  if (rewrite.hostname) action.host_rewrite_literal = rewrite.hostname;
+  if (rewrite.path?.type === 'ReplaceFullPath') action.regex_rewrite = { pattern: { regex: '^/.*$' }, substitution: rewrite.path.value };
+  else if (rewrite.path?.type === 'ReplacePrefixMatch') Object.assign(action, prefixReplacement(rewrite.path.prefix, rewrite.path.value));
+}
+
+export function envoyRoute(r: HttpRouteIR): Route {
+  const route: Route = { name: r.name, match: routeMatch(r.match) };
+  if (r.requestHeaders) {
+    route.request_headers_to_add = headersToAdd(r.requestHeaders);
+    if (r.requestHeaders.remove.length) route.request_headers_to_remove = r.requestHeaders.remove;
+  }
+  if (r.responseHeaders) {
+    route.response_headers_to_add = headersToAdd(r.responseHeaders);
+    if (r.responseHeaders.remove.length) route.response_headers_to_remove = r.responseHeaders.remove;
+  }
+  const a = r.action;
+  if (a.kind === 'direct') {
+    route.direct_response = { status: a.status, ...(a.body ? { body: { inline_string: a.body } } : {}) };
+    return route;
+  }
+  if (a.kind === 'redirect') {
+    route.redirect = redirectAction(a.redirect);
+    return route;
+  }
+  const action: RouteAction = {};
+  const backends = a.backends;
+  if (backends.length === 1 && backends[0].cluster && !backends[0].requestHeaders && !backends[0].responseHeaders) {
+    action.cluster = backends[0].cluster.name;
+  } else {
+    action.weighted_clusters = {
+      clusters: backends.map((b) => ({
+        name: b.cluster?.name ?? INVALID_BACKEND_CLUSTER,
+        weight: { value: b.weight },
+        ...(b.requestHeaders ? { request_headers_to_add: headersToAdd(b.requestHeaders), request_headers_to_remove: b.requestHeaders.remove } : {}),
+        ...(b.responseHeaders ? { response_headers_to_add: headersToAdd(b.responseHeaders), response_headers_to_remove: b.responseHeaders.remove } : {}),
+      })),
+    };
+  }
+  if (r.urlRewrite) applyRewrite(action, r.urlRewrite);
+  if (r.timeoutMs !== undefined) action.timeout = durationOf(r.timeoutMs);
+  if (r.backendTimeoutMs !== undefined) action.retry_policy = { num_retries: { value: 0 }, per_try_timeout: durationOf(r.backendTimeoutMs) };
+  action.upgrade_configs = [{ upgrade_type: 'websocket' }];
+  route.route = action;
+  return route;
+}

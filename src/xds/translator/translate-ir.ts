@@ -1,0 +1,71 @@
+// The IR → the xDS resources of one node: listeners, their route configurations, clusters and endpoints.
+import type { Listener } from '../../generated/envoy/config/listener/v3/Listener.js';
+import type { HttpConnectionManager } from '../../generated/envoy/extensions/filters/network/http_connection_manager/v3/HttpConnectionManager.js';
+import type { Router } from '../../generated/envoy/extensions/filters/http/router/v3/Router.js';
+import type { HttpProtocolOptions } from '../../generated/envoy/extensions/upstreams/http/v3/HttpProtocolOptions.js';
+import type { ClusterIR, HttpListenerIR, ProxyIR } from '../../ir/model.js';
+import { ADS_CONFIG_SOURCE, edsCluster, loadAssignment } from '../builders.js';
+import { clusterResource, endpointsResource, listenerResource, routeConfigurationResource } from '../envoy-resources.js';
+import { packAny } from '../protos.js';
+import type { Resource } from '../resource.js';
+import { envoyRoute, INVALID_BACKEND_CLUSTER } from './http-routes.js';
+import { invalidBackendResources } from './invalid-backend.js';
+
+function httpConnectionManager(listener: HttpListenerIR): HttpConnectionManager {
+  return {
+    stat_prefix: listener.name,
+    codec_type: 'AUTO',
+    rds: { route_config_name: listener.name, config_source: ADS_CONFIG_SOURCE },
+    // Hosts are matched without their port, as Gateway API hostnames carry none.
+    strip_any_host_port: true,
+    upgrade_configs: [{ upgrade_type: 'websocket', enabled: { value: false } }],
+    http_filters: [{ name: 'envoy.filters.http.router', typed_config: packAny('envoy.extensions.filters.http.router.v3.Router', {} satisfies Router) }],
+  };
+}
+
+function httpListener(l: HttpListenerIR): Listener & { name: string } {
+  return {
+    name: l.name,
+    address: { socket_address: { address: l.address, port_value: l.port } },
+    filter_chains: [
+      {
+        filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: packAny('envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager', httpConnectionManager(l)) }],
+      },
+    ],
+  };
+}
+
+function clusterResources(c: ClusterIR): Resource[] {
+  const cluster = edsCluster(c.name);
+  if (c.protocol === 'http2') {
+    const options: HttpProtocolOptions = { explicit_http_config: { http2_protocol_options: {} } };
+    cluster.typed_extension_protocol_options = { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': packAny('envoy.extensions.upstreams.http.v3.HttpProtocolOptions', options) };
+  }
+  return [clusterResource(cluster), endpointsResource(loadAssignment(c.name, c.endpoints))];
+}
+
+export function translateIrToXds(ir: ProxyIR): Resource[] {
+  const resources: Resource[] = [];
+  const clusters = new Map<string, ClusterIR>();
+  let needsInvalidBackend = false;
+  for (const l of ir.httpListeners) {
+    resources.push(listenerResource(httpListener(l)));
+    const virtualHosts = l.virtualHosts.map((vh) => ({
+      name: vh.name,
+      domains: [vh.hostname],
+      routes: vh.routes.map((r) => {
+        if (r.action.kind === 'forward') {
+          for (const b of r.action.backends) {
+            if (b.cluster) clusters.set(b.cluster.name, b.cluster);
+            else needsInvalidBackend = true;
+          }
+        }
+        return envoyRoute(r);
+      }),
+    }));
+    resources.push(routeConfigurationResource({ name: l.name, virtual_hosts: virtualHosts, ignore_port_in_host_matching: true }));
+  }
+  for (const c of [...clusters.values()].sort((a, b) => a.name.localeCompare(b.name))) resources.push(...clusterResources(c));
+  if (needsInvalidBackend) resources.push(...invalidBackendResources(INVALID_BACKEND_CLUSTER));
+  return resources;
+}
