@@ -81,7 +81,7 @@ export function parseManifests(file: string, text: string): LoadedManifests {
       continue;
     }
     const { apiVersion, kind, metadata } = value;
-    const object = typeof kind === 'string' && isRecord(metadata) ? describeObject(kind, metadata as unknown as ObjectMeta) : undefined;
+    const object = typeof kind === 'string' && isRecord(metadata) ? describeObject(kind, metadata) : undefined;
     if (typeof apiVersion !== 'string' || !apiVersion) {
       problems.push({ source, object, field: 'apiVersion', message: 'missing or not a string' });
       continue;
@@ -106,7 +106,7 @@ export function loadManifestDir(dir: string): LoadedManifests {
   try {
     names = readdirSync(dir).filter((n) => /\.ya?ml$/i.test(n)).sort();
   } catch (err) {
-    throw new Error(`cannot read manifest directory ${dir}: ${(err as Error).message}`);
+    throw new Error(`cannot read manifest directory ${dir}: ${(err as Error).message}`, { cause: err });
   }
   for (const name of names) {
     const file = path.join(dir, name);
