@@ -176,6 +176,11 @@ export class EnvoySupervisor {
       try {
         const next = new EnvoyProcess(this.opts);
         await next.start();
+        if (this.stopping) {
+          // stop() came while this one was starting: it would otherwise outlive the supervisor.
+          await next.stop();
+          return;
+        }
         this.current = proc = next;
         this.restarts++;
         backoff = this.opts.initialBackoffMs ?? 250;

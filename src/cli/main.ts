@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { printVersion } from './version.js';
 import { runDemo } from './demo.js';
+import { runStandalone } from './run.js';
 import { printTranslation, type TranslateOutputType } from './translate.js';
 
 const program = new Command();
@@ -27,6 +28,18 @@ program
   });
 
 program
+  .command('run')
+  .description('serve a directory of Gateway API manifests to a local Envoy that Weft starts and supervises; follows every change to the directory')
+  .requiredOption('-c, --config <dir>', 'directory of YAML manifests')
+  .option('--protocol <protocol>', 'xDS flavour Envoy uses: delta or sotw', 'delta')
+  .option('--admin-port <port>', 'port of Weft\'s own admin endpoint (/metrics, /debug/xds) on 127.0.0.1', '9901')
+  .option('--demo-backends', 'also start the quickstart\'s demo backends (blue on 127.0.0.1:18081, green on 127.0.0.1:18082)', false)
+  .action(async (opts: { config: string; protocol: string; adminPort: string; demoBackends: boolean }) => {
+    if (opts.protocol !== 'delta' && opts.protocol !== 'sotw') throw new Error(`--protocol must be delta or sotw, not ${opts.protocol}`);
+    await runStandalone({ dir: opts.config, protocol: opts.protocol, adminPort: parsePort(opts.adminPort, '--admin-port', true), demoBackends: opts.demoBackends });
+  });
+
+program
   .command('translate')
   .description('print the status of every object and the xDS resources Weft computes from a directory of manifests, without starting anything')
   .requiredOption('-c, --config <dir>', 'directory of YAML manifests')
@@ -38,9 +51,9 @@ program
     process.exitCode = printTranslation(opts.config, opts.output, opts.type as TranslateOutputType);
   });
 
-function parsePort(value: string, flag: string): number {
+function parsePort(value: string, flag: string, allowZero = false): number {
   const port = Number(value);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`${flag} must be a port number (1-65535), not "${value}"`);
+  if (!Number.isInteger(port) || port < (allowZero ? 0 : 1) || port > 65535) throw new Error(`${flag} must be a port number (1-65535), not "${value}"`);
   return port;
 }
 

@@ -1,0 +1,67 @@
+// `weft run -c DIR`: standalone mode. Translates a directory of Gateway API manifests, serves the
+// result to a local Envoy it starts and supervises, and follows every change to the directory.
+import { createLogger } from '../log/logger.js';
+import { startDemoBackends, stopDemoBackends, type DemoBackend } from '../standalone/demo-backends.js';
+import { StandaloneRunner } from '../standalone/runner.js';
+
+export interface RunOptions {
+  dir: string;
+  protocol: 'delta' | 'sotw';
+  adminPort: number;
+  demoBackends: boolean;
+}
+
+export async function runStandalone(opts: RunOptions): Promise<void> {
+  const log = createLogger('weft');
+  let backends: DemoBackend[] = [];
+  if (opts.demoBackends) {
+    backends = await startDemoBackends();
+    log.info({ backends: backends.map((b) => `${b.name}=127.0.0.1:${b.port}`) }, 'demo backends listening');
+  }
+  const runner = new StandaloneRunner({ dir: opts.dir, protocol: opts.protocol, adminPort: opts.adminPort, logger: log });
+
+  let stopping: Promise<void> | undefined;
+  const stop = (signal: string): Promise<void> =>
+    (stopping ??= (async () => {
+      log.info({ signal }, 'stopping');
+      await runner.stop();
+      await stopDemoBackends(backends);
+      log.info('stopped');
+    })());
+  const onSignal = (signal: NodeJS.Signals): void => {
+    stop(signal).then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'stopping failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  if (opts.demoBackends) {
+    runner.once('ready', () => {
+      const port = runner.last?.ir.httpListeners[0]?.port ?? 10080;
+      const base = `127.0.0.1:${port}`;
+      process.stdout.write(
+        [
+          'Try:',
+          `  curl -s ${base}/blue/anything            # -> blue /blue/anything  (path match /blue)`,
+          `  curl -s -H 'x-color: blue' ${base}/      # -> blue /               (header match x-color: blue)`,
+          `  for i in $(seq 20); do curl -s ${base}/; done | sort | uniq -c   # ~16 green, ~4 blue (80/20 split)`,
+          `  curl -s 127.0.0.1:${runner.adminPort ?? opts.adminPort}/debug/xds   # what Envoy ACKed or rejected, per type`,
+          `Edit the files in ${opts.dir}: Weft reloads them and logs status changes (stderr). Ctrl-C stops.`,
+          '',
+        ].join('\n'),
+      );
+    });
+  }
+
+  try {
+    await runner.start();
+  } catch (err) {
+    await stop('start failed');
+    throw err;
+  }
+}

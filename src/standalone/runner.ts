@@ -1,0 +1,372 @@
+// `weft run -c DIR` as a library: translate a directory of manifests, serve the result over xDS to a
+// local Envoy that it starts and supervises, watch the directory and re-translate on every change.
+import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { existsSync, mkdtempSync, rmSync, watch, type FSWatcher } from 'node:fs';
+import type http from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { nodeBootstrap } from '../../envoy/bootstrap.js';
+import { EnvoySupervisor, type EnvoyProcess } from '../../envoy/process.js';
+import { startAdminServer } from '../cli/admin-server.js';
+import type { ObjectStatus } from '../gateway/conditions.js';
+import { silentLogger, type Logger } from '../log/logger.js';
+import { formatProblem } from '../sources/manifests.js';
+import type { NackEvent } from '../xds/ads-stream.js';
+import { InMemorySnapshotCache } from '../xds/cache.js';
+import { XdsServer } from '../xds/server.js';
+import { Snapshot } from '../xds/snapshot.js';
+import { ALL_TYPE_URLS } from '../xds/type-urls.js';
+import { translateDirectory, type Translation } from './pipeline.js';
+
+export const STANDALONE_NODE_ID = 'weft-node';
+
+export interface RunnerOptions {
+  /** Directory of YAML manifests (every *.yaml / *.yml file directly in it, multi-document). */
+  dir: string;
+  protocol?: 'delta' | 'sotw';
+  /** Port of Weft's own admin endpoint (/metrics, /debug/xds) on 127.0.0.1; none when omitted. */
+  adminPort?: number;
+  logger?: Logger;
+  nodeId?: string;
+  /** Quiet time after the last change in the directory before re-translating. */
+  debounceMs?: number;
+  /** Where the one-time `ready` line goes; stdout by default. */
+  print?: (line: string) => void;
+  /** Envoy binary; the pinned one (WEFT_ENVOY_BIN, .cache/envoy, PATH) when omitted. */
+  envoyBinary?: string;
+}
+
+/** One changed condition of one object, as logged. */
+export interface StatusChange {
+  object: string;
+  /** Where the condition sits: '' for status.conditions, `listener http`, `parent quickstart`. */
+  scope: string;
+  type: string;
+  status: string | undefined;
+  reason: string | undefined;
+  previousStatus: string | undefined;
+  previousReason: string | undefined;
+}
+
+export interface ReadyInfo {
+  generation: number;
+  gateways: number;
+  version: string;
+  envoyPid: number | undefined;
+}
+
+export interface RunnerEvents {
+  /** A translation was taken and its snapshot set (problems included: invalid objects are left out). */
+  reloaded: [Translation];
+  /** A reload failed entirely (e.g. the directory vanished); the last good state keeps being served. */
+  reloadFailed: [Error];
+  statusChange: [StatusChange];
+  /** Every Gateway is Programmed and Envoy ACKed the current snapshot; once per generation. */
+  ready: [ReadyInfo];
+  nack: [NackEvent];
+}
+
+interface Flat {
+  status: string | undefined;
+  reason: string | undefined;
+}
+
+export class StandaloneRunner extends EventEmitter<RunnerEvents> {
+  readonly nodeId: string;
+  readonly nacks: NackEvent[] = [];
+  readonly cache = new InMemorySnapshotCache();
+  server!: XdsServer;
+  /** The last translation that was served. */
+  last: Translation | undefined;
+  /** Bumped on every snapshot set. */
+  generation = 0;
+  private readonly log: Logger;
+  private readonly workDir = mkdtempSync(path.join(tmpdir(), 'weft-run-'));
+  private supervisor: EnvoySupervisor | undefined;
+  private admin: http.Server | undefined;
+  private watcher: FSWatcher | undefined;
+  private rewatchTimer: NodeJS.Timeout | undefined;
+  private debounceTimer: NodeJS.Timeout | undefined;
+  private snapshot = Snapshot.of([]);
+  private conditions = new Map<string, Map<string, Flat>>();
+  private readyGeneration = -1;
+  private printedReady = false;
+  private stopped = false;
+  private readonly onAck = (): void => this.checkReady();
+
+  constructor(private readonly opts: RunnerOptions) {
+    super();
+    this.nodeId = opts.nodeId ?? STANDALONE_NODE_ID;
+    this.log = opts.logger ?? silentLogger;
+  }
+
+  get envoy(): EnvoyProcess | undefined {
+    return this.supervisor?.current;
+  }
+
+  /** The bound port of Weft's admin endpoint, or undefined when there is none. */
+  get adminPort(): number | undefined {
+    const address = this.admin?.address();
+    return typeof address === 'object' && address ? address.port : undefined;
+  }
+
+  get envoyRestarts(): number {
+    return this.supervisor?.restarts ?? 0;
+  }
+
+  async start(): Promise<void> {
+    const socket = path.join(this.workDir, 'xds.sock');
+    this.server = new XdsServer({ cache: this.cache, logger: this.log });
+    this.server.on('ack', this.onAck);
+    this.server.on('nack', (e) => {
+      this.nacks.push(e);
+      this.log.error({ typeUrl: e.typeUrl, error: e.errorMessage }, 'Envoy rejected the configuration');
+      this.emit('nack', e);
+    });
+    await this.server.listen({ unix: socket });
+    if (this.opts.adminPort !== undefined) this.admin = await startAdminServer(this.server, this.opts.adminPort);
+    // The first translation must work (a missing directory is a usage error); later ones may fail.
+    const first = translateDirectory(this.opts.dir);
+    this.apply(first);
+    this.watchDir();
+    this.supervisor = new EnvoySupervisor(
+      {
+        bootstrap: nodeBootstrap({ nodeId: this.nodeId, xds: { unix: socket }, protocol: this.opts.protocol ?? 'delta' }),
+        logger: this.log.child({ component: 'envoy' }),
+        ...(this.opts.envoyBinary ? { binary: this.opts.envoyBinary } : {}),
+      },
+      this.log.child({ component: 'supervisor' }),
+    );
+    const proc = await this.supervisor.start();
+    this.log.info({ pid: proc.pid, admin: proc.adminUrl }, 'envoy started');
+    this.checkReady();
+  }
+
+  /** Re-reads the directory now (the watcher calls this after the debounce). */
+  reload(): void {
+    if (this.stopped) return;
+    let t: Translation;
+    try {
+      t = translateDirectory(this.opts.dir);
+    } catch (err) {
+      const error = err instanceof Error ? err : new Error(String(err));
+      this.log.error({ err: error.message }, 'reload failed; still serving the last good configuration');
+      this.emit('reloadFailed', error);
+      return;
+    }
+    try {
+      this.apply(t);
+    } catch (err) {
+      const error = err instanceof Error ? err : new Error(String(err));
+      this.log.error({ err: error.message }, 'reload failed; still serving the last good configuration');
+      this.emit('reloadFailed', error);
+    }
+  }
+
+  private apply(t: Translation): void {
+    const snapshot = Snapshot.of(t.resources);
+    for (const p of t.problems) this.log.warn({ file: p.source.file, line: p.source.line }, formatProblem(p));
+    this.snapshot = snapshot;
+    this.generation++;
+    this.cache.setSnapshot(this.nodeId, snapshot);
+    this.last = t;
+    this.logStatusChanges(t.statuses);
+    this.log.info({ generation: this.generation, resources: t.resources.length, problems: t.problems.length, version: this.version() }, 'configuration loaded');
+    this.emit('reloaded', t);
+    this.checkReady();
+  }
+
+  private watchDir(): void {
+    if (this.stopped) return;
+    try {
+      const watcher = watch(this.opts.dir, { persistent: true }, () => this.changed());
+      watcher.on('error', (err) => {
+        this.log.warn({ err: err.message }, 'watching the manifest directory failed; retrying');
+        this.rewatch();
+      });
+      this.watcher = watcher;
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message, dir: this.opts.dir }, 'cannot watch the manifest directory; retrying');
+      this.rewatch();
+    }
+  }
+
+  /** The directory itself went away (or was replaced): watch it again once it is back. */
+  private rewatch(): void {
+    this.watcher?.close();
+    this.watcher = undefined;
+    if (this.stopped || this.rewatchTimer) return;
+    this.rewatchTimer = setTimeout(() => {
+      this.rewatchTimer = undefined;
+      if (existsSync(this.opts.dir)) {
+        this.watchDir();
+        this.changed();
+      } else {
+        this.rewatch();
+      }
+    }, 250);
+  }
+
+  private changed(): void {
+    if (this.stopped) return;
+    // A directory that was removed (or renamed away) leaves a watcher that sees nothing more.
+    if (!existsSync(this.opts.dir)) this.rewatch();
+    clearTimeout(this.debounceTimer);
+    this.debounceTimer = setTimeout(() => {
+      this.debounceTimer = undefined;
+      this.reload();
+    }, this.opts.debounceMs ?? 50);
+  }
+
+  /** A short content hash of every resource version in the current snapshot. */
+  version(): string {
+    const h = createHash('sha256');
+    for (const r of this.snapshot.all()) h.update(`${r.typeUrl} ${r.name} ${r.version}\n`);
+    return h.digest('hex').slice(0, 12);
+  }
+
+  /** What differs between the current snapshot and what Envoy ACKed, or undefined when nothing does. */
+  divergence(): string | undefined {
+    const status = this.server?.nodeStatus(this.nodeId);
+    if (!status || status.connectedStreams === 0) return 'Envoy not connected';
+    for (const type of ALL_TYPE_URLS) {
+      const desired = this.snapshot.resources(type);
+      const acked = status.types.get(type)?.acked ?? new Map<string, string>();
+      const short = type.slice(type.lastIndexOf('.') + 1);
+      const missing = [...desired].filter(([name, r]) => acked.get(name) !== r.version).map(([name]) => name);
+      const extra = [...acked.keys()].filter((name) => !desired.has(name));
+      if (missing.length || extra.length) return `${short}: not ACKed [${missing.join(', ')}], not desired [${extra.join(', ')}]`;
+    }
+    return undefined;
+  }
+
+  /** Gateways of the current translation that are not Programmed=True. */
+  unprogrammedGateways(): string[] {
+    return (this.last?.statuses ?? [])
+      .filter((s) => s.kind === 'Gateway')
+      .filter((s) => !conditionsOf(s.status).some((c) => c.type === 'Programmed' && c.status === 'True'))
+      .map((s) => `${s.namespace ?? ''}/${s.name}`);
+  }
+
+  isReady(): boolean {
+    return this.last !== undefined && this.unprogrammedGateways().length === 0 && this.divergence() === undefined;
+  }
+
+  /** Resolves once the current (or a later) generation is ready. */
+  ready(): Promise<ReadyInfo> {
+    return new Promise((resolve) => {
+      if (this.readyGeneration === this.generation && this.isReady()) {
+        resolve(this.readyInfo());
+        return;
+      }
+      this.once('ready', resolve);
+    });
+  }
+
+  private readyInfo(): ReadyInfo {
+    const gateways = (this.last?.statuses ?? []).filter((s) => s.kind === 'Gateway').length;
+    return { generation: this.generation, gateways, version: this.version(), envoyPid: this.envoy?.pid };
+  }
+
+  private checkReady(): void {
+    if (this.stopped || this.readyGeneration === this.generation || !this.supervisor || !this.isReady()) return;
+    this.readyGeneration = this.generation;
+    const info = this.readyInfo();
+    const line = `weft: ready: ${info.gateways} Gateway${info.gateways === 1 ? '' : 's'} programmed, Envoy ACKed version ${info.version}`;
+    if (!this.printedReady) {
+      this.printedReady = true;
+      (this.opts.print ?? ((l: string) => process.stdout.write(l + '\n')))(line);
+    } else {
+      this.log.info({ generation: info.generation, version: info.version, gateways: info.gateways }, 'ready');
+    }
+    this.emit('ready', info);
+  }
+
+  private logStatusChanges(statuses: ObjectStatus[]): void {
+    const next = new Map<string, Map<string, Flat>>();
+    for (const s of statuses) {
+      const object = `${s.kind} ${s.namespace ? `${s.namespace}/` : ''}${s.name}`;
+      const flat = flatten(s.status);
+      next.set(object, flat);
+      const before = this.conditions.get(object) ?? new Map<string, Flat>();
+      for (const [key, now] of flat) {
+        const was = before.get(key);
+        if (was && was.status === now.status && was.reason === now.reason) continue;
+        this.report(object, key, now, was);
+      }
+      for (const [key, was] of before) if (!flat.has(key)) this.report(object, key, { status: undefined, reason: undefined }, was);
+    }
+    for (const [object, before] of this.conditions) {
+      if (next.has(object)) continue;
+      for (const [key, was] of before) this.report(object, key, { status: undefined, reason: undefined }, was);
+    }
+    this.conditions = next;
+  }
+
+  private report(object: string, key: string, now: Flat, was: Flat | undefined): void {
+    const [scope, type] = splitKey(key);
+    const change: StatusChange = { object, scope, type, status: now.status, reason: now.reason, previousStatus: was?.status, previousReason: was?.reason };
+    const where = scope ? ` ${scope}` : '';
+    const text = now.status === undefined ? `${object}${where}: ${type} gone (was ${was?.status}/${was?.reason})` : `${object}${where}: ${type}=${now.status} (${now.reason})${was ? ` was ${was.status} (${was.reason})` : ''}`;
+    if (now.status === 'False' && type !== 'Conflicted') this.log.warn({ change }, text);
+    else this.log.info({ change }, text);
+    this.emit('statusChange', change);
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearTimeout(this.debounceTimer);
+    clearTimeout(this.rewatchTimer);
+    this.watcher?.close();
+    this.server?.off('ack', this.onAck);
+    await this.supervisor?.stop();
+    await this.server?.shutdown(1000);
+    if (this.admin) await new Promise<void>((resolve) => this.admin!.close(() => resolve()));
+    rmSync(this.workDir, { recursive: true, force: true });
+  }
+}
+
+interface RawCondition {
+  type?: unknown;
+  status?: unknown;
+  reason?: unknown;
+}
+
+function conditionsOf(v: unknown): RawCondition[] {
+  if (typeof v !== 'object' || v === null) return [];
+  const c = (v as { conditions?: unknown }).conditions;
+  return Array.isArray(c) ? (c as RawCondition[]) : [];
+}
+
+const SEP = '\u0000';
+
+function splitKey(key: string): [string, string] {
+  const i = key.indexOf(SEP);
+  return [key.slice(0, i), key.slice(i + 1)];
+}
+
+/** Every condition of a status, keyed by where it sits and its type. */
+function flatten(status: Record<string, unknown>): Map<string, Flat> {
+  const out = new Map<string, Flat>();
+  const add = (scope: string, holder: unknown): void => {
+    for (const c of conditionsOf(holder)) {
+      if (typeof c.type !== 'string') continue;
+      out.set(`${scope}${SEP}${c.type}`, { status: typeof c.status === 'string' ? c.status : undefined, reason: typeof c.reason === 'string' ? c.reason : undefined });
+    }
+  };
+  add('', status);
+  const listeners = status.listeners;
+  if (Array.isArray(listeners)) for (const l of listeners as Array<{ name?: unknown }>) add(`listener ${String(l.name)}`, l);
+  const parents = status.parents;
+  if (Array.isArray(parents)) {
+    for (const p of parents as Array<{ parentRef?: { name?: unknown; namespace?: unknown; sectionName?: unknown } }>) {
+      const ref = p.parentRef ?? {};
+      const ns = typeof ref.namespace === 'string' ? `${ref.namespace}/` : '';
+      const section = typeof ref.sectionName === 'string' ? `/${ref.sectionName}` : '';
+      add(`parent ${ns}${String(ref.name)}${section}`, p);
+    }
+  }
+  return out;
+}
