@@ -42,11 +42,14 @@ export interface StatusChange {
   object: string;
   /** Where the condition sits: '' for status.conditions, `listener http`, `parent quickstart`. */
   scope: string;
+  /** Where the object is defined: `file:line`. */
+  source: string;
   type: string;
   status: string | undefined;
   reason: string | undefined;
   previousStatus: string | undefined;
   previousReason: string | undefined;
+  message: string | undefined;
 }
 
 export interface ReadyInfo {
@@ -70,6 +73,7 @@ export interface RunnerEvents {
 interface Flat {
   status: string | undefined;
   reason: string | undefined;
+  message?: string;
 }
 
 export class StandaloneRunner extends EventEmitter<RunnerEvents> {
@@ -90,6 +94,7 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
   private debounceTimer: NodeJS.Timeout | undefined;
   private snapshot = Snapshot.of([]);
   private conditions = new Map<string, Map<string, Flat>>();
+  private readonly sources = new Map<string, string>();
   private readyGeneration = -1;
   private printedReady = false;
   private stopped = false;
@@ -139,7 +144,7 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
       this.log.child({ component: 'supervisor' }),
     );
     const proc = await this.supervisor.start();
-    this.log.info({ pid: proc.pid, admin: proc.adminUrl }, 'envoy started');
+    this.log.info({ envoyPid: proc.pid, admin: proc.adminUrl }, 'envoy started');
     this.checkReady();
   }
 
@@ -288,27 +293,30 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
     for (const s of statuses) {
       const object = `${s.kind} ${s.namespace ? `${s.namespace}/` : ''}${s.name}`;
       const flat = flatten(s.status);
+      const source = `${s.source.file}:${s.source.line}`;
       next.set(object, flat);
+      this.sources.set(object, source);
       const before = this.conditions.get(object) ?? new Map<string, Flat>();
       for (const [key, now] of flat) {
         const was = before.get(key);
         if (was && was.status === now.status && was.reason === now.reason) continue;
-        this.report(object, key, now, was);
+        this.report(object, key, now, was, source);
       }
-      for (const [key, was] of before) if (!flat.has(key)) this.report(object, key, { status: undefined, reason: undefined }, was);
+      for (const [key, was] of before) if (!flat.has(key)) this.report(object, key, { status: undefined, reason: undefined }, was, source);
     }
     for (const [object, before] of this.conditions) {
       if (next.has(object)) continue;
-      for (const [key, was] of before) this.report(object, key, { status: undefined, reason: undefined }, was);
+      for (const [key, was] of before) this.report(object, key, { status: undefined, reason: undefined }, was, this.sources.get(object) ?? '');
     }
     this.conditions = next;
+    for (const object of [...this.sources.keys()]) if (!next.has(object)) this.sources.delete(object);
   }
 
-  private report(object: string, key: string, now: Flat, was: Flat | undefined): void {
+  private report(object: string, key: string, now: Flat, was: Flat | undefined, source: string): void {
     const [scope, type] = splitKey(key);
-    const change: StatusChange = { object, scope, type, status: now.status, reason: now.reason, previousStatus: was?.status, previousReason: was?.reason };
+    const change: StatusChange = { object, scope, source, type, status: now.status, reason: now.reason, previousStatus: was?.status, previousReason: was?.reason, message: now.message };
     const where = scope ? ` ${scope}` : '';
-    const text = now.status === undefined ? `${object}${where}: ${type} gone (was ${was?.status}/${was?.reason})` : `${object}${where}: ${type}=${now.status} (${now.reason})${was ? ` was ${was.status} (${was.reason})` : ''}`;
+    const text = now.status === undefined ? `${source} ${object}${where}: ${type} gone (was ${was?.status}/${was?.reason})` : `${source} ${object}${where}: ${type}=${now.status} (${now.reason})${was ? ` was ${was.status} (${was.reason})` : ''}${now.status === 'False' && now.message ? `: ${now.message}` : ''}`;
     if (now.status === 'False' && type !== 'Conflicted') this.log.warn({ change }, text);
     else this.log.info({ change }, text);
     this.emit('statusChange', change);
@@ -332,6 +340,7 @@ interface RawCondition {
   type?: unknown;
   status?: unknown;
   reason?: unknown;
+  message?: unknown;
 }
 
 function conditionsOf(v: unknown): RawCondition[] {
@@ -353,7 +362,7 @@ function flatten(status: Record<string, unknown>): Map<string, Flat> {
   const add = (scope: string, holder: unknown): void => {
     for (const c of conditionsOf(holder)) {
       if (typeof c.type !== 'string') continue;
-      out.set(`${scope}${SEP}${c.type}`, { status: typeof c.status === 'string' ? c.status : undefined, reason: typeof c.reason === 'string' ? c.reason : undefined });
+      out.set(`${scope}${SEP}${c.type}`, { status: typeof c.status === 'string' ? c.status : undefined, reason: typeof c.reason === 'string' ? c.reason : undefined, message: typeof c.message === 'string' ? c.message : undefined });
     }
   };
   add('', status);
