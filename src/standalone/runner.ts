@@ -135,6 +135,7 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
     const first = translateDirectory(this.opts.dir);
     this.apply(first);
     this.watchDir();
+    if (this.stopped) return;
     this.supervisor = new EnvoySupervisor(
       {
         bootstrap: nodeBootstrap({ nodeId: this.nodeId, xds: { unix: socket }, protocol: this.opts.protocol ?? 'delta' }),
@@ -144,6 +145,11 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
       this.log.child({ component: 'supervisor' }),
     );
     const proc = await this.supervisor.start();
+    if (this.stopped) {
+      // stop() came while Envoy was starting.
+      await this.supervisor.stop();
+      return;
+    }
     this.log.info({ envoyPid: proc.pid, admin: proc.adminUrl }, 'envoy started');
     this.checkReady();
   }
