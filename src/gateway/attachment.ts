@@ -66,8 +66,11 @@ export class RouteAttacher {
     return { ...(this.namespaceLabels.get(namespace) ?? {}), 'kubernetes.io/metadata.name': namespace };
   }
 
+  /**
+   * allowedRoutes only: the spec bases attachment "solely on the combination of the AllowedRoutes field
+   * ... and the Route's ParentRefs field"; Listener status does not impact it.
+   */
   private allows(listener: ListenerState, route: RouteLike): boolean {
-    if (!listener.usable) return false;
     if (!listener.supportedKinds.some((k) => k.group === GATEWAY_GROUP && k.kind === route.kind)) return false;
     const routeNs = route.metadata.namespace ?? 'default';
     const from = listener.spec.allowedRoutes?.namespaces?.from ?? 'Same';
@@ -77,19 +80,39 @@ export class RouteAttacher {
     return selector ? selectorMatches(selector, this.labelsOf(routeNs)) : false;
   }
 
-  /** Attaches `route` to the listeners its parentRefs select; returns its status parents and attachments. */
+  /**
+   * Counts an Accepted route in the attachedRoutes of the listeners it attached to, once per listener.
+   * The spec: only Routes with Accepted True are counted, whatever the Listener's own conditions.
+   */
+  countAttached(route: RouteLike, attachments: Attachment[]): void {
+    const routeKey = `${route.kind}/${route.metadata.namespace ?? 'default'}/${route.metadata.name}`;
+    for (const { listener } of attachments) {
+      const set = this.counted.get(listener) ?? new Set<string>();
+      this.counted.set(listener, set);
+      if (!set.has(routeKey)) {
+        set.add(routeKey);
+        listener.attachedRoutes++;
+      }
+    }
+  }
+
+  /**
+   * Attaches `route` to the listeners its parentRefs select; returns its status parents and the
+   * listeners (with hostnames) it attached to. Nothing is counted until countAttached.
+   */
   attach(route: RouteLike): { parents: ParentStatus[]; attachments: Attachment[] } {
     const gen = generationOf(route.metadata);
     const routeNs = route.metadata.namespace ?? 'default';
-    const routeKey = `${route.kind}/${routeNs}/${route.metadata.name}`;
     const parents: ParentStatus[] = [];
     const attachments: Attachment[] = [];
     for (const ref of route.spec.parentRefs ?? []) {
       if ((ref.group ?? GATEWAY_GROUP) !== GATEWAY_GROUP || (ref.kind ?? 'Gateway') !== 'Gateway') continue;
       const gateway = this.gateways.get(`${ref.namespace ?? routeNs}/${ref.name}`);
       if (!gateway) continue; // not a Gateway of Weft's: another controller reports on it
+      // The status echoes the parentRef as the API server stores it, with the CRD defaults for group and kind.
+      const parentRef: ParentRef = { group: GATEWAY_GROUP, kind: 'Gateway', ...ref };
       const accepted = (ok: boolean, reason: string, message: string): void => {
-        parents.push({ parentRef: ref, controllerName: CONTROLLER_NAME, conditions: [condition('Accepted', ok, reason, message, gen)] });
+        parents.push({ parentRef, controllerName: CONTROLLER_NAME, conditions: [condition('Accepted', ok, reason, message, gen)] });
       };
       const candidates = gateway.listeners.filter((l) => (ref.sectionName === undefined || l.spec.name === ref.sectionName) && (ref.port === undefined || l.spec.port === ref.port));
       if (candidates.length === 0) {
@@ -100,14 +123,6 @@ export class RouteAttacher {
       if (allowed.length === 0) {
         accepted(false, 'NotAllowedByListeners', `no listener of Gateway ${gateway.gateway.metadata.namespace}/${ref.name} allows this ${route.kind} (allowedRoutes)`);
         continue;
-      }
-      for (const l of allowed) {
-        const set = this.counted.get(l) ?? new Set<string>();
-        this.counted.set(l, set);
-        if (!set.has(routeKey)) {
-          set.add(routeKey);
-          l.attachedRoutes++;
-        }
       }
       const matching = allowed
         .map((listener) => ({ listener, hostnames: intersectHostnames(listener.spec.hostname, route.spec.hostnames ?? []) }))

@@ -21,8 +21,33 @@ export interface TranslatedHttpRoute {
   routes: RankedRoute[];
   /** The first unresolvable backendRef, for the ResolvedRefs condition. */
   backendProblem?: BackendProblem;
-  /** Set when the route cannot be served at all (e.g. an invalid regex): Accepted False with this. */
+  /** Set when no rule of the route can be served (e.g. an invalid regex): Accepted False with this. */
   invalid?: { reason: string; message: string };
+  /** Set when some rules were dropped and others are served: PartiallyInvalid True with this. */
+  partiallyInvalid?: { reason: string; message: string };
+}
+
+interface RuleProblem {
+  ruleIndex: number;
+  reason: 'UnsupportedValue' | 'IncompatibleFilters';
+  message: string;
+}
+
+const SUPPORTED_FILTERS = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestRedirect', 'URLRewrite'];
+
+/** Why a rule cannot be served, if it cannot. */
+function ruleProblem(rule: Rule, ruleIndex: number): RuleProblem | undefined {
+  const filters = rule.filters ?? [];
+  const unsupported = filters.find((f) => !SUPPORTED_FILTERS.includes(f.type));
+  if (unsupported) return { ruleIndex, reason: 'UnsupportedValue', message: `filter type ${unsupported.type} is not supported yet` };
+  if (filters.some((f) => f.type === 'RequestRedirect') && filters.some((f) => f.type === 'URLRewrite')) {
+    return { ruleIndex, reason: 'IncompatibleFilters', message: 'RequestRedirect and URLRewrite cannot be used together' };
+  }
+  for (const [matchIndex, m] of (rule.matches ?? []).entries()) {
+    const problem = matchProblem(translateMatch(m));
+    if (problem) return { ruleIndex, reason: 'UnsupportedValue', message: `match ${matchIndex}: ${problem}` };
+  }
+  return undefined;
 }
 
 /** RE2 (Envoy's regex engine) has no lookaround and no backreferences; the rest is close to JS syntax. */
@@ -82,13 +107,14 @@ export function translateHttpRoute(route: Obj<IHTTPRoute>, backends: BackendReso
   const objectKey = `${ns}/${route.metadata.name}`;
   const out: TranslatedHttpRoute = { routes: [] };
   const rules = route.spec.rules?.length ? route.spec.rules : [{}];
+  const dropped: RuleProblem[] = [];
   rules.forEach((rule, ruleIndex) => {
-    const filters = rule.filters ?? [];
-    const unsupported = filters.filter((f) => !['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestRedirect', 'URLRewrite'].includes(f.type));
-    if (unsupported.length > 0) {
-      out.invalid ??= { reason: 'UnsupportedValue', message: `rule ${ruleIndex}: filter type ${unsupported[0].type} is not supported yet` };
+    const problem = ruleProblem(rule, ruleIndex);
+    if (problem) {
+      dropped.push(problem);
       return;
     }
+    const filters = rule.filters ?? [];
     const find = <T extends Filter['type']>(type: T): Filter | undefined => filters.find((f) => f.type === type);
     const redirect = find('RequestRedirect')?.requestRedirect;
     const rewrite = find('URLRewrite')?.urlRewrite;
@@ -117,11 +143,6 @@ export function translateHttpRoute(route: Obj<IHTTPRoute>, backends: BackendReso
     const matches = rule.matches?.length ? rule.matches : [{}];
     matches.forEach((m, matchIndex) => {
       const match = translateMatch(m);
-      const problem = matchProblem(match);
-      if (problem) {
-        out.invalid ??= { reason: 'UnsupportedValue', message: `rule ${ruleIndex} match ${matchIndex}: ${problem}` };
-        return;
-      }
       const prefix = match.path.type === 'PathPrefix' ? match.path.value : undefined;
       const pathModifier = (p: { type: string; replaceFullPath?: string; replacePrefixMatch?: string } | undefined) =>
         !p ? undefined : p.type === 'ReplaceFullPath' ? ({ type: 'ReplaceFullPath', value: p.replaceFullPath ?? '/' } as const) : ({ type: 'ReplacePrefixMatch', value: p.replacePrefixMatch ?? '/', prefix: prefix ?? '/' } as const);
@@ -156,6 +177,15 @@ export function translateHttpRoute(route: Obj<IHTTPRoute>, backends: BackendReso
       out.routes.push({ route: ir, creationTimestamp: route.metadata.creationTimestamp ?? '', objectKey, ruleIndex, matchIndex });
     });
   });
+  const describe = dropped.map((d) => `rule ${d.ruleIndex}: ${d.message}`).join('; ');
+  if (dropped.length === rules.length) {
+    out.invalid = { reason: dropped[0].reason, message: `no rule can be served: ${describe}` };
+    out.routes = [];
+  } else if (dropped.length > 0) {
+    // The spec: with the "drop rules" approach the message MUST start with "Dropped Rule".
+    const message = dropped.length === 1 ? `Dropped Rule ${dropped[0].ruleIndex}: ${dropped[0].message}` : `Dropped Rules ${dropped.map((d) => d.ruleIndex).join(', ')}: ${describe}`;
+    out.partiallyInvalid = { reason: 'UnsupportedValue', message }; // the one reason the spec lists for PartiallyInvalid
+  }
   return out;
 }
 

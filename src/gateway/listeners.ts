@@ -29,7 +29,8 @@ export interface ListenerState {
 
 export interface GatewayState {
   gateway: Obj<IGateway>;
-  address: string;
+  /** Every address the listeners are bound to (the spec: all Listeners on every assigned address). */
+  addresses: string[];
   listeners: ListenerState[];
   conditions: Map<string, Condition>;
 }
@@ -74,18 +75,30 @@ export function buildGatewayStates(inputs: Inputs): GatewayState[] {
 function buildGatewayState(gateway: Obj<IGateway>): GatewayState {
   const gen = generationOf(gateway.metadata);
   const conditions = new Map<string, Condition>();
-  const addresses = gateway.spec.addresses ?? [];
-  const ipAddress = addresses.find((a) => (a.type ?? 'IPAddress') === 'IPAddress');
-  let address = DEFAULT_ADDRESS;
-  let addressProblem: string | undefined;
-  if (ipAddress) {
-    if (isIP(ipAddress.value ?? '')) address = ipAddress.value!;
-    else addressProblem = `spec.addresses: "${ipAddress.value}" is not an IP address`;
-  } else if (addresses.length > 0) {
-    addressProblem = `spec.addresses: only type IPAddress is supported (got ${addresses.map((a) => a.type).join(', ')})`;
+  const requested = gateway.spec.addresses ?? [];
+  const unsupported = requested.filter((a) => (a.type ?? 'IPAddress') !== 'IPAddress');
+  const unusable: string[] = [];
+  const addresses: string[] = [];
+  for (const a of requested) {
+    if ((a.type ?? 'IPAddress') !== 'IPAddress') continue;
+    // An IPAddress without a value asks the implementation to assign one.
+    const value = a.value ? a.value : DEFAULT_ADDRESS;
+    if (isIP(value)) {
+      if (!addresses.includes(value)) addresses.push(value);
+    } else {
+      unusable.push(value);
+    }
   }
-  if (addressProblem) setCondition(conditions, condition('Accepted', false, 'UnsupportedAddress', addressProblem, gen));
-  const state: GatewayState = { gateway, address, listeners: [], conditions };
+  if (requested.length === 0) addresses.push(DEFAULT_ADDRESS);
+  if (gateway.spec.infrastructure?.parametersRef) {
+    const ref = gateway.spec.infrastructure.parametersRef;
+    setCondition(conditions, condition('Accepted', false, 'InvalidParameters', `spec.infrastructure.parametersRef: Weft takes no parameters (got ${ref.group}/${ref.kind} ${ref.name})`, gen));
+  } else if (unsupported.length > 0) {
+    setCondition(conditions, condition('Accepted', false, 'UnsupportedAddress', `spec.addresses: only type IPAddress is supported (got ${unsupported.map((a) => `${a.type} "${a.value ?? ''}"`).join(', ')})`, gen));
+  } else if (unusable.length > 0) {
+    setCondition(conditions, condition('Programmed', false, 'AddressNotUsable', `spec.addresses: ${unusable.map((v) => `"${v}"`).join(', ')} cannot be used: not an IP address`, gen));
+  }
+  const state: GatewayState = { gateway, addresses, listeners: [], conditions };
   for (const spec of gateway.spec.listeners) state.listeners.push(buildListenerState(state, spec, gen));
   return state;
 }
@@ -125,11 +138,13 @@ function markConflicts(states: GatewayState[]): void {
     if (state.conditions.get('Accepted')?.status === 'False') continue;
     for (const l of state.listeners) {
       if (!l.usable) continue;
-      const key = `${state.address}:${l.spec.port}`;
-      bySocket.set(key, [...(bySocket.get(key) ?? []), l]);
+      for (const address of state.addresses) {
+        const key = `${address}:${l.spec.port}`;
+        bySocket.set(key, [...(bySocket.get(key) ?? []), l]);
+      }
     }
   }
-  for (const group of bySocket.values()) {
+  for (const [socket, group] of bySocket) {
     const protocols = new Set(group.map((l) => l.spec.protocol));
     const hostCounts = new Map<string, number>();
     for (const l of group) hostCounts.set(l.spec.hostname ?? '', (hostCounts.get(l.spec.hostname ?? '') ?? 0) + 1);
@@ -139,9 +154,12 @@ function markConflicts(states: GatewayState[]): void {
       if (protocols.size > 1) reason = 'ProtocolConflict';
       else if ((hostCounts.get(l.spec.hostname ?? '') ?? 0) > 1) reason = 'HostnameConflict';
       if (reason) {
+        // The spec: ALL indistinct Listeners must not be accepted; their status says they are conflicted and not Accepted.
         l.usable = false;
-        setCondition(l.conditions, condition('Conflicted', true, reason, `another listener on ${l.gateway.address}:${l.spec.port} has the same ${reason === 'ProtocolConflict' ? 'port with another protocol' : 'hostname'}`, gen));
-      } else {
+        const message = `another listener on ${socket} has the same ${reason === 'ProtocolConflict' ? 'port with another protocol' : 'port and hostname'}`;
+        setCondition(l.conditions, condition('Accepted', false, reason, `not accepted: ${message}`, gen));
+        setCondition(l.conditions, condition('Conflicted', true, reason, message, gen));
+      } else if (!l.conditions.has('Conflicted')) {
         setCondition(l.conditions, condition('Conflicted', false, 'NoConflicts', 'No conflicts', gen));
       }
     }
@@ -151,8 +169,9 @@ function markConflicts(states: GatewayState[]): void {
 function finishGatewayConditions(state: GatewayState): void {
   const gen = generationOf(state.gateway.metadata);
   const gatewayRejected = state.conditions.get('Accepted')?.status === 'False';
+  const addressProblem = state.conditions.get('Programmed');
   for (const l of state.listeners) {
-    if (gatewayRejected) l.usable = false;
+    if (gatewayRejected || addressProblem) l.usable = false;
     const programmed = l.usable;
     setCondition(l.conditions, condition('Programmed', programmed, programmed ? 'Programmed' : 'Invalid', programmed ? 'Listener programmed' : 'Listener is not valid', gen));
   }
@@ -160,15 +179,22 @@ function finishGatewayConditions(state: GatewayState): void {
     setCondition(state.conditions, condition('Programmed', false, 'Invalid', 'Gateway not accepted', gen));
     return;
   }
-  const invalid = state.listeners.filter((l) => !l.usable).map((l) => l.spec.name);
-  const valid = state.listeners.length - invalid.length;
+  const invalid = state.listeners.filter((l) => l.conditions.get('Accepted')?.status === 'False');
+  const accepted = state.listeners.filter((l) => !invalid.includes(l));
   if (invalid.length === 0) {
     setCondition(state.conditions, condition('Accepted', true, 'Accepted', 'Gateway accepted', gen));
   } else {
-    setCondition(state.conditions, condition('Accepted', valid > 0, 'ListenersNotValid', `invalid listeners: ${invalid.join(', ')}`, gen));
+    // The spec: the message SHOULD say which Listeners are conflicted (invalid) and which are Accepted.
+    const names = invalid.map((l) => `${l.spec.name} (${l.conditions.get('Accepted')!.reason})`).join(', ');
+    const message = `listeners not valid: ${names}; accepted: ${accepted.map((l) => l.spec.name).join(', ') || 'none'}`;
+    setCondition(state.conditions, condition('Accepted', accepted.length > 0, 'ListenersNotValid', message, gen));
   }
-  setCondition(state.conditions, condition('Programmed', valid > 0, valid > 0 ? 'Programmed' : 'Invalid', valid > 0 ? `Serving on ${state.address}` : 'No valid listener', gen));
+  if (addressProblem) return;
+  const serving = state.listeners.some((l) => l.usable);
+  setCondition(state.conditions, condition('Programmed', serving, serving ? 'Programmed' : 'Invalid', serving ? `Serving on ${state.addresses.join(', ')}` : 'No valid listener', gen));
 }
+
+const GATEWAY_CONDITION_ORDER = ['Accepted', 'Programmed'];
 
 export function gatewayStatus(state: GatewayState): ObjectStatus {
   const g = state.gateway;
@@ -179,11 +205,11 @@ export function gatewayStatus(state: GatewayState): ObjectStatus {
     name: g.metadata.name,
     source: g.source,
     status: {
-      ...(programmed ? { addresses: [{ type: 'IPAddress', value: state.address }] } : {}),
-      conditions: [...state.conditions.values()],
+      ...(programmed ? { addresses: state.addresses.map((value) => ({ type: 'IPAddress', value })) } : {}),
+      conditions: [...state.conditions.values()].sort((a, b) => GATEWAY_CONDITION_ORDER.indexOf(a.type) - GATEWAY_CONDITION_ORDER.indexOf(b.type)),
       listeners: state.listeners.map((l) => ({
         name: l.spec.name,
-        supportedKinds: l.supportedKinds,
+        supportedKinds: l.supportedKinds.map((k) => ({ ...k })),
         attachedRoutes: l.attachedRoutes,
         conditions: [...l.conditions.values()],
       })),

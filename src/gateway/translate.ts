@@ -42,7 +42,8 @@ export function translateGatewayApi(inputs: Inputs): GatewayTranslation {
 
   for (const route of inputs.httpRoutes) {
     const gen = generationOf(route.metadata);
-    const { parents, attachments } = attacher.attach({ kind: 'HTTPRoute', metadata: route.metadata, spec: route.spec });
+    const routeLike = { kind: 'HTTPRoute', metadata: route.metadata, spec: route.spec } as const;
+    const { parents, attachments } = attacher.attach(routeLike);
     if (parents.length === 0) continue; // no parent of Weft's: not ours to report on
     const translated = translateHttpRoute(route, backends);
     const resolvedRefs = translated.backendProblem
@@ -53,8 +54,13 @@ export function translateGatewayApi(inputs: Inputs): GatewayTranslation {
         p.conditions[0] = condition('Accepted', false, translated.invalid.reason, translated.invalid.message, gen);
       }
       p.conditions.push(resolvedRefs);
+      if (translated.partiallyInvalid && p.conditions[0].status === 'True') {
+        p.conditions.push(condition('PartiallyInvalid', true, translated.partiallyInvalid.reason, translated.partiallyInvalid.message, gen));
+      }
     }
     if (!translated.invalid) {
+      // Only Accepted routes count in attachedRoutes; attachments come from Accepted parents only.
+      attacher.countAttached(routeLike, attachments);
       for (const a of attachments) {
         const byHost = placed.get(a.listener) ?? new Map<string, RankedRoute[]>();
         placed.set(a.listener, byHost);
@@ -70,13 +76,15 @@ export function translateGatewayApi(inputs: Inputs): GatewayTranslation {
   for (const state of gateways) {
     for (const l of state.listeners) {
       if (!l.usable) continue;
-      const name = `${state.address}:${l.spec.port}`;
-      if (!bySocket.has(name)) {
-        bySocket.set(name, { name, address: state.address, port: l.spec.port, virtualHosts: [] });
-        routesBySocketHost.set(name, new Map());
+      for (const address of state.addresses) {
+        const name = `${address}:${l.spec.port}`;
+        if (!bySocket.has(name)) {
+          bySocket.set(name, { name, address, port: l.spec.port, virtualHosts: [] });
+          routesBySocketHost.set(name, new Map());
+        }
+        const hosts = routesBySocketHost.get(name)!;
+        for (const [host, routes] of placed.get(l) ?? []) hosts.set(host, [...(hosts.get(host) ?? []), ...routes]);
       }
-      const hosts = routesBySocketHost.get(name)!;
-      for (const [host, routes] of placed.get(l) ?? []) hosts.set(host, [...(hosts.get(host) ?? []), ...routes]);
     }
   }
   for (const [name, listener] of bySocket) {
