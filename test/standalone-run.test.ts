@@ -12,8 +12,8 @@ import { eventually, freePort } from './helpers/net.js';
 import { gatewayYaml, readyAfter, startedAndReady, replaceFile, routesYaml, runnerFixture, serviceYaml, waitFor } from './helpers/standalone.js';
 import { get, Load } from './helpers/traffic.js';
 
-test('weft run serves a directory, hot-reloads it under load without a failed request, and keeps serving around bad input', async (t) => {
-  const { dir, port, backends, runner, logs } = await runnerFixture(t, ['alpha', 'beta'], [{ name: 'first', prefix: '/a', backend: 'alpha' }]);
+const serveAndReload = test.macro(async (t, protocol: 'delta' | 'sotw') => {
+  const { dir, port, backends, runner, logs } = await runnerFixture(t, ['alpha', 'beta'], [{ name: 'first', prefix: '/a', backend: 'alpha' }], protocol);
   await runner.start();
   await startedAndReady(runner);
 
@@ -110,6 +110,10 @@ spec:
   t.is(runner.envoy?.pid, pid);
 });
 
+for (const protocol of ['delta', 'sotw'] as const) {
+  test(`weft run (${protocol}) serves a directory, hot-reloads it under load without a failed request, and keeps serving around bad input`, serveAndReload, protocol);
+}
+
 test('weft run restarts Envoy when it dies, and traffic works again', async (t) => {
   const { port, runner } = await runnerFixture(t, ['alpha'], [{ name: 'first', prefix: '/', backend: 'alpha' }]);
   await runner.start();
@@ -129,7 +133,7 @@ test('weft run restarts Envoy when it dies, and traffic works again', async (t) 
 
 const weftBin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/weft');
 
-test('bin/weft run prints a ready line, serves, and exits 0 on SIGTERM leaving no Envoy behind', async (t) => {
+const cli = test.macro(async (t, signal: 'SIGTERM' | 'SIGINT') => {
   const backend = await startEchoBackend('alpha');
   const port = await freePort();
   const adminPort = await freePort();
@@ -168,9 +172,13 @@ test('bin/weft run prints a ready line, serves, and exits 0 on SIGTERM leaving n
   t.truthy(envoyPid, 'the log names the Envoy pid');
   t.notThrows(() => process.kill(envoyPid!, 0), 'Envoy is running');
 
-  child.kill('SIGTERM');
-  const { code, signal } = await exited;
-  t.is(signal, null);
-  t.is(code, 0, stderr.slice(-4000));
+  child.kill(signal);
+  const exit = await exited;
+  t.is(exit.signal, null);
+  t.is(exit.code, 0, stderr.slice(-4000));
   t.throws(() => process.kill(envoyPid!, 0), { code: 'ESRCH' }, 'no Envoy left behind');
 });
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  test(`bin/weft run prints a ready line, serves, and exits 0 on ${signal} leaving no Envoy behind`, cli, signal);
+}
