@@ -62,7 +62,10 @@ export class DeltaStream extends AdsStream {
     if (!target) return;
     const changed = [...target.values()].filter((r) => track.acked.get(r.name) !== r.version);
     const removed = [...track.acked.keys()].filter((name) => !target.has(name));
-    if (changed.length === 0 && removed.length === 0) return;
+    // Envoy waits for a first response to a wildcard subscription (CDS, LDS) before it initializes, up to
+    // initial_fetch_timeout (15 s): with nothing to send, that first response is an empty one.
+    const firstWildcard = track.wildcard && track.lastNonce === undefined;
+    if (changed.length === 0 && removed.length === 0 && !firstWildcard) return;
     const fingerprint = fingerprintOf(target);
     if (fingerprint === track.nackedFingerprint) return;
     const nonce = this.nextNonce();

@@ -57,11 +57,22 @@ const REDIRECT_CODES: Record<number, RedirectAction['response_code']> = {
   308: 'PERMANENT_REDIRECT',
 };
 
-function redirectAction(r: RedirectIR): RedirectAction {
+const DEFAULT_PORTS: Record<string, number> = { http: 80, https: 443 };
+
+/**
+ * Gateway API: without a port, the redirect keeps the listener's port, unless the scheme changes (then
+ * the scheme's well-known port); and Location carries no port when it is the scheme's default. The
+ * listener strips the request's port from Host (strip_any_host_port), so Envoy writes no port unless
+ * port_redirect says one: it is set exactly when the port is not the scheme's default.
+ */
+function redirectAction(r: RedirectIR, listenerPort: number): RedirectAction {
   const out: RedirectAction = { response_code: REDIRECT_CODES[r.statusCode] ?? 'FOUND' };
   if (r.scheme) out.scheme_redirect = r.scheme;
   if (r.hostname) out.host_redirect = r.hostname;
-  if (r.port !== undefined) out.port_redirect = r.port;
+  // Listeners serve plain HTTP, so a redirect without a scheme stays on http.
+  const scheme = (r.scheme ?? 'http').toLowerCase();
+  const port = r.port ?? (r.scheme ? DEFAULT_PORTS[scheme] : undefined) ?? listenerPort;
+  if (port !== DEFAULT_PORTS[scheme]) out.port_redirect = port;
   if (r.path?.type === 'ReplaceFullPath') out.path_redirect = r.path.value;
   else if (r.path?.type === 'ReplacePrefixMatch') Object.assign(out, prefixReplacement(r.path.prefix, r.path.value));
   return out;
@@ -83,7 +94,8 @@ function applyRewrite(action: RouteAction, rewrite: UrlRewriteIR): void {
   else if (rewrite.path?.type === 'ReplacePrefixMatch') Object.assign(action, prefixReplacement(rewrite.path.prefix, rewrite.path.value));
 }
 
-export function envoyRoute(r: HttpRouteIR): Route {
+/** `listenerPort`: the port of the listener serving the route, for redirects that keep it. */
+export function envoyRoute(r: HttpRouteIR, listenerPort: number): Route {
   const route: Route = { name: r.name, match: routeMatch(r.match) };
   if (r.requestHeaders) {
     route.request_headers_to_add = headersToAdd(r.requestHeaders);
@@ -99,7 +111,7 @@ export function envoyRoute(r: HttpRouteIR): Route {
     return route;
   }
   if (a.kind === 'redirect') {
-    route.redirect = redirectAction(a.redirect);
+    route.redirect = redirectAction(a.redirect, listenerPort);
     return route;
   }
   const action: RouteAction = {};

@@ -3,7 +3,7 @@ import type { Listener } from '../../generated/envoy/config/listener/v3/Listener
 import type { HttpConnectionManager } from '../../generated/envoy/extensions/filters/network/http_connection_manager/v3/HttpConnectionManager.js';
 import type { Router } from '../../generated/envoy/extensions/filters/http/router/v3/Router.js';
 import type { HttpProtocolOptions } from '../../generated/envoy/extensions/upstreams/http/v3/HttpProtocolOptions.js';
-import type { ClusterIR, HttpListenerIR, ProxyIR } from '../../ir/model.js';
+import type { ClusterIR, HttpListenerIR, HttpRouteIR, ProxyIR, VirtualHostIR } from '../../ir/model.js';
 import { ADS_CONFIG_SOURCE, edsCluster, loadAssignment } from '../builders.js';
 import { clusterResource, endpointsResource, listenerResource, routeConfigurationResource } from '../envoy-resources.js';
 import { packAny } from '../protos.js';
@@ -44,24 +44,50 @@ function clusterResources(c: ClusterIR): Resource[] {
   return [clusterResource(cluster), endpointsResource(loadAssignment(c.name, c.endpoints))];
 }
 
+/** Whether the virtual host name `general` (`*`, `*.suffix` or exact) covers every host `specific` does. */
+function hostCovers(general: string, specific: string): boolean {
+  if (general === specific) return false;
+  if (general === '*') return true;
+  if (!general.startsWith('*.')) return false;
+  return specific.endsWith(general.slice(1)) && specific.length > general.length - 1;
+}
+
+/**
+ * Envoy serves a request from one virtual host only (the most specific domain match), but a Gateway API
+ * route without hostnames (or with a wildcard) also serves hosts that other routes name: a request for
+ * foo.example.com must still reach a route attached for `*` when no foo.example.com route matches it.
+ * So each virtual host ends with the routes of the less specific ones covering it, most specific first
+ * (hostname specificity comes before the rule precedence within a host).
+ */
+function routesServing(vh: VirtualHostIR, all: VirtualHostIR[]): HttpRouteIR[] {
+  const out = new Map<string, HttpRouteIR>();
+  for (const r of vh.routes) out.set(r.name, r);
+  for (const other of all) {
+    if (!hostCovers(other.hostname, vh.hostname)) continue;
+    for (const r of other.routes) if (!out.has(r.name)) out.set(r.name, r);
+  }
+  return [...out.values()];
+}
+
 export function translateIrToXds(ir: ProxyIR): Resource[] {
   const resources: Resource[] = [];
   const clusters = new Map<string, ClusterIR>();
   let needsInvalidBackend = false;
   for (const l of ir.httpListeners) {
     resources.push(listenerResource(httpListener(l)));
+    for (const vh of l.virtualHosts) {
+      for (const r of vh.routes) {
+        if (r.action.kind !== 'forward') continue;
+        for (const b of r.action.backends) {
+          if (b.cluster) clusters.set(b.cluster.name, b.cluster);
+          else needsInvalidBackend = true;
+        }
+      }
+    }
     const virtualHosts = l.virtualHosts.map((vh) => ({
       name: vh.name,
       domains: [vh.hostname],
-      routes: vh.routes.map((r) => {
-        if (r.action.kind === 'forward') {
-          for (const b of r.action.backends) {
-            if (b.cluster) clusters.set(b.cluster.name, b.cluster);
-            else needsInvalidBackend = true;
-          }
-        }
-        return envoyRoute(r);
-      }),
+      routes: routesServing(vh, l.virtualHosts).map((r) => envoyRoute(r, l.port)),
     }));
     resources.push(routeConfigurationResource({ name: l.name, virtual_hosts: virtualHosts, ignore_port_in_host_matching: true }));
   }
