@@ -254,12 +254,13 @@ test.serial('weights: 70/20/10 within ±5 points over 500 requests; weight 0 get
   await assertHealthy(t, mesh);
 });
 
-test.serial('invalid backendRefs: a missing Service → 500 and BackendNotFound; a partly invalid split sends its share to 500', async (t) => {
+for (const protocol of ['delta', 'sotw'] as const) test.serial(`${protocol}: invalid backendRefs: a missing Service → 500 and BackendNotFound; a partly invalid split sends its share to 500`, async (t) => {
   const { mesh, port, translation } = await gatewayFixture(t, ['valid'], (bs, p) =>
     gatewayYaml(p) +
     backendsYaml(bs) +
     routeYaml('missing', `  - matches:\n    - path: { type: PathPrefix, value: /missing }\n    backendRefs:\n${ref('does-not-exist')}`) +
     routeYaml('split', `  - matches:\n    - path: { type: PathPrefix, value: /split }\n    backendRefs:\n${ref('valid', '\n      weight: 1')}\n${ref('also-missing', '\n      weight: 1')}`),
+  protocol,
   );
   t.like(routeConditions(translation, 'missing'), { Accepted: { status: 'True' }, ResolvedRefs: { status: 'False', reason: 'BackendNotFound' } });
   t.like(routeConditions(translation, 'split'), { ResolvedRefs: { status: 'False', reason: 'BackendNotFound' } });
@@ -270,6 +271,39 @@ test.serial('invalid backendRefs: a missing Service → 500 and BackendNotFound;
   t.is(statuses.get(200), backends.get('valid'), 'every 200 comes from the valid backend');
   const share500 = ((statuses.get(500) ?? 0) * 100) / n;
   t.true(Math.abs(share500 - 50) <= 5, `500s: ${share500}% (want 50 ±5)`);
+  await assertHealthy(t, mesh);
+});
+
+test.serial('route precedence ties: the oldest route wins, then namespace/name; rule order within a route; matches are ORed', async (t) => {
+  const same = (backend: string): string => `  - matches:\n    - path: { type: PathPrefix, value: /tie }\n    backendRefs:\n${ref(backend)}`;
+  const { mesh, port } = await gatewayFixture(t, ['older', 'newer', 'alpha', 'beta', 'first', 'second', 'either'], (bs, p) =>
+    gatewayYaml(p) +
+    backendsYaml(bs) +
+    routeYaml('newer', same('newer'), { creationTimestamp: '2025-01-02T00:00:00Z', hostnames: ['time.test'] }) +
+    routeYaml('older', same('older'), { creationTimestamp: '2025-01-01T00:00:00Z', hostnames: ['time.test'] }) +
+    routeYaml('beta', same('beta'), { creationTimestamp: '2025-01-01T00:00:00Z', hostnames: ['name.test'] }) +
+    routeYaml('alpha', same('alpha'), { creationTimestamp: '2025-01-01T00:00:00Z', hostnames: ['name.test'] }) +
+    routeYaml('rules', `${same('first')}\n${same('second')}`, { hostnames: ['rules.test'] }) +
+    routeYaml(
+      'or',
+      `  - matches:\n    - path: { type: Exact, value: /one }\n    - headers: [{ name: x-two, value: "2" }]\n    backendRefs:\n${ref('either')}`,
+      { hostnames: ['or.test'] },
+    ),
+  );
+  const cases: Array<[string, string, Record<string, string>, string | 404]> = [
+    ['time.test', '/tie', {}, 'older'],
+    ['name.test', '/tie', {}, 'alpha'],
+    ['rules.test', '/tie', {}, 'first'],
+    ['or.test', '/one', {}, 'either'],
+    ['or.test', '/other', { 'x-two': '2' }, 'either'],
+    ['or.test', '/other', {}, 404],
+  ];
+  const actual: typeof cases = [];
+  for (const [host, path, headers] of cases) {
+    const r = await request(port, { host, path, headers });
+    actual.push([host, path, headers, r.status === 404 ? 404 : r.status === 200 ? r.backend : `status ${r.status}`]);
+  }
+  t.deepEqual(actual, cases);
   await assertHealthy(t, mesh);
 });
 

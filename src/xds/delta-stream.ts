@@ -63,8 +63,9 @@ export class DeltaStream extends AdsStream {
     const changed = [...target.values()].filter((r) => track.acked.get(r.name) !== r.version);
     const removed = [...track.acked.keys()].filter((name) => !target.has(name));
     // Envoy waits for a first response to a wildcard subscription (CDS, LDS) before it initializes, up to
-    // initial_fetch_timeout (15 s): with nothing to send, that first response is an empty one.
-    const firstWildcard = track.wildcard && track.lastNonce === undefined;
+    // initial_fetch_timeout (15 s). When there is nothing at all (no resources, none declared held by a
+    // reconnecting client), that first response is an empty one.
+    const firstWildcard = track.wildcard && track.lastNonce === undefined && target.size === 0 && track.acked.size === 0;
     if (changed.length === 0 && removed.length === 0 && !firstWildcard) return;
     const fingerprint = fingerprintOf(target);
     if (fingerprint === track.nackedFingerprint) return;

@@ -5,7 +5,7 @@ import type net from 'node:net';
 import type { ExecutionContext } from 'ava';
 import { translateYaml, type Translation } from '../../src/standalone/pipeline.js';
 import type { EchoBackend, EchoReply } from './echo-backend.js';
-import { meshFixture, type Mesh } from './mesh.js';
+import { meshFixture, type Mesh, type Protocol } from './mesh.js';
 import { eventually } from './net.js';
 
 export const GATEWAY_CLASS = 'weft';
@@ -174,8 +174,9 @@ export async function gatewayFixture(
   t: ExecutionContext,
   backendNames: string[],
   manifests: (backends: EchoBackend[], port: number) => string,
+  protocol: Protocol = 'delta',
 ): Promise<{ mesh: Mesh; backends: EchoBackend[]; port: number; translation: Translation }> {
-  const { mesh, backends, port } = await meshFixture(t, { protocol: 'delta' }, backendNames);
+  const { mesh, backends, port } = await meshFixture(t, { protocol }, backendNames);
   const translation = translate(t, manifests(backends, port));
   await mesh.start(translation.resources);
   await mesh.converged();
@@ -222,13 +223,13 @@ export async function startSlowBackend(t: ExecutionContext, name: string, delayM
 }
 
 /** An HTTPRoute attached to gateway `gw`. `rules` is the YAML of the rules list, indented by 2. */
-export function routeYaml(name: string, rules: string, opts: { namespace?: string; hostnames?: string[] } = {}): string {
+export function routeYaml(name: string, rules: string, opts: { namespace?: string; hostnames?: string[]; creationTimestamp?: string } = {}): string {
   return `---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata:
   name: ${name}
-  namespace: ${opts.namespace ?? 'default'}
+  namespace: ${opts.namespace ?? 'default'}${opts.creationTimestamp ? `\n  creationTimestamp: "${opts.creationTimestamp}"` : ''}
 spec:
   parentRefs:
   - name: gw
