@@ -17,6 +17,11 @@ const HTTP_ROUTE_KINDS: RouteKind[] = [{ group: GATEWAY_GROUP, kind: 'HTTPRoute'
 
 export const DEFAULT_ADDRESS = '127.0.0.1';
 
+/** "127.0.0.1:80", "[::1]:80": one name per listening socket. */
+export function socketName(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
 export interface ListenerState {
   gateway: GatewayState;
   spec: ListenerSpec;
@@ -139,7 +144,7 @@ function markConflicts(states: GatewayState[]): void {
     for (const l of state.listeners) {
       if (!l.usable) continue;
       for (const address of state.addresses) {
-        const key = `${address}:${l.spec.port}`;
+        const key = socketName(address, l.spec.port);
         bySocket.set(key, [...(bySocket.get(key) ?? []), l]);
       }
     }

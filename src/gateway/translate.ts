@@ -6,7 +6,7 @@ import { BackendResolver } from './backends.js';
 import { condition, CONTROLLER_NAME, generationOf, type ObjectStatus } from './conditions.js';
 import { compareHostSpecificity } from './hostnames.js';
 import { compareRoutePrecedence, translateHttpRoute, type RankedRoute } from './httproute.js';
-import { buildGatewayStates, gatewayClassStatus, gatewayStatus, isOurClass, type ListenerState } from './listeners.js';
+import { buildGatewayStates, gatewayClassStatus, gatewayStatus, isOurClass, socketName, type ListenerState } from './listeners.js';
 
 /** The Gateway API features Weft implements, as the conformance suite names them; listed on the GatewayClass. */
 export const SUPPORTED_FEATURES = [
@@ -77,7 +77,7 @@ export function translateGatewayApi(inputs: Inputs): GatewayTranslation {
     for (const l of state.listeners) {
       if (!l.usable) continue;
       for (const address of state.addresses) {
-        const name = `${address}:${l.spec.port}`;
+        const name = socketName(address, l.spec.port);
         if (!bySocket.has(name)) {
           bySocket.set(name, { name, address, port: l.spec.port, virtualHosts: [] });
           routesBySocketHost.set(name, new Map());
