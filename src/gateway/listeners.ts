@@ -136,8 +136,45 @@ function buildListenerState(gateway: GatewayState, spec: ListenerSpec, gen: numb
   return { gateway, spec, supportedKinds, usable, attachedRoutes: 0, conditions };
 }
 
-/** Listeners on one address and port must differ by hostname and agree on the protocol. */
+/**
+ * The spec's distinctness is within one Gateway: listeners sharing a port must agree on the protocol and
+ * differ by hostname. All indistinct listeners are Conflicted and not Accepted (no winner is picked).
+ */
 function markConflicts(states: GatewayState[]): void {
+  for (const state of states) {
+    if (state.conditions.get('Accepted')?.status === 'False') continue;
+    const byPort = new Map<number, ListenerState[]>();
+    for (const l of state.listeners) if (l.usable) byPort.set(l.spec.port, [...(byPort.get(l.spec.port) ?? []), l]);
+    for (const [port, group] of byPort) {
+      const protocols = new Set(group.map((l) => l.spec.protocol));
+      const hostCounts = new Map<string, number>();
+      for (const l of group) hostCounts.set(l.spec.hostname ?? '', (hostCounts.get(l.spec.hostname ?? '') ?? 0) + 1);
+      const gen = generationOf(state.gateway.metadata);
+      for (const l of group) {
+        let reason: string | undefined;
+        if (protocols.size > 1) reason = 'ProtocolConflict';
+        else if ((hostCounts.get(l.spec.hostname ?? '') ?? 0) > 1) reason = 'HostnameConflict';
+        if (reason) {
+          l.usable = false;
+          const message = `another listener of this Gateway on port ${port} has ${reason === 'ProtocolConflict' ? 'another protocol' : 'the same hostname'}`;
+          setCondition(l.conditions, condition('Accepted', false, reason, `not accepted: ${message}`, gen));
+          setCondition(l.conditions, condition('Conflicted', true, reason, message, gen));
+        } else {
+          setCondition(l.conditions, condition('Conflicted', false, 'NoConflicts', 'No conflicts', gen));
+        }
+      }
+    }
+  }
+  markSharedSockets(states);
+}
+
+/**
+ * Gateways that share an address (the default one, say) share its sockets. The spec lets an
+ * implementation merge Gateways onto one address only if all their listeners are compatible; a
+ * listener that another Gateway's listener makes indistinct on the same socket cannot be served:
+ * Accepted False PortUnavailable (on every listener involved: no winner).
+ */
+function markSharedSockets(states: GatewayState[]): void {
   const bySocket = new Map<string, ListenerState[]>();
   for (const state of states) {
     if (state.conditions.get('Accepted')?.status === 'False') continue;
@@ -149,25 +186,19 @@ function markConflicts(states: GatewayState[]): void {
       }
     }
   }
+  const unavailable = new Map<ListenerState, string>();
   for (const [socket, group] of bySocket) {
-    const protocols = new Set(group.map((l) => l.spec.protocol));
-    const hostCounts = new Map<string, number>();
-    for (const l of group) hostCounts.set(l.spec.hostname ?? '', (hostCounts.get(l.spec.hostname ?? '') ?? 0) + 1);
     for (const l of group) {
-      const gen = generationOf(l.gateway.gateway.metadata);
-      let reason: string | undefined;
-      if (protocols.size > 1) reason = 'ProtocolConflict';
-      else if ((hostCounts.get(l.spec.hostname ?? '') ?? 0) > 1) reason = 'HostnameConflict';
-      if (reason) {
-        // The spec: ALL indistinct Listeners must not be accepted; their status says they are conflicted and not Accepted.
-        l.usable = false;
-        const message = `another listener on ${socket} has the same ${reason === 'ProtocolConflict' ? 'port with another protocol' : 'port and hostname'}`;
-        setCondition(l.conditions, condition('Accepted', false, reason, `not accepted: ${message}`, gen));
-        setCondition(l.conditions, condition('Conflicted', true, reason, message, gen));
-      } else if (!l.conditions.has('Conflicted')) {
-        setCondition(l.conditions, condition('Conflicted', false, 'NoConflicts', 'No conflicts', gen));
+      const clash = group.find((o) => o.gateway !== l.gateway && (o.spec.protocol !== l.spec.protocol || (o.spec.hostname ?? '') === (l.spec.hostname ?? '')));
+      if (clash && !unavailable.has(l)) {
+        const other = clash.gateway.gateway.metadata;
+        unavailable.set(l, `${socket} is also used by listener ${clash.spec.name} of Gateway ${other.namespace}/${other.name} with ${clash.spec.protocol !== l.spec.protocol ? 'another protocol' : 'the same hostname'}; give one of the Gateways its own spec.addresses`);
       }
     }
+  }
+  for (const [l, message] of unavailable) {
+    l.usable = false;
+    setCondition(l.conditions, condition('Accepted', false, 'PortUnavailable', message, generationOf(l.gateway.gateway.metadata)));
   }
 }
 
