@@ -142,10 +142,14 @@ export function headerValues(echo: EchoReply | undefined, name: string): string[
   return (Array.isArray(v) ? v : [v]).flatMap((x) => x.split(',').map((s) => s.trim()));
 }
 
-/** Sends `n` requests over a few keep-alive connections; counts replies by backend ('' for none) and status. */
-export async function distribution(port: number, n: number, opts: RequestOptions = {}): Promise<{ backends: Map<string, number>; statuses: Map<number, number> }> {
-  const backends = new Map<string, number>();
-  const statuses = new Map<number, number>();
+/** Sends `n` requests over a few keep-alive connections; counts replies by `classify` (default: backend, or the status when none answered). */
+export async function distribution(
+  port: number,
+  n: number,
+  opts: RequestOptions = {},
+  classify: (r: GatewayReply) => string = (r) => r.backend || String(r.status),
+): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
   const loops = 5;
   let sent = 0;
   await Promise.all(
@@ -154,16 +158,15 @@ export async function distribution(port: number, n: number, opts: RequestOptions
       try {
         while (sent < n) {
           sent++;
-          const r = await request(port, opts, agent);
-          backends.set(r.backend, (backends.get(r.backend) ?? 0) + 1);
-          statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+          const key = classify(await request(port, opts, agent));
+          counts[key] = (counts[key] ?? 0) + 1;
         }
       } finally {
         agent.destroy();
       }
     }),
   );
-  return { backends, statuses };
+  return counts;
 }
 
 /**
