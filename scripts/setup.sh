@@ -37,6 +37,7 @@ case "$(node --version)" in
 esac
 
 bash envoy/install.sh >/dev/null
+bash scripts/gateway-api-crds.sh
 
 bash scripts/gen-types.sh
 tsc -p tsconfig.json

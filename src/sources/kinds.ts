@@ -9,6 +9,7 @@ import { ReferenceGrant as ReferenceGrantV1 } from '@kubernetes-models/gateway-a
 import { Service, type IService } from 'kubernetes-models/v1/Service';
 import { Namespace, type INamespace } from 'kubernetes-models/v1/Namespace';
 import { EndpointSlice, type IEndpointSlice } from 'kubernetes-models/discovery.k8s.io/v1/EndpointSlice';
+import { unknownFields } from './unknown-fields.js';
 import { describeObject, type Manifest, type ManifestProblem, type ObjectMeta, type Source } from './manifests.js';
 
 /** A typed object as read: metadata always has a name, and it remembers its file. */
@@ -95,6 +96,12 @@ export function classifyManifests(manifests: Manifest[]): { inputs: Inputs; prob
       const allowed = first?.params?.allowedValues;
       const detail = Array.isArray(allowed) ? `${first?.message} (${allowed.join(', ')})` : first?.message;
       problems.push({ source, object: describeObject(m.kind, metadata), field: first?.instancePath ? jsonPointerToField(first.instancePath) : undefined, message: detail ?? (err as Error).message });
+      continue;
+    }
+    const unknown = unknownFields(m.apiVersion, m.kind, data);
+    if (unknown.length > 0) {
+      const more = unknown.length > 1 ? ` (and ${unknown.slice(1).join(', ')})` : '';
+      problems.push({ source, object: describeObject(m.kind, metadata), field: unknown[0], message: `unknown field${more}; the object is ignored` });
       continue;
     }
     const key = `${entry.into}/${metadata.namespace ?? ''}/${metadata.name}`;
