@@ -1,6 +1,6 @@
 // HTTPRoute rules → IR routes: matches, filters, weighted backends, timeouts.
 import type { IHTTPRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute';
-import type { HeaderModifierIR, HttpRouteIR, HttpRouteMatchIR, RouteActionIR, WeightedBackendIR } from '../ir/model.js';
+import type { CorsIR, HeaderModifierIR, HttpRouteIR, HttpRouteMatchIR, MirrorIR, RetryIR, RouteActionIR, WeightedBackendIR } from '../ir/model.js';
 import type { Obj } from '../sources/kinds.js';
 import type { BackendProblem, BackendResolver } from './backends.js';
 
@@ -33,7 +33,7 @@ interface RuleProblem {
   message: string;
 }
 
-const SUPPORTED_FILTERS = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestRedirect', 'URLRewrite'];
+const SUPPORTED_FILTERS = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestRedirect', 'URLRewrite', 'RequestMirror', 'CORS'];
 
 /** Why a rule cannot be served, if it cannot. */
 function ruleProblem(rule: Rule, ruleIndex: number): RuleProblem | undefined {
@@ -78,6 +78,38 @@ export function parseDurationMs(value: string): number | undefined {
 function headerModifier(f: HeaderFilter | undefined): HeaderModifierIR | undefined {
   if (!f) return undefined;
   return { set: f.set ?? [], add: f.add ?? [], remove: f.remove ?? [] };
+}
+
+type MirrorFilter = NonNullable<Filter['requestMirror']>;
+
+/** The share a mirror filter asks for; undefined for all requests. percent and fraction are exclusive (CRD validation). */
+function mirrorFraction(m: MirrorFilter): MirrorIR['fraction'] {
+  if (m.percent !== undefined) return m.percent >= 100 ? undefined : { numerator: m.percent, denominator: 100 };
+  if (m.fraction) {
+    const denominator = m.fraction.denominator ?? 100;
+    return m.fraction.numerator >= denominator ? undefined : { numerator: m.fraction.numerator, denominator };
+  }
+  return undefined;
+}
+
+function corsPolicy(c: NonNullable<Filter['cors']>): CorsIR {
+  return {
+    allowOrigins: c.allowOrigins ?? [],
+    allowMethods: c.allowMethods ?? [],
+    allowHeaders: c.allowHeaders ?? [],
+    exposeHeaders: c.exposeHeaders ?? [],
+    maxAge: c.maxAge ?? 5, // the spec's default: "Access-Control-Max-Age: 5"
+    allowCredentials: c.allowCredentials === true,
+  };
+}
+
+function retryPolicy(r: NonNullable<Rule['retry']>): RetryIR {
+  const backoffMs = r.backoff !== undefined ? parseDurationMs(r.backoff) : undefined;
+  return {
+    ...(r.attempts !== undefined ? { attempts: r.attempts } : {}),
+    codes: r.codes ?? [],
+    ...(backoffMs !== undefined ? { backoffMs } : {}),
+  };
 }
 
 function translateMatch(m: NonNullable<Rule['matches']>[number]): HttpRouteMatchIR {
@@ -137,6 +169,21 @@ export function translateHttpRoute(route: Obj<IHTTPRoute>, backends: BackendReso
           : {}),
       });
     }
+    // Mirrors resolve like backendRefs; an unresolvable one is left out (ResolvedRefs False) and the
+    // rule's own backends still serve.
+    const mirrors: MirrorIR[] = [];
+    for (const f of filters) {
+      if (f.type !== 'RequestMirror' || !f.requestMirror) continue;
+      const resolved = backends.resolve({ kind: 'HTTPRoute', namespace: ns }, f.requestMirror.backendRef);
+      if ('problem' in resolved) {
+        out.backendProblem ??= { ...resolved.problem, message: `RequestMirror: ${resolved.problem.message}` };
+        continue;
+      }
+      const fraction = mirrorFraction(f.requestMirror);
+      if (fraction?.numerator === 0) continue; // 0%: nothing to mirror
+      mirrors.push({ cluster: resolved.cluster, ...(fraction ? { fraction } : {}) });
+    }
+    const cors = find('CORS')?.cors;
     const timeoutMs = rule.timeouts?.request !== undefined ? parseDurationMs(rule.timeouts.request) : undefined;
     const backendTimeoutMs = rule.timeouts?.backendRequest !== undefined ? parseDurationMs(rule.timeouts.backendRequest) : undefined;
 
@@ -173,6 +220,9 @@ export function translateHttpRoute(route: Obj<IHTTPRoute>, backends: BackendReso
         ...(rewrite ? { urlRewrite: { ...(rewrite.hostname ? { hostname: rewrite.hostname } : {}), ...(rewrite.path ? { path: pathModifier(rewrite.path)! } : {}) } } : {}),
         ...(timeoutMs !== undefined ? { timeoutMs } : {}),
         ...(backendTimeoutMs !== undefined ? { backendTimeoutMs } : {}),
+        ...(mirrors.length && action.kind === 'forward' ? { mirrors } : {}),
+        ...(cors ? { cors: corsPolicy(cors) } : {}),
+        ...(rule.retry ? { retry: retryPolicy(rule.retry) } : {}),
       };
       out.routes.push({ route: ir, creationTimestamp: route.metadata.creationTimestamp ?? '', objectKey, ruleIndex, matchIndex });
     });

@@ -75,6 +75,32 @@ export interface WeightedBackendIR {
   responseHeaders?: HeaderModifierIR;
 }
 
+/** A copy of each request (or of a share of them) sent to another cluster; its responses are ignored. */
+export interface MirrorIR {
+  cluster: ClusterIR;
+  /** The share of requests mirrored; absent: all of them. */
+  fraction?: { numerator: number; denominator: number };
+}
+
+/** Gateway API CORS filter, as the route answers preflights and decorates responses. */
+export interface CorsIR {
+  /** Allowed origins: exact (`https://a.com`, port optional), host wildcards (`https://*.a.com`), or `*`. */
+  allowOrigins: string[];
+  allowMethods: string[];
+  allowHeaders: string[];
+  exposeHeaders: string[];
+  /** Seconds; the spec's default is 5. */
+  maxAge: number;
+  allowCredentials: boolean;
+}
+
+export interface RetryIR {
+  /** Retries after the first attempt; absent: the implementation's default. */
+  attempts?: number;
+  codes: number[];
+  backoffMs?: number;
+}
+
 export type RouteActionIR =
   | { kind: 'forward'; backends: WeightedBackendIR[] }
   | { kind: 'redirect'; redirect: RedirectIR }
@@ -92,6 +118,9 @@ export interface HttpRouteIR {
   timeoutMs?: number;
   /** Per-try timeout in milliseconds (Gateway API backendRequest). */
   backendTimeoutMs?: number;
+  mirrors?: MirrorIR[];
+  cors?: CorsIR;
+  retry?: RetryIR;
   /** Allows WebSocket upgrades on this route. */
   websocket?: boolean;
 }

@@ -5,8 +5,13 @@ import type { Route } from '../../generated/envoy/config/route/v3/Route.js';
 import type { RouteAction } from '../../generated/envoy/config/route/v3/RouteAction.js';
 import type { RouteMatch } from '../../generated/envoy/config/route/v3/RouteMatch.js';
 import type { RedirectAction } from '../../generated/envoy/config/route/v3/RedirectAction.js';
+import type { RetryPolicy } from '../../generated/envoy/config/route/v3/RetryPolicy.js';
+import type { CorsPolicy } from '../../generated/envoy/extensions/filters/http/cors/v3/CorsPolicy.js';
+import type { StringMatcher } from '../../generated/envoy/type/matcher/v3/StringMatcher.js';
+import type { FractionalPercent } from '../../generated/envoy/type/v3/FractionalPercent.js';
 import type { Duration } from '../../generated/google/protobuf/Duration.js';
-import type { HeaderModifierIR, HttpRouteIR, HttpRouteMatchIR, RedirectIR, UrlRewriteIR } from '../../ir/model.js';
+import type { CorsIR, HeaderModifierIR, HttpRouteIR, HttpRouteMatchIR, MirrorIR, RedirectIR, RetryIR, UrlRewriteIR } from '../../ir/model.js';
+import { packAny } from '../protos.js';
 
 /** Where the share of traffic of an invalid backendRef goes: a cluster that answers 500 (see clusters.ts). */
 export const INVALID_BACKEND_CLUSTER = 'weft/invalid-backend';
@@ -94,6 +99,62 @@ function applyRewrite(action: RouteAction, rewrite: UrlRewriteIR): void {
   else if (rewrite.path?.type === 'ReplacePrefixMatch') Object.assign(action, prefixReplacement(rewrite.path.prefix, rewrite.path.value));
 }
 
+export const CORS_FILTER = 'envoy.filters.http.cors';
+
+/** A mirror's share as Envoy's FractionalPercent: exact when the denominator is one of Envoy's, else in millionths. */
+function fractionalPercent(f: NonNullable<MirrorIR['fraction']>): FractionalPercent {
+  if (f.denominator === 100) return { numerator: f.numerator, denominator: 'HUNDRED' };
+  if (f.denominator === 10_000) return { numerator: f.numerator, denominator: 'TEN_THOUSAND' };
+  return { numerator: Math.round((f.numerator * 1_000_000) / f.denominator), denominator: 'MILLION' };
+}
+
+const DEFAULT_ORIGIN_PORTS: Record<string, string> = { http: '80', https: '443' };
+
+/**
+ * Gateway API origins → Envoy matchers (full-string matches). `*` alone matches any origin; a `*` in the
+ * host matches any number of labels to its left; an origin without a port also matches the scheme's
+ * default port written out (the spec assumes 80 for http and 443 for https).
+ */
+export function originMatchers(origin: string): StringMatcher[] {
+  if (origin === '*') return [{ safe_regex: { regex: '.*' } }];
+  const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/([^/:]+)(?::(\d+))?$/.exec(origin);
+  if (!m) return [{ exact: origin, ignore_case: true }];
+  const [, scheme, host, port] = m;
+  const defaultPort = DEFAULT_ORIGIN_PORTS[scheme.toLowerCase()];
+  if (!host.includes('*')) {
+    const base = `${scheme}://${host}`;
+    if (port !== undefined) return [{ exact: `${base}:${port}`, ignore_case: true }, ...(port === defaultPort ? [{ exact: base, ignore_case: true }] : [])];
+    return [{ exact: base, ignore_case: true }, ...(defaultPort ? [{ exact: `${base}:${defaultPort}`, ignore_case: true }] : [])];
+  }
+  const hostRegex = host.split('*').map(escapeRegex).join('.*');
+  const portRegex = port !== undefined ? (port === defaultPort ? `(:${port})?` : `:${port}`) : defaultPort ? `(:${defaultPort})?` : '';
+  return [{ safe_regex: { regex: `(?i)${escapeRegex(scheme)}://${hostRegex}${portRegex}` } }];
+}
+
+export function corsPolicy(c: CorsIR): CorsPolicy {
+  return {
+    allow_origin_string_match: c.allowOrigins.flatMap(originMatchers),
+    ...(c.allowMethods.length ? { allow_methods: c.allowMethods.join(', ') } : {}),
+    ...(c.allowHeaders.length ? { allow_headers: c.allowHeaders.join(', ') } : {}),
+    ...(c.exposeHeaders.length ? { expose_headers: c.exposeHeaders.join(', ') } : {}),
+    max_age: String(c.maxAge),
+    ...(c.allowCredentials ? { allow_credentials: { value: true } } : {}),
+    // A preflight from an origin not allowed is answered here (without CORS headers), not by the backend.
+    forward_not_matching_preflights: { value: false },
+  };
+}
+
+/** Gateway API retry: the listed codes, and (as the spec recommends) connection failures and resets. */
+function retryPolicy(r: RetryIR, perTryMs: number | undefined): RetryPolicy {
+  return {
+    retry_on: ['connect-failure', 'refused-stream', 'reset', ...(r.codes.length ? ['retriable-status-codes'] : [])].join(','),
+    ...(r.codes.length ? { retriable_status_codes: r.codes } : {}),
+    ...(r.attempts !== undefined ? { num_retries: { value: r.attempts } } : {}),
+    ...(r.backoffMs !== undefined && r.backoffMs > 0 ? { retry_back_off: { base_interval: durationOf(r.backoffMs) } } : {}),
+    ...(perTryMs !== undefined ? { per_try_timeout: durationOf(perTryMs) } : {}),
+  };
+}
+
 /** `listenerPort`: the port of the listener serving the route, for redirects that keep it. */
 export function envoyRoute(r: HttpRouteIR, listenerPort: number): Route {
   const route: Route = { name: r.name, match: routeMatch(r.match) };
@@ -105,6 +166,7 @@ export function envoyRoute(r: HttpRouteIR, listenerPort: number): Route {
     route.response_headers_to_add = headersToAdd(r.responseHeaders);
     if (r.responseHeaders.remove.length) route.response_headers_to_remove = r.responseHeaders.remove;
   }
+  if (r.cors) route.typed_per_filter_config = { [CORS_FILTER]: packAny('envoy.extensions.filters.http.cors.v3.CorsPolicy', corsPolicy(r.cors)) };
   const a = r.action;
   if (a.kind === 'direct') {
     route.direct_response = { status: a.status, ...(a.body ? { body: { inline_string: a.body } } : {}) };
@@ -130,7 +192,14 @@ export function envoyRoute(r: HttpRouteIR, listenerPort: number): Route {
   }
   if (r.urlRewrite) applyRewrite(action, r.urlRewrite);
   if (r.timeoutMs !== undefined) action.timeout = durationOf(r.timeoutMs);
-  if (r.backendTimeoutMs !== undefined) action.retry_policy = { num_retries: { value: 0 }, per_try_timeout: durationOf(r.backendTimeoutMs) };
+  if (r.retry) action.retry_policy = retryPolicy(r.retry, r.backendTimeoutMs);
+  else if (r.backendTimeoutMs !== undefined) action.retry_policy = { num_retries: { value: 0 }, per_try_timeout: durationOf(r.backendTimeoutMs) };
+  if (r.mirrors?.length) {
+    action.request_mirror_policies = r.mirrors.map((m) => ({
+      cluster: m.cluster.name,
+      ...(m.fraction ? { runtime_fraction: { default_value: fractionalPercent(m.fraction) } } : {}),
+    }));
+  }
   action.upgrade_configs = [{ upgrade_type: 'websocket' }];
   route.route = action;
   return route;

@@ -1,6 +1,7 @@
 // The IR → the xDS resources of one node: listeners, their route configurations, clusters and endpoints.
 import type { Listener } from '../../generated/envoy/config/listener/v3/Listener.js';
 import type { HttpConnectionManager } from '../../generated/envoy/extensions/filters/network/http_connection_manager/v3/HttpConnectionManager.js';
+import type { Cors } from '../../generated/envoy/extensions/filters/http/cors/v3/Cors.js';
 import type { Router } from '../../generated/envoy/extensions/filters/http/router/v3/Router.js';
 import type { HttpProtocolOptions } from '../../generated/envoy/extensions/upstreams/http/v3/HttpProtocolOptions.js';
 import type { ClusterIR, HttpListenerIR, HttpRouteIR, ProxyIR, VirtualHostIR } from '../../ir/model.js';
@@ -8,7 +9,7 @@ import { ADS_CONFIG_SOURCE, edsCluster, loadAssignment } from '../builders.js';
 import { clusterResource, endpointsResource, listenerResource, routeConfigurationResource } from '../envoy-resources.js';
 import { packAny } from '../protos.js';
 import type { Resource } from '../resource.js';
-import { envoyRoute, INVALID_BACKEND_CLUSTER } from './http-routes.js';
+import { CORS_FILTER, envoyRoute, INVALID_BACKEND_CLUSTER } from './http-routes.js';
 import { invalidBackendResources } from './invalid-backend.js';
 
 function httpConnectionManager(listener: HttpListenerIR): HttpConnectionManager {
@@ -19,7 +20,13 @@ function httpConnectionManager(listener: HttpListenerIR): HttpConnectionManager 
     // Hosts are matched without their port, as Gateway API hostnames carry none.
     strip_any_host_port: true,
     upgrade_configs: [{ upgrade_type: 'websocket', enabled: { value: false } }],
-    http_filters: [{ name: 'envoy.filters.http.router', typed_config: packAny('envoy.extensions.filters.http.router.v3.Router', {} satisfies Router) }],
+    // CORS is always in the chain: inert on routes without a CorsPolicy, and keeping it there means a
+    // route gaining or losing CORS changes only the route configuration (RDS), not the Listener (whose
+    // update would drain its connections).
+    http_filters: [
+      { name: CORS_FILTER, typed_config: packAny('envoy.extensions.filters.http.cors.v3.Cors', {} satisfies Cors) },
+      { name: 'envoy.filters.http.router', typed_config: packAny('envoy.extensions.filters.http.router.v3.Router', {} satisfies Router) },
+    ],
   };
 }
 
@@ -82,6 +89,7 @@ export function translateIrToXds(ir: ProxyIR): Resource[] {
           if (b.cluster) clusters.set(b.cluster.name, b.cluster);
           else needsInvalidBackend = true;
         }
+        for (const m of r.mirrors ?? []) clusters.set(m.cluster.name, m.cluster);
       }
     }
     const virtualHosts = l.virtualHosts.map((vh) => ({
