@@ -23,6 +23,12 @@ export const SUPPORTED_FEATURES = [
   'HTTPRouteSchemeRedirect',
   'HTTPRouteRequestTimeout',
   'HTTPRouteBackendTimeout',
+  'HTTPRouteRequestMirror',
+  'HTTPRouteRequestMultipleMirrors',
+  'HTTPRouteRequestPercentageMirror',
+  'HTTPRouteCORS',
+  'HTTPRouteBackendProtocolH2C',
+  'HTTPRouteBackendProtocolWebSocket',
 ].sort();
 
 export interface GatewayTranslation {
