@@ -12,8 +12,11 @@ export interface RouteKind {
   kind: string;
 }
 
-/** Route kinds an HTTP listener takes. GRPCRoute joins when its translation lands. */
-const HTTP_ROUTE_KINDS: RouteKind[] = [{ group: GATEWAY_GROUP, kind: 'HTTPRoute' }];
+/** Route kinds an HTTP listener takes. */
+const HTTP_ROUTE_KINDS: RouteKind[] = [
+  { group: GATEWAY_GROUP, kind: 'HTTPRoute' },
+  { group: GATEWAY_GROUP, kind: 'GRPCRoute' },
+];
 
 export const DEFAULT_ADDRESS = '127.0.0.1';
 

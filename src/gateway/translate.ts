@@ -5,12 +5,14 @@ import { RouteAttacher, type ParentStatus } from './attachment.js';
 import { BackendResolver } from './backends.js';
 import { condition, CONTROLLER_NAME, generationOf, type ObjectStatus } from './conditions.js';
 import { compareHostSpecificity } from './hostnames.js';
-import { compareRoutePrecedence, translateHttpRoute, type RankedRoute } from './httproute.js';
+import { compareRoutesOfAnyKind, translateGrpcRoute } from './grpcroute.js';
+import { translateHttpRoute, type RankedRoute, type TranslatedHttpRoute } from './httproute.js';
 import { buildGatewayStates, gatewayClassStatus, gatewayStatus, isOurClass, socketName, type ListenerState } from './listeners.js';
 
 /** The Gateway API features Weft implements, as the conformance suite names them; listed on the GatewayClass. */
 export const SUPPORTED_FEATURES = [
   'Gateway',
+  'GRPCRoute',
   'HTTPRoute',
   'ReferenceGrant',
   'HTTPRouteHostRewrite',
@@ -46,12 +48,16 @@ export function translateGatewayApi(inputs: Inputs): GatewayTranslation {
   /** listener → hostname → routes */
   const placed = new Map<ListenerState, Map<string, RankedRoute[]>>();
 
-  for (const route of inputs.httpRoutes) {
+  const routeInputs = [
+    ...inputs.httpRoutes.map((route) => ({ kind: 'HTTPRoute' as const, route, translate: (): TranslatedHttpRoute => translateHttpRoute(route, backends) })),
+    ...inputs.grpcRoutes.map((route) => ({ kind: 'GRPCRoute' as const, route, translate: (): TranslatedHttpRoute => translateGrpcRoute(route, backends) })),
+  ];
+  for (const { kind, route, translate } of routeInputs) {
     const gen = generationOf(route.metadata);
-    const routeLike = { kind: 'HTTPRoute', metadata: route.metadata, spec: route.spec } as const;
+    const routeLike = { kind, metadata: route.metadata, spec: route.spec };
     const { parents, attachments } = attacher.attach(routeLike);
     if (parents.length === 0) continue; // no parent of Weft's: not ours to report on
-    const translated = translateHttpRoute(route, backends);
+    const translated = translate();
     const resolvedRefs = translated.backendProblem
       ? condition('ResolvedRefs', false, translated.backendProblem.reason, translated.backendProblem.message, gen)
       : condition('ResolvedRefs', true, 'ResolvedRefs', 'All references resolved', gen);
@@ -73,7 +79,7 @@ export function translateGatewayApi(inputs: Inputs): GatewayTranslation {
         for (const host of a.hostnames) byHost.set(host, [...(byHost.get(host) ?? []), ...translated.routes]);
       }
     }
-    statuses.push(routeStatus('HTTPRoute', route.metadata, route.source, parents));
+    statuses.push(routeStatus(kind, route.metadata, route.source, parents));
   }
 
   const ir: ProxyIR = { httpListeners: [] };
@@ -98,7 +104,7 @@ export function translateGatewayApi(inputs: Inputs): GatewayTranslation {
     for (const host of [...hosts.keys()].sort(compareHostSpecificity)) {
       // A route attached through two listeners of one socket appears once.
       const unique = new Map(hosts.get(host)!.map((r) => [r.route.name, r]));
-      const routes = [...unique.values()].sort(compareRoutePrecedence).map((r) => r.route);
+      const routes = [...unique.values()].sort(compareRoutesOfAnyKind).map((r) => r.route);
       listener.virtualHosts.push({ name: `${name}/${host}`, hostname: host, routes });
     }
     ir.httpListeners.push(listener);

@@ -1,0 +1,229 @@
+// GRPCRoute rules → IR routes: gRPC service/method matches as paths ("/<service>/<method>"), header
+// matches, header filters, mirrors and weighted backends, always spoken to in HTTP/2 (h2c).
+import type { IGRPCRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/GRPCRoute';
+import type { ClusterIR, HeaderModifierIR, HttpRouteIR, HttpRouteMatchIR, MirrorIR, RouteActionIR, WeightedBackendIR } from '../ir/model.js';
+import type { Obj } from '../sources/kinds.js';
+import type { BackendResolution, BackendResolver } from './backends.js';
+import { compareRoutePrecedence, regexProblem, type RankedRoute, type TranslatedHttpRoute } from './httproute.js';
+
+type Rule = NonNullable<IGRPCRoute['spec']['rules']>[number];
+type Match = NonNullable<Rule['matches']>[number];
+type Filter = NonNullable<Rule['filters']>[number];
+
+/** What GRPCRoute precedence is decided by, after the hostname (the virtual host decides that). */
+export interface GrpcRankedRoute extends RankedRoute {
+  /** Characters of the service and method matches, Exact ones and RegularExpression ones apart. */
+  grpc: { serviceChars: number; methodChars: number; regexServiceChars: number; regexMethodChars: number; headers: number };
+}
+
+/**
+ * gRPC status UNAVAILABLE: the spec's answer for requests that would go to an invalid backend. Envoy turns
+ * the HTTP status of a local reply to a gRPC request into a gRPC status (503 → 14 UNAVAILABLE).
+ */
+export const GRPC_UNAVAILABLE_HTTP_STATUS = 503;
+
+const SUPPORTED_FILTERS = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestMirror'];
+
+function escapeRegex(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * A gRPC method match as a path match on "/<service>/<method>":
+ * Exact service and method → the exact path; Exact service only → the prefix "/<service>/";
+ * Exact method only → any service with that method; RegularExpression → each given part as a regex
+ * (an omitted part matches any single path segment).
+ */
+export function methodPath(m: Match['method']): HttpRouteMatchIR['path'] {
+  const service = m?.service ?? '';
+  const method = m?.method ?? '';
+  if (!m || (!service && !method)) return { type: 'PathPrefix', value: '/' };
+  if ((m.type ?? 'Exact') === 'RegularExpression') {
+    return { type: 'RegularExpression', value: `/${service ? `(?:${service})` : '[^/]+'}/${method ? `(?:${method})` : '[^/]+'}` };
+  }
+  if (service && method) return { type: 'Exact', value: `/${service}/${method}` };
+  if (service) return { type: 'PathPrefix', value: `/${service}/` };
+  return { type: 'RegularExpression', value: `/[^/]+/${escapeRegex(method)}` };
+}
+
+function translateMatch(m: Match): HttpRouteMatchIR {
+  // The spec: of header matches with equivalent (case-insensitive) names only the first counts.
+  const seen = new Set<string>();
+  const headers: HttpRouteMatchIR['headers'] = [];
+  for (const h of m.headers ?? []) {
+    const key = h.name.toLowerCase();
+    if (seen.has(key)) continue;
+    seen.add(key);
+    headers.push({ name: h.name, type: h.type ?? 'Exact', value: h.value });
+  }
+  return { path: methodPath(m.method), headers, queryParams: [] };
+}
+
+function matchProblem(m: Match): string | undefined {
+  const regexes = [
+    ...((m.method?.type ?? 'Exact') === 'RegularExpression' ? [m.method?.service, m.method?.method].filter((x): x is string => Boolean(x)) : []),
+    ...(m.headers ?? []).filter((h) => h.type === 'RegularExpression').map((h) => h.value),
+  ];
+  for (const r of regexes) {
+    const problem = regexProblem(r);
+    if (problem) return problem;
+  }
+  if (m.method && !m.method.service && !m.method.method) return 'a method match needs a service or a method';
+  return undefined;
+}
+
+function headerModifier(f: Filter['requestHeaderModifier']): HeaderModifierIR | undefined {
+  if (!f) return undefined;
+  return { set: f.set ?? [], add: f.add ?? [], remove: f.remove ?? [] };
+}
+
+/** gRPC is HTTP/2: a Service port not already marked h2c/grpc gets its own HTTP/2 cluster. */
+function http2(resolved: BackendResolution): BackendResolution {
+  if (!('cluster' in resolved) || resolved.cluster.protocol === 'http2') return resolved;
+  const cluster: ClusterIR = { ...resolved.cluster, name: `${resolved.cluster.name}/h2c`, protocol: 'http2' };
+  return { cluster };
+}
+
+interface RuleProblem {
+  ruleIndex: number;
+  message: string;
+}
+
+function ruleProblem(rule: Rule, ruleIndex: number): RuleProblem | undefined {
+  const unsupported = (rule.filters ?? []).find((f) => !SUPPORTED_FILTERS.includes(f.type));
+  if (unsupported) return { ruleIndex, message: `filter type ${unsupported.type} is not supported` };
+  for (const [matchIndex, m] of (rule.matches ?? []).entries()) {
+    const problem = matchProblem(m);
+    if (problem) return { ruleIndex, message: `match ${matchIndex}: ${problem}` };
+  }
+  return undefined;
+}
+
+export function translateGrpcRoute(route: Obj<IGRPCRoute>, backends: BackendResolver): TranslatedHttpRoute & { routes: GrpcRankedRoute[] } {
+  const ns = route.metadata.namespace ?? 'default';
+  const objectKey = `${ns}/${route.metadata.name}`;
+  const from = { kind: 'GRPCRoute', namespace: ns };
+  const out: TranslatedHttpRoute & { routes: GrpcRankedRoute[] } = { routes: [] };
+  const rules = route.spec.rules?.length ? route.spec.rules : [{}];
+  const dropped: RuleProblem[] = [];
+  rules.forEach((rule, ruleIndex) => {
+    const problem = ruleProblem(rule, ruleIndex);
+    if (problem) {
+      dropped.push(problem);
+      return;
+    }
+    const filters = rule.filters ?? [];
+    const weighted: WeightedBackendIR[] = [];
+    for (const ref of rule.backendRefs ?? []) {
+      const weight = ref.weight ?? 1;
+      const resolved = http2(backends.resolve(from, ref));
+      if ('problem' in resolved) out.backendProblem ??= resolved.problem;
+      if (weight === 0) continue;
+      const refFilters = ref.filters ?? [];
+      weighted.push({
+        weight,
+        ...('cluster' in resolved ? { cluster: resolved.cluster } : {}),
+        ...(refFilters.length
+          ? {
+              requestHeaders: headerModifier(refFilters.find((f) => f.type === 'RequestHeaderModifier')?.requestHeaderModifier),
+              responseHeaders: headerModifier(refFilters.find((f) => f.type === 'ResponseHeaderModifier')?.responseHeaderModifier),
+            }
+          : {}),
+      });
+    }
+    const mirrors: MirrorIR[] = [];
+    for (const f of filters) {
+      if (f.type !== 'RequestMirror' || !f.requestMirror) continue;
+      const resolved = http2(backends.resolve(from, f.requestMirror.backendRef));
+      if ('problem' in resolved) {
+        out.backendProblem ??= { ...resolved.problem, message: `RequestMirror: ${resolved.problem.message}` };
+        continue;
+      }
+      const m = f.requestMirror;
+      const fraction =
+        m.percent !== undefined
+          ? m.percent >= 100
+            ? undefined
+            : { numerator: m.percent, denominator: 100 }
+          : m.fraction && m.fraction.numerator < (m.fraction.denominator ?? 100)
+            ? { numerator: m.fraction.numerator, denominator: m.fraction.denominator ?? 100 }
+            : undefined;
+      if (fraction?.numerator === 0) continue;
+      mirrors.push({ cluster: resolved.cluster, ...(fraction ? { fraction } : {}) });
+    }
+    // No backend that can take traffic: UNAVAILABLE, as the spec asks.
+    const action: RouteActionIR = weighted.some((b) => b.cluster) ? { kind: 'forward', backends: weighted } : { kind: 'direct', status: GRPC_UNAVAILABLE_HTTP_STATUS };
+    const requestHeaders = headerModifier(filters.find((f) => f.type === 'RequestHeaderModifier')?.requestHeaderModifier);
+    const responseHeaders = headerModifier(filters.find((f) => f.type === 'ResponseHeaderModifier')?.responseHeaderModifier);
+    const matches = rule.matches?.length ? rule.matches : [{}];
+    matches.forEach((m, matchIndex) => {
+      const match = translateMatch(m);
+      const ir: HttpRouteIR = {
+        name: `grpcroute/${objectKey}/rule/${ruleIndex}/match/${matchIndex}`,
+        match,
+        action,
+        ...(requestHeaders ? { requestHeaders } : {}),
+        ...(responseHeaders ? { responseHeaders } : {}),
+        ...(mirrors.length && action.kind === 'forward' ? { mirrors } : {}),
+      };
+      out.routes.push({
+        route: ir,
+        creationTimestamp: route.metadata.creationTimestamp ?? '',
+        objectKey,
+        ruleIndex,
+        matchIndex,
+        grpc: precedenceKey(m, match.headers.length),
+      });
+    });
+  });
+  const describe = dropped.map((d) => `rule ${d.ruleIndex}: ${d.message}`).join('; ');
+  if (dropped.length === rules.length) {
+    out.invalid = { reason: 'UnsupportedValue', message: `no rule can be served: ${describe}` };
+    out.routes = [];
+  } else if (dropped.length > 0) {
+    const message = dropped.length === 1 ? `Dropped Rule ${dropped[0].ruleIndex}: ${dropped[0].message}` : `Dropped Rules ${dropped.map((d) => d.ruleIndex).join(', ')}: ${describe}`;
+    out.partiallyInvalid = { reason: 'UnsupportedValue', message };
+  }
+  return out;
+}
+
+function precedenceKey(m: Match, headers: number): GrpcRankedRoute['grpc'] {
+  const regex = (m.method?.type ?? 'Exact') === 'RegularExpression';
+  const service = m.method?.service?.length ?? 0;
+  const method = m.method?.method?.length ?? 0;
+  return regex
+    ? { serviceChars: 0, methodChars: 0, regexServiceChars: service, regexMethodChars: method, headers }
+    : { serviceChars: service, methodChars: method, regexServiceChars: 0, regexMethodChars: 0, headers };
+}
+
+function compareTimestamps(a: string, b: string): number {
+  if (a === b) return 0;
+  if (!a) return 1;
+  if (!b) return -1;
+  return Date.parse(a) - Date.parse(b);
+}
+
+/**
+ * GRPCRoute precedence within one hostname: the most characters in the service match, then in the method
+ * match, then the most header matches (the spec's order). The spec counts characters without saying how a
+ * RegularExpression (implementation-specific) compares: Exact characters rank above regex ones, so a
+ * regex never shadows an exact match; then the oldest route, then "{namespace}/{name}", then rule and
+ * match order. HTTPRoutes keep their own order; the two kinds are never merged (HTTPRoutes come first).
+ */
+export function compareRoutesOfAnyKind(a: RankedRoute, b: RankedRoute): number {
+  const ag = 'grpc' in a ? (a as GrpcRankedRoute).grpc : undefined;
+  const bg = 'grpc' in b ? (b as GrpcRankedRoute).grpc : undefined;
+  if (!ag && !bg) return compareRoutePrecedence(a, b);
+  if (!ag || !bg) return ag ? 1 : -1;
+  return (
+    bg.serviceChars - ag.serviceChars ||
+    bg.methodChars - ag.methodChars ||
+    bg.regexServiceChars - ag.regexServiceChars ||
+    bg.regexMethodChars - ag.regexMethodChars ||
+    bg.headers - ag.headers ||
+    compareTimestamps(a.creationTimestamp, b.creationTimestamp) ||
+    (a.objectKey < b.objectKey ? -1 : a.objectKey > b.objectKey ? 1 : 0) ||
+    a.ruleIndex - b.ruleIndex ||
+    a.matchIndex - b.matchIndex
+  );
+}
