@@ -70,7 +70,8 @@ export function unknownFields(apiVersion: string, kind: string, object: Record<s
     }
   };
   // metadata is ObjectMeta, which CRD schemas leave open; the rest is checked.
-  const { metadata: _metadata, ...rest } = object;
+  const rest = { ...object };
+  delete rest.metadata;
   walk(rest, schema, '');
   return out;
 }
