@@ -92,6 +92,45 @@ ${ref('primary')}`,
   await assertHealthy(t, mesh);
 });
 
+test.serial('RequestMirror with RequestHeaderModifier: the mirrored request carries the modified headers, as the primary does', async (t) => {
+  const seen: http.IncomingHttpHeaders[] = [];
+  const recorder = http.createServer((req, res) => {
+    seen.push(req.headers);
+    res.writeHead(200);
+    res.end();
+  });
+  const recorderPort = await listenForTest(t, recorder);
+  const { mesh, port } = await gatewayFixture(t, ['primary'], (bs, p) =>
+    gatewayYaml(p) +
+    backendsYaml(bs) +
+    backendYaml({ name: 'recorder', port: recorderPort }) +
+    routeYaml(
+      'mirror-modify',
+      `  - matches:
+    - path: { type: PathPrefix, value: /mirror-and-modify-headers }
+    filters:
+    - type: RequestHeaderModifier
+      requestHeaderModifier:
+        set: [{ name: X-Header-Set, value: set-overwrites-values }]
+        add: [{ name: X-Header-Add, value: header-val-1 }]
+        remove: [X-Header-Remove]
+    - type: RequestMirror
+      requestMirror:
+        backendRef: { name: recorder, port: 8080 }
+    backendRefs:
+${ref('primary')}`,
+    ),
+  );
+  const r = await request(port, { path: '/mirror-and-modify-headers', headers: { 'X-Header-Set': 'some-other-value', 'X-Header-Remove': 'remove-val' } });
+  t.deepEqual([r.status, r.backend], [200, 'primary']);
+  t.is(r.echo?.headers['x-header-set'], 'set-overwrites-values');
+  const [mirrored] = await eventually(() => (seen.length ? seen : undefined), 15_000, 'the mirrored request');
+  t.is(mirrored['x-header-set'], 'set-overwrites-values');
+  t.is(mirrored['x-header-add'], 'header-val-1');
+  t.is(mirrored['x-header-remove'], undefined);
+  await assertHealthy(t, mesh);
+});
+
 test.serial('RequestMirror: several mirrors on one rule, one at 50% (percent) and one at 1/4 (fraction), within generous bounds over 400 requests', async (t) => {
   const { mesh, port, backends } = await gatewayFixture(t, ['primary', 'all', 'half', 'quarter'], (bs, p) =>
     gatewayYaml(p) +
