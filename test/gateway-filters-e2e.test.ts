@@ -263,7 +263,7 @@ test.serial('CORS: preflights and simple requests as the conformance suite (HTTP
   const denied = await preflight('/cors-1', 'https://foobar.com', 'GET');
   t.true([200, 204, 403].includes(denied.status), `preflight from a non-matching origin: ${denied.status}`);
   t.is(denied.headers['access-control-allow-origin'], undefined);
-  for (const origin of ['https://bar.com', 'http://www.foo.com', 'https://www.foo.com.evil.com']) {
+  for (const origin of ['https://bar.com', 'http://www.foo.com', 'https://www.foo.com.evil.com', 'https://evil.com?.bar.com', 'https://evil.com/.bar.com', 'https://www.bar.com:8443']) {
     t.is((await preflight('/cors-1', origin, 'GET')).headers['access-control-allow-origin'], undefined, `${origin} is not allowed`);
   }
   t.is(backends[0].requests, before, 'preflights are answered by the gateway, not forwarded');

@@ -126,7 +126,8 @@ export function originMatchers(origin: string): StringMatcher[] {
     if (port !== undefined) return [{ exact: `${base}:${port}`, ignore_case: true }, ...(port === defaultPort ? [{ exact: base, ignore_case: true }] : [])];
     return [{ exact: base, ignore_case: true }, ...(defaultPort ? [{ exact: `${base}:${defaultPort}`, ignore_case: true }] : [])];
   }
-  const hostRegex = host.split('*').map(escapeRegex).join('.*');
+  // `*` stands for one or more host characters (labels and their dots), never a path, port or userinfo.
+  const hostRegex = host.split('*').map(escapeRegex).join('[^/:?#@\\s]+');
   const portRegex = port !== undefined ? (port === defaultPort ? `(:${port})?` : `:${port}`) : defaultPort ? `(:${defaultPort})?` : '';
   return [{ safe_regex: { regex: `(?i)${escapeRegex(scheme)}://${hostRegex}${portRegex}` } }];
 }
