@@ -33,6 +33,7 @@ interface RuleProblem {
   message: string;
 }
 
+const BACKEND_REF_FILTERS = ['RequestHeaderModifier', 'ResponseHeaderModifier'];
 const SUPPORTED_FILTERS = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestRedirect', 'URLRewrite', 'RequestMirror', 'CORS'];
 
 /** Why a rule cannot be served, if it cannot. */
@@ -40,6 +41,12 @@ function ruleProblem(rule: Rule, ruleIndex: number): RuleProblem | undefined {
   const filters = rule.filters ?? [];
   const unsupported = filters.find((f) => !SUPPORTED_FILTERS.includes(f.type));
   if (unsupported) return { ruleIndex, reason: 'UnsupportedValue', message: `filter type ${unsupported.type} is not supported yet` };
+  // backendRef filters are implementation-specific; Weft applies header modifiers there and no others,
+  // which it says rather than ignoring them.
+  for (const [refIndex, ref] of (rule.backendRefs ?? []).entries()) {
+    const other = (ref.filters ?? []).find((f) => !BACKEND_REF_FILTERS.includes(f.type));
+    if (other) return { ruleIndex, reason: 'UnsupportedValue', message: `backendRef ${refIndex}: filter type ${other.type} is not supported on a backendRef` };
+  }
   if (filters.some((f) => f.type === 'RequestRedirect') && filters.some((f) => f.type === 'URLRewrite')) {
     return { ruleIndex, reason: 'IncompatibleFilters', message: 'RequestRedirect and URLRewrite cannot be used together' };
   }
