@@ -25,6 +25,8 @@ export interface Attachment {
   listener: ListenerState;
   /** Hostnames this route serves on that listener (`*` for any). */
   hostnames: string[];
+  /** The status of the parentRef this attachment comes from. */
+  parent: ParentStatus;
 }
 
 export interface ParentStatus {
@@ -132,7 +134,8 @@ export class RouteAttacher {
         continue;
       }
       accepted(true, 'Accepted', 'Route accepted');
-      attachments.push(...matching);
+      const parent = parents[parents.length - 1];
+      attachments.push(...matching.map((a) => ({ ...a, parent })));
     }
     return { parents, attachments };
   }

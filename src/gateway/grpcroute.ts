@@ -3,7 +3,11 @@
 import type { IGRPCRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/GRPCRoute';
 import type { ClusterIR, HeaderModifierIR, HttpRouteIR, HttpRouteMatchIR, MirrorIR, RouteActionIR, WeightedBackendIR } from '../ir/model.js';
 import type { Obj } from '../sources/kinds.js';
+import type { ObjectMeta } from '../sources/manifests.js';
+import type { Attachment } from './attachment.js';
 import type { BackendResolution, BackendResolver } from './backends.js';
+import { condition, generationOf } from './conditions.js';
+import type { ListenerState } from './listeners.js';
 import { compareRoutePrecedence, regexProblem, type RankedRoute, type TranslatedHttpRoute } from './httproute.js';
 
 type Rule = NonNullable<IGRPCRoute['spec']['rules']>[number];
@@ -226,4 +230,46 @@ export function compareRoutesOfAnyKind(a: RankedRoute, b: RankedRoute): number {
     a.ruleIndex - b.ruleIndex ||
     a.matchIndex - b.matchIndex
   );
+}
+
+/** Oldest route first (unknown creation times last), then "{namespace}/{name}". */
+export function compareRouteAge(a: ObjectMeta, b: ObjectMeta): number {
+  const key = (m: ObjectMeta): string => `${m.namespace ?? 'default'}/${m.name}`;
+  return compareTimestamps(a.creationTimestamp ?? '', b.creationTimestamp ?? '') || (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
+}
+
+/** Whether two attached hostnames (exact, `*.suffix` or `*` for any) have a host in common. */
+function hostnamesOverlap(a: string, b: string): boolean {
+  const covers = (w: string, h: string): boolean => w.startsWith('*.') && h.endsWith(w.slice(1)) && h.length > w.length - 1;
+  return a === b || a === '*' || b === '*' || covers(a, b) || covers(b, a);
+}
+
+/**
+ * GRPCRoute "cross serving": when an HTTPRoute and a GRPCRoute attached to one listener have intersecting
+ * hostnames, exactly one is accepted, the oldest (then the first by "{namespace}/{name}"); the other's
+ * parent gets Accepted False. The spec names no reason; HostnameConflict says what happened. Routes
+ * must be admitted oldest first.
+ */
+export class CrossKindHostnames {
+  private readonly claimed = new Map<ListenerState, Array<{ kind: string; key: string; hostnames: string[] }>>();
+
+  /** Rejects the parents whose attachments conflict; records and returns the attachments of the others. */
+  admit(kind: 'HTTPRoute' | 'GRPCRoute', meta: ObjectMeta, attachments: Attachment[]): Attachment[] {
+    const rejected = new Set<Attachment['parent']>();
+    for (const a of attachments) {
+      if (rejected.has(a.parent)) continue;
+      const other = (this.claimed.get(a.listener) ?? []).find((c) => c.kind !== kind && c.hostnames.some((h) => a.hostnames.some((mine) => hostnamesOverlap(h, mine))));
+      if (!other) continue;
+      rejected.add(a.parent);
+      const message = `listener ${a.listener.spec.name} already serves ${other.kind} ${other.key} on an intersecting hostname (${other.hostnames.join(', ')}); an older route of the other kind wins`;
+      a.parent.conditions[0] = condition('Accepted', false, 'HostnameConflict', message, generationOf(meta));
+    }
+    const kept = attachments.filter((a) => !rejected.has(a.parent));
+    for (const a of kept) {
+      const list = this.claimed.get(a.listener) ?? [];
+      this.claimed.set(a.listener, list);
+      list.push({ kind, key: `${meta.namespace ?? 'default'}/${meta.name}`, hostnames: a.hostnames });
+    }
+    return kept;
+  }
 }

@@ -5,7 +5,7 @@ import { RouteAttacher, type ParentStatus } from './attachment.js';
 import { BackendResolver } from './backends.js';
 import { condition, CONTROLLER_NAME, generationOf, type ObjectStatus } from './conditions.js';
 import { compareHostSpecificity } from './hostnames.js';
-import { compareRoutesOfAnyKind, translateGrpcRoute } from './grpcroute.js';
+import { compareRouteAge, compareRoutesOfAnyKind, CrossKindHostnames, translateGrpcRoute } from './grpcroute.js';
 import { translateHttpRoute, type RankedRoute, type TranslatedHttpRoute } from './httproute.js';
 import { buildGatewayStates, gatewayClassStatus, gatewayStatus, isOurClass, socketName, type ListenerState } from './listeners.js';
 
@@ -51,13 +51,15 @@ export function translateGatewayApi(inputs: Inputs): GatewayTranslation {
   const routeInputs = [
     ...inputs.httpRoutes.map((route) => ({ kind: 'HTTPRoute' as const, route, translate: (): TranslatedHttpRoute => translateHttpRoute(route, backends) })),
     ...inputs.grpcRoutes.map((route) => ({ kind: 'GRPCRoute' as const, route, translate: (): TranslatedHttpRoute => translateGrpcRoute(route, backends) })),
-  ];
+  ].sort((a, b) => compareRouteAge(a.route.metadata, b.route.metadata)); // oldest first: the older wins a cross-kind hostname conflict
+  const crossKind = new CrossKindHostnames();
   for (const { kind, route, translate } of routeInputs) {
     const gen = generationOf(route.metadata);
     const routeLike = { kind, metadata: route.metadata, spec: route.spec };
     const { parents, attachments } = attacher.attach(routeLike);
     if (parents.length === 0) continue; // no parent of Weft's: not ours to report on
     const translated = translate();
+    const attached = translated.invalid ? [] : crossKind.admit(kind, route.metadata, attachments);
     const resolvedRefs = translated.backendProblem
       ? condition('ResolvedRefs', false, translated.backendProblem.reason, translated.backendProblem.message, gen)
       : condition('ResolvedRefs', true, 'ResolvedRefs', 'All references resolved', gen);
@@ -72,8 +74,8 @@ export function translateGatewayApi(inputs: Inputs): GatewayTranslation {
     }
     if (!translated.invalid) {
       // Only Accepted routes count in attachedRoutes; attachments come from Accepted parents only.
-      attacher.countAttached(routeLike, attachments);
-      for (const a of attachments) {
+      attacher.countAttached(routeLike, attached);
+      for (const a of attached) {
         const byHost = placed.get(a.listener) ?? new Map<string, RankedRoute[]>();
         placed.set(a.listener, byHost);
         for (const host of a.hostnames) byHost.set(host, [...(byHost.get(host) ?? []), ...translated.routes]);
