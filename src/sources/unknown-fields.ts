@@ -21,8 +21,12 @@ export function gatewayApiVersion(): string {
   return readFileSync(path.join(projectRoot(), 'src', 'sources', 'GATEWAY_API_VERSION'), 'utf8').trim();
 }
 
-export function gatewayApiCrdDir(): string {
-  return path.join(projectRoot(), '.cache', 'gateway-api', gatewayApiVersion(), 'crd', 'standard');
+/**
+ * The CRDs of one release channel. Fields are checked against the experimental channel (a superset of
+ * standard), so that experimental fields Weft implements, such as HTTPRoute `retry`, can be used.
+ */
+export function gatewayApiCrdDir(channel: 'standard' | 'experimental' = 'experimental'): string {
+  return path.join(projectRoot(), '.cache', 'gateway-api', gatewayApiVersion(), 'crd', channel);
 }
 
 let schemas: Map<string, Schema> | undefined;
