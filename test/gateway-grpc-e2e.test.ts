@@ -5,19 +5,20 @@ import type { ExecutionContext } from 'ava';
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import type { Translation } from '../src/standalone/pipeline.js';
-import { assertHealthy, backendYaml, gatewayYaml, request, translate } from './helpers/gateway.js';
+import { startEchoBackend } from './helpers/echo-backend.js';
+import { assertHealthy, backendYaml, gatewayYaml, request, routeConditions, routeYaml, translate } from './helpers/gateway.js';
 import { ECHO_SERVICE, GrpcEchoClient, startGrpcEchoBackend, type CallResult, type GrpcEchoBackend } from './helpers/grpc-echo.js';
 import { Mesh } from './helpers/mesh.js';
 import { eventually, freePort } from './helpers/net.js';
 
 /** A GRPCRoute attached to gateway `gw`. `rules` is the YAML of the rules list, indented by 2. */
-function grpcRouteYaml(name: string, rules: string, opts: { hostnames?: string[] } = {}): string {
+function grpcRouteYaml(name: string, rules: string, opts: { hostnames?: string[]; creationTimestamp?: string } = {}): string {
   return `---
 apiVersion: gateway.networking.k8s.io/v1
 kind: GRPCRoute
 metadata:
   name: ${name}
-  namespace: default
+  namespace: default${opts.creationTimestamp ? `\n  creationTimestamp: "${opts.creationTimestamp}"` : ''}
 spec:
   parentRefs:
   - name: gw
@@ -31,24 +32,30 @@ const ref = (name: string, extra = ''): string => `    - name: ${name}\n      po
 
 interface Fixture {
   mesh: Mesh;
+  backends: GrpcEchoBackend[];
   port: number;
   translation: Translation;
   /** A client with this :authority, closed with the test. */
   client(authority?: string): GrpcEchoClient;
 }
 
-/** gRPC echo backends, a real Envoy serving `manifests(backends, port)`, and clients; all torn down with the test. */
-async function grpcFixture(t: ExecutionContext, names: string[], manifests: (backends: GrpcEchoBackend[], port: number) => string): Promise<Fixture> {
+/**
+ * gRPC echo backends (and HTTP echo backends named `httpNames`), a real Envoy serving
+ * `manifests(backends, port)`, and clients; all torn down with the test.
+ */
+async function grpcFixture(t: ExecutionContext, names: string[], manifests: (backends: GrpcEchoBackend[], port: number) => string, httpNames: string[] = []): Promise<Fixture> {
   const backends = await Promise.all(names.map((n) => startGrpcEchoBackend(n)));
+  const httpBackends = await Promise.all(httpNames.map((n) => startEchoBackend(n)));
   const port = await freePort();
   const mesh = new Mesh({ protocol: 'delta' });
   const clients: GrpcEchoClient[] = [];
   t.teardown(async () => {
     for (const c of clients) c.close();
     await mesh.stop();
-    await Promise.all(backends.map((b) => b.close()));
+    await Promise.all([...backends, ...httpBackends].map((b) => b.close()));
   });
-  const translation = translate(t, gatewayYaml(port) + backends.map((b) => backendYaml(b)).join('') + manifests(backends, port));
+  const services = [...backends, ...httpBackends].map((b) => backendYaml(b)).join('');
+  const translation = translate(t, gatewayYaml(port) + services + manifests(backends, port));
   await mesh.start(translation.resources);
   await mesh.converged();
   await eventually(async () => (await request(port, { path: '/__weft_probe__' })).status > 0, 15_000, 'the Gateway listener to answer');
@@ -56,6 +63,7 @@ async function grpcFixture(t: ExecutionContext, names: string[], manifests: (bac
     mesh,
     port,
     translation,
+    backends,
     client(authority = 'grpc.example.com') {
       const c = new GrpcEchoClient(port, authority);
       clients.push(c);
@@ -273,5 +281,31 @@ ${ref('missing')}`,
   t.is((await c.call('EchoThree')).code, grpc.status.UNAVAILABLE, 'a rule whose only backend is invalid answers UNAVAILABLE');
   const half = await sampleShares(f, 'EchoTwo', { one: 50, UNAVAILABLE: 50 });
   t.true(half.within, `an invalid backend's share answers UNAVAILABLE: ${JSON.stringify(half.samples)}`);
+  await assertHealthy(t, f.mesh);
+});
+
+test.serial('GRPCRoute and HTTPRoute share a listener on distinct hostnames; on an intersecting hostname the older route wins', async (t) => {
+  const f = await grpcFixture(
+    t,
+    ['grpc', 'late'],
+    () =>
+      routeYaml('web', `  - backendRefs:\n${ref('web')}`, { hostnames: ['web.example.com'], creationTimestamp: '2024-01-01T00:00:00Z' }) +
+      grpcRouteYaml('grpc', `  - backendRefs:\n${ref('grpc')}`, { hostnames: ['grpc.example.com'], creationTimestamp: '2024-01-01T00:00:00Z' }) +
+      grpcRouteYaml('late', `  - backendRefs:\n${ref('late')}`, { hostnames: ['web.example.com'], creationTimestamp: '2024-02-01T00:00:00Z' }),
+    ['web'],
+  );
+  t.deepEqual(routeConditions(f.translation, 'web').Accepted, { status: 'True', reason: 'Accepted' });
+  t.deepEqual(grpcRouteConditions(f.translation, 'grpc').Accepted, { status: 'True', reason: 'Accepted' });
+  t.deepEqual(grpcRouteConditions(f.translation, 'late').Accepted, { status: 'False', reason: 'HostnameConflict' });
+  const listener = (f.translation.statuses.find((s) => s.kind === 'Gateway')?.status.listeners as Array<{ attachedRoutes: number }>)[0];
+  t.is(listener.attachedRoutes, 2, 'the rejected route is not counted');
+
+  const web = await request(f.port, { host: 'web.example.com' });
+  t.deepEqual([web.status, web.backend], [200, 'web'], 'HTTP on the HTTPRoute hostname');
+  t.is(outcome(await f.client('grpc.example.com').call('Echo')), 'grpc', 'gRPC on the GRPCRoute hostname');
+  // The rejected GRPCRoute serves nothing: gRPC on its hostname reaches the HTTPRoute's HTTP/1 backend.
+  const rejected = await f.client('web.example.com').call('Echo');
+  t.not(rejected.code, grpc.status.OK);
+  t.is(f.backends.find((b) => b.name === 'late')?.calls, 0, 'the rejected route got no call');
   await assertHealthy(t, f.mesh);
 });
