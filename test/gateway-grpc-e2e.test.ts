@@ -309,3 +309,27 @@ test.serial('GRPCRoute and HTTPRoute share a listener on distinct hostnames; on 
   t.is(f.backends.find((b) => b.name === 'late')?.calls, 0, 'the rejected route got no call');
   await assertHealthy(t, f.mesh);
 });
+
+test.serial('RequestMirror: every call also reaches the mirror backend (over h2c); the client gets the main backend reply', async (t) => {
+  const f = await grpcFixture(t, ['main', 'mirror'], () =>
+    grpcRouteYaml(
+      'mirrored',
+      `  - filters:
+    - type: RequestMirror
+      requestMirror:
+        backendRef: { name: mirror, port: 8080 }
+    backendRefs:
+${ref('main')}`,
+    ),
+  );
+  t.deepEqual(grpcRouteConditions(f.translation, 'mirrored'), { Accepted: { status: 'True', reason: 'Accepted' }, ResolvedRefs: { status: 'True', reason: 'ResolvedRefs' } });
+  const c = f.client();
+  const outcomes: string[] = [];
+  for (let i = 0; i < 5; i++) outcomes.push(outcome(await c.call('Echo')));
+  t.deepEqual(outcomes, ['main', 'main', 'main', 'main', 'main']);
+  const mirror = f.backends.find((b) => b.name === 'mirror')!;
+  // Mirrored requests are sent alongside, not before the reply: wait for them to arrive.
+  await eventually(() => mirror.calls >= 5, 15_000, 'the mirror backend to get 5 calls');
+  t.is(mirror.calls, 5);
+  await assertHealthy(t, f.mesh);
+});
