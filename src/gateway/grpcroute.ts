@@ -1,18 +1,18 @@
 // GRPCRoute rules → IR routes: gRPC service/method matches as paths ("/<service>/<method>"), header
 // matches, header filters, mirrors and weighted backends, always spoken to in HTTP/2 (h2c).
 import type { IGRPCRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/GRPCRoute';
-import type { ClusterIR, HeaderModifierIR, HttpRouteIR, HttpRouteMatchIR, MirrorIR, RouteActionIR, WeightedBackendIR } from '../ir/model.js';
+import type { ClusterIR, HttpRouteIR, HttpRouteMatchIR, RouteActionIR } from '../ir/model.js';
 import type { Obj } from '../sources/kinds.js';
 import type { ObjectMeta } from '../sources/manifests.js';
 import type { Attachment } from './attachment.js';
-import type { BackendResolution, BackendResolver } from './backends.js';
+import type { BackendProblem, BackendResolution, BackendResolver } from './backends.js';
+import { headerModifier, ruleBackends, ruleMirrors, type Resolve } from './rule-backends.js';
 import { condition, generationOf } from './conditions.js';
 import type { ListenerState } from './listeners.js';
 import { compareRoutePrecedence, regexProblem, type RankedRoute, type TranslatedHttpRoute } from './httproute.js';
 
 type Rule = NonNullable<IGRPCRoute['spec']['rules']>[number];
 type Match = NonNullable<Rule['matches']>[number];
-type Filter = NonNullable<Rule['filters']>[number];
 
 /** What GRPCRoute precedence is decided by, after the hostname (the virtual host decides that). */
 export interface GrpcRankedRoute extends RankedRoute {
@@ -76,11 +76,6 @@ function matchProblem(m: Match): string | undefined {
   return undefined;
 }
 
-function headerModifier(f: Filter['requestHeaderModifier']): HeaderModifierIR | undefined {
-  if (!f) return undefined;
-  return { set: f.set ?? [], add: f.add ?? [], remove: f.remove ?? [] };
-}
-
 /** gRPC is HTTP/2: a Service port not already marked h2c/grpc gets its own HTTP/2 cluster. */
 function http2(resolved: BackendResolution): BackendResolution {
   if (!('cluster' in resolved) || resolved.cluster.protocol === 'http2') return resolved;
@@ -117,44 +112,10 @@ export function translateGrpcRoute(route: Obj<IGRPCRoute>, backends: BackendReso
       return;
     }
     const filters = rule.filters ?? [];
-    const weighted: WeightedBackendIR[] = [];
-    for (const ref of rule.backendRefs ?? []) {
-      const weight = ref.weight ?? 1;
-      const resolved = http2(backends.resolve(from, ref));
-      if ('problem' in resolved) out.backendProblem ??= resolved.problem;
-      if (weight === 0) continue;
-      const refFilters = ref.filters ?? [];
-      weighted.push({
-        weight,
-        ...('cluster' in resolved ? { cluster: resolved.cluster } : {}),
-        ...(refFilters.length
-          ? {
-              requestHeaders: headerModifier(refFilters.find((f) => f.type === 'RequestHeaderModifier')?.requestHeaderModifier),
-              responseHeaders: headerModifier(refFilters.find((f) => f.type === 'ResponseHeaderModifier')?.responseHeaderModifier),
-            }
-          : {}),
-      });
-    }
-    const mirrors: MirrorIR[] = [];
-    for (const f of filters) {
-      if (f.type !== 'RequestMirror' || !f.requestMirror) continue;
-      const resolved = http2(backends.resolve(from, f.requestMirror.backendRef));
-      if ('problem' in resolved) {
-        out.backendProblem ??= { ...resolved.problem, message: `RequestMirror: ${resolved.problem.message}` };
-        continue;
-      }
-      const m = f.requestMirror;
-      const fraction =
-        m.percent !== undefined
-          ? m.percent >= 100
-            ? undefined
-            : { numerator: m.percent, denominator: 100 }
-          : m.fraction && m.fraction.numerator < (m.fraction.denominator ?? 100)
-            ? { numerator: m.fraction.numerator, denominator: m.fraction.denominator ?? 100 }
-            : undefined;
-      if (fraction?.numerator === 0) continue;
-      mirrors.push({ cluster: resolved.cluster, ...(fraction ? { fraction } : {}) });
-    }
+    const resolve: Resolve = (ref) => http2(backends.resolve(from, ref));
+    const noteProblem = (p: BackendProblem): void => void (out.backendProblem ??= p);
+    const weighted = ruleBackends(rule.backendRefs, resolve, noteProblem);
+    const mirrors = ruleMirrors(filters, resolve, noteProblem);
     // No backend that can take traffic: UNAVAILABLE, as the spec asks.
     const action: RouteActionIR = weighted.some((b) => b.cluster) ? { kind: 'forward', backends: weighted } : { kind: 'direct', status: GRPC_UNAVAILABLE_HTTP_STATUS };
     const requestHeaders = headerModifier(filters.find((f) => f.type === 'RequestHeaderModifier')?.requestHeaderModifier);

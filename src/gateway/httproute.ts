@@ -1,12 +1,12 @@
 // HTTPRoute rules → IR routes: matches, filters, weighted backends, timeouts.
 import type { IHTTPRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute';
-import type { CorsIR, HeaderModifierIR, HttpRouteIR, HttpRouteMatchIR, MirrorIR, RetryIR, RouteActionIR, WeightedBackendIR } from '../ir/model.js';
+import type { CorsIR, HttpRouteIR, HttpRouteMatchIR, RetryIR, RouteActionIR } from '../ir/model.js';
 import type { Obj } from '../sources/kinds.js';
 import type { BackendProblem, BackendResolver } from './backends.js';
+import { headerModifier, ruleBackends, ruleMirrors, type Resolve } from './rule-backends.js';
 
 type Rule = NonNullable<IHTTPRoute['spec']['rules']>[number];
 type Filter = NonNullable<Rule['filters']>[number];
-type HeaderFilter = NonNullable<Filter['requestHeaderModifier']>;
 
 /** A route of the IR with what its precedence is decided by. */
 export interface RankedRoute {
@@ -82,23 +82,6 @@ export function parseDurationMs(value: string): number | undefined {
   return consumed === value.length && consumed > 0 ? total : undefined;
 }
 
-function headerModifier(f: HeaderFilter | undefined): HeaderModifierIR | undefined {
-  if (!f) return undefined;
-  return { set: f.set ?? [], add: f.add ?? [], remove: f.remove ?? [] };
-}
-
-type MirrorFilter = NonNullable<Filter['requestMirror']>;
-
-/** The share a mirror filter asks for; undefined for all requests. percent and fraction are exclusive (CRD validation). */
-function mirrorFraction(m: MirrorFilter): MirrorIR['fraction'] {
-  if (m.percent !== undefined) return m.percent >= 100 ? undefined : { numerator: m.percent, denominator: 100 };
-  if (m.fraction) {
-    const denominator = m.fraction.denominator ?? 100;
-    return m.fraction.numerator >= denominator ? undefined : { numerator: m.fraction.numerator, denominator };
-  }
-  return undefined;
-}
-
 function corsPolicy(c: NonNullable<Filter['cors']>): CorsIR {
   return {
     allowOrigins: c.allowOrigins ?? [],
@@ -158,38 +141,10 @@ export function translateHttpRoute(route: Obj<IHTTPRoute>, backends: BackendReso
     const redirect = find('RequestRedirect')?.requestRedirect;
     const rewrite = find('URLRewrite')?.urlRewrite;
 
-    const weighted: WeightedBackendIR[] = [];
-    for (const ref of rule.backendRefs ?? []) {
-      const weight = ref.weight ?? 1;
-      const resolved = backends.resolve({ kind: 'HTTPRoute', namespace: ns }, ref);
-      if ('problem' in resolved) out.backendProblem ??= resolved.problem;
-      if (weight === 0) continue;
-      const refFilters = ref.filters ?? [];
-      weighted.push({
-        weight,
-        ...('cluster' in resolved ? { cluster: resolved.cluster } : {}),
-        ...(refFilters.length
-          ? {
-              requestHeaders: headerModifier(refFilters.find((f) => f.type === 'RequestHeaderModifier')?.requestHeaderModifier),
-              responseHeaders: headerModifier(refFilters.find((f) => f.type === 'ResponseHeaderModifier')?.responseHeaderModifier),
-            }
-          : {}),
-      });
-    }
-    // Mirrors resolve like backendRefs; an unresolvable one is left out (ResolvedRefs False) and the
-    // rule's own backends still serve.
-    const mirrors: MirrorIR[] = [];
-    for (const f of filters) {
-      if (f.type !== 'RequestMirror' || !f.requestMirror) continue;
-      const resolved = backends.resolve({ kind: 'HTTPRoute', namespace: ns }, f.requestMirror.backendRef);
-      if ('problem' in resolved) {
-        out.backendProblem ??= { ...resolved.problem, message: `RequestMirror: ${resolved.problem.message}` };
-        continue;
-      }
-      const fraction = mirrorFraction(f.requestMirror);
-      if (fraction?.numerator === 0) continue; // 0%: nothing to mirror
-      mirrors.push({ cluster: resolved.cluster, ...(fraction ? { fraction } : {}) });
-    }
+    const resolve: Resolve = (ref) => backends.resolve({ kind: 'HTTPRoute', namespace: ns }, ref);
+    const noteProblem = (p: BackendProblem): void => void (out.backendProblem ??= p);
+    const weighted = ruleBackends(rule.backendRefs, resolve, noteProblem);
+    const mirrors = ruleMirrors(filters, resolve, noteProblem);
     const cors = find('CORS')?.cors;
     const timeoutMs = rule.timeouts?.request !== undefined ? parseDurationMs(rule.timeouts.request) : undefined;
     const backendTimeoutMs = rule.timeouts?.backendRequest !== undefined ? parseDurationMs(rule.timeouts.backendRequest) : undefined;

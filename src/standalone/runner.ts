@@ -16,7 +16,7 @@ import type { NackEvent } from '../xds/ads-stream.js';
 import { InMemorySnapshotCache } from '../xds/cache.js';
 import { XdsServer } from '../xds/server.js';
 import { Snapshot } from '../xds/snapshot.js';
-import { ALL_TYPE_URLS } from '../xds/type-urls.js';
+import { ackDivergence } from '../xds/node-status.js';
 import { translateDirectory, type Translation } from './pipeline.js';
 
 export const STANDALONE_NODE_ID = 'weft-node';
@@ -239,17 +239,7 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
 
   /** What differs between the current snapshot and what Envoy ACKed, or undefined when nothing does. */
   divergence(): string | undefined {
-    const status = this.server?.nodeStatus(this.nodeId);
-    if (!status || status.connectedStreams === 0) return 'Envoy not connected';
-    for (const type of ALL_TYPE_URLS) {
-      const desired = this.snapshot.resources(type);
-      const acked = status.types.get(type)?.acked ?? new Map<string, string>();
-      const short = type.slice(type.lastIndexOf('.') + 1);
-      const missing = [...desired].filter(([name, r]) => acked.get(name) !== r.version).map(([name]) => name);
-      const extra = [...acked.keys()].filter((name) => !desired.has(name));
-      if (missing.length || extra.length) return `${short}: not ACKed [${missing.join(', ')}], not desired [${extra.join(', ')}]`;
-    }
-    return undefined;
+    return ackDivergence(this.server?.nodeStatus(this.nodeId), this.snapshot);
   }
 
   /** Gateways of the current translation that are not Programmed=True. */

@@ -1,5 +1,6 @@
 // What each node has ACKed and rejected, per type: the API tests and `weft` status commands read.
-import type { TypeUrl } from './type-urls.js';
+import type { Snapshot } from './snapshot.js';
+import { ALL_TYPE_URLS, shortTypeName, type TypeUrl } from './type-urls.js';
 
 export interface NackRecord {
   readonly nonce: string;
@@ -55,4 +56,20 @@ export class NodeStatusBook {
   all(): NodeStatus[] {
     return [...this.nodes.values()];
   }
+}
+
+/**
+ * What differs between a desired snapshot and what a node has ACKed, as one readable line, or undefined
+ * when the node holds exactly the snapshot (every type, every resource at its version).
+ */
+export function ackDivergence(status: NodeStatus | undefined, snapshot: Snapshot): string | undefined {
+  if (!status || status.connectedStreams === 0) return 'not connected';
+  for (const type of ALL_TYPE_URLS) {
+    const desired = snapshot.resources(type);
+    const acked = status.types.get(type)?.acked ?? new Map<string, string>();
+    const missing = [...desired].filter(([name, r]) => acked.get(name) !== r.version).map(([name]) => name);
+    const extra = [...acked.keys()].filter((name) => !desired.has(name));
+    if (missing.length || extra.length) return `${shortTypeName(type)}: not ACKed [${missing.join(', ')}], not desired [${extra.join(', ')}]`;
+  }
+  return undefined;
 }

@@ -12,7 +12,7 @@ import type { NackEvent, ResponseEvent } from '../../src/xds/ads-stream.js';
 import type { ExecutionContext } from 'ava';
 import { startEchoBackend, type EchoBackend } from './echo-backend.js';
 import { eventually, freePort } from './net.js';
-import { ALL_TYPE_URLS } from '../../src/xds/type-urls.js';
+import { ackDivergence } from '../../src/xds/node-status.js';
 
 export type Protocol = 'delta' | 'sotw';
 
@@ -92,17 +92,7 @@ export class Mesh {
 
   /** What differs between the desired state and what the node ACKed, or undefined when nothing does. */
   divergence(): string | undefined {
-    const status = this.server.nodeStatus(this.nodeId);
-    if (!status || status.connectedStreams === 0) return 'not connected';
-    for (const type of ALL_TYPE_URLS) {
-      const desired = this.snapshot.resources(type);
-      const acked = status.types.get(type)?.acked ?? new Map<string, string>();
-      const short = type.slice(type.lastIndexOf('.') + 1);
-      const missing = [...desired].filter(([name, r]) => acked.get(name) !== r.version).map(([name]) => name);
-      const extra = [...acked.keys()].filter((name) => !desired.has(name));
-      if (missing.length || extra.length) return `${short}: not ACKed [${missing.join(', ')}], not desired [${extra.join(', ')}]`;
-    }
-    return undefined;
+    return ackDivergence(this.server.nodeStatus(this.nodeId), this.snapshot);
   }
 
   /** The assertions every end-to-end test ends with: no NACK, nothing left warming. */
