@@ -1,7 +1,9 @@
 // Runs every benchmark, each in its own process (so that one's memory does not count against another's),
 // and prints each figure with the exact command that produced it.
 //
-//   node dist/bench/run.js [--size=quick|full]      (or WEFT_BENCH_SIZE=quick|full; quick by default)
+//   node dist/bench/run.js [--size=quick|full] [--only=NAME,...]   (or WEFT_BENCH_SIZE=quick|full; quick by default)
+//
+// --only runs the benchmarks whose names start with one of the NAMEs (e.g. --only=translate,propagation).
 //
 // Each benchmark stops by itself; this runner also kills one that overruns its time limit.
 import { spawn } from 'node:child_process';
@@ -29,7 +31,13 @@ const benches: Bench[] = [
   { name: 'fanout sotw', nodeFlags: [], script: 'fanout.js', args: [`--size=${size}`, '--protocol=sotw'], timeoutMs: 10 * 60_000 },
   // The same with V8's young generation capped at 2 × 16 MiB (Node 24's default cap is 2 × 64 MiB).
   { name: 'fanout delta, --max-semi-space-size=16', nodeFlags: ['--max-semi-space-size=16'], script: 'fanout.js', args: [`--size=${size}`, '--protocol=delta'], timeoutMs: 10 * 60_000 },
-];
+  // Gateway API → xDS in process; --expose-gc for the full collection before each allocation window.
+  { name: 'translate', nodeFlags: ['--expose-gc'], script: 'translate.js', args: [`--size=${size}`], timeoutMs: 10 * 60_000 },
+  // `weft run` with a real Envoy, under the flags bin/weft gives it.
+  { name: 'propagation', nodeFlags: ['--max-semi-space-size=16'], script: 'propagation.js', args: [`--size=${size}`], timeoutMs: 20 * 60_000 },
+  // The same without most of the watcher's debounce (the runner's debounceMs option), to size its share.
+  { name: 'propagation, debounce 5 ms', nodeFlags: ['--max-semi-space-size=16'], script: 'propagation.js', args: [`--size=${size}`, '--routes=10,3000', '--no-churn', '--debounce-ms=5'], timeoutMs: 20 * 60_000 },
+].filter((b) => !args.has('only') || args.get('only')!.split(',').some((name) => b.name.startsWith(name)));
 
 function commandOf(b: Bench): string {
   return ['node', ...b.nodeFlags, path.relative(root, path.join(here, b.script)), ...b.args].join(' ');
@@ -71,6 +79,26 @@ interface FanoutRow {
   rssPeakMiB: number;
 }
 
+interface TranslateRow {
+  size: string;
+  httpRoutes: number;
+  grpcRoutes: number;
+  services: number;
+  envoyRoutes: number;
+  grpcRoutesTranslated: number;
+  total: Stats;
+  parse: Stats;
+  allocatedMiB: Stats;
+}
+interface PropagationRow {
+  routes: number;
+  total: Stats;
+  debounce: Stats;
+  reload: Stats;
+  ack: Stats;
+  churn?: { routes: number; seconds: number; changes: number; reloads: number; tool: string; requests: number; non2xx: number; errors: number };
+}
+
 async function main(): Promise<void> {
   console.log(`# weft benchmarks  size=${size}  ${machine()}  ${new Date().toISOString()}\n`);
   const summary: string[] = [];
@@ -100,6 +128,25 @@ async function main(): Promise<void> {
             `one-route push p50 ${ms(r.push.p50)} ms; CP RSS peak ${r.rssPeakMiB.toFixed(0)} MiB  [${command}]`,
         );
       }
+    }
+    const tr = results.get('translate') as TranslateRow[] | undefined;
+    for (const r of tr ?? []) {
+      const base = tr![0];
+      summary.push(
+        `${b.name} ${r.size} (${r.httpRoutes} HTTPRoutes, ${r.grpcRoutes} GRPCRoutes${r.grpcRoutes && !r.grpcRoutesTranslated ? ' not translated' : ''}, ${r.services} Services → ${r.envoyRoutes} Envoy routes): ` +
+          `translateManifests p50 ${ms(r.total.p50)} p99 ${ms(r.total.p99)} ms (×${(r.total.p50 / base.total.p50).toFixed(1)} / ×${(r.total.p99 / base.total.p99).toFixed(1)} the small baseline); ` +
+          `allocated ${r.allocatedMiB.p50.toFixed(1)} MiB; parseManifests p50 ${ms(r.parse.p50)} ms  [${command}]`,
+      );
+    }
+    const prop = results.get('propagation') as PropagationRow[] | undefined;
+    for (const r of prop ?? []) {
+      const base = prop![0];
+      summary.push(
+        `${b.name} ${r.routes} routes: file write→first 200 p50 ${ms(r.total.p50)} p99 ${ms(r.total.p99)} ms (×${(r.total.p50 / base.total.p50).toFixed(1)} / ×${(r.total.p99 / base.total.p99).toFixed(1)} the ${base.routes}-route baseline); ` +
+          `debounce ${ms(r.debounce.p50)} + reload ${ms(r.reload.p50)} + →ACK ${ms(r.ack.p50)} ms p50  [${command}]`,
+      );
+      const c = r.churn;
+      if (c) summary.push(`${b.name} churn with ${c.routes} routes: ${c.changes} changes / ${c.seconds} s, ${c.reloads} reloads; ${c.tool}: ${c.requests} requests, ${c.non2xx} non-2xx, ${c.errors} errors  [${command}]`);
     }
     console.log('');
   }
