@@ -31,6 +31,7 @@ const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 export class BackendResolver {
   private readonly services = new Map<string, Obj<IService>>();
   private readonly slices = new Map<string, Obj<IEndpointSlice>[]>();
+  private readonly endpointCache = new Map<string, EndpointIR[]>();
 
   constructor(private readonly inputs: Inputs) {
     for (const s of inputs.services) this.services.set(`${s.metadata.namespace}/${s.metadata.name}`, s);
@@ -82,6 +83,14 @@ export class BackendResolver {
 
   /** Ready endpoint addresses of the Service, on the port its EndpointSlices name for this Service port. */
   private endpoints(service: Obj<IService>, portName: string, targetPort: number | string | undefined, servicePort: number): EndpointIR[] {
+    // Many backendRefs name the same Service port: compute its endpoints once per translation.
+    const key = `${service.metadata.namespace}/${service.metadata.name}|${portName}|${targetPort}|${servicePort}`;
+    let endpoints = this.endpointCache.get(key);
+    if (!endpoints) this.endpointCache.set(key, (endpoints = this.computeEndpoints(service, portName, targetPort, servicePort)));
+    return endpoints;
+  }
+
+  private computeEndpoints(service: Obj<IService>, portName: string, targetPort: number | string | undefined, servicePort: number): EndpointIR[] {
     const out: EndpointIR[] = [];
     const seen = new Set<string>();
     for (const slice of this.slices.get(`${service.metadata.namespace}/${service.metadata.name}`) ?? []) {
@@ -98,6 +107,6 @@ export class BackendResolver {
         }
       }
     }
-    return out.sort((a, b) => a.address.localeCompare(b.address) || a.port - b.port);
+    return out.sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : a.port - b.port));
   }
 }

@@ -9,7 +9,7 @@ import type { BackendProblem, BackendResolution, BackendResolver } from './backe
 import { headerModifier, ruleBackends, ruleMirrors, type Resolve } from './rule-backends.js';
 import { condition, generationOf } from './conditions.js';
 import type { ListenerState } from './listeners.js';
-import { compareRoutePrecedence, regexProblem, type RankedRoute, type TranslatedHttpRoute } from './httproute.js';
+import { compareRoutePrecedence, compareTimestamps, regexProblem, type RankedRoute, type TranslatedHttpRoute } from './httproute.js';
 
 type Rule = NonNullable<IGRPCRoute['spec']['rules']>[number];
 type Match = NonNullable<Rule['matches']>[number];
@@ -159,13 +159,6 @@ function precedenceKey(m: Match, headers: number): GrpcRankedRoute['grpc'] {
   return regex
     ? { serviceChars: 0, methodChars: 0, regexServiceChars: service, regexMethodChars: method, headers }
     : { serviceChars: service, methodChars: method, regexServiceChars: 0, regexMethodChars: 0, headers };
-}
-
-function compareTimestamps(a: string, b: string): number {
-  if (a === b) return 0;
-  if (!a) return 1;
-  if (!b) return -1;
-  return Date.parse(a) - Date.parse(b);
 }
 
 /**

@@ -219,9 +219,17 @@ export function compareRoutePrecedence(a: RankedRoute, b: RankedRoute): number {
   );
 }
 
-function compareTimestamps(a: string, b: string): number {
+const parsedTimestamps = new Map<string, number>();
+
+/** Oldest first; an unknown creation time sorts after known ones. Parses each timestamp once (sorts call this a lot). */
+export function compareTimestamps(a: string, b: string): number {
   if (a === b) return 0;
-  if (!a) return 1; // unknown creation time sorts after known ones
+  if (!a) return 1;
   if (!b) return -1;
-  return Date.parse(a) - Date.parse(b);
+  const parse = (t: string): number => {
+    let ms = parsedTimestamps.get(t);
+    if (ms === undefined) parsedTimestamps.set(t, (ms = Date.parse(t)));
+    return ms;
+  };
+  return parse(a) - parse(b);
 }

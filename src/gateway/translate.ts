@@ -78,7 +78,11 @@ export function translateGatewayApi(inputs: Inputs): GatewayTranslation {
       for (const a of attached) {
         const byHost = placed.get(a.listener) ?? new Map<string, RankedRoute[]>();
         placed.set(a.listener, byHost);
-        for (const host of a.hostnames) byHost.set(host, [...(byHost.get(host) ?? []), ...translated.routes]);
+        for (const host of a.hostnames) {
+          const list = byHost.get(host);
+          if (list) list.push(...translated.routes);
+          else byHost.set(host, [...translated.routes]);
+        }
       }
     }
     statuses.push(routeStatus(kind, route.metadata, route.source, parents));

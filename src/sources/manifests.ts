@@ -1,5 +1,6 @@
 // Reads Kubernetes manifests from YAML files (several documents per file) and keeps where each came
 // from, so that every problem can name its file, line and object.
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseAllDocuments } from 'yaml';
@@ -56,6 +57,8 @@ export function formatProblem(p: ManifestProblem): string {
   return `${where}${what}:${field} ${p.message}`;
 }
 
+const YAML_ERROR = 'invalid YAML';
+
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Parses one file's text; never throws. */
@@ -70,7 +73,7 @@ export function parseManifests(file: string, text: string): LoadedManifests {
     if (doc.errors.length > 0) {
       for (const err of doc.errors) {
         const pos = lines.linePos(err.pos[0]);
-        problems.push({ source: { file, line: pos.line }, message: `invalid YAML at column ${pos.col}: ${err.message.split('\n')[0]}` });
+        problems.push({ source: { file, line: pos.line }, message: `${YAML_ERROR} at column ${pos.col}: ${err.message.split('\n')[0]}` });
       }
       continue;
     }
@@ -99,8 +102,40 @@ export function parseManifests(file: string, text: string): LoadedManifests {
   return { manifests, problems };
 }
 
-/** Every *.yaml / *.yml file directly in `dir`, in name order, parsed. */
-export function loadManifestDir(dir: string): LoadedManifests {
+/**
+ * Remembers each file's parse by path and content hash, so that a reload re-parses only the files that
+ * changed: YAML parsing is most of a reload's cost in a large directory, reading and hashing is not.
+ */
+export class ManifestFileCache {
+  private readonly entries = new Map<string, { digest: string; parsed: LoadedManifests }>();
+
+  parse(file: string, text: string): LoadedManifests {
+    const digest = createHash('sha256').update(text).digest('base64');
+    const hit = this.entries.get(file);
+    if (hit?.digest === digest) return hit.parsed;
+    const parsed = parseManifests(file, text);
+    if (hit && !hasYamlErrors(hit.parsed) && hasYamlErrors(parsed)) {
+      // A file that was good and is now not YAML (half written, or a typo): keep serving what it said
+      // before, and say so. Objects that are valid YAML but invalid otherwise are still reported as such.
+      const note = 'serving this file as it was before the error';
+      return { manifests: hit.parsed.manifests, problems: parsed.problems.map((p) => ({ ...p, message: `${p.message}; ${note}` })) };
+    }
+    this.entries.set(file, { digest, parsed });
+    return parsed;
+  }
+
+  /** Forgets files that are gone. */
+  keepOnly(files: Set<string>): void {
+    for (const file of this.entries.keys()) if (!files.has(file)) this.entries.delete(file);
+  }
+}
+
+function hasYamlErrors(parsed: LoadedManifests): boolean {
+  return parsed.problems.some((p) => p.message.startsWith(YAML_ERROR));
+}
+
+/** Every *.yaml / *.yml file directly in `dir`, in name order, parsed (unchanged files from `cache`). */
+export function loadManifestDir(dir: string, cache?: ManifestFileCache): LoadedManifests {
   const out: LoadedManifests = { manifests: [], problems: [] };
   let names: string[];
   try {
@@ -108,19 +143,22 @@ export function loadManifestDir(dir: string): LoadedManifests {
   } catch (err) {
     throw new Error(`cannot read manifest directory ${dir}: ${(err as Error).message}`, { cause: err });
   }
+  const seen = new Set<string>();
   for (const name of names) {
     const file = path.join(dir, name);
-    if (!statSync(file).isFile()) continue;
-    let text: string;
+    let parsed: LoadedManifests;
     try {
-      text = readFileSync(file, 'utf8');
+      if (!statSync(file).isFile()) continue;
+      seen.add(file);
+      const text = readFileSync(file, 'utf8');
+      parsed = cache ? cache.parse(file, text) : parseManifests(file, text);
     } catch (err) {
       out.problems.push({ source: { file, line: 1 }, message: `cannot read: ${(err as Error).message}` });
       continue;
     }
-    const parsed = parseManifests(file, text);
     out.manifests.push(...parsed.manifests);
     out.problems.push(...parsed.problems);
   }
+  cache?.keepOnly(seen);
   return out;
 }

@@ -3,7 +3,7 @@ import { translateGatewayApi } from '../gateway/translate.js';
 import type { ObjectStatus } from '../gateway/conditions.js';
 import type { ProxyIR } from '../ir/model.js';
 import { classifyManifests } from '../sources/kinds.js';
-import { loadManifestDir, parseManifests, type Manifest, type ManifestProblem } from '../sources/manifests.js';
+import { loadManifestDir, parseManifests, type Manifest, type ManifestFileCache, type ManifestProblem } from '../sources/manifests.js';
 import type { Resource } from '../xds/resource.js';
 import { translateIrToXds } from '../xds/translator/translate-ir.js';
 
@@ -20,8 +20,8 @@ export function translateManifests(manifests: Manifest[], earlierProblems: Manif
   return { problems: [...earlierProblems, ...problems], statuses, ir, resources: translateIrToXds(ir) };
 }
 
-export function translateDirectory(dir: string): Translation {
-  const loaded = loadManifestDir(dir);
+export function translateDirectory(dir: string, cache?: ManifestFileCache): Translation {
+  const loaded = loadManifestDir(dir, cache);
   return translateManifests(loaded.manifests, loaded.problems);
 }
 

@@ -18,8 +18,15 @@ import { XdsServer } from '../xds/server.js';
 import { Snapshot } from '../xds/snapshot.js';
 import { ackDivergence } from '../xds/node-status.js';
 import { translateDirectory, type Translation } from './pipeline.js';
+import { ManifestFileCache } from '../sources/manifests.js';
 
 export const STANDALONE_NODE_ID = 'weft-node';
+
+/**
+ * Quiet time after a change in the directory before re-translating: editors write a file in a few steps
+ * within microseconds; a half-written file is covered by the file cache keeping its last good parse.
+ */
+export const DEFAULT_DEBOUNCE_MS = 10;
 
 export interface RunnerOptions {
   /** Directory of YAML manifests (every *.yaml / *.yml file directly in it, multi-document). */
@@ -92,6 +99,8 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
   private watcher: FSWatcher | undefined;
   private rewatchTimer: NodeJS.Timeout | undefined;
   private debounceTimer: NodeJS.Timeout | undefined;
+  /** Parses of the directory's files, so that a reload re-parses only what changed. */
+  private readonly files = new ManifestFileCache();
   private snapshot = Snapshot.of([]);
   private conditions = new Map<string, Map<string, Flat>>();
   private readonly sources = new Map<string, string>();
@@ -132,7 +141,7 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
     await this.server.listen({ unix: socket });
     if (this.opts.adminPort !== undefined) this.admin = await startAdminServer(this.server, this.opts.adminPort);
     // The first translation must work (a missing directory is a usage error); later ones may fail.
-    const first = translateDirectory(this.opts.dir);
+    const first = translateDirectory(this.opts.dir, this.files);
     this.apply(first);
     this.watchDir();
     if (this.stopped) return;
@@ -159,7 +168,7 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
     if (this.stopped) return;
     let t: Translation;
     try {
-      t = translateDirectory(this.opts.dir);
+      t = translateDirectory(this.opts.dir, this.files);
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
       this.log.error({ err: error.message }, 'reload failed; still serving the last good configuration');
@@ -227,7 +236,7 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
     this.debounceTimer = setTimeout(() => {
       this.debounceTimer = undefined;
       this.reload();
-    }, this.opts.debounceMs ?? 50);
+    }, this.opts.debounceMs ?? DEFAULT_DEBOUNCE_MS);
   }
 
   /** A short content hash of every resource version in the current snapshot. */
