@@ -6,7 +6,7 @@
 //   node --max-semi-space-size=16 dist/bench/propagation.js [--size=quick|full] [--routes=10,1000,3000]
 //        [--per-file=100] [--churn-routes=N] [--churn-seconds=10] [--no-churn] [--load=wrk|node] [--debounce-ms=N]
 //
-// --debounce-ms sets the runner's debounceMs (default: the runner's own, 50 ms, as `weft run` uses).
+// --debounce-ms sets the runner's debounceMs (default: the runner's own, DEFAULT_DEBOUNCE_MS, as `weft run` uses).
 //
 // Baseline, measured in the same run: the 10-route directory. Loopback only; the backend is one HTTP
 // server in a child process; Envoy and the child are stopped at the end.
