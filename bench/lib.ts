@@ -1,6 +1,5 @@
 // Shared helpers of the benchmarks: argument parsing, statistics, the synthetic mesh configuration,
 // memory sampling. Loopback and UNIX sockets only.
-import net from 'node:net';
 import os from 'node:os';
 import { edsCluster, httpListener, loadAssignment } from '../src/xds/builders.js';
 import { clusterResource, endpointsResource, listenerResource, routeConfigurationResource } from '../src/xds/envoy-resources.js';
@@ -59,17 +58,8 @@ export function machine(): string {
   return `${cpus.length} cores (${cpus[0]?.model ?? 'unknown cpu'}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, ${os.platform()} ${os.release()}`;
 }
 
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+/** The tests' helper: a TCP port on 127.0.0.1 that was free a moment ago. */
+export { freePort } from '../test/helpers/net.js';
 
 export async function waitFor(check: () => boolean, timeoutMs: number, what: string, intervalMs = 5): Promise<void> {
   const deadline = performance.now() + timeoutMs;
