@@ -13,7 +13,7 @@ import { InMemorySnapshotCache } from '../xds/cache.js';
 import { clusterResource, endpointsResource, listenerResource, routeConfigurationResource } from '../xds/envoy-resources.js';
 import { XdsServer } from '../xds/server.js';
 import { Snapshot } from '../xds/snapshot.js';
-import { startAdminServer } from './admin-server.js';
+import { startAdminServer } from '../standalone/admin-server.js';
 
 export interface DemoOptions {
   port: number;

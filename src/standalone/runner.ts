@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { nodeBootstrap } from '../../envoy/bootstrap.js';
 import { EnvoySupervisor, type EnvoyProcess } from '../../envoy/process.js';
-import { startAdminServer } from '../cli/admin-server.js';
+import { startAdminServer } from './admin-server.js';
 import type { ObjectStatus } from '../gateway/conditions.js';
 import { silentLogger, type Logger } from '../log/logger.js';
 import { formatProblem } from '../sources/manifests.js';
