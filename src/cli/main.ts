@@ -5,6 +5,7 @@ import { printVersion } from './version.js';
 import { runDemo } from './demo.js';
 import { runStandalone } from './run.js';
 import { printTranslation, type TranslateOutputType } from './translate.js';
+import { addDevClusterCommands } from './dev-cluster.js';
 
 const program = new Command();
 program.name('weft').description('Weft: a sidecarless service mesh centred on Envoy').showHelpAfterError();
@@ -50,6 +51,8 @@ program
     if (!['status', 'xds', 'all'].includes(opts.type)) throw new Error(`--type must be status, xds or all, not ${opts.type}`);
     process.exitCode = printTranslation(opts.config, opts.output, opts.type as TranslateOutputType);
   });
+
+addDevClusterCommands(program);
 
 function parsePort(value: string, flag: string, allowZero = false): number {
   const port = Number(value);

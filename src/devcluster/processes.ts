@@ -1,0 +1,55 @@
+// Long-running control-plane processes started inside a network namespace, detached from the `weft` command that
+// started them (the cluster outlives `weft dev cluster up`), each with its own log file.
+import { spawn } from 'node:child_process';
+import { openSync, closeSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+
+export interface StartedProcess {
+  name: string;
+  pid: number;
+  binary: string;
+  log: string;
+}
+
+export function startInNamespace(netns: string, name: string, binary: string, args: string[], log: string): StartedProcess {
+  const fd = openSync(log, 'a', 0o600);
+  try {
+    const child = spawn('ip', ['netns', 'exec', netns, binary, ...args], { detached: true, stdio: ['ignore', fd, fd] });
+    if (child.pid === undefined) throw new Error(`could not start ${name} (${binary})`);
+    child.unref();
+    return { name, pid: child.pid, binary, log };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** True when `pid` is alive and still runs `binary` (a recycled PID must never be signalled). */
+export async function isRunning(proc: StartedProcess): Promise<boolean> {
+  try {
+    const cmdline = await readFile(`/proc/${proc.pid}/cmdline`, 'utf8');
+    return cmdline.split('\0').includes(proc.binary);
+  } catch {
+    return false;
+  }
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
+export async function stopProcess(proc: StartedProcess, graceMs = 5000): Promise<void> {
+  if (!(await isRunning(proc))) return;
+  process.kill(proc.pid, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline) {
+    if (!(await isRunning(proc))) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  if (await isRunning(proc)) process.kill(proc.pid, 'SIGKILL');
+  while (await isRunning(proc)) await new Promise((r) => setTimeout(r, 20));
+}
+
+export async function tailOf(log: string, lines = 15): Promise<string> {
+  try {
+    return (await readFile(log, 'utf8')).trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
