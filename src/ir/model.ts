@@ -14,6 +14,70 @@ export interface HttpListenerIR {
   port: number;
   /** Ordered most specific hostname first; Envoy picks the virtual host by the request's Host. */
   virtualHosts: VirtualHostIR[];
+  /** Absent: plaintext HTTP. Present: every connection is TLS, dispatched by SNI (see TlsListenerIR). */
+  tls?: TlsListenerIR;
+}
+
+// ---- TLS (downstream) ----------------------------------------------------------------------------
+//
+// A TLS socket is a list of chains, each selected by the client's SNI (Envoy's filter chain match:
+// an exact name beats the longest matching `*.suffix` wildcard, which beats the default chain). A
+// chain either terminates TLS (certificates served, HTTP inside goes to the listener's virtual hosts,
+// or TCP to `tcpBackends`) or passes the TLS stream through untouched to `tcpBackends` (the backend
+// terminates). Certificates reach Envoy as SDS Secrets named by `TlsCertificateIR.name`; a new
+// certificate under the same name is a rotation that changes only the Secret, never the Listener.
+//
+// No SNI, or an SNI no chain names: the default chain (empty `serverNames`) if there is one, otherwise
+// Envoy closes the connection during the handshake. That is Envoy Gateway's behaviour (a catch-all
+// chain exists only for a listener without hostname); producers decide whether to add a default.
+
+/** A certificate chain and its private key (PEM), delivered to Envoy as the SDS Secret `name`. */
+export interface TlsCertificateIR {
+  /** Stable for its source (e.g. `secret/<ns>/<name>`), so a changed certificate is a rotation. */
+  name: string;
+  /** PEM: the leaf first, then intermediates. */
+  certificateChain: string;
+  /** PEM. Never logged or printed: readable output redacts it. */
+  privateKey: string;
+}
+
+/** PEM CA certificates that peer certificates must chain to, delivered as the SDS Secret `name`. */
+export interface TlsTrustIR {
+  name: string;
+  caCertificates: string;
+}
+
+/** Client certificate validation on a terminating chain (Gateway `spec.tls.frontend`). */
+export interface ClientValidationIR {
+  trust: TlsTrustIR;
+  /** AllowValidOnly: a client without a valid certificate fails the handshake. AllowInsecureFallback: a
+   * client may present none (or an invalid one) and is still served. */
+  mode: 'AllowValidOnly' | 'AllowInsecureFallback';
+}
+
+export interface TlsTerminateIR {
+  /** One or more (e.g. an RSA and an ECDSA one): Envoy picks by SNI match and the client's capabilities. */
+  certificates: TlsCertificateIR[];
+  /** ALPN protocols offered, in preference order, e.g. ['h2', 'http/1.1']; empty: no ALPN. */
+  alpn: string[];
+  clientValidation?: ClientValidationIR;
+}
+
+export interface TlsChainIR {
+  /** Stable and unique within the listener (used in names and stats). */
+  name: string;
+  /** SNI names: exact (`a.example.com`) or wildcard (`*.example.com`). Empty: the default chain (at most
+   * one per listener). No two chains of a listener share a name. */
+  serverNames: string[];
+  /** Present: Envoy terminates TLS. Absent: passthrough (requires `tcpBackends`). */
+  terminate?: TlsTerminateIR;
+  /** Present: connections go over TCP to these backends (weighted; an undefined cluster's share is
+   * refused). Absent (terminate only): the decrypted HTTP goes to the listener's virtual hosts. */
+  tcpBackends?: WeightedBackendIR[];
+}
+
+export interface TlsListenerIR {
+  chains: TlsChainIR[];
 }
 
 export interface VirtualHostIR {
@@ -65,6 +129,20 @@ export interface ClusterIR {
   endpoints: EndpointIR[];
   /** http2: the backend speaks HTTP/2 in cleartext (appProtocol kubernetes.io/h2c or grpc). */
   protocol: 'http1' | 'http2';
+  /** Present: Envoy connects to the backend over TLS (BackendTLSPolicy). */
+  tls?: UpstreamTlsIR;
+}
+
+/** TLS from Envoy to a backend: the SNI sent, and how the backend's certificate is validated. */
+export interface UpstreamTlsIR {
+  /** SNI sent to the backend; also the name its certificate must carry unless `subjectAltNames` is set. */
+  sni: string;
+  /** Absent: the system trust store (Gateway API wellKnownCACertificates: System). */
+  trust?: TlsTrustIR;
+  /** The certificate must carry one of these; empty: it must carry `sni` (as a DNS SAN). */
+  subjectAltNames: Array<{ type: 'Hostname' | 'URI'; value: string }>;
+  /** ALPN offered to the backend; empty: none. */
+  alpn?: string[];
 }
 
 export interface WeightedBackendIR {

@@ -9,8 +9,9 @@ import type { Secret } from '../generated/envoy/extensions/transport_sockets/tls
 import { makeResource, type Resource, type ResourceRef } from './resource.js';
 import { TypeUrl } from './type-urls.js';
 
-export function listenerResource(listener: Listener & { name: string }): Resource {
-  return makeResource(TypeUrl.Listener, listener.name, listener);
+/** `clusters`: the clusters the listener reaches directly (TCP proxying), which must be in place first. */
+export function listenerResource(listener: Listener & { name: string }, clusters: string[] = []): Resource {
+  return makeResource(TypeUrl.Listener, listener.name, listener, [...new Set(clusters)].map((name) => ({ typeUrl: TypeUrl.Cluster, name })));
 }
 
 export function clusterResource(cluster: Cluster & { name: string }): Resource {

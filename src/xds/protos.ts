@@ -28,6 +28,8 @@ const ROOT_PROTOS = [
   'envoy/extensions/filters/http/router/v3/router.proto',
   'envoy/extensions/filters/http/cors/v3/cors.proto',
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
+  'envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.proto',
+  'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
 ];
 
 export const LOADER_OPTIONS: protoLoader.Options = {

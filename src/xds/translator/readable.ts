@@ -1,5 +1,6 @@
 // xDS resources as readable objects: every Any is decoded in place as {"@type": ..., fields}.
 // For `weft translate` and golden files; never on the serving path.
+import { createHash } from 'node:crypto';
 import { decodeMessage } from '../protos.js';
 import type { Resource } from '../resource.js';
 import { TYPE_PREFIX, shortTypeName } from '../type-urls.js';
@@ -15,8 +16,16 @@ function expandAnys(value: unknown): unknown {
   return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, expandAnys(v)]));
 }
 
+/** What a private key reads as in printed output: never the key, but its digest, so a change shows. */
+export function redactedKey(pem: string): string {
+  return `[redacted private key sha256:${createHash('sha256').update(pem).digest('hex').slice(0, 12)}]`;
+}
+
 export function readableResource(r: Resource): Record<string, unknown> {
-  return expandAnys(decodeMessage(r.typeUrl.slice(TYPE_PREFIX.length), r.body)) as Record<string, unknown>;
+  const out = expandAnys(decodeMessage(r.typeUrl.slice(TYPE_PREFIX.length), r.body)) as Record<string, unknown>;
+  const key = (out.tls_certificate as { private_key?: { inline_string?: string } } | undefined)?.private_key;
+  if (key?.inline_string !== undefined) key.inline_string = redactedKey(key.inline_string);
+  return out;
 }
 
 /** Resources grouped by type (Cluster, ClusterLoadAssignment, Listener, RouteConfiguration, Secret), in order. */

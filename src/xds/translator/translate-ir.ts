@@ -11,6 +11,7 @@ import { packAny } from '../protos.js';
 import type { Resource } from '../resource.js';
 import { CORS_FILTER, envoyRoute, INVALID_BACKEND_CLUSTER } from './http-routes.js';
 import { invalidBackendResources } from './invalid-backend.js';
+import { applyUpstreamTls, SecretSet, tcpClusters, tcpRefusedCluster, tlsListenerParts } from './tls.js';
 
 function httpConnectionManager(listener: HttpListenerIR): HttpConnectionManager {
   return {
@@ -31,19 +32,17 @@ function httpConnectionManager(listener: HttpListenerIR): HttpConnectionManager 
 }
 
 function httpListener(l: HttpListenerIR): Listener & { name: string } {
+  const hcm = { name: 'envoy.filters.network.http_connection_manager', typed_config: packAny('envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager', httpConnectionManager(l)) };
   return {
     name: l.name,
     address: { socket_address: { address: l.address, port_value: l.port } },
-    filter_chains: [
-      {
-        filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: packAny('envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager', httpConnectionManager(l)) }],
-      },
-    ],
+    ...(l.tls ? tlsListenerParts(l, hcm) : { filter_chains: [{ filters: [hcm] }] }),
   };
 }
 
 function clusterResources(c: ClusterIR): Resource[] {
   const cluster = edsCluster(c.name);
+  if (c.tls) applyUpstreamTls(cluster, c.tls);
   if (c.protocol === 'http2') {
     const options: HttpProtocolOptions = { explicit_http_config: { http2_protocol_options: {} } };
     cluster.typed_extension_protocol_options = { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': packAny('envoy.extensions.upstreams.http.v3.HttpProtocolOptions', options) };
@@ -80,8 +79,14 @@ export function translateIrToXds(ir: ProxyIR): Resource[] {
   const resources: Resource[] = [];
   const clusters = new Map<string, ClusterIR>();
   let needsInvalidBackend = false;
+  const secrets = new SecretSet();
+  let needsTcpRefused = false;
   for (const l of ir.httpListeners) {
-    resources.push(listenerResource(httpListener(l)));
+    const tcp = tcpClusters(l);
+    for (const c of tcp.clusters) clusters.set(c.name, c);
+    needsTcpRefused ||= tcp.refused;
+    secrets.addListener(l);
+    resources.push(listenerResource(httpListener(l), tcp.clusters.map((c) => c.name)));
     for (const vh of l.virtualHosts) {
       for (const r of vh.routes) {
         if (r.action.kind !== 'forward') continue;
@@ -97,9 +102,16 @@ export function translateIrToXds(ir: ProxyIR): Resource[] {
       domains: [vh.hostname],
       routes: routesServing(vh, l.virtualHosts).map((r) => envoyRoute(r, l.port)),
     }));
+    // A TLS socket whose chains all proxy TCP has no HTTP connection manager to feed.
+    if (l.tls && l.tls.chains.every((c) => c.tcpBackends)) continue;
     resources.push(routeConfigurationResource({ name: l.name, virtual_hosts: virtualHosts, ignore_port_in_host_matching: true }));
   }
-  for (const c of [...clusters.values()].sort((a, b) => a.name.localeCompare(b.name))) resources.push(...clusterResources(c));
+  for (const c of [...clusters.values()].sort((a, b) => a.name.localeCompare(b.name))) {
+    secrets.addCluster(c);
+    resources.push(...clusterResources(c));
+  }
   if (needsInvalidBackend) resources.push(...invalidBackendResources(INVALID_BACKEND_CLUSTER));
+  if (needsTcpRefused) resources.push(tcpRefusedCluster());
+  resources.push(...secrets.resources());
   return resources;
 }
