@@ -1,0 +1,73 @@
+// The trust bundle of a trust domain over CA rotations. Rotating the CA puts the new root in the
+// bundle next to the old one; the old root stays until every SVID it chains can have expired (the
+// longest SVID lifetime after the rotation), so peers holding either kind of SVID keep trusting each
+// other while new SVIDs are rolled out. A root can also be revoked at once (a compromised CA).
+import { EventEmitter } from 'node:events';
+import { CertificateAuthority, DEFAULT_SVID_TTL_MS, type SigningAuthority } from './ca.js';
+
+interface RetiredRoot {
+  root: SigningAuthority;
+  /** Dropped from the bundle at this time. */
+  until: Date;
+}
+
+export interface TrustBundleEvents {
+  /** The bundle changed (a rotation, a retired root dropped, a revocation). */
+  bundle: [roots: SigningAuthority[]];
+  /** The CA that issues new SVIDs changed. */
+  authority: [ca: CertificateAuthority];
+}
+
+export class TrustDomainAuthority extends EventEmitter<TrustBundleEvents> {
+  #ca: CertificateAuthority;
+  #retired: RetiredRoot[] = [];
+
+  constructor(ca: CertificateAuthority, readonly maxSvidTtlMs = DEFAULT_SVID_TTL_MS) {
+    super();
+    this.#ca = ca;
+  }
+
+  get ca(): CertificateAuthority {
+    return this.#ca;
+  }
+
+  get trustDomain(): string {
+    return this.#ca.trustDomain;
+  }
+
+  /** The roots peers must trust, newest first. */
+  roots(): SigningAuthority[] {
+    const now = this.#ca.now();
+    this.#retired = this.#retired.filter((r) => r.until > now && r.root.notAfter > now);
+    return [this.#ca.root, ...this.#retired.map((r) => r.root)];
+  }
+
+  /** The bundle as concatenated PEM (what Envoy's trusted_ca and openssl -CAfile take). */
+  bundlePem(): string {
+    return this.roots().map((r) => r.pem).join('');
+  }
+
+  /** The bundle as concatenated DER (what the Workload API's X509SVID.bundle carries). */
+  bundleDer(): Buffer {
+    return Buffer.concat(this.roots().map((r) => r.certDer));
+  }
+
+  /** Switches issuance to `next` (a new root); the old root stays trusted for maxSvidTtlMs. */
+  rotate(next: CertificateAuthority): void {
+    if (next.trustDomain !== this.#ca.trustDomain) throw new Error(`cannot rotate trust domain ${this.#ca.trustDomain} to a CA of ${next.trustDomain}`);
+    const until = new Date(this.#ca.now().getTime() + this.maxSvidTtlMs);
+    this.#retired.unshift({ root: this.#ca.root, until });
+    this.#ca = next;
+    this.emit('authority', next);
+    this.emit('bundle', this.roots());
+  }
+
+  /** Drops a root from the bundle immediately: SVIDs chaining to it stop being trusted. */
+  revoke(fingerprint256: string): void {
+    if (this.#ca.root.x509.fingerprint256 === fingerprint256) throw new Error('cannot revoke the root that issues SVIDs: rotate first');
+    const before = this.#retired.length;
+    this.#retired = this.#retired.filter((r) => r.root.x509.fingerprint256 !== fingerprint256);
+    if (this.#retired.length === before) throw new Error(`no root with fingerprint ${fingerprint256} in the bundle of ${this.trustDomain}`);
+    this.emit('bundle', this.roots());
+  }
+}
