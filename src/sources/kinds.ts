@@ -9,6 +9,10 @@ import { ReferenceGrant as ReferenceGrantV1 } from '@kubernetes-models/gateway-a
 import { Service, type IService } from 'kubernetes-models/v1/Service';
 import { Namespace, type INamespace } from 'kubernetes-models/v1/Namespace';
 import { EndpointSlice, type IEndpointSlice } from 'kubernetes-models/discovery.k8s.io/v1/EndpointSlice';
+import { Secret, type ISecret } from 'kubernetes-models/v1/Secret';
+import { ConfigMap, type IConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import { TLSRoute, type ITLSRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/TLSRoute';
+import { BackendTLSPolicy, type IBackendTLSPolicy } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/BackendTLSPolicy';
 import { unknownFields } from './unknown-fields.js';
 import { describeObject, type Manifest, type ManifestProblem, type ObjectMeta, type Source } from './manifests.js';
 
@@ -24,10 +28,16 @@ export interface Inputs {
   services: Obj<IService>[];
   endpointSlices: Obj<IEndpointSlice>[];
   namespaces: Obj<INamespace>[];
+  /** Certificates (type kubernetes.io/tls) and anything else; readers check the type they need. */
+  secrets: Obj<ISecret>[];
+  /** CA bundles (key ca.crt) for client and backend certificate validation. */
+  configMaps: Obj<IConfigMap>[];
+  tlsRoutes: Obj<ITLSRoute>[];
+  backendTlsPolicies: Obj<IBackendTLSPolicy>[];
 }
 
 export function emptyInputs(): Inputs {
-  return { gatewayClasses: [], gateways: [], httpRoutes: [], grpcRoutes: [], referenceGrants: [], services: [], endpointSlices: [], namespaces: [] };
+  return { gatewayClasses: [], gateways: [], httpRoutes: [], grpcRoutes: [], referenceGrants: [], services: [], endpointSlices: [], namespaces: [], secrets: [], configMaps: [], tlsRoutes: [], backendTlsPolicies: [] };
 }
 
 interface Validatable {
@@ -50,6 +60,10 @@ const KINDS: Record<string, KindEntry> = {
   'v1 Service': { model: Service, into: 'services', namespaced: true },
   'v1 Namespace': { model: Namespace, into: 'namespaces', namespaced: false },
   'discovery.k8s.io/v1 EndpointSlice': { model: EndpointSlice, into: 'endpointSlices', namespaced: true },
+  'v1 Secret': { model: Secret, into: 'secrets', namespaced: true },
+  'v1 ConfigMap': { model: ConfigMap, into: 'configMaps', namespaced: true },
+  'gateway.networking.k8s.io/v1 TLSRoute': { model: TLSRoute, into: 'tlsRoutes', namespaced: true },
+  'gateway.networking.k8s.io/v1 BackendTLSPolicy': { model: BackendTLSPolicy, into: 'backendTlsPolicies', namespaced: true },
 };
 
 export const SUPPORTED_KINDS = Object.keys(KINDS);
