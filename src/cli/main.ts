@@ -6,6 +6,7 @@ import { runDemo } from './demo.js';
 import { runStandalone } from './run.js';
 import { printTranslation, type TranslateOutputType } from './translate.js';
 import { addDevClusterCommands } from './dev-cluster.js';
+import { addIngressFlags, ingressOptionsFromFlags, type IngressFlags } from './ingress-flags.js';
 
 const program = new Command();
 program.name('weft').description('Weft: a sidecarless service mesh centred on Envoy').showHelpAfterError();
@@ -28,29 +29,32 @@ program
     await runDemo({ port: parsePort(opts.port, '--port'), adminPort: parsePort(opts.adminPort, '--admin-port'), protocol: opts.protocol });
   });
 
-program
+const runCommand = program
   .command('run')
-  .description('serve a directory of Gateway API manifests to a local Envoy that Weft starts and supervises; follows every change to the directory')
+  .description('serve a directory of Gateway API and Ingress manifests to a local Envoy that Weft starts and supervises; follows every change to the directory')
   .requiredOption('-c, --config <dir>', 'directory of YAML manifests')
   .option('--protocol <protocol>', 'xDS flavour Envoy uses: delta or sotw', 'delta')
   .option('--admin-port <port>', 'port of Weft\'s own admin endpoint (/metrics, /debug/xds) on 127.0.0.1', '9901')
   .option('--demo-backends', 'also start the quickstart\'s demo backends (blue on 127.0.0.1:18081, green on 127.0.0.1:18082)', false)
-  .action(async (opts: { config: string; protocol: string; adminPort: string; demoBackends: boolean }) => {
+  .action(async (opts: { config: string; protocol: string; adminPort: string; demoBackends: boolean } & IngressFlags) => {
     if (opts.protocol !== 'delta' && opts.protocol !== 'sotw') throw new Error(`--protocol must be delta or sotw, not ${opts.protocol}`);
-    await runStandalone({ dir: opts.config, protocol: opts.protocol, adminPort: parsePort(opts.adminPort, '--admin-port', true), demoBackends: opts.demoBackends });
+    const translate = { ingress: ingressOptionsFromFlags(opts) };
+    await runStandalone({ dir: opts.config, protocol: opts.protocol, adminPort: parsePort(opts.adminPort, '--admin-port', true), demoBackends: opts.demoBackends, translate });
   });
+addIngressFlags(runCommand);
 
-program
+const translateCommand = program
   .command('translate')
   .description('print the status of every object and the xDS resources Weft computes from a directory of manifests, without starting anything')
   .requiredOption('-c, --config <dir>', 'directory of YAML manifests')
   .option('-o, --output <format>', 'yaml or json', 'yaml')
   .option('--type <type>', 'status, xds or all', 'all')
-  .action((opts: { config: string; output: string; type: string }) => {
+  .action((opts: { config: string; output: string; type: string } & IngressFlags) => {
     if (opts.output !== 'yaml' && opts.output !== 'json') throw new Error(`--output must be yaml or json, not ${opts.output}`);
     if (!['status', 'xds', 'all'].includes(opts.type)) throw new Error(`--type must be status, xds or all, not ${opts.type}`);
-    process.exitCode = printTranslation(opts.config, opts.output, opts.type as TranslateOutputType);
+    process.exitCode = printTranslation(opts.config, opts.output, opts.type as TranslateOutputType, { ingress: ingressOptionsFromFlags(opts) });
   });
+addIngressFlags(translateCommand);
 
 addDevClusterCommands(program);
 

@@ -3,12 +3,14 @@
 import { createLogger } from '../log/logger.js';
 import { startDemoBackends, stopDemoBackends, type DemoBackend } from '../standalone/demo-backends.js';
 import { StandaloneRunner } from '../standalone/runner.js';
+import type { TranslateOptions } from '../standalone/pipeline.js';
 
 export interface RunOptions {
   dir: string;
   protocol: 'delta' | 'sotw';
   adminPort: number;
   demoBackends: boolean;
+  translate?: TranslateOptions;
 }
 
 export async function runStandalone(opts: RunOptions): Promise<void> {
@@ -18,7 +20,7 @@ export async function runStandalone(opts: RunOptions): Promise<void> {
     backends = await startDemoBackends();
     log.info({ backends: backends.map((b) => `${b.name}=127.0.0.1:${b.port}`) }, 'demo backends listening');
   }
-  const runner = new StandaloneRunner({ dir: opts.dir, protocol: opts.protocol, adminPort: opts.adminPort, logger: log });
+  const runner = new StandaloneRunner({ dir: opts.dir, protocol: opts.protocol, adminPort: opts.adminPort, logger: log, ...(opts.translate ? { translate: opts.translate } : {}) });
 
   let stopping: Promise<void> | undefined;
   const stop = (signal: string): Promise<void> =>

@@ -1,7 +1,7 @@
 // `weft translate`: what Weft would make of a directory of manifests, without starting anything.
 import { stringify } from 'yaml';
 import { formatProblem } from '../sources/manifests.js';
-import { translateDirectory, type Translation } from '../standalone/pipeline.js';
+import { translateDirectory, type TranslateOptions, type Translation } from '../standalone/pipeline.js';
 import { readableResources } from '../xds/translator/readable.js';
 
 export type TranslateOutputType = 'status' | 'xds' | 'all';
@@ -17,8 +17,8 @@ export function translationReport(t: Translation, type: TranslateOutputType): Re
   return report;
 }
 
-export function printTranslation(dir: string, output: 'yaml' | 'json', type: TranslateOutputType): number {
-  const t = translateDirectory(dir);
+export function printTranslation(dir: string, output: 'yaml' | 'json', type: TranslateOutputType, options: TranslateOptions = {}): number {
+  const t = translateDirectory(dir, undefined, options);
   const report = translationReport(t, type);
   process.stdout.write(output === 'json' ? JSON.stringify(report, null, 2) + '\n' : stringify(report, { lineWidth: 0 }));
   for (const p of t.problems) process.stderr.write(`weft: ${formatProblem(p)}\n`);

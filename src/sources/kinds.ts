@@ -13,6 +13,8 @@ import { Secret, type ISecret } from 'kubernetes-models/v1/Secret';
 import { ConfigMap, type IConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { TLSRoute, type ITLSRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/TLSRoute';
 import { BackendTLSPolicy, type IBackendTLSPolicy } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/BackendTLSPolicy';
+import { Ingress, type IIngress } from 'kubernetes-models/networking.k8s.io/v1/Ingress';
+import { IngressClass, type IIngressClass } from 'kubernetes-models/networking.k8s.io/v1/IngressClass';
 import { unknownFields } from './unknown-fields.js';
 import { describeObject, type Manifest, type ManifestProblem, type ObjectMeta, type Source } from './manifests.js';
 
@@ -34,10 +36,12 @@ export interface Inputs {
   configMaps: Obj<IConfigMap>[];
   tlsRoutes: Obj<ITLSRoute>[];
   backendTlsPolicies: Obj<IBackendTLSPolicy>[];
+  ingresses: Obj<IIngress>[];
+  ingressClasses: Obj<IIngressClass>[];
 }
 
 export function emptyInputs(): Inputs {
-  return { gatewayClasses: [], gateways: [], httpRoutes: [], grpcRoutes: [], referenceGrants: [], services: [], endpointSlices: [], namespaces: [], secrets: [], configMaps: [], tlsRoutes: [], backendTlsPolicies: [] };
+  return { gatewayClasses: [], gateways: [], httpRoutes: [], grpcRoutes: [], referenceGrants: [], services: [], endpointSlices: [], namespaces: [], secrets: [], configMaps: [], tlsRoutes: [], backendTlsPolicies: [], ingresses: [], ingressClasses: [] };
 }
 
 interface Validatable {
@@ -64,6 +68,8 @@ const KINDS: Record<string, KindEntry> = {
   'v1 ConfigMap': { model: ConfigMap, into: 'configMaps', namespaced: true },
   'gateway.networking.k8s.io/v1 TLSRoute': { model: TLSRoute, into: 'tlsRoutes', namespaced: true },
   'gateway.networking.k8s.io/v1 BackendTLSPolicy': { model: BackendTLSPolicy, into: 'backendTlsPolicies', namespaced: true },
+  'networking.k8s.io/v1 Ingress': { model: Ingress, into: 'ingresses', namespaced: true },
+  'networking.k8s.io/v1 IngressClass': { model: IngressClass, into: 'ingressClasses', namespaced: false },
 };
 
 export const SUPPORTED_KINDS = Object.keys(KINDS);

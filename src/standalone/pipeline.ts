@@ -1,6 +1,10 @@
 // Standalone mode's pipeline: a directory of manifests → problems, statuses, IR and xDS resources.
+import { BackendResolver } from '../gateway/backends.js';
 import { translateGatewayApi } from '../gateway/translate.js';
 import type { ObjectStatus } from '../gateway/conditions.js';
+import { ingressOptions, type IngressOptions } from '../ingress/options.js';
+import { gatewaySockets } from '../ingress/sockets.js';
+import { translateIngresses, withIngressListeners } from '../ingress/translate.js';
 import type { ProxyIR } from '../ir/model.js';
 import { classifyManifests } from '../sources/kinds.js';
 import { loadManifestDir, parseManifests, type Manifest, type ManifestFileCache, type ManifestProblem } from '../sources/manifests.js';
@@ -14,19 +18,27 @@ export interface Translation {
   resources: Resource[];
 }
 
-export function translateManifests(manifests: Manifest[], earlierProblems: ManifestProblem[] = []): Translation {
-  const { inputs, problems } = classifyManifests(manifests);
-  const { ir, statuses } = translateGatewayApi(inputs);
-  return { problems: [...earlierProblems, ...problems], statuses, ir, resources: translateIrToXds(ir) };
+export interface TranslateOptions {
+  /** Where Ingresses are served (defaults: 127.0.0.1, ports 80/443, dedicated pool 127.0.1.0/24). */
+  ingress?: Partial<IngressOptions>;
 }
 
-export function translateDirectory(dir: string, cache?: ManifestFileCache): Translation {
+export function translateManifests(manifests: Manifest[], earlierProblems: ManifestProblem[] = [], options: TranslateOptions = {}): Translation {
+  const { inputs, problems } = classifyManifests(manifests);
+  const gateway = translateGatewayApi(inputs);
+  // Ingresses take the sockets Gateways leave free (see src/ingress/sockets.ts).
+  const ingress = translateIngresses(inputs, ingressOptions(options.ingress), new BackendResolver(inputs), gatewaySockets(gateway.ir, inputs));
+  const ir = withIngressListeners(gateway.ir, ingress.listeners);
+  return { problems: [...earlierProblems, ...problems, ...ingress.problems], statuses: [...gateway.statuses, ...ingress.statuses], ir, resources: translateIrToXds(ir) };
+}
+
+export function translateDirectory(dir: string, cache?: ManifestFileCache, options: TranslateOptions = {}): Translation {
   const loaded = loadManifestDir(dir, cache);
-  return translateManifests(loaded.manifests, loaded.problems);
+  return translateManifests(loaded.manifests, loaded.problems, options);
 }
 
 /** For tests and golden files: one YAML text (several documents) standing for a directory. */
-export function translateYaml(file: string, text: string): Translation {
+export function translateYaml(file: string, text: string, options: TranslateOptions = {}): Translation {
   const loaded = parseManifests(file, text);
-  return translateManifests(loaded.manifests, loaded.problems);
+  return translateManifests(loaded.manifests, loaded.problems, options);
 }

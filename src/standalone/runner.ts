@@ -17,7 +17,7 @@ import { InMemorySnapshotCache } from '../xds/cache.js';
 import { XdsServer } from '../xds/server.js';
 import { Snapshot } from '../xds/snapshot.js';
 import { ackDivergence } from '../xds/node-status.js';
-import { translateDirectory, type Translation } from './pipeline.js';
+import { translateDirectory, type TranslateOptions, type Translation } from './pipeline.js';
 import { ManifestFileCache } from '../sources/manifests.js';
 
 export const STANDALONE_NODE_ID = 'weft-node';
@@ -42,6 +42,8 @@ export interface RunnerOptions {
   print?: (line: string) => void;
   /** Envoy binary; the pinned one (WEFT_ENVOY_BIN, .cache/envoy, PATH) when omitted. */
   envoyBinary?: string;
+  /** Translation options (where Ingresses are served). */
+  translate?: TranslateOptions;
 }
 
 /** One changed condition of one object, as logged. */
@@ -141,7 +143,7 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
     await this.server.listen({ unix: socket });
     if (this.opts.adminPort !== undefined) this.admin = await startAdminServer(this.server, this.opts.adminPort);
     // The first translation must work (a missing directory is a usage error); later ones may fail.
-    const first = translateDirectory(this.opts.dir, this.files);
+    const first = translateDirectory(this.opts.dir, this.files, this.opts.translate);
     this.apply(first);
     this.watchDir();
     if (this.stopped) return;
@@ -168,7 +170,7 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
     if (this.stopped) return;
     let t: Translation;
     try {
-      t = translateDirectory(this.opts.dir, this.files);
+      t = translateDirectory(this.opts.dir, this.files, this.opts.translate);
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
       this.log.error({ err: error.message }, 'reload failed; still serving the last good configuration');
