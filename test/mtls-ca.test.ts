@@ -67,7 +67,7 @@ test('an X.509-SVID has every field the SPIFFE X.509-SVID spec requires (openssl
   t.true(leaf.checkPrivateKey(createPrivateKey(svid.privateKeyPem())));
   const lifetime = new Date(leaf.validTo).getTime() - Date.now();
   t.true(lifetime > HOUR_MS - 60_000 && lifetime <= HOUR_MS + 1000, `lifetime 1 h (${lifetime} ms left)`);
-  t.true(svid.renewAt().getTime() < new Date(leaf.validTo).getTime() - HOUR_MS / 2 + 60_000, 'renewal at half-life');
+  t.true(Math.abs(svid.renewAt().getTime() - (Date.now() + HOUR_MS / 2)) < 60_000, 'renewal at half-life');
   // openssl's parser.
   const text = opensslText(svid.certificateDer);
   t.deepEqual(extensionOf(text, 'Basic Constraints'), { critical: true, value: 'CA:FALSE' });

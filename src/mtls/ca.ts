@@ -217,7 +217,7 @@ export class CertificateAuthority {
     );
     // X.509 times have whole seconds: report what the certificate says.
     const x = new X509Certificate(der);
-    return new X509Svid(spiffeId, [der, issuer.certDer], keys.privateKey, new Date(x.validFrom), new Date(x.validTo), serial.toString('hex'));
+    return new X509Svid(spiffeId, [der, issuer.certDer], keys.privateKey, new Date(x.validFrom), new Date(x.validTo), serial.toString('hex'), now);
   }
 
   [inspect.custom](): string {

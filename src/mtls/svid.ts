@@ -17,6 +17,8 @@ export class X509Svid {
     readonly notBefore: Date,
     readonly notAfter: Date,
     readonly serialHex: string,
+    /** When it was issued (notBefore is a little earlier, for clock skew). */
+    readonly issuedAt: Date,
   ) {
     this.#privateKey = privateKey;
   }
@@ -38,9 +40,9 @@ export class X509Svid {
     return this.#privateKey.export({ type: 'pkcs8', format: 'der' });
   }
 
-  /** When to renew: half of the lifetime (Weft's rotation point). */
+  /** When to renew: half-way from issuance to expiry (Weft's rotation point). */
   renewAt(): Date {
-    return new Date(this.notBefore.getTime() + (this.notAfter.getTime() - this.notBefore.getTime()) / 2);
+    return new Date(this.issuedAt.getTime() + (this.notAfter.getTime() - this.issuedAt.getTime()) / 2);
   }
 
   toJSON(): Record<string, unknown> {
