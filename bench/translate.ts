@@ -13,7 +13,7 @@ import vm from 'node:vm';
 import { translateGatewayApi } from '../src/gateway/translate.js';
 import { classifyManifests } from '../src/sources/kinds.js';
 import { parseManifests, type Manifest } from '../src/sources/manifests.js';
-import { translateManifests, type Translation } from '../src/standalone/pipeline.js';
+import { translateManifests, TranslationCache, type Translation } from '../src/standalone/pipeline.js';
 import { translateIrToXds } from '../src/xds/translator/translate-ir.js';
 import { INPUT_SIZES, inputDocs, toYaml, treeState, type InputSize } from './gateway-manifests.js';
 import { machine, mib, ms, parseArgs, stats, type Stats } from './lib.js';
@@ -51,6 +51,8 @@ interface SizeResult {
   resourceKiB: number;
   problems: number;
   total: Stats;
+  /** translateManifests with the cache `weft run` keeps, after one HTTPRoute changed (a reload). */
+  reload: Stats;
   parse: Stats;
   classify: Stats;
   gateway: Stats;
@@ -129,6 +131,23 @@ function measure(size: InputSize): SizeResult {
     const t1 = performance.now();
     if (i >= warmup) total.push(t1 - t0);
   }
+  // A reload as `weft run` does it: the previous translation's cache, one HTTPRoute edited (a new
+  // manifest object, as the file cache gives for a changed file). The edit is made outside the timing.
+  const reload: number[] = [];
+  const cache = new TranslationCache();
+  translateManifests(manifests, [], { cache });
+  const edited = manifests.findIndex((m) => m.kind === 'HTTPRoute');
+  started = performance.now();
+  for (let i = 0; i < warmup + n && performance.now() - started < BUDGET_MS / 2; i++) {
+    const changed = manifests.slice();
+    const m = structuredClone(manifests[edited]) as Manifest & { spec: { rules: Array<{ matches: Array<{ path: { value: string } }> }> } };
+    m.spec.rules[0].matches[0].path.value = `/reload-${i}`;
+    changed[edited] = m;
+    const t0 = performance.now();
+    translateManifests(changed, [], { cache });
+    const t1 = performance.now();
+    if (i >= warmup) reload.push(t1 - t0);
+  }
   // The same three stages timed one by one (interleaving them with the loop above would not change them).
   started = performance.now();
   for (let i = 0; i < warmup + n && performance.now() - started < BUDGET_MS / 2; i++) {
@@ -184,6 +203,7 @@ function measure(size: InputSize): SizeResult {
     yamlKiB: Buffer.byteLength(yaml) / 1024,
     ...out,
     total: stats(total),
+    reload: stats(reload),
     parse: stats(parse),
     classify: stats(classify),
     gateway: stats(gateway),
@@ -228,24 +248,27 @@ async function main(): Promise<void> {
       `${r.size.padEnd(6)} ${r.httpRoutes} HTTPRoutes, ${r.grpcRoutes} GRPCRoutes, ${r.services} Services (${r.manifests} manifests, ${r.yamlKiB.toFixed(0)} KiB YAML) → ` +
         `${r.httpRoutesTranslated} HTTPRoutes / ${r.grpcRoutesTranslated} GRPCRoutes translated, ${r.envoyRoutes} Envoy routes in ${r.virtualHosts} virtual hosts, ${r.clusters} clusters, ${r.resources} resources (${r.resourceKiB.toFixed(0)} KiB): ` +
         `translateManifests p50 ${ms(r.total.p50)} p99 ${ms(r.total.p99)} max ${ms(r.total.max)} ms (n=${r.total.n}); ` +
+        `reload (cached, one HTTPRoute changed) p50 ${ms(r.reload.p50)} p99 ${ms(r.reload.p99)} ms (n=${r.reload.n}); ` +
         `classify / gateway / xds p50 ${ms(r.classify.p50)} / ${ms(r.gateway.p50)} / ${ms(r.xds.p50)} ms; parseManifests p50 ${ms(r.parse.p50)} p99 ${ms(r.parse.p99)} ms (n=${r.parse.n}); ` +
         `allocated p50 ${r.allocatedMiB.p50.toFixed(1)} MiB (classify ${r.allocatedStageMiB.classify.toFixed(1)}, gateway ${r.allocatedStageMiB.gateway.toFixed(1)}, xds ${r.allocatedStageMiB.xds.toFixed(1)}); retained ${r.retainedMiB.toFixed(1)} MiB`,
     );
   }
   const base = all[0];
   console.log(
-    '\nsize | HTTPRoutes / GRPCRoutes / Services | Envoy routes | resources (KiB) | translateManifests p50 / p99 / max (ms) | ×small p50 / p99 | classify / gateway / xds p50 (ms) | parseManifests p50 / p99 (ms) | allocated p50 / max (MiB) | retained (MiB) | Envoy Gateway (ms)',
+    '\nsize | HTTPRoutes / GRPCRoutes / Services | Envoy routes | resources (KiB) | translateManifests p50 / p99 / max (ms) | ×small p50 / p99 | reload p50 / p99 (ms) | ×small reload p50 | classify / gateway / xds p50 (ms) | parseManifests p50 / p99 (ms) | allocated p50 / max (MiB) | retained (MiB) | Envoy Gateway (ms)',
   );
   const eg: Record<string, string> = { small: '5.5', medium: '16', large: '139 (58 MiB)' };
   for (const r of all) {
     console.log(
       `${r.size} | ${r.httpRoutes} / ${r.grpcRoutes} / ${r.services} | ${r.envoyRoutes} | ${r.resources} (${r.resourceKiB.toFixed(0)}) | ${ms(r.total.p50)} / ${ms(r.total.p99)} / ${ms(r.total.max)} | ` +
-        `${(r.total.p50 / base.total.p50).toFixed(1)} / ${(r.total.p99 / base.total.p99).toFixed(1)} | ${ms(r.classify.p50)} / ${ms(r.gateway.p50)} / ${ms(r.xds.p50)} | ${ms(r.parse.p50)} / ${ms(r.parse.p99)} | ` +
+        `${(r.total.p50 / base.total.p50).toFixed(1)} / ${(r.total.p99 / base.total.p99).toFixed(1)} | ${ms(r.reload.p50)} / ${ms(r.reload.p99)} | ${(r.reload.p50 / base.reload.p50).toFixed(1)} | ${ms(r.classify.p50)} / ${ms(r.gateway.p50)} / ${ms(r.xds.p50)} | ${ms(r.parse.p50)} / ${ms(r.parse.p99)} | ` +
         `${r.allocatedMiB.p50.toFixed(1)} / ${r.allocatedMiB.max.toFixed(1)} | ${r.retainedMiB.toFixed(1)} | ${eg[r.size]}`,
     );
   }
   const large = all.find((r) => r.size === 'large')!;
-  console.log(`\ntarget: large translation under 50 ms: p50 ${ms(large.total.p50)} p99 ${ms(large.total.p99)} ms → ${large.total.p99 < 50 ? 'MET (p99)' : large.total.p50 < 50 ? 'MET at p50, MISSED at p99' : 'MISSED'}`);
+  const verdict = (x: Stats): string => (x.p99 < 50 ? 'MET (p99)' : x.p50 < 50 ? 'MET at p50, MISSED at p99' : 'MISSED');
+  console.log(`\ntarget: large translation under 50 ms: from scratch p50 ${ms(large.total.p50)} p99 ${ms(large.total.p99)} ms → ${verdict(large.total)}`);
+  console.log(`                                      reload (cached, one HTTPRoute changed) p50 ${ms(large.reload.p50)} p99 ${ms(large.reload.p99)} ms → ${verdict(large.reload)}`);
   if (large.grpcRoutesTranslated === 0) console.log(`note: the ${large.grpcRoutes} GRPCRoutes are classified (schema-validated) but not translated yet: no status, no Envoy routes`);
   console.log(`RSS ${mib(rss0)} → ${mib(process.memoryUsage.rss())} MiB; peak ${mib(process.resourceUsage().maxRSS * 1024)} MiB`);
   console.log(`RESULT translate ${JSON.stringify(all)}`);

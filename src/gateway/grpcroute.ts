@@ -204,15 +204,36 @@ function hostnamesOverlap(a: string, b: string): boolean {
  * parent gets Accepted False. The spec names no reason; HostnameConflict says what happened. Routes
  * must be admitted oldest first.
  */
+interface HostnameClaim {
+  seq: number;
+  kind: string;
+  key: string;
+  hostnames: string[];
+}
+
 export class CrossKindHostnames {
-  private readonly claimed = new Map<ListenerState, Array<{ kind: string; key: string; hostnames: string[] }>>();
+  /** listener → kind → hostname → the first (oldest) route of that kind claiming it. */
+  private readonly claimed = new Map<ListenerState, Map<string, Map<string, HostnameClaim>>>();
+  private seq = 0;
+
+  /** The oldest route of another kind on `listener` with a hostname intersecting one of `hostnames`. */
+  private conflict(listener: ListenerState, kind: string, hostnames: string[]): HostnameClaim | undefined {
+    let first: HostnameClaim | undefined;
+    for (const [otherKind, byHost] of this.claimed.get(listener) ?? []) {
+      if (otherKind === kind) continue;
+      for (const [h, claim] of byHost) {
+        if ((!first || claim.seq < first.seq) && hostnames.some((mine) => hostnamesOverlap(h, mine))) first = claim;
+      }
+    }
+    return first;
+  }
 
   /** Rejects the parents whose attachments conflict; records and returns the attachments of the others. */
   admit(kind: 'HTTPRoute' | 'GRPCRoute', meta: ObjectMeta, attachments: Attachment[]): Attachment[] {
     const rejected = new Set<Attachment['parent']>();
     for (const a of attachments) {
       if (rejected.has(a.parent)) continue;
-      const other = (this.claimed.get(a.listener) ?? []).find((c) => c.kind !== kind && c.hostnames.some((h) => a.hostnames.some((mine) => hostnamesOverlap(h, mine))));
+      const other = this.conflict(a.listener, kind, a.hostnames);
       if (!other) continue;
       rejected.add(a.parent);
       const message = `listener ${a.listener.spec.name} already serves ${other.kind} ${other.key} on an intersecting hostname (${other.hostnames.join(', ')}); an older route of the other kind wins`;
@@ -220,9 +241,12 @@ export class CrossKindHostnames {
     }
     const kept = attachments.filter((a) => !rejected.has(a.parent));
     for (const a of kept) {
-      const list = this.claimed.get(a.listener) ?? [];
-      this.claimed.set(a.listener, list);
-      list.push({ kind, key: `${meta.namespace ?? 'default'}/${meta.name}`, hostnames: a.hostnames });
+      const byKind = this.claimed.get(a.listener) ?? new Map<string, Map<string, HostnameClaim>>();
+      this.claimed.set(a.listener, byKind);
+      const byHost = byKind.get(kind) ?? new Map<string, HostnameClaim>();
+      byKind.set(kind, byHost);
+      const claim = { seq: this.seq++, kind, key: `${meta.namespace ?? 'default'}/${meta.name}`, hostnames: a.hostnames };
+      for (const h of a.hostnames) if (!byHost.has(h)) byHost.set(h, claim);
     }
     return kept;
   }

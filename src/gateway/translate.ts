@@ -1,5 +1,5 @@
 // Gateway API → IR + statuses: a pure function of the inputs.
-import type { HttpListenerIR, ProxyIR } from '../ir/model.js';
+import type { HttpListenerIR, HttpRouteIR, ProxyIR } from '../ir/model.js';
 import type { Inputs } from '../sources/kinds.js';
 import { RouteAttacher, type ParentStatus } from './attachment.js';
 import { BackendResolver } from './backends.js';
@@ -7,6 +7,7 @@ import { condition, CONTROLLER_NAME, generationOf, type ObjectStatus } from './c
 import { compareHostSpecificity } from './hostnames.js';
 import { compareRouteAge, compareRoutesOfAnyKind, CrossKindHostnames, translateGrpcRoute } from './grpcroute.js';
 import { translateHttpRoute, type RankedRoute, type TranslatedHttpRoute } from './httproute.js';
+import type { GatewayTranslationCache } from './translation-cache.js';
 import { buildGatewayStates, gatewayClassStatus, gatewayStatus, isOurClass, socketName, type ListenerState } from './listeners.js';
 
 /** The Gateway API features Weft implements, as the conformance suite names them; listed on the GatewayClass. */
@@ -38,19 +39,21 @@ export interface GatewayTranslation {
   statuses: ObjectStatus[];
 }
 
-export function translateGatewayApi(inputs: Inputs): GatewayTranslation {
+/** `cache`: route translations of earlier calls; the result is the same with or without it. */
+export function translateGatewayApi(inputs: Inputs, cache?: GatewayTranslationCache): GatewayTranslation {
   const statuses: ObjectStatus[] = [];
   for (const gc of inputs.gatewayClasses) if (isOurClass(gc)) statuses.push(gatewayClassStatus(gc, SUPPORTED_FEATURES));
 
   const gateways = buildGatewayStates(inputs);
   const attacher = new RouteAttacher(gateways, inputs);
-  const backends = new BackendResolver(inputs);
+  const backends = cache ? cache.backends(inputs) : new BackendResolver(inputs);
+  const memo = <T extends TranslatedHttpRoute>(route: object, translate: () => T): T => (cache ? cache.route(route, translate) : translate());
   /** listener → hostname → routes */
   const placed = new Map<ListenerState, Map<string, RankedRoute[]>>();
 
   const routeInputs = [
-    ...inputs.httpRoutes.map((route) => ({ kind: 'HTTPRoute' as const, route, translate: (): TranslatedHttpRoute => translateHttpRoute(route, backends) })),
-    ...inputs.grpcRoutes.map((route) => ({ kind: 'GRPCRoute' as const, route, translate: (): TranslatedHttpRoute => translateGrpcRoute(route, backends) })),
+    ...inputs.httpRoutes.map((route) => ({ kind: 'HTTPRoute' as const, route, translate: (): TranslatedHttpRoute => memo(route, () => translateHttpRoute(route, backends)) })),
+    ...inputs.grpcRoutes.map((route) => ({ kind: 'GRPCRoute' as const, route, translate: (): TranslatedHttpRoute => memo(route, () => translateGrpcRoute(route, backends)) })),
   ].sort((a, b) => compareRouteAge(a.route.metadata, b.route.metadata)); // oldest first: the older wins a cross-kind hostname conflict
   const crossKind = new CrossKindHostnames();
   for (const { kind, route, translate } of routeInputs) {
@@ -108,16 +111,21 @@ export function translateGatewayApi(inputs: Inputs): GatewayTranslation {
   for (const [name, listener] of bySocket) {
     const hosts = routesBySocketHost.get(name)!;
     for (const host of [...hosts.keys()].sort(compareHostSpecificity)) {
-      // A route attached through two listeners of one socket appears once.
-      const unique = new Map(hosts.get(host)!.map((r) => [r.route.name, r]));
-      const routes = [...unique.values()].sort(compareRoutesOfAnyKind).map((r) => r.route);
+      const routes = cache ? cache.ordered(`${name}/${host}`, hosts.get(host)!, inPrecedenceOrder) : inPrecedenceOrder(hosts.get(host)!);
       listener.virtualHosts.push({ name: `${name}/${host}`, hostname: host, routes });
     }
     ir.httpListeners.push(listener);
   }
   ir.httpListeners.sort((a, b) => a.name.localeCompare(b.name));
   statuses.push(...gateways.map(gatewayStatus));
+  cache?.endTranslation();
   return { ir, statuses: sortStatuses(statuses) };
+}
+
+/** A virtual host's routes in match order; a route attached through two listeners of one socket appears once. */
+function inPrecedenceOrder(ranked: RankedRoute[]): HttpRouteIR[] {
+  const unique = new Map(ranked.map((r) => [r.route.name, r]));
+  return [...unique.values()].sort(compareRoutesOfAnyKind).map((r) => r.route);
 }
 
 function routeStatus(kind: string, meta: { name: string; namespace?: string }, source: ObjectStatus['source'], parents: ParentStatus[]): ObjectStatus {

@@ -89,49 +89,74 @@ interface SchemaError {
   params?: Record<string, unknown>;
 }
 
+type Classified = { into: keyof Inputs; object: Obj<{ metadata?: unknown }> } | { problem: ManifestProblem };
+
+/**
+ * Remembers each manifest's classification (schema validation is most of its cost). Keyed by the manifest
+ * object: manifests are never mutated, and a reload gets the same objects back for every file whose
+ * content did not change (ManifestFileCache), so only new or edited documents are validated again.
+ */
+export class ClassificationCache {
+  private readonly byManifest = new WeakMap<Manifest, Classified>();
+
+  classify(m: Manifest): Classified {
+    let c = this.byManifest.get(m);
+    if (!c) this.byManifest.set(m, (c = classifyOne(m)));
+    return c;
+  }
+}
+
+function classifyOne(m: Manifest): Classified {
+  const entry = KINDS[`${m.apiVersion} ${m.kind}`];
+  const object = describeObject(m.kind, m.metadata);
+  if (!entry) {
+    return { problem: { source: m.source, object, message: `unsupported kind ${m.apiVersion} ${m.kind}; Weft reads ${SUPPORTED_KINDS.join(', ')}` } };
+  }
+  const { source, ...data } = m;
+  const metadata: ObjectMeta = { ...m.metadata };
+  if (entry.namespaced) metadata.namespace ??= 'default';
+  else delete metadata.namespace;
+  try {
+    new entry.model({ ...data, metadata } as never).validate();
+  } catch (err) {
+    const errors = (err as { errors?: SchemaError[] }).errors ?? [];
+    const first = errors[0];
+    const allowed = first?.params?.allowedValues;
+    const detail = Array.isArray(allowed) ? `${first?.message} (${allowed.join(', ')})` : first?.message;
+    return { problem: { source, object: describeObject(m.kind, metadata), field: first?.instancePath ? jsonPointerToField(first.instancePath) : undefined, message: detail ?? (err as Error).message } };
+  }
+  const unknown = unknownFields(m.apiVersion, m.kind, data);
+  if (unknown.length > 0) {
+    const more = unknown.length > 1 ? ` (and ${unknown.slice(1).join(', ')})` : '';
+    return { problem: { source, object: describeObject(m.kind, metadata), field: unknown[0], message: `unknown field${more}; the object is ignored` } };
+  }
+  return { into: entry.into, object: { ...data, metadata, source } };
+}
+
 /**
  * Sorts manifests into typed inputs. An object of an unknown kind, or one that fails its schema, is left
  * out with a problem naming it; nothing else is affected. Namespaced objects default to "default".
+ * `cache`: classifications of earlier calls; the result is the same with or without it.
  */
-export function classifyManifests(manifests: Manifest[]): { inputs: Inputs; problems: ManifestProblem[] } {
+export function classifyManifests(manifests: Manifest[], cache?: ClassificationCache): { inputs: Inputs; problems: ManifestProblem[] } {
   const inputs = emptyInputs();
   const problems: ManifestProblem[] = [];
   const seen = new Map<string, Source>();
   for (const m of manifests) {
-    const entry = KINDS[`${m.apiVersion} ${m.kind}`];
-    const object = describeObject(m.kind, m.metadata);
-    if (!entry) {
-      problems.push({ source: m.source, object, message: `unsupported kind ${m.apiVersion} ${m.kind}; Weft reads ${SUPPORTED_KINDS.join(', ')}` });
+    const c = cache ? cache.classify(m) : classifyOne(m);
+    if ('problem' in c) {
+      problems.push(c.problem);
       continue;
     }
-    const { source, ...data } = m;
-    const metadata: ObjectMeta = { ...m.metadata };
-    if (entry.namespaced) metadata.namespace ??= 'default';
-    else delete metadata.namespace;
-    try {
-      new entry.model({ ...data, metadata } as never).validate();
-    } catch (err) {
-      const errors = (err as { errors?: SchemaError[] }).errors ?? [];
-      const first = errors[0];
-      const allowed = first?.params?.allowedValues;
-      const detail = Array.isArray(allowed) ? `${first?.message} (${allowed.join(', ')})` : first?.message;
-      problems.push({ source, object: describeObject(m.kind, metadata), field: first?.instancePath ? jsonPointerToField(first.instancePath) : undefined, message: detail ?? (err as Error).message });
-      continue;
-    }
-    const unknown = unknownFields(m.apiVersion, m.kind, data);
-    if (unknown.length > 0) {
-      const more = unknown.length > 1 ? ` (and ${unknown.slice(1).join(', ')})` : '';
-      problems.push({ source, object: describeObject(m.kind, metadata), field: unknown[0], message: `unknown field${more}; the object is ignored` });
-      continue;
-    }
-    const key = `${entry.into}/${metadata.namespace ?? ''}/${metadata.name}`;
+    const { metadata, source } = c.object;
+    const key = `${c.into}/${metadata.namespace ?? ''}/${metadata.name}`;
     const earlier = seen.get(key);
     if (earlier) {
       problems.push({ source, object: describeObject(m.kind, metadata), message: `defined twice (also at ${earlier.file}:${earlier.line}); this one is ignored` });
       continue;
     }
     seen.set(key, source);
-    (inputs[entry.into] as unknown[]).push({ ...data, metadata, source });
+    (inputs[c.into] as unknown[]).push(c.object);
   }
   return { inputs, problems };
 }

@@ -6,9 +6,11 @@ import { ingressOptions, type IngressOptions } from '../ingress/options.js';
 import { gatewaySockets } from '../ingress/sockets.js';
 import { translateIngresses, withIngressListeners } from '../ingress/translate.js';
 import type { ProxyIR } from '../ir/model.js';
-import { classifyManifests } from '../sources/kinds.js';
+import { GatewayTranslationCache } from '../gateway/translation-cache.js';
+import { ClassificationCache, classifyManifests } from '../sources/kinds.js';
 import { loadManifestDir, parseManifests, type Manifest, type ManifestFileCache, type ManifestProblem } from '../sources/manifests.js';
 import type { Resource } from '../xds/resource.js';
+import { XdsEncodingCache } from '../xds/translator/route-config-bytes.js';
 import { translateIrToXds } from '../xds/translator/translate-ir.js';
 
 export interface Translation {
@@ -18,22 +20,35 @@ export interface Translation {
   resources: Resource[];
 }
 
+/**
+ * What a translation may reuse from earlier ones (`weft run` keeps one across reloads): per-manifest
+ * classification, per-route translation, encoded routes and clusters. Every stage gives the same output
+ * with or without it; it only skips work for objects that did not change.
+ */
+export class TranslationCache {
+  readonly classify = new ClassificationCache();
+  readonly gateway = new GatewayTranslationCache();
+  readonly xds = new XdsEncodingCache();
+}
+
 export interface TranslateOptions {
   /** Where Ingresses are served (defaults: 127.0.0.1, ports 80/443, dedicated pool 127.0.1.0/24). */
   ingress?: Partial<IngressOptions>;
+  /** Work to reuse from earlier translations; the result is the same without it. */
+  cache?: TranslationCache;
 }
 
 export function translateManifests(manifests: Manifest[], earlierProblems: ManifestProblem[] = [], options: TranslateOptions = {}): Translation {
-  const { inputs, problems } = classifyManifests(manifests);
-  const gateway = translateGatewayApi(inputs);
+  const { inputs, problems } = classifyManifests(manifests, options.cache?.classify);
+  const gateway = translateGatewayApi(inputs, options.cache?.gateway);
   // Ingresses take the sockets Gateways leave free (see src/ingress/sockets.ts).
   const ingress = translateIngresses(inputs, ingressOptions(options.ingress), new BackendResolver(inputs), gatewaySockets(gateway.ir, inputs));
   const ir = withIngressListeners(gateway.ir, ingress.listeners);
-  return { problems: [...earlierProblems, ...problems, ...ingress.problems], statuses: [...gateway.statuses, ...ingress.statuses], ir, resources: translateIrToXds(ir) };
+  return { problems: [...earlierProblems, ...problems, ...ingress.problems], statuses: [...gateway.statuses, ...ingress.statuses], ir, resources: translateIrToXds(ir, options.cache?.xds) };
 }
 
-export function translateDirectory(dir: string, cache?: ManifestFileCache, options: TranslateOptions = {}): Translation {
-  const loaded = loadManifestDir(dir, cache);
+export function translateDirectory(dir: string, files?: ManifestFileCache, options: TranslateOptions = {}): Translation {
+  const loaded = loadManifestDir(dir, files);
   return translateManifests(loaded.manifests, loaded.problems, options);
 }
 

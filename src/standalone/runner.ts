@@ -17,7 +17,7 @@ import { InMemorySnapshotCache } from '../xds/cache.js';
 import { XdsServer } from '../xds/server.js';
 import { Snapshot } from '../xds/snapshot.js';
 import { ackDivergence } from '../xds/node-status.js';
-import { translateDirectory, type TranslateOptions, type Translation } from './pipeline.js';
+import { TranslationCache, translateDirectory, type TranslateOptions, type Translation } from './pipeline.js';
 import { ManifestFileCache } from '../sources/manifests.js';
 
 export const STANDALONE_NODE_ID = 'weft-node';
@@ -103,6 +103,8 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
   private debounceTimer: NodeJS.Timeout | undefined;
   /** Parses of the directory's files, so that a reload re-parses only what changed. */
   private readonly files = new ManifestFileCache();
+  /** What reloads reuse of earlier translations: only changed objects are translated and encoded again. */
+  private readonly translations = new TranslationCache();
   private snapshot = Snapshot.of([]);
   private conditions = new Map<string, Map<string, Flat>>();
   private readonly sources = new Map<string, string>();
@@ -143,7 +145,7 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
     await this.server.listen({ unix: socket });
     if (this.opts.adminPort !== undefined) this.admin = await startAdminServer(this.server, this.opts.adminPort);
     // The first translation must work (a missing directory is a usage error); later ones may fail.
-    const first = translateDirectory(this.opts.dir, this.files, this.opts.translate);
+    const first = translateDirectory(this.opts.dir, this.files, { ...this.opts.translate, cache: this.translations });
     this.apply(first);
     this.watchDir();
     if (this.stopped) return;
@@ -170,7 +172,7 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
     if (this.stopped) return;
     let t: Translation;
     try {
-      t = translateDirectory(this.opts.dir, this.files, this.opts.translate);
+      t = translateDirectory(this.opts.dir, this.files, { ...this.opts.translate, cache: this.translations });
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
       this.log.error({ err: error.message }, 'reload failed; still serving the last good configuration');

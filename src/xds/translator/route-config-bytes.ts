@@ -1,0 +1,166 @@
+// Builds an encoded RouteConfiguration from separately encoded Route messages. A route attached to
+// several hostnames appears in several virtual hosts (and wildcard routes in every host they cover), so
+// encoding each Route once and framing its bytes into each virtual host halves the encoding of a large
+// table; across reloads, a route whose IR object did not change is not encoded again at all.
+//
+// Protobuf lets a message be written as the concatenation of its fields in any order, and repeated
+// message fields are just a tag and a length-prefixed body each. The fields are written here in field
+// number order, as protobufjs writes them, so the bytes equal those of encoding the whole message at once.
+import protobuf from 'protobufjs';
+import type { Route } from '../../generated/envoy/config/route/v3/Route.js';
+import type { ClusterIR, HttpRouteIR } from '../../ir/model.js';
+import { encodeMessage } from '../protos.js';
+import { contentVersion, type Resource, type ResourceRef } from '../resource.js';
+import { TypeUrl } from '../type-urls.js';
+import { envoyRoute, INVALID_BACKEND_CLUSTER } from './http-routes.js';
+
+/** Field numbers (envoy/config/route/v3/route.proto); both are length-delimited (wire type 2). */
+const ROUTE_CONFIGURATION_VIRTUAL_HOSTS = 2;
+const VIRTUAL_HOST_ROUTES = 3;
+const tag = (field: number): number => (field << 3) | 2;
+
+/**
+ * Encoded Route messages by IR route object and listener port (redirects depend on the port). IR objects
+ * are never mutated once built, so an object seen again encodes to the same bytes. Keep one for a whole
+ * `weft run` to skip unchanged routes on reload, or one per translation to encode each route once.
+ */
+export class RouteEncodingCache {
+  private byRoute = new WeakMap<HttpRouteIR, Map<number, Uint8Array>>();
+  private hosts = new Map<string, EncodedVirtualHost>();
+  private nextHosts = new Map<string, EncodedVirtualHost>();
+
+  routeBytes(r: HttpRouteIR, listenerPort: number): Uint8Array {
+    let byPort = this.byRoute.get(r);
+    if (!byPort) this.byRoute.set(r, (byPort = new Map<number, Uint8Array>()));
+    let bytes = byPort.get(listenerPort);
+    if (!bytes) byPort.set(listenerPort, (bytes = encodeMessage('envoy.config.route.v3.Route', envoyRoute(r, listenerPort) satisfies Route)));
+    return bytes;
+  }
+
+  /** The VirtualHost's encoding; the previous translation's when it had the same route objects in the same order. */
+  virtualHost(vh: VirtualHostRoutes, listenerPort: number): EncodedVirtualHost {
+    const key = `${listenerPort} ${vh.name} ${vh.domains.join(' ')}`;
+    const last = this.hosts.get(key);
+    const encoded = last && last.routes.length === vh.routes.length && last.routes.every((r, i) => r === vh.routes[i]) ? last : this.encodeVirtualHost(vh, listenerPort);
+    this.nextHosts.set(key, encoded);
+    return encoded;
+  }
+
+  private encodeVirtualHost(vh: VirtualHostRoutes, listenerPort: number): EncodedVirtualHost {
+    const routesWriter = protobuf.Writer.create();
+    const clusters = new Set<string>();
+    const upstreams = new Map<string, ClusterIR>();
+    let invalidBackend = false;
+    for (const r of vh.routes) {
+      routesWriter.uint32(tag(VIRTUAL_HOST_ROUTES)).bytes(this.routeBytes(r, listenerPort));
+      routeClusters(r, clusters);
+      if (r.action.kind !== 'forward') continue;
+      for (const b of r.action.backends) {
+        if (b.cluster) upstreams.set(b.cluster.name, b.cluster);
+        else invalidBackend = true;
+      }
+      for (const m of r.mirrors ?? []) upstreams.set(m.cluster.name, m.cluster);
+    }
+    // name (field 1) and domains (2) before the routes (3).
+    const body = concat(encodeMessage('envoy.config.route.v3.VirtualHost', { name: vh.name, domains: vh.domains }), routesWriter.finish());
+    return { routes: vh.routes, body, clusters: [...clusters], upstreams: [...upstreams.values()], invalidBackend };
+  }
+
+  /** Ends a translation: virtual hosts it did not have are forgotten. */
+  endTranslation(): void {
+    this.hosts = this.nextHosts;
+    this.nextHosts = new Map();
+  }
+}
+
+interface EncodedVirtualHost {
+  routes: readonly HttpRouteIR[];
+  body: Uint8Array;
+  /** The clusters its routes name, in order of appearance. */
+  clusters: string[];
+  /** The clusters its routes send traffic or mirrors to. */
+  upstreams: ClusterIR[];
+  /** Whether a route sends a share of its traffic to an invalid backend. */
+  invalidBackend: boolean;
+}
+
+export interface EncodedRouteConfiguration {
+  resource: Resource;
+  upstreams: ClusterIR[];
+  invalidBackend: boolean;
+}
+
+/**
+ * What a translation may reuse from earlier ones: encoded routes (by IR object) and encoded cluster and
+ * endpoint resources (by content: the resolver builds new ClusterIR objects on every translation).
+ */
+export class XdsEncodingCache {
+  readonly routes = new RouteEncodingCache();
+  private clusters = new Map<string, Resource[]>();
+  private nextClusters = new Map<string, Resource[]>();
+
+  /** `build(c)`, or what it returned for an equal cluster in this or the previous translation. */
+  clusterResources(c: ClusterIR, build: (c: ClusterIR) => Resource[]): Resource[] {
+    const key = JSON.stringify(c);
+    const resources = this.nextClusters.get(key) ?? this.clusters.get(key) ?? build(c);
+    this.nextClusters.set(key, resources);
+    return resources;
+  }
+
+  /** Ends a translation: clusters not used by it are forgotten. */
+  endTranslation(): void {
+    this.routes.endTranslation();
+    this.clusters = this.nextClusters;
+    this.nextClusters = new Map();
+  }
+}
+
+export interface VirtualHostRoutes {
+  name: string;
+  domains: string[];
+  routes: HttpRouteIR[];
+}
+
+/** The clusters a route sends traffic (or mirrors) to, in the order `routeConfigurationResource` finds them. */
+function routeClusters(r: HttpRouteIR, into: Set<string>): void {
+  if (r.action.kind !== 'forward') return;
+  const backends = r.action.backends;
+  if (backends.length === 1 && backends[0].cluster && !backends[0].requestHeaders && !backends[0].responseHeaders) into.add(backends[0].cluster.name);
+  else for (const b of backends) into.add(b.cluster?.name ?? INVALID_BACKEND_CLUSTER);
+  for (const m of r.mirrors ?? []) into.add(m.cluster.name);
+}
+
+/**
+ * The RouteConfiguration resource `name` with `virtualHosts`, and ignore_port_in_host_matching set,
+ * equal (bytes, version and references) to `routeConfigurationResource` of the same message; with the
+ * clusters its routes use.
+ */
+export function routeConfigurationFromRoutes(name: string, listenerPort: number, virtualHosts: VirtualHostRoutes[], cache: RouteEncodingCache): EncodedRouteConfiguration {
+  const writer = protobuf.Writer.create();
+  const clusters = new Set<string>();
+  const upstreams: ClusterIR[] = [];
+  let invalidBackend = false;
+  for (const vh of virtualHosts) {
+    const encoded = cache.virtualHost(vh, listenerPort);
+    writer.uint32(tag(ROUTE_CONFIGURATION_VIRTUAL_HOSTS)).bytes(encoded.body);
+    for (const c of encoded.clusters) clusters.add(c);
+    upstreams.push(...encoded.upstreams);
+    invalidBackend ||= encoded.invalidBackend;
+  }
+  // name (field 1) comes before the virtual hosts, ignore_port_in_host_matching (field 15) after.
+  const head = encodeMessage('envoy.config.route.v3.RouteConfiguration', { name });
+  const tail = encodeMessage('envoy.config.route.v3.RouteConfiguration', { ignore_port_in_host_matching: true });
+  const body = concat(head, writer.finish(), tail);
+  const references: ResourceRef[] = [...clusters].map((c) => ({ typeUrl: TypeUrl.Cluster, name: c }));
+  return { resource: { typeUrl: TypeUrl.RouteConfiguration, name, version: contentVersion(body), body, references }, upstreams, invalidBackend };
+}
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

@@ -1,0 +1,114 @@
+// The translation cache `weft run` keeps across reloads must never change what comes out: after every
+// kind of edit, a cached translation equals a translation from scratch (statuses, IR, and every resource's
+// bytes, version and references). And a RouteConfiguration assembled from separately encoded routes must
+// be the exact bytes protobufjs gives for the whole message.
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import test from 'ava';
+import { projectRoot } from '../envoy/binary.js';
+import { asManifests, inputDocs, INPUT_SIZES } from '../bench/gateway-manifests.js';
+import type { Manifest } from '../src/sources/manifests.js';
+import { parseManifests } from '../src/sources/manifests.js';
+import { translateManifests, TranslationCache, type Translation } from '../src/standalone/pipeline.js';
+import { routeConfigurationResource } from '../src/xds/envoy-resources.js';
+import { decodeMessage } from '../src/xds/protos.js';
+import { TypeUrl } from '../src/xds/type-urls.js';
+import type { RouteConfiguration } from '../src/generated/envoy/config/route/v3/RouteConfiguration.js';
+
+const GOLDEN_DIR = path.join(projectRoot(), 'test', 'testdata', 'gateway');
+
+/** Everything a translation hands on, with resource bodies as hex so that a difference shows where. */
+function comparable(t: Translation): unknown {
+  return {
+    problems: t.problems,
+    statuses: t.statuses,
+    ir: t.ir,
+    resources: t.resources.map((r) => ({ typeUrl: r.typeUrl, name: r.name, version: r.version, body: Buffer.from(r.body).toString('hex'), references: r.references })),
+  };
+}
+
+function mediumManifests(): Manifest[] {
+  return asManifests(inputDocs(INPUT_SIZES.find((s) => s.name === 'medium')!));
+}
+
+/** The fields the edits below touch, across the kinds they touch. */
+interface EditableSpec {
+  rules: Array<{ matches: Array<{ path: { type: string; value: string } }>; backendRefs: Array<{ weight?: number }> }>;
+  hostnames?: string[];
+  ports: Array<{ appProtocol?: string }>;
+  listeners: Array<{ port: number }>;
+}
+
+/** A copy of `manifests` with the i-th replaced by `edit` of a deep copy of it (a file that changed). */
+function edited(manifests: Manifest[], i: number, edit: (m: Manifest & { spec: EditableSpec }) => void): Manifest[] {
+  const copy = manifests.slice();
+  const m = structuredClone(manifests[i]) as Manifest & { spec: EditableSpec };
+  edit(m);
+  copy[i] = m;
+  return copy;
+}
+
+test('a cached translation equals one from scratch after every kind of edit', (t) => {
+  const cache = new TranslationCache();
+  let manifests = mediumManifests();
+  const check = (what: string): void => {
+    const cached = translateManifests(manifests, [], { cache });
+    const fresh = translateManifests(manifests);
+    t.deepEqual(comparable(cached), comparable(fresh), what);
+  };
+  check('first translation');
+  check('nothing changed');
+  const route = manifests.findIndex((m) => m.kind === 'HTTPRoute');
+  manifests = edited(manifests, route, (m) => (m.spec.rules[0].matches[0].path.value = '/changed'));
+  check('an HTTPRoute path changed');
+  manifests = edited(manifests, route, (m) => (m.spec.hostnames = ['only.example.com']));
+  check('an HTTPRoute hostname changed');
+  const grpc = manifests.findIndex((m) => m.kind === 'GRPCRoute');
+  manifests = edited(manifests, grpc, (m) => (m.spec.rules[0].backendRefs[0].weight = 7));
+  check('a GRPCRoute weight changed');
+  const slice = manifests.findIndex((m) => m.kind === 'EndpointSlice');
+  manifests = edited(manifests, slice, (m) => ((m as unknown as { endpoints: Array<{ addresses: string[] }> }).endpoints[0].addresses = ['10.9.9.9']));
+  check('an EndpointSlice address changed');
+  const service = manifests.findIndex((m) => m.kind === 'Service');
+  manifests = edited(manifests, service, (m) => (m.spec.ports[0].appProtocol = 'kubernetes.io/h2c'));
+  check('a Service port protocol changed');
+  manifests = manifests.filter((_, i) => i !== route);
+  check('an HTTPRoute removed');
+  manifests = edited(manifests, manifests.findIndex((m) => m.kind === 'HTTPRoute'), (m) => (m.spec.rules[0].matches[0].path = { type: 'RegularExpression', value: '(?=x)' }));
+  check('an HTTPRoute made invalid');
+  manifests = [...manifests, ...mediumManifests().filter((m) => m.kind === 'HTTPRoute').slice(0, 3).map((m) => ({ ...structuredClone(m), metadata: { ...m.metadata, name: `${m.metadata.name}-copy` } }))];
+  check('HTTPRoutes added');
+  const gateway = manifests.findIndex((m) => m.kind === 'Gateway');
+  manifests = edited(manifests, gateway, (m) => (m.spec.listeners[0].port = 8181));
+  check('the Gateway listener port changed');
+});
+
+test('every golden case translates the same with a warm cache', (t) => {
+  const cache = new TranslationCache();
+  for (const name of readdirSync(GOLDEN_DIR).filter((n) => n.endsWith('.in.yaml')).sort()) {
+    const { manifests, problems } = parseManifests(name, readFileSync(path.join(GOLDEN_DIR, name), 'utf8'));
+    const fresh = comparable(translateManifests(manifests, problems));
+    t.deepEqual(comparable(translateManifests(manifests, problems, { cache })), fresh, `${name}, first`);
+    t.deepEqual(comparable(translateManifests(manifests, problems, { cache })), fresh, `${name}, again`);
+  }
+});
+
+test('RouteConfigurations assembled from encoded routes are byte-identical to encoding the whole message', (t) => {
+  const translations = [translateManifests(mediumManifests())];
+  for (const name of readdirSync(GOLDEN_DIR).filter((n) => n.endsWith('.in.yaml'))) {
+    const { manifests } = parseManifests(name, readFileSync(path.join(GOLDEN_DIR, name), 'utf8'));
+    translations.push(translateManifests(manifests));
+  }
+  let checked = 0;
+  for (const tr of translations) {
+    for (const r of tr.resources.filter((x) => x.typeUrl === TypeUrl.RouteConfiguration)) {
+      const message = decodeMessage('envoy.config.route.v3.RouteConfiguration', r.body) as unknown as RouteConfiguration & { name: string };
+      const whole = routeConfigurationResource(message);
+      t.is(Buffer.from(r.body).toString('hex'), Buffer.from(whole.body).toString('hex'), r.name);
+      t.is(r.version, whole.version);
+      t.deepEqual(r.references, whole.references);
+      checked++;
+    }
+  }
+  t.true(checked > 20, `only ${checked} route configurations checked`);
+});
