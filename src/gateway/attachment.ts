@@ -16,7 +16,7 @@ export interface ParentRef {
 }
 
 export interface RouteLike {
-  kind: 'HTTPRoute' | 'GRPCRoute';
+  kind: 'HTTPRoute' | 'GRPCRoute' | 'TLSRoute';
   metadata: ObjectMeta;
   spec: { parentRefs?: ParentRef[]; hostnames?: string[] };
 }

@@ -26,6 +26,17 @@ export interface RouteRef {
   namespace: string;
 }
 
+/** Whether a ReferenceGrant in `toNamespace` lets `from` (a Gateway API kind) refer to `toKind` `toName` there. */
+export function referenceGranted(grants: Inputs['referenceGrants'], from: RouteRef, toGroup: string, toKind: string, toNamespace: string, toName: string): boolean {
+  if (from.namespace === toNamespace) return true;
+  return grants.some(
+    (grant) =>
+      grant.metadata.namespace === toNamespace &&
+      (grant.spec?.from ?? []).some((f) => f.group === GATEWAY_GROUP && f.kind === from.kind && f.namespace === from.namespace) &&
+      (grant.spec?.to ?? []).some((t) => (t.group ?? '') === toGroup && t.kind === toKind && (!t.name || t.name === toName)),
+  );
+}
+
 const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 
 export class BackendResolver {
@@ -45,13 +56,7 @@ export class BackendResolver {
 
   /** Whether a ReferenceGrant in `toNamespace` lets `from` refer to `toKind` `toName` there. */
   referenceAllowed(from: RouteRef, toGroup: string, toKind: string, toNamespace: string, toName: string): boolean {
-    if (from.namespace === toNamespace) return true;
-    return this.inputs.referenceGrants.some(
-      (grant) =>
-        grant.metadata.namespace === toNamespace &&
-        (grant.spec?.from ?? []).some((f) => f.group === GATEWAY_GROUP && f.kind === from.kind && f.namespace === from.namespace) &&
-        (grant.spec?.to ?? []).some((t) => (t.group ?? '') === toGroup && t.kind === toKind && (!t.name || t.name === toName)),
-    );
+    return referenceGranted(this.inputs.referenceGrants, from, toGroup, toKind, toNamespace, toName);
   }
 
   resolve(from: RouteRef, ref: BackendRefLike): BackendResolution {

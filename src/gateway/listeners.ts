@@ -3,7 +3,9 @@ import { isIP } from 'node:net';
 import type { IGateway } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/Gateway';
 import type { IGatewayClass } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/GatewayClass';
 import type { Inputs, Obj } from '../sources/kinds.js';
+import type { ClientValidationIR, TlsCertificateIR } from '../ir/model.js';
 import { condition, CONTROLLER_NAME, GATEWAY_GROUP, generationOf, type Condition, type ObjectStatus } from './conditions.js';
+import { resolveCertificates, resolveFrontendValidation, TlsObjects, type RefProblem } from './tls.js';
 
 type ListenerSpec = IGateway['spec']['listeners'][number];
 
@@ -18,6 +20,22 @@ const HTTP_ROUTE_KINDS: RouteKind[] = [
   { group: GATEWAY_GROUP, kind: 'GRPCRoute' },
 ];
 
+/** Route kinds a TLS listener takes. */
+const TLS_ROUTE_KINDS: RouteKind[] = [{ group: GATEWAY_GROUP, kind: 'TLSRoute' }];
+
+/** Listeners whose protocols can share one socket: HTTPS and TLS both dispatch by SNI. */
+function socketFamily(protocol: string): string {
+  return protocol === 'HTTPS' || protocol === 'TLS' ? 'TLS' : protocol;
+}
+
+/** What a TLS-speaking listener does with connections. */
+export interface ListenerTlsState {
+  mode: 'Terminate' | 'Passthrough';
+  /** Terminate: the valid certificates (at least one when the listener is programmed). */
+  certificates: TlsCertificateIR[];
+  clientValidation?: ClientValidationIR;
+}
+
 export const DEFAULT_ADDRESS = '127.0.0.1';
 
 /** "127.0.0.1:80", "[::1]:80": one name per listening socket. */
@@ -31,6 +49,9 @@ export interface ListenerState {
   supportedKinds: RouteKind[];
   /** Routes may attach (the listener is usable). */
   usable: boolean;
+  /** Routes attach, but the listener cannot be served (no valid certificate): Programmed False. */
+  refsBroken: boolean;
+  tls?: ListenerTlsState;
   attachedRoutes: number;
   conditions: Map<string, Condition>;
 }
@@ -71,16 +92,17 @@ function setCondition(map: Map<string, Condition>, c: Condition): void {
 export function buildGatewayStates(inputs: Inputs): GatewayState[] {
   const classes = new Map(inputs.gatewayClasses.filter((gc) => isOurClass(gc) && !gc.spec.parametersRef).map((gc) => [gc.metadata.name, gc]));
   const states: GatewayState[] = [];
+  const tlsObjects = new TlsObjects(inputs);
   for (const gateway of inputs.gateways) {
     if (!classes.has(gateway.spec.gatewayClassName)) continue;
-    states.push(buildGatewayState(gateway));
+    states.push(buildGatewayState(gateway, tlsObjects));
   }
   markConflicts(states);
   for (const state of states) finishGatewayConditions(state);
   return states;
 }
 
-function buildGatewayState(gateway: Obj<IGateway>): GatewayState {
+function buildGatewayState(gateway: Obj<IGateway>, tlsObjects: TlsObjects): GatewayState {
   const gen = generationOf(gateway.metadata);
   const conditions = new Map<string, Condition>();
   const requested = gateway.spec.addresses ?? [];
@@ -107,17 +129,31 @@ function buildGatewayState(gateway: Obj<IGateway>): GatewayState {
     setCondition(conditions, condition('Programmed', false, 'AddressNotUsable', `spec.addresses: ${unusable.map((v) => `"${v}"`).join(', ')} cannot be used: not an IP address`, gen));
   }
   const state: GatewayState = { gateway, addresses, listeners: [], conditions };
-  for (const spec of gateway.spec.listeners) state.listeners.push(buildListenerState(state, spec, gen));
+  for (const spec of gateway.spec.listeners) state.listeners.push(buildListenerState(state, spec, gen, tlsObjects));
   return state;
 }
 
-function buildListenerState(gateway: GatewayState, spec: ListenerSpec, gen: number): ListenerState {
+function buildListenerState(gateway: GatewayState, spec: ListenerSpec, gen: number, tlsObjects: TlsObjects): ListenerState {
   const conditions = new Map<string, Condition>();
   let usable = true;
+  let refsBroken = false;
+  let tls: ListenerTlsState | undefined;
   let supportedKinds: RouteKind[] = [];
-  if (spec.protocol !== 'HTTP') {
+  const refProblems: RefProblem[] = [];
+  const kindsFor = spec.protocol === 'TLS' ? TLS_ROUTE_KINDS : HTTP_ROUTE_KINDS;
+  const mode = spec.tls?.mode ?? 'Terminate';
+  if (spec.protocol !== 'HTTP' && spec.protocol !== 'HTTPS' && spec.protocol !== 'TLS') {
     usable = false;
-    setCondition(conditions, condition('Accepted', false, 'UnsupportedProtocol', `protocol ${spec.protocol} is not supported yet (Weft serves HTTP listeners)`, gen));
+    setCondition(conditions, condition('Accepted', false, 'UnsupportedProtocol', `protocol ${spec.protocol} is not supported (Weft serves HTTP, HTTPS and TLS listeners)`, gen));
+  } else if (spec.protocol === 'HTTPS' && mode !== 'Terminate') {
+    usable = false;
+    setCondition(conditions, condition('Accepted', false, 'UnsupportedValue', `tls.mode must be Terminate for protocol HTTPS (got ${mode})`, gen));
+  } else if (spec.protocol === 'HTTP' && spec.tls) {
+    usable = false;
+    setCondition(conditions, condition('Accepted', false, 'UnsupportedValue', 'tls must not be specified for protocol HTTP', gen));
+  } else if (spec.protocol === 'TLS' && !spec.tls?.mode) {
+    usable = false;
+    setCondition(conditions, condition('Accepted', false, 'UnsupportedValue', 'tls.mode must be set for protocol TLS', gen));
   } else {
     setCondition(conditions, condition('Accepted', true, 'Accepted', 'Listener accepted', gen));
     const requested = spec.allowedRoutes?.kinds;
@@ -125,18 +161,40 @@ function buildListenerState(gateway: GatewayState, spec: ListenerSpec, gen: numb
       const invalid: string[] = [];
       for (const k of requested) {
         const group = k.group ?? GATEWAY_GROUP;
-        if (HTTP_ROUTE_KINDS.some((s) => s.group === group && s.kind === k.kind)) supportedKinds.push({ group, kind: k.kind });
+        if (kindsFor.some((s) => s.group === group && s.kind === k.kind)) supportedKinds.push({ group, kind: k.kind });
         else invalid.push(`${group}/${k.kind}`);
       }
       if (invalid.length > 0) {
-        setCondition(conditions, condition('ResolvedRefs', false, 'InvalidRouteKinds', `route kinds not supported on an HTTP listener: ${invalid.join(', ')}`, gen));
+        setCondition(conditions, condition('ResolvedRefs', false, 'InvalidRouteKinds', `route kinds not supported on an ${spec.protocol} listener: ${invalid.join(', ')}`, gen));
       }
     } else {
-      supportedKinds = [...HTTP_ROUTE_KINDS];
+      supportedKinds = [...kindsFor];
+    }
+    if (spec.protocol !== 'HTTP') {
+      tls = { mode: mode === 'Passthrough' ? 'Passthrough' : 'Terminate', certificates: [] };
+      if (tls.mode === 'Terminate') {
+        const resolved = resolveCertificates(gateway.gateway, spec, tlsObjects);
+        tls.certificates = resolved.certificates;
+        refProblems.push(...resolved.problems);
+        // The spec: a listener without a usable certificate is not Programmed, yet routes still attach.
+        if (tls.certificates.length === 0) refsBroken = true;
+      }
+      if (spec.protocol === 'HTTPS') {
+        const frontend = resolveFrontendValidation(gateway.gateway, spec.port, tlsObjects);
+        refProblems.push(...frontend.problems);
+        tls.clientValidation = frontend.validation;
+        if (frontend.noValidCa) {
+          usable = false;
+          setCondition(conditions, condition('Accepted', false, 'NoValidCACertificate', `spec.tls.frontend: no valid CA certificate for port ${spec.port}: ${frontend.problems.map((p) => p.message).join('; ')}`, gen));
+        }
+      }
     }
   }
+  if (refProblems.length > 0 && !conditions.has('ResolvedRefs')) {
+    setCondition(conditions, condition('ResolvedRefs', false, refProblems[0].reason, refProblems.map((p) => p.message).join('; '), gen));
+  }
   if (!conditions.has('ResolvedRefs')) setCondition(conditions, condition('ResolvedRefs', true, 'ResolvedRefs', 'All references resolved', gen));
-  return { gateway, spec, supportedKinds, usable, attachedRoutes: 0, conditions };
+  return { gateway, spec, supportedKinds, usable, refsBroken, tls, attachedRoutes: 0, conditions };
 }
 
 /**
@@ -149,7 +207,7 @@ function markConflicts(states: GatewayState[]): void {
     const byPort = new Map<number, ListenerState[]>();
     for (const l of state.listeners) if (l.usable) byPort.set(l.spec.port, [...(byPort.get(l.spec.port) ?? []), l]);
     for (const [port, group] of byPort) {
-      const protocols = new Set(group.map((l) => l.spec.protocol));
+      const protocols = new Set(group.map((l) => socketFamily(l.spec.protocol)));
       const hostCounts = new Map<string, number>();
       for (const l of group) hostCounts.set(l.spec.hostname ?? '', (hostCounts.get(l.spec.hostname ?? '') ?? 0) + 1);
       const gen = generationOf(state.gateway.metadata);
@@ -192,10 +250,10 @@ function markSharedSockets(states: GatewayState[]): void {
   const unavailable = new Map<ListenerState, string>();
   for (const [socket, group] of bySocket) {
     for (const l of group) {
-      const clash = group.find((o) => o.gateway !== l.gateway && (o.spec.protocol !== l.spec.protocol || (o.spec.hostname ?? '') === (l.spec.hostname ?? '')));
+      const clash = group.find((o) => o.gateway !== l.gateway && (socketFamily(o.spec.protocol) !== socketFamily(l.spec.protocol) || (o.spec.hostname ?? '') === (l.spec.hostname ?? '')));
       if (clash && !unavailable.has(l)) {
         const other = clash.gateway.gateway.metadata;
-        unavailable.set(l, `${socket} is also used by listener ${clash.spec.name} of Gateway ${other.namespace}/${other.name} with ${clash.spec.protocol !== l.spec.protocol ? 'another protocol' : 'the same hostname'}; give one of the Gateways its own spec.addresses`);
+        unavailable.set(l, `${socket} is also used by listener ${clash.spec.name} of Gateway ${other.namespace}/${other.name} with ${socketFamily(clash.spec.protocol) !== socketFamily(l.spec.protocol) ? 'another protocol' : 'the same hostname'}; give one of the Gateways its own spec.addresses`);
       }
     }
   }
@@ -211,8 +269,9 @@ function finishGatewayConditions(state: GatewayState): void {
   const addressProblem = state.conditions.get('Programmed');
   for (const l of state.listeners) {
     if (gatewayRejected || addressProblem) l.usable = false;
-    const programmed = l.usable;
-    setCondition(l.conditions, condition('Programmed', programmed, programmed ? 'Programmed' : 'Invalid', programmed ? 'Listener programmed' : 'Listener is not valid', gen));
+    const programmed = l.usable && !l.refsBroken;
+    const why = l.refsBroken ? 'Listener has no valid certificate (see ResolvedRefs)' : 'Listener is not valid';
+    setCondition(l.conditions, condition('Programmed', programmed, programmed ? 'Programmed' : 'Invalid', programmed ? 'Listener programmed' : why, gen));
   }
   if (gatewayRejected) {
     setCondition(state.conditions, condition('Programmed', false, 'Invalid', 'Gateway not accepted', gen));
@@ -229,7 +288,7 @@ function finishGatewayConditions(state: GatewayState): void {
     setCondition(state.conditions, condition('Accepted', accepted.length > 0, 'ListenersNotValid', message, gen));
   }
   if (addressProblem) return;
-  const serving = state.listeners.some((l) => l.usable);
+  const serving = state.listeners.some((l) => l.usable && !l.refsBroken);
   setCondition(state.conditions, condition('Programmed', serving, serving ? 'Programmed' : 'Invalid', serving ? `Serving on ${state.addresses.join(', ')}` : 'No valid listener', gen));
 }
 

@@ -9,6 +9,7 @@ import { compareRouteAge, compareRoutesOfAnyKind, CrossKindHostnames, translateG
 import { translateHttpRoute, type RankedRoute, type TranslatedHttpRoute } from './httproute.js';
 import type { GatewayTranslationCache } from './translation-cache.js';
 import { buildGatewayStates, gatewayClassStatus, gatewayStatus, isOurClass, socketName, type ListenerState } from './listeners.js';
+import { dedupeServerNames, listenerChains, translateTlsRoute, type PlacedTlsRoute } from './tlsroute.js';
 
 /** The Gateway API features Weft implements, as the conformance suite names them; listed on the GatewayClass. */
 export const SUPPORTED_FEATURES = [
@@ -90,19 +91,21 @@ export function translateGatewayApi(inputs: Inputs, cache?: GatewayTranslationCa
     }
     statuses.push(routeStatus(kind, route.metadata, route.source, parents));
   }
+  const placedTls = attachTlsRoutes(inputs, attacher, backends, statuses);
 
   const ir: ProxyIR = { httpListeners: [] };
   const bySocket = new Map<string, HttpListenerIR>();
   const routesBySocketHost = new Map<string, Map<string, RankedRoute[]>>();
   for (const state of gateways) {
     for (const l of state.listeners) {
-      if (!l.usable) continue;
+      if (!l.usable || l.refsBroken) continue;
       for (const address of state.addresses) {
         const name = socketName(address, l.spec.port);
         if (!bySocket.has(name)) {
-          bySocket.set(name, { name, address, port: l.spec.port, virtualHosts: [] });
+          bySocket.set(name, { name, address, port: l.spec.port, virtualHosts: [], ...(l.tls ? { tls: { chains: [] } } : {}) });
           routesBySocketHost.set(name, new Map());
         }
+        bySocket.get(name)!.tls?.chains.push(...listenerChains(l, placedTls.get(l) ?? []));
         const hosts = routesBySocketHost.get(name)!;
         for (const [host, routes] of placed.get(l) ?? []) hosts.set(host, [...(hosts.get(host) ?? []), ...routes]);
       }
@@ -113,6 +116,11 @@ export function translateGatewayApi(inputs: Inputs, cache?: GatewayTranslationCa
     for (const host of [...hosts.keys()].sort(compareHostSpecificity)) {
       const routes = cache ? cache.ordered(`${name}/${host}`, hosts.get(host)!, inPrecedenceOrder) : inPrecedenceOrder(hosts.get(host)!);
       listener.virtualHosts.push({ name: `${name}/${host}`, hostname: host, routes });
+    }
+    if (listener.tls) {
+      // HTTPS listeners' chains keep their SNI names before TLSRoutes' (see dedupeServerNames).
+      listener.tls.chains = dedupeServerNames([...listener.tls.chains].sort((a, b) => Number(!!a.tcpBackends) - Number(!!b.tcpBackends)));
+      if (listener.tls.chains.length === 0) continue; // a TLS listener without routes has nothing to serve
     }
     ir.httpListeners.push(listener);
   }
@@ -132,7 +140,27 @@ function routeStatus(kind: string, meta: { name: string; namespace?: string }, s
   return { kind, namespace: meta.namespace, name: meta.name, source, status: { parents: parents.map((p) => ({ ...p, controllerName: CONTROLLER_NAME })) } };
 }
 
-const KIND_ORDER = ['GatewayClass', 'Gateway', 'HTTPRoute', 'GRPCRoute'];
+/** TLSRoutes: attached like the other routes; returns the placed ones per listener and adds their statuses. */
+function attachTlsRoutes(inputs: Inputs, attacher: RouteAttacher, backends: BackendResolver, statuses: ObjectStatus[]): Map<ListenerState, PlacedTlsRoute[]> {
+  const placed = new Map<ListenerState, PlacedTlsRoute[]>();
+  for (const route of [...inputs.tlsRoutes].sort((a, b) => compareRouteAge(a.metadata, b.metadata))) {
+    const gen = generationOf(route.metadata);
+    const routeLike = { kind: 'TLSRoute' as const, metadata: route.metadata, spec: route.spec };
+    const { parents, attachments } = attacher.attach(routeLike);
+    if (parents.length === 0) continue;
+    const translated = translateTlsRoute(route, backends);
+    const p = translated.backendProblem;
+    const resolvedRefs = p ? condition('ResolvedRefs', false, p.reason, p.message, gen) : condition('ResolvedRefs', true, 'ResolvedRefs', 'All references resolved', gen);
+    for (const parent of parents) parent.conditions.push(resolvedRefs);
+    attacher.countAttached(routeLike, attachments);
+    const key = `tlsroute/${route.metadata.namespace}/${route.metadata.name}`;
+    for (const a of attachments) placed.set(a.listener, [...(placed.get(a.listener) ?? []), { key, hostnames: a.hostnames, backends: translated.backends }]);
+    statuses.push(routeStatus('TLSRoute', route.metadata, route.source, parents));
+  }
+  return placed;
+}
+
+const KIND_ORDER = ['GatewayClass', 'Gateway', 'HTTPRoute', 'GRPCRoute', 'TLSRoute', 'BackendTLSPolicy'];
 
 function sortStatuses(statuses: ObjectStatus[]): ObjectStatus[] {
   return statuses.sort(

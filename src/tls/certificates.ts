@@ -63,8 +63,8 @@ export function checkKeyPair(certificateChain: string, privateKey: string, now =
   }
   const leaf = certs.ok[0];
   if (!leaf.checkPrivateKey(key)) return { error: 'tls.key does not match the certificate in tls.crt' };
-  if (new Date(leaf.validTo) < now) return { error: `the certificate in tls.crt expired on ${new Date(leaf.validTo).toISOString()}` };
-  if (new Date(leaf.validFrom) > now) return { error: `the certificate in tls.crt is not valid before ${new Date(leaf.validFrom).toISOString()}` };
+  if (new Date(leaf.validTo) < now) return { error: 'the certificate in tls.crt has expired' };
+  if (new Date(leaf.validFrom) > now) return { error: 'the certificate in tls.crt is not valid yet' };
   const dnsNames = (leaf.subjectAltName ?? '').split(', ').filter((s) => s.startsWith('DNS:')).map((s) => s.slice(4));
   return { ok: { certificateChain, privateKey, dnsNames } };
 }
