@@ -160,7 +160,8 @@ export interface SClientResult {
 
 /** `openssl s_client`: an independent TLS client. Resolves with what it printed (even on a failed handshake). */
 export function opensslSClient(port: number, opts: { servername?: string; alpn?: string[]; cert?: string; key?: string; ca?: string; sigalgs?: string; dir: string }): Promise<SClientResult> {
-  const args = ['s_client', '-connect', `127.0.0.1:${port}`];
+  // -ign_eof: after sending the request, read until the server closes (the response is in the output).
+  const args = ['s_client', '-connect', `127.0.0.1:${port}`, '-ign_eof'];
   if (opts.servername) args.push('-servername', opts.servername);
   else args.push('-noservername');
   if (opts.alpn) args.push('-alpn', opts.alpn.join(','));
