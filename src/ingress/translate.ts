@@ -1,11 +1,15 @@
-// Ingress (networking.k8s.io/v1) → IR listeners + statuses + problems: a pure function of the inputs.
+// Ingress (networking.k8s.io/v1) → IR listeners + statuses + problems: a pure function of the inputs
+// (and of the time, through certificate validity).
 //
-// Every Weft Ingress is served on a socket: the shared address (shared mode, the default) or an address
-// of its own from the dedicated pool (dedicated mode), on the HTTP port. On one socket, each host is a
-// virtual host (rules without host and the defaultBackend go to `*`); Envoy picks the most specific one
-// and the translator lets less specific hosts' routes follow, so a request that no path of its host
-// matches still reaches the rules without host and then the defaultBackend.
-import type { HttpListenerIR, HttpRouteIR, ProxyIR, RouteActionIR } from '../ir/model.js';
+// Every Weft Ingress has an address: the shared one (shared mode, the default) or one of its own from
+// the dedicated pool (dedicated mode). Each address has an HTTP socket and, when an Ingress there has
+// usable TLS, an HTTPS socket. On the HTTP socket each host is a virtual host (rules without host and
+// the defaultBackend go to `*`); Envoy picks the most specific one and the xDS translator lets less
+// specific hosts' routes follow, so a request that no path of its host matches still reaches the rules
+// without host, then the defaultBackend. The HTTPS socket serves the same routes for the hosts its
+// certificates cover, each certificate chosen by SNI; HTTP requests for those hosts redirect to HTTPS
+// unless every Ingress naming the host turns force-https off.
+import type { HttpListenerIR, HttpRouteIR, ProxyIR, RouteActionIR, VirtualHostIR } from '../ir/model.js';
 import type { BackendResolver } from '../gateway/backends.js';
 import type { ObjectStatus } from '../gateway/conditions.js';
 import { compareHostSpecificity } from '../gateway/hostnames.js';
@@ -14,12 +18,13 @@ import { socketName } from '../gateway/listeners.js';
 import type { Inputs } from '../sources/kinds.js';
 import type { ManifestProblem } from '../sources/manifests.js';
 import { assignDedicatedAddresses } from './addresses.js';
-import { parseAnnotations, type IngressAnnotations } from './annotations.js';
+import { ANNOTATIONS, annotationField, parseAnnotations, type IngressAnnotations } from './annotations.js';
 import { IngressBackends } from './backends.js';
 import { selectWeftIngresses, type Ingress } from './classes.js';
 import type { IngressOptions, LoadBalancerMode } from './options.js';
 import { compareIngressRoutes, matchKey, pathMatch, wildcardAuthorityMatch, type RankedIngressRoute } from './paths.js';
 import { socketsOverlap, type TakenSocket } from './sockets.js';
+import { buildChains, IngressSecrets, tlsHostCovers, type IngressTlsEntry, type PassthroughRoute, type SniClaim } from './tls.js';
 import { validateIngress } from './validate.js';
 
 export interface IngressTranslation {
@@ -33,20 +38,18 @@ interface IngressPlan {
   key: string;
   mode: LoadBalancerMode;
   annotations: IngressAnnotations;
+  forceHttps: boolean;
   address?: string;
   /** host ('*' for none) → routes */
   routes: Map<string, RankedIngressRoute[]>;
   defaultRoute?: RankedIngressRoute;
-  /** Sockets the Ingress is served on. */
-  served: Set<string>;
+  tls: IngressTlsEntry[];
+  passthrough: PassthroughRoute[];
+  servedHttp: boolean;
+  servedHttps: boolean;
 }
 
-interface SocketPlan {
-  name: string;
-  address: string;
-  port: number;
-  plans: IngressPlan[];
-}
+type ProblemSink = (ing: Ingress, field: string | undefined, message: string) => void;
 
 function describe(ing: Ingress): string {
   return `Ingress ${ing.metadata.namespace}/${ing.metadata.name}`;
@@ -54,12 +57,13 @@ function describe(ing: Ingress): string {
 
 export function translateIngresses(inputs: Inputs, options: IngressOptions, resolver: BackendResolver, taken: TakenSocket[] = []): IngressTranslation {
   const problems: ManifestProblem[] = [];
-  const problem = (ing: Ingress, field: string | undefined, message: string): void => {
+  const problem: ProblemSink = (ing, field, message) => {
     problems.push({ source: ing.source, object: describe(ing), ...(field ? { field } : {}), message });
   };
   const selection = selectWeftIngresses(inputs);
   problems.push(...selection.problems);
   const backends = new IngressBackends(inputs, resolver);
+  const secrets = new IngressSecrets(inputs);
 
   const plans: IngressPlan[] = [];
   for (const ing of [...selection.ours].sort((a, b) => compareRouteAge(a.metadata, b.metadata))) {
@@ -75,35 +79,52 @@ export function translateIngresses(inputs: Inputs, options: IngressOptions, reso
       key: `${ing.metadata.namespace}/${ing.metadata.name}`,
       mode: parsed.mode ?? options.defaultMode,
       annotations: parsed,
+      forceHttps: parsed.forceHttps ?? options.enforceHttps,
       routes: new Map(),
-      served: new Set(),
+      tls: [],
+      passthrough: [],
+      servedHttp: false,
+      servedHttps: false,
     };
-    planRoutes(plan, backends, problem);
+    if (parsed.tlsPassthrough) planPassthrough(plan, backends, problem);
+    else {
+      planRoutes(plan, backends, problem);
+      plan.tls = secrets.entries(ing, (field, message) => problem(ing, field, message));
+    }
     plans.push(plan);
   }
 
   assignAddresses(plans, options, taken, problem);
 
-  const sockets = new Map<string, SocketPlan>();
-  for (const plan of plans) {
-    if (!plan.address) continue;
-    const name = socketName(plan.address, options.httpPort);
-    const socket = sockets.get(name) ?? { name, address: plan.address, port: options.httpPort, plans: [] };
-    sockets.set(name, socket);
-    socket.plans.push(plan);
-  }
+  const byAddress = new Map<string, IngressPlan[]>();
+  for (const plan of plans) if (plan.address) byAddress.set(plan.address, [...(byAddress.get(plan.address) ?? []), plan]);
 
   const listeners: HttpListenerIR[] = [];
-  for (const socket of sockets.values()) {
-    const owner = taken.find((t) => socketsOverlap(t, socket));
-    if (owner) {
-      for (const plan of socket.plans) {
-        problem(plan.ing, undefined, `${socket.name} is also a listener of ${owner.owner}; Gateways keep their sockets, so this Ingress is not served there (give the Gateway other spec.addresses, or move Ingresses with --ingress-address / --ingress-http-port)`);
+  for (const [address, group] of byAddress) {
+    const http = { name: socketName(address, options.httpPort), address, port: options.httpPort };
+    const https = { name: socketName(address, options.httpsPort), address, port: options.httpsPort };
+    const httpOwner = taken.find((t) => socketsOverlap(t, http));
+    const httpsOwner = taken.find((t) => socketsOverlap(t, https));
+    for (const [socket, owner] of [[http, httpOwner], [https, httpsOwner]] as const) {
+      if (!owner) continue;
+      for (const plan of group) {
+        problem(plan.ing, undefined, `${socket.name} is also a listener of ${owner.owner}; Gateways keep their sockets, so this Ingress is not served there (give the Gateway other spec.addresses, or move Ingresses with --ingress-address / --ingress-http-port / --ingress-https-port)`);
       }
-      continue;
     }
-    const listener = buildListener(socket, problem);
-    if (listener) listeners.push(listener);
+    const hosts = collectHosts(group, http.name, problem);
+    const tls = httpsOwner ? undefined : buildTls(group, problem);
+    const redirects = tls ? redirectHosts(group, tls.winners) : [];
+    if (!httpOwner) {
+      const listener = httpListener(http, hosts, redirects, options.httpsPort);
+      if (listener) {
+        listeners.push(listener);
+        for (const r of allRoutes(hosts)) group.find((p) => p.key === r.objectKey)!.servedHttp = true;
+      }
+    }
+    if (tls && tls.chains.length > 0) {
+      listeners.push({ ...https, virtualHosts: httpsVirtualHosts(https.name, hosts, tls.winners), tls: { chains: tls.chains } });
+      for (const w of tls.winners) group.find((p) => p.key === w.owner)!.servedHttps = true;
+    }
   }
   listeners.sort((a, b) => a.name.localeCompare(b.name));
 
@@ -115,25 +136,23 @@ export function translateIngresses(inputs: Inputs, options: IngressOptions, reso
   return { listeners, statuses, problems };
 }
 
-type ProblemSink = (ing: Ingress, field: string | undefined, message: string) => void;
+function resolveAction(plan: IngressPlan, backends: IngressBackends, problem: ProblemSink, backend: Parameters<IngressBackends['resolve']>[1], field: string): RouteActionIR | undefined {
+  const r = backends.resolve(plan.ing.metadata.namespace ?? 'default', backend);
+  if ('unsupported' in r) {
+    problem(plan.ing, `${field}.resource`, r.unsupported);
+    return undefined;
+  }
+  if ('unavailable' in r) {
+    problem(plan.ing, `${field}.service`, `${r.unavailable}; requests for it get 503`);
+    return { kind: 'direct', status: 503 };
+  }
+  return { kind: 'forward', backends: [{ weight: 1, cluster: r.cluster }] };
+}
 
 /** The routes of one Ingress, by host; paths that cannot be served are reported and left out. */
 function planRoutes(plan: IngressPlan, backends: IngressBackends, problem: ProblemSink): void {
   const { ing } = plan;
-  const namespace = ing.metadata.namespace ?? 'default';
   const timeout = plan.annotations.requestTimeoutMs;
-  const action = (backend: Parameters<IngressBackends['resolve']>[1], field: string): RouteActionIR | undefined => {
-    const r = backends.resolve(namespace, backend);
-    if ('unsupported' in r) {
-      problem(ing, `${field}.resource`, r.unsupported);
-      return undefined;
-    }
-    if ('unavailable' in r) {
-      problem(ing, `${field}.service`, `${r.unavailable}; requests for it get 503`);
-      return { kind: 'direct', status: 503 };
-    }
-    return { kind: 'forward', backends: [{ weight: 1, cluster: r.cluster }] };
-  };
   const base = { creationTimestamp: ing.metadata.creationTimestamp ?? '', objectKey: plan.key };
   (ing.spec?.rules ?? []).forEach((rule, ruleIndex) => {
     const host = rule.host || '*';
@@ -144,12 +163,12 @@ function planRoutes(plan: IngressPlan, backends: IngressBackends, problem: Probl
         problem(ing, `${field}.path`, `${m.problem}; this path is not served`);
         return;
       }
-      const a = action(p.backend, `${field}.backend`);
-      if (!a) return;
+      const action = resolveAction(plan, backends, problem, p.backend, `${field}.backend`);
+      if (!action) return;
       const route: HttpRouteIR = {
         name: `ingress/${plan.key}/rule/${ruleIndex}/path/${pathIndex}`,
         match: { path: m.match, headers: host.startsWith('*.') ? [wildcardAuthorityMatch(host)] : [], queryParams: [] },
-        action: a,
+        action,
         ...(timeout !== undefined ? { timeoutMs: timeout } : {}),
       };
       const list = plan.routes.get(host) ?? [];
@@ -159,17 +178,50 @@ function planRoutes(plan: IngressPlan, backends: IngressBackends, problem: Probl
   });
   const def = ing.spec?.defaultBackend;
   if (def) {
-    const a = action(def, 'spec.defaultBackend');
-    if (a) {
+    const action = resolveAction(plan, backends, problem, def, 'spec.defaultBackend');
+    if (action) {
       const route: HttpRouteIR = {
         name: `ingress/${plan.key}/default-backend`,
         match: { path: { type: 'PathPrefix', value: '/' }, headers: [], queryParams: [] },
-        action: a,
+        action,
         ...(timeout !== undefined ? { timeoutMs: timeout } : {}),
       };
       plan.defaultRoute = { ...base, route, isDefault: true, ruleIndex: -1, pathIndex: -1, field: 'spec.defaultBackend' };
     }
   }
+}
+
+/**
+ * tls-passthrough (as Cilium defines it): each rule with a host sends the TLS connections whose SNI is
+ * that host to the backend of its "/" path; no HTTP is served. Rules without host, other paths and the
+ * defaultBackend cannot be served this way and are reported.
+ */
+function planPassthrough(plan: IngressPlan, backends: IngressBackends, problem: ProblemSink): void {
+  const { ing } = plan;
+  const why = `cannot be served with ${annotationField(ANNOTATIONS.tlsPassthrough)} enabled`;
+  if (ing.spec?.defaultBackend) problem(ing, 'spec.defaultBackend', `${why} (TLS passthrough routes by SNI host only); ignored`);
+  if (ing.spec?.tls?.length) problem(ing, 'spec.tls', `ignored with TLS passthrough: the backends terminate TLS with their own certificates`);
+  (ing.spec?.rules ?? []).forEach((rule, ruleIndex) => {
+    if (!rule.host) {
+      problem(ing, `spec.rules[${ruleIndex}].host`, `required: a rule without host ${why}; ignored`);
+      return;
+    }
+    (rule.http?.paths ?? []).forEach((p, pathIndex) => {
+      const field = `spec.rules[${ruleIndex}].http.paths[${pathIndex}]`;
+      if (p.path !== '/') {
+        problem(ing, `${field}.path`, `"${p.path ?? ''}" ${why} (only "/" is: the path is encrypted); ignored`);
+        return;
+      }
+      if (plan.passthrough.some((r) => r.host === rule.host)) {
+        problem(ing, field, `host ${rule.host} already has a passthrough backend in this Ingress; ignored`);
+        return;
+      }
+      const action = resolveAction(plan, backends, problem, p.backend, `${field}.backend`);
+      if (!action) return;
+      // An unavailable Service: connections are refused (a backend without a cluster).
+      plan.passthrough.push({ host: rule.host!, field, backends: action.kind === 'forward' ? action.backends : [{ weight: 1 }] });
+    });
+  });
 }
 
 /** Shared Ingresses take the shared address; dedicated ones one of the pool, avoiding addresses Gateways use on the Ingress ports. */
@@ -185,33 +237,34 @@ function assignAddresses(plans: IngressPlan[], options: IngressOptions, taken: T
   }
 }
 
-function buildListener(socket: SocketPlan, problem: ProblemSink): HttpListenerIR | undefined {
+/** host → routes in precedence order, for the Ingresses of one address (one defaultBackend: the oldest's). */
+function collectHosts(group: IngressPlan[], socket: string, problem: ProblemSink): Map<string, RankedIngressRoute[]> {
   const hosts = new Map<string, RankedIngressRoute[]>();
-  for (const plan of socket.plans) {
+  for (const plan of group) {
     for (const [host, routes] of plan.routes) hosts.set(host, [...(hosts.get(host) ?? []), ...routes]);
   }
-  // One defaultBackend per socket: on a shared one, the oldest Ingress's.
-  const defaults = socket.plans.filter((p) => p.defaultRoute);
+  const defaults = group.filter((p) => p.defaultRoute);
   if (defaults.length > 0) {
     const [winner, ...others] = defaults;
     hosts.set('*', [...(hosts.get('*') ?? []), winner.defaultRoute!]);
     for (const other of others) {
-      problem(other.ing, 'spec.defaultBackend', `${socket.name} already has the defaultBackend of ${describe(winner.ing)} (the oldest Ingress sharing it wins); this one is not used`);
+      problem(other.ing, 'spec.defaultBackend', `${socket} already has the defaultBackend of ${describe(winner.ing)} (the oldest Ingress sharing it wins); this one is not used`);
     }
   }
-  const byPlan = new Map(socket.plans.map((p) => [p.key, p]));
-  const listener: HttpListenerIR = { name: socket.name, address: socket.address, port: socket.port, virtualHosts: [] };
-  for (const host of [...hosts.keys()].sort(compareHostSpecificity)) {
-    const ranked = hosts.get(host)!.sort(compareIngressRoutes);
-    reportShadowed(ranked, host, byPlan, problem);
-    listener.virtualHosts.push({ name: `${socket.name}/${host}`, hostname: host, routes: ranked.map((r) => r.route) });
-    for (const r of ranked) byPlan.get(r.objectKey)?.served.add(socket.name);
+  const byKey = new Map(group.map((p) => [p.key, p]));
+  for (const [host, ranked] of hosts) {
+    ranked.sort(compareIngressRoutes);
+    reportShadowed(ranked, host, byKey, problem);
   }
-  return listener.virtualHosts.length > 0 ? listener : undefined;
+  return hosts;
+}
+
+function allRoutes(hosts: Map<string, RankedIngressRoute[]>): RankedIngressRoute[] {
+  return [...hosts.values()].flat();
 }
 
 /** A path that another one on the same host always wins over (the same type and path) is reported. */
-function reportShadowed(ranked: RankedIngressRoute[], host: string, byPlan: Map<string, IngressPlan>, problem: ProblemSink): void {
+function reportShadowed(ranked: RankedIngressRoute[], host: string, byKey: Map<string, IngressPlan>, problem: ProblemSink): void {
   const first = new Map<string, RankedIngressRoute>();
   for (const r of ranked) {
     if (r.isDefault) continue;
@@ -221,22 +274,94 @@ function reportShadowed(ranked: RankedIngressRoute[], host: string, byPlan: Map<
       first.set(key, r);
       continue;
     }
-    const ing = byPlan.get(r.objectKey)?.ing;
+    const ing = byKey.get(r.objectKey)?.ing;
     if (!ing) continue;
     const by = winner.objectKey === r.objectKey ? winner.field : `Ingress ${winner.objectKey} (${winner.field}), which is older`;
     problem(ing, `${r.field}.path`, `the same path on host ${host} is also defined by ${by} and takes precedence; this path is never used`);
   }
 }
 
+/** Certificates and passthrough routes of one address as SNI chains; a name claimed twice goes to the first claim. */
+function buildTls(group: IngressPlan[], problem: ProblemSink): { chains: ReturnType<typeof buildChains>['chains']; winners: SniClaim[] } | undefined {
+  const claims: SniClaim[] = [];
+  for (const plan of group) {
+    for (const entry of plan.tls) {
+      for (const serverName of entry.hosts.length ? entry.hosts : ['']) claims.push({ serverName, owner: plan.key, field: entry.field, terminate: entry.certificate });
+    }
+    for (const p of plan.passthrough) claims.push({ serverName: p.host, owner: plan.key, field: p.field, passthrough: p.backends });
+  }
+  if (claims.length === 0) return undefined;
+  const byKey = new Map(group.map((p) => [p.key, p]));
+  return buildChains(claims, (lost, winner) => {
+    const name = lost.serverName === '' ? 'the default certificate' : `TLS host ${lost.serverName}`;
+    const by = winner.owner === lost.owner ? winner.field : `Ingress ${winner.owner} (${winner.field}), which is older`;
+    problem(byKey.get(lost.owner)!.ing, lost.field, `${name} on this address is already claimed by ${by}; this claim is not used`);
+  });
+}
+
+/** TLS hosts ('' for all) whose plain HTTP requests redirect: a winning certificate of an Ingress with force-https on. */
+function redirectHosts(group: IngressPlan[], winners: SniClaim[]): string[] {
+  const forcing = new Set(group.filter((p) => p.forceHttps).map((p) => p.key));
+  return winners.filter((w) => w.terminate && forcing.has(w.owner)).map((w) => w.serverName);
+}
+
+function redirectRoute(host: string, httpsPort: number): HttpRouteIR {
+  return {
+    name: `ingress/https-redirect/${host}`,
+    match: { path: { type: 'PathPrefix', value: '/' }, headers: host.startsWith('*.') ? [wildcardAuthorityMatch(host)] : [], queryParams: [] },
+    // 301 as Cilium's force-https; the port only when it is not HTTPS's default.
+    action: { kind: 'redirect', redirect: { scheme: 'https', ...(httpsPort !== 443 ? { port: httpsPort } : {}), statusCode: 301 } },
+  };
+}
+
+function httpListener(socket: { name: string; address: string; port: number }, hosts: Map<string, RankedIngressRoute[]>, redirects: string[], httpsPort: number): HttpListenerIR | undefined {
+  const names = new Set([...hosts.keys(), ...redirects.filter((h) => h !== '')]);
+  const virtualHosts: VirtualHostIR[] = [];
+  for (const host of [...names].sort(compareHostSpecificity)) {
+    const routes = (hosts.get(host) ?? []).map((r) => r.route);
+    // A host a redirecting certificate covers sends everything to HTTPS, whatever the path.
+    if (redirects.some((t) => tlsHostCovers(t, host))) routes.unshift(redirectRoute(host, httpsPort));
+    virtualHosts.push({ name: `${socket.name}/${host}`, hostname: host, routes });
+  }
+  return virtualHosts.length > 0 ? { ...socket, virtualHosts } : undefined;
+}
+
+/** Whether virtual host `general` (`*`, `*.suffix`) is less specific than `host` and covers it (any number of labels). */
+function hostFallsThrough(general: string, host: string): boolean {
+  if (general === host) return false;
+  if (general === '*') return true;
+  return general.startsWith('*.') && host.endsWith(general.slice(1)) && host.length > general.length - 1;
+}
+
+/**
+ * The HTTPS socket's virtual hosts: the hosts its certificates cover (and the TLS hosts themselves),
+ * each with its own routes followed by those of the less specific hosts, as on HTTP. Hosts no
+ * certificate covers are not served over HTTPS.
+ */
+function httpsVirtualHosts(socket: string, hosts: Map<string, RankedIngressRoute[]>, winners: SniClaim[]): VirtualHostIR[] {
+  const tlsHosts = winners.filter((w) => w.terminate).map((w) => w.serverName);
+  const names = new Set([...[...hosts.keys()].filter((h) => tlsHosts.some((t) => tlsHostCovers(t, h))), ...tlsHosts.filter((t) => t !== '')]);
+  const out: VirtualHostIR[] = [];
+  for (const host of [...names].sort(compareHostSpecificity)) {
+    const routes = new Map<string, HttpRouteIR>();
+    for (const r of hosts.get(host) ?? []) routes.set(r.route.name, r.route);
+    for (const general of [...hosts.keys()].filter((g) => hostFallsThrough(g, host)).sort(compareHostSpecificity)) {
+      for (const r of hosts.get(general)!) if (!routes.has(r.route.name)) routes.set(r.route.name, r.route);
+    }
+    out.push({ name: `${socket}/${host}`, hostname: host, routes: [...routes.values()] });
+  }
+  return out;
+}
+
 function ingressStatus(plan: IngressPlan, options: IngressOptions): ObjectStatus {
   const { ing } = plan;
-  const served = plan.address !== undefined && plan.served.size > 0;
+  const ports = [...(plan.servedHttp ? [options.httpPort] : []), ...(plan.servedHttps ? [options.httpsPort] : [])];
   return {
     kind: 'Ingress',
     namespace: ing.metadata.namespace,
     name: ing.metadata.name,
     source: ing.source,
-    status: { loadBalancer: served ? { ingress: [{ ip: plan.address, ports: [{ port: options.httpPort, protocol: 'TCP' }] }] } : {} },
+    status: { loadBalancer: plan.address && ports.length > 0 ? { ingress: [{ ip: plan.address, ports: ports.map((port) => ({ port, protocol: 'TCP' })) }] } : {} },
   };
 }
 
