@@ -25,6 +25,11 @@ export function intersectHostnames(listenerHostname: string | undefined, routeHo
   return [...out];
 }
 
+/** Whether a listener with `listenerHostname` (`*` for none) accepts every request host that `host` stands for. */
+export function listenerHostnameCovers(listenerHostname: string, host: string): boolean {
+  return listenerHostname === host || listenerHostname === '*' || (listenerHostname.startsWith('*.') && covers(listenerHostname, host));
+}
+
 /** Orders virtual hosts most specific first: exact names, then wildcards by length, then `*`. */
 export function compareHostSpecificity(a: string, b: string): number {
   const rank = (h: string): number => (h === '*' ? 2 : h.startsWith('*.') ? 1 : 0);

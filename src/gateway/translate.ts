@@ -4,7 +4,7 @@ import type { Inputs } from '../sources/kinds.js';
 import { RouteAttacher, type ParentStatus } from './attachment.js';
 import { BackendResolver } from './backends.js';
 import { condition, CONTROLLER_NAME, generationOf, type ObjectStatus } from './conditions.js';
-import { compareHostSpecificity } from './hostnames.js';
+import { compareHostSpecificity, listenerHostnameCovers } from './hostnames.js';
 import { compareRouteAge, compareRoutesOfAnyKind, CrossKindHostnames, translateGrpcRoute } from './grpcroute.js';
 import { translateHttpRoute, type RankedRoute, type TranslatedHttpRoute } from './httproute.js';
 import type { GatewayTranslationCache } from './translation-cache.js';
@@ -14,6 +14,7 @@ import { dedupeServerNames, listenerChains, translateTlsRoute, type PlacedTlsRou
 /** The Gateway API features Weft implements, as the conformance suite names them; listed on the GatewayClass. */
 export const SUPPORTED_FEATURES = [
   'Gateway',
+  'GatewayHTTPListenerIsolation',
   'GRPCRoute',
   'HTTPRoute',
   'ReferenceGrant',
@@ -95,27 +96,46 @@ export function translateGatewayApi(inputs: Inputs, cache?: GatewayTranslationCa
 
   const ir: ProxyIR = { httpListeners: [] };
   const bySocket = new Map<string, HttpListenerIR>();
-  const routesBySocketHost = new Map<string, Map<string, RankedRoute[]>>();
+  /** socket → virtual host hostname → hostname of the listener the routes came through (`*`: none) → routes */
+  const routesBySocketHost = new Map<string, Map<string, Map<string, RankedRoute[]>>>();
+  const listenerHostnames = new Map<string, Set<string>>();
   for (const state of gateways) {
     for (const l of state.listeners) {
       if (!l.usable || l.refsBroken) continue;
+      const listenerHostname = l.spec.hostname ?? '*';
       for (const address of state.addresses) {
         const name = socketName(address, l.spec.port);
         if (!bySocket.has(name)) {
           bySocket.set(name, { name, address, port: l.spec.port, virtualHosts: [], ...(l.tls ? { tls: { chains: [] } } : {}) });
           routesBySocketHost.set(name, new Map());
+          listenerHostnames.set(name, new Set());
         }
         bySocket.get(name)!.tls?.chains.push(...listenerChains(l, placedTls.get(l) ?? []));
+        listenerHostnames.get(name)!.add(listenerHostname);
         const hosts = routesBySocketHost.get(name)!;
-        for (const [host, routes] of placed.get(l) ?? []) hosts.set(host, [...(hosts.get(host) ?? []), ...routes]);
+        for (const [host, routes] of placed.get(l) ?? []) {
+          const byListener = hosts.get(host) ?? new Map<string, RankedRoute[]>();
+          hosts.set(host, byListener);
+          byListener.set(listenerHostname, [...(byListener.get(listenerHostname) ?? []), ...routes]);
+        }
       }
     }
   }
   for (const [name, listener] of bySocket) {
     const hosts = routesBySocketHost.get(name)!;
+    // Listener isolation: a request belongs to the most specific listener whose hostname matches it, and
+    // only that listener's routes may serve it. Envoy picks the most specific virtual host, so every
+    // listener hostname that a less specific one covers gets one (empty if need be: a 404, never the less
+    // specific listener's routes).
+    const ownHostnames = [...listenerHostnames.get(name)!].sort(compareHostSpecificity);
+    for (const h of ownHostnames) {
+      if (!hosts.has(h) && ownHostnames.some((other) => other !== h && listenerHostnameCovers(other, h))) hosts.set(h, new Map());
+    }
     for (const host of [...hosts.keys()].sort(compareHostSpecificity)) {
-      const routes = cache ? cache.ordered(`${name}/${host}`, hosts.get(host)!, inPrecedenceOrder) : inPrecedenceOrder(hosts.get(host)!);
-      listener.virtualHosts.push({ name: `${name}/${host}`, hostname: host, routes });
+      const owner = ownHostnames.find((h) => listenerHostnameCovers(h, host))!;
+      const ranked = hosts.get(host)!.get(owner) ?? [];
+      const routes = cache ? cache.ordered(`${name}/${host}`, ranked, inPrecedenceOrder) : inPrecedenceOrder(ranked);
+      listener.virtualHosts.push({ name: `${name}/${host}`, hostname: host, listenerHostname: owner, routes });
     }
     if (listener.tls) {
       // HTTPS listeners' chains keep their SNI names before TLSRoutes' (see dedupeServerNames).

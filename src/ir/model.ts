@@ -84,6 +84,12 @@ export interface VirtualHostIR {
   name: string;
   /** An exact hostname, a wildcard `*.example.com`, or `*` for any. */
   hostname: string;
+  /**
+   * The hostname (`*` for none) of the Gateway listener this virtual host serves requests for. A virtual
+   * host falls back to the routes of less specific ones only within the same listener (listener
+   * isolation); absent is a group of its own.
+   */
+  listenerHostname?: string;
   /** In match order: the first route that matches a request serves it. */
   routes: HttpRouteIR[];
 }

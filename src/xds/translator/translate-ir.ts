@@ -64,13 +64,14 @@ function hostCovers(general: string, specific: string): boolean {
  * route without hostnames (or with a wildcard) also serves hosts that other routes name: a request for
  * foo.example.com must still reach a route attached for `*` when no foo.example.com route matches it.
  * So each virtual host ends with the routes of the less specific ones covering it, most specific first
- * (hostname specificity comes before the rule precedence within a host).
+ * (hostname specificity comes before the rule precedence within a host). Only virtual hosts of the same
+ * Gateway listener are combined: a request never reaches a less specific listener's routes.
  */
 function routesServing(vh: VirtualHostIR, all: VirtualHostIR[]): HttpRouteIR[] {
   const out = new Map<string, HttpRouteIR>();
   for (const r of vh.routes) out.set(r.name, r);
   for (const other of all) {
-    if (!hostCovers(other.hostname, vh.hostname)) continue;
+    if (other.listenerHostname !== vh.listenerHostname || !hostCovers(other.hostname, vh.hostname)) continue;
     for (const r of other.routes) if (!out.has(r.name)) out.set(r.name, r);
   }
   return [...out.values()];
