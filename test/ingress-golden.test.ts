@@ -83,3 +83,22 @@ for (const name of cases) {
     t.is(actual, expected, `${name}: output differs from ${name}.out.yaml (WEFT_UPDATE_GOLDEN=1 regenerates it)`);
   });
 }
+
+test('examples/ingress translates without problems once its Secret exists', (t) => {
+  const dir = path.join(projectRoot(), 'examples', 'ingress');
+  const text = readdirSync(dir)
+    .filter((n) => n.endsWith('.yaml') && n !== 'tls-secret.yaml')
+    .map((n) => readFileSync(path.join(dir, n), 'utf8'))
+    .join('\n---\n');
+  const secret = `apiVersion: v1
+kind: Secret
+metadata: { name: demo-tls, namespace: default }
+type: kubernetes.io/tls
+data: { tls.crt: ${expandPlaceholders('GENERATED-CERT(demo.example.com)')}, tls.key: ${expandPlaceholders('GENERATED-KEY(demo.example.com)')} }
+`;
+  const result = translateYaml('examples/ingress', `${text}\n---\n${secret}`);
+  t.deepEqual(result.problems, []);
+  const served = result.statuses.filter((s) => s.kind === 'Ingress').map((s) => [s.name, (s.status as { loadBalancer: { ingress?: unknown[] } }).loadBalancer.ingress?.length ?? 0]);
+  t.deepEqual(served, [['dedicated-demo', 1], ['demo', 1]]);
+  t.true(result.ir.httpListeners.some((l) => l.tls?.chains.some((c) => c.serverNames.includes('demo.example.com'))));
+});
