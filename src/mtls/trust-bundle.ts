@@ -21,6 +21,7 @@ export interface TrustBundleEvents {
 export class TrustDomainAuthority extends EventEmitter<TrustBundleEvents> {
   #ca: CertificateAuthority;
   #retired: RetiredRoot[] = [];
+  #staged: CertificateAuthority | undefined;
 
   constructor(ca: CertificateAuthority, readonly maxSvidTtlMs = DEFAULT_SVID_TTL_MS) {
     super();
@@ -39,7 +40,7 @@ export class TrustDomainAuthority extends EventEmitter<TrustBundleEvents> {
   roots(): SigningAuthority[] {
     const now = this.#ca.now();
     this.#retired = this.#retired.filter((r) => r.until > now && r.root.notAfter > now);
-    return [this.#ca.root, ...this.#retired.map((r) => r.root)];
+    return [this.#ca.root, ...(this.#staged ? [this.#staged.root] : []), ...this.#retired.map((r) => r.root)];
   }
 
   /** The bundle as concatenated PEM (what Envoy's trusted_ca and openssl -CAfile take). */
@@ -52,14 +53,32 @@ export class TrustDomainAuthority extends EventEmitter<TrustBundleEvents> {
     return Buffer.concat(this.roots().map((r) => r.certDer));
   }
 
-  /** Switches issuance to `next` (a new root); the old root stays trusted for maxSvidTtlMs. */
-  rotate(next: CertificateAuthority): void {
+  /**
+   * First step of a CA rotation: trust `next`'s root (it joins the bundle) without issuing from it
+   * yet, so that every peer can learn it before it sees an SVID chaining to it.
+   */
+  stage(next: CertificateAuthority): void {
     if (next.trustDomain !== this.#ca.trustDomain) throw new Error(`cannot rotate trust domain ${this.#ca.trustDomain} to a CA of ${next.trustDomain}`);
+    this.#staged = next;
+    this.emit('bundle', this.roots());
+  }
+
+  /** Second step: issue from the staged CA; the old root stays trusted for maxSvidTtlMs. */
+  activate(): void {
+    const next = this.#staged;
+    if (!next) throw new Error(`no staged CA to activate in trust domain ${this.trustDomain}`);
     const until = new Date(this.#ca.now().getTime() + this.maxSvidTtlMs);
     this.#retired.unshift({ root: this.#ca.root, until });
     this.#ca = next;
+    this.#staged = undefined;
     this.emit('authority', next);
     this.emit('bundle', this.roots());
+  }
+
+  /** Both steps at once (for a single consumer that takes the bundle and the SVIDs together). */
+  rotate(next: CertificateAuthority): void {
+    this.stage(next);
+    this.activate();
   }
 
   /** Drops a root from the bundle immediately: SVIDs chaining to it stop being trusted. */

@@ -1,0 +1,198 @@
+// Mesh mTLS between node proxies → Envoy resources (a pure function of the node's mesh view).
+//
+// The choice: TLS origination of HTTP/2 between the node Envoys, not an HTTP/2 CONNECT tunnel
+// (Istio's HBONE). A pod's plaintext request reaches its node's Envoy (the outbound listener, where
+// the datapath redirects it); the Envoy picks the SVID of the pod's workload by the pod's source
+// address, opens (or reuses) an HTTP/2 connection over mutual TLS to the destination node's Envoy,
+// presenting that workload's SVID and checking that the peer presents the destination workload's
+// SPIFFE ID. The destination Envoy requires a client certificate chaining to the trust bundle with a
+// URI SAN of the trust domain, and sets x-forwarded-client-cert from the verified certificate itself
+// (SANITIZE_SET: whatever the client sent in that header is discarded). The identity that reaches the
+// destination is therefore the source workload's, verified by TLS, and L7 policy can match it at the
+// destination Envoy, which sees the HTTP request. HBONE would also carry non-HTTP TCP and keep one
+// tunnel per node pair, but costs a second HTTP layer (CONNECT inside h2 inside TLS) and internal
+// listeners on both sides; for an HTTP-centred mesh, origination is simpler and a layer cheaper.
+// Plain TCP between nodes is not covered yet (that is where HBONE would be added).
+//
+// Certificates arrive over SDS: one Secret per workload SVID (`svid:<spiffe id>`) and one for the
+// trust bundle (`bundle:<trust domain>`); rotating either never touches listeners or clusters.
+import type { Cluster } from '../generated/envoy/config/cluster/v3/Cluster.js';
+import type { FilterChain } from '../generated/envoy/config/listener/v3/FilterChain.js';
+import type { Listener } from '../generated/envoy/config/listener/v3/Listener.js';
+import type { RouteConfiguration } from '../generated/envoy/config/route/v3/RouteConfiguration.js';
+import type { HttpConnectionManager } from '../generated/envoy/extensions/filters/network/http_connection_manager/v3/HttpConnectionManager.js';
+import type { CertificateValidationContext } from '../generated/envoy/extensions/transport_sockets/tls/v3/CertificateValidationContext.js';
+import type { CommonTlsContext } from '../generated/envoy/extensions/transport_sockets/tls/v3/CommonTlsContext.js';
+import type { DownstreamTlsContext } from '../generated/envoy/extensions/transport_sockets/tls/v3/DownstreamTlsContext.js';
+import type { UpstreamTlsContext } from '../generated/envoy/extensions/transport_sockets/tls/v3/UpstreamTlsContext.js';
+import { ADS_CONFIG_SOURCE } from '../xds/builders.js';
+import { clusterResource, listenerResource, secretResource } from '../xds/envoy-resources.js';
+import { packAny } from '../xds/protos.js';
+import type { Resource } from '../xds/resource.js';
+import { parseSpiffeId } from './spiffe-id.js';
+import type { X509Svid } from './svid.js';
+
+export interface SocketAddress {
+  address: string;
+  port: number;
+}
+
+/** A workload running on this node whose pods send through the outbound listener. */
+export interface SourceWorkload {
+  id: string;
+  /** The pods' source addresses (exact IPs). */
+  sources: string[];
+}
+
+/** A service on another node, reached through that node's inbound (mTLS) listener. */
+export interface RemoteService {
+  /** The name pods use (Host header / :authority, with or without a port); also the SNI. */
+  host: string;
+  node: SocketAddress;
+  /** The SPIFFE ID the destination must present. */
+  id: string;
+}
+
+/** A workload on this node served through the inbound listener. */
+export interface LocalService {
+  host: string;
+  id: string;
+  backend: SocketAddress;
+}
+
+export interface MeshNodeView {
+  trustDomain: string;
+  /** Where the node's pods send (the outbound listener); absent when none does. */
+  outbound?: SocketAddress & { sources: SourceWorkload[]; services: RemoteService[] };
+  /** Where other nodes connect (the inbound listener); absent when nothing is served. */
+  inbound?: SocketAddress & { services: LocalService[] };
+  /** Plaintext between nodes (the benchmark's baseline only): no TLS, no identity. */
+  plaintext?: boolean;
+  /** Requests per node-to-node connection (1 makes every request a new handshake); unlimited by default. */
+  maxRequestsPerConnection?: number;
+}
+
+export const svidSecretName = (id: string): string => `svid:${id}`;
+export const bundleSecretName = (trustDomain: string): string => `bundle:${trustDomain}`;
+export const OUTBOUND_LISTENER = 'mesh-outbound';
+export const INBOUND_LISTENER = 'mesh-inbound';
+
+const sds = (name: string): { name: string; sds_config: typeof ADS_CONFIG_SOURCE } => ({ name, sds_config: ADS_CONFIG_SOURCE });
+const router = { name: 'envoy.filters.http.router', typed_config: packAny('envoy.extensions.filters.http.router.v3.Router', {}) };
+const slug = (s: string): string => s.replace(/[^A-Za-z0-9.-]/g, '_');
+
+function tlsContext(ownId: string, trustDomain: string, peer: { exact: string } | { prefix: string }): CommonTlsContext {
+  const defaults: CertificateValidationContext = { match_typed_subject_alt_names: [{ san_type: 'URI', matcher: peer }] };
+  return {
+    // TLS 1.3 only (Envoy's client default maximum is 1.2, so both ends are set).
+    tls_params: { tls_minimum_protocol_version: 'TLSv1_3', tls_maximum_protocol_version: 'TLSv1_3' },
+    tls_certificate_sds_secret_configs: [sds(svidSecretName(ownId))],
+    combined_validation_context: { default_validation_context: defaults, validation_context_sds_secret_config: sds(bundleSecretName(trustDomain)) },
+    alpn_protocols: ['h2'],
+  };
+}
+
+function hcm(statPrefix: string, route: RouteConfiguration, inbound: boolean): { name: string; typed_config: ReturnType<typeof packAny> } {
+  const config: HttpConnectionManager = {
+    stat_prefix: statPrefix,
+    codec_type: 'AUTO',
+    route_config: route,
+    http_filters: [router],
+    // Outbound: a pod's x-forwarded-client-cert is dropped. Inbound: replaced by what Envoy verified.
+    forward_client_cert_details: inbound ? 'SANITIZE_SET' : 'SANITIZE',
+    ...(inbound ? { set_current_client_cert_details: { uri: true } } : {}),
+  };
+  return { name: 'envoy.filters.network.http_connection_manager', typed_config: packAny('envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager', config) };
+}
+
+function staticCluster(name: string, to: SocketAddress, extra: Partial<Cluster> = {}): Cluster & { name: string } {
+  return {
+    name,
+    type: 'STATIC',
+    connect_timeout: { seconds: '2' },
+    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: to.address, port_value: to.port } } } }] }] },
+    ...extra,
+  };
+}
+
+function outboundResources(view: MeshNodeView, out: NonNullable<MeshNodeView['outbound']>): Resource[] {
+  const resources: Resource[] = [];
+  const chains: FilterChain[] = [];
+  for (const src of out.sources) {
+    parseSpiffeId(src.id);
+    const vhosts = out.services.map((svc) => {
+      const cluster = `mesh-out|${slug(src.id)}|${slug(svc.host)}`;
+      const tls: UpstreamTlsContext = { common_tls_context: tlsContext(src.id, view.trustDomain, { exact: svc.id }), sni: svc.host };
+      resources.push(
+        clusterResource(
+          staticCluster(cluster, svc.node, {
+            ...(view.plaintext ? {} : { transport_socket: { name: 'envoy.transport_sockets.tls', typed_config: packAny('envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext', tls) } }),
+            typed_extension_protocol_options: {
+              'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': packAny('envoy.extensions.upstreams.http.v3.HttpProtocolOptions', {
+                explicit_http_config: { http2_protocol_options: {} },
+                ...(view.maxRequestsPerConnection ? { common_http_protocol_options: { max_requests_per_connection: { value: view.maxRequestsPerConnection } } } : {}),
+              }),
+            },
+          }),
+        ),
+      );
+      return { name: slug(svc.host), domains: [svc.host, `${svc.host}:*`], routes: [{ match: { prefix: '/' }, route: { cluster } }] };
+    });
+    chains.push({
+      name: `from|${src.id}`,
+      filter_chain_match: { source_prefix_ranges: src.sources.map((a) => ({ address_prefix: a, prefix_len: { value: a.includes(':') ? 128 : 32 } })) },
+      filters: [hcm(`${OUTBOUND_LISTENER}`, { name: `${OUTBOUND_LISTENER}|${src.id}`, virtual_hosts: vhosts }, false)],
+    });
+  }
+  const listener: Listener & { name: string } = { name: OUTBOUND_LISTENER, address: { socket_address: { address: out.address, port_value: out.port } }, filter_chains: chains };
+  resources.push(listenerResource(listener));
+  return resources;
+}
+
+function inboundResources(view: MeshNodeView, inb: NonNullable<MeshNodeView['inbound']>): Resource[] {
+  const resources: Resource[] = [];
+  const chains: FilterChain[] = [];
+  for (const svc of inb.services) {
+    parseSpiffeId(svc.id);
+    const cluster = `mesh-in|${slug(svc.host)}`;
+    resources.push(clusterResource(staticCluster(cluster, svc.backend)));
+    const route: RouteConfiguration = { name: `${INBOUND_LISTENER}|${svc.host}`, virtual_hosts: [{ name: slug(svc.host), domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster } }] }] };
+    const tls: DownstreamTlsContext = { common_tls_context: tlsContext(svc.id, view.trustDomain, { prefix: `spiffe://${view.trustDomain}/` }), require_client_certificate: { value: true } };
+    chains.push({
+      name: `to|${svc.id}`,
+      ...(view.plaintext ? {} : { filter_chain_match: { server_names: [svc.host] } }),
+      ...(view.plaintext ? {} : { transport_socket: { name: 'envoy.transport_sockets.tls', typed_config: packAny('envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext', tls) } }),
+      filters: [hcm(INBOUND_LISTENER, route, !view.plaintext)],
+    });
+  }
+  if (view.plaintext && chains.length > 1) throw new Error('a plaintext inbound listener serves one service (there is no SNI to choose by)');
+  resources.push(
+    listenerResource({
+      name: INBOUND_LISTENER,
+      address: { socket_address: { address: inb.address, port_value: inb.port } },
+      ...(view.plaintext ? {} : { listener_filters: [{ name: 'envoy.filters.listener.tls_inspector', typed_config: packAny('envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector', {}) }] }),
+      filter_chains: chains,
+    }),
+  );
+  return resources;
+}
+
+/** The listeners and clusters of a node's mesh view (Secrets come from meshSecrets). */
+export function meshResources(view: MeshNodeView): Resource[] {
+  return [...(view.outbound ? outboundResources(view, view.outbound) : []), ...(view.inbound ? inboundResources(view, view.inbound) : [])];
+}
+
+/** The SPIFFE IDs whose SVIDs a node's Envoy needs. */
+export function meshIdentities(view: MeshNodeView): string[] {
+  return [...new Set([...(view.outbound?.sources.map((s) => s.id) ?? []), ...(view.inbound?.services.map((s) => s.id) ?? [])])];
+}
+
+/** The SDS Secrets: the SVID (chain and key) of each identity the node's config names, and the trust bundle. */
+export function meshSecrets(trustDomain: string, svids: ReadonlyMap<string, X509Svid>, bundlePem: string): Resource[] {
+  return [
+    ...[...svids].map(([id, s]) =>
+      secretResource({ name: svidSecretName(id), tls_certificate: { certificate_chain: { inline_string: s.chainPem() }, private_key: { inline_string: s.privateKeyPem() } } }),
+    ),
+    secretResource({ name: bundleSecretName(trustDomain), validation_context: { trusted_ca: { inline_string: bundlePem } } }),
+  ];
+}

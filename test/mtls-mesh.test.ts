@@ -1,0 +1,205 @@
+// Mesh mTLS between two nodes (network namespaces, each with its own Envoy and xDS server): a pod's
+// request on node A leaves through A's Envoy and enters B's Envoy over mutual TLS with the workloads'
+// SVIDs (over SDS); B's Envoy passes the verified source identity in x-forwarded-client-cert.
+// Refusals (another trust domain, expired, unknown CA, a revoked root) and rotation under load.
+import type { ChildProcess } from 'node:child_process';
+import test, { type ExecutionContext } from 'ava';
+import { CertificateAuthority, HOUR_MS } from '../src/mtls/ca.js';
+import { meshIdentities, meshResources, meshSecrets, type MeshNodeView } from '../src/mtls/mesh-resources.js';
+import type { X509Svid } from '../src/mtls/svid.js';
+import { TrustDomainAuthority } from '../src/mtls/trust-bundle.js';
+import { MeshNode, createNodePair, netnsMissing, runLoad, startEchoPod, type NodePair } from './helpers/mtls-nodes.js';
+
+const TD = 'cluster.local';
+const CLIENT = `spiffe://${TD}/ns/default/sa/client`;
+const OTHER = `spiffe://${TD}/ns/default/sa/other`;
+const SERVER = `spiffe://${TD}/ns/default/sa/server`;
+const HOST = 'server.default';
+const OUT_PORT = 15001;
+const IN_PORT = 15008;
+const BACKEND_PORT = 8080;
+
+const missing = netnsMissing();
+const nsTest = missing ? test.serial.skip : test.serial;
+if (missing) console.log(`mtls-mesh: skipped: ${missing}`);
+
+interface Fixture {
+  pair: NodePair;
+  a: MeshNode;
+  b: MeshNode;
+  authority: TrustDomainAuthority;
+  svids: Map<string, X509Svid>;
+  viewA: MeshNodeView;
+  viewB: MeshNodeView;
+  /** Extra PEM roots node B trusts (to test a foreign trust domain's SVID against the SAN check alone). */
+  extraTrustB: string;
+  skew: { ms: number };
+  push(): Promise<void>;
+  request(opts?: { source?: string; count?: number; headers?: Record<string, string> }): ReturnType<typeof runLoad>;
+}
+
+async function fixture(t: ExecutionContext, maxRequestsPerConnection?: number): Promise<Fixture> {
+  const pair = createNodePair();
+  const a = new MeshNode(pair.a, `mtls-a-${process.pid}`);
+  const b = new MeshNode(pair.b, `mtls-b-${process.pid}`);
+  const pods: ChildProcess[] = [];
+  t.teardown(async () => {
+    for (const p of pods) p.kill();
+    await Promise.all([a.stop(), b.stop()]);
+    pair.cleanup();
+  });
+  // The CA's clock: its root and intermediate are made 3 h in the past (so that an expired SVID can chain to them).
+  const skew = { ms: -3 * HOUR_MS };
+  const authority = new TrustDomainAuthority(CertificateAuthority.generate({ trustDomain: TD, now: () => new Date(Date.now() + skew.ms) }));
+  skew.ms = 0;
+  const viewA: MeshNodeView = {
+    trustDomain: TD,
+    outbound: {
+      address: '127.0.0.1',
+      port: OUT_PORT,
+      sources: [{ id: CLIENT, sources: ['127.0.0.1'] }, { id: OTHER, sources: ['127.0.0.2'] }],
+      services: [{ host: HOST, node: { address: pair.addrB, port: IN_PORT }, id: SERVER }],
+    },
+    ...(maxRequestsPerConnection ? { maxRequestsPerConnection } : {}),
+  };
+  const viewB: MeshNodeView = { trustDomain: TD, inbound: { address: pair.addrB, port: IN_PORT, services: [{ host: HOST, id: SERVER, backend: { address: '127.0.0.1', port: BACKEND_PORT } }] } };
+  const svids = new Map<string, X509Svid>();
+  for (const id of [CLIENT, OTHER, SERVER]) svids.set(id, authority.ca.issue(id));
+  const f: Fixture = {
+    pair, a, b, authority, svids, viewA, viewB, extraTrustB: '', skew,
+    async push() {
+      a.set(resourcesOf(f, viewA, ''));
+      b.set(resourcesOf(f, viewB, f.extraTrustB));
+      await Promise.all([a.converged(), b.converged()]);
+    },
+    request: (o = {}) => runLoad(pair.a, { url: `http://127.0.0.1:${OUT_PORT}/`, host: HOST, localAddress: o.source ?? '127.0.0.1', count: o.count ?? 1, headers: o.headers ?? {} }),
+  };
+  pods.push(await startEchoPod(pair.b, 'server', '127.0.0.1', BACKEND_PORT));
+  await Promise.all([a.start(resourcesOf(f, viewA, '')), b.start(resourcesOf(f, viewB, ''))]);
+  await Promise.all([a.converged(), b.converged()]);
+  return f;
+}
+
+function resourcesOf(f: Fixture, view: MeshNodeView, extraTrust: string) {
+  return [...meshResources(view), ...meshSecrets(TD, new Map(meshIdentities(view).map((id) => [id, f.svids.get(id)!])), f.authority.bundlePem() + extraTrust)];
+}
+
+const inboundStat = (f: Fixture, name: string): string => `listener.${f.pair.addrB}_${IN_PORT}.ssl.${name}`;
+
+nsTest('a pod-to-pod request crosses the mTLS connection between the node Envoys; the destination sees the verified source identity', async (t) => {
+  const f = await fixture(t);
+  // A forged identity header from the pod is discarded; Envoy sets the one it verified.
+  const forged = { 'x-forwarded-client-cert': `URI=spiffe://${TD}/ns/kube-system/sa/admin` };
+  const fromClient = await f.request({ count: 3, headers: forged });
+  t.deepEqual(fromClient.statuses, { 200: 3 }, JSON.stringify(fromClient.errors));
+  t.deepEqual(fromClient.backends, ['server']);
+  t.is(fromClient.xfcc.length, 1);
+  const xfcc = fromClient.xfcc[0];
+  t.regex(xfcc, new RegExp(`^By=${SERVER};Hash=[0-9a-f]{64};URI=${CLIENT}$`), 'set by B from the certificate A presented');
+  t.false(xfcc.includes('admin'));
+  // Another workload on node A gets its own identity.
+  const fromOther = await f.request({ source: '127.0.0.2' });
+  t.deepEqual(fromOther.statuses, { 200: 1 });
+  t.deepEqual(fromOther.xfcc.map((x) => x.replace(/Hash=[0-9a-f]+;/, '')), [`By=${SERVER};URI=${OTHER}`]);
+
+  // It did cross over TLS 1.3 with a client certificate (B's listener stats), from A's per-identity cluster.
+  const bStats = await f.b.stats(`^listener\\.${f.pair.addrB.replaceAll('.', '\\.')}_${IN_PORT}\\.ssl\\.`);
+  t.true((bStats[inboundStat(f, 'handshake')] ?? 0) >= 2, JSON.stringify(bStats));
+  t.true((bStats[inboundStat(f, 'versions.TLSv1.3')] ?? 0) >= 2);
+  t.is(bStats[inboundStat(f, 'no_certificate')] ?? 0, 0);
+  const aStats = await f.a.stats('^cluster\\.mesh-out.*\\.ssl\\.handshake$');
+  t.is(Object.values(aStats).filter((v) => v > 0).length, 2, `one TLS client per source identity: ${JSON.stringify(aStats)}`);
+
+  // Nothing plaintext reaches B's inbound port, and B is not reachable except through it.
+  const plain = await runLoad(f.pair.a, { url: `http://${f.pair.addrB}:${IN_PORT}/`, host: HOST, count: 1 });
+  t.is(plain.ok, 0);
+  const direct = await runLoad(f.pair.a, { url: `http://${f.pair.addrB}:${BACKEND_PORT}/`, host: HOST, count: 1 });
+  t.is(direct.ok, 0, 'the backend listens on B\'s loopback only');
+  t.deepEqual(f.a.nacks, []);
+  t.deepEqual(f.b.nacks, []);
+});
+
+nsTest('refused: an SVID of another trust domain, an expired one, one from an unknown CA, one whose root was revoked', async (t) => {
+  // One request per connection: every request is a new handshake.
+  const f = await fixture(t, 1);
+  t.deepEqual((await f.request()).statuses, { 200: 1 });
+  const statsOf = async (): Promise<Record<string, number>> => f.b.stats(`^listener\\.${f.pair.addrB.replaceAll('.', '\\.')}_${IN_PORT}\\.ssl\\.fail_verify`);
+  const attempt = async (bad: X509Svid, expectStat: string, what: string): Promise<void> => {
+    const before = (await statsOf())[inboundStat(f, expectStat)] ?? 0;
+    f.svids.set(CLIENT, bad);
+    await f.push();
+    const r = await f.request({ count: 2 });
+    t.is(r.ok, 0, `${what}: refused`);
+    t.deepEqual(r.statuses, { 503: 2 }, `${what}: A answers 503 (upstream connect failure)`);
+    t.true(((await statsOf())[inboundStat(f, expectStat)] ?? 0) >= before + 2, `${what}: B counted ${expectStat} (${JSON.stringify(await statsOf())})`);
+  };
+  const good = f.svids.get(CLIENT)!;
+
+  // Another trust domain: even with its root trusted by B, its SPIFFE ID fails the SAN check.
+  const other = CertificateAuthority.generate({ trustDomain: 'other.example' });
+  f.extraTrustB = other.root.pem;
+  await attempt(other.issue('spiffe://other.example/ns/default/sa/client'), 'fail_verify_san', 'another trust domain');
+  f.extraTrustB = '';
+  f.skew.ms = -2 * HOUR_MS;
+  const expired = f.authority.ca.issue(CLIENT);
+  f.skew.ms = 0;
+  t.true(expired.notAfter.getTime() < Date.now());
+  await attempt(expired, 'fail_verify_error', 'expired');
+  await attempt(CertificateAuthority.generate({ trustDomain: TD }).issue(CLIENT), 'fail_verify_error', 'unknown CA');
+
+  f.svids.set(CLIENT, good);
+  await f.push();
+  t.deepEqual((await f.request()).statuses, { 200: 1 }, 'back to a good SVID');
+
+  // CA rotation: B moves to the new CA; A still holds an SVID of the old root: trusted during the overlap...
+  const oldRoot = f.authority.ca.root.x509.fingerprint256;
+  f.authority.rotate(CertificateAuthority.generate({ trustDomain: TD }));
+  f.svids.set(SERVER, f.authority.ca.issue(SERVER));
+  await f.push();
+  t.deepEqual((await f.request()).statuses, { 200: 1 }, 'the old root is still in the bundle');
+  // ...until the old root is revoked: the trust bundle no longer covers A's SVID.
+  f.authority.revoke(oldRoot);
+  await f.push();
+  await attempt(good, 'fail_verify_error', 'a revoked root');
+  t.deepEqual(f.a.nacks, []);
+  t.deepEqual(f.b.nacks, []);
+});
+
+nsTest('rotation of SVIDs and of the CA under continuous load: zero failed requests', async (t) => {
+  // 20 requests per node-to-node connection: new handshakes happen all along, with whatever is current.
+  const f = await fixture(t, 20);
+  const load = runLoad(f.pair.a, { url: `http://127.0.0.1:${OUT_PORT}/`, host: HOST, concurrency: 4, durationMs: 9000 });
+  const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+  const handshakesB = async (): Promise<number> => (await f.b.stats(`^listener\\.${f.pair.addrB.replaceAll('.', '\\.')}_${IN_PORT}\\.ssl\\.handshake$`))[inboundStat(f, 'handshake')] ?? 0;
+  await pause(1000);
+  const h0 = await handshakesB();
+
+  // 1. SVID renewal (what happens at half-life), on both nodes.
+  for (const id of [CLIENT, OTHER, SERVER]) f.svids.set(id, f.authority.ca.issue(id));
+  await f.push();
+  await pause(1500);
+  // 2. CA rotation in two steps: every node learns the new root, then SVIDs move to it.
+  const oldRoot = f.authority.ca.root.x509.fingerprint256;
+  f.authority.stage(CertificateAuthority.generate({ trustDomain: TD }));
+  await f.push();
+  f.authority.activate();
+  for (const id of [CLIENT, OTHER, SERVER]) f.svids.set(id, f.authority.ca.issue(id));
+  await f.push();
+  await pause(1500);
+  // 3. The old root leaves the bundle once nothing chains to it.
+  f.authority.revoke(oldRoot);
+  await f.push();
+  const h1 = await handshakesB();
+  const result = await load;
+
+  t.is(result.failed, 0, `failures: ${JSON.stringify(result.statuses)} ${JSON.stringify(result.errors)}`);
+  t.deepEqual(Object.keys(result.statuses), ['200']);
+  t.true(result.ok > 200, `${result.ok} requests in ${result.seconds.toFixed(1)} s`);
+  t.true(h1 - h0 >= 5, `new handshakes happened during the rotations (${h1 - h0})`);
+  // B now presents the SVID of the new CA.
+  const certs = JSON.parse(await f.b.admin('/certs')) as { certificates: Array<{ cert_chain: Array<{ serial_number: string }> }> };
+  const serving = certs.certificates.flatMap((c) => c.cert_chain.map((x) => x.serial_number.toLowerCase()));
+  t.true(serving.includes(f.svids.get(SERVER)!.serialHex), `B serves the current SVID (${serving.join(', ')})`);
+  t.deepEqual(f.a.nacks, []);
+  t.deepEqual(f.b.nacks, []);
+});
