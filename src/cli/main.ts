@@ -7,6 +7,7 @@ import { runStandalone } from './run.js';
 import { printTranslation, type TranslateOutputType } from './translate.js';
 import { addDevClusterCommands } from './dev-cluster.js';
 import { addIngressFlags, ingressOptionsFromFlags, type IngressFlags } from './ingress-flags.js';
+import { runOperator } from './operator.js';
 
 const program = new Command();
 program.name('weft').description('Weft: a sidecarless service mesh centred on Envoy').showHelpAfterError();
@@ -55,6 +56,15 @@ const translateCommand = program
     process.exitCode = printTranslation(opts.config, opts.output, opts.type as TranslateOutputType, { ingress: ingressOptionsFromFlags(opts) });
   });
 addIngressFlags(translateCommand);
+
+program
+  .command('operator')
+  .description('run Weft\'s control plane against a Kubernetes API server: translate Gateway API objects and write their statuses (one active replica, through a Lease)')
+  .option('--kubeconfig <file>', 'kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)')
+  .option('--lease-namespace <namespace>', 'namespace of the leader-election Lease', 'kube-system')
+  .action(async (opts: { kubeconfig?: string; leaseNamespace: string }) => {
+    await runOperator(opts);
+  });
 
 addDevClusterCommands(program);
 

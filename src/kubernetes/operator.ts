@@ -1,0 +1,125 @@
+// `weft operator`: reads Weft's inputs from the API server, translates them with the same pipeline as standalone
+// mode, and (while it holds the leader Lease) writes the statuses back. Only one replica writes at a time.
+import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
+import type * as k8s from '@kubernetes/client-node';
+import { CONTROLLER_NAME } from '../gateway/conditions.js';
+import type { Logger } from '../log/logger.js';
+import { formatProblem, type Manifest } from '../sources/manifests.js';
+import { translateManifests, type Translation } from '../standalone/pipeline.js';
+import { LeaderElector } from './leader-election.js';
+import { KubernetesSource } from './source.js';
+import { StatusWriter, type StatusWriteResult } from './status-writer.js';
+import { GATEWAY_API_KINDS } from './watched-kinds.js';
+
+export interface OperatorOptions {
+  kubeConfig: k8s.KubeConfig;
+  logger: Logger;
+  /** This replica's name in the leader Lease; hostname and PID by default. */
+  identity?: string;
+  leaseNamespace?: string;
+  leaseName?: string;
+  leaseMs?: number;
+  renewMs?: number;
+  debounceMs?: number;
+}
+
+export interface OperatorEvents {
+  translated: [Translation];
+  statusesWritten: [StatusWriteResult];
+  leading: [boolean];
+}
+
+const ROUTE_KINDS = new Set(['HTTPRoute', 'GRPCRoute', 'TLSRoute']);
+
+export class Operator extends EventEmitter<OperatorEvents> {
+  last: Translation | undefined;
+  private readonly source: KubernetesSource;
+  private readonly writer: StatusWriter;
+  private readonly elector: LeaderElector;
+  private readonly log: Logger;
+  private writing: Promise<void> | undefined;
+  private writeAgain = false;
+  private loggedProblems = new Set<string>();
+
+  constructor(opts: OperatorOptions) {
+    super();
+    this.log = opts.logger;
+    this.source = new KubernetesSource(opts.kubeConfig, { kinds: GATEWAY_API_KINDS, logger: this.log, debounceMs: opts.debounceMs ?? 10 },
+      (manifests) => this.translate(manifests));
+    this.writer = new StatusWriter(opts.kubeConfig, GATEWAY_API_KINDS, (kind, ns, name) => this.source.object(kind, ns, name), this.log);
+    this.elector = new LeaderElector(opts.kubeConfig, {
+      namespace: opts.leaseNamespace ?? 'kube-system',
+      name: opts.leaseName ?? 'weft-operator',
+      identity: opts.identity ?? `${hostname()}-${process.pid}`,
+      ...(opts.leaseMs ? { leaseMs: opts.leaseMs } : {}),
+      ...(opts.renewMs ? { renewMs: opts.renewMs } : {}),
+    }, this.log, (leading) => {
+      this.emit('leading', leading);
+      if (leading) this.scheduleWrite();
+    });
+  }
+
+  get isLeader(): boolean {
+    return this.elector.isLeader;
+  }
+
+  start(): void {
+    this.elector.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.source.stop();
+    await this.writing;
+    await this.elector.stop();
+  }
+
+  private translate(manifests: Manifest[]): void {
+    const translation = translateManifests(manifests);
+    this.last = translation;
+    const current = new Set<string>();
+    for (const p of translation.problems) {
+      const line = formatProblem(p);
+      current.add(line);
+      if (!this.loggedProblems.has(line)) this.log.warn({ object: p.object, field: p.field }, line);
+    }
+    this.loggedProblems = current;
+    this.emit('translated', translation);
+    this.scheduleWrite();
+  }
+
+  /** One write pass at a time; changes arriving meanwhile are written by one more pass with the latest statuses. */
+  private scheduleWrite(): void {
+    if (!this.elector.isLeader || !this.last) return;
+    if (this.writing) {
+      this.writeAgain = true;
+      return;
+    }
+    this.writing = (async () => {
+      do {
+        this.writeAgain = false;
+        const translation = this.last!;
+        const result = await this.writer.write(translation.statuses, this.routesShowingWeft());
+        if (result.written || result.failed) this.log.info({ ...result }, 'statuses written');
+        this.emit('statusesWritten', result);
+      } while (this.writeAgain && this.elector.isLeader);
+    })().finally(() => {
+      this.writing = undefined;
+    });
+  }
+
+  /** Routes whose live status still carries an entry of Weft's: candidates for cleanup when Weft has nothing to say. */
+  private routesShowingWeft(): Array<{ kind: string; namespace?: string; name: string }> {
+    const out: Array<{ kind: string; namespace?: string; name: string }> = [];
+    for (const m of this.source.manifests()) {
+      if (!ROUTE_KINDS.has(m.kind)) continue;
+      const live = this.source.object(m.kind, m.metadata.namespace, m.metadata.name);
+      const parents = (live?.status as { parents?: Array<{ controllerName?: string }> } | undefined)?.parents ?? [];
+      if (parents.some((p) => p.controllerName === CONTROLLER_NAME)) {
+        out.push({ kind: m.kind, ...(m.metadata.namespace ? { namespace: m.metadata.namespace } : {}), name: m.metadata.name });
+      }
+    }
+    return out;
+  }
+}
+

@@ -1,0 +1,72 @@
+// Kubernetes as a source of manifests: informers over the watched kinds, turned into the same Manifest records
+// that standalone mode reads from files, so one pipeline (and one set of golden files) serves both modes.
+import type * as k8s from '@kubernetes/client-node';
+import type { Logger } from '../log/logger.js';
+import type { Manifest, ObjectMeta } from '../sources/manifests.js';
+import { startKindInformer, type KindInformer, type KubeObject } from './informers.js';
+import type { WatchedKind } from './watched-kinds.js';
+
+/** Where problems about API objects point: there is no file, the object's own name says where. */
+export const API_SERVER_SOURCE = 'api-server';
+
+export interface KubernetesSourceOptions {
+  kinds: WatchedKind[];
+  /** Quiet time after the last change before a new snapshot is taken: a burst of events becomes one translation. */
+  debounceMs?: number;
+  logger: Logger;
+}
+
+export function toManifest(kind: WatchedKind, obj: KubeObject): Manifest {
+  // List responses leave apiVersion and kind out of their items; the watched kind says what they are.
+  const rest: Record<string, unknown> = { ...obj };
+  for (const field of ['metadata', 'status', 'apiVersion', 'kind']) delete rest[field];
+  const metadata = obj.metadata;
+  const meta: ObjectMeta = { name: metadata?.name ?? '' };
+  if (metadata?.namespace) meta.namespace = metadata.namespace;
+  if (metadata?.generation !== undefined) meta.generation = metadata.generation;
+  if (metadata?.creationTimestamp) meta.creationTimestamp = new Date(metadata.creationTimestamp).toISOString();
+  if (metadata?.labels) meta.labels = metadata.labels;
+  if (metadata?.annotations) meta.annotations = metadata.annotations;
+  if (metadata?.uid) meta.uid = metadata.uid;
+  return { ...rest, apiVersion: kind.apiVersion, kind: kind.kind, metadata: meta, source: { file: API_SERVER_SOURCE, line: 0 } };
+}
+
+export class KubernetesSource {
+  private readonly informers: KindInformer[];
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(kc: k8s.KubeConfig, private readonly opts: KubernetesSourceOptions, private readonly onSnapshot: (manifests: Manifest[]) => void) {
+    this.informers = opts.kinds.map((kind) => startKindInformer(kc, kind, () => this.schedule(), opts.logger));
+  }
+
+  /** True once every kind was listed at least once: before that, a snapshot would miss objects. */
+  synced(): boolean {
+    return this.informers.every((i) => i.synced());
+  }
+
+  manifests(): Manifest[] {
+    return this.informers.flatMap((i) => i.list().map((obj) => toManifest(i.kind, obj)));
+  }
+
+  /** The live object as last seen (with its status and resourceVersion), for the status writer. */
+  object(kindName: string, namespace: string | undefined, name: string): KubeObject | undefined {
+    const informer = this.informers.find((i) => i.kind.kind === kindName);
+    return informer?.list().find((o) => o.metadata?.name === name && (o.metadata?.namespace ?? undefined) === namespace);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await Promise.all(this.informers.map((i) => i.stop()));
+  }
+
+  private schedule(): void {
+    if (this.stopped || !this.synced()) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (!this.stopped) this.onSnapshot(this.manifests());
+    }, this.opts.debounceMs ?? 10);
+  }
+}

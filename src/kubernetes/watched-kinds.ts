@@ -1,0 +1,38 @@
+// The API resources Weft reads from the API server, with what an informer needs to list and watch them.
+export interface WatchedKind {
+  apiVersion: string;
+  kind: string;
+  /** Plural resource name in the URL. */
+  plural: string;
+  namespaced: boolean;
+  /** Only objects matching this field selector (e.g. Secrets of one type). */
+  fieldSelector?: string;
+}
+
+function kind(apiVersion: string, kindName: string, plural: string, namespaced = true, fieldSelector?: string): WatchedKind {
+  return { apiVersion, kind: kindName, plural, namespaced, ...(fieldSelector ? { fieldSelector } : {}) };
+}
+
+const GATEWAY_V1 = 'gateway.networking.k8s.io/v1';
+
+/** What the Gateway API translator consumes (src/gateway/). */
+export const GATEWAY_API_KINDS: WatchedKind[] = [
+  kind(GATEWAY_V1, 'GatewayClass', 'gatewayclasses', false),
+  kind(GATEWAY_V1, 'Gateway', 'gateways'),
+  kind(GATEWAY_V1, 'HTTPRoute', 'httproutes'),
+  kind(GATEWAY_V1, 'GRPCRoute', 'grpcroutes'),
+  kind('gateway.networking.k8s.io/v1beta1', 'ReferenceGrant', 'referencegrants'),
+  kind('v1', 'Service', 'services'),
+  kind('discovery.k8s.io/v1', 'EndpointSlice', 'endpointslices'),
+  kind('v1', 'Namespace', 'namespaces', false),
+];
+
+/** URL path of the collection, across all namespaces. */
+export function collectionPath(k: WatchedKind): string {
+  const prefix = k.apiVersion.includes('/') ? `/apis/${k.apiVersion}` : `/api/${k.apiVersion}`;
+  return `${prefix}/${k.plural}`;
+}
+
+export function objectKey(kindName: string, namespace: string | undefined, name: string): string {
+  return namespace ? `${kindName}/${namespace}/${name}` : `${kindName}/${name}`;
+}

@@ -1,0 +1,201 @@
+// `weft operator` against the real API server: statuses of Gateway API objects are written through the status
+// subresource with the right observedGeneration, only when they change, without touching other controllers'
+// entries; one replica writes at a time (Lease); translation problems become the spec's conditions.
+import test from 'ava';
+import * as k8s from '@kubernetes/client-node';
+import { CONTROLLER_NAME } from '../src/gateway/conditions.js';
+import { createLogger, silentLogger } from '../src/log/logger.js';
+import { Operator } from '../src/kubernetes/operator.js';
+import { devClusterUnavailable, startTestCluster, type TestCluster } from './helpers/devcluster.js';
+import { eventually } from './helpers/net.js';
+
+const unavailable = devClusterUnavailable();
+if (unavailable) console.log(`operator tests skipped: ${unavailable}`);
+const clusterTest = unavailable ? test.skip : test.serial;
+
+let cluster: TestCluster | undefined;
+const operators: Operator[] = [];
+const NS = 'op-test';
+const createdVersions = new Map<string, string | undefined>();
+
+type Obj = k8s.KubernetesObject & { spec?: Record<string, unknown>; status?: Record<string, unknown> };
+interface Cond { type: string; status: string; reason: string; observedGeneration: number; lastTransitionTime: string }
+interface Parent { parentRef: { name: string }; controllerName: string; conditions: Cond[] }
+
+let objects: k8s.KubernetesObjectApi;
+let custom: k8s.CustomObjectsApi;
+
+async function read(kind: string, name: string, namespace: string | undefined = NS): Promise<Obj> {
+  const apiVersion = kind === 'Service' ? 'v1' : 'gateway.networking.k8s.io/v1';
+  return objects.read<Obj>({ apiVersion, kind, metadata: { name, ...(namespace ? { namespace } : {}) } });
+}
+
+/** Read-modify-write with the object's resourceVersion, retried on conflict, as any controller must. */
+async function update(kind: string, name: string, change: (o: Obj) => void, namespace: string | undefined = NS, status = false): Promise<Obj> {
+  for (let attempt = 0; ; attempt++) {
+    const o = await read(kind, name, namespace);
+    change(o);
+    try {
+      if (!status) return await objects.replace<Obj>(o);
+      return (await custom.replaceNamespacedCustomObjectStatus({ group: 'gateway.networking.k8s.io', version: 'v1', namespace: namespace, plural: 'httproutes', name, body: o })) as Obj;
+    } catch (err) {
+      if ((err as { code?: number }).code !== 409 || attempt > 10) throw err;
+    }
+  }
+}
+
+function cond(conditions: Cond[] | undefined, type: string): Cond | undefined {
+  return conditions?.find((c) => c.type === type);
+}
+
+function ourParent(route: Obj): Parent | undefined {
+  return ((route.status?.parents ?? []) as Parent[]).find((p) => p.controllerName === CONTROLLER_NAME);
+}
+
+function startOperator(identity: string): Operator {
+  const op = new Operator({ kubeConfig: cluster!.kc, logger: process.env.WEFT_TEST_LOG ? createLogger(identity) : silentLogger, identity, leaseMs: 3000, renewMs: 500 });
+  operators.push(op);
+  op.start();
+  return op;
+}
+
+test.before(async () => {
+  if (unavailable) return;
+  cluster = await startTestCluster();
+  objects = k8s.KubernetesObjectApi.makeApiClient(cluster.kc);
+  custom = cluster.kc.makeApiClient(k8s.CustomObjectsApi);
+  await objects.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
+  const manifests: Obj[] = [
+    { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GatewayClass', metadata: { name: 'weft' }, spec: { controllerName: CONTROLLER_NAME } },
+    { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GatewayClass', metadata: { name: 'other' }, spec: { controllerName: 'example.com/other' } },
+    { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'gw', namespace: NS },
+      spec: { gatewayClassName: 'weft', listeners: [{ name: 'http', protocol: 'HTTP', port: 8080 }] } },
+    { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'foreign', namespace: NS },
+      spec: { gatewayClassName: 'other', listeners: [{ name: 'http', protocol: 'HTTP', port: 8080 }] } },
+    { apiVersion: 'v1', kind: 'Service', metadata: { name: 'echo', namespace: NS }, spec: { ports: [{ name: 'http', port: 80, targetPort: 3000 }] } },
+    { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'echo-1', namespace: NS, labels: { 'kubernetes.io/service-name': 'echo' } },
+      addressType: 'IPv4', ports: [{ name: 'http', port: 3000 }], endpoints: [{ addresses: ['10.244.1.5'] }] } as Obj,
+    { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'web', namespace: NS },
+      spec: { parentRefs: [{ name: 'gw' }], rules: [{ backendRefs: [{ name: 'echo', port: 80 }] }] } },
+  ];
+  for (const m of manifests) {
+    const created = await objects.create(m);
+    createdVersions.set(`${m.kind}/${m.metadata!.name}`, created.metadata?.resourceVersion);
+  }
+});
+
+test.after.always(async () => {
+  for (const op of operators) await op.stop().catch(() => undefined);
+  await cluster?.down();
+});
+
+clusterTest('statuses become Accepted and Programmed with the generation they describe, only on Weft\'s objects', async (t) => {
+  const op = startOperator('replica-a');
+  await eventually(() => op.isLeader, 15_000, 'leadership');
+  const gc = await eventually(async () => {
+    const o = await read('GatewayClass', 'weft', undefined);
+    return cond(o.status?.conditions as Cond[], 'Accepted')?.status === 'True' ? o : undefined;
+  }, 20_000, 'GatewayClass Accepted');
+  t.is(cond(gc.status?.conditions as Cond[], 'Accepted')?.observedGeneration, 1);
+  t.true(Array.isArray(gc.status?.supportedFeatures) && (gc.status.supportedFeatures as unknown[]).length > 0);
+
+  const gw = await eventually(async () => {
+    const o = await read('Gateway', 'gw');
+    return cond(o.status?.conditions as Cond[], 'Programmed')?.status === 'True' ? o : undefined;
+  }, 20_000, 'Gateway Programmed');
+  t.is(cond(gw.status?.conditions as Cond[], 'Accepted')?.status, 'True');
+  const listener = (gw.status?.listeners as Array<{ name: string; attachedRoutes: number; conditions: Cond[] }>)[0];
+  t.is(listener.name, 'http');
+  t.is(listener.attachedRoutes, 1);
+
+  const route = await eventually(async () => {
+    const o = await read('HTTPRoute', 'web');
+    return ourParent(o) ? o : undefined;
+  }, 20_000, 'HTTPRoute status');
+  const parent = ourParent(route)!;
+  t.is(cond(parent.conditions, 'Accepted')?.status, 'True');
+  t.is(cond(parent.conditions, 'ResolvedRefs')?.status, 'True');
+  t.is(cond(parent.conditions, 'Accepted')?.observedGeneration, 1);
+  for (const c of parent.conditions) t.regex(c.lastTransitionTime, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+
+  // Another controller's class and Gateway are none of Weft's business.
+  t.is((await read('GatewayClass', 'other', undefined)).metadata?.resourceVersion, createdVersions.get('GatewayClass/other'));
+  t.is((await read('Gateway', 'foreign')).metadata?.resourceVersion, createdVersions.get('Gateway/foreign'));
+});
+
+clusterTest('a spec change is reflected with the new observedGeneration; a missing backend gives ResolvedRefs BackendNotFound', async (t) => {
+  const updated = await update('HTTPRoute', 'web', (o) => {
+    o.spec!.rules = [{ backendRefs: [{ name: 'missing', port: 80 }] }];
+  });
+  t.is(updated.metadata?.generation, 2);
+  const parent = await eventually(async () => {
+    const p = ourParent(await read('HTTPRoute', 'web'));
+    return cond(p?.conditions, 'ResolvedRefs')?.observedGeneration === 2 ? p : undefined;
+  }, 20_000, 'observedGeneration 2');
+  t.is(cond(parent.conditions, 'ResolvedRefs')?.status, 'False');
+  t.is(cond(parent.conditions, 'ResolvedRefs')?.reason, 'BackendNotFound');
+  t.is(cond(parent.conditions, 'Accepted')?.status, 'True');
+});
+
+clusterTest('another controller\'s parent entry survives Weft\'s writes, and Weft\'s entry goes when the route leaves Weft\'s Gateway', async (t) => {
+  const foreignEntry = {
+    parentRef: { group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'foreign' }, controllerName: 'example.com/other',
+    conditions: [{ type: 'Accepted', status: 'True', reason: 'Accepted', message: 'theirs', observedGeneration: 2, lastTransitionTime: '2026-01-01T00:00:00Z' }],
+  };
+  await update('HTTPRoute', 'web', (o) => {
+    o.status = { parents: [...((o.status?.parents ?? []) as unknown[]), foreignEntry] };
+  }, NS, true);
+
+  // Weft rewrites its own entry after the next change, keeping the foreign one as it was.
+  await update('HTTPRoute', 'web', (o) => {
+    o.spec!.parentRefs = [{ name: 'gw' }, { name: 'foreign' }];
+    o.spec!.rules = [{ backendRefs: [{ name: 'echo', port: 80 }] }];
+  });
+  const both = await eventually(async () => {
+    const o = await read('HTTPRoute', 'web');
+    return cond(ourParent(o)?.conditions, 'ResolvedRefs')?.observedGeneration === 3 ? o : undefined;
+  }, 20_000, 'Weft entry at generation 3');
+  const theirs = ((both.status?.parents ?? []) as Parent[]).filter((p) => p.controllerName === 'example.com/other');
+  t.deepEqual(theirs, [foreignEntry]);
+
+  // The route now only names the other controller's Gateway: Weft removes its own entry, not theirs.
+  await update('HTTPRoute', 'web', (o) => {
+    o.spec!.parentRefs = [{ name: 'foreign' }];
+  });
+  const after = await eventually(async () => {
+    const o = await read('HTTPRoute', 'web');
+    return ourParent(o) ? undefined : o;
+  }, 20_000, 'Weft entry removed');
+  t.deepEqual(after.status?.parents, [foreignEntry]);
+});
+
+clusterTest('unchanged statuses are not rewritten', async (t) => {
+  const op = operators[0];
+  const before = (await read('Gateway', 'gw')).metadata?.resourceVersion;
+  // A change that re-translates everything without changing the Gateway's status: a label on the Service.
+  const written = new Promise<number>((resolve) => op.once('statusesWritten', (r) => resolve(r.unchanged)));
+  await update('Service', 'echo', (o) => {
+    o.metadata!.labels = { touched: 'yes' };
+  });
+  t.true((await written) > 0);
+  t.is((await read('Gateway', 'gw')).metadata?.resourceVersion, before);
+});
+
+clusterTest('one replica writes at a time; when the leader stops, the other takes over', async (t) => {
+  const first = operators[0];
+  const second = startOperator('replica-b');
+  await new Promise((r) => setTimeout(r, 1500));
+  t.true(first.isLeader);
+  t.false(second.isLeader);
+  await first.stop();
+  await eventually(() => second.isLeader, 15_000, 'second replica leading');
+  // The new leader keeps statuses current.
+  await update('Gateway', 'gw', (o) => {
+    o.spec!.listeners = [{ name: 'http', protocol: 'HTTP', port: 8080 }, { name: 'admin', protocol: 'HTTP', port: 8081 }];
+  });
+  const updated = await eventually(async () => {
+    const o = await read('Gateway', 'gw');
+    return (o.status?.listeners as unknown[] | undefined)?.length === 2 ? o : undefined;
+  }, 20_000, 'two listeners in status');
+  t.is(cond(updated.status?.conditions as Cond[], 'Programmed')?.observedGeneration, 2);
+});
