@@ -292,3 +292,66 @@ spec:
   t.like(run.listenerConditions('strict'), { ResolvedRefs: { status: 'False', reason: 'InvalidCACertificateRef' }, Accepted: { status: 'False', reason: 'NoValidCACertificate' }, Programmed: { status: 'False' } });
   t.deepEqual(run.runner.nacks, []);
 });
+
+test.serial('BackendTLSPolicy: Envoy validates the backend against the CA ConfigMap and the hostname; a wrong SAN fails with 5xx', async (t) => {
+  const certs = new CertFactory();
+  t.teardown(() => certs.close());
+  const ca = certs.ca('backend-ca');
+  const backendCert = certs.leaf('secure.example.com', ['secure.example.com', 'URI:spiffe://example.com/ns/default/sa/secure'], { ca });
+  const backend = await startHttpsBackend('secure', backendCert);
+  t.teardown(() => backend.close());
+  const port = await freePort();
+  const policy = (name: string, hostname: string, sans = ''): string => `apiVersion: gateway.networking.k8s.io/v1
+kind: BackendTLSPolicy
+metadata: { name: ${name}, namespace: default }
+spec:
+  targetRefs: [{ group: "", kind: Service, name: ${name} }]
+  validation: { hostname: ${hostname}, caCertificateRefs: [{ group: "", kind: ConfigMap, name: backend-ca }]${sans} }
+`;
+  const run = await startTlsRunner(t, {
+    'gateway.yaml': tlsGatewayYaml([{ name: 'http', port, protocol: 'HTTP' }]),
+    'routes.yaml': `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: app, namespace: default }
+spec:
+  parentRefs: [{ name: gw }]
+  rules:
+    - matches: [{ path: { type: PathPrefix, value: /good } }]
+      backendRefs: [{ name: good, port: 443 }]
+    - matches: [{ path: { type: PathPrefix, value: /wrong-san } }]
+      backendRefs: [{ name: wrong-san, port: 443 }]
+    - matches: [{ path: { type: PathPrefix, value: /uri-san } }]
+      backendRefs: [{ name: uri-san, port: 443 }]
+    - matches: [{ path: { type: PathPrefix, value: /no-policy } }]
+      backendRefs: [{ name: no-policy, port: 443 }]
+`,
+    'policies.yaml': [
+      policy('good', 'secure.example.com'),
+      policy('wrong-san', 'other.example.com'),
+      policy('uri-san', 'secure.example.com', ', subjectAltNames: [{ type: URI, uri: "spiffe://example.com/ns/default/sa/secure" }]'),
+    ].join('---\n'),
+    'ca.yaml': caConfigMapYaml('default', 'backend-ca', ca.cert),
+    'backends.yaml': ['good', 'wrong-san', 'uri-san', 'no-policy'].map((n) => loopbackServiceYaml(n, 443, backend.port)).join('---\n'),
+  });
+  for (const p of ['good', 'wrong-san', 'uri-san']) {
+    t.like(run.status('BackendTLSPolicy', p), { ancestors: [{ ancestorRef: { kind: 'Gateway', name: 'gw' }, conditions: [{ type: 'Accepted', status: 'True' }, { type: 'ResolvedRefs', status: 'True' }] }] }, p);
+  }
+  const get = (path: string): Promise<{ status: number; body: string }> =>
+    new Promise((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port, path, agent: false, timeout: 10_000 }, (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      }).on('error', reject);
+    });
+  await eventually(async () => (await get('/good')).status === 200, 15_000, 'the TLS backend to be reached');
+  // Validated, with the policy's hostname as SNI.
+  t.deepEqual(JSON.parse((await get('/good/x')).body), { backend: 'secure', sni: 'secure.example.com', path: '/good/x' });
+  t.deepEqual(JSON.parse((await get('/uri-san')).body), { backend: 'secure', sni: 'secure.example.com', path: '/uri-san' });
+  // The certificate does not carry other.example.com: Envoy refuses the backend, the client gets a 5xx.
+  const wrong = await get('/wrong-san');
+  t.true(wrong.status >= 500 && wrong.status < 600, `status ${wrong.status}`);
+  // Without a policy Envoy speaks plain HTTP to the TLS port: the backend does not answer with 200.
+  t.not((await get('/no-policy')).status, 200);
+  t.deepEqual(run.runner.nacks, []);
+});

@@ -4,6 +4,7 @@ import type { IService } from 'kubernetes-models/v1/Service';
 import type { IEndpointSlice } from 'kubernetes-models/discovery.k8s.io/v1/EndpointSlice';
 import type { ClusterIR, EndpointIR } from '../ir/model.js';
 import type { Inputs, Obj } from '../sources/kinds.js';
+import { BackendTlsPolicies } from './backend-tls-policy.js';
 import { GATEWAY_GROUP } from './conditions.js';
 
 export interface BackendRefLike {
@@ -44,7 +45,11 @@ export class BackendResolver {
   private readonly slices = new Map<string, Obj<IEndpointSlice>[]>();
   private readonly endpointCache = new Map<string, EndpointIR[]>();
 
+  /** BackendTLSPolicy: which Service ports are reached over TLS. */
+  readonly tlsPolicies: BackendTlsPolicies;
+
   constructor(private readonly inputs: Inputs) {
+    this.tlsPolicies = new BackendTlsPolicies(inputs);
     for (const s of inputs.services) this.services.set(`${s.metadata.namespace}/${s.metadata.name}`, s);
     for (const slice of inputs.endpointSlices) {
       const svc = slice.metadata.labels?.[SERVICE_NAME_LABEL];
@@ -77,11 +82,14 @@ export class BackendResolver {
     if (!servicePort) return { problem: { reason: 'BackendNotFound', message: `Service ${what} has no port ${ref.port}` } };
     const appProtocol = servicePort.appProtocol;
     const http2 = appProtocol === 'kubernetes.io/h2c' || appProtocol === 'grpc';
+    const tls = this.tlsPolicies.forServicePort(namespace, ref.name, servicePort);
     return {
       cluster: {
         name: `${namespace}/${ref.name}/${ref.port}`,
-        endpoints: this.endpoints(service, servicePort.name ?? '', servicePort.targetPort, servicePort.port),
+        // A BackendTLSPolicy without a valid CA: connections must fail (no endpoints: 503).
+        endpoints: tls === 'none' ? [] : this.endpoints(service, servicePort.name ?? '', servicePort.targetPort, servicePort.port),
         protocol: http2 ? 'http2' : 'http1',
+        ...(tls && tls !== 'none' ? { tls: { ...tls, ...(http2 ? { alpn: ['h2'] } : {}) } } : {}),
       },
     };
   }

@@ -3,12 +3,12 @@ import type { HttpListenerIR, HttpRouteIR, ProxyIR } from '../ir/model.js';
 import type { Inputs } from '../sources/kinds.js';
 import { RouteAttacher, type ParentStatus } from './attachment.js';
 import { BackendResolver } from './backends.js';
-import { condition, CONTROLLER_NAME, generationOf, type ObjectStatus } from './conditions.js';
+import { condition, CONTROLLER_NAME, GATEWAY_GROUP, generationOf, type ObjectStatus } from './conditions.js';
 import { compareHostSpecificity, listenerHostnameCovers } from './hostnames.js';
 import { compareRouteAge, compareRoutesOfAnyKind, CrossKindHostnames, translateGrpcRoute } from './grpcroute.js';
 import { translateHttpRoute, type RankedRoute, type TranslatedHttpRoute } from './httproute.js';
 import type { GatewayTranslationCache } from './translation-cache.js';
-import { buildGatewayStates, gatewayClassStatus, gatewayStatus, isOurClass, socketName, type ListenerState } from './listeners.js';
+import { buildGatewayStates, gatewayClassStatus, gatewayStatus, isOurClass, socketName, type GatewayState, type ListenerState } from './listeners.js';
 import { dedupeServerNames, listenerChains, translateTlsRoute, type PlacedTlsRoute } from './tlsroute.js';
 
 /** The Gateway API features Weft implements, as the conformance suite names them; listed on the GatewayClass. */
@@ -146,6 +146,7 @@ export function translateGatewayApi(inputs: Inputs, cache?: GatewayTranslationCa
   }
   ir.httpListeners.sort((a, b) => a.name.localeCompare(b.name));
   statuses.push(...gateways.map(gatewayStatus));
+  statuses.push(...backends.tlsPolicies.statuses(policyAncestors(inputs, gateways)));
   cache?.endTranslation();
   return { ir, statuses: sortStatuses(statuses) };
 }
@@ -158,6 +159,29 @@ function inPrecedenceOrder(ranked: RankedRoute[]): HttpRouteIR[] {
 
 function routeStatus(kind: string, meta: { name: string; namespace?: string }, source: ObjectStatus['source'], parents: ParentStatus[]): ObjectStatus {
   return { kind, namespace: meta.namespace, name: meta.name, source, status: { parents: parents.map((p) => ({ ...p, controllerName: CONTROLLER_NAME })) } };
+}
+
+/** Gateways (of Weft's) that routes naming Service ns/name have as parents: a BackendTLSPolicy's ancestors. */
+function policyAncestors(inputs: Inputs, gateways: GatewayState[]): (namespace: string, service: string) => Array<{ namespace: string; name: string }> {
+  const ours = new Set(gateways.map((g) => `${g.gateway.metadata.namespace}/${g.gateway.metadata.name}`));
+  const index = new Map<string, Map<string, { namespace: string; name: string }>>();
+  const routes = [...inputs.httpRoutes, ...inputs.grpcRoutes, ...inputs.tlsRoutes] as Array<{ metadata: { namespace?: string }; spec: { parentRefs?: Array<{ group?: string; kind?: string; namespace?: string; name: string }>; rules?: Array<{ backendRefs?: Array<{ group?: string; kind?: string; namespace?: string; name: string }> }> } }>;
+  for (const r of routes) {
+    const ns = r.metadata.namespace ?? 'default';
+    const parents = (r.spec.parentRefs ?? [])
+      .filter((p) => (p.group ?? GATEWAY_GROUP) === GATEWAY_GROUP && (p.kind ?? 'Gateway') === 'Gateway' && ours.has(`${p.namespace ?? ns}/${p.name}`))
+      .map((p) => ({ namespace: p.namespace ?? ns, name: p.name }));
+    for (const rule of r.spec.rules ?? []) {
+      for (const b of rule.backendRefs ?? []) {
+        if ((b.group ?? '') !== '' || (b.kind ?? 'Service') !== 'Service') continue;
+        const key = `${b.namespace ?? ns}/${b.name}`;
+        const m = index.get(key) ?? new Map<string, { namespace: string; name: string }>();
+        index.set(key, m);
+        for (const p of parents) m.set(`${p.namespace}/${p.name}`, p);
+      }
+    }
+  }
+  return (namespace, service) => [...(index.get(`${namespace}/${service}`)?.values() ?? [])];
 }
 
 /** TLSRoutes: attached like the other routes; returns the placed ones per listener and adds their statuses. */

@@ -5,9 +5,9 @@ import { BackendResolver } from './backends.js';
 import type { HttpRouteIR } from '../ir/model.js';
 import type { RankedRoute, TranslatedHttpRoute } from './httproute.js';
 
-/** What a route's translation reads besides the route itself (see BackendResolver). */
+/** What a route's translation reads besides the route itself (see BackendResolver; BackendTLSPolicies and their CA ConfigMaps too). */
 function backendWorld(inputs: Inputs): readonly object[] {
-  return [...inputs.services, ...inputs.endpointSlices, ...inputs.referenceGrants];
+  return [...inputs.services, ...inputs.endpointSlices, ...inputs.referenceGrants, ...inputs.backendTlsPolicies, ...inputs.configMaps];
 }
 
 function sameObjects(a: readonly object[], b: readonly object[]): boolean {
