@@ -23,6 +23,29 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
+# eBPF datapath (bpf/, src/datapath/): clang and libbpf to build, bpftool for vmlinux.h, make and gcc for
+# node-gyp; iproute2, iperf3, ping, iptables for its tests and benchmarks.
+bpf_need=()
+command -v clang >/dev/null || bpf_need+=(clang llvm)
+command -v bpftool >/dev/null || bpf_need+=(bpftool)
+[ -f /usr/include/bpf/libbpf.h ] || bpf_need+=(libbpf-dev)
+[ -f /usr/include/libelf.h ] || bpf_need+=(libelf-dev)
+[ -f /usr/include/zlib.h ] || bpf_need+=(zlib1g-dev)
+command -v make >/dev/null || bpf_need+=(make)
+command -v gcc >/dev/null || bpf_need+=(gcc)
+command -v ip >/dev/null || bpf_need+=(iproute2)
+command -v iperf3 >/dev/null || bpf_need+=(iperf3)
+command -v ping >/dev/null || bpf_need+=(iputils-ping)
+command -v iptables >/dev/null || bpf_need+=(iptables)
+if [ ${#bpf_need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    say "installing Debian packages for the eBPF datapath: ${bpf_need[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${bpf_need[@]}" >/dev/null
+  else
+    say "eBPF datapath not built: missing Debian packages ${bpf_need[*]} (its tests will skip)"
+  fi
+fi
+
 # npm packages: reinstall only when package-lock.json changed since the last install.
 lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ ! -x node_modules/.bin/node ] || [ "$(cat node_modules/.weft-lock 2>/dev/null)" != "$lock_sum" ]; then
@@ -41,3 +64,11 @@ bash scripts/gateway-api-crds.sh
 
 bash scripts/gen-types.sh
 tsc -p tsconfig.json
+
+# The eBPF datapath's BPF object (against this kernel's BTF) and libbpf addon; its tests skip without them.
+if [ -r /sys/kernel/btf/vmlinux ] && command -v clang >/dev/null && command -v bpftool >/dev/null && [ -f /usr/include/bpf/libbpf.h ]; then
+  bash bpf/build.sh
+  bash src/datapath/native/build.sh >/dev/null
+else
+  say "eBPF datapath not built (needs /sys/kernel/btf/vmlinux, clang, bpftool, libbpf-dev)"
+fi

@@ -1,0 +1,704 @@
+// Weft's per-pod datapath: two tc programs for the host side of each pod's veth.
+//   from_pod  (tc ingress on the host veth): the pod's egress. Service load balancing (DNAT), egress policy.
+//   to_pod    (tc egress on the host veth):  the pod's ingress. Reverse NAT of service replies, ingress policy.
+// Connection tracking lets replies of allowed connections pass without a policy lookup; new connections and
+// drops are reported as flow events through a ring buffer. The maps' layouts are mirrored in
+// src/datapath/layout.ts: change both together.
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#define TC_ACT_OK 0
+#define TC_ACT_SHOT 2
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_ICMP_ 1
+#define IPPROTO_TCP_ 6
+#define IPPROTO_UDP_ 17
+#define IPPROTO_ICMPV6_ 58
+
+// Reserved identities (as Cilium numbers them): 0 is the policy wildcard "any peer".
+#define ID_ANY 0
+#define ID_HOST 1
+#define ID_WORLD 2
+
+#define DIR_INGRESS 0 // into the pod
+#define DIR_EGRESS 1  // out of the pod
+#define CT_SERVICE 2  // pre-NAT tuple of a service connection → chosen backend
+
+#define VERDICT_ALLOW 1
+#define VERDICT_DENY 2
+#define VERDICT_REDIRECT 3
+
+#define REASON_NONE 0
+#define REASON_POLICY_DENIED 1 // enforced direction, no rule allows
+#define REASON_POLICY_DENY_RULE 2 // an explicit deny rule matched
+#define REASON_NO_SERVICE_BACKEND 3
+#define REASON_UNKNOWN_SOURCE 4 // a packet from a pod whose address is no registered endpoint
+#define REASON_REDIRECT_NO_PROXY 5 // redirect verdict, but the proxy's listening socket is not in the map
+
+#define EP_F_INGRESS_ENFORCED 1
+#define EP_F_EGRESS_ENFORCED 2
+
+#define CT_F_NAT_REPLY 1 // replies get their source rewritten back to nat_addr:nat_port
+#define CT_F_CLOSING 2   // FIN or RST seen
+#define CT_F_REDIRECT 4  // the connection goes to the proxy
+
+#define FLOW_NEW 1
+#define FLOW_DROP 2
+
+struct addr {
+	__u32 w[4]; // IPv4 in w[0], rest zero; network byte order
+};
+
+struct tuple {
+	struct addr saddr;
+	struct addr daddr;
+	__u16 sport; // network byte order
+	__u16 dport;
+	__u8 proto;
+	__u8 family;
+	__u8 dir;
+	__u8 pad;
+};
+
+struct endpoint_key {
+	struct addr ip;
+	__u8 family;
+	__u8 pad[3];
+};
+
+struct endpoint_info {
+	__u32 identity;
+	__u32 ifindex;
+	__u32 flags;
+	__u32 pad;
+};
+
+struct ipcache_key {
+	__u32 prefixlen; // 32 (family + pad) + the address prefix length
+	__u8 family;
+	__u8 pad[3];
+	struct addr ip;
+};
+
+struct policy_key {
+	__u32 endpoint_identity;
+	__u32 peer_identity; // 0 = any
+	__u16 dport;         // host byte order, 0 = any
+	__u8 proto;          // 0 = any
+	__u8 dir;
+};
+
+struct policy_value {
+	__u8 verdict;
+	__u8 pad;
+	__u16 proxy_port; // host byte order
+};
+
+struct service_key {
+	struct addr vip;
+	__u16 port; // network byte order
+	__u8 proto;
+	__u8 family;
+};
+
+struct service_value {
+	__u32 service_id;
+	__u32 backend_count;
+};
+
+struct backend_key {
+	__u32 service_id;
+	__u32 slot;
+};
+
+struct backend_value {
+	struct addr ip;
+	__u16 port; // network byte order
+	__u8 family;
+	__u8 pad;
+	__u32 backend_id;
+};
+
+struct ct_value {
+	__u64 last_seen_ns; // bpf_ktime_get_ns (CLOCK_MONOTONIC)
+	__u64 packets;
+	__u64 bytes;
+	struct addr nat_addr; // CT_F_NAT_REPLY: the service address; CT_SERVICE: the backend
+	__u16 nat_port;
+	__u16 flags;
+	__u32 backend_id;
+	__u16 proxy_port; // CT_F_REDIRECT: the proxy's port, host byte order
+	__u16 pad;
+	__u32 pad2;
+};
+
+struct flow_event {
+	__u64 ts_ns;
+	struct addr saddr;
+	struct addr daddr;
+	__u32 src_identity;
+	__u32 dst_identity;
+	__u32 ifindex;
+	__u16 sport; // host byte order
+	__u16 dport;
+	__u8 family;
+	__u8 proto;
+	__u8 verdict;
+	__u8 reason;
+	__u8 dir;
+	__u8 kind;
+	__u16 proxy_port;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct endpoint_key);
+	__type(value, struct endpoint_info);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} weft_endpoints SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 65536);
+	__type(key, struct ipcache_key);
+	__type(value, __u32);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} weft_ipcache SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 262144);
+	__type(key, struct policy_key);
+	__type(value, struct policy_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} weft_policy SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct service_key);
+	__type(value, struct service_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} weft_services SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 262144);
+	__type(key, struct backend_key);
+	__type(value, struct backend_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} weft_backends SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 262144);
+	__type(key, struct tuple);
+	__type(value, struct ct_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} weft_conntrack SEC(".maps");
+
+// The proxy's transparent listening socket per proxy port (key: port, host byte order).
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKMAP);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, __u64);
+} weft_proxy_socks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} weft_flows SEC(".maps");
+
+// [0]: the skb mark set on packets assigned to the proxy (the node's policy route delivers them locally).
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} weft_config SEC(".maps");
+
+struct packet {
+	struct tuple t;
+	__u32 l3_off;
+	__u32 l4_off;
+	__u32 len;
+	__u8 tcp_flags;
+	__u8 icmp_echo; // ICMP echo request/reply: ports hold the echo id
+	__u8 untracked; // ICMP errors, neighbour discovery: passed without policy
+};
+
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define TCP_ACK 0x10
+
+// Returns 0 when the packet is IP and parsed, -1 otherwise (passed unchanged).
+static __always_inline int parse(struct __sk_buff *skb, struct packet *p)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	__u8 proto;
+
+	if ((void *)(eth + 1) > end)
+		return -1;
+	p->l3_off = sizeof(*eth);
+	p->len = skb->len;
+	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = (void *)(eth + 1);
+		if ((void *)(ip + 1) > end)
+			return -1;
+		if (ip->ihl < 5)
+			return -1;
+		p->t.family = AF_INET;
+		p->t.saddr.w[0] = ip->saddr;
+		p->t.daddr.w[0] = ip->daddr;
+		proto = ip->protocol;
+		p->l4_off = p->l3_off + ip->ihl * 4;
+		if (ip->frag_off & bpf_htons(0x1fff)) // a later fragment has no ports
+			proto = 0;
+	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = (void *)(eth + 1);
+		if ((void *)(ip6 + 1) > end)
+			return -1;
+		p->t.family = AF_INET6;
+		__builtin_memcpy(&p->t.saddr, &ip6->saddr, 16);
+		__builtin_memcpy(&p->t.daddr, &ip6->daddr, 16);
+		proto = ip6->nexthdr;
+		p->l4_off = p->l3_off + sizeof(*ip6);
+	} else {
+		return -1;
+	}
+	p->t.proto = proto;
+	if (proto == IPPROTO_TCP_) {
+		struct tcphdr *th = data + p->l4_off;
+		if ((void *)(th + 1) > end)
+			return -1;
+		p->t.sport = th->source;
+		p->t.dport = th->dest;
+		p->tcp_flags = ((__u8 *)th)[13];
+	} else if (proto == IPPROTO_UDP_) {
+		struct udphdr *uh = data + p->l4_off;
+		if ((void *)(uh + 1) > end)
+			return -1;
+		p->t.sport = uh->source;
+		p->t.dport = uh->dest;
+	} else if (proto == IPPROTO_ICMP_ || proto == IPPROTO_ICMPV6_) {
+		__u8 *ic = data + p->l4_off;
+		if ((void *)(ic + 8) > end)
+			return -1;
+		__u8 type = ic[0];
+		int echo = proto == IPPROTO_ICMP_ ? (type == 8 || type == 0) : (type == 128 || type == 129);
+		if (echo) {
+			__u16 id = *(__u16 *)(ic + 4);
+			p->t.sport = id;
+			p->t.dport = id;
+			p->icmp_echo = 1;
+		} else {
+			p->untracked = 1;
+		}
+	}
+	return 0;
+}
+
+static __always_inline void reverse(const struct tuple *t, struct tuple *r, __u8 dir)
+{
+	r->saddr = t->daddr;
+	r->daddr = t->saddr;
+	r->sport = t->dport;
+	r->dport = t->sport;
+	r->proto = t->proto;
+	r->family = t->family;
+	r->dir = dir;
+	r->pad = 0;
+}
+
+static __always_inline struct endpoint_info *endpoint_of(const struct addr *ip, __u8 family)
+{
+	struct endpoint_key k = {};
+	k.ip = *ip;
+	k.family = family;
+	return bpf_map_lookup_elem(&weft_endpoints, &k);
+}
+
+static __always_inline __u32 identity_of(const struct addr *ip, __u8 family)
+{
+	struct endpoint_info *ep = endpoint_of(ip, family);
+	if (ep)
+		return ep->identity;
+	struct ipcache_key k = {};
+	k.prefixlen = 32 + (family == AF_INET ? 32 : 128);
+	k.family = family;
+	k.ip = *ip;
+	__u32 *id = bpf_map_lookup_elem(&weft_ipcache, &k);
+	return id ? *id : ID_WORLD;
+}
+
+// Looks up the rules for (endpoint, peer, port, protocol, direction), most specific first; any matching deny
+// rule wins (deny precedence, as in Cilium). Without a rule: allow unless the direction is enforced.
+static __always_inline struct policy_value policy_verdict(__u32 ep_id, __u32 peer, __u16 dport, __u8 proto, __u8 dir,
+							   int enforced, __u8 *reason)
+{
+	struct policy_value out = {.verdict = VERDICT_ALLOW};
+	struct policy_value found = {};
+	struct policy_key k = {.endpoint_identity = ep_id, .dir = dir};
+	struct policy_value *v;
+
+#pragma unroll
+	for (int i = 0; i < 6; i++) {
+		k.peer_identity = i < 3 ? peer : ID_ANY;
+		k.dport = (i % 3) == 0 ? dport : 0;
+		k.proto = (i % 3) == 2 ? 0 : proto;
+		v = bpf_map_lookup_elem(&weft_policy, &k);
+		if (!v)
+			continue;
+		if (v->verdict == VERDICT_DENY) {
+			*reason = REASON_POLICY_DENY_RULE;
+			out.verdict = VERDICT_DENY;
+			return out;
+		}
+		if (!found.verdict)
+			found = *v;
+	}
+	if (found.verdict)
+		return found;
+	if (enforced) {
+		*reason = REASON_POLICY_DENIED;
+		out.verdict = VERDICT_DENY;
+	}
+	return out;
+}
+
+static __always_inline void emit(struct __sk_buff *skb, const struct tuple *t, __u32 src_id, __u32 dst_id, __u8 kind,
+				 __u8 verdict, __u8 reason, __u8 dir, __u16 proxy_port)
+{
+	struct flow_event *e = bpf_ringbuf_reserve(&weft_flows, sizeof(*e), 0);
+	if (!e)
+		return;
+	e->ts_ns = bpf_ktime_get_ns();
+	e->saddr = t->saddr;
+	e->daddr = t->daddr;
+	e->src_identity = src_id;
+	e->dst_identity = dst_id;
+	e->ifindex = skb->ifindex;
+	e->sport = bpf_ntohs(t->sport);
+	e->dport = bpf_ntohs(t->dport);
+	e->family = t->family;
+	e->proto = t->proto;
+	e->verdict = verdict;
+	e->reason = reason;
+	e->dir = dir;
+	e->kind = kind;
+	e->proxy_port = proxy_port;
+	e->pad = 0;
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline void ct_touch(struct ct_value *ct, struct packet *p)
+{
+	ct->last_seen_ns = bpf_ktime_get_ns();
+	__sync_fetch_and_add(&ct->packets, 1);
+	__sync_fetch_and_add(&ct->bytes, p->len);
+	if (p->tcp_flags & (TCP_FIN | TCP_RST))
+		ct->flags |= CT_F_CLOSING;
+}
+
+static __always_inline void ct_create(struct tuple *t, struct packet *p, const struct addr *nat_addr, __u16 nat_port,
+				      __u16 flags, __u32 backend_id, __u16 proxy_port)
+{
+	struct ct_value v = {};
+	v.last_seen_ns = bpf_ktime_get_ns();
+	v.packets = 1;
+	v.bytes = p->len;
+	if (nat_addr)
+		v.nat_addr = *nat_addr;
+	v.nat_port = nat_port;
+	v.flags = flags;
+	v.backend_id = backend_id;
+	v.proxy_port = proxy_port;
+	bpf_map_update_elem(&weft_conntrack, t, &v, BPF_ANY);
+}
+
+static __always_inline __u32 l4_csum_off(struct packet *p)
+{
+	if (p->t.proto == IPPROTO_TCP_)
+		return p->l4_off + 16;
+	if (p->t.proto == IPPROTO_UDP_)
+		return p->l4_off + 6;
+	return 0;
+}
+
+// Rewrites the source (to_src) or destination address and port, fixing the IPv4 and L4 checksums.
+static __always_inline int rewrite(struct __sk_buff *skb, struct packet *p, int to_src, const struct addr *ip, __u16 port)
+{
+	__u32 csum_off = l4_csum_off(p);
+	__u64 l4_flags = BPF_F_PSEUDO_HDR | (p->t.proto == IPPROTO_UDP_ ? BPF_F_MARK_MANGLED_0 : 0);
+	struct addr *old = to_src ? &p->t.saddr : &p->t.daddr;
+
+	if (p->t.family == AF_INET) {
+		__u32 addr_off = p->l3_off + (to_src ? 12 : 16);
+		if (csum_off && bpf_l4_csum_replace(skb, csum_off, old->w[0], ip->w[0], l4_flags | 4))
+			return -1;
+		if (bpf_l3_csum_replace(skb, p->l3_off + 10, old->w[0], ip->w[0], 4))
+			return -1;
+		if (bpf_skb_store_bytes(skb, addr_off, &ip->w[0], 4, 0))
+			return -1;
+	} else {
+		__u32 addr_off = p->l3_off + (to_src ? 8 : 24);
+#pragma unroll
+		for (int i = 0; i < 4; i++)
+			if (csum_off && bpf_l4_csum_replace(skb, csum_off, old->w[i], ip->w[i], l4_flags | 4))
+				return -1;
+		if (bpf_skb_store_bytes(skb, addr_off, ip, 16, 0))
+			return -1;
+	}
+	if (csum_off) {
+		__u32 port_off = p->l4_off + (to_src ? 0 : 2);
+		__u16 old_port = to_src ? p->t.sport : p->t.dport;
+		if (bpf_l4_csum_replace(skb, csum_off, old_port, port, 2))
+			return -1;
+		if (bpf_skb_store_bytes(skb, port_off, &port, 2, 0))
+			return -1;
+	}
+	if (to_src) {
+		p->t.saddr = *ip;
+		p->t.sport = port;
+	} else {
+		p->t.daddr = *ip;
+		p->t.dport = port;
+	}
+	return 0;
+}
+
+// Hands the packet to the proxy's transparent listener: an established socket for this tuple first (a
+// connection the proxy already accepted), else the listener for proxy_port.
+static __always_inline int assign_to_proxy(struct __sk_buff *skb, struct packet *p, __u16 proxy_port)
+{
+	struct bpf_sock_tuple st = {};
+	struct bpf_sock *sk = 0;
+	__u32 size;
+
+	if (p->t.proto != IPPROTO_TCP_)
+		return -1;
+	if (p->t.family == AF_INET) {
+		st.ipv4.saddr = p->t.saddr.w[0];
+		st.ipv4.daddr = p->t.daddr.w[0];
+		st.ipv4.sport = p->t.sport;
+		st.ipv4.dport = p->t.dport;
+		size = sizeof(st.ipv4);
+	} else {
+		__builtin_memcpy(st.ipv6.saddr, &p->t.saddr, 16);
+		__builtin_memcpy(st.ipv6.daddr, &p->t.daddr, 16);
+		st.ipv6.sport = p->t.sport;
+		st.ipv6.dport = p->t.dport;
+		size = sizeof(st.ipv6);
+	}
+	sk = bpf_skc_lookup_tcp(skb, &st, size, BPF_F_CURRENT_NETNS, 0);
+	if (sk) {
+		if (sk->state != BPF_TCP_LISTEN)
+			goto assign;
+		bpf_sk_release(sk);
+	}
+	__u32 key = proxy_port;
+	sk = bpf_map_lookup_elem(&weft_proxy_socks, &key);
+	if (!sk)
+		return -1;
+assign:;
+	long err = bpf_sk_assign(skb, sk, 0);
+	bpf_sk_release(sk);
+	if (err)
+		return -1;
+	__u32 zero = 0;
+	__u32 *mark = bpf_map_lookup_elem(&weft_config, &zero);
+	if (mark && *mark)
+		skb->mark = *mark;
+	return 0;
+}
+
+// Service load balancing: a connection to a service address gets a backend once (kept in the CT_SERVICE
+// entry, so it survives backend list changes) and is DNATed to it. Returns 1 when the packet was NATed
+// (nat_* hold the service address for the reverse NAT), 0 when the destination is no service, -1 to drop.
+static __always_inline int load_balance(struct __sk_buff *skb, struct packet *p, struct addr *nat_addr, __u16 *nat_port,
+					__u32 *backend_id)
+{
+	struct service_key sk = {};
+	sk.vip = p->t.daddr;
+	sk.port = p->t.dport;
+	sk.proto = p->t.proto;
+	sk.family = p->t.family;
+	struct service_value *svc = bpf_map_lookup_elem(&weft_services, &sk);
+	if (!svc)
+		return 0;
+
+	struct tuple key = p->t;
+	key.dir = CT_SERVICE;
+	struct addr backend_ip;
+	__u16 backend_port;
+	struct ct_value *ct = bpf_map_lookup_elem(&weft_conntrack, &key);
+	if (ct) {
+		ct_touch(ct, p);
+		backend_ip = ct->nat_addr;
+		backend_port = ct->nat_port;
+		*backend_id = ct->backend_id;
+	} else {
+		if (svc->backend_count == 0)
+			return -1;
+		struct backend_key bk = {.service_id = svc->service_id,
+					 .slot = bpf_get_prandom_u32() % svc->backend_count};
+		struct backend_value *be = bpf_map_lookup_elem(&weft_backends, &bk);
+		if (!be)
+			return -1;
+		backend_ip = be->ip;
+		backend_port = be->port;
+		*backend_id = be->backend_id;
+		ct_create(&key, p, &backend_ip, backend_port, 0, be->backend_id, 0);
+	}
+	*nat_addr = p->t.daddr;
+	*nat_port = p->t.dport;
+	if (rewrite(skb, p, 0, &backend_ip, backend_port))
+		return -1;
+	return 1;
+}
+
+SEC("tc")
+int from_pod(struct __sk_buff *skb)
+{
+	struct packet p = {};
+	struct tuple key;
+	struct ct_value *ct;
+	struct addr nat_addr = {};
+	__u16 nat_port = 0;
+	__u32 backend_id = 0;
+	__u8 reason = REASON_NONE;
+
+	if (parse(skb, &p) || p.untracked)
+		return TC_ACT_OK;
+
+	int nat = load_balance(skb, &p, &nat_addr, &nat_port, &backend_id);
+	if (nat < 0) {
+		emit(skb, &p.t, identity_of(&p.t.saddr, p.t.family), 0, FLOW_DROP, VERDICT_DENY,
+		     REASON_NO_SERVICE_BACKEND, DIR_EGRESS, 0);
+		return TC_ACT_SHOT;
+	}
+
+	key = p.t;
+	key.dir = DIR_EGRESS;
+	ct = bpf_map_lookup_elem(&weft_conntrack, &key);
+	if (ct) {
+		ct_touch(ct, &p);
+		goto forward;
+	}
+	reverse(&p.t, &key, DIR_INGRESS);
+	ct = bpf_map_lookup_elem(&weft_conntrack, &key);
+	if (ct) {
+		ct_touch(ct, &p);
+		return TC_ACT_OK;
+	}
+
+	struct endpoint_info *src = endpoint_of(&p.t.saddr, p.t.family);
+	__u32 dst_id = identity_of(&p.t.daddr, p.t.family);
+	if (!src) {
+		emit(skb, &p.t, ID_WORLD, dst_id, FLOW_DROP, VERDICT_DENY, REASON_UNKNOWN_SOURCE, DIR_EGRESS, 0);
+		return TC_ACT_SHOT;
+	}
+	__u32 src_id = src->identity;
+	struct policy_value egress = policy_verdict(src_id, dst_id, p.icmp_echo ? 0 : bpf_ntohs(p.t.dport), p.t.proto,
+						    DIR_EGRESS, src->flags & EP_F_EGRESS_ENFORCED, &reason);
+	if (egress.verdict == VERDICT_DENY) {
+		emit(skb, &p.t, src_id, dst_id, FLOW_DROP, VERDICT_DENY, reason, DIR_EGRESS, 0);
+		return TC_ACT_SHOT;
+	}
+	// The destination pod's ingress rules decide redirection into the proxy: the packet has to be assigned
+	// to the proxy's socket here, where it enters the node's stack.
+	__u16 flags = nat ? CT_F_NAT_REPLY : 0;
+	__u16 proxy_port = 0;
+	struct endpoint_info *dst = endpoint_of(&p.t.daddr, p.t.family);
+	if (dst && p.t.proto == IPPROTO_TCP_) {
+		__u8 ingress_reason = REASON_NONE;
+		struct policy_value ingress = policy_verdict(dst->identity, src_id, bpf_ntohs(p.t.dport), p.t.proto,
+							     DIR_INGRESS, 0, &ingress_reason);
+		if (ingress.verdict == VERDICT_REDIRECT) {
+			flags |= CT_F_REDIRECT;
+			proxy_port = ingress.proxy_port;
+		}
+	}
+	if (egress.verdict == VERDICT_REDIRECT) {
+		flags |= CT_F_REDIRECT;
+		proxy_port = egress.proxy_port;
+	}
+	key = p.t;
+	key.dir = DIR_EGRESS;
+	ct_create(&key, &p, nat ? &nat_addr : 0, nat_port, flags, backend_id, proxy_port);
+	emit(skb, &p.t, src_id, dst_id, FLOW_NEW, flags & CT_F_REDIRECT ? VERDICT_REDIRECT : VERDICT_ALLOW, REASON_NONE,
+	     DIR_EGRESS, proxy_port);
+	ct = bpf_map_lookup_elem(&weft_conntrack, &key);
+	if (!ct)
+		return TC_ACT_OK;
+forward:
+	if (ct->flags & CT_F_REDIRECT) {
+		if (assign_to_proxy(skb, &p, ct->proxy_port)) {
+			emit(skb, &p.t, 0, 0, FLOW_DROP, VERDICT_DENY, REASON_REDIRECT_NO_PROXY, DIR_EGRESS, ct->proxy_port);
+			return TC_ACT_SHOT;
+		}
+	}
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int to_pod(struct __sk_buff *skb)
+{
+	struct packet p = {};
+	struct tuple key;
+	struct ct_value *ct;
+	__u8 reason = REASON_NONE;
+
+	if (parse(skb, &p) || p.untracked)
+		return TC_ACT_OK;
+
+	key = p.t;
+	key.dir = DIR_INGRESS;
+	ct = bpf_map_lookup_elem(&weft_conntrack, &key);
+	if (ct) {
+		ct_touch(ct, &p);
+		return TC_ACT_OK;
+	}
+	reverse(&p.t, &key, DIR_EGRESS);
+	ct = bpf_map_lookup_elem(&weft_conntrack, &key);
+	if (ct) {
+		ct_touch(ct, &p);
+		if (ct->flags & CT_F_NAT_REPLY) {
+			struct addr vip = ct->nat_addr;
+			if (rewrite(skb, &p, 1, &vip, ct->nat_port))
+				return TC_ACT_SHOT;
+		}
+		return TC_ACT_OK;
+	}
+
+	struct endpoint_info *dst = endpoint_of(&p.t.daddr, p.t.family);
+	if (!dst)
+		return TC_ACT_OK; // not addressed to an endpoint (e.g. broadcast): no policy applies
+	__u32 src_id = identity_of(&p.t.saddr, p.t.family);
+	struct policy_value ingress = policy_verdict(dst->identity, src_id, p.icmp_echo ? 0 : bpf_ntohs(p.t.dport),
+						     p.t.proto, DIR_INGRESS, dst->flags & EP_F_INGRESS_ENFORCED, &reason);
+	if (ingress.verdict == VERDICT_DENY) {
+		emit(skb, &p.t, src_id, dst->identity, FLOW_DROP, VERDICT_DENY, reason, DIR_INGRESS, 0);
+		return TC_ACT_SHOT;
+	}
+	key = p.t;
+	key.dir = DIR_INGRESS;
+	ct_create(&key, &p, 0, 0, 0, 0, 0);
+	emit(skb, &p.t, src_id, dst->identity, FLOW_NEW, ingress.verdict, REASON_NONE, DIR_INGRESS, ingress.proxy_port);
+	return TC_ACT_OK;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

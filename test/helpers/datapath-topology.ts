@@ -1,0 +1,131 @@
+// Test topologies for the eBPF datapath: a "node" network namespace (no route out of it) holding the
+// host side of each pod's veth, and one namespace per pod. Names are unique per run; destroy() removes
+// every namespace (and with them the veths, qdiscs and filters) this topology created.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const probe = path.join(path.dirname(fileURLToPath(import.meta.url)), 'datapath-probe.js');
+
+export function ip(...args: string[]): string {
+  return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+export function inNs(ns: string, ...cmd: string[]): string {
+  return execFileSync('ip', ['netns', 'exec', ns, ...cmd], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+export interface Pod {
+  name: string;
+  ns: string;
+  /** The host-side veth, in the node namespace. */
+  hostIf: string;
+  ip4: string;
+  ip6: string;
+}
+
+export interface ProbeResult { ok: boolean; reply?: string; error?: string; local?: string }
+
+export class Topology {
+  readonly id = randomBytes(3).toString('hex');
+  readonly node = `wn${this.id}`;
+  /** The node's own address, on its loopback: pods' gateway and the "host" entity. */
+  readonly nodeIp4 = '10.99.0.1';
+  readonly pods = new Map<string, Pod>();
+  private readonly namespaces: string[] = [];
+  private readonly servers: ChildProcess[] = [];
+
+  constructor() {
+    this.addNs(this.node);
+    inNs(this.node, 'sysctl', '-qw', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1');
+    ip('-n', this.node, 'addr', 'add', `${this.nodeIp4}/32`, 'dev', 'lo');
+  }
+
+  get nodeNsPath(): string {
+    return `/var/run/netns/${this.node}`;
+  }
+
+  /** A pod with 10.99.0.<n>/32 and fd00:99::<n>/128, routed through its veth. */
+  addPod(name: string, n: number): Pod {
+    const ns = `wp${this.id}${name}`;
+    const hostIf = `h${this.id}${name}`.slice(0, 15);
+    const pod: Pod = { name, ns, hostIf, ip4: `10.99.0.${n}`, ip6: `fd00:99::${n.toString(16)}` };
+    this.addNs(ns);
+    ip('-n', this.node, 'link', 'add', hostIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
+    ip('-n', this.node, 'link', 'set', hostIf, 'up');
+    inNs(this.node, 'sysctl', '-qw', `net.ipv4.conf.${hostIf}.proxy_arp=1`);
+    ip('-n', this.node, '-6', 'addr', 'add', 'fe80::1/64', 'dev', hostIf, 'nodad');
+    ip('-n', this.node, 'route', 'add', `${pod.ip4}/32`, 'dev', hostIf);
+    ip('-n', this.node, '-6', 'route', 'add', `${pod.ip6}/128`, 'dev', hostIf);
+    ip('-n', ns, 'link', 'set', 'eth0', 'up');
+    ip('-n', ns, 'addr', 'add', `${pod.ip4}/32`, 'dev', 'eth0');
+    ip('-n', ns, 'route', 'add', 'default', 'via', this.nodeIp4, 'dev', 'eth0', 'onlink');
+    ip('-n', ns, '-6', 'addr', 'add', `${pod.ip6}/128`, 'dev', 'eth0', 'nodad');
+    ip('-n', ns, '-6', 'route', 'add', 'default', 'via', 'fe80::1', 'dev', 'eth0');
+    this.pods.set(name, pod);
+    return pod;
+  }
+
+  pod(name: string): Pod {
+    const p = this.pods.get(name);
+    if (!p) throw new Error(`no pod ${name}`);
+    return p;
+  }
+
+  /** Starts a probe server in a namespace; resolves once it listens. */
+  async serve(ns: string, name: string, proto: 'tcp' | 'udp', ports: number[]): Promise<void> {
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, probe, 'serve', name, proto, ...ports.map(String)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    this.servers.push(child);
+    await new Promise<void>((resolve, reject) => {
+      child.once('exit', (code) => reject(new Error(`probe server in ${ns} exited with ${code}`)));
+      child.stdout.on('data', (d: Buffer) => { if (d.toString().includes('ready')) resolve(); });
+    });
+  }
+
+  /** One connection (TCP) or datagram exchange (UDP) from a namespace. */
+  async connect(ns: string, proto: 'tcp' | 'udp', host: string, port: number, timeoutMs = 1500): Promise<ProbeResult> {
+    const out = await new Promise<string>((resolve, reject) => {
+      const child = spawn('ip', ['netns', 'exec', ns, process.execPath, probe, 'connect', proto, host, String(port), String(timeoutMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let data = '';
+      child.stdout.on('data', (d: Buffer) => { data += d.toString(); });
+      child.on('exit', () => resolve(data));
+      child.on('error', reject);
+    });
+    return JSON.parse(out) as ProbeResult;
+  }
+
+  /** One ping; true when answered. */
+  ping(ns: string, host: string): boolean {
+    try {
+      inNs(ns, 'ping', '-c', '1', '-W', '1', host);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  destroy(): void {
+    for (const s of this.servers) s.kill();
+    for (const ns of this.namespaces.reverse()) {
+      try {
+        ip('netns', 'del', ns);
+      } catch {
+        // already gone
+      }
+    }
+    this.namespaces.length = 0;
+  }
+
+  /** The namespaces of this topology that still exist. */
+  leftovers(): string[] {
+    const list = ip('netns', 'list');
+    return [this.node, ...[...this.pods.values()].map((p) => p.ns)].filter((ns) => list.split('\n').some((l) => l.split(' ')[0] === ns));
+  }
+
+  addNs(ns: string): void {
+    ip('netns', 'add', ns);
+    this.namespaces.push(ns);
+    ip('-n', ns, 'link', 'set', 'lo', 'up');
+  }
+}
