@@ -1,0 +1,55 @@
+// Reading the node proxy's L7 access log back: one JSON object per line (see envoy.ts), with the verdict
+// made explicit. The observability work consumes this.
+export interface L7AccessLogEntry {
+  time: string;
+  direction: string;
+  sourceAddress: string;
+  /** Numeric identity of the source, or undefined when the address is not in the port's identity map. */
+  sourceIdentity: number | undefined;
+  destinationEndpoint: string;
+  destinationIdentity: number | undefined;
+  destinationPort: number | undefined;
+  protocol: string;
+  method: string;
+  path: string;
+  host: string;
+  responseCode: number;
+  /** FORWARDED: allowed and sent to the application; DENIED: an L7 rule refused it (403);
+   *  DROPPED: no rule allows this peer on this port at all (the datapath drops these before the proxy). */
+  verdict: 'FORWARDED' | 'DENIED' | 'DROPPED' | 'ERROR';
+  /** The RBAC decision's name, e.g. `denied:l7`, `dropped:deny-rule`, `dropped:default-deny`. */
+  reason: string;
+}
+
+const num = (v: unknown): number | undefined => (typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : undefined);
+const text = (v: unknown): string => (typeof v === 'string' ? v : '');
+
+export function parseL7AccessLogLine(line: string): L7AccessLogEntry | undefined {
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  const details = text(raw.response_code_details);
+  const denied = /^rbac_access_denied_matched_policy\[(.*)\]$/.exec(details);
+  const reason = denied?.[1] ?? details;
+  const code = Number(raw.response_code);
+  const verdict = denied ? (reason.startsWith('dropped') ? 'DROPPED' : 'DENIED') : details === 'via_upstream' ? 'FORWARDED' : 'ERROR';
+  return {
+    time: text(raw.time),
+    direction: text(raw.direction),
+    sourceAddress: text(raw.source_address),
+    sourceIdentity: num(raw.source_identity),
+    destinationEndpoint: text(raw.destination_endpoint),
+    destinationIdentity: num(raw.destination_identity),
+    destinationPort: num(raw.destination_port),
+    protocol: text(raw.protocol),
+    method: text(raw.method),
+    path: text(raw.path),
+    host: text(raw.host),
+    responseCode: Number.isFinite(code) ? code : 0,
+    verdict,
+    reason,
+  };
+}

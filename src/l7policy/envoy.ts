@@ -1,0 +1,342 @@
+// The node proxy's share of L7 policy: for every endpoint port where HTTP rules apply (ingress), a listener
+// on the endpoint's address and port (standalone mode: clients connect to it as they would to the pod; the
+// datapath's transparent redirect comes with the eBPF issue) that forwards allowed requests to the
+// application and answers the others 403 `Access denied`.
+//
+// Enforcement is Envoy's RBAC filter with a matcher tree: the connection's source address (never a header)
+// selects the peer's identity group, the request's :method, :path, :authority and headers select the rule.
+// The policy travels in the route configuration (RDS, per virtual host), never in the listener, so a policy
+// or identity change reaches the next request on an established connection without draining it.
+import type { Cluster } from '../generated/envoy/config/cluster/v3/Cluster.js';
+import type { Listener } from '../generated/envoy/config/listener/v3/Listener.js';
+import type { RouteConfiguration } from '../generated/envoy/config/route/v3/RouteConfiguration.js';
+import type { FileAccessLog } from '../generated/envoy/extensions/access_loggers/file/v3/FileAccessLog.js';
+import type { HttpConnectionManager } from '../generated/envoy/extensions/filters/network/http_connection_manager/v3/HttpConnectionManager.js';
+import type { RBAC } from '../generated/envoy/extensions/filters/http/rbac/v3/RBAC.js';
+import type { RBACPerRoute } from '../generated/envoy/extensions/filters/http/rbac/v3/RBACPerRoute.js';
+import type { Router } from '../generated/envoy/extensions/filters/http/router/v3/Router.js';
+import type { Ip } from '../generated/envoy/extensions/matching/input_matchers/ip/v3/Ip.js';
+import type { Matcher, _xds_type_matcher_v3_Matcher_MatcherList_Predicate as Predicate, _xds_type_matcher_v3_Matcher_OnMatch as OnMatch } from '../generated/xds/type/matcher/v3/Matcher.js';
+import type { TypedExtensionConfig } from '../generated/xds/core/v3/TypedExtensionConfig.js';
+import { ADS_CONFIG_SOURCE, edsCluster, loadAssignment } from '../xds/builders.js';
+import { clusterResource, endpointsResource, listenerResource, routeConfigurationResource } from '../xds/envoy-resources.js';
+import { packAny } from '../xds/protos.js';
+import type { Resource } from '../xds/resource.js';
+import { formatPrefix, parsePrefix, prefixKey, prefixWithin, type Prefix } from './cidr.js';
+import { RESERVED_HOST, RESERVED_WORLD, type Endpoint, type IdentityTable } from './identities.js';
+import { decide, type Decision, type DirectionPolicy, type PolicyModel } from './model.js';
+import type { HttpRule } from './types.js';
+
+/** Cilium's body for a request its proxy denies (cilium/proxy appends CRLF). */
+export const ACCESS_DENIED_BODY = 'Access denied\r\n';
+export const RBAC_FILTER = 'weft.l7policy';
+/** Dynamic metadata namespace of the RBAC filter's shadow result (the source identity) in access logs. */
+const RBAC_METADATA = 'envoy.filters.http.rbac';
+export const ROUTE_METADATA = 'weft.l7policy';
+/** Above this many pod addresses, a port's source-identity map lists only the identities its rules name. */
+const MAX_IDENTITY_MAP = 4096;
+/** Ranges with L7 rules on pods that declare no container ports are proxied port by port up to this size. */
+export const MAX_UNDECLARED_RANGE = 64;
+
+export interface L7Problem {
+  endpoint: Endpoint;
+  message: string;
+}
+
+export interface L7ListenerInfo {
+  name: string;
+  endpoint: string;
+  address: string;
+  port: number;
+  backend: { address: string; port: number };
+}
+
+export interface EnvoyL7Options {
+  /** Where Envoy writes the JSON access log of every request these listeners see. */
+  accessLogPath: string;
+  /** Secret values for headerMatches: `ns/name` → the value (a Secret's only entry). */
+  secrets: ReadonlyMap<string, string>;
+}
+
+const any = (type: string, fields: object): TypedExtensionConfig => ({ name: type.slice(type.lastIndexOf('.') + 1), typed_config: packAny(type, fields) });
+
+const SOURCE_IP_INPUT = any('envoy.extensions.matching.common_inputs.network.v3.DirectSourceIPInput', {});
+
+function headerInput(name: string): TypedExtensionConfig {
+  return any('envoy.type.matcher.v3.HttpRequestHeaderMatchInput', { header_name: name });
+}
+
+function cidrRange(p: Prefix): { address_prefix: string; prefix_len: { value: number } } {
+  return { address_prefix: formatPrefix(p).split('/')[0], prefix_len: { value: p.length } };
+}
+
+function sourceIn(prefixes: Prefix[]): Predicate {
+  const ip: Ip = { cidr_ranges: prefixes.map(cidrRange), stat_prefix: 'weft_l7_source' };
+  return { single_predicate: { input: SOURCE_IP_INPUT, custom_match: any('envoy.extensions.matching.input_matchers.ip.v3.Ip', ip) } };
+}
+
+function regexPredicate(header: string, regex: string): Predicate {
+  return { single_predicate: { input: headerInput(header), value_match: { safe_regex: { google_re2: {}, regex } } } };
+}
+
+function exactPredicate(header: string, value: string): Predicate {
+  return { single_predicate: { input: headerInput(header), value_match: { exact: value } } };
+}
+
+function presentPredicate(header: string): Predicate {
+  return { single_predicate: { input: headerInput(header), value_match: { prefix: '' } } };
+}
+
+const NEVER: Predicate = { not_matcher: { single_predicate: { input: SOURCE_IP_INPUT, value_match: { prefix: '' } } } };
+
+function all(predicates: Predicate[]): Predicate {
+  return predicates.length === 1 ? predicates[0] : { and_matcher: { predicate: predicates } };
+}
+
+/** The conditions of one HTTP rule, as Cilium's proxy checks them (header names are case-insensitive). */
+export function rulePredicates(rule: HttpRule, secrets: ReadonlyMap<string, string>): Predicate[] {
+  const out: Predicate[] = [];
+  if (rule.method) out.push(regexPredicate(':method', rule.method));
+  if (rule.path) out.push(regexPredicate(':path', rule.path));
+  if (rule.host) out.push(regexPredicate(':authority', rule.host));
+  for (const h of rule.headers) out.push(h.value === undefined ? presentPredicate(h.name.toLowerCase()) : exactPredicate(h.name.toLowerCase(), h.value));
+  for (const m of rule.headerMatches) {
+    const secret = m.secret ? secrets.get(`${m.secret.namespace}/${m.secret.name}`) : undefined;
+    const value = secret || m.value;
+    if (m.secret && value === undefined) {
+      // Cilium: a Secret that cannot be read, with no fallback value, makes the rule fail.
+      out.push(NEVER);
+      continue;
+    }
+    // Mismatch actions (LOG, ADD, DELETE, REPLACE) keep the rule matching whatever the header holds.
+    if (m.mismatch) continue;
+    out.push(value === undefined ? presentPredicate(m.name.toLowerCase()) : exactPredicate(m.name.toLowerCase(), value));
+  }
+  return out;
+}
+
+function action(name: string, allow: boolean): OnMatch {
+  return { action: any('envoy.config.rbac.v3.Action', { name, action: allow ? 'ALLOW' : 'DENY' }) };
+}
+
+/** Peer classes of one port: identity groups with equal decisions, and the world's address prefixes. */
+interface PeerGroup {
+  prefixes: Prefix[];
+  decision: Decision;
+  label: string;
+}
+
+function signature(d: Decision): string {
+  if (d.verdict === 'deny') return `deny:${d.reason}`;
+  return d.http === null ? 'allow' : `l7:${JSON.stringify(d.http)}`;
+}
+
+function hostPrefix(ip: string): Prefix | undefined {
+  return parsePrefix(ip);
+}
+
+function fieldMatchers(groups: PeerGroup[], secrets: ReadonlyMap<string, string>): Matcher['matcher_list'] {
+  const matchers: NonNullable<Matcher['matcher_list']>['matchers'] = [];
+  for (const g of groups) {
+    if (g.prefixes.length === 0) continue;
+    const source = sourceIn(g.prefixes);
+    const d = g.decision;
+    if (d.verdict === 'deny') {
+      matchers.push({ predicate: source, on_match: action(`dropped:${d.reason}`, false) });
+    } else if (d.http === null) {
+      matchers.push({ predicate: source, on_match: action('allowed', true) });
+    } else {
+      d.http.forEach(({ rule, policy }, i) => {
+        matchers.push({ predicate: all([source, ...rulePredicates(rule, secrets)]), on_match: action(`allowed:${policy}:${i}`, true) });
+      });
+      matchers.push({ predicate: source, on_match: action('denied:l7', false) });
+    }
+  }
+  return { matchers };
+}
+
+/** The RBAC configuration of one endpoint port: enforcing matcher, and a shadow matcher naming the source identity. */
+export function portRbac(model: PolicyModel, dp: DirectionPolicy, port: number, secrets: ReadonlyMap<string, string>): RBAC {
+  const table = model.table;
+  const byDecision = new Map<string, PeerGroup>();
+  const identityIps = new Map<number, string[]>();
+  for (const e of table.endpoints) for (const ip of e.ips) (identityIps.get(e.identity) ?? identityIps.set(e.identity, []).get(e.identity)!).push(ip);
+  identityIps.set(RESERVED_HOST, [...table.hostIps]);
+  const podPrefixes: Prefix[] = [];
+  const listed = new Set<number>();
+  for (const [identity, ips] of [...identityIps].sort(([a], [b]) => a - b)) {
+    const decision = decide(dp, { identity }, port, 'TCP');
+    const prefixes = ips.map(hostPrefix).filter((p): p is Prefix => p !== undefined);
+    podPrefixes.push(...prefixes);
+    if (decision.verdict === 'deny' && decision.reason === 'default-deny') continue;
+    listed.add(identity);
+    const sig = signature(decision);
+    const g = byDecision.get(sig) ?? byDecision.set(sig, { prefixes: [], decision, label: sig }).get(sig)!;
+    g.prefixes.push(...prefixes);
+  }
+  // The world: the most specific policy CIDR an address falls in decides (longest prefix first).
+  const atoms = new Map<string, Prefix>();
+  for (const p of [parsePrefix('0.0.0.0/0')!, parsePrefix('::/0')!]) atoms.set(prefixKey(p), p);
+  for (const e of dp.entries) for (const c of e.peers.cidrs) for (const p of [c.cidr, ...c.except]) atoms.set(prefixKey(p), p);
+  const worldGroups: PeerGroup[] = [...atoms.values()]
+    .sort((a, b) => b.length - a.length || a.family - b.family || (a.base < b.base ? -1 : 1))
+    .map((prefix) => ({ prefixes: [prefix], decision: decide(dp, { identity: RESERVED_WORLD, prefix }, port, 'TCP'), label: formatPrefix(prefix) }));
+  // Cluster addresses that no rule allows must not fall through to a world prefix that is allowed.
+  const unlisted = [...identityIps].filter(([id]) => !listed.has(id)).flatMap(([, ips]) => ips.map(hostPrefix).filter((p): p is Prefix => p !== undefined));
+  const worldOverlaps = worldGroups.some((g) => g.decision.verdict === 'allow' && unlisted.some((p) => prefixWithin(p, g.prefixes[0])));
+  const clusterDefault: PeerGroup[] = worldOverlaps ? [{ prefixes: unlisted, decision: { verdict: 'deny', reason: 'default-deny', policies: [] }, label: 'cluster default' }] : [];
+  const matcher: Matcher = {
+    matcher_list: fieldMatchers([...byDecision.values(), ...clusterDefault, ...worldGroups], secrets),
+    on_no_match: action('dropped:default-deny', false),
+  };
+  // The shadow matcher only names the source identity for the access log (source address → identity).
+  const map: Record<string, OnMatch> = {};
+  const allIps = [...identityIps].reduce((n, [, ips]) => n + ips.length, 0);
+  for (const [identity, ips] of identityIps) {
+    if (allIps > MAX_IDENTITY_MAP && !listed.has(identity)) continue;
+    for (const ip of ips) map[ip] = action(String(identity), true);
+  }
+  const shadow: Matcher = Object.keys(map).length
+    ? { matcher_tree: { input: SOURCE_IP_INPUT, exact_match_map: { map } }, on_no_match: action(String(RESERVED_WORLD), true) }
+    : { matcher_list: { matchers: [{ predicate: presentPredicate(':method'), on_match: action(String(RESERVED_WORLD), true) }] }, on_no_match: action(String(RESERVED_WORLD), true) };
+  return { matcher, shadow_matcher: shadow };
+}
+
+/** Ports of an endpoint where HTTP rules apply (ingress): each port of a range the pod declares, or the whole range when small. */
+export function l7Ports(endpoint: Endpoint, dp: DirectionPolicy): { ports: number[]; problems: string[] } {
+  const declared = endpoint.ports.filter((p) => p.protocol === 'TCP').map((p) => p.containerPort);
+  const ports = new Set<number>();
+  const problems: string[] = [];
+  for (const e of dp.entries) {
+    if (e.verdict !== 'allow' || !e.http || e.port === 0) continue;
+    if (declared.length > 0) {
+      for (const p of declared) if (p >= e.port && p <= e.endPort) ports.add(p);
+    } else if (e.endPort - e.port + 1 <= MAX_UNDECLARED_RANGE) {
+      for (let p = e.port; p <= e.endPort; p++) ports.add(p);
+    } else {
+      problems.push(`${e.policy}: HTTP rules on ports ${e.port}-${e.endPort}, but the pod declares no container ports; declare them (spec.containers[].ports) so that Weft proxies exactly those`);
+    }
+  }
+  return { ports: [...ports].sort((a, b) => a - b), problems };
+}
+
+export function listenerName(endpoint: Endpoint, port: number): string {
+  return `l7/ingress/${endpoint.name}/${port}`;
+}
+
+/** The JSON access log line of every request (see access-log.ts for reading it back). */
+function accessLog(path: string, direction: string): FileAccessLog {
+  const fields: Record<string, string> = {
+    time: '%START_TIME%',
+    direction,
+    source_address: '%DOWNSTREAM_DIRECT_REMOTE_ADDRESS%',
+    source_identity: `%DYNAMIC_METADATA(${RBAC_METADATA}:shadow_effective_policy_id)%`,
+    destination_endpoint: `%METADATA(ROUTE:${ROUTE_METADATA}:endpoint)%`,
+    destination_identity: `%METADATA(ROUTE:${ROUTE_METADATA}:identity)%`,
+    destination_port: `%METADATA(ROUTE:${ROUTE_METADATA}:port)%`,
+    protocol: '%PROTOCOL%',
+    method: '%REQ(:METHOD)%',
+    path: '%REQ(:PATH)%',
+    host: '%REQ(:AUTHORITY)%',
+    response_code: '%RESPONSE_CODE%',
+    response_code_details: '%RESPONSE_CODE_DETAILS%',
+  };
+  return { path, json_format: { fields: Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, { string_value: v }])) } };
+}
+
+function hcm(name: string, accessLogPath: string): HttpConnectionManager {
+  // Deny everything until the route configuration's per-virtual-host policy says otherwise.
+  const base: RBAC = { rules: { action: 'ALLOW', policies: {} } };
+  return {
+    stat_prefix: name.replace(/[^A-Za-z0-9_]/g, '_'),
+    codec_type: 'AUTO',
+    rds: { route_config_name: name, config_source: ADS_CONFIG_SOURCE },
+    // The peer is the connection's source address: X-Forwarded-For and friends never count.
+    use_remote_address: { value: true },
+    xff_num_trusted_hops: 0,
+    // Rules see the path the application will see: RFC 3986 normalised, slashes merged, %2F/%5C decoded.
+    normalize_path: { value: true },
+    merge_slashes: true,
+    path_with_escaped_slashes_action: 'UNESCAPE_AND_FORWARD',
+    local_reply_config: {
+      mappers: [
+        {
+          filter: { status_code_filter: { comparison: { op: 'EQ', value: { default_value: 403, runtime_key: 'weft.l7policy.denied_status' } } } },
+          body: { inline_string: ACCESS_DENIED_BODY },
+        },
+      ],
+    },
+    access_log: [{ name: 'envoy.access_loggers.file', typed_config: packAny('envoy.extensions.access_loggers.file.v3.FileAccessLog', accessLog(accessLogPath, 'ingress')) }],
+    http_filters: [
+      { name: RBAC_FILTER, typed_config: packAny('envoy.extensions.filters.http.rbac.v3.RBAC', base) },
+      { name: 'envoy.filters.http.router', typed_config: packAny('envoy.extensions.filters.http.router.v3.Router', {} satisfies Router) },
+    ],
+  };
+}
+
+export interface EndpointL7 {
+  resources: Resource[];
+  listeners: L7ListenerInfo[];
+  problems: string[];
+}
+
+/** The listeners, routes and clusters that enforce one endpoint's ingress HTTP rules. */
+export function endpointL7Resources(model: PolicyModel, endpoint: Endpoint, opts: EnvoyL7Options): EndpointL7 {
+  const dp = model.endpointPolicy(endpoint).ingress;
+  const { ports, problems } = l7Ports(endpoint, dp);
+  const out: EndpointL7 = { resources: [], listeners: [], problems };
+  const address = endpoint.ips[0];
+  if (ports.length > 0 && !address) {
+    out.problems.push('HTTP rules apply, but the pod has no status.podIP to listen on');
+    return out;
+  }
+  for (const port of ports) {
+    const backend = endpoint.backends.get(port);
+    if (!backend) {
+      out.problems.push(`HTTP rules apply to port ${port}, but annotation weft.dev/standalone-backends names no address for it (e.g. "${port}=127.0.0.1:8${port}"); the port is not proxied`);
+      continue;
+    }
+    const name = listenerName(endpoint, port);
+    const listener: Listener & { name: string } = {
+      name,
+      address: { socket_address: { address, port_value: port } },
+      filter_chains: [{ filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: packAny('envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager', hcm(name, opts.accessLogPath)) }] }],
+    };
+    const perRoute: RBACPerRoute = { rbac: portRbac(model, dp, port, opts.secrets) };
+    const routes: RouteConfiguration & { name: string } = {
+      name,
+      virtual_hosts: [
+        {
+          name,
+          domains: ['*'],
+          typed_per_filter_config: { [RBAC_FILTER]: packAny('envoy.extensions.filters.http.rbac.v3.RBACPerRoute', perRoute) },
+          routes: [
+            {
+              name,
+              match: { prefix: '' },
+              route: { cluster: name, timeout: { seconds: '0' } },
+              metadata: { filter_metadata: { [ROUTE_METADATA]: { fields: { endpoint: { string_value: endpoint.name }, identity: { string_value: String(endpoint.identity) }, port: { string_value: String(port) } } } } },
+            },
+          ],
+        },
+      ],
+    };
+    const cluster: Cluster & { name: string } = edsCluster(name);
+    out.resources.push(clusterResource(cluster), endpointsResource(loadAssignment(name, [backend])), listenerResource(listener), routeConfigurationResource(routes));
+    out.listeners.push({ name, endpoint: endpoint.name, address, port, backend });
+  }
+  return out;
+}
+
+export function l7Resources(model: PolicyModel, table: IdentityTable, opts: EnvoyL7Options): { resources: Resource[]; listeners: L7ListenerInfo[]; problems: L7Problem[] } {
+  const resources: Resource[] = [];
+  const listeners: L7ListenerInfo[] = [];
+  const problems: L7Problem[] = [];
+  for (const endpoint of table.endpoints) {
+    const r = endpointL7Resources(model, endpoint, opts);
+    resources.push(...r.resources);
+    listeners.push(...r.listeners);
+    problems.push(...r.problems.map((message) => ({ endpoint, message })));
+  }
+  return { resources, listeners, problems };
+}

@@ -1,0 +1,65 @@
+// Cilium label keys and selectors. A key may carry a source (`k8s:app`, `reserved:host`); without one it
+// matches a label of that key from any source, as Cilium's selectors do.
+import type { LabelKey, Requirement, Selector } from './types.js';
+
+const SOURCES = new Set(['k8s', 'any', 'reserved', 'cidr', 'container', 'unspec', 'fqdn', 'cilium-generated']);
+
+export const NAMESPACE_LABEL = 'io.kubernetes.pod.namespace';
+export const NAMESPACE_LABELS_PREFIX = 'io.cilium.k8s.namespace.labels.';
+export const SERVICE_ACCOUNT_LABEL = 'io.cilium.k8s.policy.serviceaccount';
+export const CLUSTER_LABEL = 'io.cilium.k8s.policy.cluster';
+
+export function parseLabelKey(raw: string): LabelKey {
+  const i = raw.indexOf(':');
+  if (i > 0 && SOURCES.has(raw.slice(0, i))) return { source: raw.slice(0, i), key: raw.slice(i + 1) };
+  return { source: 'any', key: raw };
+}
+
+export function formatLabelKey(k: LabelKey): string {
+  return `${k.source}:${k.key}`;
+}
+
+/** An identity's labels: `source:key` → value. */
+export type LabelSet = ReadonlyMap<string, string>;
+
+function valuesOf(labels: LabelSet, key: LabelKey): string[] {
+  if (key.source !== 'any') {
+    const v = labels.get(formatLabelKey(key));
+    return v === undefined ? [] : [v];
+  }
+  const out: string[] = [];
+  for (const [k, v] of labels) if (k.slice(k.indexOf(':') + 1) === key.key) out.push(v);
+  return out;
+}
+
+function holds(labels: LabelSet, r: Requirement): boolean {
+  const values = valuesOf(labels, r.key);
+  switch (r.operator) {
+    case 'In':
+      return values.some((v) => r.values.includes(v));
+    case 'NotIn':
+      return !values.some((v) => r.values.includes(v));
+    case 'Exists':
+      return values.length > 0;
+    case 'DoesNotExist':
+      return values.length === 0;
+  }
+}
+
+export function selects(selector: Selector, labels: LabelSet): boolean {
+  return selector.requirements.every((r) => holds(labels, r));
+}
+
+export function mentionsKey(selector: Selector, key: string): boolean {
+  return selector.requirements.some((r) => r.key.key === key && (r.key.source === 'k8s' || r.key.source === 'any'));
+}
+
+export function mentionsSource(selector: Selector, source: string): boolean {
+  return selector.requirements.some((r) => r.key.source === source);
+}
+
+/** The selector narrowed to one namespace, as Cilium does for namespaced policies' peer selectors. */
+export function inNamespace(selector: Selector, namespace: string): Selector {
+  if (mentionsKey(selector, NAMESPACE_LABEL) || mentionsSource(selector, 'reserved')) return selector;
+  return { requirements: [...selector.requirements, { key: { source: 'k8s', key: NAMESPACE_LABEL }, operator: 'In', values: [namespace] }] };
+}
