@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The `weft` command.
+import path from 'node:path';
 import { Command } from 'commander';
 import { printVersion } from './version.js';
 import { runDemo } from './demo.js';
@@ -37,9 +38,10 @@ const runCommand = program
   .option('--protocol <protocol>', 'xDS flavour Envoy uses: delta or sotw', 'delta')
   .option('--admin-port <port>', 'port of Weft\'s own admin endpoint (/metrics, /debug/xds) on 127.0.0.1', '9901')
   .option('--demo-backends', 'also start the quickstart\'s demo backends (blue on 127.0.0.1:18081, green on 127.0.0.1:18082)', false)
-  .action(async (opts: { config: string; protocol: string; adminPort: string; demoBackends: boolean } & IngressFlags) => {
+  .option('--l7-access-log <file>', 'where Envoy writes the JSON access log of requests under L7 policy (default: a file in Weft\'s temporary directory)')
+  .action(async (opts: { config: string; protocol: string; adminPort: string; demoBackends: boolean; l7AccessLog?: string } & IngressFlags) => {
     if (opts.protocol !== 'delta' && opts.protocol !== 'sotw') throw new Error(`--protocol must be delta or sotw, not ${opts.protocol}`);
-    const translate = { ingress: ingressOptionsFromFlags(opts) };
+    const translate = { ingress: ingressOptionsFromFlags(opts), ...(opts.l7AccessLog ? { l7: { accessLogPath: path.resolve(opts.l7AccessLog) } } : {}) };
     await runStandalone({ dir: opts.config, protocol: opts.protocol, adminPort: parsePort(opts.adminPort, '--admin-port', true), demoBackends: opts.demoBackends, translate });
   });
 addIngressFlags(runCommand);

@@ -83,11 +83,12 @@ function exactPredicate(header: string, value: string): Predicate {
   return { single_predicate: { input: headerInput(header), value_match: { exact: value } } };
 }
 
+/** A header that is present matches (any value, even empty); an absent one yields no input and fails. */
 function presentPredicate(header: string): Predicate {
-  return { single_predicate: { input: headerInput(header), value_match: { prefix: '' } } };
+  return { single_predicate: { input: headerInput(header), value_match: { safe_regex: { google_re2: {}, regex: '.*' } } } };
 }
 
-const NEVER: Predicate = { not_matcher: { single_predicate: { input: SOURCE_IP_INPUT, value_match: { prefix: '' } } } };
+const NEVER: Predicate = { not_matcher: presentPredicate(':method') };
 
 function all(predicates: Predicate[]): Predicate {
   return predicates.length === 1 ? predicates[0] : { and_matcher: { predicate: predicates } };
@@ -241,7 +242,7 @@ function accessLog(path: string, direction: string): FileAccessLog {
     response_code: '%RESPONSE_CODE%',
     response_code_details: '%RESPONSE_CODE_DETAILS%',
   };
-  return { path, json_format: { fields: Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, { string_value: v }])) } };
+  return { path, json_format: { fields: Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, { stringValue: v }])) } };
 }
 
 function hcm(name: string, accessLogPath: string): HttpConnectionManager {
@@ -315,7 +316,7 @@ export function endpointL7Resources(model: PolicyModel, endpoint: Endpoint, opts
               name,
               match: { prefix: '' },
               route: { cluster: name, timeout: { seconds: '0' } },
-              metadata: { filter_metadata: { [ROUTE_METADATA]: { fields: { endpoint: { string_value: endpoint.name }, identity: { string_value: String(endpoint.identity) }, port: { string_value: String(port) } } } } },
+              metadata: { filter_metadata: { [ROUTE_METADATA]: { fields: { endpoint: { stringValue: endpoint.name }, identity: { stringValue: String(endpoint.identity) }, port: { stringValue: String(port) } } } } },
             },
           ],
         },

@@ -254,6 +254,11 @@ function parseRule(v: unknown, field: string, direction: Direction, deny: boolea
   return portRules.map((p) => ({ direction, deny, peers, ports: p.ports, ...(p.http ? { http: p.http } : {}) }));
 }
 
+/** The object's own fields (the loader adds `source`). */
+function withoutSource(m: RawPolicyObject): Obj {
+  return Object.fromEntries(Object.entries(m).filter(([k]) => k !== 'source'));
+}
+
 export interface RawPolicyObject {
   kind: string;
   metadata: { name: string; namespace?: string };
@@ -303,8 +308,7 @@ function parseCiliumSpec(v: unknown, field: string, id: string, kind: Policy['ki
 export function parseCiliumPolicy(m: RawPolicyObject): Policy[] {
   const clusterwide = m.kind === 'CiliumClusterwideNetworkPolicy';
   const namespace = clusterwide ? undefined : (m.metadata.namespace ?? 'default');
-  const { source: _source, ...rest } = m;
-  known(rest as Obj, '', ['apiVersion', 'kind', 'metadata', 'spec', 'specs', 'status']);
+  known(withoutSource(m), '', ['apiVersion', 'kind', 'metadata', 'spec', 'specs', 'status']);
   const specs: Array<[unknown, string]> = [];
   if (m.spec !== undefined && m.spec !== null) specs.push([m.spec, 'spec']);
   list(m.specs, 'specs').forEach((s, i) => specs.push([s, `specs[${i}]`]));
@@ -316,8 +320,7 @@ export function parseCiliumPolicy(m: RawPolicyObject): Policy[] {
 /** networking.k8s.io/v1 NetworkPolicy → the same rule shape (L3/L4 only), as Cilium translates it. */
 export function parseNetworkPolicy(m: RawPolicyObject): Policy {
   const namespace = m.metadata.namespace ?? 'default';
-  const { source: _source, ...rest } = m;
-  known(rest as Obj, '', ['apiVersion', 'kind', 'metadata', 'spec', 'status']);
+  known(withoutSource(m), '', ['apiVersion', 'kind', 'metadata', 'spec', 'status']);
   const spec = obj(m.spec ?? {}, 'spec');
   known(spec, 'spec', ['podSelector', 'policyTypes', 'ingress', 'egress']);
   const endpointSelector = inNamespace(parseSelector(spec.podSelector ?? {}, 'spec.podSelector'), namespace);

@@ -15,6 +15,7 @@ import { TLSRoute, type ITLSRoute } from '@kubernetes-models/gateway-api/gateway
 import { BackendTLSPolicy, type IBackendTLSPolicy } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/BackendTLSPolicy';
 import { Ingress, type IIngress } from 'kubernetes-models/networking.k8s.io/v1/Ingress';
 import { IngressClass, type IIngressClass } from 'kubernetes-models/networking.k8s.io/v1/IngressClass';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { unknownFields } from './unknown-fields.js';
 import { describeObject, type Manifest, type ManifestProblem, type ObjectMeta, type Source } from './manifests.js';
 
@@ -38,10 +39,26 @@ export interface Inputs {
   backendTlsPolicies: Obj<IBackendTLSPolicy>[];
   ingresses: Obj<IIngress>[];
   ingressClasses: Obj<IIngressClass>[];
+  /** Standalone endpoints for L7 policy (labels, namespace, status.podIP); src/l7policy validates them. */
+  pods: Obj<PolicyObject>[];
+  /** CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy, NetworkPolicy; src/l7policy validates them. */
+  networkPolicies: Obj<PolicyObject>[];
+}
+
+/** Kinds whose fields src/l7policy checks itself (Cilium publishes no model package). */
+export interface PolicyObject {
+  apiVersion: string;
+  kind: string;
+  metadata?: unknown;
+  [field: string]: unknown;
+}
+
+class CheckedByL7Policy {
+  validate(): void {}
 }
 
 export function emptyInputs(): Inputs {
-  return { gatewayClasses: [], gateways: [], httpRoutes: [], grpcRoutes: [], referenceGrants: [], services: [], endpointSlices: [], namespaces: [], secrets: [], configMaps: [], tlsRoutes: [], backendTlsPolicies: [], ingresses: [], ingressClasses: [] };
+  return { gatewayClasses: [], gateways: [], httpRoutes: [], grpcRoutes: [], referenceGrants: [], services: [], endpointSlices: [], namespaces: [], secrets: [], configMaps: [], tlsRoutes: [], backendTlsPolicies: [], ingresses: [], ingressClasses: [], pods: [], networkPolicies: [] };
 }
 
 interface Validatable {
@@ -70,6 +87,10 @@ const KINDS: Record<string, KindEntry> = {
   'gateway.networking.k8s.io/v1 BackendTLSPolicy': { model: BackendTLSPolicy, into: 'backendTlsPolicies', namespaced: true },
   'networking.k8s.io/v1 Ingress': { model: Ingress, into: 'ingresses', namespaced: true },
   'networking.k8s.io/v1 IngressClass': { model: IngressClass, into: 'ingressClasses', namespaced: false },
+  'v1 Pod': { model: CheckedByL7Policy, into: 'pods', namespaced: true },
+  'networking.k8s.io/v1 NetworkPolicy': { model: NetworkPolicy, into: 'networkPolicies', namespaced: true },
+  'cilium.io/v2 CiliumNetworkPolicy': { model: CheckedByL7Policy, into: 'networkPolicies', namespaced: true },
+  'cilium.io/v2 CiliumClusterwideNetworkPolicy': { model: CheckedByL7Policy, into: 'networkPolicies', namespaced: false },
 };
 
 export const SUPPORTED_KINDS = Object.keys(KINDS);

@@ -8,6 +8,8 @@ import { translateIngresses, withIngressListeners } from '../ingress/translate.j
 import type { ProxyIR } from '../ir/model.js';
 import { GatewayTranslationCache } from '../gateway/translation-cache.js';
 import { ClassificationCache, classifyManifests } from '../sources/kinds.js';
+import { translateL7Policy, type L7Options, type L7Translation } from '../l7policy/translate.js';
+import type { RawPolicyObject } from '../l7policy/parse.js';
 import { loadManifestDir, parseManifests, type Manifest, type ManifestFileCache, type ManifestProblem } from '../sources/manifests.js';
 import type { Resource } from '../xds/resource.js';
 import { XdsEncodingCache } from '../xds/translator/route-config-bytes.js';
@@ -18,6 +20,8 @@ export interface Translation {
   statuses: ObjectStatus[];
   ir: ProxyIR;
   resources: Resource[];
+  /** L7 policy: the model, identities and the node proxy's per-endpoint listeners. */
+  l7?: L7Translation;
 }
 
 /**
@@ -36,6 +40,8 @@ export interface TranslateOptions {
   ingress?: Partial<IngressOptions>;
   /** Work to reuse from earlier translations; the result is the same without it. */
   cache?: TranslationCache;
+  /** L7 policy: access log path, the node's addresses. */
+  l7?: L7Options;
 }
 
 export function translateManifests(manifests: Manifest[], earlierProblems: ManifestProblem[] = [], options: TranslateOptions = {}): Translation {
@@ -44,7 +50,8 @@ export function translateManifests(manifests: Manifest[], earlierProblems: Manif
   // Ingresses take the sockets Gateways leave free (see src/ingress/sockets.ts).
   const ingress = translateIngresses(inputs, ingressOptions(options.ingress), new BackendResolver(inputs), gatewaySockets(gateway.ir, inputs));
   const ir = withIngressListeners(gateway.ir, ingress.listeners);
-  return { problems: [...earlierProblems, ...problems, ...ingress.problems], statuses: [...gateway.statuses, ...ingress.statuses], ir, resources: translateIrToXds(ir, options.cache?.xds) };
+  const l7 = translateL7Policy({ pods: inputs.pods, namespaces: inputs.namespaces, secrets: inputs.secrets, policies: inputs.networkPolicies as unknown as RawPolicyObject[] }, options.l7);
+  return { problems: [...earlierProblems, ...problems, ...ingress.problems, ...l7.problems], statuses: [...gateway.statuses, ...ingress.statuses], ir, resources: [...translateIrToXds(ir, options.cache?.xds), ...l7.resources], l7 };
 }
 
 export function translateDirectory(dir: string, files?: ManifestFileCache, options: TranslateOptions = {}): Translation {

@@ -119,6 +119,16 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
     this.log = opts.logger ?? silentLogger;
   }
 
+  /** Translation options; L7 policy's access log defaults to a file in the run's work directory. */
+  get translateOptions(): TranslateOptions {
+    return { ...this.opts.translate, l7: { accessLogPath: path.join(this.workDir, 'l7-access.log'), ...this.opts.translate?.l7 } };
+  }
+
+  /** Where Envoy writes the L7 policy access log (JSON lines; read them with parseL7AccessLogLine). */
+  get l7AccessLogPath(): string {
+    return this.translateOptions.l7!.accessLogPath!;
+  }
+
   get envoy(): EnvoyProcess | undefined {
     return this.supervisor?.current;
   }
@@ -145,7 +155,7 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
     await this.server.listen({ unix: socket });
     if (this.opts.adminPort !== undefined) this.admin = await startAdminServer(this.server, this.opts.adminPort);
     // The first translation must work (a missing directory is a usage error); later ones may fail.
-    const first = translateDirectory(this.opts.dir, this.files, { ...this.opts.translate, cache: this.translations });
+    const first = translateDirectory(this.opts.dir, this.files, { ...this.translateOptions, cache: this.translations });
     this.apply(first);
     this.watchDir();
     if (this.stopped) return;
@@ -172,7 +182,7 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
     if (this.stopped) return;
     let t: Translation;
     try {
-      t = translateDirectory(this.opts.dir, this.files, { ...this.opts.translate, cache: this.translations });
+      t = translateDirectory(this.opts.dir, this.files, { ...this.translateOptions, cache: this.translations });
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
       this.log.error({ err: error.message }, 'reload failed; still serving the last good configuration');
