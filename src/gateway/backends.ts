@@ -20,7 +20,8 @@ export interface BackendProblem {
   message: string;
 }
 
-export type BackendResolution = { cluster: ClusterIR } | { problem: BackendProblem };
+/** `appProtocol`: the Service port's, when it sets one (a route kind may not be able to use it). */
+export type BackendResolution = { cluster: ClusterIR; appProtocol?: string } | { problem: BackendProblem };
 
 export interface RouteRef {
   kind: string;
@@ -91,6 +92,7 @@ export class BackendResolver {
         protocol: http2 ? 'http2' : 'http1',
         ...(tls && tls !== 'none' ? { tls: { ...tls, ...(http2 ? { alpn: ['h2'] } : {}) } } : {}),
       },
+      ...(appProtocol ? { appProtocol } : {}),
     };
   }
 

@@ -5,7 +5,7 @@ import type { ClusterIR, HttpRouteIR, HttpRouteMatchIR, RouteActionIR } from '..
 import type { Obj } from '../sources/kinds.js';
 import type { ObjectMeta } from '../sources/manifests.js';
 import type { Attachment } from './attachment.js';
-import type { BackendProblem, BackendResolution, BackendResolver } from './backends.js';
+import type { BackendProblem, BackendRefLike, BackendResolution, BackendResolver } from './backends.js';
 import { headerModifier, ruleBackends, ruleMirrors, type Resolve } from './rule-backends.js';
 import { condition, generationOf } from './conditions.js';
 import type { ListenerState } from './listeners.js';
@@ -77,8 +77,29 @@ function matchProblem(m: Match): string | undefined {
 }
 
 /** gRPC is HTTP/2: a Service port not already marked h2c/grpc gets its own HTTP/2 cluster. */
-function http2(resolved: BackendResolution): BackendResolution {
-  if (!('cluster' in resolved) || resolved.cluster.protocol === 'http2') return resolved;
+/**
+ * Service port appProtocols that carry gRPC (HTTP/2). Without one, the protocol is inferred from the route
+ * type (GEP-1911 allows it): h2c.
+ */
+const GRPC_APP_PROTOCOLS = new Set(['kubernetes.io/h2c', 'grpc']);
+
+/**
+ * A GRPCRoute backend speaks HTTP/2 in cleartext. A Service port whose appProtocol names another protocol
+ * (e.g. kubernetes.io/ws, http) cannot carry gRPC: the spec makes that backend invalid, with ResolvedRefs
+ * False UnsupportedProtocol (its share of requests gets UNAVAILABLE, as for any invalid backend).
+ */
+function forGrpc(resolved: BackendResolution, ref: BackendRefLike, from: { namespace: string }): BackendResolution {
+  if (!('cluster' in resolved)) return resolved;
+  if (resolved.appProtocol !== undefined && !GRPC_APP_PROTOCOLS.has(resolved.appProtocol)) {
+    const what = `${ref.namespace ?? from.namespace}/${ref.name}`;
+    return {
+      problem: {
+        reason: 'UnsupportedProtocol',
+        message: `Service ${what} port ${ref.port} has appProtocol ${resolved.appProtocol}, which cannot carry gRPC (GRPCRoute backends need kubernetes.io/h2c, grpc, or no appProtocol)`,
+      },
+    };
+  }
+  if (resolved.cluster.protocol === 'http2') return resolved;
   const cluster: ClusterIR = { ...resolved.cluster, name: `${resolved.cluster.name}/h2c`, protocol: 'http2' };
   return { cluster };
 }
@@ -112,7 +133,7 @@ export function translateGrpcRoute(route: Obj<IGRPCRoute>, backends: BackendReso
       return;
     }
     const filters = rule.filters ?? [];
-    const resolve: Resolve = (ref) => http2(backends.resolve(from, ref));
+    const resolve: Resolve = (ref) => forGrpc(backends.resolve(from, ref), ref, from);
     const noteProblem = (p: BackendProblem): void => void (out.backendProblem ??= p);
     const weighted = ruleBackends(rule.backendRefs, resolve, noteProblem);
     const mirrors = ruleMirrors(filters, resolve, noteProblem);

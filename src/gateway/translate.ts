@@ -1,12 +1,13 @@
 // Gateway API → IR + statuses: a pure function of the inputs.
 import type { HttpListenerIR, HttpRouteIR, ProxyIR } from '../ir/model.js';
 import type { Inputs } from '../sources/kinds.js';
+import type { ObjectMeta } from '../sources/manifests.js';
 import { RouteAttacher, type ParentStatus } from './attachment.js';
 import { BackendResolver } from './backends.js';
 import { condition, CONTROLLER_NAME, GATEWAY_GROUP, generationOf, type ObjectStatus } from './conditions.js';
 import { compareHostSpecificity, listenerHostnameCovers } from './hostnames.js';
 import { compareRouteAge, compareRoutesOfAnyKind, CrossKindHostnames, translateGrpcRoute } from './grpcroute.js';
-import { translateHttpRoute, type RankedRoute, type TranslatedHttpRoute } from './httproute.js';
+import { compareTimestamps, translateHttpRoute, type RankedRoute, type TranslatedHttpRoute } from './httproute.js';
 import type { GatewayTranslationCache } from './translation-cache.js';
 import { buildGatewayStates, gatewayClassStatus, gatewayStatus, isOurClass, socketName, type GatewayState, type ListenerState } from './listeners.js';
 import { dedupeServerNames, listenerChains, translateTlsRoute, type PlacedTlsRoute } from './tlsroute.js';
@@ -53,10 +54,14 @@ export function translateGatewayApi(inputs: Inputs, cache?: GatewayTranslationCa
   /** listener → hostname → routes */
   const placed = new Map<ListenerState, Map<string, RankedRoute[]>>();
 
+  const objectKey = (m: ObjectMeta): string => `${m.namespace ?? 'default'}/${m.name}`;
   const routeInputs = [
-    ...inputs.httpRoutes.map((route) => ({ kind: 'HTTPRoute' as const, route, translate: (): TranslatedHttpRoute => memo(route, () => translateHttpRoute(route, backends)) })),
-    ...inputs.grpcRoutes.map((route) => ({ kind: 'GRPCRoute' as const, route, translate: (): TranslatedHttpRoute => memo(route, () => translateGrpcRoute(route, backends)) })),
-  ].sort((a, b) => compareRouteAge(a.route.metadata, b.route.metadata)); // oldest first: the older wins a cross-kind hostname conflict
+    ...inputs.httpRoutes.map((route) => ({ kind: 'HTTPRoute' as const, route, key: objectKey(route.metadata), translate: (): TranslatedHttpRoute => memo(route, () => translateHttpRoute(route, backends)) })),
+    ...inputs.grpcRoutes.map((route) => ({ kind: 'GRPCRoute' as const, route, key: objectKey(route.metadata), translate: (): TranslatedHttpRoute => memo(route, () => translateGrpcRoute(route, backends)) })),
+  ].sort(
+    // Oldest first: the older wins a cross-kind hostname conflict (compareRouteAge, keys made once).
+    (a, b) => compareTimestamps(a.route.metadata.creationTimestamp ?? '', b.route.metadata.creationTimestamp ?? '') || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0),
+  );
   const crossKind = new CrossKindHostnames();
   for (const { kind, route, translate } of routeInputs) {
     const gen = generationOf(route.metadata);
