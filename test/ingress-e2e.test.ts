@@ -11,7 +11,7 @@ import { StandaloneRunner } from '../src/standalone/runner.js';
 import type { IngressOptions } from '../src/ingress/options.js';
 import { startEchoBackend, type EchoBackend, type EchoReply } from './helpers/echo-backend.js';
 import { freePort } from './helpers/net.js';
-import { readyAfter, replaceFile, serviceYaml, startedAndReady } from './helpers/standalone.js';
+import { gatewayYaml, readyAfter, replaceFile, serviceYaml, startedAndReady } from './helpers/standalone.js';
 
 interface HostReply {
   status: number;
@@ -192,5 +192,26 @@ spec:
   t.is((await getHost('127.0.0.1', port, 'extra.test', '/')).backend, 'fallback', 'the invalid Ingress is left out');
   t.true(runner.last!.problems.some((p) => p.object === 'Ingress default/extra' && p.field === 'spec.rules[0].http.paths[0].bogus'));
   t.is((await getHost('127.0.0.1', port, 'foo.example.com', '/login')).backend, 'login', 'the other Ingress still serves');
+  t.deepEqual(runner.nacks, []);
+});
+
+test('a Gateway listener and the shared Ingress address on one socket: the Gateway serves, the Ingress is reported, Envoy rejects nothing', async (t) => {
+  const { dir, runner, options } = await fixture(t, { 'class.yaml': CLASS, 'site.yaml': SITE });
+  const port = options.httpPort;
+  t.is((await getHost('127.0.0.1', port, 'foo.example.com', '/login')).backend, 'login');
+  const gen = runner.generation;
+  replaceFile(path.join(dir, 'gateway.yaml'), `${gatewayYaml(port)}---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: all, namespace: default }
+spec:
+  parentRefs: [{ name: gw }]
+  rules: [{ backendRefs: [{ name: own, port: 80 }] }]
+`);
+  await readyAfter(runner, gen);
+  t.is((await getHost('127.0.0.1', port, 'foo.example.com', '/login')).backend, 'own', 'the Gateway route serves the socket');
+  t.true(runner.last!.problems.some((p) => p.object === 'Ingress default/site' && p.message.includes(`127.0.0.1:${port} is also a listener of Gateway default/gw (listener http)`)));
+  const status = runner.last!.statuses.find((s) => s.kind === 'Ingress' && s.name === 'site')!.status;
+  t.deepEqual(status, { loadBalancer: {} });
   t.deepEqual(runner.nacks, []);
 });

@@ -3,6 +3,7 @@
 // HTTP → HTTPS redirects on by default and off by annotation, ALPN h2, a Secret rotation, passthrough
 // reaching the backend's own certificate.
 import http from 'node:http';
+import http2 from 'node:http2';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,6 +14,26 @@ import { startEchoBackend } from './helpers/echo-backend.js';
 import { freePort } from './helpers/net.js';
 import { readyAfter, replaceFile, serviceYaml, startedAndReady } from './helpers/standalone.js';
 import { CertFactory, httpsRequest, opensslSClient, startHttpsBackend, tlsHandshake, tlsSecretYaml } from './helpers/tls.js';
+
+/** One HTTP/2 request over TLS (ALPN h2): status, the backend's answer and the negotiated protocol. */
+function h2Get(port: number, servername: string, urlPath: string): Promise<{ status: number; body: string; alpn: string | false }> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(`https://127.0.0.1:${port}`, { servername, rejectUnauthorized: false });
+    session.once('error', reject);
+    const req = session.request({ ':path': urlPath, ':authority': servername });
+    let status = 0;
+    const chunks: Buffer[] = [];
+    req.on('response', (h) => (status = Number(h[':status'])));
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const alpn = (session.socket as unknown as { alpnProtocol?: string }).alpnProtocol ?? false;
+      session.close();
+      resolve({ status, body: Buffer.concat(chunks).toString(), alpn });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 function httpGet(port: number, host: string, urlPath: string): Promise<{ status: number; location: string | undefined; body: string }> {
   return new Promise((resolve, reject) => {
@@ -122,6 +143,10 @@ endpoints: [{ addresses: [127.0.0.1] }]
   // ALPN: h2 when offered, else http/1.1.
   t.is((await tlsHandshake(httpsPort, { servername: 'foo.example.com', alpn: ['h2', 'http/1.1'] })).alpn, 'h2');
   t.is((await tlsHandshake(httpsPort, { servername: 'foo.example.com', alpn: ['http/1.1'] })).alpn, 'http/1.1');
+  const h2 = await h2Get(httpsPort, 'foo.example.com', '/over-h2');
+  t.is(h2.alpn, 'h2');
+  t.is(h2.status, 200);
+  t.like(JSON.parse(h2.body) as object, { backend: 'app', path: '/over-h2' });
 
   // HTTPS requests reach the Ingress's backends by Host.
   const over = await httpsRequest(httpsPort, { servername: 'foo.example.com', path: '/x' });
