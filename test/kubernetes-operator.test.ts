@@ -44,6 +44,11 @@ async function update(kind: string, name: string, change: (o: Obj) => void, name
   }
 }
 
+/** The cluster's management /24 without its last octet. */
+function poolPrefix(): string {
+  return cluster!.opts.subnet.split('.').slice(0, 3).join('.');
+}
+
 function cond(conditions: Cond[] | undefined, type: string): Cond | undefined {
   return conditions?.find((c) => c.type === type);
 }
@@ -53,7 +58,8 @@ function ourParent(route: Obj): Parent | undefined {
 }
 
 function startOperator(identity: string): Operator {
-  const op = new Operator({ kubeConfig: cluster!.kc, logger: process.env.WEFT_TEST_LOG ? createLogger(identity) : silentLogger, identity, leaseMs: 3000, renewMs: 500 });
+  const op = new Operator({ kubeConfig: cluster!.kc, logger: process.env.WEFT_TEST_LOG ? createLogger(identity) : silentLogger, identity, leaseMs: 3000, renewMs: 500,
+    gatewayAddressPool: `${poolPrefix()}.200-${poolPrefix()}.201` });
   operators.push(op);
   op.start();
   return op;
@@ -107,6 +113,7 @@ clusterTest('statuses become Accepted and Programmed with the generation they de
   const listener = (gw.status?.listeners as Array<{ name: string; attachedRoutes: number; conditions: Cond[] }>)[0];
   t.is(listener.name, 'http');
   t.is(listener.attachedRoutes, 1);
+  t.deepEqual(gw.status?.addresses, [{ type: 'IPAddress', value: `${poolPrefix()}.200` }]);
 
   const route = await eventually(async () => {
     const o = await read('HTTPRoute', 'web');
@@ -198,4 +205,23 @@ clusterTest('one replica writes at a time; when the leader stops, the other take
     return (o.status?.listeners as unknown[] | undefined)?.length === 2 ? o : undefined;
   }, 20_000, 'two listeners in status');
   t.is(cond(updated.status?.conditions as Cond[], 'Programmed')?.observedGeneration, 2);
+});
+
+clusterTest('Gateway addresses come from the pool, oldest Gateway first; an exhausted pool gives Programmed False AddressNotAssigned', async (t) => {
+  const gateway = (name: string): Obj => ({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name, namespace: NS },
+    spec: { gatewayClassName: 'weft', listeners: [{ name: 'http', protocol: 'HTTP', port: 8080 }] } });
+  const address = async (name: string) => ((await read('Gateway', name)).status?.addresses as Array<{ value: string }> | undefined)?.[0]?.value;
+  await objects.create(gateway('second'));
+  t.is(await eventually(() => address('second'), 20_000, 'second address'), `${poolPrefix()}.201`);
+  // Creation timestamps have one-second resolution: make the third Gateway unambiguously the newest.
+  await new Promise((r) => setTimeout(r, 1100));
+  await objects.create(gateway('third'));
+  const programmed = await eventually(async () => cond((await read('Gateway', 'third')).status?.conditions as Cond[], 'Programmed'), 20_000, 'third status');
+  t.is(programmed.status, 'False');
+  t.is(programmed.reason, 'AddressNotAssigned');
+  t.is(await address('gw'), `${poolPrefix()}.200`, 'the first Gateway keeps its address');
+
+  await objects.delete(gateway('second'));
+  t.is(await eventually(() => address('third'), 20_000, 'third address after second is deleted'), `${poolPrefix()}.201`);
+  t.is(await address('gw'), `${poolPrefix()}.200`);
 });

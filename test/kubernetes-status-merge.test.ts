@@ -39,3 +39,16 @@ test('route parents: other controllers\' entries stay as they are; Weft\'s are r
   t.false(statusChanged(live, same));
   t.deepEqual(mergeStatus(live, undefined, ours, T1), { parents: [theirs] });
 });
+
+test('address pool: current addresses are kept, the rest assigned in order, none left when exhausted', async (t) => {
+  const { assignAddresses, parseAddressRange } = await import('../src/kubernetes/address-pool.js');
+  const range = parseAddressRange('10.0.0.10-10.0.0.12');
+  t.deepEqual(parseAddressRange('10.0.0.0/30'), { first: parseAddressRange('10.0.0.1-10.0.0.1').first, last: parseAddressRange('10.0.0.2-10.0.0.2').first });
+  t.throws(() => parseAddressRange('10.0.0.12-10.0.0.10'));
+  t.throws(() => parseAddressRange('nope'));
+  const wanting = [{ namespace: 'a', name: 'g1' }, { namespace: 'a', name: 'g2' }, { namespace: 'a', name: 'g3' }, { namespace: 'a', name: 'g4' }];
+  const current = new Map([['a/g2', '10.0.0.10'], ['a/g3', '192.168.0.1']]);
+  const out = assignAddresses(range, wanting, current);
+  t.deepEqual([...out.entries()].sort(), [['a/g1', '10.0.0.11'], ['a/g2', '10.0.0.10'], ['a/g3', '10.0.0.12']]);
+  t.false(out.has('a/g4'));
+});

@@ -64,7 +64,8 @@ program
   .description('run Weft\'s control plane against a Kubernetes API server: translate Gateway API objects and write their statuses (one active replica, through a Lease)')
   .option('--kubeconfig <file>', 'kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)')
   .option('--lease-namespace <namespace>', 'namespace of the leader-election Lease', 'kube-system')
-  .action(async (opts: { kubeconfig?: string; leaseNamespace: string }) => {
+  .option('--gateway-address-pool <range>', 'addresses for Gateways that ask for one: A.B.C.D-A.B.C.E or a CIDR (without it they are Programmed False AddressNotAssigned)')
+  .action(async (opts: { kubeconfig?: string; leaseNamespace: string; gatewayAddressPool?: string }) => {
     await runOperator(opts);
   });
 

@@ -3,7 +3,7 @@ import * as k8s from '@kubernetes/client-node';
 import { createLogger } from '../log/logger.js';
 import { Operator } from '../kubernetes/operator.js';
 
-export interface OperatorFlags { kubeconfig?: string; leaseNamespace: string }
+export interface OperatorFlags { kubeconfig?: string; leaseNamespace: string; gatewayAddressPool?: string }
 
 export async function runOperator(flags: OperatorFlags): Promise<void> {
   const kc = new k8s.KubeConfig();
@@ -11,7 +11,10 @@ export async function runOperator(flags: OperatorFlags): Promise<void> {
   if (flags.kubeconfig) kc.loadFromFile(flags.kubeconfig);
   else kc.loadFromDefault();
   const log = createLogger('operator');
-  const operator = new Operator({ kubeConfig: kc, logger: log, leaseNamespace: flags.leaseNamespace });
+  const operator = new Operator({
+    kubeConfig: kc, logger: log, leaseNamespace: flags.leaseNamespace,
+    ...(flags.gatewayAddressPool ? { gatewayAddressPool: flags.gatewayAddressPool } : {}),
+  });
   operator.start();
   log.info({ server: kc.getCurrentCluster()?.server }, 'operator started');
   await new Promise<void>((resolve) => {

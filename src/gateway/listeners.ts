@@ -88,43 +88,60 @@ function setCondition(map: Map<string, Condition>, c: Condition): void {
   map.set(c.type, c);
 }
 
+/**
+ * The address a Gateway gets when it asks for one (no spec.addresses, or an IPAddress without value): standalone
+ * mode binds loopback; Kubernetes mode assigns one from a pool and returns undefined when the pool is exhausted.
+ */
+export type GatewayAddressFor = (gateway: { namespace?: string; name: string }) => string | undefined;
+
+export const loopbackAddressFor: GatewayAddressFor = () => DEFAULT_ADDRESS;
+
 /** Builds the state of every Gateway whose class is Weft's and Accepted. */
-export function buildGatewayStates(inputs: Inputs): GatewayState[] {
+export function buildGatewayStates(inputs: Inputs, addressFor: GatewayAddressFor = loopbackAddressFor): GatewayState[] {
   const classes = new Map(inputs.gatewayClasses.filter((gc) => isOurClass(gc) && !gc.spec.parametersRef).map((gc) => [gc.metadata.name, gc]));
   const states: GatewayState[] = [];
   const tlsObjects = new TlsObjects(inputs);
   for (const gateway of inputs.gateways) {
     if (!classes.has(gateway.spec.gatewayClassName)) continue;
-    states.push(buildGatewayState(gateway, tlsObjects));
+    states.push(buildGatewayState(gateway, tlsObjects, addressFor));
   }
   markConflicts(states);
   for (const state of states) finishGatewayConditions(state);
   return states;
 }
 
-function buildGatewayState(gateway: Obj<IGateway>, tlsObjects: TlsObjects): GatewayState {
+function buildGatewayState(gateway: Obj<IGateway>, tlsObjects: TlsObjects, addressFor: GatewayAddressFor): GatewayState {
   const gen = generationOf(gateway.metadata);
   const conditions = new Map<string, Condition>();
   const requested = gateway.spec.addresses ?? [];
+  const assigned = addressFor({ ...(gateway.metadata.namespace ? { namespace: gateway.metadata.namespace } : {}), name: gateway.metadata.name });
+  let unassigned = false;
   const unsupported = requested.filter((a) => (a.type ?? 'IPAddress') !== 'IPAddress');
   const unusable: string[] = [];
   const addresses: string[] = [];
   for (const a of requested) {
     if ((a.type ?? 'IPAddress') !== 'IPAddress') continue;
     // An IPAddress without a value asks the implementation to assign one.
-    const value = a.value ? a.value : DEFAULT_ADDRESS;
-    if (isIP(value)) {
+    const value = a.value ? a.value : assigned;
+    if (value === undefined) {
+      unassigned = true;
+    } else if (isIP(value)) {
       if (!addresses.includes(value)) addresses.push(value);
     } else {
       unusable.push(value);
     }
   }
-  if (requested.length === 0) addresses.push(DEFAULT_ADDRESS);
+  if (requested.length === 0) {
+    if (assigned === undefined) unassigned = true;
+    else addresses.push(assigned);
+  }
   if (gateway.spec.infrastructure?.parametersRef) {
     const ref = gateway.spec.infrastructure.parametersRef;
     setCondition(conditions, condition('Accepted', false, 'InvalidParameters', `spec.infrastructure.parametersRef: Weft takes no parameters (got ${ref.group}/${ref.kind} ${ref.name})`, gen));
   } else if (unsupported.length > 0) {
     setCondition(conditions, condition('Accepted', false, 'UnsupportedAddress', `spec.addresses: only type IPAddress is supported (got ${unsupported.map((a) => `${a.type} "${a.value ?? ''}"`).join(', ')})`, gen));
+  } else if (unassigned && addresses.length === 0) {
+    setCondition(conditions, condition('Programmed', false, 'AddressNotAssigned', 'no address could be assigned to the Gateway: the address pool is exhausted', gen));
   } else if (unusable.length > 0) {
     setCondition(conditions, condition('Programmed', false, 'AddressNotUsable', `spec.addresses: ${unusable.map((v) => `"${v}"`).join(', ')} cannot be used: not an IP address`, gen));
   }

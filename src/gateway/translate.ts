@@ -9,7 +9,7 @@ import { compareHostSpecificity, listenerHostnameCovers } from './hostnames.js';
 import { compareRouteAge, compareRoutesOfAnyKind, CrossKindHostnames, translateGrpcRoute } from './grpcroute.js';
 import { compareTimestamps, translateHttpRoute, type RankedRoute, type TranslatedHttpRoute } from './httproute.js';
 import type { GatewayTranslationCache } from './translation-cache.js';
-import { buildGatewayStates, gatewayClassStatus, gatewayStatus, isOurClass, socketName, type GatewayState, type ListenerState } from './listeners.js';
+import { buildGatewayStates, gatewayClassStatus, gatewayStatus, isOurClass, socketName, type GatewayAddressFor, type GatewayState, type ListenerState } from './listeners.js';
 import { dedupeServerNames, listenerChains, translateTlsRoute, type PlacedTlsRoute } from './tlsroute.js';
 
 /** The Gateway API features Weft implements, as the conformance suite names them; listed on the GatewayClass. */
@@ -43,11 +43,11 @@ export interface GatewayTranslation {
 }
 
 /** `cache`: route translations of earlier calls; the result is the same with or without it. */
-export function translateGatewayApi(inputs: Inputs, cache?: GatewayTranslationCache): GatewayTranslation {
+export function translateGatewayApi(inputs: Inputs, cache?: GatewayTranslationCache, addressFor?: GatewayAddressFor): GatewayTranslation {
   const statuses: ObjectStatus[] = [];
   for (const gc of inputs.gatewayClasses) if (isOurClass(gc)) statuses.push(gatewayClassStatus(gc, SUPPORTED_FEATURES));
 
-  const gateways = buildGatewayStates(inputs);
+  const gateways = buildGatewayStates(inputs, addressFor);
   const attacher = new RouteAttacher(gateways, inputs);
   const backends = cache ? cache.backends(inputs) : new BackendResolver(inputs);
   const memo = <T extends TranslatedHttpRoute>(route: object, translate: () => T): T => (cache ? cache.route(route, translate) : translate());

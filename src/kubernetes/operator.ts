@@ -6,7 +6,9 @@ import type * as k8s from '@kubernetes/client-node';
 import { CONTROLLER_NAME } from '../gateway/conditions.js';
 import type { Logger } from '../log/logger.js';
 import { formatProblem, type Manifest } from '../sources/manifests.js';
-import { translateManifests, type Translation } from '../standalone/pipeline.js';
+import { TranslationCache, translateManifests, type Translation } from '../standalone/pipeline.js';
+import { gatewayAddressesFor } from './gateway-addresses.js';
+import { parseAddressRange, type AddressRange } from './address-pool.js';
 import { LeaderElector } from './leader-election.js';
 import { KubernetesSource } from './source.js';
 import { StatusWriter, type StatusWriteResult } from './status-writer.js';
@@ -22,6 +24,8 @@ export interface OperatorOptions {
   leaseMs?: number;
   renewMs?: number;
   debounceMs?: number;
+  /** Addresses for Gateways that ask for one ("A.B.C.D-A.B.C.E" or a CIDR); without it they are AddressNotAssigned. */
+  gatewayAddressPool?: string;
 }
 
 export interface OperatorEvents {
@@ -41,10 +45,13 @@ export class Operator extends EventEmitter<OperatorEvents> {
   private writing: Promise<void> | undefined;
   private writeAgain = false;
   private loggedProblems = new Set<string>();
+  private readonly cache = new TranslationCache();
+  private readonly pool: AddressRange | undefined;
 
   constructor(opts: OperatorOptions) {
     super();
     this.log = opts.logger;
+    this.pool = opts.gatewayAddressPool ? parseAddressRange(opts.gatewayAddressPool) : undefined;
     this.source = new KubernetesSource(opts.kubeConfig, { kinds: GATEWAY_API_KINDS, logger: this.log, debounceMs: opts.debounceMs ?? 10 },
       (manifests) => this.translate(manifests));
     this.writer = new StatusWriter(opts.kubeConfig, GATEWAY_API_KINDS, (kind, ns, name) => this.source.object(kind, ns, name), this.log);
@@ -75,7 +82,8 @@ export class Operator extends EventEmitter<OperatorEvents> {
   }
 
   private translate(manifests: Manifest[]): void {
-    const translation = translateManifests(manifests);
+    const gatewayAddress = gatewayAddressesFor(manifests, this.pool, (ns, name) => this.source.object('Gateway', ns, name));
+    const translation = translateManifests(manifests, [], { cache: this.cache, gatewayAddress });
     this.last = translation;
     const current = new Set<string>();
     for (const p of translation.problems) {

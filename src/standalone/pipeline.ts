@@ -1,6 +1,7 @@
 // Standalone mode's pipeline: a directory of manifests → problems, statuses, IR and xDS resources.
 import { BackendResolver } from '../gateway/backends.js';
 import { translateGatewayApi } from '../gateway/translate.js';
+import type { GatewayAddressFor } from '../gateway/listeners.js';
 import type { ObjectStatus } from '../gateway/conditions.js';
 import { ingressOptions, type IngressOptions } from '../ingress/options.js';
 import { gatewaySockets } from '../ingress/sockets.js';
@@ -42,11 +43,13 @@ export interface TranslateOptions {
   cache?: TranslationCache;
   /** L7 policy: access log path, the node's addresses. */
   l7?: L7Options;
+  /** Addresses of Gateways that ask for one; loopback by default (Kubernetes mode assigns them from a pool). */
+  gatewayAddress?: GatewayAddressFor;
 }
 
 export function translateManifests(manifests: Manifest[], earlierProblems: ManifestProblem[] = [], options: TranslateOptions = {}): Translation {
   const { inputs, problems } = classifyManifests(manifests, options.cache?.classify);
-  const gateway = translateGatewayApi(inputs, options.cache?.gateway);
+  const gateway = translateGatewayApi(inputs, options.cache?.gateway, options.gatewayAddress);
   // Ingresses take the sockets Gateways leave free (see src/ingress/sockets.ts).
   const ingress = translateIngresses(inputs, ingressOptions(options.ingress), new BackendResolver(inputs), gatewaySockets(gateway.ir, inputs));
   const ir = withIngressListeners(gateway.ir, ingress.listeners);
