@@ -58,8 +58,25 @@ export function mentionsSource(selector: Selector, source: string): boolean {
   return selector.requirements.some((r) => r.key.source === source);
 }
 
-/** The selector narrowed to one namespace, as Cilium does for namespaced policies' peer selectors. */
+const NAMESPACE_EXISTS: Requirement = { key: { source: 'k8s', key: NAMESPACE_LABEL }, operator: 'Exists', values: [] };
+
+function mentionsKeyPrefix(selector: Selector, prefix: string): boolean {
+  return selector.requirements.some((r) => r.key.key.startsWith(prefix) && (r.key.source === 'k8s' || r.key.source === 'any'));
+}
+
+/**
+ * A peer selector as Cilium scopes it: reserved selectors stay as they are; one naming the pod namespace
+ * stays; otherwise a clusterwide policy's selector only selects pods (of any namespace), and a namespaced
+ * policy's selector only pods of its own namespace, unless it selects on namespace labels.
+ */
+export function scopePeerSelector(selector: Selector, namespace: string | undefined): Selector {
+  if (mentionsSource(selector, 'reserved') || mentionsKey(selector, NAMESPACE_LABEL)) return selector;
+  if (namespace === undefined) return { requirements: [...selector.requirements, NAMESPACE_EXISTS] };
+  if (mentionsKeyPrefix(selector, NAMESPACE_LABELS_PREFIX)) return selector;
+  return inNamespace(selector, namespace);
+}
+
+/** The selector narrowed to one namespace (a namespaced policy's endpointSelector always is). */
 export function inNamespace(selector: Selector, namespace: string): Selector {
-  if (mentionsKey(selector, NAMESPACE_LABEL) || mentionsSource(selector, 'reserved')) return selector;
   return { requirements: [...selector.requirements, { key: { source: 'k8s', key: NAMESPACE_LABEL }, operator: 'In', values: [namespace] }] };
 }

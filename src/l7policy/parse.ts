@@ -3,7 +3,7 @@
 // that is wrong, and never reaches the model or Envoy. Unknown fields are errors, as with
 // `kubectl apply --validate=strict`: a misspelt `fromEndpoint` must not silently widen a policy.
 import { parsePrefix, prefixWithin } from './cidr.js';
-import { inNamespace, parseLabelKey } from './labels.js';
+import { inNamespace, parseLabelKey, scopePeerSelector } from './labels.js';
 import { re2Error } from './regex.js';
 import { ENTITIES, type Direction, type Entity, type HeaderMatch, type HttpRule, type Peer, type Policy, type PortSpec, type Protocol, type Requirement, type Rule, type Selector } from './types.js';
 import type { Source } from '../sources/manifests.js';
@@ -237,7 +237,7 @@ function parseRule(v: unknown, field: string, direction: Direction, deny: boolea
     if (k.endsWith('Endpoints')) {
       peers = list(o[k], at).map((s, i) => {
         const selector = parseSelector(s, `${at}[${i}]`);
-        return { kind: 'endpoints', selector: namespace ? inNamespace(selector, namespace) : selector };
+        return { kind: 'endpoints', selector: scopePeerSelector(selector, namespace) };
       });
     } else if (k.endsWith('CIDRSet')) {
       peers = list(o[k], at).map((c, i) => parseCidrRule(c, `${at}[${i}]`));
@@ -354,7 +354,7 @@ export function parseNetworkPolicy(m: RawPolicyObject): Policy {
           return [parseCidrRule(po.ipBlock, `${pat}.ipBlock`)];
         }
         const pods = po.podSelector === undefined || po.podSelector === null ? { requirements: [] } : parseSelector(po.podSelector, `${pat}.podSelector`);
-        if (po.namespaceSelector === undefined || po.namespaceSelector === null) return [{ kind: 'endpoints', selector: inNamespace(pods, namespace) }];
+        if (po.namespaceSelector === undefined || po.namespaceSelector === null) return [{ kind: 'endpoints', selector: scopePeerSelector(pods, namespace) }];
         // Namespace labels appear on pod identities as io.cilium.k8s.namespace.labels.<key>.
         const ns = parseSelector(po.namespaceSelector, `${pat}.namespaceSelector`);
         const nsReqs = ns.requirements.map((r) => ({ ...r, key: { source: 'k8s', key: `io.cilium.k8s.namespace.labels.${r.key.key}` } }));

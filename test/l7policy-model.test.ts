@@ -1,0 +1,169 @@
+// The policy input and model without Envoy: validation (each bad policy rejected alone, with its field),
+// identities from labels, and the verdicts of Cilium's documented semantics.
+import test from 'ava';
+import { RESERVED_HOST, RESERVED_WORLD } from '../src/l7policy/identities.js';
+import { decide } from '../src/l7policy/model.js';
+import { parsePrefix } from '../src/l7policy/cidr.js';
+import { translateYaml } from '../src/standalone/pipeline.js';
+import { pod } from './helpers/l7policy.js';
+
+const server = `apiVersion: v1
+kind: Pod
+metadata: { name: server, namespace: default, labels: { app: server }, annotations: { weft.dev/standalone-backends: "80=127.0.0.1:8080" } }
+spec: { containers: [{ name: app, ports: [{ name: http, containerPort: 80 }, { name: admin, containerPort: 9000 }] }] }
+status: { podIP: 127.1.0.2 }
+`;
+const clients = [pod('client', '127.1.0.10', { app: 'client' }), pod('other', '127.1.0.11', { app: 'other' }), pod('prod-client', '127.1.0.12', { app: 'client' }, 'prod')].join('---\n');
+
+function cnp(name: string, spec: string, kind = 'CiliumNetworkPolicy'): string {
+  return `apiVersion: cilium.io/v2
+kind: ${kind}
+metadata: { name: ${name}${kind === 'CiliumNetworkPolicy' ? ', namespace: default' : ''} }
+spec:
+${spec.replace(/^/gm, '  ')}
+`;
+}
+
+function translate(...docs: string[]) {
+  const t = translateYaml('policies.yaml', [server, clients, ...docs].join('---\n'));
+  const l7 = t.l7!;
+  const ep = (name: string) => l7.model.endpointPolicy(l7.table.endpoints.find((e) => e.name === name)!);
+  const id = (ip: string) => l7.table.byIp.get(ip)!;
+  return { t, l7, ep, id };
+}
+
+const invalid: Array<[string, string, string]> = [
+  ['unknown field', 'endpointSelector: {}\ningress: [{ fromEndpoint: [{}] }]', 'spec.ingress[0].fromEndpoint: unknown field'],
+  ['invalid regex (RE2 has no lookahead)', 'endpointSelector: {}\ningress: [{ toPorts: [{ ports: [{ port: "80", protocol: TCP }], rules: { http: [{ path: "/a(?=b)" }] } }] }]', 'spec.ingress[0].toPorts[0].rules.http[0].path: invalid regular expression'],
+  ['invalid regex (backreference)', 'endpointSelector: {}\ningress: [{ toPorts: [{ ports: [{ port: "80", protocol: TCP }], rules: { http: [{ method: "(GET)\\\\1" }] } }] }]', 'rules.http[0].method: invalid regular expression'],
+  ['two L7 protocols on one port', 'endpointSelector: {}\ningress: [{ toPorts: [{ ports: [{ port: "80", protocol: TCP }], rules: { http: [{}], kafka: [{}] } }] }]', 'multiple L7 protocol rule types specified in single rule'],
+  ['L7 rules on UDP', 'endpointSelector: {}\ningress: [{ toPorts: [{ ports: [{ port: "80", protocol: UDP }], rules: { http: [{}] } }] }]', 'L7 rules can only apply to TCP (not UDP)'],
+  ['L7 rules without a protocol (ANY)', 'endpointSelector: {}\ningress: [{ toPorts: [{ ports: [{ port: "80" }], rules: { http: [{}] } }] }]', 'L7 rules can only apply to TCP (not ANY)'],
+  ['L7 rules on port 0', 'endpointSelector: {}\ningress: [{ toPorts: [{ ports: [{ port: "0", protocol: TCP }], rules: { http: [{}] } }] }]', 'L7 rules can not be used when a port is 0'],
+  ['endPort below port', 'endpointSelector: {}\ningress: [{ toPorts: [{ ports: [{ port: "90", endPort: 80 }] }] }]', 'endPort: must not be less than port'],
+  ['unknown entity', 'endpointSelector: {}\ningress: [{ fromEntities: [everyone] }]', 'unsupported entity: everyone'],
+  ['CIDR except outside its CIDR', 'endpointSelector: {}\ningress: [{ fromCIDRSet: [{ cidr: 10.0.0.0/8, except: [11.0.0.0/8] }] }]', 'does not contain exclude CIDR prefix'],
+  ['combining peer kinds', 'endpointSelector: {}\ningress: [{ fromEndpoints: [{}], fromCIDR: [10.0.0.0/8] }]', 'Combining fromEndpoints and fromCIDR is not supported yet'],
+  ['bad mismatch action', 'endpointSelector: {}\ningress: [{ toPorts: [{ ports: [{ port: "80", protocol: TCP }], rules: { http: [{ headerMatches: [{ name: x, mismatch: DROP }] }] } }] }]', 'Invalid header action: DROP'],
+  ['L7 rules in a deny rule', 'endpointSelector: {}\ningressDeny: [{ toPorts: [{ ports: [{ port: "80", protocol: TCP }], rules: { http: [{}] } }] }]', 'rules: unknown field'],
+  ['DNS rules on ingress', 'endpointSelector: {}\ningress: [{ toPorts: [{ ports: [{ port: "53", protocol: UDP }], rules: { dns: [{}] } }] }]', 'DNS rules are not allowed on ingress'],
+  ['no selector', 'ingress: [{}]', 'rule must have one of EndpointSelector or NodeSelector'],
+  ['bad matchExpressions operator', 'endpointSelector: { matchExpressions: [{ key: app, operator: Is, values: [x] }] }', 'must be In, NotIn, Exists or DoesNotExist'],
+];
+
+for (const [name, spec, message] of invalid) {
+  test(`invalid policy is rejected with its field: ${name}`, (t) => {
+    const good = cnp('good', 'endpointSelector: { matchLabels: { app: server } }\ningress: [{ fromEndpoints: [{ matchLabels: { app: client } }], toPorts: [{ ports: [{ port: "80", protocol: TCP }], rules: { http: [{ path: /ok }] } }] }]');
+    const { t: tr, l7 } = translate(cnp('bad', spec), good);
+    const problems = tr.problems.filter((p) => p.object === 'CiliumNetworkPolicy default/bad');
+    t.is(problems.length, 1, JSON.stringify(tr.problems));
+    t.true(`${problems[0].field}: ${problems[0].message}`.includes(message), `${problems[0].field}: ${problems[0].message}`);
+    t.true(problems[0].message.endsWith('the policy is not applied'));
+    // The other policy still applies.
+    t.deepEqual(l7.policies.map((p) => p.id), ['CiliumNetworkPolicy default/good']);
+    t.is(l7.listeners.length, 1);
+  });
+}
+
+test('host policies (nodeSelector) reject L7 rules; nodeSelector only in clusterwide policies', (t) => {
+  const { t: tr } = translate(
+    cnp('host', 'nodeSelector: {}\ningress: [{ toPorts: [{ ports: [{ port: "80", protocol: TCP }], rules: { http: [{}] } }] }]', 'CiliumClusterwideNetworkPolicy'),
+    cnp('ns', 'nodeSelector: {}\ningress: [{}]'),
+  );
+  t.true(tr.problems.some((p) => p.object === 'CiliumClusterwideNetworkPolicy host' && p.message.startsWith('host policies do not support L7 rules yet')));
+  t.true(tr.problems.some((p) => p.object === 'CiliumNetworkPolicy default/ns' && p.message.startsWith('nodeSelector is only allowed in CiliumClusterwideNetworkPolicy')));
+});
+
+test('identities come from labels (pod + namespace), not addresses', (t) => {
+  const { l7, id } = translate(pod('client-2', '127.1.0.20', { app: 'client' }));
+  t.is(id('127.1.0.10'), id('127.1.0.20'), 'equal labels, equal identity');
+  t.not(id('127.1.0.10'), id('127.1.0.12'), 'same labels in another namespace: another identity');
+  t.not(id('127.1.0.10'), id('127.1.0.11'));
+  t.is(id('127.0.0.1'), RESERVED_HOST);
+  const labels = l7.table.identities.get(id('127.1.0.12'))!.labels;
+  t.is(labels.get('k8s:io.kubernetes.pod.namespace'), 'prod');
+  t.is(labels.get('k8s:app'), 'client');
+  // Stable across translations (numbered from the label set).
+  t.is(translate().id('127.1.0.10'), id('127.1.0.10'));
+});
+
+test('default-deny per direction only when a policy selects the endpoint in that direction', (t) => {
+  const { ep } = translate(cnp('in', 'endpointSelector: { matchLabels: { app: server } }\ningress: [{ fromEndpoints: [{ matchLabels: { app: client } }] }]'));
+  const s = ep('default/server');
+  t.true(s.ingress.enforced);
+  t.false(s.egress.enforced);
+  t.false(ep('default/client').ingress.enforced, 'not selected: allow all');
+  t.is(decide(s.egress, { identity: RESERVED_WORLD, prefix: parsePrefix('8.8.8.8')! }, 53, 'UDP').verdict, 'allow');
+  t.is(decide(ep('default/client').ingress, { identity: RESERVED_WORLD, prefix: parsePrefix('8.8.8.8')! }, 80, 'TCP').verdict, 'allow');
+});
+
+test('enableDefaultDeny: false keeps other peers allowed', (t) => {
+  const { ep, id } = translate(cnp('add', 'endpointSelector: { matchLabels: { app: server } }\nenableDefaultDeny: { ingress: false }\ningress: [{ fromEndpoints: [{ matchLabels: { app: client } }], toPorts: [{ ports: [{ port: "80", protocol: TCP }], rules: { http: [{ path: /a }] } }] }]'));
+  const s = ep('default/server').ingress;
+  t.false(s.enforced);
+  t.is(decide(s, { identity: id('127.1.0.11') }, 80, 'TCP').verdict, 'allow');
+  const c = decide(s, { identity: id('127.1.0.10') }, 80, 'TCP');
+  t.true(c.verdict === 'allow' && c.http !== null && c.http.length === 1);
+});
+
+test('deny wins; L4-only makes L7 moot; ports, ranges, named ports, protocols', (t) => {
+  const { ep, id } = translate(
+    cnp('l7', 'endpointSelector: { matchLabels: { app: server } }\ningress:\n- fromEndpoints: [{ matchLabels: { app: client } }]\n  toPorts: [{ ports: [{ port: http, protocol: TCP }], rules: { http: [{ method: GET }] } }]\n- fromEndpoints: [{ matchLabels: { app: other } }]\n  toPorts: [{ ports: [{ port: "8000", endPort: 8100, protocol: TCP }] }]\n- fromEndpoints: [{ matchLabels: { app: other } }]\n  toPorts: [{ ports: [{ port: "8050", protocol: TCP }], rules: { http: [{ method: GET }] } }]'),
+    cnp('deny', 'endpointSelector: { matchLabels: { app: server } }\ningressDeny: [{ fromEndpoints: [{ matchLabels: { app: other } }], toPorts: [{ ports: [{ port: "8090", protocol: TCP }] }] }]'),
+  );
+  const s = ep('default/server').ingress;
+  const client = id('127.1.0.10');
+  const other = id('127.1.0.11');
+  const c80 = decide(s, { identity: client }, 80, 'TCP');
+  t.true(c80.verdict === 'allow' && c80.http?.[0].rule.method === 'GET', 'named port http → 80');
+  t.is(decide(s, { identity: client }, 80, 'UDP').verdict, 'deny', 'protocol');
+  t.is(decide(s, { identity: client }, 9000, 'TCP').verdict, 'deny');
+  t.deepEqual(decide(s, { identity: other }, 8050, 'TCP'), { verdict: 'allow', http: null, policies: ['CiliumNetworkPolicy default/l7'] }, 'L4-only on the range makes the L7 rule on 8050 moot');
+  t.is(decide(s, { identity: other }, 8100, 'TCP').verdict, 'allow', 'endPort is inclusive');
+  t.is(decide(s, { identity: other }, 8101, 'TCP').verdict, 'deny');
+  t.like(decide(s, { identity: other }, 8090, 'TCP'), { verdict: 'deny', reason: 'deny-rule' }, 'deny wins inside an allowed range');
+  t.is(decide(s, { identity: id('127.1.0.12') }, 80, 'TCP').verdict, 'deny', 'namespaced policy: peers of its namespace only');
+});
+
+test('entities and CIDRs', (t) => {
+  const { ep, id } = translate(
+    cnp('e', 'endpointSelector: { matchLabels: { app: server } }\ningress:\n- fromEntities: [cluster]\n  toPorts: [{ ports: [{ port: "1", protocol: TCP }] }]\n- fromEntities: [world]\n  toPorts: [{ ports: [{ port: "2", protocol: TCP }] }]\n- fromEntities: [host]\n  toPorts: [{ ports: [{ port: "3", protocol: TCP }] }]\n- fromEntities: [all]\n  toPorts: [{ ports: [{ port: "4", protocol: TCP }] }]\n- fromCIDRSet: [{ cidr: 10.0.0.0/8, except: [10.1.0.0/16] }]\n  toPorts: [{ ports: [{ port: "5", protocol: TCP }] }]\n- fromCIDR: [127.1.0.10/32]\n  toPorts: [{ ports: [{ port: "6", protocol: TCP }] }]'),
+  );
+  const s = ep('default/server').ingress;
+  const world = (ip: string) => ({ identity: RESERVED_WORLD, prefix: parsePrefix(ip)! });
+  const client = { identity: id('127.1.0.10') };
+  const v = (peer: { identity: number }, port: number) => decide(s, peer, port, 'TCP').verdict;
+  t.deepEqual([v(client, 1), v({ identity: RESERVED_HOST }, 1), v(world('8.8.8.8'), 1)], ['allow', 'allow', 'deny'], 'cluster');
+  t.deepEqual([v(client, 2), v(world('8.8.8.8'), 2)], ['deny', 'allow'], 'world');
+  t.deepEqual([v(client, 3), v({ identity: RESERVED_HOST }, 3)], ['deny', 'allow'], 'host');
+  t.deepEqual([v(client, 4), v(world('8.8.8.8'), 4), v({ identity: RESERVED_HOST }, 4)], ['allow', 'allow', 'allow'], 'all');
+  t.deepEqual([v(world('10.2.3.4'), 5), v(world('10.1.3.4'), 5), v(world('11.0.0.1'), 5)], ['allow', 'deny', 'deny'], 'CIDR with except');
+  t.is(v(client, 6), 'deny', 'a CIDR never selects a cluster endpoint, even its address');
+});
+
+test('NetworkPolicy (networking.k8s.io/v1): L3/L4 with podSelector, namespaceSelector, ipBlock, ports', (t) => {
+  const np = `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: { name: np, namespace: default }
+spec:
+  podSelector: { matchLabels: { app: server } }
+  ingress:
+  - from: [{ podSelector: { matchLabels: { app: client } } }]
+    ports: [{ port: 80 }, { port: 8000, endPort: 8010 }]
+  - from: [{ namespaceSelector: { matchLabels: { kubernetes.io/metadata.name: prod } } }]
+    ports: [{ port: 9000 }]
+  - from: [{ ipBlock: { cidr: 10.0.0.0/8 } }]
+`;
+  const { ep, id, t: tr } = translate(np);
+  t.deepEqual(tr.problems, []);
+  const s = ep('default/server');
+  t.true(s.ingress.enforced);
+  t.false(s.egress.enforced);
+  const v = (identity: number, port: number, prefix?: string) => decide(s.ingress, { identity, ...(prefix ? { prefix: parsePrefix(prefix)! } : {}) }, port, 'TCP').verdict;
+  t.is(v(id('127.1.0.10'), 80), 'allow');
+  t.is(v(id('127.1.0.10'), 8005), 'allow');
+  t.is(v(id('127.1.0.10'), 9000), 'deny');
+  t.is(v(id('127.1.0.12'), 9000), 'allow', 'namespaceSelector');
+  t.is(v(id('127.1.0.12'), 80), 'deny');
+  t.is(v(RESERVED_WORLD, 1234, '10.9.9.9'), 'allow', 'ipBlock, every port');
+});
