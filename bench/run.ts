@@ -37,6 +37,8 @@ const benches: Bench[] = [
   { name: 'propagation', nodeFlags: ['--max-semi-space-size=16'], script: 'propagation.js', args: [`--size=${size}`], timeoutMs: 20 * 60_000 },
   // The same without most of the watcher's debounce (the runner's debounceMs option), to size its share.
   { name: 'propagation, debounce 5 ms', nodeFlags: ['--max-semi-space-size=16'], script: 'propagation.js', args: [`--size=${size}`, '--routes=10,3000', '--no-churn', '--debounce-ms=5'], timeoutMs: 20 * 60_000 },
+  // Mutual auth: SVID issuance (CPU time, one thread), then two node Envoys in network namespaces (root).
+  { name: 'mtls', nodeFlags: [], script: 'mtls.js', args: [`--size=${size}`], timeoutMs: 15 * 60_000 },
 ].filter((b) => !args.has('only') || args.get('only')!.split(',').some((name) => b.name.startsWith(name)));
 
 function commandOf(b: Bench): string {
@@ -99,6 +101,38 @@ interface PropagationRow {
   churn?: { routes: number; seconds: number; changes: number; reloads: number; tool: string; requests: number; non2xx: number; errors: number };
 }
 
+interface MtlsResult {
+  issuance: Array<{ method: string; perCpuSecond: number; perWallSecond: number }>;
+  mesh: null | {
+    tool: string;
+    load: Array<{ mode: string; round: number; rps: number; p99Ms: number; errors: number }>;
+    handshakes: Array<{ mode: string; round: number; connectionsPerSecond: number; handshakes: number; errors: number }>;
+  };
+  skipped: string | null;
+}
+
+function mtlsSummary(r: MtlsResult | undefined, name: string, command: string): string[] {
+  if (!r) return [];
+  const out: string[] = [];
+  const native = r.issuance[0];
+  for (const i of r.issuance) {
+    out.push(`${name} issuance ${i.method}: ${i.perCpuSecond.toFixed(i.perCpuSecond < 10 ? 2 : 0)} SVIDs/CPU-s (×${(i.perCpuSecond / native.perCpuSecond).toFixed(3)} the native default), ${i.perWallSecond.toFixed(i.perWallSecond < 10 ? 2 : 0)}/wall-s  [${command}]`);
+  }
+  if (!r.mesh) return [...out, `${name} mesh: skipped (${r.skipped})`];
+  const rounds = [...new Set(r.mesh.load.map((l) => l.round))];
+  for (const round of rounds) {
+    const m = r.mesh.load.find((l) => l.round === round && l.mode === 'mtls')!;
+    const p = r.mesh.load.find((l) => l.round === round && l.mode === 'plaintext')!;
+    const hm = r.mesh.handshakes.find((l) => l.round === round && l.mode === 'mtls')!;
+    const hp = r.mesh.handshakes.find((l) => l.round === round && l.mode === 'plaintext')!;
+    out.push(
+      `${name} round ${round} (${r.mesh.tool}): mTLS ${m.rps.toFixed(0)} req/s p99 ${m.p99Ms.toFixed(1)} ms vs plaintext ${p.rps.toFixed(0)} req/s p99 ${p.p99Ms.toFixed(1)} ms (×${(m.rps / p.rps).toFixed(2)} req/s, ×${(m.p99Ms / p.p99Ms).toFixed(2)} p99); ` +
+        `new connection per request: ${hm.connectionsPerSecond.toFixed(0)} mTLS handshakes/s vs ${hp.connectionsPerSecond.toFixed(0)} plaintext connections/s (×${(hm.connectionsPerSecond / hp.connectionsPerSecond).toFixed(2)}); errors ${m.errors + p.errors + hm.errors + hp.errors}  [${command}]`,
+    );
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
   console.log(`# weft benchmarks  size=${size}  ${machine()}  ${new Date().toISOString()}\n`);
   const summary: string[] = [];
@@ -148,6 +182,7 @@ async function main(): Promise<void> {
       const c = r.churn;
       if (c) summary.push(`${b.name} churn with ${c.routes} routes: ${c.changes} changes / ${c.seconds} s, ${c.reloads} reloads; ${c.tool}: ${c.requests} requests, ${c.non2xx} non-2xx, ${c.errors} errors  [${command}]`);
     }
+    summary.push(...mtlsSummary(results.get('mtls') as MtlsResult | undefined, b.name, command));
     console.log('');
   }
   console.log('# summary');

@@ -216,8 +216,8 @@ export class CertificateAuthority {
       ),
     );
     // X.509 times have whole seconds: report what the certificate says.
-    const x = new X509Certificate(der);
-    return new X509Svid(spiffeId, [der, issuer.certDer], keys.privateKey, new Date(x.validFrom), new Date(x.validTo), serial.toString('hex'), now);
+    const seconds = (d: Date): Date => new Date(Math.floor(d.getTime() / 1000) * 1000);
+    return new X509Svid(spiffeId, [der, issuer.certDer], keys.privateKey, seconds(notBefore), seconds(notAfter), serial.toString('hex'), now);
   }
 
   [inspect.custom](): string {

@@ -70,6 +70,8 @@ export interface MeshNodeView {
   plaintext?: boolean;
   /** Requests per node-to-node connection (1 makes every request a new handshake); unlimited by default. */
   maxRequestsPerConnection?: number;
+  /** false: no TLS session resumption between nodes, every connection a full handshake (benchmarks). */
+  sessionResumption?: boolean;
 }
 
 export const svidSecretName = (id: string): string => `svid:${id}`;
@@ -119,10 +121,13 @@ function outboundResources(view: MeshNodeView, out: NonNullable<MeshNodeView['ou
   const resources: Resource[] = [];
   const chains: FilterChain[] = [];
   for (const src of out.sources) {
-    parseSpiffeId(src.id);
     const vhosts = out.services.map((svc) => {
       const cluster = `mesh-out|${slug(src.id)}|${slug(svc.host)}`;
-      const tls: UpstreamTlsContext = { common_tls_context: tlsContext(src.id, view.trustDomain, { exact: svc.id }), sni: svc.host };
+      const tls: UpstreamTlsContext = {
+        common_tls_context: tlsContext(src.id, view.trustDomain, { exact: svc.id }),
+        sni: svc.host,
+        ...(view.sessionResumption === false ? { max_session_keys: { value: 0 } } : {}),
+      };
       resources.push(
         clusterResource(
           staticCluster(cluster, svc.node, {
@@ -153,7 +158,6 @@ function inboundResources(view: MeshNodeView, inb: NonNullable<MeshNodeView['inb
   const resources: Resource[] = [];
   const chains: FilterChain[] = [];
   for (const svc of inb.services) {
-    parseSpiffeId(svc.id);
     const cluster = `mesh-in|${slug(svc.host)}`;
     resources.push(clusterResource(staticCluster(cluster, svc.backend)));
     const route: RouteConfiguration = { name: `${INBOUND_LISTENER}|${svc.host}`, virtual_hosts: [{ name: slug(svc.host), domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster } }] }] };
@@ -165,7 +169,6 @@ function inboundResources(view: MeshNodeView, inb: NonNullable<MeshNodeView['inb
       filters: [hcm(INBOUND_LISTENER, route, !view.plaintext)],
     });
   }
-  if (view.plaintext && chains.length > 1) throw new Error('a plaintext inbound listener serves one service (there is no SNI to choose by)');
   resources.push(
     listenerResource({
       name: INBOUND_LISTENER,
@@ -177,8 +180,43 @@ function inboundResources(view: MeshNodeView, inb: NonNullable<MeshNodeView['inb
   return resources;
 }
 
-/** The listeners and clusters of a node's mesh view (Secrets come from meshSecrets). */
+/** What is wrong with a mesh view, each problem naming its field; empty when nothing is. */
+export function meshViewProblems(view: MeshNodeView): string[] {
+  const problems: string[] = [];
+  const id = (field: string, value: string): void => {
+    try {
+      const parsed = parseSpiffeId(value);
+      if (parsed.trustDomain !== view.trustDomain) problems.push(`${field}: ${value} is not in trust domain ${view.trustDomain}`);
+      else if (parsed.path === '') problems.push(`${field}: ${value} has no path (a workload's SPIFFE ID needs one)`);
+    } catch (err) {
+      problems.push(`${field}: ${(err as Error).message}`);
+    }
+  };
+  const port = (field: string, p: number): void => {
+    if (!Number.isInteger(p) || p < 1 || p > 65535) problems.push(`${field}: ${p} is not a port (1-65535)`);
+  };
+  view.outbound?.sources.forEach((s, i) => {
+    id(`outbound.sources[${i}].id`, s.id);
+    if (s.sources.length === 0) problems.push(`outbound.sources[${i}].sources: no source address`);
+  });
+  view.outbound?.services.forEach((s, i) => {
+    id(`outbound.services[${i}].id`, s.id);
+    port(`outbound.services[${i}].node.port`, s.node.port);
+  });
+  view.inbound?.services.forEach((s, i) => {
+    id(`inbound.services[${i}].id`, s.id);
+    port(`inbound.services[${i}].backend.port`, s.backend.port);
+  });
+  if (view.outbound) port('outbound.port', view.outbound.port);
+  if (view.inbound) port('inbound.port', view.inbound.port);
+  if (view.plaintext && (view.inbound?.services.length ?? 0) > 1) problems.push('inbound.services: a plaintext inbound listener serves one service (there is no SNI to choose by)');
+  return problems;
+}
+
+/** The listeners and clusters of a node's mesh view (Secrets come from meshSecrets); throws, naming every bad field, on a bad view. */
 export function meshResources(view: MeshNodeView): Resource[] {
+  const problems = meshViewProblems(view);
+  if (problems.length > 0) throw new Error(`mesh view of trust domain ${view.trustDomain}: ${problems.join('; ')}`);
   return [...(view.outbound ? outboundResources(view, view.outbound) : []), ...(view.inbound ? inboundResources(view, view.inbound) : [])];
 }
 

@@ -3,6 +3,7 @@
 // RSA keys in JavaScript (~100× slower; see bench/mtls.ts), so only its DER encoder is used here.
 import { createHash, randomBytes, sign, type KeyObject } from 'node:crypto';
 import forge from 'node-forge';
+import { p256Point } from './keys.js';
 
 const { asn1 } = forge;
 type Asn1 = forge.asn1.Asn1;
@@ -80,6 +81,18 @@ export function encodeName(attrs: NameAttributes): Buffer {
   return der(seq(rdns));
 }
 
+const encodedNames = new Map<string, Buffer>();
+function encodedName(attrs: NameAttributes): Buffer {
+  const key = `${attrs.organization ?? ''}\u0000${attrs.commonName ?? ''}`;
+  let der = encodedNames.get(key);
+  if (!der) {
+    der = encodeName(attrs);
+    if (encodedNames.size > 1000) encodedNames.clear();
+    encodedNames.set(key, der);
+  }
+  return der;
+}
+
 /** DER of a named BIT STRING: trailing zero bits dropped, as DER requires (X.690 §11.2.2). */
 function namedBits(bits: number[]): Asn1 {
   const highest = Math.max(...bits);
@@ -99,6 +112,8 @@ function extension(id: string, critical: boolean, value: Asn1): Asn1 {
 
 /** The key identifier of RFC 5280 §4.2.1.2 method (1): SHA-1 of the subjectPublicKey bits. */
 export function keyIdentifier(spki: Buffer): Buffer {
+  const point = p256Point(spki);
+  if (point) return createHash('sha1').update(point).digest();
   const parsed = asn1.fromDer(bin(spki));
   const bitString = (parsed.value as Asn1[])[1];
   const raw = Buffer.from((bitString as Asn1 & { bitStringContents?: string }).bitStringContents ?? (bitString.value as string), 'latin1');
@@ -127,6 +142,19 @@ function derSequence(content: Buffer): Buffer {
   return Buffer.concat([Buffer.from([0x30]), len, content]);
 }
 
+/** Parsed Names by their DER: issuers and leaf subjects repeat, so each is parsed once. */
+const parsedNames = new Map<string, Asn1>();
+function parsedName(nameDer: Buffer): Asn1 {
+  const key = bin(nameDer);
+  let parsed = parsedNames.get(key);
+  if (!parsed) {
+    parsed = asn1.fromDer(key);
+    if (parsedNames.size > 1000) parsedNames.clear();
+    parsedNames.set(key, parsed);
+  }
+  return parsed;
+}
+
 /** Encodes the template as a TBSCertificate, signs it with `issuerKey`, and returns the certificate's DER. */
 export function buildCertificate(t: CertificateTemplate, issuerKey: KeyObject): Buffer {
   const alg = algorithmFor(issuerKey);
@@ -141,7 +169,7 @@ export function buildCertificate(t: CertificateTemplate, issuerKey: KeyObject): 
   if (t.authorityKeyId) {
     extensions.push(extension(OID.authorityKeyIdentifier, false, seq([asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, false, bin(t.authorityKeyId))])));
   }
-  const subjectName = encodeName(t.subject);
+  const subjectName = encodedName(t.subject);
   // The subject is never empty here, so the SAN need not be critical (RFC 5280 §4.2.1.6).
   extensions.push(extension(OID.subjectAltName, false, seq([asn1.create(asn1.Class.CONTEXT_SPECIFIC, 6, false, t.uriSan)])));
 
@@ -150,9 +178,9 @@ export function buildCertificate(t: CertificateTemplate, issuerKey: KeyObject): 
       asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, [integer(2)]), // v3
       integer(t.serial),
       alg.identifier,
-      asn1.fromDer(bin(t.issuerName)),
+      parsedName(t.issuerName),
       seq([time(t.notBefore), time(t.notAfter)]),
-      asn1.fromDer(bin(subjectName)),
+      parsedName(subjectName),
       asn1.fromDer(bin(t.spki)),
       asn1.create(asn1.Class.CONTEXT_SPECIFIC, 3, true, [seq(extensions)]),
     ]),
