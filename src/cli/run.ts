@@ -44,6 +44,18 @@ export async function runStandalone(opts: RunOptions): Promise<void> {
 
   if (opts.demoBackends) {
     runner.once('ready', () => {
+      // The quickstart's hints fit its Gateway; a directory of Ingresses (examples/ingress) gets its own.
+      if (!runner.last?.statuses.some((s) => s.kind === 'Gateway')) {
+        const lines = (runner.last?.statuses ?? [])
+          .filter((st) => st.kind === 'Ingress')
+          .map((st) => {
+            const lb = (st.status.loadBalancer ?? {}) as { ingress?: Array<{ ip: string; ports?: Array<{ port: number }> }> };
+            const at = (lb.ingress ?? []).map((i) => `${i.ip} ports ${(i.ports ?? []).map((p) => p.port).join(', ')}`).join('; ') || 'not served (see the problems above)';
+            return `  Ingress ${st.namespace}/${st.name}: ${at}`;
+          });
+        process.stdout.write(['Ingresses (curl them with a Host header):', ...lines, `Edit the files in ${opts.dir}: Weft reloads them. Ctrl-C stops.`, ''].join('\n'));
+        return;
+      }
       const port = runner.last?.ir.httpListeners[0]?.port ?? 10080;
       const base = `127.0.0.1:${port}`;
       process.stdout.write(

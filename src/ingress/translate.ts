@@ -8,51 +8,30 @@
 // specific hosts' routes follow, so a request that no path of its host matches still reaches the rules
 // without host, then the defaultBackend. The HTTPS socket serves the same routes for the hosts its
 // certificates cover, each certificate chosen by SNI; HTTP requests for those hosts redirect to HTTPS
-// unless every Ingress naming the host turns force-https off.
-import type { HttpListenerIR, HttpRouteIR, ProxyIR, RouteActionIR, VirtualHostIR } from '../ir/model.js';
+// unless the Ingress whose certificate serves the host turns force-https off (see listeners.ts).
+import type { HttpListenerIR, HttpRouteIR, ProxyIR, RouteActionIR } from '../ir/model.js';
 import type { BackendResolver } from '../gateway/backends.js';
 import type { ObjectStatus } from '../gateway/conditions.js';
-import { compareHostSpecificity } from '../gateway/hostnames.js';
 import { compareRouteAge } from '../gateway/grpcroute.js';
 import { socketName } from '../gateway/listeners.js';
 import type { Inputs } from '../sources/kinds.js';
 import type { ManifestProblem } from '../sources/manifests.js';
 import { assignDedicatedAddresses } from './addresses.js';
-import { ANNOTATIONS, annotationField, parseAnnotations, type IngressAnnotations } from './annotations.js';
+import { ANNOTATIONS, annotationField, parseAnnotations } from './annotations.js';
 import { IngressBackends } from './backends.js';
-import { selectWeftIngresses, type Ingress } from './classes.js';
-import type { IngressOptions, LoadBalancerMode } from './options.js';
-import { compareIngressRoutes, matchKey, pathMatch, wildcardAuthorityMatch, type RankedIngressRoute } from './paths.js';
+import { selectWeftIngresses } from './classes.js';
+import { allRoutes, buildTls, collectHosts, httpListener, httpsVirtualHosts, redirectHosts } from './listeners.js';
+import type { IngressOptions } from './options.js';
+import { pathMatch, wildcardAuthorityMatch } from './paths.js';
+import { describe, type IngressPlan, type ProblemSink } from './plan.js';
 import { socketsOverlap, type TakenSocket } from './sockets.js';
-import { buildChains, IngressSecrets, tlsHostCovers, type IngressTlsEntry, type PassthroughRoute, type SniClaim } from './tls.js';
+import { IngressSecrets } from './tls.js';
 import { validateIngress } from './validate.js';
 
 export interface IngressTranslation {
   listeners: HttpListenerIR[];
   statuses: ObjectStatus[];
   problems: ManifestProblem[];
-}
-
-interface IngressPlan {
-  ing: Ingress;
-  key: string;
-  mode: LoadBalancerMode;
-  annotations: IngressAnnotations;
-  forceHttps: boolean;
-  address?: string;
-  /** host ('*' for none) → routes */
-  routes: Map<string, RankedIngressRoute[]>;
-  defaultRoute?: RankedIngressRoute;
-  tls: IngressTlsEntry[];
-  passthrough: PassthroughRoute[];
-  servedHttp: boolean;
-  servedHttps: boolean;
-}
-
-type ProblemSink = (ing: Ingress, field: string | undefined, message: string) => void;
-
-function describe(ing: Ingress): string {
-  return `Ingress ${ing.metadata.namespace}/${ing.metadata.name}`;
 }
 
 export function translateIngresses(inputs: Inputs, options: IngressOptions, resolver: BackendResolver, taken: TakenSocket[] = []): IngressTranslation {
@@ -235,122 +214,6 @@ function assignAddresses(plans: IngressPlan[], options: IngressOptions, taken: T
     else plan.address = assigned.get(plan.key);
     if (!plan.address) problem(plan.ing, undefined, `dedicated mode: no free address left in the pool ${options.dedicatedPool}; the Ingress is not served`);
   }
-}
-
-/** host → routes in precedence order, for the Ingresses of one address (one defaultBackend: the oldest's). */
-function collectHosts(group: IngressPlan[], socket: string, problem: ProblemSink): Map<string, RankedIngressRoute[]> {
-  const hosts = new Map<string, RankedIngressRoute[]>();
-  for (const plan of group) {
-    for (const [host, routes] of plan.routes) hosts.set(host, [...(hosts.get(host) ?? []), ...routes]);
-  }
-  const defaults = group.filter((p) => p.defaultRoute);
-  if (defaults.length > 0) {
-    const [winner, ...others] = defaults;
-    hosts.set('*', [...(hosts.get('*') ?? []), winner.defaultRoute!]);
-    for (const other of others) {
-      problem(other.ing, 'spec.defaultBackend', `${socket} already has the defaultBackend of ${describe(winner.ing)} (the oldest Ingress sharing it wins); this one is not used`);
-    }
-  }
-  const byKey = new Map(group.map((p) => [p.key, p]));
-  for (const [host, ranked] of hosts) {
-    ranked.sort(compareIngressRoutes);
-    reportShadowed(ranked, host, byKey, problem);
-  }
-  return hosts;
-}
-
-function allRoutes(hosts: Map<string, RankedIngressRoute[]>): RankedIngressRoute[] {
-  return [...hosts.values()].flat();
-}
-
-/** A path that another one on the same host always wins over (the same type and path) is reported. */
-function reportShadowed(ranked: RankedIngressRoute[], host: string, byKey: Map<string, IngressPlan>, problem: ProblemSink): void {
-  const first = new Map<string, RankedIngressRoute>();
-  for (const r of ranked) {
-    if (r.isDefault) continue;
-    const key = matchKey(r.route.match.path);
-    const winner = first.get(key);
-    if (!winner) {
-      first.set(key, r);
-      continue;
-    }
-    const ing = byKey.get(r.objectKey)?.ing;
-    if (!ing) continue;
-    const by = winner.objectKey === r.objectKey ? winner.field : `Ingress ${winner.objectKey} (${winner.field}), which is older`;
-    problem(ing, `${r.field}.path`, `the same path on host ${host} is also defined by ${by} and takes precedence; this path is never used`);
-  }
-}
-
-/** Certificates and passthrough routes of one address as SNI chains; a name claimed twice goes to the first claim. */
-function buildTls(group: IngressPlan[], problem: ProblemSink): { chains: ReturnType<typeof buildChains>['chains']; winners: SniClaim[] } | undefined {
-  const claims: SniClaim[] = [];
-  for (const plan of group) {
-    for (const entry of plan.tls) {
-      for (const serverName of entry.hosts.length ? entry.hosts : ['']) claims.push({ serverName, owner: plan.key, field: entry.field, terminate: entry.certificate });
-    }
-    for (const p of plan.passthrough) claims.push({ serverName: p.host, owner: plan.key, field: p.field, passthrough: p.backends });
-  }
-  if (claims.length === 0) return undefined;
-  const byKey = new Map(group.map((p) => [p.key, p]));
-  return buildChains(claims, (lost, winner) => {
-    const name = lost.serverName === '' ? 'the default certificate' : `TLS host ${lost.serverName}`;
-    const by = winner.owner === lost.owner ? winner.field : `Ingress ${winner.owner} (${winner.field}), which is older`;
-    problem(byKey.get(lost.owner)!.ing, lost.field, `${name} on this address is already claimed by ${by}; this claim is not used`);
-  });
-}
-
-/** TLS hosts ('' for all) whose plain HTTP requests redirect: a winning certificate of an Ingress with force-https on. */
-function redirectHosts(group: IngressPlan[], winners: SniClaim[]): string[] {
-  const forcing = new Set(group.filter((p) => p.forceHttps).map((p) => p.key));
-  return winners.filter((w) => w.terminate && forcing.has(w.owner)).map((w) => w.serverName);
-}
-
-function redirectRoute(host: string, httpsPort: number): HttpRouteIR {
-  return {
-    name: `ingress/https-redirect/${host}`,
-    match: { path: { type: 'PathPrefix', value: '/' }, headers: host.startsWith('*.') ? [wildcardAuthorityMatch(host)] : [], queryParams: [] },
-    // 301 as Cilium's force-https; the port only when it is not HTTPS's default.
-    action: { kind: 'redirect', redirect: { scheme: 'https', ...(httpsPort !== 443 ? { port: httpsPort } : {}), statusCode: 301 } },
-  };
-}
-
-function httpListener(socket: { name: string; address: string; port: number }, hosts: Map<string, RankedIngressRoute[]>, redirects: string[], httpsPort: number): HttpListenerIR | undefined {
-  const names = new Set([...hosts.keys(), ...redirects.filter((h) => h !== '')]);
-  const virtualHosts: VirtualHostIR[] = [];
-  for (const host of [...names].sort(compareHostSpecificity)) {
-    const routes = (hosts.get(host) ?? []).map((r) => r.route);
-    // A host a redirecting certificate covers sends everything to HTTPS, whatever the path.
-    if (redirects.some((t) => tlsHostCovers(t, host))) routes.unshift(redirectRoute(host, httpsPort));
-    virtualHosts.push({ name: `${socket.name}/${host}`, hostname: host, routes });
-  }
-  return virtualHosts.length > 0 ? { ...socket, virtualHosts } : undefined;
-}
-
-/** Whether virtual host `general` (`*`, `*.suffix`) is less specific than `host` and covers it (any number of labels). */
-function hostFallsThrough(general: string, host: string): boolean {
-  if (general === host) return false;
-  if (general === '*') return true;
-  return general.startsWith('*.') && host.endsWith(general.slice(1)) && host.length > general.length - 1;
-}
-
-/**
- * The HTTPS socket's virtual hosts: the hosts its certificates cover (and the TLS hosts themselves),
- * each with its own routes followed by those of the less specific hosts, as on HTTP. Hosts no
- * certificate covers are not served over HTTPS.
- */
-function httpsVirtualHosts(socket: string, hosts: Map<string, RankedIngressRoute[]>, winners: SniClaim[]): VirtualHostIR[] {
-  const tlsHosts = winners.filter((w) => w.terminate).map((w) => w.serverName);
-  const names = new Set([...[...hosts.keys()].filter((h) => tlsHosts.some((t) => tlsHostCovers(t, h))), ...tlsHosts.filter((t) => t !== '')]);
-  const out: VirtualHostIR[] = [];
-  for (const host of [...names].sort(compareHostSpecificity)) {
-    const routes = new Map<string, HttpRouteIR>();
-    for (const r of hosts.get(host) ?? []) routes.set(r.route.name, r.route);
-    for (const general of [...hosts.keys()].filter((g) => hostFallsThrough(g, host)).sort(compareHostSpecificity)) {
-      for (const r of hosts.get(general)!) if (!routes.has(r.route.name)) routes.set(r.route.name, r.route);
-    }
-    out.push({ name: `${socket}/${host}`, hostname: host, routes: [...routes.values()] });
-  }
-  return out;
 }
 
 function ingressStatus(plan: IngressPlan, options: IngressOptions): ObjectStatus {
