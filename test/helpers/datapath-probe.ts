@@ -1,6 +1,8 @@
 // Runs inside a test network namespace (via `ip netns exec`):
 //   serve <name> <tcp|udp> <port>...      answers each connection/datagram with "<name> <peer address>"
-//   connect <tcp|udp> <host> <port> <ms>   prints {"ok":true,"reply":...} or {"ok":false,"error":...}
+//   serve <name> tcpecho <port>...         answers each line with "<name> <line>", keeping the connection
+//   connect <tcp|udp> <host> <port> <ms>   prints {"ok":true,"reply":...,"from":...} or {"ok":false,"error":...}
+//   hold <host> <port>                     one TCP connection: sends each stdin line, prints each reply line
 import net from 'node:net';
 import dgram from 'node:dgram';
 
@@ -12,7 +14,17 @@ if (mode === 'serve') {
   const ready = () => { if (--pending === 0) console.log('ready'); };
   for (const port of ports.map(Number)) {
     for (const host of ['0.0.0.0', '::']) {
-      if (proto === 'tcp') {
+      if (proto === 'tcpecho') {
+        net.createServer((s) => {
+          s.on('error', () => {});
+          let buf = '';
+          s.on('data', (d) => {
+            buf += d.toString();
+            let nl: number;
+            while ((nl = buf.indexOf('\n')) >= 0) { s.write(`${name} ${buf.slice(0, nl)}\n`); buf = buf.slice(nl + 1); }
+          });
+        }).listen({ port, host, ipv6Only: host === '::' }, ready);
+      } else if (proto === 'tcp') {
         net.createServer((s) => { s.on('error', () => {}); s.end(`${name} ${s.remoteAddress}\n`); }).listen({ port, host, ipv6Only: host === '::' }, ready);
       } else {
         const sock = dgram.createSocket({ type: host === '::' ? 'udp6' : 'udp4', ipv6Only: host === '::' });
@@ -29,13 +41,21 @@ if (mode === 'serve') {
     const s = net.connect({ host, port: Number(port) });
     let data = '';
     s.on('data', (d) => { data += d.toString(); });
-    s.on('end', () => done({ ok: true, reply: data.trim(), local: `${s.localAddress}:${s.localPort}` }));
+    s.on('end', () => done({ ok: true, reply: data.trim(), from: s.remoteAddress, local: `${s.localAddress}:${s.localPort}` }));
     s.on('error', (e) => done({ ok: false, error: e.message }));
   } else {
     const sock = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
-    sock.on('message', (m) => done({ ok: true, reply: m.toString().trim() }));
+    sock.on('message', (m, r) => done({ ok: true, reply: m.toString().trim(), from: r.address }));
     sock.send('ping', Number(port), host);
   }
+} else if (mode === 'hold') {
+  const [host, port] = rest;
+  const s = net.connect({ host, port: Number(port) }, () => console.log('connected'));
+  s.on('data', (d) => process.stdout.write(d));
+  s.on('error', (e) => { console.log(`error ${e.message}`); process.exit(1); });
+  process.stdin.on('data', (d) => s.write(d));
+  process.stdin.on('end', () => s.end());
+  s.on('close', () => process.exit(0));
 } else {
   console.error('usage: datapath-probe serve <name> <tcp|udp> <port>... | connect <tcp|udp> <host> <port> <ms>');
   process.exit(2);

@@ -25,7 +25,7 @@ export interface Pod {
   ip6: string;
 }
 
-export interface ProbeResult { ok: boolean; reply?: string; error?: string; local?: string }
+export interface ProbeResult { ok: boolean; reply?: string; error?: string; local?: string; from?: string }
 
 export class Topology {
   readonly id = randomBytes(3).toString('hex');
@@ -74,7 +74,7 @@ export class Topology {
   }
 
   /** Starts a probe server in a namespace; resolves once it listens. */
-  async serve(ns: string, name: string, proto: 'tcp' | 'udp', ports: number[]): Promise<void> {
+  async serve(ns: string, name: string, proto: 'tcp' | 'udp' | 'tcpecho', ports: number[]): Promise<void> {
     const child = spawn('ip', ['netns', 'exec', ns, process.execPath, probe, 'serve', name, proto, ...ports.map(String)], { stdio: ['ignore', 'pipe', 'inherit'] });
     this.servers.push(child);
     await new Promise<void>((resolve, reject) => {
@@ -93,6 +93,38 @@ export class Topology {
       child.on('error', reject);
     });
     return JSON.parse(out) as ProbeResult;
+  }
+
+  /** A long-lived TCP connection from a namespace: send(line) resolves with the reply line. */
+  async hold(ns: string, host: string, port: number): Promise<{ send(line: string): Promise<string>; close(): void }> {
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, probe, 'hold', host, String(port)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.servers.push(child);
+    const lines: string[] = [];
+    const waiters: Array<(l: string) => void> = [];
+    let buf = '';
+    child.stdout.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        const w = waiters.shift();
+        if (w) w(line);
+        else lines.push(line);
+      }
+    });
+    const next = () => new Promise<string>((resolve, reject) => {
+      const l = lines.shift();
+      if (l !== undefined) return resolve(l);
+      const timer = setTimeout(() => reject(new Error(`no reply on the held connection to ${host}:${port}`)), 3000);
+      waiters.push((line) => { clearTimeout(timer); resolve(line); });
+    });
+    const first = await next();
+    if (first !== 'connected') throw new Error(`held connection to ${host}:${port}: ${first}`);
+    return {
+      send: (line: string) => { child.stdin.write(`${line}\n`); return next(); },
+      close: () => { child.stdin.end(); },
+    };
   }
 
   /** One ping; true when answered. */

@@ -1,0 +1,123 @@
+// Service load balancing in the real kernel: a ClusterIP in front of three backend pods. New connections
+// spread over the backends, replies come from the virtual address, a removed backend gets no new
+// connections, and an existing connection keeps its backend when the backend list changes.
+import test from 'ava';
+import { Datapath } from '../src/datapath/datapath.js';
+import { datapathUnavailable, nativeBpf } from '../src/datapath/native.js';
+import { EndpointMap } from '../src/datapath/endpoints.js';
+import { ServiceMap, type Backend } from '../src/datapath/services.js';
+import { FlowReader } from '../src/datapath/flows.js';
+import { Conntrack } from '../src/datapath/conntrack.js';
+import type { FlowEvent } from '../src/datapath/layout.js';
+import { Topology } from './helpers/datapath-topology.js';
+
+const unavailable = datapathUnavailable();
+const VIP = '10.96.0.10';
+const VIP6 = 'fd00:96::10';
+
+let topo: Topology | undefined;
+let dp: Datapath | undefined;
+let flows: FlowReader | undefined;
+const events: FlowEvent[] = [];
+let services: ServiceMap;
+
+const backendsOf = (names: string[], port: number, family: 4 | 6 = 4): Backend[] =>
+  names.map((n) => ({ ip: family === 4 ? topo!.pod(n).ip4 : topo!.pod(n).ip6, port }));
+
+if (unavailable) {
+  test('datapath services', (t) => {
+    t.log(`skipped: ${unavailable}`);
+    t.pass();
+  });
+} else {
+  test.before(async () => {
+    topo = new Topology();
+    dp = Datapath.open({ pinRoot: `/sys/fs/bpf/weft-test-${topo.id}` });
+    flows = new FlowReader(dp.flowsMapFd, (batch) => events.push(...batch));
+    const endpoints = new EndpointMap(dp.maps.endpoints);
+    services = new ServiceMap(dp.maps.services, dp.maps.backends);
+    const pods = ['client', 'b1', 'b2', 'b3', 'b4'].map((n, i) => topo!.addPod(n, 10 + i));
+    for (const [i, pod] of pods.entries()) {
+      dp.attach(topo.nodeNsPath, pod.hostIf);
+      endpoints.upsert({ ips: [pod.ip4, pod.ip6], identity: 2000 + i, ifindex: nativeBpf().ifIndex(topo.nodeNsPath, pod.hostIf), ingressEnforced: false, egressEnforced: false });
+      if (pod.name !== 'client') {
+        await topo.serve(pod.ns, pod.name, 'tcp', [8080]);
+        await topo.serve(pod.ns, pod.name, 'udp', [5353]);
+        await topo.serve(pod.ns, pod.name, 'tcpecho', [9000]);
+      }
+    }
+    services.upsert({ vip: VIP, port: 80, protocol: 'tcp', backends: backendsOf(['b1', 'b2', 'b3'], 8080) });
+    services.upsert({ vip: VIP, port: 53, protocol: 'udp', backends: backendsOf(['b1', 'b2', 'b3'], 5353) });
+    services.upsert({ vip: VIP, port: 90, protocol: 'tcp', backends: backendsOf(['b1', 'b2'], 9000) });
+    services.upsert({ vip: VIP6, port: 80, protocol: 'tcp', backends: backendsOf(['b1', 'b2', 'b3'], 8080, 6) });
+  });
+
+  test.after.always(() => {
+    flows?.close();
+    if (topo && dp) for (const pod of topo.pods.values()) dp.detach(topo.nodeNsPath, pod.hostIf);
+    dp?.destroy();
+    topo?.destroy();
+  });
+
+  async function spread(proto: 'tcp' | 'udp', vip: string, port: number, n: number): Promise<Map<string, number>> {
+    const client = topo!.pod('client');
+    const seen = new Map<string, number>();
+    for (let i = 0; i < n; i++) {
+      const r = await topo!.connect(client.ns, proto, vip, port);
+      if (!r.ok) throw new Error(`connection ${i} to ${vip}:${port}/${proto} failed: ${r.error}`);
+      if (r.from !== vip) throw new Error(`the reply came from ${r.from}, not from the service address ${vip}`);
+      const [backend, peer] = r.reply!.split(' ');
+      if (peer !== (vip.includes(':') ? client.ip6 : client.ip4)) throw new Error(`${backend} saw ${peer}, not the client's address`);
+      seen.set(backend, (seen.get(backend) ?? 0) + 1);
+    }
+    return seen;
+  }
+
+  test.serial('connections to a ClusterIP spread over the backends, and replies come from the service address', async (t) => {
+    const tcp = await spread('tcp', VIP, 80, 24);
+    t.true([...tcp.keys()].every((b) => ['b1', 'b2', 'b3'].includes(b)));
+    t.true(tcp.size >= 2, `24 connections reached only ${[...tcp.keys()].join(', ')}`);
+    const udp = await spread('udp', VIP, 53, 12);
+    t.true([...udp.keys()].every((b) => ['b1', 'b2', 'b3'].includes(b)));
+    const v6 = await spread('tcp', VIP6, 80, 12);
+    t.true([...v6.keys()].every((b) => ['b1', 'b2', 'b3'].includes(b)), 'IPv6 service');
+  });
+
+  test.serial('a removed backend receives no new connections; an added one does', async (t) => {
+    const writes = services.upsert({ vip: VIP, port: 80, protocol: 'tcp', backends: backendsOf(['b1', 'b2', 'b4'], 8080) });
+    t.is(writes, 1, 'only the changed slot is written');
+    const seen = await spread('tcp', VIP, 80, 24);
+    t.false(seen.has('b3'), `b3 still got ${seen.get('b3')} connections`);
+    t.true(seen.has('b4') || seen.size >= 2);
+    services.upsert({ vip: VIP, port: 80, protocol: 'tcp', backends: backendsOf(['b2'], 8080) });
+    t.deepEqual([...(await spread('tcp', VIP, 80, 6)).keys()], ['b2']);
+  });
+
+  test.serial('an existing connection keeps its backend when the backend list changes', async (t) => {
+    const client = topo!.pod('client');
+    const conn = await topo!.hold(client.ns, VIP, 90);
+    try {
+      const first = (await conn.send('one')).split(' ');
+      t.is(first[1], 'one');
+      const backend = first[0];
+      // Reorder the slots and add a backend: the connection's backend moves to another slot.
+      services.upsert({ vip: VIP, port: 90, protocol: 'tcp', backends: backendsOf(['b3', 'b4', 'b2', 'b1'], 9000) });
+      for (let i = 0; i < 5; i++) t.is(await conn.send(`again${i}`), `${backend} again${i}`);
+      const ct = new Conntrack(dp!.maps.conntrack).entries().filter((e) => e.daddr === VIP && e.dport === 90 && e.dir === 2);
+      t.is(ct.length, 1, 'one service conntrack entry for the held connection');
+    } finally {
+      conn.close();
+    }
+  });
+
+  test.serial('a service without backends drops new connections with a flow event', async (t) => {
+    services.upsert({ vip: VIP, port: 81, protocol: 'tcp', backends: [] });
+    events.length = 0;
+    const r = await topo!.connect(topo!.pod('client').ns, 'tcp', VIP, 81, 800);
+    t.false(r.ok);
+    await new Promise((res) => setTimeout(res, 100));
+    t.true(events.some((e) => e.kind === 'drop' && e.reason === 'no-service-backend' && e.destination.ip === VIP && e.destination.port === 81));
+    t.true(services.remove(VIP, 81, 'tcp'));
+    t.false(services.remove(VIP, 81, 'tcp'));
+  });
+}
