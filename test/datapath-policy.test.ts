@@ -87,7 +87,7 @@ if (unavailable) {
   test.serial('an allowed identity reaches the port (IPv4 and IPv6), and replies pass the client\'s enforced ingress', async (t) => {
     const { a, b } = { a: topo!.pod('a'), b: topo!.pod('b') };
     const v4 = await topo!.connect(a.ns, 'tcp', b.ip4, 8080);
-    t.deepEqual(v4, { ok: true, reply: `b ${a.ip4}`, local: v4.local } as typeof v4);
+    t.like(v4, { ok: true, reply: `b ${a.ip4}`, from: b.ip4 });
     const v6 = await topo!.connect(a.ns, 'tcp', b.ip6, 8080);
     t.true(v6.ok, JSON.stringify(v6));
     t.is(v6.reply, `b ${a.ip6}`);
