@@ -86,7 +86,7 @@ function resourcesOf(f: Fixture, view: MeshNodeView, extraTrust: string) {
 
 const inboundStat = (f: Fixture, name: string): string => `listener.${f.pair.addrB}_${IN_PORT}.ssl.${name}`;
 
-nsTest('a pod-to-pod request crosses the mTLS connection between the node Envoys; the destination sees the verified source identity', async (t) => {
+nsTest('a pod-to-pod request crosses the mTLS connection between the node Envoys; the destination sees the verified source identity and can authorize by it', async (t) => {
   const f = await fixture(t);
   // A forged identity header from the pod is discarded; Envoy sets the one it verified.
   const forged = { 'x-forwarded-client-cert': `URI=spiffe://${TD}/ns/kube-system/sa/admin` };
@@ -115,6 +115,15 @@ nsTest('a pod-to-pod request crosses the mTLS connection between the node Envoys
   t.is(plain.ok, 0);
   const direct = await runLoad(f.pair.a, { url: `http://${f.pair.addrB}:${BACKEND_PORT}/`, host: HOST, count: 1 });
   t.is(direct.ok, 0, 'the backend listens on B\'s loopback only');
+
+  // Authorization by verified SPIFFE ID at the destination: only the client workload may call.
+  f.viewB.inbound!.services[0].allowedIds = [CLIENT];
+  await f.push();
+  t.deepEqual((await f.request()).statuses, { 200: 1 });
+  const denied = await f.request({ source: '127.0.0.2', headers: { 'x-forwarded-client-cert': `URI=${CLIENT}` } });
+  t.deepEqual(denied.statuses, { 403: 1 }, 'the other workload is refused, whatever header it sends');
+  const rbac = await f.b.stats('^http\\.mesh-inbound\\.rbac\\.(allowed|denied)$');
+  t.deepEqual(rbac, { 'http.mesh-inbound.rbac.allowed': 1, 'http.mesh-inbound.rbac.denied': 1 });
   t.deepEqual(f.a.nacks, []);
   t.deepEqual(f.b.nacks, []);
 });

@@ -20,13 +20,15 @@ import type { Cluster } from '../generated/envoy/config/cluster/v3/Cluster.js';
 import type { FilterChain } from '../generated/envoy/config/listener/v3/FilterChain.js';
 import type { Listener } from '../generated/envoy/config/listener/v3/Listener.js';
 import type { RouteConfiguration } from '../generated/envoy/config/route/v3/RouteConfiguration.js';
+import type { RBAC } from '../generated/envoy/extensions/filters/http/rbac/v3/RBAC.js';
+import type { RBACPerRoute } from '../generated/envoy/extensions/filters/http/rbac/v3/RBACPerRoute.js';
 import type { HttpConnectionManager } from '../generated/envoy/extensions/filters/network/http_connection_manager/v3/HttpConnectionManager.js';
 import type { CertificateValidationContext } from '../generated/envoy/extensions/transport_sockets/tls/v3/CertificateValidationContext.js';
 import type { CommonTlsContext } from '../generated/envoy/extensions/transport_sockets/tls/v3/CommonTlsContext.js';
 import type { DownstreamTlsContext } from '../generated/envoy/extensions/transport_sockets/tls/v3/DownstreamTlsContext.js';
 import type { UpstreamTlsContext } from '../generated/envoy/extensions/transport_sockets/tls/v3/UpstreamTlsContext.js';
 import { ADS_CONFIG_SOURCE } from '../xds/builders.js';
-import { clusterResource, listenerResource, secretResource } from '../xds/envoy-resources.js';
+import { clusterResource, listenerResource, routeConfigurationResource, secretResource } from '../xds/envoy-resources.js';
 import { packAny } from '../xds/protos.js';
 import type { Resource } from '../xds/resource.js';
 import { parseSpiffeId } from './spiffe-id.js';
@@ -58,6 +60,11 @@ export interface LocalService {
   host: string;
   id: string;
   backend: SocketAddress;
+  /**
+   * The SPIFFE IDs that may call it (matched against the verified client certificate's URI SAN, never a
+   * header); others get 403. Absent: every authenticated workload of the trust domain.
+   */
+  allowedIds?: string[];
 }
 
 export interface MeshNodeView {
@@ -94,12 +101,31 @@ function tlsContext(ownId: string, trustDomain: string, peer: { exact: string } 
   };
 }
 
-function hcm(statPrefix: string, route: RouteConfiguration, inbound: boolean): { name: string; typed_config: ReturnType<typeof packAny> } {
+/** RBAC allowing only requests whose connection's verified peer certificate carries one of `ids` (Envoy's principal_name is the URI SAN when there is one). */
+function spiffeRbac(ids: string[]): RBAC {
+  return {
+    rules: {
+      action: 'ALLOW',
+      policies: { 'spiffe-ids': { permissions: [{ any: true }], principals: ids.map((id) => ({ authenticated: { principal_name: { exact: id } } })) } },
+    },
+  };
+}
+
+/**
+ * The inbound HCM always has the RBAC filter (without rules it allows everything); each service's
+ * allowed IDs ride in its route configuration over RDS (RBACPerRoute), so a change reaches the next
+ * request on established connections instead of waiting for a listener drain.
+ */
+const inboundRbacFilter = { name: 'envoy.filters.http.rbac', typed_config: packAny('envoy.extensions.filters.http.rbac.v3.RBAC', {} satisfies RBAC) };
+
+type NamedFilter = { name: string; typed_config: ReturnType<typeof packAny> };
+
+function hcm(statPrefix: string, route: RouteConfiguration | { rds: string }, inbound: boolean): NamedFilter {
   const config: HttpConnectionManager = {
     stat_prefix: statPrefix,
     codec_type: 'AUTO',
-    route_config: route,
-    http_filters: [router],
+    ...('rds' in route ? { rds: { route_config_name: route.rds, config_source: ADS_CONFIG_SOURCE } } : { route_config: route }),
+    http_filters: inbound ? [inboundRbacFilter, router] : [router],
     // Outbound: a pod's x-forwarded-client-cert is dropped. Inbound: replaced by what Envoy verified.
     forward_client_cert_details: inbound ? 'SANITIZE_SET' : 'SANITIZE',
     ...(inbound ? { set_current_client_cert_details: { uri: true } } : {}),
@@ -160,13 +186,18 @@ function inboundResources(view: MeshNodeView, inb: NonNullable<MeshNodeView['inb
   for (const svc of inb.services) {
     const cluster = `mesh-in|${slug(svc.host)}`;
     resources.push(clusterResource(staticCluster(cluster, svc.backend)));
-    const route: RouteConfiguration = { name: `${INBOUND_LISTENER}|${svc.host}`, virtual_hosts: [{ name: slug(svc.host), domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster } }] }] };
+    const allowed = !view.plaintext && svc.allowedIds ? { typed_per_filter_config: { 'envoy.filters.http.rbac': packAny('envoy.extensions.filters.http.rbac.v3.RBACPerRoute', { rbac: spiffeRbac(svc.allowedIds) } satisfies RBACPerRoute) } } : {};
+    const route: RouteConfiguration & { name: string } = {
+      name: `${INBOUND_LISTENER}|${svc.host}`,
+      virtual_hosts: [{ name: slug(svc.host), domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster } }], ...allowed }],
+    };
+    resources.push(routeConfigurationResource(route));
     const tls: DownstreamTlsContext = { common_tls_context: tlsContext(svc.id, view.trustDomain, { prefix: `spiffe://${view.trustDomain}/` }), require_client_certificate: { value: true } };
     chains.push({
       name: `to|${svc.id}`,
       ...(view.plaintext ? {} : { filter_chain_match: { server_names: [svc.host] } }),
       ...(view.plaintext ? {} : { transport_socket: { name: 'envoy.transport_sockets.tls', typed_config: packAny('envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext', tls) } }),
-      filters: [hcm(INBOUND_LISTENER, route, !view.plaintext)],
+      filters: [hcm(INBOUND_LISTENER, { rds: route.name }, !view.plaintext)],
     });
   }
   resources.push(
@@ -205,6 +236,8 @@ export function meshViewProblems(view: MeshNodeView): string[] {
   });
   view.inbound?.services.forEach((s, i) => {
     id(`inbound.services[${i}].id`, s.id);
+    s.allowedIds?.forEach((a, j) => id(`inbound.services[${i}].allowedIds[${j}]`, a));
+    if (view.plaintext && s.allowedIds) problems.push(`inbound.services[${i}].allowedIds: plaintext carries no identity to check`);
     port(`inbound.services[${i}].backend.port`, s.backend.port);
   });
   if (view.outbound) port('outbound.port', view.outbound.port);
