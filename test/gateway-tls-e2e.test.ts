@@ -167,7 +167,7 @@ spec:
   t.deepEqual(run.runner.nacks, []);
 });
 
-test.serial('TLSRoute: passthrough reaches the backend\'s own certificate by SNI; terminate proxies TCP', async (t) => {
+test.serial('TLSRoute: passthrough reaches the backend\'s own certificate by SNI; terminate proxies TCP; both modes on one port', async (t) => {
   const certs = new CertFactory();
   t.teardown(() => certs.close());
   const backendCert = certs.leaf('pass.example.com', ['pass.example.com']);
@@ -179,7 +179,9 @@ test.serial('TLSRoute: passthrough reaches the backend\'s own certificate by SNI
   await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', r));
   t.teardown(() => new Promise<void>((r) => tcp.close(() => r())));
   const tcpPort = (tcp.address() as net.AddressInfo).port;
-  const [passPort, termPort] = [await freePort(), await freePort()];
+  // Both listeners on one port (TLSRouteModeMixed): SNI picks passthrough or termination.
+  const passPort = await freePort();
+  const termPort = passPort;
   const routes = `apiVersion: gateway.networking.k8s.io/v1
 kind: TLSRoute
 metadata: { name: pass, namespace: default }
@@ -198,8 +200,8 @@ spec:
 `;
   const run = await startTlsRunner(t, {
     'gateway.yaml': tlsGatewayYaml([
-      { name: 'pass', port: passPort, protocol: 'TLS', mode: 'Passthrough' },
-      { name: 'term', port: termPort, protocol: 'TLS', mode: 'Terminate', certs: ['term'] },
+      { name: 'pass', port: passPort, protocol: 'TLS', mode: 'Passthrough', hostname: 'pass.example.com' },
+      { name: 'term', port: termPort, protocol: 'TLS', mode: 'Terminate', hostname: 'term.example.com', certs: ['term'] },
     ]),
     'secrets.yaml': secretsYaml({ term: termCert }),
     'routes.yaml': routes,

@@ -35,6 +35,14 @@ export const SUPPORTED_FEATURES = [
   'HTTPRouteCORS',
   'HTTPRouteBackendProtocolH2C',
   'HTTPRouteBackendProtocolWebSocket',
+  // TLS (the tls issue): HTTPS listeners are core; these are the named features.
+  'TLSRoute',
+  'TLSRouteModeTerminate',
+  'TLSRouteModeMixed',
+  'GatewayFrontendClientCertificateValidation',
+  'GatewayFrontendClientCertificateValidationInsecureFallback',
+  'BackendTLSPolicy',
+  'BackendTLSPolicySANValidation',
 ].sort();
 
 export interface GatewayTranslation {
