@@ -13,16 +13,17 @@ import os from 'node:os';
 import forge from 'node-forge';
 import { CertificateAuthority } from '../src/mtls/ca.js';
 import { generateKeyPair } from '../src/mtls/keys.js';
-import { meshIdentities, meshResources, meshSecrets, type MeshNodeView } from '../src/mtls/mesh-resources.js';
+import { meshResources, meshSecrets, type MeshNodeView } from '../src/mtls/mesh-resources.js';
 import type { X509Svid } from '../src/mtls/svid.js';
+import type { Resource } from '../src/xds/resource.js';
 import { MeshNode, createNodePair, netnsMissing, runLoad, startEchoPod } from '../test/helpers/mtls-nodes.js';
 import { machine, parseArgs } from './lib.js';
 
 const args = parseArgs();
 const full = args.get('size') === 'full';
 const ISSUE_MS = full ? 5000 : 2000;
-const LOAD_SECONDS = full ? 10 : 4;
-const ROUNDS = full ? 3 : 2;
+const SLICE_SECONDS = full ? 3 : 2;
+const SLICES = full ? 8 : 3;
 const TD = 'cluster.local';
 const ID = `spiffe://${TD}/ns/default/sa/web`;
 
@@ -100,9 +101,11 @@ export function issuanceRows(): IssuanceRow[] {
   return rows;
 }
 
+type Mode = 'mtls' | 'plaintext';
+
 export interface LoadRow {
-  mode: 'mtls' | 'plaintext';
-  round: number;
+  mode: Mode;
+  slice: number;
   rps: number;
   p50Ms: number;
   p99Ms: number;
@@ -110,8 +113,9 @@ export interface LoadRow {
   errors: number;
 }
 export interface HandshakeRow {
-  mode: 'mtls' | 'plaintext';
-  round: number;
+  mode: Mode;
+  slice: number;
+  /** New connections accepted by B's inbound listener per second (for mTLS, each a full handshake). */
   connectionsPerSecond: number;
   handshakes: number;
   resumed: number;
@@ -127,9 +131,10 @@ function wrkMs(s: string): number {
   return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1);
 }
 
-async function load(ns: string, connections: number, seconds: number): Promise<{ rps: number; p50Ms: number; p99Ms: number; requests: number; errors: number }> {
+async function load(ns: string, port: number, connections: number, seconds: number): Promise<{ rps: number; p50Ms: number; p99Ms: number; requests: number; errors: number }> {
+  const url = `http://127.0.0.1:${port}/`;
   if (haveWrk()) {
-    const out = execFileSync('ip', ['netns', 'exec', ns, 'wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '--timeout', '5s', '-H', 'Host: server.default', 'http://127.0.0.1:15001/'], {
+    const out = execFileSync('ip', ['netns', 'exec', ns, 'wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '--timeout', '5s', '-H', 'Host: server.default', url], {
       timeout: (seconds + 30) * 1000,
     }).toString();
     const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
@@ -143,13 +148,23 @@ async function load(ns: string, connections: number, seconds: number): Promise<{
       errors: non2xx + (sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0),
     };
   }
-  const r = await runLoad(ns, { url: 'http://127.0.0.1:15001/', host: 'server.default', concurrency: connections, durationMs: seconds * 1000, keepLatencies: true });
+  const r = await runLoad(ns, { url, host: 'server.default', concurrency: connections, durationMs: seconds * 1000, keepLatencies: true });
   const sorted = r.latenciesMs.sort((a, b) => a - b);
   const at = (p: number): number => sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)];
   return { rps: (r.ok + r.failed) / r.seconds, p50Ms: at(0.5), p99Ms: at(0.99), requests: r.ok + r.failed, errors: r.failed };
 }
 
-async function meshRows(): Promise<{ load: LoadRow[]; handshakes: HandshakeRow[]; tool: string }> {
+/** Outbound (A) and inbound (B) ports of the four configurations, which run side by side on the same two Envoys. */
+const SETUPS = {
+  keepAlive: { mtls: { prefix: 'mtls', out: 15001, in: 15008 }, plaintext: { prefix: 'plain', out: 15002, in: 15009 } },
+  perConnection: { mtls: { prefix: 'mtlsconn', out: 15003, in: 15010 }, plaintext: { prefix: 'plainconn', out: 15004, in: 15011 } },
+} as const;
+
+/**
+ * The machine is shared, so load varies over seconds: mTLS and plaintext are measured in short slices that
+ * alternate (which goes first alternates too), on configurations served side by side, and compared slice by slice.
+ */
+async function meshRows(): Promise<{ load: LoadRow[]; handshakes: HandshakeRow[]; tool: string; sliceSeconds: number }> {
   const pair = createNodePair();
   const a = new MeshNode(pair.a, 'bench-mtls-a');
   const b = new MeshNode(pair.b, 'bench-mtls-b');
@@ -159,50 +174,53 @@ async function meshRows(): Promise<{ load: LoadRow[]; handshakes: HandshakeRow[]
     const client = `spiffe://${TD}/ns/default/sa/client`;
     const server = `spiffe://${TD}/ns/default/sa/server`;
     const svids = new Map<string, X509Svid>([[client, ca.issue(client)], [server, ca.issue(server)]]);
-    const views = (mode: 'mtls' | 'plaintext', perConnection?: number): [MeshNodeView, MeshNodeView] => {
-      const common = { trustDomain: TD, plaintext: mode === 'plaintext', ...(perConnection ? { maxRequestsPerConnection: perConnection, sessionResumption: false } : {}) };
-      return [
-        { ...common, outbound: { address: '127.0.0.1', port: 15001, sources: [{ id: client, sources: ['127.0.0.1'] }], services: [{ host: 'server.default', node: { address: pair.addrB, port: 15008 }, id: server }] } },
-        { ...common, inbound: { address: pair.addrB, port: 15008, services: [{ host: 'server.default', id: server, backend: { address: '127.0.0.1', port: 8080 } }] } },
-      ];
-    };
-    // Plaintext references no Secret, and Envoy never asks for one it does not use.
-    const resources = (v: MeshNodeView) => [...meshResources(v), ...(v.plaintext ? [] : meshSecrets(TD, new Map(meshIdentities(v).map((id) => [id, svids.get(id)!])), ca.root.pem))];
-    const apply = async (mode: 'mtls' | 'plaintext', perConnection?: number): Promise<void> => {
-      const [va, vb] = views(mode, perConnection);
-      a.set(resources(va));
-      b.set(resources(vb));
-      await Promise.all([a.converged(), b.converged()]);
-      // Let listener draining from the previous mode finish.
-      await new Promise((r) => setTimeout(r, 500));
-    };
+    const aResources: Resource[] = [];
+    const bResources: Resource[] = [];
+    for (const kind of ['keepAlive', 'perConnection'] as const) {
+      for (const mode of ['mtls', 'plaintext'] as const) {
+        const p = SETUPS[kind][mode];
+        const common = { trustDomain: TD, namePrefix: p.prefix, plaintext: mode === 'plaintext', ...(kind === 'perConnection' ? { maxRequestsPerConnection: 1, sessionResumption: false } : {}) };
+        const va: MeshNodeView = { ...common, outbound: { address: '127.0.0.1', port: p.out, sources: [{ id: client, sources: ['127.0.0.1'] }], services: [{ host: 'server.default', node: { address: pair.addrB, port: p.in }, id: server }] } };
+        const vb: MeshNodeView = { ...common, inbound: { address: pair.addrB, port: p.in, services: [{ host: 'server.default', id: server, backend: { address: '127.0.0.1', port: 8080 } }] } };
+        aResources.push(...meshResources(va));
+        bResources.push(...meshResources(vb));
+      }
+    }
+    // The Secrets once per node (every mTLS configuration names the same ones).
+    aResources.push(...meshSecrets(TD, new Map([[client, svids.get(client)!]]), ca.root.pem));
+    bResources.push(...meshSecrets(TD, new Map([[server, svids.get(server)!]]), ca.root.pem));
     pods.push(await startEchoPod(pair.b, 'server', '127.0.0.1', 8080));
-    const [va, vb] = views('mtls');
-    await Promise.all([a.start(resources(va)), b.start(resources(vb))]);
+    await Promise.all([a.start(aResources), b.start(bResources)]);
     await Promise.all([a.converged(), b.converged()]);
 
     const loadRows: LoadRow[] = [];
     const handshakeRows: HandshakeRow[] = [];
-    const inbound = `listener.${pair.addrB}_15008`;
-    for (let round = 1; round <= ROUNDS; round++) {
-      for (const mode of ['mtls', 'plaintext'] as const) {
-        // Keep-alive: pods' connections to A, and A's HTTP/2 connection to B, are reused.
-        await apply(mode);
-        const l = await load(pair.a, 16, LOAD_SECONDS);
-        loadRows.push({ mode, round, ...l });
-        console.log(`${mode} keep-alive round ${round}: ${l.rps.toFixed(0)} req/s, p50 ${l.p50Ms.toFixed(2)} ms, p99 ${l.p99Ms.toFixed(2)} ms, ${l.errors} errors`);
-        // One request per A→B connection, no session resumption: every request a new (full) handshake.
-        await apply(mode, 1);
-        const before = await b.stats(`^${inbound.replaceAll('.', '\\.')}\\.(ssl\\.handshake|ssl\\.session_reused|downstream_cx_total)$`);
-        const h = await load(pair.a, 8, LOAD_SECONDS);
-        const after = await b.stats(`^${inbound.replaceAll('.', '\\.')}\\.(ssl\\.handshake|ssl\\.session_reused|downstream_cx_total)$`);
-        const delta = (k: string): number => (after[`${inbound}.${k}`] ?? 0) - (before[`${inbound}.${k}`] ?? 0);
-        const row: HandshakeRow = { mode, round, connectionsPerSecond: delta('downstream_cx_total') / LOAD_SECONDS, handshakes: delta('ssl.handshake'), resumed: delta('ssl.session_reused'), errors: h.errors };
+    const inboundStats = async (port: number): Promise<Record<string, number>> => {
+      const prefix = `listener.${pair.addrB}_${port}`;
+      const raw = await b.stats(`^${prefix.replaceAll('.', '\\.')}\\.(ssl\\.handshake|ssl\\.session_reused|downstream_cx_total)$`);
+      return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k.slice(prefix.length + 1), v]));
+    };
+    for (let slice = 1; slice <= SLICES; slice++) {
+      const order: Mode[] = slice % 2 ? ['mtls', 'plaintext'] : ['plaintext', 'mtls'];
+      for (const mode of order) {
+        // Keep-alive: the load's connections to A, and A's HTTP/2 connection to B, are reused.
+        const l = await load(pair.a, SETUPS.keepAlive[mode].out, 16, SLICE_SECONDS);
+        loadRows.push({ mode, slice, ...l });
+        console.log(`slice ${slice} ${mode} keep-alive: ${l.rps.toFixed(0)} req/s, p50 ${l.p50Ms.toFixed(2)} ms, p99 ${l.p99Ms.toFixed(2)} ms, ${l.errors} errors`);
+      }
+      for (const mode of order) {
+        // One request per A→B connection, no session resumption: every request a new connection (mTLS: a full handshake).
+        const port = SETUPS.perConnection[mode].in;
+        const before = await inboundStats(port);
+        const h = await load(pair.a, SETUPS.perConnection[mode].out, 8, SLICE_SECONDS);
+        const after = await inboundStats(port);
+        const delta = (k: string): number => (after[k] ?? 0) - (before[k] ?? 0);
+        const row: HandshakeRow = { mode, slice, connectionsPerSecond: delta('downstream_cx_total') / SLICE_SECONDS, handshakes: delta('ssl.handshake'), resumed: delta('ssl.session_reused'), errors: h.errors };
         handshakeRows.push(row);
-        console.log(`${mode} new connection per request round ${round}: ${row.connectionsPerSecond.toFixed(0)} connections/s into B, ${row.handshakes} handshakes (${row.resumed} resumed), ${row.errors} errors`);
+        console.log(`slice ${slice} ${mode} new connection per request: ${row.connectionsPerSecond.toFixed(0)} connections/s into B, ${row.handshakes} handshakes (${row.resumed} resumed), ${row.errors} errors`);
       }
     }
-    return { load: loadRows, handshakes: handshakeRows, tool: haveWrk() ? 'wrk -t1 (in node A)' : 'node load pod' };
+    return { load: loadRows, handshakes: handshakeRows, tool: haveWrk() ? 'wrk -t1 (in node A)' : 'node load pod', sliceSeconds: SLICE_SECONDS };
   } finally {
     for (const p of pods) p.kill();
     await Promise.all([a.stop(), b.stop()]);

@@ -105,31 +105,41 @@ interface MtlsResult {
   issuance: Array<{ method: string; perCpuSecond: number; perWallSecond: number }>;
   mesh: null | {
     tool: string;
-    load: Array<{ mode: string; round: number; rps: number; p99Ms: number; errors: number }>;
-    handshakes: Array<{ mode: string; round: number; connectionsPerSecond: number; handshakes: number; errors: number }>;
+    sliceSeconds: number;
+    load: Array<{ mode: string; slice: number; rps: number; p99Ms: number; errors: number }>;
+    handshakes: Array<{ mode: string; slice: number; connectionsPerSecond: number; handshakes: number; errors: number }>;
   };
   skipped: string | null;
 }
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((x, y) => x - y);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
 
 function mtlsSummary(r: MtlsResult | undefined, name: string, command: string): string[] {
   if (!r) return [];
   const out: string[] = [];
   const native = r.issuance[0];
   for (const i of r.issuance) {
-    out.push(`${name} issuance ${i.method}: ${i.perCpuSecond.toFixed(i.perCpuSecond < 10 ? 2 : 0)} SVIDs/CPU-s (×${(i.perCpuSecond / native.perCpuSecond).toFixed(3)} the native default), ${i.perWallSecond.toFixed(i.perWallSecond < 10 ? 2 : 0)}/wall-s  [${command}]`);
+    out.push(`${name} issuance ${i.method}: ${i.perCpuSecond.toFixed(i.perCpuSecond < 10 ? 2 : 0)} SVIDs/CPU-s (×${(i.perCpuSecond / native.perCpuSecond).toFixed(4)} the native default), ${i.perWallSecond.toFixed(i.perWallSecond < 10 ? 2 : 0)}/wall-s  [${command}]`);
   }
-  if (!r.mesh) return [...out, `${name} mesh: skipped (${r.skipped})`];
-  const rounds = [...new Set(r.mesh.load.map((l) => l.round))];
-  for (const round of rounds) {
-    const m = r.mesh.load.find((l) => l.round === round && l.mode === 'mtls')!;
-    const p = r.mesh.load.find((l) => l.round === round && l.mode === 'plaintext')!;
-    const hm = r.mesh.handshakes.find((l) => l.round === round && l.mode === 'mtls')!;
-    const hp = r.mesh.handshakes.find((l) => l.round === round && l.mode === 'plaintext')!;
-    out.push(
-      `${name} round ${round} (${r.mesh.tool}): mTLS ${m.rps.toFixed(0)} req/s p99 ${m.p99Ms.toFixed(1)} ms vs plaintext ${p.rps.toFixed(0)} req/s p99 ${p.p99Ms.toFixed(1)} ms (×${(m.rps / p.rps).toFixed(2)} req/s, ×${(m.p99Ms / p.p99Ms).toFixed(2)} p99); ` +
-        `new connection per request: ${hm.connectionsPerSecond.toFixed(0)} mTLS handshakes/s vs ${hp.connectionsPerSecond.toFixed(0)} plaintext connections/s (×${(hm.connectionsPerSecond / hp.connectionsPerSecond).toFixed(2)}); errors ${m.errors + p.errors + hm.errors + hp.errors}  [${command}]`,
-    );
-  }
+  const m = r.mesh;
+  if (!m) return [...out, `${name} mesh: skipped (${r.skipped})`];
+  const slices = [...new Set(m.load.map((l) => l.slice))];
+  const pick = <T extends { mode: string; slice: number }>(rows: T[], mode: string, slice: number): T => rows.find((x) => x.mode === mode && x.slice === slice)!;
+  const ratio = (f: (slice: number) => number): string => `×${median(slices.map(f)).toFixed(2)}`;
+  const med = (rows: Array<{ mode: string }>, mode: string, f: (x: never) => number): number => median(rows.filter((x) => x.mode === mode).map((x) => f(x as never)));
+  const errors = [...m.load, ...m.handshakes].reduce((a, x) => a + x.errors, 0);
+  out.push(
+    `${name} keep-alive, ${slices.length} alternating ${m.sliceSeconds}-s slices (${m.tool}, 16 connections): mTLS ${med(m.load, 'mtls', (x: { rps: number }) => x.rps).toFixed(0)} req/s p99 ${med(m.load, 'mtls', (x: { p99Ms: number }) => x.p99Ms).toFixed(1)} ms, ` +
+      `plaintext ${med(m.load, 'plaintext', (x: { rps: number }) => x.rps).toFixed(0)} req/s p99 ${med(m.load, 'plaintext', (x: { p99Ms: number }) => x.p99Ms).toFixed(1)} ms (medians); ` +
+      `per-slice ratio mTLS/plaintext (median): req/s ${ratio((s) => pick(m.load, 'mtls', s).rps / pick(m.load, 'plaintext', s).rps)}, p99 ${ratio((s) => pick(m.load, 'mtls', s).p99Ms / pick(m.load, 'plaintext', s).p99Ms)}  [${command}]`,
+  );
+  out.push(
+    `${name} new connection per request (8 connections): ${med(m.handshakes, 'mtls', (x: { connectionsPerSecond: number }) => x.connectionsPerSecond).toFixed(0)} mTLS handshakes/s vs ${med(m.handshakes, 'plaintext', (x: { connectionsPerSecond: number }) => x.connectionsPerSecond).toFixed(0)} plaintext connections/s (medians); ` +
+      `per-slice ratio ${ratio((s) => pick(m.handshakes, 'mtls', s).connectionsPerSecond / pick(m.handshakes, 'plaintext', s).connectionsPerSecond)}; errors ${errors}  [${command}]`,
+  );
   return out;
 }
 

@@ -79,12 +79,13 @@ export interface MeshNodeView {
   maxRequestsPerConnection?: number;
   /** false: no TLS session resumption between nodes, every connection a full handshake (benchmarks). */
   sessionResumption?: boolean;
+  /** Prefix of every resource name (default `mesh`), so that several views can share one Envoy (the benchmark's). */
+  namePrefix?: string;
 }
 
 export const svidSecretName = (id: string): string => `svid:${id}`;
 export const bundleSecretName = (trustDomain: string): string => `bundle:${trustDomain}`;
-export const OUTBOUND_LISTENER = 'mesh-outbound';
-export const INBOUND_LISTENER = 'mesh-inbound';
+const prefixOf = (view: MeshNodeView): string => view.namePrefix ?? 'mesh';
 
 const sds = (name: string): { name: string; sds_config: typeof ADS_CONFIG_SOURCE } => ({ name, sds_config: ADS_CONFIG_SOURCE });
 const router = { name: 'envoy.filters.http.router', typed_config: packAny('envoy.extensions.filters.http.router.v3.Router', {}) };
@@ -148,7 +149,7 @@ function outboundResources(view: MeshNodeView, out: NonNullable<MeshNodeView['ou
   const chains: FilterChain[] = [];
   for (const src of out.sources) {
     const vhosts = out.services.map((svc) => {
-      const cluster = `mesh-out|${slug(src.id)}|${slug(svc.host)}`;
+      const cluster = `${prefixOf(view)}-out|${slug(src.id)}|${slug(svc.host)}`;
       const tls: UpstreamTlsContext = {
         common_tls_context: tlsContext(src.id, view.trustDomain, { exact: svc.id }),
         sni: svc.host,
@@ -172,10 +173,10 @@ function outboundResources(view: MeshNodeView, out: NonNullable<MeshNodeView['ou
     chains.push({
       name: `from|${src.id}`,
       filter_chain_match: { source_prefix_ranges: src.sources.map((a) => ({ address_prefix: a, prefix_len: { value: a.includes(':') ? 128 : 32 } })) },
-      filters: [hcm(`${OUTBOUND_LISTENER}`, { name: `${OUTBOUND_LISTENER}|${src.id}`, virtual_hosts: vhosts }, false)],
+      filters: [hcm(`${prefixOf(view)}-outbound`, { name: `${prefixOf(view)}-outbound|${src.id}`, virtual_hosts: vhosts }, false)],
     });
   }
-  const listener: Listener & { name: string } = { name: OUTBOUND_LISTENER, address: { socket_address: { address: out.address, port_value: out.port } }, filter_chains: chains };
+  const listener: Listener & { name: string } = { name: `${prefixOf(view)}-outbound`, address: { socket_address: { address: out.address, port_value: out.port } }, filter_chains: chains };
   resources.push(listenerResource(listener));
   return resources;
 }
@@ -184,11 +185,11 @@ function inboundResources(view: MeshNodeView, inb: NonNullable<MeshNodeView['inb
   const resources: Resource[] = [];
   const chains: FilterChain[] = [];
   for (const svc of inb.services) {
-    const cluster = `mesh-in|${slug(svc.host)}`;
+    const cluster = `${prefixOf(view)}-in|${slug(svc.host)}`;
     resources.push(clusterResource(staticCluster(cluster, svc.backend)));
     const allowed = !view.plaintext && svc.allowedIds ? { typed_per_filter_config: { 'envoy.filters.http.rbac': packAny('envoy.extensions.filters.http.rbac.v3.RBACPerRoute', { rbac: spiffeRbac(svc.allowedIds) } satisfies RBACPerRoute) } } : {};
     const route: RouteConfiguration & { name: string } = {
-      name: `${INBOUND_LISTENER}|${svc.host}`,
+      name: `${prefixOf(view)}-inbound|${svc.host}`,
       virtual_hosts: [{ name: slug(svc.host), domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster } }], ...allowed }],
     };
     resources.push(routeConfigurationResource(route));
@@ -197,12 +198,12 @@ function inboundResources(view: MeshNodeView, inb: NonNullable<MeshNodeView['inb
       name: `to|${svc.id}`,
       ...(view.plaintext ? {} : { filter_chain_match: { server_names: [svc.host] } }),
       ...(view.plaintext ? {} : { transport_socket: { name: 'envoy.transport_sockets.tls', typed_config: packAny('envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext', tls) } }),
-      filters: [hcm(INBOUND_LISTENER, { rds: route.name }, !view.plaintext)],
+      filters: [hcm(`${prefixOf(view)}-inbound`, { rds: route.name }, !view.plaintext)],
     });
   }
   resources.push(
     listenerResource({
-      name: INBOUND_LISTENER,
+      name: `${prefixOf(view)}-inbound`,
       address: { socket_address: { address: inb.address, port_value: inb.port } },
       ...(view.plaintext ? {} : { listener_filters: [{ name: 'envoy.filters.listener.tls_inspector', typed_config: packAny('envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector', {}) }] }),
       filter_chains: chains,
