@@ -33,6 +33,8 @@ const benches: Bench[] = [
   { name: 'fanout delta, --max-semi-space-size=16', nodeFlags: ['--max-semi-space-size=16'], script: 'fanout.js', args: [`--size=${size}`, '--protocol=delta'], timeoutMs: 10 * 60_000 },
   // Gateway API → xDS in process; --expose-gc for the full collection before each allocation window.
   { name: 'translate', nodeFlags: ['--expose-gc'], script: 'translate.js', args: [`--size=${size}`], timeoutMs: 10 * 60_000 },
+  // Ingress → xDS against the same routing as HTTPRoutes, in one process (ratio Ingress / HTTPRoute).
+  { name: 'ingress-translate', nodeFlags: [], script: 'ingress-translate.js', args: [`--size=${size}`], timeoutMs: 10 * 60_000 },
   // `weft run` with a real Envoy, under the flags bin/weft gives it.
   { name: 'propagation', nodeFlags: ['--max-semi-space-size=16'], script: 'propagation.js', args: [`--size=${size}`], timeoutMs: 20 * 60_000 },
   // The same without most of the watcher's debounce (the runner's debounceMs option), to size its share.
@@ -181,6 +183,10 @@ async function main(): Promise<void> {
           `translateManifests p50 ${ms(r.total.p50)} p99 ${ms(r.total.p99)} ms (×${(r.total.p50 / base.total.p50).toFixed(1)} / ×${(r.total.p99 / base.total.p99).toFixed(1)} the small baseline); ` +
           `allocated ${r.allocatedMiB.p50.toFixed(1)} MiB; parseManifests p50 ${ms(r.parse.p50)} ms  [${command}]`,
       );
+    }
+    const ingress = results.get('ingress-translate') as Array<{ count: number; ingress: Stats; gateway: Stats; ingressEnvoyRoutes: number }> | undefined;
+    for (const r of ingress ?? []) {
+      summary.push(`${b.name} ${r.count} Ingresses (${r.ingressEnvoyRoutes} routes): p50 ${ms(r.ingress.p50)} ms, ×${(r.ingress.p50 / r.gateway.p50).toFixed(2)} the same routing as HTTPRoutes (p50 ${ms(r.gateway.p50)} ms)  [${command}]`);
     }
     const prop = results.get('propagation') as PropagationRow[] | undefined;
     for (const r of prop ?? []) {
