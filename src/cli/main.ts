@@ -9,6 +9,7 @@ import { printTranslation, type TranslateOutputType } from './translate.js';
 import { addDevClusterCommands } from './dev-cluster.js';
 import { addIngressFlags, ingressOptionsFromFlags, type IngressFlags } from './ingress-flags.js';
 import { runOperator } from './operator.js';
+import { runAgent } from './agent.js';
 
 const program = new Command();
 program.name('weft').description('Weft: a sidecarless service mesh centred on Envoy').showHelpAfterError();
@@ -67,6 +68,17 @@ program
   .option('--gateway-address-pool <range>', 'addresses for Gateways that ask for one: A.B.C.D-A.B.C.E or a CIDR (without it they are Programmed False AddressNotAssigned)')
   .action(async (opts: { kubeconfig?: string; leaseNamespace: string; gatewayAddressPool?: string }) => {
     await runOperator(opts);
+  });
+
+program
+  .command('agent')
+  .description('run Weft on one Kubernetes node: translate what the API server holds and serve it to the node\'s Envoy, which the agent starts and supervises')
+  .option('--kubeconfig <file>', 'kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)')
+  .option('--node <name>', 'this node\'s name (default: $NODE_NAME, else the host name)')
+  .option('--announce-interface <name>', 'put the Gateway addresses on this interface (/32), so the node answers for them')
+  .option('--protocol <protocol>', 'xDS flavour Envoy uses: delta or sotw', 'delta')
+  .action(async (opts: { kubeconfig?: string; node?: string; announceInterface?: string; protocol: string }) => {
+    await runAgent(opts);
   });
 
 addDevClusterCommands(program);

@@ -51,12 +51,15 @@ export interface VethEnd {
   address?: string;
 }
 
+let vethCounter = 0;
+
 /** Creates a veth pair between two namespaces, addresses both ends and brings them up. */
 export async function createVeth(a: VethEnd, b: VethEnd): Promise<void> {
   // Create both ends in the host namespace under temporary names, then move and rename: names only have to be
   // unique per namespace, so every pod's end can be called eth0.
-  const tmpA = `wt${process.pid.toString(36)}a${Date.now().toString(36).slice(-4)}`;
-  const tmpB = `${tmpA.slice(0, -1)}b`;
+  const id = `wt${process.pid.toString(36)}${(vethCounter++).toString(36)}`;
+  const tmpA = `${id}a`;
+  const tmpB = `${id}b`;
   await ip('link', 'add', tmpA, 'type', 'veth', 'peer', 'name', tmpB);
   for (const [tmp, end] of [[tmpA, a], [tmpB, b]] as const) {
     const inNs = (...args: string[]) => (end.netns ? ipIn(end.netns, ...args) : ip(...args));

@@ -12,7 +12,7 @@ import { parseAddressRange, type AddressRange } from './address-pool.js';
 import { LeaderElector } from './leader-election.js';
 import { KubernetesSource } from './source.js';
 import { StatusWriter, type StatusWriteResult } from './status-writer.js';
-import { GATEWAY_API_KINDS } from './watched-kinds.js';
+import { TRANSLATED_KINDS } from './watched-kinds.js';
 
 export interface OperatorOptions {
   kubeConfig: k8s.KubeConfig;
@@ -34,7 +34,7 @@ export interface OperatorEvents {
   leading: [boolean];
 }
 
-const ROUTE_KINDS = new Set(['HTTPRoute', 'GRPCRoute', 'TLSRoute']);
+const SHARED_STATUS_KINDS = new Set(['HTTPRoute', 'GRPCRoute', 'TLSRoute', 'BackendTLSPolicy']);
 
 export class Operator extends EventEmitter<OperatorEvents> {
   last: Translation | undefined;
@@ -52,9 +52,9 @@ export class Operator extends EventEmitter<OperatorEvents> {
     super();
     this.log = opts.logger;
     this.pool = opts.gatewayAddressPool ? parseAddressRange(opts.gatewayAddressPool) : undefined;
-    this.source = new KubernetesSource(opts.kubeConfig, { kinds: GATEWAY_API_KINDS, logger: this.log, debounceMs: opts.debounceMs ?? 10 },
+    this.source = new KubernetesSource(opts.kubeConfig, { kinds: TRANSLATED_KINDS, logger: this.log, debounceMs: opts.debounceMs ?? 10 },
       (manifests) => this.translate(manifests));
-    this.writer = new StatusWriter(opts.kubeConfig, GATEWAY_API_KINDS, (kind, ns, name) => this.source.object(kind, ns, name), this.log);
+    this.writer = new StatusWriter(opts.kubeConfig, TRANSLATED_KINDS, (kind, ns, name) => this.source.object(kind, ns, name), this.log);
     this.elector = new LeaderElector(opts.kubeConfig, {
       namespace: opts.leaseNamespace ?? 'kube-system',
       name: opts.leaseName ?? 'weft-operator',
@@ -116,14 +116,14 @@ export class Operator extends EventEmitter<OperatorEvents> {
     });
   }
 
-  /** Routes whose live status still carries an entry of Weft's: candidates for cleanup when Weft has nothing to say. */
+  /** Routes and policies whose live status still carries an entry of Weft's: to clean up when Weft has nothing to say. */
   private routesShowingWeft(): Array<{ kind: string; namespace?: string; name: string }> {
     const out: Array<{ kind: string; namespace?: string; name: string }> = [];
     for (const m of this.source.manifests()) {
-      if (!ROUTE_KINDS.has(m.kind)) continue;
+      if (!SHARED_STATUS_KINDS.has(m.kind)) continue;
       const live = this.source.object(m.kind, m.metadata.namespace, m.metadata.name);
-      const parents = (live?.status as { parents?: Array<{ controllerName?: string }> } | undefined)?.parents ?? [];
-      if (parents.some((p) => p.controllerName === CONTROLLER_NAME)) {
+      const status = live?.status as { parents?: Array<{ controllerName?: string }>; ancestors?: Array<{ controllerName?: string }> } | undefined;
+      if ([...(status?.parents ?? []), ...(status?.ancestors ?? [])].some((p) => p.controllerName === CONTROLLER_NAME)) {
         out.push({ kind: m.kind, ...(m.metadata.namespace ? { namespace: m.metadata.namespace } : {}), name: m.metadata.name });
       }
     }

@@ -1,7 +1,7 @@
 // Merging a computed status into the live one: pure, so that what reaches the API server is testable.
 // - Conditions keep their lastTransitionTime while their status is unchanged (the API's meaning of the field).
-// - Route status.parents entries of other controllers are left exactly as they are: several controllers share that
-//   list, and each owns only the entries carrying its controllerName.
+// - Entries of other controllers in shared lists (a route's status.parents, a policy's status.ancestors) are left
+//   exactly as they are: each controller owns only the entries carrying its controllerName.
 import { isDeepStrictEqual } from 'node:util';
 
 type Json = Record<string, unknown>;
@@ -41,6 +41,7 @@ function sameEntry(a: unknown, b: unknown): boolean {
   const x = a as Json;
   const y = b as Json;
   if ('parentRef' in x) return x.controllerName === y.controllerName && isDeepStrictEqual(x.parentRef, y.parentRef);
+  if ('ancestorRef' in x) return x.controllerName === y.controllerName && isDeepStrictEqual(x.ancestorRef, y.ancestorRef);
   if ('name' in x) return x.name === y.name;
   return false;
 }
@@ -51,12 +52,16 @@ function sameEntry(a: unknown, b: unknown): boolean {
  */
 export function mergeStatus(live: Json | undefined, computed: Json | undefined, controllerName: string, now: string): Json {
   const current = live ?? {};
-  if (computed && !('parents' in computed) && !('parents' in current)) return stampTree(computed, current, now) as Json;
-  const liveParents = Array.isArray(current.parents) ? (current.parents as Json[]) : [];
-  const others = liveParents.filter((p) => p.controllerName !== controllerName);
-  const ours = computed && Array.isArray(computed.parents) ? (stampTree(computed.parents, liveParents, now) as Json[]) : [];
-  return { ...current, ...(computed ?? {}), parents: [...others, ...ours] };
+  const shared = SHARED_LISTS.find((field) => (computed && field in computed) || field in current);
+  if (!shared) return computed ? (stampTree(computed, current, now) as Json) : current;
+  const liveEntries = Array.isArray(current[shared]) ? (current[shared] as Json[]) : [];
+  const others = liveEntries.filter((p) => p.controllerName !== controllerName);
+  const ours = computed && Array.isArray(computed[shared]) ? (stampTree(computed[shared], liveEntries, now) as Json[]) : [];
+  return { ...current, ...(computed ?? {}), [shared]: [...others, ...ours] };
 }
+
+/** Status lists that several controllers write, each entry carrying its controllerName. */
+const SHARED_LISTS = ['parents', 'ancestors'];
 
 export function statusChanged(live: Json | undefined, next: Json): boolean {
   return !isDeepStrictEqual(live ?? {}, next);

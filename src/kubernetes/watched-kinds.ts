@@ -25,7 +25,19 @@ export const GATEWAY_API_KINDS: WatchedKind[] = [
   kind('v1', 'Service', 'services'),
   kind('discovery.k8s.io/v1', 'EndpointSlice', 'endpointslices'),
   kind('v1', 'Namespace', 'namespaces', false),
+  kind(GATEWAY_V1, 'TLSRoute', 'tlsroutes'),
+  kind(GATEWAY_V1, 'BackendTLSPolicy', 'backendtlspolicies'),
+  // Certificates and CA bundles that listeners and policies reference. Only TLS Secrets are read: Weft has no
+  // business with the cluster's other Secrets (and RBAC can say so).
+  kind('v1', 'Secret', 'secrets', true, 'type=kubernetes.io/tls'),
+  kind('v1', 'ConfigMap', 'configmaps'),
 ];
+
+/**
+ * Everything the operator and the node agents translate. Ingress is not read from the API server yet: its
+ * addresses (shared and dedicated) still come from standalone mode's loopback options.
+ */
+export const TRANSLATED_KINDS: WatchedKind[] = [...GATEWAY_API_KINDS];
 
 /** URL path of the collection, across all namespaces. */
 export function collectionPath(k: WatchedKind): string {

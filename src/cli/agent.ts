@@ -1,0 +1,37 @@
+// `weft agent`: the per-node half of Weft on Kubernetes (serves the node's Envoy).
+import * as k8s from '@kubernetes/client-node';
+import { hostname } from 'node:os';
+import { createLogger } from '../log/logger.js';
+import { NodeAgent } from '../kubernetes/agent.js';
+
+export interface AgentFlags { kubeconfig?: string; node?: string; announceInterface?: string; protocol: string }
+
+export async function runAgent(flags: AgentFlags): Promise<void> {
+  if (flags.protocol !== 'delta' && flags.protocol !== 'sotw') throw new Error(`--protocol must be delta or sotw, not ${flags.protocol}`);
+  const kc = new k8s.KubeConfig();
+  if (flags.kubeconfig) kc.loadFromFile(flags.kubeconfig);
+  else kc.loadFromDefault();
+  // In a DaemonSet the node name comes from the downward API (spec.nodeName → NODE_NAME).
+  const nodeName = flags.node ?? process.env.NODE_NAME ?? hostname();
+  const log = createLogger('agent');
+  const agent = new NodeAgent({
+    kubeConfig: kc, nodeName, logger: log, protocol: flags.protocol,
+    ...(flags.announceInterface ? { announceInterface: flags.announceInterface } : {}),
+  });
+  let announcedSync = false;
+  agent.on('synced', () => {
+    if (announcedSync) return;
+    announcedSync = true;
+    process.stdout.write(`weft agent: ready: node ${nodeName}, Envoy ACKed the configuration\n`);
+  });
+  const stopped = new Promise<void>((resolve) => {
+    const stop = () => {
+      log.info('stopping');
+      void agent.stop().then(resolve);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await agent.start();
+  await stopped;
+}

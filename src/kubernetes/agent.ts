@@ -1,0 +1,134 @@
+// `weft agent`: one per node. Reads the same objects as the operator, translates them with the same pipeline (the
+// Gateway addresses are those the operator published in the Gateways' statuses), and serves the result over xDS
+// to the node's Envoy, which it starts and supervises. With an announce interface it also puts the Gateway
+// addresses on that interface. It writes no status: that is the operator's job.
+import { EventEmitter } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type * as k8s from '@kubernetes/client-node';
+import { nodeBootstrap } from '../../envoy/bootstrap.js';
+import { EnvoySupervisor, type EnvoyProcess } from '../../envoy/process.js';
+import type { Logger } from '../log/logger.js';
+import { formatProblem, type Manifest } from '../sources/manifests.js';
+import { TranslationCache, translateManifests, type Translation } from '../standalone/pipeline.js';
+import type { NackEvent } from '../xds/ads-stream.js';
+import { InMemorySnapshotCache } from '../xds/cache.js';
+import { ackDivergence } from '../xds/node-status.js';
+import { XdsServer } from '../xds/server.js';
+import { Snapshot } from '../xds/snapshot.js';
+import { AddressAnnouncer } from './address-announcer.js';
+import { statusAddress } from './gateway-addresses.js';
+import { KubernetesSource } from './source.js';
+import { TRANSLATED_KINDS } from './watched-kinds.js';
+
+export interface AgentOptions {
+  kubeConfig: k8s.KubeConfig;
+  /** This node's name: Envoy's node id and cluster. */
+  nodeName: string;
+  logger: Logger;
+  /** Interface to carry the Gateway addresses (L2 announcement); none when omitted. */
+  announceInterface?: string;
+  protocol?: 'delta' | 'sotw';
+  envoyBinary?: string;
+  debounceMs?: number;
+}
+
+export interface AgentEvents {
+  /** A translation was served (its snapshot set). */
+  served: [Translation];
+  /** Envoy ACKed everything the current snapshot holds. */
+  synced: [string];
+  nack: [NackEvent];
+}
+
+export class NodeAgent extends EventEmitter<AgentEvents> {
+  readonly cache = new InMemorySnapshotCache();
+  readonly nacks: NackEvent[] = [];
+  last: Translation | undefined;
+  private readonly log: Logger;
+  private readonly workDir = mkdtempSync(path.join(tmpdir(), 'weft-agent-'));
+  private readonly translations = new TranslationCache();
+  private server: XdsServer | undefined;
+  private supervisor: EnvoySupervisor | undefined;
+  private source: KubernetesSource | undefined;
+  private readonly announcer: AddressAnnouncer | undefined;
+  private snapshot = Snapshot.of([]);
+  private applying: Promise<void> = Promise.resolve();
+  private stopped = false;
+
+  constructor(private readonly opts: AgentOptions) {
+    super();
+    this.log = opts.logger;
+    this.announcer = opts.announceInterface ? new AddressAnnouncer(opts.announceInterface, this.log) : undefined;
+  }
+
+  get envoy(): EnvoyProcess | undefined {
+    return this.supervisor?.current;
+  }
+
+  async start(): Promise<void> {
+    const socket = path.join(this.workDir, 'xds.sock');
+    this.server = new XdsServer({ cache: this.cache, logger: this.log });
+    this.server.on('ack', () => this.checkSynced());
+    this.server.on('nack', (e) => {
+      this.nacks.push(e);
+      this.log.error({ typeUrl: e.typeUrl, error: e.errorMessage }, 'Envoy rejected the configuration');
+      this.emit('nack', e);
+    });
+    await this.server.listen({ unix: socket });
+    this.source = new KubernetesSource(this.opts.kubeConfig, { kinds: TRANSLATED_KINDS, logger: this.log, debounceMs: this.opts.debounceMs ?? 10 },
+      (manifests) => {
+        // Serialized: an address must be on the interface before Envoy is asked to bind it.
+        this.applying = this.applying.then(() => this.apply(manifests)).catch((err: unknown) => {
+          this.log.error({ err: (err as Error).message }, 'applying a translation failed; still serving the last good configuration');
+        });
+      });
+    this.supervisor = new EnvoySupervisor({
+      bootstrap: nodeBootstrap({ nodeId: this.opts.nodeName, xds: { unix: socket }, protocol: this.opts.protocol ?? 'delta' }),
+      logger: this.log.child({ component: 'envoy' }),
+      ...(this.opts.envoyBinary ? { binary: this.opts.envoyBinary } : {}),
+    }, this.log.child({ component: 'supervisor' }));
+    const proc = await this.supervisor.start();
+    this.log.info({ node: this.opts.nodeName, envoyPid: proc.pid, admin: proc.adminUrl }, 'envoy started');
+  }
+
+  /** What differs between the current snapshot and what Envoy ACKed, or undefined when nothing does. */
+  divergence(): string | undefined {
+    return ackDivergence(this.server?.nodeStatus(this.opts.nodeName), this.snapshot);
+  }
+
+  private async apply(manifests: Manifest[]): Promise<void> {
+    if (this.stopped) return;
+    const source = this.source!;
+    const translation = translateManifests(manifests, [], {
+      cache: this.translations,
+      gatewayAddress: (g) => statusAddress(source.object('Gateway', g.namespace, g.name)),
+    });
+    for (const p of translation.problems) this.log.debug(formatProblem(p));
+    await this.announcer?.announce(new Set(translation.ir.httpListeners.map((l) => l.address)));
+    if (this.stopped) return;
+    this.snapshot = Snapshot.of(translation.resources);
+    this.cache.setSnapshot(this.opts.nodeName, this.snapshot);
+    this.last = translation;
+    this.log.info({ resources: translation.resources.length, listeners: translation.ir.httpListeners.length }, 'configuration served');
+    this.emit('served', translation);
+    this.checkSynced();
+  }
+
+  private checkSynced(): void {
+    if (!this.last || this.divergence() !== undefined) return;
+    this.emit('synced', this.opts.nodeName);
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await this.source?.stop();
+    await this.applying;
+    await this.supervisor?.stop();
+    await this.server?.shutdown(1000);
+    await this.announcer?.withdrawAll().catch(() => undefined);
+    rmSync(this.workDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,148 @@
+// Weft on Kubernetes end to end, against the real API server: the operator assigns the Gateway an address and
+// writes statuses; the node agent (a separate process in the node's network namespace) serves the translation to
+// its Envoy and announces the address; traffic from the host reaches the backend pods, and follows route changes.
+import test from 'ava';
+import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import { fileURLToPath } from 'node:url';
+import * as k8s from '@kubernetes/client-node';
+import { CONTROLLER_NAME } from '../src/gateway/conditions.js';
+import { silentLogger } from '../src/log/logger.js';
+import { Operator } from '../src/kubernetes/operator.js';
+import { ipIn } from '../src/devcluster/netns.js';
+import { createNodeNetwork, deleteNodeNetwork, type NodeNetwork } from '../src/devcluster/nodes.js';
+import { devClusterUnavailable, startTestCluster, type TestCluster } from './helpers/devcluster.js';
+import { eventually } from './helpers/net.js';
+import { startEchoPod, type TestPod } from './helpers/pods.js';
+
+const unavailable = devClusterUnavailable();
+if (unavailable) console.log(`agent tests skipped: ${unavailable}`);
+const clusterTest = unavailable ? test.skip : test.serial;
+
+const NS = 'agent-test';
+const mainJs = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+let cluster: TestCluster | undefined;
+let operator: Operator | undefined;
+let node: NodeNetwork | undefined;
+let agent: ChildProcess | undefined;
+let agentExit: Promise<unknown> | undefined;
+const pods: TestPod[] = [];
+let objects: k8s.KubernetesObjectApi;
+let gatewayIp = '';
+
+interface Echo { backend: string; path: string; peer: string }
+
+function httpGet(host: string, port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host, port, path, agent: false, timeout: 3000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+async function served(path: string): Promise<{ status: number; body: string }> {
+  return httpGet(gatewayIp, 8080, path);
+}
+
+function route(rules: unknown[]): { apiVersion: string; kind: string; metadata: { name: string; namespace: string }; spec: unknown } {
+  return { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'colors', namespace: NS }, spec: { parentRefs: [{ name: 'gw' }], rules } };
+}
+
+test.before(async () => {
+  if (unavailable) return;
+  cluster = await startTestCluster();
+  objects = k8s.KubernetesObjectApi.makeApiClient(cluster.kc);
+  const prefix = cluster.opts.subnet.split('.').slice(0, 3).join('.');
+  gatewayIp = `${prefix}.200`;
+  operator = new Operator({ kubeConfig: cluster.kc, logger: silentLogger, identity: 'op', gatewayAddressPool: `${prefix}.200-${prefix}.210` });
+  operator.start();
+
+  node = await createNodeNetwork(cluster.state, 1);
+  pods.push(await startEchoPod(node, 0, 'blue', 3000), await startEchoPod(node, 1, 'green', 3000));
+
+  const backend = (name: string, address: string) => [
+    { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: NS }, spec: { ports: [{ name: 'http', port: 80, targetPort: 3000 }] } },
+    { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name, namespace: NS, labels: { 'kubernetes.io/service-name': name } },
+      addressType: 'IPv4', ports: [{ name: 'http', port: 3000 }], endpoints: [{ addresses: [address], conditions: { ready: true } }] },
+  ];
+  for (const o of [
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } },
+    { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GatewayClass', metadata: { name: 'weft' }, spec: { controllerName: CONTROLLER_NAME } },
+    { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'gw', namespace: NS },
+      spec: { gatewayClassName: 'weft', listeners: [{ name: 'http', protocol: 'HTTP', port: 8080 }] } },
+    ...backend('blue', pods[0].address),
+    ...backend('green', pods[1].address),
+    route([{ matches: [{ path: { type: 'PathPrefix', value: '/blue' } }], backendRefs: [{ name: 'blue', port: 80 }] }, { backendRefs: [{ name: 'green', port: 80 }] }]),
+  ]) await objects.create(o);
+
+  agent = spawn('ip', ['netns', 'exec', node.netns, process.execPath, mainJs, 'agent', '--kubeconfig', cluster.state.kubeconfig, '--node', node.name,
+    '--announce-interface', 'eth0'], { stdio: ['ignore', 'pipe', process.env.WEFT_TEST_LOG ? 'inherit' : 'ignore'] });
+  agentExit = new Promise((r) => agent!.once('exit', r));
+  await new Promise<void>((resolve, reject) => {
+    agent!.once('exit', (code) => reject(new Error(`agent exited with ${code}`)));
+    agent!.stdout!.on('data', (d: Buffer) => {
+      if (d.toString().includes('ready')) resolve();
+    });
+  });
+});
+
+test.after.always(async () => {
+  if (agent && agent.exitCode === null) {
+    agent.kill('SIGTERM');
+    await agentExit;
+  }
+  await operator?.stop().catch(() => undefined);
+  for (const p of pods) await p.remove().catch(() => undefined);
+  if (cluster && node) await deleteNodeNetwork(cluster.state, 1).catch(() => undefined);
+  await cluster?.down();
+});
+
+clusterTest('the Gateway gets the pool address in its status, and traffic from the host reaches the backend pods through the node Envoy', async (t) => {
+  const addresses = await eventually(async () => {
+    const gw = await objects.read<k8s.KubernetesObject & { status?: { addresses?: Array<{ value: string }> } }>(
+      { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'gw', namespace: NS } });
+    return gw.status?.addresses;
+  }, 20_000, 'Gateway status address');
+  t.deepEqual(addresses.map((a) => a.value), [gatewayIp]);
+
+  const blue = await eventually(async () => {
+    const r = await served('/blue/x');
+    return r.status === 200 ? (JSON.parse(r.body) as Echo) : undefined;
+  }, 30_000, 'first 200 through the gateway');
+  t.is(blue.backend, 'blue');
+  t.is(blue.path, '/blue/x');
+  // The backend saw the node's Envoy, which connected from the node's address.
+  t.is(blue.peer, node!.address);
+  const green = JSON.parse((await served('/other')).body) as Echo;
+  t.is(green.backend, 'green');
+});
+
+clusterTest('a route change reaches the data path, and a deleted route stops being served', async (t) => {
+  const live = await objects.read(route([]));
+  await objects.replace({ ...live, spec: route([{ backendRefs: [{ name: 'blue', port: 80 }] }]).spec });
+  await eventually(async () => {
+    const r = await served('/other');
+    return r.status === 200 && (JSON.parse(r.body) as Echo).backend === 'blue';
+  }, 20_000, '/other served by blue');
+  await objects.delete(route([]));
+  const gone = await eventually(async () => {
+    const r = await served('/other');
+    return r.status === 404 ? r : undefined;
+  }, 20_000, '404 once the route is deleted');
+  t.is(gone.status, 404);
+});
+
+clusterTest('the agent withdraws the Gateway address when it stops', async (t) => {
+  const before = await ipIn(node!.netns, '-o', 'addr', 'show', 'dev', 'eth0');
+  t.true(before.includes(`${gatewayIp}/32`));
+  agent!.kill('SIGTERM');
+  await agentExit;
+  const after = await ipIn(node!.netns, '-o', 'addr', 'show', 'dev', 'eth0');
+  t.false(after.includes(`${gatewayIp}/32`));
+  t.true(after.includes(`${node!.address}/24`));
+});
