@@ -41,6 +41,8 @@ const benches: Bench[] = [
   { name: 'propagation, debounce 5 ms', nodeFlags: ['--max-semi-space-size=16'], script: 'propagation.js', args: [`--size=${size}`, '--routes=10,3000', '--no-churn', '--debounce-ms=5'], timeoutMs: 20 * 60_000 },
   // Mutual auth: SVID issuance (CPU time, one thread), then two node Envoys in network namespaces (root).
   { name: 'mtls', nodeFlags: [], script: 'mtls.js', args: [`--size=${size}`], timeoutMs: 15 * 60_000 },
+  // TLS termination on one Envoy: HTTPS keep-alive req/s and new handshakes/s vs plain HTTP, ECDSA vs RSA.
+  { name: 'tls', nodeFlags: [], script: 'tls.js', args: [`--size=${size}`], timeoutMs: 10 * 60_000 },
 ].filter((b) => !args.has('only') || args.get('only')!.split(',').some((name) => b.name.startsWith(name)));
 
 function commandOf(b: Bench): string {
@@ -145,6 +147,28 @@ function mtlsSummary(r: MtlsResult | undefined, name: string, command: string): 
   return out;
 }
 
+interface TlsResult {
+  rows: Array<{ mode: string; round: number; keepAliveRps: number; newConnPerSecond: number; fullHandshakesPerSecond: number; resumed: number; handshakes: number; errors: number }>;
+  skipped: string | null;
+}
+
+function tlsSummary(r: TlsResult | undefined, name: string, command: string): string[] {
+  if (!r) return [];
+  if (r.skipped) return [`${name}: skipped (${r.skipped})`];
+  const out: string[] = [];
+  for (const round of [...new Set(r.rows.map((x) => x.round))]) {
+    const plain = r.rows.find((x) => x.round === round && x.mode === 'http')!;
+    for (const x of r.rows.filter((y) => y.round === round && y.mode !== 'http')) {
+      out.push(
+        `${name} round ${round} ${x.mode}: keep-alive ${x.keepAliveRps.toFixed(0)} req/s (×${(x.keepAliveRps / plain.keepAliveRps).toFixed(2)} plain HTTP ${plain.keepAliveRps.toFixed(0)}); ` +
+          `new connection per request (wrk, ${x.resumed}/${x.handshakes} resumed) ${x.newConnPerSecond.toFixed(0)}/s (×${(x.newConnPerSecond / plain.newConnPerSecond).toFixed(3)} plain ${plain.newConnPerSecond.toFixed(0)}); ` +
+          `full handshakes ${x.fullHandshakesPerSecond.toFixed(0)}/s (×${(x.fullHandshakesPerSecond / plain.newConnPerSecond).toFixed(3)} plain connections/s); errors ${x.errors + plain.errors}  [${command}]`,
+      );
+    }
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
   console.log(`# weft benchmarks  size=${size}  ${machine()}  ${new Date().toISOString()}\n`);
   const summary: string[] = [];
@@ -199,6 +223,7 @@ async function main(): Promise<void> {
       if (c) summary.push(`${b.name} churn with ${c.routes} routes: ${c.changes} changes / ${c.seconds} s, ${c.reloads} reloads; ${c.tool}: ${c.requests} requests, ${c.non2xx} non-2xx, ${c.errors} errors  [${command}]`);
     }
     summary.push(...mtlsSummary(results.get('mtls') as MtlsResult | undefined, b.name, command));
+    summary.push(...tlsSummary(results.get('tls') as TlsResult | undefined, b.name, command));
     console.log('');
   }
   console.log('# summary');
