@@ -2,6 +2,7 @@
 // The `weft` command.
 import path from 'node:path';
 import { Command } from 'commander';
+import { caInit, caIssue, serveWorkloadApi, type CaCliOptions } from '../mtls/cli.js';
 import { printVersion } from './version.js';
 import { runDemo } from './demo.js';
 import { runStandalone } from './run.js';
@@ -82,6 +83,27 @@ program
   });
 
 addDevClusterCommands(program);
+
+// Mutual authentication (src/mtls/): the standalone CA on files, and the SPIFFE Workload API.
+const ca = program.command('ca').description('the SPIFFE certificate authority of a trust domain, on files (standalone mode)');
+const caOptions = (c: Command): Command =>
+  c
+    .requiredOption('-d, --dir <dir>', 'directory of the CA root (created with mode 0700; the key is written with mode 0600)')
+    .requiredOption('-t, --trust-domain <name>', 'the SPIFFE trust domain, e.g. cluster.local')
+    .option('--root-cert <file>', 'use this root certificate (PEM) instead of the one in --dir')
+    .option('--root-key <file>', 'the key of --root-cert (PEM, not readable by group or others)');
+caOptions(ca.command('init').description('create the root CA in --dir (or check the existing or supplied one) and print its fingerprint')).action((o: CaCliOptions) => caInit(o));
+caOptions(ca.command('issue').description('issue an X.509-SVID as files: svid.pem (chain), svid.key (0600), bundle.pem'))
+  .requiredOption('--id <spiffe-id>', 'the SPIFFE ID, e.g. spiffe://cluster.local/ns/default/sa/web')
+  .requiredOption('-o, --out <dir>', 'where to write the files')
+  .option('--ttl <duration>', 'lifetime (1h, 30m, 90s)', '1h')
+  .action((o: CaCliOptions & { id: string; out: string; ttl: string }) => caIssue(o));
+caOptions(program.command('workload-api').description('serve the SPIFFE Workload API, one UNIX socket per identity (<DIR>/agent.sock), until interrupted'))
+  .option('--socket <id=dir>', 'a SPIFFE ID and the directory of its socket (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .option('--ttl <duration>', 'SVID lifetime (renewed at half-life)', '1h')
+  .action(async (o: CaCliOptions & { socket: string[]; ttl: string }) => {
+    await serveWorkloadApi(o);
+  });
 
 function parsePort(value: string, flag: string, allowZero = false): number {
   const port = Number(value);
