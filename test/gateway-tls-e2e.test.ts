@@ -2,6 +2,7 @@
 // HTTPS listeners (certificate per SNI, the default for no/unknown SNI, ALPN h2 and http/1.1), the HTTP
 // → HTTPS redirect, a broken certificate marking only its listener, and no private key in any log.
 import http from 'node:http';
+import http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
 import test from 'ava';
@@ -79,6 +80,27 @@ spec:
   const viaHttps = await httpsRequest(httpsPort, { servername: 'a.example.com', path: '/x' });
   t.is(viaHttps.status, 200);
   t.like(JSON.parse(viaHttps.body), { backend: 'app', path: '/x', headers: { 'x-forwarded-proto': 'https' } });
+
+  // HTTP/2 over TLS (ALPN h2) reaches the HTTPRoute's backend.
+  const h2 = await new Promise<{ status: number; body: string; alpn: string | false }>((resolve, reject) => {
+    const session = http2.connect(`https://127.0.0.1:${httpsPort}`, { servername: 'a.example.com', rejectUnauthorized: false });
+    session.once('error', reject);
+    const req = session.request({ ':path': '/over-h2', ':authority': 'a.example.com' });
+    let status = 0;
+    let body = '';
+    req.on('response', (h) => (status = Number(h[':status'])));
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      const alpn = (session.socket as unknown as tls.TLSSocket).alpnProtocol ?? false;
+      session.close();
+      resolve({ status, body, alpn });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  t.is(h2.status, 200);
+  t.is(h2.alpn, 'h2');
+  t.like(JSON.parse(h2.body), { backend: 'app', path: '/over-h2' });
 
   // HTTP → HTTPS redirect, then the redirect target serves.
   const redirect = await httpGet(httpPort, 'a.example.com', '/some/path?q=1');
