@@ -3,6 +3,7 @@
 // → HTTPS redirect, a broken certificate marking only its listener, and no private key in any log.
 import http from 'node:http';
 import http2 from 'node:http2';
+import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import test from 'ava';
@@ -377,5 +378,55 @@ spec:
   t.true(wrong.status >= 500 && wrong.status < 600, `status ${wrong.status}`);
   // Without a policy Envoy speaks plain HTTP to the TLS port: the backend does not answer with 200.
   t.not((await get('/no-policy')).status, 200);
+  t.deepEqual(run.runner.nacks, []);
+});
+
+test.serial('adding and removing an HTTPS listener (GatewayModifyListeners, HTTPS part): the new SNI serves, then stops; connections of the other listener are kept', async (t) => {
+  const certs = new CertFactory();
+  t.teardown(() => certs.close());
+  const [a, b] = [certs.leaf('a.example.com', ['a.example.com']), certs.leaf('b.example.com', ['b.example.com'])];
+  const echo = await startEchoBackend('app');
+  t.teardown(() => echo.close());
+  const port = await freePort();
+  const route = `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: app, namespace: default }
+spec:
+  parentRefs: [{ name: gw }]
+  rules: [{ backendRefs: [{ name: app, port: 80 }] }]
+`;
+  const one = tlsGatewayYaml([{ name: 'a', port, protocol: 'HTTPS', hostname: 'a.example.com', certs: ['a'] }]);
+  const two = tlsGatewayYaml([
+    { name: 'a', port, protocol: 'HTTPS', hostname: 'a.example.com', certs: ['a'] },
+    { name: 'b', port, protocol: 'HTTPS', hostname: 'b.example.com', certs: ['b'] },
+  ]);
+  const run = await startTlsRunner(t, { 'gateway.yaml': one, 'secrets.yaml': secretsYaml({ a, b }), 'routes.yaml': route, 'app.yaml': loopbackServiceYaml('app', 80, echo.port) });
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
+  t.teardown(() => agent.destroy());
+  await eventually(async () => (await httpsRequest(port, { servername: 'a.example.com', agent })).status === 200, 15_000, 'listener a to serve');
+  const sockets = new Set<unknown>();
+  const viaKept = async (): Promise<number> => {
+    const r = await httpsRequest(port, { servername: 'a.example.com', agent });
+    return r.status;
+  };
+  agent.on('free', (s) => sockets.add(s));
+  await t.throwsAsync(tlsHandshake(port, { servername: 'b.example.com' }), undefined, 'no chain for b yet');
+
+  let gen = run.runner.generation;
+  run.write('gateway.yaml', two);
+  await readyAfter(run.runner, gen);
+  t.like(run.status('Gateway', 'gw'), { listeners: [{ name: 'a', attachedRoutes: 1 }, { name: 'b', attachedRoutes: 1 }] });
+  await eventually(async () => (await tlsHandshake(port, { servername: 'b.example.com' }).catch(() => undefined))?.fingerprint256 === b.fingerprint256, 15_000, 'listener b to serve');
+  t.is((await httpsRequest(port, { servername: 'b.example.com' })).status, 200);
+  t.is(await viaKept(), 200);
+
+  gen = run.runner.generation;
+  run.write('gateway.yaml', one);
+  await readyAfter(run.runner, gen);
+  await eventually(async () => (await tlsHandshake(port, { servername: 'b.example.com' }).then(() => false, () => true)), 15_000, 'listener b to stop serving');
+  t.is(await viaKept(), 200);
+  t.is((await tlsHandshake(port, { servername: 'a.example.com' })).fingerprint256, a.fingerprint256);
+  // The keep-alive connection to listener a survived both changes: one socket throughout.
+  t.is(sockets.size, 1, 'the connection to listener a was kept across the listener changes');
   t.deepEqual(run.runner.nacks, []);
 });
