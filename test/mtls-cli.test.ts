@@ -54,6 +54,7 @@ test('ca init creates the root once (0700 dir, 0600 key); ca issue writes an SVI
 });
 
 const missing = goMissing();
+if (missing) console.log(`mtls-cli: the workload-api test is skipped: ${missing}`);
 (missing ? test.skip : test)('workload-api serves each --socket its own identity (go-spiffe client) and stops on SIGTERM', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'weft-wlapi-cli-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));

@@ -28,14 +28,24 @@ export interface ClientLine {
   error?: string;
 }
 
-/** Why the client cannot be built here (no Go toolchain), or undefined. */
+/** go-spiffe v2.6.0's go.mod asks for Go 1.24. */
+const MIN_GO = [1, 24];
+
+/** Why the client cannot be built here (no Go toolchain, or one older than go-spiffe needs), or undefined. */
 export function goMissing(): string | undefined {
+  let version: string;
   try {
-    execFileSync('go', ['version'], { stdio: 'pipe' });
-    return undefined;
+    version = execFileSync('go', ['env', 'GOVERSION'], { stdio: 'pipe' }).toString().trim();
   } catch {
-    return 'no Go toolchain on PATH (scripts/setup.sh installs none; CI images with Go run this test)';
+    return 'no Go toolchain on PATH';
   }
+  const m = /^go(\d+)\.(\d+)/.exec(version);
+  if (!m) return `cannot read the Go version (${version})`;
+  const [major, minor] = [Number(m[1]), Number(m[2])];
+  if (major < MIN_GO[0] || (major === MIN_GO[0] && minor < MIN_GO[1])) {
+    return `go-spiffe ${GO_SPIFFE_VERSION} needs Go ${MIN_GO.join('.')} or newer, this machine has ${version} (Debian bookworm's golang-go is 1.19)`;
+  }
+  return undefined;
 }
 
 /** Builds the client (once per source version) and returns the binary's path. */
