@@ -43,6 +43,8 @@ const benches: Bench[] = [
   { name: 'mtls', nodeFlags: [], script: 'mtls.js', args: [`--size=${size}`], timeoutMs: 15 * 60_000 },
   // TLS termination on one Envoy: HTTPS keep-alive req/s and new handshakes/s vs plain HTTP, ECDSA vs RSA.
   { name: 'tls', nodeFlags: [], script: 'tls.js', args: [`--size=${size}`], timeoutMs: 10 * 60_000 },
+  // The eBPF datapath in network namespaces (root only; says why it skips otherwise).
+  { name: 'datapath', nodeFlags: [], script: 'datapath.js', args: [`--size=${size}`], timeoutMs: 30 * 60_000 },
 ].filter((b) => !args.has('only') || args.get('only')!.split(',').some((name) => b.name.startsWith(name)));
 
 function commandOf(b: Bench): string {
@@ -169,6 +171,25 @@ function tlsSummary(r: TlsResult | undefined, name: string, command: string): st
   return out;
 }
 
+interface DatapathResult {
+  skipped?: string;
+  throughput?: { withoutGbps: number; withGbps: number; ratio: number };
+  rates?: Array<{ services: number; mode: string; connectionsPerSecond: number; latency: Stats; errors: number; setupMs: number }>;
+  updates?: { endpointUpsertUs: Stats; policyApplyUs: Stats };
+}
+
+function datapathSummary(r: DatapathResult | undefined, name: string, command: string): string[] {
+  if (!r) return [];
+  if (r.skipped || !r.throughput || !r.rates || !r.updates) return [`${name}: skipped (${r.skipped ?? 'no result'})`];
+  const out = [`${name} iperf3 pod → pod: ${r.throughput.withGbps.toFixed(2)} Gbit/s with programs vs ${r.throughput.withoutGbps.toFixed(2)} without (×${r.throughput.ratio.toFixed(3)})  [${command}]`];
+  for (const e of r.rates.filter((x) => x.mode === 'ebpf')) {
+    const i = r.rates.find((x) => x.mode === 'iptables' && x.services === e.services)!;
+    out.push(`${name} ${e.services} ClusterIPs: eBPF ${e.connectionsPerSecond.toFixed(0)} conn/s p50 ${ms(e.latency.p50)} p99 ${ms(e.latency.p99)} ms vs kube-proxy iptables ${i.connectionsPerSecond.toFixed(0)} conn/s p50 ${ms(i.latency.p50)} p99 ${ms(i.latency.p99)} ms (×${(e.connectionsPerSecond / i.connectionsPerSecond).toFixed(2)} conn/s); programmed in ${ms(e.setupMs)} vs ${ms(i.setupMs)} ms; errors ${e.errors}/${i.errors}  [${command}]`);
+  }
+  out.push(`${name} map updates: endpoint upsert p50 ${r.updates.endpointUpsertUs.p50.toFixed(1)} µs p99 ${r.updates.endpointUpsertUs.p99.toFixed(1)} µs; one-rule policy apply p50 ${r.updates.policyApplyUs.p50.toFixed(1)} µs p99 ${r.updates.policyApplyUs.p99.toFixed(1)} µs  [${command}]`);
+  return out;
+}
+
 async function main(): Promise<void> {
   console.log(`# weft benchmarks  size=${size}  ${machine()}  ${new Date().toISOString()}\n`);
   const summary: string[] = [];
@@ -222,6 +243,7 @@ async function main(): Promise<void> {
       const c = r.churn;
       if (c) summary.push(`${b.name} churn with ${c.routes} routes: ${c.changes} changes / ${c.seconds} s, ${c.reloads} reloads; ${c.tool}: ${c.requests} requests, ${c.non2xx} non-2xx, ${c.errors} errors  [${command}]`);
     }
+    summary.push(...datapathSummary(results.get('datapath') as DatapathResult | undefined, b.name, command));
     summary.push(...mtlsSummary(results.get('mtls') as MtlsResult | undefined, b.name, command));
     summary.push(...tlsSummary(results.get('tls') as TlsResult | undefined, b.name, command));
     console.log('');

@@ -413,6 +413,13 @@ static __always_inline void ct_touch(struct ct_value *ct, struct packet *p)
 		ct->flags |= CT_F_CLOSING;
 }
 
+// A SYN (without ACK) on the tuple of a connection that saw FIN or RST starts a new connection: it gets a
+// fresh policy verdict, backend and NAT state instead of the finished one's.
+static __always_inline int ct_reused(struct ct_value *ct, struct packet *p)
+{
+	return (p->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN && (ct->flags & CT_F_CLOSING);
+}
+
 static __always_inline void ct_create(struct tuple *t, struct packet *p, const struct addr *nat_addr, __u16 nat_port,
 				      __u16 flags, __u32 backend_id, __u16 proxy_port)
 {
@@ -545,6 +552,10 @@ static __always_inline int load_balance(struct __sk_buff *skb, struct packet *p,
 	struct addr backend_ip;
 	__u16 backend_port;
 	struct ct_value *ct = bpf_map_lookup_elem(&weft_conntrack, &key);
+	if (ct && ct_reused(ct, p)) {
+		bpf_map_delete_elem(&weft_conntrack, &key);
+		ct = 0;
+	}
 	if (ct) {
 		ct_touch(ct, p);
 		backend_ip = ct->nat_addr;
@@ -594,8 +605,21 @@ int from_pod(struct __sk_buff *skb)
 	key = p.t;
 	key.dir = DIR_EGRESS;
 	ct = bpf_map_lookup_elem(&weft_conntrack, &key);
+	if (ct && ct_reused(ct, &p)) {
+		bpf_map_delete_elem(&weft_conntrack, &key);
+		ct = 0;
+	}
 	if (ct) {
 		ct_touch(ct, &p);
+		// Two services can share backend and client port: the tuple after NAT is the same, so the reply
+		// translation follows the service this packet was sent to.
+		if (nat) {
+			ct->nat_addr = nat_addr;
+			ct->nat_port = nat_port;
+			ct->flags |= CT_F_NAT_REPLY;
+		} else if (ct->flags & CT_F_NAT_REPLY) {
+			ct->flags &= ~CT_F_NAT_REPLY;
+		}
 		goto forward;
 	}
 	reverse(&p.t, &key, DIR_INGRESS);
@@ -668,6 +692,10 @@ int to_pod(struct __sk_buff *skb)
 	key = p.t;
 	key.dir = DIR_INGRESS;
 	ct = bpf_map_lookup_elem(&weft_conntrack, &key);
+	if (ct && ct_reused(ct, &p)) {
+		bpf_map_delete_elem(&weft_conntrack, &key);
+		ct = 0;
+	}
 	if (ct) {
 		ct_touch(ct, &p);
 		return TC_ACT_OK;

@@ -110,6 +110,20 @@ if (unavailable) {
     }
   });
 
+  test.serial('two services sharing a backend, reached from the same client port, each answer from their own address', async (t) => {
+    const client = topo!.pod('client');
+    const other = '10.96.0.11';
+    services.upsert({ vip: VIP, port: 82, protocol: 'tcp', backends: backendsOf(['b1'], 8080) });
+    services.upsert({ vip: other, port: 82, protocol: 'tcp', backends: backendsOf(['b1'], 8080) });
+    // After NAT both connections are client:41000 → b1:8080, the same tuple.
+    const first = await topo!.connect(client.ns, 'tcp', VIP, 82, 1500, 41000);
+    t.like(first, { ok: true, from: VIP });
+    const second = await topo!.connect(client.ns, 'tcp', other, 82, 1500, 41000);
+    t.like(second, { ok: true, from: other });
+    services.remove(other, 82, 'tcp');
+    services.remove(VIP, 82, 'tcp');
+  });
+
   test.serial('a service without backends drops new connections with a flow event', async (t) => {
     services.upsert({ vip: VIP, port: 81, protocol: 'tcp', backends: [] });
     events.length = 0;

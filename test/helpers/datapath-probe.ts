@@ -1,8 +1,10 @@
 // Runs inside a test network namespace (via `ip netns exec`):
 //   serve <name> <tcp|udp> <port>...      answers each connection/datagram with "<name> <peer address>"
 //   serve <name> tcpecho <port>...         answers each line with "<name> <line>", keeping the connection
-//   connect <tcp|udp> <host> <port> <ms>   prints {"ok":true,"reply":...,"from":...} or {"ok":false,"error":...}
+//   connect <tcp|udp> <host> <port> <ms> [local port]  prints {"ok":true,"reply":...,"from":...} or {"ok":false,"error":...}
 //   hold <host> <port>                     one TCP connection: sends each stdin line, prints each reply line
+//   rate <first-ip> <ips> <port> <n>       n sequential connections to random addresses of the range
+//                                          first-ip + [0, ips); prints {"seconds","latenciesMs","errors"}
 import net from 'node:net';
 import dgram from 'node:dgram';
 
@@ -34,11 +36,11 @@ if (mode === 'serve') {
     }
   }
 } else if (mode === 'connect') {
-  const [proto, host, port, ms] = rest;
+  const [proto, host, port, ms, localPort] = rest;
   const done = (r: object) => { console.log(JSON.stringify(r)); process.exit(0); };
   setTimeout(() => done({ ok: false, error: 'timeout' }), Number(ms));
   if (proto === 'tcp') {
-    const s = net.connect({ host, port: Number(port) });
+    const s = net.connect({ host, port: Number(port), ...(localPort ? { localPort: Number(localPort) } : {}) });
     let data = '';
     s.on('data', (d) => { data += d.toString(); });
     s.on('end', () => done({ ok: true, reply: data.trim(), from: s.remoteAddress, local: `${s.localAddress}:${s.localPort}` }));
@@ -56,6 +58,23 @@ if (mode === 'serve') {
   process.stdin.on('data', (d) => s.write(d));
   process.stdin.on('end', () => s.end());
   s.on('close', () => process.exit(0));
+} else if (mode === 'rate') {
+  const [first, count, port, n] = rest;
+  const base = first.split('.').reduce((a, o) => a * 256 + Number(o), 0);
+  const addr = (i: number) => [24, 16, 8, 0].map((sh) => (Math.floor((base + i) / 2 ** sh)) & 255).join('.');
+  const latencies: number[] = [];
+  let errors = 0;
+  const one = () => new Promise<void>((resolve) => {
+    const start = performance.now();
+    const s = net.connect({ host: addr(Math.floor(Math.random() * Number(count))), port: Number(port) });
+    s.setTimeout(2000, () => { errors++; s.destroy(); resolve(); });
+    s.on('data', () => {});
+    s.on('end', () => { latencies.push(performance.now() - start); s.destroy(); resolve(); });
+    s.on('error', () => { errors++; resolve(); });
+  });
+  const t0 = performance.now();
+  for (let i = 0; i < Number(n); i++) await one();
+  console.log(JSON.stringify({ seconds: (performance.now() - t0) / 1000, latenciesMs: latencies, errors }));
 } else {
   console.error('usage: datapath-probe serve <name> <tcp|udp> <port>... | connect <tcp|udp> <host> <port> <ms>');
   process.exit(2);

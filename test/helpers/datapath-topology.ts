@@ -84,9 +84,9 @@ export class Topology {
   }
 
   /** One connection (TCP) or datagram exchange (UDP) from a namespace. */
-  async connect(ns: string, proto: 'tcp' | 'udp', host: string, port: number, timeoutMs = 1500): Promise<ProbeResult> {
+  async connect(ns: string, proto: 'tcp' | 'udp', host: string, port: number, timeoutMs = 1500, localPort?: number): Promise<ProbeResult> {
     const out = await new Promise<string>((resolve, reject) => {
-      const child = spawn('ip', ['netns', 'exec', ns, process.execPath, probe, 'connect', proto, host, String(port), String(timeoutMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn('ip', ['netns', 'exec', ns, process.execPath, probe, 'connect', proto, host, String(port), String(timeoutMs), ...(localPort ? [String(localPort)] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
       let data = '';
       child.stdout.on('data', (d: Buffer) => { data += d.toString(); });
       child.on('exit', () => resolve(data));

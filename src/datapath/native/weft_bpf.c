@@ -137,7 +137,7 @@ static int print_fn(enum libbpf_print_level level, const char *fmt, va_list args
 		return 0;
 	vsnprintf(line, sizeof(line), fmt, args);
 	if (strstr(line, "Exclusivity flag on") || strstr(line, "Cannot find specified filter chain") ||
-	    strstr(line, "found multiple times in message"))
+	    strstr(line, "found multiple times in message") || strstr(line, "Parent Qdisc doesn't exists"))
 		return 0;
 	return fputs(line, stderr);
 }
