@@ -3,7 +3,7 @@
 // reader ever sees a partial or wider-open file). The intermediate lives in memory only: a new one
 // is signed at every start. A root supplied by the user is read from its own files, whose key must
 // not be readable by group or others (as ssh requires of its keys).
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { CertificateAuthority, type CaOptions } from './ca.js';
 
@@ -26,6 +26,7 @@ export function ensurePrivateDir(dir: string): void {
 /** Writes `data` to `file` with mode 0600, atomically. */
 export function writePrivateFile(file: string, data: string): void {
   const tmp = `${file}.${process.pid}.tmp`;
+  rmSync(tmp, { force: true }); // left by a crash of an earlier process with this pid
   const fd = openSync(tmp, 'wx', 0o600);
   try {
     writeSync(fd, data);
