@@ -53,14 +53,14 @@ export class EndpointMap {
 }
 
 export class IdentityCache {
-  private readonly entries = new Map<string, number>();
+  /** canonical prefix → what was written */
+  private readonly entries = new Map<string, { cidr: string; identity: number }>();
 
   constructor(private readonly map: BpfMap) {}
 
   set(cidr: string, identity: number): void {
-    const c = parseCidr(cidr);
-    this.map.update(ipcacheKey(c), u32(identity));
-    this.entries.set(canonical(cidr), identity);
+    this.map.update(ipcacheKey(parseCidr(cidr)), u32(identity));
+    this.entries.set(canonical(cidr), { cidr, identity });
   }
 
   delete(cidr: string): boolean {
@@ -70,10 +70,10 @@ export class IdentityCache {
 
   /** Makes the cache hold exactly `desired`, writing only the differences. */
   sync(desired: ReadonlyMap<string, number>): { written: number; deleted: number } {
-    const want = new Map([...desired].map(([c, id]) => [canonical(c), id]));
+    const want = new Map([...desired].map(([cidr, identity]) => [canonical(cidr), { cidr, identity }]));
     let written = 0, deleted = 0;
-    for (const [cidr, id] of want) if (this.entries.get(cidr) !== id) { this.set(cidr, id); written++; }
-    for (const cidr of [...this.entries.keys()]) if (!want.has(cidr)) { this.delete(cidr); deleted++; }
+    for (const [key, e] of want) if (this.entries.get(key)?.identity !== e.identity) { this.set(e.cidr, e.identity); written++; }
+    for (const [key, e] of [...this.entries]) if (!want.has(key)) { this.delete(e.cidr); deleted++; }
     return { written, deleted };
   }
 }
