@@ -204,14 +204,6 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } weft_conntrack SEC(".maps");
 
-// The proxy's transparent listening socket per proxy port (key: port, host byte order).
-struct {
-	__uint(type, BPF_MAP_TYPE_SOCKMAP);
-	__uint(max_entries, 256);
-	__type(key, __u32);
-	__type(value, __u64);
-} weft_proxy_socks SEC(".maps");
-
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);
@@ -488,11 +480,12 @@ static __always_inline int rewrite(struct __sk_buff *skb, struct packet *p, int 
 }
 
 // Hands the packet to the proxy's transparent listener: an established socket for this tuple first (a
-// connection the proxy already accepted), else the listener for proxy_port.
+// connection the proxy already accepted), else the socket listening on proxy_port (found with the same
+// tuple and the destination port replaced; a listener on the wildcard address matches any destination).
 static __always_inline int assign_to_proxy(struct __sk_buff *skb, struct packet *p, __u16 proxy_port)
 {
 	struct bpf_sock_tuple st = {};
-	struct bpf_sock *sk = 0;
+	struct bpf_sock *sk;
 	__u32 size;
 
 	if (p->t.proto != IPPROTO_TCP_)
@@ -516,10 +509,17 @@ static __always_inline int assign_to_proxy(struct __sk_buff *skb, struct packet 
 			goto assign;
 		bpf_sk_release(sk);
 	}
-	__u32 key = proxy_port;
-	sk = bpf_map_lookup_elem(&weft_proxy_socks, &key);
+	if (p->t.family == AF_INET)
+		st.ipv4.dport = bpf_htons(proxy_port);
+	else
+		st.ipv6.dport = bpf_htons(proxy_port);
+	sk = bpf_skc_lookup_tcp(skb, &st, size, BPF_F_CURRENT_NETNS, 0);
 	if (!sk)
 		return -1;
+	if (sk->state != BPF_TCP_LISTEN) {
+		bpf_sk_release(sk);
+		return -1;
+	}
 assign:;
 	long err = bpf_sk_assign(skb, sk, 0);
 	bpf_sk_release(sk);
@@ -716,6 +716,14 @@ int to_pod(struct __sk_buff *skb)
 	if (!dst)
 		return TC_ACT_OK; // not addressed to an endpoint (e.g. broadcast): no policy applies
 	__u32 src_id = identity_of(&p.t.saddr, p.t.family);
+	// The node itself (its agent, health checks, the node proxy forwarding redirected connections) always
+	// reaches local endpoints, as with Cilium's default allow-localhost.
+	if (src_id == ID_HOST) {
+		key = p.t;
+		key.dir = DIR_INGRESS;
+		ct_create(&key, &p, 0, 0, 0, 0, 0);
+		return TC_ACT_OK;
+	}
 	struct policy_value ingress = policy_verdict(dst->identity, src_id, p.icmp_echo ? 0 : bpf_ntohs(p.t.dport),
 						     p.t.proto, DIR_INGRESS, dst->flags & EP_F_INGRESS_ENFORCED, &reason);
 	if (ingress.verdict == VERDICT_DENY) {

@@ -25,7 +25,6 @@ export interface DatapathMaps {
   services: BpfMap;
   backends: BpfMap;
   conntrack: BpfMap;
-  proxySocks: BpfMap;
   config: BpfMap;
 }
 
@@ -50,7 +49,6 @@ export class Datapath {
       services: map('weft_services', SIZES.serviceKey, SIZES.serviceValue),
       backends: map('weft_backends', SIZES.backendKey, SIZES.backendValue),
       conntrack: map('weft_conntrack', SIZES.tuple, SIZES.ctValue),
-      proxySocks: map('weft_proxy_socks', 4, 8),
       config: map('weft_config', 4, 4),
     };
     this.flowsFd = native.mapFd(handle, 'weft_flows');
@@ -88,6 +86,13 @@ export class Datapath {
       ingress: native.tcQuery(netns, ifname, 'ingress', TC_PRIORITY, TC_HANDLE),
       egress: native.tcQuery(netns, ifname, 'egress', TC_PRIORITY, TC_HANDLE),
     };
+  }
+
+  /** The skb mark on packets assigned to the node proxy; a policy route must deliver them locally. */
+  setProxyMark(mark: number): void {
+    const value = Buffer.alloc(4);
+    value.writeUInt32LE(mark, 0);
+    this.maps.config.update(Buffer.alloc(4), value);
   }
 
   /** The flow ring buffer's fd, for FlowReader. */

@@ -2,15 +2,20 @@
 //   serve <name> <tcp|udp> <port>...      answers each connection/datagram with "<name> <peer address>"
 //   serve <name> tcpecho <port>...         answers each line with "<name> <line>", keeping the connection
 //   connect <tcp|udp> <host> <port> <ms> [local port]  prints {"ok":true,"reply":...,"from":...} or {"ok":false,"error":...}
+//   http <name> <port>                     HTTP: answers every request with "<name> <peer address> <path>"
 //   hold <host> <port>                     one TCP connection: sends each stdin line, prints each reply line
 //   rate <first-ip> <ips> <port> <n>       n sequential connections to random addresses of the range
 //                                          first-ip + [0, ips); prints {"seconds","latenciesMs","errors"}
 import net from 'node:net';
 import dgram from 'node:dgram';
+import http from 'node:http';
 
 const [mode, ...rest] = process.argv.slice(2);
 
-if (mode === 'serve') {
+if (mode === 'http') {
+  const [name, port] = rest;
+  http.createServer((req, res) => res.end(`${name} ${req.socket.remoteAddress} ${req.url}\n`)).listen(Number(port), '0.0.0.0', () => console.log('ready'));
+} else if (mode === 'serve') {
   const [name, proto, ...ports] = rest;
   let pending = ports.length * 2;
   const ready = () => { if (--pending === 0) console.log('ready'); };

@@ -83,6 +83,23 @@ export class Topology {
     });
   }
 
+  /** Starts an HTTP probe server in a namespace; resolves once it listens. */
+  async serveHttp(ns: string, name: string, port: number): Promise<void> {
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, probe, 'http', name, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    this.servers.push(child);
+    await new Promise<void>((resolve, reject) => {
+      child.once('exit', (code) => reject(new Error(`HTTP probe in ${ns} exited with ${code}`)));
+      child.stdout.on('data', (d: Buffer) => { if (d.toString().includes('ready')) resolve(); });
+    });
+  }
+
+  /** Runs a long-lived process in a namespace, stopped by destroy(). */
+  spawnIn(ns: string, cmd: string, args: string[]): ChildProcess {
+    const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.servers.push(child);
+    return child;
+  }
+
   /** One connection (TCP) or datagram exchange (UDP) from a namespace. */
   async connect(ns: string, proto: 'tcp' | 'udp', host: string, port: number, timeoutMs = 1500, localPort?: number): Promise<ProbeResult> {
     const out = await new Promise<string>((resolve, reject) => {
