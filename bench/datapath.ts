@@ -21,7 +21,7 @@ const args = parseArgs();
 const full = args.get('size') === 'full';
 const probe = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'test', 'helpers', 'datapath-probe.js');
 const IPERF_SECONDS = full ? 10 : 4;
-const IPERF_ROUNDS = full ? 5 : 3;
+const IPERF_ROUNDS = 5;
 const SERVICE_COUNTS = [100, 1000, 10_000];
 const CONNECTIONS = full ? 3000 : 1000;
 const FIRST_VIP = '10.96.0.1';
