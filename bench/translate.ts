@@ -2,12 +2,14 @@
 // How long does one full translation take, and how much does it allocate, for three input sizes?
 //
 //   node --expose-gc dist/bench/translate.js [--size=quick|full] [--cpu-prof-size=small|medium|large]
+//   node --expose-gc dist/bench/translate.js --against=DIR   (this tree against another built checkout, same process)
 //
 // Timed: translateManifests() (src/standalone/pipeline.ts: classifyManifests → translateGatewayApi →
 // translateIrToXds) on manifests already parsed; the YAML parse (parseManifests) separately.
 // Baseline, measured in the same run: the small input.
 import { Session } from 'node:inspector/promises';
 import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { translateGatewayApi } from '../src/gateway/translate.js';
@@ -233,10 +235,69 @@ async function profile(name: string): Promise<void> {
   console.log(`wrote ${file} (${ITERATIONS[name]} translations)`);
 }
 
+type TranslateFn = (manifests: Manifest[], earlier?: [], options?: { cache?: TranslationCache }) => Translation;
+
+/**
+ * --against=DIR: this tree against another built checkout of Weft (its dist/src/standalone/pipeline.js),
+ * in one process, call after call (other tree from scratch, this tree from scratch, this tree reloading
+ * with its cache after one HTTPRoute changed), so that both see the same machine load. Wall time and the
+ * process's CPU time per call; on a busy machine CPU time is the steadier of the two.
+ */
+async function against(dir: string): Promise<void> {
+  const other = (await import(path.resolve(dir, 'dist/src/standalone/pipeline.js'))) as { translateManifests: TranslateFn };
+  const rounds = full ? 60 : 20;
+  const time = (f: () => unknown): [number, number] => {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    f();
+    const wall = performance.now() - t0;
+    const c = process.cpuUsage(c0);
+    return [wall, (c.user + c.system) / 1000];
+  };
+  for (const size of INPUT_SIZES.filter((s) => s.name !== 'small')) {
+    const manifests = parseManifests('bench.yaml', toYaml(inputDocs(size))).manifests;
+    const cache = new TranslationCache();
+    translateManifests(manifests, [], { cache });
+    const edited = manifests.findIndex((m) => m.kind === 'HTTPRoute');
+    const runs = { other: [[], []] as number[][], scratch: [[], []] as number[][], reload: [[], []] as number[][] };
+    for (let i = 0; i < rounds + 3; i++) {
+      const changed = manifests.slice();
+      const m = structuredClone(manifests[edited]) as Manifest & { spec: { rules: Array<{ matches: Array<{ path: { value: string } }> }> } };
+      m.spec.rules[0].matches[0].path.value = `/against-${i}`;
+      changed[edited] = m;
+      const measured: Array<[keyof typeof runs, [number, number]]> = [
+        ['other', time(() => other.translateManifests(manifests))],
+        ['scratch', time(() => translateManifests(manifests))],
+        ['reload', time(() => translateManifests(changed, [], { cache }))],
+      ];
+      if (i < 3) continue; // warm-up
+      for (const [k, [wall, cpu]] of measured) {
+        runs[k][0].push(wall);
+        runs[k][1].push(cpu);
+      }
+    }
+    const line = (k: keyof typeof runs): string => `wall p50 ${ms(stats(runs[k][0]).p50)} p90 ${ms(quantile(runs[k][0], 0.9))} / CPU p50 ${ms(stats(runs[k][1]).p50)} p90 ${ms(quantile(runs[k][1], 0.9))} ms`;
+    const cpu = (k: keyof typeof runs): number => stats(runs[k][1]).p50;
+    console.log(
+      `${size.name}: ${dir} from scratch: ${line('other')} | this tree from scratch: ${line('scratch')} (CPU ×${(cpu('scratch') / cpu('other')).toFixed(2)}) | ` +
+        `this tree, reload (cached, one HTTPRoute changed): ${line('reload')} (CPU ×${(cpu('reload') / cpu('other')).toFixed(3)}) (n=${runs.other[0].length})`,
+    );
+  }
+}
+
+function quantile(values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))];
+}
+
 async function main(): Promise<void> {
   console.log(`# translate  size=${args.get('size')}  ${treeState()}  ${machine()}  ${new Date().toISOString()}`);
   if (args.has('cpu-prof-size')) {
     await profile(args.get('cpu-prof-size')!);
+    return;
+  }
+  if (args.has('against')) {
+    await against(args.get('against')!);
     return;
   }
   const rss0 = process.memoryUsage.rss();
