@@ -45,6 +45,8 @@ const benches: Bench[] = [
   { name: 'tls', nodeFlags: [], script: 'tls.js', args: [`--size=${size}`], timeoutMs: 10 * 60_000 },
   // The eBPF datapath in network namespaces (root only; says why it skips otherwise).
   { name: 'datapath', nodeFlags: [], script: 'datapath.js', args: [`--size=${size}`], timeoutMs: 30 * 60_000 },
+  // L7 policy: HTTP rules through Envoy (vs the same Envoy without policy), compile time, label change → ACK.
+  { name: 'l7policy', nodeFlags: [], script: 'l7policy.js', args: [`--size=${size}`], timeoutMs: 20 * 60_000 },
 ].filter((b) => !args.has('only') || args.get('only')!.split(',').some((name) => b.name.startsWith(name)));
 
 function commandOf(b: Bench): string {
@@ -190,6 +192,12 @@ function datapathSummary(r: DatapathResult | undefined, name: string, command: s
   return out;
 }
 
+interface L7PolicyResult {
+  throughput: Array<{ rules: number; baseline: { rps: number; p99Ms: number }; policy: { rps: number; p99Ms: number } }>;
+  compile: { pods: number; policies: number; total: Stats; model: Stats; listeners: number };
+  labelChange: { pods: number; policies: number; translate: Stats; ack: Stats; total: Stats };
+}
+
 async function main(): Promise<void> {
   console.log(`# weft benchmarks  size=${size}  ${machine()}  ${new Date().toISOString()}\n`);
   const summary: string[] = [];
@@ -246,6 +254,14 @@ async function main(): Promise<void> {
     summary.push(...datapathSummary(results.get('datapath') as DatapathResult | undefined, b.name, command));
     summary.push(...mtlsSummary(results.get('mtls') as MtlsResult | undefined, b.name, command));
     summary.push(...tlsSummary(results.get('tls') as TlsResult | undefined, b.name, command));
+    const l7 = results.get('l7policy') as L7PolicyResult | undefined;
+    for (const r of l7?.throughput ?? []) {
+      summary.push(`${b.name} ${r.rules} HTTP rules on one port: ${r.policy.rps.toFixed(0)} req/s (×${(r.policy.rps / r.baseline.rps).toFixed(2)} the same Envoy without policy), p99 ${ms(r.policy.p99Ms)} ms (×${(r.policy.p99Ms / r.baseline.p99Ms).toFixed(2)})  [${command}]`);
+    }
+    if (l7) {
+      summary.push(`${b.name} compile ${l7.compile.policies} policies × ${l7.compile.pods} pods: ${ms(l7.compile.total.p50)} ms with Envoy resources (${l7.compile.listeners} L7 listeners), model only ${ms(l7.compile.model.p50)} ms  [${command}]`);
+      summary.push(`${b.name} pod label change (${l7.labelChange.pods} pods, ${l7.labelChange.policies} policies) → Envoy ACK: p50 ${ms(l7.labelChange.total.p50)} p99 ${ms(l7.labelChange.total.p99)} ms (translate ${ms(l7.labelChange.translate.p50)} + push→ACK ${ms(l7.labelChange.ack.p50)} ms p50)  [${command}]`);
+    }
     console.log('');
   }
   console.log('# summary');

@@ -33,8 +33,6 @@ export const RBAC_FILTER = 'weft.l7policy';
 /** Dynamic metadata namespace of the RBAC filter's shadow result (the source identity) in access logs. */
 const RBAC_METADATA = 'envoy.filters.http.rbac';
 export const ROUTE_METADATA = 'weft.l7policy';
-/** Above this many pod addresses, a port's source-identity map lists only the identities its rules name. */
-const MAX_IDENTITY_MAP = 4096;
 /** Ranges with L7 rules on pods that declare no container ports are proxied port by port up to this size. */
 export const MAX_UNDECLARED_RANGE = 64;
 
@@ -75,7 +73,11 @@ function sourceIn(prefixes: Prefix[]): Predicate {
   return { single_predicate: { input: SOURCE_IP_INPUT, custom_match: any('envoy.extensions.matching.input_matchers.ip.v3.Ip', ip) } };
 }
 
+const REGEX_META = /[\\.+*?()|[\]{}^$]/;
+
+/** A whole-value RE2 match; a literal (the common `GET`, `/healthz`) becomes an exact match, which is the same. */
 function regexPredicate(header: string, regex: string): Predicate {
+  if (!REGEX_META.test(regex)) return exactPredicate(header, regex);
   return { single_predicate: { input: headerInput(header), value_match: { safe_regex: { google_re2: {}, regex } } } };
 }
 
@@ -120,6 +122,28 @@ function action(name: string, allow: boolean): OnMatch {
   return { action: any('envoy.config.rbac.v3.Action', { name, action: allow ? 'ALLOW' : 'DENY' }) };
 }
 
+/**
+ * Rules that differ only in their path become one rule whose path is the alternation of theirs: RE2 matches
+ * an alternation in one pass, where separate rules cost one regular expression each (see BENCHMARKS.md).
+ * Whole-value matching makes this exact: the request matches the alternation iff it matches one path.
+ */
+export function mergePaths(rules: Array<{ rule: HttpRule; policy: string }>): Array<{ rule: HttpRule; policy: string }> {
+  const groups = new Map<string, Array<{ rule: HttpRule; policy: string }>>();
+  for (const r of rules) {
+    const key = JSON.stringify({ ...r.rule, path: undefined });
+    (groups.get(key) ?? groups.set(key, []).get(key)!).push(r);
+  }
+  return [...groups.values()].map((group) => {
+    if (group.length === 1) return group[0];
+    const policy = [...new Set(group.map((g) => g.policy))].join(',');
+    // A rule of the group without a path matches every path: the group is that rule.
+    const open = group.find((g) => !g.rule.path);
+    if (open) return { rule: open.rule, policy };
+    const paths = [...new Set(group.map((g) => g.rule.path!))];
+    return { rule: { ...group[0].rule, path: paths.length === 1 ? paths[0] : paths.map((p) => `(?:${p})`).join('|') }, policy };
+  });
+}
+
 /** Peer classes of one port: identity groups with equal decisions, and the world's address prefixes. */
 interface PeerGroup {
   prefixes: Prefix[];
@@ -130,10 +154,6 @@ interface PeerGroup {
 function signature(d: Decision): string {
   if (d.verdict === 'deny') return `deny:${d.reason}`;
   return d.http === null ? 'allow' : `l7:${JSON.stringify(d.http)}`;
-}
-
-function hostPrefix(ip: string): Prefix | undefined {
-  return parsePrefix(ip);
 }
 
 function fieldMatchers(groups: PeerGroup[], secrets: ReadonlyMap<string, string>): Matcher['matcher_list'] {
@@ -147,28 +167,61 @@ function fieldMatchers(groups: PeerGroup[], secrets: ReadonlyMap<string, string>
     } else if (d.http === null) {
       matchers.push({ predicate: source, on_match: action('allowed', true) });
     } else {
-      d.http.forEach(({ rule, policy }, i) => {
-        matchers.push({ predicate: all([source, ...rulePredicates(rule, secrets)]), on_match: action(`allowed:${policy}:${i}`, true) });
-      });
-      matchers.push({ predicate: source, on_match: action('denied:l7', false) });
+      // The peer's address is checked once; its rules are a matcher of their own, first match wins.
+      const rules = mergePaths(d.http).map(({ rule, policy }, i) => ({ predicates: rulePredicates(rule, secrets), name: `allowed:${policy}:${i}` }));
+      const open = rules.find((r) => r.predicates.length === 0);
+      if (open) {
+        matchers.push({ predicate: source, on_match: action(open.name, true) });
+        continue;
+      }
+      const inner: Matcher = {
+        matcher_list: { matchers: rules.map((r) => ({ predicate: all(r.predicates), on_match: action(r.name, true) })) },
+        on_no_match: action('denied:l7', false),
+      };
+      matchers.push({ predicate: source, on_match: { matcher: inner } });
     }
   }
   return { matchers };
 }
 
+/** Every identity's addresses, parsed once per identity table. */
+interface IdentityIndex {
+  addresses: Map<number, { ips: string[]; prefixes: Prefix[] }>;
+}
+
+const indexes = new WeakMap<IdentityTable, IdentityIndex>();
+
+function identityIndex(table: IdentityTable): IdentityIndex {
+  let index = indexes.get(table);
+  if (index) return index;
+  const addresses = new Map<number, { ips: string[]; prefixes: Prefix[] }>();
+  const add = (identity: number, ip: string): void => {
+    const prefix = parsePrefix(ip);
+    if (!prefix) return;
+    const entry = addresses.get(identity) ?? addresses.set(identity, { ips: [], prefixes: [] }).get(identity)!;
+    entry.ips.push(ip);
+    entry.prefixes.push(prefix);
+  };
+  for (const e of table.endpoints) for (const ip of e.ips) add(e.identity, ip);
+  for (const ip of table.hostIps) add(RESERVED_HOST, ip);
+  index = { addresses };
+  indexes.set(table, index);
+  return index;
+}
+
 /** The RBAC configuration of one endpoint port: enforcing matcher, and a shadow matcher naming the source identity. */
 export function portRbac(model: PolicyModel, dp: DirectionPolicy, port: number, secrets: ReadonlyMap<string, string>): RBAC {
-  const table = model.table;
+  const { addresses } = identityIndex(model.table);
+  // Identities no entry names all get the decision of an unnamed peer (computed once).
+  const unnamed = decide(dp, { identity: -1 }, port, 'TCP');
+  const everyone = unnamed.verdict === 'allow' || dp.entries.some((e) => e.peers.any);
+  const named = new Set<number>();
+  for (const e of dp.entries) for (const id of e.peers.identities) named.add(id);
   const byDecision = new Map<string, PeerGroup>();
-  const identityIps = new Map<number, string[]>();
-  for (const e of table.endpoints) for (const ip of e.ips) (identityIps.get(e.identity) ?? identityIps.set(e.identity, []).get(e.identity)!).push(ip);
-  identityIps.set(RESERVED_HOST, [...table.hostIps]);
-  const podPrefixes: Prefix[] = [];
   const listed = new Set<number>();
-  for (const [identity, ips] of [...identityIps].sort(([a], [b]) => a - b)) {
+  for (const [identity, { prefixes }] of [...addresses].sort(([a], [b]) => a - b)) {
+    if (!everyone && !named.has(identity)) continue;
     const decision = decide(dp, { identity }, port, 'TCP');
-    const prefixes = ips.map(hostPrefix).filter((p): p is Prefix => p !== undefined);
-    podPrefixes.push(...prefixes);
     if (decision.verdict === 'deny' && decision.reason === 'default-deny') continue;
     listed.add(identity);
     const sig = signature(decision);
@@ -183,25 +236,25 @@ export function portRbac(model: PolicyModel, dp: DirectionPolicy, port: number, 
     .sort((a, b) => b.length - a.length || a.family - b.family || (a.base < b.base ? -1 : 1))
     .map((prefix) => ({ prefixes: [prefix], decision: decide(dp, { identity: RESERVED_WORLD, prefix }, port, 'TCP'), label: formatPrefix(prefix) }));
   // Cluster addresses that no rule allows must not fall through to a world prefix that is allowed.
-  const unlisted = [...identityIps].filter(([id]) => !listed.has(id)).flatMap(([, ips]) => ips.map(hostPrefix).filter((p): p is Prefix => p !== undefined));
-  const worldOverlaps = worldGroups.some((g) => g.decision.verdict === 'allow' && unlisted.some((p) => prefixWithin(p, g.prefixes[0])));
-  const clusterDefault: PeerGroup[] = worldOverlaps ? [{ prefixes: unlisted, decision: { verdict: 'deny', reason: 'default-deny', policies: [] }, label: 'cluster default' }] : [];
+  const allowingWorld = worldGroups.filter((g) => g.decision.verdict === 'allow').map((g) => g.prefixes[0]);
+  const unlisted = allowingWorld.length ? [...addresses].filter(([id]) => !listed.has(id)).flatMap(([, a]) => a.prefixes).filter((p) => allowingWorld.some((w) => prefixWithin(p, w))) : [];
+  const clusterDefault: PeerGroup[] = unlisted.length ? [{ prefixes: unlisted, decision: { verdict: 'deny', reason: 'default-deny', policies: [] }, label: 'cluster default' }] : [];
   const matcher: Matcher = {
     matcher_list: fieldMatchers([...byDecision.values(), ...clusterDefault, ...worldGroups], secrets),
     on_no_match: action('dropped:default-deny', false),
   };
-  // The shadow matcher only names the source identity for the access log (source address → identity).
+  // The shadow matcher only names the source identity for the access log (source address → identity) of
+  // the peers this port's rules name; other addresses are logged as `unlisted` (their address is logged).
   const map: Record<string, OnMatch> = {};
-  const allIps = [...identityIps].reduce((n, [, ips]) => n + ips.length, 0);
-  for (const [identity, ips] of identityIps) {
-    if (allIps > MAX_IDENTITY_MAP && !listed.has(identity)) continue;
-    for (const ip of ips) map[ip] = action(String(identity), true);
-  }
+  for (const identity of listed) for (const ip of addresses.get(identity)?.ips ?? []) map[ip] = action(String(identity), true);
   const shadow: Matcher = Object.keys(map).length
-    ? { matcher_tree: { input: SOURCE_IP_INPUT, exact_match_map: { map } }, on_no_match: action(String(RESERVED_WORLD), true) }
-    : { matcher_list: { matchers: [{ predicate: presentPredicate(':method'), on_match: action(String(RESERVED_WORLD), true) }] }, on_no_match: action(String(RESERVED_WORLD), true) };
+    ? { matcher_tree: { input: SOURCE_IP_INPUT, exact_match_map: { map } }, on_no_match: action(UNLISTED, true) }
+    : { matcher_list: { matchers: [{ predicate: presentPredicate(':method'), on_match: action(UNLISTED, true) }] }, on_no_match: action(UNLISTED, true) };
   return { matcher, shadow_matcher: shadow };
 }
+
+/** The shadow matcher's name for a source address outside the port's rules (the world, or an unnamed pod). */
+export const UNLISTED = 'unlisted';
 
 /** Ports of an endpoint where HTTP rules apply (ingress): each port of a range the pod declares, or the whole range when small. */
 export function l7Ports(endpoint: Endpoint, dp: DirectionPolicy): { ports: number[]; problems: string[] } {

@@ -33,7 +33,12 @@ export interface RefPolicy {
 }
 
 /** "Extended regular expressions matched against the whole value" (RE2, as Cilium's proxy uses). */
-const whole = (pattern: string, value: string): boolean => new RE2(`^(?:${pattern})$`, 'u').test(value);
+const compiled = new Map<string, RE2>();
+const whole = (pattern: string, value: string): boolean => {
+  let re = compiled.get(pattern);
+  if (!re) compiled.set(pattern, (re = new RE2(`^(?:${pattern})$`, 'u')));
+  return re.test(value);
+};
 
 function peerMatches(rule: { fromEndpoints?: RefRule['fromEndpoints']; fromEntities?: string[] }, peer: RefPeer): boolean {
   if (rule.fromEndpoints) {

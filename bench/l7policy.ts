@@ -1,0 +1,275 @@
+// L7 policy: what HTTP rules cost in the node proxy, how long compiling a large policy set takes, and how
+// fast one pod's label change reaches Envoy.
+//
+//   node dist/bench/l7policy.js [--size=quick|full] [--rules=0,10,100,1000]
+//
+// 1. Throughput and p99 latency through the real Envoy (one worker) with 0, 10, 100 and 1,000 HTTP rules on
+//    one port, each as a ratio to the same Envoy's listener without any policy, measured right before it
+//    in the same run. The request matches the last rule (the worst case for a linear matcher). "0 rules":
+//    the client is allowed by an L4-only rule while the port is under L7 policy (the RBAC filter runs).
+//    Load: wrk (1 thread, 16 keep-alive connections), baseline and policy alternating in 2 s runs (5, or 9
+//    with --size=full), medians compared; the upstream is a direct response of the same Envoy.
+// 2. Compile time: 1,000 CiliumNetworkPolicies over 5,000 pods (parse, identities, model for every pod,
+//    Envoy resources), pure, in process.
+// 3. Label change → ACK: a pod's label change (it gains the allowed identity) with 1,000 pods and 100
+//    policies: translate, set the snapshot, and the time until Envoy ACKs it (and until a request from that
+//    pod is allowed).
+import { execFileSync, spawnSync } from 'node:child_process';
+import { stringify } from 'yaml';
+import { translateL7Policy, type L7Inputs } from '../src/l7policy/translate.js';
+import type { RawPolicyObject } from '../src/l7policy/parse.js';
+import { translateYaml } from '../src/standalone/pipeline.js';
+import { edsCluster, httpListener, loadAssignment } from '../src/xds/builders.js';
+import { clusterResource, endpointsResource, listenerResource, routeConfigurationResource } from '../src/xds/envoy-resources.js';
+import type { Resource } from '../src/xds/resource.js';
+import { Mesh } from '../test/helpers/mesh.js';
+import { request } from '../test/helpers/l7policy.js';
+import { freePort, machine, ms, parseArgs, stats, waitFor, type Stats } from './lib.js';
+
+const args = parseArgs();
+const full = args.get('size') === 'full';
+const RULES = (args.get('rules') ?? '0,10,100,1000').split(',').map(Number);
+/** The machine is shared: baseline and policy alternate in short runs, and the medians are compared. */
+const ROUNDS = full ? 9 : 5;
+const SECONDS = 2;
+const SERVER = '127.3.0.2';
+const BASELINE = '127.3.0.3';
+const source = { file: 'bench', line: 1 };
+
+function backendResources(port: number): Resource[] {
+  const route = { name: 'bench-backend', virtual_hosts: [{ name: 'b', domains: ['*'], routes: [{ match: { prefix: '/' }, direct_response: { status: 200, body: { inline_string: 'ok' } } }] }] };
+  return [listenerResource(httpListener({ name: 'bench-backend', address: '127.0.0.1', port, routeConfigName: 'bench-backend' })), routeConfigurationResource(route)];
+}
+
+/** The same path through the same Envoy without any policy: a plain HTTP listener to the same upstream. */
+function baselineResources(port: number, backendPort: number): Resource[] {
+  const route = { name: 'bench-baseline', virtual_hosts: [{ name: 'b', domains: ['*'], routes: [{ match: { prefix: '' }, route: { cluster: 'bench-baseline' } }] }] };
+  return [
+    clusterResource(edsCluster('bench-baseline')),
+    endpointsResource(loadAssignment('bench-baseline', [{ address: '127.0.0.1', port: backendPort }])),
+    listenerResource(httpListener({ name: 'bench-baseline', address: BASELINE, port, routeConfigName: 'bench-baseline' })),
+    routeConfigurationResource(route),
+  ];
+}
+
+/** The client pod is 127.0.0.1 (wrk's source address); the node's own addresses are left out for that. */
+function policyYaml(rules: number, port: number, backendPort: number): string {
+  const pods = `apiVersion: v1
+kind: Pod
+metadata: { name: server, namespace: default, labels: { app: server }, annotations: { weft.dev/standalone-backends: "${port}=127.0.0.1:${backendPort}" } }
+status: { podIP: ${SERVER} }
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: client, namespace: default, labels: { app: client } }
+status: { podIP: 127.0.0.1 }
+`;
+  const http = Array.from({ length: rules }, (_, i) => ({ method: 'GET', path: `/api/v1/resource-${i}(/.*)?` }));
+  const ingress =
+    rules === 0
+      ? [
+          { fromEndpoints: [{ matchLabels: { app: 'client' } }], toPorts: [{ ports: [{ port: String(port), protocol: 'TCP' }] }] },
+          { fromEndpoints: [{ matchLabels: { app: 'nobody' } }], toPorts: [{ ports: [{ port: String(port), protocol: 'TCP' }], rules: { http: [{ path: '/never' }] } }] },
+        ]
+      : [{ fromEndpoints: [{ matchLabels: { app: 'client' } }], toPorts: [{ ports: [{ port: String(port), protocol: 'TCP' }], rules: { http } }] }];
+  return `${pods}---\n${stringify({ apiVersion: 'cilium.io/v2', kind: 'CiliumNetworkPolicy', metadata: { name: 'bench', namespace: 'default' }, spec: { endpointSelector: { matchLabels: { app: 'server' } }, ingress } })}`;
+}
+
+function wrkMs(s: string): number {
+  const m = /^([\d.]+)(us|ms|s)$/.exec(s);
+  if (!m) return NaN;
+  return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1);
+}
+
+interface LoadResult {
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  non2xx: number;
+}
+
+function wrk(url: string): LoadResult {
+  const out = execFileSync('wrk', ['-t1', '-c16', `-d${SECONDS}s`, '--latency', '--timeout', '5s', url], { encoding: 'utf8' });
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+  return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]), p50Ms: wrkMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? ''), p99Ms: wrkMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? ''), non2xx };
+}
+
+/** Per-field medians of several runs. */
+function median(runs: LoadResult[]): LoadResult {
+  const m = (f: (r: LoadResult) => number): number => stats(runs.map(f)).p50;
+  return { rps: m((r) => r.rps), p50Ms: m((r) => r.p50Ms), p99Ms: m((r) => r.p99Ms), non2xx: runs.reduce((n, r) => n + r.non2xx, 0) };
+}
+
+interface ThroughputRow {
+  rules: number;
+  baseline: LoadResult;
+  policy: LoadResult;
+}
+
+async function throughput(): Promise<ThroughputRow[]> {
+  if (spawnSync('wrk', ['--version'], { stdio: 'ignore' }).error) throw new Error('wrk is needed for the throughput part (scripts/setup.sh installs it)');
+  const port = await freePort();
+  const backendPort = await freePort();
+  const fixed = [...backendResources(backendPort), ...baselineResources(port, backendPort)];
+  const mesh = new Mesh({ protocol: 'delta' });
+  const rows: ThroughputRow[] = [];
+  try {
+    await mesh.start(fixed);
+    for (const rules of RULES) {
+      const t = translateYaml('bench.yaml', policyYaml(rules, port, backendPort), { l7: { accessLogPath: '/dev/null', hostIps: [] } });
+      if (t.problems.length) throw new Error(JSON.stringify(t.problems));
+      mesh.set([...fixed, ...t.resources]);
+      await mesh.converged(60_000);
+      const path = rules === 0 ? '/anything' : `/api/v1/resource-${rules - 1}/x`;
+      const check = await request(SERVER, port, { from: '127.0.0.1', path });
+      if (check.status !== 200) throw new Error(`${rules} rules: ${path} → ${check.status}`);
+      const baselines: LoadResult[] = [];
+      const policies: LoadResult[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        baselines.push(wrk(`http://${BASELINE}:${port}${path}`));
+        policies.push(wrk(`http://${SERVER}:${port}${path}`));
+      }
+      const baseline = median(baselines);
+      const policy = median(policies);
+      if (policy.non2xx || baseline.non2xx) throw new Error(`non-2xx replies under load: ${JSON.stringify({ baseline, policy })}`);
+      rows.push({ rules, baseline, policy });
+      console.log(`${rules} rules: ${policy.rps.toFixed(0)} req/s (baseline ${baseline.rps.toFixed(0)}, ×${(policy.rps / baseline.rps).toFixed(3)}), p99 ${policy.p99Ms} ms (baseline ${baseline.p99Ms} ms)`);
+    }
+  } finally {
+    await mesh.stop();
+  }
+  return rows;
+}
+
+function largeInputs(pods: number, policies: number, backends: boolean, relabel?: { pod: number; app: string }): L7Inputs {
+  const APPS = 100;
+  const NAMESPACES = 20;
+  const podList: L7Inputs['pods'] = [];
+  for (let i = 0; i < pods; i++) {
+    const app = relabel?.pod === i ? relabel.app : `app-${i % APPS}`;
+    podList.push({
+      metadata: { name: `pod-${i}`, namespace: `ns-${i % NAMESPACES}`, labels: { app, version: `v${i % 3}` }, ...(backends ? { annotations: { 'weft.dev/standalone-backends': `8080=127.0.0.1:${20000 + (i % 1000)}` } } : {}) },
+      spec: { containers: [{ name: 'app', ports: [{ containerPort: 8080, name: 'http' }] }] },
+      status: { podIP: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}` },
+      source,
+    });
+  }
+  const policyList: RawPolicyObject[] = [];
+  for (let j = 0; j < policies; j++) {
+    const ns = `ns-${j % NAMESPACES}`;
+    policyList.push({
+      apiVersion: 'cilium.io/v2',
+      kind: 'CiliumNetworkPolicy',
+      metadata: { name: `policy-${j}`, namespace: ns },
+      spec: {
+        endpointSelector: { matchLabels: { app: `app-${j % APPS}` } },
+        ingress: [
+          {
+            fromEndpoints: [{ matchLabels: { app: `app-${(j + 1) % APPS}` } }, { matchLabels: { 'k8s:io.kubernetes.pod.namespace': `ns-${(j + 3) % NAMESPACES}`, app: `app-${(j + 7) % APPS}` } }],
+            toPorts: [{ ports: [{ port: 'http', protocol: 'TCP' }], rules: { http: [{ method: 'GET', path: `/v1/items/${j}/.*` }, { method: 'POST', path: '/v1/orders', headers: ['X-Tenant: a'] }] } }],
+          },
+          { fromEntities: ['cluster'], toPorts: [{ ports: [{ port: '9090', protocol: 'TCP' }] }] },
+        ],
+      },
+      source,
+    });
+  }
+  return { pods: podList, namespaces: [], secrets: [], policies: policyList };
+}
+
+interface CompileResult {
+  pods: number;
+  policies: number;
+  total: Stats;
+  model: Stats;
+  listeners: number;
+  resources: number;
+}
+
+function compile(): CompileResult {
+  const PODS = 5000;
+  const POLICIES = 1000;
+  const totals: number[] = [];
+  const models: number[] = [];
+  let listeners = 0;
+  let resources = 0;
+  for (let i = 0; i < (full ? 5 : 2); i++) {
+    const t0 = performance.now();
+    const t = translateL7Policy(largeInputs(PODS, POLICIES, true), { accessLogPath: '/dev/null' });
+    totals.push(performance.now() - t0);
+    listeners = t.listeners.length;
+    resources = t.resources.length;
+    // The model alone, for every pod (what the datapath consumes).
+    const t1 = performance.now();
+    const fresh = translateL7Policy(largeInputs(PODS, POLICIES, false), { accessLogPath: '/dev/null' });
+    for (const e of fresh.table.endpoints) fresh.model.endpointPolicy(e);
+    models.push(performance.now() - t1);
+    console.log(`compile ${POLICIES} policies × ${PODS} pods: ${ms(totals.at(-1)!)} ms with Envoy resources (${listeners} L7 listeners), ${ms(models.at(-1)!)} ms model only`);
+  }
+  return { pods: PODS, policies: POLICIES, total: stats(totals), model: stats(models), listeners, resources };
+}
+
+interface LabelChangeResult {
+  pods: number;
+  policies: number;
+  translate: Stats;
+  ack: Stats;
+  total: Stats;
+}
+
+/** One pod's label flips between an allowed and a denied identity; time to translate and until Envoy ACKs. */
+async function labelChange(): Promise<LabelChangeResult> {
+  const PODS = 1000;
+  const POLICIES = 100;
+  const backendPort = await freePort();
+  const mesh = new Mesh({ protocol: 'delta' });
+  const translates: number[] = [];
+  const acks: number[] = [];
+  const totals: number[] = [];
+  // Pod 0 is the server (app-0, the L7 endpoint the policies select); pod 1 is the client that flips.
+  const inputs = (app: string): L7Inputs => {
+    const base = largeInputs(PODS, POLICIES, false, { pod: 1, app });
+    base.pods[0] = { ...base.pods[0], metadata: { ...base.pods[0].metadata, annotations: { 'weft.dev/standalone-backends': `8080=127.0.0.1:${backendPort}` } }, status: { podIP: SERVER } };
+    base.pods[1] = { ...base.pods[1], metadata: { ...base.pods[1].metadata, namespace: 'ns-0' }, status: { podIP: '127.3.0.10' } };
+    return base;
+  };
+  try {
+    await mesh.start(backendResources(backendPort));
+    const first = translateL7Policy(inputs('app-1'), { accessLogPath: '/dev/null' });
+    mesh.set([...backendResources(backendPort), ...first.resources]);
+    await mesh.converged(60_000);
+    const n = full ? 40 : 15;
+    for (let i = 0; i < n + 2; i++) {
+      const app = i % 2 === 0 ? 'app-50' : 'app-1';
+      const t0 = performance.now();
+      const t = translateL7Policy(inputs(app), { accessLogPath: '/dev/null' });
+      const t1 = performance.now();
+      mesh.set([...backendResources(backendPort), ...t.resources]);
+      await waitFor(() => mesh.divergence() === undefined, 30_000, 'Envoy to ACK the label change', 1);
+      const t2 = performance.now();
+      if (i >= 2) {
+        translates.push(t1 - t0);
+        acks.push(t2 - t1);
+        totals.push(t2 - t0);
+      }
+    }
+    // The change is real: the pod's requests on the L7 port follow its identity (app-1 is allowed, app-50 not).
+    for (const [app, status] of [['app-1', 200], ['app-50', 403]] as const) {
+      mesh.set([...backendResources(backendPort), ...translateL7Policy(inputs(app), { accessLogPath: '/dev/null' }).resources]);
+      await waitFor(() => mesh.divergence() === undefined, 30_000, 'Envoy to ACK', 1);
+      const reply = await request(SERVER, 8080, { from: '127.3.0.10', path: '/v1/items/0/x' });
+      if (reply.status !== status) throw new Error(`the pod labelled ${app} should get ${status}, not ${reply.status}`);
+    }
+  } finally {
+    await mesh.stop();
+  }
+  const r = { pods: PODS, policies: POLICIES, translate: stats(translates), ack: stats(acks), total: stats(totals) };
+  console.log(`label change (${PODS} pods, ${POLICIES} policies): translate p50 ${ms(r.translate.p50)} ms, →ACK p50 ${ms(r.ack.p50)} ms, total p50 ${ms(r.total.p50)} p99 ${ms(r.total.p99)} ms`);
+  return r;
+}
+
+console.log(`# l7policy  ${machine()}`);
+const rows = await throughput();
+const compileResult = compile();
+const label = await labelChange();
+console.log(`RESULT l7policy ${JSON.stringify({ throughput: rows, compile: compileResult, labelChange: label, seconds: SECONDS, rounds: ROUNDS })}`);
