@@ -1,10 +1,12 @@
 // The policy input and model without Envoy: validation (each bad policy rejected alone, with its field),
 // identities from labels, and the verdicts of Cilium's documented semantics.
+import path from 'node:path';
 import test from 'ava';
+import { projectRoot } from '../envoy/binary.js';
 import { RESERVED_HOST, RESERVED_WORLD } from '../src/l7policy/identities.js';
 import { decide } from '../src/l7policy/model.js';
 import { parsePrefix } from '../src/l7policy/cidr.js';
-import { translateYaml } from '../src/standalone/pipeline.js';
+import { translateDirectory, translateYaml } from '../src/standalone/pipeline.js';
 import { pod } from './helpers/l7policy.js';
 
 const server = `apiVersion: v1
@@ -166,4 +168,10 @@ spec:
   t.is(v(id('127.1.0.12'), 9000), 'allow', 'namespaceSelector');
   t.is(v(id('127.1.0.12'), 80), 'deny');
   t.is(v(RESERVED_WORLD, 1234, '10.9.9.9'), 'allow', 'ipBlock, every port');
+});
+
+test('examples/l7policy translates without problems: one proxied port on the deathstar', (t) => {
+  const tr = translateDirectory(path.join(projectRoot(), 'examples', 'l7policy'));
+  t.deepEqual(tr.problems, []);
+  t.deepEqual(tr.l7!.listeners.map((l) => `${l.endpoint} ${l.address}:${l.port} → ${l.backend.address}:${l.backend.port}`), ['default/deathstar 127.0.10.2:8080 → 127.0.0.1:18081']);
 });
