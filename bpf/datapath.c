@@ -27,6 +27,7 @@
 #define DIR_INGRESS 0 // into the pod
 #define DIR_EGRESS 1  // out of the pod
 #define CT_SERVICE 2  // pre-NAT tuple of a service connection → chosen backend
+#define CT_NODEPORT 3 // post-NAT tuple of a connection that came in through the node's uplink
 
 #define VERDICT_ALLOW 1
 #define VERDICT_DENY 2
@@ -734,6 +735,58 @@ int to_pod(struct __sk_buff *skb)
 	key.dir = DIR_INGRESS;
 	ct_create(&key, &p, 0, 0, 0, 0, 0);
 	emit(skb, &p.t, src_id, dst->identity, FLOW_NEW, ingress.verdict, REASON_NONE, DIR_INGRESS, ingress.proxy_port);
+	return TC_ACT_OK;
+}
+
+// NodePort: the node's uplink. from_netdev (tc ingress) load-balances connections to a service on a node
+// address; to_netdev (tc egress) translates the replies back to that address. Other traffic passes.
+SEC("tc")
+int from_netdev(struct __sk_buff *skb)
+{
+	struct packet p = {};
+	struct addr nat_addr = {};
+	__u16 nat_port = 0;
+	__u32 backend_id = 0;
+
+	if (parse(skb, &p) || p.untracked)
+		return TC_ACT_OK;
+	int nat = load_balance(skb, &p, &nat_addr, &nat_port, &backend_id);
+	if (nat < 0) {
+		emit(skb, &p.t, ID_WORLD, ID_HOST, FLOW_DROP, VERDICT_DENY, REASON_NO_SERVICE_BACKEND, DIR_INGRESS, 0);
+		return TC_ACT_SHOT;
+	}
+	if (nat == 0)
+		return TC_ACT_OK;
+	struct tuple key = p.t;
+	key.dir = CT_NODEPORT;
+	struct ct_value *ct = bpf_map_lookup_elem(&weft_conntrack, &key);
+	if (ct && !ct_reused(ct, &p)) {
+		ct_touch(ct, &p);
+		ct->nat_addr = nat_addr;
+		ct->nat_port = nat_port;
+		return TC_ACT_OK;
+	}
+	ct_create(&key, &p, &nat_addr, nat_port, CT_F_NAT_REPLY, backend_id, 0);
+	emit(skb, &p.t, ID_WORLD, identity_of(&p.t.daddr, p.t.family), FLOW_NEW, VERDICT_ALLOW, REASON_NONE, DIR_INGRESS, 0);
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int to_netdev(struct __sk_buff *skb)
+{
+	struct packet p = {};
+	struct tuple key;
+
+	if (parse(skb, &p) || p.untracked)
+		return TC_ACT_OK;
+	reverse(&p.t, &key, CT_NODEPORT);
+	struct ct_value *ct = bpf_map_lookup_elem(&weft_conntrack, &key);
+	if (!ct || !(ct->flags & CT_F_NAT_REPLY))
+		return TC_ACT_OK;
+	ct_touch(ct, &p);
+	struct addr node = ct->nat_addr;
+	if (rewrite(skb, &p, 1, &node, ct->nat_port))
+		return TC_ACT_SHOT;
 	return TC_ACT_OK;
 }
 

@@ -9,7 +9,7 @@ import { ServiceMap, type Backend } from '../src/datapath/services.js';
 import { FlowReader } from '../src/datapath/flows.js';
 import { Conntrack } from '../src/datapath/conntrack.js';
 import type { FlowEvent } from '../src/datapath/layout.js';
-import { Topology } from './helpers/datapath-topology.js';
+import { ip, Topology } from './helpers/datapath-topology.js';
 
 const unavailable = datapathUnavailable();
 const VIP = '10.96.0.10';
@@ -122,6 +122,32 @@ if (unavailable) {
     t.like(second, { ok: true, from: other });
     services.remove(other, 82, 'tcp');
     services.remove(VIP, 82, 'tcp');
+  });
+
+  test.serial('NodePort: a client outside the node reaches the backends through the node address', async (t) => {
+    // An "outside" namespace behind the node's uplink (192.0.2.0/24, TEST-NET-1, inside the test's namespaces).
+    const ext = `wx${topo!.id}`;
+    topo!.addNs(ext);
+    const uplink = `u${topo!.id}`;
+    ip('-n', topo!.node, 'link', 'add', uplink, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ext);
+    ip('-n', topo!.node, 'addr', 'add', '192.0.2.1/24', 'dev', uplink);
+    ip('-n', topo!.node, 'link', 'set', uplink, 'up');
+    ip('-n', ext, 'addr', 'add', '192.0.2.2/24', 'dev', 'eth0');
+    ip('-n', ext, 'link', 'set', 'eth0', 'up');
+    ip('-n', ext, 'route', 'add', '10.99.0.0/16', 'via', '192.0.2.1');
+    dp!.attachUplink(topo!.nodeNsPath, uplink);
+    services.upsert({ vip: '192.0.2.1', port: 30080, protocol: 'tcp', backends: backendsOf(['b1', 'b2'], 8080) });
+    const seen = new Set<string>();
+    for (let i = 0; i < 8; i++) {
+      const r = await topo!.connect(ext, 'tcp', '192.0.2.1', 30080);
+      t.like(r, { ok: true, from: '192.0.2.1' });
+      const [backend, peer] = r.reply!.split(' ');
+      t.is(peer, '192.0.2.2', 'the backend sees the outside client');
+      seen.add(backend);
+    }
+    t.true([...seen].every((b) => b === 'b1' || b === 'b2'));
+    t.true(dp!.detach(topo!.nodeNsPath, uplink));
+    t.false((await topo!.connect(ext, 'tcp', '192.0.2.1', 30080, 800)).ok, 'without the programs nothing listens on the node port');
   });
 
   test.serial('a service without backends drops new connections with a flow event', async (t) => {

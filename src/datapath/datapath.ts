@@ -71,6 +71,15 @@ export class Datapath {
     return ids;
   }
 
+  /** Attaches the NodePort programs to the node's uplink (from_netdev on ingress, to_netdev on egress). */
+  attachUplink(netns: string, ifname: string): { ingress: number; egress: number } {
+    const native = nativeBpf();
+    return {
+      ingress: native.tcAttach(netns, ifname, 'ingress', native.programFd(this.handle, 'from_netdev'), TC_PRIORITY, TC_HANDLE),
+      egress: native.tcAttach(netns, ifname, 'egress', native.programFd(this.handle, 'to_netdev'), TC_PRIORITY, TC_HANDLE),
+    };
+  }
+
   /** Removes both filters; false when none was there (or the interface is gone). */
   detach(netns: string, ifname: string): boolean {
     let removed = false;
