@@ -4,10 +4,12 @@ import { hostname } from 'node:os';
 import { createLogger } from '../log/logger.js';
 import { NodeAgent } from '../kubernetes/agent.js';
 
-export interface AgentFlags { kubeconfig?: string; node?: string; announceInterface?: string; protocol: string }
+export interface AgentFlags { kubeconfig?: string; node?: string; announceInterface?: string; protocol: string; xdsSocket?: string; envoy: string }
 
 export async function runAgent(flags: AgentFlags): Promise<void> {
   if (flags.protocol !== 'delta' && flags.protocol !== 'sotw') throw new Error(`--protocol must be delta or sotw, not ${flags.protocol}`);
+  if (flags.envoy !== 'managed' && flags.envoy !== 'external') throw new Error(`--envoy must be managed or external, not ${flags.envoy}`);
+  if (flags.envoy === 'external' && !flags.xdsSocket) throw new Error('--envoy external needs --xds-socket (where `weft envoy` connects)');
   const kc = new k8s.KubeConfig();
   if (flags.kubeconfig) kc.loadFromFile(flags.kubeconfig);
   else kc.loadFromDefault();
@@ -17,6 +19,8 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
   const agent = new NodeAgent({
     kubeConfig: kc, nodeName, logger: log, protocol: flags.protocol,
     ...(flags.announceInterface ? { announceInterface: flags.announceInterface } : {}),
+    ...(flags.xdsSocket ? { xdsSocket: flags.xdsSocket } : {}),
+    manageEnvoy: flags.envoy === 'managed',
   });
   let announcedSync = false;
   agent.on('synced', () => {

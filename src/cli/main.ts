@@ -11,6 +11,7 @@ import { addDevClusterCommands } from './dev-cluster.js';
 import { addIngressFlags, ingressOptionsFromFlags, type IngressFlags } from './ingress-flags.js';
 import { runOperator } from './operator.js';
 import { runAgent } from './agent.js';
+import { runEnvoy } from './envoy.js';
 
 const program = new Command();
 program.name('weft').description('Weft: a sidecarless service mesh centred on Envoy').showHelpAfterError();
@@ -78,8 +79,20 @@ program
   .option('--node <name>', 'this node\'s name (default: $NODE_NAME, else the host name)')
   .option('--announce-interface <name>', 'put the Gateway addresses on this interface (/32), so the node answers for them')
   .option('--protocol <protocol>', 'xDS flavour Envoy uses: delta or sotw', 'delta')
-  .action(async (opts: { kubeconfig?: string; node?: string; announceInterface?: string; protocol: string }) => {
+  .option('--xds-socket <path>', 'UNIX socket to serve xDS on (default: a private temporary one)')
+  .option('--envoy <mode>', 'managed: start and supervise Envoy; external: Envoy runs as `weft envoy` and survives agent restarts', 'managed')
+  .action(async (opts: { kubeconfig?: string; node?: string; announceInterface?: string; protocol: string; xdsSocket?: string; envoy: string }) => {
     await runAgent(opts);
+  });
+
+program
+  .command('envoy')
+  .description('run the node\'s Envoy on its own (supervised), configured by `weft agent --envoy external` over a UNIX socket')
+  .requiredOption('--node <name>', 'the node\'s name, as the agent knows it')
+  .requiredOption('--xds-socket <path>', 'the agent\'s xDS socket')
+  .option('--protocol <protocol>', 'xDS flavour: delta or sotw', 'delta')
+  .action(async (opts: { node: string; xdsSocket: string; protocol: string }) => {
+    await runEnvoy(opts);
   });
 
 addDevClusterCommands(program);

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { controlPlaneBinaries } from './binaries.js';
 import { createNamespace, createVeth, deleteNamespace, ip, ipIn, linkExists } from './netns.js';
 import { createClusterPki, writeAdminKubeconfig } from './pki.js';
-import { isRunning, startInNamespace, stopProcess, tailOf, type StartedProcess } from './processes.js';
+import { isRunning, restartProcess, startInNamespace, stopProcess, tailOf, type StartedProcess } from './processes.js';
 import { waitForApiserver } from './readiness.js';
 import { installClusterCrds } from './crds.js';
 
@@ -159,6 +159,16 @@ export async function clusterUp(opts: ClusterOptions, log: (line: string) => voi
     await clusterDown(opts).catch(() => undefined);
     throw err;
   }
+}
+
+/** Restarts one control-plane component (kube-apiserver, etcd, ...) in place, and records its new PID. */
+export async function restartComponent(opts: ClusterOptions, name: string): Promise<ClusterState> {
+  const state = await readState(opts.stateDir);
+  const index = state?.processes.findIndex((p) => p.name === name) ?? -1;
+  if (!state || index < 0) throw new Error(`cluster ${opts.name} has no running ${name}`);
+  state.processes[index] = await restartProcess(state.processes[index]);
+  await writeFile(join(opts.stateDir, 'cluster.json'), JSON.stringify(state, null, 2) + '\n', { mode: 0o600 });
+  return state;
 }
 
 /** Stops every process of the cluster and removes its namespaces and host interface; keeps nothing running. */

@@ -9,6 +9,9 @@ export interface StartedProcess {
   pid: number;
   binary: string;
   log: string;
+  /** Where and how it was started, so that it can be restarted the same way. */
+  netns?: string;
+  args?: string[];
 }
 
 export function startInNamespace(netns: string, name: string, binary: string, args: string[], log: string): StartedProcess {
@@ -17,7 +20,7 @@ export function startInNamespace(netns: string, name: string, binary: string, ar
     const child = spawn('ip', ['netns', 'exec', netns, binary, ...args], { detached: true, stdio: ['ignore', fd, fd] });
     if (child.pid === undefined) throw new Error(`could not start ${name} (${binary})`);
     child.unref();
-    return { name, pid: child.pid, binary, log };
+    return { name, pid: child.pid, binary, log, netns, args };
   } finally {
     closeSync(fd);
   }
@@ -31,6 +34,13 @@ export async function isRunning(proc: StartedProcess): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** Stops the process and starts it again with the same arguments in the same namespace (e.g. to test recovery). */
+export async function restartProcess(proc: StartedProcess): Promise<StartedProcess> {
+  if (!proc.netns || !proc.args) throw new Error(`${proc.name}: started without a record of its arguments`);
+  await stopProcess(proc);
+  return startInNamespace(proc.netns, proc.name, proc.binary, proc.args, proc.log);
 }
 
 /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */

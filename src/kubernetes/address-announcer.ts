@@ -1,5 +1,6 @@
 // Puts the Gateway addresses this node serves on one of its interfaces (as /32), so that Envoy can bind them and
-// the node answers ARP for them: what a LoadBalancer's L2 announcement does. Only addresses it added are removed.
+// the node answers ARP for them: what a LoadBalancer's L2 announcement does. Its addresses carry a label of their
+// own, so a restarted agent finds (and keeps, or removes) what an earlier one added, and never touches others.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Logger } from '../log/logger.js';
@@ -7,23 +8,34 @@ import type { Logger } from '../log/logger.js';
 const run = promisify(execFile);
 
 export class AddressAnnouncer {
-  private readonly added = new Set<string>();
+  readonly label: string;
 
-  constructor(private readonly iface: string, private readonly log: Logger) {}
+  constructor(private readonly iface: string, private readonly log: Logger) {
+    // Address labels must start with the interface name and fit in 15 characters.
+    this.label = `${iface}:wg`;
+    if (this.label.length > 15) throw new Error(`--announce-interface ${iface}: name too long for an address label`);
+  }
 
-  /** Makes the interface carry exactly `addresses` among those this announcer manages. */
+  /** The addresses currently on the interface under this announcer's label. */
+  async current(): Promise<Set<string>> {
+    const out = await this.ip('-o', '-4', 'addr', 'show', 'dev', this.iface, 'label', this.label);
+    const found = new Set<string>();
+    for (const m of out.matchAll(/inet (\d+\.\d+\.\d+\.\d+)\/32/g)) found.add(m[1]);
+    return found;
+  }
+
+  /** Makes the interface carry exactly `addresses` under this announcer's label. */
   async announce(addresses: Iterable<string>): Promise<void> {
     const want = new Set(addresses);
+    const have = await this.current();
     for (const ip of want) {
-      if (this.added.has(ip)) continue;
-      await this.ip('addr', 'replace', `${ip}/32`, 'dev', this.iface);
-      this.added.add(ip);
+      if (have.has(ip)) continue;
+      await this.ip('addr', 'replace', `${ip}/32`, 'dev', this.iface, 'label', this.label);
       this.log.info({ address: ip, interface: this.iface }, 'announcing Gateway address');
     }
-    for (const ip of [...this.added]) {
+    for (const ip of have) {
       if (want.has(ip)) continue;
-      await this.ip('addr', 'del', `${ip}/32`, 'dev', this.iface).catch(() => undefined);
-      this.added.delete(ip);
+      await this.ip('addr', 'del', `${ip}/32`, 'dev', this.iface);
       this.log.info({ address: ip, interface: this.iface }, 'withdrawing Gateway address');
     }
   }
@@ -32,9 +44,9 @@ export class AddressAnnouncer {
     await this.announce([]);
   }
 
-  private async ip(...args: string[]): Promise<void> {
+  private async ip(...args: string[]): Promise<string> {
     try {
-      await run('ip', args);
+      return (await run('ip', args)).stdout;
     } catch (err) {
       throw new Error(`ip ${args.join(' ')}: ${((err as { stderr?: string }).stderr ?? (err as Error).message).trim()}`, { cause: err });
     }

@@ -32,6 +32,13 @@ export interface AgentOptions {
   protocol?: 'delta' | 'sotw';
   envoyBinary?: string;
   debounceMs?: number;
+  /** Where to serve xDS; a private temporary socket when omitted. */
+  xdsSocket?: string;
+  /**
+   * Start and supervise the node's Envoy (default). Off: Envoy runs on its own (`weft envoy`, a separate container)
+   * and reconnects to the socket, so that restarting the agent never interrupts traffic.
+   */
+  manageEnvoy?: boolean;
 }
 
 export interface AgentEvents {
@@ -68,7 +75,9 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
   }
 
   async start(): Promise<void> {
-    const socket = path.join(this.workDir, 'xds.sock');
+    const socket = this.opts.xdsSocket ?? path.join(this.workDir, 'xds.sock');
+    // A socket left by an agent that did not stop cleanly would make listen() fail.
+    rmSync(socket, { force: true });
     this.server = new XdsServer({ cache: this.cache, logger: this.log });
     this.server.on('ack', () => this.checkSynced());
     this.server.on('nack', (e) => {
@@ -84,6 +93,10 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
           this.log.error({ err: (err as Error).message }, 'applying a translation failed; still serving the last good configuration');
         });
       });
+    if (this.opts.manageEnvoy === false) {
+      this.log.info({ node: this.opts.nodeName, xds: socket }, 'serving xDS for an external Envoy');
+      return;
+    }
     this.supervisor = new EnvoySupervisor({
       bootstrap: nodeBootstrap({ nodeId: this.opts.nodeName, xds: { unix: socket }, protocol: this.opts.protocol ?? 'delta' }),
       logger: this.log.child({ component: 'envoy' }),
@@ -128,7 +141,8 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
     await this.applying;
     await this.supervisor?.stop();
     await this.server?.shutdown(1000);
-    await this.announcer?.withdrawAll().catch(() => undefined);
+    // With an external Envoy, traffic goes on while the agent is away: its addresses must stay.
+    if (this.opts.manageEnvoy !== false) await this.announcer?.withdrawAll().catch(() => undefined);
     rmSync(this.workDir, { recursive: true, force: true });
   }
 }

@@ -1,5 +1,5 @@
-// HTTP traffic through Envoy for tests: single requests and bounded keep-alive request loops, all to
-// 127.0.0.1 only.
+// HTTP traffic through Envoy for tests: single requests and bounded keep-alive request loops, to 127.0.0.1 unless a
+// test names an address inside network namespaces it created.
 import http from 'node:http';
 import type { EchoReply } from './echo-backend.js';
 
@@ -10,10 +10,10 @@ export interface Reply {
   body: string;
 }
 
-/** One GET to 127.0.0.1:`port`; rejects on a transport error. */
-export function get(port: number, path: string, agent?: http.Agent): Promise<Reply> {
+/** One GET to `host` (127.0.0.1 by default):`port`; rejects on a transport error. */
+export function get(port: number, path: string, agent?: http.Agent, host = '127.0.0.1'): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path, agent: agent ?? false, timeout: 10_000 }, (res) => {
+    const req = http.get({ host, port, path, agent: agent ?? false, timeout: 10_000 }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', reject);
@@ -43,6 +43,8 @@ export interface Failure {
 
 export interface LoadOptions {
   port: number;
+  /** 127.0.0.1 by default; otherwise an address inside the test's own network namespaces. */
+  host?: string;
   /** Concurrent loops; each has its own keep-alive connection. */
   concurrency: number;
   /** The path each request goes to; called per request, so the set of paths can change over time. */
@@ -79,7 +81,7 @@ export class Load {
       const path = this.opts.path(index, seq);
       this.requests++;
       try {
-        const reply = await get(this.opts.port, path, agent);
+        const reply = await get(this.opts.port, path, agent, this.opts.host);
         if (reply.status < 200 || reply.status > 299) {
           this.failures.push({ path, at: Date.now() - this.started, status: reply.status, body: reply.body.slice(0, 200) });
         } else {
