@@ -9,7 +9,7 @@ import { projectRoot } from '../envoy/binary.js';
 import { asManifests, inputDocs, INPUT_SIZES } from '../bench/gateway-manifests.js';
 import type { Manifest } from '../src/sources/manifests.js';
 import { parseManifests } from '../src/sources/manifests.js';
-import { translateManifests, TranslationCache, type Translation } from '../src/standalone/pipeline.js';
+import { translateManifests, TranslationCache, type TranslateOptions, type Translation } from '../src/standalone/pipeline.js';
 import { routeConfigurationResource } from '../src/xds/envoy-resources.js';
 import { decodeMessage } from '../src/xds/protos.js';
 import { TypeUrl } from '../src/xds/type-urls.js';
@@ -83,13 +83,19 @@ test('a cached translation equals one from scratch after every kind of edit', (t
   check('the Gateway listener port changed');
 });
 
-test('every golden case translates the same with a warm cache', (t) => {
+test('every golden case (Gateway API and Ingress) translates the same with a warm cache', (t) => {
   const cache = new TranslationCache();
-  for (const name of readdirSync(GOLDEN_DIR).filter((n) => n.endsWith('.in.yaml')).sort()) {
-    const { manifests, problems } = parseManifests(name, readFileSync(path.join(GOLDEN_DIR, name), 'utf8'));
-    const fresh = comparable(translateManifests(manifests, problems));
-    t.deepEqual(comparable(translateManifests(manifests, problems, { cache })), fresh, `${name}, first`);
-    t.deepEqual(comparable(translateManifests(manifests, problems, { cache })), fresh, `${name}, again`);
+  for (const dir of [GOLDEN_DIR, path.join(projectRoot(), 'test', 'testdata', 'ingress')]) {
+    for (const name of readdirSync(dir).filter((n) => n.endsWith('.in.yaml')).sort()) {
+      const text = readFileSync(path.join(dir, name), 'utf8');
+      // Ingress cases may set translation options on their first line (see ingress-golden.test.ts).
+      const optionsLine = /^# weft-options: (.*)$/.exec(text.split('\n')[0] ?? '');
+      const options = optionsLine ? (JSON.parse(optionsLine[1]) as TranslateOptions) : {};
+      const { manifests, problems } = parseManifests(name, text);
+      const fresh = comparable(translateManifests(manifests, problems, options));
+      t.deepEqual(comparable(translateManifests(manifests, problems, { ...options, cache })), fresh, `${name}, first`);
+      t.deepEqual(comparable(translateManifests(manifests, problems, { ...options, cache })), fresh, `${name}, again`);
+    }
   }
 });
 
