@@ -1,8 +1,10 @@
 // `weft dev cluster up|down`: the local Kubernetes cluster for trying and testing Weft on one machine.
 import type { Command } from 'commander';
 import { clusterDown, clusterOptions, clusterUp } from '../devcluster/cluster.js';
+import { runKubelet } from '../devcluster/kubelet/main.js';
 
-interface ClusterFlags { name: string; subnet: string; stateDir?: string }
+interface ClusterFlags { name: string; subnet: string; stateDir?: string; nodes?: string }
+interface KubeletFlags { node: string; kubeconfig: string; nodeNetns: string; nodeAddress: string; podCidr: string; stateDir: string; podNetnsPrefix: string; bpfPinRoot: string }
 
 function requireRoot(): void {
   // Network namespaces and veths need CAP_NET_ADMIN and CAP_SYS_ADMIN.
@@ -10,16 +12,20 @@ function requireRoot(): void {
 }
 
 export function addDevClusterCommands(program: Command): void {
-  const cluster = program.command('dev').description('development tooling').command('cluster')
+  const dev = program.command('dev').description('development tooling');
+  const cluster = dev.command('cluster')
     .description('a local Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler) in network namespaces');
   const common = (c: Command) => c
     .option('--name <name>', 'cluster name (1-11 characters)', 'dev')
     .option('--subnet <cidr>', 'IPv4 /24 of the cluster management network; the API server is its .1', '10.77.0.0/24')
     .option('--state-dir <dir>', 'where the cluster keeps its state (default ~/.local/state/weft/clusters/<name>)');
   common(cluster.command('up').description('start the cluster (building its binaries the first time) and print the KUBECONFIG path'))
+    .option('--nodes <n>', 'number of nodes (network namespaces, each with its kubelet)', '1')
     .action(async (flags: ClusterFlags) => {
       requireRoot();
-      const state = await clusterUp(clusterOptions(flags.name, flags.subnet, flags.stateDir), (line) => console.error(line));
+      const nodes = Number(flags.nodes ?? '1');
+      if (!Number.isInteger(nodes) || nodes < 0 || nodes > 200) throw new Error(`--nodes must be 0-200, not "${flags.nodes}"`);
+      const state = await clusterUp({ ...clusterOptions(flags.name, flags.subnet, flags.stateDir), nodes }, (line) => console.error(line));
       console.error(`cluster ${state.name} is up: API server ${state.apiserverUrl}; kubectl: ${state.kubectl}`);
       console.log(state.kubeconfig);
     });
@@ -28,5 +34,20 @@ export function addDevClusterCommands(program: Command): void {
       requireRoot();
       await clusterDown(clusterOptions(flags.name, flags.subnet, flags.stateDir), (line) => console.error(line));
       console.error(`cluster ${flags.name} is down`);
+    });
+  dev.command('kubelet')
+    .description('a small kubelet for one node of the local cluster (weft dev cluster up starts one per node, inside the node\'s namespace)')
+    .requiredOption('--node <name>', 'the Node\'s name')
+    .requiredOption('--kubeconfig <file>', 'kubeconfig to use')
+    .requiredOption('--node-netns <name>', 'the node\'s network namespace (the kubelet runs inside it)')
+    .requiredOption('--node-address <ip>', 'the node\'s InternalIP')
+    .requiredOption('--pod-cidr <cidr>', 'the node\'s pod CIDR')
+    .requiredOption('--state-dir <dir>', 'where the kubelet keeps pod records, CNI state and container logs')
+    .requiredOption('--pod-netns-prefix <prefix>', 'prefix of the pods\' network namespace names')
+    .requiredOption('--bpf-pin-root <dir>', 'where the CNI plugin pins this node\'s BPF maps')
+    .action(async (f: KubeletFlags) => {
+      requireRoot();
+      await runKubelet({ nodeName: f.node, kubeconfig: f.kubeconfig, nodeNetns: f.nodeNetns, nodeAddress: f.nodeAddress, podCidr: f.podCidr,
+        stateDir: f.stateDir, podNetnsPrefix: f.podNetnsPrefix, bpfPinRoot: f.bpfPinRoot });
     });
 }

@@ -15,12 +15,16 @@ import { createClusterPki, writeAdminKubeconfig } from './pki.js';
 import { isRunning, restartProcess, startInNamespace, stopProcess, tailOf, type StartedProcess } from './processes.js';
 import { waitForApiserver } from './readiness.js';
 import { installClusterCrds } from './crds.js';
+import { createNodes, deleteNodes, startKubelet, waitForNodesReady } from './node-processes.js';
+import type { NodeNetwork } from './nodes.js';
 
 export interface ClusterOptions {
   name: string;
   /** IPv4 /24 of the management network, e.g. 10.77.0.0/24. */
   subnet: string;
   stateDir: string;
+  /** Nodes to create, each a network namespace with its kubelet (default 0: control plane only). */
+  nodes?: number;
 }
 
 export interface ClusterState {
@@ -35,6 +39,7 @@ export interface ClusterState {
   /** kubectl of the same Kubernetes version. */
   kubectl: string;
   processes: StartedProcess[];
+  nodes?: NodeNetwork[];
 }
 
 const NAME_PATTERN = /^[a-z0-9]([a-z0-9-]{0,9}[a-z0-9])?$/;
@@ -154,6 +159,21 @@ export async function clusterUp(opts: ClusterOptions, log: (line: string) => voi
     ]);
     log('installing the Gateway API and Cilium network policy CRDs');
     await installClusterCrds(state.kubeconfig);
+    if (opts.nodes) {
+      log(`creating ${opts.nodes} node(s), each with its kubelet`);
+      state.nodes = await createNodes(state, opts.nodes);
+      await saveState();
+      for (const node of state.nodes) {
+        state.processes.push(startKubelet(state, node, logs));
+        await saveState();
+      }
+      await waitForNodesReady(state, 60_000, async () => {
+        for (const p of state.processes) {
+          if (!(await isRunning(p))) return `${p.name} exited:\n${await tailOf(p.log)}`;
+        }
+        return undefined;
+      });
+    }
     return state;
   } catch (err) {
     await clusterDown(opts).catch(() => undefined);
@@ -179,6 +199,8 @@ export async function clusterDown(opts: ClusterOptions, log: (line: string) => v
     log(`stopping ${p.name} (pid ${p.pid})`);
     await stopProcess(p);
   }
+  // Pods outlive their kubelet by design: the node and pod namespaces are emptied of processes, then removed.
+  await deleteNodes({ name: opts.name, subnet: state?.subnet ?? opts.subnet, stateDir: opts.stateDir, bridgeNamespace: state?.bridgeNamespace ?? `weft-${opts.name}-net` });
   const hostInterface = state?.hostInterface ?? `wft-${opts.name}`;
   if (await linkExists(hostInterface)) await ip('link', 'delete', hostInterface);
   await deleteNamespace(state?.controlPlaneNamespace ?? `weft-${opts.name}-cp`);

@@ -63,3 +63,20 @@ export async function tailOf(log: string, lines = 15): Promise<string> {
     return '(no log)';
   }
 }
+
+/**
+ * Like startInNamespace, but enters only the network namespace (nsenter), not a private mount namespace as
+ * `ip netns exec` does: a process that itself creates namespaces with `ip netns add` (the kubelet) must see and
+ * make mounts in the host's mount namespace.
+ */
+export function startInNetworkOnly(netns: string, name: string, binary: string, args: string[], log: string): StartedProcess {
+  const fd = openSync(log, 'a', 0o600);
+  try {
+    const child = spawn('nsenter', [`--net=/run/netns/${netns}`, binary, ...args], { detached: true, stdio: ['ignore', fd, fd] });
+    if (child.pid === undefined) throw new Error(`could not start ${name} (${binary})`);
+    child.unref();
+    return { name, pid: child.pid, binary, log };
+  } finally {
+    closeSync(fd);
+  }
+}

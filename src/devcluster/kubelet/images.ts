@@ -1,0 +1,27 @@
+// How a container's image becomes a process: a container with a `command` runs it as is (the image only names
+// it); a known image maps to a local binary; anything else cannot run here and says so in the pod's status.
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { V1Container } from '@kubernetes/client-node';
+
+export type ContainerProgram = { argv: string[] } | { waiting: { reason: string; message: string } };
+
+/** The Gateway API conformance echo backend, built by scripts/echo-basic.sh. */
+export function echoBasicBinary(): string {
+  const cache = process.env.WEFT_CACHE_DIR ?? join(homedir(), '.cache', 'weft');
+  return join(cache, 'echo-basic', 'echo-basic');
+}
+
+const ECHO_BASIC = /^(gcr\.io\/k8s-staging-gateway-api|registry\.k8s\.io\/gateway-api)\/echo-basic(:[\w.-]+|@sha256:[0-9a-f]{64})?$/;
+
+export function containerProgram(c: V1Container): ContainerProgram {
+  if (c.command?.length) return { argv: [...c.command, ...(c.args ?? [])] };
+  const image = c.image ?? '';
+  if (ECHO_BASIC.test(image)) {
+    const bin = echoBasicBinary();
+    if (!existsSync(bin)) return { waiting: { reason: 'ImageNotSupported', message: `image ${image} maps to ${bin}, which is not built: run scripts/echo-basic.sh` } };
+    return { argv: [bin, ...(c.args ?? [])] };
+  }
+  return { waiting: { reason: 'ImageNotSupported', message: `image ${JSON.stringify(image)} has no local binary and container ${c.name} has no command; the Weft dev kubelet runs commands as processes and knows only the Gateway API echo-basic image` } };
+}

@@ -1,0 +1,268 @@
+// A small kubelet for the local cluster's nodes: it registers its Node and keeps it Ready, and runs the pods bound
+// to it as processes in network namespaces set up by Weft's CNI plugin, reporting their status. Pods are listed
+// every second and on every watch event; one pass (a "sync") at a time, teardowns in the background.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import * as k8s from '@kubernetes/client-node';
+import { collectSandboxes, createSandbox, removeSandbox } from './cni.js';
+import { isAlive, startContainer, stopContainers, type ProcessRef } from './containers.js';
+import { containerEnv, expandArgs } from './env.js';
+import { containerProgram } from './images.js';
+import { NodeHeartbeat } from './node.js';
+import { kubeletPaths, type KubeletOptions } from './options.js';
+import { comparable, podStatus } from './pod-status.js';
+import { probeDue, recordProbe, runProbe, type ProbeState } from './probes.js';
+import { PodRecords, type ContainerRecord, type PodRecord } from './records.js';
+
+const run = promisify(execFile);
+const HEARTBEAT_MS = 10_000;
+const SYNC_MS = 1000;
+const BACKOFF_MS = [1000, 2000, 4000, 8000, 16_000, 30_000];
+
+export class Kubelet {
+  private readonly core: k8s.CoreV1Api;
+  private readonly heartbeat: NodeHeartbeat;
+  private readonly records: PodRecords;
+  private readonly exitCodes = new Map<string, number | null>();
+  private readonly probes = new Map<string, ProbeState>();
+  private readonly tearingDown = new Set<string>();
+  private readonly lastWritten = new Map<string, string>();
+  private timers: NodeJS.Timeout[] = [];
+  private watchAbort?: AbortController;
+  private syncing = false;
+  private syncAgain = false;
+  private stopped = false;
+
+  constructor(private readonly kc: k8s.KubeConfig, private readonly o: KubeletOptions, private readonly log: (line: string) => void) {
+    this.core = kc.makeApiClient(k8s.CoreV1Api);
+    this.heartbeat = new NodeHeartbeat(kc, o);
+    const paths = kubeletPaths(o);
+    mkdirSync(paths.logs, { recursive: true, mode: 0o700 });
+    this.records = new PodRecords(paths.pods);
+  }
+
+  async start(): Promise<void> {
+    await this.heartbeat.register();
+    await this.cleanStrays();
+    this.timers.push(setInterval(() => { this.heartbeat.beat().catch((e: unknown) => this.log(`heartbeat: ${String(e)}`)); }, HEARTBEAT_MS));
+    this.timers.push(setInterval(() => this.requestSync(), SYNC_MS));
+    void this.watch();
+    this.requestSync();
+    this.log(`node ${this.o.nodeName} registered (${this.o.nodeAddress}, pods ${this.o.podCidr})`);
+  }
+
+  /** Stops the loops; pods keep running (a restarted kubelet adopts them). */
+  stop(): void {
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    this.watchAbort?.abort();
+  }
+
+  /** Pod namespaces with this node's prefix that no record knows, and IPAM entries of no record, go. */
+  private async cleanStrays(): Promise<void> {
+    const known = new Set(this.records.all().map((r) => r.netns));
+    const { stdout } = await run('ip', ['netns', 'list']);
+    for (const name of stdout.split('\n').map((l) => l.split(' ')[0]).filter((n) => n.startsWith(this.o.podNetnsPrefix))) {
+      if (!known.has(name)) {
+        this.log(`removing stray pod namespace ${name}`);
+        await run('ip', ['netns', 'delete', name]).catch(() => undefined);
+      }
+    }
+    await collectSandboxes(this.o, this.records.all().map((r) => r.uid));
+  }
+
+  private async watch(): Promise<void> {
+    while (!this.stopped) {
+      await new Promise<void>((resolve) => {
+        new k8s.Watch(this.kc).watch('/api/v1/pods', { fieldSelector: `spec.nodeName=${this.o.nodeName}` },
+          () => this.requestSync(), () => resolve())
+          .then((c) => { this.watchAbort = c; })
+          .catch(() => resolve());
+      });
+      if (!this.stopped) await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+
+  private requestSync(): void {
+    if (this.stopped) return;
+    if (this.syncing) {
+      this.syncAgain = true;
+      return;
+    }
+    this.syncing = true;
+    void this.sync().catch((e: unknown) => this.log(`sync: ${e instanceof Error ? e.message : String(e)}`)).finally(() => {
+      this.syncing = false;
+      if (this.syncAgain) {
+        this.syncAgain = false;
+        this.requestSync();
+      }
+    });
+  }
+
+  private async sync(): Promise<void> {
+    const pods = (await this.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${this.o.nodeName}` })).items;
+    const byUid = new Map(pods.map((p) => [p.metadata!.uid!, p]));
+    const records = new Map(this.records.all().map((r) => [r.uid, r]));
+    // Records of pods the API server no longer has (deleted with grace 0, or while the kubelet was away).
+    for (const r of records.values()) {
+      if (!byUid.has(r.uid)) this.teardown(r, 2000, undefined);
+    }
+    for (const pod of pods) {
+      const uid = pod.metadata!.uid!;
+      if (this.tearingDown.has(uid)) continue;
+      const record = records.get(uid);
+      if (pod.metadata?.deletionTimestamp) {
+        const grace = pod.metadata.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30;
+        if (record) this.teardown(record, grace * 1000, pod);
+        else this.confirmDeletion(pod);
+        continue;
+      }
+      if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') continue;
+      try {
+        await this.syncPod(pod, record);
+      } catch (e) {
+        this.log(`pod ${pod.metadata?.namespace}/${pod.metadata?.name}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+  }
+
+  private async syncPod(pod: k8s.V1Pod, existing: PodRecord | undefined): Promise<void> {
+    const uid = pod.metadata!.uid!;
+    let record = existing;
+    if (!record) {
+      const netns = `${this.o.podNetnsPrefix}${uid.replace(/-/g, '').slice(0, 12)}`;
+      const podIP = await createSandbox(this.o, uid, netns);
+      record = {
+        uid, namespace: pod.metadata!.namespace!, name: pod.metadata!.name!, netns, podIP, startTime: new Date().toISOString(),
+        containers: (pod.spec?.containers ?? []).map((c) => ({ name: c.name, image: c.image ?? '', restartCount: 0 })),
+      };
+      this.records.save(record);
+      this.log(`pod ${record.namespace}/${record.name}: sandbox ${netns}, ${podIP}`);
+    }
+    let changed = false;
+    const now = Date.now();
+    for (const c of record.containers) {
+      const spec = pod.spec!.containers.find((s) => s.name === c.name);
+      if (!spec) continue;
+      changed = this.syncContainer(pod, record, c, spec, now) || changed;
+    }
+    if (changed) this.records.save(record);
+    await this.runProbes(pod, record, now);
+    await this.writeStatus(pod, record);
+  }
+
+  /** Starts, notices the exit of, and restarts (per restartPolicy, with backoff) one container. */
+  private syncContainer(pod: k8s.V1Pod, r: PodRecord, c: ContainerRecord, spec: k8s.V1Container, now: number): boolean {
+    const key = `${r.uid}/${c.name}`;
+    if (c.process && isAlive(c.process)) return false;
+    if (c.process) {
+      // It was running and is gone.
+      const exitCode = this.exitCodes.get(`${key}/${c.process.pid}`) ?? 0;
+      const t = { exitCode: exitCode ?? 0, reason: exitCode === 0 ? 'Completed' : 'Error', startedAt: c.startedAt ?? new Date(now).toISOString(), finishedAt: new Date(now).toISOString() };
+      c.process = undefined;
+      c.startedAt = undefined;
+      this.probes.delete(key);
+      const policy = pod.spec?.restartPolicy ?? 'Always';
+      if (policy === 'Always' || (policy === 'OnFailure' && t.exitCode !== 0)) {
+        c.lastTermination = t;
+        c.nextStartAt = now + BACKOFF_MS[Math.min(c.restartCount, BACKOFF_MS.length - 1)];
+        c.waiting = { reason: 'CrashLoopBackOff', message: `back-off restarting container ${c.name} (exit code ${t.exitCode})` };
+        c.restartCount++;
+      } else {
+        c.terminated = t;
+      }
+      this.log(`pod ${r.namespace}/${r.name}: container ${c.name} exited with ${t.exitCode}`);
+      return true;
+    }
+    if (c.terminated || (c.nextStartAt && now < c.nextStartAt)) return false;
+    const program = containerProgram(spec);
+    if ('waiting' in program) {
+      if (c.waiting?.reason === program.waiting.reason && c.waiting.message === program.waiting.message) return false;
+      c.waiting = program.waiting;
+      return true;
+    }
+    let env: Record<string, string>;
+    try {
+      env = containerEnv(pod, spec, { podIP: r.podIP, hostIP: this.o.nodeAddress });
+    } catch (e) {
+      c.waiting = { reason: 'CreateContainerConfigError', message: e instanceof Error ? e.message : String(e) };
+      return true;
+    }
+    const log = join(kubeletPaths(this.o).logs, `${r.namespace}_${r.name}_${r.uid}_${c.name}.log`);
+    const started = startContainer(r.netns, expandArgs(program.argv, env), env, spec.workingDir, log);
+    void started.exited.then((code) => this.exitCodes.set(`${key}/${started.ref.pid}`, code));
+    c.process = started.ref;
+    c.startedAt = new Date(now).toISOString();
+    c.waiting = undefined;
+    c.nextStartAt = undefined;
+    this.log(`pod ${r.namespace}/${r.name}: container ${c.name} started (pid ${started.ref.pid}), log ${log}`);
+    return true;
+  }
+
+  private async runProbes(pod: k8s.V1Pod, r: PodRecord, now: number): Promise<void> {
+    await Promise.all(r.containers.map(async (c) => {
+      const key = `${r.uid}/${c.name}`;
+      const spec = pod.spec!.containers.find((s) => s.name === c.name);
+      const probe = spec?.readinessProbe;
+      if (!spec || !probe || !c.process || !c.startedAt) return;
+      const state = this.probes.get(key);
+      if (!probeDue(probe, state, Date.parse(c.startedAt), now)) return;
+      const ok = await runProbe(probe, spec, r.podIP, r.netns);
+      this.probes.set(key, recordProbe(probe, this.probes.get(key), ok, Date.now()));
+    }));
+  }
+
+  private readiness(pod: k8s.V1Pod, r: PodRecord): Map<string, boolean> {
+    return new Map(r.containers.map((c) => {
+      const probe = pod.spec?.containers.find((s) => s.name === c.name)?.readinessProbe;
+      const running = Boolean(c.process && c.startedAt);
+      return [c.name, running && (!probe || (this.probes.get(`${r.uid}/${c.name}`)?.ready ?? false))];
+    }));
+  }
+
+  private async writeStatus(pod: k8s.V1Pod, r: PodRecord): Promise<void> {
+    const status = podStatus(pod, r, this.readiness(pod, r), this.o.nodeAddress, new Date());
+    const text = comparable(status);
+    if (text === comparable(pod.status) || text === this.lastWritten.get(`${r.uid}/${pod.metadata?.resourceVersion}`)) return;
+    try {
+      await this.core.replaceNamespacedPodStatus({ name: r.name, namespace: r.namespace, body: { ...pod, status } });
+      this.lastWritten.set(`${r.uid}/${pod.metadata?.resourceVersion}`, text);
+    } catch (e) {
+      if ((e as { code?: number }).code !== 409) throw e; // a conflict: the next sync writes against the newer pod
+    }
+  }
+
+  /** SIGTERM, SIGKILL after the grace period, CNI DEL, namespace removed, then the deletion confirmed. */
+  private teardown(r: PodRecord, graceMs: number, pod: k8s.V1Pod | undefined): void {
+    if (this.tearingDown.has(r.uid)) return;
+    this.tearingDown.add(r.uid);
+    void (async () => {
+      const refs = r.containers.flatMap((c): ProcessRef[] => (c.process ? [c.process] : []));
+      await stopContainers(refs, graceMs);
+      await removeSandbox(this.o, r.uid, r.netns);
+      this.records.remove(r.uid);
+      for (const c of r.containers) this.probes.delete(`${r.uid}/${c.name}`);
+      this.log(`pod ${r.namespace}/${r.name}: stopped, sandbox ${r.netns} removed`);
+      if (pod) await this.confirmDeletionNow(pod);
+    })().catch((e: unknown) => this.log(`pod ${r.namespace}/${r.name}: teardown: ${e instanceof Error ? e.message : String(e)}`))
+      .finally(() => this.tearingDown.delete(r.uid));
+  }
+
+  private confirmDeletion(pod: k8s.V1Pod): void {
+    void this.confirmDeletionNow(pod).catch((e: unknown) => this.log(`pod ${pod.metadata?.name}: delete: ${String(e)}`));
+  }
+
+  private async confirmDeletionNow(pod: k8s.V1Pod): Promise<void> {
+    try {
+      await this.core.deleteNamespacedPod({
+        name: pod.metadata!.name!, namespace: pod.metadata!.namespace!, gracePeriodSeconds: 0,
+        body: { gracePeriodSeconds: 0, preconditions: { uid: pod.metadata!.uid! } },
+      });
+    } catch (e) {
+      const code = (e as { code?: number }).code;
+      if (code !== 404 && code !== 409) throw e;
+    }
+  }
+}

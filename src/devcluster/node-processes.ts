@@ -1,0 +1,95 @@
+// The nodes of `weft dev cluster up --nodes N`: each a network namespace with routes to the other nodes' pod
+// CIDRs and a kubelet (started detached inside it); and their removal, which leaves no process or namespace.
+import { execFile } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import * as k8s from '@kubernetes/client-node';
+import { projectRoot } from '../../envoy/binary.js';
+import type { ClusterState } from './cluster.js';
+import { deleteNamespace, ip, ipIn } from './netns.js';
+import { createNodeNetwork, nodeNetwork, type NodeNetwork } from './nodes.js';
+import { startInNetworkOnly, type StartedProcess } from './processes.js';
+
+const run = promisify(execFile);
+
+export const bpfPinRoot = (state: Pick<ClusterState, 'name'>, node: NodeNetwork) => `/sys/fs/bpf/weft-${state.name}-${node.name}`;
+export const kubeletStateDir = (state: Pick<ClusterState, 'stateDir'>, node: NodeNetwork) => join(state.stateDir, 'nodes', node.name);
+export const podNetnsPrefix = (node: NodeNetwork) => `${node.netns}-`;
+
+/** Creates nodes 1..count and routes each node's pod CIDR through its address from every other node. */
+export async function createNodes(state: ClusterState, count: number): Promise<NodeNetwork[]> {
+  const nodes: NodeNetwork[] = [];
+  for (let i = 1; i <= count; i++) {
+    const node = await createNodeNetwork(state, i);
+    nodes.push(node);
+    // The node routes between its pods, its eth0 and the other nodes.
+    await ip('netns', 'exec', node.netns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1');
+  }
+  for (const a of nodes) {
+    for (const b of nodes) if (a !== b) await ipIn(a.netns, 'route', 'add', b.podCidr, 'via', b.address, 'dev', 'eth0');
+  }
+  return nodes;
+}
+
+export function startKubelet(state: ClusterState, node: NodeNetwork, logDir: string): StartedProcess {
+  const main = join(projectRoot(), 'dist', 'src', 'cli', 'main.js');
+  return startInNetworkOnly(node.netns, `kubelet-${node.name}`, process.execPath, [
+    main, 'dev', 'kubelet', '--node', node.name, '--kubeconfig', state.kubeconfig, '--node-netns', node.netns,
+    '--node-address', node.address, '--pod-cidr', node.podCidr, '--state-dir', kubeletStateDir(state, node),
+    '--pod-netns-prefix', podNetnsPrefix(node), '--bpf-pin-root', bpfPinRoot(state, node),
+  ], join(logDir, `kubelet-${node.name}.log`));
+}
+
+async function namespaces(): Promise<string[]> {
+  return (await ip('netns', 'list')).split('\n').map((l) => l.split(' ')[0]).filter(Boolean);
+}
+
+/** Kills what still runs inside `netns` (pods outlive their kubelet by design), then removes it. */
+async function emptyAndDelete(netns: string): Promise<void> {
+  const pids = async () => (await run('ip', ['netns', 'pids', netns]).catch(() => ({ stdout: '' }))).stdout.split('\n').filter(Boolean).map(Number);
+  for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+    for (const pid of await pids()) {
+      try { process.kill(pid, signal); } catch { /* gone */ }
+    }
+    const deadline = Date.now() + 3000;
+    while ((await pids()).length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  }
+  await deleteNamespace(netns);
+}
+
+/** Removes every node of the cluster and every pod namespace on them (run after the kubelets are stopped). */
+export async function deleteNodes(state: Pick<ClusterState, 'name' | 'subnet' | 'stateDir' | 'bridgeNamespace'>): Promise<void> {
+  const all = await namespaces();
+  const nodePattern = new RegExp(`^weft-${state.name}-n(\\d+)$`);
+  const indexes = new Set<number>();
+  for (const n of all) {
+    const m = nodePattern.exec(n);
+    if (m) indexes.add(Number(m[1]));
+  }
+  const nodes = [...indexes].map((i) => nodeNetwork(state as ClusterState, i));
+  for (const node of nodes) {
+    for (const pod of all.filter((n) => n.startsWith(podNetnsPrefix(node)))) await emptyAndDelete(pod);
+  }
+  for (const node of nodes) {
+    await emptyAndDelete(node.netns);
+    await rm(bpfPinRoot(state, node), { recursive: true, force: true });
+  }
+}
+
+/** Waits until every node of the cluster has posted Ready=True, failing early when `failure` names a reason. */
+export async function waitForNodesReady(state: ClusterState, timeoutMs: number, failure: () => Promise<string | undefined>): Promise<void> {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(state.kubeconfig);
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const want = new Set((state.nodes ?? []).map((n) => n.name));
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ready = (await core.listNode()).items.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).map((n) => n.metadata?.name);
+    if ([...want].every((n) => ready.includes(n))) return;
+    const why = await failure();
+    if (why) throw new Error(why);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`nodes ${[...want].join(', ')} not Ready after ${timeoutMs / 1000}s`);
+}
