@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
+import { projectRoot } from '../envoy/binary.js';
 import { namespaceExists } from '../src/devcluster/netns.js';
 import { kubeletStateDir, podNetnsPrefix, startKubelet } from '../src/devcluster/node-processes.js';
 import { isRunning, stopProcess } from '../src/devcluster/processes.js';
@@ -198,6 +199,31 @@ clusterTest('an image without a local binary and without a command waits with Im
   t.is(waiting.status?.conditions?.find((x) => x.type === 'Ready')?.status, 'False');
   await core().deleteNamespacedPod({ name: 'nginx', namespace: NS });
   await until('the waiting pod to go', async () => ((await core().listNamespacedPod({ namespace: NS, fieldSelector: 'metadata.name=nginx' })).items.length ? undefined : true), 30_000);
+});
+
+clusterTest('the Gateway API echo-basic image runs as the binary built from its Go module', async (t) => {
+  await run('bash', [join(projectRoot(), 'scripts', 'echo-basic.sh')], { timeout: 600_000 });
+  await core().createNamespacedPod({
+    namespace: NS,
+    body: {
+      metadata: { name: 'echo-basic' },
+      spec: {
+        nodeName: 'node-1',
+        containers: [{
+          name: 'echo', image: 'registry.k8s.io/gateway-api/echo-basic:v1.6.1',
+          env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }, { name: 'NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } }],
+          readinessProbe: { tcpSocket: { port: 3000 }, periodSeconds: 1 },
+        }],
+      },
+    },
+  });
+  const pod = await until('echo-basic to be ready', async () => {
+    const p = await core().readNamespacedPod({ name: 'echo-basic', namespace: NS });
+    return isReady(p) ? p : undefined;
+  });
+  const answer = await getFrom(nodeOf('node-2').netns, `http://${pod.status!.podIP}:3000/conformance`) as unknown as { pod: string; namespace: string; path: string };
+  t.like(answer, { pod: 'echo-basic', namespace: NS, path: '/conformance' });
+  await core().deleteNamespacedPod({ name: 'echo-basic', namespace: NS, gracePeriodSeconds: 1 });
 });
 
 clusterTest('a crashing container restarts (restartPolicy Always) and its restartCount and last state say so', async (t) => {
