@@ -151,15 +151,19 @@ export class EnvoySupervisor {
   restarts = 0;
   private stopping = false;
   private loop: Promise<void> | undefined;
+  private starting: Promise<EnvoyProcess> | undefined;
 
   constructor(private readonly opts: SupervisorOptions, private readonly logger?: Logger) {}
 
-  async start(): Promise<EnvoyProcess> {
-    const proc = new EnvoyProcess(this.opts);
-    await proc.start();
-    this.current = proc;
-    this.loop = this.watch(proc);
-    return proc;
+  start(): Promise<EnvoyProcess> {
+    this.starting = (async () => {
+      const proc = new EnvoyProcess(this.opts);
+      await proc.start();
+      this.current = proc;
+      this.loop = this.watch(proc);
+      return proc;
+    })();
+    return this.starting;
   }
 
   private async watch(first: EnvoyProcess): Promise<void> {
@@ -192,6 +196,8 @@ export class EnvoySupervisor {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    // A stop() during start() must wait for that Envoy, or it would outlive the supervisor (orphaned under PID 1).
+    await this.starting?.catch(() => undefined);
     await this.current?.stop();
     await this.loop;
   }
