@@ -46,6 +46,7 @@
 #define CT_F_NAT_REPLY 1 // replies get their source rewritten back to nat_addr:nat_port
 #define CT_F_CLOSING 2   // FIN or RST seen
 #define CT_F_REDIRECT 4  // the connection goes to the proxy
+#define CT_F_FROM_PROXY 8 // opened by the proxy with the client's address: replies go back to the proxy
 
 #define FLOW_NEW 1
 #define FLOW_DROP 2
@@ -211,10 +212,11 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } weft_flows SEC(".maps");
 
-// [0]: the skb mark set on packets assigned to the proxy (the node's policy route delivers them locally).
+// [0]: the skb mark set on packets for the proxy (the node's policy route delivers them locally).
+// [1]: the mark the proxy sets on its upstream connections that carry the client's address.
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
@@ -480,6 +482,25 @@ static __always_inline int rewrite(struct __sk_buff *skb, struct packet *p, int 
 	return 0;
 }
 
+static __always_inline __u32 config_value(__u32 index)
+{
+	__u32 *v = bpf_map_lookup_elem(&weft_config, &index);
+	return v ? *v : 0;
+}
+
+static __always_inline __u32 proxy_mark(void)
+{
+	return config_value(0);
+}
+
+// The proxy's upstream connections carry their own mark (Envoy's original_src filter sets it on the socket;
+// it must differ from the delivery mark, or the policy route would deliver them locally too).
+static __always_inline int from_proxy(struct __sk_buff *skb)
+{
+	__u32 mark = config_value(1);
+	return mark && (skb->mark & mark) == mark;
+}
+
 // Hands the packet to the proxy's transparent listener: an established socket for this tuple first (a
 // connection the proxy already accepted), else the socket listening on proxy_port (found with the same
 // tuple and the destination port replaced; a listener on the wildcard address matches any destination).
@@ -526,10 +547,9 @@ assign:;
 	bpf_sk_release(sk);
 	if (err)
 		return -1;
-	__u32 zero = 0;
-	__u32 *mark = bpf_map_lookup_elem(&weft_config, &zero);
-	if (mark && *mark)
-		skb->mark = *mark;
+	__u32 mark = proxy_mark();
+	if (mark)
+		skb->mark = mark;
 	return 0;
 }
 
@@ -627,6 +647,10 @@ int from_pod(struct __sk_buff *skb)
 	ct = bpf_map_lookup_elem(&weft_conntrack, &key);
 	if (ct) {
 		ct_touch(ct, &p);
+		// A reply to the proxy's connection that carries the client's address: routed to the client it
+		// would miss the proxy; the mark makes the node's policy route deliver it locally instead.
+		if (ct->flags & CT_F_FROM_PROXY)
+			skb->mark = proxy_mark();
 		return TC_ACT_OK;
 	}
 
@@ -733,7 +757,7 @@ int to_pod(struct __sk_buff *skb)
 	}
 	key = p.t;
 	key.dir = DIR_INGRESS;
-	ct_create(&key, &p, 0, 0, 0, 0, 0);
+	ct_create(&key, &p, 0, 0, from_proxy(skb) ? CT_F_FROM_PROXY : 0, 0, 0);
 	emit(skb, &p.t, src_id, dst->identity, FLOW_NEW, ingress.verdict, REASON_NONE, DIR_INGRESS, ingress.proxy_port);
 	return TC_ACT_OK;
 }

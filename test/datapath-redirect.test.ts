@@ -1,8 +1,9 @@
 // Redirection into the node proxy: pod B's ingress policy puts an L7 rule on port 8081, so the datapath
 // assigns pod A's connections to B:8081 to the node Envoy's transparent listener (bpf_sk_assign at tc
 // ingress, a mark, and a policy route delivering marked packets locally). Envoy sees the original
-// destination, applies its HTTP rule and forwards to B: GET /public → 200 from B, GET /private → 403 from
-// Envoy. Connections to B's other port are not redirected.
+// destination, applies its HTTP rule and forwards to B from pod A's address (original_src; the datapath
+// marks B's replies so they return to Envoy): GET /public → 200 from B, GET /private → 403 from Envoy.
+// Connections to B's other port are not redirected.
 import test from 'ava';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -19,6 +20,7 @@ import { eventually } from './helpers/net.js';
 
 const PROXY_PORT = 15001;
 const MARK = 0x200;
+const UPSTREAM_MARK = 0x400;
 const ID = { a: 4001, b: 4002 };
 
 function envoyConfig(): object {
@@ -29,7 +31,11 @@ function envoyConfig(): object {
         name: 'weft-proxy',
         address: { socket_address: { address: '0.0.0.0', port_value: PROXY_PORT } },
         transparent: true,
-        listener_filters: [{ name: 'envoy.filters.listener.original_dst', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst' } }],
+        listener_filters: [
+          { name: 'envoy.filters.listener.original_dst', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst' } },
+          // Upstream connections from the client's address, marked: the datapath sends their replies back here.
+          { name: 'envoy.filters.listener.original_src', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.listener.original_src.v3.OriginalSrc', mark: UPSTREAM_MARK } },
+        ],
         filter_chains: [{
           filters: [{
             name: 'envoy.filters.network.http_connection_manager',
@@ -78,7 +84,7 @@ if (unavailable) {
     ip('-n', topo.node, 'rule', 'add', 'fwmark', `${MARK}/${MARK}`, 'lookup', '100');
     ip('-n', topo.node, 'route', 'add', 'local', '0.0.0.0/0', 'dev', 'lo', 'table', '100');
     dp = Datapath.open({ pinRoot: `/sys/fs/bpf/weft-test-${topo.id}` });
-    dp.setProxyMark(MARK);
+    dp.setProxyMarks(MARK, UPSTREAM_MARK);
     flows = new FlowReader(dp.flowsMapFd, (batch) => events.push(...batch));
     new IdentityCache(dp.maps.ipcache).set(`${topo.nodeIp4}/32`, IDENTITY.host);
     const endpoints = new EndpointMap(dp.maps.endpoints);
@@ -116,8 +122,7 @@ if (unavailable) {
     const b = topo!.pod('b');
     const pub = get(`http://${b.ip4}:8081/public`);
     t.is(pub.status, 200, pub.body);
-    // Envoy's upstream connection comes from the node (the backend does not yet see pod A's address).
-    t.is(pub.body, `b ${topo!.nodeIp4} /public`);
+    t.is(pub.body, `b ${topo!.pod('a').ip4} /public`, 'the backend sees pod A\'s address (Envoy\'s original_src)');
     const priv = get(`http://${b.ip4}:8081/private`);
     t.is(priv.status, 403);
     t.regex(priv.body, /RBAC/, 'the denial comes from Envoy');

@@ -97,11 +97,21 @@ export class Datapath {
     };
   }
 
-  /** The skb mark on packets assigned to the node proxy; a policy route must deliver them locally. */
-  setProxyMark(mark: number): void {
-    const value = Buffer.alloc(4);
-    value.writeUInt32LE(mark, 0);
-    this.maps.config.update(Buffer.alloc(4), value);
+  /**
+   * Marks for redirection into the node proxy: `deliver` is set on packets for the proxy (a policy route must
+   * deliver it locally: `ip rule add fwmark <deliver> lookup 100; ip route add local 0.0.0.0/0 dev lo table
+   * 100`); `upstream` is the mark the proxy puts on upstream connections opened with the client's address
+   * (Envoy's original_src `mark`), whose replies the datapath then marks `deliver`. Distinct, non-zero.
+   */
+  setProxyMarks(deliver: number, upstream = 0): void {
+    if (deliver === upstream) throw new Error('proxy marks: the delivery and upstream marks must differ');
+    for (const [index, mark] of [deliver, upstream].entries()) {
+      const key = Buffer.alloc(4);
+      key.writeUInt32LE(index, 0);
+      const value = Buffer.alloc(4);
+      value.writeUInt32LE(mark, 0);
+      this.maps.config.update(key, value);
+    }
   }
 
   /** The flow ring buffer's fd, for FlowReader. */
