@@ -1,5 +1,5 @@
 // Gateway API → IR + statuses: a pure function of the inputs.
-import type { HttpListenerIR, HttpRouteIR, ProxyIR } from '../ir/model.js';
+import type { HttpListenerIR, HttpRouteIR, ProxyIR, TlsChainIR } from '../ir/model.js';
 import type { Inputs } from '../sources/kinds.js';
 import type { ObjectMeta } from '../sources/manifests.js';
 import { RouteAttacher, type ParentStatus } from './attachment.js';
@@ -109,6 +109,8 @@ export function translateGatewayApi(inputs: Inputs, cache?: GatewayTranslationCa
 
   const ir: ProxyIR = { httpListeners: [] };
   const bySocket = new Map<string, HttpListenerIR>();
+  /** The Gateway listener hostname each TLS chain comes from (`*`: none), for SNI precedence. */
+  const chainListenerHost = new Map<TlsChainIR, string>();
   /** socket → virtual host hostname → hostname of the listener the routes came through (`*`: none) → routes */
   const routesBySocketHost = new Map<string, Map<string, Map<string, RankedRoute[]>>>();
   const listenerHostnames = new Map<string, Set<string>>();
@@ -123,7 +125,10 @@ export function translateGatewayApi(inputs: Inputs, cache?: GatewayTranslationCa
           routesBySocketHost.set(name, new Map());
           listenerHostnames.set(name, new Set());
         }
-        bySocket.get(name)!.tls?.chains.push(...listenerChains(l, placedTls.get(l) ?? []));
+        for (const chain of listenerChains(l, placedTls.get(l) ?? [])) {
+          bySocket.get(name)!.tls?.chains.push(chain);
+          chainListenerHost.set(chain, l.spec.hostname ?? '*');
+        }
         listenerHostnames.get(name)!.add(listenerHostname);
         const hosts = routesBySocketHost.get(name)!;
         for (const [host, routes] of placed.get(l) ?? []) {
@@ -152,7 +157,9 @@ export function translateGatewayApi(inputs: Inputs, cache?: GatewayTranslationCa
     }
     if (listener.tls) {
       // HTTPS listeners' chains keep their SNI names before TLSRoutes' (see dedupeServerNames).
-      listener.tls.chains = dedupeServerNames([...listener.tls.chains].sort((a, b) => Number(!!a.tcpBackends) - Number(!!b.tcpBackends)));
+      // When routes of two TLS listeners name the same host, the most specific listener keeps it (GEP-2643).
+      const rank = (c: TlsChainIR): string => chainListenerHost.get(c) ?? '*';
+      listener.tls.chains = dedupeServerNames([...listener.tls.chains].sort((a, b) => Number(!!a.tcpBackends) - Number(!!b.tcpBackends) || compareHostSpecificity(rank(a), rank(b))));
       if (listener.tls.chains.length === 0) continue; // a TLS listener without routes has nothing to serve
     }
     ir.httpListeners.push(listener);
