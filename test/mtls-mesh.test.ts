@@ -1,10 +1,12 @@
 // Mesh mTLS between two nodes (network namespaces, each with its own Envoy and xDS server): a pod's
 // request on node A leaves through A's Envoy and enters B's Envoy over mutual TLS with the workloads'
 // SVIDs (over SDS); B's Envoy passes the verified source identity in x-forwarded-client-cert.
-// Refusals (another trust domain, expired, unknown CA, a revoked root) and rotation under load.
+// Refusals (another trust domain, expired, unknown CA, a revoked root), rotation under load, and the
+// node agents' automatic renewal at half-life.
 import type { ChildProcess } from 'node:child_process';
 import test, { type ExecutionContext } from 'ava';
 import { CertificateAuthority, HOUR_MS } from '../src/mtls/ca.js';
+import { MeshNodeAgent } from '../src/mtls/mesh-agent.js';
 import { meshIdentities, meshResources, meshSecrets, type MeshNodeView } from '../src/mtls/mesh-resources.js';
 import type { X509Svid } from '../src/mtls/svid.js';
 import { TrustDomainAuthority } from '../src/mtls/trust-bundle.js';
@@ -211,4 +213,57 @@ nsTest('rotation of SVIDs and of the CA under continuous load: zero failed reque
   t.true(serving.includes(f.svids.get(SERVER)!.serialHex), `B serves the current SVID (${serving.join(', ')})`);
   t.deepEqual(f.a.nacks, []);
   t.deepEqual(f.b.nacks, []);
+});
+
+nsTest('node agents renew SVIDs at half-life and Envoy takes them over SDS under load: zero failed requests', async (t) => {
+  // Lifetimes of 6 s: each identity is renewed every 3 s while the load runs.
+  const pair = createNodePair();
+  const a = new MeshNode(pair.a, `mtls-agent-a-${process.pid}`);
+  const b = new MeshNode(pair.b, `mtls-agent-b-${process.pid}`);
+  const authority = new TrustDomainAuthority(CertificateAuthority.generate({ trustDomain: TD }));
+  const viewA: MeshNodeView = {
+    trustDomain: TD,
+    maxRequestsPerConnection: 10,
+    outbound: { address: '127.0.0.1', port: OUT_PORT, sources: [{ id: CLIENT, sources: ['127.0.0.1'] }], services: [{ host: HOST, node: { address: pair.addrB, port: IN_PORT }, id: SERVER }] },
+  };
+  const viewB: MeshNodeView = { trustDomain: TD, inbound: { address: pair.addrB, port: IN_PORT, services: [{ host: HOST, id: SERVER, backend: { address: '127.0.0.1', port: BACKEND_PORT } }] } };
+  const agentA = new MeshNodeAgent(authority, viewA, 6000);
+  const agentB = new MeshNodeAgent(authority, viewB, 6000);
+  const pods: ChildProcess[] = [];
+  t.teardown(async () => {
+    agentA.stop();
+    agentB.stop();
+    for (const p of pods) p.kill();
+    await Promise.all([a.stop(), b.stop()]);
+    pair.cleanup();
+  });
+  pods.push(await startEchoPod(pair.b, 'server', '127.0.0.1', BACKEND_PORT));
+  await Promise.all([a.start(agentA.resources()), b.start(agentB.resources())]);
+  await Promise.all([a.converged(), b.converged()]);
+  const firstServer = agentB.svid(SERVER)!.serialHex;
+  const firstClient = agentA.svid(CLIENT)!.serialHex;
+  let changes = 0;
+  agentA.on('change', (r) => {
+    changes++;
+    a.set(r);
+  });
+  agentB.on('change', (r) => {
+    changes++;
+    b.set(r);
+  });
+  const result = await runLoad(pair.a, { url: `http://127.0.0.1:${OUT_PORT}/`, host: HOST, concurrency: 4, durationMs: 8000 });
+  await Promise.all([a.converged(), b.converged()]);
+
+  t.is(result.failed, 0, `failures: ${JSON.stringify(result.statuses)} ${JSON.stringify(result.errors)}`);
+  t.true(result.ok > 100, `${result.ok} requests`);
+  t.true(changes >= 4, `both agents renewed at least twice (${changes} changes)`);
+  t.not(agentB.svid(SERVER)!.serialHex, firstServer);
+  t.not(agentA.svid(CLIENT)!.serialHex, firstClient);
+  const certs = JSON.parse(await b.admin('/certs')) as { certificates: Array<{ cert_chain: Array<{ serial_number: string }> }> };
+  const serving = certs.certificates.flatMap((c) => c.cert_chain.map((x) => x.serial_number.toLowerCase()));
+  t.true(serving.includes(agentB.svid(SERVER)!.serialHex), 'B serves the renewed SVID');
+  t.false(serving.includes(firstServer));
+  t.deepEqual([...new Set(result.xfcc.map((x) => x.replace(/Hash=[0-9a-f]+;/, '')))], [`By=${SERVER};URI=${CLIENT}`]);
+  t.true(result.xfcc.length >= 2, `B saw renewed client certificates (XFCC hashes: ${result.xfcc.length})`);
+  t.deepEqual([...a.nacks, ...b.nacks], []);
 });
