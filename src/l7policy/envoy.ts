@@ -336,6 +336,8 @@ export interface EndpointL7 {
 
 /** The listeners, routes and clusters that enforce one endpoint's ingress HTTP rules. */
 export function endpointL7Resources(model: PolicyModel, endpoint: Endpoint, opts: EnvoyL7Options): EndpointL7 {
+  // Standalone: a pod without the backends annotation runs no application here (a client); nothing to proxy.
+  if (endpoint.backends.size === 0) return { resources: [], listeners: [], problems: [] };
   const dp = model.endpointPolicy(endpoint).ingress;
   const { ports, problems } = l7Ports(endpoint, dp);
   const out: EndpointL7 = { resources: [], listeners: [], problems };
