@@ -5,7 +5,7 @@
 //     balancing vs iptables DNAT chains built the way kube-proxy (iptables mode) builds them, same run;
 //   - map update latency: an endpoint with its policy written → enforced (the next packet reads the maps).
 //
-//   node dist/bench/datapath.js [--size=quick|full] [--services=100,1000,10000] [--no-iptables]
+//   node dist/bench/datapath.js [--size=quick|full] [--services=100,1000,10000] [--no-iptables] [--client-no-tcp-timestamps]
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { Datapath } from '../src/datapath/datapath.js';
 import { EndpointMap } from '../src/datapath/endpoints.js';
@@ -24,6 +24,8 @@ const IPERF_SECONDS = full ? 10 : 4;
 const IPERF_ROUNDS = 5;
 const SERVICE_COUNTS = (args.get('services') ?? '100,1000,10000').split(',').map(Number);
 const IPTABLES = !args.has('no-iptables');
+// Diagnosis of the connection-rate tail: without TCP timestamps in the client (see BENCHMARKS.md).
+const CLIENT_NO_TIMESTAMPS = args.has('client-no-tcp-timestamps');
 const CONNECTIONS = full ? 3000 : 1000;
 const FIRST_VIP = '10.96.0.1';
 
@@ -105,6 +107,7 @@ async function main(): Promise<void> {
   const dp = Datapath.open({ pinRoot });
   try {
     const [client, server, b2] = [topo.addPod('c', 2), topo.addPod('s', 3), topo.addPod('t', 4)];
+    if (CLIENT_NO_TIMESTAMPS) inNs(client.ns, 'sysctl', '-qw', 'net.ipv4.tcp_timestamps=0');
     const endpoints = new EndpointMap(dp.maps.endpoints);
     const policy = new PolicyMap(dp.maps.policy);
     const ids = { c: 3001, s: 3002, t: 3003 };
