@@ -226,6 +226,33 @@ clusterTest('the Gateway API echo-basic image runs as the binary built from its 
   await core().deleteNamespacedPod({ name: 'echo-basic', namespace: NS, gracePeriodSeconds: 1 });
 });
 
+clusterTest('a pod whose network cannot be set up waits in ContainerCreating with the CNI error, and starts once it can', async (t) => {
+  const file = join(kubeletStateDir(cluster!.state, nodeOf('node-2')), 'cni', 'weft-node-2', 'ipv4.json');
+  const good = readFileSync(file, 'utf8');
+  writeFileSync(file, 'not json');
+  try {
+    await core().createNamespacedPod({
+      namespace: NS,
+      body: { metadata: { name: 'no-net' }, spec: { nodeName: 'node-2', containers: [{ name: 'c', image: 'weft.dev/sleep', command: ['sleep', '600'] }] } },
+    });
+    const waiting = await until('the sandbox failure in the status', async () => {
+      const p = await core().readNamespacedPod({ name: 'no-net', namespace: NS });
+      return p.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'ContainerCreating' ? p : undefined;
+    });
+    t.regex(waiting.status!.containerStatuses![0].state!.waiting!.message!, /FailedCreatePodSandBox: CNI ADD .*IPAM state/);
+    t.is(waiting.status?.conditions?.find((x) => x.type === 'PodReadyToStartContainers')?.status, 'False');
+    t.is(waiting.status?.phase, 'Pending');
+  } finally {
+    writeFileSync(file, good);
+  }
+  const running = await until('the pod to run once CNI works', async () => {
+    const p = await core().readNamespacedPod({ name: 'no-net', namespace: NS });
+    return isReady(p) ? p : undefined;
+  });
+  t.is(running.status?.phase, 'Running');
+  await core().deleteNamespacedPod({ name: 'no-net', namespace: NS, gracePeriodSeconds: 0 });
+});
+
 clusterTest('a crashing container restarts (restartPolicy Always) and its restartCount and last state say so', async (t) => {
   await core().createNamespacedPod({
     namespace: NS,

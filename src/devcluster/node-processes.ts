@@ -77,7 +77,7 @@ export async function deleteNodes(state: Pick<ClusterState, 'name' | 'subnet' | 
   }
 }
 
-/** Waits until every node of the cluster has posted Ready=True, failing early when `failure` names a reason. */
+/** Waits until every node of the cluster is Ready=True and untainted, failing early when `failure` names a reason. */
 export async function waitForNodesReady(state: ClusterState, timeoutMs: number, failure: () => Promise<string | undefined>): Promise<void> {
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(state.kubeconfig);
@@ -85,7 +85,10 @@ export async function waitForNodesReady(state: ClusterState, timeoutMs: number, 
   const want = new Set((state.nodes ?? []).map((n) => n.name));
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const ready = (await core.listNode()).items.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).map((n) => n.metadata?.name);
+    // The TaintNodesByCondition admission plugin taints a new Node not-ready; the node-lifecycle controller lifts
+    // the taint once the node posts Ready. Only then does the scheduler place pods on it.
+    const ready = (await core.listNode()).items.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') &&
+      !n.spec?.taints?.some((t) => t.key.startsWith('node.kubernetes.io/'))).map((n) => n.metadata?.name);
     if ([...want].every((n) => ready.includes(n))) return;
     const why = await failure();
     if (why) throw new Error(why);

@@ -12,7 +12,7 @@ import { containerEnv, expandArgs } from './env.js';
 import { containerProgram } from './images.js';
 import { NodeHeartbeat } from './node.js';
 import { kubeletPaths, type KubeletOptions } from './options.js';
-import { comparable, podStatus } from './pod-status.js';
+import { comparable, podStatus, sandboxFailureStatus } from './pod-status.js';
 import { probeDue, recordProbe, runProbe, type ProbeState } from './probes.js';
 import { PodRecords, type ContainerRecord, type PodRecord } from './records.js';
 
@@ -133,7 +133,14 @@ export class Kubelet {
     let record = existing;
     if (!record) {
       const netns = `${this.o.podNetnsPrefix}${uid.replace(/-/g, '').slice(0, 12)}`;
-      const podIP = await createSandbox(this.o, uid, netns);
+      let podIP: string;
+      try {
+        podIP = await createSandbox(this.o, uid, netns);
+      } catch (e) {
+        // Retried on the next sync; meanwhile the pod's status says why it does not start.
+        await this.writeSandboxFailure(pod, e instanceof Error ? e.message : String(e));
+        throw e;
+      }
       record = {
         uid, namespace: pod.metadata!.namespace!, name: pod.metadata!.name!, netns, podIP, startTime: new Date().toISOString(),
         containers: (pod.spec?.containers ?? []).map((c) => ({ name: c.name, image: c.image ?? '', restartCount: 0 })),
@@ -232,6 +239,13 @@ export class Kubelet {
     } catch (e) {
       if ((e as { code?: number }).code !== 409) throw e; // a conflict: the next sync writes against the newer pod
     }
+  }
+
+  private async writeSandboxFailure(pod: k8s.V1Pod, message: string): Promise<void> {
+    const status = sandboxFailureStatus(pod, `FailedCreatePodSandBox: ${message}`, this.o.nodeAddress, new Date());
+    if (comparable(status) === comparable(pod.status)) return;
+    await this.core.replaceNamespacedPodStatus({ name: pod.metadata!.name!, namespace: pod.metadata!.namespace!, body: { ...pod, status } })
+      .catch((e: unknown) => { if ((e as { code?: number }).code !== 409) throw e; });
   }
 
   /** SIGTERM, SIGKILL after the grace period, CNI DEL, namespace removed, then the deletion confirmed. */

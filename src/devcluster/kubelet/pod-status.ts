@@ -66,6 +66,33 @@ export function podStatus(pod: V1Pod, r: PodRecord, ready: Map<string, boolean>,
   };
 }
 
+/** A pod whose sandbox (namespace, CNI ADD) could not be made: Pending, its containers waiting with the reason. */
+export function sandboxFailureStatus(pod: V1Pod, message: string, hostIP: string, at: Date): V1PodStatus {
+  const now = toSecond(at);
+  const previous = pod.status?.conditions ?? [];
+  const condition = (type: string, status: string, reason?: string): V1PodCondition => {
+    const prev = previous.find((c) => c.type === type);
+    return { type, status, reason, lastTransitionTime: prev?.status === status ? prev.lastTransitionTime : now };
+  };
+  return {
+    ...pod.status,
+    phase: 'Pending',
+    hostIP,
+    hostIPs: [{ ip: hostIP }],
+    conditions: [
+      { ...condition('PodReadyToStartContainers', 'False', 'SandboxCreationFailed'), message },
+      condition('Initialized', 'True'),
+      condition('Ready', 'False', 'ContainersNotReady'),
+      condition('ContainersReady', 'False', 'ContainersNotReady'),
+      condition('PodScheduled', 'True'),
+    ],
+    containerStatuses: (pod.spec?.containers ?? []).map((c) => ({
+      name: c.name, image: c.image ?? '', imageID: '', ready: false, started: false, restartCount: 0,
+      state: { waiting: { reason: 'ContainerCreating', message } },
+    })),
+  };
+}
+
 /** A status as canonical JSON (keys sorted, no nulls or empty values), to compare what we would write with what is stored. */
 export function comparable(value: unknown): string {
   const canon = (v: unknown): unknown => {
