@@ -80,6 +80,9 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
     rmSync(socket, { force: true });
     this.server = new XdsServer({ cache: this.cache, logger: this.log });
     this.server.on('ack', () => this.checkSynced());
+    // An Envoy that reconnects (after an agent restart) already holds the configuration: nothing is sent, so no ACK
+    // comes; what it declares holding is what tells that it is in sync.
+    this.server.on('held', () => this.checkSynced());
     this.server.on('nack', (e) => {
       this.nacks.push(e);
       this.log.error({ typeUrl: e.typeUrl, error: e.errorMessage }, 'Envoy rejected the configuration');

@@ -51,6 +51,8 @@ export interface StreamContext {
     ack(e: AckEvent): void;
     nack(e: NackEvent): void;
     response(e: ResponseEvent): void;
+    /** What a client holds changed without an ACK (a reconnecting client declared its resources). */
+    held(e: { nodeId: string; typeUrl: string }): void;
     closed(stream: AdsStream): void;
   };
 }
@@ -143,6 +145,7 @@ export abstract class AdsStream {
     const typeStatus = this.ctx.status.type(this.nodeId, this.nodeKey, track.typeUrl);
     typeStatus.acked = track.acked;
     typeStatus.ackedVersion = track.ackedFingerprint;
+    this.ctx.events.held({ nodeId: this.nodeId, typeUrl: track.typeUrl });
   }
 
   /** Handles the ACK or NACK of the response in flight for `track`, if `nonce` names it. */

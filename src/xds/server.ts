@@ -27,6 +27,8 @@ export interface XdsServerEvents {
   ack: [AckEvent];
   nack: [NackEvent];
   response: [ResponseEvent];
+  /** A client's held resources changed without an ACK: a reconnecting Envoy declared what it already has. */
+  held: [{ nodeId: string; typeUrl: string }];
 }
 
 const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
@@ -53,6 +55,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
         ack: (e) => this.emit('ack', e),
         nack: (e) => this.emit('nack', e),
         response: (e) => this.emit('response', e),
+        held: (e) => this.emit('held', e),
         closed: (s) => this.streams.delete(s),
       },
     };
