@@ -1,16 +1,16 @@
 // Golden files for the Gateway API translator: every test/testdata/gateway/<case>.in.yaml is translated
 // (problems, statuses, xDS) and compared with <case>.out.yaml. WEFT_UPDATE_GOLDEN=1 rewrites the .out.yaml
 // files instead; read every diff against the spec before committing it.
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { stringify } from 'yaml';
 import { projectRoot } from '../envoy/binary.js';
 import { translationReport } from '../src/cli/translate.js';
 import { translateYaml } from '../src/standalone/pipeline.js';
+import { matchGolden } from './helpers/golden.js';
 
 const DIR = path.join(projectRoot(), 'test', 'testdata', 'gateway');
-const UPDATE = process.env.WEFT_UPDATE_GOLDEN === '1';
 
 const cases = readdirSync(DIR)
   .filter((n) => n.endsWith('.in.yaml'))
@@ -27,18 +27,6 @@ for (const name of cases) {
     const text = readFileSync(path.join(DIR, inFile), 'utf8');
     const actual = stringify(translationReport(translateYaml(inFile, text), 'all'), { lineWidth: 0 });
     const outPath = path.join(DIR, `${name}.out.yaml`);
-    if (UPDATE) {
-      writeFileSync(outPath, actual);
-      t.pass();
-      return;
-    }
-    let expected: string;
-    try {
-      expected = readFileSync(outPath, 'utf8');
-    } catch {
-      t.fail(`${outPath} is missing; run with WEFT_UPDATE_GOLDEN=1 to create it`);
-      return;
-    }
-    t.is(actual, expected, `${name}: output differs from ${name}.out.yaml (WEFT_UPDATE_GOLDEN=1 regenerates it)`);
+    matchGolden(t, outPath, actual);
   });
 }

@@ -4,7 +4,7 @@
 // CA's PEM (indented for a ConfigMap block scalar), where `name` is `<cn>` (self-signed leaf for cn, with
 // SAN cn), `ca-<x>` (a CA) or `expired-<cn>`. The output puts names back in place of the PEM and of the
 // redacted keys' digests, so it is stable. WEFT_UPDATE_GOLDEN=1 rewrites the .out files.
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import forge from 'node-forge';
 import path from 'node:path';
 import test from 'ava';
@@ -14,9 +14,9 @@ import { translationReport } from '../src/cli/translate.js';
 import { translateYaml } from '../src/standalone/pipeline.js';
 import { redactedKey } from '../src/xds/translator/readable.js';
 import { CertFactory, type CertKey } from './helpers/tls.js';
+import { matchGolden } from './helpers/golden.js';
 
 const DIR = path.join(projectRoot(), 'test', 'testdata', 'gateway');
-const UPDATE = process.env.WEFT_UPDATE_GOLDEN === '1';
 const cases = readdirSync(DIR).filter((n) => n.startsWith('tls-') && n.endsWith('.tmpl.yaml')).map((n) => n.slice(0, -'.tmpl.yaml'.length)).sort();
 
 const factory = new CertFactory();
@@ -87,11 +87,6 @@ for (const name of cases) {
     }
     const actual = stringify(stabilize(report), { lineWidth: 0 });
     const outPath = path.join(DIR, `${name}.out.yaml`);
-    if (UPDATE) {
-      writeFileSync(outPath, actual);
-      t.pass();
-      return;
-    }
-    t.is(actual, readFileSync(outPath, 'utf8'), `${name}: output differs from ${name}.out.yaml (WEFT_UPDATE_GOLDEN=1 regenerates it)`);
+    matchGolden(t, outPath, actual);
   });
 }

@@ -6,7 +6,7 @@
 // written back as these placeholders (the certificate PEM and the redacted key's digest).
 // WEFT_UPDATE_GOLDEN=1 rewrites the .out.yaml files instead; read every diff against the Ingress spec
 // before committing it.
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { stringify } from 'yaml';
@@ -15,9 +15,9 @@ import { translationReport } from '../src/cli/translate.js';
 import { translateYaml, type TranslateOptions } from '../src/standalone/pipeline.js';
 import { redactedKey } from '../src/xds/translator/readable.js';
 import { CertFactory, type CertKey } from './helpers/tls.js';
+import { matchGolden } from './helpers/golden.js';
 
 const DIR = path.join(projectRoot(), 'test', 'testdata', 'ingress');
-const UPDATE = process.env.WEFT_UPDATE_GOLDEN === '1';
 
 const cases = readdirSync(DIR)
   .filter((n) => n.endsWith('.in.yaml'))
@@ -68,19 +68,7 @@ for (const name of cases) {
     const actual = stringify(JSON.parse(restorePlaceholders(JSON.stringify(report))), { lineWidth: 0 });
     t.false(/PRIVATE KEY/.test(actual), 'a private key is printed');
     const outPath = path.join(DIR, `${name}.out.yaml`);
-    if (UPDATE) {
-      writeFileSync(outPath, actual);
-      t.pass();
-      return;
-    }
-    let expected: string;
-    try {
-      expected = readFileSync(outPath, 'utf8');
-    } catch {
-      t.fail(`${outPath} is missing; run with WEFT_UPDATE_GOLDEN=1 to create it`);
-      return;
-    }
-    t.is(actual, expected, `${name}: output differs from ${name}.out.yaml (WEFT_UPDATE_GOLDEN=1 regenerates it)`);
+    matchGolden(t, outPath, actual);
   });
 }
 

@@ -1,15 +1,15 @@
 // Golden files for L7 policy: every test/testdata/l7policy/<case>.in.yaml is translated (problems, xDS)
 // and compared with <case>.out.yaml. WEFT_UPDATE_GOLDEN=1 rewrites them; read every diff before committing.
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { stringify } from 'yaml';
 import { projectRoot } from '../envoy/binary.js';
 import { translationReport } from '../src/cli/translate.js';
 import { translateYaml } from '../src/standalone/pipeline.js';
+import { matchGolden } from './helpers/golden.js';
 
 const DIR = path.join(projectRoot(), 'test', 'testdata', 'l7policy');
-const UPDATE = process.env.WEFT_UPDATE_GOLDEN === '1';
 const cases = readdirSync(DIR).filter((n) => n.endsWith('.in.yaml')).map((n) => n.slice(0, -'.in.yaml'.length)).sort();
 
 test('there are golden cases', (t) => {
@@ -21,11 +21,6 @@ for (const name of cases) {
     const inFile = `${name}.in.yaml`;
     const actual = stringify(translationReport(translateYaml(inFile, readFileSync(path.join(DIR, inFile), 'utf8')), 'all'), { lineWidth: 0 });
     const outPath = path.join(DIR, `${name}.out.yaml`);
-    if (UPDATE) {
-      writeFileSync(outPath, actual);
-      t.pass();
-      return;
-    }
-    t.is(actual, readFileSync(outPath, 'utf8'), `${name}: output differs from ${name}.out.yaml (WEFT_UPDATE_GOLDEN=1 regenerates it)`);
+    matchGolden(t, outPath, actual);
   });
 }

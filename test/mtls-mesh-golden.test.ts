@@ -1,15 +1,15 @@
 // meshResources (a node's mesh view → Envoy listeners and clusters) is a pure function: golden files
 // test/testdata/mtls/<case>.in.yaml → <case>.out.yaml (readable xDS, or the error naming every bad
 // field). WEFT_UPDATE_GOLDEN=1 rewrites the .out.yaml files.
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { parse, stringify } from 'yaml';
 import { projectRoot } from '../envoy/binary.js';
 import { meshResources, type MeshNodeView } from '../src/mtls/mesh-resources.js';
 import { readableResources } from '../src/xds/translator/readable.js';
+import { matchGolden } from './helpers/golden.js';
 
-const UPDATE = process.env.WEFT_UPDATE_GOLDEN === '1';
 const dir = path.join(projectRoot(), 'test', 'testdata', 'mtls');
 
 for (const file of readdirSync(dir).filter((f) => f.endsWith('.in.yaml')).sort()) {
@@ -23,18 +23,6 @@ for (const file of readdirSync(dir).filter((f) => f.endsWith('.in.yaml')).sort()
       actual = stringify({ error: (err as Error).message }, { lineWidth: 0 });
     }
     const outPath = path.join(dir, `${name}.out.yaml`);
-    if (UPDATE) {
-      writeFileSync(outPath, actual);
-      t.pass();
-      return;
-    }
-    let expected: string;
-    try {
-      expected = readFileSync(outPath, 'utf8');
-    } catch {
-      t.fail(`${outPath} is missing; run with WEFT_UPDATE_GOLDEN=1 to create it`);
-      return;
-    }
-    t.is(actual, expected, `${name}: output differs from ${name}.out.yaml (WEFT_UPDATE_GOLDEN=1 regenerates it)`);
+    matchGolden(t, outPath, actual);
   });
 }
