@@ -5,9 +5,9 @@ import type { IBackendTLSPolicy } from '@kubernetes-models/gateway-api/gateway.n
 import type { IServicePort } from 'kubernetes-models/v1/ServicePort';
 import type { UpstreamTlsIR } from '../ir/model.js';
 import type { Inputs, Obj } from '../sources/kinds.js';
-import { caBundleFromConfigMap } from '../tls/certificates.js';
 import { condition, CONTROLLER_NAME, GATEWAY_GROUP, generationOf, type Condition, type ObjectStatus } from './conditions.js';
 import { compareRouteAge } from './grpcroute.js';
+import { caBundleOfConfigMap } from './tls.js';
 
 type Policy = Obj<IBackendTLSPolicy>;
 
@@ -34,17 +34,12 @@ function resolvePolicy(policy: Policy, configMaps: Map<string, Inputs['configMap
       problems.push({ reason: 'InvalidKind', message: `${what}: kind ${ref.group ? `${ref.group}/` : ''}${ref.kind} is not supported (only core ConfigMap)` });
       continue;
     }
-    const cm = configMaps.get(`${ns}/${ref.name}`);
-    if (!cm) {
-      problems.push({ reason: 'InvalidCACertificateRef', message: `${what}: ConfigMap not found` });
+    const ca = caBundleOfConfigMap(configMaps.get(`${ns}/${ref.name}`), what);
+    if (!('bundle' in ca)) {
+      problems.push(ca);
       continue;
     }
-    const bundle = caBundleFromConfigMap(cm);
-    if ('error' in bundle) {
-      problems.push({ reason: 'InvalidCACertificateRef', message: `${what}: ConfigMap ${bundle.error}` });
-      continue;
-    }
-    bundles.push(bundle.ok.trim());
+    bundles.push(ca.bundle);
     used.push(`${ns}/${ref.name}`);
   }
   const resolvedRefs = problems.length

@@ -22,6 +22,14 @@ export interface ListenerTlsResolution {
 }
 
 /** The SDS Secret name of a Kubernetes Secret: stable, so a changed Secret is a rotation. */
+/** A CA certificate reference's ConfigMap → its PEM bundle, or the InvalidCACertificateRef problem (absent, unusable). */
+export function caBundleOfConfigMap(cm: Parameters<typeof caBundleFromConfigMap>[0] | undefined, what: string): { bundle: string } | RefProblem {
+  if (!cm) return { reason: 'InvalidCACertificateRef', message: `${what}: ConfigMap not found` };
+  const bundle = caBundleFromConfigMap(cm);
+  if ('error' in bundle) return { reason: 'InvalidCACertificateRef', message: `${what}: ConfigMap ${bundle.error}` };
+  return { bundle: bundle.ok.trim() };
+}
+
 export function secretSdsName(namespace: string, name: string): string {
   return `secret/${namespace}/${name}`;
 }
@@ -119,17 +127,12 @@ export function resolveFrontendValidation(gateway: Obj<IGateway>, port: number, 
       problems.push({ reason: 'RefNotPermitted', message: `${what}: ConfigMap in namespace ${ns} is not permitted by any ReferenceGrant there` });
       continue;
     }
-    const cm = objects.configMap(ns, ref.name);
-    if (!cm) {
-      problems.push({ reason: 'InvalidCACertificateRef', message: `${what}: ConfigMap not found` });
+    const ca = caBundleOfConfigMap(objects.configMap(ns, ref.name), what);
+    if (!('bundle' in ca)) {
+      problems.push(ca);
       continue;
     }
-    const bundle = caBundleFromConfigMap(cm);
-    if ('error' in bundle) {
-      problems.push({ reason: 'InvalidCACertificateRef', message: `${what}: ConfigMap ${bundle.error}` });
-      continue;
-    }
-    bundles.push(bundle.ok.trim());
+    bundles.push(ca.bundle);
     used.push({ namespace: ns, name: ref.name });
   }
   if (bundles.length === 0) return { problems, noValidCa: true };
