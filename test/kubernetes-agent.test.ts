@@ -13,7 +13,7 @@ import { ipIn } from '../src/devcluster/netns.js';
 import { createNodeNetwork, deleteNodeNetwork, type NodeNetwork } from '../src/devcluster/nodes.js';
 import { devClusterUnavailable, startTestCluster, type TestCluster } from './helpers/devcluster.js';
 import { eventually } from './helpers/net.js';
-import { startEchoPod, type TestPod } from './helpers/pods.js';
+import { serviceForPod, startEchoPod, type TestPod } from './helpers/pods.js';
 
 const unavailable = devClusterUnavailable();
 if (unavailable) console.log(`agent tests skipped: ${unavailable}`);
@@ -65,18 +65,13 @@ test.before(async () => {
   node = await createNodeNetwork(cluster.state, 1);
   pods.push(await startEchoPod(node, 0, 'blue', 3000), await startEchoPod(node, 1, 'green', 3000));
 
-  const backend = (name: string, address: string) => [
-    { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: NS }, spec: { ports: [{ name: 'http', port: 80, targetPort: 3000 }] } },
-    { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name, namespace: NS, labels: { 'kubernetes.io/service-name': name } },
-      addressType: 'IPv4', ports: [{ name: 'http', port: 3000 }], endpoints: [{ addresses: [address], conditions: { ready: true } }] },
-  ];
   for (const o of [
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } },
     { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GatewayClass', metadata: { name: 'weft' }, spec: { controllerName: CONTROLLER_NAME } },
     { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'gw', namespace: NS },
       spec: { gatewayClassName: 'weft', listeners: [{ name: 'http', protocol: 'HTTP', port: 8080 }] } },
-    ...backend('blue', pods[0].address),
-    ...backend('green', pods[1].address),
+    ...serviceForPod(NS, 'blue', pods[0].address),
+    ...serviceForPod(NS, 'green', pods[1].address),
     route([{ matches: [{ path: { type: 'PathPrefix', value: '/blue' } }], backendRefs: [{ name: 'blue', port: 80 }] }, { backendRefs: [{ name: 'green', port: 80 }] }]),
   ]) await objects.create(o);
 

@@ -52,3 +52,12 @@ async function wirePod(node: NodeNetwork, netns: string, address: string, podInd
     },
   };
 }
+
+/** A Service (port 80 → `port`) for a pod, and the EndpointSlice naming the pod's address as ready. */
+export function serviceForPod(namespace: string, name: string, address: string, port = 3000): object[] {
+  return [
+    { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace }, spec: { ports: [{ name: 'http', port: 80, targetPort: port }] } },
+    { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name, namespace, labels: { 'kubernetes.io/service-name': name } },
+      addressType: 'IPv4', ports: [{ name: 'http', port }], endpoints: [{ addresses: [address], conditions: { ready: true } }] },
+  ];
+}
