@@ -46,6 +46,16 @@ if [ ${#bpf_need[@]} -gt 0 ]; then
   fi
 fi
 
+# Flows: the service map page's test drives Debian's Chromium through playwright-core.
+if ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    say "installing Debian package chromium (service map page test)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    say "chromium missing (the service map page test will skip): run as root or apt-get install chromium"
+  fi
+fi
+
 # npm packages: reinstall only when package-lock.json changed since the last install.
 lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ ! -x node_modules/.bin/node ] || [ "$(cat node_modules/.weft-lock 2>/dev/null)" != "$lock_sum" ]; then

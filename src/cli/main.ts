@@ -12,6 +12,7 @@ import { addIngressFlags, ingressOptionsFromFlags, type IngressFlags } from './i
 import { runOperator } from './operator.js';
 import { runAgent } from './agent.js';
 import { runEnvoy } from './envoy.js';
+import { addObserveCommands } from './observe.js';
 
 const program = new Command();
 program.name('weft').description('Weft: a sidecarless service mesh centred on Envoy').showHelpAfterError();
@@ -96,6 +97,7 @@ program
   });
 
 addDevClusterCommands(program);
+addObserveCommands(program);
 
 // Mutual authentication (src/mtls/): the standalone CA on files, and the SPIFFE Workload API.
 const ca = program.command('ca').description('the SPIFFE certificate authority of a trust domain, on files (standalone mode)');

@@ -22,6 +22,7 @@ import { ADS_CONFIG_SOURCE, edsCluster, loadAssignment } from '../xds/builders.j
 import { clusterResource, endpointsResource, listenerResource, routeConfigurationResource } from '../xds/envoy-resources.js';
 import { packAny } from '../xds/protos.js';
 import type { Resource } from '../xds/resource.js';
+import { accessLogServiceResources, grpcAccessLog, type AccessLogServiceTarget, type AccessLogTag } from '../xds/translator/access-log-service.js';
 import { formatPrefix, parsePrefix, prefixKey, prefixWithin, type Prefix } from './cidr.js';
 import { RESERVED_HOST, RESERVED_WORLD, type Endpoint, type IdentityTable } from './identities.js';
 import { decide, type Decision, type DirectionPolicy, type PolicyModel } from './model.js';
@@ -52,6 +53,8 @@ export interface L7ListenerInfo {
 export interface EnvoyL7Options {
   /** Where Envoy writes the JSON access log of every request these listeners see. */
   accessLogPath: string;
+  /** Also stream every request to the node agent's gRPC access log service (flows). */
+  accessLogService?: AccessLogServiceTarget;
   /** Secret values for headerMatches: `ns/name` → the value (a Secret's only entry). */
   secrets: ReadonlyMap<string, string>;
 }
@@ -298,7 +301,15 @@ function accessLog(path: string, direction: string): FileAccessLog {
   return { path, json_format: { fields: Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, { stringValue: v }])) } };
 }
 
-function hcm(name: string, accessLogPath: string): HttpConnectionManager {
+/** What the agent needs to name both ends of a request (see src/observe/access-log-flows.ts). */
+const ALS_TAGS: AccessLogTag[] = [
+  { tag: 'source_identity', kind: 'request', key: RBAC_METADATA, path: 'shadow_effective_policy_id' },
+  { tag: 'destination_endpoint', kind: 'route', key: ROUTE_METADATA, path: 'endpoint' },
+  { tag: 'destination_identity', kind: 'route', key: ROUTE_METADATA, path: 'identity' },
+  { tag: 'destination_port', kind: 'route', key: ROUTE_METADATA, path: 'port' },
+];
+
+function hcm(name: string, accessLogPath: string, als: boolean): HttpConnectionManager {
   // Deny everything until the route configuration's per-virtual-host policy says otherwise.
   const base: RBAC = { rules: { action: 'ALLOW', policies: {} } };
   return {
@@ -320,7 +331,10 @@ function hcm(name: string, accessLogPath: string): HttpConnectionManager {
         },
       ],
     },
-    access_log: [{ name: 'envoy.access_loggers.file', typed_config: packAny('envoy.extensions.access_loggers.file.v3.FileAccessLog', accessLog(accessLogPath, 'ingress')) }],
+    access_log: [
+      { name: 'envoy.access_loggers.file', typed_config: packAny('envoy.extensions.access_loggers.file.v3.FileAccessLog', accessLog(accessLogPath, 'ingress')) },
+      ...(als ? [grpcAccessLog(ALS_TAGS)] : []),
+    ],
     http_filters: [
       { name: RBAC_FILTER, typed_config: packAny('envoy.extensions.filters.http.rbac.v3.RBAC', base) },
       { name: 'envoy.filters.http.router', typed_config: packAny('envoy.extensions.filters.http.router.v3.Router', {} satisfies Router) },
@@ -356,7 +370,7 @@ export function endpointL7Resources(model: PolicyModel, endpoint: Endpoint, opts
     const listener: Listener & { name: string } = {
       name,
       address: { socket_address: { address, port_value: port } },
-      filter_chains: [{ filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: packAny('envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager', hcm(name, opts.accessLogPath)) }] }],
+      filter_chains: [{ filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: packAny('envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager', hcm(name, opts.accessLogPath, opts.accessLogService !== undefined)) }] }],
     };
     const perRoute: RBACPerRoute = { rbac: portRbac(model, dp, port, opts.secrets) };
     const routes: RouteConfiguration & { name: string } = {
@@ -394,5 +408,6 @@ export function l7Resources(model: PolicyModel, table: IdentityTable, opts: Envo
     listeners.push(...r.listeners);
     problems.push(...r.problems.map((message) => ({ endpoint, message })));
   }
+  if (opts.accessLogService && listeners.length > 0) resources.push(...accessLogServiceResources(opts.accessLogService));
   return { resources, listeners, problems };
 }

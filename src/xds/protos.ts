@@ -10,7 +10,7 @@ import { TYPE_PREFIX } from './type-urls.js';
 
 const require = createRequire(import.meta.url);
 
-function protoIncludeDirs(): string[] {
+export function protoIncludeDirs(): string[] {
   const xdsPackage = path.dirname(require.resolve('@grpc/grpc-js-xds/package.json'));
   const deps = path.join(xdsPackage, 'deps');
   return ['envoy-api', 'xds', 'googleapis', 'protoc-gen-validate'].map((d) => path.join(deps, d));
@@ -36,6 +36,8 @@ const ROOT_PROTOS = [
   'envoy/extensions/matching/input_matchers/ip/v3/ip.proto',
   'envoy/type/matcher/v3/http_inputs.proto',
   'envoy/extensions/access_loggers/file/v3/file.proto',
+  // Flows (src/observe): Envoy's gRPC access log service towards the node agent.
+  'envoy/extensions/access_loggers/grpc/v3/als.proto',
 ];
 
 export const LOADER_OPTIONS: protoLoader.Options = {

@@ -1,0 +1,72 @@
+// Envoy's gRPC access log entries (envoy.data.accesslog.v3.HTTPAccessLogEntry, as proto-loader decodes them
+// with keepCase) of the node proxy's L7 policy listeners → L7 flow records. The custom tags are the ones
+// src/l7policy/envoy.ts asks Envoy to copy (source identity from the RBAC filter, the destination from the
+// route's metadata).
+import type { Flow, FlowVerdict } from './flow.js';
+import type { WorkloadDirectory } from './directory.js';
+
+interface SocketAddress { socket_address?: { address?: string; port_value?: number } | null }
+interface Duration { seconds?: string | number; nanos?: number }
+
+export interface HttpAccessLogEntry {
+  common_properties?: {
+    downstream_remote_address?: SocketAddress | null;
+    downstream_direct_remote_address?: SocketAddress | null;
+    downstream_local_address?: SocketAddress | null;
+    start_time?: Duration | null;
+    time_to_last_downstream_tx_byte?: Duration | null;
+    custom_tags?: Record<string, string>;
+  } | null;
+  protocol_version?: string;
+  request?: { request_method?: string; path?: string; authority?: string } | null;
+  response?: { response_code?: { value?: number } | null; response_code_details?: string } | null;
+}
+
+const PROTOCOLS: Readonly<Record<string, string>> = { HTTP10: 'HTTP/1.0', HTTP11: 'HTTP/1.1', HTTP2: 'HTTP/2', HTTP3: 'HTTP/3' };
+const DENIED = /^rbac_access_denied_matched_policy\[(.*)\]$/;
+
+const ms = (d: Duration | null | undefined): number => (d ? Number(d.seconds ?? 0) * 1000 + (d.nanos ?? 0) / 1e6 : 0);
+const num = (v: string | undefined): number => (v !== undefined && /^\d+$/.test(v) ? Number(v) : 0);
+
+/** The RBAC decision → verdict and Cilium drop reason: `dropped:deny-rule` is an explicit deny (POLICY_DENY). */
+function decision(details: string): { verdict: FlowVerdict; reason: string; code: number; summary: string } {
+  const denied = DENIED.exec(details);
+  if (denied) {
+    const name = denied[1];
+    return name === 'dropped:deny-rule' ? { verdict: 'DROPPED', reason: 'POLICY_DENY', code: 181, summary: name } : { verdict: 'DROPPED', reason: 'POLICY_DENIED', code: 133, summary: name };
+  }
+  if (details === 'via_upstream') return { verdict: 'FORWARDED', reason: '', code: 0, summary: details };
+  return { verdict: 'ERROR', reason: '', code: 0, summary: details };
+}
+
+export function flowFromAccessLog(entry: HttpAccessLogEntry, directory: WorkloadDirectory): Flow {
+  const common = entry.common_properties ?? {};
+  const tags = common.custom_tags ?? {};
+  const from = (common.downstream_direct_remote_address ?? common.downstream_remote_address)?.socket_address ?? {};
+  const to = common.downstream_local_address?.socket_address ?? {};
+  const sourceIp = from.address ?? '';
+  const destinationIp = to.address ?? '';
+  const d = decision(entry.response?.response_code_details ?? '');
+  return {
+    time_ms: ms(common.start_time),
+    node: directory.node,
+    type: 'L7',
+    verdict: d.verdict,
+    drop_reason: d.reason,
+    drop_reason_code: d.code,
+    traffic_direction: 'INGRESS',
+    ip_version: sourceIp.includes(':') ? 6 : 4,
+    protocol: 'HTTP',
+    source: directory.endpoint(sourceIp, from.port_value ?? 0, num(tags.source_identity) || directory.identityOf(sourceIp)),
+    destination: directory.endpoint(destinationIp, num(tags.destination_port) || (to.port_value ?? 0), num(tags.destination_identity) || directory.identityOf(destinationIp)),
+    http: {
+      method: entry.request?.request_method ?? '',
+      path: entry.request?.path ?? '',
+      host: entry.request?.authority ?? '',
+      status: entry.response?.response_code?.value ?? 0,
+      latency_ms: ms(common.time_to_last_downstream_tx_byte),
+      protocol: PROTOCOLS[entry.protocol_version ?? ''] ?? entry.protocol_version ?? '',
+    },
+    summary: d.summary,
+  };
+}

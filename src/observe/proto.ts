@@ -1,0 +1,33 @@
+// The gRPC services flows use, loaded with proto-loader: Weft's observe API (proto/weft/observe/v1) and
+// Envoy's access log service (from the Envoy API tree @grpc/grpc-js-xds ships).
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { protoIncludeDirs } from '../xds/protos.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** proto/ is not copied by tsc; from dist/src/observe it is three levels up. */
+export const OBSERVE_PROTO = path.resolve(here, '..', '..', '..', 'proto', 'weft', 'observe', 'v1', 'observe.proto');
+
+const OPTIONS: protoLoader.Options = { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true };
+
+let observer: grpc.ServiceClientConstructor | undefined;
+let accessLog: grpc.ServiceClientConstructor | undefined;
+
+type Namespace = Record<string, unknown>;
+const lookup = (root: grpc.GrpcObject, dotted: string): grpc.ServiceClientConstructor =>
+  dotted.split('.').reduce<unknown>((o, k) => (o as Namespace)[k], root) as grpc.ServiceClientConstructor;
+
+export function observerService(): grpc.ServiceClientConstructor {
+  observer ??= lookup(grpc.loadPackageDefinition(protoLoader.loadSync(OBSERVE_PROTO, OPTIONS)), 'weft.observe.v1.Observer');
+  return observer;
+}
+
+export function accessLogService(): grpc.ServiceClientConstructor {
+  accessLog ??= lookup(
+    grpc.loadPackageDefinition(protoLoader.loadSync('envoy/service/accesslog/v3/als.proto', { ...OPTIONS, includeDirs: protoIncludeDirs() })),
+    'envoy.service.accesslog.v3.AccessLogService',
+  );
+  return accessLog;
+}

@@ -1,0 +1,102 @@
+// `weft relay`: follows every agent's flows (mutual TLS towards them), merges them into one ring, and serves
+// the same Observer API for the whole cluster (mutual TLS towards clients), plus the service map page.
+// An agent that goes away is retried every second; on return only flows newer than the last one seen are
+// asked for, so nothing is counted twice.
+import * as grpc from '@grpc/grpc-js';
+import type { Flow } from './flow.js';
+import { FlowRing } from './flow-ring.js';
+import { clientCredentials, type MtlsMaterial } from './mtls.js';
+import { observerClient, serveObserver, type GetFlowsResponse, type NodeInfo } from './observer-service.js';
+import { DEFAULT_RING_CAPACITY } from './agent.js';
+
+export interface RelayOptions {
+  /** host:port of each agent's Observer API. */
+  agents: string[];
+  /** host:port to serve the merged Observer API on (port 0 picks one). */
+  listen: string;
+  mtls?: MtlsMaterial;
+  ringCapacity?: number;
+  retryMs?: number;
+}
+
+interface Upstream {
+  address: string;
+  name: string;
+  connected: boolean;
+  error: string;
+  seen: number;
+  lastTimeMs: number;
+  client: ReturnType<typeof observerClient>;
+  stream?: grpc.ClientReadableStream<GetFlowsResponse>;
+  timer?: NodeJS.Timeout;
+}
+
+export class Relay {
+  readonly ring: FlowRing;
+  port = 0;
+  private server: grpc.Server | undefined;
+  private readonly upstreams: Upstream[];
+  private stopped = false;
+
+  private constructor(private readonly opts: RelayOptions) {
+    this.ring = new FlowRing(opts.ringCapacity ?? DEFAULT_RING_CAPACITY * 4);
+    const credentials = opts.mtls ? clientCredentials(opts.mtls) : grpc.credentials.createInsecure();
+    this.upstreams = opts.agents.map((address) => ({ address, name: '', connected: false, error: '', seen: 0, lastTimeMs: 0, client: observerClient(address, credentials) }));
+  }
+
+  static async start(opts: RelayOptions): Promise<Relay> {
+    const relay = new Relay(opts);
+    const { server, port } = await serveObserver({ ring: relay.ring, nodes: () => relay.nodes(), ...(opts.mtls ? { mtls: opts.mtls } : {}) }, opts.listen);
+    relay.server = server;
+    relay.port = port;
+    for (const u of relay.upstreams) relay.follow(u);
+    return relay;
+  }
+
+  private follow(u: Upstream): void {
+    if (this.stopped) return;
+    const stream = u.client.GetFlows({ follow: true, number: 0, filter: u.lastTimeMs ? { since_ms: u.lastTimeMs + 1e-6 } : null });
+    u.stream = stream;
+    stream.on('metadata', () => {
+      u.connected = true;
+      u.error = '';
+    });
+    stream.on('data', (res: GetFlowsResponse) => {
+      u.connected = true;
+      const flows: Flow[] = res.flows;
+      if (flows.length === 0) return;
+      u.seen += flows.length;
+      if (!u.name) u.name = flows[0].node;
+      for (const f of flows) if (f.time_ms > u.lastTimeMs) u.lastTimeMs = f.time_ms;
+      this.ring.push(flows);
+    });
+    stream.on('error', (err: grpc.ServiceError) => {
+      if (err.code === grpc.status.CANCELLED && this.stopped) return;
+      u.error = err.details || err.message;
+    });
+    stream.on('close', () => {
+      u.connected = false;
+      if (this.stopped) return;
+      u.timer = setTimeout(() => this.follow(u), this.opts.retryMs ?? 1000);
+    });
+    if (!u.name) {
+      u.client.GetNodes({}, (err, res) => {
+        if (!err && res?.nodes[0]) u.name = res.nodes[0].name;
+      });
+    }
+  }
+
+  nodes(): NodeInfo[] {
+    return this.upstreams.map((u) => ({ name: u.name, address: u.address, connected: u.connected, flows_seen: u.seen, ring_capacity: 0, error: u.error }));
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const u of this.upstreams) {
+      clearTimeout(u.timer);
+      u.stream?.cancel();
+      u.client.close();
+    }
+    this.server?.forceShutdown();
+  }
+}
