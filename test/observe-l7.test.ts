@@ -2,31 +2,16 @@
 // gRPC access log service to the flow agent, which names both ends (pods, identities, service); allowed and
 // L7-denied requests (with method, path, status) appear through the agent and through the relay.
 import test from 'ava';
-import { classifyManifests } from '../src/sources/kinds.js';
-import { parseManifests } from '../src/sources/manifests.js';
-import { translateYaml } from '../src/standalone/pipeline.js';
-import { FlowAgent } from '../src/observe/agent.js';
-import { directoryFromIdentities, serviceRecords } from '../src/observe/directory-sources.js';
 import type { Flow } from '../src/observe/flow.js';
-import { Relay } from '../src/observe/relay.js';
 import { ACCESS_LOG_CLUSTER } from '../src/xds/translator/access-log-service.js';
-import { startEchoBackend } from './helpers/echo-backend.js';
-import { addressBlock, pod, request } from './helpers/l7policy.js';
-import { Mesh } from './helpers/mesh.js';
-import { eventually, freePort } from './helpers/net.js';
-import { client, getFlows, TrustDomain } from './helpers/observe.js';
+import { pod, request } from './helpers/l7policy.js';
+import { eventually } from './helpers/net.js';
+import { client, getFlows, l7FlowFixture } from './helpers/observe.js';
 
 test('L7 requests, allowed and denied by L7 policy, become flows with the request and the right identities, through the agent and the relay', async (t) => {
-  const td = new TrustDomain();
-  const agent = await FlowAgent.start({ node: 'node-1', listen: '127.0.0.1:0', accessLogListen: '127.0.0.1:0', mtls: td.material('/weft/agent/node-1') });
-  t.teardown(() => agent.stop());
-  const backend = await startEchoBackend('app');
-  t.teardown(() => backend.close());
-  const port = await freePort();
-  const net = addressBlock();
-  const yaml = `apiVersion: v1
+  const f = await l7FlowFixture(t, ({ net, port, backendAnnotation }) => `apiVersion: v1
 kind: Pod
-metadata: { name: server-0, namespace: shop, labels: { app: server }, annotations: { weft.dev/standalone-backends: "${port}=127.0.0.1:${backend.port}" } }
+metadata: { name: server-0, namespace: shop, labels: { app: server }, ${backendAnnotation} }
 status: { podIP: ${net}.2 }
 ---
 ${pod('client-0', `${net}.10`, { app: 'client' }, 'shop')}---
@@ -45,20 +30,11 @@ spec:
     toPorts:
     - ports: [{ port: "${port}", protocol: TCP }]
       rules: { http: [{ method: GET, path: "/public.*" }] }
-`;
-  const translation = translateYaml('flows.yaml', yaml, { l7: { accessLogPath: '/dev/null', accessLogService: { address: '127.0.0.1', port: agent.accessLogPort } } });
-  t.deepEqual(translation.problems, []);
-  t.true(translation.resources.some((r) => r.name === ACCESS_LOG_CLUSTER), 'the access log service cluster is part of the configuration');
-  const table = translation.l7!.table;
-  agent.directory = directoryFromIdentities('node-1', table, serviceRecords(classifyManifests(parseManifests('flows.yaml', yaml).manifests).inputs.services));
-
-  const mesh = new Mesh({ protocol: 'delta' });
-  t.teardown(() => mesh.stop());
-  await mesh.start(translation.resources);
-  await mesh.converged();
-  const relay = await Relay.start({ agents: [`127.0.0.1:${agent.observerPort}`], listen: '127.0.0.1:0', mtls: td.material('/weft/relay') });
-  t.teardown(() => relay.stop());
-
+`);
+  const { agent, relay, td, port } = f;
+  t.true(f.translation.resources.some((r) => r.name === ACCESS_LOG_CLUSTER), 'the access log service cluster is part of the configuration');
+  const table = f.translation.l7!.table;
+  const net = f.server.slice(0, f.server.lastIndexOf('.'));
   const from = `${net}.10`;
   t.is((await request(`${net}.2`, port, { from, path: '/public/a' })).status, 200);
   t.is((await request(`${net}.2`, port, { from, path: '/private' })).status, 403);
@@ -92,6 +68,4 @@ spec:
   const direct = client(`127.0.0.1:${agent.observerPort}`, td.material('/weft/observe'));
   t.teardown(() => direct.close());
   t.deepEqual(await getFlows(direct, { type: ['L7'] }), flows);
-  const { nacks } = await mesh.healthy();
-  t.deepEqual(nacks, []);
 });

@@ -100,11 +100,15 @@ function drawTable(flows) {
     return tr;
   }));
 }
+async function failure(r) {
+  const text = await r.text();
+  try { return JSON.parse(text).error; } catch { return text; }
+}
 let generation = 0;
 async function refresh() {
   const mine = ++generation, q = query();
   try {
-    const [map, flows] = await Promise.all([fetch('api/map?' + q), fetch('api/flows?limit=500&' + q)].map((p) => p.then(async (r) => { if (!r.ok) throw new Error(await r.text()); return r.json(); })));
+    const [map, flows] = await Promise.all([fetch('api/map?' + q), fetch('api/flows?limit=500&' + q)].map((p) => p.then(async (r) => { if (!r.ok) throw new Error(await failure(r)); return r.json(); })));
     if (mine !== generation) return;
     drawGraph(map);
     drawTable(flows.flows);

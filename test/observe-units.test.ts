@@ -1,0 +1,133 @@
+// The pure parts of flows: the ring's bounds, filters (each field, AND across fields, OR within one),
+// filter parameters and their errors, enrichment, datapath events → records, and the service map graph.
+import test from 'ava';
+import type { FlowEvent } from '../src/datapath/layout.js';
+import { flowFromDatapath } from '../src/observe/datapath-flows.js';
+import { WorkloadDirectory } from '../src/observe/directory.js';
+import { compileFilter } from '../src/observe/filter.js';
+import { filterFromParams, type FilterParam } from '../src/observe/filter-params.js';
+import type { Flow, FlowEndpoint } from '../src/observe/flow.js';
+import { FlowRing } from '../src/observe/flow-ring.js';
+import { formatFlow } from '../src/observe/output.js';
+import { serviceMap } from '../src/observe/service-map.js';
+
+const directory = new WorkloadDirectory(
+  'n1',
+  [
+    { namespace: 'shop', pod: 'web-0', labels: { app: 'web', tier: 'front' }, identity: 300, ips: ['10.0.0.1'] },
+    { namespace: 'shop', pod: 'api-0', labels: { app: 'api' }, identity: 301, ips: ['10.0.0.2', 'fd00::2'] },
+    { namespace: 'ops', pod: 'probe', labels: {}, identity: 302, ips: ['10.0.0.3'] },
+  ],
+  [
+    { namespace: 'shop', name: 'api', ips: ['10.96.0.2'], selector: { app: 'api' } },
+    { namespace: 'shop', name: 'headless', ips: [], selector: {} },
+  ],
+);
+
+const ep = (ip: string, port: number, identity = 0): FlowEndpoint => directory.endpoint(ip, port, identity);
+let clock = 1_000_000;
+function flow(o: Partial<Flow> & { from: string; to: string; port?: number }): Flow {
+  const { from, to, port, ...rest } = o;
+  return { time_ms: clock++, node: 'n1', type: 'L3_L4', verdict: 'FORWARDED', drop_reason: '', drop_reason_code: 0, traffic_direction: 'INGRESS', ip_version: 4, protocol: 'TCP', source: ep(from, 40000), destination: ep(to, port ?? 8080), http: null, summary: 'new', ...rest };
+}
+const httpFlow = (from: string, method: string, path: string, status: number, verdict: Flow['verdict'] = 'FORWARDED'): Flow =>
+  flow({ from, to: '10.0.0.2', type: 'L7', protocol: 'HTTP', verdict, drop_reason: verdict === 'DROPPED' ? 'POLICY_DENIED' : '', http: { method, path, host: 'api', status, latency_ms: 1, protocol: 'HTTP/1.1' } });
+
+const flows: Flow[] = [
+  flow({ from: '10.0.0.1', to: '10.0.0.2' }),
+  flow({ from: '10.0.0.3', to: '10.0.0.2', verdict: 'DROPPED', drop_reason: 'POLICY_DENIED', drop_reason_code: 133 }),
+  flow({ from: '10.0.0.1', to: '192.0.2.9', port: 53, protocol: 'UDP', traffic_direction: 'EGRESS', node: 'n2' }),
+  httpFlow('10.0.0.1', 'GET', '/public/a', 200),
+  httpFlow('10.0.0.1', 'POST', '/public/a', 403, 'DROPPED'),
+  httpFlow('10.0.0.1', 'GET', '/private', 503),
+  httpFlow('10.0.0.3', 'GET', '/public/b', 403, 'DROPPED'),
+];
+const paths = (fs: Flow[]): string[] => fs.map((f) => (f.http ? `${f.http.method} ${f.http.path}` : `${f.source.pod || f.source.ip}>${f.destination.pod || f.destination.ip}:${f.verdict}`));
+const select = (filter: Parameters<typeof compileFilter>[0]): string[] => paths(flows.filter(compileFilter(filter)));
+
+test('enrichment: pods, labels, services, workloads; unknown and reserved addresses', (t) => {
+  t.like(ep('10.0.0.2', 8080), { identity: 301, namespace: 'shop', pod: 'api-0', labels: ['app=api'], services: ['shop/api'], workload: 'api' });
+  t.like(ep('fd00::2', 8080, 999), { identity: 999, pod: 'api-0' }, 'the identity the datapath saw wins');
+  t.like(ep('10.0.0.1', 1), { labels: ['app=web', 'tier=front'], services: [] });
+  t.like(ep('10.0.0.3', 1), { workload: 'probe', services: [] }, 'no app label: the pod name');
+  t.like(ep('10.96.0.2', 80), { namespace: 'shop', pod: '', services: ['shop/api'], workload: 'svc:api' });
+  t.like(ep('192.0.2.9', 53, 2), { pod: '', workload: 'world', labels: ['reserved:world'] });
+  t.like(ep('192.0.2.9', 53, 0), { workload: '192.0.2.9' });
+});
+
+test('datapath events become records with Cilium drop reasons and wall-clock time', (t) => {
+  const event: FlowEvent = { timeNs: 5_000_000n, kind: 'drop', family: 4, protocol: 6, source: { ip: '10.0.0.3', port: 1234, identity: 302 }, destination: { ip: '10.0.0.2', port: 8080, identity: 301 }, ifindex: 3, direction: 'ingress', verdict: 'deny', reason: 'policy-deny-rule', proxyPort: 0 };
+  t.like(flowFromDatapath(event, directory, 1000), { time_ms: 1005, verdict: 'DROPPED', drop_reason: 'POLICY_DENY', drop_reason_code: 181, traffic_direction: 'INGRESS', protocol: 'TCP', source: { pod: 'probe' }, destination: { pod: 'api-0' } });
+  t.like(flowFromDatapath({ ...event, kind: 'new', verdict: 'redirect', reason: 'none', protocol: 17, direction: 'egress' }, directory, 0), { verdict: 'REDIRECTED', drop_reason: '', drop_reason_code: 0, protocol: 'UDP', traffic_direction: 'EGRESS' });
+  t.like(flowFromDatapath({ ...event, reason: 'no-service-backend' }, directory, 0), { drop_reason: 'SERVICE_BACKEND_NOT_FOUND', drop_reason_code: 158 });
+});
+
+test('filters: each field selects exactly what it names', (t) => {
+  t.is(select({}).length, flows.length);
+  t.deepEqual(select({ verdict: ['dropped'] }), ['probe>api-0:DROPPED', 'POST /public/a', 'GET /public/b']);
+  t.deepEqual(select({ drop_reason: ['POLICY_DENIED'] }), ['probe>api-0:DROPPED', 'POST /public/a', 'GET /public/b']);
+  t.deepEqual(select({ pod: ['probe'] }), ['probe>api-0:DROPPED', 'GET /public/b']);
+  t.deepEqual(select({ pod: ['other/probe'] }), [], 'namespace/name must match both');
+  t.deepEqual(select({ source_pod: ['shop/api-0'] }), []);
+  t.deepEqual(select({ destination_pod: ['api-0'] }).length, 6);
+  t.deepEqual(select({ namespace: ['ops'] }), ['probe>api-0:DROPPED', 'GET /public/b']);
+  t.deepEqual(select({ label: ['tier'] }).length, 5, 'label key alone');
+  t.deepEqual(select({ label: ['tier=back'] }), []);
+  t.deepEqual(select({ identity: [302] }), ['probe>api-0:DROPPED', 'GET /public/b']);
+  t.deepEqual(select({ protocol: ['udp'] }), ['web-0>192.0.2.9:FORWARDED']);
+  t.deepEqual(select({ node: ['n2'] }), ['web-0>192.0.2.9:FORWARDED']);
+  t.deepEqual(select({ type: ['l7'] }).length, 4);
+  t.deepEqual(select({ http_method: ['post'] }), ['POST /public/a']);
+  t.deepEqual(select({ http_path: ['/public'] }), ['GET /public/a', 'POST /public/a', 'GET /public/b']);
+  t.deepEqual(select({ http_status: [503, 200] }), ['GET /public/a', 'GET /private']);
+  t.deepEqual(select({ since_ms: flows[5].time_ms }), ['GET /private', 'GET /public/b']);
+  t.deepEqual(select({ until_ms: flows[0].time_ms }), ['web-0>api-0:FORWARDED']);
+  t.deepEqual(select({ verdict: ['DROPPED'], pod: ['web-0'], http_method: ['POST', 'GET'] }), ['POST /public/a'], 'AND across fields, OR within one');
+});
+
+test('filter parameters: names, repeats and commas, times, and errors naming the parameter', (t) => {
+  const params = (o: Partial<Record<FilterParam, string[]>>) => (name: FilterParam) => o[name] ?? [];
+  const now = Date.parse('2026-01-01T00:10:00Z');
+  t.deepEqual(filterFromParams(params({ pod: ['a,b', 'c'], 'from-pod': ['x'], 'http-status': ['403'], since: ['5m'], until: ['2026-01-01T00:09:00Z'], label: ['app=a,b'] }), now), {
+    pod: ['a', 'b', 'c'], source_pod: ['x'], http_status: [403], since_ms: now - 300_000, until_ms: now - 60_000, label: ['app=a,b'],
+  });
+  t.throws(() => filterFromParams(params({ identity: ['x1'] })), { message: 'identity: "x1" is not a non-negative integer' });
+  t.throws(() => filterFromParams(params({ since: ['yesterday'] })), { message: /^since: "yesterday" is neither a time/ });
+});
+
+test('the ring keeps the newest flows, bounded; recent() limits to the newest; subscribers see every batch', (t) => {
+  const ring = new FlowRing(4);
+  const seen: number[] = [];
+  const stop = ring.subscribe((b) => seen.push(b.length));
+  ring.push(flows.slice(0, 3));
+  ring.push(flows.slice(3));
+  t.is(ring.size, 4);
+  t.is(ring.written, 7);
+  t.deepEqual(ring.recent(() => true), flows.slice(3));
+  t.deepEqual(ring.recent(() => true, 2), flows.slice(5));
+  t.deepEqual(ring.recent((f) => f.verdict === 'DROPPED'), [flows[4], flows[6]]);
+  t.deepEqual(seen, [3, 4]);
+  stop();
+  ring.push(flows.slice(0, 1));
+  t.deepEqual(seen, [3, 4]);
+  t.throws(() => new FlowRing(0), { message: /capacity must be a positive integer/ });
+});
+
+test('service map: workloads as nodes, edges with requests, errors, denials and rate', (t) => {
+  const map = serviceMap(flows, 10);
+  t.deepEqual(map.nodes.map((n) => n.id), ['192.0.2.9', 'ops/probe', 'shop/api', 'shop/web']);
+  const edge = (s: string, d: string) => map.edges.find((e) => e.source === s && e.destination === d);
+  t.like(edge('shop/web', 'shop/api'), { flows: 4, requests: 3, errors: 1, denied: 1, requestRate: 0.3, protocols: ['HTTP', 'TCP'], ports: [8080] });
+  t.like(edge('ops/probe', 'shop/api'), { flows: 2, requests: 1, denied: 2, errors: 0 });
+  t.like(edge('shop/web', '192.0.2.9'), { protocols: ['UDP'], ports: [53] });
+  t.is(map.edges.length, 3);
+  const redirected = serviceMap([flow({ from: '10.0.0.1', to: '10.0.0.2', verdict: 'REDIRECTED' })]);
+  t.deepEqual(redirected.edges, [], 'a redirect is counted by the L7 record it becomes');
+});
+
+test('output: compact and wide lines, JSON the record', (t) => {
+  t.regex(formatFlow(flows[1], 'compact'), /^\S+ ops\/probe:40000 \(ID:302\) -> shop\/api-0:8080 \(ID:301\) L3_L4 DROPPED \(POLICY_DENIED\) TCP$/);
+  t.regex(formatFlow(flows[4], 'compact'), /L7 DROPPED \(POLICY_DENIED\) HTTP HTTP\/1\.1 POST api\/public\/a 403 1\.0ms$/);
+  t.regex(formatFlow(flows[0], 'wide'), /node=n1 10\.0\.0\.1:40000 shop\/web-0:40000 \(ID:300\) \[app=web,tier=front\] -> 10\.0\.0\.2:8080 shop\/api-0:8080 \(ID:301\) \[app=api\] svc=shop\/api L3_L4 INGRESS FORWARDED TCP IPv4 new$/);
+  t.deepEqual(JSON.parse(formatFlow(flows[2], 'json')), flows[2]);
+});
