@@ -47,6 +47,8 @@ const benches: Bench[] = [
   { name: 'datapath', nodeFlags: [], script: 'datapath.js', args: [`--size=${size}`], timeoutMs: 30 * 60_000 },
   // L7 policy: HTTP rules through Envoy (vs the same Envoy without policy), compile time, label change → ACK.
   { name: 'l7policy', nodeFlags: [], script: 'l7policy.js', args: [`--size=${size}`], timeoutMs: 20 * 60_000 },
+  // Flows: events/s one node's flow agent ingests and serves (vs decode-only), loop delay, CPU per 100k/s.
+  { name: 'flows', nodeFlags: [], script: 'observe.js', args: [`--size=${size}`], timeoutMs: 20 * 60_000 },
 ].filter((b) => !args.has('only') || args.get('only')!.split(',').some((name) => b.name.startsWith(name)));
 
 function commandOf(b: Bench): string {
@@ -199,6 +201,23 @@ interface L7PolicyResult {
   labelChange: { pods: number; policies: number; translate: Stats; ack: Stats; total: Stats };
 }
 
+interface FlowsResult {
+  seconds: number;
+  steps: Array<{ mode: string; rate: number; achieved: number; dropped: number; cpuPer100k: number; loopP99Ms: number; loopMaxMs: number; followerFlows: number | null; followerLost: number | null; expectedAtFollower: number | null }>;
+  sustained: Record<string, number>;
+}
+
+function flowsSummary(r: FlowsResult | undefined, name: string, command: string): string[] {
+  if (!r) return [];
+  const base = r.steps.filter((s) => s.mode.startsWith('baseline'));
+  return Object.entries(r.sustained).map(([mode, rate]) => {
+    const at = r.steps.find((s) => s.mode === mode && s.rate === 200_000);
+    const b = base.find((s) => s.rate === 200_000);
+    const detail = at && b ? `; at 200,000/s: CPU ${(at.cpuPer100k * 100).toFixed(1)} % of a core per 100,000 flows/s (×${(at.cpuPer100k / b.cpuPer100k).toFixed(1)} decode-only), loop delay p99 ${at.loopP99Ms.toFixed(1)} max ${at.loopMaxMs.toFixed(1)} ms, dropped ${at.dropped}${at.followerFlows === null ? '' : `, reader got ${at.followerFlows}/${at.expectedAtFollower} (lost ${at.followerLost})`}` : '';
+    return `${name} ${mode}: highest rate without drops or reader loss ${rate.toLocaleString('en')}/s${detail}  [${command}]`;
+  });
+}
+
 async function main(): Promise<void> {
   console.log(`# weft benchmarks  size=${size}  ${machine()}  ${new Date().toISOString()}\n`);
   const summary: string[] = [];
@@ -254,6 +273,7 @@ async function main(): Promise<void> {
     }
     summary.push(...datapathSummary(results.get('datapath') as DatapathResult | undefined, b.name, command));
     summary.push(...mtlsSummary(results.get('mtls') as MtlsResult | undefined, b.name, command));
+    summary.push(...flowsSummary(results.get('flows') as FlowsResult | undefined, b.name, command));
     summary.push(...tlsSummary(results.get('tls') as TlsResult | undefined, b.name, command));
     const l7 = results.get('l7policy') as L7PolicyResult | undefined;
     for (const r of l7?.throughput ?? []) {

@@ -10,6 +10,8 @@ import type { Flow, FlowEndpoint } from '../src/observe/flow.js';
 import { FlowRing } from '../src/observe/flow-ring.js';
 import { formatFlow } from '../src/observe/output.js';
 import { serviceMap } from '../src/observe/service-map.js';
+import * as protoLoader from '@grpc/proto-loader';
+import { OBSERVE_PROTO, observerService } from '../src/observe/proto.js';
 
 const directory = new WorkloadDirectory(
   'n1',
@@ -130,4 +132,19 @@ test('output: compact and wide lines, JSON the record', (t) => {
   t.regex(formatFlow(flows[4], 'compact'), /L7 DROPPED \(POLICY_DENIED\) HTTP HTTP\/1\.1 POST api\/public\/a 403 1\.0ms$/);
   t.regex(formatFlow(flows[0], 'wide'), /node=n1 10\.0\.0\.1:40000 shop\/web-0:40000 \(ID:300\) \[app=web,tier=front\] -> 10\.0\.0\.2:8080 shop\/api-0:8080 \(ID:301\) \[app=api\] svc=shop\/api L3_L4 INGRESS FORWARDED TCP IPv4 new$/);
   t.deepEqual(JSON.parse(formatFlow(flows[2], 'json')), flows[2]);
+});
+
+test('the flow stream\'s encoder and decoder agree with proto-loader\'s on every field', (t) => {
+  const method = observerService().service.GetFlows;
+  const loader = protoLoader.loadSync(OBSERVE_PROTO, { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true });
+  const reference = (loader['weft.observe.v1.Observer'] as unknown as { GetFlows: { responseSerialize(v: unknown): Buffer; responseDeserialize(b: Buffer): unknown } }).GetFlows;
+  const long = new WorkloadDirectory('n1', [{ namespace: 'ns-ü', pod: 'p'.repeat(200), labels: { ['k'.repeat(150)]: 'v'.repeat(300), app: 'ä' }, identity: 70000, ips: ['10.9.9.9'] }], [{ namespace: 'ns-ü', name: 's'.repeat(140), ips: [], selector: { app: 'ä' } }]);
+  const odd = flow({ from: '10.9.9.9', to: '192.0.2.1', time_ms: 0, ip_version: 6, drop_reason_code: 300 });
+  odd.source = long.endpoint('10.9.9.9', 65535, 0);
+  for (const f of [...flows, odd, odd]) {
+    const back = method.responseDeserialize(method.responseSerialize({ flows: [f], lost: 7 })) as { flows: Flow[]; lost: number };
+    t.deepEqual(back, { flows: [f], lost: 7 });
+    t.deepEqual(JSON.parse(JSON.stringify(reference.responseDeserialize(method.responseSerialize({ flows: [f], lost: 7 })))), back, 'proto-loader reads what we write');
+    t.deepEqual(method.responseDeserialize(reference.responseSerialize({ flows: [f], lost: 7 })), back, 'we read what proto-loader writes');
+  }
 });

@@ -26,7 +26,10 @@ export interface NodeInfo {
   error: string;
 }
 
-const CHUNK = 1000;
+/** Flows per message: well under gRPC's default 4 MiB receive limit (a flow encodes to ~200 bytes). */
+const CHUNK = 2048;
+/** Flows held for one follower whose stream is not draining. */
+const MAX_PENDING = 131_072;
 
 export interface ObserverOptions {
   ring: FlowRing;
@@ -53,21 +56,33 @@ export function getFlows(o: ObserverOptions, call: grpc.ServerWritableStream<Get
     call.end();
     return;
   }
+  // A follower whose stream is not draining gets what piles up meanwhile in one message when it drains, up
+  // to MAX_PENDING flows; beyond that flows are lost to it (and counted), never held against ingestion.
   let lost = 0;
-  let paused = false;
+  let pending: Flow[] | undefined;
+  /** Writes `flows` in messages of at most CHUNK flows while the stream takes them; keeps the rest pending. */
+  const send = (flows: Flow[]): void => {
+    for (let i = 0; i < flows.length; i += CHUNK) {
+      const more = call.write({ flows: flows.length <= CHUNK ? flows : flows.slice(i, i + CHUNK), lost });
+      lost = 0;
+      if (!more) {
+        pending = flows.slice(i + CHUNK);
+        call.once('drain', () => {
+          const batch = pending!;
+          pending = undefined;
+          send(batch);
+        });
+        return;
+      }
+    }
+  };
   const unsubscribe = o.ring.subscribe((batch) => {
     const matching = batch.filter(match);
     if (matching.length === 0) return;
-    if (paused) {
-      lost += matching.length;
-      return;
-    }
-    const more = call.write({ flows: matching, lost });
-    lost = 0;
-    if (!more) {
-      paused = true;
-      call.once('drain', () => (paused = false));
-    }
+    if (!pending) return send(matching);
+    const room = MAX_PENDING - pending.length;
+    if (matching.length > room) lost += matching.length - room;
+    for (let i = 0; i < Math.min(room, matching.length); i++) pending.push(matching[i]);
   });
   const stop = (): void => {
     unsubscribe();

@@ -5,6 +5,8 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { protoIncludeDirs } from '../xds/protos.js';
+import type { Flow } from './flow.js';
+import { decodeFlowsResponse, encodeFlowsResponse } from './flow-encoding.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** proto/ is not copied by tsc; from dist/src/observe it is three levels up. */
@@ -20,7 +22,11 @@ const lookup = (root: grpc.GrpcObject, dotted: string): grpc.ServiceClientConstr
   dotted.split('.').reduce<unknown>((o, k) => (o as Namespace)[k], root) as grpc.ServiceClientConstructor;
 
 export function observerService(): grpc.ServiceClientConstructor {
-  observer ??= lookup(grpc.loadPackageDefinition(protoLoader.loadSync(OBSERVE_PROTO, OPTIONS)), 'weft.observe.v1.Observer');
+  if (observer) return observer;
+  observer = lookup(grpc.loadPackageDefinition(protoLoader.loadSync(OBSERVE_PROTO, OPTIONS)), 'weft.observe.v1.Observer');
+  // The follow stream's cost is encoding; see flow-encoding.ts.
+  observer.service.GetFlows.responseSerialize = (value: { flows: Flow[]; lost: number }) => encodeFlowsResponse(value);
+  observer.service.GetFlows.responseDeserialize = (buf: Buffer) => decodeFlowsResponse(buf);
   return observer;
 }
 
