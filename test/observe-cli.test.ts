@@ -136,3 +136,51 @@ spec:
   t.is(refused.code, 1);
   t.regex(refused.stderr, /^weft: 127\.0\.0\.1:\d+: /);
 });
+
+test('weft run --flows-listen: the standalone runner\'s L7 listeners stream to its flow agent, enriched from the same directory', async (t) => {
+  const root = mkdtempSync(path.join(tmpdir(), 'weft-observe-run-'));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const backend = await startEchoBackend('app');
+  t.teardown(() => backend.close());
+  const [port, flowsPort] = [await freePort(), await freePort()];
+  const net = addressBlock();
+  writeFileSync(path.join(root, 'shop.yaml'), `apiVersion: v1
+kind: Pod
+metadata: { name: api-0, namespace: shop, labels: { app: api }, annotations: { weft.dev/standalone-backends: "${port}=127.0.0.1:${backend.port}" } }
+status: { podIP: ${net}.2 }
+---
+${pod('web-0', `${net}.10`, { app: 'web' }, 'shop')}---
+apiVersion: v1
+kind: Service
+metadata: { name: api, namespace: shop }
+spec: { clusterIP: 10.96.8.9, selector: { app: api }, ports: [{ port: 80 }] }
+---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: { name: api, namespace: shop }
+spec:
+  endpointSelector: { matchLabels: { app: api } }
+  ingress:
+  - fromEndpoints: [{ matchLabels: { app: web } }]
+    toPorts:
+    - ports: [{ port: "${port}", protocol: TCP }]
+      rules: { http: [{ method: GET, path: "/ok.*" }] }
+`);
+  const runner = spawn(weft, ['run', '-c', root, '--admin-port', '0', '--flows-listen', `127.0.0.1:${flowsPort}`, '--node', 'laptop'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolve) => runner.on('exit', (code) => resolve(code)));
+  t.teardown(() => runner.kill('SIGKILL'));
+  let out = '';
+  let err = '';
+  runner.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  runner.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  await eventually(() => out.includes('weft: ready'), 30_000, `weft run to be ready (stderr: ${err.slice(-500)})`);
+  await eventually(async () => (await request(`${net}.2`, port, { from: `${net}.10`, path: '/ok/run' })).status === 200, 10_000, 'the L7 listener');
+  t.is((await request(`${net}.2`, port, { from: `${net}.10`, path: '/denied' })).status, 403);
+  const flows = await eventually(async () => {
+    const r = await run(['observe', '-s', `127.0.0.1:${flowsPort}`, '-o', 'json', '--http-path', '/denied']);
+    return r.stdout.trim() && (JSON.parse(r.stdout.trim().split('\n')[0]) as Flow);
+  }, 10_000, 'the denied request as a flow');
+  t.like(flows, { node: 'laptop', type: 'L7', verdict: 'DROPPED', drop_reason: 'POLICY_DENIED', source: { pod: 'web-0', namespace: 'shop', labels: ['app=web'] }, destination: { pod: 'api-0', services: ['shop/api'] }, http: { method: 'GET', status: 403 } });
+  runner.kill('SIGTERM');
+  t.is(await exited, 0);
+});

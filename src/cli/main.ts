@@ -43,10 +43,15 @@ const runCommand = program
   .option('--admin-port <port>', 'port of Weft\'s own admin endpoint (/metrics, /debug/xds) on 127.0.0.1', '9901')
   .option('--demo-backends', 'also start the quickstart\'s demo backends (blue on 127.0.0.1:18081, green on 127.0.0.1:18082)', false)
   .option('--l7-access-log <file>', 'where Envoy writes the JSON access log of requests under L7 policy (default: a file in Weft\'s temporary directory)')
-  .action(async (opts: { config: string; protocol: string; adminPort: string; demoBackends: boolean; l7AccessLog?: string } & IngressFlags) => {
+  .option('--flows-listen <host:port>', 'also serve flows (L7 requests; with --flows-bpf-pin-root also the datapath\'s) to `weft observe` and `weft relay` here')
+  .option('--flows-tls-dir <dir>', 'mutual TLS for the flow API: svid.pem, svid.key, bundle.pem (`weft ca issue`)')
+  .option('--flows-bpf-pin-root <dir>', 'the datapath\'s pinned maps, whose ring buffer holds L3/L4 flow events')
+  .option('--node <name>', 'the node name flows carry', 'standalone')
+  .action(async (opts: { config: string; protocol: string; adminPort: string; demoBackends: boolean; l7AccessLog?: string; flowsListen?: string; flowsTlsDir?: string; flowsBpfPinRoot?: string; node: string } & IngressFlags) => {
     if (opts.protocol !== 'delta' && opts.protocol !== 'sotw') throw new Error(`--protocol must be delta or sotw, not ${opts.protocol}`);
     const translate = { ingress: ingressOptionsFromFlags(opts), ...(opts.l7AccessLog ? { l7: { accessLogPath: path.resolve(opts.l7AccessLog) } } : {}) };
-    await runStandalone({ dir: opts.config, protocol: opts.protocol, adminPort: parsePort(opts.adminPort, '--admin-port', true), demoBackends: opts.demoBackends, translate });
+    const flows = opts.flowsListen ? { node: opts.node, listen: opts.flowsListen, ...(opts.flowsTlsDir ? { tlsDir: opts.flowsTlsDir } : {}), ...(opts.flowsBpfPinRoot ? { bpfPinRoot: opts.flowsBpfPinRoot } : {}) } : undefined;
+    await runStandalone({ dir: opts.config, protocol: opts.protocol, adminPort: parsePort(opts.adminPort, '--admin-port', true), demoBackends: opts.demoBackends, translate, ...(flows ? { flows } : {}) });
   });
 addIngressFlags(runCommand);
 

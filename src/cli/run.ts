@@ -4,6 +4,7 @@ import { createLogger } from '../log/logger.js';
 import { startDemoBackends, stopDemoBackends, type DemoBackend } from '../standalone/demo-backends.js';
 import { StandaloneRunner } from '../standalone/runner.js';
 import type { TranslateOptions } from '../standalone/pipeline.js';
+import { StandaloneFlows, type StandaloneFlowsOptions } from '../observe/standalone.js';
 
 export interface RunOptions {
   dir: string;
@@ -11,6 +12,8 @@ export interface RunOptions {
   adminPort: number;
   demoBackends: boolean;
   translate?: TranslateOptions;
+  /** Also run a flow agent (src/observe): `weft observe -s <listen>`. */
+  flows?: StandaloneFlowsOptions;
 }
 
 export async function runStandalone(opts: RunOptions): Promise<void> {
@@ -20,13 +23,20 @@ export async function runStandalone(opts: RunOptions): Promise<void> {
     backends = await startDemoBackends();
     log.info({ backends: backends.map((b) => `${b.name}=127.0.0.1:${b.port}`) }, 'demo backends listening');
   }
-  const runner = new StandaloneRunner({ dir: opts.dir, protocol: opts.protocol, adminPort: opts.adminPort, logger: log, ...(opts.translate ? { translate: opts.translate } : {}) });
+  const flows = opts.flows ? await StandaloneFlows.start(opts.flows) : undefined;
+  const translate = flows ? flows.translateOptions(opts.translate) : opts.translate;
+  const runner = new StandaloneRunner({ dir: opts.dir, protocol: opts.protocol, adminPort: opts.adminPort, logger: log, ...(translate ? { translate } : {}) });
+  if (flows) {
+    runner.on('reloaded', (t) => flows.reloaded(opts.dir, t));
+    log.info({ port: flows.agent.observerPort }, 'flows served (weft observe)');
+  }
 
   let stopping: Promise<void> | undefined;
   const stop = (signal: string): Promise<void> =>
     (stopping ??= (async () => {
       log.info({ signal }, 'stopping');
       await runner.stop();
+      flows?.stop();
       await stopDemoBackends(backends);
       log.info('stopped');
     })());

@@ -1,0 +1,59 @@
+// Flows in `weft run`: a flow agent beside the standalone runner. Its access log service is what the L7
+// policy listeners stream to (the runner's translate options name it), and every reload refreshes the
+// directory flows are enriched from (the translation's identities; the Services of the same directory,
+// read after the reload so that the reload itself does not wait for them).
+import { Datapath } from '../datapath/datapath.js';
+import { classifyManifests } from '../sources/kinds.js';
+import { loadManifestDir } from '../sources/manifests.js';
+import type { Translation, TranslateOptions } from '../standalone/pipeline.js';
+import { FlowAgent } from './agent.js';
+import { directoryFromIdentities, serviceRecords } from './directory-sources.js';
+import { mtlsFromDir } from './mtls.js';
+
+export interface StandaloneFlowsOptions {
+  node: string;
+  /** host:port of the flow API. */
+  listen: string;
+  tlsDir?: string;
+  /** The datapath's pinned maps, for L3/L4 flows; none: L7 flows only. */
+  bpfPinRoot?: string;
+  ringCapacity?: number;
+}
+
+export class StandaloneFlows {
+  private constructor(readonly agent: FlowAgent, private readonly datapath: Datapath | undefined) {}
+
+  static async start(o: StandaloneFlowsOptions): Promise<StandaloneFlows> {
+    const datapath = o.bpfPinRoot ? Datapath.open({ pinRoot: o.bpfPinRoot }) : undefined;
+    const agent = await FlowAgent.start({
+      node: o.node, listen: o.listen, accessLogListen: '127.0.0.1:0',
+      ...(o.tlsDir ? { mtls: mtlsFromDir(o.tlsDir) } : {}), ...(datapath ? { flowsMapFd: datapath.flowsMapFd } : {}), ...(o.ringCapacity ? { ringCapacity: o.ringCapacity } : {}),
+    });
+    return new StandaloneFlows(agent, datapath);
+  }
+
+  /** The runner's translate options, with the L7 listeners streaming their access log to this agent. */
+  translateOptions(base: TranslateOptions = {}): TranslateOptions {
+    return { ...base, l7: { ...base.l7, accessLogService: { address: '127.0.0.1', port: this.agent.accessLogPort } } };
+  }
+
+  /** After each reload of `dir`. */
+  reloaded(dir: string, t: Translation): void {
+    if (!t.l7) return;
+    const table = t.l7.table;
+    this.agent.directory = directoryFromIdentities(this.agent.directory.node, table);
+    setImmediate(() => {
+      try {
+        const services = serviceRecords(classifyManifests(loadManifestDir(dir).manifests).inputs.services);
+        this.agent.directory = directoryFromIdentities(this.agent.directory.node, table, services);
+      } catch {
+        // The directory vanished between the reload and now: the next reload says so.
+      }
+    });
+  }
+
+  stop(): void {
+    this.agent.stop();
+    this.datapath?.close();
+  }
+}
