@@ -10,6 +10,9 @@ if [ "$(id -u)" = 0 ]; then
   echo "[test] building or reusing the local cluster's Kubernetes binaries"
   bash scripts/k8s-binaries.sh >/dev/null || { echo "k8s binaries: 0 passed, 1 failed"; exit 1; }
 fi
+# The Helm chart's tools (helm, kubeconform), built from their Go modules once and cached like the above.
+echo "[test] building or reusing helm and kubeconform"
+bash scripts/helm-tools.sh >/dev/null || { echo "helm tools: 0 passed, 1 failed"; exit 1; }
 export PATH="$PWD/node_modules/.bin:$PATH"
 eslint . || { echo "lint: 0 passed, 1 failed"; exit 1; }
 log=$(mktemp)

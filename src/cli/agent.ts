@@ -3,8 +3,9 @@ import * as k8s from '@kubernetes/client-node';
 import { hostname } from 'node:os';
 import { createLogger } from '../log/logger.js';
 import { NodeAgent } from '../kubernetes/agent.js';
+import { startHealthServer } from '../kubernetes/health-server.js';
 
-export interface AgentFlags { kubeconfig?: string; node?: string; announceInterface?: string; protocol: string; xdsSocket?: string; envoy: string }
+export interface AgentFlags { kubeconfig?: string; node?: string; announceInterface?: string; protocol: string; xdsSocket?: string; envoy: string; healthPort?: number }
 
 export async function runAgent(flags: AgentFlags): Promise<void> {
   if (flags.protocol !== 'delta' && flags.protocol !== 'sotw') throw new Error(`--protocol must be delta or sotw, not ${flags.protocol}`);
@@ -37,5 +38,9 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
     process.once('SIGTERM', stop);
   });
   await agent.start();
+  // Ready once Envoy holds the configuration the agent computed (probes: /readyz).
+  const health = flags.healthPort === undefined ? undefined
+    : await startHealthServer({ ready: () => announcedSync, registry: agent.metrics.registry }, flags.healthPort);
   await stopped;
+  health?.close();
 }

@@ -74,8 +74,9 @@ program
   .option('--kubeconfig <file>', 'kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)')
   .option('--lease-namespace <namespace>', 'namespace of the leader-election Lease', 'kube-system')
   .option('--gateway-address-pool <range>', 'addresses for Gateways that ask for one: A.B.C.D-A.B.C.E or a CIDR (without it they are Programmed False AddressNotAssigned)')
-  .action(async (opts: { kubeconfig?: string; leaseNamespace: string; gatewayAddressPool?: string }) => {
-    await runOperator(opts);
+  .option('--health-port <port>', 'serve /healthz, /readyz and /metrics on this port (all addresses)')
+  .action(async (opts: { kubeconfig?: string; leaseNamespace: string; gatewayAddressPool?: string; healthPort?: string }) => {
+    await runOperator({ ...opts, healthPort: opts.healthPort === undefined ? undefined : parsePort(opts.healthPort, '--health-port') });
   });
 
 program
@@ -87,8 +88,9 @@ program
   .option('--protocol <protocol>', 'xDS flavour Envoy uses: delta or sotw', 'delta')
   .option('--xds-socket <path>', 'UNIX socket to serve xDS on (default: a private temporary one)')
   .option('--envoy <mode>', 'managed: start and supervise Envoy; external: Envoy runs as `weft envoy` and survives agent restarts', 'managed')
-  .action(async (opts: { kubeconfig?: string; node?: string; announceInterface?: string; protocol: string; xdsSocket?: string; envoy: string }) => {
-    await runAgent(opts);
+  .option('--health-port <port>', 'serve /healthz, /readyz (Envoy ACKed the configuration) and /metrics on this port (all addresses)')
+  .action(async (opts: { kubeconfig?: string; node?: string; announceInterface?: string; protocol: string; xdsSocket?: string; envoy: string; healthPort?: string }) => {
+    await runAgent({ ...opts, healthPort: opts.healthPort === undefined ? undefined : parsePort(opts.healthPort, '--health-port') });
   });
 
 program

@@ -1,9 +1,11 @@
 // `weft operator`: Weft's control plane on Kubernetes (one active replica through a Lease).
 import * as k8s from '@kubernetes/client-node';
 import { createLogger } from '../log/logger.js';
+import { Gauge, Registry } from 'prom-client';
 import { Operator } from '../kubernetes/operator.js';
+import { startHealthServer } from '../kubernetes/health-server.js';
 
-export interface OperatorFlags { kubeconfig?: string; leaseNamespace: string; gatewayAddressPool?: string }
+export interface OperatorFlags { kubeconfig?: string; leaseNamespace: string; gatewayAddressPool?: string; healthPort?: number }
 
 export async function runOperator(flags: OperatorFlags): Promise<void> {
   const kc = new k8s.KubeConfig();
@@ -17,6 +19,12 @@ export async function runOperator(flags: OperatorFlags): Promise<void> {
   });
   operator.start();
   log.info({ server: kc.getCurrentCluster()?.server }, 'operator started');
+  // Every replica is ready once it has translated what the API server holds; only the leader writes statuses.
+  const registry = new Registry();
+  new Gauge({ name: 'weft_operator_leader', help: '1 while this replica holds the leader Lease.', registers: [registry],
+    collect() { this.set(operator.isLeader ? 1 : 0); } });
+  const health = flags.healthPort === undefined ? undefined
+    : await startHealthServer({ ready: () => operator.last !== undefined, registry }, flags.healthPort);
   await new Promise<void>((resolve) => {
     const stop = () => {
       log.info('stopping');
@@ -25,4 +33,5 @@ export async function runOperator(flags: OperatorFlags): Promise<void> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  health?.close();
 }

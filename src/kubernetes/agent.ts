@@ -14,6 +14,7 @@ import { formatProblem, type Manifest } from '../sources/manifests.js';
 import { TranslationCache, translateManifests, type Translation } from '../standalone/pipeline.js';
 import type { NackEvent } from '../xds/ads-stream.js';
 import { InMemorySnapshotCache } from '../xds/cache.js';
+import { XdsMetrics } from '../xds/metrics.js';
 import { ackDivergence } from '../xds/node-status.js';
 import { XdsServer } from '../xds/server.js';
 import { Snapshot } from '../xds/snapshot.js';
@@ -52,6 +53,8 @@ export interface AgentEvents {
 export class NodeAgent extends EventEmitter<AgentEvents> {
   readonly cache = new InMemorySnapshotCache();
   readonly nacks: NackEvent[] = [];
+  /** The xDS server's Prometheus metrics (served by the health endpoint). */
+  readonly metrics = new XdsMetrics();
   last: Translation | undefined;
   private readonly log: Logger;
   private readonly workDir = mkdtempSync(path.join(tmpdir(), 'weft-agent-'));
@@ -78,7 +81,7 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
     const socket = this.opts.xdsSocket ?? path.join(this.workDir, 'xds.sock');
     // A socket left by an agent that did not stop cleanly would make listen() fail.
     rmSync(socket, { force: true });
-    this.server = new XdsServer({ cache: this.cache, logger: this.log });
+    this.server = new XdsServer({ cache: this.cache, logger: this.log, metrics: this.metrics });
     this.server.on('ack', () => this.checkSynced());
     // An Envoy that reconnects (after an agent restart) already holds the configuration: nothing is sent, so no ACK
     // comes; what it declares holding is what tells that it is in sync.

@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { V1Container } from '@kubernetes/client-node';
+import { projectRoot } from '../../../envoy/binary.js';
 
 export type ContainerProgram = { argv: string[] } | { waiting: { reason: string; message: string } };
 
@@ -15,13 +16,17 @@ export function echoBasicBinary(): string {
 
 const ECHO_BASIC = /^(gcr\.io\/k8s-staging-gateway-api|registry\.k8s\.io\/gateway-api)\/echo-basic(:[\w.-]+|@sha256:[0-9a-f]{64})?$/;
 
+// Weft's own image (what the Helm chart deploys): its entrypoint is `weft`, this checkout's bin/weft.
+const WEFT = /^ghcr\.io\/weft-dev\/weft(:[\w.-]+|@sha256:[0-9a-f]{64})?$/;
+
 export function containerProgram(c: V1Container): ContainerProgram {
   if (c.command?.length) return { argv: [...c.command, ...(c.args ?? [])] };
   const image = c.image ?? '';
+  if (WEFT.test(image)) return { argv: [join(projectRoot(), 'bin', 'weft'), ...(c.args ?? [])] };
   if (ECHO_BASIC.test(image)) {
     const bin = echoBasicBinary();
     if (!existsSync(bin)) return { waiting: { reason: 'ImageNotSupported', message: `image ${image} maps to ${bin}, which is not built: run scripts/echo-basic.sh` } };
     return { argv: [bin, ...(c.args ?? [])] };
   }
-  return { waiting: { reason: 'ImageNotSupported', message: `image ${JSON.stringify(image)} has no local binary and container ${c.name} has no command; the Weft dev kubelet runs commands as processes and knows only the Gateway API echo-basic image` } };
+  return { waiting: { reason: 'ImageNotSupported', message: `image ${JSON.stringify(image)} has no local binary and container ${c.name} has no command; the Weft dev kubelet runs commands as processes and knows only the Gateway API echo-basic and Weft images` } };
 }

@@ -1,7 +1,7 @@
 // A small kubelet for the local cluster's nodes: it registers its Node and keeps it Ready, and runs the pods bound
 // to it as processes in network namespaces set up by Weft's CNI plugin, reporting their status. Pods are listed
 // every second and on every watch event; one pass (a "sync") at a time, teardowns in the background.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -15,6 +15,7 @@ import { kubeletPaths, type KubeletOptions } from './options.js';
 import { comparable, podStatus, sandboxFailureStatus } from './pod-status.js';
 import { probeDue, recordProbe, runProbe, type ProbeState } from './probes.js';
 import { PodRecords, type ContainerRecord, type PodRecord } from './records.js';
+import { writePodKubeconfig } from './service-account.js';
 
 const run = promisify(execFile);
 const HEARTBEAT_MS = 10_000;
@@ -132,17 +133,24 @@ export class Kubelet {
     const uid = pod.metadata!.uid!;
     let record = existing;
     if (!record) {
-      const netns = `${this.o.podNetnsPrefix}${uid.replace(/-/g, '').slice(0, 12)}`;
-      let podIP: string;
-      try {
-        podIP = await createSandbox(this.o, uid, netns);
-      } catch (e) {
-        // Retried on the next sync; meanwhile the pod's status says why it does not start.
-        await this.writeSandboxFailure(pod, e instanceof Error ? e.message : String(e));
-        throw e;
+      // Credentials first: a failure here (retried next sync) leaves no sandbox behind.
+      const kubeconfig = await writePodKubeconfig(this.kc, pod, kubeletPaths(this.o).credentials);
+      const hostNetwork = pod.spec?.hostNetwork === true;
+      let netns = this.o.nodeNetns;
+      let podIP = this.o.nodeAddress;
+      if (!hostNetwork) {
+        netns = `${this.o.podNetnsPrefix}${uid.replace(/-/g, '').slice(0, 12)}`;
+        try {
+          podIP = await createSandbox(this.o, uid, netns);
+        } catch (e) {
+          // Retried on the next sync; meanwhile the pod's status says why it does not start.
+          await this.writeSandboxFailure(pod, e instanceof Error ? e.message : String(e));
+          throw e;
+        }
       }
       record = {
         uid, namespace: pod.metadata!.namespace!, name: pod.metadata!.name!, netns, podIP, startTime: new Date().toISOString(),
+        ...(hostNetwork ? { hostNetwork } : {}), ...(kubeconfig ? { kubeconfig } : {}),
         containers: (pod.spec?.containers ?? []).map((c) => ({ name: c.name, image: c.image ?? '', restartCount: 0 })),
       };
       this.records.save(record);
@@ -193,6 +201,7 @@ export class Kubelet {
     let env: Record<string, string>;
     try {
       env = containerEnv(pod, spec, { podIP: r.podIP, hostIP: this.o.nodeAddress });
+      if (r.kubeconfig) env = { KUBECONFIG: r.kubeconfig, ...env };
     } catch (e) {
       c.waiting = { reason: 'CreateContainerConfigError', message: e instanceof Error ? e.message : String(e) };
       return true;
@@ -255,7 +264,8 @@ export class Kubelet {
     void (async () => {
       const refs = r.containers.flatMap((c): ProcessRef[] => (c.process ? [c.process] : []));
       await stopContainers(refs, graceMs);
-      await removeSandbox(this.o, r.uid, r.netns);
+      if (!r.hostNetwork) await removeSandbox(this.o, r.uid, r.netns);
+      if (r.kubeconfig) rmSync(r.kubeconfig, { force: true });
       this.records.remove(r.uid);
       for (const c of r.containers) this.probes.delete(`${r.uid}/${c.name}`);
       this.log(`pod ${r.namespace}/${r.name}: stopped, sandbox ${r.netns} removed`);

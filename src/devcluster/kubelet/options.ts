@@ -22,4 +22,5 @@ export const kubeletPaths = (o: KubeletOptions) => ({
   logs: join(o.stateDir, 'logs'),
   cni: join(o.stateDir, 'cni'),
   cniLock: join(o.stateDir, 'cni.lock'),
+  credentials: join(o.stateDir, 'credentials'),
 });

@@ -26,6 +26,10 @@ export interface PodRecord {
   name: string;
   netns: string;
   podIP: string;
+  /** A hostNetwork pod: its containers run in the node's namespace, which is not the pod's to remove. */
+  hostNetwork?: boolean;
+  /** The pod's ServiceAccount credentials ($KUBECONFIG of its containers). */
+  kubeconfig?: string;
   startTime: string;
   containers: ContainerRecord[];
 }

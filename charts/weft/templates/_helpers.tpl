@@ -1,0 +1,45 @@
+{{/* Common names and labels. */}}
+{{- define "weft.fullname" -}}
+{{- if contains "weft" .Release.Name -}}{{ .Release.Name | trunc 50 | trimSuffix "-" }}{{- else -}}{{ printf "%s-weft" .Release.Name | trunc 50 | trimSuffix "-" }}{{- end -}}
+{{- end -}}
+
+{{- define "weft.labels" -}}
+app.kubernetes.io/name: weft
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "weft.selector" -}}
+app.kubernetes.io/name: weft
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "weft.image" -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+
+{{/* The Weft kinds the operator and agents list and watch (src/kubernetes/watched-kinds.ts). */}}
+{{- define "weft.watchRules" -}}
+- apiGroups: ["gateway.networking.k8s.io"]
+  resources: [gatewayclasses, gateways, httproutes, grpcroutes, referencegrants, tlsroutes, backendtlspolicies]
+  verbs: [list, watch]
+- apiGroups: [""]
+  resources: [services, namespaces, configmaps]
+  verbs: [list, watch]
+# Only TLS Secrets are listed (field selector type=kubernetes.io/tls); RBAC cannot narrow by field, so this grants
+# list/watch on all Secrets. Drop it only if no listener or policy references a Secret.
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [list, watch]
+- apiGroups: ["discovery.k8s.io"]
+  resources: [endpointslices]
+  verbs: [list, watch]
+{{- end -}}
+
+{{- define "weft.checkValues" -}}
+{{- if .Values.mutualAuth.enabled -}}
+{{- fail "mutualAuth.enabled: mutual authentication is not available in Kubernetes mode yet (only standalone mode has it); leave it false" -}}
+{{- end -}}
+{{- end -}}

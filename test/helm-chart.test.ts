@@ -1,0 +1,250 @@
+// The Helm chart (charts/weft, issue 10): linted, rendered over a matrix of values and validated strictly against the
+// schemas of a real API server (kubeconform), its values schema rejecting bad values, applied with server-side dry
+// run, and finally deployed to the local cluster, whose process kubelet runs the operator and the agent from the
+// rendered manifests: the operator takes its Lease and writes the GatewayClass status under its own ServiceAccount,
+// and the agent reports ready.
+import test, { type ExecutionContext } from 'ava';
+import { execFile, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import * as k8s from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
+import { projectRoot } from '../envoy/binary.js';
+import { controlPlaneBinaries } from '../src/devcluster/binaries.js';
+import { CONTROLLER_NAME } from '../src/gateway/conditions.js';
+import { devClusterUnavailable, startTestCluster, type TestCluster } from './helpers/devcluster.js';
+import { eventually } from './helpers/net.js';
+import { writeKubeconformSchemas } from './helpers/openapi-schemas.js';
+
+const run = promisify(execFile);
+const root = projectRoot();
+const chart = join(root, 'charts', 'weft');
+const NS = 'weft-system';
+
+interface Result { code: number; stdout: string; stderr: string }
+
+/** Runs a command to its end, feeding `input`; never throws on a non-zero exit (the tests look at it). */
+function exec(cmd: string, args: string[], input?: string): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(input ?? '');
+  });
+}
+
+let tools: { helm: string; kubeconform: string } | undefined;
+async function helmTools(): Promise<{ helm: string; kubeconform: string }> {
+  if (!tools) {
+    await run('bash', [join(root, 'scripts', 'chart-crds.sh')]);
+    const { stdout } = await run('bash', [join(root, 'scripts', 'helm-tools.sh')], { maxBuffer: 16 * 1024 * 1024 });
+    const dir = stdout.trim().split('\n').pop()!;
+    tools = { helm: join(dir, 'helm'), kubeconform: join(dir, 'kubeconform') };
+  }
+  return tools;
+}
+
+async function template(sets: string[], extra: string[] = []): Promise<Result> {
+  const { helm } = await helmTools();
+  return exec(helm, ['template', 'weft', chart, '--namespace', NS, ...sets.flatMap((s) => ['--set', s]), ...extra]);
+}
+
+const docsOf = (yaml: string) => parseAllDocuments(yaml).map((d) => d.toJS() as k8s.KubernetesObject | null).filter((d): d is k8s.KubernetesObject => Boolean(d));
+
+test('helm lint --strict passes, with the default values and with every feature off', async (t) => {
+  const { helm } = await helmTools();
+  for (const sets of [[], ['gatewayAPI.enabled=false,ingress.enabled=false,l7Policy.enabled=false,datapath.enabled=false,metrics.enabled=false']]) {
+    const r = await exec(helm, ['lint', '--strict', chart, ...sets.flatMap((s) => ['--set', s])]);
+    t.is(r.code, 0, r.stdout + r.stderr);
+    t.regex(r.stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+  }
+});
+
+test('values.schema.json rejects unknown and mistyped values, naming the field', async (t) => {
+  const cases: Array<[string[], RegExp]> = [
+    [['operator.replica=2'], /at '\/operator': additional properties 'replica' not allowed/],
+    [['operator.replicas=two'], /at '\/operator\/replicas': got string, want integer/],
+    [['agent.protocol=grpc'], /at '\/agent\/protocol'/],
+    [['image.pullPolicy=Sometimes'], /at '\/image\/pullPolicy'/],
+    [['gatewayAPI.addressPool=not-a-range'], /at '\/gatewayAPI\/addressPool'/],
+    [['ciliumCRDs.install=maybe'], /at '\/ciliumCRDs\/install'/],
+    [['datapath.cni.binDir=relative/dir'], /at '\/datapath\/cni\/binDir'/],
+    [['envoy.resources.requests.memory=lots'], /at '\/envoy\/resources\/requests\/memory'/],
+    [['nosuchkey=1'], /additional properties 'nosuchkey' not allowed/],
+  ];
+  for (const [sets, message] of cases) {
+    const r = await template(sets);
+    t.not(r.code, 0, `helm accepted ${sets.join(' ')}`);
+    t.regex(r.stderr, message, sets.join(' '));
+  }
+  const mtls = await template(['mutualAuth.enabled=true']);
+  t.not(mtls.code, 0);
+  t.regex(mtls.stderr, /mutualAuth\.enabled: mutual authentication is not available in Kubernetes mode yet/);
+});
+
+test('toggles: each feature renders its objects, and only then', async (t) => {
+  const kinds = async (sets: string[]) => {
+    const r = await template(sets);
+    t.is(r.code, 0, r.stderr);
+    return docsOf(r.stdout).map((d) => `${d.kind}/${d.metadata?.name}`);
+  };
+  const all = await kinds([]);
+  for (const k of ['GatewayClass/weft', 'IngressClass/weft', 'CustomResourceDefinition/ciliumnetworkpolicies.cilium.io',
+    'CustomResourceDefinition/ciliumclusterwidenetworkpolicies.cilium.io', 'ConfigMap/weft-cni', 'Service/weft-operator-metrics',
+    'Service/weft-agent-metrics', 'PodDisruptionBudget/weft-operator', 'PodDisruptionBudget/weft-agent', 'Deployment/weft-operator',
+    'DaemonSet/weft-agent', 'Role/weft-operator-lease', 'ClusterRole/weft-operator', 'ClusterRole/weft-agent']) t.true(all.includes(k), k);
+  const none = await kinds(['gatewayAPI.enabled=false,ingress.enabled=false,l7Policy.enabled=false,datapath.enabled=false,metrics.enabled=false',
+    'operator.podDisruptionBudget.enabled=false,agent.podDisruptionBudget.enabled=false']);
+  for (const k of ['GatewayClass', 'IngressClass', 'CustomResourceDefinition', 'ConfigMap', 'Service', 'PodDisruptionBudget']) {
+    t.false(none.some((n) => n.startsWith(`${k}/`)), k);
+  }
+  t.false((await kinds(['ciliumCRDs.install=never'])).some((n) => n.startsWith('CustomResourceDefinition/')));
+  // Without the datapath the agent is not privileged, mounts no BPF filesystem and installs no CNI plugin.
+  const plain = docsOf((await template(['datapath.enabled=false'])).stdout).find((d) => d.kind === 'DaemonSet') as k8s.V1DaemonSet;
+  t.is(plain.spec!.template.spec!.initContainers, undefined);
+  t.not(plain.spec!.template.spec!.containers[0].securityContext?.privileged, true);
+  const full = docsOf((await template([])).stdout).find((d) => d.kind === 'DaemonSet') as k8s.V1DaemonSet;
+  t.is(full.spec!.template.spec!.initContainers?.[0]?.name, 'install-cni');
+  t.true(full.spec!.template.spec!.containers[0].securityContext?.privileged);
+  t.true(full.spec!.template.spec!.hostNetwork);
+});
+
+// The matrix rendered and validated against the cluster's schemas.
+const MATRIX: string[][] = [
+  [],
+  ['gatewayAPI.enabled=false,ingress.enabled=false,l7Policy.enabled=false,datapath.enabled=false,metrics.enabled=false'],
+  ['operator.podDisruptionBudget.enabled=false,agent.podDisruptionBudget.enabled=false,ciliumCRDs.install=never'],
+  ['gatewayAPI.addressPool=10.0.0.10-10.0.0.20,agent.announceInterface=eth0,agent.protocol=sotw,ingress.ingressClass.default=true',
+    'datapath.enabled=false,operator.replicas=3,operator.hostNetwork=false,image.tag=dev,image.pullPolicy=Always'],
+  ['imagePullSecrets[0]=regcred,operator.nodeSelector.kubernetes\\.io/os=linux,agent.tolerations=null',
+    'operator.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key=kubernetes.io/arch',
+    'operator.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator=Exists',
+    'gatewayAPI.gatewayClass.name=mesh,ingress.ingressClass.name=mesh'],
+];
+
+const unavailable = devClusterUnavailable();
+if (unavailable) console.log(`helm chart cluster tests skipped: ${unavailable}`);
+const clusterTest = unavailable ? test.skip : test.serial;
+
+let cluster: TestCluster | undefined;
+let work: string | undefined;
+test.after.always(async () => {
+  await cluster?.down();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+clusterTest('the local cluster: kubeconform, server-side dry run, lookup, and the operator and agent deployed from the chart', async (t) => {
+  t.timeout(300_000);
+  const { kubeconform } = await helmTools();
+  const { kubectl } = await controlPlaneBinaries();
+  work = mkdtempSync(join(tmpdir(), 'weft-helm-'));
+  cluster = await startTestCluster({ nodes: 1 });
+  const kubeconfig = cluster.state.kubeconfig;
+  const kube = (args: string[], input?: string) => exec(kubectl, ['--kubeconfig', kubeconfig, ...args], input);
+
+  // kubeconform -strict against the API server's own OpenAPI (built-in kinds and the CRDs installed there).
+  const { location, kinds } = await writeKubeconformSchemas(cluster.kc, join(work, 'schemas'));
+  t.true(kinds > 50, `only ${kinds} kinds in the cluster's OpenAPI`);
+  const validate = (yaml: string) => exec(kubeconform, ['-strict', '-summary', '-output', 'json', '-schema-location', location], yaml);
+  for (const sets of MATRIX) {
+    const r = await template(sets);
+    t.is(r.code, 0, r.stderr);
+    const v = await validate(r.stdout);
+    const summary = (JSON.parse(v.stdout) as { summary: { valid: number; invalid: number; errors: number; skipped: number } }).summary;
+    t.is(v.code, 0, `${sets.join(' ')}: ${v.stdout}`);
+    t.deepEqual(summary, { valid: docsOf(r.stdout).length, invalid: 0, errors: 0, skipped: 0 }, sets.join(' '));
+  }
+  // The schemas are strict: a misspelt field is caught, as is a wrong type.
+  const rendered = (await template([])).stdout;
+  const typo = await validate(rendered.replace('  replicas: 2\n', '  replicas: 2\n  replicass: 2\n'));
+  t.not(typo.code, 0);
+  t.regex(typo.stdout, /replicass/);
+  const wrongType = await validate(rendered.replace('  replicas: 2\n', '  replicas: "2"\n'));
+  t.not(wrongType.code, 0);
+
+  // Helm's lookup against a cluster that already has the Cilium policy CRDs (the local cluster installs them):
+  // the chart leaves them alone; offline (helm template) it renders them.
+  t.true(docsOf(rendered).some((d) => d.kind === 'CustomResourceDefinition'));
+  const online = await template([], ['--dry-run=server', '--kubeconfig', kubeconfig]);
+  t.is(online.code, 0, online.stderr);
+  t.false(docsOf(online.stdout).some((d) => d.kind === 'CustomResourceDefinition'));
+
+  // The chart as Helm would install it here, through the API server's admission and validation, not persisted.
+  t.is((await kube(['create', 'namespace', NS])).code, 0);
+  const dry = await kube(['apply', '--server-side', '--field-manager=helm', '--dry-run=server', '-f', '-'], online.stdout);
+  t.is(dry.code, 0, dry.stderr);
+  t.is(dry.stdout.match(/serverside-applied \(server dry run\)/g)?.length, docsOf(online.stdout).length, dry.stdout);
+  const crdDry = await kube(['apply', '--server-side', '--force-conflicts', '--dry-run=server', '-f', '-'], rendered);
+  t.is(crdDry.code, 0, crdDry.stderr);
+
+  // Deployed for real: the process kubelet runs Weft's image as this checkout's bin/weft, the agent on the node's
+  // network (hostNetwork), each with its own ServiceAccount's token. One operator replica keeps the test light.
+  // What would be the pod's emptyDir: the process kubelet mounts no volumes, so the directory is made here.
+  const socketDir = join(work, 'xds');
+  mkdirSync(socketDir);
+  const deploy = await template(['operator.replicas=1', `agent.socketDir=${socketDir}`], ['--dry-run=server', '--kubeconfig', kubeconfig]);
+  t.is(deploy.code, 0, deploy.stderr);
+  const applied = await kube(['apply', '--server-side', '--field-manager=helm', '-f', '-'], deploy.stdout);
+  t.is(applied.code, 0, applied.stderr);
+
+  try {
+    await deployed(t, cluster, kube);
+  } catch (err) {
+    // What the pods and their containers said, to see why.
+    t.log((await kube(['get', 'pods', '-A', '-o', 'wide'])).stdout);
+    t.log((await kube(['get', 'pods', '-n', NS, '-o', 'jsonpath={.items[*].status}'])).stdout);
+    const logs = await exec('sh', ['-c', `for f in $(find ${cluster.opts.stateDir} -name '${NS}_*.log' -o -name 'kubelet*.log'); do echo "== $f"; grep -v 'watch' "$f" | tail -n 12; done`]);
+    t.log(logs.stdout);
+    throw err;
+  }
+});
+
+async function deployed(t: ExecutionContext, cluster: TestCluster, kube: (args: string[], input?: string) => Promise<Result>): Promise<void> {
+  const coordination = cluster.kc.makeApiClient(k8s.CoordinationV1Api);
+  const lease = await eventually(async () => {
+    const l = await coordination.readNamespacedLease({ name: 'weft-operator', namespace: NS });
+    return l.spec?.holderIdentity ? l : undefined;
+  }, 120_000, 'the operator to take its Lease');
+  t.truthy(lease.spec?.renewTime);
+
+  // The status can only have been written by the operator's pod, with the chart's RBAC.
+  const custom = cluster.kc.makeApiClient(k8s.CustomObjectsApi);
+  const gatewayClass = await eventually(async () => {
+    const gc = await custom.getClusterCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1', plural: 'gatewayclasses', name: 'weft' }) as
+      { status?: { conditions?: Array<{ type: string; status: string }> } };
+    return gc.status?.conditions?.some((c) => c.type === 'Accepted' && c.status === 'True') ? gc : undefined;
+  }, 60_000, 'GatewayClass weft Accepted');
+  t.truthy(gatewayClass);
+  const managers = await kube(['get', 'gatewayclass', 'weft', '--show-managed-fields', '-o', 'json']);
+  t.regex(managers.stdout, /"subresource": "status"/);
+  t.is((await custom.getClusterCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1', plural: 'gatewayclasses', name: 'weft' }) as
+    { spec: { controllerName: string } }).spec.controllerName, CONTROLLER_NAME);
+
+  const apps = cluster.kc.makeApiClient(k8s.AppsV1Api);
+  const core = cluster.kc.makeApiClient(k8s.CoreV1Api);
+  // Ready means the readiness probe (/readyz) passed: the operator translated; the agent's Envoy ACKed.
+  await eventually(async () => (await apps.readNamespacedDeployment({ name: 'weft-operator', namespace: NS })).status?.availableReplicas === 1,
+    120_000, 'the operator Deployment to be available');
+  const ds = await eventually(async () => {
+    const d = await apps.readNamespacedDaemonSet({ name: 'weft-agent', namespace: NS });
+    return d.status?.numberReady === 1 ? d : undefined;
+  }, 120_000, 'the agent DaemonSet to be ready');
+  t.is(ds.status?.desiredNumberScheduled, 1);
+  const agentPod = (await core.listNamespacedPod({ namespace: NS, labelSelector: 'app.kubernetes.io/component=agent' })).items[0];
+  t.is(agentPod.status?.podIP, cluster.state.nodes![0].address, 'a hostNetwork pod has the node\'s address');
+  t.true(agentPod.status?.containerStatuses?.every((c) => c.ready && c.state?.running));
+
+  // The metrics Services' endpoints answer: the operator reports its leadership.
+  const operatorPod = (await core.listNamespacedPod({ namespace: NS, labelSelector: 'app.kubernetes.io/component=operator' })).items[0];
+  t.is(operatorPod.status?.podIP, cluster.state.nodes![0].address, 'the operator runs on the node network by default');
+  const metrics = await exec('ip', ['netns', 'exec', cluster.state.nodes![0].netns, 'curl', '-sf', `http://${operatorPod.status!.podIP}:9090/metrics`]);
+  t.regex(metrics.stdout, /^weft_operator_leader 1$/m);
+  const agentMetrics = await exec('ip', ['netns', 'exec', cluster.state.nodes![0].netns, 'curl', '-sf', `http://${agentPod.status!.podIP}:9091/metrics`]);
+  t.regex(agentMetrics.stdout, /weft_xds_acks_total/);
+}
