@@ -25,7 +25,11 @@ interface Upstream {
   connected: boolean;
   error: string;
   seen: number;
+  /** The newest flow time seen, and how many flows of exactly that time were seen. */
   lastTimeMs: number;
+  atLast: number;
+  /** On a resumed stream: flows of time lastTimeMs still to skip (seen before the break). */
+  skipAtLast: number;
   client: ReturnType<typeof observerClient>;
   stream?: grpc.ClientReadableStream<GetFlowsResponse>;
   timer?: NodeJS.Timeout;
@@ -41,7 +45,7 @@ export class Relay {
   private constructor(private readonly opts: RelayOptions) {
     this.ring = new FlowRing(opts.ringCapacity ?? DEFAULT_RING_CAPACITY * 4);
     const credentials = opts.mtls ? clientCredentials(opts.mtls) : grpc.credentials.createInsecure();
-    this.upstreams = opts.agents.map((address) => ({ address, name: '', connected: false, error: '', seen: 0, lastTimeMs: 0, client: observerClient(address, credentials) }));
+    this.upstreams = opts.agents.map((address) => ({ address, name: '', connected: false, error: '', seen: 0, lastTimeMs: 0, atLast: 0, skipAtLast: 0, client: observerClient(address, credentials) }));
   }
 
   static async start(opts: RelayOptions): Promise<Relay> {
@@ -55,7 +59,11 @@ export class Relay {
 
   private follow(u: Upstream): void {
     if (this.stopped) return;
-    const stream = u.client.GetFlows({ follow: true, number: 0, filter: u.lastTimeMs ? { since_ms: u.lastTimeMs + 1e-6 } : null });
+    // Resuming: from the last time seen, inclusive (times are doubles: "just after" is not exact), then skip
+    // the flows of exactly that time already taken (the agent's ring keeps its order).
+    const resumeFrom = u.lastTimeMs;
+    u.skipAtLast = u.atLast;
+    const stream = u.client.GetFlows({ follow: true, number: 0, filter: resumeFrom ? { since_ms: resumeFrom } : null });
     u.stream = stream;
     stream.on('metadata', () => {
       u.connected = true;
@@ -63,11 +71,22 @@ export class Relay {
     });
     stream.on('data', (res: GetFlowsResponse) => {
       u.connected = true;
-      const flows: Flow[] = res.flows;
+      const flows: Flow[] = [];
+      for (const f of res.flows) {
+        if (f.time_ms < resumeFrom) continue;
+        if (f.time_ms === resumeFrom && u.skipAtLast > 0) {
+          u.skipAtLast--;
+          continue;
+        }
+        flows.push(f);
+        if (f.time_ms > u.lastTimeMs) {
+          u.lastTimeMs = f.time_ms;
+          u.atLast = 1;
+        } else if (f.time_ms === u.lastTimeMs) u.atLast++;
+      }
       if (flows.length === 0) return;
       u.seen += flows.length;
       if (!u.name) u.name = flows[0].node;
-      for (const f of flows) if (f.time_ms > u.lastTimeMs) u.lastTimeMs = f.time_ms;
       this.ring.push(flows);
     });
     stream.on('error', (err: grpc.ServiceError) => {
