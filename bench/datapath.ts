@@ -2,7 +2,8 @@
 //   - iperf3 TCP throughput between two pods, with Weft's programs (policy enforced, conntrack) as a ratio
 //     to the same topology without them, runs interleaved;
 //   - connections to ClusterIPs with 100 / 1,000 / 10,000 services (2 backends each): Weft's eBPF load
-//     balancing vs iptables DNAT chains built the way kube-proxy (iptables mode) builds them, same run;
+//     balancing (socket-level: the client in a cgroup with the connect-time programs; and the tc path alone)
+//     vs iptables DNAT chains built the way kube-proxy (iptables mode) builds them, same run;
 //   - map update latency: an endpoint with its policy written → enforced (the next packet reads the maps).
 //
 //   node dist/bench/datapath.js [--size=quick|full] [--services=100,1000,10000] [--no-iptables] [--client-no-tcp-timestamps]
@@ -12,6 +13,7 @@ import { EndpointMap } from '../src/datapath/endpoints.js';
 import { PolicyMap } from '../src/datapath/policy.js';
 import { ServiceMap } from '../src/datapath/services.js';
 import { datapathUnavailable, nativeBpf } from '../src/datapath/native.js';
+import { cgroup2Root, ensureCgroup, removeCgroup } from '../src/datapath/cgroup.js';
 import { Topology, inNs, type Pod } from '../test/helpers/datapath-topology.js';
 import { machine, ms, parseArgs, stats, type Stats } from './lib.js';
 import path from 'node:path';
@@ -48,9 +50,13 @@ async function iperf(topo: Topology, server: Pod, client: Pod): Promise<number> 
 
 interface RateResult { services: number; mode: string; connectionsPerSecond: number; latency: Stats; errors: number; setupMs: number }
 
-async function rate(client: Pod, services: number): Promise<{ cps: number; latency: Stats; errors: number }> {
+/** `cgroup`: the client runs in it (joined before `ip netns exec`, whose sysfs does not show the cgroups). */
+async function rate(client: Pod, services: number, cgroup?: string): Promise<{ cps: number; latency: Stats; errors: number }> {
+  const cmd = [client.ns, process.execPath, probe, 'rate', FIRST_VIP, String(services), '80', String(CONNECTIONS)];
   const out = await new Promise<string>((resolve, reject) => {
-    const c = spawn('ip', ['netns', 'exec', client.ns, process.execPath, probe, 'rate', FIRST_VIP, String(services), '80', String(CONNECTIONS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const c = cgroup
+      ? spawn('sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec ip netns exec "$@"', cgroup, ...cmd], { stdio: ['ignore', 'pipe', 'inherit'] })
+      : spawn('ip', ['netns', 'exec', ...cmd], { stdio: ['ignore', 'pipe', 'inherit'] });
     let data = '';
     c.stdout.on('data', (d: Buffer) => { data += d.toString(); });
     c.on('exit', () => resolve(data));
@@ -105,6 +111,9 @@ async function main(): Promise<void> {
   const topo = new Topology();
   const pinRoot = `/sys/fs/bpf/weft-bench-${topo.id}`;
   const dp = Datapath.open({ pinRoot });
+  const cgroupRoot = cgroup2Root();
+  const cgroup = cgroupRoot ? ensureCgroup(cgroupRoot, `weft-bench-${topo.id}`) : undefined;
+  if (!cgroup) console.log('no cgroup v2 mounted: socket-level load balancing not measured');
   try {
     const [client, server, b2] = [topo.addPod('c', 2), topo.addPod('s', 3), topo.addPod('t', 4)];
     if (CLIENT_NO_TIMESTAMPS) inNs(client.ns, 'sysctl', '-qw', 'net.ipv4.tcp_timestamps=0');
@@ -143,9 +152,16 @@ async function main(): Promise<void> {
       const t0 = performance.now();
       for (; created < count; created++) services.upsert({ vip: vip(created), port: 80, protocol: 'tcp', backends });
       const ebpfSetup = performance.now() - t0;
+      if (cgroup) {
+        dp.attachSockets(cgroup);
+        const k = await rate(client, count, cgroup);
+        dp.detachSockets(cgroup);
+        rates.push({ services: count, mode: 'ebpf-socket', connectionsPerSecond: k.cps, latency: k.latency, errors: k.errors, setupMs: ebpfSetup });
+        console.log(`${count} services, ebpf socket-level: ${k.cps.toFixed(0)} conn/s, latency p50 ${ms(k.latency.p50)} p99 ${ms(k.latency.p99)} max ${ms(k.latency.max)} ms, ${k.errors} errors`);
+      }
       const e = await rate(client, count);
-      rates.push({ services: count, mode: 'ebpf', connectionsPerSecond: e.cps, latency: e.latency, errors: e.errors, setupMs: ebpfSetup });
-      console.log(`${count} services, ebpf: ${e.cps.toFixed(0)} conn/s, latency p50 ${ms(e.latency.p50)} p99 ${ms(e.latency.p99)} max ${ms(e.latency.max)} ms, ${e.errors} errors, programmed in ${ms(ebpfSetup)} ms`);
+      rates.push({ services: count, mode: 'ebpf-tc', connectionsPerSecond: e.cps, latency: e.latency, errors: e.errors, setupMs: ebpfSetup });
+      console.log(`${count} services, ebpf tc: ${e.cps.toFixed(0)} conn/s, latency p50 ${ms(e.latency.p50)} p99 ${ms(e.latency.p99)} max ${ms(e.latency.max)} ms, ${e.errors} errors, programmed in ${ms(ebpfSetup)} ms`);
       if (!IPTABLES) continue;
       // iptables: no programs; the same services as kube-proxy rules in the node namespace.
       attach(false);
@@ -183,8 +199,10 @@ async function main(): Promise<void> {
     console.log(`RESULT datapath ${JSON.stringify({ throughput, rates, updates, enforcedImmediately: !denied.ok && allowed.ok })}`);
   } finally {
     for (const p of topo.pods.values()) dp.detach(topo.nodeNsPath, p.hostIf);
+    if (cgroup) dp.detachSockets(cgroup);
     dp.destroy();
     topo.destroy();
+    if (cgroup) removeCgroup(cgroup);
   }
 }
 

@@ -186,10 +186,10 @@ function datapathSummary(r: DatapathResult | undefined, name: string, command: s
   if (!r) return [];
   if (r.skipped || !r.throughput || !r.rates || !r.updates) return [`${name}: skipped (${r.skipped ?? 'no result'})`];
   const out = [`${name} iperf3 pod → pod: ${r.throughput.withGbps.toFixed(2)} Gbit/s with programs vs ${r.throughput.withoutGbps.toFixed(2)} without (×${r.throughput.ratio.toFixed(3)})  [${command}]`];
-  for (const e of r.rates.filter((x) => x.mode === 'ebpf')) {
+  for (const e of r.rates.filter((x) => x.mode.startsWith('ebpf'))) {
     const i = r.rates.find((x) => x.mode === 'iptables' && x.services === e.services);
     if (!i) continue;
-    out.push(`${name} ${e.services} ClusterIPs: eBPF ${e.connectionsPerSecond.toFixed(0)} conn/s p50 ${ms(e.latency.p50)} p99 ${ms(e.latency.p99)} ms vs kube-proxy iptables ${i.connectionsPerSecond.toFixed(0)} conn/s p50 ${ms(i.latency.p50)} p99 ${ms(i.latency.p99)} ms (×${(e.connectionsPerSecond / i.connectionsPerSecond).toFixed(2)} conn/s); programmed in ${ms(e.setupMs)} vs ${ms(i.setupMs)} ms; errors ${e.errors}/${i.errors}  [${command}]`);
+    out.push(`${name} ${e.services} ClusterIPs: ${e.mode} ${e.connectionsPerSecond.toFixed(0)} conn/s p50 ${ms(e.latency.p50)} p99 ${ms(e.latency.p99)} ms vs kube-proxy iptables ${i.connectionsPerSecond.toFixed(0)} conn/s p50 ${ms(i.latency.p50)} p99 ${ms(i.latency.p99)} ms (×${(e.connectionsPerSecond / i.connectionsPerSecond).toFixed(2)} conn/s); programmed in ${ms(e.setupMs)} vs ${ms(i.setupMs)} ms; errors ${e.errors}/${i.errors}  [${command}]`);
   }
   out.push(`${name} map updates: endpoint upsert p50 ${r.updates.endpointUpsertUs.p50.toFixed(1)} µs p99 ${r.updates.endpointUpsertUs.p99.toFixed(1)} µs; one-rule policy apply p50 ${r.updates.policyApplyUs.p50.toFixed(1)} µs p99 ${r.updates.policyApplyUs.p99.toFixed(1)} µs  [${command}]`);
   return out;

@@ -814,4 +814,181 @@ int to_netdev(struct __sk_buff *skb)
 	return TC_ACT_OK;
 }
 
+// ------------------------------------------------------------------------------------ socket-level LB
+// For processes in a cgroup these programs are attached to (pods' processes), a connection to a service
+// address gets its backend when the socket connects (UDP: on each sendmsg, sticky per socket), as Cilium's
+// bpf_sock does: the socket's peer is then the backend itself, so no packet needs NAT and the client's TCP
+// state (port choice, timestamp offset) is per backend. getpeername and recvmsg report the service address.
+// Everything else (processes outside the cgroup, the node's uplink) keeps the tc path above.
+
+struct sock_key {
+	__u64 cookie; // bpf_get_socket_cookie
+	struct addr addr;
+	__u16 port; // network byte order
+	__u8 family;
+	__u8 pad[5];
+};
+
+struct sock_nat {
+	struct addr addr;
+	__u16 port; // network byte order
+	__u8 family;
+	__u8 pad;
+	__u32 backend_id;
+	__u32 slot;
+};
+
+// (socket, backend) → the service address it was chosen for: getpeername and recvmsg translate back.
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 262144);
+	__type(key, struct sock_key);
+	__type(value, struct sock_nat);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} weft_sock_revnat SEC(".maps");
+
+// (socket, service) → the backend chosen for it: unconnected UDP sockets keep their backend across sends
+// while it stays in the service's backend list.
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 262144);
+	__type(key, struct sock_key);
+	__type(value, struct sock_nat);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} weft_sock_affinity SEC(".maps");
+
+static __always_inline void sock_read_addr(struct bpf_sock_addr *ctx, int family, struct addr *a)
+{
+	if (family == AF_INET) {
+		a->w[0] = ctx->user_ip4;
+	} else {
+		a->w[0] = ctx->user_ip6[0];
+		a->w[1] = ctx->user_ip6[1];
+		a->w[2] = ctx->user_ip6[2];
+		a->w[3] = ctx->user_ip6[3];
+	}
+}
+
+static __always_inline void sock_write_addr(struct bpf_sock_addr *ctx, int family, const struct addr *a, __u16 port)
+{
+	if (family == AF_INET) {
+		ctx->user_ip4 = a->w[0];
+	} else {
+		ctx->user_ip6[0] = a->w[0];
+		ctx->user_ip6[1] = a->w[1];
+		ctx->user_ip6[2] = a->w[2];
+		ctx->user_ip6[3] = a->w[3];
+	}
+	ctx->user_port = port;
+}
+
+// Chooses the backend of the service the socket addresses (if it is one) and rewrites the destination.
+static __always_inline void sock_translate(struct bpf_sock_addr *ctx, int family, int sticky)
+{
+	if (ctx->protocol != IPPROTO_TCP_ && ctx->protocol != IPPROTO_UDP_)
+		return;
+	struct service_key sk = {};
+	sock_read_addr(ctx, family, &sk.vip);
+	sk.port = (__u16)ctx->user_port;
+	sk.proto = ctx->protocol;
+	sk.family = family;
+	struct service_value *svc = bpf_map_lookup_elem(&weft_services, &sk);
+	if (!svc || svc->backend_count == 0)
+		return; // no backend: the tc path drops it and reports no-service-backend
+	__u64 cookie = bpf_get_socket_cookie(ctx);
+	struct sock_key ak = {.cookie = cookie, .addr = sk.vip, .port = sk.port, .family = family};
+	struct sock_nat chosen = {};
+	struct sock_nat *prev = sticky ? bpf_map_lookup_elem(&weft_sock_affinity, &ak) : 0;
+	if (prev && prev->slot < svc->backend_count) {
+		struct backend_key bk = {.service_id = svc->service_id, .slot = prev->slot};
+		struct backend_value *be = bpf_map_lookup_elem(&weft_backends, &bk);
+		if (be && be->backend_id == prev->backend_id)
+			chosen = *prev;
+	}
+	if (!chosen.family) {
+		__u32 slot = bpf_get_prandom_u32() % svc->backend_count;
+		struct backend_key bk = {.service_id = svc->service_id, .slot = slot};
+		struct backend_value *be = bpf_map_lookup_elem(&weft_backends, &bk);
+		if (!be || be->family != family)
+			return;
+		chosen.addr = be->ip;
+		chosen.port = be->port;
+		chosen.family = family;
+		chosen.backend_id = be->backend_id;
+		chosen.slot = slot;
+		if (sticky)
+			bpf_map_update_elem(&weft_sock_affinity, &ak, &chosen, BPF_ANY);
+	}
+	struct sock_key rk = {.cookie = cookie, .addr = chosen.addr, .port = chosen.port, .family = family};
+	struct sock_nat service = {.addr = sk.vip, .port = sk.port, .family = family};
+	bpf_map_update_elem(&weft_sock_revnat, &rk, &service, BPF_ANY);
+	sock_write_addr(ctx, family, &chosen.addr, chosen.port);
+}
+
+// A peer address that is a backend chosen for this socket is reported as the service address.
+static __always_inline void sock_reverse(struct bpf_sock_addr *ctx, int family)
+{
+	struct sock_key rk = {.cookie = bpf_get_socket_cookie(ctx), .port = (__u16)ctx->user_port, .family = family};
+	sock_read_addr(ctx, family, &rk.addr);
+	struct sock_nat *service = bpf_map_lookup_elem(&weft_sock_revnat, &rk);
+	if (service)
+		sock_write_addr(ctx, family, &service->addr, service->port);
+}
+
+SEC("cgroup/connect4")
+int sock_connect4(struct bpf_sock_addr *ctx)
+{
+	sock_translate(ctx, AF_INET, 0);
+	return 1;
+}
+
+SEC("cgroup/connect6")
+int sock_connect6(struct bpf_sock_addr *ctx)
+{
+	sock_translate(ctx, AF_INET6, 0);
+	return 1;
+}
+
+SEC("cgroup/sendmsg4")
+int sock_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	sock_translate(ctx, AF_INET, 1);
+	return 1;
+}
+
+SEC("cgroup/sendmsg6")
+int sock_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	sock_translate(ctx, AF_INET6, 1);
+	return 1;
+}
+
+SEC("cgroup/recvmsg4")
+int sock_recvmsg4(struct bpf_sock_addr *ctx)
+{
+	sock_reverse(ctx, AF_INET);
+	return 1;
+}
+
+SEC("cgroup/recvmsg6")
+int sock_recvmsg6(struct bpf_sock_addr *ctx)
+{
+	sock_reverse(ctx, AF_INET6);
+	return 1;
+}
+
+SEC("cgroup/getpeername4")
+int sock_getpeername4(struct bpf_sock_addr *ctx)
+{
+	sock_reverse(ctx, AF_INET);
+	return 1;
+}
+
+SEC("cgroup/getpeername6")
+int sock_getpeername6(struct bpf_sock_addr *ctx)
+{
+	sock_reverse(ctx, AF_INET6);
+	return 1;
+}
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,6 +1,7 @@
 // The loaded datapath: one BPF object (bpf/datapath.c) whose maps are pinned under a bpffs directory,
 // attached to any number of pod veths. Map managers (endpoints.ts, policy.ts, services.ts, conntrack.ts)
 // write through its maps; flows.ts reads its ring buffer.
+import { createHash } from 'node:crypto';
 import { readdirSync, rmdirSync, unlinkSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { BpfMap } from './bpf-map.js';
@@ -33,6 +34,12 @@ const ATTACHMENTS: ReadonlyArray<[TcDirection, string]> = [
   ['ingress', 'from_pod'], // packets the pod sends
   ['egress', 'to_pod'], // packets delivered to the pod
 ];
+
+/** The socket-level load balancer's cgroup programs (bpf/datapath.c, "socket-level LB"). */
+export const SOCKET_PROGRAMS = [
+  'sock_connect4', 'sock_connect6', 'sock_sendmsg4', 'sock_sendmsg6',
+  'sock_recvmsg4', 'sock_recvmsg6', 'sock_getpeername4', 'sock_getpeername6',
+] as const;
 
 export class Datapath {
   readonly maps: DatapathMaps;
@@ -78,6 +85,30 @@ export class Datapath {
       ingress: native.tcAttach(netns, ifname, 'ingress', native.programFd(this.handle, 'from_netdev'), TC_PRIORITY, TC_HANDLE),
       egress: native.tcAttach(netns, ifname, 'egress', native.programFd(this.handle, 'to_netdev'), TC_PRIORITY, TC_HANDLE),
     };
+  }
+
+  /**
+   * Socket-level load balancing for the processes of a cgroup v2 (a pod's, or a parent of all pods'):
+   * connections to a service address get their backend at connect time (UDP: per send, sticky per socket),
+   * and getpeername/recvmsg report the service address. Attached through BPF links pinned under pinRoot, so
+   * they outlive the agent and a restart replaces the programs in place; traffic from other processes keeps
+   * the tc path.
+   */
+  attachSockets(cgroupPath: string): void {
+    const native = nativeBpf();
+    for (const program of SOCKET_PROGRAMS) native.cgroupAttach(this.handle, program, cgroupPath, this.linkPin(cgroupPath, program));
+  }
+
+  /** Detaches the socket-level programs from a cgroup; false when none was attached. */
+  detachSockets(cgroupPath: string): boolean {
+    let removed = false;
+    for (const program of SOCKET_PROGRAMS) removed = nativeBpf().cgroupDetach(this.linkPin(cgroupPath, program)) || removed;
+    return removed;
+  }
+
+  private linkPin(cgroupPath: string, program: string): string {
+    const cgroup = createHash('sha256').update(path.resolve(cgroupPath)).digest('hex').slice(0, 12);
+    return path.join(this.pinRoot, `weft_link_${cgroup}_${program}`);
   }
 
   /** Removes both filters; false when none was there (or the interface is gone). */

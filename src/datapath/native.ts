@@ -19,6 +19,8 @@ export interface NativeBpf {
   mapUpdate(fd: number, key: Buffer, value: Buffer, flags: number): void;
   mapDelete(fd: number, key: Buffer): boolean;
   mapKeys(fd: number, keySize: number): Buffer[];
+  cgroupAttach(handle: number, program: string, cgroupPath: string, linkPin: string): number;
+  cgroupDetach(linkPin: string): boolean;
   tcAttach(netns: string, ifname: string, direction: TcDirection, progFd: number, priority: number, handle: number): number;
   tcDetach(netns: string, ifname: string, direction: TcDirection, priority: number, handle: number): boolean;
   tcQuery(netns: string, ifname: string, direction: TcDirection, priority: number, handle: number): number;

@@ -35,6 +35,8 @@ export class Topology {
   readonly pods = new Map<string, Pod>();
   private readonly namespaces: string[] = [];
   private readonly servers: ChildProcess[] = [];
+  /** Processes this topology starts in a namespace listed here run in that cgroup (a pod's cgroup). */
+  readonly cgroups = new Map<string, string>();
 
   constructor() {
     this.addNs(this.node);
@@ -75,7 +77,7 @@ export class Topology {
 
   /** Starts a probe server in a namespace; resolves once it listens. */
   async serve(ns: string, name: string, proto: 'tcp' | 'udp' | 'tcpecho', ports: number[]): Promise<void> {
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, probe, 'serve', name, proto, ...ports.map(String)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(...this.execArgs(ns, [process.execPath, probe, 'serve', name, proto, ...ports.map(String)]), { stdio: ['ignore', 'pipe', 'inherit'] });
     this.servers.push(child);
     await new Promise<void>((resolve, reject) => {
       child.once('exit', (code) => reject(new Error(`probe server in ${ns} exited with ${code}`)));
@@ -85,7 +87,7 @@ export class Topology {
 
   /** Starts an HTTP probe server in a namespace; resolves once it listens. */
   async serveHttp(ns: string, name: string, port: number): Promise<void> {
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, probe, 'http', name, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(...this.execArgs(ns, [process.execPath, probe, 'http', name, String(port)]), { stdio: ['ignore', 'pipe', 'inherit'] });
     this.servers.push(child);
     await new Promise<void>((resolve, reject) => {
       child.once('exit', (code) => reject(new Error(`HTTP probe in ${ns} exited with ${code}`)));
@@ -95,7 +97,7 @@ export class Topology {
 
   /** Runs a long-lived process in a namespace, stopped by destroy(). */
   spawnIn(ns: string, cmd: string, args: string[]): ChildProcess {
-    const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(...this.execArgs(ns, [cmd, ...args]), { stdio: ['ignore', 'ignore', 'pipe'] });
     this.servers.push(child);
     return child;
   }
@@ -103,7 +105,7 @@ export class Topology {
   /** One connection (TCP) or datagram exchange (UDP) from a namespace. */
   async connect(ns: string, proto: 'tcp' | 'udp', host: string, port: number, timeoutMs = 1500, localPort?: number): Promise<ProbeResult> {
     const out = await new Promise<string>((resolve, reject) => {
-      const child = spawn('ip', ['netns', 'exec', ns, process.execPath, probe, 'connect', proto, host, String(port), String(timeoutMs), ...(localPort ? [String(localPort)] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(...this.execArgs(ns, [process.execPath, probe, 'connect', proto, host, String(port), String(timeoutMs), ...(localPort ? [String(localPort)] : [])]), { stdio: ['ignore', 'pipe', 'inherit'] });
       let data = '';
       child.stdout.on('data', (d: Buffer) => { data += d.toString(); });
       child.on('exit', () => resolve(data));
@@ -114,7 +116,7 @@ export class Topology {
 
   /** A long-lived TCP connection from a namespace: send(line) resolves with the reply line. */
   async hold(ns: string, host: string, port: number): Promise<{ send(line: string): Promise<string>; close(): void }> {
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, probe, 'hold', host, String(port)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const child = spawn(...this.execArgs(ns, [process.execPath, probe, 'hold', host, String(port)]), { stdio: ['pipe', 'pipe', 'inherit'] });
     this.servers.push(child);
     const lines: string[] = [];
     const waiters: Array<(l: string) => void> = [];
@@ -152,6 +154,14 @@ export class Topology {
     } catch {
       return false;
     }
+  }
+
+  /** Command and arguments running cmd in namespace ns (and in its cgroup, if it has one). */
+  private execArgs(ns: string, cmd: string[]): [string, string[]] {
+    const cgroup = this.cgroups.get(ns);
+    if (!cgroup) return ['ip', ['netns', 'exec', ns, ...cmd]];
+    // Joined before `ip netns exec`, which mounts a sysfs of the namespace where the cgroup is not visible.
+    return ['sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec ip netns exec "$@"', cgroup, ns, ...cmd]];
   }
 
   destroy(): void {

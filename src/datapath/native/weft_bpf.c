@@ -293,6 +293,70 @@ static napi_value map_fd(napi_env env, napi_callback_info info)
 	return num(env, bpf_map__fd(map));
 }
 
+// ---------------------------------------------------------------------------------------------- cgroups
+
+// cgroupAttach(handle, program, cgroupPath, linkPin): attaches a cgroup program through a BPF link pinned at
+// linkPin, so the attachment outlives the process and a restarted agent finds it. A link already pinned
+// there gets the (new) program instead: the attachment is replaced, never doubled.
+static napi_value cgroup_attach(napi_env env, napi_callback_info info)
+{
+	napi_value argv[4];
+	char name[256], cgroup[1024], pin[1024];
+	if (get_args(env, info, 4, argv))
+		return NULL;
+	struct bpf_object *obj = object_arg(env, argv[0]);
+	if (!obj || get_str(env, argv[1], name, sizeof(name)) || get_str(env, argv[2], cgroup, sizeof(cgroup)) ||
+	    get_str(env, argv[3], pin, sizeof(pin)))
+		return NULL;
+	struct bpf_program *prog = bpf_object__find_program_by_name(obj, name);
+	if (!prog)
+		return throw_errno(env, "cgroupAttach: no such program", ENOENT);
+	struct bpf_link *link = access(pin, F_OK) ? NULL : bpf_link__open(pin);
+	if (link && !libbpf_get_error(link)) {
+		int err = bpf_link__update_program(link, prog);
+		bpf_link__destroy(link);
+		if (err)
+			return throw_errno(env, "cgroupAttach: update the pinned link", -err);
+		return num(env, 1);
+	}
+	int cg = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cg < 0)
+		return throw_errno(env, "cgroupAttach: open the cgroup", errno);
+	link = bpf_program__attach_cgroup(prog, cg);
+	close(cg);
+	long err = libbpf_get_error(link);
+	if (err)
+		return throw_errno(env, "cgroupAttach: attach", (int)-err);
+	err = bpf_link__pin(link, pin);
+	// The pin holds the attachment; our fd is not needed (closing it does not detach a pinned link).
+	bpf_link__destroy(link);
+	if (err)
+		return throw_errno(env, "cgroupAttach: pin the link", (int)-err);
+	return num(env, 0);
+}
+
+// cgroupDetach(linkPin): detaches the link pinned there and removes the pin; false when there was none.
+static napi_value cgroup_detach(napi_env env, napi_callback_info info)
+{
+	napi_value argv[1];
+	char pin[1024];
+	if (get_args(env, info, 1, argv) || get_str(env, argv[0], pin, sizeof(pin)))
+		return NULL;
+	int fd = bpf_obj_get(pin);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return boolean(env, false);
+		return throw_errno(env, "cgroupDetach: open the pinned link", errno);
+	}
+	int err = bpf_link_detach(fd) ? errno : 0;
+	close(fd);
+	if (err)
+		return throw_errno(env, "cgroupDetach: detach", err);
+	if (unlink(pin) && errno != ENOENT)
+		return throw_errno(env, "cgroupDetach: unpin", errno);
+	return boolean(env, true);
+}
+
 // ---------------------------------------------------------------------------------------------- maps
 
 // mapCreate(type, keySize, valueSize, maxEntries, name, flags) → fd
@@ -705,6 +769,8 @@ static napi_value init(napi_env env, napi_value exports)
 		{"mapUpdate", NULL, map_update, NULL, NULL, NULL, napi_enumerable, NULL},
 		{"mapDelete", NULL, map_delete, NULL, NULL, NULL, napi_enumerable, NULL},
 		{"mapKeys", NULL, map_keys, NULL, NULL, NULL, napi_enumerable, NULL},
+		{"cgroupAttach", NULL, cgroup_attach, NULL, NULL, NULL, napi_enumerable, NULL},
+		{"cgroupDetach", NULL, cgroup_detach, NULL, NULL, NULL, napi_enumerable, NULL},
 		{"tcAttach", NULL, tc_attach, NULL, NULL, NULL, napi_enumerable, NULL},
 		{"tcDetach", NULL, tc_detach, NULL, NULL, NULL, napi_enumerable, NULL},
 		{"tcQuery", NULL, tc_query, NULL, NULL, NULL, napi_enumerable, NULL},
