@@ -1,8 +1,8 @@
 // The Helm chart (charts/weft, issue 10): linted, rendered over a matrix of values and validated strictly against the
 // schemas of a real API server (kubeconform), its values schema rejecting bad values, applied with server-side dry
-// run, and finally deployed to the local cluster, whose process kubelet runs the operator and the agent from the
-// rendered manifests: the operator takes its Lease and writes the GatewayClass status under its own ServiceAccount,
-// and the agent reports ready.
+// run, and finally installed with helm on the local cluster, whose process kubelet runs the operator and the agent:
+// the operator takes its Lease and writes the GatewayClass status under its own ServiceAccount, the agent reports
+// ready, the ServiceAccounts can do what the code needs and no more, and an upgrade keeps the CRDs it installed.
 import test, { type ExecutionContext } from 'ava';
 import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -26,9 +26,9 @@ const NS = 'weft-system';
 interface Result { code: number; stdout: string; stderr: string }
 
 /** Runs a command to its end, feeding `input`; never throws on a non-zero exit (the tests look at it). */
-function exec(cmd: string, args: string[], input?: string): Promise<Result> {
+function exec(cmd: string, args: string[], input?: string, env: Record<string, string> = {}): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
@@ -141,7 +141,7 @@ test.after.always(async () => {
 
 clusterTest('the local cluster: kubeconform, server-side dry run, lookup, and the operator and agent deployed from the chart', async (t) => {
   t.timeout(300_000);
-  const { kubeconform } = await helmTools();
+  const { helm, kubeconform } = await helmTools();
   const { kubectl } = await controlPlaneBinaries();
   work = mkdtempSync(join(tmpdir(), 'weft-helm-'));
   cluster = await startTestCluster({ nodes: 1 });
@@ -183,15 +183,23 @@ clusterTest('the local cluster: kubeconform, server-side dry run, lookup, and th
   const crdDry = await kube(['apply', '--server-side', '--force-conflicts', '--dry-run=server', '-f', '-'], rendered);
   t.is(crdDry.code, 0, crdDry.stderr);
 
-  // Deployed for real: the process kubelet runs Weft's image as this checkout's bin/weft, the agent on the node's
-  // network (hostNetwork), each with its own ServiceAccount's token. One operator replica keeps the test light.
+  // Installed for real with `helm install`: the process kubelet runs Weft's image as this checkout's bin/weft, the
+  // agent and the operator on the node's network (hostNetwork), each with its own ServiceAccount's token. One
+  // operator replica keeps the test light. The Cilium CRDs are removed first, so that the release installs them
+  // (lookup finds none) and must keep them on upgrade (lookup finds its own).
+  t.is((await kube(['delete', 'crd', 'ciliumnetworkpolicies.cilium.io', 'ciliumclusterwidenetworkpolicies.cilium.io'])).code, 0);
+  await eventually(async () => (await kube(['get', 'crd', 'ciliumnetworkpolicies.cilium.io'])).code !== 0, 30_000, 'the Cilium CRD to go');
   // What would be the pod's emptyDir: the process kubelet mounts no volumes, so the directory is made here.
   const socketDir = join(work, 'xds');
   mkdirSync(socketDir);
-  const deploy = await template(['operator.replicas=1', `agent.socketDir=${socketDir}`], ['--dry-run=server', '--kubeconfig', kubeconfig]);
-  t.is(deploy.code, 0, deploy.stderr);
-  const applied = await kube(['apply', '--server-side', '--field-manager=helm', '-f', '-'], deploy.stdout);
-  t.is(applied.code, 0, applied.stderr);
+  const helmEnv = { HELM_CONFIG_HOME: join(work, 'helm', 'config'), HELM_CACHE_HOME: join(work, 'helm', 'cache'), HELM_DATA_HOME: join(work, 'helm', 'data') };
+  const release = (verb: string) => exec(helm, [verb, 'weft', chart, '--namespace', NS, '--kubeconfig', kubeconfig,
+    '--set', 'operator.replicas=1', '--set', `agent.socketDir=${socketDir}`], undefined, helmEnv);
+  const install = await release('install');
+  t.is(install.code, 0, install.stderr);
+  const crdUid = async () => (await kube(['get', 'crd', 'ciliumnetworkpolicies.cilium.io', '-o', 'jsonpath={.metadata.uid} {.metadata.annotations.meta\\.helm\\.sh/release-name}'])).stdout;
+  const installedCrd = await crdUid();
+  t.regex(installedCrd, /^[0-9a-f-]{36} weft$/, 'the release installed the Cilium CRD');
 
   try {
     await deployed(t, cluster, kube);
@@ -203,6 +211,9 @@ clusterTest('the local cluster: kubeconform, server-side dry run, lookup, and th
     t.log(logs.stdout);
     throw err;
   }
+  const upgrade = await release('upgrade');
+  t.is(upgrade.code, 0, upgrade.stderr);
+  t.is(await crdUid(), installedCrd, 'the upgrade kept the Cilium CRD the release installed (same object)');
 });
 
 async function deployed(t: ExecutionContext, cluster: TestCluster, kube: (args: string[], input?: string) => Promise<Result>): Promise<void> {
@@ -247,4 +258,17 @@ async function deployed(t: ExecutionContext, cluster: TestCluster, kube: (args: 
   t.regex(metrics.stdout, /^weft_operator_leader 1$/m);
   const agentMetrics = await exec('ip', ['netns', 'exec', cluster.state.nodes![0].netns, 'curl', '-sf', `http://${agentPod.status!.podIP}:9091/metrics`]);
   t.regex(agentMetrics.stdout, /weft_xds_acks_total/);
+
+  // Least privilege, as the API server's authorizer sees the two ServiceAccounts.
+  const can = async (sa: string, ...args: string[]) =>
+    (await kube(['auth', 'can-i', `--as=system:serviceaccount:${NS}:${sa}`, ...args])).stdout.trim();
+  t.is(await can('weft-operator', 'update', 'gateways.gateway.networking.k8s.io', '--subresource=status', '-n', 'default'), 'yes');
+  t.is(await can('weft-operator', 'update', 'gateways.gateway.networking.k8s.io', '-n', 'default'), 'no', 'spec is not the operator\'s to change');
+  t.is(await can('weft-operator', 'get', 'secrets', '-n', 'default'), 'no', 'Secrets are listed (TLS only), never read one by one');
+  t.is(await can('weft-operator', 'update', 'leases.coordination.k8s.io/weft-operator', '-n', NS), 'yes');
+  t.is(await can('weft-operator', 'update', 'leases.coordination.k8s.io/other', '-n', NS), 'no');
+  t.is(await can('weft-operator', 'create', 'leases.coordination.k8s.io', '-n', 'kube-system'), 'no');
+  t.is(await can('weft-agent', 'list', 'httproutes.gateway.networking.k8s.io', '-A'), 'yes');
+  t.is(await can('weft-agent', 'update', 'gateways.gateway.networking.k8s.io', '--subresource=status', '-n', 'default'), 'no', 'the agent writes nothing');
+  t.is(await can('weft-agent', 'create', 'leases.coordination.k8s.io', '-n', NS), 'no');
 }
