@@ -40,6 +40,8 @@ export interface AgentOptions {
    * and reconnects to the socket, so that restarting the agent never interrupts traffic.
    */
   manageEnvoy?: boolean;
+  /** The node's eBPF datapath (src/datapath/controller.ts): fed every translation with the objects it came from. */
+  datapath?: { syncTranslation(manifests: readonly Manifest[], translation: Translation): unknown };
 }
 
 export interface AgentEvents {
@@ -129,6 +131,12 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
     if (this.stopped) return;
     this.snapshot = Snapshot.of(translation.resources);
     this.cache.setSnapshot(this.opts.nodeName, this.snapshot);
+    try {
+      this.opts.datapath?.syncTranslation(manifests, translation);
+    } catch (err) {
+      // The maps keep their last good state; the next translation tries again.
+      this.log.error({ err: (err as Error).message }, 'datapath update failed');
+    }
     this.last = translation;
     this.log.info({ resources: translation.resources.length, listeners: translation.ir.httpListeners.length }, 'configuration served');
     this.emit('served', translation);

@@ -1,0 +1,121 @@
+// The node agent's side of the datapath: the control plane's model (identities from pods' labels and
+// namespaces, the L3/L4 part of the policy model, Services and EndpointSlices) → the kernel maps, written
+// incrementally on every translation.
+//   - Local endpoints (pods whose address the CNI plugin registered in the endpoint map, with their veth)
+//     get their identity and enforcement flags; their policy entries come from datapathPolicy(), where L7
+//     ports are a redirect into the node Envoy's transparent listener (proxyPort).
+//   - Other pods' addresses go to the identity cache as host prefixes, next to the policies' CIDRs.
+//   - Services: ClusterIPs (and NodePorts on the node's addresses) → ready endpoints.
+import net from 'node:net';
+import type { Datapath } from './datapath.js';
+import { EndpointMap, IdentityCache } from './endpoints.js';
+import { PolicyMap } from './policy.js';
+import { ServiceMap, type Service } from './services.js';
+import { CidrIdentities, datapathPolicy } from './policy-from-model.js';
+import { clusterServices, type ClusterServicesOptions, type EndpointSliceObject, type ServiceObject } from './cluster-services.js';
+import type { IdentityTable } from '../l7policy/identities.js';
+import type { PolicyModel } from '../l7policy/model.js';
+import type { Manifest } from '../sources/manifests.js';
+import type { Translation } from '../standalone/pipeline.js';
+
+export interface DatapathControllerOptions extends ClusterServicesOptions {
+  /** The node Envoy's transparent listener port for L7-policed ports. */
+  proxyPort: number;
+}
+
+export interface DatapathInput {
+  table: IdentityTable;
+  model: PolicyModel;
+  services: ServiceObject[];
+  endpointSlices: EndpointSliceObject[];
+}
+
+export interface SyncResult {
+  /** Pods on this node (registered by the CNI plugin) the model knows. */
+  localEndpoints: string[];
+  policyWrites: number;
+  identityCacheWrites: number;
+  services: number;
+  /** Policy entries the datapath cannot express, per endpoint (the rest is applied). */
+  unsupported: string[];
+}
+
+export class DatapathController {
+  private readonly endpoints: EndpointMap;
+  private readonly identityCache: IdentityCache;
+  private readonly policy: PolicyMap;
+  private readonly serviceMap: ServiceMap;
+  private readonly cidrs = new CidrIdentities();
+  private readonly policed = new Set<number>();
+  private readonly written = new Map<string, Service>();
+
+  constructor(dp: Datapath, private readonly opts: DatapathControllerOptions) {
+    this.endpoints = new EndpointMap(dp.maps.endpoints);
+    this.identityCache = new IdentityCache(dp.maps.ipcache);
+    this.policy = new PolicyMap(dp.maps.policy);
+    this.serviceMap = new ServiceMap(dp.maps.services, dp.maps.backends);
+  }
+
+  /**
+   * The node agent's hook: the objects it translated and their translation (identities and policy model from
+   * its L7 policy part). Undefined when the translation has no policy model.
+   */
+  syncTranslation(manifests: readonly Manifest[], translation: Translation): SyncResult | undefined {
+    if (!translation.l7) return undefined;
+    return this.sync({
+      table: translation.l7.table,
+      model: translation.l7.model,
+      services: manifests.filter((m) => m.kind === 'Service' && m.apiVersion === 'v1') as unknown as ServiceObject[],
+      endpointSlices: manifests.filter((m) => m.kind === 'EndpointSlice' && m.apiVersion === 'discovery.k8s.io/v1'),
+    });
+  }
+
+  sync(input: DatapathInput): SyncResult {
+    const result: SyncResult = { localEndpoints: [], policyWrites: 0, identityCacheWrites: 0, services: 0, unsupported: [] };
+    const cache = new Map<string, number>();
+    const policies = new Map<number, ReturnType<typeof datapathPolicy>>();
+    for (const ep of input.table.endpoints) {
+      const local = ep.ips.map((ip) => ({ ip, info: this.endpoints.lookup(ip) })).find((x) => x.info);
+      if (!local) {
+        for (const ip of ep.ips) cache.set(`${ip}/${net.isIP(ip) === 6 ? 128 : 32}`, ep.identity);
+        continue;
+      }
+      let dp = policies.get(ep.identity);
+      if (!dp) {
+        dp = datapathPolicy(input.model.endpointPolicy(ep), this.cidrs, this.opts.proxyPort);
+        policies.set(ep.identity, dp);
+        result.unsupported.push(...dp.unsupported.map((u) => `${ep.name}: ${u}`));
+      }
+      // Addresses the CNI plugin did not register (another family) are not on this node's veth: only the
+      // registered ones are updated.
+      const ips = ep.ips.filter((ip) => this.endpoints.lookup(ip));
+      this.endpoints.upsert({ ips, identity: ep.identity, ifindex: local.info!.ifindex, ingressEnforced: dp.ingressEnforced, egressEnforced: dp.egressEnforced });
+      result.localEndpoints.push(ep.name);
+    }
+    for (const [identity, dp] of policies) {
+      const w = this.policy.apply(identity, dp.entries);
+      result.policyWrites += w.written + w.deleted;
+      this.policed.add(identity);
+    }
+    for (const identity of [...this.policed]) {
+      if (policies.has(identity)) continue;
+      result.policyWrites += this.policy.apply(identity, []).deleted;
+      this.policed.delete(identity);
+    }
+    for (const [cidr, id] of this.cidrs.entries()) cache.set(cidr, id);
+    const c = this.identityCache.sync(cache);
+    result.identityCacheWrites = c.written + c.deleted;
+    const desired = new Map(clusterServices(input.services, input.endpointSlices, this.opts).map((s) => [`${s.vip}|${s.port}|${s.protocol}`, s]));
+    for (const [key, s] of desired) {
+      this.serviceMap.upsert(s);
+      this.written.set(key, s);
+    }
+    for (const [key, s] of [...this.written]) {
+      if (desired.has(key)) continue;
+      this.serviceMap.remove(s.vip, s.port, s.protocol);
+      this.written.delete(key);
+    }
+    result.services = desired.size;
+    return result;
+  }
+}
