@@ -11,12 +11,13 @@ import { client, getFlows, TrustDomain } from './helpers/observe.js';
 
 const td = new TrustDomain();
 let port = 40000;
+const BASE_SECONDS = Math.floor(Date.now() / 1000) - 3600;
 /** An access log entry (absolute start time, so an agent restarted with the same entries names the same times). */
 const entry = (second: number, dport = 8080): HttpAccessLogEntry => ({
   common_properties: {
     downstream_remote_address: { socket_address: { address: '10.0.0.1', port_value: port++ } },
     downstream_local_address: { socket_address: { address: '10.0.0.2', port_value: dport } },
-    start_time: { seconds: 1_800_000_000 + second, nanos: 0 },
+    start_time: { seconds: BASE_SECONDS + second, nanos: 0 },
   },
   request: { request_method: 'GET', path: `/${dport}` },
   response: { response_code: { value: 200 }, response_code_details: 'via_upstream' },
@@ -55,6 +56,20 @@ test('the relay merges agents and follows one that restarts, without counting a 
   await new Promise((r) => setTimeout(r, 300));
   const all = await getFlows(c);
   t.deepEqual(all.map((f) => `${f.node}:${f.destination.port}`).sort(), ['node-1:7070', 'node-1:8080', 'node-1:8080', 'node-2:9090', 'node-2:9091']);
+  t.deepEqual(all.map((f) => f.time_ms), all.map((f) => f.time_ms).sort((x, y) => x - y), 'past flows in time order across nodes');
   a1.ingestAccessLog([entry(6, 6060)]);
   await eventually(() => relay.ring.size === 6, 5000, 'new flows after the return');
+
+  // Following until a time: the stream ends by itself then; until in the past: no following at all.
+  const ends = (until: number): Promise<number> => new Promise((resolve, reject) => {
+    let n = 0;
+    const stream = c.GetFlows({ follow: true, number: 0, filter: { until_ms: until } });
+    stream.on('data', (r: { flows: unknown[] }) => (n += r.flows.length));
+    stream.on('error', reject);
+    stream.on('end', () => resolve(n));
+  });
+  const t0 = Date.now();
+  t.is(await ends(Date.now() + 400), 6);
+  t.true(Date.now() - t0 >= 350, 'followed until the time given');
+  t.is(await ends(Date.now() - 1), 6);
 });

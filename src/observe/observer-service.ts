@@ -50,12 +50,19 @@ export function getFlows(o: ObserverOptions, call: grpc.ServerWritableStream<Get
     return;
   }
   const match = compileFilter(call.request.filter);
-  const past = o.ring.recent(match, call.request.number);
+  // In time order: the relay's ring interleaves nodes, and an agent's L7 entries arrive after their start.
+  const past = o.ring.recent(match, call.request.number).sort((a, b) => a.time_ms - b.time_ms);
   for (let i = 0; i < past.length; i += CHUNK) call.write({ flows: past.slice(i, i + CHUNK), lost: 0 });
-  if (!call.request.follow) {
+  const until = call.request.filter?.until_ms ?? 0;
+  if (!call.request.follow || (until > 0 && until <= Date.now())) {
     call.end();
     return;
   }
+  // Following up to a time in the future: the stream ends then.
+  const deadline = until > 0 ? setTimeout(() => {
+    stop();
+    call.end();
+  }, until - Date.now()) : undefined;
   // A follower whose stream is not draining gets what piles up meanwhile in one message when it drains, up
   // to MAX_PENDING flows; beyond that flows are lost to it (and counted), never held against ingestion.
   let lost = 0;
@@ -85,6 +92,7 @@ export function getFlows(o: ObserverOptions, call: grpc.ServerWritableStream<Get
     for (let i = 0; i < Math.min(room, matching.length); i++) pending.push(matching[i]);
   });
   const stop = (): void => {
+    clearTimeout(deadline);
     unsubscribe();
   };
   call.on('cancelled', stop);
