@@ -171,6 +171,32 @@ if (unavailable) {
     t.deepEqual(allocations(), {});
   });
 
+  test.serial('dual stack: ADD gives an IPv6 address too, pods reach each other over IPv6, CHECK and DEL cover it', async (t) => {
+    const dual = { ...conf, name: 'weftdual', podCIDR: '10.99.2.0/24', podCIDRv6: 'fd00:99:2::/64' };
+    const [a, b] = [newPodNs('d6a'), newPodNs('d6b')];
+    const ra = cni('ADD', envFor(a, 'ctr-6a'), dual);
+    t.is(ra.code, 0, ra.raw);
+    const result = ra.out as unknown as CniResult;
+    t.deepEqual(result.ips, [{ address: '10.99.2.2/32', gateway: '10.99.2.1', interface: 1 }, { address: 'fd00:99:2::2/128', gateway: 'fe80::1', interface: 1 }]);
+    t.deepEqual(result.routes, [{ dst: '0.0.0.0/0', gw: '10.99.2.1' }, { dst: '::/0', gw: 'fe80::1' }]);
+    t.is(cni('ADD', envFor(b, 'ctr-6b'), dual).code, 0);
+    const dp = Datapath.open({ pinRoot: conf.bpfPinRoot as string });
+    try {
+      t.like(new EndpointMap(dp.maps.endpoints).lookup('fd00:99:2::3'), { identity: 5 }, 'the IPv6 address is registered');
+    } finally {
+      dp.close();
+    }
+    await topo!.serve(b, 'b6', 'tcp', [8080]);
+    t.like(await topo!.connect(a, 'tcp', 'fd00:99:2::3', 8080, 3000), { ok: true, reply: 'b6 fd00:99:2::2' });
+    t.is(cni('CHECK', envFor(a, 'ctr-6a'), { ...dual, prevResult: result }).code, 0);
+    const v4only = { ...result, ips: [result.ips[0]] };
+    t.like(cni('CHECK', envFor(a, 'ctr-6a'), { ...dual, prevResult: v4only }).out, { code: 101 }, 'CHECK notices a prevResult without the IPv6 address');
+    t.like(cni('ADD', envFor(a, 'ctr-6z'), { ...dual, podCIDRv6: '10.0.0.0/8' }).out, { code: 7, msg: 'network configuration: podCIDRv6 must be an IPv6 CIDR' });
+    for (const [ns, id] of [[a, 'ctr-6a'], [b, 'ctr-6b']]) t.is(cni('DEL', envFor(ns, id), dual).code, 0);
+    const v6state = JSON.parse(execFileSync('cat', [path.join(tmp, 'data', 'weftdual', 'ipv6.json')], { encoding: 'utf8' })) as { allocations: Record<string, unknown> };
+    t.deepEqual(v6state.allocations, {}, 'no IPv6 address leaked');
+  });
+
   test.serial('cnitool (containernetworking) drives ADD, CHECK and DEL', (t) => {
     const gobin = path.join(os.homedir(), '.cache', 'weft', `cnitool-${CNITOOL_VERSION}`);
     const cnitool = path.join(gobin, 'cnitool');

@@ -21,6 +21,8 @@ export interface NetConf {
   type: string;
   /** The node's pod CIDR (IPv4). */
   podCIDR: string;
+  /** Dual stack: the node's IPv6 pod CIDR; each pod also gets an address from it. */
+  podCIDRv6?: string;
   /** Where IPAM state is kept. */
   dataDir?: string;
   /** The node's network namespace (path) holding the host-side veths; default: the plugin's own. */
@@ -91,6 +93,7 @@ function parseConf(text: string): NetConf {
   if (!SUPPORTED_VERSIONS.includes(conf.cniVersion)) throw new CniError(CNI_ERRORS.incompatibleVersion, `cniVersion ${conf.cniVersion} is not supported`, `supported: ${SUPPORTED_VERSIONS.join(', ')}`);
   if (typeof conf.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(conf.name)) throw new CniError(CNI_ERRORS.invalidNetworkConfig, 'network configuration: name is missing or invalid');
   if (typeof conf.podCIDR !== 'string') throw new CniError(CNI_ERRORS.invalidNetworkConfig, 'network configuration: podCIDR is missing');
+  if (conf.podCIDRv6 !== undefined && (typeof conf.podCIDRv6 !== 'string' || !conf.podCIDRv6.includes(':'))) throw new CniError(CNI_ERRORS.invalidNetworkConfig, 'network configuration: podCIDRv6 must be an IPv6 CIDR');
   return conf as NetConf;
 }
 
@@ -117,14 +120,20 @@ export function hostIfname(containerId: string, ifname: string): string {
   return `wc${createHash('sha256').update(`${containerId}/${ifname}`).digest('hex').slice(0, 11)}`;
 }
 
-function ipamOf(conf: NetConf): HostLocalIpam {
+function ipamOf(conf: NetConf, field: 'podCIDR' | 'podCIDRv6' = 'podCIDR'): HostLocalIpam {
   try {
-    return new HostLocalIpam(conf.dataDir ?? '/var/lib/weft/cni', conf.name, conf.podCIDR);
+    return new HostLocalIpam(conf.dataDir ?? '/var/lib/weft/cni', conf.name, conf[field]!);
   } catch (err) {
     if (err instanceof CniError) throw err;
-    throw new CniError(CNI_ERRORS.invalidNetworkConfig, `network configuration: podCIDR ${conf.podCIDR} is invalid`, String(err));
+    throw new CniError(CNI_ERRORS.invalidNetworkConfig, `network configuration: ${field} ${conf[field]} is invalid`, String(err));
   }
 }
+
+/** The IPv6 address manager when the network is dual-stack. */
+const ipam6Of = (conf: NetConf): HostLocalIpam | undefined => (conf.podCIDRv6 ? ipamOf(conf, 'podCIDRv6') : undefined);
+
+/** Pods' IPv6 next hop: the host-side veth's link-local address (no neighbour proxying needed). */
+export const GATEWAY6 = 'fe80::1';
 
 function requireDatapath(): void {
   const why = datapathUnavailable();
@@ -148,9 +157,12 @@ function add(conf: NetConf, c: ContainerEnv): CniResult {
   const ipam = ipamOf(conf);
   const owner: Allocation = { containerId: c.containerId, ifname: c.ifname };
   const address = ipam.allocate(owner);
+  const ipam6 = ipam6Of(conf);
   const node = conf.nodeNetns ?? '';
   const host = hostIfname(c.containerId, c.ifname);
+  let address6: string | undefined;
   try {
+    address6 = ipam6?.allocate(owner);
     // A repeated ADD starts over: the old pair goes (its peer with it) and is made again, same address.
     if (link(node, host)) ip(node, 'link', 'del', host);
     if (link(c.netns, c.ifname)) throw new CniError(CNI_ERRORS.invalidEnvironment, `interface ${c.ifname} already exists in ${c.netns}`);
@@ -164,11 +176,19 @@ function add(conf: NetConf, c: ContainerEnv): CniResult {
     ip(c.netns, 'addr', 'replace', `${address}/32`, 'dev', c.ifname);
     ip(c.netns, 'link', 'set', c.ifname, 'up');
     ip(c.netns, 'route', 'replace', 'default', 'via', ipam.gateway, 'dev', c.ifname, 'onlink');
+    if (address6) {
+      // IPv6 forwards only with the node's global switch on (per-interface forwarding is not enough).
+      sysctl(node, 'net.ipv6.conf.all.forwarding', '1');
+      ip(node, '-6', 'addr', 'replace', `${GATEWAY6}/64`, 'dev', host, 'nodad');
+      ip(node, '-6', 'route', 'replace', `${address6}/128`, 'dev', host);
+      ip(c.netns, '-6', 'addr', 'replace', `${address6}/128`, 'dev', c.ifname, 'nodad');
+      ip(c.netns, '-6', 'route', 'replace', 'default', 'via', GATEWAY6, 'dev', c.ifname);
+    }
     const hostLink = link(node, host)!;
     withDatapath(conf, (dp) => {
       dp.attach(node, host);
       new EndpointMap(dp.maps.endpoints).upsert({
-        ips: [address], identity, ifindex: hostLink.ifindex,
+        ips: address6 ? [address, address6] : [address], identity, ifindex: hostLink.ifindex,
         ingressEnforced: conf.enforce?.ingress ?? false, egressEnforced: conf.enforce?.egress ?? false,
       });
     });
@@ -176,14 +196,15 @@ function add(conf: NetConf, c: ContainerEnv): CniResult {
     return {
       cniVersion: conf.cniVersion,
       interfaces: [{ name: host, mac: hostLink.address }, { name: c.ifname, mac: podLink.address, sandbox: c.netns }],
-      ips: [{ address: `${address}/32`, gateway: ipam.gateway, interface: 1 }],
-      routes: [{ dst: '0.0.0.0/0', gw: ipam.gateway }],
+      ips: [{ address: `${address}/32`, gateway: ipam.gateway, interface: 1 }, ...(address6 ? [{ address: `${address6}/128`, gateway: GATEWAY6, interface: 1 }] : [])],
+      routes: [{ dst: '0.0.0.0/0', gw: ipam.gateway }, ...(address6 ? [{ dst: '::/0', gw: GATEWAY6 }] : [])],
       dns: {},
     };
   } catch (err) {
     // Leave nothing half-made: no veth, no address held.
     try { if (link(node, host)) ip(node, 'link', 'del', host); } catch { /* reported below */ }
     ipam.release(owner);
+    ipam6?.release(owner);
     throw err;
   }
 }
@@ -198,6 +219,10 @@ function del(conf: NetConf, c: ContainerEnv): void {
   const address = ipam.lookup(owner);
   if (address && !datapathUnavailable()) withDatapath(conf, (dp) => new EndpointMap(dp.maps.endpoints).remove(address));
   if (address) ipam.release(owner);
+  const ipam6 = ipam6Of(conf);
+  const address6 = ipam6?.lookup(owner);
+  if (address6 && !datapathUnavailable()) withDatapath(conf, (dp) => new EndpointMap(dp.maps.endpoints).remove(address6));
+  if (address6) ipam6!.release(owner);
 }
 
 function check(conf: NetConf, c: ContainerEnv): void {
@@ -215,16 +240,22 @@ function check(conf: NetConf, c: ContainerEnv): void {
   if (!link(node, host)) throw fail(`the host-side interface ${host} is missing`);
   if (!link(c.netns, c.ifname)) throw fail(`interface ${c.ifname} is missing in ${c.netns}`);
   if (!addresses(c.netns, c.ifname).includes(expected)) throw fail(`interface ${c.ifname} does not have ${expected}`);
+  const ipam6 = ipam6Of(conf);
+  const address6 = ipam6?.lookup({ containerId: c.containerId, ifname: c.ifname });
+  const expected6 = prev.ips.find((x) => x.address.includes(':'))?.address;
+  if (ipam6 && (!address6 || `${address6}/128` !== expected6)) throw fail(`the container's IPv6 address is not ${expected6 ?? '(none in prevResult)'}`, `IPAM holds ${address6 ?? 'nothing'} for it`);
+  if (expected6 && !addresses(c.netns, c.ifname).includes(expected6)) throw fail(`interface ${c.ifname} does not have ${expected6}`);
   withDatapath(conf, (dp) => {
     const ids = dp.attached(node, host);
     if (!ids.ingress || !ids.egress) throw fail(`the datapath programs are not attached to ${host}`);
-    if (!new EndpointMap(dp.maps.endpoints).lookup(address)) throw fail(`${address} is not registered as an endpoint`);
+    for (const a of address6 ? [address, address6] : [address]) if (!new EndpointMap(dp.maps.endpoints).lookup(a)) throw fail(`${a} is not registered as an endpoint`);
   });
 }
 
 function status(conf: NetConf): void {
   requireDatapath();
   ipamOf(conf).allocations(); // readable and well-formed
+  ipam6Of(conf)?.allocations();
 }
 
 function gc(conf: NetConf): void {
@@ -239,6 +270,6 @@ function gc(conf: NetConf): void {
     const host = hostIfname(o.containerId, o.ifname);
     if (link(node, host)) ip(node, 'link', 'del', host);
   }
-  const released = ipam.retain(keep);
+  const released = [...ipam.retain(keep), ...(ipam6Of(conf)?.retain(keep) ?? [])];
   if (released.length && !datapathUnavailable()) withDatapath(conf, (dp) => { const eps = new EndpointMap(dp.maps.endpoints); for (const a of released) eps.remove(a); });
 }
