@@ -1,5 +1,8 @@
 // `weft observe`, `weft relay` and `weft flows-agent`: flows from one node or, through the relay, the cluster.
 import * as grpc from '@grpc/grpc-js';
+import * as k8s from '@kubernetes/client-node';
+import { createLogger } from '../log/logger.js';
+import { KubernetesDirectory } from '../observe/kubernetes-directory.js';
 import type { Command } from 'commander';
 import { Datapath, DEFAULT_PIN_ROOT } from '../datapath/datapath.js';
 import { FlowAgent } from '../observe/agent.js';
@@ -103,8 +106,11 @@ export function addObserveCommands(program: Command): void {
     .option('--tls-dir <dir>', 'the agent\'s SVID files (svid.pem, svid.key, bundle.pem); without it, plaintext')
     .option('--bpf-pin-root <dir>', 'the datapath\'s pinned maps (its flow ring buffer); "none" for no datapath flows', DEFAULT_PIN_ROOT)
     .option('-c, --config <dir>', 'manifests (Pods, Services, Namespaces) that name the addresses and identities flows show')
+    .option('--kubernetes', 'name them from the API server\'s Pods, Services and Namespaces instead (kept current)', false)
+    .option('--kubeconfig <file>', 'with --kubernetes: kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)')
     .option('--ring <n>', 'flows kept in memory', '65536')
-    .action(async (opts: { node: string; listen: string; accessLogListen: string; tlsDir?: string; bpfPinRoot: string; config?: string; ring: string }) => {
+    .action(async (opts: { node: string; listen: string; accessLogListen: string; tlsDir?: string; bpfPinRoot: string; config?: string; kubernetes: boolean; kubeconfig?: string; ring: string }) => {
+      if (opts.config && opts.kubernetes) throw new Error('-c and --kubernetes are alternatives: names come from files or from the API server');
       hostPort(opts.listen, '--listen');
       hostPort(opts.accessLogListen, '--access-log-listen');
       const ring = Number(opts.ring);
@@ -120,8 +126,16 @@ export function addObserveCommands(program: Command): void {
         node: opts.node, listen: opts.listen, accessLogListen: opts.accessLogListen, ringCapacity: ring,
         ...(opts.tlsDir ? { mtls: mtlsFromDir(opts.tlsDir) } : {}), ...(datapath ? { flowsMapFd: datapath.flowsMapFd } : {}), ...(directory ? { directory } : {}),
       });
+      let kube: KubernetesDirectory | undefined;
+      if (opts.kubernetes) {
+        const kc = new k8s.KubeConfig();
+        if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
+        else kc.loadFromDefault();
+        kube = new KubernetesDirectory(kc, opts.node, createLogger('flows-agent'), (d) => (agent.directory = d));
+      }
       process.stderr.write(`weft flows-agent ${opts.node}: flows on port ${agent.observerPort}, access log service on port ${agent.accessLogPort}\n`);
       await untilSignal();
+      await kube?.stop();
       agent.stop();
       datapath?.close();
     });
