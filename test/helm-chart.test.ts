@@ -5,7 +5,7 @@
 // ready, the ServiceAccounts can do what the code needs and no more, and an upgrade keeps the CRDs it installed.
 import test, { type ExecutionContext } from 'ava';
 import { execFile, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -14,6 +14,7 @@ import { parseAllDocuments } from 'yaml';
 import { projectRoot } from '../envoy/binary.js';
 import { controlPlaneBinaries } from '../src/devcluster/binaries.js';
 import { CONTROLLER_NAME } from '../src/gateway/conditions.js';
+import { cniConfigForNode } from '../src/kubernetes/cni-install.js';
 import { devClusterUnavailable, startTestCluster, type TestCluster } from './helpers/devcluster.js';
 import { eventually } from './helpers/net.js';
 import { writeKubeconformSchemas } from './helpers/openapi-schemas.js';
@@ -113,6 +114,17 @@ test('toggles: each feature renders its objects, and only then', async (t) => {
   t.is(full.spec!.template.spec!.initContainers?.[0]?.name, 'install-cni');
   t.true(full.spec!.template.spec!.containers[0].securityContext?.privileged);
   t.true(full.spec!.template.spec!.hostNetwork);
+});
+
+test('install-cni: the weft-cni plugin gets the node\'s pod CIDRs (IPv4, and IPv6 when dual stack); a bad template is named with its field', (t) => {
+  const out = JSON.parse(cniConfigForNode('{"cniVersion":"1.1.0","name":"weft","plugins":[{"type":"weft-cni","bpfPinRoot":"/sys/fs/bpf/weft"},{"type":"portmap"}]}',
+    'c.conflist', ['10.244.3.0/24'])) as { plugins: Array<Record<string, unknown>> };
+  t.deepEqual(out.plugins, [{ type: 'weft-cni', bpfPinRoot: '/sys/fs/bpf/weft', podCIDR: '10.244.3.0/24' }, { type: 'portmap' }]);
+  const dual = JSON.parse(cniConfigForNode('{"plugins":[{"type":"weft-cni"}]}', 'c.conflist', ['fd00:10:244:3::/64', '10.244.3.0/24'])) as { plugins: Array<Record<string, unknown>> };
+  t.deepEqual(dual.plugins, [{ type: 'weft-cni', podCIDR: '10.244.3.0/24', podCIDRv6: 'fd00:10:244:3::/64' }]);
+  t.throws(() => cniConfigForNode('{"plugins":[{"type":"weft-cni"}]}', 'c.conflist', ['fd00::/64']), { message: /weft-cni needs an IPv4 pod CIDR/ });
+  t.throws(() => cniConfigForNode('{"plugins":[{"type":"bridge"}]}', 'c.conflist', ['10.244.3.0/24']), { message: 'c.conflist: plugins: no plugin of type weft-cni' });
+  t.throws(() => cniConfigForNode('{', 'c.conflist', ['10.244.3.0/24']), { message: /^c\.conflist: not JSON/ });
 });
 
 // The matrix rendered and validated against the cluster's schemas.
@@ -259,6 +271,47 @@ async function deployed(t: ExecutionContext, cluster: TestCluster, kube: (args: 
   const agentMetrics = await exec('ip', ['netns', 'exec', cluster.state.nodes![0].netns, 'curl', '-sf', `http://${agentPod.status!.podIP}:9091/metrics`]);
   t.regex(agentMetrics.stdout, /weft_xds_acks_total/);
 
+  // The init container, which the process kubelet does not run: its command as the chart renders it, run here with
+  // the agent's ServiceAccount token and its volumes as directories, installs weft-cni and a configuration holding
+  // this node's pod CIDR.
+  const daemonSet = await apps.readNamespacedDaemonSet({ name: 'weft-agent', namespace: NS });
+  const init = daemonSet.spec!.template.spec!.initContainers!.find((c) => c.name === 'install-cni')!;
+  const volumes = mkdtempSync(join(tmpdir(), 'weft-cni-volumes-'));
+  try {
+    const mounts = new Map<string, string>([['/usr/lib/weft/bin', join(root, 'bin')]]);
+    for (const m of init.volumeMounts ?? []) mounts.set(m.mountPath, join(volumes, m.name));
+    const cm = await core.readNamespacedConfigMap({ name: 'weft-cni', namespace: NS });
+    for (const [mountPath, dir] of mounts) {
+      if (dir.startsWith(volumes)) mkdirSync(dir, { recursive: true });
+      if (mountPath === '/etc/weft-cni') for (const [k, v] of Object.entries(cm.data ?? {})) writeFileSync(join(dir, k), v);
+    }
+    const hostPath = (p: string) => {
+      for (const [mountPath, dir] of mounts) if (p.startsWith(`${mountPath}/`) || p === mountPath) return dir + p.slice(mountPath.length);
+      return p;
+    };
+    const token = (await kube(['create', 'token', 'weft-agent', '-n', NS])).stdout.trim();
+    const server = cluster.kc.getCurrentCluster()!;
+    const agentKubeconfig = join(volumes, 'kubeconfig');
+    writeFileSync(agentKubeconfig, JSON.stringify({
+      apiVersion: 'v1', kind: 'Config', 'current-context': 'agent',
+      clusters: [{ name: 'c', cluster: { server: server.server, ...(server.caFile ? { 'certificate-authority': server.caFile } : {}),
+        ...(server.caData ? { 'certificate-authority-data': server.caData } : {}) } }],
+      users: [{ name: 'agent', user: { token } }], contexts: [{ name: 'agent', context: { cluster: 'c', user: 'agent' } }],
+    }));
+    const args = init.args!.map((a) => a.replace('$(NODE_NAME)', agentPod.spec!.nodeName!).replace(/^(--[\w-]+=)(\/.*)$/, (_, flag: string, p: string) => flag + hostPath(p)));
+    const installed = await exec(join(root, 'bin', 'weft'), [...args, `--kubeconfig=${agentKubeconfig}`]);
+    t.is(installed.code, 0, installed.stderr);
+    const node = await core.readNode({ name: agentPod.spec!.nodeName! });
+    const conflist = JSON.parse(readFileSync(join(mounts.get('/host/cni-conf')!, '05-weft.conflist'), 'utf8')) as { plugins: Array<{ type: string; podCIDR?: string }> };
+    t.truthy(node.spec?.podCIDR);
+    t.is(conflist.plugins.find((p) => p.type === 'weft-cni')?.podCIDR, node.spec?.podCIDR);
+    const plugin = join(mounts.get('/host/cni-bin')!, 'weft-cni');
+    t.is(readFileSync(plugin, 'utf8'), readFileSync(join(root, 'bin', 'weft-cni'), 'utf8'));
+    t.is(statSync(plugin).mode & 0o777, 0o755);
+  } finally {
+    rmSync(volumes, { recursive: true, force: true });
+  }
+
   // Least privilege, as the API server's authorizer sees the two ServiceAccounts.
   const can = async (sa: string, ...args: string[]) =>
     (await kube(['auth', 'can-i', `--as=system:serviceaccount:${NS}:${sa}`, ...args])).stdout.trim();
@@ -271,4 +324,6 @@ async function deployed(t: ExecutionContext, cluster: TestCluster, kube: (args: 
   t.is(await can('weft-agent', 'list', 'httproutes.gateway.networking.k8s.io', '-A'), 'yes');
   t.is(await can('weft-agent', 'update', 'gateways.gateway.networking.k8s.io', '--subresource=status', '-n', 'default'), 'no', 'the agent writes nothing');
   t.is(await can('weft-agent', 'create', 'leases.coordination.k8s.io', '-n', NS), 'no');
+  t.is(await can('weft-agent', 'get', 'nodes'), 'yes', 'install-cni reads its Node');
+  t.is(await can('weft-agent', 'update', 'nodes'), 'no');
 }

@@ -12,6 +12,7 @@ import { addIngressFlags, ingressOptionsFromFlags, type IngressFlags } from './i
 import { runOperator } from './operator.js';
 import { runAgent } from './agent.js';
 import { runEnvoy } from './envoy.js';
+import { runInstallCni } from './install-cni.js';
 import { addObserveCommands } from './observe.js';
 
 const program = new Command();
@@ -101,6 +102,20 @@ program
   .option('--protocol <protocol>', 'xDS flavour: delta or sotw', 'delta')
   .action(async (opts: { node: string; xdsSocket: string; protocol: string }) => {
     await runEnvoy(opts);
+  });
+
+program
+  .command('install-cni')
+  .description('install Weft\'s CNI plugin and its configuration (with the node\'s pod CIDR) into the host\'s CNI directories (the agent\'s init container)')
+  .option('--kubeconfig <file>', 'kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)')
+  .option('--node <name>', 'this node\'s name (default: $NODE_NAME)')
+  .requiredOption('--conf-template <file>', 'CNI configuration list whose weft-cni plugin gets the node\'s podCIDR')
+  .requiredOption('--conf-dir <dir>', 'the host\'s CNI configuration directory')
+  .requiredOption('--conf-name <name>', 'file name of the configuration in --conf-dir')
+  .option('--plugin <file>', 'the weft-cni plugin to copy into --bin-dir')
+  .option('--bin-dir <dir>', 'the host\'s CNI binary directory')
+  .action(async (opts: { kubeconfig?: string; node?: string; confTemplate: string; confDir: string; confName: string; plugin?: string; binDir?: string }) => {
+    await runInstallCni(opts);
   });
 
 addDevClusterCommands(program);
