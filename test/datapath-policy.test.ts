@@ -12,7 +12,7 @@ import { FlowReader } from '../src/datapath/flows.js';
 import { Conntrack } from '../src/datapath/conntrack.js';
 import { IDENTITY, type FlowEvent } from '../src/datapath/layout.js';
 import { nativeBpf } from '../src/datapath/native.js';
-import { ip, Topology } from './helpers/datapath-topology.js';
+import { inNs, ip, Topology } from './helpers/datapath-topology.js';
 
 const unavailable = datapathUnavailable();
 const ID = { a: 1001, b: 1002, c: 1003, external: 16_777_217 } as const;
@@ -158,6 +158,29 @@ if (unavailable) {
     t.deepEqual(ingress, { written: 1, deleted: 1 }, 'the icmp rule removed, c added');
     t.is((await topo!.connect(c.ns, 'tcp', b.ip4, 8080)).reply, `b ${c.ip4}`);
     t.false(topo!.ping(topo!.pod('a').ns, b.ip4), 'ICMP from a no longer allowed');
+  });
+
+  test.serial('an ICMP error about no tracked connection is dropped at an enforced ingress, with a flow event', async (t) => {
+    // c forges a port unreachable quoting b:5353 → c:40000/udp, a datagram b never sent (a raw socket in c).
+    const { b, c } = { b: topo!.pod('b'), c: topo!.pod('c') };
+    const forge = `
+import socket, struct
+def csum(d):
+    s = sum(struct.unpack('!%dH' % (len(d) // 2), d))
+    s = (s >> 16) + (s & 0xffff); s += s >> 16
+    return ~s & 0xffff
+inner = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 28, 1, 0, 64, 17, 0, socket.inet_aton('${b.ip4}'), socket.inet_aton('${c.ip4}'))
+inner = inner[:10] + struct.pack('!H', csum(inner)) + inner[12:] + struct.pack('!HHHH', 5353, 40000, 8, 0)
+icmp = struct.pack('!BBHI', 3, 3, 0, 0) + inner
+icmp = icmp[:2] + struct.pack('!H', csum(icmp)) + icmp[4:]
+socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP).sendto(icmp, ('${b.ip4}', 0))
+`;
+    events.length = 0;
+    inNs(c.ns, 'python3', '-c', forge);
+    await settle();
+    const d = drops((e) => e.reason === 'icmp-unrelated');
+    t.is(d.length, 1, events.map((e) => `${e.kind} ${e.reason} ${e.source.ip} → ${e.destination.ip} proto ${e.protocol}`).join('; '));
+    t.like(d[0], { direction: 'ingress', protocol: 1, source: { ip: c.ip4, identity: ID.c }, destination: { ip: b.ip4, identity: ID.b } });
   });
 
   test.serial('connection tracking records allowed connections and garbage collection removes idle ones', (t) => {

@@ -150,6 +150,23 @@ if (unavailable) {
     t.false((await topo!.connect(ext, 'tcp', '192.0.2.1', 30080, 800)).ok, 'without the programs nothing listens on the node port');
   });
 
+  test.serial('ICMP errors about a service connection reach the client translated back to the service address', async (t) => {
+    // b1 has nothing on UDP 5999: its kernel answers port unreachable, quoting client → b1:5999. Only
+    // translated back (quoted destination and the error's source → the service address) does the client's
+    // socket, connected to the service address, recognise it.
+    const client = topo!.pod('client');
+    services.upsert({ vip: VIP, port: 55, protocol: 'udp', backends: backendsOf(['b1'], 5999) });
+    services.upsert({ vip: VIP6, port: 55, protocol: 'udp', backends: backendsOf(['b1'], 5999, 6) });
+    try {
+      t.like(await topo!.udpConnected(client.ns, VIP, 55), { ok: false, error: 'ECONNREFUSED' });
+      t.like(await topo!.udpConnected(client.ns, VIP6, 55), { ok: false, error: 'ECONNREFUSED' }, 'IPv6');
+      t.like(await topo!.udpConnected(client.ns, VIP, 53), { ok: true, from: VIP }, 'a served port still answers');
+    } finally {
+      services.remove(VIP, 55, 'udp');
+      services.remove(VIP6, 55, 'udp');
+    }
+  });
+
   test.serial('a service without backends drops new connections with a flow event', async (t) => {
     services.upsert({ vip: VIP, port: 81, protocol: 'tcp', backends: [] });
     events.length = 0;

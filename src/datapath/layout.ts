@@ -23,6 +23,7 @@ export const DROP_REASONS: Record<number, string> = {
   3: 'no-service-backend',
   4: 'unknown-source',
   5: 'redirect-no-proxy',
+  6: 'icmp-unrelated',
 };
 export const EP_FLAGS = { ingressEnforced: 1, egressEnforced: 2 } as const;
 export const CT_FLAGS = { natReply: 1, closing: 2, redirect: 4 } as const;

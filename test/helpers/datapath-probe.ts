@@ -4,6 +4,8 @@
 //   connect <tcp|udp> <host> <port> <ms> [local port]  prints {"ok":true,"reply":...,"from":...} or {"ok":false,"error":...}
 //   http <name> <port>                     HTTP: answers every request with "<name> <peer address> <path>"
 //   hold <host> <port>                     one TCP connection: sends each stdin line, prints each reply line
+//   udperr <host> <port> <ms>              a connected UDP socket sends once: {"ok":true,...} on a reply,
+//                                          {"ok":false,"error":"ECONNREFUSED"} when an ICMP error reaches it
 //   rate <first-ip> <ips> <port> <n>       n sequential connections to random addresses of the range
 //                                          first-ip + [0, ips); prints {"seconds","latenciesMs","errors"}
 import net from 'node:net';
@@ -55,6 +57,16 @@ if (mode === 'http') {
     sock.on('message', (m, r) => done({ ok: true, reply: m.toString().trim(), from: r.address }));
     sock.send('ping', Number(port), host);
   }
+} else if (mode === 'udperr') {
+  const [host, port, ms] = rest;
+  const done = (r: object) => { console.log(JSON.stringify(r)); process.exit(0); };
+  setTimeout(() => done({ ok: false, error: 'timeout' }), Number(ms));
+  const sock = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
+  sock.on('error', (e: NodeJS.ErrnoException) => done({ ok: false, error: e.code ?? e.message }));
+  sock.on('message', (m, r) => done({ ok: true, reply: m.toString().trim(), from: r.address }));
+  sock.connect(Number(port), host, () => sock.send('ping'));
+  // The error of a connected UDP socket surfaces on its next operation: keep sending.
+  setInterval(() => sock.send('ping', (e) => { if (e) done({ ok: false, error: (e as NodeJS.ErrnoException).code ?? e.message }); }), 100);
 } else if (mode === 'hold') {
   const [host, port] = rest;
   const s = net.connect({ host, port: Number(port) }, () => console.log('connected'));

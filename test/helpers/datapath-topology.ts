@@ -114,6 +114,17 @@ export class Topology {
     return JSON.parse(out) as ProbeResult;
   }
 
+  /** A connected UDP socket's exchange: ICMP errors about it surface as error codes (ECONNREFUSED). */
+  async udpConnected(ns: string, host: string, port: number, timeoutMs = 1500): Promise<ProbeResult> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(...this.execArgs(ns, [process.execPath, probe, 'udperr', host, String(port), String(timeoutMs)]), { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+      child.on('exit', () => resolve(JSON.parse(out) as ProbeResult));
+      child.on('error', reject);
+    });
+  }
+
   /** A long-lived TCP connection from a namespace: send(line) resolves with the reply line. */
   async hold(ns: string, host: string, port: number): Promise<{ send(line: string): Promise<string>; close(): void }> {
     const child = spawn(...this.execArgs(ns, [process.execPath, probe, 'hold', host, String(port)]), { stdio: ['pipe', 'pipe', 'inherit'] });
