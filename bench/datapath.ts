@@ -6,7 +6,7 @@
 //     vs iptables DNAT chains built the way kube-proxy (iptables mode) builds them, same run;
 //   - map update latency: an endpoint with its policy written → enforced (the next packet reads the maps).
 //
-//   node dist/bench/datapath.js [--size=quick|full] [--services=100,1000,10000] [--no-iptables] [--client-no-tcp-timestamps]
+//   node dist/bench/datapath.js [--size=quick|full] [--services=100,1000,10000 (empty: none)] [--iperf-rounds=5] [--no-iptables] [--client-no-tcp-timestamps]
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { Datapath } from '../src/datapath/datapath.js';
 import { EndpointMap } from '../src/datapath/endpoints.js';
@@ -23,8 +23,8 @@ const args = parseArgs();
 const full = args.get('size') === 'full';
 const probe = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'test', 'helpers', 'datapath-probe.js');
 const IPERF_SECONDS = full ? 10 : 4;
-const IPERF_ROUNDS = 5;
-const SERVICE_COUNTS = (args.get('services') ?? '100,1000,10000').split(',').map(Number);
+const IPERF_ROUNDS = Number(args.get('iperf-rounds') ?? 5);
+const SERVICE_COUNTS = (args.get('services') ?? '100,1000,10000').split(',').filter(Boolean).map(Number);
 const IPTABLES = !args.has('no-iptables');
 // Diagnosis of the connection-rate tail: without TCP timestamps in the client (see BENCHMARKS.md).
 const CLIENT_NO_TIMESTAMPS = args.has('client-no-tcp-timestamps');
@@ -137,8 +137,11 @@ async function main(): Promise<void> {
       console.log(`iperf3 round ${round + 1}: without ${without.at(-1)!.toFixed(2)} Gbit/s, with programs ${withPrograms.at(-1)!.toFixed(2)} Gbit/s`);
     }
     const med = (xs: number[]) => stats(xs).p50;
-    const throughput = { withoutGbps: med(without), withGbps: med(withPrograms), ratio: med(withPrograms) / med(without), rounds: IPERF_ROUNDS, seconds: IPERF_SECONDS };
-    console.log(`iperf3 median: ${throughput.withGbps.toFixed(2)} / ${throughput.withoutGbps.toFixed(2)} Gbit/s = ×${throughput.ratio.toFixed(3)}`);
+    // Also the median of each round's own ratio: the two runs of a round are seconds apart, so it follows the
+    // shared machine's drifting load better than the ratio of the two medians.
+    const pairedRatio = med(withPrograms.map((w, i) => w / without[i]));
+    const throughput = { withoutGbps: med(without), withGbps: med(withPrograms), ratio: med(withPrograms) / med(without), pairedRatio, rounds: IPERF_ROUNDS, seconds: IPERF_SECONDS };
+    console.log(`iperf3 median: ${throughput.withGbps.toFixed(2)} / ${throughput.withoutGbps.toFixed(2)} Gbit/s = ×${throughput.ratio.toFixed(3)}; median of the rounds' ratios ×${pairedRatio.toFixed(3)}`);
 
     // 2. ClusterIP connections: eBPF vs kube-proxy-style iptables, per service count.
     for (const p of [server, b2]) await topo.serve(p.ns, p.name, 'tcp', [8080]);
