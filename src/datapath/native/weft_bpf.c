@@ -221,16 +221,26 @@ static napi_value open_object(napi_env env, napi_callback_info info)
 		}
 	if (slot < 0)
 		return throw_msg(env, "openObject: too many open BPF objects");
-	if (pin_root[0] && mkdir(pin_root, 0700) && errno != EEXIST)
-		return throw_errno(env, "openObject: mkdir pin root", errno);
+	bool created = false;
+	if (pin_root[0]) {
+		if (mkdir(pin_root, 0700) == 0)
+			created = true;
+		else if (errno != EEXIST)
+			return throw_errno(env, "openObject: mkdir pin root", errno);
+	}
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_root[0] ? pin_root : NULL);
 	struct bpf_object *obj = bpf_object__open_file(file, &opts);
 	long err = libbpf_get_error(obj);
-	if (err)
+	if (err) {
+		if (created)
+			rmdir(pin_root); // a failed open leaves no empty pin directory behind
 		return throw_errno(env, "openObject: open", (int)err);
+	}
 	err = bpf_object__load(obj);
 	if (err) {
 		bpf_object__close(obj);
+		if (created)
+			rmdir(pin_root); // fails, harmlessly, if maps were pinned before the load failed
 		return throw_errno(env, "openObject: load (run with WEFT_BPF_DEBUG=1 for the verifier log)", (int)err);
 	}
 	objects[slot] = obj;
