@@ -14,6 +14,13 @@ export function echoBasicBinary(): string {
   return join(cache, 'echo-basic', 'echo-basic');
 }
 
+/** CoreDNS, built by scripts/coredns.sh (the conformance suite's base manifests deploy it). */
+export function corednsBinary(): string {
+  const cache = process.env.WEFT_CACHE_DIR ?? join(homedir(), '.cache', 'weft');
+  return join(cache, 'coredns', 'coredns');
+}
+
+const COREDNS = /^registry\.k8s\.io\/coredns\/coredns(:[\w.-]+|@sha256:[0-9a-f]{64})?$/;
 const ECHO_BASIC = /^(gcr\.io\/k8s-staging-gateway-api|registry\.k8s\.io\/gateway-api)\/echo-basic(:[\w.-]+|@sha256:[0-9a-f]{64})?$/;
 
 // Weft's own image (what the Helm chart deploys): its entrypoint is `weft`, this checkout's bin/weft.
@@ -28,5 +35,10 @@ export function containerProgram(c: V1Container): ContainerProgram {
     if (!existsSync(bin)) return { waiting: { reason: 'ImageNotSupported', message: `image ${image} maps to ${bin}, which is not built: run scripts/echo-basic.sh` } };
     return { argv: [bin, ...(c.args ?? [])] };
   }
-  return { waiting: { reason: 'ImageNotSupported', message: `image ${JSON.stringify(image)} has no local binary and container ${c.name} has no command; the Weft dev kubelet runs commands as processes and knows only the Gateway API echo-basic and Weft images` } };
+  if (COREDNS.test(image)) {
+    const bin = corednsBinary();
+    if (!existsSync(bin)) return { waiting: { reason: 'ImageNotSupported', message: `image ${image} maps to ${bin}, which is not built: run scripts/coredns.sh` } };
+    return { argv: [bin, ...(c.args ?? [])] };
+  }
+  return { waiting: { reason: 'ImageNotSupported', message: `image ${JSON.stringify(image)} has no local binary and container ${c.name} has no command; the Weft dev kubelet runs commands as processes and knows only the Gateway API echo-basic, CoreDNS and Weft images` } };
 }

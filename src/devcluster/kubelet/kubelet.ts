@@ -16,6 +16,7 @@ import { comparable, podStatus, sandboxFailureStatus } from './pod-status.js';
 import { probeDue, recordProbe, runProbe, type ProbeState } from './probes.js';
 import { PodRecords, type ContainerRecord, type PodRecord } from './records.js';
 import { writePodKubeconfig } from './service-account.js';
+import { containerMounts, preparePodVolumes, withMounts, type PodVolumes } from './volumes.js';
 
 const run = promisify(execFile);
 const HEARTBEAT_MS = 10_000;
@@ -158,18 +159,27 @@ export class Kubelet {
     }
     let changed = false;
     const now = Date.now();
+    // Volumes are (re)written only when a container is about to start, so they hold the objects as they are then.
+    let volumes: PodVolumes | Error = new Map();
+    if (pod.spec?.volumes?.length && record.containers.some((c) => !(c.process && isAlive(c.process)))) {
+      volumes = await preparePodVolumes(this.core, pod, this.volumesDir(uid)).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))));
+    }
     for (const c of record.containers) {
       const spec = pod.spec!.containers.find((s) => s.name === c.name);
       if (!spec) continue;
-      changed = this.syncContainer(pod, record, c, spec, now) || changed;
+      changed = this.syncContainer(pod, record, c, spec, now, volumes) || changed;
     }
     if (changed) this.records.save(record);
     await this.runProbes(pod, record, now);
     await this.writeStatus(pod, record);
   }
 
+  private volumesDir(uid: string): string {
+    return join(this.o.stateDir, 'volumes', uid);
+  }
+
   /** Starts, notices the exit of, and restarts (per restartPolicy, with backoff) one container. */
-  private syncContainer(pod: k8s.V1Pod, r: PodRecord, c: ContainerRecord, spec: k8s.V1Container, now: number): boolean {
+  private syncContainer(pod: k8s.V1Pod, r: PodRecord, c: ContainerRecord, spec: k8s.V1Container, now: number, volumes: PodVolumes | Error): boolean {
     const key = `${r.uid}/${c.name}`;
     if (c.process && isAlive(c.process)) return false;
     if (c.process) {
@@ -199,15 +209,18 @@ export class Kubelet {
       return true;
     }
     let env: Record<string, string>;
+    let mounts: { source: string; target: string }[];
     try {
       env = containerEnv(pod, spec, { podIP: r.podIP, hostIP: this.o.nodeAddress });
       if (r.kubeconfig) env = { KUBECONFIG: r.kubeconfig, ...env };
+      if (volumes instanceof Error) throw volumes;
+      mounts = containerMounts(spec, volumes);
     } catch (e) {
       c.waiting = { reason: 'CreateContainerConfigError', message: e instanceof Error ? e.message : String(e) };
       return true;
     }
     const log = join(kubeletPaths(this.o).logs, `${r.namespace}_${r.name}_${r.uid}_${c.name}.log`);
-    const started = startContainer(r.netns, expandArgs(program.argv, env), env, spec.workingDir, log);
+    const started = startContainer(r.netns, withMounts(expandArgs(program.argv, env), mounts), env, spec.workingDir, log);
     void started.exited.then((code) => this.exitCodes.set(`${key}/${started.ref.pid}`, code));
     c.process = started.ref;
     c.startedAt = new Date(now).toISOString();
@@ -266,6 +279,7 @@ export class Kubelet {
       await stopContainers(refs, graceMs);
       if (!r.hostNetwork) await removeSandbox(this.o, r.uid, r.netns);
       if (r.kubeconfig) rmSync(r.kubeconfig, { force: true });
+      rmSync(this.volumesDir(r.uid), { recursive: true, force: true });
       this.records.remove(r.uid);
       for (const c of r.containers) this.probes.delete(`${r.uid}/${c.name}`);
       this.log(`pod ${r.namespace}/${r.name}: stopped, sandbox ${r.netns} removed`);

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# npm run conformance: the upstream Gateway API conformance suite (conformance/, GATEWAY-HTTP, GATEWAY-GRPC and
+# GATEWAY-TLS) against Weft on the local cluster. Builds or reuses everything, starts the cluster, the operator and
+# one agent (with its Envoy) per node, runs the suite, writes the report under conformance/reports/, and tears
+# everything down, also on failure or Ctrl-C. Exits non-zero when any test fails. Needs root (network namespaces).
+#
+# Arguments are passed to the suite, e.g. --run-test=HTTPRouteWeight or --conformance-profiles=GATEWAY-HTTP.
+# Environment: WEFT_CONFORMANCE_NODES (default 1), WEFT_CONFORMANCE_KEEP=1 keeps the cluster up afterwards,
+# WEFT_CONFORMANCE_SKIP_SETUP=1 skips scripts/setup.sh (the build) when it is known to be current.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+say() { printf '[conformance] %s\n' "$*" >&2; }
+[ "$(id -u)" = 0 ] || { say "needs root: the local cluster is made of network namespaces"; exit 1; }
+
+# A cluster name and subnet of its own, so a developer's `weft dev cluster up` (10.77.0.0/24) is left alone.
+name=conf
+subnet=10.79.0.0/24
+prefix=${subnet%.0/24}
+nodes=${WEFT_CONFORMANCE_NODES:-1}
+state="${WEFT_CONFORMANCE_STATE:-$HOME/.local/state/weft/clusters/$name}"
+gateway_class=weft
+version=$(node -p 'require("./package.json").version' 2>/dev/null || echo dev)
+
+[ "${WEFT_CONFORMANCE_SKIP_SETUP:-}" = 1 ] || bash scripts/setup.sh
+export PATH="$root/node_modules/.bin:$root/node_modules/node/bin:$PATH"
+bash scripts/k8s-binaries.sh >/dev/null
+bash scripts/echo-basic.sh >/dev/null
+bash scripts/coredns.sh >/dev/null
+
+pids=()
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ "${WEFT_CONFORMANCE_KEEP:-}" = 1 ]; then
+    say "cluster $name kept (KUBECONFIG=$state/kubeconfig); bin/weft dev cluster down --name $name --subnet $subnet"
+  else
+    bin/weft dev cluster down --name "$name" --subnet "$subnet" --state-dir "$state" 2>&1 | sed 's/^/[cluster] /' >&2 || true
+  fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# A cluster left by an interrupted run is removed first.
+bin/weft dev cluster down --name "$name" --subnet "$subnet" --state-dir "$state" >/dev/null 2>&1 || true
+mkdir -p "$(dirname "$state")"
+say "starting the local cluster ($nodes node(s), $subnet)"
+kubeconfig=$(bin/weft dev cluster up --name "$name" --subnet "$subnet" --state-dir "$state" --nodes "$nodes" 2>"$state.up.log") \
+  || { cat "$state.up.log" >&2; exit 1; }
+export KUBECONFIG=$kubeconfig
+# Logs and the suite's output outlive the cluster (down removes its state directory).
+logs="$state-logs"
+rm -rf "$logs"
+mkdir -p "$logs"
+
+say "starting the operator and one agent per node (logs in $logs)"
+bin/weft operator --kubeconfig "$kubeconfig" --gateway-address-pool "$prefix.200-$prefix.250" >"$logs/operator.log" 2>&1 &
+pids+=($!)
+for i in $(seq 1 "$nodes"); do
+  ip netns exec "weft-$name-n$i" bin/weft agent --kubeconfig "$kubeconfig" --node "node-$i" --announce-interface eth0 \
+    >"$logs/agent-node-$i.log" 2>&1 &
+  pids+=($!)
+done
+
+kubectl="$(bash scripts/k8s-binaries.sh)/kubectl"
+"$kubectl" apply -f - >/dev/null <<EOF
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata:
+  name: $gateway_class
+spec:
+  controllerName: weft.dev/gateway-controller
+EOF
+
+# Weft's one list of claimed features (also published on the GatewayClass status).
+features=$(node --input-type=module -e "import('$root/dist/src/gateway/translate.js').then((m) => console.log(m.SUPPORTED_FEATURES.join(',')))")
+# A focused run (any argument) writes its report next to the cluster state, not over the published one.
+report="$root/conformance/reports/v1.6.1-weft-$version-report.yaml"
+[ $# -eq 0 ] || report="$state-logs/conformance-report.yaml"
+out="$logs/conformance-output.txt"
+say "running the suite (output in $out)"
+set +e
+(cd conformance && GOFLAGS=-buildvcs=false go test -count=1 -timeout 30m -run TestConformance -v . -args \
+  --gateway-class="$gateway_class" \
+  --supported-features="$features" \
+  --conformance-profiles=GATEWAY-HTTP,GATEWAY-GRPC,GATEWAY-TLS \
+  --report-output="$report" \
+  --version="$version" \
+  "$@") 2>&1 | tee "$out" | grep -E '^\s*(--- |=== RUN|FAIL|ok|PASS)' >&2
+status=${PIPESTATUS[0]}
+set -e
+passed=$(grep -cE '^\s*--- PASS: TestConformance/[^/ ]+ ' "$out" || true)
+failed=$(grep -cE '^\s*--- FAIL: TestConformance/[^/ ]+ ' "$out" || true)
+say "$passed tests passed, $failed failed; report: $report"
+exit "$status"

@@ -1,0 +1,77 @@
+// Pod volumes for the dev kubelet: `secret`, `configMap` (with `items` or every key) and `emptyDir`, written into a
+// directory of the pod's own; each container's `volumeMounts` bind them at their mountPath inside the mount
+// namespace that `ip netns exec` gives the process, so pods never see each other's files. Other kinds are a
+// CreateContainerConfigError naming the volume.
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, normalize } from 'node:path';
+import type * as k8s from '@kubernetes/client-node';
+
+/** Volume name → the host directory holding its files. */
+export type PodVolumes = Map<string, string>;
+
+interface KeyToPath { key: string; path: string }
+
+function writeKeys(dir: string, data: Record<string, Buffer>, items: KeyToPath[] | undefined, what: string): void {
+  const chosen = items ?? Object.keys(data).map((key) => ({ key, path: key }));
+  for (const { key, path } of chosen) {
+    const value = data[key];
+    if (value === undefined) throw new Error(`${what} has no key ${JSON.stringify(key)}`);
+    const rel = normalize(path);
+    if (rel.startsWith('..') || rel.startsWith('/')) throw new Error(`${what}: item path ${JSON.stringify(path)} leaves the volume`);
+    mkdirSync(dirname(join(dir, rel)), { recursive: true, mode: 0o700 });
+    writeFileSync(join(dir, rel), value, { mode: 0o600 });
+  }
+}
+
+/** Writes the pod's volumes under `root` (replacing what an earlier start wrote) and returns where each one is. */
+export async function preparePodVolumes(core: k8s.CoreV1Api, pod: k8s.V1Pod, root: string): Promise<PodVolumes> {
+  const ns = pod.metadata?.namespace ?? 'default';
+  const volumes: PodVolumes = new Map();
+  for (const v of pod.spec?.volumes ?? []) {
+    const dir = join(root, v.name);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (v.secret) {
+      const what = `volume ${v.name}: Secret ${ns}/${v.secret.secretName}`;
+      const s = await core.readNamespacedSecret({ name: v.secret.secretName!, namespace: ns }).catch((e: unknown) => {
+        throw new Error(`${what}: ${e instanceof Error ? e.message : String(e)}`);
+      });
+      const data = Object.fromEntries(Object.entries(s.data ?? {}).map(([k, b64]) => [k, Buffer.from(b64, 'base64')]));
+      writeKeys(dir, data, v.secret.items, what);
+    } else if (v.configMap) {
+      const what = `volume ${v.name}: ConfigMap ${ns}/${v.configMap.name}`;
+      const cm = await core.readNamespacedConfigMap({ name: v.configMap.name!, namespace: ns }).catch((e: unknown) => {
+        throw new Error(`${what}: ${e instanceof Error ? e.message : String(e)}`);
+      });
+      const data: Record<string, Buffer> = {
+        ...Object.fromEntries(Object.entries(cm.data ?? {}).map(([k, s]) => [k, Buffer.from(s, 'utf8')])),
+        ...Object.fromEntries(Object.entries(cm.binaryData ?? {}).map(([k, b64]) => [k, Buffer.from(b64, 'base64')])),
+      };
+      writeKeys(dir, data, v.configMap.items, what);
+    } else if (!v.emptyDir) {
+      throw new Error(`volume ${v.name}: only secret, configMap and emptyDir volumes are supported by the dev kubelet`);
+    }
+    volumes.set(v.name, dir);
+  }
+  return volumes;
+}
+
+/** The bind mounts (host directory → mountPath) of one container; an unknown volume name is an error. */
+export function containerMounts(c: k8s.V1Container, volumes: PodVolumes): { source: string; target: string }[] {
+  return (c.volumeMounts ?? []).map((m) => {
+    const source = volumes.get(m.name);
+    if (!source) throw new Error(`container ${c.name}: volumeMount ${m.name} names no volume of the pod`);
+    return { source: m.subPath ? join(source, normalize(m.subPath)) : source, target: m.mountPath };
+  });
+}
+
+/**
+ * argv wrapped so the mounts are made first, in the process's own mount namespace (`ip netns exec` unshares one,
+ * as a slave of the host's, so nothing propagates back), then the program is exec'd with the same PID.
+ * A missing mount point is created (an empty directory is all the host is left with).
+ */
+export function withMounts(argv: string[], mounts: { source: string; target: string }[]): string[] {
+  if (mounts.length === 0) return argv;
+  const script = [...mounts.map((_, i) => `mkdir -p "\${${2 * i + 2}}" && mount --bind "\${${2 * i + 1}}" "\${${2 * i + 2}}" &&`), `shift ${2 * mounts.length} && exec "$@"`].join(' ');
+  return ['sh', '-c', script, 'sh', ...mounts.flatMap((m) => [m.source, m.target]), ...argv];
+}
