@@ -90,7 +90,7 @@ set +e
   --conformance-profiles=GATEWAY-HTTP,GATEWAY-GRPC,GATEWAY-TLS \
   --report-output="$report" \
   --version="$version" \
-  "$@") 2>&1 | tee "$out" | grep -E '^\s*(--- |=== RUN|FAIL|ok|PASS)' >&2
+  "$@") 2>&1 | tee "$out" | grep -E '^ {0,4}--- (PASS|FAIL)|^(FAIL|ok|PASS)' >&2
 status=${PIPESTATUS[0]}
 set -e
 passed=$(grep -cE '^\s*--- PASS: TestConformance/[^/ ]+ ' "$out" || true)

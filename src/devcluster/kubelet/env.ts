@@ -4,7 +4,7 @@ import type { V1Container, V1Pod } from '@kubernetes/client-node';
 
 export interface PodFacts { podIP: string; hostIP: string }
 
-function fieldValue(pod: V1Pod, path: string, facts: PodFacts): string | undefined {
+export function fieldValue(pod: V1Pod, path: string, facts: PodFacts): string | undefined {
   const m = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(path);
   if (m) return (m[1] === 'labels' ? pod.metadata?.labels : pod.metadata?.annotations)?.[m[2]] ?? '';
   switch (path) {

@@ -162,7 +162,7 @@ export class Kubelet {
     // Volumes are (re)written only when a container is about to start, so they hold the objects as they are then.
     let volumes: PodVolumes | Error = new Map();
     if (pod.spec?.volumes?.length && record.containers.some((c) => !(c.process && isAlive(c.process)))) {
-      volumes = await preparePodVolumes(this.core, pod, this.volumesDir(uid)).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))));
+      volumes = await preparePodVolumes(this.core, pod, { podIP: record.podIP, hostIP: this.o.nodeAddress }, this.volumesDir(uid)).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))));
     }
     for (const c of record.containers) {
       const spec = pod.spec!.containers.find((s) => s.name === c.name);

@@ -1,10 +1,12 @@
-// Pod volumes for the dev kubelet: `secret`, `configMap` (with `items` or every key) and `emptyDir`, written into a
+// Pod volumes for the dev kubelet: `secret`, `configMap` (with `items` or every key), `emptyDir` and `projected`
+// (secrets, configMaps, downward-API fields and service account tokens, as the admission plugin adds), written into a
 // directory of the pod's own; each container's `volumeMounts` bind them at their mountPath inside the mount
 // namespace that `ip netns exec` gives the process, so pods never see each other's files. Other kinds are a
 // CreateContainerConfigError naming the volume.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, normalize } from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
+import { fieldValue, type PodFacts } from './env.js';
 
 /** Volume name → the host directory holding its files. */
 export type PodVolumes = Map<string, string>;
@@ -23,8 +25,53 @@ function writeKeys(dir: string, data: Record<string, Buffer>, items: KeyToPath[]
   }
 }
 
+async function secretData(core: k8s.CoreV1Api, ns: string, name: string, what: string): Promise<Record<string, Buffer>> {
+  const s = await core.readNamespacedSecret({ name, namespace: ns }).catch((e: unknown) => {
+    throw new Error(`${what}: ${e instanceof Error ? e.message : String(e)}`);
+  });
+  return Object.fromEntries(Object.entries(s.data ?? {}).map(([k, b64]) => [k, Buffer.from(b64, 'base64')]));
+}
+
+async function configMapData(core: k8s.CoreV1Api, ns: string, name: string, what: string): Promise<Record<string, Buffer>> {
+  const cm = await core.readNamespacedConfigMap({ name, namespace: ns }).catch((e: unknown) => {
+    throw new Error(`${what}: ${e instanceof Error ? e.message : String(e)}`);
+  });
+  return {
+    ...Object.fromEntries(Object.entries(cm.data ?? {}).map(([k, s]) => [k, Buffer.from(s, 'utf8')])),
+    ...Object.fromEntries(Object.entries(cm.binaryData ?? {}).map(([k, b64]) => [k, Buffer.from(b64, 'base64')])),
+  };
+}
+
+async function writeProjected(core: k8s.CoreV1Api, pod: k8s.V1Pod, facts: PodFacts, v: k8s.V1Volume, dir: string): Promise<void> {
+  const ns = pod.metadata?.namespace ?? 'default';
+  for (const src of v.projected?.sources ?? []) {
+    if (src.secret) {
+      const what = `volume ${v.name}: Secret ${ns}/${src.secret.name}`;
+      writeKeys(dir, await secretData(core, ns, src.secret.name!, what), src.secret.items, what);
+    } else if (src.configMap) {
+      const what = `volume ${v.name}: ConfigMap ${ns}/${src.configMap.name}`;
+      writeKeys(dir, await configMapData(core, ns, src.configMap.name!, what), src.configMap.items, what);
+    } else if (src.downwardAPI) {
+      for (const item of src.downwardAPI.items ?? []) {
+        const value = item.fieldRef ? fieldValue(pod, item.fieldRef.fieldPath, facts) : undefined;
+        if (value === undefined) throw new Error(`volume ${v.name}: downwardAPI item ${item.path}: only supported fieldRefs`);
+        writeKeys(dir, { v: Buffer.from(value) }, [{ key: 'v', path: item.path }], `volume ${v.name}`);
+      }
+    } else if (src.serviceAccountToken) {
+      const sa = pod.spec?.serviceAccountName ?? 'default';
+      const req = await core.createNamespacedServiceAccountToken({ name: sa, namespace: ns, body: {
+        spec: { audiences: src.serviceAccountToken.audience ? [src.serviceAccountToken.audience] : [], expirationSeconds: src.serviceAccountToken.expirationSeconds ?? 3600,
+          boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: pod.metadata?.name, uid: pod.metadata?.uid } },
+      } }).catch((e: unknown) => { throw new Error(`volume ${v.name}: token of ServiceAccount ${ns}/${sa}: ${e instanceof Error ? e.message : String(e)}`); });
+      writeKeys(dir, { t: Buffer.from(req.status?.token ?? '') }, [{ key: 't', path: src.serviceAccountToken.path }], `volume ${v.name}`);
+    } else {
+      throw new Error(`volume ${v.name}: a projected source other than secret, configMap, downwardAPI or serviceAccountToken`);
+    }
+  }
+}
+
 /** Writes the pod's volumes under `root` (replacing what an earlier start wrote) and returns where each one is. */
-export async function preparePodVolumes(core: k8s.CoreV1Api, pod: k8s.V1Pod, root: string): Promise<PodVolumes> {
+export async function preparePodVolumes(core: k8s.CoreV1Api, pod: k8s.V1Pod, facts: PodFacts, root: string): Promise<PodVolumes> {
   const ns = pod.metadata?.namespace ?? 'default';
   const volumes: PodVolumes = new Map();
   for (const v of pod.spec?.volumes ?? []) {
@@ -33,23 +80,14 @@ export async function preparePodVolumes(core: k8s.CoreV1Api, pod: k8s.V1Pod, roo
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     if (v.secret) {
       const what = `volume ${v.name}: Secret ${ns}/${v.secret.secretName}`;
-      const s = await core.readNamespacedSecret({ name: v.secret.secretName!, namespace: ns }).catch((e: unknown) => {
-        throw new Error(`${what}: ${e instanceof Error ? e.message : String(e)}`);
-      });
-      const data = Object.fromEntries(Object.entries(s.data ?? {}).map(([k, b64]) => [k, Buffer.from(b64, 'base64')]));
-      writeKeys(dir, data, v.secret.items, what);
+      writeKeys(dir, await secretData(core, ns, v.secret.secretName!, what), v.secret.items, what);
     } else if (v.configMap) {
       const what = `volume ${v.name}: ConfigMap ${ns}/${v.configMap.name}`;
-      const cm = await core.readNamespacedConfigMap({ name: v.configMap.name!, namespace: ns }).catch((e: unknown) => {
-        throw new Error(`${what}: ${e instanceof Error ? e.message : String(e)}`);
-      });
-      const data: Record<string, Buffer> = {
-        ...Object.fromEntries(Object.entries(cm.data ?? {}).map(([k, s]) => [k, Buffer.from(s, 'utf8')])),
-        ...Object.fromEntries(Object.entries(cm.binaryData ?? {}).map(([k, b64]) => [k, Buffer.from(b64, 'base64')])),
-      };
-      writeKeys(dir, data, v.configMap.items, what);
+      writeKeys(dir, await configMapData(core, ns, v.configMap.name!, what), v.configMap.items, what);
+    } else if (v.projected) {
+      await writeProjected(core, pod, facts, v, dir);
     } else if (!v.emptyDir) {
-      throw new Error(`volume ${v.name}: only secret, configMap and emptyDir volumes are supported by the dev kubelet`);
+      throw new Error(`volume ${v.name}: only secret, configMap, projected and emptyDir volumes are supported by the dev kubelet`);
     }
     volumes.set(v.name, dir);
   }
