@@ -33,5 +33,14 @@ rootTest('withMounts: the program reads the volume at its mountPath; the host do
   const { stdout } = await run('unshare', ['--mount', '--propagation', 'slave', ...argv]);
   t.is(stdout, 'certificate bytes');
   t.true(existsSync(target), 'the mount point is created');
+  // A mount over a parent of another volume's source (CoreDNS mounts its ConfigMap on /root, where the
+  // state and the binaries are): the program itself is hidden too.
+  const other = join(source, 'inner');
+  await run('mkdir', ['-p', other]);
+  writeFileSync(join(other, 'Corefile'), 'config bytes');
+  await run('cp', ['/usr/bin/cat', join(dir, 'cat')]);
+  const shadowing = withMounts([join(dir, 'cat'), join(dir, 'b', 'Corefile')], [{ source: other, target: join(dir, 'b') }, { source: join(dir, 'empty'), target: dir }]);
+  await run('mkdir', ['-p', join(dir, 'empty')]);
+  t.is((await run('unshare', ['--mount', '--propagation', 'slave', ...shadowing])).stdout, 'config bytes');
   t.false(existsSync(join(target, 'crt')), 'the bind mount stays inside the process\'s mount namespace');
 });

@@ -106,10 +106,20 @@ export function containerMounts(c: k8s.V1Container, volumes: PodVolumes): { sour
 /**
  * argv wrapped so the mounts are made first, in the process's own mount namespace (`ip netns exec` unshares one,
  * as a slave of the host's, so nothing propagates back), then the program is exec'd with the same PID.
- * A missing mount point is created (an empty directory is all the host is left with).
+ * Every source, and the program itself when its path is absolute, is opened before any mount (CoreDNS's ConfigMap
+ * on /root would otherwise hide the sources under /root/.local and the binary under /root/.cache); the program is
+ * exec'd through that descriptor (fd 9, left open), and the mounts are made parents first, as the kubelet does. A missing mount point is created (an empty directory is
+ * all the host is left with).
  */
 export function withMounts(argv: string[], mounts: { source: string; target: string }[]): string[] {
   if (mounts.length === 0) return argv;
-  const script = [...mounts.map((_, i) => `mkdir -p "\${${2 * i + 2}}" && mount --bind "\${${2 * i + 1}}" "\${${2 * i + 2}}" &&`), `shift ${2 * mounts.length} && exec "$@"`].join(' ');
-  return ['sh', '-c', script, 'sh', ...mounts.flatMap((m) => [m.source, m.target]), ...argv];
+  const ordered = [...mounts].sort((a, b) => a.target.split('/').length - b.target.split('/').length);
+  const fd = (i: number) => 10 + i;
+  const open = ordered.map((_, i) => `${fd(i)}<"\${${2 * i + 1}}"`).join(' ');
+  const binds = ordered.map((_, i) => `mkdir -p "\${${2 * i + 2}}" && mount --bind /proc/self/fd/${fd(i)} "\${${2 * i + 2}}" &&`).join(' ');
+  const close = ordered.map((_, i) => `${fd(i)}<&-`).join(' ');
+  const program = argv[0].startsWith('/') ? ` 9<"\${${2 * ordered.length + 1}}"` : '';
+  const run = program ? 'exec -a "$1" /proc/self/fd/9 "${@:2}"' : 'exec "$@"';
+  const script = `exec ${open}${program} && ${binds} exec ${close} && shift ${2 * ordered.length} && ${run}`;
+  return ['bash', '-c', script, 'bash', ...ordered.flatMap((m) => [m.source, m.target]), ...argv];
 }
