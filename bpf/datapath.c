@@ -605,6 +605,150 @@ static __always_inline int load_balance(struct __sk_buff *skb, struct packet *p,
 	return 1;
 }
 
+// Rewrites 4 (IPv4) or 16 (IPv6) address bytes at off, folding the change into the checksum at csum_off
+// (pseudo: the address is part of that checksum's pseudo-header rather than of the data it covers).
+static __always_inline int rewrite_addr(struct __sk_buff *skb, __u8 family, __u32 off, __u32 csum_off, int pseudo,
+					const struct addr *old, const struct addr *new)
+{
+	__u64 flags = (pseudo ? BPF_F_PSEUDO_HDR : 0) | 4;
+	int words = family == AF_INET ? 1 : 4;
+#pragma unroll
+	for (int i = 0; i < 4; i++)
+		if (i < words && bpf_l4_csum_replace(skb, csum_off, old->w[i], new->w[i], flags))
+			return -1;
+	return bpf_skb_store_bytes(skb, off, new, family == AF_INET ? 4 : 16, 0);
+}
+
+// The packet an ICMP error quotes (its first bytes): its tuple, where its IP and L4 headers start, and
+// whether it is an echo request (whose "ports" are the echo id). -1 when it cannot be read.
+static __always_inline int icmp_quoted(struct __sk_buff *skb, struct packet *p, struct tuple *inner, __u32 *in_l3,
+				       __u32 *in_l4, int *echo)
+{
+	__u8 hdr[40];
+	*in_l3 = (p->l4_off & 0xff) + 8;
+	inner->family = p->t.family;
+	if (p->t.family == AF_INET) {
+		if (bpf_skb_load_bytes(skb, *in_l3, hdr, 20))
+			return -1;
+		struct iphdr *ip = (void *)hdr;
+		inner->saddr.w[0] = ip->saddr;
+		inner->daddr.w[0] = ip->daddr;
+		inner->proto = ip->protocol;
+		*in_l4 = *in_l3 + (ip->ihl & 0xf) * 4;
+	} else {
+		if (bpf_skb_load_bytes(skb, *in_l3, hdr, 40))
+			return -1;
+		struct ipv6hdr *ip6 = (void *)hdr;
+		__builtin_memcpy(&inner->saddr, &ip6->saddr, 16);
+		__builtin_memcpy(&inner->daddr, &ip6->daddr, 16);
+		inner->proto = ip6->nexthdr;
+		*in_l4 = *in_l3 + 40;
+	}
+	__u8 l4[8];
+	if (bpf_skb_load_bytes(skb, *in_l4, l4, 8))
+		return -1;
+	*echo = 0;
+	if (inner->proto == IPPROTO_TCP_ || inner->proto == IPPROTO_UDP_) {
+		inner->sport = *(__u16 *)&l4[0];
+		inner->dport = *(__u16 *)&l4[2];
+	} else if ((inner->proto == IPPROTO_ICMP_ && l4[0] == 8) || (inner->proto == IPPROTO_ICMPV6_ && l4[0] == 128)) {
+		inner->sport = *(__u16 *)&l4[4];
+		inner->dport = inner->sport;
+		*echo = 1;
+	}
+	return 0;
+}
+
+// Translates an ICMP error's quoted packet: its source (quoted_src) or destination address and port become
+// to/to_port, and so does the error's own destination (quoted_src: the error goes back to where the quoted
+// packet came from) or source (the error came from where the quoted packet went) when it equals the old
+// address. Checksums: the quoted IPv4 header's, and the ICMP one (ICMPv6: with its pseudo-header).
+static __always_inline int icmp_quote_nat(struct __sk_buff *skb, struct packet *p, __u32 in_l3, __u32 in_l4, int quoted_src,
+					  const struct addr *from, __u16 from_port, const struct addr *to, __u16 to_port)
+{
+	__u32 icmp_csum = (p->l4_off & 0xff) + 2;
+	int v6 = p->t.family == AF_INET6;
+	if (!v6) {
+		__u16 old_sum, new_sum;
+		if (bpf_skb_load_bytes(skb, in_l3 + 10, &old_sum, 2) ||
+		    bpf_l3_csum_replace(skb, in_l3 + 10, from->w[0], to->w[0], 4) ||
+		    bpf_skb_load_bytes(skb, in_l3 + 10, &new_sum, 2) ||
+		    bpf_l4_csum_replace(skb, icmp_csum, old_sum, new_sum, 2))
+			return -1;
+	}
+	__u32 quoted_addr = in_l3 + (v6 ? (quoted_src ? 8 : 24) : (quoted_src ? 12 : 16));
+	if (rewrite_addr(skb, p->t.family, quoted_addr, icmp_csum, 0, from, to))
+		return -1;
+	if (bpf_l4_csum_replace(skb, icmp_csum, from_port, to_port, 2) ||
+	    bpf_skb_store_bytes(skb, in_l4 + (quoted_src ? 0 : 2), &to_port, 2, 0))
+		return -1;
+	const struct addr *outer = quoted_src ? &p->t.daddr : &p->t.saddr;
+	if (outer->w[0] != from->w[0] || outer->w[1] != from->w[1] || outer->w[2] != from->w[2] || outer->w[3] != from->w[3])
+		return 0;
+	__u32 outer_off = p->l3_off + (v6 ? (quoted_src ? 24 : 8) : (quoted_src ? 16 : 12));
+	if (!v6)
+		return bpf_l3_csum_replace(skb, p->l3_off + 10, from->w[0], to->w[0], 4) ||
+		       bpf_skb_store_bytes(skb, outer_off, &to->w[0], 4, 0);
+	return rewrite_addr(skb, AF_INET6, outer_off, icmp_csum, 1, from, to);
+}
+
+// An ICMP error delivered to a pod passes when it is about a tracked connection (one the pod opened, or one
+// it accepted), as Cilium's "related" traffic. For a connection the pod opened to a service address, the
+// quoted packet went to the backend: it is translated back to the service address (and so is the error's
+// source when the backend itself sent it), so the pod's socket recognises its own packet. Unrelated errors
+// are dropped where the pod's ingress is enforced.
+static __always_inline int icmp_error_to_pod(struct __sk_buff *skb, struct packet *p)
+{
+	struct tuple inner = {};
+	__u32 in_l3, in_l4;
+	int echo;
+	if (icmp_quoted(skb, p, &inner, &in_l3, &in_l4, &echo))
+		return TC_ACT_OK;
+	struct tuple key = inner;
+	key.dir = DIR_EGRESS;
+	struct ct_value *ct = bpf_map_lookup_elem(&weft_conntrack, &key);
+	if (!ct) {
+		reverse(&inner, &key, DIR_INGRESS);
+		ct = bpf_map_lookup_elem(&weft_conntrack, &key);
+		if (ct)
+			return TC_ACT_OK;
+		struct endpoint_info *dst = endpoint_of(&p->t.daddr, p->t.family);
+		if (dst && (dst->flags & EP_F_INGRESS_ENFORCED)) {
+			emit(skb, &p->t, identity_of(&p->t.saddr, p->t.family), dst->identity, FLOW_DROP, VERDICT_DENY,
+			     REASON_ICMP_UNRELATED, DIR_INGRESS, 0);
+			return TC_ACT_SHOT;
+		}
+		return TC_ACT_OK;
+	}
+	if (!(ct->flags & CT_F_NAT_REPLY) || echo)
+		return TC_ACT_OK;
+	struct addr vip = ct->nat_addr;
+	if (icmp_quote_nat(skb, p, in_l3, in_l4, 0, &inner.daddr, inner.dport, &vip, ct->nat_port))
+		return TC_ACT_SHOT;
+	return TC_ACT_OK;
+}
+
+// An ICMP error a pod sends about a reply it got from a service address (e.g. port unreachable because its
+// socket is gone): the reply really came from the backend, so the quoted source and the error's
+// destination become the backend (from the service connection's CT_SERVICE entry), or the error is lost.
+static __always_inline int icmp_error_from_pod(struct __sk_buff *skb, struct packet *p)
+{
+	struct tuple inner = {};
+	__u32 in_l3, in_l4;
+	int echo;
+	if (icmp_quoted(skb, p, &inner, &in_l3, &in_l4, &echo) || echo)
+		return TC_ACT_OK;
+	struct tuple key;
+	reverse(&inner, &key, CT_SERVICE);
+	struct ct_value *ct = bpf_map_lookup_elem(&weft_conntrack, &key);
+	if (!ct)
+		return TC_ACT_OK;
+	struct addr backend = ct->nat_addr;
+	if (icmp_quote_nat(skb, p, in_l3, in_l4, 1, &inner.saddr, inner.sport, &backend, ct->nat_port))
+		return TC_ACT_SHOT;
+	return TC_ACT_OK;
+}
+
 SEC("tc")
 int from_pod(struct __sk_buff *skb)
 {
@@ -616,8 +760,10 @@ int from_pod(struct __sk_buff *skb)
 	__u32 backend_id = 0;
 	__u8 reason = REASON_NONE;
 
-	if (parse(skb, &p) || p.untracked)
+	if (parse(skb, &p))
 		return TC_ACT_OK;
+	if (p.untracked)
+		return p.icmp_error ? icmp_error_from_pod(skb, &p) : TC_ACT_OK;
 
 	int nat = load_balance(skb, &p, &nat_addr, &nat_port, &backend_id);
 	if (nat < 0) {
@@ -700,113 +846,6 @@ forward:
 	if (ct->flags & CT_F_REDIRECT) {
 		if (assign_to_proxy(skb, &p, ct->proxy_port)) {
 			emit(skb, &p.t, 0, 0, FLOW_DROP, VERDICT_DENY, REASON_REDIRECT_NO_PROXY, DIR_EGRESS, ct->proxy_port);
-			return TC_ACT_SHOT;
-		}
-	}
-	return TC_ACT_OK;
-}
-
-// Rewrites 4 (IPv4) or 16 (IPv6) address bytes at off, folding the change into the checksum at csum_off
-// (pseudo: the address is part of that checksum's pseudo-header rather than of the data it covers).
-static __always_inline int rewrite_addr(struct __sk_buff *skb, __u8 family, __u32 off, __u32 csum_off, int pseudo,
-					const struct addr *old, const struct addr *new)
-{
-	__u64 flags = (pseudo ? BPF_F_PSEUDO_HDR : 0) | 4;
-	int words = family == AF_INET ? 1 : 4;
-#pragma unroll
-	for (int i = 0; i < 4; i++)
-		if (i < words && bpf_l4_csum_replace(skb, csum_off, old->w[i], new->w[i], flags))
-			return -1;
-	return bpf_skb_store_bytes(skb, off, new, family == AF_INET ? 4 : 16, 0);
-}
-
-// An ICMP error delivered to a pod passes when it is about a tracked connection (one the pod opened, or one
-// it accepted), as Cilium's "related" traffic. For a connection the pod opened to a service address, the
-// quoted packet went to the backend: it is translated back to the service address (and so is the error's
-// source when the backend itself sent it), so the pod's socket recognises its own packet. Unrelated errors
-// are dropped where the pod's ingress is enforced.
-static __always_inline int icmp_error_to_pod(struct __sk_buff *skb, struct packet *p)
-{
-	struct tuple inner = {};
-	__u32 in_l3 = (p->l4_off & 0xff) + 8;
-	__u32 in_l4;
-	__u8 hdr[40];
-
-	inner.family = p->t.family;
-	if (p->t.family == AF_INET) {
-		if (bpf_skb_load_bytes(skb, in_l3, hdr, 20))
-			return TC_ACT_OK;
-		struct iphdr *ip = (void *)hdr;
-		inner.saddr.w[0] = ip->saddr;
-		inner.daddr.w[0] = ip->daddr;
-		inner.proto = ip->protocol;
-		in_l4 = in_l3 + (ip->ihl & 0xf) * 4;
-	} else {
-		if (bpf_skb_load_bytes(skb, in_l3, hdr, 40))
-			return TC_ACT_OK;
-		struct ipv6hdr *ip6 = (void *)hdr;
-		__builtin_memcpy(&inner.saddr, &ip6->saddr, 16);
-		__builtin_memcpy(&inner.daddr, &ip6->daddr, 16);
-		inner.proto = ip6->nexthdr;
-		in_l4 = in_l3 + 40;
-	}
-	__u8 l4[8];
-	if (bpf_skb_load_bytes(skb, in_l4, l4, 8))
-		return TC_ACT_OK;
-	int echo = 0;
-	if (inner.proto == IPPROTO_TCP_ || inner.proto == IPPROTO_UDP_) {
-		inner.sport = *(__u16 *)&l4[0];
-		inner.dport = *(__u16 *)&l4[2];
-	} else if ((inner.proto == IPPROTO_ICMP_ && l4[0] == 8) || (inner.proto == IPPROTO_ICMPV6_ && l4[0] == 128)) {
-		inner.sport = *(__u16 *)&l4[4];
-		inner.dport = inner.sport;
-		echo = 1;
-	}
-
-	struct tuple key = inner;
-	key.dir = DIR_EGRESS;
-	struct ct_value *ct = bpf_map_lookup_elem(&weft_conntrack, &key);
-	if (!ct) {
-		reverse(&inner, &key, DIR_INGRESS);
-		ct = bpf_map_lookup_elem(&weft_conntrack, &key);
-		if (ct)
-			return TC_ACT_OK;
-		struct endpoint_info *dst = endpoint_of(&p->t.daddr, p->t.family);
-		if (dst && (dst->flags & EP_F_INGRESS_ENFORCED)) {
-			emit(skb, &p->t, identity_of(&p->t.saddr, p->t.family), dst->identity, FLOW_DROP, VERDICT_DENY,
-			     REASON_ICMP_UNRELATED, DIR_INGRESS, 0);
-			return TC_ACT_SHOT;
-		}
-		return TC_ACT_OK;
-	}
-	if (!(ct->flags & CT_F_NAT_REPLY) || echo)
-		return TC_ACT_OK;
-
-	struct addr vip = ct->nat_addr;
-	__u16 vport = ct->nat_port;
-	__u32 icmp_csum = (p->l4_off & 0xff) + 2;
-	int v6 = p->t.family == AF_INET6;
-	// The quoted destination: address (IPv4: and the quoted header's checksum), then port.
-	if (!v6) {
-		__u16 old_sum, new_sum;
-		if (bpf_skb_load_bytes(skb, in_l3 + 10, &old_sum, 2) ||
-		    bpf_l3_csum_replace(skb, in_l3 + 10, inner.daddr.w[0], vip.w[0], 4) ||
-		    bpf_skb_load_bytes(skb, in_l3 + 10, &new_sum, 2) ||
-		    bpf_l4_csum_replace(skb, icmp_csum, old_sum, new_sum, 2))
-			return TC_ACT_SHOT;
-	}
-	if (rewrite_addr(skb, p->t.family, in_l3 + (v6 ? 24 : 16), icmp_csum, 0, &inner.daddr, &vip))
-		return TC_ACT_SHOT;
-	if (bpf_l4_csum_replace(skb, icmp_csum, inner.dport, vport, 2) || bpf_skb_store_bytes(skb, in_l4 + 2, &vport, 2, 0))
-		return TC_ACT_SHOT;
-	// The error's source, when it is the backend (port unreachable): the service address too.
-	if (p->t.saddr.w[0] == inner.daddr.w[0] && p->t.saddr.w[1] == inner.daddr.w[1] &&
-	    p->t.saddr.w[2] == inner.daddr.w[2] && p->t.saddr.w[3] == inner.daddr.w[3]) {
-		if (!v6) {
-			if (bpf_l3_csum_replace(skb, p->l3_off + 10, p->t.saddr.w[0], vip.w[0], 4) ||
-			    bpf_skb_store_bytes(skb, p->l3_off + 12, &vip.w[0], 4, 0))
-				return TC_ACT_SHOT;
-		} else if (rewrite_addr(skb, AF_INET6, p->l3_off + 8, icmp_csum, 1, &p->t.saddr, &vip)) {
 			return TC_ACT_SHOT;
 		}
 	}

@@ -9,7 +9,8 @@ import { ServiceMap, type Backend } from '../src/datapath/services.js';
 import { FlowReader } from '../src/datapath/flows.js';
 import { Conntrack } from '../src/datapath/conntrack.js';
 import type { FlowEvent } from '../src/datapath/layout.js';
-import { ip, Topology } from './helpers/datapath-topology.js';
+import { spawn } from 'node:child_process';
+import { inNs, ip, Topology } from './helpers/datapath-topology.js';
 
 const unavailable = datapathUnavailable();
 const VIP = '10.96.0.10';
@@ -164,6 +165,46 @@ if (unavailable) {
     } finally {
       services.remove(VIP, 55, 'udp');
       services.remove(VIP6, 55, 'udp');
+    }
+  });
+
+  test.serial('an ICMP error the client sends about a service reply reaches the backend', async (t) => {
+    // The backend answers 300 ms late on a socket connected to the client, whose socket is closed by then:
+    // the client's kernel answers port unreachable, quoting the reply as it arrived (from the service
+    // address). Translated to the backend, the error reaches the backend's connected socket (ECONNREFUSED).
+    const client = topo!.pod('client');
+    services.upsert({ vip: VIP, port: 56, protocol: 'udp', backends: backendsOf(['b2'], 6000) });
+    const backend = spawn('ip', ['netns', 'exec', topo!.pod('b2').ns, 'python3', '-c', `
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('0.0.0.0', 6000))
+print('ready', flush=True)
+data, peer = s.recvfrom(100)
+s.connect(peer)
+time.sleep(0.3)
+s.send(b'late')
+s.settimeout(2)
+try:
+    s.recv(100)
+    print('reply', flush=True)
+except ConnectionRefusedError:
+    print('refused', flush=True)
+except socket.timeout:
+    print('timeout', flush=True)
+`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const lines: string[] = [];
+      const next = () => new Promise<string>((resolve) => {
+        const check = () => (lines.length ? resolve(lines.shift()!) : setTimeout(check, 20));
+        check();
+      });
+      backend.stdout.on('data', (d: Buffer) => lines.push(...d.toString().split('\n').filter(Boolean)));
+      t.is(await next(), 'ready');
+      inNs(client.ns, 'python3', '-c', `import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.sendto(b'x', ('${VIP}', 56)); s.close()`);
+      t.is(await next(), 'refused');
+    } finally {
+      backend.kill();
+      services.remove(VIP, 56, 'udp');
     }
   });
 
