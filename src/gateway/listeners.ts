@@ -145,6 +145,15 @@ function buildGatewayState(gateway: Obj<IGateway>, tlsObjects: TlsObjects, addre
   } else if (unusable.length > 0) {
     setCondition(conditions, condition('Programmed', false, 'AddressNotUsable', `spec.addresses: ${unusable.map((v) => `"${v}"`).join(', ')} cannot be used: not an IP address`, gen));
   }
+  // GEP-91: a Gateway whose frontend validation allows insecure fallback says so in its own condition.
+  const frontend = gateway.spec.tls?.frontend;
+  const insecure = [
+    ...(frontend?.default?.validation?.mode === 'AllowInsecureFallback' ? ['default'] : []),
+    ...(frontend?.perPort ?? []).filter((p) => p.tls?.validation?.mode === 'AllowInsecureFallback').map((p) => `port ${p.port}`),
+  ];
+  if (insecure.length > 0) {
+    setCondition(conditions, condition('InsecureFrontendValidationMode', true, 'ConfigurationChanged', `spec.tls.frontend: client certificate validation is AllowInsecureFallback (${insecure.join(', ')})`, gen));
+  }
   const state: GatewayState = { gateway, addresses, listeners: [], conditions };
   for (const spec of gateway.spec.listeners) state.listeners.push(buildListenerState(state, spec, gen, tlsObjects));
   return state;
@@ -309,7 +318,7 @@ function finishGatewayConditions(state: GatewayState): void {
   setCondition(state.conditions, condition('Programmed', serving, serving ? 'Programmed' : 'Invalid', serving ? `Serving on ${state.addresses.join(', ')}` : 'No valid listener', gen));
 }
 
-const GATEWAY_CONDITION_ORDER = ['Accepted', 'Programmed'];
+const GATEWAY_CONDITION_ORDER = ['Accepted', 'Programmed', 'InsecureFrontendValidationMode'];
 
 export function gatewayStatus(state: GatewayState): ObjectStatus {
   const g = state.gateway;
