@@ -21,5 +21,7 @@ ava "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 count() { grep -Eo "^\s*[0-9]+ (tests?|known failures?) $1" "$log" | grep -Eo '[0-9]+' | head -1; }
 passed=$(count passed); failed=$(count failed); skipped=$(count skipped)
+# With failures ava prints no "N tests passed" line: count the passing tests' check marks instead.
+[ -n "$passed" ] || passed=$(grep -Ec '^\s*✔' "$log")
 echo "${passed:-0} passed, ${failed:-0} failed, ${skipped:-0} skipped"
 exit "$status"
