@@ -67,7 +67,7 @@ const DEFAULT_PORTS: Record<string, number> = { http: 80, https: 443 };
 /**
  * Gateway API: without a port, the redirect keeps the listener's port, unless the scheme changes (then
  * the scheme's well-known port); and Location carries no port when it is the scheme's default. The
- * listener strips the request's port from Host (strip_any_host_port), so Envoy writes no port unless
+ * listener strips its own port from Host (strip_matching_host_port), so Envoy writes no port unless
  * port_redirect says one: it is set exactly when the port is not the scheme's default.
  */
 function redirectAction(r: RedirectIR, listenerPort: number): RedirectAction {

@@ -19,8 +19,10 @@ function httpConnectionManager(listener: HttpListenerIR): HttpConnectionManager 
     stat_prefix: listener.name,
     codec_type: 'AUTO',
     rds: { route_config_name: listener.name, config_source: ADS_CONFIG_SOURCE },
-    // Hosts are matched without their port, as Gateway API hostnames carry none.
-    strip_any_host_port: true,
+    // Virtual hosts match without the port (the RouteConfiguration's ignore_port_in_host_matching). Only the
+    // listener's own port is stripped: redirects then write no port unless port_redirect says one, while a
+    // Host naming another port reaches the backend as sent (HTTPRouteHostnameIntersection).
+    strip_matching_host_port: true,
     upgrade_configs: [{ upgrade_type: 'websocket', enabled: { value: false } }],
     // CORS is always in the chain: inert on routes without a CorsPolicy, and keeping it there means a
     // route gaining or losing CORS changes only the route configuration (RDS), not the Listener (whose
