@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { containerMounts, withMounts } from '../src/devcluster/kubelet/volumes.js';
+import { containerMounts, hostPathSource, mountsKeeping, withMounts } from '../src/devcluster/kubelet/volumes.js';
 
 const run = promisify(execFile);
 const rootTest = process.getuid?.() === 0 ? test : test.skip;
@@ -20,6 +20,33 @@ test('containerMounts maps each volumeMount to its volume directory, with subPat
   ]);
   t.throws(() => containerMounts({ name: 'c', volumeMounts: [{ name: 'nope', mountPath: '/x' }] }, volumes), { message: /container c: volumeMount nope names no volume/ });
   t.deepEqual(withMounts(['/bin/true'], []), ['/bin/true']);
+});
+
+test('mountsKeeping drops the mounts that would hide a path the host process needs (an emptyDir on /tmp over a checkout in /tmp)', (t) => {
+  const mounts = [
+    { source: '/s/tmp', target: '/tmp' },
+    { source: '/s/cfg', target: '/etc/weft/' },
+    { source: '/s/tmpx', target: '/tmpx' },
+    { source: '/s/state', target: '/var/lib/kubelet/state' },
+  ];
+  const { kept, hiding } = mountsKeeping(mounts, ['/tmp/clean', '/var/lib/kubelet/state']);
+  t.deepEqual(hiding.map((m) => m.target), ['/tmp', '/var/lib/kubelet/state']);
+  t.deepEqual(kept.map((m) => m.target), ['/etc/weft/', '/tmpx']);
+  t.deepEqual(mountsKeeping([{ source: '/s', target: '/' }], ['/opt/x']).kept, []);
+  t.deepEqual(mountsKeeping([{ source: '/s/bpf', target: '/sys/fs/bpf' }], []).hiding.map((m) => m.target), ['/sys/fs/bpf']);
+});
+
+test('hostPath volumes resolve inside the node\'s own host root, never the machine\'s; types are checked', (t) => {
+  const base = mkdtempSync(join(tmpdir(), 'weft-hostpath-'));
+  const node = { hostRoot: join(base, 'host') };
+  const vol = (path: string, type?: string) => ({ name: 'v', hostPath: { path, ...(type ? { type } : {}) } });
+  t.is(hostPathSource(vol('/opt/cni/bin', 'DirectoryOrCreate'), node), join(base, 'host/opt/cni/bin'));
+  t.true(existsSync(join(base, 'host/opt/cni/bin')));
+  t.is(hostPathSource(vol('/run/x.sock', 'FileOrCreate'), node), join(base, 'host/run/x.sock'));
+  t.throws(() => hostPathSource(vol('/etc/missing', 'Directory'), node), { message: /volume v: hostPath \/etc\/missing of type Directory does not exist on the node/ });
+  t.throws(() => hostPathSource(vol('/run/x.sock', 'Directory'), node), { message: /of type Directory does not exist/ });
+  t.throws(() => hostPathSource(vol('/dev/kvm', 'CharDevice'), node), { message: /hostPath type CharDevice is not supported/ });
+  t.throws(() => hostPathSource(vol('relative'), node), { message: /is not absolute/ });
 });
 
 rootTest('withMounts: the program reads the volume at its mountPath; the host does not see the file there', async (t) => {

@@ -16,7 +16,8 @@ import { comparable, podStatus, sandboxFailureStatus } from './pod-status.js';
 import { probeDue, recordProbe, runProbe, type ProbeState } from './probes.js';
 import { PodRecords, type ContainerRecord, type PodRecord } from './records.js';
 import { writePodKubeconfig } from './service-account.js';
-import { containerMounts, preparePodVolumes, withMounts, type PodVolumes } from './volumes.js';
+import { containerMounts, mountsKeeping, preparePodVolumes, withMounts, type PodVolumes } from './volumes.js';
+import { projectRoot } from '../../../envoy/binary.js';
 
 const run = promisify(execFile);
 const HEARTBEAT_MS = 10_000;
@@ -162,7 +163,7 @@ export class Kubelet {
     // Volumes are (re)written only when a container is about to start, so they hold the objects as they are then.
     let volumes: PodVolumes | Error = new Map();
     if (pod.spec?.volumes?.length && record.containers.some((c) => !(c.process && isAlive(c.process)))) {
-      volumes = await preparePodVolumes(this.core, pod, { podIP: record.podIP, hostIP: this.o.nodeAddress }, this.volumesDir(uid)).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))));
+      volumes = await preparePodVolumes(this.core, pod, { podIP: record.podIP, hostIP: this.o.nodeAddress }, this.volumesDir(uid), { hostRoot: join(this.o.stateDir, 'host') }).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))));
     }
     for (const c of record.containers) {
       const spec = pod.spec!.containers.find((s) => s.name === c.name);
@@ -214,7 +215,9 @@ export class Kubelet {
       env = containerEnv(pod, spec, { podIP: r.podIP, hostIP: this.o.nodeAddress });
       if (r.kubeconfig) env = { KUBECONFIG: r.kubeconfig, ...env };
       if (volumes instanceof Error) throw volumes;
-      mounts = containerMounts(spec, volumes);
+      const { kept, hiding } = mountsKeeping(containerMounts(spec, volumes), [projectRoot(), this.o.stateDir]);
+      mounts = kept;
+      for (const m of hiding) this.log(`pod ${r.namespace}/${r.name}: container ${c.name}: volume at ${m.target} not mounted: it would hide ${projectRoot()} or ${this.o.stateDir} from the host process, or it is under /sys, which ip netns exec mounts afresh`);
     } catch (e) {
       c.waiting = { reason: 'CreateContainerConfigError', message: e instanceof Error ? e.message : String(e) };
       return true;

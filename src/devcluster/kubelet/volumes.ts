@@ -2,8 +2,10 @@
 // (secrets, configMaps, downward-API fields and service account tokens, as the admission plugin adds), written into a
 // directory of the pod's own; each container's `volumeMounts` bind them at their mountPath inside the mount
 // namespace that `ip netns exec` gives the process, so pods never see each other's files. Other kinds are a
-// CreateContainerConfigError naming the volume.
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+// CreateContainerConfigError naming the volume. `hostPath` volumes resolve inside the node's own "host" (see
+// hostPathSource): a dev node is a network namespace on this machine, and its pods must not write the machine's
+// /opt/cni/bin or /etc/cni/net.d.
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, normalize } from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
 import { fieldValue, type PodFacts } from './env.js';
@@ -70,11 +72,45 @@ async function writeProjected(core: k8s.CoreV1Api, pod: k8s.V1Pod, facts: PodFac
   }
 }
 
+/** Where a dev node keeps what its pods see as the host's filesystem. */
+export interface NodeHost {
+  /** The node's host filesystem: hostPath /x is `${hostRoot}/x`. */
+  hostRoot: string;
+}
+
+/** The host directory (or file) behind a hostPath volume, created as its type asks. */
+export function hostPathSource(v: k8s.V1Volume, node: NodeHost): string {
+  const path = normalize(v.hostPath!.path);
+  if (!path.startsWith('/')) throw new Error(`volume ${v.name}: hostPath ${JSON.stringify(v.hostPath!.path)} is not absolute`);
+  const source = join(node.hostRoot, path);
+  const type = v.hostPath!.type ?? '';
+  if (type === '' || type === 'DirectoryOrCreate') {
+    if (!existsSync(source)) mkdirSync(source, { recursive: true, mode: 0o755 });
+  } else if (type === 'FileOrCreate') {
+    if (!existsSync(source)) {
+      mkdirSync(dirname(source), { recursive: true, mode: 0o755 });
+      writeFileSync(source, '', { mode: 0o644 });
+    }
+  } else if (type === 'Directory' || type === 'File') {
+    const found = existsSync(source) ? statSync(source) : undefined;
+    if (!found || (type === 'Directory' ? !found.isDirectory() : !found.isFile())) {
+      throw new Error(`volume ${v.name}: hostPath ${path} of type ${type} does not exist on the node (${source})`);
+    }
+  } else {
+    throw new Error(`volume ${v.name}: hostPath type ${type} is not supported by the dev kubelet`);
+  }
+  return source;
+}
+
 /** Writes the pod's volumes under `root` (replacing what an earlier start wrote) and returns where each one is. */
-export async function preparePodVolumes(core: k8s.CoreV1Api, pod: k8s.V1Pod, facts: PodFacts, root: string): Promise<PodVolumes> {
+export async function preparePodVolumes(core: k8s.CoreV1Api, pod: k8s.V1Pod, facts: PodFacts, root: string, node: NodeHost): Promise<PodVolumes> {
   const ns = pod.metadata?.namespace ?? 'default';
   const volumes: PodVolumes = new Map();
   for (const v of pod.spec?.volumes ?? []) {
+    if (v.hostPath) {
+      volumes.set(v.name, hostPathSource(v, node));
+      continue;
+    }
     const dir = join(root, v.name);
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -87,7 +123,7 @@ export async function preparePodVolumes(core: k8s.CoreV1Api, pod: k8s.V1Pod, fac
     } else if (v.projected) {
       await writeProjected(core, pod, facts, v, dir);
     } else if (!v.emptyDir) {
-      throw new Error(`volume ${v.name}: only secret, configMap, projected and emptyDir volumes are supported by the dev kubelet`);
+      throw new Error(`volume ${v.name}: only secret, configMap, projected, emptyDir and hostPath volumes are supported by the dev kubelet`);
     }
     volumes.set(v.name, dir);
   }
@@ -101,6 +137,23 @@ export function containerMounts(c: k8s.V1Container, volumes: PodVolumes): { sour
     if (!source) throw new Error(`container ${c.name}: volumeMount ${m.name} names no volume of the pod`);
     return { source: m.subPath ? join(source, normalize(m.subPath)) : source, target: m.mountPath };
   });
+}
+
+/**
+ * The mounts that leave `keep` visible, and the ones that would hide part of it. Containers here are host processes
+ * on the host's filesystem, not in an image of their own: an emptyDir on /tmp (as charts give read-only-root pods)
+ * would hide this checkout when it lives under /tmp, and the kubelet's state with the pod's kubeconfig.
+ */
+export function mountsKeeping(mounts: { source: string; target: string }[], keep: string[]): { kept: typeof mounts; hiding: typeof mounts } {
+  // `ip netns exec` mounts a fresh sysfs for the process, so nothing bound under /sys (the BPF filesystem at
+  // /sys/fs/bpf) would reach it: such mounts are reported with the hiding ones.
+  const covers = (target: string, path: string): boolean => {
+    const t = normalize(target).replace(/\/+$/, '') || '/';
+    return t === '/' || path === t || path.startsWith(`${t}/`);
+  };
+  const underSys = (target: string): boolean => covers('/sys', normalize(target));
+  const hiding = mounts.filter((m) => underSys(m.target) || keep.some((path) => covers(m.target, normalize(path))));
+  return { kept: mounts.filter((m) => !hiding.includes(m)), hiding };
 }
 
 /**
