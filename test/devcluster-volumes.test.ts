@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { containerMounts, hostPathSource, mountsKeeping, withMounts } from '../src/devcluster/kubelet/volumes.js';
+import { containerMounts, hostPathSource, mountsForHostProcess, withMounts } from '../src/devcluster/kubelet/volumes.js';
 
 const run = promisify(execFile);
 const rootTest = process.getuid?.() === 0 ? test : test.skip;
@@ -22,18 +22,16 @@ test('containerMounts maps each volumeMount to its volume directory, with subPat
   t.deepEqual(withMounts(['/bin/true'], []), ['/bin/true']);
 });
 
-test('mountsKeeping drops the mounts that would hide a path the host process needs (an emptyDir on /tmp over a checkout in /tmp)', (t) => {
+test('mountsForHostProcess binds back the paths a mount would hide (an emptyDir on /tmp over a checkout in /tmp) and skips mounts under /sys', (t) => {
   const mounts = [
     { source: '/s/tmp', target: '/tmp' },
     { source: '/s/cfg', target: '/etc/weft/' },
-    { source: '/s/tmpx', target: '/tmpx' },
-    { source: '/s/state', target: '/var/lib/kubelet/state' },
+    { source: '/s/bpf', target: '/sys/fs/bpf' },
   ];
-  const { kept, hiding } = mountsKeeping(mounts, ['/tmp/clean', '/var/lib/kubelet/state']);
-  t.deepEqual(hiding.map((m) => m.target), ['/tmp', '/var/lib/kubelet/state']);
-  t.deepEqual(kept.map((m) => m.target), ['/etc/weft/', '/tmpx']);
-  t.deepEqual(mountsKeeping([{ source: '/s', target: '/' }], ['/opt/x']).kept, []);
-  t.deepEqual(mountsKeeping([{ source: '/s/bpf', target: '/sys/fs/bpf' }], []).hiding.map((m) => m.target), ['/sys/fs/bpf']);
+  const safe = mountsForHostProcess(mounts, ['/tmp/clean', '/var/lib/kubelet/state']);
+  t.deepEqual(safe.mounts, [mounts[0], mounts[1], { source: '/tmp/clean', target: '/tmp/clean' }]);
+  t.deepEqual(safe.skipped, [mounts[2]]);
+  t.deepEqual(mountsForHostProcess([{ source: '/s', target: '/' }], ['/opt/x']).mounts.at(-1), { source: '/opt/x', target: '/opt/x' });
 });
 
 test('hostPath volumes resolve inside the node\'s own host root, never the machine\'s; types are checked', (t) => {
@@ -70,4 +68,10 @@ rootTest('withMounts: the program reads the volume at its mountPath; the host do
   await run('mkdir', ['-p', join(dir, 'empty')]);
   t.is((await run('unshare', ['--mount', '--propagation', 'slave', ...shadowing])).stdout, 'config bytes');
   t.false(existsSync(join(target, 'crt')), 'the bind mount stays inside the process\'s mount namespace');
+  // A path the process needs under a mount (this checkout under an emptyDir on /tmp) is bound back.
+  await run('mkdir', ['-p', join(dir, 'kept'), join(dir, 'empty2')]);
+  writeFileSync(join(dir, 'kept', 'state'), 'kept bytes');
+  const safe = mountsForHostProcess([{ source: join(dir, 'empty2'), target: dir }], [join(dir, 'kept')]);
+  const boundBack = withMounts([join(dir, 'cat'), join(dir, 'kept', 'state')], safe.mounts);
+  t.is((await run('unshare', ['--mount', '--propagation', 'slave', ...boundBack])).stdout, 'kept bytes');
 });

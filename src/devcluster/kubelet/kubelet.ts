@@ -16,7 +16,7 @@ import { comparable, podStatus, sandboxFailureStatus } from './pod-status.js';
 import { probeDue, recordProbe, runProbe, type ProbeState } from './probes.js';
 import { PodRecords, type ContainerRecord, type PodRecord } from './records.js';
 import { writePodKubeconfig } from './service-account.js';
-import { containerMounts, mountsKeeping, preparePodVolumes, withMounts, type PodVolumes } from './volumes.js';
+import { containerMounts, mountsForHostProcess, preparePodVolumes, withMounts, type PodVolumes } from './volumes.js';
 import { projectRoot } from '../../../envoy/binary.js';
 
 const run = promisify(execFile);
@@ -215,9 +215,9 @@ export class Kubelet {
       env = containerEnv(pod, spec, { podIP: r.podIP, hostIP: this.o.nodeAddress });
       if (r.kubeconfig) env = { KUBECONFIG: r.kubeconfig, ...env };
       if (volumes instanceof Error) throw volumes;
-      const { kept, hiding } = mountsKeeping(containerMounts(spec, volumes), [projectRoot(), this.o.stateDir]);
-      mounts = kept;
-      for (const m of hiding) this.log(`pod ${r.namespace}/${r.name}: container ${c.name}: volume at ${m.target} not mounted: it would hide ${projectRoot()} or ${this.o.stateDir} from the host process, or it is under /sys, which ip netns exec mounts afresh`);
+      const safe = mountsForHostProcess(containerMounts(spec, volumes), [projectRoot(), this.o.stateDir]);
+      mounts = safe.mounts;
+      for (const m of safe.skipped) this.log(`pod ${r.namespace}/${r.name}: container ${c.name}: volume at ${m.target} not mounted: ip netns exec mounts /sys afresh for the process`);
     } catch (e) {
       c.waiting = { reason: 'CreateContainerConfigError', message: e instanceof Error ? e.message : String(e) };
       return true;

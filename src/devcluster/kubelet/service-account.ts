@@ -1,7 +1,8 @@
 // A pod's API credentials, as the kubelet projects them: a token of the pod's ServiceAccount (TokenRequest, bound to
-// the pod) for in-cluster clients. Containers here are host processes that cannot see a projected volume at
-// /var/run/secrets/kubernetes.io/serviceaccount, so the token goes into a kubeconfig in the pod's state directory and
-// $KUBECONFIG names it; clients then act with exactly the pod's RBAC, as in a real cluster.
+// the pod) for in-cluster clients. Containers here are host processes: they do get the projected token volume
+// (volumes.ts), while in-cluster configuration would also need the API server through the `kubernetes` Service's
+// ClusterIP; a kubeconfig in the pod's state directory that $KUBECONFIG names carries the token with the API
+// server's real address, so clients act with exactly the pod's RBAC, as in a real cluster.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';

@@ -140,20 +140,22 @@ export function containerMounts(c: k8s.V1Container, volumes: PodVolumes): { sour
 }
 
 /**
- * The mounts that leave `keep` visible, and the ones that would hide part of it. Containers here are host processes
- * on the host's filesystem, not in an image of their own: an emptyDir on /tmp (as charts give read-only-root pods)
- * would hide this checkout when it lives under /tmp, and the kubelet's state with the pod's kubeconfig.
+ * A container's mounts made safe for a host process. Containers here run on the host's filesystem, not in an image
+ * of their own: an emptyDir on /tmp (as charts give read-only-root pods) would hide this checkout when it lives under
+ * /tmp, and a ConfigMap on /root (CoreDNS) the kubelet's state under /root/.local. Each path of `keep` that a mount
+ * covers is bound back onto itself after the mounts (withMounts opens every source first and mounts parents first,
+ * so the original directory is what comes back). Mounts under /sys are skipped: `ip netns exec` mounts a fresh
+ * sysfs for the process, so nothing bound there (the BPF filesystem at /sys/fs/bpf) would reach it.
  */
-export function mountsKeeping(mounts: { source: string; target: string }[], keep: string[]): { kept: typeof mounts; hiding: typeof mounts } {
-  // `ip netns exec` mounts a fresh sysfs for the process, so nothing bound under /sys (the BPF filesystem at
-  // /sys/fs/bpf) would reach it: such mounts are reported with the hiding ones.
+export function mountsForHostProcess(mounts: { source: string; target: string }[], keep: string[]): { mounts: typeof mounts; skipped: typeof mounts } {
   const covers = (target: string, path: string): boolean => {
     const t = normalize(target).replace(/\/+$/, '') || '/';
     return t === '/' || path === t || path.startsWith(`${t}/`);
   };
-  const underSys = (target: string): boolean => covers('/sys', normalize(target));
-  const hiding = mounts.filter((m) => underSys(m.target) || keep.some((path) => covers(m.target, normalize(path))));
-  return { kept: mounts.filter((m) => !hiding.includes(m)), hiding };
+  const skipped = mounts.filter((m) => covers('/sys', normalize(m.target)));
+  const made = mounts.filter((m) => !skipped.includes(m));
+  const bindBack = keep.map((p) => normalize(p)).filter((p) => made.some((m) => covers(m.target, p))).map((p) => ({ source: p, target: p }));
+  return { mounts: [...made, ...bindBack], skipped };
 }
 
 /**
@@ -168,11 +170,13 @@ export function withMounts(argv: string[], mounts: { source: string; target: str
   if (mounts.length === 0) return argv;
   const ordered = [...mounts].sort((a, b) => a.target.split('/').length - b.target.split('/').length);
   const fd = (i: number) => 10 + i;
-  const open = ordered.map((_, i) => `${fd(i)}<"\${${2 * i + 1}}"`).join(' ');
-  const binds = ordered.map((_, i) => `mkdir -p "\${${2 * i + 2}}" && mount --bind /proc/self/fd/${fd(i)} "\${${2 * i + 2}}" &&`).join(' ');
+  // One exec per descriptor: bash 5.2 keeps only the first of several fds above 9 opened by a single exec. And
+  // --no-canonicalize, or mount(8) resolves /proc/self/fd/N to its path name, which an earlier mount may now cover.
+  const open = ordered.map((_, i) => `exec ${fd(i)}<"\${${2 * i + 1}}" &&`).join(' ');
+  const binds = ordered.map((_, i) => `mkdir -p "\${${2 * i + 2}}" && mount --no-canonicalize --bind /proc/self/fd/${fd(i)} "\${${2 * i + 2}}" &&`).join(' ');
   const close = ordered.map((_, i) => `${fd(i)}<&-`).join(' ');
-  const program = argv[0].startsWith('/') ? ` 9<"\${${2 * ordered.length + 1}}"` : '';
+  const program = argv[0].startsWith('/') ? `exec 9<"\${${2 * ordered.length + 1}}" &&` : '';
   const run = program ? 'exec -a "$1" /proc/self/fd/9 "${@:2}"' : 'exec "$@"';
-  const script = `exec ${open}${program} && ${binds} exec ${close} && shift ${2 * ordered.length} && ${run}`;
+  const script = `${open} ${program} ${binds} exec ${close} && shift ${2 * ordered.length} && ${run}`;
   return ['bash', '-c', script, 'bash', ...ordered.flatMap((m) => [m.source, m.target]), ...argv];
 }
