@@ -5,7 +5,7 @@
 # everything down, also on failure or Ctrl-C. Exits non-zero when any test fails. Needs root (network namespaces).
 #
 # Arguments are passed to the suite, e.g. --run-test=HTTPRouteWeight or --conformance-profiles=GATEWAY-HTTP.
-# Environment: WEFT_CONFORMANCE_NODES (default 1), WEFT_CONFORMANCE_KEEP=1 keeps the cluster up afterwards,
+# Environment: WEFT_CONFORMANCE_NODES (default 1), WEFT_CONFORMANCE_NAME/_SUBNET (default conf, 10.79.0.0/24), WEFT_CONFORMANCE_KEEP=1 keeps the cluster up afterwards,
 # WEFT_CONFORMANCE_SKIP_SETUP=1 skips scripts/setup.sh (the build) when it is known to be current.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,9 +13,10 @@ root=$PWD
 say() { printf '[conformance] %s\n' "$*" >&2; }
 [ "$(id -u)" = 0 ] || { say "needs root: the local cluster is made of network namespaces"; exit 1; }
 
-# A cluster name and subnet of its own, so a developer's `weft dev cluster up` (10.77.0.0/24) is left alone.
-name=conf
-subnet=10.79.0.0/24
+# A cluster name and subnet of its own, so a developer's `weft dev cluster up` (10.77.0.0/24) is left alone;
+# WEFT_CONFORMANCE_NAME and WEFT_CONFORMANCE_SUBNET (a /24) let two runs share the machine.
+name=${WEFT_CONFORMANCE_NAME:-conf}
+subnet=${WEFT_CONFORMANCE_SUBNET:-10.79.0.0/24}
 prefix=${subnet%.0/24}
 nodes=${WEFT_CONFORMANCE_NODES:-1}
 state="${WEFT_CONFORMANCE_STATE:-$HOME/.local/state/weft/clusters/$name}"
