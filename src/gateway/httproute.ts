@@ -202,8 +202,10 @@ export function translateHttpRoute(route: Obj<IHTTPRoute>, backends: BackendReso
 }
 
 /** Gateway API precedence within one hostname: the first route in this order that matches wins. */
+const PATH_RANK = { Exact: 0, RegularExpression: 1, PathPrefix: 2 } as const;
+
 export function compareRoutePrecedence(a: RankedRoute, b: RankedRoute): number {
-  const pathRank = { Exact: 0, RegularExpression: 1, PathPrefix: 2 } as const;
+  const pathRank = PATH_RANK;
   const am = a.route.match;
   const bm = b.route.match;
   return (

@@ -183,6 +183,12 @@ function routeStatus(kind: string, meta: { name: string; namespace?: string }, s
 
 /** Gateways (of Weft's) that routes naming Service ns/name have as parents: a BackendTLSPolicy's ancestors. */
 function policyAncestors(inputs: Inputs, gateways: GatewayState[]): (namespace: string, service: string) => Array<{ namespace: string; name: string }> {
+  // Built on first use: without BackendTLSPolicies (the common case) nobody asks, and the index walks every route.
+  let lookup: ((namespace: string, service: string) => Array<{ namespace: string; name: string }>) | undefined;
+  return (namespace, service) => (lookup ??= ancestorIndex(inputs, gateways))(namespace, service);
+}
+
+function ancestorIndex(inputs: Inputs, gateways: GatewayState[]): (namespace: string, service: string) => Array<{ namespace: string; name: string }> {
   const ours = new Set(gateways.map((g) => `${g.gateway.metadata.namespace}/${g.gateway.metadata.name}`));
   const index = new Map<string, Map<string, { namespace: string; name: string }>>();
   const routes = [...inputs.httpRoutes, ...inputs.grpcRoutes, ...inputs.tlsRoutes] as Array<{ metadata: { namespace?: string }; spec: { parentRefs?: Array<{ group?: string; kind?: string; namespace?: string; name: string }>; rules?: Array<{ backendRefs?: Array<{ group?: string; kind?: string; namespace?: string; name: string }> }> } }>;

@@ -59,23 +59,37 @@ export function unknownFields(apiVersion: string, kind: string, object: Record<s
   const schema = loadSchemas().get(`${apiVersion} ${kind}`);
   if (!schema) return [];
   const out: string[] = [];
-  const walk = (value: unknown, s: Schema, at: string): void => {
+  // The path is kept as a stack and spelled out only for an unknown field: building a string for every
+  // field of every object was most of this walk's cost.
+  const at: Array<string | number> = [];
+  const spell = (key: string): string =>
+    [...at, key].reduce<string>((acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : acc ? `${acc}.${seg}` : seg), '');
+  const walk = (value: unknown, s: Schema): void => {
     if (s['x-kubernetes-preserve-unknown-fields'] || value === null || typeof value !== 'object') return;
     if (Array.isArray(value)) {
-      if (s.items) value.forEach((item, i) => walk(item, s.items!, `${at}[${i}]`));
+      if (!s.items) return;
+      for (let i = 0; i < value.length; i++) {
+        at.push(i);
+        walk(value[i], s.items);
+        at.pop();
+      }
       return;
     }
-    for (const [key, child] of Object.entries(value as Record<string, unknown>)) {
-      const field = at ? `${at}.${key}` : key;
-      const known = s.properties?.[key];
-      if (known) walk(child, known, field);
-      else if (typeof s.additionalProperties === 'object') walk(child, s.additionalProperties, field);
-      else if (s.properties && s.additionalProperties !== true) out.push(field);
+    for (const key in value) {
+      const child = (value as Record<string, unknown>)[key];
+      // Own properties only: a field named `constructor` or `toString` is not known by inheritance.
+      const known = s.properties && Object.hasOwn(s.properties, key) ? s.properties[key] : undefined;
+      const next = known ?? (typeof s.additionalProperties === 'object' ? s.additionalProperties : undefined);
+      if (next) {
+        at.push(key);
+        walk(child, next);
+        at.pop();
+      } else if (s.properties && s.additionalProperties !== true) out.push(spell(key));
     }
   };
   // metadata is ObjectMeta, which CRD schemas leave open; the rest is checked.
   const rest = { ...object };
   delete rest.metadata;
-  walk(rest, schema, '');
+  walk(rest, schema);
   return out;
 }
