@@ -1,11 +1,12 @@
 // `weft agent`: the per-node half of Weft on Kubernetes (serves the node's Envoy).
 import * as k8s from '@kubernetes/client-node';
 import { hostname } from 'node:os';
+import type { IngressOptions } from '../ingress/options.js';
 import { createLogger } from '../log/logger.js';
 import { NodeAgent } from '../kubernetes/agent.js';
 import { startHealthServer } from '../kubernetes/health-server.js';
 
-export interface AgentFlags { kubeconfig?: string; node?: string; announceInterface?: string; protocol: string; xdsSocket?: string; envoy: string; healthPort?: number }
+export interface AgentFlags { kubeconfig?: string; node?: string; announceInterface?: string; protocol: string; xdsSocket?: string; envoy: string; healthPort?: number; ingress?: IngressOptions }
 
 export async function runAgent(flags: AgentFlags): Promise<void> {
   if (flags.protocol !== 'delta' && flags.protocol !== 'sotw') throw new Error(`--protocol must be delta or sotw, not ${flags.protocol}`);
@@ -22,6 +23,7 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
     ...(flags.announceInterface ? { announceInterface: flags.announceInterface } : {}),
     ...(flags.xdsSocket ? { xdsSocket: flags.xdsSocket } : {}),
     manageEnvoy: flags.envoy === 'managed',
+    ...(flags.ingress ? { ingress: flags.ingress } : {}),
   });
   let announcedSync = false;
   agent.on('synced', () => {

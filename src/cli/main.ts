@@ -69,18 +69,20 @@ const translateCommand = program
   });
 addIngressFlags(translateCommand);
 
-program
+const operatorCommand = program
   .command('operator')
   .description('run Weft\'s control plane against a Kubernetes API server: translate Gateway API objects and write their statuses (one active replica, through a Lease)')
   .option('--kubeconfig <file>', 'kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)')
   .option('--lease-namespace <namespace>', 'namespace of the leader-election Lease', 'kube-system')
   .option('--gateway-address-pool <range>', 'addresses for Gateways that ask for one: A.B.C.D-A.B.C.E or a CIDR (without it they are Programmed False AddressNotAssigned)')
   .option('--health-port <port>', 'serve /healthz, /readyz and /metrics on this port (all addresses)')
-  .action(async (opts: { kubeconfig?: string; leaseNamespace: string; gatewayAddressPool?: string; healthPort?: string }) => {
-    await runOperator({ ...opts, healthPort: opts.healthPort === undefined ? undefined : parsePort(opts.healthPort, '--health-port') });
+  .action(async (opts: { kubeconfig?: string; leaseNamespace: string; gatewayAddressPool?: string; healthPort?: string } & IngressFlags) => {
+    await runOperator({ ...opts, ingress: ingressOptionsFromFlags(opts), healthPort: opts.healthPort === undefined ? undefined : parsePort(opts.healthPort, '--health-port') });
   });
+// Ingress addresses are computed from these options by the operator and every agent alike: give them the same.
+addIngressFlags(operatorCommand);
 
-program
+const agentCommand = program
   .command('agent')
   .description('run Weft on one Kubernetes node: translate what the API server holds and serve it to the node\'s Envoy, which the agent starts and supervises')
   .option('--kubeconfig <file>', 'kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)')
@@ -90,9 +92,10 @@ program
   .option('--xds-socket <path>', 'UNIX socket to serve xDS on (default: a private temporary one)')
   .option('--envoy <mode>', 'managed: start and supervise Envoy; external: Envoy runs as `weft envoy` and survives agent restarts', 'managed')
   .option('--health-port <port>', 'serve /healthz, /readyz (Envoy ACKed the configuration) and /metrics on this port (all addresses)')
-  .action(async (opts: { kubeconfig?: string; node?: string; announceInterface?: string; protocol: string; xdsSocket?: string; envoy: string; healthPort?: string }) => {
-    await runAgent({ ...opts, healthPort: opts.healthPort === undefined ? undefined : parsePort(opts.healthPort, '--health-port') });
+  .action(async (opts: { kubeconfig?: string; node?: string; announceInterface?: string; protocol: string; xdsSocket?: string; envoy: string; healthPort?: string } & IngressFlags) => {
+    await runAgent({ ...opts, ingress: ingressOptionsFromFlags(opts), healthPort: opts.healthPort === undefined ? undefined : parsePort(opts.healthPort, '--health-port') });
   });
+addIngressFlags(agentCommand);
 
 program
   .command('envoy')

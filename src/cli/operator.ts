@@ -1,11 +1,12 @@
 // `weft operator`: Weft's control plane on Kubernetes (one active replica through a Lease).
 import * as k8s from '@kubernetes/client-node';
+import type { IngressOptions } from '../ingress/options.js';
 import { createLogger } from '../log/logger.js';
 import { Gauge, Registry } from 'prom-client';
 import { Operator } from '../kubernetes/operator.js';
 import { startHealthServer } from '../kubernetes/health-server.js';
 
-export interface OperatorFlags { kubeconfig?: string; leaseNamespace: string; gatewayAddressPool?: string; healthPort?: number }
+export interface OperatorFlags { kubeconfig?: string; leaseNamespace: string; gatewayAddressPool?: string; healthPort?: number; ingress?: IngressOptions }
 
 export async function runOperator(flags: OperatorFlags): Promise<void> {
   const kc = new k8s.KubeConfig();
@@ -16,6 +17,7 @@ export async function runOperator(flags: OperatorFlags): Promise<void> {
   const operator = new Operator({
     kubeConfig: kc, logger: log, leaseNamespace: flags.leaseNamespace,
     ...(flags.gatewayAddressPool ? { gatewayAddressPool: flags.gatewayAddressPool } : {}),
+    ...(flags.ingress ? { ingress: flags.ingress } : {}),
   });
   operator.start();
   log.info({ server: kc.getCurrentCluster()?.server }, 'operator started');

@@ -10,6 +10,7 @@ import type * as k8s from '@kubernetes/client-node';
 import { nodeBootstrap } from '../../envoy/bootstrap.js';
 import { EnvoySupervisor, type EnvoyProcess } from '../../envoy/process.js';
 import type { Logger } from '../log/logger.js';
+import type { IngressOptions } from '../ingress/options.js';
 import { formatProblem, type Manifest } from '../sources/manifests.js';
 import { TranslationCache, translateManifests, type Translation } from '../standalone/pipeline.js';
 import type { NackEvent } from '../xds/ads-stream.js';
@@ -40,6 +41,8 @@ export interface AgentOptions {
    * and reconnects to the socket, so that restarting the agent never interrupts traffic.
    */
   manageEnvoy?: boolean;
+  /** Where Ingresses are served: the same options as the operator's (their addresses are computed, not read). */
+  ingress?: Partial<IngressOptions>;
   /** The node's eBPF datapath (src/datapath/controller.ts): fed every translation with the objects it came from. */
   datapath?: { syncTranslation(manifests: readonly Manifest[], translation: Translation): unknown };
 }
@@ -124,10 +127,11 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
     const source = this.source!;
     const translation = translateManifests(manifests, [], {
       cache: this.translations,
+      ...(this.opts.ingress ? { ingress: this.opts.ingress } : {}),
       gatewayAddress: (g) => statusAddress(source.object('Gateway', g.namespace, g.name)),
     });
     for (const p of translation.problems) this.log.debug(formatProblem(p));
-    await this.announcer?.announce(new Set(translation.ir.httpListeners.map((l) => l.address)));
+    await this.announcer?.announce(new Set(translation.ir.httpListeners.map((l) => l.address).filter(announceable)));
     if (this.stopped) return;
     this.snapshot = Snapshot.of(translation.resources);
     this.cache.setSnapshot(this.opts.nodeName, this.snapshot);
@@ -159,4 +163,9 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
     if (this.opts.manageEnvoy !== false) await this.announcer?.withdrawAll().catch(() => undefined);
     rmSync(this.workDir, { recursive: true, force: true });
   }
+}
+
+/** Loopback and wildcard listener addresses (an Ingress left on the default 127.0.0.1) are never put on an interface. */
+function announceable(address: string): boolean {
+  return !address.startsWith('127.') && address !== '0.0.0.0' && address !== '::' && address !== '::1';
 }

@@ -5,6 +5,7 @@ import { hostname } from 'node:os';
 import type * as k8s from '@kubernetes/client-node';
 import { CONTROLLER_NAME } from '../gateway/conditions.js';
 import type { Logger } from '../log/logger.js';
+import type { IngressOptions } from '../ingress/options.js';
 import { formatProblem, type Manifest } from '../sources/manifests.js';
 import { TranslationCache, translateManifests, type Translation } from '../standalone/pipeline.js';
 import { gatewayAddressesFor } from './gateway-addresses.js';
@@ -26,6 +27,8 @@ export interface OperatorOptions {
   debounceMs?: number;
   /** Addresses for Gateways that ask for one ("A.B.C.D-A.B.C.E" or a CIDR); without it they are AddressNotAssigned. */
   gatewayAddressPool?: string;
+  /** Where Ingresses are served (each agent must be given the same); their status.loadBalancer says so. */
+  ingress?: Partial<IngressOptions>;
 }
 
 export interface OperatorEvents {
@@ -47,11 +50,13 @@ export class Operator extends EventEmitter<OperatorEvents> {
   private loggedProblems = new Set<string>();
   private readonly cache = new TranslationCache();
   private readonly pool: AddressRange | undefined;
+  private readonly ingress: Partial<IngressOptions> | undefined;
 
   constructor(opts: OperatorOptions) {
     super();
     this.log = opts.logger;
     this.pool = opts.gatewayAddressPool ? parseAddressRange(opts.gatewayAddressPool) : undefined;
+    this.ingress = opts.ingress;
     this.source = new KubernetesSource(opts.kubeConfig, { kinds: TRANSLATED_KINDS, logger: this.log, debounceMs: opts.debounceMs ?? 10 },
       (manifests) => this.translate(manifests));
     this.writer = new StatusWriter(opts.kubeConfig, TRANSLATED_KINDS, (kind, ns, name) => this.source.object(kind, ns, name), this.log);
@@ -83,7 +88,7 @@ export class Operator extends EventEmitter<OperatorEvents> {
 
   private translate(manifests: Manifest[]): void {
     const gatewayAddress = gatewayAddressesFor(manifests, this.pool, (ns, name) => this.source.object('Gateway', ns, name));
-    const translation = translateManifests(manifests, [], { cache: this.cache, gatewayAddress });
+    const translation = translateManifests(manifests, [], { cache: this.cache, gatewayAddress, ...(this.ingress ? { ingress: this.ingress } : {}) });
     this.last = translation;
     const current = new Set<string>();
     for (const p of translation.problems) {

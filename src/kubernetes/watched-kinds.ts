@@ -33,11 +33,18 @@ export const GATEWAY_API_KINDS: WatchedKind[] = [
   kind('v1', 'ConfigMap', 'configmaps'),
 ];
 
+/** What the Ingress translator consumes (src/ingress/) besides Services, EndpointSlices and TLS Secrets. */
+export const INGRESS_KINDS: WatchedKind[] = [
+  kind('networking.k8s.io/v1', 'Ingress', 'ingresses'),
+  kind('networking.k8s.io/v1', 'IngressClass', 'ingressclasses', false),
+];
+
 /**
- * Everything the operator and the node agents translate. Ingress is not read from the API server yet: its
- * addresses (shared and dedicated) still come from standalone mode's loopback options.
+ * Everything the operator and the node agents translate. Ingress addresses are a pure function of the set of
+ * Ingresses and the --ingress-* options (src/ingress/addresses.ts), so the operator and every agent, given the
+ * same options, agree on them without talking to each other.
  */
-export const TRANSLATED_KINDS: WatchedKind[] = [...GATEWAY_API_KINDS];
+export const TRANSLATED_KINDS: WatchedKind[] = [...GATEWAY_API_KINDS, ...INGRESS_KINDS];
 
 /** URL path of the collection, across all namespaces. */
 export function collectionPath(k: WatchedKind): string {

@@ -131,10 +131,10 @@ export function tlsHandshake(port: number, opts: ProbeOptions = {}): Promise<Han
 }
 
 /** An HTTPS request over a fresh connection; status and body. */
-export function httpsRequest(port: number, opts: ProbeOptions & { path?: string; host?: string; agent?: https.Agent } = {}): Promise<{ status: number; body: string; fingerprint256: string; headers: Record<string, unknown> }> {
+export function httpsRequest(port: number, opts: ProbeOptions & { path?: string; host?: string; agent?: https.Agent; address?: string } = {}): Promise<{ status: number; body: string; fingerprint256: string; headers: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
     const req = https.request({
-      host: '127.0.0.1', port, path: opts.path ?? '/', method: 'GET', rejectUnauthorized: false, timeout: 10_000, agent: opts.agent ?? false,
+      host: opts.address ?? '127.0.0.1', port, path: opts.path ?? '/', method: 'GET', rejectUnauthorized: false, timeout: 10_000, agent: opts.agent ?? false,
       headers: { host: opts.host ?? opts.servername ?? '127.0.0.1' },
       ...(opts.servername ? { servername: opts.servername } : {}),
       ...(opts.cert ? { cert: opts.cert, key: opts.key } : {}),

@@ -36,6 +36,22 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: ["discovery.k8s.io"]
   resources: [endpointslices]
   verbs: [list, watch]
+- apiGroups: ["networking.k8s.io"]
+  resources: [ingresses, ingressclasses]
+  verbs: [list, watch]
+{{- end -}}
+
+{{/* The --ingress-* flags, identical for the operator and the agents (both compute Ingress addresses). */}}
+{{- define "weft.ingressArgs" -}}
+{{- with .Values.ingress.address }}
+- --ingress-address={{ . }}
+{{- end }}
+{{- with .Values.ingress.dedicatedPool }}
+- --ingress-dedicated-pool={{ . }}
+{{- end }}
+- --ingress-http-port={{ .Values.ingress.httpPort }}
+- --ingress-https-port={{ .Values.ingress.httpsPort }}
+- --ingress-default-mode={{ .Values.ingress.defaultMode }}
 {{- end -}}
 
 {{- define "weft.checkValues" -}}
