@@ -73,6 +73,15 @@ test('host policies (nodeSelector) reject L7 rules; nodeSelector only in cluster
     cnp('ns', 'nodeSelector: {}\ningress: [{}]'),
   );
   t.true(tr.problems.some((p) => p.object === 'CiliumClusterwideNetworkPolicy host' && p.message.startsWith('host policies do not support L7 rules yet')));
+  // As in Cilium: L3/L4 rules are fine, egress L7 rules and an empty `http: []` are not.
+  const { t: more } = translate(
+    cnp('host-l4', 'nodeSelector: {}\ningress: [{ fromEntities: [world], toPorts: [{ ports: [{ port: "22", protocol: TCP }] }] }]', 'CiliumClusterwideNetworkPolicy'),
+    cnp('host-egress', 'nodeSelector: {}\negress: [{}, { toPorts: [{ ports: [{ port: "80", protocol: TCP }], rules: { http: [{ path: /x }] } }] }]', 'CiliumClusterwideNetworkPolicy'),
+    cnp('host-empty', 'nodeSelector: {}\ningress: [{ toPorts: [{ ports: [{ port: "80", protocol: TCP }], rules: { http: [] } }] }]', 'CiliumClusterwideNetworkPolicy'),
+  );
+  t.false(more.problems.some((p) => p.object === 'CiliumClusterwideNetworkPolicy host-l4'));
+  t.true(more.problems.some((p) => p.object === 'CiliumClusterwideNetworkPolicy host-egress' && p.field === 'spec.egress[1].toPorts' && p.message.includes('host policies do not support L7 rules yet')), JSON.stringify(more.problems));
+  t.true(more.problems.some((p) => p.object === 'CiliumClusterwideNetworkPolicy host-empty' && p.message.includes('host policies do not support L7 rules yet')));
   t.true(tr.problems.some((p) => p.object === 'CiliumNetworkPolicy default/ns' && p.message.startsWith('nodeSelector is only allowed in CiliumClusterwideNetworkPolicy')));
 });
 

@@ -1,11 +1,13 @@
-// Property: for random policies and requests, what the real Envoy does equals what a reference evaluator
-// written from Cilium's documentation (test/helpers/l7policy-reference.ts) says. Runs are few on purpose
+// Property: for random policies and requests, what the real Envoy does (verdict, and the headers the
+// application receives after headerMatches mismatch actions) equals what a reference evaluator written
+// from Cilium's documentation (test/helpers/l7policy-reference.ts) says. Runs are few on purpose
 // (each one reconfigures Envoy); fast-check prints the smallest failing policy and requests.
 import test from 'ava';
 import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { l7Fixture, pod } from './helpers/l7policy.js';
-import { referenceVerdict, type RefHttpRule, type RefPolicy, type RefRule } from './helpers/l7policy-reference.js';
+import type { EchoReply } from './helpers/echo-backend.js';
+import { referenceOutcome, type RefHeaderMatch, type RefHttpRule, type RefPolicy, type RefRule } from './helpers/l7policy-reference.js';
 
 const APPS = ['a', 'b', 'c'] as const;
 const METHODS = ['GET', 'POST', 'DELETE'];
@@ -14,8 +16,18 @@ const PATH_RULES = ['/a', '/a/.*', '/b[0-9]+', '/(a|c)', '/a.*', '.*'];
 const PATHS = ['/a', '/a/b', '/b1', '/b12', '/c', '/a?x=1', '/ab', '/bx'];
 const HEADER_RULES = ['X-K', 'X-K: v', 'x-k: w'];
 
+const headerMatch: fc.Arbitrary<RefHeaderMatch> = fc.record(
+  { name: fc.constantFrom('X-K', 'x-m'), value: fc.constantFrom('v', 'w'), mismatch: fc.constantFrom('LOG' as const, 'ADD' as const, 'DELETE' as const, 'REPLACE' as const) },
+  { requiredKeys: ['name'] },
+);
+
 const httpRule: fc.Arbitrary<RefHttpRule> = fc.record(
-  { method: fc.constantFrom(...METHOD_RULES), path: fc.constantFrom(...PATH_RULES), headers: fc.array(fc.constantFrom(...HEADER_RULES), { maxLength: 1 }) },
+  {
+    method: fc.constantFrom(...METHOD_RULES),
+    path: fc.constantFrom(...PATH_RULES),
+    headers: fc.array(fc.constantFrom(...HEADER_RULES), { maxLength: 1 }),
+    headerMatches: fc.array(headerMatch, { maxLength: 2 }),
+  },
   { requiredKeys: [] },
 );
 
@@ -42,6 +54,7 @@ const request = fc.record({
   method: fc.constantFrom(...METHODS),
   path: fc.constantFrom(...PATHS),
   header: fc.constantFrom(undefined, 'v', 'w'),
+  other: fc.constantFrom(undefined, 'v', 'w'),
 });
 
 test('Envoy enforces exactly what the reference evaluator derives from Cilium\'s documentation', async (t) => {
@@ -58,26 +71,36 @@ metadata:
 status: { podIP: ${serverPod.ips[0]} }
 `;
   let runs = 0;
-  const seen = { forward: 0, deny: 0 };
+  const seen = { forward: 0, deny: 0, edited: 0 };
   await fc.assert(
     fc.asyncProperty(fc.array(policy(f.port), { minLength: 1, maxLength: 3 }), fc.array(request, { minLength: 6, maxLength: 6 }), async (policies, requests) => {
       runs++;
       const translation = await f.apply(yamlFor(f.net, f.port, serverYaml, policies));
       if (translation.problems.length) throw new Error(`unexpected problems: ${JSON.stringify(translation.problems)}`);
       for (const r of requests) {
-        const headers: Record<string, string> = r.header ? { 'x-k': r.header } : {};
-        const expected = referenceVerdict(policies, f.port, r.source === 'world' ? {} : { labels: { app: r.source } }, { method: r.method, path: r.path, headers });
+        const headers: Record<string, string> = { ...(r.header ? { 'x-k': r.header } : {}), ...(r.other ? { 'x-m': r.other } : {}) };
+        const expected = referenceOutcome(policies, f.port, r.source === 'world' ? {} : { labels: { app: r.source } }, { method: r.method, path: r.path, headers });
         const reply = await f.request({ from: sources[r.source], method: r.method, path: r.path, headers });
         const actual = reply.status === 200 ? 'forward' : reply.status === 403 ? 'deny' : `status ${reply.status}`;
-        seen[expected]++;
-        if (actual !== expected) throw new Error(`${r.method} ${r.path} from ${r.source}${r.header ? ` (x-k: ${r.header})` : ''}: Envoy ${actual}, reference ${expected}`);
+        seen[expected.verdict]++;
+        const what = `${r.method} ${r.path} from ${r.source} (${JSON.stringify(headers)})`;
+        if (actual !== expected.verdict) throw new Error(`${what}: Envoy ${actual}, reference ${expected.verdict}`);
+        if (actual !== 'forward') continue;
+        // headerMatches mismatch actions: the application receives the headers the reference computed
+        // (Node joins repeated headers with ", ").
+        const received = (JSON.parse(reply.body) as EchoReply).headers;
+        for (const name of ['x-k', 'x-m']) {
+          const want = expected.headers.get(name)?.join(', ');
+          if (want !== headers[name]) seen.edited++;
+          if (received[name] !== want) throw new Error(`${what}: the application received ${name}: ${JSON.stringify(received[name])}, reference ${JSON.stringify(want)}`);
+        }
       }
     }),
     { numRuns: 25, seed: Number(process.env.WEFT_FC_SEED ?? Date.now() % 2 ** 31), endOnFailure: true },
   );
   t.true(runs >= 25);
   // The generated cases exercise both outcomes, or the property would prove little.
-  t.true(seen.forward > 0 && seen.deny > 0, JSON.stringify(seen));
+  t.true(seen.forward > 0 && seen.deny > 0 && seen.edited > 0, JSON.stringify(seen));
 });
 
 function yamlFor(net: string, port: number, server: string, policies: RefPolicy[]): string {

@@ -19,6 +19,18 @@ export interface L7AccessLogEntry {
   verdict: 'FORWARDED' | 'DENIED' | 'DROPPED' | 'ERROR';
   /** The RBAC decision's name, e.g. `denied:l7`, `dropped:deny-rule`, `dropped:default-deny`. */
   reason: string;
+  /** headerMatches that did not match and whose mismatch action ran, in order (LOG included; header names
+   *  in lower case, values never: they may come from Secrets). Empty when there were none. */
+  headerMismatches: Array<{ action: string; header: string }>;
+}
+
+/** `LOG:x-want,ADD:x-token` → [{action: 'LOG', header: 'x-want'}, …]; Envoy writes null or `-` when there is none. */
+function headerMismatches(v: unknown): Array<{ action: string; header: string }> {
+  if (typeof v !== 'string' || v === '' || v === '-') return [];
+  return v.split(',').flatMap((item) => {
+    const colon = item.indexOf(':');
+    return colon > 0 ? [{ action: item.slice(0, colon), header: item.slice(colon + 1) }] : [];
+  });
 }
 
 const num = (v: unknown): number | undefined => (typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : undefined);
@@ -51,5 +63,6 @@ export function parseL7AccessLogLine(line: string): L7AccessLogEntry | undefined
     responseCode: Number.isFinite(code) ? code : 0,
     verdict,
     reason,
+    headerMismatches: headerMismatches(raw.header_mismatches),
   };
 }

@@ -15,17 +15,21 @@ import type { HttpConnectionManager } from '../generated/envoy/extensions/filter
 import type { RBAC } from '../generated/envoy/extensions/filters/http/rbac/v3/RBAC.js';
 import type { RBACPerRoute } from '../generated/envoy/extensions/filters/http/rbac/v3/RBACPerRoute.js';
 import type { Router } from '../generated/envoy/extensions/filters/http/router/v3/Router.js';
-import type { Ip } from '../generated/envoy/extensions/matching/input_matchers/ip/v3/Ip.js';
-import type { Matcher, _xds_type_matcher_v3_Matcher_MatcherList_Predicate as Predicate, _xds_type_matcher_v3_Matcher_OnMatch as OnMatch } from '../generated/xds/type/matcher/v3/Matcher.js';
-import type { TypedExtensionConfig } from '../generated/xds/core/v3/TypedExtensionConfig.js';
+import type { FilterConfig } from '../generated/envoy/config/route/v3/FilterConfig.js';
+import type { Lua } from '../generated/envoy/extensions/filters/http/lua/v3/Lua.js';
+import type { LuaPerRoute } from '../generated/envoy/extensions/filters/http/lua/v3/LuaPerRoute.js';
+import type { Any } from '../generated/google/protobuf/Any.js';
+import type { Matcher } from '../generated/xds/type/matcher/v3/Matcher.js';
 import { ADS_CONFIG_SOURCE, edsCluster, loadAssignment } from '../xds/builders.js';
 import { clusterResource, endpointsResource, listenerResource, routeConfigurationResource } from '../xds/envoy-resources.js';
 import { packAny } from '../xds/protos.js';
 import type { Resource } from '../xds/resource.js';
 import { accessLogServiceResources, grpcAccessLog, type AccessLogServiceTarget, type AccessLogTag } from '../xds/translator/access-log-service.js';
 import { formatPrefix, parsePrefix, prefixKey, prefixWithin, type Prefix } from './cidr.js';
+import { HEADER_ACTIONS_FILTER, HEADER_MISMATCH_METADATA, HEADER_RULES_FILTER, HeaderActionsError, headerActionsConfig, headerMatchValue } from './header-actions.js';
 import { RESERVED_HOST, RESERVED_WORLD, type Endpoint, type IdentityTable } from './identities.js';
-import { decide, type Decision, type DirectionPolicy, type PolicyModel } from './model.js';
+import { action, all, exactPredicate, NEVER, presentPredicate, regexPredicate, SOURCE_IP_INPUT, sourceIn, type OnMatch, type Predicate } from './matchers.js';
+import { decide, hasHeaderActions, type Decision, type DirectionPolicy, type PolicyModel } from './model.js';
 import type { HttpRule } from './types.js';
 
 /** Cilium's body for a request its proxy denies (cilium/proxy appends CRLF). */
@@ -59,46 +63,6 @@ export interface EnvoyL7Options {
   secrets: ReadonlyMap<string, string>;
 }
 
-const any = (type: string, fields: object): TypedExtensionConfig => ({ name: type.slice(type.lastIndexOf('.') + 1), typed_config: packAny(type, fields) });
-
-const SOURCE_IP_INPUT = any('envoy.extensions.matching.common_inputs.network.v3.DirectSourceIPInput', {});
-
-function headerInput(name: string): TypedExtensionConfig {
-  return any('envoy.type.matcher.v3.HttpRequestHeaderMatchInput', { header_name: name });
-}
-
-function cidrRange(p: Prefix): { address_prefix: string; prefix_len: { value: number } } {
-  return { address_prefix: formatPrefix(p).split('/')[0], prefix_len: { value: p.length } };
-}
-
-function sourceIn(prefixes: Prefix[]): Predicate {
-  const ip: Ip = { cidr_ranges: prefixes.map(cidrRange), stat_prefix: 'weft_l7_source' };
-  return { single_predicate: { input: SOURCE_IP_INPUT, custom_match: any('envoy.extensions.matching.input_matchers.ip.v3.Ip', ip) } };
-}
-
-const REGEX_META = /[\\.+*?()|[\]{}^$]/;
-
-/** A whole-value RE2 match; a literal (the common `GET`, `/healthz`) becomes an exact match, which is the same. */
-function regexPredicate(header: string, regex: string): Predicate {
-  if (!REGEX_META.test(regex)) return exactPredicate(header, regex);
-  return { single_predicate: { input: headerInput(header), value_match: { safe_regex: { google_re2: {}, regex } } } };
-}
-
-function exactPredicate(header: string, value: string): Predicate {
-  return { single_predicate: { input: headerInput(header), value_match: { exact: value } } };
-}
-
-/** A header that is present matches (any value, even empty); an absent one yields no input and fails. */
-function presentPredicate(header: string): Predicate {
-  return { single_predicate: { input: headerInput(header), value_match: { safe_regex: { google_re2: {}, regex: '.*' } } } };
-}
-
-const NEVER: Predicate = { not_matcher: presentPredicate(':method') };
-
-function all(predicates: Predicate[]): Predicate {
-  return predicates.length === 1 ? predicates[0] : { and_matcher: { predicate: predicates } };
-}
-
 /** The conditions of one HTTP rule, as Cilium's proxy checks them (header names are case-insensitive). */
 export function rulePredicates(rule: HttpRule, secrets: ReadonlyMap<string, string>): Predicate[] {
   const out: Predicate[] = [];
@@ -107,22 +71,17 @@ export function rulePredicates(rule: HttpRule, secrets: ReadonlyMap<string, stri
   if (rule.host) out.push(regexPredicate(':authority', rule.host));
   for (const h of rule.headers) out.push(h.value === undefined ? presentPredicate(h.name.toLowerCase()) : exactPredicate(h.name.toLowerCase(), h.value));
   for (const m of rule.headerMatches) {
-    const secret = m.secret ? secrets.get(`${m.secret.namespace}/${m.secret.name}`) : undefined;
-    const value = secret || m.value;
-    if (m.secret && value === undefined) {
+    const value = headerMatchValue(m, secrets);
+    if (value === null) {
       // Cilium: a Secret that cannot be read, with no fallback value, makes the rule fail.
       out.push(NEVER);
       continue;
     }
-    // Mismatch actions (LOG, ADD, DELETE, REPLACE) keep the rule matching whatever the header holds.
+    // A mismatch action never fails the rule (it logs or edits the header instead: header-actions.ts).
     if (m.mismatch) continue;
     out.push(value === undefined ? presentPredicate(m.name.toLowerCase()) : exactPredicate(m.name.toLowerCase(), value));
   }
   return out;
-}
-
-function action(name: string, allow: boolean): OnMatch {
-  return { action: any('envoy.config.rbac.v3.Action', { name, action: allow ? 'ALLOW' : 'DENY' }) };
 }
 
 /**
@@ -156,7 +115,8 @@ interface PeerGroup {
 
 function signature(d: Decision): string {
   if (d.verdict === 'deny') return `deny:${d.reason}`;
-  return d.http === null ? 'allow' : `l7:${JSON.stringify(d.http)}`;
+  if (d.http === null) return d.headerActions ? `allow:${JSON.stringify(d.headerActions)}` : 'allow';
+  return `l7:${JSON.stringify(d.http)}`;
 }
 
 function fieldMatchers(groups: PeerGroup[], secrets: ReadonlyMap<string, string>): Matcher['matcher_list'] {
@@ -212,8 +172,23 @@ function identityIndex(table: IdentityTable): IdentityIndex {
   return index;
 }
 
+/** The rules whose header actions run for a peer class, in evaluation order (header-actions.ts). */
+function actionRules(d: Decision): Array<{ rule: HttpRule; policy: string }> {
+  if (d.verdict !== 'allow') return [];
+  return (d.http ?? d.headerActions ?? []).filter((r) => hasHeaderActions(r.rule));
+}
+
 /** The RBAC configuration of one endpoint port: enforcing matcher, and a shadow matcher naming the source identity. */
 export function portRbac(model: PolicyModel, dp: DirectionPolicy, port: number, secrets: ReadonlyMap<string, string>): RBAC {
+  return portPolicy(model, dp, port, secrets).rbac;
+}
+
+/**
+ * One endpoint port's policy: the RBAC configuration, and the configuration of the header actions when some
+ * peer's rules have headerMatches mismatch actions (classifier and Lua program, see header-actions.ts).
+ * Throws HeaderActionsError when those rules are beyond what Weft supports.
+ */
+export function portPolicy(model: PolicyModel, dp: DirectionPolicy, port: number, secrets: ReadonlyMap<string, string>): { rbac: RBAC; headerActions?: { rbac: RBAC; lua: string } } {
   const { addresses } = identityIndex(model.table);
   // Identities no entry names all get the decision of an unnamed peer (computed once).
   const unnamed = decide(dp, { identity: -1 }, port, 'TCP');
@@ -242,8 +217,9 @@ export function portRbac(model: PolicyModel, dp: DirectionPolicy, port: number, 
   const allowingWorld = worldGroups.filter((g) => g.decision.verdict === 'allow').map((g) => g.prefixes[0]);
   const unlisted = allowingWorld.length ? [...addresses].filter(([id]) => !listed.has(id)).flatMap(([, a]) => a.prefixes).filter((p) => allowingWorld.some((w) => prefixWithin(p, w))) : [];
   const clusterDefault: PeerGroup[] = unlisted.length ? [{ prefixes: unlisted, decision: { verdict: 'deny', reason: 'default-deny', policies: [] }, label: 'cluster default' }] : [];
+  const groups = [...byDecision.values(), ...clusterDefault, ...worldGroups];
   const matcher: Matcher = {
-    matcher_list: fieldMatchers([...byDecision.values(), ...clusterDefault, ...worldGroups], secrets),
+    matcher_list: fieldMatchers(groups, secrets),
     on_no_match: action('dropped:default-deny', false),
   };
   // The shadow matcher only names the source identity for the access log (source address → identity) of
@@ -253,7 +229,11 @@ export function portRbac(model: PolicyModel, dp: DirectionPolicy, port: number, 
   const shadow: Matcher = Object.keys(map).length
     ? { matcher_tree: { input: SOURCE_IP_INPUT, exact_match_map: { map } }, on_no_match: action(UNLISTED, true) }
     : { matcher_list: { matchers: [{ predicate: presentPredicate(':method'), on_match: action(UNLISTED, true) }] }, on_no_match: action(UNLISTED, true) };
-  return { matcher, shadow_matcher: shadow };
+  const rbac: RBAC = { matcher, shadow_matcher: shadow };
+  // The classifier sees the peer classes in the same order as the enforcing matcher, so that an address
+  // falls in the same class in both (a more specific world prefix before a wider one).
+  const headerActions = headerActionsConfig(groups.map((g) => ({ prefixes: g.prefixes, rules: actionRules(g.decision) })), secrets);
+  return headerActions ? { rbac, headerActions } : { rbac };
 }
 
 /** The shadow matcher's name for a source address outside the port's rules (the world, or an unnamed pod). */
@@ -297,6 +277,8 @@ function accessLog(path: string, direction: string): FileAccessLog {
     host: '%REQ(:AUTHORITY)%',
     response_code: '%RESPONSE_CODE%',
     response_code_details: '%RESPONSE_CODE_DETAILS%',
+    // headerMatches mismatches the rules' actions handled (LOG included), e.g. `LOG:x-want,ADD:x-token`.
+    header_mismatches: `%DYNAMIC_METADATA(${HEADER_MISMATCH_METADATA.namespace}:${HEADER_MISMATCH_METADATA.key})%`,
   };
   return { path, json_format: { fields: Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, { stringValue: v }])) } };
 }
@@ -307,6 +289,7 @@ const ALS_TAGS: AccessLogTag[] = [
   { tag: 'destination_endpoint', kind: 'route', key: ROUTE_METADATA, path: 'endpoint' },
   { tag: 'destination_identity', kind: 'route', key: ROUTE_METADATA, path: 'identity' },
   { tag: 'destination_port', kind: 'route', key: ROUTE_METADATA, path: 'port' },
+  { tag: 'header_mismatches', kind: 'request', key: HEADER_MISMATCH_METADATA.namespace, path: HEADER_MISMATCH_METADATA.key },
 ];
 
 function hcm(name: string, accessLogPath: string, als: boolean): HttpConnectionManager {
@@ -337,6 +320,9 @@ function hcm(name: string, accessLogPath: string, als: boolean): HttpConnectionM
     ],
     http_filters: [
       { name: RBAC_FILTER, typed_config: packAny('envoy.extensions.filters.http.rbac.v3.RBAC', base) },
+      // headerMatches mismatch actions: off unless the virtual host's policy has some (header-actions.ts).
+      { name: HEADER_RULES_FILTER, disabled: true, typed_config: packAny('envoy.extensions.filters.http.rbac.v3.RBAC', {} satisfies RBAC) },
+      { name: HEADER_ACTIONS_FILTER, disabled: true, typed_config: packAny('envoy.extensions.filters.http.lua.v3.Lua', {} satisfies Lua) },
       { name: 'envoy.filters.http.router', typed_config: packAny('envoy.extensions.filters.http.router.v3.Router', {} satisfies Router) },
     ],
   };
@@ -372,14 +358,29 @@ export function endpointL7Resources(model: PolicyModel, endpoint: Endpoint, opts
       address: { socket_address: { address, port_value: port } },
       filter_chains: [{ filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: packAny('envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager', hcm(name, opts.accessLogPath, opts.accessLogService !== undefined)) }] }],
     };
-    const perRoute: RBACPerRoute = { rbac: portRbac(model, dp, port, opts.secrets) };
+    let policy: ReturnType<typeof portPolicy>;
+    try {
+      policy = portPolicy(model, dp, port, opts.secrets);
+    } catch (err) {
+      if (!(err instanceof HeaderActionsError)) throw err;
+      out.problems.push(`port ${port} is not proxied: ${err.message}`);
+      continue;
+    }
+    const perRoute: RBACPerRoute = { rbac: policy.rbac };
+    const perFilter: Record<string, Any> = { [RBAC_FILTER]: packAny('envoy.extensions.filters.http.rbac.v3.RBACPerRoute', perRoute) };
+    if (policy.headerActions) {
+      // Enables the two filters the listener has disabled, for this virtual host only.
+      const enable = (config: Any): Any => packAny('envoy.config.route.v3.FilterConfig', { config } satisfies FilterConfig);
+      perFilter[HEADER_RULES_FILTER] = enable(packAny('envoy.extensions.filters.http.rbac.v3.RBACPerRoute', { rbac: policy.headerActions.rbac } satisfies RBACPerRoute));
+      perFilter[HEADER_ACTIONS_FILTER] = enable(packAny('envoy.extensions.filters.http.lua.v3.LuaPerRoute', { source_code: { inline_string: policy.headerActions.lua } } satisfies LuaPerRoute));
+    }
     const routes: RouteConfiguration & { name: string } = {
       name,
       virtual_hosts: [
         {
           name,
           domains: ['*'],
-          typed_per_filter_config: { [RBAC_FILTER]: packAny('envoy.extensions.filters.http.rbac.v3.RBACPerRoute', perRoute) },
+          typed_per_filter_config: perFilter,
           routes: [
             {
               name,

@@ -75,7 +75,15 @@ export interface PeerRef {
 }
 
 export type Decision =
-  | { verdict: 'allow'; http: null; policies: string[] }
+  | {
+      verdict: 'allow';
+      http: null;
+      policies: string[];
+      /** L7 rules with headerMatches mismatch actions that still select this peer: Cilium's proxy evaluates
+       *  every rule of the port once one has such actions (no short-circuit), so their actions run although
+       *  an L4-only rule allows the request. Absent when there are none. */
+      headerActions?: Array<{ rule: HttpRule; policy: string }>;
+    }
   | { verdict: 'allow'; http: Array<{ rule: HttpRule; policy: string }>; policies: string[] }
   | { verdict: 'deny'; reason: 'deny-rule' | 'default-deny'; policies: string[] };
 
@@ -103,10 +111,18 @@ export function decide(dp: DirectionPolicy, peer: PeerRef, port: number, protoco
     return { verdict: 'allow', http: null, policies: [] };
   }
   const policies = unique(allows.map((e) => e.policy));
-  if (allows.some((e) => !e.http)) return { verdict: 'allow', http: null, policies };
+  if (allows.some((e) => !e.http)) {
+    const headerActions = allows.flatMap((e) => (e.http ?? []).filter(hasHeaderActions).map((rule) => ({ rule, policy: e.policy })));
+    return headerActions.length ? { verdict: 'allow', http: null, policies, headerActions } : { verdict: 'allow', http: null, policies };
+  }
   // `http: []` has no constraint: it allows every request, like an empty rule.
   const http = allows.flatMap((e) => (e.http!.length ? e.http!.map((rule) => ({ rule, policy: e.policy })) : [{ rule: { headers: [], headerMatches: [] }, policy: e.policy }]));
   return { verdict: 'allow', http, policies };
+}
+
+/** Whether a rule modifies or logs requests (a headerMatch with a mismatch action), besides allowing them. */
+export function hasHeaderActions(rule: HttpRule): boolean {
+  return rule.headerMatches.some((m) => m.mismatch !== undefined);
 }
 
 function unique(xs: string[]): string[] {

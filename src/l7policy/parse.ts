@@ -280,9 +280,17 @@ function parseCiliumSpec(v: unknown, field: string, id: string, kind: Policy['ki
   const peerNamespace = clusterwide ? undefined : namespace;
   const rules: Rule[] = [];
   for (const [key, direction, deny] of [['ingress', 'ingress', false], ['egress', 'egress', false], ['ingressDeny', 'ingress', true], ['egressDeny', 'egress', true]] as const) {
-    list(o[key], `${field}.${key}`).forEach((r, i) => rules.push(...parseRule(r, `${field}.${key}[${i}]`, direction, deny, peerNamespace)));
+    list(o[key], `${field}.${key}`).forEach((r, i) => {
+      const parsed = parseRule(r, `${field}.${key}[${i}]`, direction, deny, peerNamespace);
+      // Cilium rejects L7 rules in host policies, rule by rule as it validates them (pkg/policy/api
+      // rule_validation.go, Rule.Sanitize: "host policies do not support L7 rules yet"; its documentation,
+      // Host Policies: layer 3 and 4 rules, and in recent versions DNS rules, which Weft does not enforce).
+      // `http: []` counts as L7 rules in current Cilium (L7Rules.IsEmpty tests for nil; versions that
+      // tested the length accepted it), so it does here.
+      if (hasNodes && parsed.some((p) => p.http)) throw new PolicyError(`${field}.${key}[${i}].toPorts`, 'host policies do not support L7 rules yet (nodeSelector: L3/L4 rules only)');
+      rules.push(...parsed);
+    });
   }
-  if (hasNodes && rules.some((r) => r.http)) throw new PolicyError(`${field}.nodeSelector`, 'host policies do not support L7 rules yet');
   // Cilium's default posture: selecting an endpoint in a direction makes it default-deny there.
   const defaultDeny = { ingress: list(o.ingress, '').length + list(o.ingressDeny, '').length > 0, egress: list(o.egress, '').length + list(o.egressDeny, '').length > 0 };
   if (o.enableDefaultDeny !== undefined && o.enableDefaultDeny !== null) {

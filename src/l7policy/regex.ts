@@ -23,3 +23,13 @@ export function re2Error(pattern: string): string | undefined {
   verdicts.set(pattern, error);
   return error;
 }
+
+/** Whether RE2 `pattern` matches the whole of `value` (as Envoy's safe_regex matchers do). */
+export function re2Matches(pattern: string, value: string): boolean {
+  const re = new RE2(`^(?:${pattern})$`, 'u');
+  try {
+    return re.test(value);
+  } finally {
+    release(re);
+  }
+}

@@ -32,6 +32,7 @@ const ROOT_PROTOS = [
   'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
   // L7 policy (src/l7policy): RBAC with matchers on the source address and request headers, access logs.
   'envoy/extensions/filters/http/rbac/v3/rbac.proto',
+  'envoy/extensions/filters/http/lua/v3/lua.proto',
   'envoy/extensions/matching/common_inputs/network/v3/network_inputs.proto',
   'envoy/extensions/matching/input_matchers/ip/v3/ip.proto',
   'envoy/type/matcher/v3/http_inputs.proto',

@@ -1,0 +1,137 @@
+// headerMatches mismatch actions against a real Envoy, as Cilium's proxy applies them (see
+// src/l7policy/header-actions.ts): the backend echoes the headers it received, so each case shows what the
+// node proxy added, deleted or replaced; LOG shows in the access log; a headerMatch without an action is a
+// condition (403 on a mismatch).
+import test from 'ava';
+import type { EchoReply } from './helpers/echo-backend.js';
+import { eventually } from './helpers/net.js';
+import { l7Fixture, pod } from './helpers/l7policy.js';
+
+const policies = (net: string, port: number): string => `
+apiVersion: v1
+kind: Secret
+metadata: { name: token, namespace: default }
+stringData: { value: from-secret }
+---
+${pod('client', `${net}.10`, { app: 'client' })}---
+${pod('admin', `${net}.12`, { app: 'admin' })}---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: { name: actions, namespace: default }
+spec:
+  endpointSelector: { matchLabels: { app: server } }
+  ingress:
+  - fromEndpoints: [{ matchLabels: { app: client } }]
+    toPorts:
+    - ports: [{ port: "${port}", protocol: TCP }]
+      rules:
+        http:
+        - { path: /log, headerMatches: [{ name: X-Want, value: "yes", mismatch: LOG }] }
+        - { path: /add, headerMatches: [{ name: X-Add, value: added, mismatch: ADD }] }
+        - { path: /delete, headerMatches: [{ name: X-Del, value: good, mismatch: DELETE }] }
+        - { path: /replace, headerMatches: [{ name: X-Rep, secret: { name: token }, mismatch: REPLACE }] }
+        - { path: /strict, headerMatches: [{ name: X-Strict, value: "yes" }] }
+        - { path: /gated, headers: ["X-Gate: open"], headerMatches: [{ name: X-Gated, value: set, mismatch: REPLACE }] }
+        - { path: /gated }
+        - { path: /seq, headerMatches: [{ name: X-Seq, value: a, mismatch: ADD }] }
+        - { path: "/seq.*", headerMatches: [{ name: X-Seq, value: b, mismatch: ADD }] }
+  - fromEndpoints: [{ matchLabels: { app: admin } }]
+    toPorts: [{ ports: [{ port: "${port}", protocol: TCP }] }]
+  - fromEndpoints: [{ matchLabels: { app: admin } }]
+    toPorts:
+    - ports: [{ port: "${port}", protocol: TCP }]
+      rules: { http: [{ headerMatches: [{ name: X-Admin, value: "yes", mismatch: ADD }] }] }
+`;
+
+interface Case {
+  name: string;
+  from?: string;
+  path: string;
+  headers?: Record<string, string>;
+  status?: number;
+  /** The header the case is about and what the backend must receive (undefined: absent). */
+  header?: string;
+  received?: string;
+}
+
+const cases: Case[] = [
+  { name: 'LOG: a mismatch is forwarded unchanged', path: '/log', headers: { 'x-want': 'no' }, header: 'x-want', received: 'no' },
+  { name: 'LOG: a missing header stays missing', path: '/log', header: 'x-want', received: undefined },
+  { name: 'LOG: a match is forwarded unchanged', path: '/log', headers: { 'x-want': 'yes' }, header: 'x-want', received: 'yes' },
+  { name: 'ADD: a missing header is added', path: '/add', header: 'x-add', received: 'added' },
+  { name: 'ADD: a wrong value gets the expected one besides it', path: '/add', headers: { 'x-add': 'wrong' }, header: 'x-add', received: 'wrong, added' },
+  { name: 'ADD: a match is unchanged', path: '/add', headers: { 'x-add': 'added' }, header: 'x-add', received: 'added' },
+  { name: 'DELETE: a wrong value is removed', path: '/delete', headers: { 'x-del': 'bad' }, header: 'x-del', received: undefined },
+  { name: 'DELETE: a match is kept', path: '/delete', headers: { 'x-del': 'good' }, header: 'x-del', received: 'good' },
+  { name: 'REPLACE (value from a Secret): a wrong value is replaced', path: '/replace', headers: { 'x-rep': 'guess' }, header: 'x-rep', received: 'from-secret' },
+  { name: 'REPLACE: a missing header is set', path: '/replace', header: 'x-rep', received: 'from-secret' },
+  { name: 'REPLACE: a match is unchanged', path: '/replace', headers: { 'x-rep': 'from-secret' }, header: 'x-rep', received: 'from-secret' },
+  { name: 'no action: a mismatch fails the rule', path: '/strict', headers: { 'x-strict': 'no' }, status: 403 },
+  { name: 'no action: a match is allowed', path: '/strict', headers: { 'x-strict': 'yes' }, header: 'x-strict', received: 'yes' },
+  { name: "actions run only when their rule's other conditions hold", path: '/gated', headers: { 'x-gated': 'other' }, header: 'x-gated', received: 'other' },
+  { name: 'actions of a rule whose conditions hold', path: '/gated', headers: { 'x-gate': 'open', 'x-gated': 'other' }, header: 'x-gated', received: 'set' },
+  { name: 'every matching rule runs its actions, in order, on the headers as the previous left them', path: '/seq', header: 'x-seq', received: 'a, b' },
+  { name: 'only the matching rule of two runs its actions', path: '/seq/x', header: 'x-seq', received: 'b' },
+  { name: 'an L4-only rule allows the request; the L7 rule for the same peer still runs its actions (Cilium)', from: 'admin', path: '/anything', header: 'x-admin', received: 'yes' },
+];
+
+test('headerMatches mismatch actions: what the backend receives', async (t) => {
+  const f = await l7Fixture(t, ({ net, port, serverPod }) => `${serverPod()}---\n${policies(net, port)}`);
+  t.deepEqual(f.translation.problems, []);
+  for (const c of cases) {
+    const from = c.from === 'admin' ? `${f.net}.12` : `${f.net}.10`;
+    const r = await f.request({ from, path: c.path, headers: c.headers });
+    t.is(r.status, c.status ?? 200, `${c.name}: ${r.status} ${r.body.slice(0, 80)}`);
+    if (r.status !== 200 || !c.header) continue;
+    const echo = JSON.parse(r.body) as EchoReply;
+    t.is(echo.headers[c.header], c.received, c.name);
+  }
+  const { nacks, warming } = await f.mesh.healthy();
+  t.deepEqual(nacks, []);
+  t.deepEqual(warming, []);
+});
+
+test('headerMatches mismatches show in the access log (LOG, and the actions that edited the request)', async (t) => {
+  const f = await l7Fixture(t, ({ net, port, serverPod }) => `${serverPod()}---\n${policies(net, port)}`);
+  const from = `${f.net}.10`;
+  await f.request({ from, path: '/log', headers: { 'x-want': 'no' } });
+  await f.request({ from, path: '/delete', headers: { 'x-del': 'bad' } });
+  await f.request({ from, path: '/add', headers: { 'x-add': 'added' } });
+  await f.request({ from, path: '/seq' });
+  const entries = await eventually(() => {
+    const log = f.log();
+    return log.length >= 4 ? log : undefined;
+  }, 10_000, 'four access log lines');
+  const find = (path: string) => entries.find((e) => e.path === path)!;
+  t.like(find('/log'), { verdict: 'FORWARDED', headerMismatches: [{ action: 'LOG', header: 'x-want' }] });
+  t.like(find('/delete'), { verdict: 'FORWARDED', headerMismatches: [{ action: 'DELETE', header: 'x-del' }] });
+  t.deepEqual(find('/add').headerMismatches, [], 'a match is not a mismatch');
+  t.deepEqual(find('/seq').headerMismatches, [{ action: 'ADD', header: 'x-seq' }, { action: 'ADD', header: 'x-seq' }]);
+});
+
+test('many rules with actions and distinct literal paths: each request runs only its own rule', async (t) => {
+  const rules = Array.from({ length: 40 }, (_, i) => `        - { path: /p${i}, headerMatches: [{ name: X-P${i}, value: "v${i}", mismatch: ADD }] }`).join('\n');
+  const f = await l7Fixture(t, ({ net, port, serverPod }) => `${serverPod()}---
+${pod('client', `${net}.10`, { app: 'client' })}---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: { name: many, namespace: default }
+spec:
+  endpointSelector: { matchLabels: { app: server } }
+  ingress:
+  - fromEndpoints: [{ matchLabels: { app: client } }]
+    toPorts:
+    - ports: [{ port: "${port}", protocol: TCP }]
+      rules:
+        http:
+${rules}
+`);
+  t.deepEqual(f.translation.problems, []);
+  for (const i of [0, 17, 39]) {
+    const r = await f.request({ from: `${f.net}.10`, path: `/p${i}` });
+    t.is(r.status, 200);
+    const added = Object.entries((JSON.parse(r.body) as EchoReply).headers).filter(([k]) => k.startsWith('x-p'));
+    t.deepEqual(added, [[`x-p${i}`, `v${i}`]]);
+  }
+  t.is((await f.request({ from: `${f.net}.10`, path: '/p40' })).status, 403);
+});
