@@ -9,6 +9,7 @@
 // or identity change reaches the next request on an established connection without draining it.
 import type { Cluster } from '../generated/envoy/config/cluster/v3/Cluster.js';
 import type { Listener } from '../generated/envoy/config/listener/v3/Listener.js';
+import type { FilterChain } from '../generated/envoy/config/listener/v3/FilterChain.js';
 import type { RouteConfiguration } from '../generated/envoy/config/route/v3/RouteConfiguration.js';
 import type { FileAccessLog } from '../generated/envoy/extensions/access_loggers/file/v3/FileAccessLog.js';
 import type { HttpConnectionManager } from '../generated/envoy/extensions/filters/network/http_connection_manager/v3/HttpConnectionManager.js';
@@ -61,7 +62,28 @@ export interface EnvoyL7Options {
   accessLogService?: AccessLogServiceTarget;
   /** Secret values for headerMatches: `ns/name` → the value (a Secret's only entry). */
   secrets: ReadonlyMap<string, string>;
+  /**
+   * Kubernetes mode: the datapath redirects connections to L7-policed pod ports into one transparent listener
+   * (see TransparentProxy); without it (standalone), a listener on each pod address stands in for the pod.
+   */
+  transparent?: TransparentProxy;
 }
+
+/**
+ * The node Envoy's transparent listener, where the eBPF datapath assigns connections to L7-policed pod ports
+ * (src/datapath/controller.ts, proxyPort). One filter chain per endpoint port, chosen by the connection's
+ * original destination (address and port), holds that port's HTTP connection manager and policy; allowed
+ * requests go to the original destination from the client's own address (original_src), so the pod sees its
+ * real peer, and upstream packets carry `upstreamMark` so that the datapath returns the pod's replies here.
+ */
+export interface TransparentProxy {
+  proxyPort: number;
+  upstreamMark: number;
+}
+
+export const TRANSPARENT_LISTENER = 'l7/transparent';
+/** The cluster of a transparent chain: the connection's original destination. */
+export const ORIGINAL_DESTINATION_CLUSTER = 'l7/original-destination';
 
 /** The conditions of one HTTP rule, as Cilium's proxy checks them (header names are case-insensitive). */
 export function rulePredicates(rule: HttpRule, secrets: ReadonlyMap<string, string>): Predicate[] {
@@ -331,33 +353,35 @@ function hcm(name: string, accessLogPath: string, als: boolean): HttpConnectionM
 export interface EndpointL7 {
   resources: Resource[];
   listeners: L7ListenerInfo[];
+  /** Transparent mode: this endpoint's filter chains of the transparent listener. */
+  chains: FilterChain[];
   problems: string[];
 }
+
+const HCM_FILTER = 'envoy.filters.network.http_connection_manager';
+const HCM_TYPE = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 
 /** The listeners, routes and clusters that enforce one endpoint's ingress HTTP rules. */
 export function endpointL7Resources(model: PolicyModel, endpoint: Endpoint, opts: EnvoyL7Options): EndpointL7 {
   // Standalone: a pod without the backends annotation runs no application here (a client); nothing to proxy.
-  if (endpoint.backends.size === 0) return { resources: [], listeners: [], problems: [] };
+  // Transparent: the application is the pod itself, reached at the connection's original destination.
+  if (!opts.transparent && endpoint.backends.size === 0) return { resources: [], listeners: [], chains: [], problems: [] };
   const dp = model.endpointPolicy(endpoint).ingress;
   const { ports, problems } = l7Ports(endpoint, dp);
-  const out: EndpointL7 = { resources: [], listeners: [], problems };
+  const out: EndpointL7 = { resources: [], listeners: [], chains: [], problems };
   const address = endpoint.ips[0];
   if (ports.length > 0 && !address) {
     out.problems.push('HTTP rules apply, but the pod has no status.podIP to listen on');
     return out;
   }
   for (const port of ports) {
-    const backend = endpoint.backends.get(port);
+    const backend = opts.transparent ? { address, port } : endpoint.backends.get(port);
     if (!backend) {
       out.problems.push(`HTTP rules apply to port ${port}, but annotation weft.dev/standalone-backends names no address for it (e.g. "${port}=127.0.0.1:8${port}"); the port is not proxied`);
       continue;
     }
     const name = listenerName(endpoint, port);
-    const listener: Listener & { name: string } = {
-      name,
-      address: { socket_address: { address, port_value: port } },
-      filter_chains: [{ filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: packAny('envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager', hcm(name, opts.accessLogPath, opts.accessLogService !== undefined)) }] }],
-    };
+    const connectionManager = { name: HCM_FILTER, typed_config: packAny(HCM_TYPE, hcm(name, opts.accessLogPath, opts.accessLogService !== undefined)) };
     let policy: ReturnType<typeof portPolicy>;
     try {
       policy = portPolicy(model, dp, port, opts.secrets);
@@ -385,16 +409,24 @@ export function endpointL7Resources(model: PolicyModel, endpoint: Endpoint, opts
             {
               name,
               match: { prefix: '' },
-              route: { cluster: name, timeout: { seconds: '0' } },
+              route: { cluster: opts.transparent ? ORIGINAL_DESTINATION_CLUSTER : name, timeout: { seconds: '0' } },
               metadata: { filter_metadata: { [ROUTE_METADATA]: { fields: { endpoint: { stringValue: endpoint.name }, identity: { stringValue: String(endpoint.identity) }, port: { stringValue: String(port) } } } } },
             },
           ],
         },
       ],
     };
+    out.listeners.push({ name, endpoint: endpoint.name, address, port, backend });
+    if (opts.transparent) {
+      // The chain of this endpoint port: connections whose original destination is the pod's address and port.
+      const prefixLength = address.includes(':') ? 128 : 32;
+      out.chains.push({ name, filter_chain_match: { prefix_ranges: [{ address_prefix: address, prefix_len: { value: prefixLength } }], destination_port: { value: port } }, filters: [connectionManager] });
+      out.resources.push(routeConfigurationResource(routes));
+      continue;
+    }
+    const listener: Listener & { name: string } = { name, address: { socket_address: { address, port_value: port } }, filter_chains: [{ filters: [connectionManager] }] };
     const cluster: Cluster & { name: string } = edsCluster(name);
     out.resources.push(clusterResource(cluster), endpointsResource(loadAssignment(name, [backend])), listenerResource(listener), routeConfigurationResource(routes));
-    out.listeners.push({ name, endpoint: endpoint.name, address, port, backend });
   }
   return out;
 }
@@ -403,12 +435,41 @@ export function l7Resources(model: PolicyModel, table: IdentityTable, opts: Envo
   const resources: Resource[] = [];
   const listeners: L7ListenerInfo[] = [];
   const problems: L7Problem[] = [];
+  const chains: FilterChain[] = [];
   for (const endpoint of table.endpoints) {
     const r = endpointL7Resources(model, endpoint, opts);
     resources.push(...r.resources);
     listeners.push(...r.listeners);
+    chains.push(...r.chains);
     problems.push(...r.problems.map((message) => ({ endpoint, message })));
   }
+  if (opts.transparent && chains.length > 0) resources.push(...transparentResources(opts.transparent, chains));
   if (opts.accessLogService && listeners.length > 0) resources.push(...accessLogServiceResources(opts.accessLogService));
   return { resources, listeners, problems };
+}
+
+/**
+ * The transparent listener and its upstream. Only the chains change when pods or L7 ports come and go (Envoy then
+ * drains just the chains that changed); policy changes are in the chains' route configurations and drain nothing.
+ */
+function transparentResources(t: TransparentProxy, chains: FilterChain[]): Resource[] {
+  const listener: Listener & { name: string } = {
+    name: TRANSPARENT_LISTENER,
+    address: { socket_address: { address: '0.0.0.0', port_value: t.proxyPort } },
+    // Accepts connections addressed to other hosts (the datapath's socket assignment), and ::ffff:-mapped IPv6.
+    transparent: { value: true },
+    listener_filters: [
+      { name: 'envoy.filters.listener.original_dst', typed_config: packAny('envoy.extensions.filters.listener.original_dst.v3.OriginalDst', {}) },
+      // Upstream connections leave from the client's address, marked: the datapath sends the pod's replies back here.
+      { name: 'envoy.filters.listener.original_src', typed_config: packAny('envoy.extensions.filters.listener.original_src.v3.OriginalSrc', { mark: t.upstreamMark }) },
+    ],
+    filter_chains: chains,
+  };
+  const upstream: Cluster & { name: string } = {
+    name: ORIGINAL_DESTINATION_CLUSTER,
+    type: 'ORIGINAL_DST',
+    lb_policy: 'CLUSTER_PROVIDED',
+    connect_timeout: { seconds: '2' },
+  };
+  return [clusterResource(upstream), listenerResource(listener)];
 }

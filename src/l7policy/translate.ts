@@ -5,7 +5,7 @@ import net from 'node:net';
 import type { ManifestProblem, Source } from '../sources/manifests.js';
 import type { Resource } from '../xds/resource.js';
 import type { AccessLogServiceTarget } from '../xds/translator/access-log-service.js';
-import { l7Resources, type L7ListenerInfo } from './envoy.js';
+import { l7Resources, type L7ListenerInfo, type TransparentProxy } from './envoy.js';
 import { buildIdentityTable, type ContainerPort, type IdentityTable, type PodInput } from './identities.js';
 import { buildPolicyModel, type PolicyModel } from './model.js';
 import { parseCiliumPolicy, parseNetworkPolicy, PolicyError, type RawPolicyObject } from './parse.js';
@@ -36,6 +36,8 @@ export interface L7Options {
   accessLogService?: AccessLogServiceTarget;
   /** The node's own addresses (the `host` entity). */
   hostIps?: string[];
+  /** Kubernetes mode: L7-policed ports are redirected by the datapath into this transparent listener. */
+  transparent?: TransparentProxy;
 }
 
 export interface L7Translation {
@@ -126,7 +128,7 @@ export function translateL7Policy(inputs: L7Inputs, opts: L7Options = {}): L7Tra
   const namespaces = new Map(inputs.namespaces.map((n) => [n.metadata.name, n.metadata.labels ?? {}]));
   const table = buildIdentityTable(pods, namespaces, opts.hostIps ?? DEFAULT_HOST_IPS);
   const model = buildPolicyModel(table, policies);
-  const l7 = l7Resources(model, table, { accessLogPath: opts.accessLogPath ?? DEFAULT_ACCESS_LOG, secrets: secretValues(inputs), ...(opts.accessLogService ? { accessLogService: opts.accessLogService } : {}) });
+  const l7 = l7Resources(model, table, { accessLogPath: opts.accessLogPath ?? DEFAULT_ACCESS_LOG, secrets: secretValues(inputs), ...(opts.accessLogService ? { accessLogService: opts.accessLogService } : {}), ...(opts.transparent ? { transparent: opts.transparent } : {}) });
   for (const p of l7.problems) problems.push({ source: p.endpoint.source, object: `Pod ${p.endpoint.name}`, message: p.message });
   return { problems, policies, table, model, listeners: l7.listeners, resources: l7.resources };
 }

@@ -37,6 +37,9 @@ const ROOT_PROTOS = [
   'envoy/extensions/matching/input_matchers/ip/v3/ip.proto',
   'envoy/type/matcher/v3/http_inputs.proto',
   'envoy/extensions/access_loggers/file/v3/file.proto',
+  // Kubernetes mode's transparent proxy: connections the datapath redirects keep their original addresses.
+  'envoy/extensions/filters/listener/original_dst/v3/original_dst.proto',
+  'envoy/extensions/filters/listener/original_src/v3/original_src.proto',
   // Flows (src/observe): Envoy's gRPC access log service towards the node agent.
   'envoy/extensions/access_loggers/grpc/v3/als.proto',
 ];
