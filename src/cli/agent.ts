@@ -4,9 +4,16 @@ import { hostname } from 'node:os';
 import type { IngressOptions } from '../ingress/options.js';
 import { createLogger } from '../log/logger.js';
 import { NodeAgent } from '../kubernetes/agent.js';
+import { NodeDatapath } from '../kubernetes/node-datapath.js';
+import { DEFAULT_PIN_ROOT } from '../datapath/datapath.js';
+import { networkInterfaces } from 'node:os';
 import { startHealthServer } from '../kubernetes/health-server.js';
 
-export interface AgentFlags { kubeconfig?: string; node?: string; announceInterface?: string; protocol: string; xdsSocket?: string; envoy: string; healthPort?: number; ingress?: IngressOptions }
+export interface AgentFlags {
+  kubeconfig?: string; node?: string; announceInterface?: string; protocol: string; xdsSocket?: string; envoy: string; healthPort?: number; ingress?: IngressOptions;
+  /** L7 policy and the eBPF datapath from the API server (pinned maps shared with weft-cni). */
+  datapath?: boolean; bpfPinRoot?: string; proxyPort?: number; nodeIps?: string[];
+}
 
 export async function runAgent(flags: AgentFlags): Promise<void> {
   if (flags.protocol !== 'delta' && flags.protocol !== 'sotw') throw new Error(`--protocol must be delta or sotw, not ${flags.protocol}`);
@@ -18,7 +25,14 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
   // In a DaemonSet the node name comes from the downward API (spec.nodeName → NODE_NAME).
   const nodeName = flags.node ?? process.env.NODE_NAME ?? hostname();
   const log = createLogger('agent');
+  // The node's own addresses (the `host` entity of policies, NodePorts): as given, else this network namespace's.
+  const nodeIps = flags.nodeIps?.length ? flags.nodeIps
+    : Object.values(networkInterfaces()).flat().filter((a) => a && !a.internal && a.family === 'IPv4').map((a) => a!.address);
+  const datapath = flags.datapath
+    ? await NodeDatapath.open({ pinRoot: flags.bpfPinRoot ?? DEFAULT_PIN_ROOT, proxyPort: flags.proxyPort ?? 15001, nodeIps, logger: log.child({ component: 'datapath' }) })
+    : undefined;
   const agent = new NodeAgent({
+    ...(datapath ? { datapath, l7: { transparent: datapath.transparent, hostIps: nodeIps } } : {}),
     kubeConfig: kc, nodeName, logger: log, protocol: flags.protocol,
     ...(flags.announceInterface ? { announceInterface: flags.announceInterface } : {}),
     ...(flags.xdsSocket ? { xdsSocket: flags.xdsSocket } : {}),
@@ -44,5 +58,6 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
   const health = flags.healthPort === undefined ? undefined
     : await startHealthServer({ ready: () => announcedSync, registry: agent.metrics.registry }, flags.healthPort);
   await stopped;
+  datapath?.close();
   health?.close();
 }

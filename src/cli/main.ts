@@ -92,8 +92,15 @@ const agentCommand = program
   .option('--xds-socket <path>', 'UNIX socket to serve xDS on (default: a private temporary one)')
   .option('--envoy <mode>', 'managed: start and supervise Envoy; external: Envoy runs as `weft envoy` and survives agent restarts', 'managed')
   .option('--health-port <port>', 'serve /healthz, /readyz (Envoy ACKed the configuration) and /metrics on this port (all addresses)')
-  .action(async (opts: { kubeconfig?: string; node?: string; announceInterface?: string; protocol: string; xdsSocket?: string; envoy: string; healthPort?: string } & IngressFlags) => {
-    await runAgent({ ...opts, ingress: ingressOptionsFromFlags(opts), healthPort: opts.healthPort === undefined ? undefined : parsePort(opts.healthPort, '--health-port') });
+  .option('--datapath', 'drive the eBPF datapath and L7 policy: watch Pods and network policies, write the maps weft-cni pinned, redirect L7-policed ports into Envoy\'s transparent listener')
+  .option('--bpf-pin-root <dir>', 'where weft-cni pinned the datapath maps (its bpfPinRoot)')
+  .option('--proxy-port <port>', 'port of the node Envoy\'s transparent listener (--datapath)', '15001')
+  .option('--node-ip <ips>', 'the node\'s own addresses, comma-separated (the host entity, NodePorts); default: this network namespace\'s')
+  .action(async (opts: { kubeconfig?: string; node?: string; announceInterface?: string; protocol: string; xdsSocket?: string; envoy: string; healthPort?: string; datapath?: boolean; bpfPinRoot?: string; proxyPort: string; nodeIp?: string } & IngressFlags) => {
+    await runAgent({
+      ...opts, ingress: ingressOptionsFromFlags(opts), healthPort: opts.healthPort === undefined ? undefined : parsePort(opts.healthPort, '--health-port'),
+      proxyPort: parsePort(opts.proxyPort, '--proxy-port'), ...(opts.nodeIp ? { nodeIps: opts.nodeIp.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
+    });
   });
 addIngressFlags(agentCommand);
 

@@ -22,7 +22,8 @@ import { Snapshot } from '../xds/snapshot.js';
 import { AddressAnnouncer } from './address-announcer.js';
 import { statusAddress } from './gateway-addresses.js';
 import { KubernetesSource } from './source.js';
-import { TRANSLATED_KINDS } from './watched-kinds.js';
+import type { L7Options } from '../l7policy/translate.js';
+import { POLICY_KINDS, TRANSLATED_KINDS } from './watched-kinds.js';
 
 export interface AgentOptions {
   kubeConfig: k8s.KubeConfig;
@@ -43,6 +44,11 @@ export interface AgentOptions {
   manageEnvoy?: boolean;
   /** Where Ingresses are served: the same options as the operator's (their addresses are computed, not read). */
   ingress?: Partial<IngressOptions>;
+  /**
+   * L7 policy (with the datapath): Pods and network policies are watched too, and their translation (the node
+   * Envoy's transparent listener, with `l7.transparent`) is served with the rest.
+   */
+  l7?: L7Options;
   /** The node's eBPF datapath (src/datapath/controller.ts): fed every translation with the objects it came from. */
   datapath?: { syncTranslation(manifests: readonly Manifest[], translation: Translation): unknown };
 }
@@ -71,6 +77,7 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
   private snapshot = Snapshot.of([]);
   private applying: Promise<void> = Promise.resolve();
   private stopped = false;
+  private loggedProblems = new Set<string>();
 
   constructor(private readonly opts: AgentOptions) {
     super();
@@ -97,7 +104,7 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
       this.emit('nack', e);
     });
     await this.server.listen({ unix: socket });
-    this.source = new KubernetesSource(this.opts.kubeConfig, { kinds: TRANSLATED_KINDS, logger: this.log, debounceMs: this.opts.debounceMs ?? 10 },
+    this.source = new KubernetesSource(this.opts.kubeConfig, { kinds: this.opts.l7 ? [...TRANSLATED_KINDS, ...POLICY_KINDS] : TRANSLATED_KINDS, logger: this.log, debounceMs: this.opts.debounceMs ?? 10 },
       (manifests) => {
         // Serialized: an address must be on the interface before Envoy is asked to bind it.
         this.applying = this.applying.then(() => this.apply(manifests)).catch((err: unknown) => {
@@ -128,9 +135,15 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
     const translation = translateManifests(manifests, [], {
       cache: this.translations,
       ...(this.opts.ingress ? { ingress: this.opts.ingress } : {}),
+      // Envoy's own stdout may be no file it can open (a managed Envoy's is a pipe or nothing): the L7 access log goes
+      // to a file of the agent's unless one is given.
+      ...(this.opts.l7 ? { l7: { accessLogPath: path.join(this.workDir, 'l7-access.log'), ...this.opts.l7 } } : {}),
       gatewayAddress: (g) => statusAddress(source.object('Gateway', g.namespace, g.name)),
     });
-    for (const p of translation.problems) this.log.debug(formatProblem(p));
+    // Each problem is logged once while it lasts (the operator reports Gateway API ones in statuses; policies have none).
+    const current = new Set(translation.problems.map(formatProblem));
+    for (const line of current) if (!this.loggedProblems.has(line)) this.log.warn(line);
+    this.loggedProblems = current;
     await this.announcer?.announce(new Set(translation.ir.httpListeners.map((l) => l.address).filter(announceable)));
     if (this.stopped) return;
     this.snapshot = Snapshot.of(translation.resources);

@@ -28,6 +28,11 @@ export function toManifest(kind: WatchedKind, obj: KubeObject): Manifest {
   if (metadata?.labels) meta.labels = metadata.labels;
   if (metadata?.annotations) meta.annotations = metadata.annotations;
   if (metadata?.uid) meta.uid = metadata.uid;
+  // Statuses are outputs, except where a Pod is: its addresses are what identities and policies are made of.
+  if (kind.kind === 'Pod' && kind.apiVersion === 'v1') {
+    const status = obj.status as { podIP?: string; podIPs?: Array<{ ip: string }> } | undefined;
+    rest.status = { ...(status?.podIP ? { podIP: status.podIP } : {}), ...(status?.podIPs ? { podIPs: status.podIPs } : {}) };
+  }
   return { ...rest, apiVersion: kind.apiVersion, kind: kind.kind, metadata: meta, source: { file: API_SERVER_SOURCE, line: 0 } };
 }
 

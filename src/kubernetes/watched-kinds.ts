@@ -39,6 +39,14 @@ export const INGRESS_KINDS: WatchedKind[] = [
   kind('networking.k8s.io/v1', 'IngressClass', 'ingressclasses', false),
 ];
 
+/** What L7 policy and the datapath consume (src/l7policy/, src/datapath/): the node agent reads these with --datapath. */
+export const POLICY_KINDS: WatchedKind[] = [
+  kind('v1', 'Pod', 'pods'),
+  kind('cilium.io/v2', 'CiliumNetworkPolicy', 'ciliumnetworkpolicies'),
+  kind('cilium.io/v2', 'CiliumClusterwideNetworkPolicy', 'ciliumclusterwidenetworkpolicies', false),
+  kind('networking.k8s.io/v1', 'NetworkPolicy', 'networkpolicies'),
+];
+
 /**
  * Everything the operator and the node agents translate. Ingress addresses are a pure function of the set of
  * Ingresses and the --ingress-* options (src/ingress/addresses.ts), so the operator and every agent, given the

@@ -1,0 +1,73 @@
+// `weft agent --datapath`: the node's eBPF datapath driven from the API server. The CNI plugin (weft-cni) loads the
+// programs on each pod's veth and registers the pod in the pinned maps; the agent opens the same pinned maps and,
+// on every translation, writes identities, L3/L4 policy and Services through the DatapathController. L7-policed
+// ports are redirected into the node Envoy's transparent listener: the datapath marks the connections it assigns to
+// the proxy (`deliverMark`), and a policy route delivers marked packets locally; Envoy's upstream connections
+// carry `upstreamMark`, so that the pods' replies come back to Envoy.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { DatapathController } from '../datapath/controller.js';
+import { Datapath } from '../datapath/datapath.js';
+import type { TransparentProxy } from '../l7policy/envoy.js';
+import type { Logger } from '../log/logger.js';
+import type { Manifest } from '../sources/manifests.js';
+import type { Translation } from '../standalone/pipeline.js';
+
+const run = promisify(execFile);
+
+export interface NodeDatapathOptions {
+  /** Where weft-cni pinned the maps (its configuration's bpfPinRoot). */
+  pinRoot: string;
+  /** The node Envoy's transparent listener port. */
+  proxyPort: number;
+  /** The node's own addresses: the `host` entity, and NodePorts. */
+  nodeIps: string[];
+  logger: Logger;
+}
+
+/** Packet marks of the redirection (bits of their own, clear of kube-proxy's 0x4000/0x8000 and Cilium's). */
+export const DELIVER_MARK = 0x200;
+export const UPSTREAM_MARK = 0x400;
+/** The routing table holding the local route for marked packets. */
+const PROXY_TABLE = '2004';
+
+export class NodeDatapath {
+  readonly transparent: TransparentProxy;
+  private readonly controller: DatapathController;
+
+  private constructor(private readonly dp: Datapath, private readonly opts: NodeDatapathOptions) {
+    this.transparent = { proxyPort: opts.proxyPort, upstreamMark: UPSTREAM_MARK };
+    this.controller = new DatapathController(dp, { proxyPort: opts.proxyPort, nodeIps: opts.nodeIps });
+  }
+
+  static async open(opts: NodeDatapathOptions): Promise<NodeDatapath> {
+    const dp = Datapath.open({ pinRoot: opts.pinRoot });
+    dp.setProxyMarks(DELIVER_MARK, UPSTREAM_MARK);
+    await ensureProxyRoute();
+    opts.logger.info({ pinRoot: opts.pinRoot, proxyPort: opts.proxyPort }, 'datapath opened');
+    return new NodeDatapath(dp, opts);
+  }
+
+  /** The agent's hook: every translation (with its policy model) into the maps. */
+  syncTranslation(manifests: readonly Manifest[], translation: Translation): void {
+    const r = this.controller.syncTranslation(manifests, translation);
+    if (!r) return;
+    for (const u of r.unsupported) this.opts.logger.warn(u);
+    this.opts.logger.debug({ localEndpoints: r.localEndpoints.length, policyWrites: r.policyWrites, identityCacheWrites: r.identityCacheWrites, services: r.services }, 'datapath synced');
+  }
+
+  /** Closes the agent's handle; the pinned maps (and the pods' programs) stay for the CNI plugin and the next agent. */
+  close(): void {
+    this.dp.close();
+  }
+}
+
+/** `ip rule fwmark DELIVER_MARK lookup PROXY_TABLE` and a local default route there, each added once. */
+async function ensureProxyRoute(): Promise<void> {
+  const mark = `0x${DELIVER_MARK.toString(16)}`;
+  const rules = (await run('ip', ['rule', 'show'])).stdout;
+  if (!rules.split('\n').some((l) => l.includes(`fwmark ${mark}/${mark}`) && l.includes(`lookup ${PROXY_TABLE}`))) {
+    await run('ip', ['rule', 'add', 'fwmark', `${mark}/${mark}`, 'lookup', PROXY_TABLE]);
+  }
+  await run('ip', ['route', 'replace', 'local', '0.0.0.0/0', 'dev', 'lo', 'table', PROXY_TABLE]);
+}

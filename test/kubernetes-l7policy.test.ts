@@ -1,0 +1,159 @@
+// L7 policy on Kubernetes, against the real API server: a CiliumNetworkPolicy with an HTTP rule, enforced between two
+// pods by the node agent (`weft agent --datapath`, a separate process in the node's network namespace). The agent
+// reads Pods and the policy from the API server, writes identities and policy into the datapath maps that the pods'
+// programs use (pinned; here the test stands in for weft-cni: it loads the programs on the pods' veths and registers
+// them), and serves its Envoy the transparent listener. Pod A's allowed path reaches pod B (which sees A's own
+// address), another path gets 403 `Access denied` from the proxy, a pod the policy does not name gets nothing, and
+// editing the policy in the API server changes what passes.
+import test from 'ava';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import * as k8s from '@kubernetes/client-node';
+import { INIT_IDENTITY } from '../src/datapath/cni/plugin.js';
+import { Datapath } from '../src/datapath/datapath.js';
+import { EndpointMap } from '../src/datapath/endpoints.js';
+import { datapathUnavailable, nativeBpf } from '../src/datapath/native.js';
+import { createNodeNetwork, deleteNodeNetwork, type NodeNetwork } from '../src/devcluster/nodes.js';
+import { devClusterUnavailable, startTestCluster, type TestCluster } from './helpers/devcluster.js';
+import { eventually } from './helpers/net.js';
+import { startEchoPod, type TestPod } from './helpers/pods.js';
+
+const unavailable = devClusterUnavailable() ?? datapathUnavailable();
+if (unavailable) console.log(`Kubernetes L7 policy tests skipped: ${unavailable}`);
+const clusterTest = unavailable ? test.skip : test.serial;
+
+const NS = 'l7-test';
+const mainJs = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+let cluster: TestCluster | undefined;
+let node: NodeNetwork | undefined;
+let agent: ChildProcess | undefined;
+let agentExit: Promise<unknown> | undefined;
+let dp: Datapath | undefined;
+let objects: k8s.KubernetesObjectApi;
+const pods: Record<string, TestPod> = {};
+// A bpffs of the test's own outside /sys: `ip netns exec` (how the agent runs in the node's namespace) mounts a fresh
+// sysfs on /sys, which would hide /sys/fs/bpf; a mount elsewhere is the same bpffs instance in the agent's mount
+// namespace, so both see the same pinned maps (as the agent's and weft-cni's hostPath mounts do on a real node).
+const bpffs = `/run/weft-test-bpf-${process.pid}`;
+const pinRoot = `${bpffs}/weft`;
+
+interface Echo { backend: string; path: string; peer: string }
+
+function policy(paths: string[]) {
+  return {
+    apiVersion: 'cilium.io/v2', kind: 'CiliumNetworkPolicy', metadata: { name: 'backend', namespace: NS },
+    spec: {
+      endpointSelector: { matchLabels: { app: 'backend' } },
+      ingress: [{ fromEndpoints: [{ matchLabels: { app: 'frontend' } }], toPorts: [{ ports: [{ port: '3000', protocol: 'TCP' }], rules: { http: paths.map((path) => ({ method: 'GET', path })) } }] }],
+    },
+  };
+}
+
+/** curl from a pod's namespace; status 0 when no HTTP answer came. */
+function get(from: TestPod, url: string): { status: number; body: string } {
+  let out: string;
+  try {
+    out = execFileSync('ip', ['netns', 'exec', from.netns, 'curl', '-s', '-m', '3', '-w', '\n%{http_code}', url], { encoding: 'utf8' });
+  } catch (err) {
+    out = (err as { stdout?: string }).stdout ?? '\n000';
+  }
+  const lines = out.trimEnd().split('\n');
+  return { status: Number(lines.at(-1)), body: lines.slice(0, -1).join('\n').trim() };
+}
+
+test.before(async () => {
+  if (unavailable) return;
+  cluster = await startTestCluster();
+  objects = k8s.KubernetesObjectApi.makeApiClient(cluster.kc);
+  node = await createNodeNetwork(cluster.state, 1);
+  for (const [i, name] of ['frontend', 'backend', 'intruder'].entries()) pods[name] = await startEchoPod(node, i, name, 3000);
+
+  // What weft-cni does for each pod: the programs on its veth, the pod in the endpoint map with the "init" identity.
+  mkdirSync(bpffs, { recursive: true });
+  dp = Datapath.open({ pinRoot });
+  const endpoints = new EndpointMap(dp.maps.endpoints);
+  const nodeNsPath = `/var/run/netns/${node.netns}`;
+  for (const [i, p] of Object.values(pods).entries()) {
+    dp.attach(nodeNsPath, `p${i}`);
+    execFileSync('ip', ['netns', 'exec', node.netns, 'sysctl', '-qw', `net.ipv4.conf.p${i}.forwarding=1`]);
+    endpoints.upsert({ ips: [p.address], identity: INIT_IDENTITY, ifindex: nativeBpf().ifIndex(nodeNsPath, `p${i}`), ingressEnforced: false, egressEnforced: false });
+  }
+
+  await objects.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
+  for (const [name, p] of Object.entries(pods)) {
+    await objects.create({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: NS, labels: { app: name } },
+      spec: { containers: [{ name: 'echo', image: 'echo', ports: [{ containerPort: 3000 }] }] } });
+    // No kubelet runs these pods: the test reports where they are, as the kubelet would (retried: the scheduler
+    // writes the pod's conditions meanwhile).
+    const core = cluster.kc.makeApiClient(k8s.CoreV1Api);
+    await eventually(async () => {
+      const live = await core.readNamespacedPodStatus({ name, namespace: NS });
+      live.status = { ...live.status, phase: 'Running', podIP: p.address, podIPs: [{ ip: p.address }] };
+      return core.replaceNamespacedPodStatus({ name, namespace: NS, body: live }).then(() => true, () => false);
+    }, 10_000, `status of pod ${name}`);
+  }
+  await objects.create(policy(['/public.*']));
+
+  agent = spawn('ip', ['netns', 'exec', node.netns, process.execPath, mainJs, 'agent', '--kubeconfig', cluster.state.kubeconfig, '--node', node.name,
+    '--datapath', '--bpf-pin-root', pinRoot], { stdio: ['ignore', 'pipe', process.env.WEFT_TEST_LOG ? 'inherit' : 'ignore'] });
+  agentExit = new Promise((r) => agent!.once('exit', r));
+  await new Promise<void>((resolve, reject) => {
+    agent!.once('exit', (code) => reject(new Error(`agent exited with ${code}`)));
+    agent!.stdout!.on('data', (d: Buffer) => {
+      if (d.toString().includes('ready')) resolve();
+    });
+  });
+});
+
+test.after.always(async () => {
+  if (agent && agent.exitCode === null) {
+    agent.kill('SIGTERM');
+    await agentExit;
+  }
+  if (dp && node) for (const i of Object.keys(pods).keys()) { try { dp.detach(`/var/run/netns/${node.netns}`, `p${i}`); } catch { /* the pod is gone */ } }
+  dp?.destroy();
+  if (existsSync(bpffs)) {
+    try {
+      execFileSync('umount', [bpffs]);
+    } catch { /* not mounted */ }
+    rmSync(bpffs, { recursive: true, force: true });
+  }
+  for (const p of Object.values(pods)) await p.remove().catch(() => undefined);
+  if (cluster && node) await deleteNodeNetwork(cluster.state, 1).catch(() => undefined);
+  await cluster?.down();
+});
+
+clusterTest('the HTTP rule is enforced between the pods: allowed path from A\'s own address, 403 otherwise, nothing for a pod not named', async (t) => {
+  const b = `http://${pods.backend.address}:3000`;
+  const allowed = await eventually(() => {
+    const r = get(pods.frontend, `${b}/public/x`);
+    return r.status === 200 ? r : undefined;
+  }, 30_000, 'first 200 through the node proxy');
+  const echo = JSON.parse(allowed.body) as Echo;
+  t.is(echo.backend, 'backend');
+  t.is(echo.path, '/public/x');
+  t.is(echo.peer, pods.frontend.address, 'pod B sees pod A\'s own address');
+  const denied = get(pods.frontend, `${b}/private`);
+  t.is(denied.status, 403);
+  t.is(denied.body, 'Access denied');
+  t.is(get(pods.intruder, `${b}/public/x`).status, 0, 'a pod the policy does not name is dropped by the datapath');
+});
+
+clusterTest('editing the policy in the API server changes what passes', async (t) => {
+  const live = await objects.read(policy([]));
+  await objects.replace({ ...live, spec: policy(['/public.*', '/private']).spec });
+  const now = await eventually(() => {
+    const r = get(pods.frontend, `http://${pods.backend.address}:3000/private`);
+    return r.status === 200 ? r : undefined;
+  }, 20_000, '/private allowed after the edit');
+  t.is((JSON.parse(now.body) as Echo).path, '/private');
+  t.is(get(pods.frontend, `http://${pods.backend.address}:3000/other`).status, 403);
+  await objects.delete(policy([]));
+  const open = await eventually(() => {
+    const r = get(pods.intruder, `http://${pods.backend.address}:3000/other`);
+    return r.status === 200 ? r : undefined;
+  }, 20_000, 'no policy: everything passes, not proxied');
+  t.is((JSON.parse(open.body) as Echo).peer, pods.intruder.address);
+});
