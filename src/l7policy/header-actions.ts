@@ -7,7 +7,9 @@
 //   is wrong (nothing when the match is on presence only), REPLACE sets the header to the expected value.
 // - Once a rule of the port has actions, the proxy no longer stops at the first allowing rule: it evaluates
 //   every rule that selects the peer, in order, and runs the actions of each rule whose other conditions
-//   hold on the headers as the previous actions left them. Whether the request is allowed does not depend on
+//   hold on the headers as the previous actions left them (Weft: in the order the policies list the rules;
+//   Cilium sorts them by their matchers first, which matters only when two rules matching one request act on
+//   the same header). Whether the request is allowed does not depend on
 //   that (the first rule to match matches before any action ran), so the enforcing RBAC matcher decides it
 //   alone, and the actions are a second step after it.
 //
