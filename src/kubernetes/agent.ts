@@ -16,6 +16,10 @@ import { TranslationCache, translateManifests, type Translation } from '../stand
 import type { NackEvent } from '../xds/ads-stream.js';
 import { InMemorySnapshotCache } from '../xds/cache.js';
 import { XdsMetrics } from '../xds/metrics.js';
+import { Registry } from 'prom-client';
+import { CertificateMetrics, irCertificates, type CertificateExpiry } from '../metrics/certificates.js';
+import { registerEnvoyMetrics } from '../metrics/components.js';
+import { TranslationMetrics } from '../metrics/translation.js';
 import { ackDivergence } from '../xds/node-status.js';
 import { XdsServer } from '../xds/server.js';
 import { Snapshot } from '../xds/snapshot.js';
@@ -45,6 +49,8 @@ export interface AgentOptions {
   ingress?: Partial<IngressOptions>;
   /** The node's eBPF datapath (src/datapath/controller.ts): fed every translation with the objects it came from. */
   datapath?: { syncTranslation(manifests: readonly Manifest[], translation: Translation): unknown };
+  /** Where the agent's metrics go (the health endpoint's /metrics); a registry of its own when omitted. */
+  registry?: Registry;
 }
 
 export interface AgentEvents {
@@ -58,8 +64,11 @@ export interface AgentEvents {
 export class NodeAgent extends EventEmitter<AgentEvents> {
   readonly cache = new InMemorySnapshotCache();
   readonly nacks: NackEvent[] = [];
-  /** The xDS server's Prometheus metrics (served by the health endpoint). */
-  readonly metrics = new XdsMetrics();
+  /** The agent's Prometheus metrics (served by the health endpoint): xDS, translation, certificates, Envoy. */
+  readonly registry: Registry;
+  readonly metrics: XdsMetrics;
+  private readonly translationMetrics: TranslationMetrics;
+  private certificates: CertificateExpiry[] = [];
   last: Translation | undefined;
   private readonly log: Logger;
   private readonly workDir = mkdtempSync(path.join(tmpdir(), 'weft-agent-'));
@@ -75,6 +84,11 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
   constructor(private readonly opts: AgentOptions) {
     super();
     this.log = opts.logger;
+    this.registry = opts.registry ?? new Registry();
+    this.metrics = new XdsMetrics(this.registry);
+    this.translationMetrics = new TranslationMetrics(this.registry);
+    CertificateMetrics.of(this.registry).add(() => this.certificates);
+    registerEnvoyMetrics(this.registry, () => this.supervisor?.restarts ?? 0);
     this.announcer = opts.announceInterface ? new AddressAnnouncer(opts.announceInterface, this.log) : undefined;
   }
 
@@ -125,11 +139,12 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
   private async apply(manifests: Manifest[]): Promise<void> {
     if (this.stopped) return;
     const source = this.source!;
-    const translation = translateManifests(manifests, [], {
+    const translation = this.translationMetrics.timed(() => translateManifests(manifests, [], {
       cache: this.translations,
       ...(this.opts.ingress ? { ingress: this.opts.ingress } : {}),
       gatewayAddress: (g) => statusAddress(source.object('Gateway', g.namespace, g.name)),
-    });
+    }));
+    this.certificates = irCertificates(translation.ir);
     for (const p of translation.problems) this.log.debug(formatProblem(p));
     await this.announcer?.announce(new Set(translation.ir.httpListeners.map((l) => l.address).filter(announceable)));
     if (this.stopped) return;
