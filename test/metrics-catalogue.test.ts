@@ -1,10 +1,12 @@
 // The metric catalogue is honest: the README's Metrics table lists exactly the catalogue's families (name,
 // type, labels), the modules that register metrics register exactly those (besides prom-client's process
-// metrics), and a real flow agent and relay count flows into their registries.
+// metrics), a real flow agent and relay count flows into their registries, and a real datapath's map sizes
+// read as they are.
 import { readFileSync } from 'node:fs';
 import test from 'ava';
 import { Registry } from 'prom-client';
-import type { Datapath } from '../src/datapath/datapath.js';
+import { Datapath } from '../src/datapath/datapath.js';
+import { datapathUnavailable } from '../src/datapath/native.js';
 import { METRICS, DEFAULT_METRIC_PREFIXES } from '../src/metrics/catalogue.js';
 import { CertificateMetrics } from '../src/metrics/certificates.js';
 import { registerEnvoyMetrics, registerOperatorMetrics, registerRelayMetrics } from '../src/metrics/components.js';
@@ -89,4 +91,33 @@ test('a flow agent and the relay following it count flows by type, verdict and r
   t.is(total(parseScrape(await relayRegistry.metrics()), 'weft_relay_agents', { state: 'connected' }), 1);
   agent.stop();
   await eventually(async () => total(parseScrape(await relayRegistry.metrics()), 'weft_relay_agents', { state: 'disconnected' }) === 1, 10_000, 'the relay to see the agent gone');
+});
+
+test('datapath map sizes: entries per map of a real datapath (root, kernel eBPF)', async (t) => {
+  const unavailable = datapathUnavailable();
+  if (unavailable) {
+    t.log(`skipped: ${unavailable}`);
+    t.pass();
+    return;
+  }
+  const dp = Datapath.open({ pinRoot: `/sys/fs/bpf/weft-metrics-test-${process.pid}` });
+  t.teardown(() => dp.destroy());
+  const registry = new Registry();
+  registerDatapathMetrics(registry, dp);
+  const entries = async (map: string): Promise<number> => total(parseScrape(await registry.metrics()), 'weft_datapath_map_entries', { map });
+  t.is(await entries('policy'), 0);
+  t.is(await entries('backends'), 0);
+  // Two policy entries and one backend (zeroed keys and values are entries like any other).
+  const policyKey = (n: number): Buffer => {
+    const k = Buffer.alloc(dp.maps.policy.keySize);
+    k.writeUInt8(n, 0);
+    return k;
+  };
+  dp.maps.policy.update(policyKey(1), Buffer.alloc(dp.maps.policy.valueSize));
+  dp.maps.policy.update(policyKey(2), Buffer.alloc(dp.maps.policy.valueSize));
+  dp.maps.backends.update(Buffer.alloc(dp.maps.backends.keySize), Buffer.alloc(dp.maps.backends.valueSize));
+  t.is(await entries('policy'), 2);
+  t.is(await entries('backends'), 1);
+  t.is(await entries('services'), 0);
+  t.false(parseScrape(await registry.metrics()).series.get('weft_datapath_map_entries')!.metrics.some((m) => m.labels?.map === 'config'), 'the config array is not a size');
 });
