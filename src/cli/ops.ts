@@ -3,6 +3,9 @@ import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import type { Command } from 'commander';
 import { sysdump, timestamp } from '../sysdump/collect.js';
+import { kubernetesChecks } from '../status/kubernetes.js';
+import { formatChecks, healthy, type Check } from '../status/report.js';
+import { standaloneChecks } from '../status/standalone.js';
 
 const collect = (v: string, acc: string[]): string[] => [...acc, v];
 
@@ -32,5 +35,28 @@ export function addOpsCommands(program: Command): void {
       for (const e of result.errors) process.stderr.write(`weft sysdump: not collected: ${e}\n`);
       const r = result.redactions;
       process.stdout.write(`${result.output}: ${result.files.length} files; redacted ${r.privateKeys} private keys, ${r.secretValues} secret values, ${r.sensitiveFields} sensitive fields, ${r.tokens} tokens\n`);
+    });
+
+  program
+    .command('status')
+    .description('the health of what it can reach: a `weft run` (configuration served and ACKed, Envoy, xDS per node, NACKs, certificate expiry) or Weft\'s pods on Kubernetes; exits 1 when something is unhealthy')
+    .option('--admin <host:port>', 'the admin endpoint of `weft run` (--admin-port)')
+    .option('--kubeconfig <file>', 'check Weft\'s pods on this cluster (their /readyz and /metrics through the API server)')
+    .option('--kubernetes', 'the same with $KUBECONFIG, ~/.kube/config or the in-cluster service account', false)
+    .option('-o, --output <format>', 'text or json', 'text')
+    .action(async (opts: { admin?: string; kubeconfig?: string; kubernetes: boolean; output: string }) => {
+      if (opts.output !== 'text' && opts.output !== 'json') throw new Error(`--output must be text or json, not ${opts.output}`);
+      const kc = kubeConfig(opts);
+      const targets: Array<[string, () => Promise<Check[]>]> = [];
+      if (opts.admin || !kc) targets.push([`weft run at ${opts.admin ?? '127.0.0.1:9901'}`, () => standaloneChecks(opts.admin ?? '127.0.0.1:9901')]);
+      if (kc) targets.push([`kubernetes ${kc.getCurrentCluster()?.server ?? 'in-cluster'}`, () => kubernetesChecks(kc)]);
+      const reports: Array<{ target: string; healthy: boolean; checks: Check[] }> = [];
+      for (const [target, run] of targets) {
+        const checks = await run();
+        reports.push({ target, healthy: healthy(checks), checks });
+      }
+      if (opts.output === 'json') process.stdout.write(JSON.stringify(reports, null, 2) + '\n');
+      else for (const r of reports) process.stdout.write(formatChecks(r.target, r.checks));
+      process.exitCode = reports.every((r) => r.healthy) ? 0 : 1;
     });
 }
