@@ -1,8 +1,10 @@
 // `weft status` against a real `weft run`: healthy (exit 0, every check listed, the 2-day certificate a
 // warning), a listener Envoy cannot bind (the port is taken: Envoy NACKs the listeners, exit 1 naming the
-// NACK), and no admin endpoint at all (exit 1).
+// NACK), no admin endpoint at all (exit 1), and with a real datapath its map sizes listed.
 import net from 'node:net';
 import test from 'ava';
+import { unpinAll } from '../src/datapath/datapath.js';
+import { datapathUnavailable } from '../src/datapath/native.js';
 import type { Check } from '../src/status/report.js';
 import { parseSamples } from '../src/status/kubernetes.js';
 import { startEchoBackend } from './helpers/echo-backend.js';
@@ -84,4 +86,27 @@ test('the metrics reader of weft status --kubernetes reads samples and labels of
     { name: 'weft_certificate_expiry_seconds', labels: { kind: 'gateway', name: 'secret/a/b' }, value: 3600 },
     { name: 'weft_xds_nacks_total', labels: {}, value: 2 },
   ]);
+});
+
+test('weft status with a datapath (weft run --flows-bpf-pin-root; root, kernel eBPF): the maps\' sizes are listed', async (t) => {
+  const unavailable = datapathUnavailable();
+  if (unavailable) {
+    t.log(`skipped: ${unavailable}`);
+    t.pass();
+    return;
+  }
+  const pinRoot = `/sys/fs/bpf/weft-status-test-${process.pid}`;
+  t.teardown(() => unpinAll(pinRoot));
+  const backend = await startEchoBackend('app');
+  t.teardown(() => backend.close());
+  const [port, flowsPort] = [await freePort(), await freePort()];
+  const run = await startWeftRun(t, {
+    'gateway.yaml': tlsGatewayYaml([{ name: 'http', port, protocol: 'HTTP' }]),
+    'route.yaml': route,
+    'app.yaml': loopbackServiceYaml('app', 80, backend.port),
+  }, ['--flows-listen', `127.0.0.1:${flowsPort}`, '--flows-bpf-pin-root', pinRoot]);
+  const r = await runWeft(['status', '--admin', `127.0.0.1:${run.adminPort}`]);
+  t.is(r.code, 0, r.stdout);
+  t.regex(r.stdout, /\n {2}ok {4}datapath +map entries endpoints 0, ipcache 0, policy 0, services 0, backends 0, conntrack \d+\n/);
+  t.is(await run.stop(), 0);
 });

@@ -2,6 +2,7 @@
 // programmed, Envoy holding the current snapshot), Envoy (running, its admin /ready LIVE, restarts), xDS per
 // node (streams, ACKs, NACKs with the last error), translation problems and certificate expiry.
 import type { RunnerStatus } from '../standalone/runner.js';
+import { parseSamples } from './kubernetes.js';
 import { certificateCheck, type Check } from './report.js';
 
 interface XdsNode {
@@ -66,5 +67,17 @@ export async function standaloneChecks(admin: string): Promise<Check[]> {
     });
   }
   for (const c of status.certificates) checks.push(certificateCheck(c));
+  checks.push(...(await datapathChecks(base)));
   return checks;
+}
+
+/** With a datapath (`--flows-bpf-pin-root`): its maps' sizes, from the metrics. */
+async function datapathChecks(base: string): Promise<Check[]> {
+  try {
+    const samples = parseSamples((await get(base, '/metrics')).body).filter((s) => s.name === 'weft_datapath_map_entries');
+    if (samples.length === 0) return [];
+    return [{ subject: 'datapath', state: 'ok', detail: `map entries ${samples.map((s) => `${s.labels.map} ${s.value}`).join(', ')}` }];
+  } catch (err) {
+    return [{ subject: 'datapath', state: 'warn', detail: `metrics unreadable: ${(err as Error).message}` }];
+  }
 }
