@@ -2,11 +2,14 @@
 // directory: the archive (read back by the system's tar) holds the expected files, and none of the key
 // material, Secret values, passwords or tokens appears anywhere in it, while the redaction markers do.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { parse } from 'yaml';
+import { Datapath } from '../src/datapath/datapath.js';
+import { endpointInfo, endpointKey, ipcacheKey, parseAddress, parseCidr, u32 } from '../src/datapath/layout.js';
+import { datapathUnavailable } from '../src/datapath/native.js';
 import { isSensitiveField, Redactor } from '../src/sysdump/redact.js';
 import { tarGz } from '../src/sysdump/tar.js';
 import { redactedKey } from '../src/xds/translator/readable.js';
@@ -149,4 +152,30 @@ test('tar writer: long names (ustar prefix), binary content and empty files read
   t.deepEqual(readFileSync(path.join(work, 'bin/data')), binary);
   t.is(readFileSync(path.join(work, 'empty'), 'utf8'), '');
   t.throws(() => tarGz([{ name: '../escape', data: '' }]), { message: /not a relative path/ });
+});
+
+test('weft sysdump --bpf-pin-root: every entry of a real datapath\'s maps, decoded where the layout says how (root, kernel eBPF)', async (t) => {
+  const unavailable = datapathUnavailable();
+  if (unavailable) {
+    t.log(`skipped: ${unavailable}`);
+    t.pass();
+    return;
+  }
+  const pinRoot = `/sys/fs/bpf/weft-sysdump-test-${process.pid}`;
+  const dp = Datapath.open({ pinRoot });
+  t.teardown(() => dp.destroy());
+  dp.maps.endpoints.update(endpointKey(parseAddress('10.1.2.3')), endpointInfo({ identity: 300, ifindex: 7, flags: 1 }));
+  dp.maps.ipcache.update(ipcacheKey(parseCidr('10.9.0.0/16')), u32(400));
+  const work = scratch(t, 'weft-sysdump-dp-');
+  const archive = path.join(work, 'dp.tar.gz');
+  const r = await runWeft(['sysdump', '--bpf-pin-root', pinRoot, '-o', archive]);
+  t.is(r.code, 0, r.stderr);
+  execFileSync('tar', ['xzf', archive, '-C', work]);
+  const root = readdirSync(work).find((n) => n.startsWith('weft-sysdump-'))!;
+  const read = (f: string): string => readFileSync(path.join(work, root, 'datapath', f), 'utf8');
+  t.regex(read('endpoints.txt'), /^# weft_endpoints: 1 entries/);
+  t.regex(read('endpoints.txt'), /\n[0-9a-f]+ [0-9a-f]+ {2}10\.1\.2\.3 \{"identity":300,"ifindex":7,"flags":1\}\n/);
+  t.regex(read('ipcache.txt'), / {2}10\.9\.0\.0\/16 identity 400\n/);
+  t.regex(read('policy.txt'), /^# weft_policy: 0 entries/);
+  t.true(existsSync(path.join(work, root, 'datapath', 'conntrack.txt')));
 });

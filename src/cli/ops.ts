@@ -26,12 +26,13 @@ export function addOpsCommands(program: Command): void {
     .option('--log <file>', 'a log file to include (repeatable)', collect, [])
     .option('--kubeconfig <file>', 'collect from this cluster\'s API server: Weft\'s objects, pods, their logs and health endpoints')
     .option('--kubernetes', 'collect from the API server of $KUBECONFIG, ~/.kube/config or the in-cluster service account', false)
+    .option('--bpf-pin-root <dir>', 'the datapath\'s pinned maps: every entry (as root)')
     .option('-o, --output <file>', 'the archive to write (default: weft-sysdump-<time>.tar.gz here)')
-    .action(async (opts: { admin?: string; config?: string; log: string[]; kubeconfig?: string; kubernetes: boolean; output?: string }) => {
+    .action(async (opts: { admin?: string; config?: string; log: string[]; kubeconfig?: string; kubernetes: boolean; bpfPinRoot?: string; output?: string }) => {
       const now = new Date();
       const output = path.resolve(opts.output ?? `weft-sysdump-${timestamp(now)}.tar.gz`);
       const kc = kubeConfig(opts);
-      const result = await sysdump({ output, now, logs: opts.log, ...(opts.admin ? { admin: opts.admin } : {}), ...(opts.config ? { configDir: opts.config } : {}), ...(kc ? { kubeConfig: kc } : {}) });
+      const result = await sysdump({ output, now, logs: opts.log, ...(opts.admin ? { admin: opts.admin } : {}), ...(opts.config ? { configDir: opts.config } : {}), ...(kc ? { kubeConfig: kc } : {}), ...(opts.bpfPinRoot ? { bpfPinRoot: opts.bpfPinRoot } : {}) });
       for (const e of result.errors) process.stderr.write(`weft sysdump: not collected: ${e}\n`);
       const r = result.redactions;
       process.stdout.write(`${result.output}: ${result.files.length} files; redacted ${r.privateKeys} private keys, ${r.secretValues} secret values, ${r.sensitiveFields} sensitive fields, ${r.tokens} tokens\n`);

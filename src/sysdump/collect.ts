@@ -1,13 +1,15 @@
 // `weft sysdump`: collects what a bug report needs into one .tar.gz, redacted (redact.ts): from `weft run`'s
 // admin endpoint (its status, xDS state per node, translation, metrics, and Envoy's config dump, clusters,
 // stats), from a directory of manifests (the files and what `weft translate` makes of them), log files,
-// and from the API server (kubernetes.ts). A source that fails is recorded in sysdump.json, not fatal.
+// the datapath's maps (datapath.ts) and the API server (kubernetes.ts). A source that fails is recorded in
+// sysdump.json, not fatal.
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { translationReport } from '../cli/translate.js';
 import { translateDirectory } from '../standalone/pipeline.js';
+import { collectDatapath } from './datapath.js';
 import { collectKubernetes, errorText, type CollectedFile } from './kubernetes.js';
 import { Redactor, type RedactionCounts } from './redact.js';
 import { tarGz, type TarEntry } from './tar.js';
@@ -19,6 +21,8 @@ export interface SysdumpOptions {
   configDir?: string;
   logs?: string[];
   kubeConfig?: k8s.KubeConfig;
+  /** The datapath's pinned maps, to dump. */
+  bpfPinRoot?: string;
   /** The archive to write. */
   output: string;
   now?: Date;
@@ -96,13 +100,14 @@ export function timestamp(now: Date): string {
 }
 
 export async function sysdump(o: SysdumpOptions): Promise<SysdumpResult> {
-  if (!o.admin && !o.configDir && !o.kubeConfig && !o.logs?.length) throw new Error('nothing to collect: give --admin, -c/--config, --kubeconfig/--kubernetes or --log');
+  if (!o.admin && !o.configDir && !o.kubeConfig && !o.logs?.length && !o.bpfPinRoot) throw new Error('nothing to collect: give --admin, -c/--config, --kubeconfig/--kubernetes, --bpf-pin-root or --log');
   const now = o.now ?? new Date();
   const errors: string[] = [];
   const collected: CollectedFile[] = [
     ...(o.admin ? await collectAdmin(o.admin, errors) : []),
     ...(o.configDir ? collectConfigDir(o.configDir, errors) : []),
     ...collectLogs(o.logs ?? [], errors),
+    ...(o.bpfPinRoot ? collectDatapath(o.bpfPinRoot, errors) : []),
     ...(o.kubeConfig ? await collectKubernetes(o.kubeConfig, errors) : []),
   ];
   const redactor = new Redactor();
@@ -114,7 +119,7 @@ export async function sysdump(o: SysdumpOptions): Promise<SysdumpResult> {
   });
   const summary = {
     created: now.toISOString(),
-    sources: { admin: o.admin ?? null, configDir: o.configDir ?? null, logs: o.logs ?? [], kubernetes: o.kubeConfig ? (o.kubeConfig.getCurrentCluster()?.server ?? 'in-cluster') : null },
+    sources: { admin: o.admin ?? null, configDir: o.configDir ?? null, logs: o.logs ?? [], bpfPinRoot: o.bpfPinRoot ?? null, kubernetes: o.kubeConfig ? (o.kubeConfig.getCurrentCluster()?.server ?? 'in-cluster') : null },
     files: collected.map((f) => f.name),
     errors,
     redactions: redactor.counts,
