@@ -8,6 +8,7 @@ import { NodeDatapath } from '../kubernetes/node-datapath.js';
 import { DEFAULT_PIN_ROOT } from '../datapath/datapath.js';
 import { networkInterfaces } from 'node:os';
 import { startHealthServer } from '../kubernetes/health-server.js';
+import { processRegistry } from '../metrics/registry.js';
 
 export interface AgentFlags {
   kubeconfig?: string; node?: string; announceInterface?: string; protocol: string; xdsSocket?: string; envoy: string; healthPort?: number; ingress?: IngressOptions;
@@ -36,7 +37,7 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
     kubeConfig: kc, nodeName, logger: log, protocol: flags.protocol,
     ...(flags.announceInterface ? { announceInterface: flags.announceInterface } : {}),
     ...(flags.xdsSocket ? { xdsSocket: flags.xdsSocket } : {}),
-    manageEnvoy: flags.envoy === 'managed',
+    manageEnvoy: flags.envoy === 'managed', registry: processRegistry(),
     ...(flags.ingress ? { ingress: flags.ingress } : {}),
   });
   let announcedSync = false;
@@ -56,7 +57,7 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
   await agent.start();
   // Ready once Envoy holds the configuration the agent computed (probes: /readyz).
   const health = flags.healthPort === undefined ? undefined
-    : await startHealthServer({ ready: () => announcedSync, registry: agent.metrics.registry }, flags.healthPort);
+    : await startHealthServer({ ready: () => announcedSync, registry: agent.registry, envoyAdminUrl: () => (agent.envoy?.adminPort ? agent.envoy.adminUrl : undefined) }, flags.healthPort);
   await stopped;
   datapath?.close();
   health?.close();

@@ -14,6 +14,7 @@ import { runAgent } from './agent.js';
 import { runEnvoy } from './envoy.js';
 import { runInstallCni } from './install-cni.js';
 import { addObserveCommands } from './observe.js';
+import { addOpsCommands } from './ops.js';
 
 const program = new Command();
 program.name('weft').description('Weft: a sidecarless service mesh centred on Envoy').showHelpAfterError();
@@ -130,6 +131,7 @@ program
 
 addDevClusterCommands(program);
 addObserveCommands(program);
+addOpsCommands(program);
 
 // Mutual authentication (src/mtls/): the standalone CA on files, and the SPIFFE Workload API.
 const ca = program.command('ca').description('the SPIFFE certificate authority of a trust domain, on files (standalone mode)');

@@ -16,6 +16,9 @@ import { serveServiceMap } from '../observe/service-map-server.js';
 import { classifyManifests } from '../sources/kinds.js';
 import { loadManifestDir } from '../sources/manifests.js';
 import { translateManifests } from '../standalone/pipeline.js';
+import { startHealthServer } from '../kubernetes/health-server.js';
+import { registerDatapathMetrics } from '../metrics/datapath.js';
+import { processRegistry } from '../metrics/registry.js';
 
 const collect = (v: string, acc: string[]): string[] => [...acc, v];
 
@@ -80,7 +83,7 @@ export function addObserveCommands(program: Command): void {
 
   program
     .command('relay')
-    .description('merge the flows of every node\'s agent into one API (mutual TLS both ways) and serve the service map page')
+    .description('merge the flows of every node\'s agent into one API (mutual TLS both ways) and serve the service map page (and /metrics beside it)')
     .requiredOption('--agent <host:port>', 'an agent\'s flow API (repeatable)', collect, [])
     .option('--listen <host:port>', 'where to serve the merged flow API', '0.0.0.0:4245')
     .option('--ui-listen <host:port>', 'where to serve the service map page (plain HTTP: keep it on loopback)', '127.0.0.1:12000')
@@ -89,8 +92,9 @@ export function addObserveCommands(program: Command): void {
       for (const a of opts.agent) hostPort(a, '--agent');
       hostPort(opts.listen, '--listen');
       const ui = hostPort(opts.uiListen, '--ui-listen');
-      const relay = await Relay.start({ agents: opts.agent, listen: opts.listen, ...(opts.tlsDir ? { mtls: mtlsFromDir(opts.tlsDir) } : {}) });
-      const page = await serveServiceMap(relay.ring, ui.host, ui.port);
+      const registry = processRegistry();
+      const relay = await Relay.start({ agents: opts.agent, listen: opts.listen, registry, ...(opts.tlsDir ? { mtls: mtlsFromDir(opts.tlsDir) } : {}) });
+      const page = await serveServiceMap(relay.ring, ui.host, ui.port, registry);
       process.stderr.write(`weft relay: flows on port ${relay.port}, service map on http://${ui.host}:${page.port}/\n`);
       await untilSignal();
       relay.stop();
@@ -109,10 +113,13 @@ export function addObserveCommands(program: Command): void {
     .option('--kubernetes', 'name them from the API server\'s Pods, Services and Namespaces instead (kept current)', false)
     .option('--kubeconfig <file>', 'with --kubernetes: kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)')
     .option('--ring <n>', 'flows kept in memory', '65536')
-    .action(async (opts: { node: string; listen: string; accessLogListen: string; tlsDir?: string; bpfPinRoot: string; config?: string; kubernetes: boolean; kubeconfig?: string; ring: string }) => {
+    .option('--metrics-listen <host:port>', 'serve /metrics, /healthz and /readyz here (plain HTTP)')
+    .action(async (opts: { node: string; listen: string; accessLogListen: string; tlsDir?: string; bpfPinRoot: string; config?: string; kubernetes: boolean; kubeconfig?: string; ring: string; metricsListen?: string }) => {
       if (opts.config && opts.kubernetes) throw new Error('-c and --kubernetes are alternatives: names come from files or from the API server');
       hostPort(opts.listen, '--listen');
       hostPort(opts.accessLogListen, '--access-log-listen');
+      const metricsAt = opts.metricsListen ? hostPort(opts.metricsListen, '--metrics-listen') : undefined;
+      const registry = processRegistry();
       const ring = Number(opts.ring);
       if (!Number.isInteger(ring) || ring < 1) throw new Error(`--ring must be a positive integer, not "${opts.ring}"`);
       let directory;
@@ -123,9 +130,11 @@ export function addObserveCommands(program: Command): void {
       }
       const datapath = opts.bpfPinRoot === 'none' ? undefined : Datapath.open({ pinRoot: opts.bpfPinRoot });
       const agent = await FlowAgent.start({
-        node: opts.node, listen: opts.listen, accessLogListen: opts.accessLogListen, ringCapacity: ring,
+        node: opts.node, listen: opts.listen, accessLogListen: opts.accessLogListen, ringCapacity: ring, registry,
         ...(opts.tlsDir ? { mtls: mtlsFromDir(opts.tlsDir) } : {}), ...(datapath ? { flowsMapFd: datapath.flowsMapFd } : {}), ...(directory ? { directory } : {}),
       });
+      if (datapath) registerDatapathMetrics(registry, datapath);
+      const health = metricsAt ? await startHealthServer({ ready: () => true, registry }, metricsAt.port, metricsAt.host) : undefined;
       let kube: KubernetesDirectory | undefined;
       if (opts.kubernetes) {
         const kc = new k8s.KubeConfig();
@@ -133,9 +142,10 @@ export function addObserveCommands(program: Command): void {
         else kc.loadFromDefault();
         kube = new KubernetesDirectory(kc, opts.node, createLogger('flows-agent'), (d) => (agent.directory = d));
       }
-      process.stderr.write(`weft flows-agent ${opts.node}: flows on port ${agent.observerPort}, access log service on port ${agent.accessLogPort}\n`);
+      process.stderr.write(`weft flows-agent ${opts.node}: flows on port ${agent.observerPort}, access log service on port ${agent.accessLogPort}${health ? `, metrics on port ${(health.address() as { port: number }).port}` : ''}\n`);
       await untilSignal();
       await kube?.stop();
+      health?.close();
       agent.stop();
       datapath?.close();
     });

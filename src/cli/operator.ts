@@ -2,7 +2,7 @@
 import * as k8s from '@kubernetes/client-node';
 import type { IngressOptions } from '../ingress/options.js';
 import { createLogger } from '../log/logger.js';
-import { Gauge, Registry } from 'prom-client';
+import { processRegistry } from '../metrics/registry.js';
 import { Operator } from '../kubernetes/operator.js';
 import { startHealthServer } from '../kubernetes/health-server.js';
 
@@ -15,18 +15,15 @@ export async function runOperator(flags: OperatorFlags): Promise<void> {
   else kc.loadFromDefault();
   const log = createLogger('operator');
   const operator = new Operator({
-    kubeConfig: kc, logger: log, leaseNamespace: flags.leaseNamespace,
+    kubeConfig: kc, logger: log, leaseNamespace: flags.leaseNamespace, registry: processRegistry(),
     ...(flags.gatewayAddressPool ? { gatewayAddressPool: flags.gatewayAddressPool } : {}),
     ...(flags.ingress ? { ingress: flags.ingress } : {}),
   });
   operator.start();
   log.info({ server: kc.getCurrentCluster()?.server }, 'operator started');
   // Every replica is ready once it has translated what the API server holds; only the leader writes statuses.
-  const registry = new Registry();
-  new Gauge({ name: 'weft_operator_leader', help: '1 while this replica holds the leader Lease.', registers: [registry],
-    collect() { this.set(operator.isLeader ? 1 : 0); } });
   const health = flags.healthPort === undefined ? undefined
-    : await startHealthServer({ ready: () => operator.last !== undefined, registry }, flags.healthPort);
+    : await startHealthServer({ ready: () => operator.last !== undefined, registry: operator.registry }, flags.healthPort);
   await new Promise<void>((resolve) => {
     const stop = () => {
       log.info('stopping');

@@ -5,6 +5,7 @@ import { startDemoBackends, stopDemoBackends, type DemoBackend } from '../standa
 import { StandaloneRunner } from '../standalone/runner.js';
 import type { TranslateOptions } from '../standalone/pipeline.js';
 import { StandaloneFlows, type StandaloneFlowsOptions } from '../observe/standalone.js';
+import { processRegistry } from '../metrics/registry.js';
 
 export interface RunOptions {
   dir: string;
@@ -23,9 +24,11 @@ export async function runStandalone(opts: RunOptions): Promise<void> {
     backends = await startDemoBackends();
     log.info({ backends: backends.map((b) => `${b.name}=127.0.0.1:${b.port}`) }, 'demo backends listening');
   }
-  const flows = opts.flows ? await StandaloneFlows.start(opts.flows) : undefined;
+  // One registry for the process: the admin endpoint's /metrics shows the runner's and the flow agent's metrics.
+  const registry = processRegistry();
+  const flows = opts.flows ? await StandaloneFlows.start({ ...opts.flows, registry }) : undefined;
   const translate = flows ? flows.translateOptions(opts.translate) : opts.translate;
-  const runner = new StandaloneRunner({ dir: opts.dir, protocol: opts.protocol, adminPort: opts.adminPort, logger: log, ...(translate ? { translate } : {}) });
+  const runner = new StandaloneRunner({ dir: opts.dir, protocol: opts.protocol, adminPort: opts.adminPort, logger: log, registry, ...(translate ? { translate } : {}) });
   if (flows) {
     runner.on('reloaded', (t) => flows.reloaded(opts.dir, t));
     log.info({ port: flows.agent.observerPort }, 'flows served (weft observe)');

@@ -16,6 +16,10 @@ import { TranslationCache, translateManifests, type Translation } from '../stand
 import type { NackEvent } from '../xds/ads-stream.js';
 import { InMemorySnapshotCache } from '../xds/cache.js';
 import { XdsMetrics } from '../xds/metrics.js';
+import { Registry } from 'prom-client';
+import { CertificateMetrics, irCertificates, type CertificateExpiry } from '../metrics/certificates.js';
+import { registerEnvoyMetrics } from '../metrics/components.js';
+import { TranslationMetrics } from '../metrics/translation.js';
 import { ackDivergence } from '../xds/node-status.js';
 import { XdsServer } from '../xds/server.js';
 import { Snapshot } from '../xds/snapshot.js';
@@ -51,6 +55,8 @@ export interface AgentOptions {
   l7?: L7Options;
   /** The node's eBPF datapath (src/datapath/controller.ts): fed every translation with the objects it came from. */
   datapath?: { syncTranslation(manifests: readonly Manifest[], translation: Translation): unknown };
+  /** Where the agent's metrics go (the health endpoint's /metrics); a registry of its own when omitted. */
+  registry?: Registry;
 }
 
 export interface AgentEvents {
@@ -64,8 +70,11 @@ export interface AgentEvents {
 export class NodeAgent extends EventEmitter<AgentEvents> {
   readonly cache = new InMemorySnapshotCache();
   readonly nacks: NackEvent[] = [];
-  /** The xDS server's Prometheus metrics (served by the health endpoint). */
-  readonly metrics = new XdsMetrics();
+  /** The agent's Prometheus metrics (served by the health endpoint): xDS, translation, certificates, Envoy. */
+  readonly registry: Registry;
+  readonly metrics: XdsMetrics;
+  private readonly translationMetrics: TranslationMetrics;
+  private certificates: CertificateExpiry[] = [];
   last: Translation | undefined;
   private readonly log: Logger;
   private readonly workDir = mkdtempSync(path.join(tmpdir(), 'weft-agent-'));
@@ -82,6 +91,11 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
   constructor(private readonly opts: AgentOptions) {
     super();
     this.log = opts.logger;
+    this.registry = opts.registry ?? new Registry();
+    this.metrics = new XdsMetrics(this.registry);
+    this.translationMetrics = new TranslationMetrics(this.registry);
+    CertificateMetrics.of(this.registry).add(() => this.certificates);
+    registerEnvoyMetrics(this.registry, () => this.supervisor?.restarts ?? 0);
     this.announcer = opts.announceInterface ? new AddressAnnouncer(opts.announceInterface, this.log) : undefined;
   }
 
@@ -132,14 +146,15 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
   private async apply(manifests: Manifest[]): Promise<void> {
     if (this.stopped) return;
     const source = this.source!;
-    const translation = translateManifests(manifests, [], {
+    const translation = this.translationMetrics.timed(() => translateManifests(manifests, [], {
       cache: this.translations,
       ...(this.opts.ingress ? { ingress: this.opts.ingress } : {}),
       // Envoy's own stdout may be no file it can open (a managed Envoy's is a pipe or nothing): the L7 access log goes
       // to a file of the agent's unless one is given.
       ...(this.opts.l7 ? { l7: { accessLogPath: path.join(this.workDir, 'l7-access.log'), ...this.opts.l7 } } : {}),
       gatewayAddress: (g) => statusAddress(source.object('Gateway', g.namespace, g.name)),
-    });
+    }));
+    this.certificates = irCertificates(translation.ir);
     // Each problem is logged once while it lasts (the operator reports Gateway API ones in statuses; policies have none).
     const current = new Set(translation.problems.map(formatProblem));
     for (const line of current) if (!this.loggedProblems.has(line)) this.log.warn(line);

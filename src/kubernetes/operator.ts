@@ -14,6 +14,10 @@ import { LeaderElector } from './leader-election.js';
 import { KubernetesSource } from './source.js';
 import { StatusWriter, type StatusWriteResult } from './status-writer.js';
 import { TRANSLATED_KINDS } from './watched-kinds.js';
+import { Registry, type Counter } from 'prom-client';
+import { CertificateMetrics, irCertificates, type CertificateExpiry } from '../metrics/certificates.js';
+import { registerOperatorMetrics } from '../metrics/components.js';
+import { TranslationMetrics } from '../metrics/translation.js';
 
 export interface OperatorOptions {
   kubeConfig: k8s.KubeConfig;
@@ -29,6 +33,8 @@ export interface OperatorOptions {
   gatewayAddressPool?: string;
   /** Where Ingresses are served (each agent must be given the same); their status.loadBalancer says so. */
   ingress?: Partial<IngressOptions>;
+  /** Where the operator's metrics go (the health endpoint's /metrics); a registry of its own when omitted. */
+  registry?: Registry;
 }
 
 export interface OperatorEvents {
@@ -51,10 +57,18 @@ export class Operator extends EventEmitter<OperatorEvents> {
   private readonly cache = new TranslationCache();
   private readonly pool: AddressRange | undefined;
   private readonly ingress: Partial<IngressOptions> | undefined;
+  readonly registry: Registry;
+  private readonly translationMetrics: TranslationMetrics;
+  private readonly statusWrites: Counter<'result'>;
+  private certificates: CertificateExpiry[] = [];
 
   constructor(opts: OperatorOptions) {
     super();
     this.log = opts.logger;
+    this.registry = opts.registry ?? new Registry();
+    this.translationMetrics = new TranslationMetrics(this.registry);
+    this.statusWrites = registerOperatorMetrics(this.registry, () => this.isLeader);
+    CertificateMetrics.of(this.registry).add(() => this.certificates);
     this.pool = opts.gatewayAddressPool ? parseAddressRange(opts.gatewayAddressPool) : undefined;
     this.ingress = opts.ingress;
     this.source = new KubernetesSource(opts.kubeConfig, { kinds: TRANSLATED_KINDS, logger: this.log, debounceMs: opts.debounceMs ?? 10 },
@@ -88,8 +102,9 @@ export class Operator extends EventEmitter<OperatorEvents> {
 
   private translate(manifests: Manifest[]): void {
     const gatewayAddress = gatewayAddressesFor(manifests, this.pool, (ns, name) => this.source.object('Gateway', ns, name));
-    const translation = translateManifests(manifests, [], { cache: this.cache, gatewayAddress, ...(this.ingress ? { ingress: this.ingress } : {}) });
+    const translation = this.translationMetrics.timed(() => translateManifests(manifests, [], { cache: this.cache, gatewayAddress, ...(this.ingress ? { ingress: this.ingress } : {}) }));
     this.last = translation;
+    this.certificates = irCertificates(translation.ir);
     const current = new Set<string>();
     for (const p of translation.problems) {
       const line = formatProblem(p);
@@ -114,6 +129,9 @@ export class Operator extends EventEmitter<OperatorEvents> {
         const translation = this.last!;
         const result = await this.writer.write(translation.statuses, this.routesShowingWeft());
         if (result.written || result.failed) this.log.info({ ...result }, 'statuses written');
+        this.statusWrites.inc({ result: 'written' }, result.written);
+        this.statusWrites.inc({ result: 'failed' }, result.failed);
+        this.statusWrites.inc({ result: 'conflict' }, result.conflicts);
         this.emit('statusesWritten', result);
       } while (this.writeAgain && this.elector.isLeader);
     })().finally(() => {

@@ -2,6 +2,9 @@
 // (Envoy's gRPC access log service) into enriched flow records, keeps the most recent in a bounded ring,
 // and serves them (weft.observe.v1.Observer) to `weft observe` and the relay.
 import * as grpc from '@grpc/grpc-js';
+import type { Registry } from 'prom-client';
+import { CertificateMetrics, mtlsCertificates } from '../metrics/certificates.js';
+import { FlowMetrics } from '../metrics/flows.js';
 import type { FlowEvent } from '../datapath/layout.js';
 import { FlowReader } from '../datapath/flows.js';
 import { flowFromAccessLog, type HttpAccessLogEntry } from './access-log-flows.js';
@@ -25,6 +28,8 @@ export interface FlowAgentOptions {
   /** The datapath's flow ring buffer (Datapath.flowsMapFd); none: no L3/L4 flows. */
   flowsMapFd?: number;
   directory?: WorkloadDirectory;
+  /** Where to count flows and report the mTLS certificates' expiry; no metrics when omitted. */
+  registry?: Registry;
 }
 
 export class FlowAgent {
@@ -40,6 +45,11 @@ export class FlowAgent {
   private constructor(private readonly opts: FlowAgentOptions) {
     this.ring = new FlowRing(opts.ringCapacity ?? DEFAULT_RING_CAPACITY);
     this.directory = opts.directory ?? new WorkloadDirectory(opts.node);
+    if (opts.registry) {
+      FlowMetrics.of(opts.registry).follow(this.ring);
+      const mtls = opts.mtls;
+      if (mtls) CertificateMetrics.of(opts.registry).add(() => mtlsCertificates(mtls));
+    }
   }
 
   static async start(opts: FlowAgentOptions): Promise<FlowAgent> {

@@ -3,6 +3,10 @@
 // An agent that goes away is retried every second; on return only flows newer than the last one seen are
 // asked for, so nothing is counted twice.
 import * as grpc from '@grpc/grpc-js';
+import type { Registry } from 'prom-client';
+import { CertificateMetrics, mtlsCertificates } from '../metrics/certificates.js';
+import { registerRelayMetrics } from '../metrics/components.js';
+import { FlowMetrics } from '../metrics/flows.js';
 import type { Flow } from './flow.js';
 import { FlowRing } from './flow-ring.js';
 import { clientCredentials, type MtlsMaterial } from './mtls.js';
@@ -17,6 +21,8 @@ export interface RelayOptions {
   mtls?: MtlsMaterial;
   ringCapacity?: number;
   retryMs?: number;
+  /** Where to count the merged flows, the agents' states and the mTLS certificates' expiry. */
+  registry?: Registry;
 }
 
 interface Upstream {
@@ -46,6 +52,12 @@ export class Relay {
     this.ring = new FlowRing(opts.ringCapacity ?? DEFAULT_RING_CAPACITY * 4);
     const credentials = opts.mtls ? clientCredentials(opts.mtls) : grpc.credentials.createInsecure();
     this.upstreams = opts.agents.map((address) => ({ address, name: '', connected: false, error: '', seen: 0, lastTimeMs: 0, atLast: 0, skipAtLast: 0, client: observerClient(address, credentials) }));
+    if (opts.registry) {
+      FlowMetrics.of(opts.registry).follow(this.ring);
+      registerRelayMetrics(opts.registry, () => this.nodes());
+      const mtls = opts.mtls;
+      if (mtls) CertificateMetrics.of(opts.registry).add(() => mtlsCertificates(mtls));
+    }
   }
 
   static async start(opts: RelayOptions): Promise<Relay> {

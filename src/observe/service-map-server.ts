@@ -1,6 +1,8 @@
 // The relay's web endpoint: the service map page, and the JSON it reads (/api/map, /api/flows) filtered
-// with the same names as `weft observe`'s flags.
+// with the same names as `weft observe`'s flags; with a registry also the relay's /metrics.
 import http from 'node:http';
+import type { Registry } from 'prom-client';
+import { sendMetrics } from '../metrics/http.js';
 import type { AddressInfo } from 'node:net';
 import { compileFilter } from './filter.js';
 import { filterFromParams, type FilterParam } from './filter-params.js';
@@ -8,7 +10,7 @@ import type { FlowRing } from './flow-ring.js';
 import { SERVICE_MAP_PAGE } from './service-map-page.js';
 import { serviceMap } from './service-map.js';
 
-export async function serveServiceMap(ring: FlowRing, host: string, port: number): Promise<{ server: http.Server; port: number }> {
+export async function serveServiceMap(ring: FlowRing, host: string, port: number, registry?: Registry): Promise<{ server: http.Server; port: number }> {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://relay');
     const json = (status: number, body: unknown): void => {
@@ -16,6 +18,7 @@ export async function serveServiceMap(ring: FlowRing, host: string, port: number
       res.end(JSON.stringify(body));
     };
     if (req.method !== 'GET') return json(405, { error: 'only GET' });
+    if (url.pathname === '/metrics' && registry) return sendMetrics(registry, res);
     if (url.pathname === '/') {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
       res.end(SERVICE_MAP_PAGE);

@@ -2,7 +2,9 @@
 // policy listeners stream to (the runner's translate options name it), and every reload refreshes the
 // directory flows are enriched from (the translation's identities; the Services of the same directory,
 // read after the reload so that the reload itself does not wait for them).
+import type { Registry } from 'prom-client';
 import { Datapath } from '../datapath/datapath.js';
+import { registerDatapathMetrics } from '../metrics/datapath.js';
 import { classifyManifests } from '../sources/kinds.js';
 import { loadManifestDir } from '../sources/manifests.js';
 import type { Translation, TranslateOptions } from '../standalone/pipeline.js';
@@ -18,6 +20,8 @@ export interface StandaloneFlowsOptions {
   /** The datapath's pinned maps, for L3/L4 flows; none: L7 flows only. */
   bpfPinRoot?: string;
   ringCapacity?: number;
+  /** The runner's registry: flow counts, and the datapath's map sizes with a datapath. */
+  registry?: Registry;
 }
 
 export class StandaloneFlows {
@@ -28,7 +32,9 @@ export class StandaloneFlows {
     const agent = await FlowAgent.start({
       node: o.node, listen: o.listen, accessLogListen: '127.0.0.1:0',
       ...(o.tlsDir ? { mtls: mtlsFromDir(o.tlsDir) } : {}), ...(datapath ? { flowsMapFd: datapath.flowsMapFd } : {}), ...(o.ringCapacity ? { ringCapacity: o.ringCapacity } : {}),
+      ...(o.registry ? { registry: o.registry } : {}),
     });
+    if (datapath && o.registry) registerDatapathMetrics(o.registry, datapath);
     return new StandaloneFlows(agent, datapath);
   }
 

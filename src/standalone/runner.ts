@@ -19,6 +19,12 @@ import { Snapshot } from '../xds/snapshot.js';
 import { ackDivergence } from '../xds/node-status.js';
 import { TranslationCache, translateDirectory, type TranslateOptions, type Translation } from './pipeline.js';
 import { ManifestFileCache } from '../sources/manifests.js';
+import { Registry } from 'prom-client';
+import { translationReport } from '../cli/translate.js';
+import { CertificateMetrics, irCertificates, type CertificateExpiry } from '../metrics/certificates.js';
+import { registerEnvoyMetrics } from '../metrics/components.js';
+import { TranslationMetrics } from '../metrics/translation.js';
+import { XdsMetrics } from '../xds/metrics.js';
 
 export const STANDALONE_NODE_ID = 'weft-node';
 
@@ -44,6 +50,8 @@ export interface RunnerOptions {
   envoyBinary?: string;
   /** Translation options (where Ingresses are served). */
   translate?: TranslateOptions;
+  /** Where the runner's metrics go (the admin endpoint's /metrics); a registry of its own when omitted. */
+  registry?: Registry;
 }
 
 /** One changed condition of one object, as logged. */
@@ -79,6 +87,21 @@ export interface RunnerEvents {
   nack: [NackEvent];
 }
 
+export interface RunnerStatus {
+  ready: boolean;
+  generation: number;
+  version: string;
+  nodeId: string;
+  /** What Envoy has not ACKed of the current snapshot. */
+  divergence: string | null;
+  unprogrammedGateways: string[];
+  problems: number;
+  envoy: { running: boolean; pid: number | null; restarts: number };
+  nacks: number;
+  lastNack: { typeUrl: string; error: string } | null;
+  certificates: Array<{ kind: string; name: string; notAfter: string; secondsLeft: number }>;
+}
+
 interface Flat {
   status: string | undefined;
   reason: string | undefined;
@@ -112,11 +135,19 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
   private printedReady = false;
   private stopped = false;
   private readonly onAck = (): void => this.checkReady();
+  readonly registry: Registry;
+  private readonly translationMetrics: TranslationMetrics;
+  /** The listener certificates of the last translation (computed once per translation, read per scrape). */
+  private certificates: CertificateExpiry[] = [];
 
   constructor(private readonly opts: RunnerOptions) {
     super();
     this.nodeId = opts.nodeId ?? STANDALONE_NODE_ID;
     this.log = opts.logger ?? silentLogger;
+    this.registry = opts.registry ?? new Registry();
+    this.translationMetrics = new TranslationMetrics(this.registry);
+    CertificateMetrics.of(this.registry).add(() => this.certificates);
+    registerEnvoyMetrics(this.registry, () => this.envoyRestarts);
   }
 
   /** Translation options; L7 policy's access log defaults to a file in the run's work directory. */
@@ -145,7 +176,7 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
 
   async start(): Promise<void> {
     const socket = path.join(this.workDir, 'xds.sock');
-    this.server = new XdsServer({ cache: this.cache, logger: this.log });
+    this.server = new XdsServer({ cache: this.cache, logger: this.log, metrics: new XdsMetrics(this.registry) });
     this.server.on('ack', this.onAck);
     this.server.on('nack', (e) => {
       this.nacks.push(e);
@@ -153,9 +184,17 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
       this.emit('nack', e);
     });
     await this.server.listen({ unix: socket });
-    if (this.opts.adminPort !== undefined) this.admin = await startAdminServer(this.server, this.opts.adminPort);
+    if (this.opts.adminPort !== undefined) {
+      this.admin = await startAdminServer(this.server, this.opts.adminPort, {
+        registry: this.registry,
+        envoyAdminUrl: () => (this.envoy?.adminPort ? this.envoy.adminUrl : undefined),
+        ready: () => this.isReady(),
+        status: () => this.statusReport(),
+        translation: (withXds) => (this.last ? translationReport(this.last, withXds ? 'all' : 'status') : {}),
+      });
+    }
     // The first translation must work (a missing directory is a usage error); later ones may fail.
-    const first = translateDirectory(this.opts.dir, this.files, { ...this.translateOptions, cache: this.translations });
+    const first = this.translate();
     this.apply(first);
     this.watchDir();
     if (this.stopped) return;
@@ -182,7 +221,7 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
     if (this.stopped) return;
     let t: Translation;
     try {
-      t = translateDirectory(this.opts.dir, this.files, { ...this.translateOptions, cache: this.translations });
+      t = this.translate();
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
       this.log.error({ err: error.message }, 'reload failed; still serving the last good configuration');
@@ -198,8 +237,31 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
     }
   }
 
+  private translate(): Translation {
+    return this.translationMetrics.timed(() => translateDirectory(this.opts.dir, this.files, { ...this.translateOptions, cache: this.translations }));
+  }
+
+  /** What `weft status` reads (the admin endpoint's /debug/status). */
+  statusReport(): RunnerStatus {
+    const now = Date.now();
+    return {
+      ready: this.isReady(),
+      generation: this.generation,
+      version: this.version(),
+      nodeId: this.nodeId,
+      divergence: this.divergence() ?? null,
+      unprogrammedGateways: this.unprogrammedGateways(),
+      problems: this.last?.problems.length ?? 0,
+      envoy: { running: this.envoy?.pid !== undefined, pid: this.envoy?.pid ?? null, restarts: this.envoyRestarts },
+      nacks: this.nacks.length,
+      lastNack: this.nacks.at(-1) ? { typeUrl: this.nacks.at(-1)!.typeUrl, error: this.nacks.at(-1)!.errorMessage } : null,
+      certificates: this.certificates.map((c) => ({ kind: c.kind, name: c.name, notAfter: c.notAfter.toISOString(), secondsLeft: Math.round((c.notAfter.getTime() - now) / 1000) })),
+    };
+  }
+
   private apply(t: Translation): void {
     const snapshot = Snapshot.of(t.resources);
+    this.certificates = irCertificates(t.ir);
     for (const p of t.problems) this.log.warn({ file: p.source.file, line: p.source.line }, formatProblem(p));
     this.snapshot = snapshot;
     this.generation++;

@@ -1,5 +1,7 @@
-// Prometheus metrics of the xDS server.
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+// Prometheus metrics of the xDS server (families: src/metrics/catalogue.ts).
+import { Registry, type Counter, type Gauge, type Histogram } from 'prom-client';
+import { METRICS } from '../metrics/catalogue.js';
+import { counter, gauge, histogram } from '../metrics/registry.js';
 
 export class XdsMetrics {
   readonly registry: Registry;
@@ -11,16 +13,10 @@ export class XdsMetrics {
 
   constructor(registry: Registry = new Registry()) {
     this.registry = registry;
-    this.streams = new Gauge({ name: 'weft_xds_streams', help: 'Open ADS streams.', labelNames: ['protocol'], registers: [registry] });
-    this.responses = new Counter({ name: 'weft_xds_responses_total', help: 'xDS responses sent.', labelNames: ['type', 'protocol'], registers: [registry] });
-    this.acks = new Counter({ name: 'weft_xds_acks_total', help: 'xDS responses ACKed by clients.', labelNames: ['type', 'protocol'], registers: [registry] });
-    this.nacks = new Counter({ name: 'weft_xds_nacks_total', help: 'xDS responses rejected (NACKed) by clients.', labelNames: ['type', 'protocol'], registers: [registry] });
-    this.ackSeconds = new Histogram({
-      name: 'weft_xds_response_ack_seconds',
-      help: 'Time from sending an xDS response to its ACK.',
-      labelNames: ['type', 'protocol'],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-      registers: [registry],
-    });
+    this.streams = gauge(registry, METRICS.xdsStreams);
+    this.responses = counter(registry, METRICS.xdsResponses);
+    this.acks = counter(registry, METRICS.xdsAcks);
+    this.nacks = counter(registry, METRICS.xdsNacks);
+    this.ackSeconds = histogram(registry, METRICS.xdsAckSeconds, [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]);
   }
 }
