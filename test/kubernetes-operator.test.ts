@@ -188,6 +188,34 @@ clusterTest('unchanged statuses are not rewritten', async (t) => {
   t.is((await read('Gateway', 'gw')).metadata?.resourceVersion, before);
 });
 
+clusterTest('a status changed by someone else is answered by a write pass, without a translation', async (t) => {
+  const op = operators[0];
+  let translations = 0;
+  const count = () => void translations++;
+  op.on('translated', count);
+  const pass = new Promise<void>((resolve) => op.once('statusesWritten', () => resolve()));
+  // Someone rewrites the Gateway's status with a bogus condition: only the status changes.
+  for (let attempt = 0; ; attempt++) {
+    const gw = await read('Gateway', 'gw');
+    const conditions = (gw.status?.conditions ?? []) as Cond[];
+    gw.status = { ...gw.status, conditions: conditions.map((c) => (c.type === 'Accepted' ? { ...c, reason: 'Tampered' } : c)) };
+    try {
+      await custom.replaceNamespacedCustomObjectStatus({ group: 'gateway.networking.k8s.io', version: 'v1', namespace: NS, plural: 'gateways', name: 'gw', body: gw });
+      break;
+    } catch (err) {
+      if ((err as { code?: number }).code !== 409 || attempt > 10) throw err;
+    }
+  }
+  await pass;
+  const restored = await eventually(async () => {
+    const gw = await read('Gateway', 'gw');
+    return cond(gw.status?.conditions as Cond[] | undefined, 'Accepted')?.reason === 'Accepted' ? gw : undefined;
+  }, 10_000, 'Weft\'s Accepted condition back');
+  op.off('translated', count);
+  t.truthy(restored);
+  t.is(translations, 0, 'nothing the pipeline reads changed: no translation');
+});
+
 clusterTest('one replica writes at a time; when the leader stops, the other takes over', async (t) => {
   const first = operators[0];
   const second = startOperator('replica-b');

@@ -18,7 +18,16 @@ export interface KindInformer {
 const MIN_BACKOFF_MS = 200;
 const MAX_BACKOFF_MS = 10_000;
 
-export function startKindInformer(kc: k8s.KubeConfig, kind: WatchedKind, onChange: () => void, log: Logger): KindInformer {
+/**
+ * What an update must change to count: `fingerprint(obj)` (e.g. what a translation reads of it). Updates that keep
+ * it (a status written, managedFields, resourceVersion) call `onOtherChange` instead of `onChange`.
+ */
+export interface ChangeFilter {
+  fingerprint(obj: KubeObject): string;
+  onOtherChange?: () => void;
+}
+
+export function startKindInformer(kc: k8s.KubeConfig, kind: WatchedKind, onChange: () => void, log: Logger, filter?: ChangeFilter): KindInformer {
   const client = k8s.KubernetesObjectApi.makeApiClient(kc);
   const path = collectionPath(kind);
   let synced = false;
@@ -39,10 +48,30 @@ export function startKindInformer(kc: k8s.KubeConfig, kind: WatchedKind, onChang
   let timer: NodeJS.Timeout | undefined;
   let lastError = '';
 
-  const changed = () => onChange();
-  informer.on('add', changed);
-  informer.on('update', changed);
-  informer.on('delete', changed);
+  // The last fingerprint per object (by uid): with 1,000 routes, every status the operator writes is an update event,
+  // and re-translating everything for each would keep operator and agents busy for as long as the writes last.
+  const fingerprints = new Map<string, string>();
+  const keyOf = (obj: KubeObject): string => obj.metadata?.uid ?? `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
+  informer.on('add', (obj) => {
+    if (filter) fingerprints.set(keyOf(obj), filter.fingerprint(obj));
+    onChange();
+  });
+  informer.on('update', (obj) => {
+    if (filter) {
+      const key = keyOf(obj);
+      const print = filter.fingerprint(obj);
+      if (fingerprints.get(key) === print) {
+        filter.onOtherChange?.();
+        return;
+      }
+      fingerprints.set(key, print);
+    }
+    onChange();
+  });
+  informer.on('delete', (obj) => {
+    fingerprints.delete(keyOf(obj));
+    onChange();
+  });
   informer.on('connect', () => {
     backoff = MIN_BACKOFF_MS;
     if (lastError) log.info({ kind: kind.kind }, 'watch recovered');

@@ -71,7 +71,9 @@ export class Operator extends EventEmitter<OperatorEvents> {
     CertificateMetrics.of(this.registry).add(() => this.certificates);
     this.pool = opts.gatewayAddressPool ? parseAddressRange(opts.gatewayAddressPool) : undefined;
     this.ingress = opts.ingress;
-    this.source = new KubernetesSource(opts.kubeConfig, { kinds: TRANSLATED_KINDS, logger: this.log, debounceMs: opts.debounceMs ?? 10 },
+    // A status changed by someone else (or our own write landing) needs no translation, only a write pass that
+    // compares the computed statuses with the live ones again.
+    this.source = new KubernetesSource(opts.kubeConfig, { kinds: TRANSLATED_KINDS, logger: this.log, debounceMs: opts.debounceMs ?? 10, onStatusChange: () => this.scheduleWrite() },
       (manifests) => this.translate(manifests));
     this.writer = new StatusWriter(opts.kubeConfig, TRANSLATED_KINDS, (kind, ns, name) => this.source.object(kind, ns, name), this.log);
     this.elector = new LeaderElector(opts.kubeConfig, {

@@ -14,6 +14,8 @@ export interface KubernetesSourceOptions {
   /** Quiet time after the last change before a new snapshot is taken: a burst of events becomes one translation. */
   debounceMs?: number;
   logger: Logger;
+  /** Called (not debounced) when an object changed in a way its manifest does not show, e.g. its status. */
+  onStatusChange?: () => void;
 }
 
 export function toManifest(kind: WatchedKind, obj: KubeObject): Manifest {
@@ -42,7 +44,13 @@ export class KubernetesSource {
   private stopped = false;
 
   constructor(kc: k8s.KubeConfig, private readonly opts: KubernetesSourceOptions, private readonly onSnapshot: (manifests: Manifest[]) => void) {
-    this.informers = opts.kinds.map((kind) => startKindInformer(kc, kind, () => this.schedule(), opts.logger));
+    // A new snapshot only when some object's manifest (what the pipeline reads) changed.
+    this.informers = opts.kinds.map((kind) => startKindInformer(kc, kind, () => this.schedule(), opts.logger, {
+      fingerprint: (obj) => JSON.stringify(toManifest(kind, obj)),
+      onOtherChange: () => {
+        if (!this.stopped && this.synced()) opts.onStatusChange?.();
+      },
+    }));
   }
 
   /** True once every kind was listed at least once: before that, a snapshot would miss objects. */
