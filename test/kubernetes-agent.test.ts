@@ -135,6 +135,25 @@ clusterTest('a route change reaches the data path, and a deleted route stops bei
   t.is(gone.status, 404);
 });
 
+clusterTest('a Gateway created while the agent runs is served once the operator publishes its address (a status-only change for the agent)', async (t) => {
+  const second = { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'gw2', namespace: NS },
+    spec: { gatewayClassName: 'weft', listeners: [{ name: 'http', protocol: 'HTTP', port: 8081 }] } };
+  // The route first: after the Gateway's creation, the only change the agent sees is the address in its status.
+  await objects.create({ ...route([{ backendRefs: [{ name: 'green', port: 80 }] }]), metadata: { name: 'to-gw2', namespace: NS }, spec: { parentRefs: [{ name: 'gw2' }], rules: [{ backendRefs: [{ name: 'green', port: 80 }] }] } });
+  await new Promise((r) => setTimeout(r, 200));
+  await objects.create(second);
+  const address = await eventually(async () => {
+    const gw = await objects.read<k8s.KubernetesObject & { status?: { addresses?: Array<{ value: string }> } }>(second);
+    return gw.status?.addresses?.[0]?.value;
+  }, 20_000, 'second Gateway address');
+  t.not(address, gatewayIp);
+  const r = await eventually(async () => {
+    const res = await httpGet(address, 8081, '/x').catch(() => undefined);
+    return res?.status === 200 ? res : undefined;
+  }, 20_000, 'the second Gateway served at its address');
+  t.is((JSON.parse(r.body) as Echo).backend, 'green');
+});
+
 clusterTest('the agent withdraws the Gateway address when it stops', async (t) => {
   const before = await ipIn(node!.netns, '-o', 'addr', 'show', 'dev', 'eth0');
   t.true(before.includes(`${gatewayIp}/32`));

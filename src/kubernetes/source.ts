@@ -46,7 +46,8 @@ export class KubernetesSource {
   constructor(kc: k8s.KubeConfig, private readonly opts: KubernetesSourceOptions, private readonly onSnapshot: (manifests: Manifest[]) => void) {
     // A new snapshot only when some object's manifest (what the pipeline reads) changed.
     this.informers = opts.kinds.map((kind) => startKindInformer(kc, kind, () => this.schedule(), opts.logger, {
-      fingerprint: (obj) => JSON.stringify(toManifest(kind, obj)),
+      // Gateways' status.addresses are read too: the operator keeps them across restarts, the agents serve them.
+      fingerprint: (obj) => JSON.stringify(kind.kind === 'Gateway' ? [toManifest(kind, obj), (obj.status as { addresses?: unknown } | undefined)?.addresses] : toManifest(kind, obj)),
       onOtherChange: () => {
         if (!this.stopped && this.synced()) opts.onStatusChange?.();
       },
