@@ -10,6 +10,8 @@ export interface KindInformer {
   kind: WatchedKind;
   /** Objects as last seen; empty until the first list succeeds. */
   list(): KubeObject[];
+  /** One object as last seen (the informer's index: status writes look up every object on each pass). */
+  get(name: string, namespace?: string): KubeObject | undefined;
   /** True once the first list completed. */
   synced(): boolean;
   stop(): Promise<void>;
@@ -93,6 +95,7 @@ export function startKindInformer(kc: k8s.KubeConfig, kind: WatchedKind, onChang
   return {
     kind,
     list: () => [...informer.list()],
+    get: (name, namespace) => informer.get(name, namespace),
     synced: () => synced,
     stop: async () => {
       stopped = true;

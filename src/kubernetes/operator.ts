@@ -144,12 +144,13 @@ export class Operator extends EventEmitter<OperatorEvents> {
   /** Routes and policies whose live status still carries an entry of Weft's: to clean up when Weft has nothing to say. */
   private routesShowingWeft(): Array<{ kind: string; namespace?: string; name: string }> {
     const out: Array<{ kind: string; namespace?: string; name: string }> = [];
-    for (const m of this.source.manifests()) {
-      if (!SHARED_STATUS_KINDS.has(m.kind)) continue;
-      const live = this.source.object(m.kind, m.metadata.namespace, m.metadata.name);
-      const status = live?.status as { parents?: Array<{ controllerName?: string }>; ancestors?: Array<{ controllerName?: string }> } | undefined;
-      if ([...(status?.parents ?? []), ...(status?.ancestors ?? [])].some((p) => p.controllerName === CONTROLLER_NAME)) {
-        out.push({ kind: m.kind, ...(m.metadata.namespace ? { namespace: m.metadata.namespace } : {}), name: m.metadata.name });
+    // The live objects themselves (not manifests, which copy every object): this runs on every write pass.
+    for (const kind of SHARED_STATUS_KINDS) {
+      for (const live of this.source.objects(kind)) {
+        const status = live.status as { parents?: Array<{ controllerName?: string }>; ancestors?: Array<{ controllerName?: string }> } | undefined;
+        if ([...(status?.parents ?? []), ...(status?.ancestors ?? [])].some((p) => p.controllerName === CONTROLLER_NAME)) {
+          out.push({ kind, ...(live.metadata?.namespace ? { namespace: live.metadata.namespace } : {}), name: live.metadata?.name ?? '' });
+        }
       }
     }
     return out;

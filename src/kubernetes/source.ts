@@ -63,10 +63,14 @@ export class KubernetesSource {
     return this.informers.flatMap((i) => i.list().map((obj) => toManifest(i.kind, obj)));
   }
 
+  /** The live objects of one kind as last seen (with their statuses). */
+  objects(kindName: string): KubeObject[] {
+    return this.informers.filter((i) => i.kind.kind === kindName).flatMap((i) => i.list());
+  }
+
   /** The live object as last seen (with its status and resourceVersion), for the status writer. */
   object(kindName: string, namespace: string | undefined, name: string): KubeObject | undefined {
-    const informer = this.informers.find((i) => i.kind.kind === kindName);
-    return informer?.list().find((o) => o.metadata?.name === name && (o.metadata?.namespace ?? undefined) === namespace);
+    return this.informers.find((i) => i.kind.kind === kindName)?.get(name, namespace);
   }
 
   async stop(): Promise<void> {
