@@ -459,7 +459,7 @@ ${ref('echo')}
   await assertHealthy(t, mesh);
 });
 
-test.serial('RequestRedirect: scheme, hostname, port, ReplaceFullPath, ReplacePrefixMatch, status codes; Location as the conformance suite expects', async (t) => {
+test.serial('RequestRedirect: scheme, hostname, port, ReplaceFullPath, ReplacePrefixMatch, status codes (301, 302, 303 to a POST, 307, 308); Location as the conformance suite expects', async (t) => {
   const redirect = (path: string, spec: string): string => `  - matches:
     - path: { type: PathPrefix, value: ${path} }
     filters:
@@ -479,6 +479,9 @@ ${spec}`;
         redirect('/port', '        port: 8083'),
         redirect('/http-80', '        port: 80'),
         redirect('/status-301', '        hostname: example.org\n        statusCode: 301'),
+        redirect('/see-other', '        statusCode: 303'),
+        redirect('/temporary', '        statusCode: 307'),
+        redirect('/permanent', '        statusCode: 308'),
         redirect('/full', '        path: { type: ReplaceFullPath, replaceFullPath: /replaced }'),
         redirect('/prefix/one', '        path: { type: ReplacePrefixMatch, replacePrefixMatch: /two }'),
         redirect('/strip', '        path: { type: ReplacePrefixMatch, replacePrefixMatch: / }'),
@@ -495,6 +498,10 @@ ${spec}`;
     ['/port', 302, 'http://example.com:8083/port'],
     ['/http-80', 302, 'http://example.com/http-80'],
     ['/status-301', 301, `http://example.org:${port}/status-301`],
+    // Extended: HTTPRoute303/307/308RedirectStatusCode (the suite's HTTPRoute303Redirect sends a POST).
+    ['/see-other', 303, `http://example.com:${port}/see-other`],
+    ['/temporary', 307, `http://example.com:${port}/temporary`],
+    ['/permanent', 308, `http://example.com:${port}/permanent`],
     ['/full/x?q=1', 302, `http://example.com:${port}/replaced?q=1`],
     ['/prefix/one/three', 302, `http://example.com:${port}/two/three`],
     ['/prefix/one', 302, `http://example.com:${port}/two`],
@@ -504,7 +511,7 @@ ${spec}`;
   ];
   const actual: Array<[string, number, string | undefined]> = [];
   for (const [path] of cases) {
-    const r = await request(port, { path, host: `example.com:${port}` });
+    const r = await request(port, { path, host: `example.com:${port}`, ...(path === '/see-other' ? { method: 'POST' } : {}) });
     actual.push([path, r.status, r.headers.location]);
   }
   t.deepEqual(actual, cases);
