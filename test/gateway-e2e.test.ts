@@ -459,6 +459,28 @@ ${ref('echo')}
   await assertHealthy(t, mesh);
 });
 
+test.serial('per-backend RequestHeaderModifier on an even split: over 100 requests, the header set for each backend names the one that served (HTTPRouteRequestHeaderModifierBackendWeights)', async (t) => {
+  const backendRef = (name: string): string => `    - name: ${name}
+      port: 8080
+      weight: 10
+      filters:
+      - type: RequestHeaderModifier
+        requestHeaderModifier:
+          set: [{ name: Backend, value: ${name} }]`;
+  const { mesh, port } = await gatewayFixture(t, ['infra-backend-v1', 'infra-backend-v2'], (bs, p) =>
+    gatewayYaml(p) + backendsYaml(bs) + routeYaml('request-header-modifier-backend-weights', `  - backendRefs:\n${backendRef('infra-backend-v1')}\n${backendRef('infra-backend-v2')}`),
+  );
+  const servedBy = new Map<string, number>();
+  for (let i = 0; i < 100; i++) {
+    const r = await request(port, { headers: { Backend: 'from-the-client' } });
+    t.is(r.status, 200);
+    t.deepEqual(headerValues(r.echo, 'backend'), [r.backend], `request ${i}: one Backend header, naming the backend that served`);
+    servedBy.set(r.backend, (servedBy.get(r.backend) ?? 0) + 1);
+  }
+  t.deepEqual([...servedBy.keys()].sort(), ['infra-backend-v1', 'infra-backend-v2'], 'both backends served');
+  await assertHealthy(t, mesh);
+});
+
 test.serial('RequestRedirect: scheme, hostname, port, ReplaceFullPath, ReplacePrefixMatch, status codes (301, 302, 303 to a POST, 307, 308); Location as the conformance suite expects', async (t) => {
   const redirect = (path: string, spec: string): string => `  - matches:
     - path: { type: PathPrefix, value: ${path} }
