@@ -96,6 +96,23 @@ export type GatewayAddressFor = (gateway: { namespace?: string; name: string }) 
 
 export const loopbackAddressFor: GatewayAddressFor = () => DEFAULT_ADDRESS;
 
+/**
+ * Why an IP cannot be a Gateway address (Programmed False AddressNotUsable), if it cannot: a listener binds it
+ * and clients connect to it, so it must be a unicast address. (The unspecified address is left usable: binding
+ * it serves on every interface.)
+ */
+export function unusableAddressProblem(ip: string): string | undefined {
+  if (isIP(ip) === 4) {
+    const first = Number(ip.split('.')[0]);
+    if (ip === '255.255.255.255') return 'the broadcast address';
+    if (first >= 224 && first <= 239) return 'a multicast address';
+    if (first >= 240) return 'a reserved address (240.0.0.0/4)';
+    return undefined;
+  }
+  if (isIP(ip) === 6 && /^ff[0-9a-f]{2}:/i.test(ip)) return 'a multicast address';
+  return isIP(ip) ? undefined : 'not an IP address';
+}
+
 /** Builds the state of every Gateway whose class is Weft's and Accepted. */
 export function buildGatewayStates(inputs: Inputs, addressFor: GatewayAddressFor = loopbackAddressFor): GatewayState[] {
   const classes = new Map(inputs.gatewayClasses.filter((gc) => isOurClass(gc) && !gc.spec.parametersRef).map((gc) => [gc.metadata.name, gc]));
@@ -117,18 +134,19 @@ function buildGatewayState(gateway: Obj<IGateway>, tlsObjects: TlsObjects, addre
   const assigned = addressFor({ ...(gateway.metadata.namespace ? { namespace: gateway.metadata.namespace } : {}), name: gateway.metadata.name });
   let unassigned = false;
   const unsupported = requested.filter((a) => (a.type ?? 'IPAddress') !== 'IPAddress');
-  const unusable: string[] = [];
+  const unusable: Array<{ value: string; problem: string }> = [];
   const addresses: string[] = [];
   for (const a of requested) {
     if ((a.type ?? 'IPAddress') !== 'IPAddress') continue;
     // An IPAddress without a value asks the implementation to assign one.
     const value = a.value ? a.value : assigned;
+    const problem = value === undefined ? undefined : unusableAddressProblem(value);
     if (value === undefined) {
       unassigned = true;
-    } else if (isIP(value)) {
-      if (!addresses.includes(value)) addresses.push(value);
-    } else {
-      unusable.push(value);
+    } else if (problem) {
+      unusable.push({ value, problem });
+    } else if (!addresses.includes(value)) {
+      addresses.push(value);
     }
   }
   if (requested.length === 0) {
@@ -143,7 +161,7 @@ function buildGatewayState(gateway: Obj<IGateway>, tlsObjects: TlsObjects, addre
   } else if (unassigned && addresses.length === 0) {
     setCondition(conditions, condition('Programmed', false, 'AddressNotAssigned', 'no address could be assigned to the Gateway: the address pool is exhausted', gen));
   } else if (unusable.length > 0) {
-    setCondition(conditions, condition('Programmed', false, 'AddressNotUsable', `spec.addresses: ${unusable.map((v) => `"${v}"`).join(', ')} cannot be used: not an IP address`, gen));
+    setCondition(conditions, condition('Programmed', false, 'AddressNotUsable', `spec.addresses: ${unusable.map((u) => `"${u.value}" cannot be used: ${u.problem}`).join('; ')}`, gen));
   }
   // GEP-91: a Gateway whose frontend validation allows insecure fallback says so in its own condition.
   const frontend = gateway.spec.tls?.frontend;
