@@ -10,7 +10,7 @@ import test from 'ava';
 import { startEchoBackend } from './helpers/echo-backend.js';
 import { eventually, freePort } from './helpers/net.js';
 import { CertFactory, httpsRequest, opensslSClient, startHttpsBackend, tlsHandshake } from './helpers/tls.js';
-import { caConfigMapYaml, loopbackServiceYaml, secretsYaml, tlsGatewayYaml } from './helpers/tls-manifests.js';
+import { caConfigMapYaml, classYaml, loopbackServiceYaml, secretsYaml, tlsGatewayYaml } from './helpers/tls-manifests.js';
 import { startTlsRunner } from './helpers/tls-runner.js';
 import { readyAfter } from './helpers/standalone.js';
 
@@ -378,6 +378,67 @@ spec:
   t.true(wrong.status >= 500 && wrong.status < 600, `status ${wrong.status}`);
   // Without a policy Envoy speaks plain HTTP to the TLS port: the backend does not answer with 200.
   t.not((await get('/no-policy')).status, 200);
+  t.deepEqual(run.runner.nacks, []);
+});
+
+test.serial('backend client certificate (GatewayBackendClientCertificate): routes of a Gateway with spec.tls.backend present its certificate to a TLS backend that requires one; another Gateway\'s routes to the same Service do not', async (t) => {
+  const certs = new CertFactory();
+  t.teardown(() => certs.close());
+  const serverCa = certs.ca('backend-ca');
+  const clientCa = certs.ca('client-ca');
+  const backendCert = certs.leaf('abc.example.com', ['abc.example.com'], { ca: serverCa });
+  const clientCert = certs.leaf('gateway-client', ['gateway-client.example.com'], { ca: clientCa, client: true });
+  // A backend that completes the handshake only with a client certificate from clientCa, and says whose it was.
+  const server = https.createServer({ cert: backendCert.cert, key: backendCert.key, ca: clientCa.cert, requestCert: true, rejectUnauthorized: true }, (req, res) => {
+    const peer = (req.socket as tls.TLSSocket).getPeerCertificate();
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ client: peer.subject?.CN ?? '', fingerprint256: peer.fingerprint256 }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
+  const [withCert, without] = [await freePort(), await freePort()];
+  const gateway = (name: string, port: number, backendTls: string): string => `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: ${name}, namespace: default }
+spec:
+  gatewayClassName: weft
+  listeners: [{ name: http, port: ${port}, protocol: HTTP }]${backendTls}
+`;
+  const run = await startTlsRunner(t, {
+    'gateway.yaml': classYaml() + gateway('gw', withCert, '\n  tls: { backend: { clientCertificateRef: { group: "", kind: Secret, name: client } } }') + gateway('plain', without, ''),
+    'routes.yaml': `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: app, namespace: default }
+spec:
+  parentRefs: [{ name: gw }, { name: plain }]
+  rules: [{ backendRefs: [{ name: secure, port: 443 }] }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: BackendTLSPolicy
+metadata: { name: secure, namespace: default }
+spec:
+  targetRefs: [{ group: "", kind: Service, name: secure }]
+  validation: { hostname: abc.example.com, caCertificateRefs: [{ group: "", kind: ConfigMap, name: backend-ca }] }
+`,
+    'secrets.yaml': secretsYaml({ client: clientCert }),
+    'ca.yaml': caConfigMapYaml('default', 'backend-ca', serverCa.cert),
+    'backends.yaml': loopbackServiceYaml('secure', 443, (server.address() as net.AddressInfo).port),
+  });
+  t.like(run.status('Gateway', 'gw'), { conditions: [{ type: 'Accepted', status: 'True' }, { type: 'Programmed', status: 'True' }, { type: 'ResolvedRefs', status: 'True', reason: 'ResolvedRefs' }] });
+  const get = (port: number): Promise<{ status: number; body: string }> =>
+    new Promise((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port, path: '/', headers: { host: 'abc.example.com' }, agent: false, timeout: 10_000 }, (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      }).on('error', reject);
+    });
+  await eventually(async () => (await get(withCert)).status === 200, 15_000, 'the TLS backend to be reached with the client certificate');
+  t.deepEqual(JSON.parse((await get(withCert)).body), { client: 'gateway-client', fingerprint256: clientCert.fingerprint256 });
+  // The other Gateway's cluster presents nothing: the backend refuses the handshake, the client gets a 5xx.
+  const refused = await get(without);
+  t.true(refused.status >= 500 && refused.status < 600, `status ${refused.status}`);
   t.deepEqual(run.runner.nacks, []);
 });
 

@@ -5,7 +5,7 @@ import type { IGatewayClass } from '@kubernetes-models/gateway-api/gateway.netwo
 import type { Inputs, Obj } from '../sources/kinds.js';
 import type { ClientValidationIR, TlsCertificateIR } from '../ir/model.js';
 import { condition, CONTROLLER_NAME, GATEWAY_GROUP, generationOf, type Condition, type ObjectStatus } from './conditions.js';
-import { resolveCertificates, resolveFrontendValidation, TlsObjects, type RefProblem } from './tls.js';
+import { resolveBackendClientCertificate, resolveCertificates, resolveFrontendValidation, TlsObjects, type RefProblem } from './tls.js';
 
 type ListenerSpec = IGateway['spec']['listeners'][number];
 
@@ -62,6 +62,8 @@ export interface GatewayState {
   addresses: string[];
   listeners: ListenerState[];
   conditions: Map<string, Condition>;
+  /** `spec.tls.backend.clientCertificateRef`, resolved: presented to the backends of this Gateway's routes reached over TLS. */
+  backendClientCertificate?: TlsCertificateIR;
 }
 
 export function isOurClass(gc: Obj<IGatewayClass>): boolean {
@@ -172,7 +174,11 @@ function buildGatewayState(gateway: Obj<IGateway>, tlsObjects: TlsObjects, addre
   if (insecure.length > 0) {
     setCondition(conditions, condition('InsecureFrontendValidationMode', true, 'ConfigurationChanged', `spec.tls.frontend: client certificate validation is AllowInsecureFallback (${insecure.join(', ')})`, gen));
   }
-  const state: GatewayState = { gateway, addresses, listeners: [], conditions };
+  // The Gateway's own ResolvedRefs: only its backend client certificate is a reference of the Gateway itself.
+  const clientCertificate = resolveBackendClientCertificate(gateway, tlsObjects);
+  if (clientCertificate && 'reason' in clientCertificate) setCondition(conditions, condition('ResolvedRefs', false, clientCertificate.reason, clientCertificate.message, gen));
+  else if (clientCertificate) setCondition(conditions, condition('ResolvedRefs', true, 'ResolvedRefs', 'All references resolved', gen));
+  const state: GatewayState = { gateway, addresses, listeners: [], conditions, ...(clientCertificate && !('reason' in clientCertificate) ? { backendClientCertificate: clientCertificate } : {}) };
   for (const spec of gateway.spec.listeners) state.listeners.push(buildListenerState(state, spec, gen, tlsObjects));
   return state;
 }
@@ -336,7 +342,7 @@ function finishGatewayConditions(state: GatewayState): void {
   setCondition(state.conditions, condition('Programmed', serving, serving ? 'Programmed' : 'Invalid', serving ? `Serving on ${state.addresses.join(', ')}` : 'No valid listener', gen));
 }
 
-const GATEWAY_CONDITION_ORDER = ['Accepted', 'Programmed', 'InsecureFrontendValidationMode'];
+const GATEWAY_CONDITION_ORDER = ['Accepted', 'Programmed', 'ResolvedRefs', 'InsecureFrontendValidationMode'];
 
 export function gatewayStatus(state: GatewayState): ObjectStatus {
   const g = state.gateway;

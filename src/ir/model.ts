@@ -156,6 +156,8 @@ export interface UpstreamTlsIR {
   subjectAltNames: Array<{ type: 'Hostname' | 'URI'; value: string }>;
   /** ALPN offered to the backend; empty: none. */
   alpn?: string[];
+  /** Presented to the backend when it asks for a client certificate (Gateway `spec.tls.backend`). */
+  clientCertificate?: TlsCertificateIR;
 }
 
 export interface WeightedBackendIR {

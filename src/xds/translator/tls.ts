@@ -110,6 +110,7 @@ export class SecretSet {
 
   addCluster(cluster: ClusterIR): void {
     if (cluster.tls?.trust) this.trusts.set(cluster.tls.trust.name, cluster.tls.trust);
+    if (cluster.tls?.clientCertificate) this.certificates.set(cluster.tls.clientCertificate.name, cluster.tls.clientCertificate);
   }
 
   resources(): Resource[] {
@@ -134,6 +135,7 @@ function upstreamTlsContext(t: UpstreamTlsIR): UpstreamTlsContext {
     sni: t.sni,
     common_tls_context: {
       ...(t.alpn?.length ? { alpn_protocols: t.alpn } : {}),
+      ...(t.clientCertificate ? { tls_certificate_sds_secret_configs: [sds(t.clientCertificate.name)] } : {}),
       combined_validation_context: { default_validation_context: defaults, ...(t.trust ? { validation_context_sds_secret_config: sds(t.trust.name) } : {}) },
     },
   };
