@@ -644,7 +644,9 @@ ${ref(backend)}
     'a route naming a port attaches to every listener on it, unless its sectionName narrows that',
   );
   t.deepEqual(served(await request(port, { host: 'foo.com' })), [200, 'v1']);
-  t.deepEqual(served(await request(port2, { host: `foo.com:${port2}` })), [200, 'v2']);
+  const withPort = await request(port2, { host: `foo.com:${port2}` });
+  t.deepEqual(served(withPort), [200, 'v2']);
+  t.is(withPort.echo?.host, `foo.com:${port2}`, 'the backend sees Host as the client sent it, port included');
   t.deepEqual(served(await request(port2, { host: `bar.com:${port2}` })), [200, 'v2']);
   t.deepEqual(served(await request(port3, { host: `foo.com:${port3}` })), [200, 'v3']);
   t.is((await request(port3, { host: `bar.com:${port3}` })).status, 404);

@@ -512,13 +512,14 @@ ${spec}`;
     ),
   );
   const cases: Array<[string, number, string]> = [
-    ['/scheme', 302, 'https://example.com/scheme'],
+    // The Host names a port, so a redirect to the scheme's default port names it (Envoy would keep the Host's).
+    ['/scheme', 302, 'https://example.com:443/scheme'],
     ['/scheme-port', 302, 'https://example.com:8443/scheme-port'],
-    ['/scheme-default-port', 302, 'https://example.com/scheme-default-port'],
+    ['/scheme-default-port', 302, 'https://example.com:443/scheme-default-port'],
     // No scheme, no port: the listener's port stays (Gateway API: the Gateway listener port).
     ['/hostname', 302, `http://example.org:${port}/hostname`],
     ['/port', 302, 'http://example.com:8083/port'],
-    ['/http-80', 302, 'http://example.com/http-80'],
+    ['/http-80', 302, 'http://example.com:80/http-80'],
     ['/status-301', 301, `http://example.org:${port}/status-301`],
     // Extended: HTTPRoute303/307/308RedirectStatusCode (the suite's HTTPRoute303Redirect sends a POST).
     ['/see-other', 303, `http://example.com:${port}/see-other`],
@@ -537,6 +538,14 @@ ${spec}`;
     actual.push([path, r.status, r.headers.location]);
   }
   t.deepEqual(actual, cases);
+  // A Host without a port: Location carries none for the scheme's default port (the spec's SHOULD).
+  const portless: Array<[string, string | undefined]> = [];
+  for (const path of ['/scheme', '/http-80', '/scheme-port']) portless.push([path, (await request(port, { path, host: 'example.com' })).headers.location]);
+  t.deepEqual(portless, [
+    ['/scheme', 'https://example.com/scheme'],
+    ['/http-80', 'http://example.com/http-80'],
+    ['/scheme-port', 'https://example.com:8443/scheme-port'],
+  ]);
   await assertHealthy(t, mesh);
 });
 

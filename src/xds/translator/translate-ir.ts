@@ -20,10 +20,9 @@ function httpConnectionManager(listener: HttpListenerIR, routeConfigName: string
     stat_prefix: listener.name,
     codec_type: 'AUTO',
     rds: { route_config_name: routeConfigName, config_source: ADS_CONFIG_SOURCE },
-    // Virtual hosts match without the port (the RouteConfiguration's ignore_port_in_host_matching). Only the
-    // listener's own port is stripped: redirects then write no port unless port_redirect says one, while a
-    // Host naming another port reaches the backend as sent (HTTPRouteHostnameIntersection).
-    strip_matching_host_port: true,
+    // Virtual hosts match without the port (the RouteConfiguration's ignore_port_in_host_matching), and Host
+    // reaches the backend as the client sent it, port included (HTTPRouteListenerPortMatching,
+    // HTTPRouteHostnameIntersection); redirects to a default port handle a Host with a port (envoyRoutes).
     upgrade_configs: [{ upgrade_type: 'websocket', enabled: { value: false } }],
     // CORS is always in the chain: inert on routes without a CorsPolicy, and keeping it there means a
     // route gaining or losing CORS changes only the route configuration (RDS), not the Listener (whose
