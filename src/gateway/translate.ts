@@ -36,6 +36,9 @@ export const SUPPORTED_FEATURES = [
   'HTTPRouteCORS',
   'HTTPRouteBackendProtocolH2C',
   'HTTPRouteBackendProtocolWebSocket',
+  'HTTPRoute303RedirectStatusCode',
+  'HTTPRoute307RedirectStatusCode',
+  'HTTPRoute308RedirectStatusCode',
   // TLS (the tls issue): HTTPS listeners are core; these are the named features.
   'TLSRoute',
   'TLSRouteModeTerminate',
