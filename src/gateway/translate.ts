@@ -36,6 +36,8 @@ export const SUPPORTED_FEATURES = [
   'HTTPRouteCORS',
   'HTTPRouteBackendProtocolH2C',
   'HTTPRouteBackendProtocolWebSocket',
+  'HTTPRouteNamedRouteRule',
+  'GRPCRouteNamedRouteRule',
   'HTTPRoute303RedirectStatusCode',
   'HTTPRoute307RedirectStatusCode',
   'HTTPRoute308RedirectStatusCode',
