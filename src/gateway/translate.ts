@@ -36,6 +36,7 @@ export const SUPPORTED_FEATURES = [
   'HTTPRouteCORS',
   'HTTPRouteBackendProtocolH2C',
   'HTTPRouteBackendProtocolWebSocket',
+  'HTTPRouteBackendRequestHeaderModification',
   'HTTPRouteNamedRouteRule',
   'GRPCRouteNamedRouteRule',
   'HTTPRoute303RedirectStatusCode',
