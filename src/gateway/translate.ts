@@ -36,6 +36,8 @@ export const SUPPORTED_FEATURES = [
   'HTTPRouteCORS',
   'HTTPRouteBackendProtocolH2C',
   'HTTPRouteBackendProtocolWebSocket',
+  'HTTPRouteParentRefPort',
+  'HTTPRouteDestinationPortMatching',
   'HTTPRouteBackendRequestHeaderModification',
   'HTTPRouteNamedRouteRule',
   'GRPCRouteNamedRouteRule',
