@@ -36,6 +36,7 @@ export const SUPPORTED_FEATURES = [
   'HTTPRouteCORS',
   'HTTPRouteBackendProtocolH2C',
   'HTTPRouteBackendProtocolWebSocket',
+  'GatewayStaticAddresses',
   'GatewayPort8080',
   'HTTPRouteParentRefPort',
   'HTTPRouteDestinationPortMatching',
