@@ -36,6 +36,7 @@ export const SUPPORTED_FEATURES = [
   'HTTPRouteCORS',
   'HTTPRouteBackendProtocolH2C',
   'HTTPRouteBackendProtocolWebSocket',
+  'GatewayBackendClientCertificate',
   'GatewayHTTPSListenerDetectMisdirectedRequests',
   'GatewayAddressEmpty',
   'GatewayStaticAddresses',
