@@ -83,6 +83,11 @@ features=$(node --input-type=module -e "import('$root/dist/src/gateway/translate
 report="$root/conformance/reports/v1.6.1-weft-$version-report.yaml"
 [ $# -eq 0 ] || report="$state-logs/conformance-report.yaml"
 out="$logs/conformance-output.txt"
+# GatewayStaticAddresses puts one usable and one unusable address in a Gateway's spec.addresses: an unused address
+# of the cluster subnet (outside the pool; the agent announces it on eth0) and a multicast one, which a listener
+# cannot serve (AddressNotUsable).
+usable_address="$prefix.199"
+unusable_address=224.0.0.1
 say "running the suite (output in $out)"
 set +e
 (cd conformance && GOFLAGS=-buildvcs=false go test -count=1 -timeout 30m -run TestConformance -v . -args \
@@ -91,6 +96,8 @@ set +e
   --conformance-profiles=GATEWAY-HTTP,GATEWAY-GRPC,GATEWAY-TLS \
   --report-output="$report" \
   --version="$version" \
+  --usable-address="$usable_address" \
+  --unusable-address="$unusable_address" \
   "$@") 2>&1 | tee "$out" | grep -E '^ {0,4}--- (PASS|FAIL)|^(FAIL|ok|PASS)' >&2
 status=${PIPESTATUS[0]}
 set -e

@@ -600,3 +600,55 @@ ${rule}
   }
   await assertHealthy(t, mesh);
 });
+
+test.serial('HTTPRouteListenerPortMatching, HTTPRouteInvalidParentRefNotMatchingListenerPort, HTTPRouteInvalidParentRefSectionNameNotMatchingPort: parentRef ports select listeners; a port no listener has, or one its sectionName does not have, is NoMatchingParent', async (t) => {
+  // The suite's listeners are on 80, 8080 and 8090; here on three free ports of 127.0.0.1.
+  const [port2, port3] = [await freePort(), await freePort()];
+  const route = (name: string, parentRef: string, backend: string): string => `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: ${name}
+  namespace: default
+spec:
+  parentRefs:
+  - name: ${parentRef}
+  rules:
+  - backendRefs:
+${ref(backend)}
+`;
+  const { mesh, port, translation } = await gatewayFixture(t, ['v1', 'v2', 'v3'], (bs, p) =>
+    gatewayClassYaml() +
+    namedGatewayYaml('httproute-listener-port-matching', [
+      { name: 'listener-1', port: p, hostname: 'foo.com' },
+      { name: 'listener-2', port: port2, hostname: 'foo.com' },
+      { name: 'listener-3', port: port2, hostname: 'bar.com' },
+      { name: 'listener-4', port: port3, hostname: 'foo.com' },
+      { name: 'listener-5', port: port3, hostname: 'bar.com' },
+    ]) +
+    bs.map((b) => backendYaml(b)).join('') +
+    route('backend-v1', `httproute-listener-port-matching\n    port: ${p}`, 'v1') +
+    route('backend-v2', `httproute-listener-port-matching\n    port: ${port2}`, 'v2') +
+    route('backend-v3', `httproute-listener-port-matching\n    port: ${port3}\n    sectionName: listener-4`, 'v3') +
+    route('listener-not-matching-route-port', `httproute-listener-port-matching\n    port: 81`, 'v1') +
+    route('section-name-not-matching-port', `httproute-listener-port-matching\n    sectionName: listener-1\n    port: ${port2}`, 'v1'),
+  );
+  for (const name of ['backend-v1', 'backend-v2', 'backend-v3']) t.like(routeConditions(translation, name), { Accepted: { status: 'True' }, ResolvedRefs: { status: 'True' } }, name);
+  for (const name of ['listener-not-matching-route-port', 'section-name-not-matching-port']) {
+    t.like(routeConditions(translation, name), { Accepted: { status: 'False', reason: 'NoMatchingParent' }, ResolvedRefs: { status: 'True' } }, name);
+  }
+  const listeners = (statusOf(translation, 'Gateway', 'httproute-listener-port-matching') as { listeners: Array<{ name: string; attachedRoutes: number }> }).listeners;
+  t.deepEqual(
+    listeners.map((l) => [l.name, l.attachedRoutes]),
+    [['listener-1', 1], ['listener-2', 1], ['listener-3', 1], ['listener-4', 1], ['listener-5', 0]],
+    'a route naming a port attaches to every listener on it, unless its sectionName narrows that',
+  );
+  t.deepEqual(served(await request(port, { host: 'foo.com' })), [200, 'v1']);
+  const withPort = await request(port2, { host: `foo.com:${port2}` });
+  t.deepEqual(served(withPort), [200, 'v2']);
+  t.is(withPort.echo?.host, `foo.com:${port2}`, 'the backend sees Host as the client sent it, port included');
+  t.deepEqual(served(await request(port2, { host: `bar.com:${port2}` })), [200, 'v2']);
+  t.deepEqual(served(await request(port3, { host: `foo.com:${port3}` })), [200, 'v3']);
+  t.is((await request(port3, { host: `bar.com:${port3}` })).status, 404);
+  await assertHealthy(t, mesh);
+});

@@ -459,7 +459,29 @@ ${ref('echo')}
   await assertHealthy(t, mesh);
 });
 
-test.serial('RequestRedirect: scheme, hostname, port, ReplaceFullPath, ReplacePrefixMatch, status codes; Location as the conformance suite expects', async (t) => {
+test.serial('per-backend RequestHeaderModifier on an even split: over 100 requests, the header set for each backend names the one that served (HTTPRouteRequestHeaderModifierBackendWeights)', async (t) => {
+  const backendRef = (name: string): string => `    - name: ${name}
+      port: 8080
+      weight: 10
+      filters:
+      - type: RequestHeaderModifier
+        requestHeaderModifier:
+          set: [{ name: Backend, value: ${name} }]`;
+  const { mesh, port } = await gatewayFixture(t, ['infra-backend-v1', 'infra-backend-v2'], (bs, p) =>
+    gatewayYaml(p) + backendsYaml(bs) + routeYaml('request-header-modifier-backend-weights', `  - backendRefs:\n${backendRef('infra-backend-v1')}\n${backendRef('infra-backend-v2')}`),
+  );
+  const servedBy = new Map<string, number>();
+  for (let i = 0; i < 100; i++) {
+    const r = await request(port, { headers: { Backend: 'from-the-client' } });
+    t.is(r.status, 200);
+    t.deepEqual(headerValues(r.echo, 'backend'), [r.backend], `request ${i}: one Backend header, naming the backend that served`);
+    servedBy.set(r.backend, (servedBy.get(r.backend) ?? 0) + 1);
+  }
+  t.deepEqual([...servedBy.keys()].sort(), ['infra-backend-v1', 'infra-backend-v2'], 'both backends served');
+  await assertHealthy(t, mesh);
+});
+
+test.serial('RequestRedirect: scheme, hostname, port, ReplaceFullPath, ReplacePrefixMatch, status codes (301, 302, 303 to a POST, 307, 308); Location as the conformance suite expects', async (t) => {
   const redirect = (path: string, spec: string): string => `  - matches:
     - path: { type: PathPrefix, value: ${path} }
     filters:
@@ -479,6 +501,9 @@ ${spec}`;
         redirect('/port', '        port: 8083'),
         redirect('/http-80', '        port: 80'),
         redirect('/status-301', '        hostname: example.org\n        statusCode: 301'),
+        redirect('/see-other', '        statusCode: 303'),
+        redirect('/temporary', '        statusCode: 307'),
+        redirect('/permanent', '        statusCode: 308'),
         redirect('/full', '        path: { type: ReplaceFullPath, replaceFullPath: /replaced }'),
         redirect('/prefix/one', '        path: { type: ReplacePrefixMatch, replacePrefixMatch: /two }'),
         redirect('/strip', '        path: { type: ReplacePrefixMatch, replacePrefixMatch: / }'),
@@ -487,14 +512,19 @@ ${spec}`;
     ),
   );
   const cases: Array<[string, number, string]> = [
-    ['/scheme', 302, 'https://example.com/scheme'],
+    // The Host names a port, so a redirect to the scheme's default port names it (Envoy would keep the Host's).
+    ['/scheme', 302, 'https://example.com:443/scheme'],
     ['/scheme-port', 302, 'https://example.com:8443/scheme-port'],
-    ['/scheme-default-port', 302, 'https://example.com/scheme-default-port'],
+    ['/scheme-default-port', 302, 'https://example.com:443/scheme-default-port'],
     // No scheme, no port: the listener's port stays (Gateway API: the Gateway listener port).
     ['/hostname', 302, `http://example.org:${port}/hostname`],
     ['/port', 302, 'http://example.com:8083/port'],
-    ['/http-80', 302, 'http://example.com/http-80'],
+    ['/http-80', 302, 'http://example.com:80/http-80'],
     ['/status-301', 301, `http://example.org:${port}/status-301`],
+    // Extended: HTTPRoute303/307/308RedirectStatusCode (the suite's HTTPRoute303Redirect sends a POST).
+    ['/see-other', 303, `http://example.com:${port}/see-other`],
+    ['/temporary', 307, `http://example.com:${port}/temporary`],
+    ['/permanent', 308, `http://example.com:${port}/permanent`],
     ['/full/x?q=1', 302, `http://example.com:${port}/replaced?q=1`],
     ['/prefix/one/three', 302, `http://example.com:${port}/two/three`],
     ['/prefix/one', 302, `http://example.com:${port}/two`],
@@ -504,10 +534,18 @@ ${spec}`;
   ];
   const actual: Array<[string, number, string | undefined]> = [];
   for (const [path] of cases) {
-    const r = await request(port, { path, host: `example.com:${port}` });
+    const r = await request(port, { path, host: `example.com:${port}`, ...(path === '/see-other' ? { method: 'POST' } : {}) });
     actual.push([path, r.status, r.headers.location]);
   }
   t.deepEqual(actual, cases);
+  // A Host without a port: Location carries none for the scheme's default port (the spec's SHOULD).
+  const portless: Array<[string, string | undefined]> = [];
+  for (const path of ['/scheme', '/http-80', '/scheme-port']) portless.push([path, (await request(port, { path, host: 'example.com' })).headers.location]);
+  t.deepEqual(portless, [
+    ['/scheme', 'https://example.com/scheme'],
+    ['/http-80', 'http://example.com/http-80'],
+    ['/scheme-port', 'https://example.com:8443/scheme-port'],
+  ]);
   await assertHealthy(t, mesh);
 });
 

@@ -10,7 +10,7 @@ import test from 'ava';
 import { startEchoBackend } from './helpers/echo-backend.js';
 import { eventually, freePort } from './helpers/net.js';
 import { CertFactory, httpsRequest, opensslSClient, startHttpsBackend, tlsHandshake } from './helpers/tls.js';
-import { caConfigMapYaml, loopbackServiceYaml, secretsYaml, tlsGatewayYaml } from './helpers/tls-manifests.js';
+import { caConfigMapYaml, classYaml, loopbackServiceYaml, secretsYaml, tlsGatewayYaml } from './helpers/tls-manifests.js';
 import { startTlsRunner } from './helpers/tls-runner.js';
 import { readyAfter } from './helpers/standalone.js';
 
@@ -381,6 +381,67 @@ spec:
   t.deepEqual(run.runner.nacks, []);
 });
 
+test.serial('backend client certificate (GatewayBackendClientCertificate): routes of a Gateway with spec.tls.backend present its certificate to a TLS backend that requires one; another Gateway\'s routes to the same Service do not', async (t) => {
+  const certs = new CertFactory();
+  t.teardown(() => certs.close());
+  const serverCa = certs.ca('backend-ca');
+  const clientCa = certs.ca('client-ca');
+  const backendCert = certs.leaf('abc.example.com', ['abc.example.com'], { ca: serverCa });
+  const clientCert = certs.leaf('gateway-client', ['gateway-client.example.com'], { ca: clientCa, client: true });
+  // A backend that completes the handshake only with a client certificate from clientCa, and says whose it was.
+  const server = https.createServer({ cert: backendCert.cert, key: backendCert.key, ca: clientCa.cert, requestCert: true, rejectUnauthorized: true }, (req, res) => {
+    const peer = (req.socket as tls.TLSSocket).getPeerCertificate();
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ client: peer.subject?.CN ?? '', fingerprint256: peer.fingerprint256 }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
+  const [withCert, without] = [await freePort(), await freePort()];
+  const gateway = (name: string, port: number, backendTls: string): string => `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: ${name}, namespace: default }
+spec:
+  gatewayClassName: weft
+  listeners: [{ name: http, port: ${port}, protocol: HTTP }]${backendTls}
+`;
+  const run = await startTlsRunner(t, {
+    'gateway.yaml': classYaml() + gateway('gw', withCert, '\n  tls: { backend: { clientCertificateRef: { group: "", kind: Secret, name: client } } }') + gateway('plain', without, ''),
+    'routes.yaml': `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: app, namespace: default }
+spec:
+  parentRefs: [{ name: gw }, { name: plain }]
+  rules: [{ backendRefs: [{ name: secure, port: 443 }] }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: BackendTLSPolicy
+metadata: { name: secure, namespace: default }
+spec:
+  targetRefs: [{ group: "", kind: Service, name: secure }]
+  validation: { hostname: abc.example.com, caCertificateRefs: [{ group: "", kind: ConfigMap, name: backend-ca }] }
+`,
+    'secrets.yaml': secretsYaml({ client: clientCert }),
+    'ca.yaml': caConfigMapYaml('default', 'backend-ca', serverCa.cert),
+    'backends.yaml': loopbackServiceYaml('secure', 443, (server.address() as net.AddressInfo).port),
+  });
+  t.like(run.status('Gateway', 'gw'), { conditions: [{ type: 'Accepted', status: 'True' }, { type: 'Programmed', status: 'True' }, { type: 'ResolvedRefs', status: 'True', reason: 'ResolvedRefs' }] });
+  const get = (port: number): Promise<{ status: number; body: string }> =>
+    new Promise((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port, path: '/', headers: { host: 'abc.example.com' }, agent: false, timeout: 10_000 }, (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      }).on('error', reject);
+    });
+  await eventually(async () => (await get(withCert)).status === 200, 15_000, 'the TLS backend to be reached with the client certificate');
+  t.deepEqual(JSON.parse((await get(withCert)).body), { client: 'gateway-client', fingerprint256: clientCert.fingerprint256 });
+  // The other Gateway's cluster presents nothing: the backend refuses the handshake, the client gets a 5xx.
+  const refused = await get(without);
+  t.true(refused.status >= 500 && refused.status < 600, `status ${refused.status}`);
+  t.deepEqual(run.runner.nacks, []);
+});
+
 test.serial('adding and removing an HTTPS listener (GatewayModifyListeners, HTTPS part): the new SNI serves, then stops; connections of the other listener are kept', async (t) => {
   const certs = new CertFactory();
   t.teardown(() => certs.close());
@@ -430,3 +491,85 @@ spec:
   t.is(sockets.size, 1, 'the connection to listener a was kept across the listener changes');
   t.deepEqual(run.runner.nacks, []);
 });
+
+test.serial('misdirected requests (GatewayHTTPSListenerDetectMisdirectedRequests): a Host another HTTPS listener of the port serves answers 421 on a connection whose SNI chose this one, over HTTP/1.1 and HTTP/2', async (t) => {
+  const certs = new CertFactory();
+  t.teardown(() => certs.close());
+  // One certificate for every name, as the suite's tls-validity-checks-certificate.
+  const cert = certs.leaf('example.org', ['example.org', 'second-example.org', '*.wildcard.org', 'unknown-example.org']);
+  const backends = await Promise.all(['v1', 'v2', 'v3'].map((n) => startEchoBackend(`infra-backend-${n}`)));
+  t.teardown(() => Promise.all(backends.map((b) => b.close())).then(() => undefined));
+  const httpsPort = await freePort();
+  const route = (n: number, section: string, backend: string, hostnames = ''): string => `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: https-listener-detect-misdirected-requests-test-${n}, namespace: default }
+spec:
+  parentRefs: [{ name: gw, sectionName: ${section} }]${hostnames}
+  rules: [{ matches: [{ path: { type: PathPrefix, value: /detect-misdirected-requests } }], backendRefs: [{ name: ${backend}, port: 80 }] }]
+`;
+  const routes = [
+    route(1, 'https', 'infra-backend-v1', '\n  hostnames: [example.org]'),
+    route(2, 'https-with-hostname', 'infra-backend-v2'),
+    route(3, 'https-with-wildcard-hostname', 'infra-backend-v3'),
+    route(4, 'https-with-hostname-matching-wildcard', 'infra-backend-v1'),
+  ].join('---\n');
+  const gateway = tlsGatewayYaml([
+    { name: 'https', port: httpsPort, protocol: 'HTTPS', certs: ['cert'] },
+    { name: 'https-with-hostname', port: httpsPort, protocol: 'HTTPS', hostname: 'second-example.org', certs: ['cert'] },
+    { name: 'https-with-wildcard-hostname', port: httpsPort, protocol: 'HTTPS', hostname: '*.wildcard.org', certs: ['cert'] },
+    { name: 'https-with-hostname-matching-wildcard', port: httpsPort, protocol: 'HTTPS', hostname: 'fourth-example.wildcard.org', certs: ['cert'] },
+  ]);
+  const services = backends.map((b) => loopbackServiceYaml(b.name, 80, b.port)).join('---\n');
+  const run = await startTlsRunner(t, { 'gateway.yaml': gateway, 'secrets.yaml': secretsYaml({ cert }), 'routes.yaml': routes, 'services.yaml': services });
+  await eventually(async () => (await httpsRequest(httpsPort, { servername: 'example.org', path: '/detect-misdirected-requests' })).status === 200, 15_000, 'HTTPS to be served');
+
+  // The suite's cases: [SNI, Host, status, backend].
+  const cases: Array<[string, string, number, string?]> = [
+    ['example.org', 'example.org', 200, 'infra-backend-v1'],
+    ['example.org', 'second-example.org', 421],
+    ['example.org', 'unknown-example.org', 404],
+    ['second-example.org', 'second-example.org', 200, 'infra-backend-v2'],
+    ['second-example.org', 'example.org', 421],
+    ['second-example.org', 'unknown-example.org', 421],
+    ['third-example.wildcard.org', 'third-example.wildcard.org', 200, 'infra-backend-v3'],
+    ['third-example.wildcard.org', 'fith-example.wildcard.org', 200, 'infra-backend-v3'],
+    ['third-example.wildcard.org', 'fourth-example.wildcard.org', 421],
+    ['third-example.wildcard.org', 'second-example.org', 421],
+    ['third-example.wildcard.org', 'unknown-example.org', 421],
+    ['fourth-example.wildcard.org', 'fourth-example.wildcard.org', 200, 'infra-backend-v1'],
+    ['fourth-example.wildcard.org', 'fith-example.wildcard.org', 421],
+    ['unknown-example.org', 'example.org', 200, 'infra-backend-v1'],
+    ['unknown-example.org', 'unknown-example.org', 404],
+  ];
+  type Outcome = [string, string, number, string?];
+  const outcome = (servername: string, host: string, r: { status: number; body: string }): Outcome =>
+    r.status === 200 ? [servername, host, r.status, (JSON.parse(r.body) as { backend: string }).backend] : [servername, host, r.status];
+  const overH1: Outcome[] = [];
+  const overH2: Outcome[] = [];
+  for (const [servername, host] of cases) {
+    overH1.push(outcome(servername, host, await httpsRequest(httpsPort, { servername, host, path: '/detect-misdirected-requests' })));
+    overH2.push(outcome(servername, host, await h2Request(httpsPort, servername, host, '/detect-misdirected-requests')));
+  }
+  t.deepEqual(overH1, cases, 'HTTP/1.1');
+  t.deepEqual(overH2, cases, 'HTTP/2');
+  t.deepEqual(run.runner.nacks, []);
+});
+
+/** One HTTP/2 request over TLS with this SNI and :authority. */
+function h2Request(port: number, servername: string, authority: string, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(`https://127.0.0.1:${port}`, { servername, rejectUnauthorized: false });
+    session.once('error', reject);
+    const req = session.request({ ':path': path, ':authority': authority });
+    let status = 0;
+    let body = '';
+    req.on('response', (h) => (status = Number(h[':status'])));
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      session.close();
+      resolve({ status, body });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}

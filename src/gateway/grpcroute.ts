@@ -9,7 +9,7 @@ import type { BackendProblem, BackendRefLike, BackendResolution, BackendResolver
 import { headerModifier, ruleBackends, ruleMirrors, type Resolve } from './rule-backends.js';
 import { condition, generationOf } from './conditions.js';
 import type { ListenerState } from './listeners.js';
-import { compareRoutePrecedence, compareTimestamps, regexProblem, type RankedRoute, type TranslatedHttpRoute } from './httproute.js';
+import { compareRoutePrecedence, compareTimestamps, regexProblem, ruleLabel, type RankedRoute, type TranslatedHttpRoute } from './httproute.js';
 
 type Rule = NonNullable<IGRPCRoute['spec']['rules']>[number];
 type Match = NonNullable<Rule['matches']>[number];
@@ -106,6 +106,8 @@ function forGrpc(resolved: BackendResolution, ref: BackendRefLike, from: { names
 
 interface RuleProblem {
   ruleIndex: number;
+  /** The rule's `name` (extended: GRPCRouteNamedRouteRule), if it has one. */
+  ruleName?: string;
   message: string;
 }
 
@@ -129,7 +131,7 @@ export function translateGrpcRoute(route: Obj<IGRPCRoute>, backends: BackendReso
   rules.forEach((rule, ruleIndex) => {
     const problem = ruleProblem(rule, ruleIndex);
     if (problem) {
-      dropped.push(problem);
+      dropped.push({ ...problem, ...(rule.name ? { ruleName: rule.name } : {}) });
       return;
     }
     const filters = rule.filters ?? [];
@@ -162,12 +164,12 @@ export function translateGrpcRoute(route: Obj<IGRPCRoute>, backends: BackendReso
       });
     });
   });
-  const describe = dropped.map((d) => `rule ${d.ruleIndex}: ${d.message}`).join('; ');
+  const describe = dropped.map((d) => `rule ${ruleLabel(d)}: ${d.message}`).join('; ');
   if (dropped.length === rules.length) {
     out.invalid = { reason: 'UnsupportedValue', message: `no rule can be served: ${describe}` };
     out.routes = [];
   } else if (dropped.length > 0) {
-    const message = dropped.length === 1 ? `Dropped Rule ${dropped[0].ruleIndex}: ${dropped[0].message}` : `Dropped Rules ${dropped.map((d) => d.ruleIndex).join(', ')}: ${describe}`;
+    const message = dropped.length === 1 ? `Dropped Rule ${ruleLabel(dropped[0])}: ${dropped[0].message}` : `Dropped Rules ${dropped.map(ruleLabel).join(', ')}: ${describe}`;
     out.partiallyInvalid = { reason: 'UnsupportedValue', message };
   }
   return out;

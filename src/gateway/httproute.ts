@@ -29,12 +29,16 @@ export interface TranslatedHttpRoute {
 
 interface RuleProblem {
   ruleIndex: number;
+  /** The rule's `name` (extended: HTTPRouteNamedRouteRule), if it has one. */
+  ruleName?: string;
   reason: 'UnsupportedValue' | 'IncompatibleFilters';
   message: string;
 }
 
 const BACKEND_REF_FILTERS = ['RequestHeaderModifier', 'ResponseHeaderModifier'];
 const SUPPORTED_FILTERS = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestRedirect', 'URLRewrite', 'RequestMirror', 'CORS'];
+/** RequestRedirect status codes Envoy's RedirectAction has; the spec says others must make the rule UnsupportedValue. */
+export const REDIRECT_STATUS_CODES = [301, 302, 303, 307, 308];
 
 /** Why a rule cannot be served, if it cannot. */
 function ruleProblem(rule: Rule, ruleIndex: number): RuleProblem | undefined {
@@ -46,6 +50,11 @@ function ruleProblem(rule: Rule, ruleIndex: number): RuleProblem | undefined {
   for (const [refIndex, ref] of (rule.backendRefs ?? []).entries()) {
     const other = (ref.filters ?? []).find((f) => !BACKEND_REF_FILTERS.includes(f.type));
     if (other) return { ruleIndex, reason: 'UnsupportedValue', message: `backendRef ${refIndex}: filter type ${other.type} is not supported on a backendRef` };
+  }
+  // The schema's enum may grow ("implementations must ensure that unknown values will not cause a crash").
+  const statusCode = filters.find((f) => f.type === 'RequestRedirect')?.requestRedirect?.statusCode;
+  if (statusCode !== undefined && !REDIRECT_STATUS_CODES.includes(statusCode)) {
+    return { ruleIndex, reason: 'UnsupportedValue', message: `requestRedirect.statusCode ${String(statusCode)} is not supported (${REDIRECT_STATUS_CODES.join(', ')})` };
   }
   if (filters.some((f) => f.type === 'RequestRedirect') && filters.some((f) => f.type === 'URLRewrite')) {
     return { ruleIndex, reason: 'IncompatibleFilters', message: 'RequestRedirect and URLRewrite cannot be used together' };
@@ -133,7 +142,7 @@ export function translateHttpRoute(route: Obj<IHTTPRoute>, backends: BackendReso
   rules.forEach((rule, ruleIndex) => {
     const problem = ruleProblem(rule, ruleIndex);
     if (problem) {
-      dropped.push(problem);
+      dropped.push({ ...problem, ...(rule.name ? { ruleName: rule.name } : {}) });
       return;
     }
     const filters = rule.filters ?? [];
@@ -189,16 +198,21 @@ export function translateHttpRoute(route: Obj<IHTTPRoute>, backends: BackendReso
       out.routes.push({ route: ir, creationTimestamp: route.metadata.creationTimestamp ?? '', objectKey, ruleIndex, matchIndex });
     });
   });
-  const describe = dropped.map((d) => `rule ${d.ruleIndex}: ${d.message}`).join('; ');
+  const describe = dropped.map((d) => `rule ${ruleLabel(d)}: ${d.message}`).join('; ');
   if (dropped.length === rules.length) {
     out.invalid = { reason: dropped[0].reason, message: `no rule can be served: ${describe}` };
     out.routes = [];
   } else if (dropped.length > 0) {
     // The spec: with the "drop rules" approach the message MUST start with "Dropped Rule".
-    const message = dropped.length === 1 ? `Dropped Rule ${dropped[0].ruleIndex}: ${dropped[0].message}` : `Dropped Rules ${dropped.map((d) => d.ruleIndex).join(', ')}: ${describe}`;
+    const message = dropped.length === 1 ? `Dropped Rule ${ruleLabel(dropped[0])}: ${dropped[0].message}` : `Dropped Rules ${dropped.map(ruleLabel).join(', ')}: ${describe}`;
     out.partiallyInvalid = { reason: 'UnsupportedValue', message }; // the one reason the spec lists for PartiallyInvalid
   }
   return out;
+}
+
+/** A rule as status messages name it: its index, and its name when it has one (`1 (canary)`). */
+export function ruleLabel(r: { ruleIndex: number; ruleName?: string }): string {
+  return r.ruleName ? `${r.ruleIndex} (${r.ruleName})` : String(r.ruleIndex);
 }
 
 /** Gateway API precedence within one hostname: the first route in this order that matches wins. */

@@ -5,7 +5,7 @@ import type { IGatewayClass } from '@kubernetes-models/gateway-api/gateway.netwo
 import type { Inputs, Obj } from '../sources/kinds.js';
 import type { ClientValidationIR, TlsCertificateIR } from '../ir/model.js';
 import { condition, CONTROLLER_NAME, GATEWAY_GROUP, generationOf, type Condition, type ObjectStatus } from './conditions.js';
-import { resolveCertificates, resolveFrontendValidation, TlsObjects, type RefProblem } from './tls.js';
+import { resolveBackendClientCertificate, resolveCertificates, resolveFrontendValidation, TlsObjects, type RefProblem } from './tls.js';
 
 type ListenerSpec = IGateway['spec']['listeners'][number];
 
@@ -62,6 +62,8 @@ export interface GatewayState {
   addresses: string[];
   listeners: ListenerState[];
   conditions: Map<string, Condition>;
+  /** `spec.tls.backend.clientCertificateRef`, resolved: presented to the backends of this Gateway's routes reached over TLS. */
+  backendClientCertificate?: TlsCertificateIR;
 }
 
 export function isOurClass(gc: Obj<IGatewayClass>): boolean {
@@ -96,6 +98,23 @@ export type GatewayAddressFor = (gateway: { namespace?: string; name: string }) 
 
 export const loopbackAddressFor: GatewayAddressFor = () => DEFAULT_ADDRESS;
 
+/**
+ * Why an IP cannot be a Gateway address (Programmed False AddressNotUsable), if it cannot: a listener binds it
+ * and clients connect to it, so it must be a unicast address. (The unspecified address is left usable: binding
+ * it serves on every interface.)
+ */
+export function unusableAddressProblem(ip: string): string | undefined {
+  if (isIP(ip) === 4) {
+    const first = Number(ip.split('.')[0]);
+    if (ip === '255.255.255.255') return 'the broadcast address';
+    if (first >= 224 && first <= 239) return 'a multicast address';
+    if (first >= 240) return 'a reserved address (240.0.0.0/4)';
+    return undefined;
+  }
+  if (isIP(ip) === 6 && /^ff[0-9a-f]{2}:/i.test(ip)) return 'a multicast address';
+  return isIP(ip) ? undefined : 'not an IP address';
+}
+
 /** Builds the state of every Gateway whose class is Weft's and Accepted. */
 export function buildGatewayStates(inputs: Inputs, addressFor: GatewayAddressFor = loopbackAddressFor): GatewayState[] {
   const classes = new Map(inputs.gatewayClasses.filter((gc) => isOurClass(gc) && !gc.spec.parametersRef).map((gc) => [gc.metadata.name, gc]));
@@ -117,18 +136,19 @@ function buildGatewayState(gateway: Obj<IGateway>, tlsObjects: TlsObjects, addre
   const assigned = addressFor({ ...(gateway.metadata.namespace ? { namespace: gateway.metadata.namespace } : {}), name: gateway.metadata.name });
   let unassigned = false;
   const unsupported = requested.filter((a) => (a.type ?? 'IPAddress') !== 'IPAddress');
-  const unusable: string[] = [];
+  const unusable: Array<{ value: string; problem: string }> = [];
   const addresses: string[] = [];
   for (const a of requested) {
     if ((a.type ?? 'IPAddress') !== 'IPAddress') continue;
     // An IPAddress without a value asks the implementation to assign one.
     const value = a.value ? a.value : assigned;
+    const problem = value === undefined ? undefined : unusableAddressProblem(value);
     if (value === undefined) {
       unassigned = true;
-    } else if (isIP(value)) {
-      if (!addresses.includes(value)) addresses.push(value);
-    } else {
-      unusable.push(value);
+    } else if (problem) {
+      unusable.push({ value, problem });
+    } else if (!addresses.includes(value)) {
+      addresses.push(value);
     }
   }
   if (requested.length === 0) {
@@ -143,7 +163,7 @@ function buildGatewayState(gateway: Obj<IGateway>, tlsObjects: TlsObjects, addre
   } else if (unassigned && addresses.length === 0) {
     setCondition(conditions, condition('Programmed', false, 'AddressNotAssigned', 'no address could be assigned to the Gateway: the address pool is exhausted', gen));
   } else if (unusable.length > 0) {
-    setCondition(conditions, condition('Programmed', false, 'AddressNotUsable', `spec.addresses: ${unusable.map((v) => `"${v}"`).join(', ')} cannot be used: not an IP address`, gen));
+    setCondition(conditions, condition('Programmed', false, 'AddressNotUsable', `spec.addresses: ${unusable.map((u) => `"${u.value}" cannot be used: ${u.problem}`).join('; ')}`, gen));
   }
   // GEP-91: a Gateway whose frontend validation allows insecure fallback says so in its own condition.
   const frontend = gateway.spec.tls?.frontend;
@@ -154,7 +174,11 @@ function buildGatewayState(gateway: Obj<IGateway>, tlsObjects: TlsObjects, addre
   if (insecure.length > 0) {
     setCondition(conditions, condition('InsecureFrontendValidationMode', true, 'ConfigurationChanged', `spec.tls.frontend: client certificate validation is AllowInsecureFallback (${insecure.join(', ')})`, gen));
   }
-  const state: GatewayState = { gateway, addresses, listeners: [], conditions };
+  // The Gateway's own ResolvedRefs: only its backend client certificate is a reference of the Gateway itself.
+  const clientCertificate = resolveBackendClientCertificate(gateway, tlsObjects);
+  if (clientCertificate && 'reason' in clientCertificate) setCondition(conditions, condition('ResolvedRefs', false, clientCertificate.reason, clientCertificate.message, gen));
+  else if (clientCertificate) setCondition(conditions, condition('ResolvedRefs', true, 'ResolvedRefs', 'All references resolved', gen));
+  const state: GatewayState = { gateway, addresses, listeners: [], conditions, ...(clientCertificate && !('reason' in clientCertificate) ? { backendClientCertificate: clientCertificate } : {}) };
   for (const spec of gateway.spec.listeners) state.listeners.push(buildListenerState(state, spec, gen, tlsObjects));
   return state;
 }
@@ -318,7 +342,7 @@ function finishGatewayConditions(state: GatewayState): void {
   setCondition(state.conditions, condition('Programmed', serving, serving ? 'Programmed' : 'Invalid', serving ? `Serving on ${state.addresses.join(', ')}` : 'No valid listener', gen));
 }
 
-const GATEWAY_CONDITION_ORDER = ['Accepted', 'Programmed', 'InsecureFrontendValidationMode'];
+const GATEWAY_CONDITION_ORDER = ['Accepted', 'Programmed', 'ResolvedRefs', 'InsecureFrontendValidationMode'];
 
 export function gatewayStatus(state: GatewayState): ObjectStatus {
   const g = state.gateway;

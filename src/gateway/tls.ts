@@ -12,7 +12,7 @@ type ListenerSpec = IGateway['spec']['listeners'][number];
 
 /** A listener's reference problem: the ResolvedRefs reason and a message naming the ref. */
 export interface RefProblem {
-  reason: 'InvalidCertificateRef' | 'RefNotPermitted' | 'InvalidCACertificateRef' | 'InvalidCACertificateKind';
+  reason: 'InvalidCertificateRef' | 'RefNotPermitted' | 'InvalidCACertificateRef' | 'InvalidCACertificateKind' | 'InvalidClientCertificateRef';
   message: string;
 }
 
@@ -62,37 +62,50 @@ export class TlsObjects {
   }
 }
 
+type SecretRef = { group?: string; kind?: string; namespace?: string; name: string };
+
+/**
+ * A Gateway's reference to a kubernetes.io/tls Secret → its certificate and key (an SDS Secret), or the problem:
+ * `invalid` for an unsupported kind, a missing or unusable Secret; RefNotPermitted across namespaces without a grant.
+ */
+function resolveKeyPairRef(gwNs: string, ref: SecretRef, objects: TlsObjects, what: string, invalid: RefProblem['reason']): TlsCertificateIR | RefProblem {
+  const group = ref.group ?? '';
+  const kind = ref.kind ?? 'Secret';
+  const ns = ref.namespace ?? gwNs;
+  if (group !== '' || kind !== 'Secret') return { reason: invalid, message: `${what}: kind ${group ? `${group}/` : ''}${kind} is not supported (only core Secret)` };
+  if (ns !== gwNs && !objects.gatewayMayRefer(gwNs, 'Secret', ns, ref.name)) {
+    return { reason: 'RefNotPermitted', message: `${what}: Secret in namespace ${ns} is not permitted by any ReferenceGrant there` };
+  }
+  const secret = objects.secret(ns, ref.name);
+  if (!secret) return { reason: invalid, message: `${what}: Secret not found` };
+  const pair = keyPairFromSecret(secret);
+  if ('error' in pair) return { reason: invalid, message: `${what}: Secret ${pair.error}` };
+  return { name: secretSdsName(ns, ref.name), certificateChain: pair.ok.certificateChain, privateKey: pair.ok.privateKey };
+}
+
 /** Resolves the certificateRefs of a terminating listener; each bad ref is a problem, good ones serve. */
 export function resolveCertificates(gateway: Obj<IGateway>, spec: ListenerSpec, objects: TlsObjects): ListenerTlsResolution {
   const gwNs = gateway.metadata.namespace ?? 'default';
   const certificates: TlsCertificateIR[] = [];
   const problems: RefProblem[] = [];
   for (const ref of spec.tls?.certificateRefs ?? []) {
-    const group = ref.group ?? '';
-    const kind = ref.kind ?? 'Secret';
-    const ns = ref.namespace ?? gwNs;
-    const what = `certificateRef ${ns}/${ref.name}`;
-    if (group !== '' || kind !== 'Secret') {
-      problems.push({ reason: 'InvalidCertificateRef', message: `${what}: kind ${group ? `${group}/` : ''}${kind} is not supported (only core Secret)` });
-      continue;
-    }
-    if (ns !== gwNs && !objects.gatewayMayRefer(gwNs, 'Secret', ns, ref.name)) {
-      problems.push({ reason: 'RefNotPermitted', message: `${what}: Secret in namespace ${ns} is not permitted by any ReferenceGrant there` });
-      continue;
-    }
-    const secret = objects.secret(ns, ref.name);
-    if (!secret) {
-      problems.push({ reason: 'InvalidCertificateRef', message: `${what}: Secret not found` });
-      continue;
-    }
-    const pair = keyPairFromSecret(secret);
-    if ('error' in pair) {
-      problems.push({ reason: 'InvalidCertificateRef', message: `${what}: Secret ${pair.error}` });
-      continue;
-    }
-    certificates.push({ name: secretSdsName(ns, ref.name), certificateChain: pair.ok.certificateChain, privateKey: pair.ok.privateKey });
+    const resolved = resolveKeyPairRef(gwNs, ref, objects, `certificateRef ${ref.namespace ?? gwNs}/${ref.name}`, 'InvalidCertificateRef');
+    if ('reason' in resolved) problems.push(resolved);
+    else certificates.push(resolved);
   }
   return { certificates, problems };
+}
+
+/**
+ * `spec.tls.backend.clientCertificateRef` (GatewayBackendClientCertificate): the certificate Envoy presents to
+ * backends it reaches over TLS for this Gateway's routes, or the Gateway's ResolvedRefs problem; undefined when
+ * the Gateway names none.
+ */
+export function resolveBackendClientCertificate(gateway: Obj<IGateway>, objects: TlsObjects): TlsCertificateIR | RefProblem | undefined {
+  const ref = gateway.spec.tls?.backend?.clientCertificateRef;
+  if (!ref) return undefined;
+  const gwNs = gateway.metadata.namespace ?? 'default';
+  return resolveKeyPairRef(gwNs, ref, objects, `spec.tls.backend.clientCertificateRef ${ref.namespace ?? gwNs}/${ref.name}`, 'InvalidClientCertificateRef');
 }
 
 export interface FrontendValidationResolution {

@@ -44,7 +44,7 @@ export function listenerChains(l: ListenerState, routes: PlacedTlsRoute[]): TlsC
   const gw = l.gateway.gateway.metadata;
   const base = `${gw.namespace}/${gw.name}/${l.spec.name}`;
   const terminate = tls.mode === 'Terminate' ? { certificates: tls.certificates, alpn: l.spec.protocol === 'HTTPS' ? HTTPS_ALPN : [], ...(tls.clientValidation ? { clientValidation: tls.clientValidation } : {}) } : undefined;
-  if (l.spec.protocol === 'HTTPS') return [{ name: base, serverNames: l.spec.hostname ? [l.spec.hostname] : [], terminate }];
+  if (l.spec.protocol === 'HTTPS') return [{ name: base, serverNames: l.spec.hostname ? [l.spec.hostname] : [], terminate, listenerHostname: l.spec.hostname ?? '*' }];
   // Passthrough: the client's TLS goes through as is, so a BackendTLSPolicy of the backend cannot apply.
   const backendsOf = (r: PlacedTlsRoute): WeightedBackendIR[] => (terminate ? r.backends : r.backends.map(plainBackend));
   return routes.map((r) => ({ name: `${base}/${r.key}`, serverNames: serverNames(r.hostnames), ...(terminate ? { terminate } : {}), tcpBackends: backendsOf(r) }));

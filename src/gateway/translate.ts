@@ -3,6 +3,7 @@ import type { HttpListenerIR, HttpRouteIR, ProxyIR, TlsChainIR } from '../ir/mod
 import type { Inputs } from '../sources/kinds.js';
 import type { ObjectMeta } from '../sources/manifests.js';
 import { RouteAttacher, type ParentStatus } from './attachment.js';
+import { BackendClientCertificates } from './backend-client-certificate.js';
 import { BackendResolver } from './backends.js';
 import { condition, CONTROLLER_NAME, GATEWAY_GROUP, generationOf, type ObjectStatus } from './conditions.js';
 import { compareHostSpecificity, listenerHostnameCovers } from './hostnames.js';
@@ -35,6 +36,20 @@ export const SUPPORTED_FEATURES = [
   'HTTPRouteCORS',
   'HTTPRouteBackendProtocolH2C',
   'HTTPRouteBackendProtocolWebSocket',
+  // Issue 9, each seen passing in the upstream suite before it was added.
+  'HTTPRoute303RedirectStatusCode',
+  'HTTPRoute307RedirectStatusCode',
+  'HTTPRoute308RedirectStatusCode',
+  'HTTPRouteNamedRouteRule',
+  'GRPCRouteNamedRouteRule',
+  'HTTPRouteBackendRequestHeaderModification',
+  'HTTPRouteParentRefPort',
+  'HTTPRouteDestinationPortMatching',
+  'GatewayPort8080',
+  'GatewayStaticAddresses',
+  'GatewayAddressEmpty',
+  'GatewayHTTPSListenerDetectMisdirectedRequests',
+  'GatewayBackendClientCertificate',
   // TLS (the tls issue): HTTPS listeners are core; these are the named features.
   'TLSRoute',
   'TLSRouteModeTerminate',
@@ -114,6 +129,7 @@ export function translateGatewayApi(inputs: Inputs, cache?: GatewayTranslationCa
   /** socket → virtual host hostname → hostname of the listener the routes came through (`*`: none) → routes */
   const routesBySocketHost = new Map<string, Map<string, Map<string, RankedRoute[]>>>();
   const listenerHostnames = new Map<string, Set<string>>();
+  const clientCertificates = new BackendClientCertificates();
   for (const state of gateways) {
     for (const l of state.listeners) {
       if (!l.usable || l.refsBroken) continue;
@@ -131,7 +147,8 @@ export function translateGatewayApi(inputs: Inputs, cache?: GatewayTranslationCa
         }
         listenerHostnames.get(name)!.add(listenerHostname);
         const hosts = routesBySocketHost.get(name)!;
-        for (const [host, routes] of placed.get(l) ?? []) {
+        for (const [host, placedRoutes] of placed.get(l) ?? []) {
+          const routes = clientCertificates.apply(placedRoutes, state.backendClientCertificate);
           const byListener = hosts.get(host) ?? new Map<string, RankedRoute[]>();
           hosts.set(host, byListener);
           byListener.set(listenerHostname, [...(byListener.get(listenerHostname) ?? []), ...routes]);

@@ -74,6 +74,13 @@ export interface TlsChainIR {
   /** Present: connections go over TCP to these backends (weighted; an undefined cluster's share is
    * refused). Absent (terminate only): the decrypted HTTP goes to the listener's virtual hosts. */
   tcpBackends?: WeightedBackendIR[];
+  /**
+   * The hostname (`*` for none) of the Gateway listener whose HTTPS this chain terminates. When a socket's
+   * HTTP chains come from several listeners, each chain gets a route configuration of its own in which the
+   * virtual hosts of the other listeners answer 421 Misdirected Request (a connection whose SNI chose one
+   * listener must not be used for another listener's hosts; HTTP/2 coalescing would otherwise cross them).
+   */
+  listenerHostname?: string;
 }
 
 export interface TlsListenerIR {
@@ -149,6 +156,8 @@ export interface UpstreamTlsIR {
   subjectAltNames: Array<{ type: 'Hostname' | 'URI'; value: string }>;
   /** ALPN offered to the backend; empty: none. */
   alpn?: string[];
+  /** Presented to the backend when it asks for a client certificate (Gateway `spec.tls.backend`). */
+  clientCertificate?: TlsCertificateIR;
 }
 
 export interface WeightedBackendIR {

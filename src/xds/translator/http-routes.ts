@@ -64,20 +64,27 @@ const REDIRECT_CODES: Record<number, RedirectAction['response_code']> = {
 
 const DEFAULT_PORTS: Record<string, number> = { http: 80, https: 443 };
 
+/** The port a redirect goes to, and whether it is its scheme's well-known one (then Location should carry none). */
+function redirectPort(r: RedirectIR, listenerPort: number): { port: number; isDefault: boolean } {
+  // Without a scheme the request's scheme stays; Gateway HTTP listeners are plain http.
+  const scheme = (r.scheme ?? 'http').toLowerCase();
+  const port = r.port ?? (r.scheme ? DEFAULT_PORTS[scheme] : undefined) ?? listenerPort;
+  return { port, isDefault: port === DEFAULT_PORTS[scheme] };
+}
+
 /**
  * Gateway API: without a port, the redirect keeps the listener's port, unless the scheme changes (then
- * the scheme's well-known port); and Location carries no port when it is the scheme's default. The
- * listener strips its own port from Host (strip_matching_host_port), so Envoy writes no port unless
- * port_redirect says one: it is set exactly when the port is not the scheme's default.
+ * the scheme's well-known port); and Location should carry no port when it is the scheme's default. Envoy
+ * keeps the port of the request's Host unless port_redirect says one, so port_redirect is set when the port
+ * is not the scheme's default; for a Host that carries a port, envoyRoutes adds a route that names the
+ * default port too (see there).
  */
 function redirectAction(r: RedirectIR, listenerPort: number): RedirectAction {
   const out: RedirectAction = { response_code: REDIRECT_CODES[r.statusCode] ?? 'FOUND' };
   if (r.scheme) out.scheme_redirect = r.scheme;
   if (r.hostname) out.host_redirect = r.hostname;
-  // Listeners serve plain HTTP, so a redirect without a scheme stays on http.
-  const scheme = (r.scheme ?? 'http').toLowerCase();
-  const port = r.port ?? (r.scheme ? DEFAULT_PORTS[scheme] : undefined) ?? listenerPort;
-  if (port !== DEFAULT_PORTS[scheme]) out.port_redirect = port;
+  const { port, isDefault } = redirectPort(r, listenerPort);
+  if (!isDefault) out.port_redirect = port;
   if (r.path?.type === 'ReplaceFullPath') out.path_redirect = r.path.value;
   else if (r.path?.type === 'ReplacePrefixMatch') Object.assign(out, prefixReplacement(r.path.prefix, r.path.value));
   return out;
@@ -156,8 +163,30 @@ function retryPolicy(r: RetryIR, perTryMs: number | undefined): RetryPolicy {
   };
 }
 
+/** Matches a Host (`:authority`) that names a port: `name:port` or `[v6]:port`. */
+const AUTHORITY_WITH_PORT: HeaderMatcher = { name: ':authority', string_match: { safe_regex: { regex: '.*:[0-9]+' } } };
+
+/**
+ * The Envoy routes of one IR route, in match order: one, except for a redirect to its scheme's default port
+ * (http:80, https:443). Listeners forward Host unchanged (the backend sees the port the client sent), and
+ * Envoy's redirect keeps the Host's port unless port_redirect names one; so a Host with a port gets a route of
+ * its own that names the default port (Location then says it, e.g. `:443`, which is still that port), and a
+ * Host without one gets a Location without port.
+ */
+export function envoyRoutes(r: HttpRouteIR, listenerPort: number): Route[] {
+  const route = envoyRoute(r, listenerPort);
+  if (r.action.kind !== 'redirect' || !route.redirect || !redirectPort(r.action.redirect, listenerPort).isDefault) return [route];
+  const withPort: Route = {
+    ...route,
+    name: `${r.name}/host-with-port`,
+    match: { ...route.match, headers: [...(route.match?.headers ?? []), AUTHORITY_WITH_PORT] },
+    redirect: { ...route.redirect, port_redirect: redirectPort(r.action.redirect, listenerPort).port },
+  };
+  return [withPort, route];
+}
+
 /** `listenerPort`: the port of the listener serving the route, for redirects that keep it. */
-export function envoyRoute(r: HttpRouteIR, listenerPort: number): Route {
+function envoyRoute(r: HttpRouteIR, listenerPort: number): Route {
   const route: Route = { name: r.name, match: routeMatch(r.match) };
   if (r.requestHeaders) {
     route.request_headers_to_add = headersToAdd(r.requestHeaders);

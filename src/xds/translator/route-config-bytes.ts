@@ -12,7 +12,7 @@ import type { ClusterIR, HttpRouteIR } from '../../ir/model.js';
 import { encodeMessage } from '../protos.js';
 import { contentVersion, type Resource, type ResourceRef } from '../resource.js';
 import { TypeUrl } from '../type-urls.js';
-import { envoyRoute, INVALID_BACKEND_CLUSTER } from './http-routes.js';
+import { envoyRoutes, INVALID_BACKEND_CLUSTER } from './http-routes.js';
 
 /** Field numbers (envoy/config/route/v3/route.proto); both are length-delimited (wire type 2). */
 const ROUTE_CONFIGURATION_VIRTUAL_HOSTS = 2;
@@ -25,15 +25,16 @@ const tag = (field: number): number => (field << 3) | 2;
  * `weft run` to skip unchanged routes on reload, or one per translation to encode each route once.
  */
 export class RouteEncodingCache {
-  private byRoute = new WeakMap<HttpRouteIR, Map<number, Uint8Array>>();
+  private byRoute = new WeakMap<HttpRouteIR, Map<number, Uint8Array[]>>();
   private hosts = new Map<string, EncodedVirtualHost>();
   private nextHosts = new Map<string, EncodedVirtualHost>();
 
-  routeBytes(r: HttpRouteIR, listenerPort: number): Uint8Array {
+  /** The encoded Route messages of an IR route (usually one; see envoyRoutes). */
+  routeBytes(r: HttpRouteIR, listenerPort: number): Uint8Array[] {
     let byPort = this.byRoute.get(r);
-    if (!byPort) this.byRoute.set(r, (byPort = new Map<number, Uint8Array>()));
+    if (!byPort) this.byRoute.set(r, (byPort = new Map<number, Uint8Array[]>()));
     let bytes = byPort.get(listenerPort);
-    if (!bytes) byPort.set(listenerPort, (bytes = encodeMessage('envoy.config.route.v3.Route', envoyRoute(r, listenerPort) satisfies Route)));
+    if (!bytes) byPort.set(listenerPort, (bytes = envoyRoutes(r, listenerPort).map((route) => encodeMessage('envoy.config.route.v3.Route', route satisfies Route))));
     return bytes;
   }
 
@@ -52,7 +53,7 @@ export class RouteEncodingCache {
     const upstreams = new Map<string, ClusterIR>();
     let invalidBackend = false;
     for (const r of vh.routes) {
-      routesWriter.uint32(tag(VIRTUAL_HOST_ROUTES)).bytes(this.routeBytes(r, listenerPort));
+      for (const bytes of this.routeBytes(r, listenerPort)) routesWriter.uint32(tag(VIRTUAL_HOST_ROUTES)).bytes(bytes);
       routeClusters(r, clusters);
       if (r.action.kind !== 'forward') continue;
       for (const b of r.action.backends) {

@@ -56,20 +56,20 @@ function tcpProxyFilter(statPrefix: string, backends: WeightedBackendIR[]): Filt
   return { name: 'envoy.filters.network.tcp_proxy', typed_config: packAny('envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', proxy) };
 }
 
-function filterChain(listener: HttpListenerIR, chain: TlsChainIR, hcm: Filter): FilterChain {
+function filterChain(listener: HttpListenerIR, chain: TlsChainIR, hcm: (chain: TlsChainIR) => Filter): FilterChain {
   return {
     name: chain.name,
     ...(chain.serverNames.length > 0 ? { filter_chain_match: { server_names: chain.serverNames } } : {}),
     ...(chain.terminate ? { transport_socket: tlsTransportSocket(chain.terminate) } : {}),
-    filters: [chain.tcpBackends ? tcpProxyFilter(`${listener.name}/${chain.name}`, chain.tcpBackends) : hcm],
+    filters: [chain.tcpBackends ? tcpProxyFilter(`${listener.name}/${chain.name}`, chain.tcpBackends) : hcm(chain)],
   };
 }
 
 /**
  * The TLS part of a listener: the TLS inspector (which reads the SNI) and one filter chain per IR chain,
- * terminating chains without `tcpBackends` carrying the listener's HTTP connection manager `hcm`.
+ * terminating chains without `tcpBackends` carrying the HTTP connection manager `hcm` gives for them.
  */
-export function tlsListenerParts(listener: HttpListenerIR, hcm: Filter): Pick<Listener, 'listener_filters' | 'filter_chains'> {
+export function tlsListenerParts(listener: HttpListenerIR, hcm: (chain: TlsChainIR) => Filter): Pick<Listener, 'listener_filters' | 'filter_chains'> {
   const chains = listener.tls?.chains ?? [];
   return {
     listener_filters: [{ name: 'envoy.filters.listener.tls_inspector', typed_config: packAny('envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector', {} satisfies TlsInspector) }],
@@ -110,6 +110,7 @@ export class SecretSet {
 
   addCluster(cluster: ClusterIR): void {
     if (cluster.tls?.trust) this.trusts.set(cluster.tls.trust.name, cluster.tls.trust);
+    if (cluster.tls?.clientCertificate) this.certificates.set(cluster.tls.clientCertificate.name, cluster.tls.clientCertificate);
   }
 
   resources(): Resource[] {
@@ -134,6 +135,7 @@ function upstreamTlsContext(t: UpstreamTlsIR): UpstreamTlsContext {
     sni: t.sni,
     common_tls_context: {
       ...(t.alpn?.length ? { alpn_protocols: t.alpn } : {}),
+      ...(t.clientCertificate ? { tls_certificate_sds_secret_configs: [sds(t.clientCertificate.name)] } : {}),
       combined_validation_context: { default_validation_context: defaults, ...(t.trust ? { validation_context_sds_secret_config: sds(t.trust.name) } : {}) },
     },
   };

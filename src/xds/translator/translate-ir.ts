@@ -1,28 +1,28 @@
 // The IR → the xDS resources of one node: listeners, their route configurations, clusters and endpoints.
+import type { Filter } from '../../generated/envoy/config/listener/v3/Filter.js';
 import type { Listener } from '../../generated/envoy/config/listener/v3/Listener.js';
 import type { HttpConnectionManager } from '../../generated/envoy/extensions/filters/network/http_connection_manager/v3/HttpConnectionManager.js';
 import type { Cors } from '../../generated/envoy/extensions/filters/http/cors/v3/Cors.js';
 import type { Router } from '../../generated/envoy/extensions/filters/http/router/v3/Router.js';
 import type { HttpProtocolOptions } from '../../generated/envoy/extensions/upstreams/http/v3/HttpProtocolOptions.js';
-import type { ClusterIR, HttpListenerIR, HttpRouteIR, ProxyIR, VirtualHostIR } from '../../ir/model.js';
+import type { ClusterIR, HttpListenerIR, HttpRouteIR, ProxyIR, TlsChainIR, VirtualHostIR } from '../../ir/model.js';
 import { ADS_CONFIG_SOURCE, edsCluster, loadAssignment } from '../builders.js';
 import { clusterResource, endpointsResource, listenerResource } from '../envoy-resources.js';
 import { packAny } from '../protos.js';
 import type { Resource } from '../resource.js';
 import { CORS_FILTER, INVALID_BACKEND_CLUSTER } from './http-routes.js';
 import { invalidBackendResources } from './invalid-backend.js';
-import { routeConfigurationFromRoutes, XdsEncodingCache } from './route-config-bytes.js';
+import { routeConfigurationFromRoutes, XdsEncodingCache, type VirtualHostRoutes } from './route-config-bytes.js';
 import { applyUpstreamTls, SecretSet, tcpClusters, tcpRefusedCluster, tlsListenerParts } from './tls.js';
 
-function httpConnectionManager(listener: HttpListenerIR): HttpConnectionManager {
+function httpConnectionManager(listener: HttpListenerIR, routeConfigName: string): HttpConnectionManager {
   return {
     stat_prefix: listener.name,
     codec_type: 'AUTO',
-    rds: { route_config_name: listener.name, config_source: ADS_CONFIG_SOURCE },
-    // Virtual hosts match without the port (the RouteConfiguration's ignore_port_in_host_matching). Only the
-    // listener's own port is stripped: redirects then write no port unless port_redirect says one, while a
-    // Host naming another port reaches the backend as sent (HTTPRouteHostnameIntersection).
-    strip_matching_host_port: true,
+    rds: { route_config_name: routeConfigName, config_source: ADS_CONFIG_SOURCE },
+    // Virtual hosts match without the port (the RouteConfiguration's ignore_port_in_host_matching), and Host
+    // reaches the backend as the client sent it, port included (HTTPRouteListenerPortMatching,
+    // HTTPRouteHostnameIntersection); redirects to a default port handle a Host with a port (envoyRoutes).
     upgrade_configs: [{ upgrade_type: 'websocket', enabled: { value: false } }],
     // CORS is always in the chain: inert on routes without a CorsPolicy, and keeping it there means a
     // route gaining or losing CORS changes only the route configuration (RDS), not the Listener (whose
@@ -34,13 +34,52 @@ function httpConnectionManager(listener: HttpListenerIR): HttpConnectionManager 
   };
 }
 
-function httpListener(l: HttpListenerIR): Listener & { name: string } {
-  const hcm = { name: 'envoy.filters.network.http_connection_manager', typed_config: packAny('envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager', httpConnectionManager(l)) };
+function httpListener(l: HttpListenerIR, perChain: boolean): Listener & { name: string } {
+  const hcm = (routeConfigName: string): Filter => ({
+    name: 'envoy.filters.network.http_connection_manager',
+    typed_config: packAny('envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager', httpConnectionManager(l, routeConfigName)),
+  });
+  const shared = hcm(l.name);
   return {
     name: l.name,
     address: { socket_address: { address: l.address, port_value: l.port } },
-    ...(l.tls ? tlsListenerParts(l, hcm) : { filter_chains: [{ filters: [hcm] }] }),
+    ...(l.tls ? tlsListenerParts(l, (chain) => (perChain ? hcm(chainRouteConfigName(l, chain)) : shared)) : { filter_chains: [{ filters: [shared] }] }),
   };
+}
+
+const chainRouteConfigName = (l: HttpListenerIR, chain: TlsChainIR): string => `${l.name}/${chain.name}`;
+
+/**
+ * The Gateway listener hostnames of a TLS socket's HTTP chains. Any: each chain has a RouteConfiguration of its
+ * own (also when it is the only one, so that adding or removing another listener changes route configurations
+ * only, never the existing chains, whose connections would be drained).
+ */
+function httpChainListeners(l: HttpListenerIR): Set<string> {
+  return new Set((l.tls?.chains ?? []).filter((c) => !c.tcpBackends && c.listenerHostname !== undefined).map((c) => c.listenerHostname!));
+}
+
+/** One route object for every misdirected host, so that its encoding is cached across virtual hosts and reloads. */
+const MISDIRECTED: HttpRouteIR = {
+  name: 'misdirected-request',
+  match: { path: { type: 'PathPrefix', value: '/' }, headers: [], queryParams: [] },
+  action: { kind: 'direct', status: 421 },
+};
+
+/**
+ * The virtual hosts of the chain of Gateway listener `own` (GatewayHTTPSListenerDetectMisdirectedRequests):
+ * its own hosts as on the shared configuration; a host that belongs to another listener of the socket (a virtual
+ * host of that listener, or the other listener's hostname itself) answers 421, so that a request whose Host
+ * another listener's certificate serves is not served on this connection. A host no listener has is a 404.
+ */
+function chainVirtualHosts(l: HttpListenerIR, own: string, listeners: Set<string>): VirtualHostRoutes[] {
+  const out: VirtualHostRoutes[] = l.virtualHosts.map((vh) =>
+    vh.listenerHostname === own ? { name: vh.name, domains: [vh.hostname], routes: routesServing(vh, l.virtualHosts) } : { name: `${vh.name}/misdirected`, domains: [vh.hostname], routes: [MISDIRECTED] },
+  );
+  const hosts = new Set(l.virtualHosts.map((vh) => vh.hostname));
+  for (const other of listeners) {
+    if (other !== own && !hosts.has(other)) out.push({ name: `${l.name}/${other}/misdirected`, domains: [other], routes: [MISDIRECTED] });
+  }
+  return out;
 }
 
 function clusterResources(c: ClusterIR): Resource[] {
@@ -94,15 +133,20 @@ export function translateIrToXds(ir: ProxyIR, cache = new XdsEncodingCache()): R
     for (const c of tcp.clusters) clusters.set(c.name, c);
     needsTcpRefused ||= tcp.refused;
     secrets.addListener(l);
-    resources.push(listenerResource(httpListener(l), tcp.clusters.map((c) => c.name)));
+    const chainListeners = httpChainListeners(l);
+    const perChain = chainListeners.size > 0;
+    resources.push(listenerResource(httpListener(l, perChain), tcp.clusters.map((c) => c.name)));
     // Every route of a virtual host's own list is also in its serving list, so these name every cluster.
-    const virtualHosts = l.virtualHosts.map((vh) => ({ name: vh.name, domains: [vh.hostname], routes: routesServing(vh, l.virtualHosts) }));
-    const routeConfiguration = routeConfigurationFromRoutes(l.name, l.port, virtualHosts, cache.routes);
-    for (const c of routeConfiguration.upstreams) clusters.set(c.name, c);
-    needsInvalidBackend ||= routeConfiguration.invalidBackend;
+    const routeConfigurations = perChain
+      ? l.tls!.chains.filter((c) => !c.tcpBackends).map((c) => routeConfigurationFromRoutes(chainRouteConfigName(l, c), l.port, chainVirtualHosts(l, c.listenerHostname ?? '*', chainListeners), cache.routes))
+      : [routeConfigurationFromRoutes(l.name, l.port, l.virtualHosts.map((vh) => ({ name: vh.name, domains: [vh.hostname], routes: routesServing(vh, l.virtualHosts) })), cache.routes)];
+    for (const routeConfiguration of routeConfigurations) {
+      for (const c of routeConfiguration.upstreams) clusters.set(c.name, c);
+      needsInvalidBackend ||= routeConfiguration.invalidBackend;
+    }
     // A TLS socket whose chains all proxy TCP has no HTTP connection manager to feed.
     if (l.tls && l.tls.chains.every((c) => c.tcpBackends)) continue;
-    resources.push(routeConfiguration.resource);
+    resources.push(...routeConfigurations.map((r) => r.resource));
   }
   for (const c of [...clusters.values()].sort((a, b) => byName.compare(a.name, b.name))) {
     secrets.addCluster(c);
