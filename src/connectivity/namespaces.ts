@@ -8,6 +8,8 @@ import type { Cleanup } from './cleanup.js';
 
 export const NAMESPACE_PREFIX = 'wconn-';
 export const NODE_IP = '10.98.0.1';
+/** Every long-lived process of a run carries its run id in this environment variable (to find leftovers by). */
+export const RUN_ENV = 'WEFT_CONNECTIVITY_RUN';
 
 /** Where a process runs: a namespace, and optionally a cgroup v2 it joins before it starts. */
 export interface Place {
@@ -70,7 +72,7 @@ export class PodNetwork {
   /** Starts a long-lived process; resolves once it printed `ready` on stdout; stopped by the cleanup. */
   async spawnReady(place: Place, cmd: string[], ready: string, timeoutMs = 10_000): Promise<ChildProcess> {
     const [c, args] = netnsCommand(place, cmd);
-    const child = spawn(c, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(c, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, [RUN_ENV]: this.runId } });
     this.cleanup.add(`process ${child.pid ?? '?'} (${cmd.join(' ')})`, () => stopProcess(child));
     let output = '';
     await new Promise<void>((resolve, reject) => {

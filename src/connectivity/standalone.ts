@@ -21,7 +21,7 @@ import { podToService } from './checks/pod-to-service.js';
 import type { Cleanup } from './cleanup.js';
 import { setUpServiceDatapath } from './datapath.js';
 import { gatewayManifests, l7PolicyManifests } from './manifests.js';
-import { NODE_IP, PodNetwork } from './namespaces.js';
+import { NODE_IP, PodNetwork, RUN_ENV } from './namespaces.js';
 import { summarize, type CheckResult, type ConnectivityReport } from './report.js';
 
 export const STANDALONE_CHECKS: Array<Check<StandaloneEnv>> = [podToPod, podToService, gateway, l7PolicyAllow, l7PolicyDeny, mutualAuth];
@@ -65,7 +65,7 @@ export async function runStandaloneConnectivity(runId: string, options: Standalo
   const clientPlace = { netns: client.netns, ...('cgroup' in datapath ? { cgroup: datapath.cgroup } : {}) };
 
   progress('starting the echo backend');
-  await net.spawnReady({ netns: echo.netns }, [process.execPath, echoMain, 'echo', String(ECHO_PORT), `--run=${runId}`], 'listening');
+  await net.spawnReady({ netns: echo.netns }, [process.execPath, echoMain, 'echo', String(ECHO_PORT)], 'listening');
 
   progress('starting the node Envoy');
   const dir = mkdtempSync(path.join(tmpdir(), `weft-connectivity-${runId}-`));
@@ -77,7 +77,7 @@ export async function runStandaloneConnectivity(runId: string, options: Standalo
     logger: silentLogger,
     print: () => {},
     nodeId: `weft-connectivity-${runId}`,
-    envoyBinary: envoyInNamespace(dir, net.node),
+    envoyBinary: envoyInNamespace(dir, net.node, runId),
     translate: { l7: { accessLogPath: path.join(dir, 'l7-access.log') } },
   });
   cleanup.add('the node Envoy and its control plane', () => runner.stop());
@@ -108,9 +108,9 @@ function writeManifests(dir: string, echoIp: string, faults: Set<Fault>): void {
 }
 
 /** A wrapper the runner starts as "Envoy": the real binary, inside the node namespace (its xDS socket is a file). */
-function envoyInNamespace(dir: string, netns: string): string {
+function envoyInNamespace(dir: string, netns: string, runId: string): string {
   const file = path.join(dir, 'envoy-in-netns.sh');
-  writeFileSync(file, `#!/bin/sh\nexec ip netns exec '${netns}' '${resolveEnvoyBinary().path}' "$@"\n`);
+  writeFileSync(file, `#!/bin/sh\nexport ${RUN_ENV}='${runId}'\nexec ip netns exec '${netns}' '${resolveEnvoyBinary().path}' "$@"\n`);
   chmodSync(file, 0o755);
   return file;
 }
