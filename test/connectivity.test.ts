@@ -133,7 +133,8 @@ if (unavailable) {
       t.true(c.status === 'PASS' || (c.status === 'SKIP' && (c.reason ?? '').length > 10), `${c.name}: ${c.status} ${c.reason ?? ''}`);
       t.true(c.durationMs >= 0);
     }
-    for (const name of ['pod-to-pod', 'pod-to-service', 'gateway', 'l7-policy-allow', 'l7-policy-deny']) t.is(byName(r, name)?.status, 'PASS', name);
+    for (const name of CHECKS) t.is(byName(r, name)?.status, 'PASS', `${name}: ${byName(r, name)?.reason ?? ''}`);
+    t.regex(byName(r, 'mutual-auth')!.detail!, /sa\/client → spiffe:.*sa\/echo, verified/);
     t.deepEqual(r.summary.failed, 0);
     t.deepEqual(leftovers(r.runId), []);
   });
@@ -141,8 +142,8 @@ if (unavailable) {
   test.serial('text output: one line per check and the totals', async (t) => {
     const run = await weft(['--standalone']);
     t.is(run.code, 0, run.stderr);
-    for (const name of CHECKS) t.regex(run.stdout, new RegExp(`^  (PASS|SKIP)  ${name} `, 'm'));
-    t.regex(run.stdout, /^5 passed, 0 failed, 1 skipped$/m);
+    for (const name of CHECKS) t.regex(run.stdout, new RegExp(`^  PASS  ${name} +\\d+ ms  \\S`, 'm'));
+    t.regex(run.stdout, /^6 passed, 0 failed, 0 skipped$/m);
     const runId = /run ([0-9a-f]+)\)/.exec(run.stdout)![1];
     t.deepEqual(leftovers(runId), []);
   });
@@ -171,6 +172,17 @@ if (unavailable) {
     t.deepEqual(leftovers(r.runId), []);
   });
 
+  test.serial('node 2 not trusting the client\'s CA fails mutual-auth with the reason, and exits 1', async (t) => {
+    const run = await weft(['--standalone', '-o', 'json'], { WEFT_CONNECTIVITY_FAULT: 'mtls-untrusted' });
+    const r = report(run);
+    t.is(run.code, 1);
+    const mtls = byName(r, 'mutual-auth')!;
+    t.is(mtls.status, 'FAIL');
+    t.regex(mtls.reason!, /expected 200 from echo-mtls, got HTTP 503 .*mTLS handshake failed or was refused/);
+    t.deepEqual(r.summary, { passed: 5, failed: 1, skipped: 0 });
+    t.deepEqual(leftovers(r.runId), []);
+  });
+
   test.serial('Ctrl-C while it runs removes everything it created', async (t) => {
     let during: string[] = [];
     let runId = '';
@@ -178,7 +190,8 @@ if (unavailable) {
     const run = await weft(['--standalone'], {}, (stderr, child) => {
       const id = new RegExp(`${NAMESPACE_PREFIX}([0-9a-f]+)-node`).exec(stderr);
       if (id) runId = id[1]!;
-      if (!signalled && stderr.includes('starting the node Envoy')) {
+      // The node Envoy runs by then; the mesh Envoys are starting.
+      if (!signalled && stderr.includes('starting a second node')) {
         signalled = true;
         during = leftovers(runId);
         child.kill('SIGINT');
@@ -186,8 +199,9 @@ if (unavailable) {
     });
     t.true(signalled, run.stderr);
     // The leftover scan sees what a run creates, so its empty answer below means something.
-    t.true(during.filter((l) => l.startsWith('namespace')).length === 3, during.join('\n'));
-    t.true(during.some((l) => l.startsWith('process')), during.join('\n'));
+    t.true(during.filter((l) => l.startsWith('namespace')).length >= 3, during.join('\n'));
+    t.true(during.some((l) => l.startsWith('process') && l.includes('echo-main.js')), during.join('\n'));
+    t.true(during.some((l) => l.startsWith('process') && /envoy -c/.test(l)), during.join('\n'));
     t.true(during.some((l) => l.startsWith('BPF pins')), during.join('\n'));
     t.is(run.code, 130, run.stderr);
     t.regex(run.stderr, /SIGINT: removing what run [0-9a-f]+ created/);

@@ -11,6 +11,16 @@ export class Cleanup {
     else this.steps.push({ what, undo });
   }
 
+  /** True once cleaning up began (Ctrl-C): the run must stop creating things and checking. */
+  get started(): boolean {
+    return this.running !== undefined;
+  }
+
+  /** Throws when cleaning up began, so a run interrupted mid-setup goes no further. */
+  throwIfStarted(): void {
+    if (this.running) throw new Error('interrupted');
+  }
+
   /** Runs every step once (later calls wait for the first); resolves with what could not be removed. */
   run(): Promise<string[]> {
     this.running ??= (async () => {

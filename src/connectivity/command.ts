@@ -70,6 +70,7 @@ export async function runConnectivityTest(opts: ConnectivityCliOptions, io: Io =
     io.out(live ? formatText(report) : formatJson(report));
     return report.summary.failed > 0 ? 1 : 0;
   } catch (err) {
+    if (cleanup.started) return 130; // interrupted: the signal handler reports and exits
     io.err(`weft connectivity test: setup failed (run ${runId}): ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   } finally {

@@ -3,10 +3,13 @@
 // processes join, and one ClusterIP. Everything is registered with the cleanup. When the datapath cannot run
 // here, says why instead (the checks that need it SKIP).
 import { Datapath } from '../datapath/datapath.js';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { cgroup2Root, ensureCgroup, removeCgroup } from '../datapath/cgroup.js';
 import { EndpointMap } from '../datapath/endpoints.js';
 import { datapathUnavailable, nativeBpf } from '../datapath/native.js';
 import { ServiceMap, type Backend } from '../datapath/services.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Cleanup } from './cleanup.js';
 import type { Pod, PodNetwork } from './namespaces.js';
 
@@ -37,9 +40,29 @@ export function setUpServiceDatapath(o: ServiceDatapathOptions): { cgroup: strin
   }
   // Removed after every process in it is gone (cleanup runs newest first; processes start later).
   const cgroup = ensureCgroup(root, `${CGROUP_PREFIX}${o.runId}`);
-  o.cleanup.add(`cgroup ${cgroup}`, () => removeCgroup(cgroup));
+  o.cleanup.add(`cgroup ${cgroup}`, () => emptyAndRemoveCgroup(cgroup));
   dp.attachSockets(cgroup);
   o.cleanup.add(`socket programs on ${cgroup}`, () => dp.detachSockets(cgroup));
   new ServiceMap(dp.maps.services, dp.maps.backends).upsert({ vip: o.service.vip, port: o.service.port, protocol: 'tcp', backends: o.backends });
   return { cgroup };
+}
+
+/**
+ * The cgroup is this run's own: whatever is still in it (a probe in flight when Ctrl-C came) is one of its
+ * processes, killed by PID before the cgroup is removed.
+ */
+async function emptyAndRemoveCgroup(cgroup: string): Promise<void> {
+  if (!existsSync(cgroup)) return;
+  const procs = (): number[] => readFileSync(path.join(cgroup, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+  for (let i = 0; i < 100 && procs().length > 0; i++) {
+    for (const pid of procs()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // exited meanwhile
+      }
+    }
+    await sleep(20);
+  }
+  removeCgroup(cgroup);
 }

@@ -63,6 +63,19 @@ export class PodNetwork {
     return pod;
   }
 
+  /** Another node: a namespace joined to the node by a veth, 10.98.1.1/30 on the node's side, 10.98.1.2/30 on its own. */
+  async addPeerNode(name: string): Promise<{ netns: string; ip: string }> {
+    const netns = `${NAMESPACE_PREFIX}${this.runId}-${name}`;
+    const hostIf = `wc${this.runId}${name}`.slice(0, 15);
+    await this.namespace(netns);
+    await ipIn(this.node, 'link', 'add', hostIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns);
+    await ipIn(this.node, 'addr', 'add', '10.98.1.1/30', 'dev', hostIf);
+    await ipIn(this.node, 'link', 'set', hostIf, 'up');
+    await ipIn(netns, 'addr', 'add', '10.98.1.2/30', 'dev', 'eth0');
+    await ipIn(netns, 'link', 'set', 'eth0', 'up');
+    return { netns, ip: '10.98.1.2' };
+  }
+
   pod(name: string): Pod {
     const pod = this.pods.get(name);
     if (!pod) throw new Error(`no pod ${name}`);

@@ -5,7 +5,7 @@ import type { ProbeRequest, ProbeResult } from './probe.js';
 
 const request = JSON.parse(process.argv[2] ?? '{}') as ProbeRequest;
 const print = (r: ProbeResult): void => void process.stdout.write(JSON.stringify(r) + '\n');
-const req = http.request(request.url, { method: request.method ?? 'GET', agent: false, ...(request.localAddress ? { localAddress: request.localAddress } : {}) }, (res) => {
+const req = http.request(request.url, { method: request.method ?? 'GET', agent: false, ...(request.host ? { headers: { host: request.host } } : {}), ...(request.localAddress ? { localAddress: request.localAddress } : {}) }, (res) => {
   const chunks: Buffer[] = [];
   res.on('data', (c: Buffer) => chunks.push(c));
   res.on('end', () => print({ ok: true, status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), peer: res.socket?.remoteAddress ?? req.socket?.remoteAddress }));

@@ -9,6 +9,8 @@ const probeMain = fileURLToPath(new URL('./probe-main.js', import.meta.url));
 export interface ProbeRequest {
   url: string;
   method?: string;
+  /** Host header (the mesh's outbound listener routes by it). */
+  host?: string;
   /** Source address to bind (standalone L7 policy tells identities apart by it). */
   localAddress?: string;
   timeoutMs?: number;

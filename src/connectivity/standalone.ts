@@ -21,6 +21,7 @@ import { podToService } from './checks/pod-to-service.js';
 import type { Cleanup } from './cleanup.js';
 import { setUpServiceDatapath } from './datapath.js';
 import { gatewayManifests, l7PolicyManifests } from './manifests.js';
+import { setUpMesh } from './mesh.js';
 import { NODE_IP, PodNetwork, RUN_ENV } from './namespaces.js';
 import { summarize, type CheckResult, type ConnectivityReport } from './report.js';
 
@@ -33,8 +34,8 @@ const GATEWAY = { address: NODE_IP, port: 8000 };
 const L7 = { server: '127.1.0.2', client: '127.1.0.10', port: 8080 };
 
 /** Deliberate breakage for testing the test (WEFT_CONNECTIVITY_FAULT, comma-separated). */
-export type Fault = 'l7-allow-all' | 'no-service-backend';
-export const FAULTS: readonly Fault[] = ['l7-allow-all', 'no-service-backend'];
+export type Fault = 'l7-allow-all' | 'no-service-backend' | 'mtls-untrusted';
+export const FAULTS: readonly Fault[] = ['l7-allow-all', 'no-service-backend', 'mtls-untrusted'];
 
 export interface StandaloneOptions {
   cleanup: Cleanup;
@@ -60,13 +61,16 @@ export async function runStandaloneConnectivity(runId: string, options: Standalo
   const client = await net.addPod('client', 10);
   const echo = await net.addPod('echo', 20);
 
+  cleanup.throwIfStarted();
   progress('loading the eBPF datapath');
   const datapath = setUpServiceDatapath({ runId, net, pods: [client, echo], service: SERVICE, backends: faults.has('no-service-backend') ? [] : [{ ip: echo.ip, port: ECHO_PORT }], cleanup });
   const clientPlace = { netns: client.netns, ...('cgroup' in datapath ? { cgroup: datapath.cgroup } : {}) };
 
+  cleanup.throwIfStarted();
   progress('starting the echo backend');
   await net.spawnReady({ netns: echo.netns }, [process.execPath, echoMain, 'echo', String(ECHO_PORT)], 'listening');
 
+  cleanup.throwIfStarted();
   progress('starting the node Envoy');
   const dir = mkdtempSync(path.join(tmpdir(), `weft-connectivity-${runId}-`));
   cleanup.add(`temporary directory ${dir}`, () => rmSync(dir, { recursive: true, force: true }));
@@ -86,6 +90,10 @@ export async function runStandaloneConnectivity(runId: string, options: Standalo
   const problems = runner.last?.problems ?? [];
   if (problems.length) throw new Error(`the test manifests in ${manifests} have problems: ${problems.map(formatProblem).join('; ')}`);
 
+  cleanup.throwIfStarted();
+  progress('starting a second node and the mesh Envoys of both nodes (mutual auth)');
+  const mutualAuth = await setUpMesh({ runId, net, client, clientPlace, dir, cleanup, untrustedClient: faults.has('mtls-untrusted') }).catch((err: unknown) => ({ setupFailed: err instanceof Error ? err.message : String(err) }));
+
   const env: StandaloneEnv = {
     client: clientPlace,
     node: { netns: net.node },
@@ -93,10 +101,11 @@ export async function runStandaloneConnectivity(runId: string, options: Standalo
     service: 'unavailable' in datapath ? { unavailable: datapath.unavailable } : SERVICE,
     gateway: GATEWAY,
     l7: L7,
-    mutualAuth: { unavailable: 'not built into `weft connectivity test --standalone` yet (mTLS between node Envoys is tested in test/mtls-mesh.test.ts; `weft run` does not start the mesh agent)' },
+    mutualAuth,
   };
+  cleanup.throwIfStarted();
   progress('running the checks');
-  const checks = await runChecks(STANDALONE_CHECKS, env, options.onResult);
+  const checks = await runChecks(STANDALONE_CHECKS, env, options.onResult, () => cleanup.started);
   return { mode: 'standalone', runId, checks, summary: summarize(checks) };
 }
 

@@ -8,9 +8,10 @@ export interface Check<Env> {
 }
 
 /** Runs checks one after another; a check that throws is a FAIL with its error. */
-export async function runChecks<Env>(checks: Array<Check<Env>>, env: Env, onResult: (r: CheckResult) => void = () => {}): Promise<CheckResult[]> {
+export async function runChecks<Env>(checks: Array<Check<Env>>, env: Env, onResult: (r: CheckResult) => void = () => {}, interrupted: () => boolean = () => false): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
   for (const check of checks) {
+    if (interrupted()) throw new Error('interrupted');
     const start = performance.now();
     let outcome: CheckOutcome;
     try {

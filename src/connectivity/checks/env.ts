@@ -12,6 +12,6 @@ export interface StandaloneEnv {
   gateway: { address: string; port: number };
   /** L7 policy: the server pod's and the client pod's standalone addresses (on the node's loopback). */
   l7: { server: string; client: string; port: number };
-  /** Why mutual authentication cannot be checked here, or the two node Envoys to check it through. */
-  mutualAuth: { unavailable: string } | { url: string; from: Place; serverId: string; clientId: string };
+  /** Why mutual authentication cannot be checked here, why its setup failed, or the path through two node Envoys. */
+  mutualAuth: { unavailable: string } | { setupFailed: string } | { url: string; host: string; from: Place; backend: string; serverId: string; clientId: string };
 }

@@ -10,10 +10,16 @@ export const mutualAuth: Check<StandaloneEnv> = {
   name: 'mutual-auth',
   async run(env) {
     if ('unavailable' in env.mutualAuth) return skip(env.mutualAuth.unavailable);
-    const { url, from, serverId, clientId } = env.mutualAuth;
-    const r = await probe(from, { url });
-    if (!r.ok || r.status !== 200) return fail(`GET ${url} across the node Envoys' mTLS hop: expected 200, got ${describe(r)}`);
-    const xfcc = echoBackend(r.body)?.xfcc ?? '';
+    if ('setupFailed' in env.mutualAuth) return fail(`setting up the two node Envoys failed: ${env.mutualAuth.setupFailed}`);
+    const { url, host, from, backend, serverId, clientId } = env.mutualAuth;
+    const r = await probe(from, { url, host });
+    if (!r.ok || r.status !== 200) {
+      const hint = r.ok && r.status === 503 ? ' (the source node Envoy could not get a connection to the destination node Envoy: the mTLS handshake failed or was refused)' : '';
+      return fail(`GET ${url} (Host ${host}) from the client pod across the node Envoys' mTLS hop: expected 200 from ${backend}, got ${describe(r)}${hint}`);
+    }
+    const echo = echoBackend(r.body);
+    if (echo?.backend !== backend) return fail(`GET ${url}: the answer is not from ${backend}: ${describe(r)}`);
+    const xfcc = echo.xfcc ?? '';
     if (!xfcc.includes(`URI=${clientId}`) || !xfcc.includes(`By=${serverId}`)) return fail(`GET ${url}: the backend did not see the verified identities (x-forwarded-client-cert ${JSON.stringify(xfcc)}, expected By=${serverId} and URI=${clientId})`);
     return pass(`mTLS between node Envoys: ${clientId} → ${serverId}, verified by the destination Envoy`);
   },
