@@ -65,7 +65,7 @@ export async function runConnectivityTest(opts: ConnectivityCliOptions, io: Io =
       cleanup,
       faults,
       progress: (line) => live && io.err(`… ${line}\n`),
-      onResult: (r: CheckResult) => live && io.err(`… ${r.name}: ${r.status}\n`),
+      onResult: (r: CheckResult) => live && !cleanup.started && io.err(`… ${r.name}: ${r.status}\n`),
     });
     io.out(live ? formatText(report) : formatJson(report));
     return report.summary.failed > 0 ? 1 : 0;
