@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { resolveEnvoyBinary } from '../envoy/binary.js';
 import { cgroup2Root } from '../src/datapath/cgroup.js';
 import { datapathUnavailable } from '../src/datapath/native.js';
-import type { ConnectivityReport } from '../src/connectivity/report.js';
+import { formatJson, formatText, summarize, type ConnectivityReport } from '../src/connectivity/report.js';
+import { parseFaults } from '../src/connectivity/command.js';
 import { CGROUP_PREFIX, PIN_ROOT_PREFIX } from '../src/connectivity/datapath.js';
 import { NAMESPACE_PREFIX, RUN_ENV } from '../src/connectivity/namespaces.js';
 
@@ -208,9 +209,41 @@ if (unavailable) {
     t.deepEqual(leftovers(runId), []);
   });
 
+  test.serial('a setup failure (no Envoy binary) is reported in the JSON, exits 1 and leaves nothing', async (t) => {
+    const run = await weft(['--standalone', '-o', 'json'], { WEFT_ENVOY_BIN: '/nonexistent/envoy' });
+    const r = report(run);
+    t.is(run.code, 1);
+    t.deepEqual(r.checks, []);
+    t.regex(r.error!, /setup failed: WEFT_ENVOY_BIN=\/nonexistent\/envoy is not an executable file/);
+    t.deepEqual(leftovers(r.runId), []);
+  });
+
   test('an unknown fault name is refused before anything is created', async (t) => {
     const run = await weft(['--standalone'], { WEFT_CONNECTIVITY_FAULT: 'everything' });
     t.is(run.code, 2);
     t.regex(run.stderr, /unknown fault "everything"/);
   });
 }
+
+test('the report: one line per check with its status and reason, totals; JSON as is', (t) => {
+  const checks: ConnectivityReport['checks'] = [
+    { name: 'pod-to-pod', status: 'PASS', detail: 'client → echo', durationMs: 12.4 },
+    { name: 'l7-policy-deny', status: 'FAIL', reason: 'expected 403, got 200', durationMs: 3 },
+    { name: 'mutual-auth', status: 'SKIP', reason: 'no second node', durationMs: 0 },
+  ];
+  const r: ConnectivityReport = { mode: 'standalone', runId: 'abc123', checks, summary: summarize(checks) };
+  t.deepEqual(r.summary, { passed: 1, failed: 1, skipped: 1 });
+  const text = formatText(r);
+  t.regex(text, /^weft connectivity test \(standalone, run abc123\)$/m);
+  t.regex(text, /^ {2}PASS {2}pod-to-pod +12 ms {2}client → echo$/m);
+  t.regex(text, /^ {2}FAIL {2}l7-policy-deny +3 ms {2}expected 403, got 200$/m);
+  t.regex(text, /^ {2}SKIP {2}mutual-auth +0 ms {2}no second node$/m);
+  t.regex(text, /^1 passed, 1 failed, 1 skipped$/m);
+  t.deepEqual(JSON.parse(formatJson(r)), r);
+});
+
+test('faults: known names, comma-separated; an unknown one is an error naming it', (t) => {
+  t.deepEqual(parseFaults(undefined), []);
+  t.deepEqual(parseFaults('l7-allow-all, mtls-untrusted'), ['l7-allow-all', 'mtls-untrusted']);
+  t.throws(() => parseFaults('l7-allow-all,bogus'), { message: /unknown fault "bogus"/ });
+});

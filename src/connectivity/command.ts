@@ -2,7 +2,7 @@
 // also on Ctrl-C or SIGTERM. Exit codes: 0 every check passed or was skipped, 1 a check failed or the setup
 // failed, 2 the command cannot run here (not root, no mode, a mode not implemented).
 import { Cleanup } from './cleanup.js';
-import { formatJson, formatText, type CheckResult } from './report.js';
+import { formatJson, formatText, summarize, type CheckResult } from './report.js';
 import { FAULTS, newRunId, runStandaloneConnectivity, type Fault } from './standalone.js';
 
 export interface ConnectivityCliOptions {
@@ -71,7 +71,9 @@ export async function runConnectivityTest(opts: ConnectivityCliOptions, io: Io =
     return report.summary.failed > 0 ? 1 : 0;
   } catch (err) {
     if (cleanup.started) return 130; // interrupted: the signal handler reports and exits
-    io.err(`weft connectivity test: setup failed (run ${runId}): ${err instanceof Error ? err.message : String(err)}\n`);
+    const error = `setup failed: ${err instanceof Error ? err.message : String(err)}`;
+    if (!live) io.out(formatJson({ mode: 'standalone', runId, checks: [], summary: summarize([]), error }));
+    io.err(`weft connectivity test (run ${runId}): ${error}\n`);
     return 1;
   } finally {
     const left = await cleanup.run();

@@ -22,6 +22,8 @@ export interface ConnectivityReport {
   runId: string;
   checks: CheckResult[];
   summary: { passed: number; failed: number; skipped: number };
+  /** Why the run stopped before its checks (the setup failed); absent when the checks ran. */
+  error?: string;
 }
 
 export const pass = (detail: string): CheckOutcome => ({ status: 'PASS', detail });
