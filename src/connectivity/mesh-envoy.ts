@@ -29,7 +29,7 @@ export class MeshEnvoy {
   }
 
   /** Serves `resources`, starts Envoy and resolves once it ACKed them. */
-  async start(resources: Resource[], cleanup: Cleanup, timeoutMs = 20_000): Promise<void> {
+  async start(resources: Resource[], cleanup: Cleanup, timeoutMs = 30_000): Promise<void> {
     this.snapshot = Snapshot.of(resources);
     this.cache.setSnapshot(this.nodeId, this.snapshot);
     const xds = path.join(this.dir, `${this.nodeId}.xds.sock`);

@@ -83,7 +83,7 @@ export class PodNetwork {
   }
 
   /** Starts a long-lived process; resolves once it printed `ready` on stdout; stopped by the cleanup. */
-  async spawnReady(place: Place, cmd: string[], ready: string, timeoutMs = 10_000): Promise<ChildProcess> {
+  async spawnReady(place: Place, cmd: string[], ready: string, timeoutMs = 30_000): Promise<ChildProcess> {
     const [c, args] = netnsCommand(place, cmd);
     const child = spawn(c, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, [RUN_ENV]: this.runId } });
     this.cleanup.add(`process ${child.pid ?? '?'} (${cmd.join(' ')})`, () => stopProcess(child));

@@ -11,7 +11,7 @@ const req = http.request(request.url, { method: request.method ?? 'GET', agent: 
   res.on('end', () => print({ ok: true, status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), peer: res.socket?.remoteAddress ?? req.socket?.remoteAddress }));
 });
 // A whole-request deadline: req.setTimeout only starts once the socket is connected, and a SYN may go unanswered.
-const timeoutMs = request.timeoutMs ?? 3000;
+const timeoutMs = request.timeoutMs ?? 5000;
 const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
 req.on('close', () => clearTimeout(timer));
 req.on('error', (err: NodeJS.ErrnoException) => print({ ok: false, error: err.code ? `${err.code} (${err.message})` : err.message }));

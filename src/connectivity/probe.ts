@@ -25,7 +25,7 @@ export function probe(place: Place, request: ProbeRequest): Promise<ProbeResult>
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), (request.timeoutMs ?? 3000) + 5000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), (request.timeoutMs ?? 5000) + 15_000);
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', (e) => {
