@@ -15,6 +15,7 @@ import { runEnvoy } from './envoy.js';
 import { runInstallCni } from './install-cni.js';
 import { addObserveCommands } from './observe.js';
 import { addOpsCommands } from './ops.js';
+import { runConnectivityTest } from '../connectivity/command.js';
 
 const program = new Command();
 program.name('weft').description('Weft: a sidecarless service mesh centred on Envoy').showHelpAfterError();
@@ -132,6 +133,18 @@ program
 addDevClusterCommands(program);
 addObserveCommands(program);
 addOpsCommands(program);
+
+program
+  .command('connectivity')
+  .description('check the mesh\'s paths end to end')
+  .command('test')
+  .description('deploy test workloads and check pod-to-pod, pod-to-service, gateway, L7 policy allow/deny and mutual auth; exit 1 if a check fails')
+  .option('--standalone', 'on this machine, in network namespaces the command creates and removes (root)')
+  .option('--kubeconfig <file>', 'against a Kubernetes cluster (not implemented yet)')
+  .option('-o, --output <format>', 'text or json', 'text')
+  .action(async (opts: { standalone?: boolean; kubeconfig?: string; output: string }) => {
+    process.exitCode = await runConnectivityTest(opts);
+  });
 
 // Mutual authentication (src/mtls/): the standalone CA on files, and the SPIFFE Workload API.
 const ca = program.command('ca').description('the SPIFFE certificate authority of a trust domain, on files (standalone mode)');
