@@ -6,7 +6,8 @@
 #
 # Arguments are passed to the suite, e.g. --run-test=HTTPRouteWeight or --conformance-profiles=GATEWAY-HTTP.
 # Environment: WEFT_CONFORMANCE_NODES (default 1), WEFT_CONFORMANCE_NAME/_SUBNET (default conf, 10.79.0.0/24), WEFT_CONFORMANCE_KEEP=1 keeps the cluster up afterwards,
-# WEFT_CONFORMANCE_SKIP_SETUP=1 skips scripts/setup.sh (the build) when it is known to be current.
+# WEFT_CONFORMANCE_SKIP_SETUP=1 skips scripts/setup.sh (the build) when it is known to be current,
+# WEFT_CONFORMANCE_FEATURES=A,B,... claims only those features (default: Weft's SUPPORTED_FEATURES).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -77,8 +78,9 @@ spec:
   controllerName: weft.dev/gateway-controller
 EOF
 
-# Weft's one list of claimed features (also published on the GatewayClass status).
-features=$(node --input-type=module -e "import('$root/dist/src/gateway/translate.js').then((m) => console.log(m.SUPPORTED_FEATURES.join(',')))")
+# Weft's one list of claimed features (also published on the GatewayClass status); WEFT_CONFORMANCE_FEATURES narrows
+# it (CI: the core features only, so that only the core tests of a profile run).
+features=${WEFT_CONFORMANCE_FEATURES:-$(node --input-type=module -e "import('$root/dist/src/gateway/translate.js').then((m) => console.log(m.SUPPORTED_FEATURES.join(',')))")}
 # A focused run (any argument) writes its report next to the cluster state, not over the published one.
 report="$root/conformance/reports/v1.6.1-weft-$version-report.yaml"
 [ $# -eq 0 ] || report="$state-logs/conformance-report.yaml"

@@ -23,5 +23,23 @@ count() { grep -Eo "^\s*[0-9]+ (tests?|known failures?) $1" "$log" | grep -Eo '[
 passed=$(count passed); failed=$(count failed); skipped=$(count skipped)
 # With failures ava prints no "N tests passed" line: count the passing tests' check marks instead.
 [ -n "$passed" ] || passed=$(grep -Ec '^\s*✔' "$log")
-echo "${passed:-0} passed, ${failed:-0} failed, ${skipped:-0} skipped"
+passed=${passed:-0}; failed=${failed:-0}; skipped=${skipped:-0}
+
+# The upstream Gateway API conformance suite's core GATEWAY-HTTP tests against Weft on the local cluster (as root,
+# with the binaries built above; about 4 minutes). Each of its tests counts in the summary. WEFT_TEST_CONFORMANCE=0
+# leaves it out (e.g. when running a few ava files by hand).
+if [ "$(id -u)" = 0 ] && [ "${WEFT_TEST_CONFORMANCE:-1}" = 1 ] && [ $# -eq 0 ]; then
+  echo "[test] Gateway API conformance: core GATEWAY-HTTP (scripts/conformance.sh)"
+  WEFT_CONFORMANCE_SKIP_SETUP=1 WEFT_CONFORMANCE_NAME=ci WEFT_CONFORMANCE_SUBNET=10.80.0.0/24 \
+    WEFT_CONFORMANCE_FEATURES=Gateway,HTTPRoute,ReferenceGrant \
+    bash scripts/conformance.sh --conformance-profiles=GATEWAY-HTTP 2>&1 | tee -a "$log"
+  conformance_status=${PIPESTATUS[0]}
+  line=$(grep -oE '\[conformance\] [0-9]+ tests passed, [0-9]+ failed' "$log" | tail -1)
+  c_passed=$(echo "$line" | grep -oE '[0-9]+' | sed -n 1p)
+  c_failed=$(echo "$line" | grep -oE '[0-9]+' | sed -n 2p)
+  passed=$((passed + ${c_passed:-0}))
+  # A run that failed before any test (the cluster did not start) counts as one failure.
+  if [ "$conformance_status" != 0 ]; then failed=$((failed + ${c_failed:-0})); [ "${c_failed:-0}" -gt 0 ] || failed=$((failed + 1)); status=1; fi
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
 exit "$status"
