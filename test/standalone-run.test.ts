@@ -2,7 +2,7 @@
 // a vanished directory, Envoy dying, and the command as a child process.
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -86,6 +86,16 @@ spec:
   const badStatus = runner.last!.statuses.find((s) => s.name === 'bad-regex')!;
   t.regex(JSON.stringify(badStatus.status), /"type":"Accepted","status":"False"/);
   t.true(logs.some((l) => l.msg?.includes(badRoute) && l.msg.includes('HTTPRoute default/bad-regex') && l.msg.includes('Accepted=False')), 'the rejected route is logged with its file');
+  // Fixed in place: the same route's change of status is logged against what it was; an unchanged status is not.
+  const logged = logs.length;
+  gen = runner.generation;
+  writeFileSync(badRoute, readFileSync(badRoute, 'utf8').replace('/(unclosed', '/fixed/.*'));
+  await eventually(() => runner.generation > gen && runner.last?.statuses.some((s) => s.name === 'bad-regex' && JSON.stringify(s.status).includes('"type":"Accepted","status":"True"')), 20_000, 'the fixed route accepted');
+  const since = logs.slice(logged).map((l) => l.msg ?? '');
+  t.true(since.some((m) => m.includes('HTTPRoute default/bad-regex') && m.includes('Accepted=True') && m.includes('was False')), 'the fixed route\'s change is logged');
+  t.false(since.some((m) => m.includes('HTTPRoute default/first') || m.includes('HTTPRoute default/second') || m.includes('Gateway ')), 'nothing is logged for objects whose status did not change');
+  writeFileSync(badRoute, readFileSync(badRoute, 'utf8').replace('/fixed/.*', '/(unclosed'));
+  await eventually(() => runner.last?.statuses.some((s) => s.name === 'bad-regex' && JSON.stringify(s.status).includes('"type":"Accepted","status":"False"')), 20_000, 'the route broken again');
   // Everything else keeps serving.
   t.is((await get(port, '/a/x')).backend, 'beta');
   t.is((await get(port, '/b/x')).backend, 'beta');

@@ -130,6 +130,8 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
   private readonly translations = new TranslationCache();
   private snapshot = Snapshot.of([]);
   private conditions = new Map<string, Map<string, Flat>>();
+  /** statusSignature() of each object's conditions as last logged. */
+  private signatures = new Map<string, string>();
   private readonly sources = new Map<string, string>();
   private readyGeneration = -1;
   private printedReady = false;
@@ -371,10 +373,20 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
 
   private logStatusChanges(statuses: ObjectStatus[]): void {
     const next = new Map<string, Map<string, Flat>>();
+    const signatures = new Map<string, string>();
     for (const s of statuses) {
       const object = `${s.kind} ${s.namespace ? `${s.namespace}/` : ''}${s.name}`;
-      const flat = flatten(s.status);
       const source = `${s.source.file}:${s.source.line}`;
+      // Most objects' conditions are as they were: compared as one string, without flattening (3,000 routes).
+      const signature = statusSignature(s.status);
+      signatures.set(object, signature);
+      const unchanged = this.conditions.get(object);
+      if (unchanged && this.signatures.get(object) === signature) {
+        next.set(object, unchanged);
+        this.sources.set(object, source);
+        continue;
+      }
+      const flat = flatten(s.status);
       next.set(object, flat);
       this.sources.set(object, source);
       const before = this.conditions.get(object) ?? new Map<string, Flat>();
@@ -390,6 +402,7 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
       for (const [key, was] of before) this.report(object, key, { status: undefined, reason: undefined }, was, this.sources.get(object) ?? '');
     }
     this.conditions = next;
+    this.signatures = signatures;
     for (const object of [...this.sources.keys()]) if (!next.has(object)) this.sources.delete(object);
   }
 
@@ -437,14 +450,10 @@ function splitKey(key: string): [string, string] {
   return [key.slice(0, i), key.slice(i + 1)];
 }
 
-/** Every condition of a status, keyed by where it sits and its type. */
-function flatten(status: Record<string, unknown>): Map<string, Flat> {
-  const out = new Map<string, Flat>();
+/** Every condition of a status with where it sits (the object, a listener, a parent), in order. */
+function eachCondition(status: Record<string, unknown>, visit: (scope: string, c: RawCondition) => void): void {
   const add = (scope: string, holder: unknown): void => {
-    for (const c of conditionsOf(holder)) {
-      if (typeof c.type !== 'string') continue;
-      out.set(`${scope}${SEP}${c.type}`, { status: typeof c.status === 'string' ? c.status : undefined, reason: typeof c.reason === 'string' ? c.reason : undefined, message: typeof c.message === 'string' ? c.message : undefined });
-    }
+    for (const c of conditionsOf(holder)) if (typeof c.type === 'string') visit(scope, c);
   };
   add('', status);
   const listeners = status.listeners;
@@ -458,5 +467,22 @@ function flatten(status: Record<string, unknown>): Map<string, Flat> {
       add(`parent ${ns}${String(ref.name)}${section}`, p);
     }
   }
+}
+
+/** Every condition of a status, keyed by where it sits and its type. */
+function flatten(status: Record<string, unknown>): Map<string, Flat> {
+  const out = new Map<string, Flat>();
+  eachCondition(status, (scope, c) => {
+    out.set(`${scope}${SEP}${String(c.type)}`, { status: typeof c.status === 'string' ? c.status : undefined, reason: typeof c.reason === 'string' ? c.reason : undefined, message: typeof c.message === 'string' ? c.message : undefined });
+  });
   return out;
+}
+
+/** What logStatusChanges compares (where, type, status, reason of every condition) as one string. */
+function statusSignature(status: Record<string, unknown>): string {
+  let sig = '';
+  eachCondition(status, (scope, c) => {
+    sig += `${scope}${SEP}${String(c.type)}${SEP}${String(c.status)}${SEP}${String(c.reason)}\n`;
+  });
+  return sig;
 }
