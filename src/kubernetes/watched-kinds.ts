@@ -7,6 +7,8 @@ export interface WatchedKind {
   namespaced: boolean;
   /** Only objects matching this field selector (e.g. Secrets of one type). */
   fieldSelector?: string;
+  /** Only objects with these labels (e.g. the pods of one DaemonSet). */
+  labelSelector?: string;
 }
 
 function kind(apiVersion: string, kindName: string, plural: string, namespaced = true, fieldSelector?: string): WatchedKind {
