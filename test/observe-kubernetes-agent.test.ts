@@ -141,7 +141,7 @@ if (unavailable) {
     await setPodStatus('weft-system', 'weft-agent-a', node.address);
 
     const relay = await startWeft(t, [process.execPath, mainJs, 'relay', '--kubernetes', '--kubeconfig', cluster.state.kubeconfig,
-      '--agent-selector', 'app.kubernetes.io/name=weft,app.kubernetes.io/component=agent', '--listen', '127.0.0.1:0', '--ui-listen', '127.0.0.1:0', '--tls-dir', relayTls], 'stderr', /service map on/);
+      '--agent-selector', 'app.kubernetes.io/name=weft,app.kubernetes.io/component=agent', '--agent-namespace', 'weft-system', '--listen', '127.0.0.1:0', '--ui-listen', '127.0.0.1:0', '--tls-dir', relayTls], 'stderr', /service map on/);
     const relayPort = Number(/flows on port (\d+)/.exec(relay.output)![1]);
     const c = client(`127.0.0.1:${relayPort}`, td.material('/weft/observe'));
     t.teardown(() => c.close());

@@ -91,10 +91,11 @@ export function addObserveCommands(program: Command): void {
     .option('--kubeconfig <file>', 'with --kubernetes: kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)')
     .option('--agent-port <port>', 'with --kubernetes: the agents\' flow port', String(DEFAULT_AGENT_FLOW_PORT))
     .option('--agent-selector <labels>', 'with --kubernetes: label selector of the agent pods (hostNetwork: a pod\'s address is its node\'s)')
+    .option('--agent-namespace <namespace>', 'with --agent-selector: the agent pods\' namespace (default: every namespace)')
     .option('--listen <host:port>', 'where to serve the merged flow API', '0.0.0.0:4245')
     .option('--ui-listen <host:port>', 'where to serve the service map page (plain HTTP: keep it on loopback)', '127.0.0.1:12000')
     .option('--tls-dir <dir>', 'the relay\'s SVID files (svid.pem, svid.key, bundle.pem); without it, plaintext')
-    .action(async (opts: { agent: string[]; kubernetes: boolean; kubeconfig?: string; agentPort: string; agentSelector?: string; listen: string; uiListen: string; tlsDir?: string }) => {
+    .action(async (opts: { agent: string[]; kubernetes: boolean; kubeconfig?: string; agentPort: string; agentSelector?: string; agentNamespace?: string; listen: string; uiListen: string; tlsDir?: string }) => {
       for (const a of opts.agent) hostPort(a, '--agent');
       if (opts.agent.length === 0 && !opts.kubernetes) throw new Error('name the agents (--agent host:port, repeatable) or find them with --kubernetes');
       const agentPort = Number(opts.agentPort);
@@ -111,7 +112,7 @@ export function addObserveCommands(program: Command): void {
         const log = createLogger('relay');
         // Agents named with --agent stay beside the discovered ones.
         const fixed = opts.agent.map((address) => ({ address }));
-        discovery = new AgentDiscovery(kc, { port: agentPort, ...(opts.agentSelector ? { podSelector: opts.agentSelector } : {}) }, log, (agents) => {
+        discovery = new AgentDiscovery(kc, { port: agentPort, ...(opts.agentSelector ? { podSelector: opts.agentSelector } : {}), ...(opts.agentNamespace ? { podNamespace: opts.agentNamespace } : {}) }, log, (agents) => {
           log.info({ agents: agents.map((a) => `${a.name}=${a.address}`) }, 'agents');
           relay.setAgents([...fixed, ...agents]);
         });

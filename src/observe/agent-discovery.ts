@@ -56,6 +56,8 @@ export interface AgentDiscoveryOptions {
   port: number;
   /** Label selector of the agent pods (e.g. app.kubernetes.io/component=agent); none: every Node. */
   podSelector?: string;
+  /** The agent pods' namespace; every namespace when omitted. */
+  podNamespace?: string;
 }
 
 export class AgentDiscovery {
@@ -64,7 +66,7 @@ export class AgentDiscovery {
 
   constructor(kc: k8s.KubeConfig, private readonly opts: AgentDiscoveryOptions, log: Logger, private readonly onAgents: (agents: DiscoveredAgent[]) => void) {
     const kind: WatchedKind = opts.podSelector
-      ? { apiVersion: 'v1', kind: 'Pod', plural: 'pods', namespaced: true, labelSelector: opts.podSelector }
+      ? { apiVersion: 'v1', kind: 'Pod', plural: 'pods', namespaced: true, labelSelector: opts.podSelector, ...(opts.podNamespace ? { namespace: opts.podNamespace } : {}) }
       : { apiVersion: 'v1', kind: 'Node', plural: 'nodes', namespaced: false };
     this.informer = startKindInformer(kc, kind, () => this.changed(), log);
   }
