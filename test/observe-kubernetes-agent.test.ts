@@ -130,7 +130,7 @@ if (unavailable) {
       return got.some((f) => f.http?.path === '/second') && got;
     }, 15_000, 'the requests\' flows at the agent');
     const flow = atAgent.find((f) => f.http?.path === '/blue/x');
-    t.like(flow, { node: node.name, type: 'L7', verdict: 'FORWARDED', protocol: 'HTTP', http: { method: 'GET', status: 200, host: gatewayIp }, summary: 'via_upstream',
+    t.like(flow, { node: node.name, type: 'L7', verdict: 'FORWARDED', protocol: 'HTTP', http: { method: 'GET', status: 200, host: `${gatewayIp}:8080` }, summary: 'via_upstream',
       destination: { ip: blue.address, port: 3000, namespace: NS, pod: 'blue-0', workload: 'blue' } });
     t.deepEqual(flow?.destination.labels, ['app=blue']);
     t.true((flow?.destination.identity ?? 0) >= 256, 'the backend pod\'s identity from its labels');
