@@ -36,6 +36,8 @@ function exec(cmd: string, args: string[], input?: string, env: Record<string, s
     child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    // A command that exits before reading its input (a failure) closes the pipe: its exit code tells.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(input ?? '');
   });
 }
@@ -78,6 +80,9 @@ test('values.schema.json rejects unknown and mistyped values, naming the field',
     [['datapath.cni.binDir=relative/dir'], /at '\/datapath\/cni\/binDir'/],
     [['envoy.resources.requests.memory=lots'], /at '\/envoy\/resources\/requests\/memory'/],
     [['nosuchkey=1'], /additional properties 'nosuchkey' not allowed/],
+    [['flows.port=0'], /at '\/flows\/port'/],
+    [['flows.tls.agentSecretName=Not_A_Name'], /at '\/flows\/tls\/agentSecretName'/],
+    [['relay.serviceType=Internal'], /at '\/relay\/serviceType'/],
   ];
   for (const [sets, message] of cases) {
     const r = await template(sets);
@@ -87,6 +92,9 @@ test('values.schema.json rejects unknown and mistyped values, naming the field',
   const mtls = await template(['mutualAuth.enabled=true']);
   t.not(mtls.code, 0);
   t.regex(mtls.stderr, /mutualAuth\.enabled: mutual authentication is not available in Kubernetes mode yet/);
+  // The relay needs the agents' flows, and speaks TLS to them exactly when they do.
+  t.regex((await template(['relay.enabled=true,flows.enabled=false'])).stderr, /relay\.enabled: the relay merges the agents' flows; it needs flows\.enabled/);
+  t.regex((await template(['relay.enabled=true,flows.tls.agentSecretName=agent-svid'])).stderr, /flows\.tls: with relay\.enabled, set both agentSecretName and relaySecretName/);
 });
 
 test('toggles: each feature renders its objects, and only then', async (t) => {
@@ -114,6 +122,32 @@ test('toggles: each feature renders its objects, and only then', async (t) => {
   t.is(full.spec!.template.spec!.initContainers?.[0]?.name, 'install-cni');
   t.true(full.spec!.template.spec!.containers[0].securityContext?.privileged);
   t.true(full.spec!.template.spec!.hostNetwork);
+
+  // Flows: on in every agent by default (its port, Pods to name flows' ends); the relay only when asked, finding
+  // this release's agent pods; the TLS Secrets mounted where the flags say.
+  t.true(full.spec!.template.spec!.containers[0].args!.includes('--flows-listen=0.0.0.0:4244'));
+  t.deepEqual(full.spec!.template.spec!.containers[0].ports!.find((p) => p.name === 'flows'), { name: 'flows', containerPort: 4244, protocol: 'TCP' });
+  const agentRole = docsOf((await template([])).stdout).find((d) => d.kind === 'ClusterRole' && d.metadata?.name === 'weft-agent') as k8s.V1ClusterRole;
+  t.true(agentRole.rules!.some((r) => r.resources?.includes('pods') && r.verbs.join() === 'list,watch'));
+  t.false(all.some((k) => k.endsWith('/weft-relay')), 'no relay by default');
+  const agentRules = (sets: string[]) => async () => (docsOf((await template(sets)).stdout).find((d) => d.kind === 'ClusterRole' && d.metadata?.name === 'weft-agent') as k8s.V1ClusterRole).rules!;
+  const noFlows = docsOf((await template(['flows.enabled=false'])).stdout);
+  const noFlowsAgent = noFlows.find((d) => d.kind === 'DaemonSet') as k8s.V1DaemonSet;
+  t.true(noFlowsAgent.spec!.template.spec!.containers[0].args!.includes('--no-flows'));
+  // Pods are read for flows or for the datapath, and otherwise not.
+  t.false((await agentRules(['flows.enabled=false,datapath.enabled=false'])()).some((r) => r.resources?.includes('pods')));
+  t.is((await agentRules(['datapath.enabled=false'])()).filter((r) => r.resources?.includes('pods')).length, 1);
+  const withRelay = await kinds(['relay.enabled=true,flows.tls.agentSecretName=agent-svid,flows.tls.relaySecretName=relay-svid']);
+  for (const k of ['Deployment/weft-relay', 'Service/weft-relay', 'ServiceAccount/weft-relay', 'Role/weft-relay', 'RoleBinding/weft-relay']) t.true(withRelay.includes(k), k);
+  const relayDocs = docsOf((await template(['relay.enabled=true,flows.tls.agentSecretName=agent-svid,flows.tls.relaySecretName=relay-svid'])).stdout);
+  const relay = relayDocs.find((d) => d.kind === 'Deployment' && d.metadata?.name === 'weft-relay') as k8s.V1Deployment;
+  const relayArgs = relay.spec!.template.spec!.containers[0].args!;
+  t.true(relayArgs.includes('--agent-selector=app.kubernetes.io/name=weft,app.kubernetes.io/instance=weft,app.kubernetes.io/component=agent'));
+  t.true(relayArgs.includes(`--agent-namespace=${NS}`) && relayArgs.includes('--agent-port=4244') && relayArgs.includes('--tls-dir=/etc/weft/flows-tls'));
+  t.is(relay.spec!.template.spec!.volumes!.find((v) => v.name === 'flows-tls')?.secret?.secretName, 'relay-svid');
+  const tlsAgent = relayDocs.find((d) => d.kind === 'DaemonSet') as k8s.V1DaemonSet;
+  t.true(tlsAgent.spec!.template.spec!.containers[0].args!.includes('--flows-tls-dir=/etc/weft/flows-tls'));
+  t.is(tlsAgent.spec!.template.spec!.volumes!.find((v) => v.name === 'flows-tls')?.secret?.secretName, 'agent-svid');
 });
 
 test('install-cni: the weft-cni plugin gets the node\'s pod CIDRs (IPv4, and IPv6 when dual stack); a bad template is named with its field', (t) => {
@@ -138,6 +172,8 @@ const MATRIX: string[][] = [
     'operator.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key=kubernetes.io/arch',
     'operator.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator=Exists',
     'gatewayAPI.gatewayClass.name=mesh,ingress.ingressClass.name=mesh'],
+  ['relay.enabled=true,relay.serviceType=NodePort,relay.hostNetwork=true,flows.port=5244,flows.ringCapacity=1000,flows.tls.agentSecretName=agent-svid,flows.tls.relaySecretName=relay-svid'],
+  ['flows.enabled=false'],
 ];
 
 const unavailable = devClusterUnavailable();
@@ -206,7 +242,9 @@ clusterTest('the local cluster: kubeconform, server-side dry run, lookup, and th
   mkdirSync(socketDir);
   const helmEnv = { HELM_CONFIG_HOME: join(work, 'helm', 'config'), HELM_CACHE_HOME: join(work, 'helm', 'cache'), HELM_DATA_HOME: join(work, 'helm', 'data') };
   const release = (verb: string) => exec(helm, [verb, 'weft', chart, '--namespace', NS, '--kubeconfig', kubeconfig,
-    '--set', 'operator.replicas=1', '--set', `agent.socketDir=${socketDir}`], undefined, helmEnv);
+    '--set', 'operator.replicas=1', '--set', `agent.socketDir=${socketDir}`, '--set', 'relay.enabled=true',
+    // The local cluster's control plane has no route back to pod addresses: the relay must reach the API server.
+    '--set', 'relay.hostNetwork=true'], undefined, helmEnv);
   const install = await release('install');
   t.is(install.code, 0, install.stderr);
   const crdUid = async () => (await kube(['get', 'crd', 'ciliumnetworkpolicies.cilium.io', '-o', 'jsonpath={.metadata.uid} {.metadata.annotations.meta\\.helm\\.sh/release-name}'])).stdout;
@@ -326,4 +364,17 @@ async function deployed(t: ExecutionContext, cluster: TestCluster, kube: (args: 
   t.is(await can('weft-agent', 'create', 'leases.coordination.k8s.io', '-n', NS), 'no');
   t.is(await can('weft-agent', 'get', 'nodes'), 'yes', 'install-cni reads its Node');
   t.is(await can('weft-agent', 'update', 'nodes'), 'no');
+  t.is(await can('weft-agent', 'list', 'pods', '-A'), 'yes', 'the flow agent names flows\' ends from Pods');
+  t.is(await can('weft-relay', 'list', 'pods', '-n', NS), 'yes', 'the relay finds the agent pods');
+  t.is(await can('weft-relay', 'list', 'pods', '-n', 'default'), 'no', 'only in the release namespace');
+  t.is(await can('weft-relay', 'list', 'nodes'), 'no');
+
+  // The relay found the agent pod through the API server, with the node's address and flow port.
+  await eventually(async () => (await apps.readNamespacedDeployment({ name: 'weft-relay', namespace: NS })).status?.availableReplicas === 1,
+    120_000, 'the relay Deployment to be available');
+  const relayLog = await eventually(async () => {
+    const r = await exec('sh', ['-c', `cat $(find ${cluster.opts.stateDir} -name '${NS}_weft-relay-*_relay.log') 2>/dev/null`]);
+    return r.stdout.includes(`${agentPod.spec!.nodeName!}=${agentPod.status!.podIP!}:4244`) && r.stdout;
+  }, 30_000, 'the relay to log the agent it found');
+  t.truthy(relayLog);
 }

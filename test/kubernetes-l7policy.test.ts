@@ -4,7 +4,7 @@
 // programs use (pinned; here the test stands in for weft-cni: it loads the programs on the pods' veths and registers
 // them), and serves its Envoy the transparent listener. Pod A's allowed path reaches pod B (which sees A's own
 // address), another path gets 403 `Access denied` from the proxy, a pod the policy does not name gets nothing, and
-// editing the policy in the API server changes what passes.
+// editing the policy in the API server changes what passes. The node agent's flow agent shows those requests and drops.
 import test from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
@@ -18,6 +18,7 @@ import { datapathUnavailable, nativeBpf } from '../src/datapath/native.js';
 import { createNodeNetwork, deleteNodeNetwork, type NodeNetwork } from '../src/devcluster/nodes.js';
 import { devClusterUnavailable, startTestCluster, type TestCluster } from './helpers/devcluster.js';
 import { eventually } from './helpers/net.js';
+import { client, getFlows } from './helpers/observe.js';
 import { startEchoPod, type TestPod } from './helpers/pods.js';
 
 const unavailable = devClusterUnavailable() ?? datapathUnavailable();
@@ -139,6 +140,24 @@ clusterTest('the HTTP rule is enforced between the pods: allowed path from A\'s 
   t.is(denied.status, 403);
   t.is(denied.body, 'Access denied');
   t.is(get(pods.intruder, `${b}/public/x`).status, 0, 'a pod the policy does not name is dropped by the datapath');
+});
+
+// The agent runs the node's flow agent (on by default, plaintext here, on the node's address): the transparent
+// listener streams its access log to it and the datapath's ring buffer feeds it; the API server names the pods.
+clusterTest('the node agent\'s flows: the requests as L7 flows naming both pods, and the datapath\'s drop of the pod not named', async (t) => {
+  const c = client(`${node!.address}:4244`);
+  t.teardown(() => c.close());
+  const denied = await eventually(async () => {
+    const f = await getFlows(c, { type: ['L7'], http_path: ['/private'] });
+    return f.length > 0 && f[0];
+  }, 15_000, 'the denied request as a flow');
+  const backend = { ip: pods.backend.address, port: 3000, namespace: NS, pod: 'backend', workload: 'backend' };
+  t.like(denied, { node: node!.name, verdict: 'DROPPED', drop_reason: 'POLICY_DENIED', http: { method: 'GET', status: 403 },
+    source: { ip: pods.frontend.address, namespace: NS, pod: 'frontend' }, destination: backend });
+  t.like((await getFlows(c, { type: ['L7'], http_path: ['/public/x'], verdict: ['FORWARDED'] }))[0], { http: { status: 200 }, source: { pod: 'frontend' }, destination: backend });
+  const drop = await eventually(async () => (await getFlows(c, { type: ['L3_L4'], verdict: ['DROPPED'] })).find((f) => f.source.ip === pods.intruder.address), 15_000, 'the intruder\'s drop');
+  t.like(drop, { protocol: 'TCP', source: { pod: 'intruder' }, destination: { ip: pods.backend.address, port: 3000, pod: 'backend' } });
+  t.truthy(drop.drop_reason, 'with the datapath\'s reason');
 });
 
 clusterTest('editing the policy in the API server changes what passes', async (t) => {

@@ -7,26 +7,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import type { Flow } from '../src/observe/flow.js';
-import type { MtlsMaterial } from '../src/observe/mtls.js';
 import type { ServiceMap } from '../src/observe/service-map.js';
 import { translateYaml } from '../src/standalone/pipeline.js';
 import { startEchoBackend } from './helpers/echo-backend.js';
 import { addressBlock, pod, request } from './helpers/l7policy.js';
 import { Mesh } from './helpers/mesh.js';
 import { eventually, freePort } from './helpers/net.js';
-import { TrustDomain } from './helpers/observe.js';
+import { TrustDomain, writeTls } from './helpers/observe.js';
 
 const weft = path.resolve('bin', 'weft');
-
-/** An SVID as the files `weft ca issue` writes, in root/name. */
-function writeTls(root: string, name: string, m: MtlsMaterial): string {
-  const dir = path.join(root, name);
-  mkdirSync(dir, { mode: 0o700 });
-  writeFileSync(path.join(dir, 'svid.pem'), m.chainPem);
-  writeFileSync(path.join(dir, 'svid.key'), m.keyPem, { mode: 0o600 });
-  writeFileSync(path.join(dir, 'bundle.pem'), m.bundlePem);
-  return dir;
-}
 
 /** Starts a weft command; resolves once its stderr says `ready`. */
 function start(t: import('ava').ExecutionContext, args: string[], ready: RegExp): Promise<ChildProcess> {

@@ -3,6 +3,9 @@
 import test from 'ava';
 import type { FlowEvent } from '../src/datapath/layout.js';
 import { flowFromDatapath } from '../src/observe/datapath-flows.js';
+import { flowFromAccessLog } from '../src/observe/access-log-flows.js';
+import { agentsFromNodes, agentsFromPods } from '../src/observe/agent-discovery.js';
+import type { KubeObject } from '../src/kubernetes/informers.js';
 import { WorkloadDirectory } from '../src/observe/directory.js';
 import { compileFilter } from '../src/observe/filter.js';
 import { filterFromParams, type FilterParam } from '../src/observe/filter-params.js';
@@ -62,6 +65,32 @@ test('datapath events become records with Cilium drop reasons and wall-clock tim
   t.like(flowFromDatapath(event, directory, 1000), { time_ms: 1005, verdict: 'DROPPED', drop_reason: 'POLICY_DENY', drop_reason_code: 181, traffic_direction: 'INGRESS', protocol: 'TCP', source: { pod: 'probe' }, destination: { pod: 'api-0' } });
   t.like(flowFromDatapath({ ...event, kind: 'new', verdict: 'redirect', reason: 'none', protocol: 17, direction: 'egress' }, directory, 0), { verdict: 'REDIRECTED', drop_reason: '', drop_reason_code: 0, protocol: 'UDP', traffic_direction: 'EGRESS' });
   t.like(flowFromDatapath({ ...event, reason: 'no-service-backend' }, directory, 0), { drop_reason: 'SERVICE_BACKEND_NOT_FOUND', drop_reason_code: 158 });
+});
+
+test('Gateway and Ingress access log entries (no tags): the destination is the backend the request went to, else the listener', (t) => {
+  const addr = (address: string, port_value: number) => ({ socket_address: { address, port_value } });
+  const entry = { common_properties: { downstream_remote_address: addr('10.0.0.1', 40000), downstream_local_address: addr('192.0.2.10', 8080), upstream_remote_address: addr('10.0.0.2', 8080), custom_tags: {} }, request: { request_method: 'GET', path: '/a' }, response: { response_code: { value: 200 }, response_code_details: 'via_upstream' } };
+  t.like(flowFromAccessLog(entry, directory), { verdict: 'FORWARDED', source: { pod: 'web-0' }, destination: { ip: '10.0.0.2', port: 8080, pod: 'api-0', identity: 301 } });
+  const unrouted = { ...entry, common_properties: { ...entry.common_properties, upstream_remote_address: null }, response: { response_code: { value: 404 }, response_code_details: 'route_not_found' } };
+  t.like(flowFromAccessLog(unrouted, directory), { verdict: 'ERROR', destination: { ip: '192.0.2.10', port: 8080, pod: '' } });
+  // L7 policy listeners name their destination in tags: the upstream (the application's local address) is not it.
+  t.like(flowFromAccessLog({ ...entry, common_properties: { ...entry.common_properties, upstream_remote_address: addr('127.0.0.1', 9000), custom_tags: { destination_identity: '301', destination_port: '80' } } }, directory), { destination: { ip: '192.0.2.10', port: 80, identity: 301 } });
+});
+
+test('relay discovery: agent pods (hostNetwork, running, not being deleted) or Nodes\' InternalIPs, with the flow port', (t) => {
+  const pods = [
+    { metadata: { name: 'a' }, spec: { nodeName: 'n1' }, status: { podIP: '10.1.0.11', phase: 'Running' } },
+    { metadata: { name: 'b' }, spec: { nodeName: 'n2' }, status: { phase: 'Pending' } },
+    { metadata: { name: 'c', deletionTimestamp: '2026-01-01T00:00:00Z' }, spec: { nodeName: 'n3' }, status: { podIP: '10.1.0.13', phase: 'Running' } },
+    { metadata: { name: 'd' }, spec: { nodeName: 'n4' }, status: { podIP: 'fd00::14', phase: 'Running' } },
+    { metadata: { name: 'e' }, spec: { nodeName: 'n5' }, status: { podIP: '10.1.0.15', phase: 'Failed' } },
+  ] as unknown as KubeObject[];
+  t.deepEqual(agentsFromPods(pods, 4244), [{ address: '10.1.0.11:4244', name: 'n1' }, { address: '[fd00::14]:4244', name: 'n4' }]);
+  const nodes = [
+    { metadata: { name: 'n1' }, status: { addresses: [{ type: 'Hostname', address: 'n1' }, { type: 'InternalIP', address: '10.1.0.11' }, { type: 'InternalIP', address: 'fd00::11' }] } },
+    { metadata: { name: 'n2' }, status: { addresses: [{ type: 'ExternalIP', address: '203.0.113.2' }] } },
+  ] as unknown as KubeObject[];
+  t.deepEqual(agentsFromNodes(nodes, 5000), [{ address: '10.1.0.11:5000', name: 'n1' }]);
 });
 
 test('filters: each field selects exactly what it names', (t) => {

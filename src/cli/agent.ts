@@ -9,11 +9,17 @@ import { DEFAULT_PIN_ROOT } from '../datapath/datapath.js';
 import { networkInterfaces } from 'node:os';
 import { startHealthServer } from '../kubernetes/health-server.js';
 import { processRegistry } from '../metrics/registry.js';
+import { NodeFlows } from '../observe/kubernetes-flows.js';
+import { mtlsFromDir } from '../observe/mtls.js';
+
+/** The node's flow agent (on unless --no-flows). */
+export interface AgentFlowFlags { flows: boolean; flowsListen: string; flowsAccessLogListen: string; flowsTlsDir?: string; flowsBpfPinRoot: string; flowsRing: number }
 
 export interface AgentFlags {
   kubeconfig?: string; node?: string; announceInterface?: string; protocol: string; xdsSocket?: string; envoy: string; healthPort?: number; ingress?: IngressOptions;
   /** L7 policy and the eBPF datapath from the API server (pinned maps shared with weft-cni). */
   datapath?: boolean; bpfPinRoot?: string; proxyPort?: number; nodeIps?: string[];
+  flows?: AgentFlowFlags;
 }
 
 export async function runAgent(flags: AgentFlags): Promise<void> {
@@ -32,13 +38,22 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
   const datapath = flags.datapath
     ? await NodeDatapath.open({ pinRoot: flags.bpfPinRoot ?? DEFAULT_PIN_ROOT, proxyPort: flags.proxyPort ?? 15001, nodeIps, logger: log.child({ component: 'datapath' }) })
     : undefined;
+  const registry = processRegistry();
+  const f = flags.flows;
+  if (f?.flows && !f.flowsTlsDir) log.warn({ listen: f.flowsListen }, 'flows are served without TLS (--flows-tls-dir names the SVID files): anyone who reaches this port reads them');
+  const flows = f?.flows ? await NodeFlows.start({
+    kubeConfig: kc, node: nodeName, logger: log.child({ component: 'flows' }), listen: f.flowsListen, accessLogListen: f.flowsAccessLogListen,
+    bpfPinRoot: f.flowsBpfPinRoot, ...(datapath ? { flowsMapFd: datapath.flowsMapFd } : {}), ringCapacity: f.flowsRing, registry, ...(f.flowsTlsDir ? { mtls: mtlsFromDir(f.flowsTlsDir) } : {}),
+  }) : undefined;
+  if (flows) log.info({ port: flows.agent.observerPort, accessLogPort: flows.agent.accessLogPort }, 'flows served (weft observe, weft relay)');
   const agent = new NodeAgent({
     ...(datapath ? { datapath, l7: { transparent: datapath.transparent, hostIps: nodeIps } } : {}),
     kubeConfig: kc, nodeName, logger: log, protocol: flags.protocol,
     ...(flags.announceInterface ? { announceInterface: flags.announceInterface } : {}),
     ...(flags.xdsSocket ? { xdsSocket: flags.xdsSocket } : {}),
-    manageEnvoy: flags.envoy === 'managed', registry: processRegistry(),
+    manageEnvoy: flags.envoy === 'managed', registry,
     ...(flags.ingress ? { ingress: flags.ingress } : {}),
+    ...(flows ? { flows } : {}),
   });
   let announcedSync = false;
   agent.on('synced', () => {
@@ -49,7 +64,7 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
   const stopped = new Promise<void>((resolve) => {
     const stop = () => {
       log.info('stopping');
-      void agent.stop().then(resolve);
+      void agent.stop().then(() => flows?.stop()).then(resolve);
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);

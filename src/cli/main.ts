@@ -11,6 +11,7 @@ import { addDevClusterCommands } from './dev-cluster.js';
 import { addIngressFlags, ingressOptionsFromFlags, type IngressFlags } from './ingress-flags.js';
 import { runOperator } from './operator.js';
 import { runAgent } from './agent.js';
+import { addAgentFlowFlags, agentFlowFlags, type AgentFlowFlagValues } from './agent-flow-flags.js';
 import { runEnvoy } from './envoy.js';
 import { runInstallCni } from './install-cni.js';
 import { addObserveCommands } from './observe.js';
@@ -98,13 +99,15 @@ const agentCommand = program
   .option('--bpf-pin-root <dir>', 'where weft-cni pinned the datapath maps (its bpfPinRoot)')
   .option('--proxy-port <port>', 'port of the node Envoy\'s transparent listener (--datapath)', '15001')
   .option('--node-ip <ips>', 'the node\'s own addresses, comma-separated (the host entity, NodePorts); default: this network namespace\'s')
-  .action(async (opts: { kubeconfig?: string; node?: string; announceInterface?: string; protocol: string; xdsSocket?: string; envoy: string; healthPort?: string; datapath?: boolean; bpfPinRoot?: string; proxyPort: string; nodeIp?: string } & IngressFlags) => {
+  .action(async (opts: { kubeconfig?: string; node?: string; announceInterface?: string; protocol: string; xdsSocket?: string; envoy: string; healthPort?: string; datapath?: boolean; bpfPinRoot?: string; proxyPort: string; nodeIp?: string } & IngressFlags & AgentFlowFlagValues) => {
     await runAgent({
       ...opts, ingress: ingressOptionsFromFlags(opts), healthPort: opts.healthPort === undefined ? undefined : parsePort(opts.healthPort, '--health-port'),
       proxyPort: parsePort(opts.proxyPort, '--proxy-port'), ...(opts.nodeIp ? { nodeIps: opts.nodeIp.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
+      flows: agentFlowFlags(opts),
     });
   });
 addIngressFlags(agentCommand);
+addAgentFlowFlags(agentCommand);
 
 program
   .command('envoy')

@@ -12,6 +12,8 @@ import { clientCredentials, mtlsFromDir } from '../observe/mtls.js';
 import { observerClient, type GetFlowsResponse } from '../observe/observer-service.js';
 import { formatFlow, type OutputFormat } from '../observe/output.js';
 import { Relay } from '../observe/relay.js';
+import { AgentDiscovery } from '../observe/agent-discovery.js';
+import { DEFAULT_AGENT_FLOW_PORT } from './agent-flow-flags.js';
 import { serveServiceMap } from '../observe/service-map-server.js';
 import { classifyManifests } from '../sources/kinds.js';
 import { loadManifestDir } from '../sources/manifests.js';
@@ -84,19 +86,41 @@ export function addObserveCommands(program: Command): void {
   program
     .command('relay')
     .description('merge the flows of every node\'s agent into one API (mutual TLS both ways) and serve the service map page (and /metrics beside it)')
-    .requiredOption('--agent <host:port>', 'an agent\'s flow API (repeatable)', collect, [])
+    .option('--agent <host:port>', 'an agent\'s flow API (repeatable)', collect, [])
+    .option('--kubernetes', 'find the agents from the API server (agent pods by --agent-selector, else every Node\'s InternalIP) and follow them as they come and go', false)
+    .option('--kubeconfig <file>', 'with --kubernetes: kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)')
+    .option('--agent-port <port>', 'with --kubernetes: the agents\' flow port', String(DEFAULT_AGENT_FLOW_PORT))
+    .option('--agent-selector <labels>', 'with --kubernetes: label selector of the agent pods (hostNetwork: a pod\'s address is its node\'s)')
+    .option('--agent-namespace <namespace>', 'with --agent-selector: the agent pods\' namespace (default: every namespace)')
     .option('--listen <host:port>', 'where to serve the merged flow API', '0.0.0.0:4245')
     .option('--ui-listen <host:port>', 'where to serve the service map page (plain HTTP: keep it on loopback)', '127.0.0.1:12000')
     .option('--tls-dir <dir>', 'the relay\'s SVID files (svid.pem, svid.key, bundle.pem); without it, plaintext')
-    .action(async (opts: { agent: string[]; listen: string; uiListen: string; tlsDir?: string }) => {
+    .action(async (opts: { agent: string[]; kubernetes: boolean; kubeconfig?: string; agentPort: string; agentSelector?: string; agentNamespace?: string; listen: string; uiListen: string; tlsDir?: string }) => {
       for (const a of opts.agent) hostPort(a, '--agent');
+      if (opts.agent.length === 0 && !opts.kubernetes) throw new Error('name the agents (--agent host:port, repeatable) or find them with --kubernetes');
+      const agentPort = Number(opts.agentPort);
+      if (!Number.isInteger(agentPort) || agentPort < 1 || agentPort > 65535) throw new Error(`--agent-port must be a port number (1-65535), not "${opts.agentPort}"`);
       hostPort(opts.listen, '--listen');
       const ui = hostPort(opts.uiListen, '--ui-listen');
       const registry = processRegistry();
       const relay = await Relay.start({ agents: opts.agent, listen: opts.listen, registry, ...(opts.tlsDir ? { mtls: mtlsFromDir(opts.tlsDir) } : {}) });
+      let discovery: AgentDiscovery | undefined;
+      if (opts.kubernetes) {
+        const kc = new k8s.KubeConfig();
+        if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
+        else kc.loadFromDefault();
+        const log = createLogger('relay');
+        // Agents named with --agent stay beside the discovered ones.
+        const fixed = opts.agent.map((address) => ({ address }));
+        discovery = new AgentDiscovery(kc, { port: agentPort, ...(opts.agentSelector ? { podSelector: opts.agentSelector } : {}), ...(opts.agentNamespace ? { podNamespace: opts.agentNamespace } : {}) }, log, (agents) => {
+          log.info({ agents: agents.map((a) => `${a.name}=${a.address}`) }, 'agents');
+          relay.setAgents([...fixed, ...agents]);
+        });
+      }
       const page = await serveServiceMap(relay.ring, ui.host, ui.port, registry);
       process.stderr.write(`weft relay: flows on port ${relay.port}, service map on http://${ui.host}:${page.port}/\n`);
       await untilSignal();
+      await discovery?.stop();
       relay.stop();
       page.server.close();
     });

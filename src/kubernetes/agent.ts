@@ -12,7 +12,7 @@ import { EnvoySupervisor, type EnvoyProcess } from '../../envoy/process.js';
 import type { Logger } from '../log/logger.js';
 import type { IngressOptions } from '../ingress/options.js';
 import { formatProblem, type Manifest } from '../sources/manifests.js';
-import { TranslationCache, translateManifests, type Translation } from '../standalone/pipeline.js';
+import { TranslationCache, translateManifests, type Translation, type TranslateOptions } from '../standalone/pipeline.js';
 import type { NackEvent } from '../xds/ads-stream.js';
 import { InMemorySnapshotCache } from '../xds/cache.js';
 import { XdsMetrics } from '../xds/metrics.js';
@@ -57,6 +57,8 @@ export interface AgentOptions {
   datapath?: { syncTranslation(manifests: readonly Manifest[], translation: Translation): unknown };
   /** Where the agent's metrics go (the health endpoint's /metrics); a registry of its own when omitted. */
   registry?: Registry;
+  /** The node's flow agent (src/observe/kubernetes-flows.ts): adds where Envoy streams its access log to. */
+  flows?: { translateOptions(base: TranslateOptions): TranslateOptions };
 }
 
 export interface AgentEvents {
@@ -146,14 +148,15 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
   private async apply(manifests: Manifest[]): Promise<void> {
     if (this.stopped) return;
     const source = this.source!;
-    const translation = this.translationMetrics.timed(() => translateManifests(manifests, [], {
+    const options: TranslateOptions = {
       cache: this.translations,
       ...(this.opts.ingress ? { ingress: this.opts.ingress } : {}),
       // Envoy's own stdout may be no file it can open (a managed Envoy's is a pipe or nothing): the L7 access log goes
       // to a file of the agent's unless one is given.
       ...(this.opts.l7 ? { l7: { accessLogPath: path.join(this.workDir, 'l7-access.log'), ...this.opts.l7 } } : {}),
       gatewayAddress: (g) => statusAddress(source.object('Gateway', g.namespace, g.name)),
-    }));
+    };
+    const translation = this.translationMetrics.timed(() => translateManifests(manifests, [], this.opts.flows?.translateOptions(options) ?? options));
     this.certificates = irCertificates(translation.ir);
     // Each problem is logged once while it lasts (the operator reports Gateway API ones in statuses; policies have none).
     const current = new Set(translation.problems.map(formatProblem));

@@ -34,7 +34,7 @@ export function startKindInformer(kc: k8s.KubeConfig, kind: WatchedKind, onChang
   const path = collectionPath(kind);
   let synced = false;
   const listFn = async (): Promise<k8s.KubernetesListObject<KubeObject>> => {
-    const list = await client.list<KubeObject>(kind.apiVersion, kind.kind, undefined, undefined, undefined, undefined, kind.fieldSelector);
+    const list = await client.list<KubeObject>(kind.apiVersion, kind.kind, kind.namespace, undefined, undefined, undefined, kind.fieldSelector, kind.labelSelector);
     // The informer adds the listed items right after this promise settles: report the sync after that.
     setImmediate(() => {
       if (!synced) {
@@ -44,7 +44,7 @@ export function startKindInformer(kc: k8s.KubeConfig, kind: WatchedKind, onChang
     });
     return list;
   };
-  const informer = k8s.makeInformer<KubeObject>(kc, kind.fieldSelector ? `${path}?fieldSelector=${encodeURIComponent(kind.fieldSelector)}` : path, listFn);
+  const informer = k8s.makeInformer<KubeObject>(kc, kind.fieldSelector ? `${path}?fieldSelector=${encodeURIComponent(kind.fieldSelector)}` : path, listFn, kind.labelSelector);
   let stopped = false;
   let backoff = MIN_BACKOFF_MS;
   let timer: NodeJS.Timeout | undefined;

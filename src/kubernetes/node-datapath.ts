@@ -56,6 +56,11 @@ export class NodeDatapath {
     this.opts.logger.debug({ localEndpoints: r.localEndpoints.length, policyWrites: r.policyWrites, identityCacheWrites: r.identityCacheWrites, services: r.services }, 'datapath synced');
   }
 
+  /** The datapath's flow ring buffer (the node's flow agent reads it). */
+  get flowsMapFd(): number {
+    return this.dp.flowsMapFd;
+  }
+
   /** Closes the agent's handle; the pinned maps (and the pods' programs) stay for the CNI plugin and the next agent. */
   close(): void {
     this.dp.close();

@@ -7,6 +7,10 @@ export interface WatchedKind {
   namespaced: boolean;
   /** Only objects matching this field selector (e.g. Secrets of one type). */
   fieldSelector?: string;
+  /** Only objects with these labels (e.g. the pods of one DaemonSet). */
+  labelSelector?: string;
+  /** Only objects of this namespace (namespaced kinds); every namespace when omitted. */
+  namespace?: string;
 }
 
 function kind(apiVersion: string, kindName: string, plural: string, namespaced = true, fieldSelector?: string): WatchedKind {
@@ -54,10 +58,10 @@ export const POLICY_KINDS: WatchedKind[] = [
  */
 export const TRANSLATED_KINDS: WatchedKind[] = [...GATEWAY_API_KINDS, ...INGRESS_KINDS];
 
-/** URL path of the collection, across all namespaces. */
+/** URL path of the collection, across all namespaces unless the kind names one. */
 export function collectionPath(k: WatchedKind): string {
   const prefix = k.apiVersion.includes('/') ? `/apis/${k.apiVersion}` : `/api/${k.apiVersion}`;
-  return `${prefix}/${k.plural}`;
+  return k.namespace ? `${prefix}/namespaces/${encodeURIComponent(k.namespace)}/${k.plural}` : `${prefix}/${k.plural}`;
 }
 
 export function objectKey(kindName: string, namespace: string | undefined, name: string): string {

@@ -1,7 +1,8 @@
 // Envoy's gRPC access log entries (envoy.data.accesslog.v3.HTTPAccessLogEntry, as proto-loader decodes them
 // with keepCase) of the node proxy's L7 policy listeners → L7 flow records. The custom tags are the ones
 // src/l7policy/envoy.ts asks Envoy to copy (source identity from the RBAC filter, the destination from the
-// route's metadata).
+// route's metadata). Gateway and Ingress listeners (Kubernetes mode) send entries without tags: their
+// destination is the backend the request went to (the upstream host), or the listener when none was chosen.
 import type { Flow, FlowVerdict } from './flow.js';
 import type { WorkloadDirectory } from './directory.js';
 
@@ -13,6 +14,7 @@ export interface HttpAccessLogEntry {
     downstream_remote_address?: SocketAddress | null;
     downstream_direct_remote_address?: SocketAddress | null;
     downstream_local_address?: SocketAddress | null;
+    upstream_remote_address?: SocketAddress | null;
     start_time?: Duration | null;
     time_to_last_downstream_tx_byte?: Duration | null;
     custom_tags?: Record<string, string>;
@@ -43,7 +45,8 @@ export function flowFromAccessLog(entry: HttpAccessLogEntry, directory: Workload
   const common = entry.common_properties ?? {};
   const tags = common.custom_tags ?? {};
   const from = (common.downstream_direct_remote_address ?? common.downstream_remote_address)?.socket_address ?? {};
-  const to = common.downstream_local_address?.socket_address ?? {};
+  const upstream = tags.destination_identity === undefined ? common.upstream_remote_address?.socket_address : undefined;
+  const to = (upstream?.address ? upstream : common.downstream_local_address?.socket_address) ?? {};
   const sourceIp = from.address ?? '';
   const destinationIp = to.address ?? '';
   const d = decision(entry.response?.response_code_details ?? '');

@@ -1,6 +1,8 @@
 // Flow API helpers for tests: an mTLS trust domain with SVIDs for agents, relay and clients, and reading
 // GetFlows into an array or following it.
 import * as grpc from '@grpc/grpc-js';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { FlowAgent } from '../../src/observe/agent.js';
 import { directoryFromIdentities, serviceRecords } from '../../src/observe/directory-sources.js';
@@ -26,6 +28,16 @@ export class TrustDomain {
   material(path: string): MtlsMaterial {
     return mtlsFromSvid(this.ca.issue(`spiffe://${this.name}${path}`), this.ca.root.pem);
   }
+}
+
+/** An SVID as the files `weft ca issue` writes (svid.pem, svid.key, bundle.pem), in root/name. */
+export function writeTls(root: string, name: string, m: MtlsMaterial): string {
+  const dir = path.join(root, name);
+  mkdirSync(dir, { mode: 0o700 });
+  writeFileSync(path.join(dir, 'svid.pem'), m.chainPem);
+  writeFileSync(path.join(dir, 'svid.key'), m.keyPem, { mode: 0o600 });
+  writeFileSync(path.join(dir, 'bundle.pem'), m.bundlePem);
+  return dir;
 }
 
 export type ObserverClient = ReturnType<typeof observerClient>;

@@ -55,6 +55,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
 {{- define "weft.checkValues" -}}
+{{- if and .Values.relay.enabled (not .Values.flows.enabled) -}}
+{{- fail "relay.enabled: the relay merges the agents' flows; it needs flows.enabled" -}}
+{{- end -}}
+{{- if and .Values.relay.enabled (ne (empty .Values.flows.tls.agentSecretName) (empty .Values.flows.tls.relaySecretName)) -}}
+{{- fail "flows.tls: with relay.enabled, set both agentSecretName and relaySecretName (mutual TLS) or neither (plaintext)" -}}
+{{- end -}}
 {{- if .Values.mutualAuth.enabled -}}
 {{- fail "mutualAuth.enabled: mutual authentication is not available in Kubernetes mode yet (only standalone mode has it); leave it false" -}}
 {{- end -}}

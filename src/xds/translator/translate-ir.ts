@@ -10,14 +10,16 @@ import { ADS_CONFIG_SOURCE, edsCluster, loadAssignment } from '../builders.js';
 import { clusterResource, endpointsResource, listenerResource } from '../envoy-resources.js';
 import { packAny } from '../protos.js';
 import type { Resource } from '../resource.js';
+import { accessLogServiceResources, grpcAccessLog, type AccessLogServiceTarget } from './access-log-service.js';
 import { CORS_FILTER, INVALID_BACKEND_CLUSTER } from './http-routes.js';
 import { invalidBackendResources } from './invalid-backend.js';
 import { routeConfigurationFromRoutes, XdsEncodingCache, type VirtualHostRoutes } from './route-config-bytes.js';
 import { applyUpstreamTls, SecretSet, tcpClusters, tcpRefusedCluster, tlsListenerParts } from './tls.js';
 
-function httpConnectionManager(listener: HttpListenerIR, routeConfigName: string): HttpConnectionManager {
+function httpConnectionManager(listener: HttpListenerIR, routeConfigName: string, accessLog: boolean): HttpConnectionManager {
   return {
     stat_prefix: listener.name,
+    ...(accessLog ? { access_log: [grpcAccessLog([])] } : {}),
     codec_type: 'AUTO',
     rds: { route_config_name: routeConfigName, config_source: ADS_CONFIG_SOURCE },
     // Virtual hosts match without the port (the RouteConfiguration's ignore_port_in_host_matching), and Host
@@ -34,10 +36,10 @@ function httpConnectionManager(listener: HttpListenerIR, routeConfigName: string
   };
 }
 
-function httpListener(l: HttpListenerIR, perChain: boolean): Listener & { name: string } {
+function httpListener(l: HttpListenerIR, perChain: boolean, accessLog: boolean): Listener & { name: string } {
   const hcm = (routeConfigName: string): Filter => ({
     name: 'envoy.filters.network.http_connection_manager',
-    typed_config: packAny('envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager', httpConnectionManager(l, routeConfigName)),
+    typed_config: packAny('envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager', httpConnectionManager(l, routeConfigName, accessLog)),
   });
   const shared = hcm(l.name);
   return {
@@ -121,8 +123,11 @@ function routesServing(vh: VirtualHostIR, all: VirtualHostIR[]): HttpRouteIR[] {
 /** Orders as String.prototype.localeCompare does, at a fraction of its cost per call. */
 const byName = new Intl.Collator();
 
-/** `cache`: encodings earlier translations made; the output is the same with or without it. */
-export function translateIrToXds(ir: ProxyIR, cache = new XdsEncodingCache()): Resource[] {
+/**
+ * `cache`: encodings earlier translations made; the output is the same with or without it. `accessLog`: every
+ * HTTP connection manager also streams each request to the node's flow agent (Kubernetes mode's flows).
+ */
+export function translateIrToXds(ir: ProxyIR, cache = new XdsEncodingCache(), accessLog?: AccessLogServiceTarget): Resource[] {
   const resources: Resource[] = [];
   const clusters = new Map<string, ClusterIR>();
   let needsInvalidBackend = false;
@@ -135,7 +140,7 @@ export function translateIrToXds(ir: ProxyIR, cache = new XdsEncodingCache()): R
     secrets.addListener(l);
     const chainListeners = httpChainListeners(l);
     const perChain = chainListeners.size > 0;
-    resources.push(listenerResource(httpListener(l, perChain), tcp.clusters.map((c) => c.name)));
+    resources.push(listenerResource(httpListener(l, perChain, accessLog !== undefined), tcp.clusters.map((c) => c.name)));
     // Every route of a virtual host's own list is also in its serving list, so these name every cluster.
     const routeConfigurations = perChain
       ? l.tls!.chains.filter((c) => !c.tcpBackends).map((c) => routeConfigurationFromRoutes(chainRouteConfigName(l, c), l.port, chainVirtualHosts(l, c.listenerHostname ?? '*', chainListeners), cache.routes))
@@ -155,6 +160,7 @@ export function translateIrToXds(ir: ProxyIR, cache = new XdsEncodingCache()): R
   if (needsInvalidBackend) resources.push(...invalidBackendResources(INVALID_BACKEND_CLUSTER));
   if (needsTcpRefused) resources.push(tcpRefusedCluster());
   resources.push(...secrets.resources());
+  if (accessLog && ir.httpListeners.length > 0) resources.push(...accessLogServiceResources(accessLog));
   cache.endTranslation();
   return resources;
 }
