@@ -2,9 +2,7 @@
 // writes statuses; the node agent (a separate process in the node's network namespace) serves the translation to
 // its Envoy and announces the address; traffic from the host reaches the backend pods, and follows route changes.
 import test from 'ava';
-import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
-import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import { CONTROLLER_NAME } from '../src/gateway/conditions.js';
 import { silentLogger } from '../src/log/logger.js';
@@ -12,6 +10,7 @@ import { Operator } from '../src/kubernetes/operator.js';
 import { ipIn } from '../src/devcluster/netns.js';
 import { createNodeNetwork, deleteNodeNetwork, type NodeNetwork } from '../src/devcluster/nodes.js';
 import { devClusterUnavailable, startTestCluster, type TestCluster } from './helpers/devcluster.js';
+import { startAgentProcess, type AgentProcess } from './helpers/agent-process.js';
 import { eventually } from './helpers/net.js';
 import { serviceForPod, startEchoPod, type TestPod } from './helpers/pods.js';
 
@@ -20,12 +19,10 @@ if (unavailable) console.log(`agent tests skipped: ${unavailable}`);
 const clusterTest = unavailable ? test.skip : test.serial;
 
 const NS = 'agent-test';
-const mainJs = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 let cluster: TestCluster | undefined;
 let operator: Operator | undefined;
 let node: NodeNetwork | undefined;
-let agent: ChildProcess | undefined;
-let agentExit: Promise<unknown> | undefined;
+let agent: AgentProcess | undefined;
 const pods: TestPod[] = [];
 let objects: k8s.KubernetesObjectApi;
 let gatewayIp = '';
@@ -75,22 +72,11 @@ test.before(async () => {
     route([{ matches: [{ path: { type: 'PathPrefix', value: '/blue' } }], backendRefs: [{ name: 'blue', port: 80 }] }, { backendRefs: [{ name: 'green', port: 80 }] }]),
   ]) await objects.create(o);
 
-  agent = spawn('ip', ['netns', 'exec', node.netns, process.execPath, mainJs, 'agent', '--kubeconfig', cluster.state.kubeconfig, '--node', node.name,
-    '--announce-interface', 'eth0'], { stdio: ['ignore', 'pipe', process.env.WEFT_TEST_LOG ? 'inherit' : 'ignore'] });
-  agentExit = new Promise((r) => agent!.once('exit', r));
-  await new Promise<void>((resolve, reject) => {
-    agent!.once('exit', (code) => reject(new Error(`agent exited with ${code}`)));
-    agent!.stdout!.on('data', (d: Buffer) => {
-      if (d.toString().includes('ready')) resolve();
-    });
-  });
+  agent = await startAgentProcess(cluster.state.kubeconfig, node, ['--announce-interface', 'eth0']);
 });
 
 test.after.always(async () => {
-  if (agent && agent.exitCode === null) {
-    agent.kill('SIGTERM');
-    await agentExit;
-  }
+  await agent?.stop();
   await operator?.stop().catch(() => undefined);
   for (const p of pods) await p.remove().catch(() => undefined);
   if (cluster && node) await deleteNodeNetwork(cluster.state, 1).catch(() => undefined);
@@ -157,8 +143,7 @@ clusterTest('a Gateway created while the agent runs is served once the operator 
 clusterTest('the agent withdraws the Gateway address when it stops', async (t) => {
   const before = await ipIn(node!.netns, '-o', 'addr', 'show', 'dev', 'eth0');
   t.true(before.includes(`${gatewayIp}/32`));
-  agent!.kill('SIGTERM');
-  await agentExit;
+  await agent!.stop();
   const after = await ipIn(node!.netns, '-o', 'addr', 'show', 'dev', 'eth0');
   t.false(after.includes(`${gatewayIp}/32`));
   t.true(after.includes(`${node!.address}/24`));

@@ -5,15 +5,14 @@
 // on the node's interface; traffic from the host reaches the backend pod; a rotated Secret changes the certificate
 // served, and a deleted Ingress stops being served and its address is withdrawn.
 import test from 'ava';
-import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
-import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import { silentLogger } from '../src/log/logger.js';
 import { Operator } from '../src/kubernetes/operator.js';
 import { ipIn } from '../src/devcluster/netns.js';
 import { createNodeNetwork, deleteNodeNetwork, type NodeNetwork } from '../src/devcluster/nodes.js';
 import { devClusterUnavailable, startTestCluster, type TestCluster } from './helpers/devcluster.js';
+import { startAgentProcess, type AgentProcess } from './helpers/agent-process.js';
 import { eventually } from './helpers/net.js';
 import { serviceForPod, startEchoPod, type TestPod } from './helpers/pods.js';
 import { CertFactory, httpsRequest, type CertKey } from './helpers/tls.js';
@@ -25,12 +24,10 @@ const clusterTest = unavailable ? test.skip : test.serial;
 const NS = 'ingress-test';
 const SECURE = 'secure.example.com';
 const PLAIN = 'plain.example.com';
-const mainJs = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 let cluster: TestCluster | undefined;
 let operator: Operator | undefined;
 let node: NodeNetwork | undefined;
-let agent: ChildProcess | undefined;
-let agentExit: Promise<unknown> | undefined;
+let agent: AgentProcess | undefined;
 const pods: TestPod[] = [];
 const certs = new CertFactory();
 let objects: k8s.KubernetesObjectApi;
@@ -90,22 +87,11 @@ test.before(async () => {
     ingress,
   ]) await objects.create(o);
 
-  agent = spawn('ip', ['netns', 'exec', node.netns, process.execPath, mainJs, 'agent', '--kubeconfig', cluster.state.kubeconfig, '--node', node.name,
-    '--announce-interface', 'eth0', ...ingressFlags], { stdio: ['ignore', 'pipe', process.env.WEFT_TEST_LOG ? 'inherit' : 'ignore'] });
-  agentExit = new Promise((r) => agent!.once('exit', r));
-  await new Promise<void>((resolve, reject) => {
-    agent!.once('exit', (code) => reject(new Error(`agent exited with ${code}`)));
-    agent!.stdout!.on('data', (d: Buffer) => {
-      if (d.toString().includes('ready')) resolve();
-    });
-  });
+  agent = await startAgentProcess(cluster.state.kubeconfig, node, ['--announce-interface', 'eth0', ...ingressFlags]);
 });
 
 test.after.always(async () => {
-  if (agent && agent.exitCode === null) {
-    agent.kill('SIGTERM');
-    await agentExit;
-  }
+  await agent?.stop();
   await operator?.stop().catch(() => undefined);
   for (const p of pods) await p.remove().catch(() => undefined);
   if (cluster && node) await deleteNodeNetwork(cluster.state, 1).catch(() => undefined);

@@ -6,10 +6,8 @@
 // address), another path gets 403 `Access denied` from the proxy, a pod the policy does not name gets nothing, and
 // editing the policy in the API server changes what passes. The node agent's flow agent shows those requests and drops.
 import test from 'ava';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import { INIT_IDENTITY } from '../src/datapath/cni/plugin.js';
 import { Datapath } from '../src/datapath/datapath.js';
@@ -17,6 +15,7 @@ import { EndpointMap } from '../src/datapath/endpoints.js';
 import { datapathUnavailable, nativeBpf } from '../src/datapath/native.js';
 import { createNodeNetwork, deleteNodeNetwork, type NodeNetwork } from '../src/devcluster/nodes.js';
 import { devClusterUnavailable, startTestCluster, type TestCluster } from './helpers/devcluster.js';
+import { startAgentProcess, type AgentProcess } from './helpers/agent-process.js';
 import { eventually } from './helpers/net.js';
 import { client, getFlows } from './helpers/observe.js';
 import { startEchoPod, type TestPod } from './helpers/pods.js';
@@ -26,11 +25,9 @@ if (unavailable) console.log(`Kubernetes L7 policy tests skipped: ${unavailable}
 const clusterTest = unavailable ? test.skip : test.serial;
 
 const NS = 'l7-test';
-const mainJs = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 let cluster: TestCluster | undefined;
 let node: NodeNetwork | undefined;
-let agent: ChildProcess | undefined;
-let agentExit: Promise<unknown> | undefined;
+let agent: AgentProcess | undefined;
 let dp: Datapath | undefined;
 let objects: k8s.KubernetesObjectApi;
 const pods: Record<string, TestPod> = {};
@@ -97,22 +94,11 @@ test.before(async () => {
   }
   await objects.create(policy(['/public.*']));
 
-  agent = spawn('ip', ['netns', 'exec', node.netns, process.execPath, mainJs, 'agent', '--kubeconfig', cluster.state.kubeconfig, '--node', node.name,
-    '--datapath', '--bpf-pin-root', pinRoot], { stdio: ['ignore', 'pipe', process.env.WEFT_TEST_LOG ? 'inherit' : 'ignore'] });
-  agentExit = new Promise((r) => agent!.once('exit', r));
-  await new Promise<void>((resolve, reject) => {
-    agent!.once('exit', (code) => reject(new Error(`agent exited with ${code}`)));
-    agent!.stdout!.on('data', (d: Buffer) => {
-      if (d.toString().includes('ready')) resolve();
-    });
-  });
+  agent = await startAgentProcess(cluster.state.kubeconfig, node, ['--datapath', '--bpf-pin-root', pinRoot]);
 });
 
 test.after.always(async () => {
-  if (agent && agent.exitCode === null) {
-    agent.kill('SIGTERM');
-    await agentExit;
-  }
+  await agent?.stop();
   if (dp && node) for (const i of Object.keys(pods).keys()) { try { dp.detach(`/var/run/netns/${node.netns}`, `p${i}`); } catch { /* the pod is gone */ } }
   dp?.destroy();
   if (existsSync(bpffs)) {
