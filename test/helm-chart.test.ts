@@ -309,6 +309,31 @@ async function deployed(t: ExecutionContext, cluster: TestCluster, kube: (args: 
   const agentMetrics = await exec('ip', ['netns', 'exec', cluster.state.nodes![0].netns, 'curl', '-sf', `http://${agentPod.status!.podIP}:9091/metrics`]);
   t.regex(agentMetrics.stdout, /weft_xds_acks_total/);
 
+  // The operations commands' Kubernetes paths against the chart's pods: `weft status` finds the operator and the
+  // agent and reads their /readyz and /metrics through the API server; `weft sysdump` collects their objects and
+  // logs and leaves the values of the cluster's Secrets out.
+  const weftBin = join(root, 'bin', 'weft');
+  const status = await exec(weftBin, ['status', '--kubeconfig', cluster.state.kubeconfig, '-o', 'json']);
+  t.is(status.code, 0, status.stdout + status.stderr);
+  const report = JSON.parse(status.stdout) as Array<{ healthy: boolean; checks: Array<{ subject: string; state: string }> }>;
+  t.true(report[0].healthy);
+  for (const component of ['operator', 'agent']) t.true(report[0].checks.some((c) => c.subject.includes(component) && c.state === 'ok'), `${component} checked: ${status.stdout}`);
+  const secretValue = 'hunter2-do-not-leak';
+  await core.createNamespacedSecret({ namespace: NS, body: { metadata: { name: 'sysdump-probe' }, stringData: { password: secretValue } } });
+  const dumpDir = mkdtempSync(join(tmpdir(), 'weft-sysdump-'));
+  try {
+    const dump = await exec(weftBin, ['sysdump', '--kubeconfig', cluster.state.kubeconfig, '-o', join(dumpDir, 'dump.tar.gz')]);
+    t.is(dump.code, 0, dump.stderr);
+    await run('tar', ['-xzf', join(dumpDir, 'dump.tar.gz'), '-C', dumpDir]);
+    const listing = (await run('find', [dumpDir, '-type', 'f'])).stdout;
+    t.regex(listing, /operator/, 'the operator pod is in the dump');
+    t.regex(listing, /agent/, 'the agent pod is in the dump');
+    const grep = await exec('grep', ['-rl', secretValue, dumpDir]);
+    t.is(grep.stdout, '', 'no Secret value anywhere in the archive');
+  } finally {
+    rmSync(dumpDir, { recursive: true, force: true });
+  }
+
   // The init container, which the process kubelet does not run: its command as the chart renders it, run here with
   // the agent's ServiceAccount token and its volumes as directories, installs weft-cni and a configuration holding
   // this node's pod CIDR.
