@@ -4,7 +4,7 @@ import { clusterDown, clusterOptions, clusterUp } from '../devcluster/cluster.js
 import { runKubelet } from '../devcluster/kubelet/main.js';
 
 interface ClusterFlags { name: string; subnet: string; stateDir?: string; nodes?: string }
-interface KubeletFlags { node: string; kubeconfig: string; nodeNetns: string; nodeAddress: string; podCidr: string; stateDir: string; podNetnsPrefix: string; bpfPinRoot: string }
+interface KubeletFlags { node: string; kubeconfig: string; nodeNetns: string; nodeAddress: string; podCidr: string; stateDir: string; podNetnsPrefix: string; bpfPinRoot: string; tlsCertFile?: string; tlsPrivateKeyFile?: string; clientCaFile?: string }
 
 function requireRoot(): void {
   // Network namespaces and veths need CAP_NET_ADMIN and CAP_SYS_ADMIN.
@@ -45,9 +45,15 @@ export function addDevClusterCommands(program: Command): void {
     .requiredOption('--state-dir <dir>', 'where the kubelet keeps pod records, CNI state and container logs')
     .requiredOption('--pod-netns-prefix <prefix>', 'prefix of the pods\' network namespace names')
     .requiredOption('--bpf-pin-root <dir>', 'where the CNI plugin pins this node\'s BPF maps')
+    .option('--tls-cert-file <file>', 'serving certificate of the kubelet API (port 10250: container logs)')
+    .option('--tls-private-key-file <file>', 'its private key')
+    .option('--client-ca-file <file>', 'CA of the API server\'s client certificate, the only client the kubelet API accepts')
     .action(async (f: KubeletFlags) => {
       requireRoot();
+      const tlsFlags = [f.tlsCertFile, f.tlsPrivateKeyFile, f.clientCaFile];
+      if (tlsFlags.some(Boolean) && !tlsFlags.every(Boolean)) throw new Error('--tls-cert-file, --tls-private-key-file and --client-ca-file go together');
       await runKubelet({ nodeName: f.node, kubeconfig: f.kubeconfig, nodeNetns: f.nodeNetns, nodeAddress: f.nodeAddress, podCidr: f.podCidr,
-        stateDir: f.stateDir, podNetnsPrefix: f.podNetnsPrefix, bpfPinRoot: f.bpfPinRoot });
+        stateDir: f.stateDir, podNetnsPrefix: f.podNetnsPrefix, bpfPinRoot: f.bpfPinRoot,
+        ...(f.tlsCertFile && f.tlsPrivateKeyFile && f.clientCaFile ? { tls: { cert: f.tlsCertFile, key: f.tlsPrivateKeyFile, clientCa: f.clientCaFile } } : {}) });
     });
 }

@@ -139,6 +139,10 @@ export async function clusterUp(opts: ClusterOptions, log: (line: string) => voi
       '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
       `--service-account-key-file=${pki.serviceAccountPub}`, `--service-account-signing-key-file=${pki.serviceAccountKey}`,
       `--cert-dir=${join(opts.stateDir, 'pki')}`,
+      // pods/log (and later exec, port-forward) are proxied to the kubelet at the node's InternalIP, over TLS
+      // checked against the cluster CA, with a client certificate the kubelet checks in turn.
+      `--kubelet-client-certificate=${pki.kubeletClientCert}`, `--kubelet-client-key=${pki.kubeletClientKey}`,
+      `--kubelet-certificate-authority=${pki.caCert}`, '--kubelet-preferred-address-types=InternalIP',
     ]);
     await waitForApiserver(state.apiserverUrl, pki.caCert, pki.adminToken, 120_000, async () => {
       for (const p of state.processes) {

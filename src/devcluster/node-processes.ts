@@ -9,6 +9,7 @@ import { projectRoot } from '../../envoy/binary.js';
 import type { ClusterState } from './cluster.js';
 import { deleteNamespace, ip, ipIn } from './netns.js';
 import { createNodeNetwork, nodeNetwork, type NodeNetwork } from './nodes.js';
+import { createKubeletServingCert, kubeletServingFiles } from './pki.js';
 import { startInNetworkOnly, type StartedProcess } from './processes.js';
 
 const run = promisify(execFile);
@@ -16,6 +17,7 @@ const run = promisify(execFile);
 export const bpfPinRoot = (state: Pick<ClusterState, 'name'>, node: NodeNetwork) => `/sys/fs/bpf/weft-${state.name}-${node.name}`;
 export const kubeletStateDir = (state: Pick<ClusterState, 'stateDir'>, node: NodeNetwork) => join(state.stateDir, 'nodes', node.name);
 export const podNetnsPrefix = (node: NodeNetwork) => `${node.netns}-`;
+const pkiDir = (state: Pick<ClusterState, 'stateDir'>) => join(state.stateDir, 'pki');
 
 /** Creates nodes 1..count and routes each node's pod CIDR through its address from every other node. */
 export async function createNodes(state: ClusterState, count: number): Promise<NodeNetwork[]> {
@@ -23,6 +25,7 @@ export async function createNodes(state: ClusterState, count: number): Promise<N
   for (let i = 1; i <= count; i++) {
     const node = await createNodeNetwork(state, i);
     nodes.push(node);
+    await createKubeletServingCert(pkiDir(state), node.name, node.address);
     // The node routes between its pods, its eth0 and the other nodes.
     await ip('netns', 'exec', node.netns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1');
   }
@@ -34,10 +37,12 @@ export async function createNodes(state: ClusterState, count: number): Promise<N
 
 export function startKubelet(state: ClusterState, node: NodeNetwork, logDir: string): StartedProcess {
   const main = join(projectRoot(), 'dist', 'src', 'cli', 'main.js');
+  const tls = kubeletServingFiles(pkiDir(state), node.name);
   return startInNetworkOnly(node.netns, `kubelet-${node.name}`, process.execPath, [
     main, 'dev', 'kubelet', '--node', node.name, '--kubeconfig', state.kubeconfig, '--node-netns', node.netns,
     '--node-address', node.address, '--pod-cidr', node.podCidr, '--state-dir', kubeletStateDir(state, node),
     '--pod-netns-prefix', podNetnsPrefix(node), '--bpf-pin-root', bpfPinRoot(state, node),
+    '--tls-cert-file', tls.cert, '--tls-private-key-file', tls.key, '--client-ca-file', join(pkiDir(state), 'ca.crt'),
   ], join(logDir, `kubelet-${node.name}.log`));
 }
 

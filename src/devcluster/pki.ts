@@ -1,5 +1,6 @@
 // The local cluster's certificates and keys, made with the openssl CLI: a CA, the API server's serving
-// certificate and the service-account signing key. Written 0600 under a 0700 directory.
+// certificate, its client certificate towards the kubelets, each kubelet's serving certificate and the
+// service-account signing key. Written 0600 under a 0700 directory.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -12,6 +13,9 @@ export interface ClusterPki {
   caCert: string;
   apiserverCert: string;
   apiserverKey: string;
+  /** The API server's client certificate when it calls a kubelet (logs); kubelets accept only this CN. */
+  kubeletClientCert: string;
+  kubeletClientKey: string;
   serviceAccountKey: string;
   serviceAccountPub: string;
   /** Bearer token of the cluster admin (system:masters), in the API server's token file. */
@@ -26,6 +30,34 @@ async function openssl(args: string[], cwd: string): Promise<void> {
     const e = err as { stderr?: string; message: string };
     throw new Error(`openssl ${args[0]}: ${(e.stderr ?? e.message).trim()}`, { cause: err });
   }
+}
+
+export const KUBELET_CLIENT_CN = 'kube-apiserver-kubelet-client';
+
+/** Signs `<name>.crt` with the CA for a fresh P-256 key `<name>.key`, with the extensions given. */
+async function issue(dir: string, name: string, subject: string, extensions: string[]): Promise<void> {
+  await writeFile(join(dir, `${name}.ext`), extensions.join('\n') + '\n');
+  await openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', `${name}.key`], dir);
+  await chmod(join(dir, `${name}.key`), 0o600);
+  await openssl(['req', '-new', '-key', `${name}.key`, '-subj', subject, '-out', `${name}.csr`], dir);
+  await openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '3650',
+    '-extfile', `${name}.ext`, '-out', `${name}.crt`], dir);
+}
+
+/** Where a node's kubelet finds its serving certificate and key (made by createKubeletServingCert). */
+export function kubeletServingFiles(dir: string, nodeName: string): { cert: string; key: string } {
+  return { cert: join(dir, `kubelet-${nodeName}.crt`), key: join(dir, `kubelet-${nodeName}.key`) };
+}
+
+/** The serving certificate of a node's kubelet (port 10250), for its InternalIP, which the API server checks. */
+export async function createKubeletServingCert(dir: string, nodeName: string, address: string): Promise<{ cert: string; key: string }> {
+  await issue(dir, `kubelet-${nodeName}`, `/CN=${nodeName}`, [
+    'basicConstraints=critical,CA:FALSE',
+    'keyUsage=critical,digitalSignature,keyEncipherment',
+    'extendedKeyUsage=serverAuth',
+    `subjectAltName=DNS:${nodeName},IP:${address}`,
+  ]);
+  return kubeletServingFiles(dir, nodeName);
 }
 
 /** Creates every file under `dir`; `apiserverAddresses` become IP SANs of the serving certificate. */
@@ -52,6 +84,12 @@ export async function createClusterPki(dir: string, apiserverAddresses: string[]
   await openssl(['x509', '-req', '-in', 'apiserver.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '3650',
     '-extfile', 'apiserver.ext', '-out', 'apiserver.crt'], dir);
 
+  await issue(dir, 'apiserver-kubelet-client', `/CN=${KUBELET_CLIENT_CN}`, [
+    'basicConstraints=critical,CA:FALSE',
+    'keyUsage=critical,digitalSignature,keyEncipherment',
+    'extendedKeyUsage=clientAuth',
+  ]);
+
   await openssl([...ecKey, 'sa.key'], dir);
   await openssl(['pkey', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir);
 
@@ -63,6 +101,8 @@ export async function createClusterPki(dir: string, apiserverAddresses: string[]
     caCert: join(dir, 'ca.crt'),
     apiserverCert: join(dir, 'apiserver.crt'),
     apiserverKey: join(dir, 'apiserver.key'),
+    kubeletClientCert: join(dir, 'apiserver-kubelet-client.crt'),
+    kubeletClientKey: join(dir, 'apiserver-kubelet-client.key'),
     serviceAccountKey: join(dir, 'sa.key'),
     serviceAccountPub: join(dir, 'sa.pub'),
     adminToken,

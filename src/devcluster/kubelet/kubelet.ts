@@ -1,17 +1,20 @@
 // A small kubelet for the local cluster's nodes: it registers its Node and keeps it Ready, and runs the pods bound
 // to it as processes in network namespaces set up by Weft's CNI plugin, reporting their status. Pods are listed
 // every second and on every watch event; one pass (a "sync") at a time, teardowns in the background.
-import { mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import type { Server } from 'node:https';
+import { basename, join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
+import { startKubeletApi, type LogLookup } from './api.js';
 import { collectSandboxes, createSandbox, removeSandbox } from './cni.js';
 import { isAlive, startContainer, stopContainers, type ProcessRef } from './containers.js';
 import { containerEnv, expandArgs } from './env.js';
 import { containerProgram } from './images.js';
 import { NodeHeartbeat } from './node.js';
-import { kubeletPaths, type KubeletOptions } from './options.js';
+import { LogIndexer, previousLogOf } from './log-files.js';
+import { KUBELET_API_PORT, kubeletPaths, type KubeletOptions } from './options.js';
 import { comparable, podStatus, sandboxFailureStatus } from './pod-status.js';
 import { probeDue, recordProbe, runProbe, type ProbeState } from './probes.js';
 import { PodRecords, type ContainerRecord, type PodRecord } from './records.js';
@@ -32,6 +35,8 @@ export class Kubelet {
   private readonly probes = new Map<string, ProbeState>();
   private readonly tearingDown = new Set<string>();
   private readonly lastWritten = new Map<string, string>();
+  private readonly logIndex: LogIndexer;
+  private api?: Server;
   private timers: NodeJS.Timeout[] = [];
   private watchAbort?: AbortController;
   private syncing = false;
@@ -44,9 +49,16 @@ export class Kubelet {
     const paths = kubeletPaths(o);
     mkdirSync(paths.logs, { recursive: true, mode: 0o700 });
     this.records = new PodRecords(paths.pods);
+    this.logIndex = new LogIndexer(paths.logs, log);
   }
 
   async start(): Promise<void> {
+    if (this.o.tls && !this.api) {
+      const port = this.o.apiPort ?? KUBELET_API_PORT;
+      this.api = await startKubeletApi({ address: this.o.nodeAddress, port, ...this.o.tls }, (...a) => this.findLog(...a), this.log);
+      this.logIndex.start(readdirSync(kubeletPaths(this.o).logs).filter((f) => f.endsWith('.log')));
+      this.log(`kubelet API on https://${this.o.nodeAddress}:${port}`);
+    }
     await this.heartbeat.register();
     await this.cleanStrays();
     this.timers.push(setInterval(() => { this.heartbeat.beat().catch((e: unknown) => this.log(`heartbeat: ${String(e)}`)); }, HEARTBEAT_MS));
@@ -61,6 +73,31 @@ export class Kubelet {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
     this.watchAbort?.abort();
+    this.api?.close();
+    this.api?.closeAllConnections();
+    this.logIndex.stop();
+  }
+
+  private logFile(r: Pick<PodRecord, 'namespace' | 'name' | 'uid'>, container: string): string {
+    return join(kubeletPaths(this.o).logs, `${r.namespace}_${r.name}_${r.uid}_${container}.log`);
+  }
+
+  /** The log of a container of a pod this node runs, for the kubelet API, with its newest bytes indexed. */
+  private findLog(namespace: string, pod: string, container: string, previous: boolean): LogLookup {
+    const r = this.records.all().find((x) => x.namespace === namespace && x.name === pod);
+    if (!r) return { status: 404, message: `pod "${namespace}/${pod}" does not run on node ${this.o.nodeName}` };
+    const c = r.containers.find((x) => x.name === container);
+    if (!c) return { status: 404, message: `container "${container}" is not in pod "${namespace}/${pod}"` };
+    const current = this.logFile(r, container);
+    const file = previous ? previousLogOf(current) : current;
+    if (!existsSync(file)) {
+      return previous
+        ? { status: 400, message: `previous terminated container "${container}" in pod "${pod}" not found` }
+        : { status: 400, message: `container "${container}" in pod "${pod}" is waiting to start: ${c.waiting?.reason ?? 'ContainerCreating'}` };
+    }
+    this.logIndex.index(basename(file));
+    const process = previous ? undefined : c.process;
+    return { file, running: () => Boolean(process && isAlive(process)) };
   }
 
   /** Pod namespaces with this node's prefix that no record knows, and IPAM entries of no record, go. */
@@ -222,7 +259,8 @@ export class Kubelet {
       c.waiting = { reason: 'CreateContainerConfigError', message: e instanceof Error ? e.message : String(e) };
       return true;
     }
-    const log = join(kubeletPaths(this.o).logs, `${r.namespace}_${r.name}_${r.uid}_${c.name}.log`);
+    const log = this.logFile(r, c.name);
+    this.logIndex.rotate(log); // a restart: the instance before is `previous=true`
     const started = startContainer(r.netns, withMounts(expandArgs(program.argv, env), mounts), env, spec.workingDir, log);
     void started.exited.then((code) => this.exitCodes.set(`${key}/${started.ref.pid}`, code));
     c.process = started.ref;

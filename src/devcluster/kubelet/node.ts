@@ -2,7 +2,7 @@
 // kept current and its Lease in kube-node-lease renewed, so the node-lifecycle controller never taints it.
 import { cpus, release, totalmem } from 'node:os';
 import * as k8s from '@kubernetes/client-node';
-import type { KubeletOptions } from './options.js';
+import { KUBELET_API_PORT, type KubeletOptions } from './options.js';
 
 export const LEASE_DURATION_SECONDS = 40;
 const MAX_PODS = '110';
@@ -31,7 +31,8 @@ export function nodeStatus(o: KubeletOptions, now: Date, previous?: k8s.V1NodeSt
     capacity: resources,
     allocatable: resources,
     conditions: nodeConditions(now, previous?.conditions),
-    daemonEndpoints: { kubeletEndpoint: { Port: 0 } },
+    // kube-apiserver reaches the kubelet API (pods/log) at the InternalIP and this port.
+    daemonEndpoints: { kubeletEndpoint: { Port: o.tls ? (o.apiPort ?? KUBELET_API_PORT) : 0 } },
     nodeInfo: {
       machineID: '', systemUUID: '', bootID: '', kernelVersion: release(), osImage: 'Weft dev cluster node',
       containerRuntimeVersion: 'weft-processes://1', kubeletVersion: 'v1.36.0-weft', kubeProxyVersion: '',

@@ -15,7 +15,14 @@ export interface KubeletOptions {
   podNetnsPrefix: string;
   /** Where the CNI plugin pins its BPF maps for this node. */
   bpfPinRoot: string;
+  /** The kubelet API (container logs) on nodeAddress:apiPort over TLS: serving certificate and key, and the CA
+   * that signs the API server's client certificate. Without them the API is not served. */
+  tls?: { cert: string; key: string; clientCa: string };
+  /** Default 10250, as the real kubelet. */
+  apiPort?: number;
 }
+
+export const KUBELET_API_PORT = 10250;
 
 export const kubeletPaths = (o: KubeletOptions) => ({
   pods: join(o.stateDir, 'pods'),
