@@ -11,12 +11,13 @@ import { startKubeletApi, type LogLookup } from './api.js';
 import { collectSandboxes, createSandbox, removeSandbox } from './cni.js';
 import { isAlive, startContainer, stopContainers, type ProcessRef } from './containers.js';
 import { containerEnv, expandArgs } from './env.js';
+import { PodEvents, type EventTarget } from './events.js';
 import { containerProgram } from './images.js';
 import { NodeHeartbeat } from './node.js';
 import { LogIndexer, previousLogOf } from './log-files.js';
 import { KUBELET_API_PORT, kubeletPaths, type KubeletOptions } from './options.js';
-import { comparable, podStatus, sandboxFailureStatus } from './pod-status.js';
-import { probeDue, recordProbe, runProbe, type ProbeState } from './probes.js';
+import { allContainers, comparable, initDone, podStatus, sandboxFailureStatus } from './pod-status.js';
+import { probeDue, recordProbe, runProbe, type ProbeResult, type ProbeState } from './probes.js';
 import { PodRecords, type ContainerRecord, type PodRecord } from './records.js';
 import { writePodKubeconfig } from './service-account.js';
 import { containerMounts, mountsForHostProcess, preparePodVolumes, withMounts, type PodVolumes } from './volumes.js';
@@ -32,10 +33,15 @@ export class Kubelet {
   private readonly heartbeat: NodeHeartbeat;
   private readonly records: PodRecords;
   private readonly exitCodes = new Map<string, number | null>();
+  /** Containers this kubelet started whose exit it has not yet been told of (key uid/name/pid). */
+  private readonly awaitingExit = new Set<string>();
   private readonly probes = new Map<string, ProbeState>();
   private readonly tearingDown = new Set<string>();
   private readonly lastWritten = new Map<string, string>();
   private readonly logIndex: LogIndexer;
+  private readonly events: PodEvents;
+  /** Containers being stopped after a failed liveness probe (key uid/name/pid). */
+  private readonly killing = new Set<string>();
   private api?: Server;
   private timers: NodeJS.Timeout[] = [];
   private watchAbort?: AbortController;
@@ -50,6 +56,7 @@ export class Kubelet {
     mkdirSync(paths.logs, { recursive: true, mode: 0o700 });
     this.records = new PodRecords(paths.pods);
     this.logIndex = new LogIndexer(paths.logs, log);
+    this.events = new PodEvents(kc, o.nodeName, log);
   }
 
   async start(): Promise<void> {
@@ -86,7 +93,7 @@ export class Kubelet {
   private findLog(namespace: string, pod: string, container: string, previous: boolean): LogLookup {
     const r = this.records.all().find((x) => x.namespace === namespace && x.name === pod);
     if (!r) return { status: 404, message: `pod "${namespace}/${pod}" does not run on node ${this.o.nodeName}` };
-    const c = r.containers.find((x) => x.name === container);
+    const c = allContainers(r).find((x) => x.name === container);
     if (!c) return { status: 404, message: `container "${container}" is not in pod "${namespace}/${pod}"` };
     const current = this.logFile(r, container);
     const file = previous ? previousLogOf(current) : current;
@@ -191,6 +198,9 @@ export class Kubelet {
         uid, namespace: pod.metadata!.namespace!, name: pod.metadata!.name!, netns, podIP, startTime: new Date().toISOString(),
         ...(hostNetwork ? { hostNetwork } : {}), ...(kubeconfig ? { kubeconfig } : {}),
         containers: (pod.spec?.containers ?? []).map((c) => ({ name: c.name, image: c.image ?? '', restartCount: 0 })),
+        initContainers: (pod.spec?.initContainers ?? []).map((c) => ({
+          name: c.name, image: c.image ?? '', restartCount: 0, ...(c.restartPolicy === 'Always' ? { sidecar: true } : {}),
+        })),
       };
       this.records.save(record);
       this.log(`pod ${record.namespace}/${record.name}: sandbox ${netns}, ${podIP}`);
@@ -199,13 +209,25 @@ export class Kubelet {
     const now = Date.now();
     // Volumes are (re)written only when a container is about to start, so they hold the objects as they are then.
     let volumes: PodVolumes | Error = new Map();
-    if (pod.spec?.volumes?.length && record.containers.some((c) => !(c.process && isAlive(c.process)))) {
+    if (pod.spec?.volumes?.length && allContainers(record).some((c) => !c.terminated && !(c.process && isAlive(c.process)))) {
       volumes = await preparePodVolumes(this.core, pod, { podIP: record.podIP, hostIP: this.o.nodeAddress }, this.volumesDir(uid), { hostRoot: join(this.o.stateDir, 'host') }).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))));
     }
-    for (const c of record.containers) {
-      const spec = pod.spec!.containers.find((s) => s.name === c.name);
+    // Init containers one at a time, in order, each to completion (a sidecar, restartPolicy Always, only to its
+    // start); the containers once all have.
+    const podPolicy = pod.spec?.restartPolicy ?? 'Always';
+    for (const c of record.initContainers ?? []) {
+      const spec = pod.spec!.initContainers?.find((s) => s.name === c.name);
       if (!spec) continue;
-      changed = this.syncContainer(pod, record, c, spec, now, volumes) || changed;
+      const policy = c.sidecar ? 'Always' : podPolicy === 'Never' ? 'Never' : 'OnFailure';
+      changed = this.syncContainer(pod, record, c, spec, now, volumes, policy, true) || changed;
+      if (!(c.sidecar ? c.process && isAlive(c.process) : c.terminated?.exitCode === 0)) break;
+    }
+    if (initDone(record)) {
+      for (const c of record.containers) {
+        const spec = pod.spec!.containers.find((s) => s.name === c.name);
+        if (!spec) continue;
+        changed = this.syncContainer(pod, record, c, spec, now, volumes, podPolicy, false) || changed;
+      }
     }
     if (changed) this.records.save(record);
     await this.runProbes(pod, record, now);
@@ -217,22 +239,28 @@ export class Kubelet {
   }
 
   /** Starts, notices the exit of, and restarts (per restartPolicy, with backoff) one container. */
-  private syncContainer(pod: k8s.V1Pod, r: PodRecord, c: ContainerRecord, spec: k8s.V1Container, now: number, volumes: PodVolumes | Error): boolean {
+  private syncContainer(pod: k8s.V1Pod, r: PodRecord, c: ContainerRecord, spec: k8s.V1Container, now: number, volumes: PodVolumes | Error,
+    policy: string, init: boolean): boolean {
     const key = `${r.uid}/${c.name}`;
+    const target: EventTarget = { namespace: r.namespace, name: r.name, uid: r.uid, container: c.name, init };
     if (c.process && isAlive(c.process)) return false;
+    // Gone, but its exit status is still on its way (the exit event triggers a sync).
+    if (c.process && this.awaitingExit.has(`${key}/${c.process.pid}`)) return false;
     if (c.process) {
       // It was running and is gone.
       const exitCode = this.exitCodes.get(`${key}/${c.process.pid}`) ?? 0;
+      this.exitCodes.delete(`${key}/${c.process.pid}`);
       const t = { exitCode: exitCode ?? 0, reason: exitCode === 0 ? 'Completed' : 'Error', startedAt: c.startedAt ?? new Date(now).toISOString(), finishedAt: new Date(now).toISOString() };
       c.process = undefined;
       c.startedAt = undefined;
       this.probes.delete(key);
-      const policy = pod.spec?.restartPolicy ?? 'Always';
+      this.probes.delete(`${key}/liveness`);
       if (policy === 'Always' || (policy === 'OnFailure' && t.exitCode !== 0)) {
         c.lastTermination = t;
         c.nextStartAt = now + BACKOFF_MS[Math.min(c.restartCount, BACKOFF_MS.length - 1)];
         c.waiting = { reason: 'CrashLoopBackOff', message: `back-off restarting container ${c.name} (exit code ${t.exitCode})` };
         c.restartCount++;
+        this.events.warning(target, 'BackOff', `Back-off restarting failed container ${c.name} in pod ${r.name}_${r.namespace}(${r.uid})`);
       } else {
         c.terminated = t;
       }
@@ -244,6 +272,7 @@ export class Kubelet {
     if ('waiting' in program) {
       if (c.waiting?.reason === program.waiting.reason && c.waiting.message === program.waiting.message) return false;
       c.waiting = program.waiting;
+      this.events.warning(target, 'Failed', `Error: ${program.waiting.reason}: ${program.waiting.message ?? ''}`);
       return true;
     }
     let env: Record<string, string>;
@@ -256,13 +285,23 @@ export class Kubelet {
       mounts = safe.mounts;
       for (const m of safe.skipped) this.log(`pod ${r.namespace}/${r.name}: container ${c.name}: volume at ${m.target} not mounted: ip netns exec mounts /sys afresh for the process`);
     } catch (e) {
-      c.waiting = { reason: 'CreateContainerConfigError', message: e instanceof Error ? e.message : String(e) };
+      const message = e instanceof Error ? e.message : String(e);
+      if (c.waiting?.reason !== 'CreateContainerConfigError' || c.waiting.message !== message) this.events.warning(target, 'Failed', `Error: ${message}`);
+      c.waiting = { reason: 'CreateContainerConfigError', message };
       return true;
     }
     const log = this.logFile(r, c.name);
     this.logIndex.rotate(log); // a restart: the instance before is `previous=true`
+    this.events.normal(target, 'Pulled', `Container image "${c.image}" already present on machine`);
     const started = startContainer(r.netns, withMounts(expandArgs(program.argv, env), mounts), env, spec.workingDir, log);
-    void started.exited.then((code) => this.exitCodes.set(`${key}/${started.ref.pid}`, code));
+    this.events.normal(target, 'Created', `Created container: ${c.name}`);
+    this.events.normal(target, 'Started', `Started container ${c.name}`);
+    this.awaitingExit.add(`${key}/${started.ref.pid}`);
+    void started.exited.then((code) => {
+      this.exitCodes.set(`${key}/${started.ref.pid}`, code);
+      this.awaitingExit.delete(`${key}/${started.ref.pid}`);
+      this.requestSync();
+    });
     c.process = started.ref;
     c.startedAt = new Date(now).toISOString();
     c.waiting = undefined;
@@ -271,24 +310,50 @@ export class Kubelet {
     return true;
   }
 
+  /** Readiness and liveness probes of running containers; a container failing its liveness probe is stopped (the
+   * next sync restarts it per restartPolicy, as for any exit). */
   private async runProbes(pod: k8s.V1Pod, r: PodRecord, now: number): Promise<void> {
-    await Promise.all(r.containers.map(async (c) => {
+    const unhealthy = (c: ContainerRecord, init: boolean, kind: string, result: ProbeResult) => this.events.warning(
+      { namespace: r.namespace, name: r.name, uid: r.uid, container: c.name, init }, 'Unhealthy', `${kind} probe failed: ${result.message ?? ''}`);
+    const withSpecs = [
+      ...(r.initContainers ?? []).filter((c) => c.sidecar).map((c) => ({ c, init: true, spec: pod.spec!.initContainers?.find((s) => s.name === c.name) })),
+      ...r.containers.map((c) => ({ c, init: false, spec: pod.spec!.containers.find((s) => s.name === c.name) })),
+    ];
+    await Promise.all(withSpecs.map(async ({ c, init, spec }) => {
       const key = `${r.uid}/${c.name}`;
-      const spec = pod.spec!.containers.find((s) => s.name === c.name);
-      const probe = spec?.readinessProbe;
-      if (!spec || !probe || !c.process || !c.startedAt) return;
-      const state = this.probes.get(key);
-      if (!probeDue(probe, state, Date.parse(c.startedAt), now)) return;
-      const ok = await runProbe(probe, spec, r.podIP, r.netns);
-      this.probes.set(key, recordProbe(probe, this.probes.get(key), ok, Date.now()));
+      const process = c.process;
+      if (!spec || !process || !c.startedAt || this.killing.has(`${key}/${process.pid}`)) return;
+      const startedAt = Date.parse(c.startedAt);
+      const readiness = spec.readinessProbe;
+      if (readiness && probeDue(readiness, this.probes.get(key), startedAt, now)) {
+        const result = await runProbe(readiness, spec, r.podIP, r.netns);
+        if (!result.ok) unhealthy(c, init, 'Readiness', result);
+        this.probes.set(key, recordProbe(readiness, this.probes.get(key), result.ok, Date.now()));
+      }
+      const liveness = spec.livenessProbe;
+      if (liveness && probeDue(liveness, this.probes.get(`${key}/liveness`), startedAt, now)) {
+        const result = await runProbe(liveness, spec, r.podIP, r.netns);
+        if (!result.ok) unhealthy(c, init, 'Liveness', result);
+        const state = recordProbe(liveness, this.probes.get(`${key}/liveness`), result.ok, Date.now());
+        this.probes.set(`${key}/liveness`, state);
+        if (state.failures >= (liveness.failureThreshold ?? 3) && isAlive(process)) {
+          this.events.normal({ namespace: r.namespace, name: r.name, uid: r.uid, container: c.name, init }, 'Killing', `Container ${c.name} failed liveness probe, will be restarted`);
+          const grace = liveness.terminationGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30;
+          this.killing.add(`${key}/${process.pid}`);
+          void stopContainers([process], grace * 1000).finally(() => {
+            this.killing.delete(`${key}/${process.pid}`);
+            this.requestSync();
+          });
+        }
+      }
     }));
   }
 
   private readiness(pod: k8s.V1Pod, r: PodRecord): Map<string, boolean> {
-    return new Map(r.containers.map((c) => {
-      const probe = pod.spec?.containers.find((s) => s.name === c.name)?.readinessProbe;
+    const probeOf = (name: string) => (pod.spec?.containers.find((s) => s.name === name) ?? pod.spec?.initContainers?.find((s) => s.name === name))?.readinessProbe;
+    return new Map(allContainers(r).map((c) => {
       const running = Boolean(c.process && c.startedAt);
-      return [c.name, running && (!probe || (this.probes.get(`${r.uid}/${c.name}`)?.ready ?? false))];
+      return [c.name, running && (!probeOf(c.name) || (this.probes.get(`${r.uid}/${c.name}`)?.ready ?? false))];
     }));
   }
 
@@ -305,6 +370,9 @@ export class Kubelet {
   }
 
   private async writeSandboxFailure(pod: k8s.V1Pod, message: string): Promise<void> {
+    if (!pod.status?.conditions?.some((c) => c.type === 'PodReadyToStartContainers' && c.status === 'False')) {
+      this.events.warning({ namespace: pod.metadata!.namespace!, name: pod.metadata!.name!, uid: pod.metadata!.uid! }, 'FailedCreatePodSandBox', `Failed to create pod sandbox: ${message}`);
+    }
     const status = sandboxFailureStatus(pod, `FailedCreatePodSandBox: ${message}`, this.o.nodeAddress, new Date());
     if (comparable(status) === comparable(pod.status)) return;
     await this.core.replaceNamespacedPodStatus({ name: pod.metadata!.name!, namespace: pod.metadata!.namespace!, body: { ...pod, status } })
@@ -316,13 +384,21 @@ export class Kubelet {
     if (this.tearingDown.has(r.uid)) return;
     this.tearingDown.add(r.uid);
     void (async () => {
-      const refs = r.containers.flatMap((c): ProcessRef[] => (c.process ? [c.process] : []));
+      const running = allContainers(r).filter((c) => c.process && isAlive(c.process));
+      for (const c of running) {
+        this.events.normal({ namespace: r.namespace, name: r.name, uid: r.uid, container: c.name, init: r.initContainers?.includes(c) }, 'Killing', `Stopping container ${c.name}`);
+      }
+      const refs = running.flatMap((c): ProcessRef[] => (c.process ? [c.process] : []));
       await stopContainers(refs, graceMs);
       if (!r.hostNetwork) await removeSandbox(this.o, r.uid, r.netns);
       if (r.kubeconfig) rmSync(r.kubeconfig, { force: true });
       rmSync(this.volumesDir(r.uid), { recursive: true, force: true });
       this.records.remove(r.uid);
-      for (const c of r.containers) this.probes.delete(`${r.uid}/${c.name}`);
+      for (const c of allContainers(r)) {
+        this.probes.delete(`${r.uid}/${c.name}`);
+        this.probes.delete(`${r.uid}/${c.name}/liveness`);
+      }
+      this.events.forget(r.uid);
       this.log(`pod ${r.namespace}/${r.name}: stopped, sandbox ${r.netns} removed`);
       if (pod) await this.confirmDeletionNow(pod);
     })().catch((e: unknown) => this.log(`pod ${r.namespace}/${r.name}: teardown: ${e instanceof Error ? e.message : String(e)}`))

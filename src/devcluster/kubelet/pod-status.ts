@@ -6,25 +6,37 @@ import type { ContainerRecord, PodRecord } from './records.js';
 export const toSecond = (d: Date) => new Date(Math.floor(d.getTime() / 1000) * 1000);
 const date = (iso: string | undefined) => (iso ? toSecond(new Date(iso)) : undefined);
 
-function containerStatus(c: ContainerRecord, ready: boolean): V1ContainerStatus {
+export const allContainers = (r: PodRecord): ContainerRecord[] => [...(r.initContainers ?? []), ...r.containers];
+
+/** Every init container has completed (exit 0), or, for a sidecar, runs. */
+export function initDone(r: PodRecord): boolean {
+  return (r.initContainers ?? []).every((c) => (c.sidecar ? Boolean(c.process && c.startedAt && !c.waiting) : c.terminated?.exitCode === 0));
+}
+
+function containerStatus(c: ContainerRecord, ready: boolean, waitingReason = 'ContainerCreating'): V1ContainerStatus {
   const running = c.process && c.startedAt && !c.waiting && !c.terminated;
+  // A completed init container counts as ready, as the kubelet reports it.
+  const completed = c.terminated?.exitCode === 0 && c.terminated.reason === 'Completed';
   const term = (t: NonNullable<ContainerRecord['terminated']>) => ({ exitCode: t.exitCode, reason: t.reason, startedAt: date(t.startedAt), finishedAt: date(t.finishedAt) });
   return {
     name: c.name,
     image: c.image,
     imageID: `weft-process://${c.image}`,
     containerID: c.process ? `weft-process://${c.process.pid}` : undefined,
-    ready: Boolean(running) && ready,
+    ready: (Boolean(running) && ready) || completed,
     started: Boolean(running),
     restartCount: c.restartCount,
     state: running ? { running: { startedAt: date(c.startedAt) } }
       : c.terminated ? { terminated: term(c.terminated) }
-      : { waiting: c.waiting ?? { reason: 'ContainerCreating' } },
+      : { waiting: c.waiting ?? { reason: waitingReason } },
     lastState: c.lastTermination ? { terminated: term(c.lastTermination) } : {},
   };
 }
 
 export function podPhase(r: PodRecord): string {
+  // An init container that failed for good (restartPolicy Never) fails the pod; until all are done, it is Pending.
+  if ((r.initContainers ?? []).some((c) => c.terminated && c.terminated.exitCode !== 0)) return 'Failed';
+  if (!initDone(r)) return 'Pending';
   const cs = r.containers;
   if (cs.some((c) => c.process && !c.terminated && !c.waiting)) return 'Running';
   if (cs.length && cs.every((c) => c.terminated)) return cs.every((c) => c.terminated!.exitCode === 0) ? 'Succeeded' : 'Failed';
@@ -35,7 +47,9 @@ export function podPhase(r: PodRecord): string {
 /** The status to write; `ready` tells, per container name, whether its readiness probe (or start) holds. */
 export function podStatus(pod: V1Pod, r: PodRecord, ready: Map<string, boolean>, hostIP: string, at: Date): V1PodStatus {
   const now = toSecond(at);
-  const statuses = r.containers.map((c) => containerStatus(c, ready.get(c.name) ?? false));
+  const initialized = initDone(r);
+  const statuses = r.containers.map((c) => containerStatus(c, ready.get(c.name) ?? false, initialized ? 'ContainerCreating' : 'PodInitializing'));
+  const initStatuses = (r.initContainers ?? []).map((c) => containerStatus(c, ready.get(c.name) ?? false, 'PodInitializing'));
   const allReady = statuses.length > 0 && statuses.every((s) => s.ready);
   const previous = pod.status?.conditions ?? [];
   const condition = (type: string, ok: boolean, reason?: string): V1PodCondition => {
@@ -45,9 +59,10 @@ export function podStatus(pod: V1Pod, r: PodRecord, ready: Map<string, boolean>,
   };
   const unready = statuses.filter((s) => !s.ready).map((s) => s.name);
   const message = unready.length ? `containers with unready status: [${unready.join(' ')}]` : undefined;
+  const incomplete = (r.initContainers ?? []).filter((c) => !c.sidecar && c.terminated?.exitCode !== 0).map((c) => c.name);
   const conditions = [
     condition('PodReadyToStartContainers', true),
-    condition('Initialized', true),
+    { ...condition('Initialized', initialized, 'ContainersNotInitialized'), message: initialized ? undefined : `containers with incomplete status: [${incomplete.join(' ')}]` },
     { ...condition('Ready', allReady, 'ContainersNotReady'), message },
     { ...condition('ContainersReady', allReady, 'ContainersNotReady'), message },
     condition('PodScheduled', true),
@@ -62,6 +77,7 @@ export function podStatus(pod: V1Pod, r: PodRecord, ready: Map<string, boolean>,
     startTime: date(r.startTime),
     conditions,
     containerStatuses: statuses,
+    ...(initStatuses.length ? { initContainerStatuses: initStatuses } : {}),
     qosClass: pod.status?.qosClass ?? 'BestEffort',
   };
 }

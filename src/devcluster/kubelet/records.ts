@@ -18,6 +18,8 @@ export interface ContainerRecord {
   lastTermination?: Termination;
   /** Backoff: not restarted before this time (ms since the epoch). */
   nextStartAt?: number;
+  /** An init container with restartPolicy Always: runs beside the containers rather than to completion first. */
+  sidecar?: boolean;
 }
 
 export interface PodRecord {
@@ -32,6 +34,8 @@ export interface PodRecord {
   kubeconfig?: string;
   startTime: string;
   containers: ContainerRecord[];
+  /** Run in order before `containers` (absent in records of older kubelets: none). */
+  initContainers?: ContainerRecord[];
 }
 
 export class PodRecords {
