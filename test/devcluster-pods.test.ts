@@ -208,3 +208,30 @@ clusterTest('a failing init container fails the pod under restartPolicy Never, a
   t.false((await podEvents('init-fails')).some((e) => e.reason === 'Started' && e.involvedObject.fieldPath === 'spec.containers{main}'));
   await core().deleteNamespacedPod({ name: 'init-fails', namespace: NS, gracePeriodSeconds: 0 });
 });
+
+clusterTest('what an init container writes to an emptyDir, the container reads; a ConfigMap volume mounted in both stays visible', async (t) => {
+  const dir = `/tmp/weft-init-work-${process.pid}`;
+  const conf = `/tmp/weft-init-conf-${process.pid}`;
+  await core().createNamespacedConfigMap({ namespace: NS, body: { metadata: { name: 'init-conf' }, data: { greeting: 'hello from the ConfigMap' } } });
+  await runPod('init-volume', {
+    volumes: [{ name: 'work', emptyDir: {} }, { name: 'conf', configMap: { name: 'init-conf' } }],
+    initContainers: [{
+      name: 'prepare', image: 'weft.dev/sh', command: ['sh', '-c', `cat ${conf}/greeting > ${dir}/prepared; echo " and the init container" >> ${dir}/prepared; sleep 1.5`],
+      volumeMounts: [{ name: 'work', mountPath: dir }, { name: 'conf', mountPath: conf }],
+    }],
+    containers: [{
+      name: 'main', image: 'weft.dev/sh', command: ['sh', '-c', `cat ${dir}/prepared; cat ${conf}/greeting; echo; exec sleep 600`],
+      volumeMounts: [{ name: 'work', mountPath: dir }, { name: 'conf', mountPath: conf }],
+    }],
+  });
+  try {
+    const log = await until('the container\'s log', async () => {
+      const text = await core().readNamespacedPodLog({ name: 'init-volume', namespace: NS, container: 'main' });
+      return text.split('\n').length >= 3 ? text : undefined;
+    });
+    t.is(log, 'hello from the ConfigMap and the init container\nhello from the ConfigMap\n');
+  } finally {
+    await core().deleteNamespacedPod({ name: 'init-volume', namespace: NS, gracePeriodSeconds: 0 });
+    await core().deleteNamespacedConfigMap({ name: 'init-conf', namespace: NS });
+  }
+});

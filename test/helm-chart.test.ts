@@ -334,9 +334,11 @@ async function deployed(t: ExecutionContext, cluster: TestCluster, kube: (args: 
     rmSync(dumpDir, { recursive: true, force: true });
   }
 
-  // The init container, which the process kubelet does not run: its command as the chart renders it, run here with
-  // the agent's ServiceAccount token and its volumes as directories, installs weft-cni and a configuration holding
-  // this node's pod CIDR.
+  // The init container ran to completion in the agent's pod (the dev kubelet runs init containers first; it writes
+  // into the node's own host root). Its command as the chart renders it, run here again with the agent's
+  // ServiceAccount token and its volumes as directories, installs weft-cni and a configuration holding this node's
+  // pod CIDR.
+  t.like(agentPod.status?.initContainerStatuses?.[0], { name: 'install-cni', state: { terminated: { exitCode: 0, reason: 'Completed' } } });
   const daemonSet = await apps.readNamespacedDaemonSet({ name: 'weft-agent', namespace: NS });
   const init = daemonSet.spec!.template.spec!.initContainers!.find((c) => c.name === 'install-cni')!;
   const volumes = mkdtempSync(join(tmpdir(), 'weft-cni-volumes-'));

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import type { V1Container } from '@kubernetes/client-node';
 import { projectRoot } from '../../../envoy/binary.js';
 
-export type ContainerProgram = { argv: string[] } | { waiting: { reason: string; message: string } };
+/** A program, and what of its image's filesystem it needs at which path (bind mounts, like volumes). */
+export type ContainerProgram = { argv: string[]; imageMounts?: Array<{ source: string; target: string }> } | { waiting: { reason: string; message: string } };
 
 /** The Gateway API conformance echo backend, built by scripts/echo-basic.sh. */
 export function echoBasicBinary(): string {
@@ -23,13 +24,15 @@ export function corednsBinary(): string {
 const COREDNS = /^registry\.k8s\.io\/coredns\/coredns(:[\w.-]+|@sha256:[0-9a-f]{64})?$/;
 const ECHO_BASIC = /^(gcr\.io\/k8s-staging-gateway-api|registry\.k8s\.io\/gateway-api)\/echo-basic(:[\w.-]+|@sha256:[0-9a-f]{64})?$/;
 
-// Weft's own image (what the Helm chart deploys): its entrypoint is `weft`, this checkout's bin/weft.
+// Weft's own image (what the Helm chart deploys): its entrypoint is `weft`, this checkout's bin/weft; the image
+// keeps its binaries (weft-cni, which the agent's install-cni init container copies to the node) in /usr/lib/weft/bin.
 const WEFT = /^ghcr\.io\/weft-dev\/weft(:[\w.-]+|@sha256:[0-9a-f]{64})?$/;
 
 export function containerProgram(c: V1Container): ContainerProgram {
-  if (c.command?.length) return { argv: [...c.command, ...(c.args ?? [])] };
   const image = c.image ?? '';
-  if (WEFT.test(image)) return { argv: [join(projectRoot(), 'bin', 'weft'), ...(c.args ?? [])] };
+  const weftMounts = WEFT.test(image) ? { imageMounts: [{ source: join(projectRoot(), 'bin'), target: '/usr/lib/weft/bin' }] } : {};
+  if (c.command?.length) return { argv: [...c.command, ...(c.args ?? [])], ...weftMounts };
+  if (WEFT.test(image)) return { argv: [join(projectRoot(), 'bin', 'weft'), ...(c.args ?? [])], ...weftMounts };
   if (ECHO_BASIC.test(image)) {
     const bin = echoBasicBinary();
     if (!existsSync(bin)) return { waiting: { reason: 'ImageNotSupported', message: `image ${image} maps to ${bin}, which is not built: run scripts/echo-basic.sh` } };

@@ -281,7 +281,7 @@ export class Kubelet {
       env = containerEnv(pod, spec, { podIP: r.podIP, hostIP: this.o.nodeAddress });
       if (r.kubeconfig) env = { KUBECONFIG: r.kubeconfig, ...env };
       if (volumes instanceof Error) throw volumes;
-      const safe = mountsForHostProcess(containerMounts(spec, volumes), [projectRoot(), this.o.stateDir]);
+      const safe = mountsForHostProcess([...(program.imageMounts ?? []), ...containerMounts(spec, volumes)], [projectRoot(), this.o.stateDir]);
       mounts = safe.mounts;
       for (const m of safe.skipped) this.log(`pod ${r.namespace}/${r.name}: container ${c.name}: volume at ${m.target} not mounted: ip netns exec mounts /sys afresh for the process`);
     } catch (e) {

@@ -5,7 +5,7 @@
 // CreateContainerConfigError naming the volume. `hostPath` volumes resolve inside the node's own "host" (see
 // hostPathSource): a dev node is a network namespace on this machine, and its pods must not write the machine's
 // /opt/cni/bin or /etc/cni/net.d.
-import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, normalize } from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
 import { fieldValue, type PodFacts } from './env.js';
@@ -102,7 +102,37 @@ export function hostPathSource(v: k8s.V1Volume, node: NodeHost): string {
   return source;
 }
 
-/** Writes the pod's volumes under `root` (replacing what an earlier start wrote) and returns where each one is. */
+/**
+ * Fills `dir` with what `fill` writes, keeping the directory itself: running containers (a sidecar, the main
+ * container while an init container runs) have it bind-mounted, and a new directory would not reach them.
+ */
+async function refreshDir(dir: string, fill: (dir: string) => void | Promise<void>): Promise<void> {
+  if (!existsSync(dir)) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    await fill(dir);
+    return;
+  }
+  const staging = `${dir}.new`;
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { mode: 0o700 });
+  try {
+    await fill(staging);
+    const fresh = new Set(readdirSync(staging));
+    for (const old of readdirSync(dir)) if (!fresh.has(old)) rmSync(join(dir, old), { recursive: true, force: true });
+    for (const name of fresh) {
+      if (statSync(join(staging, name)).isDirectory()) rmSync(join(dir, name), { recursive: true, force: true });
+      renameSync(join(staging, name), join(dir, name));
+    }
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Writes the pod's volumes under `root` and returns where each one is. Secret, ConfigMap and projected volumes are
+ * rewritten with the objects as they are now; an emptyDir is made once and lives as long as the pod (what an init
+ * container leaves there, the containers find).
+ */
 export async function preparePodVolumes(core: k8s.CoreV1Api, pod: k8s.V1Pod, facts: PodFacts, root: string, node: NodeHost): Promise<PodVolumes> {
   const ns = pod.metadata?.namespace ?? 'default';
   const volumes: PodVolumes = new Map();
@@ -112,17 +142,19 @@ export async function preparePodVolumes(core: k8s.CoreV1Api, pod: k8s.V1Pod, fac
       continue;
     }
     const dir = join(root, v.name);
-    rmSync(dir, { recursive: true, force: true });
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
     if (v.secret) {
       const what = `volume ${v.name}: Secret ${ns}/${v.secret.secretName}`;
-      writeKeys(dir, await secretData(core, ns, v.secret.secretName!, what), v.secret.items, what);
+      const data = await secretData(core, ns, v.secret.secretName!, what);
+      await refreshDir(dir, (d) => writeKeys(d, data, v.secret!.items, what));
     } else if (v.configMap) {
       const what = `volume ${v.name}: ConfigMap ${ns}/${v.configMap.name}`;
-      writeKeys(dir, await configMapData(core, ns, v.configMap.name!, what), v.configMap.items, what);
+      const data = await configMapData(core, ns, v.configMap.name!, what);
+      await refreshDir(dir, (d) => writeKeys(d, data, v.configMap!.items, what));
     } else if (v.projected) {
-      await writeProjected(core, pod, facts, v, dir);
-    } else if (!v.emptyDir) {
+      await refreshDir(dir, (d) => writeProjected(core, pod, facts, v, d));
+    } else if (v.emptyDir) {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+    } else {
       throw new Error(`volume ${v.name}: only secret, configMap, projected, emptyDir and hostPath volumes are supported by the dev kubelet`);
     }
     volumes.set(v.name, dir);
