@@ -61,6 +61,18 @@ clusterTest('pods/log returns what a container printed, with tailLines, timestam
   t.is(await core().readNamespacedPodLog({ name: 'printer', namespace: NS, sinceSeconds: 1 }), '', 'nothing was printed in the last second');
 });
 
+clusterTest('pods/log with follow=true streams until the container exits', async (t) => {
+  await runPod('follower', { restartPolicy: 'Never', containers: [{ name: 'c', image: 'weft.dev/sh', command: ['sh', '-c', 'echo one; sleep 1.5; echo two; sleep 1; echo three'] }] });
+  await until('the container to start', async () => {
+    const p = await core().readNamespacedPod({ name: 'follower', namespace: NS });
+    return p.status?.containerStatuses?.[0]?.state?.running ? p : undefined;
+  });
+  // Started while the container still runs: the answer holds lines printed after the request, and ends with the container.
+  const followed = await core().readNamespacedPodLog({ name: 'follower', namespace: NS, follow: true });
+  t.is(followed, 'one\ntwo\nthree\n');
+  await core().deleteNamespacedPod({ name: 'follower', namespace: NS, gracePeriodSeconds: 0 });
+});
+
 clusterTest('pods/log with previous=true returns the log of the instance before a restart', async (t) => {
   await runPod('restarter', { containers: [{ name: 'c', image: 'weft.dev/sh', command: ['sh', '-c', 'echo "started at $(date +%s%N)"; sleep 0.5; exit 2'] }] });
   await until('a restart', async () => {
