@@ -245,5 +245,7 @@ clusterTest('what an init container writes to an emptyDir, the container reads; 
   } finally {
     await core().deleteNamespacedPod({ name: 'init-volume', namespace: NS, gracePeriodSeconds: 0 });
     await core().deleteNamespacedConfigMap({ name: 'init-conf', namespace: NS });
+    // The mount points, made on the host as empty directories (containers here share its filesystem).
+    for (const d of [dir, conf]) await import('node:fs/promises').then((fs) => fs.rmdir(d).catch(() => undefined));
   }
 });
