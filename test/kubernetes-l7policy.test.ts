@@ -25,6 +25,7 @@ if (unavailable) console.log(`Kubernetes L7 policy tests skipped: ${unavailable}
 const clusterTest = unavailable ? test.skip : test.serial;
 
 const NS = 'l7-test';
+const HEALTH_PORT = 19191;
 let cluster: TestCluster | undefined;
 let node: NodeNetwork | undefined;
 let agent: AgentProcess | undefined;
@@ -94,7 +95,7 @@ test.before(async () => {
   }
   await objects.create(policy(['/public.*']));
 
-  agent = await startAgentProcess(cluster.state.kubeconfig, node, ['--datapath', '--bpf-pin-root', pinRoot]);
+  agent = await startAgentProcess(cluster.state.kubeconfig, node, ['--datapath', '--bpf-pin-root', pinRoot, '--health-port', String(HEALTH_PORT)]);
 });
 
 test.after.always(async () => {
@@ -161,4 +162,26 @@ clusterTest('editing the policy in the API server changes what passes', async (t
     return r.status === 200 ? r : undefined;
   }, 20_000, 'no policy: everything passes, not proxied');
   t.is((JSON.parse(open.body) as Echo).peer, pods.intruder.address);
+});
+
+clusterTest('the agent reports whether every pod still has the datapath\'s program on its veth (what weft status checks)', (t) => {
+  const scrape = (): { attached: number; missing: number; endpoints: number } => {
+    const text = execFileSync('ip', ['netns', 'exec', node!.netns, 'curl', '-sf', `http://127.0.0.1:${HEALTH_PORT}/metrics`], { encoding: 'utf8' });
+    const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
+    return {
+      attached: value(/^weft_datapath_endpoint_programs\{state="attached"\} (\d+)$/m),
+      missing: value(/^weft_datapath_endpoint_programs\{state="missing"\} (\d+)$/m),
+      endpoints: value(/^weft_datapath_map_entries\{map="endpoints"\} (\d+)$/m),
+    };
+  };
+  t.deepEqual(scrape(), { attached: 3, missing: 0, endpoints: 3 });
+  // The intruder's program goes away (as if its veth had been re-created without weft-cni).
+  const nodeNsPath = `/var/run/netns/${node!.netns}`;
+  dp!.detach(nodeNsPath, 'p2');
+  try {
+    t.deepEqual(scrape(), { attached: 2, missing: 1, endpoints: 3 });
+  } finally {
+    dp!.attach(nodeNsPath, 'p2');
+  }
+  t.like(scrape(), { attached: 3, missing: 0 });
 });

@@ -10,7 +10,7 @@ import { datapathUnavailable } from '../src/datapath/native.js';
 import { METRICS, DEFAULT_METRIC_PREFIXES } from '../src/metrics/catalogue.js';
 import { CertificateMetrics } from '../src/metrics/certificates.js';
 import { registerEnvoyMetrics, registerOperatorMetrics, registerRelayMetrics } from '../src/metrics/components.js';
-import { registerDatapathMetrics } from '../src/metrics/datapath.js';
+import { registerDatapathMetrics, registerEndpointProgramMetrics } from '../src/metrics/datapath.js';
 import { FlowMetrics } from '../src/metrics/flows.js';
 import { processRegistry } from '../src/metrics/registry.js';
 import { TranslationMetrics } from '../src/metrics/translation.js';
@@ -57,6 +57,7 @@ test('the modules that register metrics register exactly the catalogue (and prom
   registerRelayMetrics(registry, () => []);
   // Map sizes are read at scrape time: a datapath with no maps reads as none.
   registerDatapathMetrics(registry, { maps: {} } as unknown as Datapath);
+  registerEndpointProgramMetrics(registry, () => Promise.resolve({ attached: 0, missing: [] }));
   const registered = (await registry.getMetricsAsJSON()).map((m) => m.name);
   const weft = registered.filter((n) => !DEFAULT_METRIC_PREFIXES.some((p) => n.startsWith(p)));
   t.deepEqual(weft.sort(), Object.values(METRICS).map((f) => f.name).sort());

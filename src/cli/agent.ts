@@ -9,6 +9,7 @@ import { DEFAULT_PIN_ROOT } from '../datapath/datapath.js';
 import { networkInterfaces } from 'node:os';
 import { startHealthServer } from '../kubernetes/health-server.js';
 import { processRegistry } from '../metrics/registry.js';
+import { registerDatapathMetrics, registerEndpointProgramMetrics } from '../metrics/datapath.js';
 import { NodeFlows } from '../observe/kubernetes-flows.js';
 import { mtlsFromDir } from '../observe/mtls.js';
 
@@ -39,6 +40,10 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
     ? await NodeDatapath.open({ pinRoot: flags.bpfPinRoot ?? DEFAULT_PIN_ROOT, proxyPort: flags.proxyPort ?? 15001, nodeIps, logger: log.child({ component: 'datapath' }) })
     : undefined;
   const registry = processRegistry();
+  if (datapath) {
+    registerDatapathMetrics(registry, datapath.datapath);
+    registerEndpointProgramMetrics(registry, () => datapath.endpointPrograms());
+  }
   const f = flags.flows;
   if (f?.flows && !f.flowsTlsDir) log.warn({ listen: f.flowsListen }, 'flows are served without TLS (--flows-tls-dir names the SVID files): anyone who reaches this port reads them');
   const flows = f?.flows ? await NodeFlows.start({

@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { DatapathController } from '../datapath/controller.js';
 import { Datapath } from '../datapath/datapath.js';
+import { decodeEndpointInfo } from '../datapath/layout.js';
 import type { TransparentProxy } from '../l7policy/envoy.js';
 import type { Logger } from '../log/logger.js';
 import type { Manifest } from '../sources/manifests.js';
@@ -59,6 +60,35 @@ export class NodeDatapath {
   /** The datapath's flow ring buffer (the node's flow agent reads it). */
   get flowsMapFd(): number {
     return this.dp.flowsMapFd;
+  }
+
+  /** The datapath handle (its maps, for metrics). */
+  get datapath(): Datapath {
+    return this.dp;
+  }
+
+  /**
+   * Whether every pod the endpoint map knows still has weft-cni's program on its veth (tc ingress, in this node's
+   * namespace): a pod whose program is gone is neither policed nor redirected. Read from `ip` and `tc`, as an
+   * operator would check it by hand.
+   */
+  async endpointPrograms(): Promise<{ attached: number; missing: string[] }> {
+    const ifindexes = new Set<number>();
+    for (const key of this.dp.maps.endpoints.keys()) {
+      const value = this.dp.maps.endpoints.lookup(key);
+      if (value) ifindexes.add(decodeEndpointInfo(value).ifindex);
+    }
+    const links = JSON.parse((await run('ip', ['-j', 'link', 'show'])).stdout) as Array<{ ifindex: number; ifname: string }>;
+    const names = new Map(links.map((l) => [l.ifindex, l.ifname]));
+    let attached = 0;
+    const missing: string[] = [];
+    for (const ifindex of ifindexes) {
+      const name = names.get(ifindex);
+      const filters = name ? (JSON.parse((await run('tc', ['-j', 'filter', 'show', 'dev', name, 'ingress'])).stdout || '[]') as Array<{ options?: { bpf_name?: string } }>) : [];
+      if (filters.some((f) => f.options?.bpf_name?.startsWith('from_pod'))) attached++;
+      else missing.push(name ?? `ifindex ${ifindex}`);
+    }
+    return { attached, missing };
   }
 
   /** Closes the agent's handle; the pinned maps (and the pods' programs) stay for the CNI plugin and the next agent. */

@@ -17,3 +17,16 @@ export function registerDatapathMetrics(registry: Registry, datapath: Datapath):
     }
   });
 }
+
+/** The node agent's view of the pods' programs (attached or missing), checked at scrape time. */
+export function registerEndpointProgramMetrics(registry: Registry, check: () => Promise<{ attached: number; missing: string[] }>): void {
+  gauge(registry, METRICS.datapathEndpointPrograms, async function () {
+    try {
+      const { attached, missing } = await check();
+      this.set({ state: 'attached' }, attached);
+      this.set({ state: 'missing' }, missing.length);
+    } catch {
+      // ip/tc unavailable: nothing to report
+    }
+  });
+}

@@ -57,6 +57,17 @@ export async function kubernetesChecks(kc: k8s.KubeConfig): Promise<Check[]> {
     const leader = samples.some((s) => s.name === 'weft_operator_leader') ? (sum('weft_operator_leader') === 1 ? ', leader' : ', standby') : '';
     const ok = readyz === 'ready' && pod.ready;
     checks.push({ subject, state: ok ? (nacks > 0 ? 'warn' : 'ok') : 'fail', detail: `${pod.phase}, /readyz ${readyz}${leader}${nacks > 0 ? `, ${nacks} NACK(s) so far` : ''}` });
+    // An agent with the datapath: its maps' sizes, and every pod's program on its veth.
+    const maps = samples.filter((x) => x.name === 'weft_datapath_map_entries');
+    const programs = samples.filter((x) => x.name === 'weft_datapath_endpoint_programs');
+    if (maps.length > 0 || programs.length > 0) {
+      const missing = programs.find((x) => x.labels.state === 'missing')?.value ?? 0;
+      const attached = programs.find((x) => x.labels.state === 'attached')?.value ?? 0;
+      checks.push({
+        subject: `datapath (${pod.name})`, state: missing > 0 ? 'fail' : 'ok',
+        detail: `programs on ${attached} pod(s)${missing > 0 ? `, MISSING on ${missing}` : ''}; map entries ${maps.map((x) => `${x.labels.map} ${x.value}`).join(', ')}`,
+      });
+    }
     for (const s of samples.filter((x) => x.name === 'weft_certificate_expiry_seconds')) {
       const c = certificateCheck({ kind: s.labels.kind ?? '', name: s.labels.name ?? '', secondsLeft: s.value });
       checks.push({ ...c, subject: `${c.subject} (${pod.name})` });
