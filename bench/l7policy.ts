@@ -2,7 +2,7 @@
 // fast one pod's label change reaches Envoy.
 //
 //   node dist/bench/l7policy.js [--size=quick|full] [--rules=0,10,100,1000]
-//   node dist/bench/l7policy.js --variants[=full,no-shadow,…] [--rules=0]   (attribution, see below)
+//   node dist/bench/l7policy.js --variants[=full,no-shadow,…] [--rules=0] [--rounds=N]   (attribution, see below)
 //
 // 1. Throughput and p99 latency through the real Envoy (one worker) with 0, 10, 100 and 1,000 HTTP rules on
 //    one port, each as a ratio to the same Envoy's listener without any policy, measured right before it
@@ -41,7 +41,7 @@ const VARIANT_LIST: Variant[] | undefined =
   });
 const RULES = (args.get('rules') ?? (VARIANT_LIST ? '0' : '0,10,100,1000')).split(',').map(Number);
 /** The machine is shared: baseline and policy alternate in short runs, and the medians are compared. */
-const ROUNDS = full ? 9 : 5;
+const ROUNDS = Number(args.get('rounds') ?? (full ? 9 : 5));
 const SECONDS = 2;
 const SERVER = '127.3.0.2';
 const BASELINE = '127.3.0.3';
@@ -136,9 +136,11 @@ async function throughput(): Promise<ThroughputRow[]> {
       if (check.status !== 200) throw new Error(`${rules} rules: ${path} → ${check.status}`);
       const baselines: LoadResult[] = [];
       const policies: LoadResult[] = [];
+      // Which side runs first alternates too: the first run after a pause or a reconfiguration is not always the same side.
       for (let round = 0; round < ROUNDS; round++) {
-        baselines.push(wrk(`http://${BASELINE}:${port}${path}`));
-        policies.push(wrk(`http://${SERVER}:${port}${path}`));
+        const sides = [() => baselines.push(wrk(`http://${BASELINE}:${port}${path}`)), () => policies.push(wrk(`http://${SERVER}:${port}${path}`))];
+        if (round % 2 === 1) sides.reverse();
+        for (const side of sides) side();
       }
       const baseline = median(baselines);
       const policy = median(policies);
@@ -180,9 +182,13 @@ async function variantThroughput(variants: Variant[]): Promise<Array<{ variant: 
     }
     const baselines: LoadResult[] = [];
     const runs = variants.map((): LoadResult[] => []);
+    // The order rotates every round: whichever runs first after a pause or another load is not always the same.
+    const targets = [{ url: `http://${BASELINE}:${port}${path}`, into: baselines }, ...variants.map((_, i) => ({ url: `http://${servers[i]}:${port}${path}`, into: runs[i] }))];
     for (let round = 0; round < ROUNDS; round++) {
-      baselines.push(wrk(`http://${BASELINE}:${port}${path}`));
-      for (const [i] of variants.entries()) runs[i].push(wrk(`http://${servers[i]}:${port}${path}`));
+      for (let k = 0; k < targets.length; k++) {
+        const target = targets[(round + k) % targets.length];
+        target.into.push(wrk(target.url));
+      }
     }
     const baseline = median(baselines);
     console.log(`${rules} rules, baseline ${baseline.rps.toFixed(0)} req/s`);
