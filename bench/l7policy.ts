@@ -2,6 +2,7 @@
 // fast one pod's label change reaches Envoy.
 //
 //   node dist/bench/l7policy.js [--size=quick|full] [--rules=0,10,100,1000]
+//   node dist/bench/l7policy.js --variants[=full,no-shadow,…] [--rules=0] [--rounds=N]   (attribution, see below)
 //
 // 1. Throughput and p99 latency through the real Envoy (one worker) with 0, 10, 100 and 1,000 HTTP rules on
 //    one port, each as a ratio to the same Envoy's listener without any policy, measured right before it
@@ -9,6 +10,9 @@
 //    the client is allowed by an L4-only rule while the port is under L7 policy (the RBAC filter runs).
 //    Load: wrk (1 thread, 16 keep-alive connections), baseline and policy alternating in 2 s runs (5, or 9
 //    with --size=full), medians compared; the upstream is a direct response of the same Envoy.
+//    With --variants, only this part runs, at the first --rules count (default 0): the baseline and every
+//    variant of the configuration (bench/l7policy-variants.ts: each drops one part, e.g. the access log)
+//    take turns in every round, so that the parts of the fixed cost of being under policy can be told apart.
 // 2. Compile time: 1,000 CiliumNetworkPolicies over 5,000 pods (parse, identities, model for every pod,
 //    Envoy resources), pure, in process.
 // 3. Label change → ACK: a pod's label change (it gains the allowed identity) with 1,000 pods and 100
@@ -24,13 +28,20 @@ import { clusterResource, endpointsResource, listenerResource, routeConfiguratio
 import type { Resource } from '../src/xds/resource.js';
 import { Mesh } from '../test/helpers/mesh.js';
 import { request } from '../test/helpers/l7policy.js';
+import { applyVariant, VARIANTS, type Variant } from './l7policy-variants.js';
 import { freePort, machine, ms, parseArgs, stats, waitFor, type Stats } from './lib.js';
 
 const args = parseArgs();
 const full = args.get('size') === 'full';
-const RULES = (args.get('rules') ?? '0,10,100,1000').split(',').map(Number);
+const variantsArg = args.get('variants');
+const VARIANT_LIST: Variant[] | undefined =
+  variantsArg === undefined ? undefined : variantsArg === '' || variantsArg === 'true' ? [...VARIANTS] : variantsArg.split(',').map((v) => {
+    if (!(VARIANTS as readonly string[]).includes(v)) throw new Error(`--variants: unknown variant ${v} (known: ${VARIANTS.join(', ')})`);
+    return v;
+  });
+const RULES = (args.get('rules') ?? (VARIANT_LIST ? '0' : '0,10,100,1000')).split(',').map(Number);
 /** The machine is shared: baseline and policy alternate in short runs, and the medians are compared. */
-const ROUNDS = full ? 9 : 5;
+const ROUNDS = Number(args.get('rounds') ?? (full ? 9 : 5));
 const SECONDS = 2;
 const SERVER = '127.3.0.2';
 const BASELINE = '127.3.0.3';
@@ -125,9 +136,11 @@ async function throughput(): Promise<ThroughputRow[]> {
       if (check.status !== 200) throw new Error(`${rules} rules: ${path} → ${check.status}`);
       const baselines: LoadResult[] = [];
       const policies: LoadResult[] = [];
+      // Which side runs first alternates too: the first run after a pause or a reconfiguration is not always the same side.
       for (let round = 0; round < ROUNDS; round++) {
-        baselines.push(wrk(`http://${BASELINE}:${port}${path}`));
-        policies.push(wrk(`http://${SERVER}:${port}${path}`));
+        const sides = [() => baselines.push(wrk(`http://${BASELINE}:${port}${path}`)), () => policies.push(wrk(`http://${SERVER}:${port}${path}`))];
+        if (round % 2 === 1) sides.reverse();
+        for (const side of sides) side();
       }
       const baseline = median(baselines);
       const policy = median(policies);
@@ -139,6 +152,55 @@ async function throughput(): Promise<ThroughputRow[]> {
     await mesh.stop();
   }
   return rows;
+}
+
+/** --variants: baseline and each variant in turn, every round, on separate ports of the same Envoy. */
+async function variantThroughput(variants: Variant[]): Promise<Array<{ variant: Variant; rules: number; baseline: LoadResult; policy: LoadResult }>> {
+  if (spawnSync('wrk', ['--version'], { stdio: 'ignore' }).error) throw new Error('wrk is needed for the throughput part (scripts/setup.sh installs it)');
+  const rules = RULES[0];
+  const port = await freePort();
+  const backendPort = await freePort();
+  const fixed = [...backendResources(backendPort), ...baselineResources(port, backendPort)];
+  const mesh = new Mesh({ protocol: 'delta' });
+  const path = rules === 0 ? '/anything' : `/api/v1/resource-${rules - 1}/x`;
+  // Each variant listens on its own server address (127.3.1.N) and port set, named apart.
+  const servers = variants.map((_, i) => `127.3.1.${i + 1}`);
+  try {
+    await mesh.start(fixed);
+    const all: Resource[] = [...fixed];
+    for (const [i, variant] of variants.entries()) {
+      const yaml = policyYaml(rules, port, backendPort).replaceAll(SERVER, servers[i]).replaceAll('name: server,', `name: server-${i},`).replaceAll('name: client,', `name: client-${i},`);
+      const t = translateYaml('bench.yaml', yaml, { l7: { accessLogPath: '/dev/null', hostIps: [] } });
+      if (t.problems.length) throw new Error(JSON.stringify(t.problems));
+      all.push(...applyVariant(t.resources.filter((r) => r.name.startsWith('l7/')), variant));
+    }
+    mesh.set(all);
+    await mesh.converged(60_000);
+    for (const [i, variant] of variants.entries()) {
+      const check = await request(servers[i], port, { from: '127.0.0.1', path });
+      if (check.status !== 200) throw new Error(`${variant}: ${path} → ${check.status}`);
+    }
+    const baselines: LoadResult[] = [];
+    const runs = variants.map((): LoadResult[] => []);
+    // The order rotates every round: whichever runs first after a pause or another load is not always the same.
+    const targets = [{ url: `http://${BASELINE}:${port}${path}`, into: baselines }, ...variants.map((_, i) => ({ url: `http://${servers[i]}:${port}${path}`, into: runs[i] }))];
+    for (let round = 0; round < ROUNDS; round++) {
+      for (let k = 0; k < targets.length; k++) {
+        const target = targets[(round + k) % targets.length];
+        target.into.push(wrk(target.url));
+      }
+    }
+    const baseline = median(baselines);
+    console.log(`${rules} rules, baseline ${baseline.rps.toFixed(0)} req/s`);
+    return variants.map((variant, i) => {
+      const policy = median(runs[i]);
+      if (policy.non2xx) throw new Error(`${variant}: non-2xx replies under load`);
+      console.log(`  ${variant}: ${policy.rps.toFixed(0)} req/s, ×${(policy.rps / baseline.rps).toFixed(3)}`);
+      return { variant, rules, baseline, policy };
+    });
+  } finally {
+    await mesh.stop();
+  }
 }
 
 function largeInputs(pods: number, policies: number, backends: boolean, relabel?: { pod: number; app: string }): L7Inputs {
@@ -269,6 +331,11 @@ async function labelChange(): Promise<LabelChangeResult> {
 }
 
 console.log(`# l7policy  ${machine()}`);
+if (VARIANT_LIST) {
+  const variants = await variantThroughput(VARIANT_LIST);
+  console.log(`RESULT l7policy-variants ${JSON.stringify({ variants, seconds: SECONDS, rounds: ROUNDS })}`);
+  process.exit(0);
+}
 const rows = await throughput();
 const compileResult = compile();
 const label = await labelChange();
