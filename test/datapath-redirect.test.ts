@@ -9,13 +9,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Datapath } from '../src/datapath/datapath.js';
-import { datapathUnavailable, nativeBpf } from '../src/datapath/native.js';
+import { nativeBpf } from '../src/datapath/native.js';
 import { EndpointMap, IdentityCache } from '../src/datapath/endpoints.js';
 import { PolicyMap } from '../src/datapath/policy.js';
 import { FlowReader } from '../src/datapath/flows.js';
 import { IDENTITY, type FlowEvent } from '../src/datapath/layout.js';
-import { resolveEnvoyBinary } from '../envoy/binary.js';
 import { inNs, ip, Topology } from './helpers/datapath-topology.js';
+import { datapathWithEnvoyUnavailable, envoyPathIfInstalled } from './helpers/envoy-in-netns.js';
 import { eventually } from './helpers/net.js';
 
 const PROXY_PORT = 15001;
@@ -56,13 +56,8 @@ function envoyConfig(): object {
   };
 }
 
-let envoyPath: string | undefined;
-try {
-  envoyPath = resolveEnvoyBinary().path;
-} catch {
-  envoyPath = undefined;
-}
-const unavailable = datapathUnavailable() ?? (envoyPath ? undefined : 'no Envoy binary (bash envoy/install.sh)');
+const envoyPath = envoyPathIfInstalled();
+const unavailable = datapathWithEnvoyUnavailable(envoyPath);
 
 if (unavailable) {
   test('redirection into the node proxy', (t) => {

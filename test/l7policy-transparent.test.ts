@@ -9,13 +9,12 @@ import test from 'ava';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { resolveEnvoyBinary } from '../envoy/binary.js';
 import { nodeBootstrap } from '../envoy/bootstrap.js';
 import { DatapathController } from '../src/datapath/controller.js';
 import { Datapath } from '../src/datapath/datapath.js';
 import { EndpointMap } from '../src/datapath/endpoints.js';
 import { INIT_IDENTITY } from '../src/datapath/cni/plugin.js';
-import { datapathUnavailable, nativeBpf } from '../src/datapath/native.js';
+import { nativeBpf } from '../src/datapath/native.js';
 import { TRANSPARENT_LISTENER } from '../src/l7policy/envoy.js';
 import { silentLogger } from '../src/log/logger.js';
 import type { Manifest } from '../src/sources/manifests.js';
@@ -25,6 +24,7 @@ import { XdsServer } from '../src/xds/server.js';
 import { Snapshot } from '../src/xds/snapshot.js';
 import { TypeUrl } from '../src/xds/type-urls.js';
 import { inNs, ip, Topology } from './helpers/datapath-topology.js';
+import { datapathWithEnvoyUnavailable, envoyPathIfInstalled } from './helpers/envoy-in-netns.js';
 import { eventually } from './helpers/net.js';
 
 const PROXY_PORT = 15001;
@@ -53,13 +53,8 @@ function policy(paths: string[]): Manifest {
   };
 }
 
-let envoyPath: string | undefined;
-try {
-  envoyPath = resolveEnvoyBinary().path;
-} catch {
-  envoyPath = undefined;
-}
-const unavailable = datapathUnavailable() ?? (envoyPath ? undefined : 'no Envoy binary (bash envoy/install.sh)');
+const envoyPath = envoyPathIfInstalled();
+const unavailable = datapathWithEnvoyUnavailable(envoyPath);
 
 if (unavailable) {
   test('L7 policy through the transparent proxy', (t) => {
