@@ -4,6 +4,7 @@ import path from 'node:path';
 import test from 'ava';
 import { projectRoot } from '../envoy/binary.js';
 import { RESERVED_HOST, RESERVED_WORLD } from '../src/l7policy/identities.js';
+import { spiffeIdentities } from '../src/l7policy/envoy.js';
 import { decide } from '../src/l7policy/model.js';
 import { parsePrefix } from '../src/l7policy/cidr.js';
 import { translateDirectory, translateYaml } from '../src/standalone/pipeline.js';
@@ -50,6 +51,10 @@ const invalid: Array<[string, string, string]> = [
   ['L7 rules in a deny rule', 'endpointSelector: {}\ningressDeny: [{ toPorts: [{ ports: [{ port: "80", protocol: TCP }], rules: { http: [{}] } }] }]', 'rules: unknown field'],
   ['DNS rules on ingress', 'endpointSelector: {}\ningress: [{ toPorts: [{ ports: [{ port: "53", protocol: UDP }], rules: { dns: [{}] } }] }]', 'DNS rules are not allowed on ingress'],
   ['no selector', 'ingress: [{}]', 'rule must have one of EndpointSelector or NodeSelector'],
+  ['authentication mode outside the CRD enum', 'endpointSelector: {}\ningress: [{ fromEndpoints: [{}], authentication: { mode: spiffe } }]', 'spec.ingress[0].authentication.mode: unsupported authentication mode "spiffe" (disabled, required, test-always-fail)'],
+  ['authentication without its mode', 'endpointSelector: {}\negress: [{ toEndpoints: [{}], authentication: {} }]', 'spec.egress[0].authentication.mode: is required'],
+  ['authentication with an unknown field', 'endpointSelector: {}\ningress: [{ fromEndpoints: [{}], authentication: { mode: required, type: spire } }]', 'spec.ingress[0].authentication.type: unknown field'],
+  ['authentication in a deny rule', 'endpointSelector: {}\ningressDeny: [{ fromEndpoints: [{}], authentication: { mode: required } }]', 'spec.ingressDeny[0].authentication: deny rules have no authentication'],
   ['bad matchExpressions operator', 'endpointSelector: { matchExpressions: [{ key: app, operator: Is, values: [x] }] }', 'must be In, NotIn, Exists or DoesNotExist'],
 ];
 
@@ -134,6 +139,36 @@ test('deny wins; L4-only makes L7 moot; ports, ranges, named ports, protocols', 
   t.is(decide(s, { identity: other }, 8101, 'TCP').verdict, 'deny');
   t.like(decide(s, { identity: other }, 8090, 'TCP'), { verdict: 'deny', reason: 'deny-rule' }, 'deny wins inside an allowed range');
   t.is(decide(s, { identity: id('127.1.0.12') }, 80, 'TCP').verdict, 'deny', 'namespaced policy: peers of its namespace only');
+});
+
+test('authentication.mode: the strongest mode of the peer\'s matching allow rules decides; plaintext is refused, an authenticated SPIFFE ID counts as its service account\'s identities', (t) => {
+  const sa = (name: string, ip: string, app: string, account: string) => `apiVersion: v1\nkind: Pod\nmetadata: { name: ${name}, namespace: default, labels: { app: ${app} } }\nspec: { serviceAccountName: ${account} }\nstatus: { podIP: ${ip} }\n`;
+  const { ep, id, l7 } = translate(
+    [sa('worker', '127.1.0.20', 'worker', 'worker'), sa('worker-canary', '127.1.0.21', 'canary', 'worker'), sa('batch', '127.1.0.22', 'batch', 'batch')].join('---\n'),
+    cnp('auth', 'endpointSelector: { matchLabels: { app: server } }\ningress:\n- fromEndpoints: [{ matchLabels: { app: worker } }]\n  authentication: { mode: required }\n  toPorts: [{ ports: [{ port: "80", protocol: TCP }], rules: { http: [{ method: GET, path: /api }] } }]\n- fromEndpoints: [{ matchLabels: { app: worker } }]\n  toPorts: [{ ports: [{ port: "80", protocol: TCP }], rules: { http: [{ path: /healthz }] } }]\n- fromEndpoints: [{ matchLabels: { app: batch } }]\n  authentication: { mode: disabled }\n  toPorts: [{ ports: [{ port: "80", protocol: TCP }] }]\n- fromEndpoints: [{ matchLabels: { app: client } }]\n  authentication: { mode: test-always-fail }\n- fromEndpoints: [{ matchLabels: { app: client } }]\n  authentication: { mode: required }\n  toPorts: [{ ports: [{ port: "80", protocol: TCP }] }]'),
+  );
+  t.deepEqual(l7.policies[0].rules.map((r) => r.authentication), ['required', undefined, 'disabled', 'test-always-fail', 'required']);
+  const s = ep('default/server').ingress;
+  const worker = { identity: id('127.1.0.20') };
+  const canary = { identity: id('127.1.0.21') };
+  t.like(decide(s, worker, 80, 'TCP'), { verdict: 'deny', reason: 'authentication-required' }, 'plaintext: the rule without a mode takes the required one of the same peer and port');
+  const authenticated = decide(s, worker, 80, 'TCP', { authenticated: true });
+  t.true(authenticated.verdict === 'allow' && authenticated.http?.length === 2, 'authenticated: the L7 rules of both rules apply');
+  t.deepEqual(decide(s, { identity: id('127.1.0.22') }, 80, 'TCP'), { verdict: 'allow', http: null, policies: ['CiliumNetworkPolicy default/auth'] }, 'mode disabled: plaintext allowed');
+  t.like(decide(s, { identity: id('127.1.0.10') }, 80, 'TCP', { authenticated: true }), { verdict: 'deny', reason: 'authentication-failed' }, 'test-always-fail is the strongest mode');
+  t.like(decide(s, canary, 80, 'TCP', { authenticated: true }), { verdict: 'deny', reason: 'default-deny' }, 'another label set, not selected');
+  // worker and worker-canary share a service account, so one SPIFFE ID: over mTLS it counts as both identities.
+  const ids = spiffeIdentities(l7.table, 'cluster.local');
+  t.deepEqual(ids.get('spiffe://cluster.local/ns/default/sa/worker'), [worker.identity, canary.identity].sort((a, b) => a - b));
+  t.like(decide(s, [canary, worker], 80, 'TCP', { authenticated: true }), { verdict: 'allow' });
+  t.deepEqual(l7.model.allowedIdentities(s, 80, 'TCP'), [id('127.1.0.22')], 'in plaintext only the peer of mode disabled');
+  t.deepEqual(l7.listeners.map((l) => l.port), [80]);
+});
+
+test('a rule requiring authentication without L7 rules puts its ports behind the proxy', (t) => {
+  const { l7, t: tr } = translate(cnp('auth-l4', 'endpointSelector: { matchLabels: { app: server } }\ningress: [{ fromEndpoints: [{ matchLabels: { app: client } }], authentication: { mode: required } }]'));
+  t.deepEqual(l7.listeners.map((l) => l.port), [80], 'an L3 rule: every declared port…');
+  t.deepEqual(tr.problems.map((p) => p.message.split(',')[0]), ['the policy puts port 9000 behind the proxy (HTTP rules or authentication)'], '…and the one without a backend is reported');
 });
 
 test('entities and CIDRs', (t) => {

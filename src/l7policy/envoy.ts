@@ -26,15 +26,17 @@ import { clusterResource, endpointsResource, listenerResource, routeConfiguratio
 import { packAny } from '../xds/protos.js';
 import type { Resource } from '../xds/resource.js';
 import { accessLogServiceResources, grpcAccessLog, type AccessLogServiceTarget, type AccessLogTag } from '../xds/translator/access-log-service.js';
+import { MESH_INBOUND_RBAC_FILTER } from '../mtls/mesh-resources.js';
+import { workloadId } from '../mtls/spiffe-id.js';
 import { formatPrefix, parsePrefix, prefixKey, prefixWithin, type Prefix } from './cidr.js';
+import { POLICY_REQUEST_HANDLING } from './http-hardening.js';
 import { HEADER_ACTIONS_FILTER, HEADER_MISMATCH_METADATA, HEADER_RULES_FILTER, HeaderActionsError, headerActionsConfig, headerMatchValue } from './header-actions.js';
 import { RESERVED_HOST, RESERVED_WORLD, type Endpoint, type IdentityTable } from './identities.js';
-import { action, all, exactPredicate, NEVER, presentPredicate, regexPredicate, SOURCE_IP_INPUT, sourceIn, type OnMatch, type Predicate } from './matchers.js';
+import { action, all, exactPredicate, NEVER, peerSpiffeIdIn, presentPredicate, regexPredicate, SOURCE_IP_INPUT, sourceIn, type OnMatch, type Predicate } from './matchers.js';
 import { decide, hasHeaderActions, type Decision, type DirectionPolicy, type PolicyModel } from './model.js';
 import type { HttpRule } from './types.js';
 
-/** Cilium's body for a request its proxy denies (cilium/proxy appends CRLF). */
-export const ACCESS_DENIED_BODY = 'Access denied\r\n';
+export { ACCESS_DENIED_BODY } from './http-hardening.js';
 export const RBAC_FILTER = 'weft.l7policy';
 /** Dynamic metadata namespace of the RBAC filter's shadow result (the source identity) in access logs. */
 const RBAC_METADATA = 'envoy.filters.http.rbac';
@@ -53,6 +55,8 @@ export interface L7ListenerInfo {
   address: string;
   port: number;
   backend: { address: string; port: number };
+  /** With `mesh`: the route configuration that serves this endpoint port on the mesh's inbound listener. */
+  meshRoute?: string;
 }
 
 export interface EnvoyL7Options {
@@ -67,6 +71,12 @@ export interface EnvoyL7Options {
    * (see TransparentProxy); without it (standalone), a listener on each pod address stands in for the pod.
    */
   transparent?: TransparentProxy;
+  /**
+   * Mesh mutual TLS (src/mtls): also emit, per policed endpoint port, the route configuration the mesh's inbound
+   * listener serves it with (meshRouteName), deciding by the verified peer SPIFFE ID of this trust domain.
+   * Standalone only (the transparent listener's upstream is the original destination, which the mesh lacks).
+   */
+  mesh?: { trustDomain: string };
 }
 
 /**
@@ -128,9 +138,13 @@ export function mergePaths(rules: Array<{ rule: HttpRule; policy: string }>): Ar
   });
 }
 
-/** Peer classes of one port: identity groups with equal decisions, and the world's address prefixes. */
+/**
+ * Peer classes of one port: identity groups with equal decisions, and the world's address prefixes; on the
+ * mesh's inbound listener, SPIFFE IDs (`ids`: the verified peer certificate's) instead of addresses.
+ */
 interface PeerGroup {
   prefixes: Prefix[];
+  ids?: string[];
   decision: Decision;
   label: string;
 }
@@ -141,30 +155,27 @@ function signature(d: Decision): string {
   return `l7:${JSON.stringify(d.http)}`;
 }
 
+/** What a peer class's decision does with a request: refuse it, allow it, or match it against its L7 rules. */
+function decisionOnMatch(d: Decision, secrets: ReadonlyMap<string, string>): OnMatch {
+  if (d.verdict === 'deny') return action(`dropped:${d.reason}`, false);
+  if (d.http === null) return action('allowed', true);
+  // The peer is checked once; its rules are a matcher of their own, first match wins.
+  const rules = mergePaths(d.http).map(({ rule, policy }, i) => ({ predicates: rulePredicates(rule, secrets), name: `allowed:${policy}:${i}` }));
+  const open = rules.find((r) => r.predicates.length === 0);
+  if (open) return action(open.name, true);
+  return {
+    matcher: {
+      matcher_list: { matchers: rules.map((r) => ({ predicate: all(r.predicates), on_match: action(r.name, true) })) },
+      on_no_match: action('denied:l7', false),
+    },
+  };
+}
+
 function fieldMatchers(groups: PeerGroup[], secrets: ReadonlyMap<string, string>): Matcher['matcher_list'] {
   const matchers: NonNullable<Matcher['matcher_list']>['matchers'] = [];
   for (const g of groups) {
-    if (g.prefixes.length === 0) continue;
-    const source = sourceIn(g.prefixes);
-    const d = g.decision;
-    if (d.verdict === 'deny') {
-      matchers.push({ predicate: source, on_match: action(`dropped:${d.reason}`, false) });
-    } else if (d.http === null) {
-      matchers.push({ predicate: source, on_match: action('allowed', true) });
-    } else {
-      // The peer's address is checked once; its rules are a matcher of their own, first match wins.
-      const rules = mergePaths(d.http).map(({ rule, policy }, i) => ({ predicates: rulePredicates(rule, secrets), name: `allowed:${policy}:${i}` }));
-      const open = rules.find((r) => r.predicates.length === 0);
-      if (open) {
-        matchers.push({ predicate: source, on_match: action(open.name, true) });
-        continue;
-      }
-      const inner: Matcher = {
-        matcher_list: { matchers: rules.map((r) => ({ predicate: all(r.predicates), on_match: action(r.name, true) })) },
-        on_no_match: action('denied:l7', false),
-      };
-      matchers.push({ predicate: source, on_match: { matcher: inner } });
-    }
+    const peer = g.ids ? (g.ids.length ? peerSpiffeIdIn(g.ids) : undefined) : g.prefixes.length ? sourceIn(g.prefixes) : undefined;
+    if (peer) matchers.push({ predicate: peer, on_match: decisionOnMatch(g.decision, secrets) });
   }
   return { matchers };
 }
@@ -258,22 +269,76 @@ export function portPolicy(model: PolicyModel, dp: DirectionPolicy, port: number
   return headerActions ? { rbac, headerActions } : { rbac };
 }
 
+/** The table's workloads by SPIFFE ID (`spiffe://<trust domain>/ns/<namespace>/sa/<service account>`), each with its identities. */
+export function spiffeIdentities(table: IdentityTable, trustDomain: string): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  for (const e of table.endpoints) {
+    let id: string;
+    try {
+      id = workloadId(trustDomain, e.namespace, e.serviceAccount).uri;
+    } catch {
+      continue; // a namespace or service account name no SPIFFE ID can carry: no certificate names this pod
+    }
+    const identities = out.get(id) ?? out.set(id, []).get(id)!;
+    if (!identities.includes(e.identity)) identities.push(e.identity);
+  }
+  return new Map([...out].sort(([a], [b]) => (a < b ? -1 : 1)).map(([id, identities]) => [id, identities.sort((a, b) => a - b)]));
+}
+
+/**
+ * One endpoint port's policy for requests that arrive over the mesh's mutual TLS: the peer is the verified
+ * certificate's SPIFFE ID (Envoy's URI SAN input, never a header or an address), which stands for every
+ * identity of its service account (model.ts: `decide` with their list, authenticated). Rules requiring
+ * authentication are satisfied here; the rest apply as they do to plaintext peers. A workload the table does
+ * not know is an authenticated peer of no identity (only rules allowing any peer admit it). `headerActions`:
+ * some peer's rules have headerMatches mismatch actions, which the mesh listener does not run (their rules'
+ * verdicts still hold).
+ */
+export function meshPortPolicy(model: PolicyModel, dp: DirectionPolicy, port: number, trustDomain: string, secrets: ReadonlyMap<string, string>): { rbac: RBAC; headerActions: boolean } {
+  const byDecision = new Map<string, PeerGroup>();
+  for (const [id, identities] of spiffeIdentities(model.table, trustDomain)) {
+    const decision = decide(dp, identities.map((identity) => ({ identity })), port, 'TCP', { authenticated: true });
+    if (decision.verdict === 'deny' && decision.reason === 'default-deny') continue;
+    const sig = signature(decision);
+    const g = byDecision.get(sig) ?? byDecision.set(sig, { prefixes: [], ids: [], decision, label: sig }).get(sig)!;
+    g.ids!.push(id);
+  }
+  const unnamed = decide(dp, { identity: -1 }, port, 'TCP', { authenticated: true });
+  const groups = [...byDecision.values()];
+  const matcher: Matcher = {
+    matcher_list: fieldMatchers(groups, secrets),
+    on_no_match: unnamed.verdict === 'allow' ? decisionOnMatch(unnamed, secrets) : action('dropped:default-deny', false),
+  };
+  const headerActions = [...groups.map((g) => g.decision), unnamed].some((d) => actionRules(d).length > 0);
+  return { rbac: { matcher }, headerActions };
+}
+
 /** The shadow matcher's name for a source address outside the port's rules (the world, or an unnamed pod). */
 export const UNLISTED = 'unlisted';
 
-/** Ports of an endpoint where HTTP rules apply (ingress): each port of a range the pod declares, or the whole range when small. */
+/**
+ * Ports of an endpoint the proxy polices (ingress): where HTTP rules apply, or where a rule requires
+ * authentication (the proxy tells plaintext from mutually authenticated peers); each port of a range the pod
+ * declares, or the whole range when small.
+ */
 export function l7Ports(endpoint: Endpoint, dp: DirectionPolicy): { ports: number[]; problems: string[] } {
   const declared = endpoint.ports.filter((p) => p.protocol === 'TCP').map((p) => p.containerPort);
   const ports = new Set<number>();
   const problems: string[] = [];
   for (const e of dp.entries) {
-    if (e.verdict !== 'allow' || !e.http || e.port === 0) continue;
+    const authenticated = e.authentication !== undefined && e.authentication !== 'disabled';
+    if (e.verdict !== 'allow' || !(e.http || authenticated)) continue;
+    if (e.protocol !== 'TCP' && e.protocol !== 'ANY') {
+      problems.push(`${e.policy}: authentication on ${e.protocol} port ${e.port} is not enforced (the mesh carries HTTP over TCP)`);
+      continue;
+    }
+    const what = e.http ? 'HTTP rules' : 'authentication';
     if (declared.length > 0) {
       for (const p of declared) if (p >= e.port && p <= e.endPort) ports.add(p);
-    } else if (e.endPort - e.port + 1 <= MAX_UNDECLARED_RANGE) {
+    } else if (e.port !== 0 && e.endPort - e.port + 1 <= MAX_UNDECLARED_RANGE) {
       for (let p = e.port; p <= e.endPort; p++) ports.add(p);
     } else {
-      problems.push(`${e.policy}: HTTP rules on ports ${e.port}-${e.endPort}, but the pod declares no container ports; declare them (spec.containers[].ports) so that Weft proxies exactly those`);
+      problems.push(`${e.policy}: ${what} on ports ${e.port === 0 ? 'all' : `${e.port}-${e.endPort}`}, but the pod declares no container ports; declare them (spec.containers[].ports) so that Weft proxies exactly those`);
     }
   }
   return { ports: [...ports].sort((a, b) => a - b), problems };
@@ -324,18 +389,8 @@ function hcm(name: string, accessLogPath: string, als: boolean): HttpConnectionM
     // The peer is the connection's source address: X-Forwarded-For and friends never count.
     use_remote_address: { value: true },
     xff_num_trusted_hops: 0,
-    // Rules see the path the application will see: RFC 3986 normalised, slashes merged, %2F/%5C decoded.
-    normalize_path: { value: true },
-    merge_slashes: true,
-    path_with_escaped_slashes_action: 'UNESCAPE_AND_FORWARD',
-    local_reply_config: {
-      mappers: [
-        {
-          filter: { status_code_filter: { comparison: { op: 'EQ', value: { default_value: 403, runtime_key: 'weft.l7policy.denied_status' } } } },
-          body: { inline_string: ACCESS_DENIED_BODY },
-        },
-      ],
-    },
+    // Rules see the path the application will see; refusals answer `Access denied`.
+    ...POLICY_REQUEST_HANDLING,
     access_log: [
       { name: 'envoy.access_loggers.file', typed_config: packAny('envoy.extensions.access_loggers.file.v3.FileAccessLog', accessLog(accessLogPath, 'ingress')) },
       ...(als ? [grpcAccessLog(ALS_TAGS)] : []),
@@ -348,6 +403,33 @@ function hcm(name: string, accessLogPath: string, als: boolean): HttpConnectionM
       { name: 'envoy.filters.http.router', typed_config: packAny('envoy.extensions.filters.http.router.v3.Router', {} satisfies Router) },
     ],
   };
+}
+
+/** The route configuration of one endpoint port's policy: every request to the application, per-filter policy on the virtual host. */
+function policyRoutes(name: string, perFilter: Record<string, Any>, cluster: string, endpoint: Endpoint, port: number): RouteConfiguration & { name: string } {
+  return {
+    name,
+    virtual_hosts: [
+      {
+        name,
+        domains: ['*'],
+        typed_per_filter_config: perFilter,
+        routes: [
+          {
+            name,
+            match: { prefix: '' },
+            route: { cluster, timeout: { seconds: '0' } },
+            metadata: { filter_metadata: { [ROUTE_METADATA]: { fields: { endpoint: { stringValue: endpoint.name }, identity: { stringValue: String(endpoint.identity) }, port: { stringValue: String(port) } } } } },
+          },
+        ],
+      },
+    ],
+  };
+}
+
+/** The route configuration the mesh's inbound listener uses for an endpoint port (LocalService.routeConfig in mesh-resources.ts). */
+export function meshRouteName(endpoint: Endpoint, port: number): string {
+  return `l7/mesh/${endpoint.name}/${port}`;
 }
 
 export interface EndpointL7 {
@@ -377,7 +459,7 @@ export function endpointL7Resources(model: PolicyModel, endpoint: Endpoint, opts
   for (const port of ports) {
     const backend = opts.transparent ? { address, port } : endpoint.backends.get(port);
     if (!backend) {
-      out.problems.push(`HTTP rules apply to port ${port}, but annotation weft.dev/standalone-backends names no address for it (e.g. "${port}=127.0.0.1:8${port}"); the port is not proxied`);
+      out.problems.push(`the policy puts port ${port} behind the proxy (HTTP rules or authentication), but annotation weft.dev/standalone-backends names no address for it (e.g. "${port}=127.0.0.1:8${port}"); the port is not proxied`);
       continue;
     }
     const name = listenerName(endpoint, port);
@@ -398,25 +480,16 @@ export function endpointL7Resources(model: PolicyModel, endpoint: Endpoint, opts
       perFilter[HEADER_RULES_FILTER] = enable(packAny('envoy.extensions.filters.http.rbac.v3.RBACPerRoute', { rbac: policy.headerActions.rbac } satisfies RBACPerRoute));
       perFilter[HEADER_ACTIONS_FILTER] = enable(packAny('envoy.extensions.filters.http.lua.v3.LuaPerRoute', { source_code: { inline_string: policy.headerActions.lua } } satisfies LuaPerRoute));
     }
-    const routes: RouteConfiguration & { name: string } = {
-      name,
-      virtual_hosts: [
-        {
-          name,
-          domains: ['*'],
-          typed_per_filter_config: perFilter,
-          routes: [
-            {
-              name,
-              match: { prefix: '' },
-              route: { cluster: opts.transparent ? ORIGINAL_DESTINATION_CLUSTER : name, timeout: { seconds: '0' } },
-              metadata: { filter_metadata: { [ROUTE_METADATA]: { fields: { endpoint: { stringValue: endpoint.name }, identity: { stringValue: String(endpoint.identity) }, port: { stringValue: String(port) } } } } },
-            },
-          ],
-        },
-      ],
-    };
-    out.listeners.push({ name, endpoint: endpoint.name, address, port, backend });
+    const routes = policyRoutes(name, perFilter, opts.transparent ? ORIGINAL_DESTINATION_CLUSTER : name, endpoint, port);
+    out.listeners.push({ name, endpoint: endpoint.name, address, port, backend, ...(opts.mesh && !opts.transparent ? { meshRoute: meshRouteName(endpoint, port) } : {}) });
+    if (opts.mesh && !opts.transparent) {
+      // The same endpoint port reached over the mesh's mutual TLS: the mesh inbound listener's route (RDS),
+      // deciding by the verified SPIFFE ID, towards the same application.
+      const mesh = meshPortPolicy(model, dp, port, opts.mesh.trustDomain, opts.secrets);
+      if (mesh.headerActions) out.problems.push(`port ${port}: headerMatches mismatch actions are not run for requests over the mesh (their rules' verdicts hold)`);
+      const meshFilter = { [MESH_INBOUND_RBAC_FILTER]: packAny('envoy.extensions.filters.http.rbac.v3.RBACPerRoute', { rbac: mesh.rbac } satisfies RBACPerRoute) };
+      out.resources.push(routeConfigurationResource(policyRoutes(meshRouteName(endpoint, port), meshFilter, name, endpoint, port)));
+    }
     if (opts.transparent) {
       // The chain of this endpoint port: connections whose original destination is the pod's address and port.
       const prefixLength = address.includes(':') ? 128 : 32;

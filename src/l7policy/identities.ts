@@ -20,6 +20,8 @@ export interface Endpoint {
   /** ns/name */
   name: string;
   namespace: string;
+  /** spec.serviceAccountName (`default` when absent): with the namespace, the pod's SPIFFE ID. */
+  serviceAccount: string;
   identity: number;
   ips: string[];
   ports: ContainerPort[];
@@ -106,7 +108,7 @@ export function buildIdentityTable(pods: PodInput[], namespaces: Map<string, Rec
     const id = ids.get(key)!;
     identities.set(id, { id, labels, key });
     for (const ip of pod.ips) if (net.isIP(ip)) byIp.set(ip, id);
-    endpoints.push({ name: `${pod.namespace}/${pod.name}`, namespace: pod.namespace, identity: id, ips: pod.ips, ports: pod.ports, backends: pod.backends, source: pod.source });
+    endpoints.push({ name: `${pod.namespace}/${pod.name}`, namespace: pod.namespace, serviceAccount: pod.serviceAccount ?? 'default', identity: id, ips: pod.ips, ports: pod.ports, backends: pod.backends, source: pod.source });
   }
   return { identities, endpoints, byIp, hostIps };
 }

@@ -1,5 +1,6 @@
 // Building blocks of the RBAC matcher trees the node proxy's L7 policy is made of (xds.type.matcher.v3):
-// predicates on the connection's source address and on request headers, and named RBAC actions.
+// predicates on the connection's source address, on its verified peer certificate's SPIFFE ID and on request
+// headers, and named RBAC actions.
 import type { Ip } from '../generated/envoy/extensions/matching/input_matchers/ip/v3/Ip.js';
 import type { _xds_type_matcher_v3_Matcher_MatcherList_Predicate as Predicate, _xds_type_matcher_v3_Matcher_OnMatch as OnMatch } from '../generated/xds/type/matcher/v3/Matcher.js';
 import type { TypedExtensionConfig } from '../generated/xds/core/v3/TypedExtensionConfig.js';
@@ -23,6 +24,15 @@ function cidrRange(p: Prefix): { address_prefix: string; prefix_len: { value: nu
 export function sourceIn(prefixes: Prefix[]): Predicate {
   const ip: Ip = { cidr_ranges: prefixes.map(cidrRange), stat_prefix: 'weft_l7_source' };
   return { single_predicate: { input: SOURCE_IP_INPUT, custom_match: any('envoy.extensions.matching.input_matchers.ip.v3.Ip', ip) } };
+}
+
+/** The URI SAN of the connection's verified peer certificate (several are joined by commas, so an exact match fails). */
+export const PEER_URI_SAN_INPUT = any('envoy.extensions.matching.common_inputs.ssl.v3.UriSanInput', {});
+
+/** The peer presented a certificate whose only URI SAN is one of `ids` (plaintext has none: never matches). */
+export function peerSpiffeIdIn(ids: string[]): Predicate {
+  const one = (id: string): Predicate => ({ single_predicate: { input: PEER_URI_SAN_INPUT, value_match: { exact: id } } });
+  return ids.length === 1 ? one(ids[0]) : { or_matcher: { predicate: ids.map(one) } };
 }
 
 const REGEX_META = /[\\.+*?()|[\]{}^$]/;

@@ -9,10 +9,12 @@
  *   ep.ingress.enforced                                       // default-deny in this direction?
  *   ep.ingress.entries                                        // PolicyEntry[]: (peers, protocol, port..endPort,
  *                                                             //   verdict allow|deny, http rules or none)
- *   decide(ep.ingress, { identity }, port, 'TCP')             // the verdict for one peer and port:
+ *   decide(ep.ingress, { identity }, port, 'TCP')             // the verdict for one plaintext peer and port:
  *                                                             //   { verdict: 'allow', http: null }  any request
  *                                                             //   { verdict: 'allow', http: [...] } L7 rules apply
  *                                                             //   { verdict: 'deny', reason }       dropped
+ *   decide(ep.ingress, peers, port, 'TCP', { authenticated: true })  // a mutually authenticated peer (the
+ *                                                             //   identities of its SPIFFE ID: see below)
  *   model.allowedIdentities(ep.ingress, port, 'TCP')          // identities allowed at L3/L4 on that port
  *
  * Semantics (Cilium's, docs.cilium.io "Policy Enforcement Modes", "Layer 7 Policies", "Deny Policies"):
@@ -20,11 +22,21 @@
  * when some policy selecting it has rules in that direction (or sets enableDefaultDeny); an allow rule
  * without L7 rules for a peer and port makes every L7 rule for that peer and port moot; L7 rules of all
  * matching rules are or-ed. CIDR peers only ever select addresses outside the cluster (the world).
+ *
+ * Authentication (Cilium's `authentication.mode`, "Mutual Authentication"): the requirement belongs to the
+ * peer and port, as in Cilium's policy map, where the entries of one identity and port merge and the
+ * strongest explicit mode wins (test-always-fail > required > disabled; a rule that names no mode takes the
+ * others'). So once an allow rule matching a peer on a port says `required`, that peer is allowed there only
+ * when it authenticated (over the mesh's mutual TLS) — every matching rule's L7 rules then apply, those of
+ * rules without authentication too; `test-always-fail` never authenticates. A plaintext peer is denied with
+ * reason `authentication-required` (Cilium drops it: "Authentication required"). An authenticated peer is
+ * known by its SPIFFE ID, which names a namespace and service account, not a label set: it counts as every
+ * identity with that service account (`decide` takes their list; a rule matches when it selects one).
  */
 import { parsePrefix, prefixWithin, type Prefix } from './cidr.js';
 import { RESERVED_HOST, RESERVED_WORLD, type Endpoint, type IdentityTable } from './identities.js';
 import { selects } from './labels.js';
-import type { Direction, HttpRule, Peer, Policy, Protocol, Rule } from './types.js';
+import type { AuthenticationMode, Direction, HttpRule, Peer, Policy, Protocol, Rule } from './types.js';
 
 export interface CidrPeer {
   cidr: Prefix;
@@ -50,6 +62,8 @@ export interface PolicyEntry {
   endPort: number;
   /** Absent: no L7 rule (the whole port). */
   http?: HttpRule[];
+  /** The rule's `authentication.mode`; absent when it names none. */
+  authentication?: AuthenticationMode;
 }
 
 export interface DirectionPolicy {
@@ -85,7 +99,21 @@ export type Decision =
       headerActions?: Array<{ rule: HttpRule; policy: string }>;
     }
   | { verdict: 'allow'; http: Array<{ rule: HttpRule; policy: string }>; policies: string[] }
-  | { verdict: 'deny'; reason: 'deny-rule' | 'default-deny'; policies: string[] };
+  | { verdict: 'deny'; reason: 'deny-rule' | 'default-deny' | 'authentication-required' | 'authentication-failed'; policies: string[] };
+
+/** How the peer reached the endpoint: over the mesh's mutual TLS (authenticated) or in plaintext (default). */
+export interface PeerAuthentication {
+  authenticated?: boolean;
+}
+
+const AUTH_STRENGTH: Record<AuthenticationMode, number> = { disabled: 0, required: 1, 'test-always-fail': 2 };
+
+/** The authentication the allow entries of one peer and port need: the strongest explicit mode (Cilium's merge). */
+export function requiredAuthentication(entries: readonly PolicyEntry[]): AuthenticationMode | undefined {
+  let mode: AuthenticationMode | undefined;
+  for (const e of entries) if (e.authentication && (!mode || AUTH_STRENGTH[e.authentication] > AUTH_STRENGTH[mode])) mode = e.authentication;
+  return mode;
+}
 
 export function portMatches(e: PolicyEntry, port: number, protocol: Protocol): boolean {
   if (e.protocol !== 'ANY' && protocol !== 'ANY' && e.protocol !== protocol) return false;
@@ -100,9 +128,13 @@ export function peerMatches(peers: PeerSet, peer: PeerRef): boolean {
   return peers.cidrs.some((c) => prefixWithin(p, c.cidr) && !c.except.some((e) => prefixWithin(p, e)));
 }
 
-/** The verdict for one peer on one port (and, when allowed with L7 rules, the rules a request must match). */
-export function decide(dp: DirectionPolicy, peer: PeerRef, port: number, protocol: Protocol): Decision {
-  const matching = dp.entries.filter((e) => portMatches(e, port, protocol) && peerMatches(e.peers, peer));
+/**
+ * The verdict for one peer on one port (and, when allowed with L7 rules, the rules a request must match).
+ * `peer` may be several identities (an authenticated SPIFFE ID's): an entry matches when it matches one.
+ */
+export function decide(dp: DirectionPolicy, peer: PeerRef | readonly PeerRef[], port: number, protocol: Protocol, how: PeerAuthentication = {}): Decision {
+  const peers = Array.isArray(peer) ? (peer as readonly PeerRef[]) : [peer as PeerRef];
+  const matching = dp.entries.filter((e) => portMatches(e, port, protocol) && peers.some((p) => peerMatches(e.peers, p)));
   const denies = matching.filter((e) => e.verdict === 'deny');
   if (denies.length > 0) return { verdict: 'deny', reason: 'deny-rule', policies: unique(denies.map((e) => e.policy)) };
   const allows = matching.filter((e) => e.verdict === 'allow');
@@ -111,6 +143,9 @@ export function decide(dp: DirectionPolicy, peer: PeerRef, port: number, protoco
     return { verdict: 'allow', http: null, policies: [] };
   }
   const policies = unique(allows.map((e) => e.policy));
+  const authentication = requiredAuthentication(allows);
+  if (authentication === 'test-always-fail') return { verdict: 'deny', reason: 'authentication-failed', policies };
+  if (authentication === 'required' && !how.authenticated) return { verdict: 'deny', reason: 'authentication-required', policies };
   if (allows.some((e) => !e.http)) {
     const headerActions = allows.flatMap((e) => (e.http ?? []).filter(hasHeaderActions).map((rule) => ({ rule, policy: e.policy })));
     return headerActions.length ? { verdict: 'allow', http: null, policies, headerActions } : { verdict: 'allow', http: null, policies };
@@ -199,7 +234,7 @@ export class PolicyModel {
 
   private entries(policy: Policy, rule: Rule, endpoint: Endpoint): PolicyEntry[] {
     const peers = this.resolvePeers(rule.peers);
-    const base = { policy: policy.id, verdict: rule.deny ? ('deny' as const) : ('allow' as const), peers, ...(rule.http ? { http: rule.http } : {}) };
+    const base = { policy: policy.id, verdict: rule.deny ? ('deny' as const) : ('allow' as const), peers, ...(rule.http ? { http: rule.http } : {}), ...(rule.authentication ? { authentication: rule.authentication } : {}) };
     if (rule.ports === null) return [{ ...base, protocol: 'ANY', port: 0, endPort: 65535 }];
     return rule.ports.flatMap((p) => {
       const numbers = typeof p.port === 'number' ? [p.port] : this.namedPorts(p.port, rule.direction, endpoint);
@@ -221,7 +256,7 @@ export class PolicyModel {
     return { endpoint: endpoint.name, identity: endpoint.identity, ingress: direction('ingress'), egress: direction('egress') };
   }
 
-  /** Identities allowed at L3/L4 on a port (the world counts as one identity when any CIDR or world rule allows it). */
+  /** Identities allowed at L3/L4 on a port in plaintext (the world counts as one identity when any CIDR or world rule allows it). */
   allowedIdentities(dp: DirectionPolicy, port: number, protocol: Protocol): number[] {
     return [...this.table.identities.keys()].filter((identity) => decide(dp, { identity }, port, protocol).verdict === 'allow').sort((a, b) => a - b);
   }

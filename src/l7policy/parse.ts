@@ -5,7 +5,7 @@
 import { parsePrefix, prefixWithin } from './cidr.js';
 import { inNamespace, parseLabelKey, scopePeerSelector } from './labels.js';
 import { re2Error } from './regex.js';
-import { ENTITIES, type Direction, type Entity, type HeaderMatch, type HttpRule, type Peer, type Policy, type PortSpec, type Protocol, type Requirement, type Rule, type Selector } from './types.js';
+import { AUTHENTICATION_MODES, ENTITIES, type AuthenticationMode, type Direction, type Entity, type HeaderMatch, type HttpRule, type Peer, type Policy, type PortSpec, type Protocol, type Requirement, type Rule, type Selector } from './types.js';
 import type { Source } from '../sources/manifests.js';
 
 export class PolicyError extends Error {
@@ -215,6 +215,17 @@ function parseCidrRule(v: unknown, field: string): Peer {
   return { kind: 'cidr', cidr, except };
 }
 
+/** `authentication: {mode: …}` as Cilium's CRD defines it: an object whose only field, `mode`, is required. */
+function parseAuthentication(v: unknown, field: string): AuthenticationMode | undefined {
+  if (v === undefined || v === null) return undefined;
+  const o = obj(v, field);
+  known(o, field, ['mode']);
+  if (o.mode === undefined || o.mode === null) throw new PolicyError(`${field}.mode`, `is required (${AUTHENTICATION_MODES.join(', ')})`);
+  const mode = str(o.mode, `${field}.mode`);
+  if (!(AUTHENTICATION_MODES as readonly string[]).includes(mode)) throw new PolicyError(`${field}.mode`, `unsupported authentication mode ${JSON.stringify(mode)} (${AUTHENTICATION_MODES.join(', ')})`);
+  return mode as AuthenticationMode;
+}
+
 function parseRule(v: unknown, field: string, direction: Direction, deny: boolean, namespace: string | undefined): Rule[] {
   const o = obj(v, field);
   const from = direction === 'ingress' ? 'from' : 'to';
@@ -224,10 +235,13 @@ function parseRule(v: unknown, field: string, direction: Direction, deny: boolea
     [`${from}Groups`]: `${from}Groups is not supported by Weft`,
     [`${from}Nodes`]: `${from}Nodes is not supported by Weft yet`,
     icmps: 'ICMP rules are not supported by Weft yet',
-    authentication: 'mutual authentication in policies is not supported by Weft yet',
   };
+  // Cilium's IngressDenyRule/EgressDenyRule have no authentication field.
+  if (deny) unsupported.authentication = 'deny rules have no authentication (only ingress and egress rules do)';
   if (direction === 'egress') Object.assign(unsupported, { toServices: 'toServices is not supported by Weft yet', toFQDNs: 'toFQDNs is not supported by Weft yet' });
-  known(o, field, [...peerFields, 'toPorts'], unsupported);
+  known(o, field, [...peerFields, 'toPorts', 'authentication'], unsupported);
+  const authentication = parseAuthentication(o.authentication, `${field}.authentication`);
+  const auth = authentication ? { authentication } : {};
   const present = peerFields.filter((k) => list(o[k], `${field}.${k}`).length > 0);
   if (present.length > 1) throw new PolicyError(`${field}.${present[1]}`, `Combining ${present[0]} and ${present[1]} is not supported yet`);
   let peers: Peer[] | null = null;
@@ -249,9 +263,9 @@ function parseRule(v: unknown, field: string, direction: Direction, deny: boolea
   }
   const portRules = list(o.toPorts, `${field}.toPorts`).map((p, i) => parsePortRule(p, `${field}.toPorts[${i}]`, deny, direction, namespace));
   // No toPorts: every port. With no peer either, the rule allows nothing (it only selects the endpoint).
-  if (portRules.length === 0) return [{ direction, deny, peers: peers ?? [], ports: null }];
+  if (portRules.length === 0) return [{ direction, deny, ...auth, peers: peers ?? [], ports: null }];
   // Each toPorts entry is its own rule over the same peers, so L7 rules stay with their ports.
-  return portRules.map((p) => ({ direction, deny, peers, ports: p.ports, ...(p.http ? { http: p.http } : {}) }));
+  return portRules.map((p) => ({ direction, deny, ...auth, peers, ports: p.ports, ...(p.http ? { http: p.http } : {}) }));
 }
 
 /** The object's own fields (the loader adds `source`). */

@@ -38,6 +38,8 @@ export interface L7Options {
   hostIps?: string[];
   /** Kubernetes mode: L7-policed ports are redirected by the datapath into this transparent listener. */
   transparent?: TransparentProxy;
+  /** Mesh mutual TLS: also the route configurations the mesh's inbound listener serves policed ports with. */
+  mesh?: { trustDomain: string };
 }
 
 export interface L7Translation {
@@ -128,7 +130,7 @@ export function translateL7Policy(inputs: L7Inputs, opts: L7Options = {}): L7Tra
   const namespaces = new Map(inputs.namespaces.map((n) => [n.metadata.name, n.metadata.labels ?? {}]));
   const table = buildIdentityTable(pods, namespaces, opts.hostIps ?? DEFAULT_HOST_IPS);
   const model = buildPolicyModel(table, policies);
-  const l7 = l7Resources(model, table, { accessLogPath: opts.accessLogPath ?? DEFAULT_ACCESS_LOG, secrets: secretValues(inputs), ...(opts.accessLogService ? { accessLogService: opts.accessLogService } : {}), ...(opts.transparent ? { transparent: opts.transparent } : {}) });
+  const l7 = l7Resources(model, table, { accessLogPath: opts.accessLogPath ?? DEFAULT_ACCESS_LOG, secrets: secretValues(inputs), ...(opts.accessLogService ? { accessLogService: opts.accessLogService } : {}), ...(opts.transparent ? { transparent: opts.transparent } : {}), ...(opts.mesh ? { mesh: opts.mesh } : {}) });
   for (const p of l7.problems) problems.push({ source: p.endpoint.source, object: `Pod ${p.endpoint.name}`, message: p.message });
   return { problems, policies, table, model, listeners: l7.listeners, resources: l7.resources };
 }

@@ -59,9 +59,19 @@ export interface HttpRule {
   headerMatches: HeaderMatch[];
 }
 
+/**
+ * Cilium's rule-level `authentication.mode` (CRD enum): `required` allows the rule's traffic only between
+ * mutually authenticated peers; `disabled` says explicitly that none is needed; `test-always-fail` is
+ * Cilium's test mode, an authentication that never succeeds.
+ */
+export const AUTHENTICATION_MODES = ['disabled', 'required', 'test-always-fail'] as const;
+export type AuthenticationMode = (typeof AUTHENTICATION_MODES)[number];
+
 export interface Rule {
   direction: Direction;
   deny: boolean;
+  /** Allow rules only (Cilium's deny rules have no such field); absent: the rule does not say. */
+  authentication?: AuthenticationMode;
   /** null: any peer (a rule with only toPorts); []: no peer (the rule allows nothing). */
   peers: Peer[] | null;
   /** null: every port and protocol (an L3-only rule). */

@@ -27,6 +27,7 @@ import type { CertificateValidationContext } from '../generated/envoy/extensions
 import type { CommonTlsContext } from '../generated/envoy/extensions/transport_sockets/tls/v3/CommonTlsContext.js';
 import type { DownstreamTlsContext } from '../generated/envoy/extensions/transport_sockets/tls/v3/DownstreamTlsContext.js';
 import type { UpstreamTlsContext } from '../generated/envoy/extensions/transport_sockets/tls/v3/UpstreamTlsContext.js';
+import { POLICY_REQUEST_HANDLING } from '../l7policy/http-hardening.js';
 import { ADS_CONFIG_SOURCE } from '../xds/builders.js';
 import { clusterResource, listenerResource, routeConfigurationResource, secretResource } from '../xds/envoy-resources.js';
 import { packAny } from '../xds/protos.js';
@@ -65,6 +66,12 @@ export interface LocalService {
    * header); others get 403. Absent: every authenticated workload of the trust domain.
    */
   allowedIds?: string[];
+  /**
+   * The destination endpoint's L7 policy instead: the name of the route configuration the L7 policy translator
+   * emits for this endpoint port (src/l7policy/envoy.ts, `mesh` option: meshRouteName), which decides by the
+   * verified peer SPIFFE ID and routes to the application itself (`backend` is then not used).
+   */
+  routeConfig?: string;
 }
 
 export interface MeshNodeView {
@@ -112,12 +119,15 @@ function spiffeRbac(ids: string[]): RBAC {
   };
 }
 
+/** The inbound listener's RBAC filter: route configurations (this module's, and the L7 policy's) configure it per virtual host. */
+export const MESH_INBOUND_RBAC_FILTER = 'envoy.filters.http.rbac';
+
 /**
  * The inbound HCM always has the RBAC filter (without rules it allows everything); each service's
  * allowed IDs ride in its route configuration over RDS (RBACPerRoute), so a change reaches the next
  * request on established connections instead of waiting for a listener drain.
  */
-const inboundRbacFilter = { name: 'envoy.filters.http.rbac', typed_config: packAny('envoy.extensions.filters.http.rbac.v3.RBAC', {} satisfies RBAC) };
+const inboundRbacFilter = { name: MESH_INBOUND_RBAC_FILTER, typed_config: packAny('envoy.extensions.filters.http.rbac.v3.RBAC', {} satisfies RBAC) };
 
 type NamedFilter = { name: string; typed_config: ReturnType<typeof packAny> };
 
@@ -129,7 +139,8 @@ function hcm(statPrefix: string, route: RouteConfiguration | { rds: string }, in
     http_filters: inbound ? [inboundRbacFilter, router] : [router],
     // Outbound: a pod's x-forwarded-client-cert is dropped. Inbound: replaced by what Envoy verified.
     forward_client_cert_details: inbound ? 'SANITIZE_SET' : 'SANITIZE',
-    ...(inbound ? { set_current_client_cert_details: { uri: true } } : {}),
+    // Inbound: L7 policy sees the path the application will see; refusals answer `Access denied`.
+    ...(inbound ? { set_current_client_cert_details: { uri: true }, ...POLICY_REQUEST_HANDLING } : {}),
   };
   return { name: 'envoy.filters.network.http_connection_manager', typed_config: packAny('envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager', config) };
 }
@@ -185,20 +196,24 @@ function inboundResources(view: MeshNodeView, inb: NonNullable<MeshNodeView['inb
   const resources: Resource[] = [];
   const chains: FilterChain[] = [];
   for (const svc of inb.services) {
-    const cluster = `${prefixOf(view)}-in|${slug(svc.host)}`;
-    resources.push(clusterResource(staticCluster(cluster, svc.backend)));
-    const allowed = !view.plaintext && svc.allowedIds ? { typed_per_filter_config: { 'envoy.filters.http.rbac': packAny('envoy.extensions.filters.http.rbac.v3.RBACPerRoute', { rbac: spiffeRbac(svc.allowedIds) } satisfies RBACPerRoute) } } : {};
-    const route: RouteConfiguration & { name: string } = {
-      name: `${prefixOf(view)}-inbound|${svc.host}`,
-      virtual_hosts: [{ name: slug(svc.host), domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster } }], ...allowed }],
-    };
-    resources.push(routeConfigurationResource(route));
+    let routeName = svc.routeConfig;
+    if (!routeName) {
+      const cluster = `${prefixOf(view)}-in|${slug(svc.host)}`;
+      resources.push(clusterResource(staticCluster(cluster, svc.backend)));
+      const allowed = !view.plaintext && svc.allowedIds ? { typed_per_filter_config: { [MESH_INBOUND_RBAC_FILTER]: packAny('envoy.extensions.filters.http.rbac.v3.RBACPerRoute', { rbac: spiffeRbac(svc.allowedIds) } satisfies RBACPerRoute) } } : {};
+      const route: RouteConfiguration & { name: string } = {
+        name: `${prefixOf(view)}-inbound|${svc.host}`,
+        virtual_hosts: [{ name: slug(svc.host), domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster } }], ...allowed }],
+      };
+      resources.push(routeConfigurationResource(route));
+      routeName = route.name;
+    }
     const tls: DownstreamTlsContext = { common_tls_context: tlsContext(svc.id, view.trustDomain, { prefix: `spiffe://${view.trustDomain}/` }), require_client_certificate: { value: true } };
     chains.push({
       name: `to|${svc.id}`,
       ...(view.plaintext ? {} : { filter_chain_match: { server_names: [svc.host] } }),
       ...(view.plaintext ? {} : { transport_socket: { name: 'envoy.transport_sockets.tls', typed_config: packAny('envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext', tls) } }),
-      filters: [hcm(`${prefixOf(view)}-inbound`, { rds: route.name }, !view.plaintext)],
+      filters: [hcm(`${prefixOf(view)}-inbound`, { rds: routeName }, !view.plaintext)],
     });
   }
   resources.push(
@@ -239,6 +254,9 @@ export function meshViewProblems(view: MeshNodeView): string[] {
     id(`inbound.services[${i}].id`, s.id);
     s.allowedIds?.forEach((a, j) => id(`inbound.services[${i}].allowedIds[${j}]`, a));
     if (view.plaintext && s.allowedIds) problems.push(`inbound.services[${i}].allowedIds: plaintext carries no identity to check`);
+    if (view.plaintext && s.routeConfig) problems.push(`inbound.services[${i}].routeConfig: plaintext carries no identity for the L7 policy to check`);
+    if (s.routeConfig !== undefined && s.allowedIds) problems.push(`inbound.services[${i}].allowedIds: the service's L7 policy (routeConfig) decides who may call; give one of the two`);
+    if (s.routeConfig !== undefined && s.routeConfig.trim() === '') problems.push(`inbound.services[${i}].routeConfig: empty`);
     port(`inbound.services[${i}].backend.port`, s.backend.port);
   });
   if (view.outbound) port('outbound.port', view.outbound.port);

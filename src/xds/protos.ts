@@ -34,6 +34,8 @@ const ROOT_PROTOS = [
   'envoy/extensions/filters/http/rbac/v3/rbac.proto',
   'envoy/extensions/filters/http/lua/v3/lua.proto',
   'envoy/extensions/matching/common_inputs/network/v3/network_inputs.proto',
+  // Mesh inbound L7 policy: the verified peer certificate's URI SAN (its SPIFFE ID).
+  'envoy/extensions/matching/common_inputs/ssl/v3/ssl_inputs.proto',
   'envoy/extensions/matching/input_matchers/ip/v3/ip.proto',
   'envoy/type/matcher/v3/http_inputs.proto',
   'envoy/extensions/access_loggers/file/v3/file.proto',

@@ -1,0 +1,22 @@
+// What every HTTP connection manager that enforces L7 policy shares: the node proxy's policy listeners
+// (envoy.ts) and the mesh's inbound mutual-TLS listener (src/mtls/mesh-resources.ts). Rules see the path the
+// application will see (RFC 3986 normalised, slashes merged, %2F/%5C decoded and forwarded), and a refusal
+// answers Cilium's body.
+import type { HttpConnectionManager } from '../generated/envoy/extensions/filters/network/http_connection_manager/v3/HttpConnectionManager.js';
+
+/** Cilium's body for a request its proxy denies (cilium/proxy appends CRLF). */
+export const ACCESS_DENIED_BODY = 'Access denied\r\n';
+
+export const POLICY_REQUEST_HANDLING: HttpConnectionManager = {
+  normalize_path: { value: true },
+  merge_slashes: true,
+  path_with_escaped_slashes_action: 'UNESCAPE_AND_FORWARD',
+  local_reply_config: {
+    mappers: [
+      {
+        filter: { status_code_filter: { comparison: { op: 'EQ', value: { default_value: 403, runtime_key: 'weft.l7policy.denied_status' } } } },
+        body: { inline_string: ACCESS_DENIED_BODY },
+      },
+    ],
+  },
+};
