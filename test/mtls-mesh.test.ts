@@ -10,6 +10,12 @@ import { MeshNodeAgent } from '../src/mtls/mesh-agent.js';
 import { meshIdentities, meshResources, meshSecrets, type MeshNodeView } from '../src/mtls/mesh-resources.js';
 import type { X509Svid } from '../src/mtls/svid.js';
 import { TrustDomainAuthority } from '../src/mtls/trust-bundle.js';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseL7AccessLogLine } from '../src/l7policy/access-log.js';
+import { ACCESS_DENIED_BODY } from '../src/l7policy/envoy.js';
+import { translateYaml } from '../src/standalone/pipeline.js';
+import type { Resource } from '../src/xds/resource.js';
 import { MeshNode, createNodePair, netnsMissing, runLoad, startEchoPod, type NodePair } from './helpers/mtls-nodes.js';
 
 const TD = 'cluster.local';
@@ -35,6 +41,8 @@ interface Fixture {
   viewB: MeshNodeView;
   /** Extra PEM roots node B trusts (to test a foreign trust domain's SVID against the SAN check alone). */
   extraTrustB: string;
+  /** Resources node B serves besides its mesh view's (the L7 policy translator's). */
+  extraB: Resource[];
   skew: { ms: number };
   push(): Promise<void>;
   request(opts?: { source?: string; count?: number; headers?: Record<string, string> }): ReturnType<typeof runLoad>;
@@ -68,10 +76,10 @@ async function fixture(t: ExecutionContext, maxRequestsPerConnection?: number): 
   const svids = new Map<string, X509Svid>();
   for (const id of [CLIENT, OTHER, SERVER]) svids.set(id, authority.ca.issue(id));
   const f: Fixture = {
-    pair, a, b, authority, svids, viewA, viewB, extraTrustB: '', skew,
+    pair, a, b, authority, svids, viewA, viewB, extraTrustB: '', extraB: [], skew,
     async push() {
       a.set(resourcesOf(f, viewA, ''));
-      b.set(resourcesOf(f, viewB, f.extraTrustB));
+      b.set([...resourcesOf(f, viewB, f.extraTrustB), ...f.extraB]);
       await Promise.all([a.converged(), b.converged()]);
     },
     request: (o = {}) => runLoad(pair.a, { url: `http://127.0.0.1:${OUT_PORT}/`, host: HOST, localAddress: o.source ?? '127.0.0.1', count: o.count ?? 1, headers: o.headers ?? {} }),
@@ -266,4 +274,85 @@ nsTest('node agents renew SVIDs at half-life and Envoy takes them over SDS under
   t.deepEqual([...new Set(result.xfcc.map((x) => x.replace(/Hash=[0-9a-f]+;/, '')))], [`By=${SERVER};URI=${CLIENT}`]);
   t.true(result.xfcc.length >= 2, `B saw renewed client certificates (XFCC hashes: ${result.xfcc.length})`);
   t.deepEqual([...a.nacks, ...b.nacks], []);
+});
+
+nsTest('CiliumNetworkPolicy authentication.mode required: node B applies the server pod\'s L7 policy to the verified SPIFFE ID of requests over the mesh; plaintext from an allowed pod\'s address is refused; a policy change reaches the next request', async (t) => {
+  const f = await fixture(t);
+  // Node A's pods (their service accounts are the SPIFFE IDs A presents for them); the server pod on node B,
+  // whose application is the echo pod; its policy listener on the pod address stays for plaintext peers.
+  const [clientIp, otherIp, serverIp] = ['127.0.41.1', '127.0.41.2', '127.0.41.10'];
+  const pods = `
+apiVersion: v1
+kind: Pod
+metadata: { name: server, namespace: default, labels: { app: server }, annotations: { weft.dev/standalone-backends: "${BACKEND_PORT}=127.0.0.1:${BACKEND_PORT}" } }
+spec: { serviceAccountName: server, containers: [{ name: app, ports: [{ containerPort: ${BACKEND_PORT} }] }] }
+status: { podIP: ${serverIp} }
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: client, namespace: default, labels: { app: client } }
+spec: { serviceAccountName: client }
+status: { podIP: ${clientIp} }
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: other, namespace: default, labels: { app: other } }
+spec: { serviceAccountName: other }
+status: { podIP: ${otherIp} }
+`;
+  const policy = (paths: string[]): string => `
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: { name: server-needs-mtls, namespace: default }
+spec:
+  endpointSelector: { matchLabels: { app: server } }
+  ingress:
+  - fromEndpoints: [{ matchLabels: { app: client } }]
+    authentication: { mode: required }
+    toPorts:
+    - ports: [{ port: "${BACKEND_PORT}", protocol: TCP }]
+      rules: { http: [${paths.map((p) => `{ method: GET, path: "${p}" }`).join(', ')}] }
+`;
+  const accessLog = path.join(f.b.dir, 'l7-access.log');
+  const apply = async (paths: string[]): Promise<void> => {
+    const l7 = translateYaml('policy.yaml', `${pods}---${policy(paths)}`, { l7: { accessLogPath: accessLog, mesh: { trustDomain: TD } } }).l7!;
+    t.deepEqual(l7.problems, []);
+    const [listener] = l7.listeners;
+    t.is(listener.meshRoute, `l7/mesh/default/server/${BACKEND_PORT}`);
+    f.viewB.inbound!.services[0].routeConfig = listener.meshRoute;
+    f.extraB = l7.resources;
+    await f.push();
+  };
+  f.viewA.outbound!.sources = [{ id: CLIENT, sources: [clientIp] }, { id: OTHER, sources: [otherIp] }];
+  await apply(['/allowed']);
+  const get = (source: string, path: string) => runLoad(f.pair.a, { url: `http://127.0.0.1:${OUT_PORT}${path}`, host: HOST, localAddress: source, count: 1 });
+
+  const allowed = await get(clientIp, '/allowed');
+  t.deepEqual(allowed.statuses, { 200: 1 }, JSON.stringify(allowed));
+  t.deepEqual(allowed.xfcc.map((x) => x.replace(/Hash=[0-9a-f]+;/, '')), [`By=${SERVER};URI=${CLIENT}`]);
+  const otherPath = await get(clientIp, '/other');
+  t.deepEqual(otherPath.statuses, { 403: 1 }, 'another path: the L7 rule refuses it');
+  t.deepEqual(otherPath.refusals, [ACCESS_DENIED_BODY]);
+  // Another service account is refused whatever identity header it forges (only the certificate counts).
+  const forged = await runLoad(f.pair.a, { url: `http://127.0.0.1:${OUT_PORT}/allowed`, host: HOST, localAddress: otherIp, count: 1, headers: { 'x-forwarded-client-cert': `URI=${CLIENT}` } });
+  t.deepEqual(forged.statuses, { 403: 1 }, 'the other service account');
+  t.deepEqual(forged.refusals, [ACCESS_DENIED_BODY]);
+
+  // Plaintext from the allowed pod's own address, straight to the server's policy listener on node B.
+  const plaintext = await runLoad(f.pair.b, { url: `http://${serverIp}:${BACKEND_PORT}/allowed`, host: HOST, localAddress: clientIp, count: 1 });
+  t.deepEqual(plaintext.statuses, { 403: 1 }, 'the rule requires authentication; plaintext is refused');
+  t.deepEqual(plaintext.refusals, [ACCESS_DENIED_BODY]);
+  const logged = readFileSync(accessLog, 'utf8').trim().split('\n').map((l) => parseL7AccessLogLine(l)!);
+  t.like(logged.at(-1), { verdict: 'DROPPED', reason: 'dropped:authentication-required', responseCode: 403 });
+  t.true(logged.at(-1)!.sourceAddress.startsWith(`${clientIp}:`));
+
+  // The policy changes (RDS only): the next request, on the established mTLS connection, sees it.
+  const connections = async (): Promise<number> => (await f.b.stats(`^listener\\.${f.pair.addrB.replaceAll('.', '\\.')}_${IN_PORT}\\.downstream_cx_total$`))[`listener.${f.pair.addrB}_${IN_PORT}.downstream_cx_total`] ?? 0;
+  const before = await connections();
+  await apply(['/allowed', '/other']);
+  t.deepEqual((await get(clientIp, '/other')).statuses, { 200: 1 }, 'the new rule applies');
+  t.deepEqual((await get(otherIp, '/other')).statuses, { 403: 1 });
+  t.is(await connections(), before, 'no new connection between the nodes: the policy reached the established one');
+  t.deepEqual(f.a.nacks, []);
+  t.deepEqual(f.b.nacks, []);
 });

@@ -122,6 +122,8 @@ export interface LoadResult {
   latenciesMs: number[];
   /** The distinct x-forwarded-client-cert values the backend saw. */
   xfcc: string[];
+  /** The distinct bodies of replies other than 200 (Envoy's own, e.g. a policy's 403). */
+  refusals: string[];
   backends: string[];
 }
 
@@ -134,8 +136,8 @@ export const LOAD_POD = `
 import http from 'node:http';
 const e = process.env;
 const headers = { host: e.HOST, ...JSON.parse(e.HEADERS || '{}') };
-const result = { ok: 0, failed: 0, statuses: {}, errors: [], seconds: 0, latenciesMs: [], xfcc: [], backends: [] };
-const xfcc = new Set(), backends = new Set();
+const result = { ok: 0, failed: 0, statuses: {}, errors: [], seconds: 0, latenciesMs: [], xfcc: [], refusals: [], backends: [] };
+const xfcc = new Set(), backends = new Set(), refusals = new Set();
 const deadline = Date.now() + Number(e.DURATION_MS || 0);
 let left = Number(e.COUNT || 0);
 const more = () => (e.COUNT ? left-- > 0 : Date.now() < deadline);
@@ -155,7 +157,10 @@ function once(agent) {
             xfcc.add(String(body.headers['x-forwarded-client-cert']));
             backends.add(body.backend);
           } catch { result.errors.push('not an echo reply'); }
-        } else result.failed++;
+        } else {
+          result.failed++;
+          refusals.add(Buffer.concat(chunks).toString());
+        }
         resolve();
       });
     });
@@ -171,6 +176,7 @@ await Promise.all(Array.from({ length: Number(e.CONCURRENCY || 1) }, async () =>
 }));
 result.seconds = (performance.now() - start) / 1000;
 result.xfcc = [...xfcc];
+result.refusals = [...refusals];
 result.backends = [...backends];
 if (!e.KEEP_LATENCIES) result.latenciesMs = [];
 console.log(JSON.stringify(result));
