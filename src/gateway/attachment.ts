@@ -4,6 +4,7 @@ import type { Inputs } from '../sources/kinds.js';
 import type { ObjectMeta } from '../sources/manifests.js';
 import { condition, CONTROLLER_NAME, GATEWAY_GROUP, generationOf, type Condition } from './conditions.js';
 import { intersectHostnames } from './hostnames.js';
+import type { ListenerSetState } from './listener-sets.js';
 import type { GatewayState, ListenerState } from './listeners.js';
 
 export interface ParentRef {
@@ -55,12 +56,17 @@ export function selectorMatches(selector: LabelSelector, labels: Record<string, 
 
 export class RouteAttacher {
   private readonly gateways = new Map<string, GatewayState>();
+  /** ListenerSets whose parent is a Gateway of Weft's: routes may name them as parents (GEP-1713). */
+  private readonly listenerSets = new Map<string, ListenerSetState>();
   private readonly namespaceLabels = new Map<string, Record<string, string>>();
   /** listener → keys of the routes counted in its attachedRoutes. */
   private readonly counted = new Map<ListenerState, Set<string>>();
 
   constructor(states: GatewayState[], inputs: Inputs) {
-    for (const s of states) this.gateways.set(`${s.gateway.metadata.namespace}/${s.gateway.metadata.name}`, s);
+    for (const s of states) {
+      this.gateways.set(`${s.gateway.metadata.namespace}/${s.gateway.metadata.name}`, s);
+      for (const set of s.listenerSets) this.listenerSets.set(`${set.listenerSet.metadata.namespace}/${set.listenerSet.metadata.name}`, set);
+    }
     for (const ns of inputs.namespaces) this.namespaceLabels.set(ns.metadata.name, ns.metadata.labels ?? {});
   }
 
@@ -77,7 +83,8 @@ export class RouteAttacher {
     const routeNs = route.metadata.namespace ?? 'default';
     const from = listener.spec.allowedRoutes?.namespaces?.from ?? 'Same';
     if (from === 'All') return true;
-    if (from === 'Same') return routeNs === listener.gateway.gateway.metadata.namespace;
+    // Same: the namespace of the object defining the listener (a ListenerSet's own, GEP-1713).
+    if (from === 'Same') return routeNs === listener.owner.namespace;
     const selector = listener.spec.allowedRoutes?.namespaces?.selector;
     return selector ? selectorMatches(selector, this.labelsOf(routeNs)) : false;
   }
@@ -99,6 +106,24 @@ export class RouteAttacher {
   }
 
   /**
+   * The listeners a parentRef's object defines, if the object is one of Weft's: a Gateway's own (not its
+   * ListenerSets'), or a ListenerSet's; `detached` when the ListenerSet is refused by its Gateway.
+   */
+  private parentOf(ref: ParentRef, routeNs: string): { what: string; listeners: ListenerState[]; detached?: string } | undefined {
+    if ((ref.group ?? GATEWAY_GROUP) !== GATEWAY_GROUP) return undefined;
+    const key = `${ref.namespace ?? routeNs}/${ref.name}`;
+    const kind = ref.kind ?? 'Gateway';
+    if (kind === 'Gateway') {
+      const gateway = this.gateways.get(key);
+      return gateway && { what: `Gateway ${key}`, listeners: gateway.listeners.filter((l) => l.owner.kind === 'Gateway') };
+    }
+    if (kind !== 'ListenerSet') return undefined;
+    const set = this.listenerSets.get(key);
+    if (!set) return undefined;
+    return { what: `ListenerSet ${key}`, listeners: set.listeners, ...(set.attached ? {} : { detached: `ListenerSet ${key} is not attached to its Gateway (${set.conditions.get('Accepted')?.message})` }) };
+  }
+
+  /**
    * Attaches `route` to the listeners its parentRefs select; returns its status parents and the
    * listeners (with hostnames) it attached to. Nothing is counted until countAttached.
    */
@@ -108,22 +133,25 @@ export class RouteAttacher {
     const parents: ParentStatus[] = [];
     const attachments: Attachment[] = [];
     for (const ref of route.spec.parentRefs ?? []) {
-      if ((ref.group ?? GATEWAY_GROUP) !== GATEWAY_GROUP || (ref.kind ?? 'Gateway') !== 'Gateway') continue;
-      const gateway = this.gateways.get(`${ref.namespace ?? routeNs}/${ref.name}`);
-      if (!gateway) continue; // not a Gateway of Weft's: another controller reports on it
+      const target = this.parentOf(ref, routeNs);
+      if (!target) continue; // not a Gateway (or ListenerSet) of Weft's: another controller reports on it
       // The status echoes the parentRef as the API server stores it, with the CRD defaults for group and kind.
       const parentRef: ParentRef = { group: GATEWAY_GROUP, kind: 'Gateway', ...ref };
       const accepted = (ok: boolean, reason: string, message: string): void => {
         parents.push({ parentRef, controllerName: CONTROLLER_NAME, conditions: [condition('Accepted', ok, reason, message, gen)] });
       };
-      const candidates = gateway.listeners.filter((l) => (ref.sectionName === undefined || l.spec.name === ref.sectionName) && (ref.port === undefined || l.spec.port === ref.port));
+      if (target.detached) {
+        accepted(false, 'NoMatchingParent', target.detached);
+        continue;
+      }
+      const candidates = target.listeners.filter((l) => (ref.sectionName === undefined || l.spec.name === ref.sectionName) && (ref.port === undefined || l.spec.port === ref.port));
       if (candidates.length === 0) {
-        accepted(false, 'NoMatchingParent', `no listener of Gateway ${gateway.gateway.metadata.namespace}/${ref.name} matches${ref.sectionName ? ` sectionName ${ref.sectionName}` : ''}${ref.port !== undefined ? ` port ${ref.port}` : ''}`);
+        accepted(false, 'NoMatchingParent', `no listener of ${target.what} matches${ref.sectionName ? ` sectionName ${ref.sectionName}` : ''}${ref.port !== undefined ? ` port ${ref.port}` : ''}`);
         continue;
       }
       const allowed = candidates.filter((l) => this.allows(l, route));
       if (allowed.length === 0) {
-        accepted(false, 'NotAllowedByListeners', `no listener of Gateway ${gateway.gateway.metadata.namespace}/${ref.name} allows this ${route.kind} (allowedRoutes)`);
+        accepted(false, 'NotAllowedByListeners', `no listener of ${target.what} allows this ${route.kind} (allowedRoutes)`);
         continue;
       }
       const matching = allowed

@@ -28,3 +28,8 @@ export interface ObjectStatus {
   source: Source;
   status: Record<string, unknown>;
 }
+
+/** One entry of a Gateway's or a ListenerSet's `status.listeners`. */
+export function listenerStatus(l: { spec: { name: string }; supportedKinds: Array<{ group: string; kind: string }>; attachedRoutes: number; conditions: Map<string, Condition> }): Record<string, unknown> {
+  return { name: l.spec.name, supportedKinds: l.supportedKinds.map((k) => ({ ...k })), attachedRoutes: l.attachedRoutes, conditions: [...l.conditions.values()] };
+}

@@ -2,12 +2,23 @@
 import { isIP } from 'node:net';
 import type { IGateway } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/Gateway';
 import type { IGatewayClass } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/GatewayClass';
+import type { IListenerEntry } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/ListenerEntry';
 import type { Inputs, Obj } from '../sources/kinds.js';
 import type { ClientValidationIR, TlsCertificateIR } from '../ir/model.js';
-import { condition, CONTROLLER_NAME, GATEWAY_GROUP, generationOf, type Condition, type ObjectStatus } from './conditions.js';
+import { condition, CONTROLLER_NAME, GATEWAY_GROUP, generationOf, listenerStatus, type Condition, type ObjectStatus } from './conditions.js';
+import { allowsListenerSets, finishListenerSetConditions, listenerSetsOf, type ListenerSetState } from './listener-sets.js';
 import { resolveBackendClientCertificate, resolveCertificates, resolveFrontendValidation, TlsObjects, type RefProblem } from './tls.js';
 
-type ListenerSpec = IGateway['spec']['listeners'][number];
+/** A Gateway's listener or a ListenerSet's entry: the same fields. */
+type ListenerSpec = IGateway['spec']['listeners'][number] | IListenerEntry;
+
+/** The object that defines a listener: its Gateway, or a ListenerSet attached to it (GEP-1713). */
+export interface ListenerOwner {
+  kind: 'Gateway' | 'ListenerSet';
+  namespace: string;
+  name: string;
+  generation: number;
+}
 
 export interface RouteKind {
   group: string;
@@ -45,6 +56,10 @@ export function socketName(address: string, port: number): string {
 
 export interface ListenerState {
   gateway: GatewayState;
+  /** Where the listener is defined: its conditions carry that object's generation, its refs are that object's. */
+  owner: ListenerOwner;
+  /** Unique within the Gateway's merged listeners (names are unique only within their owner). */
+  key: string;
   spec: ListenerSpec;
   supportedKinds: RouteKind[];
   /** Routes may attach (the listener is usable). */
@@ -60,7 +75,10 @@ export interface GatewayState {
   gateway: Obj<IGateway>;
   /** Every address the listeners are bound to (the spec: all Listeners on every assigned address). */
   addresses: string[];
+  /** The Gateway's own listeners, then those of its attached ListenerSets in precedence order. */
   listeners: ListenerState[];
+  /** ListenerSets whose parentRef is this Gateway, attached or not. */
+  listenerSets: ListenerSetState[];
   conditions: Map<string, Condition>;
   /** `spec.tls.backend.clientCertificateRef`, resolved: presented to the backends of this Gateway's routes reached over TLS. */
   backendClientCertificate?: TlsCertificateIR;
@@ -124,9 +142,29 @@ export function buildGatewayStates(inputs: Inputs, addressFor: GatewayAddressFor
     if (!classes.has(gateway.spec.gatewayClassName)) continue;
     states.push(buildGatewayState(gateway, tlsObjects, addressFor));
   }
+  for (const state of states) {
+    for (const set of listenerSetsOf(state, inputs)) {
+      state.listenerSets.push(set);
+      if (!set.attached) continue;
+      const m = set.listenerSet.metadata;
+      const owner: ListenerOwner = { kind: 'ListenerSet', namespace: m.namespace ?? 'default', name: m.name, generation: generationOf(m) };
+      for (const spec of set.listenerSet.spec.listeners) {
+        const l = buildListenerState(state, owner, spec, tlsObjects);
+        set.listeners.push(l);
+        state.listeners.push(l);
+      }
+    }
+  }
   markConflicts(states);
-  for (const state of states) finishGatewayConditions(state);
+  for (const state of states) {
+    finishGatewayConditions(state);
+    for (const set of state.listenerSets) finishListenerSetConditions(set, state);
+  }
   return states;
+}
+
+function ownListeners(state: GatewayState): ListenerState[] {
+  return state.listeners.filter((l) => l.owner.kind === 'Gateway');
 }
 
 function buildGatewayState(gateway: Obj<IGateway>, tlsObjects: TlsObjects, addressFor: GatewayAddressFor): GatewayState {
@@ -178,12 +216,14 @@ function buildGatewayState(gateway: Obj<IGateway>, tlsObjects: TlsObjects, addre
   const clientCertificate = resolveBackendClientCertificate(gateway, tlsObjects);
   if (clientCertificate && 'reason' in clientCertificate) setCondition(conditions, condition('ResolvedRefs', false, clientCertificate.reason, clientCertificate.message, gen));
   else if (clientCertificate) setCondition(conditions, condition('ResolvedRefs', true, 'ResolvedRefs', 'All references resolved', gen));
-  const state: GatewayState = { gateway, addresses, listeners: [], conditions, ...(clientCertificate && !('reason' in clientCertificate) ? { backendClientCertificate: clientCertificate } : {}) };
-  for (const spec of gateway.spec.listeners) state.listeners.push(buildListenerState(state, spec, gen, tlsObjects));
+  const state: GatewayState = { gateway, addresses, listeners: [], listenerSets: [], conditions, ...(clientCertificate && !('reason' in clientCertificate) ? { backendClientCertificate: clientCertificate } : {}) };
+  const owner: ListenerOwner = { kind: 'Gateway', namespace: gateway.metadata.namespace ?? 'default', name: gateway.metadata.name, generation: gen };
+  for (const spec of gateway.spec.listeners) state.listeners.push(buildListenerState(state, owner, spec, tlsObjects));
   return state;
 }
 
-function buildListenerState(gateway: GatewayState, spec: ListenerSpec, gen: number, tlsObjects: TlsObjects): ListenerState {
+function buildListenerState(gateway: GatewayState, owner: ListenerOwner, spec: ListenerSpec, tlsObjects: TlsObjects): ListenerState {
+  const gen = owner.generation;
   const conditions = new Map<string, Condition>();
   let usable = true;
   let refsBroken = false;
@@ -223,7 +263,7 @@ function buildListenerState(gateway: GatewayState, spec: ListenerSpec, gen: numb
     if (spec.protocol !== 'HTTP') {
       tls = { mode: mode === 'Passthrough' ? 'Passthrough' : 'Terminate', certificates: [] };
       if (tls.mode === 'Terminate') {
-        const resolved = resolveCertificates(gateway.gateway, spec, tlsObjects);
+        const resolved = resolveCertificates(owner, spec, tlsObjects);
         tls.certificates = resolved.certificates;
         refProblems.push(...resolved.problems);
         // The spec: a listener without a usable certificate is not Programmed, yet routes still attach.
@@ -244,39 +284,84 @@ function buildListenerState(gateway: GatewayState, spec: ListenerSpec, gen: numb
     setCondition(conditions, condition('ResolvedRefs', false, refProblems[0].reason, refProblems.map((p) => p.message).join('; '), gen));
   }
   if (!conditions.has('ResolvedRefs')) setCondition(conditions, condition('ResolvedRefs', true, 'ResolvedRefs', 'All references resolved', gen));
-  return { gateway, spec, supportedKinds, usable, refsBroken, tls, attachedRoutes: 0, conditions };
+  const gw = gateway.gateway.metadata;
+  const key = owner.kind === 'Gateway' ? `${gw.namespace}/${gw.name}/${spec.name}` : `${gw.namespace}/${gw.name}/listenerset/${owner.namespace}/${owner.name}/${spec.name}`;
+  return { gateway, owner, key, spec, supportedKinds, usable, refsBroken, tls, attachedRoutes: 0, conditions };
 }
 
 /**
  * The spec's distinctness is within one Gateway: listeners sharing a port must agree on the protocol and
- * differ by hostname. All indistinct listeners are Conflicted and not Accepted (no winner is picked).
+ * differ by hostname. All indistinct listeners of one object (the Gateway, or one ListenerSet) are Conflicted
+ * and not Accepted (no winner is picked). Across objects, GEP-1713's precedence picks one: the Gateway's
+ * listeners, then ListenerSets oldest first, then by namespace/name; a ListenerSet listener indistinct from a
+ * listener that came before it is Conflicted, whatever its own protocol (an unsupported TCP listener on an
+ * HTTP port is a ProtocolConflict).
  */
 function markConflicts(states: GatewayState[]): void {
   for (const state of states) {
     if (state.conditions.get('Accepted')?.status === 'False') continue;
-    const byPort = new Map<number, ListenerState[]>();
-    for (const l of state.listeners) if (l.usable) byPort.set(l.spec.port, [...(byPort.get(l.spec.port) ?? []), l]);
-    for (const [port, group] of byPort) {
-      const protocols = new Set(group.map((l) => socketFamily(l.spec.protocol)));
-      const hostCounts = new Map<string, number>();
-      for (const l of group) hostCounts.set(l.spec.hostname ?? '', (hostCounts.get(l.spec.hostname ?? '') ?? 0) + 1);
-      const gen = generationOf(state.gateway.metadata);
+    const earlier: ListenerState[] = [];
+    for (const group of byOwner(state.listeners)) {
+      const candidates: ListenerState[] = [];
       for (const l of group) {
-        let reason: string | undefined;
-        if (protocols.size > 1) reason = 'ProtocolConflict';
-        else if ((hostCounts.get(l.spec.hostname ?? '') ?? 0) > 1) reason = 'HostnameConflict';
-        if (reason) {
-          l.usable = false;
-          const message = `another listener of this Gateway on port ${port} has ${reason === 'ProtocolConflict' ? 'another protocol' : 'the same hostname'}`;
-          setCondition(l.conditions, condition('Accepted', false, reason, `not accepted: ${message}`, gen));
-          setCondition(l.conditions, condition('Conflicted', true, reason, message, gen));
-        } else {
-          setCondition(l.conditions, condition('Conflicted', false, 'NoConflicts', 'No conflicts', gen));
+        const clash = l.owner.kind === 'ListenerSet' ? earlier.find((e) => e.spec.port === l.spec.port && indistinctReason(e, l)) : undefined;
+        if (clash) {
+          const reason = indistinctReason(clash, l)!;
+          conflicted(l, reason, `a listener of higher precedence (of the parent Gateway or an older ListenerSet) on port ${l.spec.port} has ${reason === 'ProtocolConflict' ? 'another protocol' : 'the same hostname'}`);
+        } else if (l.usable) {
+          candidates.push(l);
         }
       }
+      markIndistinct(candidates, state.gateway.metadata);
+      earlier.push(...candidates.filter((l) => l.usable));
     }
   }
   markSharedSockets(states);
+}
+
+/** Consecutive listeners of one owner: the Gateway's, then each ListenerSet's. */
+function byOwner(listeners: ListenerState[]): ListenerState[][] {
+  const groups: ListenerState[][] = [];
+  for (const l of listeners) {
+    const last = groups[groups.length - 1];
+    if (last && last[0].owner === l.owner) last.push(l);
+    else groups.push([l]);
+  }
+  return groups;
+}
+
+/** Why two listeners on one port cannot both be served, if they cannot. */
+function indistinctReason(a: ListenerState, b: ListenerState): 'ProtocolConflict' | 'HostnameConflict' | undefined {
+  if (socketFamily(a.spec.protocol) !== socketFamily(b.spec.protocol)) return 'ProtocolConflict';
+  return (a.spec.hostname ?? '') === (b.spec.hostname ?? '') ? 'HostnameConflict' : undefined;
+}
+
+function conflicted(l: ListenerState, reason: string, message: string): void {
+  l.usable = false;
+  setCondition(l.conditions, condition('Accepted', false, reason, `not accepted: ${message}`, l.owner.generation));
+  setCondition(l.conditions, condition('Conflicted', true, reason, message, l.owner.generation));
+}
+
+/** Within one object: every listener indistinct from another of the same object is Conflicted. */
+function markIndistinct(listeners: ListenerState[], gateway: { namespace?: string; name: string }): void {
+  const byPort = new Map<number, ListenerState[]>();
+  for (const l of listeners) byPort.set(l.spec.port, [...(byPort.get(l.spec.port) ?? []), l]);
+  for (const [port, group] of byPort) {
+    const protocols = new Set(group.map((l) => socketFamily(l.spec.protocol)));
+    const hostCounts = new Map<string, number>();
+    for (const l of group) hostCounts.set(l.spec.hostname ?? '', (hostCounts.get(l.spec.hostname ?? '') ?? 0) + 1);
+    for (const l of group) {
+      let reason: string | undefined;
+      if (protocols.size > 1) reason = 'ProtocolConflict';
+      else if ((hostCounts.get(l.spec.hostname ?? '') ?? 0) > 1) reason = 'HostnameConflict';
+      if (reason) {
+        const what = l.owner.kind === 'Gateway' ? 'this Gateway' : `ListenerSet ${l.owner.namespace}/${l.owner.name} (of Gateway ${gateway.namespace}/${gateway.name})`;
+        conflicted(l, reason, `another listener of ${what} on port ${port} has ${reason === 'ProtocolConflict' ? 'another protocol' : 'the same hostname'}`);
+      } else {
+        setCondition(l.conditions, condition('Conflicted', false, 'NoConflicts', 'No conflicts', l.owner.generation));
+      }
+    }
+  }
 }
 
 /**
@@ -309,8 +394,17 @@ function markSharedSockets(states: GatewayState[]): void {
   }
   for (const [l, message] of unavailable) {
     l.usable = false;
-    setCondition(l.conditions, condition('Accepted', false, 'PortUnavailable', message, generationOf(l.gateway.gateway.metadata)));
+    setCondition(l.conditions, condition('Accepted', false, 'PortUnavailable', message, l.owner.generation));
   }
+}
+
+/**
+ * A ListenerSet listener that lost to precedence is Programmed False with its conflict's reason, as the
+ * conformance suite (ListenerSetHostnameConflict, ListenerSetProtocolConflict) expects; Gateway listeners keep Invalid.
+ */
+function notProgrammedReason(l: ListenerState): string {
+  const conflict = l.conditions.get('Conflicted');
+  return l.owner.kind === 'ListenerSet' && conflict?.status === 'True' ? conflict.reason : 'Invalid';
 }
 
 function finishGatewayConditions(state: GatewayState): void {
@@ -321,14 +415,16 @@ function finishGatewayConditions(state: GatewayState): void {
     if (gatewayRejected || addressProblem) l.usable = false;
     const programmed = l.usable && !l.refsBroken;
     const why = l.refsBroken ? 'Listener has no valid certificate (see ResolvedRefs)' : 'Listener is not valid';
-    setCondition(l.conditions, condition('Programmed', programmed, programmed ? 'Programmed' : 'Invalid', programmed ? 'Listener programmed' : why, gen));
+    setCondition(l.conditions, condition('Programmed', programmed, programmed ? 'Programmed' : notProgrammedReason(l), programmed ? 'Listener programmed' : why, l.owner.generation));
   }
   if (gatewayRejected) {
     setCondition(state.conditions, condition('Programmed', false, 'Invalid', 'Gateway not accepted', gen));
     return;
   }
-  const invalid = state.listeners.filter((l) => l.conditions.get('Accepted')?.status === 'False');
-  const accepted = state.listeners.filter((l) => !invalid.includes(l));
+  // The Gateway's conditions are about its own listeners; a ListenerSet's listeners are reported on the ListenerSet.
+  const own = ownListeners(state);
+  const invalid = own.filter((l) => l.conditions.get('Accepted')?.status === 'False');
+  const accepted = own.filter((l) => !invalid.includes(l));
   if (invalid.length === 0) {
     setCondition(state.conditions, condition('Accepted', true, 'Accepted', 'Gateway accepted', gen));
   } else {
@@ -338,7 +434,7 @@ function finishGatewayConditions(state: GatewayState): void {
     setCondition(state.conditions, condition('Accepted', accepted.length > 0, 'ListenersNotValid', message, gen));
   }
   if (addressProblem) return;
-  const serving = state.listeners.some((l) => l.usable && !l.refsBroken);
+  const serving = own.some((l) => l.usable && !l.refsBroken);
   setCondition(state.conditions, condition('Programmed', serving, serving ? 'Programmed' : 'Invalid', serving ? `Serving on ${state.addresses.join(', ')}` : 'No valid listener', gen));
 }
 
@@ -347,6 +443,7 @@ const GATEWAY_CONDITION_ORDER = ['Accepted', 'Programmed', 'ResolvedRefs', 'Inse
 export function gatewayStatus(state: GatewayState): ObjectStatus {
   const g = state.gateway;
   const programmed = state.conditions.get('Programmed')?.status === 'True';
+  const attachedListenerSets = state.listenerSets.filter((s) => s.conditions.get('Accepted')?.status === 'True').length;
   return {
     kind: 'Gateway',
     namespace: g.metadata.namespace,
@@ -355,12 +452,10 @@ export function gatewayStatus(state: GatewayState): ObjectStatus {
     status: {
       ...(programmed ? { addresses: state.addresses.map((value) => ({ type: 'IPAddress', value })) } : {}),
       conditions: [...state.conditions.values()].sort((a, b) => GATEWAY_CONDITION_ORDER.indexOf(a.type) - GATEWAY_CONDITION_ORDER.indexOf(b.type)),
-      listeners: state.listeners.map((l) => ({
-        name: l.spec.name,
-        supportedKinds: l.supportedKinds.map((k) => ({ ...k })),
-        attachedRoutes: l.attachedRoutes,
-        conditions: [...l.conditions.values()],
-      })),
+      listeners: ownListeners(state).map(listenerStatus),
+      // GEP-1713: shown on Gateways that allow ListenerSets (and on any that has some attached).
+      ...(attachedListenerSets > 0 || allowsListenerSets(g) ? { attachedListenerSets } : {}),
     },
   };
 }
+

@@ -8,7 +8,7 @@ import type { Inputs, Obj } from '../sources/kinds.js';
 import { caBundleFromConfigMap, keyPairFromSecret } from '../tls/certificates.js';
 import { referenceGranted } from './backends.js';
 
-type ListenerSpec = IGateway['spec']['listeners'][number];
+type ListenerSpec = Pick<IGateway['spec']['listeners'][number], 'tls'>;
 
 /** A listener's reference problem: the ResolvedRefs reason and a message naming the ref. */
 export interface RefProblem {
@@ -56,9 +56,9 @@ export class TlsObjects {
     return this.configMaps.get(`${namespace}/${name}`);
   }
 
-  /** Whether a Gateway in `fromNamespace` may refer to a `kind` object in `toNamespace` (ReferenceGrant). */
-  gatewayMayRefer(fromNamespace: string, kind: string, toNamespace: string, toName: string): boolean {
-    return referenceGranted(this.inputs.referenceGrants, { kind: 'Gateway', namespace: fromNamespace }, '', kind, toNamespace, toName);
+  /** Whether a Gateway (or ListenerSet) in `fromNamespace` may refer to a `kind` object in `toNamespace` (ReferenceGrant). */
+  mayRefer(fromKind: 'Gateway' | 'ListenerSet', fromNamespace: string, kind: string, toNamespace: string, toName: string): boolean {
+    return referenceGranted(this.inputs.referenceGrants, { kind: fromKind, namespace: fromNamespace }, '', kind, toNamespace, toName);
   }
 }
 
@@ -68,12 +68,12 @@ type SecretRef = { group?: string; kind?: string; namespace?: string; name: stri
  * A Gateway's reference to a kubernetes.io/tls Secret → its certificate and key (an SDS Secret), or the problem:
  * `invalid` for an unsupported kind, a missing or unusable Secret; RefNotPermitted across namespaces without a grant.
  */
-function resolveKeyPairRef(gwNs: string, ref: SecretRef, objects: TlsObjects, what: string, invalid: RefProblem['reason']): TlsCertificateIR | RefProblem {
+function resolveKeyPairRef(gwNs: string, ref: SecretRef, objects: TlsObjects, what: string, invalid: RefProblem['reason'], fromKind: 'Gateway' | 'ListenerSet' = 'Gateway'): TlsCertificateIR | RefProblem {
   const group = ref.group ?? '';
   const kind = ref.kind ?? 'Secret';
   const ns = ref.namespace ?? gwNs;
   if (group !== '' || kind !== 'Secret') return { reason: invalid, message: `${what}: kind ${group ? `${group}/` : ''}${kind} is not supported (only core Secret)` };
-  if (ns !== gwNs && !objects.gatewayMayRefer(gwNs, 'Secret', ns, ref.name)) {
+  if (ns !== gwNs && !objects.mayRefer(fromKind, gwNs, 'Secret', ns, ref.name)) {
     return { reason: 'RefNotPermitted', message: `${what}: Secret in namespace ${ns} is not permitted by any ReferenceGrant there` };
   }
   const secret = objects.secret(ns, ref.name);
@@ -83,13 +83,16 @@ function resolveKeyPairRef(gwNs: string, ref: SecretRef, objects: TlsObjects, wh
   return { name: secretSdsName(ns, ref.name), certificateChain: pair.ok.certificateChain, privateKey: pair.ok.privateKey };
 }
 
-/** Resolves the certificateRefs of a terminating listener; each bad ref is a problem, good ones serve. */
-export function resolveCertificates(gateway: Obj<IGateway>, spec: ListenerSpec, objects: TlsObjects): ListenerTlsResolution {
-  const gwNs = gateway.metadata.namespace ?? 'default';
+/**
+ * Resolves the certificateRefs of a terminating listener; each bad ref is a problem, good ones serve. References
+ * are the listener's owner's (GEP-1713: a ListenerSet's own namespace, and ReferenceGrants from ListenerSets).
+ */
+export function resolveCertificates(owner: { kind: 'Gateway' | 'ListenerSet'; namespace: string }, spec: ListenerSpec, objects: TlsObjects): ListenerTlsResolution {
+  const gwNs = owner.namespace;
   const certificates: TlsCertificateIR[] = [];
   const problems: RefProblem[] = [];
   for (const ref of spec.tls?.certificateRefs ?? []) {
-    const resolved = resolveKeyPairRef(gwNs, ref, objects, `certificateRef ${ref.namespace ?? gwNs}/${ref.name}`, 'InvalidCertificateRef');
+    const resolved = resolveKeyPairRef(gwNs, ref, objects, `certificateRef ${ref.namespace ?? gwNs}/${ref.name}`, 'InvalidCertificateRef', owner.kind);
     if ('reason' in resolved) problems.push(resolved);
     else certificates.push(resolved);
   }
@@ -136,7 +139,7 @@ export function resolveFrontendValidation(gateway: Obj<IGateway>, port: number, 
       problems.push({ reason: 'InvalidCACertificateKind', message: `${what}: kind ${ref.group ? `${ref.group}/` : ''}${ref.kind} is not supported (only core ConfigMap)` });
       continue;
     }
-    if (ns !== gwNs && !objects.gatewayMayRefer(gwNs, 'ConfigMap', ns, ref.name)) {
+    if (ns !== gwNs && !objects.mayRefer('Gateway', gwNs, 'ConfigMap', ns, ref.name)) {
       problems.push({ reason: 'RefNotPermitted', message: `${what}: ConfigMap in namespace ${ns} is not permitted by any ReferenceGrant there` });
       continue;
     }

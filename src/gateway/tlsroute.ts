@@ -41,8 +41,7 @@ function serverNames(hostnames: string[]): string[] {
 export function listenerChains(l: ListenerState, routes: PlacedTlsRoute[]): TlsChainIR[] {
   const tls = l.tls;
   if (!tls) return [];
-  const gw = l.gateway.gateway.metadata;
-  const base = `${gw.namespace}/${gw.name}/${l.spec.name}`;
+  const base = l.key;
   const terminate = tls.mode === 'Terminate' ? { certificates: tls.certificates, alpn: l.spec.protocol === 'HTTPS' ? HTTPS_ALPN : [], ...(tls.clientValidation ? { clientValidation: tls.clientValidation } : {}) } : undefined;
   if (l.spec.protocol === 'HTTPS') return [{ name: base, serverNames: l.spec.hostname ? [l.spec.hostname] : [], terminate, listenerHostname: l.spec.hostname ?? '*' }];
   // Passthrough: the client's TLS goes through as is, so a BackendTLSPolicy of the backend cannot apply.

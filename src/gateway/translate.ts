@@ -9,6 +9,7 @@ import { condition, CONTROLLER_NAME, GATEWAY_GROUP, generationOf, type ObjectSta
 import { compareHostSpecificity, listenerHostnameCovers } from './hostnames.js';
 import { compareRouteAge, compareRoutesOfAnyKind, CrossKindHostnames, translateGrpcRoute } from './grpcroute.js';
 import { compareTimestamps, translateHttpRoute, type RankedRoute, type TranslatedHttpRoute } from './httproute.js';
+import { listenerSetStatus } from './listener-sets.js';
 import type { GatewayTranslationCache } from './translation-cache.js';
 import { buildGatewayStates, gatewayClassStatus, gatewayStatus, isOurClass, socketName, type GatewayAddressFor, type GatewayState, type ListenerState } from './listeners.js';
 import { dedupeServerNames, listenerChains, translateTlsRoute, type PlacedTlsRoute } from './tlsroute.js';
@@ -183,6 +184,7 @@ export function translateGatewayApi(inputs: Inputs, cache?: GatewayTranslationCa
   }
   ir.httpListeners.sort((a, b) => a.name.localeCompare(b.name));
   statuses.push(...gateways.map(gatewayStatus));
+  statuses.push(...gateways.flatMap((g) => g.listenerSets.map(listenerSetStatus)));
   statuses.push(...backends.tlsPolicies.statuses(policyAncestors(inputs, gateways)));
   cache?.endTranslation();
   return { ir, statuses: sortStatuses(statuses) };
@@ -247,7 +249,7 @@ function attachTlsRoutes(inputs: Inputs, attacher: RouteAttacher, backends: Back
   return placed;
 }
 
-const KIND_ORDER = ['GatewayClass', 'Gateway', 'HTTPRoute', 'GRPCRoute', 'TLSRoute', 'BackendTLSPolicy'];
+const KIND_ORDER = ['GatewayClass', 'Gateway', 'ListenerSet', 'HTTPRoute', 'GRPCRoute', 'TLSRoute', 'BackendTLSPolicy'];
 
 function sortStatuses(statuses: ObjectStatus[]): ObjectStatus[] {
   return statuses.sort(

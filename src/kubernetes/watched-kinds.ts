@@ -23,6 +23,7 @@ const GATEWAY_V1 = 'gateway.networking.k8s.io/v1';
 export const GATEWAY_API_KINDS: WatchedKind[] = [
   kind(GATEWAY_V1, 'GatewayClass', 'gatewayclasses', false),
   kind(GATEWAY_V1, 'Gateway', 'gateways'),
+  kind(GATEWAY_V1, 'ListenerSet', 'listenersets'),
   kind(GATEWAY_V1, 'HTTPRoute', 'httproutes'),
   kind(GATEWAY_V1, 'GRPCRoute', 'grpcroutes'),
   kind('gateway.networking.k8s.io/v1beta1', 'ReferenceGrant', 'referencegrants'),

@@ -2,6 +2,7 @@
 // inputs the translators take.
 import { GatewayClass, type IGatewayClass } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/GatewayClass';
 import { Gateway, type IGateway } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/Gateway';
+import { ListenerSet, type IListenerSet } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/ListenerSet';
 import { HTTPRoute, type IHTTPRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute';
 import { GRPCRoute, type IGRPCRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/GRPCRoute';
 import { ReferenceGrant, type IReferenceGrant } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1beta1/ReferenceGrant';
@@ -25,6 +26,8 @@ export type Obj<T extends { metadata?: unknown }> = Omit<T, 'metadata'> & { meta
 export interface Inputs {
   gatewayClasses: Obj<IGatewayClass>[];
   gateways: Obj<IGateway>[];
+  /** Listeners of a Gateway defined apart from it (GEP-1713), attached when the Gateway's allowedListeners allows. */
+  listenerSets: Obj<IListenerSet>[];
   httpRoutes: Obj<IHTTPRoute>[];
   grpcRoutes: Obj<IGRPCRoute>[];
   referenceGrants: Obj<IReferenceGrant>[];
@@ -58,7 +61,7 @@ class CheckedByL7Policy {
 }
 
 export function emptyInputs(): Inputs {
-  return { gatewayClasses: [], gateways: [], httpRoutes: [], grpcRoutes: [], referenceGrants: [], services: [], endpointSlices: [], namespaces: [], secrets: [], configMaps: [], tlsRoutes: [], backendTlsPolicies: [], ingresses: [], ingressClasses: [], pods: [], networkPolicies: [] };
+  return { gatewayClasses: [], gateways: [], listenerSets: [], httpRoutes: [], grpcRoutes: [], referenceGrants: [], services: [], endpointSlices: [], namespaces: [], secrets: [], configMaps: [], tlsRoutes: [], backendTlsPolicies: [], ingresses: [], ingressClasses: [], pods: [], networkPolicies: [] };
 }
 
 interface Validatable {
@@ -75,6 +78,7 @@ interface KindEntry {
 const KINDS: Record<string, KindEntry> = {
   'gateway.networking.k8s.io/v1 GatewayClass': { model: GatewayClass, into: 'gatewayClasses', namespaced: false },
   'gateway.networking.k8s.io/v1 Gateway': { model: Gateway, into: 'gateways', namespaced: true },
+  'gateway.networking.k8s.io/v1 ListenerSet': { model: ListenerSet, into: 'listenerSets', namespaced: true },
   'gateway.networking.k8s.io/v1 HTTPRoute': { model: HTTPRoute, into: 'httpRoutes', namespaced: true },
   'gateway.networking.k8s.io/v1 GRPCRoute': { model: GRPCRoute, into: 'grpcRoutes', namespaced: true },
   'gateway.networking.k8s.io/v1beta1 ReferenceGrant': { model: ReferenceGrant, into: 'referenceGrants', namespaced: true },

@@ -23,7 +23,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{/* The Weft kinds the operator and agents list and watch (src/kubernetes/watched-kinds.ts). */}}
 {{- define "weft.watchRules" -}}
 - apiGroups: ["gateway.networking.k8s.io"]
-  resources: [gatewayclasses, gateways, httproutes, grpcroutes, referencegrants, tlsroutes, backendtlspolicies]
+  resources: [gatewayclasses, gateways, listenersets, httproutes, grpcroutes, referencegrants, tlsroutes, backendtlspolicies]
   verbs: [list, watch]
 - apiGroups: [""]
   resources: [services, namespaces, configmaps]
