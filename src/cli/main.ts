@@ -3,6 +3,7 @@
 import path from 'node:path';
 import { Command } from 'commander';
 import { caInit, caIssue, serveWorkloadApi, type CaCliOptions } from '../mtls/cli.js';
+import { trustDomainProblem } from '../mtls/spiffe-id.js';
 import { printVersion } from './version.js';
 import { runDemo } from './demo.js';
 import { runStandalone } from './run.js';
@@ -51,11 +52,23 @@ const runCommand = program
   .option('--flows-tls-dir <dir>', 'mutual TLS for the flow API: svid.pem, svid.key, bundle.pem (`weft ca issue`)')
   .option('--flows-bpf-pin-root <dir>', 'the datapath\'s pinned maps, whose ring buffer holds L3/L4 flow events')
   .option('--node <name>', 'the node name flows carry', 'standalone')
-  .action(async (opts: { config: string; protocol: string; adminPort: string; demoBackends: boolean; l7AccessLog?: string; flowsListen?: string; flowsTlsDir?: string; flowsBpfPinRoot?: string; node: string } & IngressFlags) => {
+  .option('--mesh-trust-domain <domain>', 'trust domain of the mesh that starts when a CiliumNetworkPolicy requires authentication', 'cluster.local')
+  .option('--mesh-ca-dir <dir>', 'the mesh CA root\'s directory (`weft ca init`; default: a new root in Weft\'s temporary directory)')
+  .option('--mesh-outbound-port <port>', 'where pods send to reach policed pods over the mesh (127.0.0.1)', '15001')
+  .option('--mesh-inbound-port <port>', 'the mesh\'s inbound mutual-TLS listener (127.0.0.1)', '15008')
+  .action(async (opts: { config: string; protocol: string; adminPort: string; demoBackends: boolean; l7AccessLog?: string; flowsListen?: string; flowsTlsDir?: string; flowsBpfPinRoot?: string; node: string; meshTrustDomain: string; meshCaDir?: string; meshOutboundPort: string; meshInboundPort: string } & IngressFlags) => {
     if (opts.protocol !== 'delta' && opts.protocol !== 'sotw') throw new Error(`--protocol must be delta or sotw, not ${opts.protocol}`);
     const translate = { ingress: ingressOptionsFromFlags(opts), ...(opts.l7AccessLog ? { l7: { accessLogPath: path.resolve(opts.l7AccessLog) } } : {}) };
     const flows = opts.flowsListen ? { node: opts.node, listen: opts.flowsListen, ...(opts.flowsTlsDir ? { tlsDir: opts.flowsTlsDir } : {}), ...(opts.flowsBpfPinRoot ? { bpfPinRoot: opts.flowsBpfPinRoot } : {}) } : undefined;
-    await runStandalone({ dir: opts.config, protocol: opts.protocol, adminPort: parsePort(opts.adminPort, '--admin-port', true), demoBackends: opts.demoBackends, translate, ...(flows ? { flows } : {}) });
+    const badTrustDomain = trustDomainProblem(opts.meshTrustDomain);
+    if (badTrustDomain) throw new Error(`--mesh-trust-domain: ${badTrustDomain}`);
+    const mesh = {
+      trustDomain: opts.meshTrustDomain,
+      outboundPort: parsePort(opts.meshOutboundPort, '--mesh-outbound-port'),
+      inboundPort: parsePort(opts.meshInboundPort, '--mesh-inbound-port'),
+      ...(opts.meshCaDir ? { caDir: path.resolve(opts.meshCaDir) } : {}),
+    };
+    await runStandalone({ dir: opts.config, protocol: opts.protocol, adminPort: parsePort(opts.adminPort, '--admin-port', true), demoBackends: opts.demoBackends, translate, mesh, ...(flows ? { flows } : {}) });
   });
 addIngressFlags(runCommand);
 

@@ -2,7 +2,7 @@
 // result to a local Envoy it starts and supervises, and follows every change to the directory.
 import { createLogger } from '../log/logger.js';
 import { startDemoBackends, stopDemoBackends, type DemoBackend } from '../standalone/demo-backends.js';
-import { StandaloneRunner } from '../standalone/runner.js';
+import { StandaloneRunner, type StandaloneMeshSettings } from '../standalone/runner.js';
 import type { TranslateOptions } from '../standalone/pipeline.js';
 import { StandaloneFlows, type StandaloneFlowsOptions } from '../observe/standalone.js';
 import { processRegistry } from '../metrics/registry.js';
@@ -15,6 +15,8 @@ export interface RunOptions {
   translate?: TranslateOptions;
   /** Also run a flow agent (src/observe): `weft observe -s <listen>`. */
   flows?: StandaloneFlowsOptions;
+  /** The mesh, when a CiliumNetworkPolicy requires authentication. */
+  mesh?: StandaloneMeshSettings;
 }
 
 export async function runStandalone(opts: RunOptions): Promise<void> {
@@ -28,7 +30,7 @@ export async function runStandalone(opts: RunOptions): Promise<void> {
   const registry = processRegistry();
   const flows = opts.flows ? await StandaloneFlows.start({ ...opts.flows, registry }) : undefined;
   const translate = flows ? flows.translateOptions(opts.translate) : opts.translate;
-  const runner = new StandaloneRunner({ dir: opts.dir, protocol: opts.protocol, adminPort: opts.adminPort, logger: log, registry, ...(translate ? { translate } : {}) });
+  const runner = new StandaloneRunner({ dir: opts.dir, protocol: opts.protocol, adminPort: opts.adminPort, logger: log, registry, ...(translate ? { translate } : {}), ...(opts.mesh ? { mesh: opts.mesh } : {}) });
   if (flows) {
     runner.on('reloaded', (t) => flows.reloaded(opts.dir, t));
     log.info({ port: flows.agent.observerPort }, 'flows served (weft observe)');

@@ -25,6 +25,11 @@ import { CertificateMetrics, irCertificates, type CertificateExpiry } from '../m
 import { registerEnvoyMetrics } from '../metrics/components.js';
 import { TranslationMetrics } from '../metrics/translation.js';
 import { XdsMetrics } from '../xds/metrics.js';
+import type { Resource } from '../xds/resource.js';
+import { loadOrCreateCa } from '../mtls/ca-store.js';
+import { MeshNodeAgent } from '../mtls/mesh-agent.js';
+import { policiesRequireAuthentication, standaloneMeshView } from '../mtls/standalone-mesh.js';
+import { TrustDomainAuthority } from '../mtls/trust-bundle.js';
 
 export const STANDALONE_NODE_ID = 'weft-node';
 
@@ -52,7 +57,24 @@ export interface RunnerOptions {
   translate?: TranslateOptions;
   /** Where the runner's metrics go (the admin endpoint's /metrics); a registry of its own when omitted. */
   registry?: Registry;
+  /** The mesh (mutual TLS between pods), started when a CiliumNetworkPolicy requires authentication. */
+  mesh?: StandaloneMeshSettings;
 }
+
+export interface StandaloneMeshSettings {
+  /** Default cluster.local. */
+  trustDomain?: string;
+  /** The CA root's directory (`weft ca init`); default: one in the run's temporary directory, new every run. */
+  caDir?: string;
+  /** Ports of the outbound and inbound listeners on 127.0.0.1 (defaults 15001 and 15008). */
+  outboundPort?: number;
+  inboundPort?: number;
+  /** SVID lifetime (default 1 h, renewed at half-life). */
+  svidTtlMs?: number;
+}
+
+export const DEFAULT_MESH_OUTBOUND_PORT = 15001;
+export const DEFAULT_MESH_INBOUND_PORT = 15008;
 
 /** One changed condition of one object, as logged. */
 export interface StatusChange {
@@ -141,6 +163,11 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
   private readonly translationMetrics: TranslationMetrics;
   /** The listener certificates of the last translation (computed once per translation, read per scrape). */
   private certificates: CertificateExpiry[] = [];
+  /** Whether the manifests ask for the mesh (a policy requires authentication): translations then emit its routes. */
+  private meshWanted = false;
+  /** The mesh's node agent (SVIDs, bundle, listeners) while the mesh is on. */
+  mesh: MeshNodeAgent | undefined;
+  private meshResources: Resource[] = [];
 
   constructor(private readonly opts: RunnerOptions) {
     super();
@@ -154,7 +181,17 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
 
   /** Translation options; L7 policy's access log defaults to a file in the run's work directory. */
   get translateOptions(): TranslateOptions {
-    return { ...this.opts.translate, l7: { accessLogPath: path.join(this.workDir, 'l7-access.log'), ...this.opts.translate?.l7 } };
+    const mesh = this.meshWanted ? { mesh: { trustDomain: this.meshTrustDomain } } : {};
+    return { ...this.opts.translate, l7: { accessLogPath: path.join(this.workDir, 'l7-access.log'), ...this.opts.translate?.l7, ...mesh } };
+  }
+
+  get meshTrustDomain(): string {
+    return this.opts.mesh?.trustDomain ?? 'cluster.local';
+  }
+
+  /** Where pods send to reach a policed endpoint port over the mesh (Host: meshServiceHost(…)). */
+  get meshOutbound(): { address: string; port: number } {
+    return { address: '127.0.0.1', port: this.opts.mesh?.outboundPort ?? DEFAULT_MESH_OUTBOUND_PORT };
   }
 
   /** Where Envoy writes the L7 policy access log (JSON lines; read them with parseL7AccessLogLine). */
@@ -240,7 +277,48 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
   }
 
   private translate(): Translation {
-    return this.translationMetrics.timed(() => translateDirectory(this.opts.dir, this.files, { ...this.translateOptions, cache: this.translations }));
+    const once = (): Translation => this.translationMetrics.timed(() => translateDirectory(this.opts.dir, this.files, { ...this.translateOptions, cache: this.translations }));
+    const t = once();
+    // The mesh's routes are emitted only while some policy asks for authentication (Envoy fetches only what
+    // a listener names); when that changes, translate again with the other setting.
+    const wanted = policiesRequireAuthentication(t.l7?.policies ?? []);
+    if (wanted === this.meshWanted) return t;
+    this.meshWanted = wanted;
+    return once();
+  }
+
+  /** The mesh's resources for a translation: starts, updates or stops the node agent. */
+  private meshFor(t: Translation): Resource[] {
+    if (!this.meshWanted || !t.l7) {
+      this.mesh?.stop();
+      this.mesh = undefined;
+      return [];
+    }
+    const outbound = this.meshOutbound;
+    const { view, problems } = standaloneMeshView(t.l7, { trustDomain: this.meshTrustDomain, outbound, inbound: { address: '127.0.0.1', port: this.opts.mesh?.inboundPort ?? DEFAULT_MESH_INBOUND_PORT } });
+    for (const p of problems) this.log.warn(p);
+    if (!this.mesh) {
+      const { ca, created } = loadOrCreateCa(this.opts.mesh?.caDir ?? path.join(this.workDir, 'ca'), { trustDomain: this.meshTrustDomain });
+      this.log.info({ trustDomain: this.meshTrustDomain, created, outbound: `${outbound.address}:${outbound.port}` }, 'a policy requires authentication: mesh mutual TLS on');
+      const agent = new MeshNodeAgent(new TrustDomainAuthority(ca), view, this.opts.mesh?.svidTtlMs);
+      // Renewals and rotations: the same translation with the agent's new resources.
+      agent.on('change', (resources) => {
+        if (this.mesh !== agent || !this.last || this.stopped) return;
+        this.meshResources = resources;
+        this.setSnapshot(this.last);
+        this.checkReady();
+      });
+      this.mesh = agent;
+    } else {
+      this.mesh.setView(view);
+    }
+    return this.mesh.resources();
+  }
+
+  private setSnapshot(t: Translation): void {
+    this.snapshot = Snapshot.of([...t.resources, ...this.meshResources]);
+    this.generation++;
+    this.cache.setSnapshot(this.nodeId, this.snapshot);
   }
 
   /** What `weft status` reads (the admin endpoint's /debug/status). */
@@ -262,12 +340,10 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
   }
 
   private apply(t: Translation): void {
-    const snapshot = Snapshot.of(t.resources);
+    this.meshResources = this.meshFor(t);
     this.certificates = irCertificates(t.ir);
     for (const p of t.problems) this.log.warn({ file: p.source.file, line: p.source.line }, formatProblem(p));
-    this.snapshot = snapshot;
-    this.generation++;
-    this.cache.setSnapshot(this.nodeId, snapshot);
+    this.setSnapshot(t);
     this.last = t;
     this.logStatusChanges(t.statuses);
     this.log.info({ generation: this.generation, resources: t.resources.length, problems: t.problems.length, version: this.version() }, 'configuration loaded');
@@ -423,6 +499,7 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
     clearTimeout(this.rewatchTimer);
     this.watcher?.close();
     this.server?.off('ack', this.onAck);
+    this.mesh?.stop();
     await this.supervisor?.stop();
     await this.server?.shutdown(1000);
     if (this.admin) await new Promise<void>((resolve) => this.admin!.close(() => resolve()));
