@@ -1,6 +1,7 @@
 // Golden files for L7 policy: every test/testdata/l7policy/<case>.in.yaml is translated (problems, xDS)
 // and compared with <case>.out.yaml. WEFT_UPDATE_GOLDEN=1 rewrites them; read every diff before committing.
 // Cases named mesh-* are translated with the mesh's trust domain cluster.local (the mesh inbound routes).
+// Cases named transparent-* are translated in Kubernetes mode's shape (the transparent listener).
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
@@ -20,7 +21,7 @@ test('there are golden cases', (t) => {
 for (const name of cases) {
   test(`golden: ${name}`, (t) => {
     const inFile = `${name}.in.yaml`;
-    const options = name.startsWith('mesh-') ? { l7: { mesh: { trustDomain: 'cluster.local' } } } : {};
+    const options = name.startsWith('mesh-') ? { l7: { mesh: { trustDomain: 'cluster.local' } } } : name.startsWith('transparent-') ? { l7: { transparent: { proxyPort: 15001, upstreamMark: 0x400 } } } : {};
     const actual = stringify(translationReport(translateYaml(inFile, readFileSync(path.join(DIR, inFile), 'utf8'), options), 'all'), { lineWidth: 0 });
     const outPath = path.join(DIR, `${name}.out.yaml`);
     matchGolden(t, outPath, actual);

@@ -5,8 +5,12 @@
 // L7 port are enforced by Envoy (allowed path: B answers and sees A's own address; other path: 403 `Access denied`),
 // pod C is refused by the datapath before any proxy, B's other port is not proxied, and a policy change reaches
 // Envoy through the route configuration alone (the transparent listener keeps its version).
+// Egress (Cilium's egress toPorts.rules.http): pod A's own requests to pod S's port 80 are allow-listed (A's
+// egress chain, chosen by A's address), A's L4-only port to S is not proxied, A's requests to pod B's L7 port
+// meet A's egress rules and B's ingress rules in B's chain (both must allow), and egress policy changes reach
+// the next request.
 import test from 'ava';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { nodeBootstrap } from '../envoy/bootstrap.js';
@@ -15,6 +19,7 @@ import { Datapath } from '../src/datapath/datapath.js';
 import { EndpointMap } from '../src/datapath/endpoints.js';
 import { INIT_IDENTITY } from '../src/datapath/cni/plugin.js';
 import { nativeBpf } from '../src/datapath/native.js';
+import { parseL7AccessLogLine, type L7AccessLogEntry } from '../src/l7policy/access-log.js';
 import { TRANSPARENT_LISTENER } from '../src/l7policy/envoy.js';
 import { silentLogger } from '../src/log/logger.js';
 import type { Manifest } from '../src/sources/manifests.js';
@@ -53,6 +58,22 @@ function policy(paths: string[]): Manifest {
   };
 }
 
+/** Pod A's (frontend's) egress rules: GET `storePaths` on the store's port 80, anything on its port 8080, and
+ *  GET `backendPaths` on the backend's port 8081 (where the backend's own ingress rules apply too). */
+function egressPolicy(storePaths: string[], backendPaths: string[]): Manifest {
+  const http = (paths: string[]) => ({ http: paths.map((p) => ({ method: 'GET', path: p })) });
+  return {
+    apiVersion: 'cilium.io/v2', kind: 'CiliumNetworkPolicy', source, metadata: { name: 'frontend-egress', namespace: 'shop' },
+    spec: {
+      endpointSelector: { matchLabels: { app: 'frontend' } },
+      egress: [
+        { toEndpoints: [{ matchLabels: { app: 'store' } }], toPorts: [{ ports: [{ port: '80', protocol: 'TCP' }], rules: http(storePaths) }, { ports: [{ port: '8080', protocol: 'TCP' }] }] },
+        { toEndpoints: [{ matchLabels: { app: 'backend' } }], toPorts: [{ ports: [{ port: '8081', protocol: 'TCP' }], rules: http(backendPaths) }] },
+      ],
+    },
+  };
+}
+
 const envoyPath = envoyPathIfInstalled();
 const unavailable = datapathWithEnvoyUnavailable(envoyPath);
 
@@ -70,6 +91,7 @@ if (unavailable) {
   const nacks: string[] = [];
   let tmp = '';
   const pods = [pod('frontend', 'frontend', 2), pod('backend', 'backend', 3), pod('intruder', 'intruder', 4)];
+  const store: Manifest = { ...pod('store', 'store', 5), spec: { containers: [{ name: 'c', ports: [{ containerPort: 80 }, { containerPort: 8080 }] }] } };
 
   /** What the node agent does with a translation: the datapath maps, then the snapshot for Envoy. */
   const apply = (manifests: Manifest[]): Translation => {
@@ -95,7 +117,7 @@ if (unavailable) {
   test.before(async () => {
     tmp = mkdtempSync(path.join(os.tmpdir(), 'weft-l7-transparent-'));
     topo = new Topology();
-    for (const [name, n] of [['frontend', 2], ['backend', 3], ['intruder', 4]] as const) topo.addPod(name, n);
+    for (const [name, n] of [['frontend', 2], ['backend', 3], ['intruder', 4], ['store', 5]] as const) topo.addPod(name, n);
     // Connections the datapath assigned to the proxy are delivered locally.
     ip('-n', topo.node, 'rule', 'add', 'fwmark', `${MARK}/${MARK}`, 'lookup', '100');
     ip('-n', topo.node, 'route', 'add', 'local', '0.0.0.0/0', 'dev', 'lo', 'table', '100');
@@ -110,6 +132,8 @@ if (unavailable) {
     controller = new DatapathController(dp, { proxyPort: PROXY_PORT });
     await topo.serveHttp(topo.pod('backend').ns, 'b', 8081);
     await topo.serveHttp(topo.pod('backend').ns, 'b', 8082);
+    await topo.serveHttp(topo.pod('store').ns, 's', 80);
+    await topo.serveHttp(topo.pod('store').ns, 's', 8080);
 
     server = new XdsServer({ cache, logger: silentLogger });
     server.on('nack', (e) => nacks.push(`${e.typeUrl}: ${e.errorMessage}`));
@@ -165,6 +189,93 @@ if (unavailable) {
     }, 20_000, '/private allowed after the change');
     t.is(now.body, `b ${topo!.pod('frontend').ip4} /private`);
     t.is(get('frontend', `http://${b.ip4}:8081/other`).status, 403);
+    t.deepEqual(nacks, []);
+  });
+
+  /** The proxy's access log entries for one path (Envoy writes the file in batches: wait for them). */
+  const logged = async (requestPath: string, count: number): Promise<L7AccessLogEntry[]> =>
+    eventually(() => {
+      let text: string;
+      try {
+        text = readFileSync(path.join(tmp, 'access.log'), 'utf8');
+      } catch {
+        return undefined;
+      }
+      const entries = text.split('\n').map(parseL7AccessLogLine).filter((e): e is L7AccessLogEntry => e?.path === requestPath);
+      return entries.length >= count ? entries : undefined;
+    }, 20_000, `${count} access log line(s) for ${requestPath}`);
+
+  test.serial('egress: pod A\'s allowed request reaches pod S, which sees A\'s address; another path is 403 Access denied; the log says egress', async (t) => {
+    apply([...pods, store, policy(['/public.*']), egressPolicy(['/public'], ['/public/a.*'])]);
+    const a = topo!.pod('frontend');
+    const s = topo!.pod('store');
+    const allowed = await eventually(() => {
+      const r = get('frontend', `http://${s.ip4}/public`);
+      return r.status === 200 ? r : undefined;
+    }, 20_000, 'first 200 through the egress chain');
+    t.is(allowed.body, `s ${a.ip4} /public`, 'pod S sees pod A\'s address (original_src)');
+    const denied = get('frontend', `http://${s.ip4}/private/e1`);
+    t.is(denied.status, 403);
+    t.is(denied.body, 'Access denied');
+    const [entry] = await logged('/private/e1', 1);
+    t.true(entry.sourceAddress.startsWith(`${a.ip4}:`), entry.sourceAddress);
+    t.like(entry, { direction: 'egress', sourceEndpoint: 'shop/frontend', destinationAddress: s.ip4, destinationPort: 80, verdict: 'DENIED', reason: 'egress:denied:l7', responseCode: 403 });
+    t.truthy(entry.sourceIdentity, 'the client\'s identity');
+    t.truthy(entry.destinationIdentity, 'the destination\'s identity, by its address');
+    t.deepEqual(nacks, []);
+  });
+
+  test.serial('egress: pod A\'s L4-only port is not proxied, nor are pods without egress rules', async (t) => {
+    const s = topo!.pod('store');
+    const l4 = get('frontend', `http://${s.ip4}:8080/l4-only`);
+    t.is(l4.status, 200, 'no L7 rule on port 8080: any path');
+    t.is(l4.body, `s ${topo!.pod('frontend').ip4} /l4-only`);
+    const other = get('intruder', `http://${s.ip4}/unpoliced`);
+    t.is(other.status, 200, 'the intruder has no egress rules and the store no ingress rules: any path');
+    // A later proxied request is logged: had the earlier ones gone through the proxy, they would be logged first.
+    t.is(get('frontend', `http://${s.ip4}/public`).status, 200);
+    await logged('/public', 2);
+    const text = readFileSync(path.join(tmp, 'access.log'), 'utf8');
+    t.false(text.includes('/l4-only'), 'port 8080 was not redirected into the proxy');
+    t.false(text.includes('/unpoliced'), 'the intruder\'s connection was not redirected into the proxy');
+  });
+
+  test.serial('egress + ingress on one connection: pod A\'s egress rules and pod B\'s ingress rules must both allow', async (t) => {
+    // A may GET /public/a…, /public/c and /private/a on B:8081; B admits /public… from A.
+    apply([...pods, store, policy(['/public.*']), egressPolicy(['/public'], ['/public/a.*', '/public/c', '/private/a'])]);
+    const a = topo!.pod('frontend');
+    const b = topo!.pod('backend');
+    const both = await eventually(() => {
+      const r = get('frontend', `http://${b.ip4}:8081/public/c`);
+      return r.status === 200 ? r : undefined;
+    }, 20_000, 'both allow /public/c (the new egress rules are in Envoy)');
+    t.is(both.body, `b ${a.ip4} /public/c`);
+    const ingressDenies = get('frontend', `http://${b.ip4}:8081/private/a`);
+    t.is(ingressDenies.status, 403, 'A\'s egress allows /private/a, B\'s ingress does not');
+    t.is(ingressDenies.body, 'Access denied');
+    const egressDenies = get('frontend', `http://${b.ip4}:8081/public/b`);
+    t.is(egressDenies.status, 403, 'B\'s ingress allows /public/b, A\'s egress does not');
+    t.is(egressDenies.body, 'Access denied');
+    const [byIngress] = await logged('/private/a', 1);
+    t.like(byIngress, { direction: 'ingress', destinationEndpoint: 'shop/backend', verdict: 'DENIED', reason: 'denied:l7' });
+    const [byEgress] = await logged('/public/b', 1);
+    t.like(byEgress, { direction: 'ingress', destinationEndpoint: 'shop/backend', verdict: 'DENIED', reason: 'egress:denied:l7' });
+    t.deepEqual(nacks, []);
+  });
+
+  test.serial('egress: a policy change reaches the next request; the transparent listener is unchanged', async (t) => {
+    const options = { l7: { hostIps: [topo!.nodeIp4], transparent: { proxyPort: PROXY_PORT, upstreamMark: UPSTREAM_MARK }, accessLogPath: path.join(tmp, 'access.log') } };
+    const listenerVersion = (tr: Translation) => tr.resources.find((r) => r.typeUrl === TypeUrl.Listener && r.name === TRANSPARENT_LISTENER)?.version;
+    const before = translateManifests([...pods, store, policy(['/public.*']), egressPolicy(['/public'], ['/public/a.*', '/public/c', '/private/a'])], [], options);
+    const after = apply([...pods, store, policy(['/public.*']), egressPolicy(['/public', '/private'], ['/public/a.*', '/public/c', '/private/a'])]);
+    t.is(listenerVersion(after), listenerVersion(before));
+    const s = topo!.pod('store');
+    const now = await eventually(() => {
+      const r = get('frontend', `http://${s.ip4}/private`);
+      return r.status === 200 ? r : undefined;
+    }, 20_000, '/private allowed after the change');
+    t.is(now.body, `s ${topo!.pod('frontend').ip4} /private`);
+    t.is(get('frontend', `http://${s.ip4}/other`).status, 403);
     t.deepEqual(nacks, []);
   });
 }

@@ -2,11 +2,18 @@
 // made explicit. The observability work consumes this.
 export interface L7AccessLogEntry {
   time: string;
+  /** `ingress`: the destination's chain (its ingress rules, and the egress rules of clients that have some);
+   *  `egress`: a client's egress chain, for destinations without an ingress chain on that port. */
   direction: string;
   sourceAddress: string;
+  /** Egress: the client whose rules applied. Empty on ingress (the source is known by address and identity). */
+  sourceEndpoint: string;
   /** Numeric identity of the source, or undefined when the address is not in the port's identity map. */
   sourceIdentity: number | undefined;
+  /** Ingress: the endpoint whose rules applied. Empty on egress (see destinationAddress). */
   destinationEndpoint: string;
+  /** Egress: the connection's original destination address. Empty on ingress. */
+  destinationAddress: string;
   destinationIdentity: number | undefined;
   destinationPort: number | undefined;
   protocol: string;
@@ -17,7 +24,8 @@ export interface L7AccessLogEntry {
   /** FORWARDED: allowed and sent to the application; DENIED: an L7 rule refused it (403);
    *  DROPPED: no rule allows this peer on this port at all (the datapath drops these before the proxy). */
   verdict: 'FORWARDED' | 'DENIED' | 'DROPPED' | 'ERROR';
-  /** The RBAC decision's name, e.g. `denied:l7`, `dropped:deny-rule`, `dropped:default-deny`. */
+  /** The RBAC decision's name, e.g. `denied:l7`, `dropped:deny-rule`, `dropped:default-deny`; a client's
+   *  egress rules' decisions start with `egress:` (`egress:denied:l7`), also in an ingress chain. */
   reason: string;
   /** headerMatches that did not match and whose mismatch action ran, in order (LOG included; header names
    *  in lower case, values never: they may come from Secrets). Empty when there were none. */
@@ -47,13 +55,15 @@ export function parseL7AccessLogLine(line: string): L7AccessLogEntry | undefined
   const denied = /^rbac_access_denied_matched_policy\[(.*)\]$/.exec(details);
   const reason = denied?.[1] ?? details;
   const code = Number(raw.response_code);
-  const verdict = denied ? (reason.startsWith('dropped') ? 'DROPPED' : 'DENIED') : details === 'via_upstream' ? 'FORWARDED' : 'ERROR';
+  const verdict = denied ? (reason.replace(/^egress:/, '').startsWith('dropped') ? 'DROPPED' : 'DENIED') : details === 'via_upstream' ? 'FORWARDED' : 'ERROR';
   return {
     time: text(raw.time),
     direction: text(raw.direction),
     sourceAddress: text(raw.source_address),
+    sourceEndpoint: text(raw.source_endpoint),
     sourceIdentity: num(raw.source_identity),
     destinationEndpoint: text(raw.destination_endpoint),
+    destinationAddress: text(raw.destination_address),
     destinationIdentity: num(raw.destination_identity),
     destinationPort: num(raw.destination_port),
     protocol: text(raw.protocol),

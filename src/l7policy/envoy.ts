@@ -1,12 +1,20 @@
 // The node proxy's share of L7 policy: for every endpoint port where HTTP rules apply (ingress), a listener
-// on the endpoint's address and port (standalone mode: clients connect to it as they would to the pod; the
-// datapath's transparent redirect comes with the eBPF issue) that forwards allowed requests to the
-// application and answers the others 403 `Access denied`.
+// on the endpoint's address and port (standalone mode: clients connect to it as they would to the pod) or a
+// filter chain of the transparent listener (Kubernetes mode: the datapath redirects), that forwards allowed
+// requests to the application and answers the others 403 `Access denied`; in transparent mode also, for every
+// endpoint with HTTP rules on egress, a chain per destination port for the connections it opens.
 //
 // Enforcement is Envoy's RBAC filter with a matcher tree: the connection's source address (never a header)
-// selects the peer's identity group, the request's :method, :path, :authority and headers select the rule.
-// The policy travels in the route configuration (RDS, per virtual host), never in the listener, so a policy
-// or identity change reaches the next request on an established connection without draining it.
+// selects the peer's identity group (egress: its destination address), the request's :method, :path,
+// :authority and headers select the rule. The policy travels in the route configuration (RDS, per virtual
+// host), never in the listener, so a policy or identity change reaches the next request on an established
+// connection without draining it.
+//
+// Envoy picks a filter chain by destination first: a connection from pod A to pod B's port where B has an
+// ingress chain always lands in B's chain, even when A has egress HTTP rules for that port. So every ingress
+// chain (and standalone listener) also carries a second RBAC filter with the egress verdicts of the clients
+// that have egress rules, keyed by the client's address: both must allow. A's own egress chain (any
+// destination, A's source address) serves the destinations without an ingress chain.
 import type { Cluster } from '../generated/envoy/config/cluster/v3/Cluster.js';
 import type { Listener } from '../generated/envoy/config/listener/v3/Listener.js';
 import type { FilterChain } from '../generated/envoy/config/listener/v3/FilterChain.js';
@@ -32,12 +40,19 @@ import { formatPrefix, parsePrefix, prefixKey, prefixWithin, type Prefix } from 
 import { POLICY_REQUEST_HANDLING } from './http-hardening.js';
 import { HEADER_ACTIONS_FILTER, HEADER_MISMATCH_METADATA, HEADER_RULES_FILTER, HeaderActionsError, headerActionsConfig, headerMatchValue } from './header-actions.js';
 import { RESERVED_HOST, RESERVED_WORLD, type Endpoint, type IdentityTable } from './identities.js';
-import { action, all, exactPredicate, NEVER, peerSpiffeIdIn, presentPredicate, regexPredicate, SOURCE_IP_INPUT, sourceIn, type OnMatch, type Predicate } from './matchers.js';
+import { action, addressIn, all, DESTINATION_IP_INPUT, exactPredicate, NEVER, peerSpiffeIdIn, presentPredicate, regexPredicate, SOURCE_IP_INPUT, type OnMatch, type Predicate } from './matchers.js';
 import { decide, hasHeaderActions, type Decision, type DirectionPolicy, type PolicyModel } from './model.js';
-import type { HttpRule } from './types.js';
+import type { Direction, HttpRule } from './types.js';
+import type { TypedExtensionConfig } from '../generated/xds/core/v3/TypedExtensionConfig.js';
 
 export { ACCESS_DENIED_BODY } from './http-hardening.js';
 export const RBAC_FILTER = 'weft.l7policy';
+/** The HCM filter enforcing egress rules (the client's): disabled in the listener, enabled per virtual host. */
+export const EGRESS_RBAC_FILTER = 'weft.l7policy.egress';
+/** Egress decisions are named `egress:allowed:…`, `egress:denied:l7`, …: a refusal says whose policy refused. */
+export const EGRESS_DECISION_PREFIX = 'egress:';
+/** Prefix of the egress filter's dynamic metadata keys, so they do not overwrite the ingress filter's. */
+export const EGRESS_RULES_PREFIX = 'weft_egress_';
 /** Dynamic metadata namespace of the RBAC filter's shadow result (the source identity) in access logs. */
 const RBAC_METADATA = 'envoy.filters.http.rbac';
 export const ROUTE_METADATA = 'weft.l7policy';
@@ -155,27 +170,39 @@ function signature(d: Decision): string {
   return `l7:${JSON.stringify(d.http)}`;
 }
 
+/** How an RBAC configuration tells peers apart: by an address of the connection, and how its decisions are named. */
+interface Classifier {
+  input: TypedExtensionConfig;
+  prefix: string;
+}
+
+const INGRESS_BY_SOURCE: Classifier = { input: SOURCE_IP_INPUT, prefix: '' };
+/** An egress chain: the client is fixed, the peer is the connection's (original) destination. */
+const EGRESS_BY_DESTINATION: Classifier = { input: DESTINATION_IP_INPUT, prefix: EGRESS_DECISION_PREFIX };
+/** An ingress chain: the destination is fixed, the clients with egress rules are told apart by their address. */
+const EGRESS_BY_SOURCE: Classifier = { input: SOURCE_IP_INPUT, prefix: EGRESS_DECISION_PREFIX };
+
 /** What a peer class's decision does with a request: refuse it, allow it, or match it against its L7 rules. */
-function decisionOnMatch(d: Decision, secrets: ReadonlyMap<string, string>): OnMatch {
-  if (d.verdict === 'deny') return action(`dropped:${d.reason}`, false);
-  if (d.http === null) return action('allowed', true);
+function decisionOnMatch(d: Decision, secrets: ReadonlyMap<string, string>, prefix = ''): OnMatch {
+  if (d.verdict === 'deny') return action(`${prefix}dropped:${d.reason}`, false);
+  if (d.http === null) return action(`${prefix}allowed`, true);
   // The peer is checked once; its rules are a matcher of their own, first match wins.
-  const rules = mergePaths(d.http).map(({ rule, policy }, i) => ({ predicates: rulePredicates(rule, secrets), name: `allowed:${policy}:${i}` }));
+  const rules = mergePaths(d.http).map(({ rule, policy }, i) => ({ predicates: rulePredicates(rule, secrets), name: `${prefix}allowed:${policy}:${i}` }));
   const open = rules.find((r) => r.predicates.length === 0);
   if (open) return action(open.name, true);
   return {
     matcher: {
       matcher_list: { matchers: rules.map((r) => ({ predicate: all(r.predicates), on_match: action(r.name, true) })) },
-      on_no_match: action('denied:l7', false),
+      on_no_match: action(`${prefix}denied:l7`, false),
     },
   };
 }
 
-function fieldMatchers(groups: PeerGroup[], secrets: ReadonlyMap<string, string>): Matcher['matcher_list'] {
+function fieldMatchers(groups: PeerGroup[], secrets: ReadonlyMap<string, string>, by: Classifier = INGRESS_BY_SOURCE): Matcher['matcher_list'] {
   const matchers: NonNullable<Matcher['matcher_list']>['matchers'] = [];
   for (const g of groups) {
-    const peer = g.ids ? (g.ids.length ? peerSpiffeIdIn(g.ids) : undefined) : g.prefixes.length ? sourceIn(g.prefixes) : undefined;
-    if (peer) matchers.push({ predicate: peer, on_match: decisionOnMatch(g.decision, secrets) });
+    const peer = g.ids ? (g.ids.length ? peerSpiffeIdIn(g.ids) : undefined) : g.prefixes.length ? addressIn(g.prefixes, by.input) : undefined;
+    if (peer) matchers.push({ predicate: peer, on_match: decisionOnMatch(g.decision, secrets, by.prefix) });
   }
   return { matchers };
 }
@@ -211,7 +238,7 @@ function actionRules(d: Decision): Array<{ rule: HttpRule; policy: string }> {
   return (d.http ?? d.headerActions ?? []).filter((r) => hasHeaderActions(r.rule));
 }
 
-/** The RBAC configuration of one endpoint port: enforcing matcher, and a shadow matcher naming the source identity. */
+/** The RBAC configuration of one endpoint port: enforcing matcher, and a shadow matcher naming the peer's identity. */
 export function portRbac(model: PolicyModel, dp: DirectionPolicy, port: number, secrets: ReadonlyMap<string, string>): RBAC {
   return portPolicy(model, dp, port, secrets).rbac;
 }
@@ -219,9 +246,11 @@ export function portRbac(model: PolicyModel, dp: DirectionPolicy, port: number, 
 /**
  * One endpoint port's policy: the RBAC configuration, and the configuration of the header actions when some
  * peer's rules have headerMatches mismatch actions (classifier and Lua program, see header-actions.ts).
- * Throws HeaderActionsError when those rules are beyond what Weft supports.
+ * Throws HeaderActionsError when those rules are beyond what Weft supports. Ingress: peers are the
+ * connection's source; egress (the endpoint's own connections to `port`): its destination.
  */
 export function portPolicy(model: PolicyModel, dp: DirectionPolicy, port: number, secrets: ReadonlyMap<string, string>): { rbac: RBAC; headerActions?: { rbac: RBAC; lua: string } } {
+  const by = dp.direction === 'egress' ? EGRESS_BY_DESTINATION : INGRESS_BY_SOURCE;
   const { addresses } = identityIndex(model.table);
   // Identities no entry names all get the decision of an unnamed peer (computed once).
   const unnamed = decide(dp, { identity: -1 }, port, 'TCP');
@@ -252,21 +281,68 @@ export function portPolicy(model: PolicyModel, dp: DirectionPolicy, port: number
   const clusterDefault: PeerGroup[] = unlisted.length ? [{ prefixes: unlisted, decision: { verdict: 'deny', reason: 'default-deny', policies: [] }, label: 'cluster default' }] : [];
   const groups = [...byDecision.values(), ...clusterDefault, ...worldGroups];
   const matcher: Matcher = {
-    matcher_list: fieldMatchers(groups, secrets),
-    on_no_match: action('dropped:default-deny', false),
+    matcher_list: fieldMatchers(groups, secrets, by),
+    on_no_match: action(`${by.prefix}dropped:default-deny`, false),
   };
-  // The shadow matcher only names the source identity for the access log (source address → identity) of
+  // The shadow matcher only names the peer's identity for the access log (peer address → identity) of
   // the peers this port's rules name; other addresses are logged as `unlisted` (their address is logged).
   const map: Record<string, OnMatch> = {};
   for (const identity of listed) for (const ip of addresses.get(identity)?.ips ?? []) map[ip] = action(String(identity), true);
   const shadow: Matcher = Object.keys(map).length
-    ? { matcher_tree: { input: SOURCE_IP_INPUT, exact_match_map: { map } }, on_no_match: action(UNLISTED, true) }
+    ? { matcher_tree: { input: by.input, exact_match_map: { map } }, on_no_match: action(UNLISTED, true) }
     : { matcher_list: { matchers: [{ predicate: presentPredicate(':method'), on_match: action(UNLISTED, true) }] }, on_no_match: action(UNLISTED, true) };
+  if (dp.direction === 'egress') return { rbac: { matcher, shadow_matcher: shadow, shadow_rules_stat_prefix: EGRESS_RULES_PREFIX } };
   const rbac: RBAC = { matcher, shadow_matcher: shadow };
   // The classifier sees the peer classes in the same order as the enforcing matcher, so that an address
   // falls in the same class in both (a more specific world prefix before a wider one).
   const headerActions = headerActionsConfig(groups.map((g) => ({ prefixes: g.prefixes, rules: actionRules(g.decision) })), secrets);
   return headerActions ? { rbac, headerActions } : { rbac };
+}
+
+/** Egress policies of the identities that have some (any endpoint of an identity has the same), per model. */
+const egressPolicies = new WeakMap<PolicyModel, Map<number, DirectionPolicy>>();
+
+function clientsWithEgressRules(model: PolicyModel): Map<number, DirectionPolicy> {
+  let out = egressPolicies.get(model);
+  if (out) return out;
+  out = new Map();
+  for (const e of model.table.endpoints) {
+    if (out.has(e.identity)) continue;
+    const dp = model.endpointPolicy(e).egress;
+    if (dp.enforced || dp.entries.length > 0) out.set(e.identity, dp);
+  }
+  egressPolicies.set(model, out);
+  return out;
+}
+
+/**
+ * The egress verdicts of every client with egress rules on connections to one endpoint port, keyed by the
+ * client's address (Cilium evaluates them at the client; here they meet the destination's ingress rules in one
+ * chain). Undefined when every client may send anything there (no egress filter needed).
+ */
+export function clientsEgressRbac(model: PolicyModel, destination: Endpoint, port: number, secrets: ReadonlyMap<string, string>): RBAC | undefined {
+  const { addresses } = identityIndex(model.table);
+  const byDecision = new Map<string, PeerGroup>();
+  for (const [identity, dp] of [...clientsWithEgressRules(model)].sort(([a], [b]) => a - b)) {
+    const decision = decide(dp, { identity: destination.identity }, port, 'TCP');
+    const sig = signature(decision);
+    // Headers actions are refused on egress (parse.ts), so an allowed peer without L7 rules is plainly allowed.
+    if (sig === 'allow') continue;
+    const g = byDecision.get(sig) ?? byDecision.set(sig, { prefixes: [], decision, label: sig }).get(sig)!;
+    g.prefixes.push(...(addresses.get(identity)?.prefixes ?? []));
+  }
+  if (byDecision.size === 0) return undefined;
+  const matcher: Matcher = { matcher_list: fieldMatchers([...byDecision.values()], secrets, EGRESS_BY_SOURCE), on_no_match: action(`${EGRESS_DECISION_PREFIX}allowed`, true) };
+  return { matcher, shadow_rules_stat_prefix: EGRESS_RULES_PREFIX };
+}
+
+/** Whether some client's egress HTTP rules apply to connections to this endpoint port (standalone: a listener is needed). */
+function egressL7Target(model: PolicyModel, destination: Endpoint, port: number): boolean {
+  for (const dp of clientsWithEgressRules(model).values()) {
+    const d = decide(dp, { identity: destination.identity }, port, 'TCP');
+    if (d.verdict === 'allow' && d.http !== null) return true;
+  }
+  return false;
 }
 
 /** The table's workloads by SPIFFE ID (`spiffe://<trust domain>/ns/<namespace>/sa/<service account>`), each with its identities. */
@@ -344,20 +420,45 @@ export function l7Ports(endpoint: Endpoint, dp: DirectionPolicy): { ports: numbe
   return { ports: [...ports].sort((a, b) => a - b), problems };
 }
 
-export function listenerName(endpoint: Endpoint, port: number): string {
-  return `l7/ingress/${endpoint.name}/${port}`;
+/** Destination ports of an endpoint's egress HTTP rules: each port of a range up to MAX_UNDECLARED_RANGE ports. */
+export function egressL7Ports(dp: DirectionPolicy): { ports: number[]; problems: string[] } {
+  const ports = new Set<number>();
+  const problems: string[] = [];
+  for (const e of dp.entries) {
+    if (e.verdict !== 'allow' || !e.http || e.port === 0) continue;
+    if (e.endPort - e.port + 1 > MAX_UNDECLARED_RANGE) {
+      problems.push(`${e.policy}: egress HTTP rules on ports ${e.port}-${e.endPort}, a range of more than ${MAX_UNDECLARED_RANGE} ports; the proxy has no chain for them, so such connections fail`);
+      continue;
+    }
+    for (let p = e.port; p <= e.endPort; p++) ports.add(p);
+  }
+  return { ports: [...ports].sort((a, b) => a - b), problems };
 }
 
+export function listenerName(endpoint: Endpoint, port: number, direction: Direction = 'ingress'): string {
+  return `l7/${direction}/${endpoint.name}/${port}`;
+}
+
+
+/** The endpoint whose rules a chain enforces is the destination (ingress) or the client (egress): the route's metadata names it. */
+const ROUTE_ENDPOINT = `%METADATA(ROUTE:${ROUTE_METADATA}:endpoint)%`;
+const ROUTE_IDENTITY = `%METADATA(ROUTE:${ROUTE_METADATA}:identity)%`;
+const ROUTE_PORT = `%METADATA(ROUTE:${ROUTE_METADATA}:port)%`;
+/** The peer's identity, from the enforcing filter's shadow matcher. */
+const INGRESS_PEER = `%DYNAMIC_METADATA(${RBAC_METADATA}:shadow_effective_policy_id)%`;
+const EGRESS_PEER = `%DYNAMIC_METADATA(${RBAC_METADATA}:${EGRESS_RULES_PREFIX}shadow_effective_policy_id)%`;
+
 /** The JSON access log line of every request (see access-log.ts for reading it back). */
-function accessLog(path: string, direction: string): FileAccessLog {
+function accessLog(path: string, direction: Direction): FileAccessLog {
+  const ends: Record<string, string> =
+    direction === 'ingress'
+      ? { source_identity: INGRESS_PEER, destination_endpoint: ROUTE_ENDPOINT, destination_identity: ROUTE_IDENTITY, destination_port: ROUTE_PORT }
+      : { source_endpoint: ROUTE_ENDPOINT, source_identity: ROUTE_IDENTITY, destination_address: '%DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT%', destination_identity: EGRESS_PEER, destination_port: ROUTE_PORT };
   const fields: Record<string, string> = {
     time: '%START_TIME%',
     direction,
     source_address: '%DOWNSTREAM_DIRECT_REMOTE_ADDRESS%',
-    source_identity: `%DYNAMIC_METADATA(${RBAC_METADATA}:shadow_effective_policy_id)%`,
-    destination_endpoint: `%METADATA(ROUTE:${ROUTE_METADATA}:endpoint)%`,
-    destination_identity: `%METADATA(ROUTE:${ROUTE_METADATA}:identity)%`,
-    destination_port: `%METADATA(ROUTE:${ROUTE_METADATA}:port)%`,
+    ...ends,
     protocol: '%PROTOCOL%',
     method: '%REQ(:METHOD)%',
     path: '%REQ(:PATH)%',
@@ -371,15 +472,28 @@ function accessLog(path: string, direction: string): FileAccessLog {
 }
 
 /** What the agent needs to name both ends of a request (see src/observe/access-log-flows.ts). */
-const ALS_TAGS: AccessLogTag[] = [
-  { tag: 'source_identity', kind: 'request', key: RBAC_METADATA, path: 'shadow_effective_policy_id' },
-  { tag: 'destination_endpoint', kind: 'route', key: ROUTE_METADATA, path: 'endpoint' },
-  { tag: 'destination_identity', kind: 'route', key: ROUTE_METADATA, path: 'identity' },
-  { tag: 'destination_port', kind: 'route', key: ROUTE_METADATA, path: 'port' },
-  { tag: 'header_mismatches', kind: 'request', key: HEADER_MISMATCH_METADATA.namespace, path: HEADER_MISMATCH_METADATA.key },
-];
+function alsTags(direction: Direction): AccessLogTag[] {
+  const ends: AccessLogTag[] =
+    direction === 'ingress'
+      ? [
+          { tag: 'source_identity', kind: 'request', key: RBAC_METADATA, path: 'shadow_effective_policy_id' },
+          { tag: 'destination_endpoint', kind: 'route', key: ROUTE_METADATA, path: 'endpoint' },
+          { tag: 'destination_identity', kind: 'route', key: ROUTE_METADATA, path: 'identity' },
+        ]
+      : [
+          { tag: 'source_endpoint', kind: 'route', key: ROUTE_METADATA, path: 'endpoint' },
+          { tag: 'source_identity', kind: 'route', key: ROUTE_METADATA, path: 'identity' },
+          { tag: 'destination_identity', kind: 'request', key: RBAC_METADATA, path: `${EGRESS_RULES_PREFIX}shadow_effective_policy_id` },
+        ];
+  return [
+    { tag: 'direction', kind: 'route', key: ROUTE_METADATA, path: 'direction' },
+    ...ends,
+    { tag: 'destination_port', kind: 'route', key: ROUTE_METADATA, path: 'port' },
+    { tag: 'header_mismatches', kind: 'request', key: HEADER_MISMATCH_METADATA.namespace, path: HEADER_MISMATCH_METADATA.key },
+  ];
+}
 
-function hcm(name: string, accessLogPath: string, als: boolean): HttpConnectionManager {
+function hcm(name: string, accessLogPath: string, als: boolean, direction: Direction): HttpConnectionManager {
   // Deny everything until the route configuration's per-virtual-host policy says otherwise.
   const base: RBAC = { rules: { action: 'ALLOW', policies: {} } };
   return {
@@ -392,10 +506,13 @@ function hcm(name: string, accessLogPath: string, als: boolean): HttpConnectionM
     // Rules see the path the application will see; refusals answer `Access denied`.
     ...POLICY_REQUEST_HANDLING,
     access_log: [
-      { name: 'envoy.access_loggers.file', typed_config: packAny('envoy.extensions.access_loggers.file.v3.FileAccessLog', accessLog(accessLogPath, 'ingress')) },
-      ...(als ? [grpcAccessLog(ALS_TAGS)] : []),
+      { name: 'envoy.access_loggers.file', typed_config: packAny('envoy.extensions.access_loggers.file.v3.FileAccessLog', accessLog(accessLogPath, direction)) },
+      ...(als ? [grpcAccessLog(alsTags(direction))] : []),
     ],
     http_filters: [
+      // The client's egress rules first (the request leaves the client before it reaches the destination):
+      // off unless the virtual host enables it; its metadata keys are prefixed (the access log reads them).
+      { name: EGRESS_RBAC_FILTER, disabled: true, typed_config: packAny('envoy.extensions.filters.http.rbac.v3.RBAC', { shadow_rules_stat_prefix: EGRESS_RULES_PREFIX } satisfies RBAC) },
       { name: RBAC_FILTER, typed_config: packAny('envoy.extensions.filters.http.rbac.v3.RBAC', base) },
       // headerMatches mismatch actions: off unless the virtual host's policy has some (header-actions.ts).
       { name: HEADER_RULES_FILTER, disabled: true, typed_config: packAny('envoy.extensions.filters.http.rbac.v3.RBAC', {} satisfies RBAC) },
@@ -406,7 +523,7 @@ function hcm(name: string, accessLogPath: string, als: boolean): HttpConnectionM
 }
 
 /** The route configuration of one endpoint port's policy: every request to the application, per-filter policy on the virtual host. */
-function policyRoutes(name: string, perFilter: Record<string, Any>, cluster: string, endpoint: Endpoint, port: number): RouteConfiguration & { name: string } {
+function policyRoutes(name: string, perFilter: Record<string, Any>, cluster: string, endpoint: Endpoint, port: number, direction: Direction = 'ingress'): RouteConfiguration & { name: string } {
   return {
     name,
     virtual_hosts: [
@@ -419,7 +536,7 @@ function policyRoutes(name: string, perFilter: Record<string, Any>, cluster: str
             name,
             match: { prefix: '' },
             route: { cluster, timeout: { seconds: '0' } },
-            metadata: { filter_metadata: { [ROUTE_METADATA]: { fields: { endpoint: { stringValue: endpoint.name }, identity: { stringValue: String(endpoint.identity) }, port: { stringValue: String(port) } } } } },
+            metadata: { filter_metadata: { [ROUTE_METADATA]: { fields: { direction: { stringValue: direction }, endpoint: { stringValue: endpoint.name }, identity: { stringValue: String(endpoint.identity) }, port: { stringValue: String(port) } } } } },
           },
         ],
       },
@@ -443,27 +560,44 @@ export interface EndpointL7 {
 const HCM_FILTER = 'envoy.filters.network.http_connection_manager';
 const HCM_TYPE = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 
-/** The listeners, routes and clusters that enforce one endpoint's ingress HTTP rules. */
+const enable = (config: Any): Any => packAny('envoy.config.route.v3.FilterConfig', { config } satisfies FilterConfig);
+/** An RBAC filter's configuration for a virtual host; without `rbac`, the filter is off there. */
+const rbacPerRoute = (rbac?: RBAC): Any => packAny('envoy.extensions.filters.http.rbac.v3.RBACPerRoute', (rbac ? { rbac } : {}) satisfies RBACPerRoute);
+const hostPrefix = (address: string): { address_prefix: string; prefix_len: { value: number } } => ({ address_prefix: address, prefix_len: { value: address.includes(':') ? 128 : 32 } });
+
+/** The listeners (chains), routes and clusters that enforce one endpoint's HTTP rules: ingress, and egress in transparent mode. */
 export function endpointL7Resources(model: PolicyModel, endpoint: Endpoint, opts: EnvoyL7Options): EndpointL7 {
+  const out: EndpointL7 = { resources: [], listeners: [], chains: [], problems: [] };
+  ingressL7(model, endpoint, opts, out);
+  // Standalone: nothing redirects a client's connections, so its egress rules apply where it connects to, in
+  // the destination's listener (clientsEgressRbac); destinations without a listener are not covered.
+  if (opts.transparent) egressL7(model, endpoint, opts, out);
+  return out;
+}
+
+function ingressL7(model: PolicyModel, endpoint: Endpoint, opts: EnvoyL7Options, out: EndpointL7): void {
   // Standalone: a pod without the backends annotation runs no application here (a client); nothing to proxy.
   // Transparent: the application is the pod itself, reached at the connection's original destination.
-  if (!opts.transparent && endpoint.backends.size === 0) return { resources: [], listeners: [], chains: [], problems: [] };
+  if (!opts.transparent && endpoint.backends.size === 0) return;
   const dp = model.endpointPolicy(endpoint).ingress;
-  const { ports, problems } = l7Ports(endpoint, dp);
-  const out: EndpointL7 = { resources: [], listeners: [], chains: [], problems };
+  const own = l7Ports(endpoint, dp);
+  out.problems.push(...own.problems);
+  const ports = new Set(own.ports);
+  // Standalone: the listener is also where clients' egress HTTP rules for this pod's ports apply.
+  if (!opts.transparent) for (const port of endpoint.backends.keys()) if (egressL7Target(model, endpoint, port)) ports.add(port);
   const address = endpoint.ips[0];
-  if (ports.length > 0 && !address) {
+  if (ports.size > 0 && !address) {
     out.problems.push('HTTP rules apply, but the pod has no status.podIP to listen on');
-    return out;
+    return;
   }
-  for (const port of ports) {
+  for (const port of [...ports].sort((a, b) => a - b)) {
     const backend = opts.transparent ? { address, port } : endpoint.backends.get(port);
     if (!backend) {
       out.problems.push(`the policy puts port ${port} behind the proxy (HTTP rules or authentication), but annotation weft.dev/standalone-backends names no address for it (e.g. "${port}=127.0.0.1:8${port}"); the port is not proxied`);
       continue;
     }
     const name = listenerName(endpoint, port);
-    const connectionManager = { name: HCM_FILTER, typed_config: packAny(HCM_TYPE, hcm(name, opts.accessLogPath, opts.accessLogService !== undefined)) };
+    const connectionManager = { name: HCM_FILTER, typed_config: packAny(HCM_TYPE, hcm(name, opts.accessLogPath, opts.accessLogService !== undefined, 'ingress')) };
     let policy: ReturnType<typeof portPolicy>;
     try {
       policy = portPolicy(model, dp, port, opts.secrets);
@@ -472,12 +606,13 @@ export function endpointL7Resources(model: PolicyModel, endpoint: Endpoint, opts
       out.problems.push(`port ${port} is not proxied: ${err.message}`);
       continue;
     }
-    const perRoute: RBACPerRoute = { rbac: policy.rbac };
-    const perFilter: Record<string, Any> = { [RBAC_FILTER]: packAny('envoy.extensions.filters.http.rbac.v3.RBACPerRoute', perRoute) };
+    const perFilter: Record<string, Any> = { [RBAC_FILTER]: rbacPerRoute(policy.rbac) };
+    // Envoy picks this chain for every connection to the port: the clients' egress rules apply here too.
+    const egress = clientsEgressRbac(model, endpoint, port, opts.secrets);
+    if (egress) perFilter[EGRESS_RBAC_FILTER] = enable(rbacPerRoute(egress));
     if (policy.headerActions) {
       // Enables the two filters the listener has disabled, for this virtual host only.
-      const enable = (config: Any): Any => packAny('envoy.config.route.v3.FilterConfig', { config } satisfies FilterConfig);
-      perFilter[HEADER_RULES_FILTER] = enable(packAny('envoy.extensions.filters.http.rbac.v3.RBACPerRoute', { rbac: policy.headerActions.rbac } satisfies RBACPerRoute));
+      perFilter[HEADER_RULES_FILTER] = enable(rbacPerRoute(policy.headerActions.rbac));
       perFilter[HEADER_ACTIONS_FILTER] = enable(packAny('envoy.extensions.filters.http.lua.v3.LuaPerRoute', { source_code: { inline_string: policy.headerActions.lua } } satisfies LuaPerRoute));
     }
     const routes = policyRoutes(name, perFilter, opts.transparent ? ORIGINAL_DESTINATION_CLUSTER : name, endpoint, port);
@@ -487,13 +622,12 @@ export function endpointL7Resources(model: PolicyModel, endpoint: Endpoint, opts
       // deciding by the verified SPIFFE ID, towards the same application.
       const mesh = meshPortPolicy(model, dp, port, opts.mesh.trustDomain, opts.secrets);
       if (mesh.headerActions) out.problems.push(`port ${port}: headerMatches mismatch actions are not run for requests over the mesh (their rules' verdicts hold)`);
-      const meshFilter = { [MESH_INBOUND_RBAC_FILTER]: packAny('envoy.extensions.filters.http.rbac.v3.RBACPerRoute', { rbac: mesh.rbac } satisfies RBACPerRoute) };
+      const meshFilter = { [MESH_INBOUND_RBAC_FILTER]: rbacPerRoute(mesh.rbac) };
       out.resources.push(routeConfigurationResource(policyRoutes(meshRouteName(endpoint, port), meshFilter, name, endpoint, port)));
     }
     if (opts.transparent) {
       // The chain of this endpoint port: connections whose original destination is the pod's address and port.
-      const prefixLength = address.includes(':') ? 128 : 32;
-      out.chains.push({ name, filter_chain_match: { prefix_ranges: [{ address_prefix: address, prefix_len: { value: prefixLength } }], destination_port: { value: port } }, filters: [connectionManager] });
+      out.chains.push({ name, filter_chain_match: { prefix_ranges: [hostPrefix(address)], destination_port: { value: port } }, filters: [connectionManager] });
       out.resources.push(routeConfigurationResource(routes));
       continue;
     }
@@ -501,7 +635,31 @@ export function endpointL7Resources(model: PolicyModel, endpoint: Endpoint, opts
     const cluster: Cluster & { name: string } = edsCluster(name);
     out.resources.push(clusterResource(cluster), endpointsResource(loadAssignment(name, [backend])), listenerResource(listener), routeConfigurationResource(routes));
   }
-  return out;
+}
+
+/**
+ * Transparent mode: one chain per destination port of the endpoint's egress HTTP rules, for the connections it
+ * opens (source: its addresses; any destination). The datapath redirects exactly those (controller.ts). A
+ * destination with an ingress chain on that port is served by that chain instead (Envoy matches the
+ * destination first), which applies these rules too (clientsEgressRbac).
+ */
+function egressL7(model: PolicyModel, endpoint: Endpoint, opts: EnvoyL7Options, out: EndpointL7): void {
+  const dp = model.endpointPolicy(endpoint).egress;
+  const { ports, problems } = egressL7Ports(dp);
+  out.problems.push(...problems);
+  if (ports.length > 0 && endpoint.ips.length === 0) {
+    out.problems.push('egress HTTP rules apply, but the pod has no status.podIP to tell its connections by');
+    return;
+  }
+  for (const port of ports) {
+    const name = listenerName(endpoint, port, 'egress');
+    const policy = portPolicy(model, dp, port, opts.secrets);
+    // The destination's ingress rules are not this chain's: a destination with L7 ingress rules has its own chain.
+    const perFilter: Record<string, Any> = { [RBAC_FILTER]: rbacPerRoute(), [EGRESS_RBAC_FILTER]: enable(rbacPerRoute(policy.rbac)) };
+    const connectionManager = { name: HCM_FILTER, typed_config: packAny(HCM_TYPE, hcm(name, opts.accessLogPath, opts.accessLogService !== undefined, 'egress')) };
+    out.chains.push({ name, filter_chain_match: { destination_port: { value: port }, source_prefix_ranges: endpoint.ips.map(hostPrefix) }, filters: [connectionManager] });
+    out.resources.push(routeConfigurationResource(policyRoutes(name, perFilter, ORIGINAL_DESTINATION_CLUSTER, endpoint, port, 'egress')));
+  }
 }
 
 export function l7Resources(model: PolicyModel, table: IdentityTable, opts: EnvoyL7Options): { resources: Resource[]; listeners: L7ListenerInfo[]; problems: L7Problem[] } {
@@ -517,7 +675,7 @@ export function l7Resources(model: PolicyModel, table: IdentityTable, opts: Envo
     problems.push(...r.problems.map((message) => ({ endpoint, message })));
   }
   if (opts.transparent && chains.length > 0) resources.push(...transparentResources(opts.transparent, chains));
-  if (opts.accessLogService && listeners.length > 0) resources.push(...accessLogServiceResources(opts.accessLogService));
+  if (opts.accessLogService && (listeners.length > 0 || chains.length > 0)) resources.push(...accessLogServiceResources(opts.accessLogService));
   return { resources, listeners, problems };
 }
 

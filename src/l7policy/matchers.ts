@@ -12,6 +12,8 @@ export type { Predicate, OnMatch };
 export const any = (type: string, fields: object): TypedExtensionConfig => ({ name: type.slice(type.lastIndexOf('.') + 1), typed_config: packAny(type, fields) });
 
 export const SOURCE_IP_INPUT = any('envoy.extensions.matching.common_inputs.network.v3.DirectSourceIPInput', {});
+/** The connection's destination address: in the transparent listener, the original destination (original_dst). */
+export const DESTINATION_IP_INPUT = any('envoy.extensions.matching.common_inputs.network.v3.DestinationIPInput', {});
 
 function headerInput(name: string): TypedExtensionConfig {
   return any('envoy.type.matcher.v3.HttpRequestHeaderMatchInput', { header_name: name });
@@ -21,9 +23,14 @@ function cidrRange(p: Prefix): { address_prefix: string; prefix_len: { value: nu
   return { address_prefix: formatPrefix(p).split('/')[0], prefix_len: { value: p.length } };
 }
 
+/** The connection's source (or, with DESTINATION_IP_INPUT, destination) address is in one of the prefixes. */
+export function addressIn(prefixes: Prefix[], input: TypedExtensionConfig = SOURCE_IP_INPUT): Predicate {
+  const ip: Ip = { cidr_ranges: prefixes.map(cidrRange), stat_prefix: input === SOURCE_IP_INPUT ? 'weft_l7_source' : 'weft_l7_destination' };
+  return { single_predicate: { input, custom_match: any('envoy.extensions.matching.input_matchers.ip.v3.Ip', ip) } };
+}
+
 export function sourceIn(prefixes: Prefix[]): Predicate {
-  const ip: Ip = { cidr_ranges: prefixes.map(cidrRange), stat_prefix: 'weft_l7_source' };
-  return { single_predicate: { input: SOURCE_IP_INPUT, custom_match: any('envoy.extensions.matching.input_matchers.ip.v3.Ip', ip) } };
+  return addressIn(prefixes, SOURCE_IP_INPUT);
 }
 
 /** The URI SAN of the connection's verified peer certificate (several are joined by commas, so an exact match fails). */

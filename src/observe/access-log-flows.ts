@@ -35,7 +35,8 @@ function decision(details: string): { verdict: FlowVerdict; reason: string; code
   const denied = DENIED.exec(details);
   if (denied) {
     const name = denied[1];
-    return name === 'dropped:deny-rule' ? { verdict: 'DROPPED', reason: 'POLICY_DENY', code: 181, summary: name } : { verdict: 'DROPPED', reason: 'POLICY_DENIED', code: 133, summary: name };
+    // A client's egress rules name their decisions `egress:…` (src/l7policy/envoy.ts).
+    return name.replace(/^egress:/, '') === 'dropped:deny-rule' ? { verdict: 'DROPPED', reason: 'POLICY_DENY', code: 181, summary: name } : { verdict: 'DROPPED', reason: 'POLICY_DENIED', code: 133, summary: name };
   }
   if (details === 'via_upstream') return { verdict: 'FORWARDED', reason: '', code: 0, summary: details };
   return { verdict: 'ERROR', reason: '', code: 0, summary: details };
@@ -57,7 +58,7 @@ export function flowFromAccessLog(entry: HttpAccessLogEntry, directory: Workload
     verdict: d.verdict,
     drop_reason: d.reason,
     drop_reason_code: d.code,
-    traffic_direction: 'INGRESS',
+    traffic_direction: tags.direction === 'egress' ? 'EGRESS' : 'INGRESS',
     ip_version: sourceIp.includes(':') ? 6 : 4,
     protocol: 'HTTP',
     source: directory.endpoint(sourceIp, from.port_value ?? 0, num(tags.source_identity) || directory.identityOf(sourceIp)),
