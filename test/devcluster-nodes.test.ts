@@ -3,14 +3,14 @@
 // Deployment becomes Available with its Service's EndpointSlice listing the pods ready; deletion tears pods down.
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { projectRoot } from '../envoy/binary.js';
 import { namespaceExists } from '../src/devcluster/netns.js';
-import { kubeletStateDir, podNetnsPrefix, startKubelet } from '../src/devcluster/node-processes.js';
+import { kubeletStateDir, podNetns as podNetnsOf, startKubelet } from '../src/devcluster/node-processes.js';
 import { isRunning, stopProcess } from '../src/devcluster/processes.js';
 import { devClusterUnavailable, startTestCluster, type TestCluster } from './helpers/devcluster.js';
 
@@ -42,7 +42,7 @@ async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutM
 
 const core = () => cluster!.kc.makeApiClient(k8s.CoreV1Api);
 const nodeOf = (name: string) => cluster!.state.nodes!.find((n) => n.name === name)!;
-const podNetns = (pod: k8s.V1Pod) => `${podNetnsPrefix(nodeOf(pod.spec!.nodeName!))}${pod.metadata!.uid!.replace(/-/g, '').slice(0, 12)}`;
+const podNetns = (pod: k8s.V1Pod) => podNetnsOf(nodeOf(pod.spec!.nodeName!), pod.metadata!.uid!);
 const isReady = (p: k8s.V1Pod) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 
 async function echoPods(): Promise<k8s.V1Pod[]> {
@@ -299,5 +299,5 @@ clusterTest('down stops the kubelets and the pods, and removes the node and pod 
   for (const n of netnses) t.false(await namespaceExists(n), n);
   const { stdout } = await run('ip', ['netns', 'list']);
   t.false(stdout.includes(`weft-${c.state.name}-`), stdout);
-  t.false(existsSync(`/sys/fs/bpf/weft-${c.state.name}-node-1`));
+  t.false(readFileSync('/proc/self/mounts', 'utf8').includes(c.opts.stateDir), 'no bpffs mount of the nodes is left');
 });

@@ -1,9 +1,9 @@
 // `weft dev cluster up|down`: the local Kubernetes cluster for trying and testing Weft on one machine.
 import type { Command } from 'commander';
-import { clusterDown, clusterOptions, clusterUp } from '../devcluster/cluster.js';
+import { clusterDown, clusterOptions, clusterStatus, clusterUp } from '../devcluster/cluster.js';
 import { runKubelet } from '../devcluster/kubelet/main.js';
 
-interface ClusterFlags { name: string; subnet: string; stateDir?: string; nodes?: string }
+interface ClusterFlags { name: string; subnet: string; stateDir?: string; nodes?: string; weft?: boolean }
 interface KubeletFlags { node: string; kubeconfig: string; nodeNetns: string; nodeAddress: string; podCidr: string; stateDir: string; podNetnsPrefix: string; bpfPinRoot: string; tlsCertFile?: string; tlsPrivateKeyFile?: string; clientCaFile?: string }
 
 function requireRoot(): void {
@@ -21,13 +21,27 @@ export function addDevClusterCommands(program: Command): void {
     .option('--state-dir <dir>', 'where the cluster keeps its state (default ~/.local/state/weft/clusters/<name>)');
   common(cluster.command('up').description('start the cluster (building its binaries the first time) and print the KUBECONFIG path'))
     .option('--nodes <n>', 'number of nodes (network namespaces, each with its kubelet)', '1')
+    .option('--no-weft', 'do not start Weft (the operator, one agent with the datapath per node, the GatewayClass weft)')
     .action(async (flags: ClusterFlags) => {
       requireRoot();
       const nodes = Number(flags.nodes ?? '1');
       if (!Number.isInteger(nodes) || nodes < 0 || nodes > 200) throw new Error(`--nodes must be 0-200, not "${flags.nodes}"`);
-      const state = await clusterUp({ ...clusterOptions(flags.name, flags.subnet, flags.stateDir), nodes }, (line) => console.error(line));
+      const state = await clusterUp({ ...clusterOptions(flags.name, flags.subnet, flags.stateDir), nodes, weft: flags.weft !== false }, (line) => console.error(line));
       console.error(`cluster ${state.name} is up: API server ${state.apiserverUrl}; kubectl: ${state.kubectl}`);
+      for (const p of state.processes) console.error(`  ${p.name.padEnd(26)} pid ${String(p.pid).padEnd(8)} log ${p.log}`);
       console.log(state.kubeconfig);
+    });
+  common(cluster.command('status').description('show the cluster\'s processes (control plane, kubelets, Weft) and whether each runs; exits 1 if one does not'))
+    .action(async (flags: ClusterFlags) => {
+      const status = await clusterStatus(clusterOptions(flags.name, flags.subnet, flags.stateDir));
+      if (!status) {
+        console.log(`cluster ${flags.name} is not up`);
+        process.exitCode = 1;
+        return;
+      }
+      console.log(`cluster ${status.name}: API server ${status.apiserverUrl}, KUBECONFIG=${status.kubeconfig}`);
+      for (const p of status.processes) console.log(`  ${p.name.padEnd(26)} ${(p.running ? 'running' : 'NOT RUNNING').padEnd(12)} pid ${String(p.pid).padEnd(8)} log ${p.log}`);
+      if (status.processes.some((p) => !p.running)) process.exitCode = 1;
     });
   common(cluster.command('down').description('stop the cluster and remove its namespaces and state'))
     .action(async (flags: ClusterFlags) => {

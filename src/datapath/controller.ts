@@ -4,7 +4,8 @@
 //   - Local endpoints (pods whose address the CNI plugin registered in the endpoint map, with their veth)
 //     get their identity and enforcement flags; their policy entries come from datapathPolicy(), where L7
 //     ports are a redirect into the node Envoy's transparent listener (proxyPort).
-//   - Other pods' addresses go to the identity cache as host prefixes, next to the policies' CIDRs.
+//   - Other pods' addresses go to the identity cache as host prefixes, next to the policies' CIDRs and the
+//     node's own addresses (the host identity).
 //   - Services: ClusterIPs (and NodePorts on the node's addresses) → ready endpoints.
 import net from 'node:net';
 import type { Datapath } from './datapath.js';
@@ -13,7 +14,7 @@ import { PolicyMap } from './policy.js';
 import { ServiceMap, type Service } from './services.js';
 import { CidrIdentities, datapathPolicy } from './policy-from-model.js';
 import { clusterServices, type ClusterServicesOptions, type EndpointSliceObject, type ServiceObject } from './cluster-services.js';
-import type { IdentityTable } from '../l7policy/identities.js';
+import { RESERVED_HOST, type IdentityTable } from '../l7policy/identities.js';
 import type { PolicyModel } from '../l7policy/model.js';
 import type { Manifest } from '../sources/manifests.js';
 import type { Translation } from '../standalone/pipeline.js';
@@ -103,6 +104,9 @@ export class DatapathController {
       this.policed.delete(identity);
     }
     for (const [cidr, id] of this.cidrs.entries()) cache.set(cidr, id);
+    // The node's own addresses are the host identity, which local endpoints always let in (the kubelet's probes,
+    // Envoy's connections to Gateway backends), as with Cilium's default allow-localhost.
+    for (const ip of input.table.hostIps) cache.set(`${ip}/${net.isIP(ip) === 6 ? 128 : 32}`, RESERVED_HOST);
     const c = this.identityCache.sync(cache);
     result.identityCacheWrites = c.written + c.deleted;
     const desired = new Map(clusterServices(input.services, input.endpointSlices, this.opts).map((s) => [`${s.vip}|${s.port}|${s.protocol}`, s]));

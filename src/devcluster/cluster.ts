@@ -1,5 +1,6 @@
-// `weft dev cluster up|down`: a real Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager,
-// kube-scheduler) on this machine, inside network namespaces with no route out.
+// `weft dev cluster up|down|status`: a real Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager,
+// kube-scheduler) on this machine, inside network namespaces with no route out; nodes with their kubelets; and,
+// unless told not to, Weft on it (weft-processes.ts).
 //
 // Topology (management subnet S, default 10.77.0.0/24):
 //   weft-<name>-net  a bridge, the cluster's switch
@@ -9,6 +10,7 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
 import { controlPlaneBinaries } from './binaries.js';
 import { createNamespace, createVeth, deleteNamespace, ip, ipIn, linkExists } from './netns.js';
 import { createClusterPki, writeAdminKubeconfig } from './pki.js';
@@ -17,6 +19,7 @@ import { waitForApiserver } from './readiness.js';
 import { installClusterCrds } from './crds.js';
 import { createNodes, deleteNodes, startKubelet, waitForNodesReady } from './node-processes.js';
 import type { NodeNetwork } from './nodes.js';
+import { applyGatewayClass, startAgent, startOperator, waitForWeft } from './weft-processes.js';
 
 export interface ClusterOptions {
   name: string;
@@ -25,6 +28,8 @@ export interface ClusterOptions {
   stateDir: string;
   /** Nodes to create, each a network namespace with its kubelet (default 0: control plane only). */
   nodes?: number;
+  /** Also start Weft: the operator, one agent with the datapath per node, the GatewayClass `weft` (default false). */
+  weft?: boolean;
 }
 
 export interface ClusterState {
@@ -178,11 +183,33 @@ export async function clusterUp(opts: ClusterOptions, log: (line: string) => voi
         return undefined;
       });
     }
+    if (opts.weft) {
+      log('starting Weft: the operator, and one agent (with its Envoy and the datapath) per node');
+      const operator = startOperator(state, logs);
+      state.processes.push(operator);
+      await saveState();
+      const kc = new k8s.KubeConfig();
+      kc.loadFromFile(state.kubeconfig);
+      await applyGatewayClass(kc);
+      const agents = (state.nodes ?? []).map((node) => startAgent(state, node, logs));
+      state.processes.push(...agents);
+      await saveState();
+      await waitForWeft(kc, agents, operator, 180_000);
+    }
     return state;
   } catch (err) {
     await clusterDown(opts).catch(() => undefined);
     throw err;
   }
+}
+
+export interface ProcessStatus extends StartedProcess { running: boolean }
+
+/** The cluster's recorded state and whether each of its processes still runs; undefined when it is not up. */
+export async function clusterStatus(opts: ClusterOptions): Promise<(Omit<ClusterState, 'processes'> & { processes: ProcessStatus[] }) | undefined> {
+  const state = await readState(opts.stateDir);
+  if (!state) return undefined;
+  return { ...state, processes: await Promise.all(state.processes.map(async (p) => ({ ...p, running: await isRunning(p) }))) };
 }
 
 /** Restarts one control-plane component (kube-apiserver, etcd, ...) in place, and records its new PID. */

@@ -1,7 +1,6 @@
 // The nodes of `weft dev cluster up --nodes N`: each a network namespace with routes to the other nodes' pod
 // CIDRs and a kubelet (started detached inside it); and their removal, which leaves no process or namespace.
 import { execFile } from 'node:child_process';
-import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
@@ -10,13 +9,17 @@ import type { ClusterState } from './cluster.js';
 import { deleteNamespace, ip, ipIn } from './netns.js';
 import { createNodeNetwork, nodeNetwork, type NodeNetwork } from './nodes.js';
 import { createKubeletServingCert, kubeletServingFiles } from './pki.js';
+import { mountNodeBpffs, nodeBpfPinRoot, unmountNodeBpffs } from './bpffs.js';
 import { startInNetworkOnly, type StartedProcess } from './processes.js';
 
 const run = promisify(execFile);
 
-export const bpfPinRoot = (state: Pick<ClusterState, 'name'>, node: NodeNetwork) => `/sys/fs/bpf/weft-${state.name}-${node.name}`;
+/** Where the node's weft-cni pins the datapath maps and its agent opens them: a bpffs of the node's own (bpffs.ts). */
+export const bpfPinRoot = (state: Pick<ClusterState, 'stateDir'>, node: NodeNetwork) => nodeBpfPinRoot(state.stateDir, node.name);
 export const kubeletStateDir = (state: Pick<ClusterState, 'stateDir'>, node: NodeNetwork) => join(state.stateDir, 'nodes', node.name);
 export const podNetnsPrefix = (node: NodeNetwork) => `${node.netns}-`;
+/** The network namespace the node's kubelet made for the pod with this UID. */
+export const podNetns = (node: NodeNetwork, podUid: string) => `${podNetnsPrefix(node)}${podUid.replace(/-/g, '').slice(0, 12)}`;
 const pkiDir = (state: Pick<ClusterState, 'stateDir'>) => join(state.stateDir, 'pki');
 
 /** Creates nodes 1..count and routes each node's pod CIDR through its address from every other node. */
@@ -26,6 +29,7 @@ export async function createNodes(state: ClusterState, count: number): Promise<N
     const node = await createNodeNetwork(state, i);
     nodes.push(node);
     await createKubeletServingCert(pkiDir(state), node.name, node.address);
+    await mountNodeBpffs(state.stateDir, node.name);
     // The node routes between its pods, its eth0 and the other nodes.
     await ip('netns', 'exec', node.netns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1');
   }
@@ -35,8 +39,11 @@ export async function createNodes(state: ClusterState, count: number): Promise<N
   return nodes;
 }
 
+/** The `weft` command's entry point, run with this Node for the cluster's own processes (kubelets, Weft). */
+export const weftMain = () => join(projectRoot(), 'dist', 'src', 'cli', 'main.js');
+
 export function startKubelet(state: ClusterState, node: NodeNetwork, logDir: string): StartedProcess {
-  const main = join(projectRoot(), 'dist', 'src', 'cli', 'main.js');
+  const main = weftMain();
   const tls = kubeletServingFiles(pkiDir(state), node.name);
   return startInNetworkOnly(node.netns, `kubelet-${node.name}`, process.execPath, [
     main, 'dev', 'kubelet', '--node', node.name, '--kubeconfig', state.kubeconfig, '--node-netns', node.netns,
@@ -76,10 +83,8 @@ export async function deleteNodes(state: Pick<ClusterState, 'name' | 'subnet' | 
   for (const node of nodes) {
     for (const pod of all.filter((n) => n.startsWith(podNetnsPrefix(node)))) await emptyAndDelete(pod);
   }
-  for (const node of nodes) {
-    await emptyAndDelete(node.netns);
-    await rm(bpfPinRoot(state, node), { recursive: true, force: true });
-  }
+  for (const node of nodes) await emptyAndDelete(node.netns);
+  await unmountNodeBpffs(state.stateDir);
 }
 
 /** Waits until every node of the cluster is Ready=True and untainted, failing early when `failure` names a reason. */

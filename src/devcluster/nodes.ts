@@ -17,6 +17,11 @@ export function nodeNetwork(state: ClusterState, index: number): NodeNetwork {
   return { name: `node-${index}`, netns: `weft-${state.name}-n${index}`, address: `${prefix}.${10 + index}`, podCidr: `10.244.${index}.0/24` };
 }
 
+/** The first address of the node's pod CIDR: weft-cni's gateway for its pods, held by the node. */
+export function podGateway(node: NodeNetwork): string {
+  return node.podCidr.replace(/\.0\/24$/, '.1');
+}
+
 export async function createNodeNetwork(state: ClusterState, index: number): Promise<NodeNetwork> {
   const node = nodeNetwork(state, index);
   await createNamespace(node.netns);

@@ -20,11 +20,11 @@ export interface TestCluster {
 }
 
 /** A cluster with a name and management subnet unique to this process, so parallel runs don't collide. */
-export async function startTestCluster(options: { nodes?: number } = {}): Promise<TestCluster> {
+export async function startTestCluster(options: { nodes?: number; weft?: boolean } = {}): Promise<TestCluster> {
   const id = process.pid % 250;
   const name = `t${process.pid.toString(36)}`.slice(0, 11);
   const opts = clusterOptions(name, `10.78.${id}.0/24`, join(mkdtempSync(join(tmpdir(), 'weft-cluster-')), 'state'));
-  const state = await clusterUp({ ...opts, nodes: options.nodes });
+  const state = await clusterUp({ ...opts, nodes: options.nodes, weft: options.weft });
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(state.kubeconfig);
   return { opts, state, kc, down: () => clusterDown(opts) };
