@@ -51,6 +51,7 @@ export const SUPPORTED_FEATURES = [
   'GatewayAddressEmpty',
   'GatewayHTTPSListenerDetectMisdirectedRequests',
   'GatewayBackendClientCertificate',
+  'ListenerSet',
   // TLS (the tls issue): HTTPS listeners are core; these are the named features.
   'TLSRoute',
   'TLSRouteModeTerminate',
