@@ -4,7 +4,7 @@ import path from 'node:path';
 import test from 'ava';
 import { projectRoot } from '../envoy/binary.js';
 import { RESERVED_HOST, RESERVED_WORLD } from '../src/l7policy/identities.js';
-import { spiffeIdentities } from '../src/l7policy/envoy.js';
+import { spiffeIdentities } from '../src/l7policy/spiffe-identities.js';
 import { decide } from '../src/l7policy/model.js';
 import { parsePrefix } from '../src/l7policy/cidr.js';
 import { translateDirectory, translateYaml } from '../src/standalone/pipeline.js';

@@ -64,6 +64,11 @@ ${authentication ? '    authentication: { mode: required }\n' : ''}    toPorts:
   t.regex(String(echoed.headers['x-forwarded-client-cert']), new RegExp(`URI=spiffe://${TD}/ns/default/sa/client$`), 'the server sees the client\'s verified identity');
   t.deepEqual(await viaMesh(clientIp, '/other').then((r) => [r.status, r.body]), [403, ACCESS_DENIED_BODY]);
   t.deepEqual(await viaMesh(otherIp, '/allowed').then((r) => [r.status, r.body]), [403, ACCESS_DENIED_BODY], 'another service account');
+  // The inbound listener checks the path the application will see (the outbound listener forwards it as sent).
+  t.is((await viaMesh(clientIp, '/allowed/../other')).status, 403, 'dot segments are resolved before the rules');
+  t.is((await viaMesh(clientIp, '/x/..%2F..%2Fother')).status, 403, 'encoded slashes are decoded before the rules');
+  const merged = await viaMesh(clientIp, '//allowed');
+  t.deepEqual([merged.status, (JSON.parse(merged.body) as EchoReply).path], [200, '/allowed'], 'merged slashes: allowed, and forwarded as checked');
   const plaintext = await request(serverIp, port, { from: clientIp, path: '/allowed' });
   t.deepEqual([plaintext.status, plaintext.body], [403, ACCESS_DENIED_BODY], 'plaintext from the allowed pod\'s address');
 

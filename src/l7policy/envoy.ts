@@ -35,9 +35,9 @@ import { packAny } from '../xds/protos.js';
 import type { Resource } from '../xds/resource.js';
 import { accessLogServiceResources, grpcAccessLog, type AccessLogServiceTarget, type AccessLogTag } from '../xds/translator/access-log-service.js';
 import { MESH_INBOUND_RBAC_FILTER } from '../mtls/mesh-resources.js';
-import { workloadId } from '../mtls/spiffe-id.js';
 import { formatPrefix, parsePrefix, prefixKey, prefixWithin, type Prefix } from './cidr.js';
 import { POLICY_REQUEST_HANDLING } from './http-hardening.js';
+import { spiffeIdentities } from './spiffe-identities.js';
 import { HEADER_ACTIONS_FILTER, HEADER_MISMATCH_METADATA, HEADER_RULES_FILTER, HeaderActionsError, headerActionsConfig, headerMatchValue } from './header-actions.js';
 import { RESERVED_HOST, RESERVED_WORLD, type Endpoint, type IdentityTable } from './identities.js';
 import { action, addressIn, all, DESTINATION_IP_INPUT, exactPredicate, NEVER, peerSpiffeIdIn, presentPredicate, regexPredicate, SOURCE_IP_INPUT, type OnMatch, type Predicate } from './matchers.js';
@@ -343,22 +343,6 @@ function egressL7Target(model: PolicyModel, destination: Endpoint, port: number)
     if (d.verdict === 'allow' && d.http !== null) return true;
   }
   return false;
-}
-
-/** The table's workloads by SPIFFE ID (`spiffe://<trust domain>/ns/<namespace>/sa/<service account>`), each with its identities. */
-export function spiffeIdentities(table: IdentityTable, trustDomain: string): Map<string, number[]> {
-  const out = new Map<string, number[]>();
-  for (const e of table.endpoints) {
-    let id: string;
-    try {
-      id = workloadId(trustDomain, e.namespace, e.serviceAccount).uri;
-    } catch {
-      continue; // a namespace or service account name no SPIFFE ID can carry: no certificate names this pod
-    }
-    const identities = out.get(id) ?? out.set(id, []).get(id)!;
-    if (!identities.includes(e.identity)) identities.push(e.identity);
-  }
-  return new Map([...out].sort(([a], [b]) => (a < b ? -1 : 1)).map(([id, identities]) => [id, identities.sort((a, b) => a - b)]));
 }
 
 /**

@@ -8,6 +8,7 @@ import type { AccessLogServiceTarget } from '../xds/translator/access-log-servic
 import { l7Resources, type L7ListenerInfo, type TransparentProxy } from './envoy.js';
 import { buildIdentityTable, type ContainerPort, type IdentityTable, type PodInput } from './identities.js';
 import { buildPolicyModel, type PolicyModel } from './model.js';
+import { serviceAccountSplits } from './spiffe-identities.js';
 import { parseCiliumPolicy, parseNetworkPolicy, PolicyError, type RawPolicyObject } from './parse.js';
 import type { Policy } from './types.js';
 
@@ -132,5 +133,9 @@ export function translateL7Policy(inputs: L7Inputs, opts: L7Options = {}): L7Tra
   const model = buildPolicyModel(table, policies);
   const l7 = l7Resources(model, table, { accessLogPath: opts.accessLogPath ?? DEFAULT_ACCESS_LOG, secrets: secretValues(inputs), ...(opts.accessLogService ? { accessLogService: opts.accessLogService } : {}), ...(opts.transparent ? { transparent: opts.transparent } : {}), ...(opts.mesh ? { mesh: opts.mesh } : {}) });
   for (const p of l7.problems) problems.push({ source: p.endpoint.source, object: `Pod ${p.endpoint.name}`, message: p.message });
+  if (opts.mesh) {
+    const byId = new Map(policies.map((p) => [p.id, p]));
+    for (const w of serviceAccountSplits(model, opts.mesh.trustDomain)) problems.push({ source: byId.get(w.policy)!.source, object: w.policy, message: w.message });
+  }
   return { problems, policies, table, model, listeners: l7.listeners, resources: l7.resources };
 }
