@@ -8,6 +8,8 @@ import { spiffeIdentities } from '../src/l7policy/spiffe-identities.js';
 import { decide } from '../src/l7policy/model.js';
 import { parsePrefix } from '../src/l7policy/cidr.js';
 import { translateDirectory, translateYaml } from '../src/standalone/pipeline.js';
+import { meshResources } from '../src/mtls/mesh-resources.js';
+import { policiesRequireAuthentication, standaloneMeshView } from '../src/mtls/standalone-mesh.js';
 import { pod } from './helpers/l7policy.js';
 
 const server = `apiVersion: v1
@@ -218,4 +220,19 @@ test('examples/l7policy translates without problems: one proxied port on the dea
   const tr = translateDirectory(path.join(projectRoot(), 'examples', 'l7policy'));
   t.deepEqual(tr.problems, []);
   t.deepEqual(tr.l7!.listeners.map((l) => `${l.endpoint} ${l.address}:${l.port} → ${l.backend.address}:${l.backend.port}`), ['default/deathstar 127.0.10.2:8080 → 127.0.0.1:18081']);
+});
+
+test('examples/mutual-auth: the policy asks for the mesh; its view (what weft run serves) has every pod as a source and echo\'s port as a service with its L7 mesh route', (t) => {
+  const dir = path.join(projectRoot(), 'examples', 'mutual-auth');
+  t.true(policiesRequireAuthentication(translateDirectory(dir).l7!.policies));
+  const tr = translateDirectory(dir, undefined, { l7: { mesh: { trustDomain: 'cluster.local' } } });
+  t.deepEqual(tr.problems, []);
+  const { view, problems } = standaloneMeshView(tr.l7!, { trustDomain: 'cluster.local', outbound: { address: '127.0.0.1', port: 15001 }, inbound: { address: '127.0.0.1', port: 15008 } });
+  t.deepEqual(problems, []);
+  const sa = (name: string) => `spiffe://cluster.local/ns/default/sa/${name}`;
+  t.deepEqual(view.outbound?.sources, [{ id: sa('echo'), sources: ['127.0.11.2'] }, { id: sa('pod-worker'), sources: ['127.0.11.10'] }, { id: sa('intruder'), sources: ['127.0.11.11'] }]);
+  t.deepEqual(view.outbound?.services, [{ host: '3000.echo.default', node: { address: '127.0.0.1', port: 15008 }, id: sa('echo') }]);
+  t.deepEqual(view.inbound?.services, [{ host: '3000.echo.default', id: sa('echo'), backend: { address: '127.0.0.1', port: 18081 }, routeConfig: 'l7/mesh/default/echo/3000' }]);
+  t.notThrows(() => meshResources(view));
+  t.false(policiesRequireAuthentication(translateDirectory(path.join(projectRoot(), 'examples', 'l7policy')).l7!.policies), 'no rule asks for it there');
 });
