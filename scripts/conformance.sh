@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # npm run conformance: the upstream Gateway API conformance suite (conformance/, GATEWAY-HTTP, GATEWAY-GRPC and
-# GATEWAY-TLS) against Weft on the local cluster. Builds or reuses everything, starts the cluster, the operator and
-# one agent (with its Envoy) per node, runs the suite, writes the report under conformance/reports/, and tears
+# GATEWAY-TLS) against Weft on the local cluster. Builds or reuses everything, starts the cluster with Weft (`weft dev
+# cluster up`: the operator and one agent with its Envoy per node), runs the suite, writes the report under conformance/reports/, and tears
 # everything down, also on failure or Ctrl-C. Exits non-zero when any test fails. Needs root (network namespaces).
 #
 # Arguments are passed to the suite, e.g. --run-test=HTTPRouteWeight or --conformance-profiles=GATEWAY-HTTP.
@@ -21,6 +21,7 @@ subnet=${WEFT_CONFORMANCE_SUBNET:-10.79.0.0/24}
 prefix=${subnet%.0/24}
 nodes=${WEFT_CONFORMANCE_NODES:-1}
 state="${WEFT_CONFORMANCE_STATE:-$HOME/.local/state/weft/clusters/$name}"
+# The GatewayClass `weft dev cluster up` creates.
 gateway_class=weft
 version=$(node -p 'require("./package.json").version' 2>/dev/null || echo dev)
 
@@ -30,12 +31,11 @@ bash scripts/k8s-binaries.sh >/dev/null
 bash scripts/echo-basic.sh >/dev/null
 bash scripts/coredns.sh >/dev/null
 
-pids=()
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # The cluster's logs (control plane, kubelets, operator, agents) outlive it.
+  [ -d "$state/logs" ] && [ -d "${logs:-}" ] && cp -r "$state/logs/." "$logs/" 2>/dev/null || true
   if [ "${WEFT_CONFORMANCE_KEEP:-}" = 1 ]; then
     say "cluster $name kept (KUBECONFIG=$state/kubeconfig); bin/weft dev cluster down --name $name --subnet $subnet"
   else
@@ -50,33 +50,15 @@ trap 'exit 143' TERM
 # A cluster left by an interrupted run is removed first.
 bin/weft dev cluster down --name "$name" --subnet "$subnet" --state-dir "$state" >/dev/null 2>&1 || true
 mkdir -p "$(dirname "$state")"
-say "starting the local cluster ($nodes node(s), $subnet)"
+# `up` also starts Weft: the operator, one agent (with its Envoy and the datapath) per node, the GatewayClass weft.
+say "starting the local cluster ($nodes node(s), $subnet) with Weft"
 kubeconfig=$(bin/weft dev cluster up --name "$name" --subnet "$subnet" --state-dir "$state" --nodes "$nodes" 2>"$state.up.log") \
   || { cat "$state.up.log" >&2; exit 1; }
 export KUBECONFIG=$kubeconfig
-# Logs and the suite's output outlive the cluster (down removes its state directory).
+# Logs and the suite's output outlive the cluster (down removes its state directory; cleanup copies its logs here).
 logs="$state-logs"
 rm -rf "$logs"
 mkdir -p "$logs"
-
-say "starting the operator and one agent per node (logs in $logs)"
-bin/weft operator --kubeconfig "$kubeconfig" --gateway-address-pool "$prefix.200-$prefix.250" >"$logs/operator.log" 2>&1 &
-pids+=($!)
-for i in $(seq 1 "$nodes"); do
-  ip netns exec "weft-$name-n$i" bin/weft agent --kubeconfig "$kubeconfig" --node "node-$i" --announce-interface eth0 \
-    >"$logs/agent-node-$i.log" 2>&1 &
-  pids+=($!)
-done
-
-kubectl="$(bash scripts/k8s-binaries.sh)/kubectl"
-"$kubectl" apply -f - >/dev/null <<EOF
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata:
-  name: $gateway_class
-spec:
-  controllerName: weft.dev/gateway-controller
-EOF
 
 # Weft's one list of claimed features (also published on the GatewayClass status); WEFT_CONFORMANCE_FEATURES narrows
 # it (CI: the core features only, so that only the core tests of a profile run).
