@@ -5,14 +5,16 @@ import test from 'ava';
 import { projectRoot } from '../envoy/binary.js';
 import { RESERVED_HOST, RESERVED_WORLD } from '../src/l7policy/identities.js';
 import { spiffeIdentities } from '../src/l7policy/spiffe-identities.js';
+import { EGRESS_RBAC_FILTER, egressL7Ports, TRANSPARENT_LISTENER } from '../src/l7policy/envoy.js';
 import { decide } from '../src/l7policy/model.js';
 import { parsePrefix } from '../src/l7policy/cidr.js';
 import { translateDirectory, translateYaml } from '../src/standalone/pipeline.js';
 import { meshResources } from '../src/mtls/mesh-resources.js';
 import { policiesRequireAuthentication, standaloneMeshView } from '../src/mtls/standalone-mesh.js';
+import { readableResources } from '../src/xds/translator/readable.js';
 import { pod } from './helpers/l7policy.js';
 
-const server = `apiVersion: v1
+const serverYaml = `apiVersion: v1
 kind: Pod
 metadata: { name: server, namespace: default, labels: { app: server }, annotations: { weft.dev/standalone-backends: "80=127.0.0.1:8080" } }
 spec: { containers: [{ name: app, ports: [{ name: http, containerPort: 80 }, { name: admin, containerPort: 9000 }] }] }
@@ -30,7 +32,7 @@ ${spec.replace(/^/gm, '  ')}
 }
 
 function translate(...docs: string[]) {
-  const t = translateYaml('policies.yaml', [server, clients, ...docs].join('---\n'));
+  const t = translateYaml('policies.yaml', [serverYaml, clients, ...docs].join('---\n'));
   const l7 = t.l7!;
   const ep = (name: string) => l7.model.endpointPolicy(l7.table.endpoints.find((e) => e.name === name)!);
   const id = (ip: string) => l7.table.byIp.get(ip)!;
@@ -57,6 +59,7 @@ const invalid: Array<[string, string, string]> = [
   ['authentication without its mode', 'endpointSelector: {}\negress: [{ toEndpoints: [{}], authentication: {} }]', 'spec.egress[0].authentication.mode: is required'],
   ['authentication with an unknown field', 'endpointSelector: {}\ningress: [{ fromEndpoints: [{}], authentication: { mode: required, type: spire } }]', 'spec.ingress[0].authentication.type: unknown field'],
   ['authentication in a deny rule', 'endpointSelector: {}\ningressDeny: [{ fromEndpoints: [{}], authentication: { mode: required } }]', 'spec.ingressDeny[0].authentication: deny rules have no authentication'],
+  ['header mismatch actions on egress', 'endpointSelector: {}\negress: [{ toPorts: [{ ports: [{ port: "80", protocol: TCP }], rules: { http: [{ headerMatches: [{ name: x, value: y, mismatch: ADD }] }] } }] }]', 'spec.egress[0].toPorts[0].rules.http[0].headerMatches[0].mismatch: headerMatches mismatch actions on egress rules are not supported by Weft yet'],
   ['bad matchExpressions operator', 'endpointSelector: { matchExpressions: [{ key: app, operator: Is, values: [x] }] }', 'must be In, NotIn, Exists or DoesNotExist'],
 ];
 
@@ -113,6 +116,34 @@ test('default-deny per direction only when a policy selects the endpoint in that
   t.false(ep('default/client').ingress.enforced, 'not selected: allow all');
   t.is(decide(s.egress, { identity: RESERVED_WORLD, prefix: parsePrefix('8.8.8.8')! }, 53, 'UDP').verdict, 'allow');
   t.is(decide(ep('default/client').ingress, { identity: RESERVED_WORLD, prefix: parsePrefix('8.8.8.8')! }, 80, 'TCP').verdict, 'allow');
+});
+
+test('egress HTTP rules: the client\'s own requests to the selected peers and ports; deny wins; L4-only makes L7 moot; default-deny only when selected for egress', (t) => {
+  const { ep, id, t: tr } = translate(
+    cnp('out', 'endpointSelector: { matchLabels: { app: client } }\negress:\n- toEndpoints: [{ matchLabels: { app: server } }]\n  toPorts: [{ ports: [{ port: "80", protocol: TCP }], rules: { http: [{ method: GET, path: /public }] } }]\n- toEndpoints: [{ matchLabels: { app: other } }]\n  toPorts: [{ ports: [{ port: "80", protocol: TCP }], rules: { http: [{ path: /x }] } }, { ports: [{ port: "80", protocol: TCP }] }]\n- toEndpoints: [{ matchLabels: { app: server } }]\n  toPorts: [{ ports: [{ port: "8000", endPort: 8003, protocol: TCP }], rules: { http: [{}] } }]'),
+    cnp('no', 'endpointSelector: { matchLabels: { app: client } }\negressDeny: [{ toEndpoints: [{ matchLabels: { app: server } }], toPorts: [{ ports: [{ port: "8002", protocol: TCP }] }] }]'),
+  );
+  t.deepEqual(tr.problems, []);
+  const c = ep('default/client');
+  t.true(c.egress.enforced);
+  t.false(c.ingress.enforced, 'egress rules only: ingress stays open');
+  const server = id('127.1.0.2');
+  const d80 = decide(c.egress, { identity: server }, 80, 'TCP');
+  t.true(d80.verdict === 'allow' && d80.http?.[0].rule.path === '/public', 'the client\'s requests to the server:80 are allow-listed');
+  t.like(decide(c.egress, { identity: server }, 81, 'TCP'), { verdict: 'deny', reason: 'default-deny' });
+  t.like(decide(c.egress, { identity: RESERVED_WORLD, prefix: parsePrefix('8.8.8.8')! }, 80, 'TCP'), { verdict: 'deny', reason: 'default-deny' });
+  t.like(decide(c.egress, { identity: id('127.1.0.11') }, 80, 'TCP'), { verdict: 'allow', http: null }, 'an L4-only egress rule to the same peer and port makes its L7 rules moot');
+  t.like(decide(c.egress, { identity: server }, 8002, 'TCP'), { verdict: 'deny', reason: 'deny-rule' }, 'egressDeny wins');
+  t.false(ep('default/other').egress.enforced, 'not selected for egress: anything goes');
+  t.deepEqual(egressL7Ports(c.egress), { ports: [80, 8000, 8001, 8002, 8003], problems: [] });
+  // Standalone: the server's listener applies the client's egress rules (by the client's address).
+  const routes = readableResources(tr.resources).RouteConfiguration as Array<{ name: string; virtual_hosts: Array<{ typed_per_filter_config: Record<string, unknown> }> }>;
+  const serverRoute = routes.find((r) => r.name === 'l7/ingress/default/server/80');
+  t.truthy(serverRoute?.virtual_hosts[0].typed_per_filter_config[EGRESS_RBAC_FILTER], 'the server\'s route configuration enables the egress filter');
+  // Transparent: one egress chain per destination port, by the client's address.
+  const k8s = translateYaml('policies.yaml', [serverYaml, clients, cnp('out', 'endpointSelector: { matchLabels: { app: client } }\negress: [{ toEndpoints: [{ matchLabels: { app: server } }], toPorts: [{ ports: [{ port: "80", protocol: TCP }], rules: { http: [{ path: /public }] } }] }]')].join('---\n'), { l7: { transparent: { proxyPort: 15001, upstreamMark: 0x400 } } });
+  const listener = (readableResources(k8s.resources).Listener as Array<{ name: string; filter_chains: Array<{ name: string; filter_chain_match: unknown }> }>).find((l) => l.name === TRANSPARENT_LISTENER);
+  t.deepEqual(listener?.filter_chains.map((c) => [c.name, c.filter_chain_match]), [['l7/egress/default/client/80', { destination_port: { value: 80 }, source_prefix_ranges: [{ address_prefix: '127.1.0.10', prefix_len: { value: 32 } }] }]]);
 });
 
 test('enableDefaultDeny: false keeps other peers allowed', (t) => {

@@ -1,13 +1,14 @@
 // Property: for random policies and requests, what the real Envoy does (verdict, and the headers the
 // application receives after headerMatches mismatch actions) equals what a reference evaluator written
-// from Cilium's documentation (test/helpers/l7policy-reference.ts) says. Runs are few on purpose
+// from Cilium's documentation (test/helpers/l7policy-reference.ts) says, with the server's ingress policies and
+// the clients' egress policies (both must allow: the server's listener applies both). Runs are few on purpose
 // (each one reconfigures Envoy); fast-check prints the smallest failing policy and requests.
 import test from 'ava';
 import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { l7Fixture, pod } from './helpers/l7policy.js';
 import type { EchoReply } from './helpers/echo-backend.js';
-import { referenceOutcome, type RefHeaderMatch, type RefHttpRule, type RefPolicy, type RefRule } from './helpers/l7policy-reference.js';
+import { referenceEgressAllows, referenceOutcome, type RefEgressPolicy, type RefEgressRule, type RefHeaderMatch, type RefHttpRule, type RefPolicy, type RefRule } from './helpers/l7policy-reference.js';
 
 const APPS = ['a', 'b', 'c'] as const;
 const METHODS = ['GET', 'POST', 'DELETE'];
@@ -49,6 +50,31 @@ const policy = (port: number): fc.Arbitrary<RefPolicy> =>
     ingressDeny: fc.option(fc.array(peer.filter((p) => Object.keys(p).length > 0).map((p) => ({ ...p, toPorts: [{ ports: [{ port: String(port), protocol: 'TCP' as const }] }] })), { maxLength: 1 }), { nil: undefined }),
   }, { requiredKeys: ['ingress'] });
 
+// Egress: the clients' policies, towards the server (or another pod, or an entity) on the server's port.
+const egressPeer = fc.oneof(
+  fc.record({ toEndpoints: fc.array(fc.constantFrom('server', 'a').map((app) => ({ matchLabels: { app } })), { minLength: 1, maxLength: 2 }) }),
+  fc.record({ toEntities: fc.constantFrom('world', 'all', 'cluster').map((e) => [e]) }),
+  fc.constant({}),
+);
+
+const egressHttpRule: fc.Arbitrary<RefHttpRule> = fc.record(
+  { method: fc.constantFrom(...METHOD_RULES), path: fc.constantFrom(...PATH_RULES), headers: fc.array(fc.constantFrom(...HEADER_RULES), { maxLength: 1 }) },
+  { requiredKeys: [] },
+);
+
+const egressRule = (port: number): fc.Arbitrary<RefEgressRule> =>
+  fc.tuple(egressPeer, fc.option(fc.array(egressHttpRule, { minLength: 1, maxLength: 2 }), { nil: undefined })).map(([p, http]) => ({
+    ...p,
+    toPorts: [{ ports: [{ port: String(port), protocol: 'TCP' as const }], ...(http ? { rules: { http } } : {}) }],
+  }));
+
+const egressPolicy = (port: number): fc.Arbitrary<RefEgressPolicy> =>
+  fc.record({
+    endpointSelector: fc.constantFrom(...APPS).map((app) => ({ matchLabels: { app } })),
+    egress: fc.array(egressRule(port), { minLength: 1, maxLength: 2 }),
+    egressDeny: fc.option(fc.array(egressPeer.filter((p) => Object.keys(p).length > 0).map((p) => ({ ...p, toPorts: [{ ports: [{ port: String(port), protocol: 'TCP' as const }] }] })), { maxLength: 1 }), { nil: undefined }),
+  }, { requiredKeys: ['endpointSelector', 'egress'] });
+
 const request = fc.record({
   source: fc.constantFrom('a', 'b', 'c', 'world'),
   method: fc.constantFrom(...METHODS),
@@ -58,7 +84,7 @@ const request = fc.record({
 });
 
 test('Envoy enforces exactly what the reference evaluator derives from Cilium\'s documentation', async (t) => {
-  const f = await l7Fixture(t, ({ net, port, serverPod }) => yamlFor(net, port, serverPod(), []));
+  const f = await l7Fixture(t, ({ net, port, serverPod }) => yamlFor(net, port, serverPod(), [], []));
   const sources: Record<string, string> = { a: `${f.net}.10`, b: `${f.net}.11`, c: `${f.net}.12`, world: `${f.net}.200` };
   const serverPod = f.translation.l7!.table.endpoints.find((e) => e.name === 'default/server')!;
   const serverYaml = `apiVersion: v1
@@ -71,15 +97,20 @@ metadata:
 status: { podIP: ${serverPod.ips[0]} }
 `;
   let runs = 0;
-  const seen = { forward: 0, deny: 0, edited: 0 };
+  const seen = { forward: 0, deny: 0, edited: 0, egressDenied: 0 };
   await fc.assert(
-    fc.asyncProperty(fc.array(policy(f.port), { minLength: 1, maxLength: 3 }), fc.array(request, { minLength: 6, maxLength: 6 }), async (policies, requests) => {
+    fc.asyncProperty(fc.array(policy(f.port), { minLength: 1, maxLength: 3 }), fc.array(egressPolicy(f.port), { maxLength: 2 }), fc.array(request, { minLength: 6, maxLength: 6 }), async (policies, egressPolicies, requests) => {
       runs++;
-      const translation = await f.apply(yamlFor(f.net, f.port, serverYaml, policies));
+      const translation = await f.apply(yamlFor(f.net, f.port, serverYaml, policies, egressPolicies));
       if (translation.problems.length) throw new Error(`unexpected problems: ${JSON.stringify(translation.problems)}`);
       for (const r of requests) {
         const headers: Record<string, string> = { ...(r.header ? { 'x-k': r.header } : {}), ...(r.other ? { 'x-m': r.other } : {}) };
-        const expected = referenceOutcome(policies, f.port, r.source === 'world' ? {} : { labels: { app: r.source } }, { method: r.method, path: r.path, headers });
+        const client = r.source === 'world' ? {} : { labels: { app: r.source } };
+        const req = { method: r.method, path: r.path, headers };
+        const ingress = referenceOutcome(policies, f.port, client, req);
+        const egressAllows = referenceEgressAllows(egressPolicies, f.port, client, { app: 'server' }, req);
+        if (!egressAllows && ingress.verdict === 'forward') seen.egressDenied++;
+        const expected = egressAllows ? ingress : { ...ingress, verdict: 'deny' as const };
         const reply = await f.request({ from: sources[r.source], method: r.method, path: r.path, headers });
         const actual = reply.status === 200 ? 'forward' : reply.status === 403 ? 'deny' : `status ${reply.status}`;
         seen[expected.verdict]++;
@@ -100,14 +131,14 @@ status: { podIP: ${serverPod.ips[0]} }
   );
   t.true(runs >= 25);
   // The generated cases exercise both outcomes, or the property would prove little.
-  t.true(seen.forward > 0 && seen.deny > 0 && seen.edited > 0, JSON.stringify(seen));
+  t.true(seen.forward > 0 && seen.deny > 0 && seen.edited > 0 && seen.egressDenied > 0, JSON.stringify(seen));
 });
 
-function yamlFor(net: string, port: number, server: string, policies: RefPolicy[]): string {
+function yamlFor(net: string, port: number, server: string, policies: RefPolicy[], egressPolicies: RefEgressPolicy[]): string {
   const clients = APPS.map((app, i) => pod(`client-${app}`, `${net}.${10 + i}`, { app }));
   // A rule for a peer that does not exist keeps the port under L7 policy even when no generated rule is.
   const anchor = { endpointSelector: { matchLabels: { app: 'server' } }, ingress: [{ fromEndpoints: [{ matchLabels: { app: 'nobody' } }], toPorts: [{ ports: [{ port: String(port), protocol: 'TCP' }], rules: { http: [{ path: '/never' }] } }] }] };
-  const docs = [anchor, ...policies.map((p) => ({ endpointSelector: { matchLabels: { app: 'server' } }, ...p }))].map((spec, i) =>
+  const docs = [anchor, ...policies.map((p) => ({ endpointSelector: { matchLabels: { app: 'server' } }, ...p })), ...egressPolicies].map((spec, i) =>
     stringify({ apiVersion: 'cilium.io/v2', kind: 'CiliumNetworkPolicy', metadata: { name: `p${i}`, namespace: 'default' }, spec }),
   );
   return [server, ...clients, ...docs].join('---\n');

@@ -8,6 +8,11 @@
 // (Cilium's api.HeaderMatch); LOG, ADD, DELETE, REPLACE as cilium/proxy applies them: once a port has
 // such actions, every rule selecting the peer is evaluated in turn, and a rule whose other conditions hold
 // on the headers as the previous rules left them runs its actions (in the order the policies list them).
+//
+// Egress (Cilium, "Layer 7 Examples" and "Policy Enforcement Modes"): a client selected by a policy with
+// egress rules may send only what those rules allow-list for the destination and port; a client no policy
+// selects in that direction sends anything. A request is forwarded when the client's egress rules and the
+// server's ingress rules both allow it (the egress check sees the request as the client sent it).
 import { RE2 } from 're2-wasm';
 
 export interface RefPeer {
@@ -42,6 +47,20 @@ export interface RefRule {
   fromEndpoints?: Array<{ matchLabels: Record<string, string> }>;
   fromEntities?: string[];
   toPorts: Array<{ ports: Array<{ port: string; protocol: 'TCP' }>; rules?: { http: RefHttpRule[] } }>;
+}
+
+/** An egress rule of a client's policy (peers: the server or other pods, or entities). */
+export interface RefEgressRule {
+  toEndpoints?: Array<{ matchLabels: Record<string, string> }>;
+  toEntities?: string[];
+  toPorts: RefRule['toPorts'];
+}
+
+/** A policy selecting clients by label, with egress rules (header mismatch actions are not generated on egress). */
+export interface RefEgressPolicy {
+  endpointSelector: { matchLabels: Record<string, string> };
+  egress: RefEgressRule[];
+  egressDeny?: Array<Omit<RefEgressRule, 'toPorts'> & { toPorts: Array<{ ports: Array<{ port: string; protocol: 'TCP' }> }> }>;
 }
 
 export interface RefPolicy {
@@ -101,6 +120,22 @@ function runActions(r: RefHttpRule, headers: RefHeaders): void {
     else if (m.mismatch === 'REPLACE') headers.set(name, [m.value ?? '']);
     else if (m.mismatch === 'DELETE' && m.value && value !== undefined) headers.delete(name);
   }
+}
+
+/** Whether the client's egress rules let it send the request to the server's port (the server's labels given). */
+export function referenceEgressAllows(policies: RefEgressPolicy[], port: number, client: RefPeer, server: Record<string, string>, req: RefRequest): boolean {
+  if (!client.labels) return true; // the world: no policy selects it
+  const selecting = policies.filter((p) => Object.entries(p.endpointSelector.matchLabels).every(([k, v]) => client.labels![k] === v));
+  // A client no policy selects in this direction is not restricted.
+  if (selecting.length === 0) return true;
+  const onPort = (ports: Array<{ ports: Array<{ port: string }> }>) => ports.some((p) => p.ports.some((pp) => Number(pp.port) === port));
+  const to = (r: { toEndpoints?: RefEgressRule['toEndpoints']; toEntities?: string[] }) => peerMatches({ fromEndpoints: r.toEndpoints, fromEntities: r.toEntities }, { labels: server });
+  for (const p of selecting) for (const d of p.egressDeny ?? []) if (to(d) && onPort(d.toPorts)) return false;
+  const portRules = selecting.flatMap((p) => p.egress).filter(to).flatMap((r) => r.toPorts.filter((tp) => onPort([tp])));
+  if (portRules.length === 0) return false;
+  if (portRules.some((tp) => !tp.rules)) return true;
+  const headers: RefHeaders = new Map(Object.entries(req.headers).map(([k, v]) => [k.toLowerCase(), [v]]));
+  return portRules.flatMap((tp) => tp.rules?.http ?? []).some((r) => httpMatches(r, req, headers));
 }
 
 /** 'forward' or 'deny' (the node proxy answers 403 to every request it does not forward). */
