@@ -89,9 +89,8 @@ test('values.schema.json rejects unknown and mistyped values, naming the field',
     t.not(r.code, 0, `helm accepted ${sets.join(' ')}`);
     t.regex(r.stderr, message, sets.join(' '));
   }
-  const mtls = await template(['mutualAuth.enabled=true']);
-  t.not(mtls.code, 0);
-  t.regex(mtls.stderr, /mutualAuth\.enabled: mutual authentication is not available in Kubernetes mode yet/);
+  t.regex((await template(['mutualAuth.trustDomain=Not A Domain'])).stderr, /at '\/mutualAuth\/trustDomain'/);
+  t.regex((await template(['mutualAuth.inboundPort=0'])).stderr, /at '\/mutualAuth\/inboundPort'/);
   // The relay needs the agents' flows, and speaks TLS to them exactly when they do.
   t.regex((await template(['relay.enabled=true,flows.enabled=false'])).stderr, /relay\.enabled: the relay merges the agents' flows; it needs flows\.enabled/);
   t.regex((await template(['relay.enabled=true,flows.tls.agentSecretName=agent-svid'])).stderr, /flows\.tls: with relay\.enabled, set both agentSecretName and relaySecretName/);
@@ -130,6 +129,20 @@ test('toggles: each feature renders its objects, and only then', async (t) => {
   const agentRole = docsOf((await template([])).stdout).find((d) => d.kind === 'ClusterRole' && d.metadata?.name === 'weft-agent') as k8s.V1ClusterRole;
   t.true(agentRole.rules!.some((r) => r.resources?.includes('pods') && r.verbs.join() === 'list,watch'));
   t.false(all.some((k) => k.endsWith('/weft-relay')), 'no relay by default');
+  // Mutual authentication: the operator keeps the CA in the release namespace (a Role for exactly its Secret and
+  // ConfigMap), every agent signs its pods' SVIDs from it and serves the mesh listeners; nothing of it by default.
+  const mtlsDocs = docsOf((await template(['mutualAuth.enabled=true,mutualAuth.trustDomain=mesh.example'])).stdout);
+  const mtlsOperator = (mtlsDocs.find((d) => d.kind === 'Deployment' && d.metadata?.name === 'weft-operator') as k8s.V1Deployment).spec!.template.spec!.containers[0].args!;
+  for (const a of ['--mutual-auth', '--trust-domain=mesh.example', `--ca-namespace=${NS}`]) t.true(mtlsOperator.includes(a), a);
+  const mtlsAgent = (mtlsDocs.find((d) => d.kind === 'DaemonSet') as k8s.V1DaemonSet).spec!.template.spec!.containers[0].args!;
+  for (const a of ['--mutual-auth', '--trust-domain=mesh.example', `--ca-namespace=${NS}`, '--mesh-outbound-port=15002', '--mesh-inbound-port=15443']) t.true(mtlsAgent.includes(a), a);
+  const mtlsRole = mtlsDocs.find((d) => d.kind === 'Role' && d.metadata?.name === 'weft-operator-mtls') as k8s.V1Role;
+  t.is(mtlsRole.metadata?.namespace, NS);
+  t.deepEqual(mtlsRole.rules!.map((r) => `${r.resources!.join('+')}:${(r.resourceNames ?? ['*']).join('+')}:${r.verbs.join('+')}`),
+    ['secrets+configmaps:*:create', 'secrets:weft-mtls-ca:get', 'configmaps:weft-mtls-trust-bundle:get+update']);
+  t.true(mtlsDocs.some((d) => d.kind === 'RoleBinding' && d.metadata?.name === 'weft-operator-mtls'));
+  t.false(all.includes('Role/weft-operator-mtls'));
+  t.false((full.spec!.template.spec!.containers[0].args!).includes('--mutual-auth'));
   const agentRules = (sets: string[]) => async () => (docsOf((await template(sets)).stdout).find((d) => d.kind === 'ClusterRole' && d.metadata?.name === 'weft-agent') as k8s.V1ClusterRole).rules!;
   const noFlows = docsOf((await template(['flows.enabled=false'])).stdout);
   const noFlowsAgent = noFlows.find((d) => d.kind === 'DaemonSet') as k8s.V1DaemonSet;
@@ -137,6 +150,7 @@ test('toggles: each feature renders its objects, and only then', async (t) => {
   // Pods are read for flows or for the datapath, and otherwise not.
   t.false((await agentRules(['flows.enabled=false,datapath.enabled=false'])()).some((r) => r.resources?.includes('pods')));
   t.is((await agentRules(['datapath.enabled=false'])()).filter((r) => r.resources?.includes('pods')).length, 1);
+  t.is((await agentRules(['flows.enabled=false,datapath.enabled=false,mutualAuth.enabled=true'])()).filter((r) => r.resources?.includes('pods')).length, 1, 'the mesh reads the node\'s pods');
   const withRelay = await kinds(['relay.enabled=true,flows.tls.agentSecretName=agent-svid,flows.tls.relaySecretName=relay-svid']);
   for (const k of ['Deployment/weft-relay', 'Service/weft-relay', 'ServiceAccount/weft-relay', 'Role/weft-relay', 'RoleBinding/weft-relay']) t.true(withRelay.includes(k), k);
   const relayDocs = docsOf((await template(['relay.enabled=true,flows.tls.agentSecretName=agent-svid,flows.tls.relaySecretName=relay-svid'])).stdout);
@@ -174,6 +188,8 @@ const MATRIX: string[][] = [
     'gatewayAPI.gatewayClass.name=mesh,ingress.ingressClass.name=mesh'],
   ['relay.enabled=true,relay.serviceType=NodePort,relay.hostNetwork=true,flows.port=5244,flows.ringCapacity=1000,flows.tls.agentSecretName=agent-svid,flows.tls.relaySecretName=relay-svid'],
   ['flows.enabled=false'],
+  ['mutualAuth.enabled=true,mutualAuth.trustDomain=mesh.example,mutualAuth.outboundPort=16002'],
+  ['mutualAuth.enabled=true,datapath.enabled=false,flows.enabled=false'],
 ];
 
 const unavailable = devClusterUnavailable();
@@ -242,7 +258,7 @@ clusterTest('the local cluster: kubeconform, server-side dry run, lookup, and th
   mkdirSync(socketDir);
   const helmEnv = { HELM_CONFIG_HOME: join(work, 'helm', 'config'), HELM_CACHE_HOME: join(work, 'helm', 'cache'), HELM_DATA_HOME: join(work, 'helm', 'data') };
   const release = (verb: string) => exec(helm, [verb, 'weft', chart, '--namespace', NS, '--kubeconfig', kubeconfig,
-    '--set', 'operator.replicas=1', '--set', `agent.socketDir=${socketDir}`, '--set', 'relay.enabled=true',
+    '--set', 'operator.replicas=1', '--set', `agent.socketDir=${socketDir}`, '--set', 'relay.enabled=true', '--set', 'mutualAuth.enabled=true',
     // The local cluster's control plane has no route back to pod addresses: the relay must reach the API server.
     '--set', 'relay.hostNetwork=true'], undefined, helmEnv);
   const install = await release('install');
@@ -395,6 +411,16 @@ async function deployed(t: ExecutionContext, cluster: TestCluster, kube: (args: 
   t.is(await can('weft-relay', 'list', 'pods', '-n', NS), 'yes', 'the relay finds the agent pods');
   t.is(await can('weft-relay', 'list', 'pods', '-n', 'default'), 'no', 'only in the release namespace');
   t.is(await can('weft-relay', 'list', 'nodes'), 'no');
+  t.is(await can('weft-operator', 'get', 'secrets/weft-mtls-ca', '-n', NS), 'yes', 'the mesh CA Secret');
+  t.is(await can('weft-operator', 'update', 'secrets/weft-mtls-ca', '-n', NS), 'no', 'never overwritten');
+  t.is(await can('weft-operator', 'get', 'secrets/other', '-n', NS), 'no');
+  t.is(await can('weft-operator', 'update', 'configmaps/weft-mtls-trust-bundle', '-n', NS), 'yes');
+
+  // mutualAuth.enabled: the operator's pod created the CA root Secret and the trust bundle with the chart's RBAC.
+  const caSecret = await eventually(async () => core.readNamespacedSecret({ name: 'weft-mtls-ca', namespace: NS }).catch(() => undefined), 60_000, 'the mesh CA Secret');
+  t.is(caSecret.type, 'Opaque');
+  const bundle = await eventually(async () => (await core.readNamespacedConfigMap({ name: 'weft-mtls-trust-bundle', namespace: NS }).catch(() => undefined))?.data?.['bundle.pem'], 60_000, 'the trust bundle');
+  t.is(bundle, Buffer.from(caSecret.data!['tls.crt'], 'base64').toString());
 
   // The relay found the agent pod through the API server, with the node's address and flow port.
   await eventually(async () => (await apps.readNamespacedDeployment({ name: 'weft-relay', namespace: NS })).status?.availableReplicas === 1,

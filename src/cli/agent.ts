@@ -5,6 +5,7 @@ import type { IngressOptions } from '../ingress/options.js';
 import { createLogger } from '../log/logger.js';
 import { NodeAgent } from '../kubernetes/agent.js';
 import { NodeDatapath } from '../kubernetes/node-datapath.js';
+import { NodeMesh } from '../kubernetes/node-mesh.js';
 import { DEFAULT_PIN_ROOT } from '../datapath/datapath.js';
 import { networkInterfaces } from 'node:os';
 import { startHealthServer } from '../kubernetes/health-server.js';
@@ -21,6 +22,8 @@ export interface AgentFlags {
   /** L7 policy and the eBPF datapath from the API server (pinned maps shared with weft-cni). */
   datapath?: boolean; bpfPinRoot?: string; proxyPort?: number; nodeIps?: string[];
   flows?: AgentFlowFlags;
+  /** Mesh mTLS (--mutual-auth). */
+  mesh?: { trustDomain: string; caNamespace: string; outboundPort: number; inboundPort: number };
 }
 
 export async function runAgent(flags: AgentFlags): Promise<void> {
@@ -51,7 +54,9 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
     bpfPinRoot: f.flowsBpfPinRoot, ...(datapath ? { flowsMapFd: datapath.flowsMapFd } : {}), ringCapacity: f.flowsRing, registry, ...(f.flowsTlsDir ? { mtls: mtlsFromDir(f.flowsTlsDir) } : {}),
   }) : undefined;
   if (flows) log.info({ port: flows.agent.observerPort, accessLogPort: flows.agent.accessLogPort }, 'flows served (weft observe, weft relay)');
+  const mesh = flags.mesh ? new NodeMesh(kc, { ...flags.mesh, nodeName }, log.child({ component: 'mesh' })) : undefined;
   const agent = new NodeAgent({
+    ...(mesh ? { mesh } : {}),
     ...(datapath ? { datapath, l7: { transparent: datapath.transparent, hostIps: nodeIps } } : {}),
     kubeConfig: kc, nodeName, logger: log, protocol: flags.protocol,
     ...(flags.announceInterface ? { announceInterface: flags.announceInterface } : {}),

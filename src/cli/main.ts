@@ -12,6 +12,7 @@ import { addDevClusterCommands } from './dev-cluster.js';
 import { addIngressFlags, ingressOptionsFromFlags, type IngressFlags } from './ingress-flags.js';
 import { runOperator } from './operator.js';
 import { runAgent } from './agent.js';
+import { DEFAULT_MESH_INBOUND_PORT, DEFAULT_MESH_OUTBOUND_PORT } from '../kubernetes/mesh-view.js';
 import { addAgentFlowFlags, agentFlowFlags, type AgentFlowFlagValues } from './agent-flow-flags.js';
 import { runEnvoy } from './envoy.js';
 import { runInstallCni } from './install-cni.js';
@@ -92,8 +93,13 @@ const operatorCommand = program
   .option('--lease-namespace <namespace>', 'namespace of the leader-election Lease', 'kube-system')
   .option('--gateway-address-pool <range>', 'addresses for Gateways that ask for one: A.B.C.D-A.B.C.E or a CIDR (without it they are Programmed False AddressNotAssigned)')
   .option('--health-port <port>', 'serve /healthz, /readyz and /metrics on this port (all addresses)')
-  .action(async (opts: { kubeconfig?: string; leaseNamespace: string; gatewayAddressPool?: string; healthPort?: string } & IngressFlags) => {
-    await runOperator({ ...opts, ingress: ingressOptionsFromFlags(opts), healthPort: opts.healthPort === undefined ? undefined : parsePort(opts.healthPort, '--health-port') });
+  .option('--mutual-auth', 'mesh mTLS: keep the CA root in the Secret weft-mtls-ca (created if absent, never overwritten) and publish the trust bundle in the ConfigMap weft-mtls-trust-bundle')
+  .option('--trust-domain <name>', 'the SPIFFE trust domain of the mesh (--mutual-auth)', 'cluster.local')
+  .option('--ca-namespace <namespace>', 'namespace of the CA Secret and the trust bundle ConfigMap (default: --lease-namespace)')
+  .action(async (opts: { kubeconfig?: string; leaseNamespace: string; gatewayAddressPool?: string; healthPort?: string; mutualAuth?: boolean; trustDomain: string; caNamespace?: string } & IngressFlags) => {
+    const { mutualAuth, ...rest } = opts;
+    await runOperator({ ...rest, ingress: ingressOptionsFromFlags(opts), healthPort: opts.healthPort === undefined ? undefined : parsePort(opts.healthPort, '--health-port'),
+      ...(mutualAuth ? { mutualAuth: { namespace: opts.caNamespace ?? opts.leaseNamespace, trustDomain: opts.trustDomain } } : {}) });
   });
 // Ingress addresses are computed from these options by the operator and every agent alike: give them the same.
 addIngressFlags(operatorCommand);
@@ -112,11 +118,19 @@ const agentCommand = program
   .option('--bpf-pin-root <dir>', 'where weft-cni pinned the datapath maps (its bpfPinRoot)')
   .option('--proxy-port <port>', 'port of the node Envoy\'s transparent listener (--datapath)', '15001')
   .option('--node-ip <ips>', 'the node\'s own addresses, comma-separated (the host entity, NodePorts); default: this network namespace\'s')
-  .action(async (opts: { kubeconfig?: string; node?: string; announceInterface?: string; protocol: string; xdsSocket?: string; envoy: string; healthPort?: string; datapath?: boolean; bpfPinRoot?: string; proxyPort: string; nodeIp?: string } & IngressFlags & AgentFlowFlagValues) => {
+  .option('--mutual-auth', 'mesh mTLS: sign the SVIDs of this node\'s pods (from the CA Secret the operator keeps) and serve Envoy the mesh listeners')
+  .option('--trust-domain <name>', 'the SPIFFE trust domain of the mesh (--mutual-auth; the operator\'s)', 'cluster.local')
+  .option('--ca-namespace <namespace>', 'namespace of the CA Secret weft-mtls-ca (--mutual-auth; the operator\'s)', 'kube-system')
+  .option('--mesh-outbound-port <port>', 'port of the mesh outbound listener, where this node\'s pods send (--mutual-auth)', String(DEFAULT_MESH_OUTBOUND_PORT))
+  .option('--mesh-inbound-port <port>', 'port of the mesh inbound (mTLS) listener, where other nodes connect (--mutual-auth)', String(DEFAULT_MESH_INBOUND_PORT))
+  .action(async (opts: { kubeconfig?: string; node?: string; announceInterface?: string; protocol: string; xdsSocket?: string; envoy: string; healthPort?: string; datapath?: boolean; bpfPinRoot?: string; proxyPort: string; nodeIp?: string;
+    mutualAuth?: boolean; trustDomain: string; caNamespace: string; meshOutboundPort: string; meshInboundPort: string } & IngressFlags & AgentFlowFlagValues) => {
     await runAgent({
       ...opts, ingress: ingressOptionsFromFlags(opts), healthPort: opts.healthPort === undefined ? undefined : parsePort(opts.healthPort, '--health-port'),
       proxyPort: parsePort(opts.proxyPort, '--proxy-port'), ...(opts.nodeIp ? { nodeIps: opts.nodeIp.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
       flows: agentFlowFlags(opts),
+      ...(opts.mutualAuth ? { mesh: { trustDomain: opts.trustDomain, caNamespace: opts.caNamespace,
+        outboundPort: parsePort(opts.meshOutboundPort, '--mesh-outbound-port'), inboundPort: parsePort(opts.meshInboundPort, '--mesh-inbound-port') } } : {}),
     });
   });
 addIngressFlags(agentCommand);

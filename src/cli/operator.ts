@@ -3,10 +3,11 @@ import * as k8s from '@kubernetes/client-node';
 import type { IngressOptions } from '../ingress/options.js';
 import { createLogger } from '../log/logger.js';
 import { processRegistry } from '../metrics/registry.js';
+import type { MeshCaLocation } from '../kubernetes/mesh-ca.js';
 import { Operator } from '../kubernetes/operator.js';
 import { startHealthServer } from '../kubernetes/health-server.js';
 
-export interface OperatorFlags { kubeconfig?: string; leaseNamespace: string; gatewayAddressPool?: string; healthPort?: number; ingress?: IngressOptions }
+export interface OperatorFlags { kubeconfig?: string; leaseNamespace: string; gatewayAddressPool?: string; healthPort?: number; ingress?: IngressOptions; mutualAuth?: MeshCaLocation }
 
 export async function runOperator(flags: OperatorFlags): Promise<void> {
   const kc = new k8s.KubeConfig();
@@ -18,6 +19,7 @@ export async function runOperator(flags: OperatorFlags): Promise<void> {
     kubeConfig: kc, logger: log, leaseNamespace: flags.leaseNamespace, registry: processRegistry(),
     ...(flags.gatewayAddressPool ? { gatewayAddressPool: flags.gatewayAddressPool } : {}),
     ...(flags.ingress ? { ingress: flags.ingress } : {}),
+    ...(flags.mutualAuth ? { mutualAuth: flags.mutualAuth } : {}),
   });
   operator.start();
   log.info({ server: kc.getCurrentCluster()?.server }, 'operator started');

@@ -25,9 +25,10 @@ import { XdsServer } from '../xds/server.js';
 import { Snapshot } from '../xds/snapshot.js';
 import { AddressAnnouncer } from './address-announcer.js';
 import { statusAddress } from './gateway-addresses.js';
+import type { NodeMesh } from './node-mesh.js';
 import { KubernetesSource } from './source.js';
 import type { L7Options } from '../l7policy/translate.js';
-import { POLICY_KINDS, TRANSLATED_KINDS } from './watched-kinds.js';
+import { POD_KIND, POLICY_KINDS, TRANSLATED_KINDS, type WatchedKind } from './watched-kinds.js';
 
 export interface AgentOptions {
   kubeConfig: k8s.KubeConfig;
@@ -59,6 +60,8 @@ export interface AgentOptions {
   registry?: Registry;
   /** The node's flow agent (src/observe/kubernetes-flows.ts): adds where Envoy streams its access log to. */
   flows?: { translateOptions(base: TranslateOptions): TranslateOptions };
+  /** Mesh mTLS (src/kubernetes/node-mesh.ts): Pods are watched too, and the node's mesh resources served with the rest. */
+  mesh?: NodeMesh;
 }
 
 export interface AgentEvents {
@@ -120,7 +123,11 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
       this.emit('nack', e);
     });
     await this.server.listen({ unix: socket });
-    this.source = new KubernetesSource(this.opts.kubeConfig, { kinds: this.opts.l7 ? [...TRANSLATED_KINDS, ...POLICY_KINDS] : TRANSLATED_KINDS, logger: this.log, debounceMs: this.opts.debounceMs ?? 10 },
+    const kinds: WatchedKind[] = [...TRANSLATED_KINDS, ...(this.opts.l7 ? POLICY_KINDS : this.opts.mesh ? [POD_KIND] : [])];
+    // SVID renewals and CA changes reach Envoy without a translation: only the Secrets change.
+    this.opts.mesh?.on('change', () => this.serve());
+    this.opts.mesh?.start();
+    this.source = new KubernetesSource(this.opts.kubeConfig, { kinds, logger: this.log, debounceMs: this.opts.debounceMs ?? 10 },
       (manifests) => {
         // Serialized: an address must be on the interface before Envoy is asked to bind it.
         this.applying = this.applying.then(() => this.apply(manifests)).catch((err: unknown) => {
@@ -164,8 +171,8 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
     this.loggedProblems = current;
     await this.announcer?.announce(new Set(translation.ir.httpListeners.map((l) => l.address).filter(announceable)));
     if (this.stopped) return;
-    this.snapshot = Snapshot.of(translation.resources);
-    this.cache.setSnapshot(this.opts.nodeName, this.snapshot);
+    this.opts.mesh?.setPods(source.objects('Pod'));
+    this.serve(translation);
     try {
       this.opts.datapath?.syncTranslation(manifests, translation);
     } catch (err) {
@@ -178,6 +185,13 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
     this.checkSynced();
   }
 
+  /** The node's snapshot: the translation's resources and the mesh's. */
+  private serve(translation = this.last): void {
+    if (!translation || this.stopped) return;
+    this.snapshot = Snapshot.of([...translation.resources, ...(this.opts.mesh?.resources() ?? [])]);
+    this.cache.setSnapshot(this.opts.nodeName, this.snapshot);
+  }
+
   private checkSynced(): void {
     if (!this.last || this.divergence() !== undefined) return;
     this.emit('synced', this.opts.nodeName);
@@ -187,6 +201,7 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
     if (this.stopped) return;
     this.stopped = true;
     await this.source?.stop();
+    await this.opts.mesh?.stop();
     await this.applying;
     await this.supervisor?.stop();
     await this.server?.shutdown(1000);

@@ -11,6 +11,8 @@ import { TranslationCache, translateManifests, type Translation } from '../stand
 import { gatewayAddressesFor } from './gateway-addresses.js';
 import { parseAddressRange, type AddressRange } from './address-pool.js';
 import { LeaderElector } from './leader-election.js';
+import type { MeshCaLocation } from './mesh-ca.js';
+import { MeshCaKeeper } from './mesh-ca-keeper.js';
 import { KubernetesSource } from './source.js';
 import { StatusWriter, type StatusWriteResult } from './status-writer.js';
 import { TRANSLATED_KINDS } from './watched-kinds.js';
@@ -35,6 +37,8 @@ export interface OperatorOptions {
   ingress?: Partial<IngressOptions>;
   /** Where the operator's metrics go (the health endpoint's /metrics); a registry of its own when omitted. */
   registry?: Registry;
+  /** Mesh mTLS: the leader keeps the CA root Secret and the trust bundle ConfigMap in this namespace. */
+  mutualAuth?: MeshCaLocation;
 }
 
 export interface OperatorEvents {
@@ -61,6 +65,7 @@ export class Operator extends EventEmitter<OperatorEvents> {
   private readonly translationMetrics: TranslationMetrics;
   private readonly statusWrites: Counter<'result'>;
   private certificates: CertificateExpiry[] = [];
+  readonly meshCa: MeshCaKeeper | undefined;
 
   constructor(opts: OperatorOptions) {
     super();
@@ -71,6 +76,7 @@ export class Operator extends EventEmitter<OperatorEvents> {
     CertificateMetrics.of(this.registry).add(() => this.certificates);
     this.pool = opts.gatewayAddressPool ? parseAddressRange(opts.gatewayAddressPool) : undefined;
     this.ingress = opts.ingress;
+    this.meshCa = opts.mutualAuth ? new MeshCaKeeper(opts.kubeConfig, opts.mutualAuth, this.log.child({ component: 'mesh-ca' })) : undefined;
     // A status changed by someone else (or our own write landing) needs no translation, only a write pass that
     // compares the computed statuses with the live ones again.
     this.source = new KubernetesSource(opts.kubeConfig, { kinds: TRANSLATED_KINDS, logger: this.log, debounceMs: opts.debounceMs ?? 10, onStatusChange: () => this.scheduleWrite() },
@@ -84,6 +90,7 @@ export class Operator extends EventEmitter<OperatorEvents> {
       ...(opts.renewMs ? { renewMs: opts.renewMs } : {}),
     }, this.log, (leading) => {
       this.emit('leading', leading);
+      this.meshCa?.setLeading(leading);
       if (leading) this.scheduleWrite();
     });
   }
@@ -98,6 +105,7 @@ export class Operator extends EventEmitter<OperatorEvents> {
 
   async stop(): Promise<void> {
     await this.source.stop();
+    await this.meshCa?.stop();
     await this.writing;
     await this.elector.stop();
   }

@@ -44,9 +44,11 @@ export const INGRESS_KINDS: WatchedKind[] = [
   kind('networking.k8s.io/v1', 'IngressClass', 'ingressclasses', false),
 ];
 
+export const POD_KIND: WatchedKind = kind('v1', 'Pod', 'pods');
+
 /** What L7 policy and the datapath consume (src/l7policy/, src/datapath/): the node agent reads these with --datapath. */
 export const POLICY_KINDS: WatchedKind[] = [
-  kind('v1', 'Pod', 'pods'),
+  POD_KIND,
   kind('cilium.io/v2', 'CiliumNetworkPolicy', 'ciliumnetworkpolicies'),
   kind('cilium.io/v2', 'CiliumClusterwideNetworkPolicy', 'ciliumclusterwidenetworkpolicies', false),
   kind('networking.k8s.io/v1', 'NetworkPolicy', 'networkpolicies'),

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { clusterDown, clusterOptions, clusterUp, type ClusterOptions, type ClusterState } from '../../src/devcluster/cluster.js';
+import { podNetnsPrefix } from '../../src/devcluster/node-processes.js';
 
 /** Why the cluster can't run here, or undefined when it can. */
 export function devClusterUnavailable(): string | undefined {
@@ -28,4 +29,11 @@ export async function startTestCluster(options: { nodes?: number; weft?: boolean
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(state.kubeconfig);
   return { opts, state, kc, down: () => clusterDown(opts) };
+}
+
+/** The network namespace the dev kubelet made for `pod` (src/devcluster/kubelet/kubelet.ts names it so). */
+export function podNetnsOf(cluster: TestCluster, pod: k8s.V1Pod): string {
+  const node = cluster.state.nodes?.find((n) => n.name === pod.spec?.nodeName);
+  if (!node) throw new Error(`pod ${pod.metadata?.name} is on no node of the cluster (${pod.spec?.nodeName})`);
+  return `${podNetnsPrefix(node)}${pod.metadata!.uid!.replace(/-/g, '').slice(0, 12)}`;
 }

@@ -61,7 +61,4 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if and .Values.relay.enabled (ne (empty .Values.flows.tls.agentSecretName) (empty .Values.flows.tls.relaySecretName)) -}}
 {{- fail "flows.tls: with relay.enabled, set both agentSecretName and relaySecretName (mutual TLS) or neither (plaintext)" -}}
 {{- end -}}
-{{- if .Values.mutualAuth.enabled -}}
-{{- fail "mutualAuth.enabled: mutual authentication is not available in Kubernetes mode yet (only standalone mode has it); leave it false" -}}
-{{- end -}}
 {{- end -}}

@@ -1,0 +1,77 @@
+// The leader operator's share of mesh mTLS: while it leads, the CA Secret exists (created once, never overwritten)
+// and the trust bundle ConfigMap holds its root. Checked when leadership starts and then every `intervalMs` (a
+// deleted ConfigMap comes back; a deleted Secret means a new root, as on a first install), retried with backoff on
+// errors. A Secret that fails validation is reported (naming the Secret and field) and left alone.
+import { EventEmitter } from 'node:events';
+import * as k8s from '@kubernetes/client-node';
+import type { Logger } from '../log/logger.js';
+import { CA_SECRET_NAME, ensureCaSecret, publishTrustBundle, type MeshCaLocation } from './mesh-ca.js';
+
+export interface MeshCaResult {
+  /** The root's SHA-256 fingerprint, when the Secret is valid. */
+  fingerprint256?: string;
+  created: boolean;
+  bundleWritten: boolean;
+  error?: string;
+}
+
+const MIN_RETRY_MS = 500;
+const MAX_RETRY_MS = 10_000;
+
+export class MeshCaKeeper extends EventEmitter<{ checked: [MeshCaResult] }> {
+  private readonly core: k8s.CoreV1Api;
+  private timer: NodeJS.Timeout | undefined;
+  private leading = false;
+  private running: Promise<void> | undefined;
+  private retryMs = MIN_RETRY_MS;
+  private lastError = '';
+  last: MeshCaResult | undefined;
+
+  constructor(kc: k8s.KubeConfig, readonly location: MeshCaLocation, private readonly log: Logger, private readonly intervalMs = 60_000) {
+    super();
+    this.core = kc.makeApiClient(k8s.CoreV1Api);
+  }
+
+  /** Follows leadership: checks at once when it starts, stops checking when it ends. */
+  setLeading(leading: boolean): void {
+    this.leading = leading;
+    clearTimeout(this.timer);
+    if (leading) this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.leading = false;
+    clearTimeout(this.timer);
+    await this.running;
+  }
+
+  private schedule(ms: number): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.running = this.check().finally(() => (this.running = undefined));
+    }, ms);
+    this.timer.unref();
+  }
+
+  private async check(): Promise<void> {
+    if (!this.leading) return;
+    let result: MeshCaResult;
+    try {
+      const { ca, created } = await ensureCaSecret(this.core, this.location);
+      if (created) this.log.info({ secret: `${this.location.namespace}/${CA_SECRET_NAME}`, trustDomain: ca.trustDomain, fingerprint256: ca.root.x509.fingerprint256 }, 'mesh CA root created');
+      const bundleWritten = await publishTrustBundle(this.core, this.location, ca.root.pem);
+      result = { fingerprint256: ca.root.x509.fingerprint256, created, bundleWritten };
+      this.retryMs = MIN_RETRY_MS;
+      this.lastError = '';
+    } catch (err) {
+      const message = (err as Error).message.split('\n')[0];
+      if (message !== this.lastError) this.log.error({ err: message }, 'mesh CA: the root Secret or the trust bundle could not be ensured; retrying');
+      this.lastError = message;
+      result = { created: false, bundleWritten: false, error: message };
+      this.retryMs = Math.min(this.retryMs * 2, MAX_RETRY_MS, this.intervalMs);
+    }
+    this.last = result;
+    this.emit('checked', result);
+    if (this.leading) this.schedule(result.error ? this.retryMs : this.intervalMs);
+  }
+}

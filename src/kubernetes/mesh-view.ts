@@ -1,0 +1,81 @@
+// A node's mesh view (src/mtls/mesh-resources.ts) from the Pods the API server holds, a pure function.
+//
+// Identity: a pod's SPIFFE ID is `spiffe://<trust domain>/ns/<namespace>/sa/<spec.serviceAccountName or default>`,
+// as Istio names workloads: the ServiceAccount is what Kubernetes lets a pod run as, so it is what the pod proves.
+// Naming: a pod is reached through the mesh by its Kubernetes pod DNS name, `<a-b-c-d>.<namespace>.pod.cluster.local`
+// (the Host header pods send through the node's outbound listener; also the SNI between the nodes' Envoys, which
+// cannot carry an IP address). Its backend port is its first declared TCP containerPort: a pod declaring none is
+// not served through the mesh (it can still call out).
+// Scope: every pod with an address and a node address is a destination (pods on this node too, which then cross
+// the node's own inbound listener); this node's pods are its sources (by their exact source address) and its
+// inbound services. Host-network pods are left out: their address is the node's, which tells no workload apart.
+import type { KubeObject } from './informers.js';
+import type { LocalService, MeshNodeView, RemoteService, SourceWorkload } from '../mtls/mesh-resources.js';
+import { workloadId } from '../mtls/spiffe-id.js';
+
+export const DEFAULT_MESH_OUTBOUND_PORT = 15002;
+export const DEFAULT_MESH_INBOUND_PORT = 15443;
+
+export interface MeshViewOptions {
+  nodeName: string;
+  trustDomain: string;
+  outboundPort: number;
+  inboundPort: number;
+  /** Where the listeners bind (all addresses by default). */
+  bindAddress?: string;
+}
+
+interface PodShape {
+  metadata?: { name?: string; namespace?: string; deletionTimestamp?: unknown };
+  spec?: { nodeName?: string; serviceAccountName?: string; hostNetwork?: boolean; containers?: Array<{ ports?: Array<{ containerPort?: number; protocol?: string }> }> };
+  status?: { podIP?: string; hostIP?: string; phase?: string };
+}
+
+export interface MeshPod {
+  namespace: string;
+  name: string;
+  id: string;
+  address: string;
+  node: string;
+  nodeAddress: string;
+  port?: number;
+}
+
+/** The pod DNS name the mesh routes by (Kubernetes' `<ip with dashes>.<namespace>.pod.<cluster domain>`). */
+export function podMeshHost(address: string, namespace: string): string {
+  return `${address.replace(/[.:]/g, '-')}.${namespace}.pod.cluster.local`;
+}
+
+/** The pods that take part in the mesh: running, addressed, not host-network, not being deleted. */
+export function meshPods(pods: readonly KubeObject[], trustDomain: string): MeshPod[] {
+  const out: MeshPod[] = [];
+  for (const obj of pods) {
+    const p = obj as unknown as PodShape;
+    const namespace = p.metadata?.namespace;
+    const name = p.metadata?.name;
+    const address = p.status?.podIP;
+    const nodeAddress = p.status?.hostIP;
+    if (!namespace || !name || !address || !nodeAddress || !p.spec?.nodeName || p.spec.hostNetwork || p.metadata?.deletionTimestamp) continue;
+    if (p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed') continue;
+    const port = p.spec.containers?.flatMap((c) => c.ports ?? []).find((x) => (x.protocol ?? 'TCP') === 'TCP' && x.containerPort)?.containerPort;
+    out.push({ namespace, name, address, nodeAddress, node: p.spec.nodeName, id: workloadId(trustDomain, namespace, p.spec.serviceAccountName || 'default').uri, ...(port ? { port } : {}) });
+  }
+  return out.sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
+}
+
+/** The node's mesh view: its pods as sources and inbound services, every served pod as a destination. */
+export function meshViewFromPods(pods: readonly KubeObject[], o: MeshViewOptions): MeshNodeView {
+  const all = meshPods(pods, o.trustDomain);
+  const local = all.filter((p) => p.node === o.nodeName);
+  const bind = o.bindAddress ?? '0.0.0.0';
+  const byId = new Map<string, string[]>();
+  for (const p of local) byId.set(p.id, [...(byId.get(p.id) ?? []), p.address]);
+  const sources: SourceWorkload[] = [...byId].map(([id, addresses]) => ({ id, sources: addresses }));
+  const services: RemoteService[] = all.filter((p) => p.port).map((p) => ({ host: podMeshHost(p.address, p.namespace), node: { address: p.nodeAddress, port: o.inboundPort }, id: p.id }));
+  const inbound: LocalService[] = local.filter((p) => p.port).map((p) => ({ host: podMeshHost(p.address, p.namespace), id: p.id, backend: { address: p.address, port: p.port! } }));
+  return {
+    trustDomain: o.trustDomain,
+    ...(sources.length > 0 && services.length > 0 ? { outbound: { address: bind, port: o.outboundPort, sources, services } } : {}),
+    ...(inbound.length > 0 ? { inbound: { address: bind, port: o.inboundPort, services: inbound } } : {}),
+  };
+}

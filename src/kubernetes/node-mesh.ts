@@ -1,0 +1,103 @@
+// `weft agent --mutual-auth`: the node's share of mesh mTLS on Kubernetes. It follows the CA root Secret the operator
+// keeps (src/kubernetes/mesh-ca.ts), signs through an intermediate of its own (in memory, a new one every start,
+// renewed at half-life), and runs a MeshNodeAgent over the mesh view of the node's Pods (src/kubernetes/mesh-view.ts):
+// the SVIDs of the node's workloads and the trust bundle reach the node's Envoy over SDS, with the mesh listeners
+// and clusters. Until the Secret exists (the operator creates it) the node serves no mesh resources.
+import { EventEmitter } from 'node:events';
+import type * as k8s from '@kubernetes/client-node';
+import type { Logger } from '../log/logger.js';
+import { MeshNodeAgent } from '../mtls/mesh-agent.js';
+import type { MeshNodeView } from '../mtls/mesh-resources.js';
+import { TrustDomainAuthority } from '../mtls/trust-bundle.js';
+import type { Resource } from '../xds/resource.js';
+import { startKindInformer, type KindInformer, type KubeObject } from './informers.js';
+import { CA_SECRET_NAME, caFromSecret } from './mesh-ca.js';
+import { meshViewFromPods, type MeshViewOptions } from './mesh-view.js';
+
+export interface NodeMeshOptions extends MeshViewOptions {
+  /** Where the operator keeps the CA Secret. */
+  caNamespace: string;
+  /** SVID lifetime (default 1 h; tests shorten it). */
+  svidTtlMs?: number;
+}
+
+export class NodeMesh extends EventEmitter<{ change: [] }> {
+  private informer: KindInformer | undefined;
+  private authority: TrustDomainAuthority | undefined;
+  private agent: MeshNodeAgent | undefined;
+  private pods: readonly KubeObject[] = [];
+  private lastError = '';
+
+  constructor(private readonly kc: k8s.KubeConfig, readonly opts: NodeMeshOptions, private readonly log: Logger) {
+    super();
+  }
+
+  start(): void {
+    this.informer = startKindInformer(this.kc, {
+      apiVersion: 'v1', kind: 'Secret', plural: 'secrets', namespaced: true, namespace: this.opts.caNamespace, fieldSelector: `metadata.name=${CA_SECRET_NAME}`,
+    }, () => this.caChanged(), this.log);
+  }
+
+  /** The node's mesh resources now (none until the CA is known). */
+  resources(): Resource[] {
+    if (!this.agent) return [];
+    try {
+      return this.agent.resources();
+    } catch (err) {
+      this.report(`mesh view rejected: ${(err as Error).message}`);
+      return [];
+    }
+  }
+
+  /** The pods changed (the agent's translation): a new view. */
+  setPods(pods: readonly KubeObject[]): void {
+    this.pods = pods;
+    this.agent?.setView(this.view());
+  }
+
+  /** The trust domain's authority (tests read the SVIDs served). */
+  get meshAgent(): MeshNodeAgent | undefined {
+    return this.agent;
+  }
+
+  async stop(): Promise<void> {
+    await this.informer?.stop();
+    this.agent?.stop();
+  }
+
+  private view(): MeshNodeView {
+    return meshViewFromPods(this.pods, this.opts);
+  }
+
+  private caChanged(): void {
+    const secret = this.informer?.get(CA_SECRET_NAME, this.opts.caNamespace) as k8s.V1Secret | undefined;
+    if (!secret) {
+      if (this.informer?.synced()) this.report(`Secret ${this.opts.caNamespace}/${CA_SECRET_NAME} does not exist yet (the operator creates it with --mutual-auth); no mesh until it does`);
+      return;
+    }
+    let ca;
+    try {
+      ca = caFromSecret(secret, { trustDomain: this.opts.trustDomain });
+    } catch (err) {
+      this.report(`${(err as Error).message}; keeping the last good CA`);
+      return;
+    }
+    this.lastError = '';
+    if (!this.authority) {
+      this.authority = new TrustDomainAuthority(ca, this.opts.svidTtlMs);
+      this.agent = new MeshNodeAgent(this.authority, this.view(), this.opts.svidTtlMs);
+      this.agent.on('change', () => this.emit('change'));
+      this.log.info({ trustDomain: ca.trustDomain, root: ca.root.x509.fingerprint256, intermediate: ca.intermediate.x509.fingerprint256 }, 'mesh CA loaded');
+      this.emit('change');
+    } else if (this.authority.ca.root.x509.fingerprint256 !== ca.root.x509.fingerprint256) {
+      // A replaced root: issue from it at once, and keep trusting the old one for the SVIDs' lifetime.
+      this.authority.rotate(ca);
+      this.log.info({ root: ca.root.x509.fingerprint256 }, 'mesh CA root replaced');
+    }
+  }
+
+  private report(message: string): void {
+    if (message !== this.lastError) this.log.warn(message);
+    this.lastError = message;
+  }
+}

@@ -1,0 +1,64 @@
+// The mesh view of a node from Pods (src/kubernetes/mesh-view.ts) and the CA Secret's validation
+// (src/kubernetes/mesh-ca.ts), as pure functions; test/kubernetes-mtls.test.ts runs them against the API server.
+import test from 'ava';
+import type * as k8s from '@kubernetes/client-node';
+import type { KubeObject } from '../src/kubernetes/informers.js';
+import { caFromSecret } from '../src/kubernetes/mesh-ca.js';
+import { meshViewFromPods, podMeshHost } from '../src/kubernetes/mesh-view.js';
+import { meshResources } from '../src/mtls/mesh-resources.js';
+import { CertificateAuthority } from '../src/mtls/ca.js';
+
+function pod(name: string, node: string, ip: string, hostIP: string, extra: { sa?: string; ports?: number[]; hostNetwork?: boolean; phase?: string } = {}): KubeObject {
+  return {
+    apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'shop' },
+    spec: { nodeName: node, ...(extra.sa ? { serviceAccountName: extra.sa } : {}), ...(extra.hostNetwork ? { hostNetwork: true } : {}),
+      containers: [{ name: 'c', ports: (extra.ports ?? []).map((containerPort) => ({ containerPort })) }] },
+    status: { podIP: ip, hostIP, phase: extra.phase ?? 'Running' },
+  };
+}
+
+const opts = { nodeName: 'n1', trustDomain: 'cluster.local', outboundPort: 15002, inboundPort: 15443 };
+
+test('a node\'s view: its pods as sources by ServiceAccount (default when unset) and inbound services; every served pod a destination at its node', (t) => {
+  const view = meshViewFromPods([
+    pod('web-1', 'n1', '10.244.1.5', '10.0.0.11', { sa: 'web', ports: [8080, 9090] }),
+    pod('web-2', 'n1', '10.244.1.6', '10.0.0.11', { sa: 'web' }),
+    pod('batch', 'n1', '10.244.1.7', '10.0.0.11'),
+    pod('db', 'n2', '10.244.2.5', '10.0.0.12', { sa: 'db', ports: [5432] }),
+    pod('agent', 'n1', '10.0.0.11', '10.0.0.11', { hostNetwork: true, ports: [9091] }),
+    pod('done', 'n2', '10.244.2.9', '10.0.0.12', { ports: [80], phase: 'Succeeded' }),
+  ], opts);
+  t.deepEqual(view.outbound?.sources, [
+    { id: 'spiffe://cluster.local/ns/shop/sa/default', sources: ['10.244.1.7'] },
+    { id: 'spiffe://cluster.local/ns/shop/sa/web', sources: ['10.244.1.5', '10.244.1.6'] },
+  ]);
+  t.deepEqual(view.outbound?.services, [
+    { host: '10-244-2-5.shop.pod.cluster.local', node: { address: '10.0.0.12', port: 15443 }, id: 'spiffe://cluster.local/ns/shop/sa/db' },
+    { host: '10-244-1-5.shop.pod.cluster.local', node: { address: '10.0.0.11', port: 15443 }, id: 'spiffe://cluster.local/ns/shop/sa/web' },
+  ]);
+  t.deepEqual(view.inbound, { address: '0.0.0.0', port: 15443, services: [{ host: '10-244-1-5.shop.pod.cluster.local', id: 'spiffe://cluster.local/ns/shop/sa/web', backend: { address: '10.244.1.5', port: 8080 } }] });
+  t.true(meshResources(view).length > 0, 'a view Envoy resources can be made of');
+  t.is(podMeshHost('fd00::1', 'ns'), 'fd00--1.ns.pod.cluster.local');
+});
+
+test('a node without pods serves nothing; pods without an address or node are not in the mesh yet', (t) => {
+  t.deepEqual(meshViewFromPods([], opts), { trustDomain: 'cluster.local' });
+  const pending = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'shop' }, spec: { containers: [] } } as KubeObject;
+  t.deepEqual(meshViewFromPods([pending], opts), { trustDomain: 'cluster.local' });
+});
+
+test('the CA Secret is validated as supplied files are, errors naming the Secret and field', (t) => {
+  const ca = CertificateAuthority.generate({ trustDomain: 'cluster.local' });
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+  const secret = (type: string, data: Record<string, string>): k8s.V1Secret => ({ metadata: { name: 'weft-mtls-ca', namespace: 'sys' }, type, data });
+  const good = { 'tls.crt': b64(ca.root.pem), 'tls.key': b64(ca.root.privateKeyPem()) };
+  t.is(caFromSecret(secret('Opaque', good), { trustDomain: 'cluster.local' }).root.x509.fingerprint256, ca.root.x509.fingerprint256);
+  t.is(caFromSecret(secret('kubernetes.io/tls', good), { trustDomain: 'cluster.local' }).root.x509.fingerprint256, ca.root.x509.fingerprint256);
+  t.throws(() => caFromSecret(secret('kubernetes.io/basic-auth', good), { trustDomain: 'cluster.local' }), { message: /^Secret sys\/weft-mtls-ca: type kubernetes\.io\/basic-auth is not supported/ });
+  t.throws(() => caFromSecret(secret('Opaque', { 'tls.crt': good['tls.crt'] }), { trustDomain: 'cluster.local' }), { message: /^Secret sys\/weft-mtls-ca: data\.tls\.key is missing/ });
+  t.throws(() => caFromSecret(secret('Opaque', good), { trustDomain: 'other.example' }), { message: 'Secret sys/weft-mtls-ca certificate: its SPIFFE ID spiffe://cluster.local is not of trust domain other.example' });
+  const leaf = ca.issue('spiffe://cluster.local/ns/a/sa/b');
+  t.throws(() => caFromSecret(secret('Opaque', { 'tls.crt': b64(leaf.chainPem().split(/(?<=-----END CERTIFICATE-----\n)/)[0]), 'tls.key': b64(leaf.privateKeyPem()) }), { trustDomain: 'cluster.local' }),
+    { message: /^Secret sys\/weft-mtls-ca certificate: basicConstraints cA is not true/ });
+  t.throws(() => caFromSecret(secret('Opaque', { 'tls.crt': good['tls.crt'], 'tls.key': b64(leaf.privateKeyPem()) }), { trustDomain: 'cluster.local' }), { message: 'Secret sys/weft-mtls-ca: the key does not match the certificate' });
+});

@@ -1,0 +1,249 @@
+// Mutual authentication on Kubernetes, against the real API server and a two-node dev cluster (real kubelets, pods
+// wired by weft-cni). The operator (in this process, --mutual-auth) keeps the CA root in the Secret weft-mtls-ca and
+// the trust bundle in a ConfigMap; each node's agent (`weft agent --mutual-auth`, a process in the node's namespace
+// with its own Envoy) signs its pods' SVIDs from that root and serves the mesh listeners. A pod on node-1 sends
+// through its node's outbound listener (as an HTTP proxy) to a pod on node-2: the request crosses the nodes over mTLS
+// and the backend sees the client's verified SPIFFE ID, never a forged one.
+import test from 'ava';
+import { createHash, X509Certificate } from 'node:crypto';
+import { execFile, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import * as k8s from '@kubernetes/client-node';
+import { createLogger, silentLogger } from '../src/log/logger.js';
+import { CA_SECRET_NAME, TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY } from '../src/kubernetes/mesh-ca.js';
+import type { MeshCaResult } from '../src/kubernetes/mesh-ca-keeper.js';
+import { podMeshHost } from '../src/kubernetes/mesh-view.js';
+import { Operator } from '../src/kubernetes/operator.js';
+import { CertificateAuthority } from '../src/mtls/ca.js';
+import { devClusterUnavailable, podNetnsOf, startTestCluster, type TestCluster } from './helpers/devcluster.js';
+import { startAgentProcess, type AgentProcess } from './helpers/agent-process.js';
+import { datapathWithEnvoyUnavailable, envoyPathIfInstalled } from './helpers/envoy-in-netns.js';
+import { eventually } from './helpers/net.js';
+
+const run = promisify(execFile);
+// The kubelet's pods are wired by weft-cni, which needs the datapath.
+const unavailable = devClusterUnavailable() ?? datapathWithEnvoyUnavailable(envoyPathIfInstalled());
+if (unavailable) console.log(`Kubernetes mutual authentication tests skipped: ${unavailable}`);
+const clusterTest = unavailable ? test.skip : test.serial;
+
+const SYS = 'weft-system';
+const NS = 'mesh';
+const TD = 'cluster.local';
+const OUTBOUND = 15002;
+const INBOUND = 15443;
+const HEALTH_PORT = 19193;
+const echoMain = fileURLToPath(new URL('./helpers/echo-main.js', import.meta.url));
+const idOf = (sa: string) => `spiffe://${TD}/ns/${NS}/sa/${sa}`;
+
+let cluster: TestCluster | undefined;
+let operator: Operator | undefined;
+const agents: AgentProcess[] = [];
+let core: k8s.CoreV1Api;
+const pods: Record<string, k8s.V1Pod> = {};
+const tmp = mkdtempSync(path.join(tmpdir(), 'weft-k8s-mtls-'));
+
+const logger = (name: string) => (process.env.WEFT_TEST_LOG ? createLogger(name) : silentLogger);
+
+function startOperator(namespace: string, identity: string): Operator {
+  const op = new Operator({ kubeConfig: cluster!.kc, logger: logger(identity), identity, leaseNamespace: namespace, leaseMs: 3000, renewMs: 500, mutualAuth: { namespace, trustDomain: TD } });
+  op.start();
+  return op;
+}
+
+function checked(op: Operator): Promise<MeshCaResult> {
+  return new Promise((resolve) => op.meshCa!.once('checked', resolve));
+}
+
+async function runPod(name: string, node: string, serviceAccountName: string): Promise<k8s.V1Pod> {
+  await core.createNamespacedPod({ namespace: NS, body: {
+    metadata: { name, labels: { app: name } },
+    spec: {
+      nodeName: node, serviceAccountName, terminationGracePeriodSeconds: 1,
+      containers: [{ name: 'echo', image: 'weft.dev/echo-main', command: [process.execPath, echoMain, name, '3000'], ports: [{ name: 'http', containerPort: 3000 }],
+        readinessProbe: { httpGet: { path: '/', port: 'http' }, periodSeconds: 1 } }],
+    },
+  } });
+  return eventually(async () => {
+    const p = await core.readNamespacedPod({ name, namespace: NS });
+    return p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') && p.status.podIP ? p : undefined;
+  }, 120_000, `pod ${name} to be Ready`).catch(async (err: Error) => {
+    const p = await core.readNamespacedPod({ name, namespace: NS });
+    throw new Error(`${err.message}: ${JSON.stringify(p.status)}`);
+  });
+}
+
+/** curl from a network namespace; status 0 when no HTTP answer came. */
+async function curl(netns: string, args: string[]): Promise<{ status: number; body: string }> {
+  const out = await run('ip', ['netns', 'exec', netns, 'curl', '-s', '-m', '5', '-w', '\n%{http_code}', ...args]).then((r) => r.stdout, (err: { stdout?: string }) => err.stdout || '\n000');
+  const lines = out.trimEnd().split('\n');
+  return { status: Number(lines.at(-1)), body: lines.slice(0, -1).join('\n') };
+}
+
+/** The certificate chain a node's inbound listener presents for `host` (openssl s_client, no client certificate). */
+function servedChain(fromNetns: string, nodeAddress: string, host: string): X509Certificate[] {
+  const r = spawnSync('ip', ['netns', 'exec', fromNetns, 'openssl', 's_client', '-connect', `${nodeAddress}:${INBOUND}`, '-servername', host, '-showcerts', '-tls1_3'],
+    { input: '', timeout: 10_000, encoding: 'utf8' });
+  return [...r.stdout.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)].map((m) => new X509Certificate(m[0]));
+}
+
+/** Envoy's stats of a node (Prometheus text, through the agent's health port). */
+async function envoyStats(netns: string): Promise<string> {
+  return (await run('ip', ['netns', 'exec', netns, 'curl', '-sf', `http://127.0.0.1:${HEALTH_PORT}/metrics/envoy`])).stdout;
+}
+
+/**
+ * The sum of the Prometheus samples whose metric name ends with `suffix` and whose line holds `labels`. By suffix:
+ * Envoy's tag extraction cuts a cluster name at its first dot, so the rest of a mesh cluster's name (its SPIFFE ID
+ * and host) ends up in the metric name.
+ */
+function metric(text: string, prefix: string, suffix: string, labels: string): number {
+  return text.split('\n').filter((l) => {
+    const name = l.split('{')[0];
+    return name.startsWith(prefix) && name.endsWith(suffix) && l.includes(labels);
+  }).reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
+}
+const sslLines = (text: string) => text.split('\n').filter((l) => l.includes('ssl') && !l.startsWith('#')).join('\n');
+
+test.before(async () => {
+  if (unavailable) return;
+  cluster = await startTestCluster({ nodes: 2 });
+  core = cluster.kc.makeApiClient(k8s.CoreV1Api);
+  for (const name of [SYS, NS, 'bad-ca']) await core.createNamespace({ body: { metadata: { name } } });
+  for (const name of ['frontend', 'backend']) await core.createNamespacedServiceAccount({ namespace: NS, body: { metadata: { name } } });
+  pods.frontend = await runPod('frontend', 'node-1', 'frontend');
+  pods.backend = await runPod('backend', 'node-2', 'backend');
+  operator = startOperator(SYS, 'op-1');
+  for (const node of cluster.state.nodes!) {
+    agents.push(await startAgentProcess(cluster.state.kubeconfig, node, ['--mutual-auth', '--trust-domain', TD, '--ca-namespace', SYS, '--no-flows',
+      '--mesh-outbound-port', String(OUTBOUND), '--mesh-inbound-port', String(INBOUND), '--health-port', String(HEALTH_PORT)]));
+  }
+});
+
+test.after.always(async () => {
+  for (const a of agents) await a.stop();
+  await operator?.stop();
+  await cluster?.down();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+clusterTest('the leader operator creates the CA root Secret and publishes its trust bundle; a new operator keeps both', async (t) => {
+  const first = operator!.meshCa!.last?.fingerprint256 ? operator!.meshCa!.last : await checked(operator!);
+  t.falsy(first.error);
+  const secret = await core.readNamespacedSecret({ name: CA_SECRET_NAME, namespace: SYS });
+  t.is(secret.type, 'Opaque', 'not a TLS Secret: the Gateway informers never see the root key');
+  const root = new X509Certificate(Buffer.from(secret.data!['tls.crt'], 'base64'));
+  t.true(root.ca);
+  t.is(root.subjectAltName, `URI:spiffe://${TD}`);
+  t.is(first.fingerprint256, root.fingerprint256);
+  const bundle = await core.readNamespacedConfigMap({ name: TRUST_BUNDLE_CONFIGMAP, namespace: SYS });
+  t.is(bundle.data?.[TRUST_BUNDLE_KEY], Buffer.from(secret.data!['tls.crt'], 'base64').toString(), 'the bundle is the root\'s certificate');
+  t.notRegex(bundle.data![TRUST_BUNDLE_KEY], /PRIVATE KEY/);
+
+  // Another leader (the first stopped): the same root, the Secret not rewritten.
+  await operator!.stop();
+  operator = startOperator(SYS, 'op-2');
+  const again = await checked(operator);
+  t.like(again, { fingerprint256: first.fingerprint256, created: false, bundleWritten: false });
+  t.is((await core.readNamespacedSecret({ name: CA_SECRET_NAME, namespace: SYS })).metadata?.resourceVersion, secret.metadata?.resourceVersion);
+});
+
+clusterTest('a CA Secret the user supplied is validated as supplied files are, and never overwritten', async (t) => {
+  const other = CertificateAuthority.generate({ trustDomain: 'other.example' });
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+  await core.createNamespacedSecret({ namespace: 'bad-ca', body: { metadata: { name: CA_SECRET_NAME }, type: 'kubernetes.io/tls', data: { 'tls.crt': b64(other.root.pem), 'tls.key': b64(other.root.privateKeyPem()) } } });
+  const op = startOperator('bad-ca', 'op-bad');
+  try {
+    const r = await checked(op);
+    t.regex(r.error ?? '', /^Secret bad-ca\/weft-mtls-ca certificate: its SPIFFE ID spiffe:\/\/other\.example is not of trust domain cluster\.local$/);
+    const live = await core.readNamespacedSecret({ name: CA_SECRET_NAME, namespace: 'bad-ca' });
+    t.is(live.data!['tls.crt'], b64(other.root.pem), 'left as the user wrote it');
+    await t.throwsAsync(core.readNamespacedConfigMap({ name: TRUST_BUNDLE_CONFIGMAP, namespace: 'bad-ca' }), undefined, 'no bundle from a rejected root');
+    // A key missing (an Opaque Secret: the API server itself requires both keys of a TLS one): the error names the field.
+    await core.deleteNamespacedSecret({ name: CA_SECRET_NAME, namespace: 'bad-ca' });
+    await core.createNamespacedSecret({ namespace: 'bad-ca', body: { metadata: { name: CA_SECRET_NAME }, type: 'Opaque', data: { 'tls.crt': live.data!['tls.crt'] } } });
+    const next = await eventually(async () => {
+      const x = await checked(op);
+      return x.error?.includes('tls.key') ? x : undefined;
+    }, 60_000, 'the missing key reported');
+    t.regex(next.error!, /^Secret bad-ca\/weft-mtls-ca: data\.tls\.key is missing/);
+  } finally {
+    await op.stop();
+  }
+});
+
+clusterTest('a pod on node-1 reaches a pod on node-2 over mTLS between the nodes\' Envoys: the backend sees the client\'s verified SPIFFE ID', async (t) => {
+  const [node1, node2] = cluster!.state.nodes!;
+  const host = podMeshHost(pods.backend.status!.podIP!, NS);
+  const from = podNetnsOf(cluster!, pods.frontend);
+  const viaMesh = (headers: string[] = []) => curl(from, ['-x', `http://${node1.address}:${OUTBOUND}`, ...headers.flatMap((h) => ['-H', h]), `http://${host}:3000/hello`]);
+  const answer = await eventually(async () => {
+    const r = await viaMesh();
+    return r.status === 200 ? r : undefined;
+  }, 60_000, 'the first request through the mesh');
+  const echo = JSON.parse(answer.body) as { backend: string; path: string; headers: Record<string, string> };
+  t.is(echo.backend, 'backend');
+  t.is(echo.path, '/hello');
+  const xfcc = echo.headers['x-forwarded-client-cert'];
+  t.regex(xfcc, new RegExp(`^By=${idOf('backend')};Hash=[0-9a-f]{64};URI=${idOf('frontend')}$`));
+
+  // The identity is the SVID node-1's agent issued for the frontend's ServiceAccount (its inbound listener presents
+  // the same Secret): XFCC's Hash is that certificate's SHA-256, and it chains to the root of the CA Secret through
+  // node-1's own intermediate. The backend's SVID (node-2's listener) chains to the same root through node-2's.
+  const bundlePem = (await core.readNamespacedConfigMap({ name: TRUST_BUNDLE_CONFIGMAP, namespace: SYS })).data![TRUST_BUNDLE_KEY];
+  const root = new X509Certificate(bundlePem);
+  const [frontLeaf, frontIntermediate] = servedChain(node2.netns, node1.address, podMeshHost(pods.frontend.status!.podIP!, NS));
+  t.is(frontLeaf.subjectAltName, `URI:${idOf('frontend')}`);
+  t.is(xfcc.match(/Hash=([0-9a-f]+)/)![1], createHash('sha256').update(frontLeaf.raw).digest('hex'));
+  const [backLeaf, backIntermediate] = servedChain(node1.netns, node2.address, host);
+  t.is(backLeaf.subjectAltName, `URI:${idOf('backend')}`);
+  for (const [leaf, intermediate] of [[frontLeaf, frontIntermediate], [backLeaf, backIntermediate]]) {
+    t.true(leaf.verify(intermediate.publicKey));
+    t.true(intermediate.verify(root.publicKey));
+    t.true(intermediate.ca);
+  }
+  t.not(frontIntermediate.fingerprint256, backIntermediate.fingerprint256, 'each agent signs through an intermediate of its own');
+  writeFileSync(path.join(tmp, 'bundle.pem'), bundlePem);
+  writeFileSync(path.join(tmp, 'intermediate.pem'), frontIntermediate.toString());
+  writeFileSync(path.join(tmp, 'leaf.pem'), frontLeaf.toString());
+  const verified = await run('openssl', ['verify', '-CAfile', path.join(tmp, 'bundle.pem'), '-untrusted', path.join(tmp, 'intermediate.pem'), path.join(tmp, 'leaf.pem')]);
+  t.regex(verified.stdout, /leaf\.pem: OK/);
+
+  // A forged header from the pod is replaced by what node-2's Envoy verified.
+  const forged = await viaMesh([`x-forwarded-client-cert: By=x;URI=${idOf('admin')}`]);
+  t.is(forged.status, 200);
+  t.regex((JSON.parse(forged.body) as { headers: Record<string, string> }).headers['x-forwarded-client-cert'], new RegExp(`;URI=${idOf('frontend')}$`));
+
+  // Envoy's TLS stats: node-2's inbound listener completed handshakes with a client certificate; node-1's mesh
+  // cluster opened TLS connections upstream.
+  const inbound = await envoyStats(node2.netns);
+  const listener = `0.0.0.0_${INBOUND}`;
+  t.true(metric(inbound, 'envoy_listener_', '_ssl_handshake', listener) >= 1, sslLines(inbound));
+  t.is(metric(inbound, 'envoy_listener_', '_ssl_fail_verify_error', listener), 0);
+  const outbound = await envoyStats(node1.netns);
+  t.true(metric(outbound, 'envoy_cluster_', '_ssl_handshake', 'mesh-out|') >= 1, sslLines(outbound));
+});
+
+clusterTest('only the node\'s pods enter the mesh, and node-2 lets no client without an SVID in', async (t) => {
+  const [node1, node2] = cluster!.state.nodes!;
+  const host = podMeshHost(pods.backend.status!.podIP!, NS);
+  // The node itself is no workload: the outbound listener has no filter chain for its address.
+  t.is((await curl(node1.netns, ['-x', `http://${node1.address}:${OUTBOUND}`, `http://${host}:3000/`])).status, 0);
+  // Straight to node-2's inbound listener without a client certificate: the connection is counted, the TLS
+  // handshake is not completed.
+  const listener = `0.0.0.0_${INBOUND}`;
+  const count = async () => {
+    const text = await envoyStats(node2.netns);
+    return { connections: metric(text, 'envoy_listener_', '_downstream_cx_total', listener), handshakes: metric(text, 'envoy_listener_', '_ssl_handshake', listener), text };
+  };
+  const before = await count();
+  t.is((await curl(node1.netns, ['-k', '--resolve', `${host}:${INBOUND}:${node2.address}`, `https://${host}:${INBOUND}/`])).status, 0);
+  const after = await eventually(async () => {
+    const c = await count();
+    return c.connections > before.connections ? c : undefined;
+  }, 10_000, 'the refused connection in the stats');
+  t.is(after.handshakes, before.handshakes, sslLines(after.text));
+});
