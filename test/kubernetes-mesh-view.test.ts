@@ -33,12 +33,16 @@ test('a node\'s view: its pods as sources by ServiceAccount (default when unset)
     { id: 'spiffe://cluster.local/ns/shop/sa/web', sources: ['10.244.1.5', '10.244.1.6'] },
   ]);
   t.deepEqual(view.outbound?.services, [
-    { host: '10-244-2-5.shop.pod.cluster.local', node: { address: '10.0.0.12', port: 15443 }, id: 'spiffe://cluster.local/ns/shop/sa/db' },
-    { host: '10-244-1-5.shop.pod.cluster.local', node: { address: '10.0.0.11', port: 15443 }, id: 'spiffe://cluster.local/ns/shop/sa/web' },
+    { host: '5432.db.shop', node: { address: '10.0.0.12', port: 15443 }, id: 'spiffe://cluster.local/ns/shop/sa/db' },
+    { host: '8080.web-1.shop', node: { address: '10.0.0.11', port: 15443 }, id: 'spiffe://cluster.local/ns/shop/sa/web' },
+    { host: '9090.web-1.shop', node: { address: '10.0.0.11', port: 15443 }, id: 'spiffe://cluster.local/ns/shop/sa/web' },
   ]);
-  t.deepEqual(view.inbound, { address: '0.0.0.0', port: 15443, services: [{ host: '10-244-1-5.shop.pod.cluster.local', id: 'spiffe://cluster.local/ns/shop/sa/web', backend: { address: '10.244.1.5', port: 8080 } }] });
+  t.deepEqual(view.inbound, { address: '0.0.0.0', port: 15443, services: [
+    { host: '8080.web-1.shop', id: 'spiffe://cluster.local/ns/shop/sa/web', backend: { address: '10.244.1.5', port: 8080 } },
+    { host: '9090.web-1.shop', id: 'spiffe://cluster.local/ns/shop/sa/web', backend: { address: '10.244.1.5', port: 9090 } },
+  ] });
   t.true(meshResources(view).length > 0, 'a view Envoy resources can be made of');
-  t.is(podMeshHost('fd00::1', 'ns'), 'fd00--1.ns.pod.cluster.local');
+  t.is(podMeshHost('shop', 'db', 5432), '5432.db.shop', 'named as standalone mode names mesh services');
 });
 
 test('a node without pods serves nothing; pods without an address or node are not in the mesh yet', (t) => {

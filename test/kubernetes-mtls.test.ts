@@ -177,9 +177,9 @@ clusterTest('a CA Secret the user supplied is validated as supplied files are, a
 
 clusterTest('a pod on node-1 reaches a pod on node-2 over mTLS between the nodes\' Envoys: the backend sees the client\'s verified SPIFFE ID', async (t) => {
   const [node1, node2] = cluster!.state.nodes!;
-  const host = podMeshHost(pods.backend.status!.podIP!, NS);
+  const host = podMeshHost(NS, 'backend', 3000);
   const from = podNetnsOf(cluster!, pods.frontend);
-  const viaMesh = (headers: string[] = []) => curl(from, ['-x', `http://${node1.address}:${OUTBOUND}`, ...headers.flatMap((h) => ['-H', h]), `http://${host}:3000/hello`]);
+  const viaMesh = (headers: string[] = []) => curl(from, ['-x', `http://${node1.address}:${OUTBOUND}`, ...headers.flatMap((h) => ['-H', h]), `http://${host}/hello`]);
   const answer = await eventually(async () => {
     const r = await viaMesh();
     return r.status === 200 ? r : undefined;
@@ -195,7 +195,7 @@ clusterTest('a pod on node-1 reaches a pod on node-2 over mTLS between the nodes
   // node-1's own intermediate. The backend's SVID (node-2's listener) chains to the same root through node-2's.
   const bundlePem = (await core.readNamespacedConfigMap({ name: TRUST_BUNDLE_CONFIGMAP, namespace: SYS })).data![TRUST_BUNDLE_KEY];
   const root = new X509Certificate(bundlePem);
-  const [frontLeaf, frontIntermediate] = servedChain(node2.netns, node1.address, podMeshHost(pods.frontend.status!.podIP!, NS));
+  const [frontLeaf, frontIntermediate] = servedChain(node2.netns, node1.address, podMeshHost(NS, 'frontend', 3000));
   t.is(frontLeaf.subjectAltName, `URI:${idOf('frontend')}`);
   t.is(xfcc.match(/Hash=([0-9a-f]+)/)![1], createHash('sha256').update(frontLeaf.raw).digest('hex'));
   const [backLeaf, backIntermediate] = servedChain(node1.netns, node2.address, host);
@@ -229,9 +229,9 @@ clusterTest('a pod on node-1 reaches a pod on node-2 over mTLS between the nodes
 
 clusterTest('only the node\'s pods enter the mesh, and node-2 lets no client without an SVID in', async (t) => {
   const [node1, node2] = cluster!.state.nodes!;
-  const host = podMeshHost(pods.backend.status!.podIP!, NS);
+  const host = podMeshHost(NS, 'backend', 3000);
   // The node itself is no workload: the outbound listener has no filter chain for its address.
-  t.is((await curl(node1.netns, ['-x', `http://${node1.address}:${OUTBOUND}`, `http://${host}:3000/`])).status, 0);
+  t.is((await curl(node1.netns, ['-x', `http://${node1.address}:${OUTBOUND}`, `http://${host}/`])).status, 0);
   // Straight to node-2's inbound listener without a client certificate: the connection is counted, the TLS
   // handshake is not completed.
   const listener = `0.0.0.0_${INBOUND}`;

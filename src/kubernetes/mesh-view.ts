@@ -2,9 +2,9 @@
 //
 // Identity: a pod's SPIFFE ID is `spiffe://<trust domain>/ns/<namespace>/sa/<spec.serviceAccountName or default>`,
 // as Istio names workloads: the ServiceAccount is what Kubernetes lets a pod run as, so it is what the pod proves.
-// Naming: a pod is reached through the mesh by its Kubernetes pod DNS name, `<a-b-c-d>.<namespace>.pod.cluster.local`
-// (the Host header pods send through the node's outbound listener; also the SNI between the nodes' Envoys, which
-// cannot carry an IP address). Its backend port is its first declared TCP containerPort: a pod declaring none is
+// Naming: each declared TCP containerPort of a pod is a mesh service named as standalone mode names it,
+// `<port>.<pod>.<namespace>` (src/mtls/standalone-mesh.ts): the Host header pods send through the node's outbound
+// listener, and the SNI between the nodes' Envoys (which cannot carry an IP address). A pod declaring no port is
 // not served through the mesh (it can still call out).
 // Scope: every pod with an address and a node address is a destination (pods on this node too, which then cross
 // the node's own inbound listener); this node's pods are its sources (by their exact source address) and its
@@ -12,6 +12,7 @@
 import type { KubeObject } from './informers.js';
 import type { LocalService, MeshNodeView, RemoteService, SourceWorkload } from '../mtls/mesh-resources.js';
 import { workloadId } from '../mtls/spiffe-id.js';
+import { meshServiceHost } from '../mtls/standalone-mesh.js';
 
 export const DEFAULT_MESH_OUTBOUND_PORT = 15002;
 export const DEFAULT_MESH_INBOUND_PORT = 15443;
@@ -38,12 +39,13 @@ export interface MeshPod {
   address: string;
   node: string;
   nodeAddress: string;
-  port?: number;
+  /** The declared TCP containerPorts. */
+  ports: number[];
 }
 
-/** The pod DNS name the mesh routes by (Kubernetes' `<ip with dashes>.<namespace>.pod.<cluster domain>`). */
-export function podMeshHost(address: string, namespace: string): string {
-  return `${address.replace(/[.:]/g, '-')}.${namespace}.pod.cluster.local`;
+/** The mesh's name of a pod's port (Host header and SNI). */
+export function podMeshHost(namespace: string, name: string, port: number): string {
+  return meshServiceHost(`${namespace}/${name}`, port);
 }
 
 /** The pods that take part in the mesh: running, addressed, not host-network, not being deleted. */
@@ -57,8 +59,8 @@ export function meshPods(pods: readonly KubeObject[], trustDomain: string): Mesh
     const nodeAddress = p.status?.hostIP;
     if (!namespace || !name || !address || !nodeAddress || !p.spec?.nodeName || p.spec.hostNetwork || p.metadata?.deletionTimestamp) continue;
     if (p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed') continue;
-    const port = p.spec.containers?.flatMap((c) => c.ports ?? []).find((x) => (x.protocol ?? 'TCP') === 'TCP' && x.containerPort)?.containerPort;
-    out.push({ namespace, name, address, nodeAddress, node: p.spec.nodeName, id: workloadId(trustDomain, namespace, p.spec.serviceAccountName || 'default').uri, ...(port ? { port } : {}) });
+    const ports = [...new Set(p.spec.containers?.flatMap((c) => c.ports ?? []).filter((x) => (x.protocol ?? 'TCP') === 'TCP' && x.containerPort).map((x) => x.containerPort!))];
+    out.push({ namespace, name, address, nodeAddress, node: p.spec.nodeName, id: workloadId(trustDomain, namespace, p.spec.serviceAccountName || 'default').uri, ports });
   }
   return out.sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
 }
@@ -71,8 +73,8 @@ export function meshViewFromPods(pods: readonly KubeObject[], o: MeshViewOptions
   const byId = new Map<string, string[]>();
   for (const p of local) byId.set(p.id, [...(byId.get(p.id) ?? []), p.address]);
   const sources: SourceWorkload[] = [...byId].map(([id, addresses]) => ({ id, sources: addresses }));
-  const services: RemoteService[] = all.filter((p) => p.port).map((p) => ({ host: podMeshHost(p.address, p.namespace), node: { address: p.nodeAddress, port: o.inboundPort }, id: p.id }));
-  const inbound: LocalService[] = local.filter((p) => p.port).map((p) => ({ host: podMeshHost(p.address, p.namespace), id: p.id, backend: { address: p.address, port: p.port! } }));
+  const services: RemoteService[] = all.flatMap((p) => p.ports.map((port) => ({ host: podMeshHost(p.namespace, p.name, port), node: { address: p.nodeAddress, port: o.inboundPort }, id: p.id })));
+  const inbound: LocalService[] = local.flatMap((p) => p.ports.map((port) => ({ host: podMeshHost(p.namespace, p.name, port), id: p.id, backend: { address: p.address, port } })));
   return {
     trustDomain: o.trustDomain,
     ...(sources.length > 0 && services.length > 0 ? { outbound: { address: bind, port: o.outboundPort, sources, services } } : {}),

@@ -26,10 +26,12 @@ export class NodeMesh extends EventEmitter<{ change: [] }> {
   private authority: TrustDomainAuthority | undefined;
   private agent: MeshNodeAgent | undefined;
   private pods: readonly KubeObject[] = [];
+  private current: MeshNodeView;
   private lastError = '';
 
   constructor(private readonly kc: k8s.KubeConfig, readonly opts: NodeMeshOptions, private readonly log: Logger) {
     super();
+    this.current = this.view();
   }
 
   start(): void {
@@ -38,9 +40,12 @@ export class NodeMesh extends EventEmitter<{ change: [] }> {
     }, () => this.caChanged(), this.log);
   }
 
-  /** The node's mesh resources now (none until the CA is known). */
+  /**
+   * The node's mesh resources now: none until the CA is known, and none while the node has no mesh listener (Envoy
+   * asks for the SDS Secrets listeners and clusters name; one it never asks for would never be ACKed).
+   */
   resources(): Resource[] {
-    if (!this.agent) return [];
+    if (!this.agent || (!this.current.outbound && !this.current.inbound)) return [];
     try {
       return this.agent.resources();
     } catch (err) {
@@ -52,7 +57,8 @@ export class NodeMesh extends EventEmitter<{ change: [] }> {
   /** The pods changed (the agent's translation): a new view. */
   setPods(pods: readonly KubeObject[]): void {
     this.pods = pods;
-    this.agent?.setView(this.view());
+    this.current = this.view();
+    this.agent?.setView(this.current);
   }
 
   /** The trust domain's authority (tests read the SVIDs served). */
@@ -85,7 +91,7 @@ export class NodeMesh extends EventEmitter<{ change: [] }> {
     this.lastError = '';
     if (!this.authority) {
       this.authority = new TrustDomainAuthority(ca, this.opts.svidTtlMs);
-      this.agent = new MeshNodeAgent(this.authority, this.view(), this.opts.svidTtlMs);
+      this.agent = new MeshNodeAgent(this.authority, this.current, this.opts.svidTtlMs);
       this.agent.on('change', () => this.emit('change'));
       this.log.info({ trustDomain: ca.trustDomain, root: ca.root.x509.fingerprint256, intermediate: ca.intermediate.x509.fingerprint256 }, 'mesh CA loaded');
       this.emit('change');
