@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { clusterDown, clusterOptions, clusterStatus, clusterUp } from '../devcluster/cluster.js';
 import { runKubelet } from '../devcluster/kubelet/main.js';
 
-interface ClusterFlags { name: string; subnet: string; stateDir?: string; nodes?: string; weft?: boolean }
+interface ClusterFlags { name: string; subnet: string; stateDir?: string; nodes?: string; weft?: boolean; mutualAuth?: boolean }
 interface KubeletFlags { node: string; kubeconfig: string; nodeNetns: string; nodeAddress: string; podCidr: string; stateDir: string; podNetnsPrefix: string; bpfPinRoot: string; tlsCertFile?: string; tlsPrivateKeyFile?: string; clientCaFile?: string }
 
 function requireRoot(): void {
@@ -22,11 +22,13 @@ export function addDevClusterCommands(program: Command): void {
   common(cluster.command('up').description('start the cluster (building its binaries the first time) and print the KUBECONFIG path'))
     .option('--nodes <n>', 'number of nodes (network namespaces, each with its kubelet)', '1')
     .option('--no-weft', 'do not start Weft (the operator, one agent with the datapath per node, the GatewayClass weft)')
+    .option('--mutual-auth', 'start the operator and the agents with --mutual-auth: the mesh CA in kube-system, pods\' SVIDs, the mesh listeners')
     .action(async (flags: ClusterFlags) => {
+      if (flags.mutualAuth && flags.weft === false) throw new Error('--mutual-auth is passed to the Weft that up starts; it makes no sense with --no-weft');
       requireRoot();
       const nodes = Number(flags.nodes ?? '1');
       if (!Number.isInteger(nodes) || nodes < 0 || nodes > 200) throw new Error(`--nodes must be 0-200, not "${flags.nodes}"`);
-      const state = await clusterUp({ ...clusterOptions(flags.name, flags.subnet, flags.stateDir), nodes, weft: flags.weft !== false }, (line) => console.error(line));
+      const state = await clusterUp({ ...clusterOptions(flags.name, flags.subnet, flags.stateDir), nodes, weft: flags.weft !== false, mutualAuth: flags.mutualAuth === true }, (line) => console.error(line));
       console.error(`cluster ${state.name} is up: API server ${state.apiserverUrl}; kubectl: ${state.kubectl}`);
       for (const p of state.processes) console.error(`  ${p.name.padEnd(26)} pid ${String(p.pid).padEnd(8)} log ${p.log}`);
       console.log(state.kubeconfig);

@@ -30,6 +30,8 @@ export interface ClusterOptions {
   nodes?: number;
   /** Also start Weft: the operator, one agent with the datapath per node, the GatewayClass `weft` (default false). */
   weft?: boolean;
+  /** The Weft it starts runs with --mutual-auth (the mesh CA in kube-system, the pods' SVIDs, the mesh listeners). */
+  mutualAuth?: boolean;
 }
 
 export interface ClusterState {
@@ -185,13 +187,13 @@ export async function clusterUp(opts: ClusterOptions, log: (line: string) => voi
     }
     if (opts.weft) {
       log('starting Weft: the operator, and one agent (with its Envoy and the datapath) per node');
-      const operator = startOperator(state, logs);
+      const operator = startOperator(state, logs, opts.mutualAuth === true);
       state.processes.push(operator);
       await saveState();
       const kc = new k8s.KubeConfig();
       kc.loadFromFile(state.kubeconfig);
       await applyGatewayClass(kc);
-      const agents = (state.nodes ?? []).map((node) => startAgent(state, node, logs));
+      const agents = (state.nodes ?? []).map((node) => startAgent(state, node, logs, opts.mutualAuth === true));
       state.processes.push(...agents);
       await saveState();
       await waitForWeft(kc, agents, operator, 180_000);

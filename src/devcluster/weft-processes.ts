@@ -22,21 +22,25 @@ export function gatewayAddressPool(subnet: string): string {
   return `${prefix}.200-${prefix}.250`;
 }
 
-export function startOperator(state: ClusterState, logDir: string): StartedProcess {
+/** `--mutual-auth`: the operator keeps the mesh CA in kube-system (its Lease's namespace), where the agents read it. */
+const MUTUAL_AUTH_ARGS = ['--mutual-auth', '--ca-namespace', 'kube-system'];
+
+export function startOperator(state: ClusterState, logDir: string, mutualAuth = false): StartedProcess {
   // Inside the control-plane namespace, over the API server's loopback like the other control-plane components.
   return startInNamespace(state.controlPlaneNamespace, 'weft-operator', process.execPath, [
     weftMain(), 'operator', '--kubeconfig', join(state.stateDir, 'kubeconfig.internal'), '--gateway-address-pool', gatewayAddressPool(state.subnet),
+    ...(mutualAuth ? MUTUAL_AUTH_ARGS : []),
   ], join(logDir, 'weft-operator.log'));
 }
 
-export function startAgent(state: ClusterState, node: NodeNetwork, logDir: string): StartedProcess {
+export function startAgent(state: ClusterState, node: NodeNetwork, logDir: string, mutualAuth = false): StartedProcess {
   // The node's own addresses (the `host` identity, always let into local pods): its address, and the pod CIDR's
   // gateway, which weft-cni puts on the node's loopback with the first pod (the source of the kubelet's probes and
   // of Envoy's connections to local pods); the agent's default would miss it.
   const nodeIps = [node.address, podGateway(node)];
   return startInNamespace(node.netns, `weft-agent-${node.name}`, process.execPath, [
     weftMain(), 'agent', '--kubeconfig', state.kubeconfig, '--node', node.name, '--announce-interface', 'eth0',
-    '--datapath', '--bpf-pin-root', bpfPinRoot(state, node), '--node-ip', nodeIps.join(','),
+    '--datapath', '--bpf-pin-root', bpfPinRoot(state, node), '--node-ip', nodeIps.join(','), ...(mutualAuth ? MUTUAL_AUTH_ARGS : []),
   ], join(logDir, `weft-agent-${node.name}.log`));
 }
 
