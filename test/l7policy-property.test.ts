@@ -1,7 +1,8 @@
 // Property: for random policies and requests, what the real Envoy does (verdict, and the headers the
 // application receives after headerMatches mismatch actions) equals what a reference evaluator written
 // from Cilium's documentation (test/helpers/l7policy-reference.ts) says, with the server's ingress policies and
-// the clients' egress policies (both must allow: the server's listener applies both). Runs are few on purpose
+// the clients' egress policies (both must allow: the server's listener applies both). authentication.mode included
+// (requests here are plaintext). Runs are few on purpose
 // (each one reconfigures Envoy); fast-check prints the smallest failing policy and requests.
 import test from 'ava';
 import fc from 'fast-check';
@@ -38,9 +39,13 @@ const peer = fc.oneof(
   fc.constant({}),
 );
 
+// Requests here are plaintext: a rule requiring authentication refuses its peers (and their other rules on the port).
+const authentication = fc.constantFrom(undefined, undefined, undefined, { mode: 'disabled' as const }, { mode: 'required' as const });
+
 const rule = (port: number): fc.Arbitrary<RefRule> =>
-  fc.tuple(peer, fc.option(fc.array(httpRule, { minLength: 1, maxLength: 3 }), { nil: undefined })).map(([p, http]) => ({
+  fc.tuple(peer, fc.option(fc.array(httpRule, { minLength: 1, maxLength: 3 }), { nil: undefined }), authentication).map(([p, http, auth]) => ({
     ...p,
+    ...(auth ? { authentication: auth } : {}),
     toPorts: [{ ports: [{ port: String(port), protocol: 'TCP' as const }], ...(http ? { rules: { http } } : {}) }],
   }));
 
@@ -97,10 +102,11 @@ metadata:
 status: { podIP: ${serverPod.ips[0]} }
 `;
   let runs = 0;
-  const seen = { forward: 0, deny: 0, edited: 0, egressDenied: 0 };
+  const seen = { forward: 0, deny: 0, edited: 0, egressDenied: 0, authenticationRequired: 0 };
   await fc.assert(
     fc.asyncProperty(fc.array(policy(f.port), { minLength: 1, maxLength: 3 }), fc.array(egressPolicy(f.port), { maxLength: 2 }), fc.array(request, { minLength: 6, maxLength: 6 }), async (policies, egressPolicies, requests) => {
       runs++;
+      if (policies.some((p) => p.ingress?.some((r) => r.authentication?.mode === 'required'))) seen.authenticationRequired++;
       const translation = await f.apply(yamlFor(f.net, f.port, serverYaml, policies, egressPolicies));
       if (translation.problems.length) throw new Error(`unexpected problems: ${JSON.stringify(translation.problems)}`);
       for (const r of requests) {
@@ -131,7 +137,7 @@ status: { podIP: ${serverPod.ips[0]} }
   );
   t.true(runs >= 25);
   // The generated cases exercise both outcomes, or the property would prove little.
-  t.true(seen.forward > 0 && seen.deny > 0 && seen.edited > 0 && seen.egressDenied > 0, JSON.stringify(seen));
+  t.true(seen.forward > 0 && seen.deny > 0 && seen.edited > 0 && seen.egressDenied > 0 && seen.authenticationRequired > 0, JSON.stringify(seen));
 });
 
 function yamlFor(net: string, port: number, server: string, policies: RefPolicy[], egressPolicies: RefEgressPolicy[]): string {

@@ -13,11 +13,14 @@
 // egress rules may send only what those rules allow-list for the destination and port; a client no policy
 // selects in that direction sends anything. A request is forwarded when the client's egress rules and the
 // server's ingress rules both allow it (the egress check sees the request as the client sent it).
+// authentication.mode: Cilium's "Mutual Authentication" page and its policy map's merge (see below).
 import { RE2 } from 're2-wasm';
 
 export interface RefPeer {
   /** Pod labels; undefined for an address outside the cluster (the world). */
   labels?: Record<string, string>;
+  /** Whether the peer mutually authenticated (over the mesh); plaintext when absent. */
+  authenticated?: boolean;
 }
 
 export interface RefRequest {
@@ -46,6 +49,7 @@ export type RefHeaders = Map<string, string[]>;
 export interface RefRule {
   fromEndpoints?: Array<{ matchLabels: Record<string, string> }>;
   fromEntities?: string[];
+  authentication?: { mode: 'disabled' | 'required' };
   toPorts: Array<{ ports: Array<{ port: string; protocol: 'TCP' }>; rules?: { http: RefHttpRule[] } }>;
 }
 
@@ -154,6 +158,10 @@ export function referenceOutcome(policies: RefPolicy[], port: number, peer: RefP
   const portRules = allows.flatMap((r) => r.toPorts.filter((tp) => onPort([tp])));
   // Default deny: the server is selected by policies with ingress rules.
   if (portRules.length === 0) return deny;
+  // Mutual authentication: `required` "allows traffic only when the peers have mutually authenticated";
+  // Cilium's policy map merges the rules of one peer and port, the strongest explicit mode winning.
+  const onThisPort = allows.filter((r) => onPort(r.toPorts));
+  if (!peer.authenticated && onThisPort.some((r) => r.authentication?.mode === 'required')) return deny;
   const httpRules = portRules.flatMap((tp) => tp.rules?.http ?? []);
   const hasActions = httpRules.some((r) => r.headerMatches?.some((m) => m.mismatch));
   // "A layer 7 request is permitted if at least one of the rules matches"; with actions, every rule is
