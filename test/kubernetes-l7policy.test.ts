@@ -5,6 +5,7 @@
 // them), and serves its Envoy the transparent listener. Pod A's allowed path reaches pod B (which sees A's own
 // address), another path gets 403 `Access denied` from the proxy, a pod the policy does not name gets nothing, and
 // editing the policy in the API server changes what passes. The node agent's flow agent shows those requests and drops.
+// Egress: a policy with an egress HTTP rule for pod C allow-lists C's own requests, with no change to the agent.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
@@ -162,6 +163,29 @@ clusterTest('editing the policy in the API server changes what passes', async (t
     return r.status === 200 ? r : undefined;
   }, 20_000, 'no policy: everything passes, not proxied');
   t.is((JSON.parse(open.body) as Echo).peer, pods.intruder.address);
+});
+
+clusterTest('an egress HTTP rule: pod C\'s own requests to pod B are allow-listed by the proxy, other destinations dropped', async (t) => {
+  const egress = {
+    apiVersion: 'cilium.io/v2', kind: 'CiliumNetworkPolicy', metadata: { name: 'intruder-egress', namespace: NS },
+    spec: {
+      endpointSelector: { matchLabels: { app: 'intruder' } },
+      egress: [{ toEndpoints: [{ matchLabels: { app: 'backend' } }], toPorts: [{ ports: [{ port: '3000', protocol: 'TCP' }], rules: { http: [{ method: 'GET', path: '/public.*' }] } }] }],
+    },
+  };
+  await objects.create(egress);
+  t.teardown(() => objects.delete(egress).then(() => undefined, () => undefined));
+  const b = `http://${pods.backend.address}:3000`;
+  const denied = await eventually(() => {
+    const r = get(pods.intruder, `${b}/private`);
+    return r.status === 403 ? r : undefined;
+  }, 30_000, 'the egress rule in the proxy');
+  t.is(denied.body, 'Access denied');
+  const allowed = get(pods.intruder, `${b}/public/z`);
+  t.is(allowed.status, 200);
+  t.like(JSON.parse(allowed.body) as Echo, { backend: 'backend', path: '/public/z', peer: pods.intruder.address });
+  t.is(get(pods.intruder, `http://${pods.frontend.address}:3000/public/z`).status, 0, 'egress is default-deny for C now: the datapath drops other destinations');
+  t.is(get(pods.frontend, `${b}/private`).status, 200, 'other clients are not restricted (nor proxied)');
 });
 
 clusterTest('the agent reports whether every pod still has the datapath\'s program on its veth (what weft status checks)', (t) => {
