@@ -177,10 +177,15 @@ clusterTest('an egress HTTP rule: pod C\'s own requests to pod B are allow-liste
   t.teardown(() => objects.delete(egress).then(() => undefined, () => undefined));
   const b = `http://${pods.backend.address}:3000`;
   const denied = await eventually(() => {
-    const r = get(pods.intruder, `${b}/private`);
+    const r = get(pods.intruder, `${b}/private-egress`);
     return r.status === 403 ? r : undefined;
   }, 30_000, 'the egress rule in the proxy');
   t.is(denied.body, 'Access denied');
+  // The flow agent names both ends and the direction (the egress chain's access log).
+  const c = client(`${node!.address}:4244`);
+  t.teardown(() => c.close());
+  const flow = await eventually(async () => (await getFlows(c, { type: ['L7'], http_path: ['/private-egress'] }))[0], 15_000, 'the egress denial as a flow');
+  t.like(flow, { traffic_direction: 'EGRESS', verdict: 'DROPPED', http: { status: 403 }, source: { ip: pods.intruder.address, pod: 'intruder' }, destination: { ip: pods.backend.address, port: 3000, pod: 'backend' } });
   const allowed = get(pods.intruder, `${b}/public/z`);
   t.is(allowed.status, 200);
   t.like(JSON.parse(allowed.body) as Echo, { backend: 'backend', path: '/public/z', peer: pods.intruder.address });
