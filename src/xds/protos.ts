@@ -7,6 +7,7 @@ import protobuf from 'protobufjs';
 import * as protoLoader from '@grpc/proto-loader';
 import type { Any } from '../generated/google/protobuf/Any.js';
 import { TYPE_PREFIX } from './type-urls.js';
+import { encodePlainMessage, UnsupportedMessageError } from './message-encoder.js';
 
 const require = createRequire(import.meta.url);
 
@@ -95,7 +96,13 @@ export function messageType(fullName: string): protobuf.Type {
 /** Encodes a message given in proto-loader's object form (snake_case fields, enum names as strings). */
 export function encodeMessage(fullName: string, message: object): Uint8Array {
   const type = messageType(fullName);
-  return type.encode(type.fromObject(message)).finish();
+  try {
+    return encodePlainMessage(type, message);
+  } catch (e) {
+    // What the fast encoder does not take (a protobufjs message instance, say), protobufjs does.
+    if (!(e instanceof UnsupportedMessageError)) throw e;
+    return type.encode(type.fromObject(message)).finish();
+  }
 }
 
 /** Packs a typed message into google.protobuf.Any, as Envoy expects for typed_config and resources. */
