@@ -6,7 +6,6 @@
 // Protobuf lets a message be written as the concatenation of its fields in any order, and repeated
 // message fields are just a tag and a length-prefixed body each. The fields are written here in field
 // number order, as protobufjs writes them, so the bytes equal those of encoding the whole message at once.
-import protobuf from 'protobufjs';
 import type { Route } from '../../generated/envoy/config/route/v3/Route.js';
 import type { ClusterIR, HttpRouteIR } from '../../ir/model.js';
 import { encodeMessage } from '../protos.js';
@@ -48,12 +47,12 @@ export class RouteEncodingCache {
   }
 
   private encodeVirtualHost(vh: VirtualHostRoutes, listenerPort: number): EncodedVirtualHost {
-    const routesWriter = protobuf.Writer.create();
+    const routes: Uint8Array[] = [];
     const clusters = new Set<string>();
     const upstreams = new Map<string, ClusterIR>();
     let invalidBackend = false;
     for (const r of vh.routes) {
-      for (const bytes of this.routeBytes(r, listenerPort)) routesWriter.uint32(tag(VIRTUAL_HOST_ROUTES)).bytes(bytes);
+      for (const bytes of this.routeBytes(r, listenerPort)) routes.push(bytes);
       routeClusters(r, clusters);
       if (r.action.kind !== 'forward') continue;
       for (const b of r.action.backends) {
@@ -63,7 +62,7 @@ export class RouteEncodingCache {
       for (const m of r.mirrors ?? []) upstreams.set(m.cluster.name, m.cluster);
     }
     // name (field 1) and domains (2) before the routes (3).
-    const body = concat(encodeMessage('envoy.config.route.v3.VirtualHost', { name: vh.name, domains: vh.domains }), routesWriter.finish());
+    const body = framed(encodeMessage('envoy.config.route.v3.VirtualHost', { name: vh.name, domains: vh.domains }), VIRTUAL_HOST_ROUTES, routes);
     return { routes: vh.routes, body, clusters: [...clusters], upstreams: [...upstreams.values()], invalidBackend };
   }
 
@@ -137,13 +136,13 @@ function routeClusters(r: HttpRouteIR, into: Set<string>): void {
  * clusters its routes use.
  */
 export function routeConfigurationFromRoutes(name: string, listenerPort: number, virtualHosts: VirtualHostRoutes[], cache: RouteEncodingCache): EncodedRouteConfiguration {
-  const writer = protobuf.Writer.create();
+  const bodies: Uint8Array[] = [];
   const clusters = new Set<string>();
   const upstreams: ClusterIR[] = [];
   let invalidBackend = false;
   for (const vh of virtualHosts) {
     const encoded = cache.virtualHost(vh, listenerPort);
-    writer.uint32(tag(ROUTE_CONFIGURATION_VIRTUAL_HOSTS)).bytes(encoded.body);
+    bodies.push(encoded.body);
     for (const c of encoded.clusters) clusters.add(c);
     upstreams.push(...encoded.upstreams);
     invalidBackend ||= encoded.invalidBackend;
@@ -151,17 +150,34 @@ export function routeConfigurationFromRoutes(name: string, listenerPort: number,
   // name (field 1) comes before the virtual hosts, ignore_port_in_host_matching (field 15) after.
   const head = encodeMessage('envoy.config.route.v3.RouteConfiguration', { name });
   const tail = encodeMessage('envoy.config.route.v3.RouteConfiguration', { ignore_port_in_host_matching: true });
-  const body = concat(head, writer.finish(), tail);
+  const body = framed(head, ROUTE_CONFIGURATION_VIRTUAL_HOSTS, bodies, tail);
   const references: ResourceRef[] = [...clusters].map((c) => ({ typeUrl: TypeUrl.Cluster, name: c }));
   return { resource: { typeUrl: TypeUrl.RouteConfiguration, name, version: contentVersion(body), body, references }, upstreams, invalidBackend };
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
+const varintSize = (v: number): number => (v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : 5);
+
+/** `head`, each of `bodies` as a length-delimited field `field`, then `tail`: one buffer, each byte copied once. */
+function framed(head: Uint8Array, field: number, bodies: Uint8Array[], tail?: Uint8Array): Uint8Array {
+  const key = tag(field);
+  let size = head.length + (tail?.length ?? 0);
+  for (const b of bodies) size += varintSize(key) + varintSize(b.length) + b.length;
+  const out = Buffer.allocUnsafe(size);
+  out.set(head, 0);
+  let at = head.length;
+  const varint = (v: number): void => {
+    while (v > 0x7f) {
+      out[at++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    out[at++] = v;
+  };
+  for (const b of bodies) {
+    varint(key);
+    varint(b.length);
+    out.set(b, at);
+    at += b.length;
   }
+  if (tail) out.set(tail, at);
   return out;
 }
