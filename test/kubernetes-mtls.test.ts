@@ -225,6 +225,12 @@ clusterTest('a pod on node-1 reaches a pod on node-2 over mTLS between the nodes
   t.is(metric(inbound, 'envoy_listener_', '_ssl_fail_verify_error', listener), 0);
   const outbound = await envoyStats(node1.netns);
   t.true(metric(outbound, 'envoy_cluster_', '_ssl_handshake', 'mesh-out|') >= 1, sslLines(outbound));
+
+  // The agent reports the expiry of the SVIDs it serves (one hour, renewed at half-life) and of the bundle's root.
+  const agentMetrics = (await run('ip', ['netns', 'exec', node1.netns, 'curl', '-sf', `http://127.0.0.1:${HEALTH_PORT}/metrics`])).stdout;
+  const expiry = Number(new RegExp(`^weft_certificate_expiry_seconds\\{kind="svid",name="${idOf('frontend')}"\\} (-?\\d+)$`, 'm').exec(agentMetrics)?.[1]);
+  t.true(expiry > 1700 && expiry <= 3600, `${expiry}`);
+  t.regex(agentMetrics, /^weft_certificate_expiry_seconds\{kind="bundle",name="[^"]*Weft root CA cluster\.local[^"]*"\} \d+$/m);
 });
 
 clusterTest('only the node\'s pods enter the mesh, and node-2 lets no client without an SVID in', async (t) => {

@@ -10,6 +10,7 @@ import { DEFAULT_PIN_ROOT } from '../datapath/datapath.js';
 import { networkInterfaces } from 'node:os';
 import { startHealthServer } from '../kubernetes/health-server.js';
 import { processRegistry } from '../metrics/registry.js';
+import { CertificateMetrics } from '../metrics/certificates.js';
 import { registerDatapathMetrics, registerEndpointProgramMetrics } from '../metrics/datapath.js';
 import { NodeFlows } from '../observe/kubernetes-flows.js';
 import { mtlsFromDir } from '../observe/mtls.js';
@@ -55,6 +56,7 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
   }) : undefined;
   if (flows) log.info({ port: flows.agent.observerPort, accessLogPort: flows.agent.accessLogPort }, 'flows served (weft observe, weft relay)');
   const mesh = flags.mesh ? new NodeMesh(kc, { ...flags.mesh, nodeName }, log.child({ component: 'mesh' })) : undefined;
+  if (mesh) CertificateMetrics.of(registry).add(() => mesh.certificates());
   const agent = new NodeAgent({
     ...(mesh ? { mesh } : {}),
     ...(datapath ? { datapath, l7: { transparent: datapath.transparent, hostIps: nodeIps } } : {}),

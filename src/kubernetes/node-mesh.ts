@@ -6,8 +6,9 @@
 import { EventEmitter } from 'node:events';
 import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from '../log/logger.js';
+import { bundleExpiries, type CertificateExpiry } from '../metrics/certificates.js';
 import { MeshNodeAgent } from '../mtls/mesh-agent.js';
-import type { MeshNodeView } from '../mtls/mesh-resources.js';
+import { meshIdentities, type MeshNodeView } from '../mtls/mesh-resources.js';
 import { TrustDomainAuthority } from '../mtls/trust-bundle.js';
 import type { Resource } from '../xds/resource.js';
 import { startKindInformer, type KindInformer, type KubeObject } from './informers.js';
@@ -52,6 +53,16 @@ export class NodeMesh extends EventEmitter<{ change: [] }> {
       this.report(`mesh view rejected: ${(err as Error).message}`);
       return [];
     }
+  }
+
+  /** The SVIDs served and the bundle's roots, for the certificate expiry metric. */
+  certificates(): CertificateExpiry[] {
+    if (!this.agent || !this.authority) return [];
+    const svids = meshIdentities(this.current).flatMap((id) => {
+      const svid = this.agent!.svid(id);
+      return svid ? [{ kind: 'svid', name: id, notAfter: svid.notAfter }] : [];
+    });
+    return [...svids, ...bundleExpiries('bundle', this.authority.bundlePem())];
   }
 
   /** The pods changed (the agent's translation): a new view. */
