@@ -4,7 +4,7 @@
 // `weft operator` on the host and `weft agent` with its Envoy in the node's namespace, both as child processes; the
 // backend is an echo pod on the node. Traffic goes from the host to the Gateway's pool address on the cluster bridge.
 //
-//   node dist/bench/k8s-propagation.js [--size=quick|full] [--routes=100,1000]     (root)
+//   node dist/bench/k8s-propagation.js [--size=quick|full] [--routes=100,1000] [--cluster=NAME --subnet=A.B.C.0/24]  (root)
 //
 // Baseline, measured in the same run, interleaved with the changes: the API server's create round trip for a
 // ConfigMap (what any controller pays to see an object exist), so the ratio says what Weft adds on top of the API.
@@ -112,9 +112,10 @@ async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('needs root: the cluster lives in network namespaces');
   console.log(`# k8s-propagation  size=${args.get('size') ?? 'quick'}  ${treeState()}  ${machine()}  ${new Date().toISOString()}`);
   console.log(`# ${command}`);
-  const id = process.pid % 250;
-  const opts = clusterOptions(`kb${process.pid.toString(36)}`.slice(0, 11), `10.84.${id}.0/24`, path.join(mkdtempSync(path.join(tmpdir(), 'weft-bench-k8s-')), 'state'));
-  const prefix = `10.84.${id}`;
+  // --cluster/--subnet: a name and /24 of the caller's (several sessions share the machine); else unique to this process.
+  const subnet = args.get('subnet') ?? `10.84.${process.pid % 250}.0/24`;
+  const opts = clusterOptions(args.get('cluster') ?? `kb${process.pid.toString(36)}`.slice(0, 11), subnet, path.join(mkdtempSync(path.join(tmpdir(), 'weft-bench-k8s-')), 'state'));
+  const prefix = subnet.split('.').slice(0, 3).join('.');
   const gatewayIp = `${prefix}.200`;
   const children: ChildProcess[] = [];
   let pod: TestPod | undefined;

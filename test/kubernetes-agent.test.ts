@@ -7,6 +7,9 @@ import * as k8s from '@kubernetes/client-node';
 import { CONTROLLER_NAME } from '../src/gateway/conditions.js';
 import { silentLogger } from '../src/log/logger.js';
 import { Operator } from '../src/kubernetes/operator.js';
+import { KubernetesSource } from '../src/kubernetes/source.js';
+import { TRANSLATED_KINDS } from '../src/kubernetes/watched-kinds.js';
+import type { Manifest } from '../src/sources/manifests.js';
 import { ipIn } from '../src/devcluster/netns.js';
 import { createNodeNetwork, deleteNodeNetwork, type NodeNetwork } from '../src/devcluster/nodes.js';
 import { devClusterUnavailable, startTestCluster, type TestCluster } from './helpers/devcluster.js';
@@ -147,4 +150,22 @@ clusterTest('the agent withdraws the Gateway address when it stops', async (t) =
   const after = await ipIn(node!.netns, '-o', 'addr', 'show', 'dev', 'eth0');
   t.false(after.includes(`${gatewayIp}/32`));
   t.true(after.includes(`${node!.address}/24`));
+});
+
+// What keeps one new route cheap at 1,000 (bench/k8s-propagation.ts): the source hands the pipeline the same manifest
+// object for every object that did not change, so the translation caches (keyed by manifest) skip them.
+clusterTest('the source reuses the manifests of unchanged objects across snapshots; a changed object gets a new one', async (t) => {
+  const snapshots: Manifest[][] = [];
+  const source = new KubernetesSource(cluster!.kc, { kinds: TRANSLATED_KINDS, logger: silentLogger, debounceMs: 10 }, (m) => snapshots.push(m));
+  t.teardown(() => source.stop());
+  const byKey = (ms: Manifest[]) => new Map(ms.map((m) => [`${m.kind} ${m.metadata.namespace ?? ''}/${m.metadata.name}`, m]));
+  const first = byKey(await eventually(() => source.synced() && source.manifests(), 20_000, 'the source synced'));
+  const changed = 'Service agent-test/blue';
+  const svc = await objects.read({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'blue', namespace: NS } });
+  await objects.replace({ ...svc, metadata: { ...svc.metadata, labels: { touched: 'yes' } } });
+  const after = byKey(await eventually(() => snapshots.find((s) => s.some((m) => m.kind === 'Service' && m.metadata.labels?.touched)), 20_000, 'a snapshot with the change'));
+  t.not(after.get(changed), first.get(changed), 'the changed Service has a new manifest');
+  const unchanged = [...first.keys()].filter((k) => k !== changed && after.has(k));
+  t.true(unchanged.length >= 3, unchanged.join(', '));
+  for (const k of unchanged) t.is(after.get(k), first.get(k), k);
 });
