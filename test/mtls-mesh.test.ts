@@ -17,6 +17,7 @@ import { ACCESS_DENIED_BODY } from '../src/l7policy/envoy.js';
 import { translateYaml } from '../src/standalone/pipeline.js';
 import type { Resource } from '../src/xds/resource.js';
 import { MeshNode, createNodePair, netnsMissing, runLoad, startEchoPod, type NodePair } from './helpers/mtls-nodes.js';
+import { eventually } from './helpers/net.js';
 
 const TD = 'cluster.local';
 const CLIENT = `spiffe://${TD}/ns/default/sa/client`;
@@ -320,6 +321,7 @@ spec:
     const [listener] = l7.listeners;
     t.is(listener.meshRoute, `l7/mesh/default/server/${BACKEND_PORT}`);
     f.viewB.inbound!.services[0].routeConfig = listener.meshRoute;
+    f.viewB.inbound!.accessLogPath = accessLog;
     f.extraB = l7.resources;
     await f.push();
   };
@@ -338,11 +340,19 @@ spec:
   t.deepEqual(forged.statuses, { 403: 1 }, 'the other service account');
   t.deepEqual(forged.refusals, [ACCESS_DENIED_BODY]);
 
+  // The inbound listener logs them as the policy listeners do, naming the peer by its verified SPIFFE ID's identity.
+  const clientIdentity = String(translateYaml('policy.yaml', pods).l7!.table.byIp.get(clientIp));
+  const readLog = () => readFileSync(accessLog, 'utf8').split('\n').filter(Boolean).map((l) => parseL7AccessLogLine(l)!);
+  const meshLog = await eventually(() => (readLog().length >= 3 ? readLog() : undefined), 10_000, 'three access log lines (Envoy flushes the file every second)');
+  t.like(meshLog[0], { verdict: 'FORWARDED', path: '/allowed', destinationEndpoint: 'default/server', sourceIdentity: Number(clientIdentity) });
+  t.like(meshLog[1], { verdict: 'DENIED', path: '/other', reason: 'denied:l7', sourceIdentity: Number(clientIdentity) });
+  t.is(meshLog.length, 3);
+
   // Plaintext from the allowed pod's own address, straight to the server's policy listener on node B.
   const plaintext = await runLoad(f.pair.b, { url: `http://${serverIp}:${BACKEND_PORT}/allowed`, host: HOST, localAddress: clientIp, count: 1 });
   t.deepEqual(plaintext.statuses, { 403: 1 }, 'the rule requires authentication; plaintext is refused');
   t.deepEqual(plaintext.refusals, [ACCESS_DENIED_BODY]);
-  const logged = readFileSync(accessLog, 'utf8').trim().split('\n').map((l) => parseL7AccessLogLine(l)!);
+  const logged = await eventually(() => (readLog().length >= 4 ? readLog() : undefined), 10_000, 'the plaintext request\'s access log line');
   t.like(logged.at(-1), { verdict: 'DROPPED', reason: 'dropped:authentication-required', responseCode: 403 });
   t.true(logged.at(-1)!.sourceAddress.startsWith(`${clientIp}:`));
 

@@ -3,20 +3,23 @@
 // policed port through the outbound listener (Host `<port>.<pod>.<namespace>`), the inbound listener applies the
 // server pod's L7 policy to the verified SPIFFE ID; plaintext to the pod's policy listener is refused. Dropping
 // the requirement stops the mesh. Real Envoy, loopback addresses only.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
+import { parseL7AccessLogLine, type L7AccessLogEntry } from '../src/l7policy/access-log.js';
 import { ACCESS_DENIED_BODY } from '../src/l7policy/envoy.js';
 import { silentLogger } from '../src/log/logger.js';
 import { meshServiceHost } from '../src/mtls/standalone-mesh.js';
 import { StandaloneRunner } from '../src/standalone/runner.js';
 import { startEchoBackend, type EchoReply } from './helpers/echo-backend.js';
 import { addressBlock, request } from './helpers/l7policy.js';
-import { freePort } from './helpers/net.js';
+import { eventually, freePort } from './helpers/net.js';
 import { readyAfter, replaceFile, startedAndReady } from './helpers/standalone.js';
 
 const TD = 'cluster.local';
+
+const readL7Log = (file: string): L7AccessLogEntry[] => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => parseL7AccessLogLine(l)!) : []);
 
 test('weft run: a policy requiring authentication starts the mesh; the server pod\'s L7 policy applies to the verified SPIFFE ID; plaintext is refused; without the requirement the mesh stops', async (t) => {
   const backend = await startEchoBackend('server');
@@ -64,6 +67,11 @@ ${authentication ? '    authentication: { mode: required }\n' : ''}    toPorts:
   t.regex(String(echoed.headers['x-forwarded-client-cert']), new RegExp(`URI=spiffe://${TD}/ns/default/sa/client$`), 'the server sees the client\'s verified identity');
   t.deepEqual(await viaMesh(clientIp, '/other').then((r) => [r.status, r.body]), [403, ACCESS_DENIED_BODY]);
   t.deepEqual(await viaMesh(otherIp, '/allowed').then((r) => [r.status, r.body]), [403, ACCESS_DENIED_BODY], 'another service account');
+  // The mesh's requests are in the L7 access log, the peer named by its verified SPIFFE ID's identity.
+  const client = runner.last!.l7!.table.byIp.get(clientIp);
+  const line = await eventually(() => readL7Log(runner.l7AccessLogPath).find((l) => l.path === '/allowed' && l.verdict === 'FORWARDED'), 10_000, 'the mesh request in the access log');
+  t.like(line, { sourceIdentity: client, destinationEndpoint: 'default/server', destinationPort: port });
+
   // The inbound listener checks the path the application will see (the outbound listener forwards it as sent).
   t.is((await viaMesh(clientIp, '/allowed/../other')).status, 403, 'dot segments are resolved before the rules');
   t.is((await viaMesh(clientIp, '/x/..%2F..%2Fother')).status, 403, 'encoded slashes are decoded before the rules');

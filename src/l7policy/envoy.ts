@@ -34,13 +34,12 @@ import { clusterResource, endpointsResource, listenerResource, routeConfiguratio
 import { packAny } from '../xds/protos.js';
 import type { Resource } from '../xds/resource.js';
 import { accessLogServiceResources, grpcAccessLog, type AccessLogServiceTarget, type AccessLogTag } from '../xds/translator/access-log-service.js';
-import { MESH_INBOUND_RBAC_FILTER } from '../mtls/mesh-resources.js';
 import { formatPrefix, parsePrefix, prefixKey, prefixWithin, type Prefix } from './cidr.js';
-import { POLICY_REQUEST_HANDLING } from './http-hardening.js';
+import { MESH_INBOUND_RBAC_FILTER, POLICY_REQUEST_HANDLING } from './http-hardening.js';
 import { spiffeIdentities } from './spiffe-identities.js';
 import { HEADER_ACTIONS_FILTER, HEADER_MISMATCH_METADATA, HEADER_RULES_FILTER, HeaderActionsError, headerActionsConfig, headerMatchValue } from './header-actions.js';
 import { RESERVED_HOST, RESERVED_WORLD, type Endpoint, type IdentityTable } from './identities.js';
-import { action, addressIn, all, DESTINATION_IP_INPUT, exactPredicate, NEVER, peerSpiffeIdIn, presentPredicate, regexPredicate, SOURCE_IP_INPUT, type OnMatch, type Predicate } from './matchers.js';
+import { action, addressIn, all, DESTINATION_IP_INPUT, exactPredicate, NEVER, PEER_URI_SAN_INPUT, peerSpiffeIdIn, presentPredicate, regexPredicate, SOURCE_IP_INPUT, type OnMatch, type Predicate } from './matchers.js';
 import { decide, hasHeaderActions, type Decision, type DirectionPolicy, type PolicyModel } from './model.js';
 import type { Direction, HttpRule } from './types.js';
 import type { TypedExtensionConfig } from '../generated/xds/core/v3/TypedExtensionConfig.js';
@@ -369,8 +368,13 @@ export function meshPortPolicy(model: PolicyModel, dp: DirectionPolicy, port: nu
     matcher_list: fieldMatchers(groups, secrets),
     on_no_match: unnamed.verdict === 'allow' ? decisionOnMatch(unnamed, secrets) : action('dropped:default-deny', false),
   };
+  // For the access log, as on the plaintext side: the peer's identity (several, comma-separated, when its
+  // service account has pods of several label sets), by the verified SPIFFE ID.
+  const map: Record<string, OnMatch> = {};
+  for (const [id, identities] of spiffeIdentities(model.table, trustDomain)) map[id] = action(identities.join(','), true);
+  const shadow: Matcher = { matcher_tree: { input: PEER_URI_SAN_INPUT, exact_match_map: { map } }, on_no_match: action(UNLISTED, true) };
   const headerActions = [...groups.map((g) => g.decision), unnamed].some((d) => actionRules(d).length > 0);
-  return { rbac: { matcher }, headerActions };
+  return { rbac: Object.keys(map).length ? { matcher, shadow_matcher: shadow } : { matcher }, headerActions };
 }
 
 /** The shadow matcher's name for a source address outside the port's rules (the world, or an unnamed pod). */
@@ -433,6 +437,11 @@ const INGRESS_PEER = `%DYNAMIC_METADATA(${RBAC_METADATA}:shadow_effective_policy
 const EGRESS_PEER = `%DYNAMIC_METADATA(${RBAC_METADATA}:${EGRESS_RULES_PREFIX}shadow_effective_policy_id)%`;
 
 /** The JSON access log line of every request (see access-log.ts for reading it back). */
+/** The L7 access log of ingress requests (one JSON line each), for other connection managers that apply this policy (the mesh's inbound listener). */
+export function l7IngressAccessLog(path: string): NonNullable<HttpConnectionManager['access_log']>[number] {
+  return { name: 'envoy.access_loggers.file', typed_config: packAny('envoy.extensions.access_loggers.file.v3.FileAccessLog', accessLog(path, 'ingress')) };
+}
+
 function accessLog(path: string, direction: Direction): FileAccessLog {
   const ends: Record<string, string> =
     direction === 'ingress'

@@ -4,6 +4,9 @@
 // answers Cilium's body.
 import type { HttpConnectionManager } from '../generated/envoy/extensions/filters/network/http_connection_manager/v3/HttpConnectionManager.js';
 
+/** The mesh inbound listener's RBAC filter: route configurations (the mesh's, and the L7 policy's mesh routes) configure it per virtual host. */
+export const MESH_INBOUND_RBAC_FILTER = 'envoy.filters.http.rbac';
+
 /** Cilium's body for a request its proxy denies (cilium/proxy appends CRLF). */
 export const ACCESS_DENIED_BODY = 'Access denied\r\n';
 

@@ -27,7 +27,8 @@ import type { CertificateValidationContext } from '../generated/envoy/extensions
 import type { CommonTlsContext } from '../generated/envoy/extensions/transport_sockets/tls/v3/CommonTlsContext.js';
 import type { DownstreamTlsContext } from '../generated/envoy/extensions/transport_sockets/tls/v3/DownstreamTlsContext.js';
 import type { UpstreamTlsContext } from '../generated/envoy/extensions/transport_sockets/tls/v3/UpstreamTlsContext.js';
-import { POLICY_REQUEST_HANDLING } from '../l7policy/http-hardening.js';
+import { l7IngressAccessLog } from '../l7policy/envoy.js';
+import { MESH_INBOUND_RBAC_FILTER, POLICY_REQUEST_HANDLING } from '../l7policy/http-hardening.js';
 import { ADS_CONFIG_SOURCE } from '../xds/builders.js';
 import { clusterResource, listenerResource, routeConfigurationResource, secretResource } from '../xds/envoy-resources.js';
 import { packAny } from '../xds/protos.js';
@@ -79,7 +80,11 @@ export interface MeshNodeView {
   /** Where the node's pods send (the outbound listener); absent when none does. */
   outbound?: SocketAddress & { sources: SourceWorkload[]; services: RemoteService[] };
   /** Where other nodes connect (the inbound listener); absent when nothing is served. */
-  inbound?: SocketAddress & { services: LocalService[] };
+  inbound?: SocketAddress & {
+    services: LocalService[];
+    /** Where the inbound listener writes the L7 policy's access log (src/l7policy: one JSON line per request); none when absent. */
+    accessLogPath?: string;
+  };
   /** Plaintext between nodes (the benchmark's baseline only): no TLS, no identity. */
   plaintext?: boolean;
   /** Requests per node-to-node connection (1 makes every request a new handshake); unlimited by default. */
@@ -119,8 +124,7 @@ function spiffeRbac(ids: string[]): RBAC {
   };
 }
 
-/** The inbound listener's RBAC filter: route configurations (this module's, and the L7 policy's) configure it per virtual host. */
-export const MESH_INBOUND_RBAC_FILTER = 'envoy.filters.http.rbac';
+export { MESH_INBOUND_RBAC_FILTER };
 
 /**
  * The inbound HCM always has the RBAC filter (without rules it allows everything); each service's
@@ -131,7 +135,7 @@ const inboundRbacFilter = { name: MESH_INBOUND_RBAC_FILTER, typed_config: packAn
 
 type NamedFilter = { name: string; typed_config: ReturnType<typeof packAny> };
 
-function hcm(statPrefix: string, route: RouteConfiguration | { rds: string }, inbound: boolean): NamedFilter {
+function hcm(statPrefix: string, route: RouteConfiguration | { rds: string }, inbound: boolean, accessLogPath?: string): NamedFilter {
   const config: HttpConnectionManager = {
     stat_prefix: statPrefix,
     codec_type: 'AUTO',
@@ -141,6 +145,7 @@ function hcm(statPrefix: string, route: RouteConfiguration | { rds: string }, in
     forward_client_cert_details: inbound ? 'SANITIZE_SET' : 'SANITIZE',
     // Inbound: L7 policy sees the path the application will see; refusals answer `Access denied`.
     ...(inbound ? { set_current_client_cert_details: { uri: true }, ...POLICY_REQUEST_HANDLING } : {}),
+    ...(accessLogPath ? { access_log: [l7IngressAccessLog(accessLogPath)] } : {}),
   };
   return { name: 'envoy.filters.network.http_connection_manager', typed_config: packAny('envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager', config) };
 }
@@ -213,7 +218,7 @@ function inboundResources(view: MeshNodeView, inb: NonNullable<MeshNodeView['inb
       name: `to|${svc.id}`,
       ...(view.plaintext ? {} : { filter_chain_match: { server_names: [svc.host] } }),
       ...(view.plaintext ? {} : { transport_socket: { name: 'envoy.transport_sockets.tls', typed_config: packAny('envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext', tls) } }),
-      filters: [hcm(`${prefixOf(view)}-inbound`, { rds: routeName }, !view.plaintext)],
+      filters: [hcm(`${prefixOf(view)}-inbound`, { rds: routeName }, !view.plaintext, inb.accessLogPath)],
     });
   }
   resources.push(

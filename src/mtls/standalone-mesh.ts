@@ -14,6 +14,8 @@ export interface StandaloneMeshOptions {
   outbound: SocketAddress;
   /** Where the outbound listener's mutual TLS arrives (the inbound listener; the same Envoy). */
   inbound: SocketAddress;
+  /** The L7 access log the inbound listener writes too. */
+  accessLogPath?: string;
 }
 
 /** Whether some policy has a rule whose peers must authenticate (`authentication.mode` other than `disabled`). */
@@ -57,7 +59,7 @@ export function standaloneMeshView(l7: L7Translation, o: StandaloneMeshOptions):
   const view: MeshNodeView = {
     trustDomain: o.trustDomain,
     ...(sources.size ? { outbound: { ...o.outbound, sources: [...sources.values()], services: remote } } : {}),
-    ...(local.length ? { inbound: { ...o.inbound, services: local } } : {}),
+    ...(local.length ? { inbound: { ...o.inbound, services: local, ...(o.accessLogPath ? { accessLogPath: o.accessLogPath } : {}) } } : {}),
   };
   return { view, problems };
 }

@@ -295,7 +295,7 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
       return [];
     }
     const outbound = this.meshOutbound;
-    const { view, problems } = standaloneMeshView(t.l7, { trustDomain: this.meshTrustDomain, outbound, inbound: { address: '127.0.0.1', port: this.opts.mesh?.inboundPort ?? DEFAULT_MESH_INBOUND_PORT } });
+    const { view, problems } = standaloneMeshView(t.l7, { trustDomain: this.meshTrustDomain, outbound, inbound: { address: '127.0.0.1', port: this.opts.mesh?.inboundPort ?? DEFAULT_MESH_INBOUND_PORT }, accessLogPath: this.l7AccessLogPath });
     for (const p of problems) this.log.warn(p);
     if (!this.mesh) {
       const { ca, created } = loadOrCreateCa(this.opts.mesh?.caDir ?? path.join(this.workDir, 'ca'), { trustDomain: this.meshTrustDomain });
