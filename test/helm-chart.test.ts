@@ -402,6 +402,9 @@ async function deployed(t: ExecutionContext, cluster: TestCluster, kube: (args: 
   t.is(await can('weft-operator', 'update', 'leases.coordination.k8s.io/weft-operator', '-n', NS), 'yes');
   t.is(await can('weft-operator', 'update', 'leases.coordination.k8s.io/other', '-n', NS), 'no');
   t.is(await can('weft-operator', 'create', 'leases.coordination.k8s.io', '-n', 'kube-system'), 'no');
+  t.is(await can('weft-operator', 'patch', 'services', '-n', 'default'), 'yes', 'the per-Gateway Service is server-side applied');
+  t.is(await can('weft-operator', 'delete', 'endpointslices.discovery.k8s.io', '-n', 'default'), 'yes');
+  t.is(await can('weft-operator', 'update', 'services', '-n', 'default'), 'no');
   t.is(await can('weft-agent', 'list', 'httproutes.gateway.networking.k8s.io', '-A'), 'yes');
   t.is(await can('weft-agent', 'update', 'gateways.gateway.networking.k8s.io', '--subresource=status', '-n', 'default'), 'no', 'the agent writes nothing');
   t.is(await can('weft-agent', 'create', 'leases.coordination.k8s.io', '-n', NS), 'no');

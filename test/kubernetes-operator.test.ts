@@ -253,3 +253,57 @@ clusterTest('Gateway addresses come from the pool, oldest Gateway first; an exha
   t.is(await eventually(() => address('third'), 20_000, 'third address after second is deleted'), `${poolPrefix()}.201`);
   t.is(await address('gw'), `${poolPrefix()}.200`);
 });
+
+clusterTest('per-Gateway infrastructure: a headless Service and EndpointSlice owned by the Gateway carry spec.infrastructure labels and annotations, follow changes, and go with the Gateway', async (t) => {
+  if (!operators.some((o) => o.isLeader)) startOperator('replica-infra');
+  const readOrUndefined = (apiVersion: string, kind: string, name: string): Promise<Obj | undefined> =>
+    objects.read<Obj>({ apiVersion, kind, metadata: { name, namespace: NS } }).catch((err: { code?: number }) => {
+      if (err.code === 404) return undefined;
+      throw err;
+    });
+  const service = (name: string) => readOrUndefined('v1', 'Service', name);
+  const slice = (name: string) => readOrUndefined('discovery.k8s.io/v1', 'EndpointSlice', name) as Promise<(Obj & { endpoints?: Array<{ addresses: string[] }>; ports?: Array<{ port: number }> }) | undefined>;
+  const gw = await read('Gateway', 'gw');
+
+  const svc = await eventually(() => service('weft-gateway-gw'), 20_000, 'the Service of Gateway gw');
+  t.like(svc.metadata?.labels, { 'gateway.networking.k8s.io/gateway-name': 'gw', 'app.kubernetes.io/managed-by': 'weft-operator' });
+  t.like(svc.metadata?.ownerReferences?.[0], { kind: 'Gateway', name: 'gw', uid: gw.metadata?.uid, controller: true });
+  t.is(svc.spec?.clusterIP, 'None', 'headless: a DNS name, no virtual address for the datapath');
+  const listenerPorts = [...new Set((gw.spec?.listeners as Array<{ port: number }>).map((l) => l.port))].sort((a, b) => a - b);
+  t.deepEqual((svc.spec?.ports as Array<{ port: number }>).map((p) => p.port), listenerPorts, 'one port per listener port');
+  const ipv4 = await eventually(() => slice('weft-gateway-gw-ipv4'), 20_000, 'the EndpointSlice of Gateway gw');
+  t.deepEqual(ipv4.endpoints?.map((e) => e.addresses), [[`${poolPrefix()}.200`]], 'the Gateway\'s address');
+  t.is(ipv4.metadata?.labels?.['kubernetes.io/service-name'], 'weft-gateway-gw');
+  t.is(await service('weft-gateway-foreign'), undefined, 'another controller\'s Gateway gets nothing');
+
+  // As the conformance test GatewayInfrastructure sets them.
+  await update('Gateway', 'gw', (o) => {
+    o.spec!.infrastructure = { labels: { key2: 'value2' }, annotations: { key1: 'value1' } };
+  });
+  const labelled = await eventually(async () => {
+    const s = await service('weft-gateway-gw');
+    return s?.metadata?.labels?.key2 === 'value2' && s.metadata.annotations?.key1 === 'value1' ? s : undefined;
+  }, 20_000, 'infrastructure labels and annotations on the Service');
+  t.is(labelled.metadata?.labels?.['gateway.networking.k8s.io/gateway-name'], 'gw');
+  await eventually(async () => (await slice('weft-gateway-gw-ipv4'))?.metadata?.labels?.key2 === 'value2', 20_000, 'infrastructure labels on the EndpointSlice');
+
+  await update('Gateway', 'gw', (o) => {
+    o.spec!.infrastructure = { annotations: { key1: 'changed' } };
+  });
+  const relabelled = await eventually(async () => {
+    const s = await service('weft-gateway-gw');
+    return s?.metadata?.annotations?.key1 === 'changed' ? s : undefined;
+  }, 20_000, 'the changed annotation');
+  t.is(relabelled.metadata?.labels?.key2, undefined, 'a label removed from spec.infrastructure is removed');
+
+  // A Service deleted by someone else comes back; a Gateway's objects go with it.
+  await objects.delete({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'weft-gateway-gw', namespace: NS } });
+  await eventually(() => service('weft-gateway-gw'), 20_000, 'the Service recreated');
+  const doomed: Obj = { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'doomed', namespace: NS },
+    spec: { gatewayClassName: 'weft', listeners: [{ name: 'http', protocol: 'HTTP', port: 9090 }] } };
+  await objects.create(doomed);
+  await eventually(() => service('weft-gateway-doomed'), 20_000, 'the Service of Gateway doomed');
+  await objects.delete(doomed);
+  await eventually(async () => !(await service('weft-gateway-doomed')), 20_000, 'the deleted Gateway\'s Service to go');
+  t.truthy(await service('weft-gateway-gw'), 'the other Gateway keeps its Service');
+});

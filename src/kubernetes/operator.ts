@@ -9,6 +9,9 @@ import type { IngressOptions } from '../ingress/options.js';
 import { formatProblem, type Manifest } from '../sources/manifests.js';
 import { TranslationCache, translateManifests, type Translation } from '../standalone/pipeline.js';
 import { gatewayAddressesFor } from './gateway-addresses.js';
+import { desiredGatewayInfrastructure, type GatewayInfrastructureInput } from './gateway-infrastructure.js';
+import { GatewayInfrastructureWriter } from './gateway-infrastructure-writer.js';
+import type { KubeObject } from './informers.js';
 import { parseAddressRange, type AddressRange } from './address-pool.js';
 import { LeaderElector } from './leader-election.js';
 import type { MeshCaLocation } from './mesh-ca.js';
@@ -53,6 +56,7 @@ export class Operator extends EventEmitter<OperatorEvents> {
   last: Translation | undefined;
   private readonly source: KubernetesSource;
   private readonly writer: StatusWriter;
+  private readonly infrastructure: GatewayInfrastructureWriter;
   private readonly elector: LeaderElector;
   private readonly log: Logger;
   private writing: Promise<void> | undefined;
@@ -82,6 +86,7 @@ export class Operator extends EventEmitter<OperatorEvents> {
     this.source = new KubernetesSource(opts.kubeConfig, { kinds: TRANSLATED_KINDS, logger: this.log, debounceMs: opts.debounceMs ?? 10, onStatusChange: () => this.scheduleWrite() },
       (manifests) => this.translate(manifests));
     this.writer = new StatusWriter(opts.kubeConfig, TRANSLATED_KINDS, (kind, ns, name) => this.source.object(kind, ns, name), this.log);
+    this.infrastructure = new GatewayInfrastructureWriter(opts.kubeConfig, this.log);
     this.elector = new LeaderElector(opts.kubeConfig, {
       namespace: opts.leaseNamespace ?? 'kube-system',
       name: opts.leaseName ?? 'weft-operator',
@@ -143,9 +148,30 @@ export class Operator extends EventEmitter<OperatorEvents> {
         this.statusWrites.inc({ result: 'failed' }, result.failed);
         this.statusWrites.inc({ result: 'conflict' }, result.conflicts);
         this.emit('statusesWritten', result);
+        const infra = await this.infrastructure.write(desiredGatewayInfrastructure(this.weftGateways(translation)),
+          this.liveInfrastructure(), (kind, ns, name) => this.source.object(kind, ns, name));
+        if (infra.applied || infra.deleted || infra.failed) this.log.info({ ...infra }, 'gateway infrastructure written');
       } while (this.writeAgain && this.elector.isLeader);
     })().finally(() => {
       this.writing = undefined;
+    });
+  }
+
+  /** Live Services and EndpointSlices, with their kind (informers' list items have none). */
+  private liveInfrastructure(): KubeObject[] {
+    return [
+      ...this.source.objects('Service').map((o) => ({ ...o, apiVersion: 'v1', kind: 'Service' })),
+      ...this.source.objects('EndpointSlice').map((o) => ({ ...o, apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice' })),
+    ];
+  }
+
+  /** Weft's Gateways (those it computed a status for) with the addresses that status reports. */
+  private weftGateways(translation: Translation): GatewayInfrastructureInput[] {
+    return translation.statuses.flatMap((s) => {
+      const gateway = s.kind === 'Gateway' ? this.source.object('Gateway', s.namespace, s.name) : undefined;
+      if (!gateway) return [];
+      const addresses = ((s.status.addresses ?? []) as Array<{ type?: string; value?: string }>).filter((a) => (a.type ?? 'IPAddress') === 'IPAddress' && a.value).map((a) => a.value!);
+      return [{ gateway, addresses }];
     });
   }
 
