@@ -1,8 +1,9 @@
 // Weft's run of the upstream Gateway API conformance suite (sigs.k8s.io/gateway-api/conformance, unmodified).
 // `npm run conformance` (scripts/conformance.sh) starts the local cluster and Weft, then runs this test with the
 // suite's own flags: --gateway-class, --supported-features (Weft's list, SUPPORTED_FEATURES in
-// src/gateway/translate.ts), --report-output, --version, and optionally --run-test. The profiles and the
-// implementation details of the report are fixed here, unless the flags set them.
+// src/gateway/translate.ts), --report-output, --version, the report's --organization, --project, --url and --contact
+// (from package.json or WEFT_CONFORMANCE_*), and optionally --run-test. The profiles, and implementation details the
+// flags leave empty, are filled in here.
 package conformance
 
 import (

@@ -7,7 +7,8 @@
 # Arguments are passed to the suite, e.g. --run-test=HTTPRouteWeight or --conformance-profiles=GATEWAY-HTTP.
 # Environment: WEFT_CONFORMANCE_NODES (default 1), WEFT_CONFORMANCE_NAME/_SUBNET (default conf, 10.79.0.0/24), WEFT_CONFORMANCE_KEEP=1 keeps the cluster up afterwards,
 # WEFT_CONFORMANCE_SKIP_SETUP=1 skips scripts/setup.sh (the build) when it is known to be current,
-# WEFT_CONFORMANCE_FEATURES=A,B,... claims only those features (default: Weft's SUPPORTED_FEATURES).
+# WEFT_CONFORMANCE_FEATURES=A,B,... claims only those features (default: Weft's SUPPORTED_FEATURES),
+# WEFT_CONFORMANCE_ORGANIZATION/_PROJECT/_URL/_CONTACT set the report's implementation fields (default: from package.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -24,6 +25,23 @@ state="${WEFT_CONFORMANCE_STATE:-$HOME/.local/state/weft/clusters/$name}"
 # The GatewayClass `weft dev cluster up` creates.
 gateway_class=weft
 version=$(node -p 'require("./package.json").version' 2>/dev/null || echo dev)
+# The report's implementation fields, from package.json unless the environment sets them: project = name,
+# organization = the name's npm scope or else the GitHub owner of `repository`, url = homepage (or repository),
+# contact = bugs.url / bugs.email (comma-separated, as the suite's --contact takes it).
+pkg() { node -e '
+  const p = require("./package.json");
+  const repo = String((p.repository && p.repository.url) || p.repository || "").replace(/^git\+/, "").replace(/\.git$/, "");
+  const owner = (repo.match(/github\.com[/:]([^/]+)\//) || [])[1];
+  const scope = (p.name.match(/^@([^/]+)\//) || [])[1];
+  const bugs = typeof p.bugs === "string" ? [p.bugs] : [p.bugs && p.bugs.url, p.bugs && p.bugs.email];
+  const v = { project: p.name.replace(/^@[^/]+\//, ""), organization: scope || owner || p.name, url: p.homepage || repo, contact: bugs.filter(Boolean).join(",") };
+  console.log(v[process.argv[1]] || "");' "$1" 2>/dev/null; }
+organization=${WEFT_CONFORMANCE_ORGANIZATION:-$(pkg organization)}
+project=${WEFT_CONFORMANCE_PROJECT:-$(pkg project)}
+url=${WEFT_CONFORMANCE_URL:-$(pkg url)}
+contact=${WEFT_CONFORMANCE_CONTACT:-$(pkg contact)}
+impl_flags=()
+for field in organization project url contact; do [ -z "${!field}" ] || impl_flags+=("--$field=${!field}"); done
 
 [ "${WEFT_CONFORMANCE_SKIP_SETUP:-}" = 1 ] || bash scripts/setup.sh
 export PATH="$root/node_modules/.bin:$root/node_modules/node/bin:$PATH"
@@ -80,6 +98,7 @@ set +e
   --conformance-profiles=GATEWAY-HTTP,GATEWAY-GRPC,GATEWAY-TLS \
   --report-output="$report" \
   --version="$version" \
+  "${impl_flags[@]}" \
   --usable-address="$usable_address" \
   --unusable-address="$unusable_address" \
   "$@") 2>&1 | tee "$out" | grep -E '^ {0,4}--- (PASS|FAIL)|^(FAIL|ok|PASS)' >&2

@@ -481,7 +481,7 @@ test.serial('per-backend RequestHeaderModifier on an even split: over 100 reques
   await assertHealthy(t, mesh);
 });
 
-test.serial('RequestRedirect: scheme, hostname, port, ReplaceFullPath, ReplacePrefixMatch, status codes (301, 302, 303 to a POST, 307, 308); Location as the conformance suite expects', async (t) => {
+test.serial('RequestRedirect: scheme, hostname, port, ReplaceFullPath, ReplacePrefixMatch, status codes (301, 302, 303 to a POST, 307, 308); Location as the conformance suite expects, without the scheme\'s well-known port', async (t) => {
   const redirect = (path: string, spec: string): string => `  - matches:
     - path: { type: PathPrefix, value: ${path} }
     filters:
@@ -508,18 +508,23 @@ ${spec}`;
         redirect('/prefix/one', '        path: { type: ReplacePrefixMatch, replacePrefixMatch: /two }'),
         redirect('/strip', '        path: { type: ReplacePrefixMatch, replacePrefixMatch: / }'),
         redirect('/all', '        scheme: https\n        hostname: example.org\n        port: 8443\n        path: { type: ReplaceFullPath, replaceFullPath: /new }\n        statusCode: 301'),
+        redirect('/scheme-hostname', '        scheme: https\n        hostname: example.org'),
       ].join('\n'),
-    ),
+      { hostnames: ['example.com'] },
+    ) +
+    // A wildcard hostname: the host is only known from the request.
+    routeYaml('wildcard-redirects', redirect('/scheme', '        scheme: https'), { hostnames: ['*.example.net'] }),
   );
   const cases: Array<[string, number, string]> = [
-    // The Host names a port, so a redirect to the scheme's default port names it (Envoy would keep the Host's).
-    ['/scheme', 302, 'https://example.com:443/scheme'],
+    // The Host names a port; a redirect to the scheme's well-known port leaves it out (the spec's SHOULD NOT).
+    ['/scheme', 302, 'https://example.com/scheme'],
     ['/scheme-port', 302, 'https://example.com:8443/scheme-port'],
-    ['/scheme-default-port', 302, 'https://example.com:443/scheme-default-port'],
+    ['/scheme-default-port', 302, 'https://example.com/scheme-default-port'],
+    ['/scheme-hostname', 302, 'https://example.org/scheme-hostname'],
     // No scheme, no port: the listener's port stays (Gateway API: the Gateway listener port).
     ['/hostname', 302, `http://example.org:${port}/hostname`],
     ['/port', 302, 'http://example.com:8083/port'],
-    ['/http-80', 302, 'http://example.com:80/http-80'],
+    ['/http-80', 302, 'http://example.com/http-80'],
     ['/status-301', 301, `http://example.org:${port}/status-301`],
     // Extended: HTTPRoute303/307/308RedirectStatusCode (the suite's HTTPRoute303Redirect sends a POST).
     ['/see-other', 303, `http://example.com:${port}/see-other`],
@@ -546,6 +551,10 @@ ${spec}`;
     ['/http-80', 'http://example.com/http-80'],
     ['/scheme-port', 'https://example.com:8443/scheme-port'],
   ]);
+  // Under a wildcard hostname the host comes from the request, so a Host with a port gets the well-known port
+  // written out (the right port, against the SHOULD NOT: Envoy cannot strip the request's port otherwise).
+  t.deepEqual((await request(port, { path: '/scheme', host: `a.example.net:${port}` })).headers.location, 'https://a.example.net:443/scheme');
+  t.deepEqual((await request(port, { path: '/scheme', host: 'a.example.net' })).headers.location, 'https://a.example.net/scheme');
   await assertHealthy(t, mesh);
 });
 

@@ -6,12 +6,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import type net from 'node:net';
 import test, { type ExecutionContext } from 'ava';
-import { translateGatewayApi } from '../src/gateway/translate.js';
-import { classifyManifests } from '../src/sources/kinds.js';
-import { parseManifests } from '../src/sources/manifests.js';
-import { translateIrToXds } from '../src/xds/translator/translate-ir.js';
 import { assertHealthy, backendYaml, gatewayFixture, gatewayYaml, request, routeConditions, routeYaml } from './helpers/gateway.js';
-import { meshFixture } from './helpers/mesh.js';
 import { eventually } from './helpers/net.js';
 
 const backendsYaml = (bs: Array<{ name: string; port: number }>): string => bs.map((b) => backendYaml(b)).join('');
@@ -327,41 +322,82 @@ test.serial('CORS: preflights and simple requests as the conformance suite (HTTP
   await assertHealthy(t, mesh);
 });
 
-test.serial('retry: a backend that fails each request’s first attempt with a listed code ends 200; an unlisted code is not retried; attempts bound the retries', async (t) => {
-  // HTTPRouteRule.retry is experimental-channel in v1.6.1 and Weft's manifest check knows the standard
-  // channel, so the route's retry is set on the parsed inputs: this tests the translation and Envoy.
+/**
+ * A backend that fails the first `fail` attempts of each request key (query `key`, `fail`, `mode`), as the
+ * conformance suite's echo-basic retry simulator does: `mode` a status code answers it, `rst` aborts the
+ * connection with a TCP RST, `slow` answers only after 5 s (longer than the route's backendRequest timeout).
+ * Then it answers 200 `attempt <n>`. `attempts` counts what each key saw.
+ */
+async function startFlakyBackend(t: ExecutionContext): Promise<{ port: number; attempts: Map<string, number> }> {
   const attempts = new Map<string, number>();
-  const flaky = http.createServer((req, res) => {
-    const id = String(req.headers['x-request-key'] ?? '');
-    const seen = (attempts.get(id) ?? 0) + 1;
-    attempts.set(id, seen);
-    const failFirst = Number(req.headers['x-fail-first'] ?? '1');
-    const code = Number(req.headers['x-fail-code'] ?? '503');
-    res.writeHead(seen <= failFirst ? code : 200, { 'content-type': 'text/plain' });
-    res.end(`attempt ${seen}`);
+  const timers = new Set<NodeJS.Timeout>();
+  const server = http.createServer((req, res) => {
+    const q = new URL(req.url ?? '/', 'http://x').searchParams;
+    const key = q.get('key') ?? '';
+    const seen = (attempts.get(key) ?? 0) + 1;
+    attempts.set(key, seen);
+    const mode = q.get('mode') ?? '503';
+    if (seen > Number(q.get('fail') ?? '0')) {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end(`attempt ${seen}`);
+    } else if (mode === 'rst') {
+      req.socket.resetAndDestroy();
+    } else if (mode === 'slow') {
+      const timer = setTimeout(() => (timers.delete(timer), res.writeHead(500).end()), 5_000);
+      timers.add(timer);
+    } else {
+      res.writeHead(Number(mode), { 'content-type': 'text/plain' });
+      res.end(`attempt ${seen}`);
+    }
   });
-  const flakyPort = await listenForTest(t, flaky);
-  const { mesh, port } = await meshFixture(t, { protocol: 'delta' }, []);
-  const yaml = gatewayYaml(port) + backendYaml({ name: 'flaky', port: flakyPort }) + routeYaml('retry', `  - backendRefs:\n${ref('flaky')}`);
-  const { inputs, problems } = classifyManifests(parseManifests('retry.yaml', yaml).manifests);
-  t.deepEqual(problems, []);
-  const rule = inputs.httpRoutes[0].spec.rules![0] as Record<string, unknown>;
-  rule.retry = { codes: [500, 503], attempts: 2, backoff: '10ms' };
-  const { ir } = translateGatewayApi(inputs);
-  await mesh.start(translateIrToXds(ir));
-  await mesh.converged();
-  await eventually(async () => (await request(port, { path: '/__weft_probe__', headers: { 'x-fail-first': '0' } })).status === 200, 15_000, 'the route to serve');
+  t.teardown(() => timers.forEach(clearTimeout));
+  return { port: await listenForTest(t, server), attempts };
+}
 
-  const once = await request(port, { headers: { 'x-request-key': 'a' } });
-  t.deepEqual([once.status, once.body], [200, 'attempt 2'], 'a 503 on the first attempt is retried');
-  const twice = await request(port, { headers: { 'x-request-key': 'b', 'x-fail-first': '2', 'x-fail-code': '500' } });
-  t.deepEqual([twice.status, twice.body], [200, 'attempt 3'], 'two failures, two retries');
-  const thrice = await request(port, { headers: { 'x-request-key': 'c', 'x-fail-first': '3' } });
-  t.is(thrice.status, 503, 'after attempts retries the error is returned');
-  t.is(attempts.get('c'), 3, 'one attempt and two retries');
-  const unlisted = await request(port, { headers: { 'x-request-key': 'd', 'x-fail-code': '502' } });
-  t.is(unlisted.status, 502, 'a code not listed is not retried');
-  t.is(attempts.get('d'), 1);
+test.serial('retry (HTTPRouteRetry, …BackendTimeout, …ConnectionError): listed codes within attempts, connection resets and backendRequest timeouts retried; an unlisted code and a route without retry are not', async (t) => {
+  const { port: flakyPort, attempts } = await startFlakyBackend(t);
+  // The upstream HTTPRouteRetry test's two rules, plus connection errors and the backendRequest timeout.
+  const rule = (path: string, extra: string): string => `  - matches:\n    - path: { type: PathPrefix, value: ${path} }\n${extra}    backendRefs:\n${ref('flaky')}\n`;
+  const { mesh, port, translation } = await gatewayFixture(t, [], (_bs, p) =>
+    gatewayYaml(p) +
+    backendYaml({ name: 'flaky', port: flakyPort }) +
+    routeYaml(
+      'retry',
+      rule('/code-500-attempts-3', '    retry: { codes: [500], attempts: 3, backoff: 10ms }\n') +
+        rule('/code-all-attempts-2', '    retry: { codes: [500, 502, 503, 504], attempts: 2 }\n') +
+        rule('/connection-errors', '    retry: { attempts: 2, backoff: 10ms }\n') +
+        rule('/backend-timeout', '    retry: { attempts: 2 }\n    timeouts: { request: 10s, backendRequest: 300ms }\n') +
+        rule('/no-retry', ''),
+    ),
+  );
+  t.like(routeConditions(translation, 'retry'), { Accepted: { status: 'True' }, ResolvedRefs: { status: 'True' } });
+  let n = 0;
+  /** One request that fails its first `fail` attempts in `mode`; returns the status, body and attempts seen. */
+  const attempt = async (path: string, fail: number, mode: string): Promise<[number, string, number]> => {
+    const key = `k${++n}`;
+    const r = await request(port, { path: `${path}?key=${key}&fail=${fail}&mode=${mode}` });
+    return [r.status, r.status === 200 ? r.body : '', attempts.get(key) ?? 0];
+  };
+
+  t.deepEqual(await attempt('/code-500-attempts-3', 2, '500'), [200, 'attempt 3', 3], '500 twice, then 200: two retries');
+  t.deepEqual(await attempt('/code-500-attempts-3', 4, '500'), [500, '', 4], 'four failures exceed 3 retries: the last 500 is returned');
+  t.deepEqual(await attempt('/code-500-attempts-3', 2, '503'), [503, '', 1], '503 is not listed: not retried');
+  for (const code of ['500', '502', '503', '504']) {
+    t.deepEqual(await attempt('/code-all-attempts-2', 1, code), [200, 'attempt 2', 2], `${code} once, then 200`);
+    t.deepEqual(await attempt('/code-all-attempts-2', 3, code), [Number(code), '', 3], `${code} three times exceeds 2 retries`);
+  }
+  // Connection errors (the spec's SHOULD, HTTPRouteRetryConnectionError): a TCP RST instead of a response.
+  t.deepEqual(await attempt('/connection-errors', 2, 'rst'), [200, 'attempt 3', 3], 'two resets, then 200');
+  const reset3 = await attempt('/connection-errors', 3, 'rst');
+  t.deepEqual([reset3[0], reset3[2]], [503, 3], 'three resets exceed 2 retries: 503');
+  t.deepEqual(await attempt('/connection-errors', 1, '500'), [500, '', 1], 'no codes listed: a 500 is not retried');
+  // An attempt that reaches the backendRequest timeout is cancelled and retried (HTTPRouteRetryBackendTimeout).
+  t.deepEqual(await attempt('/backend-timeout', 2, 'slow'), [200, 'attempt 3', 3], 'two attempts time out, the third answers');
+  const slow3 = await attempt('/backend-timeout', 3, 'slow');
+  t.deepEqual([slow3[0], slow3[2]], [504, 3], 'every attempt times out: 504');
+  // Without a retry stanza nothing is retried.
+  const once = await attempt('/no-retry', 1, 'rst');
+  t.deepEqual([once[0], once[2]], [503, 1], 'a reset without retry: 503 after one attempt');
   await assertHealthy(t, mesh);
 });
 

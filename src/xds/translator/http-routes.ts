@@ -76,8 +76,8 @@ function redirectPort(r: RedirectIR, listenerPort: number): { port: number; isDe
  * Gateway API: without a port, the redirect keeps the listener's port, unless the scheme changes (then
  * the scheme's well-known port); and Location should carry no port when it is the scheme's default. Envoy
  * keeps the port of the request's Host unless port_redirect says one, so port_redirect is set when the port
- * is not the scheme's default; for a Host that carries a port, envoyRoutes adds a route that names the
- * default port too (see there).
+ * is not the scheme's default. With a hostname, host_redirect replaces the whole Host (its port too), so the
+ * default port is left out; without one, envoyRoutes adds a route for a Host that carries a port (see there).
  */
 function redirectAction(r: RedirectIR, listenerPort: number): RedirectAction {
   const out: RedirectAction = { response_code: REDIRECT_CODES[r.statusCode] ?? 'FOUND' };
@@ -152,13 +152,22 @@ export function corsPolicy(c: CorsIR): CorsPolicy {
   };
 }
 
-/** Gateway API retry: the listed codes, and (as the spec recommends) connection failures and resets. */
+/**
+ * Gateway API retry. retry_on: the listed codes, and the connection errors the spec says to retry
+ * (connect-failure: TCP failure; reset: disconnect, reset, and a backendRequest timeout, which is the per-try
+ * timeout; refused-stream: HTTP/2 REFUSED_STREAM). Back-off: Envoy's is fully jittered (each wait is
+ * random in [0, interval), the interval doubling from base_interval up to max_interval), so no setting
+ * guarantees the spec's minimum `backoff`; base_interval = 2 × backoff makes the first wait backoff on
+ * average ("approximately backoff", as the spec's example has it), and max_interval caps the growth at
+ * 10 × base_interval (Envoy's default, written out). See docs/conformance-coverage.md.
+ */
 function retryPolicy(r: RetryIR, perTryMs: number | undefined): RetryPolicy {
+  const baseMs = r.backoffMs !== undefined && r.backoffMs > 0 ? 2 * r.backoffMs : undefined;
   return {
     retry_on: ['connect-failure', 'refused-stream', 'reset', ...(r.codes.length ? ['retriable-status-codes'] : [])].join(','),
     ...(r.codes.length ? { retriable_status_codes: r.codes } : {}),
     ...(r.attempts !== undefined ? { num_retries: { value: r.attempts } } : {}),
-    ...(r.backoffMs !== undefined && r.backoffMs > 0 ? { retry_back_off: { base_interval: durationOf(r.backoffMs) } } : {}),
+    ...(baseMs !== undefined ? { retry_back_off: { base_interval: durationOf(baseMs), max_interval: durationOf(10 * baseMs) } } : {}),
     ...(perTryMs !== undefined ? { per_try_timeout: durationOf(perTryMs) } : {}),
   };
 }
@@ -167,20 +176,33 @@ function retryPolicy(r: RetryIR, perTryMs: number | undefined): RetryPolicy {
 const AUTHORITY_WITH_PORT: HeaderMatcher = { name: ':authority', string_match: { safe_regex: { regex: '.*:[0-9]+' } } };
 
 /**
- * The Envoy routes of one IR route, in match order: one, except for a redirect to its scheme's default port
- * (http:80, https:443). Listeners forward Host unchanged (the backend sees the port the client sent), and
- * Envoy's redirect keeps the Host's port unless port_redirect names one; so a Host with a port gets a route of
- * its own that names the default port (Location then says it, e.g. `:443`, which is still that port), and a
- * Host without one gets a Location without port.
+ * Whether the route is a redirect, without hostname, to its scheme's well-known port: Envoy keeps the port of the
+ * request's Host unless port_redirect names one, so a Host that names a port needs a route of its own (envoyRoutes).
  */
-export function envoyRoutes(r: HttpRouteIR, listenerPort: number): Route[] {
+export function redirectKeepsRequestHost(r: HttpRouteIR, listenerPort: number): boolean {
+  return r.action.kind === 'redirect' && !r.action.redirect.hostname && redirectPort(r.action.redirect, listenerPort).isDefault;
+}
+
+/**
+ * The Envoy routes of one IR route, in match order: one, except for a redirect that keeps the request's host
+ * and goes to its scheme's well-known port (http:80, https:443). Listeners forward Host unchanged (the backend
+ * sees the port the client sent), and Envoy's redirect keeps the Host's port unless port_redirect names one; so a
+ * Host with a port gets a route of its own. In a virtual host of one exact hostname that route names the host
+ * (host_redirect, without port): Location carries no port, as the spec says it SHOULD NOT for the well-known
+ * port. In a wildcard virtual host the host is not known in advance, so the route names the port instead
+ * (`https://host:443/`: the right port, written out). A Host without a port gets a Location without port.
+ */
+export function envoyRoutes(r: HttpRouteIR, listenerPort: number, virtualHostname = '*'): Route[] {
   const route = envoyRoute(r, listenerPort);
-  if (r.action.kind !== 'redirect' || !route.redirect || !redirectPort(r.action.redirect, listenerPort).isDefault) return [route];
+  if (r.action.kind !== 'redirect' || !route.redirect || !redirectKeepsRequestHost(r, listenerPort)) return [route];
+  const redirect = virtualHostname.includes('*')
+    ? { ...route.redirect, port_redirect: redirectPort(r.action.redirect, listenerPort).port }
+    : { ...route.redirect, host_redirect: virtualHostname };
   const withPort: Route = {
     ...route,
     name: `${r.name}/host-with-port`,
     match: { ...route.match, headers: [...(route.match?.headers ?? []), AUTHORITY_WITH_PORT] },
-    redirect: { ...route.redirect, port_redirect: redirectPort(r.action.redirect, listenerPort).port },
+    redirect,
   };
   return [withPort, route];
 }

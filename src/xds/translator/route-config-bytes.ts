@@ -11,7 +11,7 @@ import type { ClusterIR, HttpRouteIR } from '../../ir/model.js';
 import { encodeMessage } from '../protos.js';
 import { contentVersion, type Resource, type ResourceRef } from '../resource.js';
 import { TypeUrl } from '../type-urls.js';
-import { envoyRoutes, INVALID_BACKEND_CLUSTER } from './http-routes.js';
+import { envoyRoutes, INVALID_BACKEND_CLUSTER, redirectKeepsRequestHost } from './http-routes.js';
 
 /** Field numbers (envoy/config/route/v3/route.proto); both are length-delimited (wire type 2). */
 const ROUTE_CONFIGURATION_VIRTUAL_HOSTS = 2;
@@ -19,21 +19,25 @@ const VIRTUAL_HOST_ROUTES = 3;
 const tag = (field: number): number => (field << 3) | 2;
 
 /**
- * Encoded Route messages by IR route object and listener port (redirects depend on the port). IR objects
+ * Encoded Route messages by IR route object and listener port (redirects depend on the port, and some on the host). IR objects
  * are never mutated once built, so an object seen again encodes to the same bytes. Keep one for a whole
  * `weft run` to skip unchanged routes on reload, or one per translation to encode each route once.
  */
 export class RouteEncodingCache {
-  private byRoute = new WeakMap<HttpRouteIR, Map<number, Uint8Array[]>>();
+  private byRoute = new WeakMap<HttpRouteIR, Map<string, Uint8Array[]>>();
   private hosts = new Map<string, EncodedVirtualHost>();
   private nextHosts = new Map<string, EncodedVirtualHost>();
 
-  /** The encoded Route messages of an IR route (usually one; see envoyRoutes). */
-  routeBytes(r: HttpRouteIR, listenerPort: number): Uint8Array[] {
+  /**
+   * The encoded Route messages of an IR route (usually one; see envoyRoutes) in a virtual host of `hostname`; only a
+   * redirect that keeps the request's host encodes differently per hostname.
+   */
+  routeBytes(r: HttpRouteIR, listenerPort: number, hostname = '*'): Uint8Array[] {
     let byPort = this.byRoute.get(r);
-    if (!byPort) this.byRoute.set(r, (byPort = new Map<number, Uint8Array[]>()));
-    let bytes = byPort.get(listenerPort);
-    if (!bytes) byPort.set(listenerPort, (bytes = envoyRoutes(r, listenerPort).map((route) => encodeMessage('envoy.config.route.v3.Route', route satisfies Route))));
+    if (!byPort) this.byRoute.set(r, (byPort = new Map<string, Uint8Array[]>()));
+    const key = redirectKeepsRequestHost(r, listenerPort) ? `${listenerPort} ${hostname}` : String(listenerPort);
+    let bytes = byPort.get(key);
+    if (!bytes) byPort.set(key, (bytes = envoyRoutes(r, listenerPort, hostname).map((route) => encodeMessage('envoy.config.route.v3.Route', route satisfies Route))));
     return bytes;
   }
 
@@ -52,7 +56,7 @@ export class RouteEncodingCache {
     const upstreams = new Map<string, ClusterIR>();
     let invalidBackend = false;
     for (const r of vh.routes) {
-      for (const bytes of this.routeBytes(r, listenerPort)) routes.push(bytes);
+      for (const bytes of this.routeBytes(r, listenerPort, vh.domains[0])) routes.push(bytes);
       routeClusters(r, clusters);
       if (r.action.kind !== 'forward') continue;
       for (const b of r.action.backends) {
