@@ -317,16 +317,18 @@ function clientsWithEgressRules(model: PolicyModel): Map<number, DirectionPolicy
 /**
  * The egress verdicts of every client with egress rules on connections to one endpoint port, keyed by the
  * client's address (Cilium evaluates them at the client; here they meet the destination's ingress rules in one
- * chain). Undefined when every client may send anything there (no egress filter needed).
+ * chain). Undefined when every client may send anything there (no egress filter needed). With `datapathDrops`
+ * (transparent mode), clients refused at L3/L4 are left out: the datapath drops their connections at their own
+ * veth, and listing them would make every destination port's configuration grow with the number of clients.
  */
-export function clientsEgressRbac(model: PolicyModel, destination: Endpoint, port: number, secrets: ReadonlyMap<string, string>): RBAC | undefined {
+export function clientsEgressRbac(model: PolicyModel, destination: Endpoint, port: number, secrets: ReadonlyMap<string, string>, datapathDrops = false): RBAC | undefined {
   const { addresses } = identityIndex(model.table);
   const byDecision = new Map<string, PeerGroup>();
   for (const [identity, dp] of [...clientsWithEgressRules(model)].sort(([a], [b]) => a - b)) {
     const decision = decide(dp, { identity: destination.identity }, port, 'TCP');
     const sig = signature(decision);
     // Headers actions are refused on egress (parse.ts), so an allowed peer without L7 rules is plainly allowed.
-    if (sig === 'allow') continue;
+    if (sig === 'allow' || (datapathDrops && decision.verdict === 'deny')) continue;
     const g = byDecision.get(sig) ?? byDecision.set(sig, { prefixes: [], decision, label: sig }).get(sig)!;
     g.prefixes.push(...(addresses.get(identity)?.prefixes ?? []));
   }
@@ -601,7 +603,7 @@ function ingressL7(model: PolicyModel, endpoint: Endpoint, opts: EnvoyL7Options,
     }
     const perFilter: Record<string, Any> = { [RBAC_FILTER]: rbacPerRoute(policy.rbac) };
     // Envoy picks this chain for every connection to the port: the clients' egress rules apply here too.
-    const egress = clientsEgressRbac(model, endpoint, port, opts.secrets);
+    const egress = clientsEgressRbac(model, endpoint, port, opts.secrets, opts.transparent !== undefined);
     if (egress) perFilter[EGRESS_RBAC_FILTER] = enable(rbacPerRoute(egress));
     if (policy.headerActions) {
       // Enables the two filters the listener has disabled, for this virtual host only.
