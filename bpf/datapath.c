@@ -556,6 +556,28 @@ assign:;
 	return 0;
 }
 
+// A connection to a local endpoint's L7-policed port that reached its veth without the proxy (from another node,
+// whose datapath does not know this endpoint's rules): to_pod runs on the veth's egress, where a packet cannot
+// be assigned to a socket, so it goes back in on the same veth's ingress (the destination MAC becomes the veth's
+// own, which the stack accepts) with the delivery mark, and from_pod assigns it to the proxy there.
+static __always_inline int hairpin_to_proxy(struct __sk_buff *skb)
+{
+	__u8 mac[6];
+	__u32 mark = proxy_mark();
+	if (!mark || bpf_skb_load_bytes(skb, 6, mac, 6) || bpf_skb_store_bytes(skb, 0, mac, 6, 0))
+		return TC_ACT_SHOT;
+	skb->mark = mark;
+	return bpf_redirect(skb->ifindex, BPF_F_INGRESS);
+}
+
+// from_pod's side of the hairpin: a packet from the pod's own namespace never carries a mark (it is cleared
+// when the packet leaves the namespace), so the delivery mark here means to_pod sent it back in.
+static __always_inline int hairpinned(struct __sk_buff *skb)
+{
+	__u32 mark = proxy_mark();
+	return mark && (skb->mark & mark) == mark;
+}
+
 // Service load balancing: a connection to a service address gets a backend once (kept in the CT_SERVICE
 // entry, so it survives backend list changes) and is DNATed to it. Returns 1 when the packet was NATed
 // (nat_* hold the service address for the reverse NAT), 0 when the destination is no service, -1 to drop.
@@ -762,6 +784,17 @@ int from_pod(struct __sk_buff *skb)
 
 	if (parse(skb, &p))
 		return TC_ACT_OK;
+	if (hairpinned(skb)) {
+		key = p.t;
+		key.dir = DIR_INGRESS;
+		ct = bpf_map_lookup_elem(&weft_conntrack, &key);
+		__u16 port = ct && (ct->flags & CT_F_REDIRECT) ? ct->proxy_port : 0;
+		if (!port || assign_to_proxy(skb, &p, port)) {
+			emit(skb, &p.t, 0, 0, FLOW_DROP, VERDICT_DENY, REASON_REDIRECT_NO_PROXY, DIR_INGRESS, port);
+			return TC_ACT_SHOT;
+		}
+		return TC_ACT_OK;
+	}
 	if (p.untracked)
 		return p.icmp_error ? icmp_error_from_pod(skb, &p) : TC_ACT_OK;
 
@@ -874,7 +907,7 @@ int to_pod(struct __sk_buff *skb)
 	}
 	if (ct) {
 		ct_touch(ct, &p);
-		return TC_ACT_OK;
+		return ct->flags & CT_F_REDIRECT ? hairpin_to_proxy(skb) : TC_ACT_OK;
 	}
 	reverse(&p.t, &key, DIR_EGRESS);
 	ct = bpf_map_lookup_elem(&weft_conntrack, &key);
@@ -906,11 +939,17 @@ int to_pod(struct __sk_buff *skb)
 		emit(skb, &p.t, src_id, dst->identity, FLOW_DROP, VERDICT_DENY, reason, DIR_INGRESS, 0);
 		return TC_ACT_SHOT;
 	}
+	// The node proxy's own upstream connections (its mark) have been through it; any other connection to an
+	// L7-policed port goes into this node's proxy, whichever node it came from (one redirected into the proxy
+	// of the client's node for the client's egress rules meets this endpoint's ingress rules here).
+	int proxied = from_proxy(skb);
+	int redirect = ingress.verdict == VERDICT_REDIRECT && !proxied && p.t.proto == IPPROTO_TCP_;
 	key = p.t;
 	key.dir = DIR_INGRESS;
-	ct_create(&key, &p, 0, 0, from_proxy(skb) ? CT_F_FROM_PROXY : 0, 0, 0);
+	ct_create(&key, &p, 0, 0, proxied ? CT_F_FROM_PROXY : redirect ? CT_F_REDIRECT : 0, 0,
+		  redirect ? ingress.proxy_port : 0);
 	emit(skb, &p.t, src_id, dst->identity, FLOW_NEW, ingress.verdict, REASON_NONE, DIR_INGRESS, ingress.proxy_port);
-	return TC_ACT_OK;
+	return redirect ? hairpin_to_proxy(skb) : TC_ACT_OK;
 }
 
 // NodePort: the node's uplink. from_netdev (tc ingress) load-balances connections to a service on a node

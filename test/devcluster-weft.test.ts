@@ -89,24 +89,28 @@ clusterTest('a Gateway and HTTPRoute applied with kubectl: Programmed with a poo
   t.true(echoPods.includes(answer.pod), `${answer.pod} is one of ${echoPods.join(', ')}`);
 });
 
-clusterTest('a CiliumNetworkPolicy with an HTTP rule is enforced between two pods, with no program loaded by hand', async (t) => {
+clusterTest('a CiliumNetworkPolicy with an HTTP rule is enforced on pods from the other node and the same node, with no program loaded by hand', async (t) => {
   await kubectl('apply', '-f', example('policy.yaml'));
-  const [backend, client] = await eventually(async () => {
-    const ps = await Promise.all(['backend', 'client'].map((name) => core().readNamespacedPod({ name, namespace: NS })));
+  const [backend, ...clients] = await eventually(async () => {
+    const ps = await Promise.all(['backend', 'client', 'neighbour'].map((name) => core().readNamespacedPod({ name, namespace: NS })));
     // The backend turns Ready only if the kubelet's probe (from the node) gets through the policy.
     return ps.every(isReady) ? ps : undefined;
-  }, 90_000, 'backend and client Ready');
+  }, 90_000, 'backend and clients Ready');
+  t.not(clients[0].spec!.nodeName, backend.spec!.nodeName, 'client runs on the other node');
+  t.is(clients[1].spec!.nodeName, backend.spec!.nodeName, 'neighbour runs on the backend\'s node');
   const url = `http://${backend.status!.podIP}:3000`;
-  const allowed = await eventually(async () => {
-    const r = await getFromPod(client, `${url}/public/x`);
-    return r.status === 200 ? r : undefined;
-  }, 30_000, 'the allowed path');
-  t.like(JSON.parse(allowed.body), { pod: 'backend', path: '/public/x' });
-  const denied = await eventually(async () => {
-    const r = await getFromPod(client, `${url}/private`);
-    return r.status === 403 ? r : undefined;
-  }, 30_000, '403 on the path the rule does not allow');
-  t.is(denied.body, 'Access denied');
+  for (const client of clients) {
+    const name = client.metadata!.name!;
+    // Until the agent has the policy in the maps, any path passes: wait for the refusal.
+    const denied = await eventually(async () => {
+      const r = await getFromPod(client, `${url}/private`);
+      return r.status === 403 ? r : undefined;
+    }, 30_000, `403 from the backend's node proxy on the path the rule does not allow, for ${name}`);
+    t.is(denied.body, 'Access denied', name);
+    const allowed = await getFromPod(client, `${url}/public/${name}`);
+    t.is(allowed.status, 200, `${name}: the allowed path`);
+    t.like(JSON.parse(allowed.body), { pod: 'backend', path: `/public/${name}` });
+  }
 });
 
 clusterTest('down stops Weft and leaves no namespace, process or bpffs mount behind', async (t) => {

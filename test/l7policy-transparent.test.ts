@@ -90,7 +90,8 @@ if (unavailable) {
   const cache = new InMemorySnapshotCache();
   const nacks: string[] = [];
   let tmp = '';
-  const pods = [pod('frontend', 'frontend', 2), pod('backend', 'backend', 3), pod('intruder', 'intruder', 4)];
+  // `remote` (a frontend too) runs on a second node: its node's datapath knows nothing of the backend's rules.
+  const pods = [pod('frontend', 'frontend', 2), pod('backend', 'backend', 3), pod('intruder', 'intruder', 4), pod('remote', 'frontend', 9)];
   const store: Manifest = { ...pod('store', 'store', 5), spec: { containers: [{ name: 'c', ports: [{ containerPort: 80 }, { containerPort: 8080 }] }] } };
 
   /** What the node agent does with a translation: the datapath maps, then the snapshot for Envoy. */
@@ -121,6 +122,8 @@ if (unavailable) {
     // Connections the datapath assigned to the proxy are delivered locally.
     ip('-n', topo.node, 'rule', 'add', 'fwmark', `${MARK}/${MARK}`, 'lookup', '100');
     ip('-n', topo.node, 'route', 'add', 'local', '0.0.0.0/0', 'dev', 'lo', 'table', '100');
+    // As the agent does (node-datapath.ts): proxied connections from other nodes must reach the pods' veths.
+    inNs(topo.node, 'sysctl', '-qw', 'net.ipv4.tcp_early_demux=0');
     dp = Datapath.open({ pinRoot: `/sys/fs/bpf/weft-test-${topo.id}` });
     dp.setProxyMarks(MARK, UPSTREAM_MARK);
     const endpoints = new EndpointMap(dp.maps.endpoints);
@@ -129,6 +132,7 @@ if (unavailable) {
       // As the CNI plugin registers a new pod: its address and veth, the "init" identity.
       endpoints.upsert({ ips: [p.ip4], identity: INIT_IDENTITY, ifindex: nativeBpf().ifIndex(topo.nodeNsPath, p.hostIf), ingressEnforced: false, egressEnforced: false });
     }
+    topo.addPod('remote', 9, topo.addNode('n2'));
     controller = new DatapathController(dp, { proxyPort: PROXY_PORT });
     await topo.serveHttp(topo.pod('backend').ns, 'b', 8081);
     await topo.serveHttp(topo.pod('backend').ns, 'b', 8082);
@@ -147,12 +151,25 @@ if (unavailable) {
   });
 
   test.after.always(async () => {
-    if (topo && dp) for (const p of topo.pods.values()) dp.detach(topo.nodeNsPath, p.hostIf);
+    if (topo && dp) for (const p of topo.pods.values()) if (p.name !== 'remote') dp.detach(topo.nodeNsPath, p.hostIf);
     dp?.destroy();
     topo?.destroy();
     await server?.shutdown(500);
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
+
+  /** The proxy's access log entries for one path (Envoy writes the file in batches: wait for them). */
+  const logged = async (requestPath: string, count: number): Promise<L7AccessLogEntry[]> =>
+    eventually(() => {
+      let text: string;
+      try {
+        text = readFileSync(path.join(tmp, 'access.log'), 'utf8');
+      } catch {
+        return undefined;
+      }
+      const entries = text.split('\n').map(parseL7AccessLogLine).filter((e): e is L7AccessLogEntry => e?.path === requestPath);
+      return entries.length >= count ? entries : undefined;
+    }, 20_000, `${count} access log line(s) for ${requestPath}`);
 
   test.serial('the allowed path reaches pod B from pod A\'s own address; another path is 403 Access denied from the proxy', async (t) => {
     const b = topo!.pod('backend');
@@ -165,6 +182,25 @@ if (unavailable) {
     t.is(denied.status, 403);
     t.is(denied.body, 'Access denied');
     t.deepEqual(nacks, []);
+  });
+
+  test.serial('a client on another node meets pod B\'s L7 rules in this node\'s proxy: allowed path 200 from its own address, another 403', async (t) => {
+    const b = topo!.pod('backend');
+    const remote = topo!.pod('remote');
+    const allowed = await eventually(() => {
+      const r = get('remote', `http://${b.ip4}:8081/public/remote`);
+      return r.status === 200 ? r : undefined;
+    }, 20_000, 'first 200 from the other node');
+    t.is(allowed.body, `b ${remote.ip4} /public/remote`, 'pod B sees the remote client\'s address (original_src)');
+    const denied = get('remote', `http://${b.ip4}:8081/private/remote`);
+    t.is(denied.status, 403, 'the destination node\'s proxy polices a connection from another node');
+    t.is(denied.body, 'Access denied');
+    const [entry] = await logged('/private/remote', 1);
+    t.like(entry, { direction: 'ingress', destinationEndpoint: 'shop/backend', verdict: 'DENIED', reason: 'denied:l7' });
+    t.true(entry.sourceAddress.startsWith(`${remote.ip4}:`), entry.sourceAddress);
+    const l4 = get('remote', `http://${b.ip4}:8082/private/remote-l4`);
+    t.is(l4.status, 200, 'port 8082 has no L7 rule: not proxied');
+    t.is(l4.body, `b ${remote.ip4} /private/remote-l4`);
   });
 
   test.serial('a pod the policy does not name is refused by the datapath; the L4-only port is not proxied', (t) => {
@@ -191,19 +227,6 @@ if (unavailable) {
     t.is(get('frontend', `http://${b.ip4}:8081/other`).status, 403);
     t.deepEqual(nacks, []);
   });
-
-  /** The proxy's access log entries for one path (Envoy writes the file in batches: wait for them). */
-  const logged = async (requestPath: string, count: number): Promise<L7AccessLogEntry[]> =>
-    eventually(() => {
-      let text: string;
-      try {
-        text = readFileSync(path.join(tmp, 'access.log'), 'utf8');
-      } catch {
-        return undefined;
-      }
-      const entries = text.split('\n').map(parseL7AccessLogLine).filter((e): e is L7AccessLogEntry => e?.path === requestPath);
-      return entries.length >= count ? entries : undefined;
-    }, 20_000, `${count} access log line(s) for ${requestPath}`);
 
   test.serial('egress: pod A\'s allowed request reaches pod S, which sees A\'s address; another path is 403 Access denied; the log says egress', async (t) => {
     apply([...pods, store, policy(['/public.*']), egressPolicy(['/public'], ['/public/a.*'])]);

@@ -5,6 +5,7 @@
 // the proxy (`deliverMark`), and a policy route delivers marked packets locally; Envoy's upstream connections
 // carry `upstreamMark`, so that the pods' replies come back to Envoy.
 import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { DatapathController } from '../datapath/controller.js';
 import { Datapath } from '../datapath/datapath.js';
@@ -45,6 +46,7 @@ export class NodeDatapath {
     const dp = Datapath.open({ pinRoot: opts.pinRoot });
     dp.setProxyMarks(DELIVER_MARK, UPSTREAM_MARK);
     await ensureProxyRoute();
+    await disableTcpEarlyDemux();
     opts.logger.info({ pinRoot: opts.pinRoot, proxyPort: opts.proxyPort }, 'datapath opened');
     return new NodeDatapath(dp, opts);
   }
@@ -105,4 +107,14 @@ async function ensureProxyRoute(): Promise<void> {
     await run('ip', ['rule', 'add', 'fwmark', `${mark}/${mark}`, 'lookup', PROXY_TABLE]);
   }
   await run('ip', ['route', 'replace', 'local', '0.0.0.0/0', 'dev', 'lo', 'table', PROXY_TABLE]);
+}
+
+/**
+ * A connection from another node to a local pod's L7-policed port is the proxy's (the datapath hands it over on the
+ * pod's veth), but its packets arrive on the uplink addressed to the pod: TCP early demux would find the proxy's
+ * socket by that address before routing, and a packet with a socket is never forwarded (ip_forward drops it), so
+ * it would not reach the veth. Off, the lookup happens once, after the veth's program assigned the socket.
+ */
+async function disableTcpEarlyDemux(): Promise<void> {
+  await writeFile('/proc/sys/net/ipv4/tcp_early_demux', '0');
 }

@@ -37,6 +37,8 @@ export class Topology {
   private readonly servers: ChildProcess[] = [];
   /** Processes this topology starts in a namespace listed here run in that cgroup (a pod's cgroup). */
   readonly cgroups = new Map<string, string>();
+  /** Nodes added by addNode → their uplink address, which the first node routes their pods to. */
+  private readonly remoteNodes = new Map<string, string>();
 
   constructor() {
     this.addNs(this.node);
@@ -48,18 +50,40 @@ export class Topology {
     return `/var/run/netns/${this.node}`;
   }
 
-  /** A pod with 10.99.0.<n>/32 and fd00:99::<n>/128, routed through its veth. */
-  addPod(name: string, n: number): Pod {
+  /**
+   * A second node: a namespace linked to the first by a veth pair (both nodes' uplink, 10.98.0.1 here and
+   * 10.98.0.2 there), its default route via the first node. Pods added on it are routed there by the first node
+   * (IPv4 only).
+   */
+  addNode(name: string): string {
+    const ns = `wn${this.id}${name}`;
+    const uplink = `u${this.id}${name}`.slice(0, 15);
+    this.addNs(ns);
+    inNs(ns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1');
+    ip('-n', this.node, 'link', 'add', uplink, 'type', 'veth', 'peer', 'name', 'uplink', 'netns', ns);
+    ip('-n', this.node, 'addr', 'add', '10.98.0.1/30', 'dev', uplink);
+    ip('-n', this.node, 'link', 'set', uplink, 'up');
+    ip('-n', ns, 'addr', 'add', '10.98.0.2/30', 'dev', 'uplink');
+    ip('-n', ns, 'link', 'set', 'uplink', 'up');
+    ip('-n', ns, 'route', 'add', 'default', 'via', '10.98.0.1');
+    this.remoteNodes.set(ns, '10.98.0.2');
+    return ns;
+  }
+
+  /** A pod with 10.99.0.<n>/32 and fd00:99::<n>/128, routed through its veth (on `node`, by default the first). */
+  addPod(name: string, n: number, node = this.node): Pod {
     const ns = `wp${this.id}${name}`;
     const hostIf = `h${this.id}${name}`.slice(0, 15);
     const pod: Pod = { name, ns, hostIf, ip4: `10.99.0.${n}`, ip6: `fd00:99::${n.toString(16)}` };
     this.addNs(ns);
-    ip('-n', this.node, 'link', 'add', hostIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
-    ip('-n', this.node, 'link', 'set', hostIf, 'up');
-    inNs(this.node, 'sysctl', '-qw', `net.ipv4.conf.${hostIf}.proxy_arp=1`);
-    ip('-n', this.node, '-6', 'addr', 'add', 'fe80::1/64', 'dev', hostIf, 'nodad');
-    ip('-n', this.node, 'route', 'add', `${pod.ip4}/32`, 'dev', hostIf);
-    ip('-n', this.node, '-6', 'route', 'add', `${pod.ip6}/128`, 'dev', hostIf);
+    ip('-n', node, 'link', 'add', hostIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
+    ip('-n', node, 'link', 'set', hostIf, 'up');
+    inNs(node, 'sysctl', '-qw', `net.ipv4.conf.${hostIf}.proxy_arp=1`);
+    ip('-n', node, '-6', 'addr', 'add', 'fe80::1/64', 'dev', hostIf, 'nodad');
+    ip('-n', node, 'route', 'add', `${pod.ip4}/32`, 'dev', hostIf);
+    ip('-n', node, '-6', 'route', 'add', `${pod.ip6}/128`, 'dev', hostIf);
+    const remote = this.remoteNodes.get(node);
+    if (remote) ip('-n', this.node, 'route', 'add', `${pod.ip4}/32`, 'via', remote);
     ip('-n', ns, 'link', 'set', 'eth0', 'up');
     ip('-n', ns, 'addr', 'add', `${pod.ip4}/32`, 'dev', 'eth0');
     ip('-n', ns, 'route', 'add', 'default', 'via', this.nodeIp4, 'dev', 'eth0', 'onlink');
@@ -190,7 +214,7 @@ export class Topology {
   /** The namespaces of this topology that still exist. */
   leftovers(): string[] {
     const list = ip('netns', 'list');
-    return [this.node, ...[...this.pods.values()].map((p) => p.ns)].filter((ns) => list.split('\n').some((l) => l.split(' ')[0] === ns));
+    return [this.node, ...this.remoteNodes.keys(), ...[...this.pods.values()].map((p) => p.ns)].filter((ns) => list.split('\n').some((l) => l.split(' ')[0] === ns));
   }
 
   addNs(ns: string): void {
