@@ -8,7 +8,7 @@ import { CONTROLLER_NAME } from '../src/gateway/conditions.js';
 import { silentLogger } from '../src/log/logger.js';
 import { Operator } from '../src/kubernetes/operator.js';
 import { KubernetesSource } from '../src/kubernetes/source.js';
-import { TRANSLATED_KINDS } from '../src/kubernetes/watched-kinds.js';
+import { POD_KIND, TRANSLATED_KINDS } from '../src/kubernetes/watched-kinds.js';
 import type { Manifest } from '../src/sources/manifests.js';
 import { ipIn } from '../src/devcluster/netns.js';
 import { createNodeNetwork, deleteNodeNetwork, type NodeNetwork } from '../src/devcluster/nodes.js';
@@ -168,4 +168,30 @@ clusterTest('the source reuses the manifests of unchanged objects across snapsho
   const unchanged = [...first.keys()].filter((k) => k !== changed && after.has(k));
   t.true(unchanged.length >= 3, unchanged.join(', '));
   for (const k of unchanged) t.is(after.get(k), first.get(k), k);
+});
+
+clusterTest('a Pod\'s new status.hostIP makes a new snapshot (the mesh view reads it), though the manifest keeps no status but the pod\'s addresses', async (t) => {
+  const core = cluster!.kc.makeApiClient(k8s.CoreV1Api);
+  await core.createNamespacedPod({ namespace: NS, body: { metadata: { name: 'moved' }, spec: { containers: [{ name: 'c', image: 'none' }] } } });
+  const setStatus = (status: k8s.V1PodStatus) => eventually(async () => {
+    // Retried: the scheduler writes the pod's conditions meanwhile.
+    const live = await core.readNamespacedPodStatus({ name: 'moved', namespace: NS });
+    return core.replaceNamespacedPodStatus({ name: 'moved', namespace: NS, body: { ...live, status: { ...live.status, ...status } } }).then(() => true, () => false);
+  }, 10_000, 'the pod status written');
+  await setStatus({ podIP: '10.9.0.5', hostIP: '10.9.1.1' });
+  const snapshots: Manifest[][] = [];
+  const source = new KubernetesSource(cluster!.kc, { kinds: [POD_KIND], logger: silentLogger, debounceMs: 10 }, (m) => snapshots.push(m));
+  t.teardown(() => source.stop());
+  // A label change first: once its snapshot came, every snapshot after it is the move's (the listed objects'
+  // events, which may follow the first snapshot, came before it).
+  const pod = await core.readNamespacedPod({ name: 'moved', namespace: NS });
+  await core.replaceNamespacedPod({ name: 'moved', namespace: NS, body: { ...pod, metadata: { ...pod.metadata, labels: { step: 'one' } } } });
+  await eventually(() => snapshots.at(-1)?.some((m) => m.metadata.labels?.step === 'one'), 20_000, 'the label change\'s snapshot');
+  const before = snapshots.length;
+  await setStatus({ hostIP: '10.9.1.2' });
+  const seen = await eventually(() => ((source.object('Pod', NS, 'moved')?.status as { hostIP?: string } | undefined)?.hostIP === '10.9.1.2' ? true : undefined), 20_000, 'the informer saw the move');
+  t.true(seen);
+  await eventually(() => (snapshots.length > before ? true : undefined), 20_000, 'a snapshot after the move');
+  t.true(snapshots.length > before);
+  await core.deleteNamespacedPod({ name: 'moved', namespace: NS, gracePeriodSeconds: 0 });
 });

@@ -4,7 +4,9 @@ import test from 'ava';
 import type * as k8s from '@kubernetes/client-node';
 import type { KubeObject } from '../src/kubernetes/informers.js';
 import { caFromSecret } from '../src/kubernetes/mesh-ca.js';
-import { meshViewFromPods, podMeshHost } from '../src/kubernetes/mesh-view.js';
+import { meshPolicyRoutes, meshViewFromPods, podMeshHost } from '../src/kubernetes/mesh-view.js';
+import { translateL7Policy } from '../src/l7policy/translate.js';
+import { TypeUrl } from '../src/xds/type-urls.js';
 import { meshResources } from '../src/mtls/mesh-resources.js';
 import { CertificateAuthority } from '../src/mtls/ca.js';
 
@@ -43,6 +45,31 @@ test('a node\'s view: its pods as sources by ServiceAccount (default when unset)
   ] });
   t.true(meshResources(view).length > 0, 'a view Envoy resources can be made of');
   t.is(podMeshHost('shop', 'db', 5432), '5432.db.shop', 'named as standalone mode names mesh services');
+});
+
+test('with the L7 policy, the node\'s policed pod ports are served with the translator\'s mesh routes, towards the pod itself', (t) => {
+  const pods = [
+    pod('web-1', 'n1', '10.244.1.5', '10.0.0.11', { sa: 'web', ports: [8080, 9090] }),
+    pod('db', 'n2', '10.244.2.5', '10.0.0.12', { sa: 'db', ports: [8080] }),
+  ];
+  const source = { file: 'api', line: 0 };
+  const rule = { toPorts: [{ ports: [{ port: '8080', protocol: 'TCP' }], rules: { http: [{ method: 'GET', path: '/public' }] } }], fromEndpoints: [{}], authentication: { mode: 'required' } };
+  const policy = { apiVersion: 'cilium.io/v2', kind: 'CiliumNetworkPolicy', metadata: { name: 'p', namespace: 'shop' }, spec: { endpointSelector: {}, ingress: [rule] }, source };
+  const l7 = translateL7Policy({ pods: pods.map((p) => ({ ...p, metadata: { ...p.metadata!, name: p.metadata!.name!, labels: {} }, source })), namespaces: [], secrets: [], policies: [policy] },
+    { transparent: { proxyPort: 15001, upstreamMark: 0x400 }, mesh: { trustDomain: 'cluster.local' } });
+  t.deepEqual(l7.problems, []);
+  const routes = meshPolicyRoutes(l7.listeners);
+  t.deepEqual([...routes].sort(), [['8080.db.shop', 'l7/mesh/shop/db/8080'], ['8080.web-1.shop', 'l7/mesh/shop/web-1/8080']]);
+  const view = meshViewFromPods(pods, opts, { routes, accessLogPath: '/tmp/l7.log' });
+  t.deepEqual(view.inbound, { address: '0.0.0.0', port: 15443, accessLogPath: '/tmp/l7.log', services: [
+    { host: '8080.web-1.shop', id: 'spiffe://cluster.local/ns/shop/sa/web', backend: { address: '10.244.1.5', port: 8080 }, routeConfig: 'l7/mesh/shop/web-1/8080' },
+    { host: '9090.web-1.shop', id: 'spiffe://cluster.local/ns/shop/sa/web', backend: { address: '10.244.1.5', port: 9090 } },
+  ] }, 'the unpoliced port goes straight to the pod; the other node\'s pod is not served here');
+  // The mesh route's cluster is the pod's address (a mesh connection's original destination is the node).
+  const route = l7.resources.find((r) => r.typeUrl === TypeUrl.RouteConfiguration && r.name === 'l7/mesh/shop/web-1/8080');
+  const cluster = route?.references.find((r) => r.typeUrl === TypeUrl.Cluster)?.name;
+  t.truthy(cluster);
+  t.true(l7.resources.some((r) => r.typeUrl === TypeUrl.ClusterLoadAssignment && r.name === cluster && Buffer.from(r.body).includes(Buffer.from('10.244.1.5'))));
 });
 
 test('a node without pods serves nothing; pods without an address or node are not in the mesh yet', (t) => {

@@ -18,6 +18,7 @@ import { CA_SECRET_NAME, TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY } from '../src
 import type { MeshCaResult } from '../src/kubernetes/mesh-ca-keeper.js';
 import { podMeshHost } from '../src/kubernetes/mesh-view.js';
 import { Operator } from '../src/kubernetes/operator.js';
+import { agentDatapathArgs } from '../src/devcluster/weft-processes.js';
 import { CertificateAuthority } from '../src/mtls/ca.js';
 import { devClusterUnavailable, podNetnsOf, startTestCluster, type TestCluster } from './helpers/devcluster.js';
 import { startAgentProcess, type AgentProcess } from './helpers/agent-process.js';
@@ -80,7 +81,7 @@ async function runPod(name: string, node: string, serviceAccountName: string): P
 async function curl(netns: string, args: string[]): Promise<{ status: number; body: string }> {
   const out = await run('ip', ['netns', 'exec', netns, 'curl', '-s', '-m', '5', '-w', '\n%{http_code}', ...args]).then((r) => r.stdout, (err: { stdout?: string }) => err.stdout || '\n000');
   const lines = out.trimEnd().split('\n');
-  return { status: Number(lines.at(-1)), body: lines.slice(0, -1).join('\n') };
+  return { status: Number(lines.at(-1)), body: lines.slice(0, -1).join('\n').trim() };
 }
 
 /** The certificate chain a node's inbound listener presents for `host` (openssl s_client, no client certificate). */
@@ -118,7 +119,8 @@ test.before(async () => {
   pods.backend = await runPod('backend', 'node-2', 'backend');
   operator = startOperator(SYS, 'op-1');
   for (const node of cluster.state.nodes!) {
-    agents.push(await startAgentProcess(cluster.state.kubeconfig, node, ['--mutual-auth', '--trust-domain', TD, '--ca-namespace', SYS, '--no-flows',
+    // With the datapath: the agents also read network policies, and police mesh requests by them.
+    agents.push(await startAgentProcess(cluster.state.kubeconfig, node, [...agentDatapathArgs(cluster.state, node), '--mutual-auth', '--trust-domain', TD, '--ca-namespace', SYS, '--no-flows',
       '--mesh-outbound-port', String(OUTBOUND), '--mesh-inbound-port', String(INBOUND), '--health-port', String(HEALTH_PORT)]));
   }
 });
@@ -252,4 +254,50 @@ clusterTest('only the node\'s pods enter the mesh, and node-2 lets no client wit
     return c.connections > before.connections ? c : undefined;
   }, 10_000, 'the refused connection in the stats');
   t.is(after.handshakes, before.handshakes, sslLines(after.text));
+});
+
+/** A CiliumNetworkPolicy on the backend: the frontend, authenticated, may GET `paths` on port 3000. */
+function authPolicy(paths: string[], resourceVersion?: string): k8s.KubernetesObject & { metadata: { name: string; namespace: string } } {
+  return {
+    apiVersion: 'cilium.io/v2', kind: 'CiliumNetworkPolicy', metadata: { name: 'backend-auth', namespace: NS, ...(resourceVersion ? { resourceVersion } : {}) },
+    spec: {
+      endpointSelector: { matchLabels: { app: 'backend' } },
+      ingress: [{ fromEndpoints: [{ matchLabels: { app: 'frontend' } }], authentication: { mode: 'required' }, toPorts: [{ ports: [{ port: '3000', protocol: 'TCP' }], rules: { http: paths.map((p) => ({ method: 'GET', path: p })) } }] }],
+    },
+  } as k8s.KubernetesObject & { metadata: { name: string; namespace: string } };
+}
+
+clusterTest('a CiliumNetworkPolicy requiring authentication polices mesh requests by the verified SPIFFE ID; an edit applies to the next request', async (t) => {
+  const [node1, node2] = cluster!.state.nodes!;
+  const host = podMeshHost(NS, 'backend', 3000);
+  const from = podNetnsOf(cluster!, pods.frontend);
+  const self = podNetnsOf(cluster!, pods.backend);
+  const viaMesh = (path: string, netns = from, node = node1) => curl(netns, ['-x', `http://${node.address}:${OUTBOUND}`, `http://${host}${path}`]);
+  const objects = k8s.KubernetesObjectApi.makeApiClient(cluster!.kc);
+  await objects.create(authPolicy(['/hello']));
+  try {
+    // Before the policy, every path answered 200 (the test above): the first 403 is the policy applied.
+    const denied = await eventually(async () => {
+      const r = await viaMesh('/other');
+      return r.status === 403 ? r : undefined;
+    }, 60_000, 'the policy applied to mesh requests');
+    t.is(denied.body, 'Access denied');
+    const allowed = await viaMesh('/hello');
+    t.is(allowed.status, 200);
+    t.regex((JSON.parse(allowed.body) as { headers: Record<string, string> }).headers['x-forwarded-client-cert'], new RegExp(`;URI=${idOf('frontend')}$`));
+    // The backend's own workload (its SVID, through node-2's Envoy) is not the policy's peer: refused on the allowed path too.
+    const stranger = await viaMesh('/hello', self, node2);
+    t.is(stranger.status, 403);
+    t.is(stranger.body, 'Access denied');
+
+    // The edit: /other allowed, /hello no longer.
+    const live = await objects.read(authPolicy([]));
+    await objects.replace(authPolicy(['/other'], live.metadata?.resourceVersion));
+    await eventually(async () => ((await viaMesh('/other')).status === 200 ? true : undefined), 60_000, 'the edited policy applied');
+    const now = await viaMesh('/hello');
+    t.is(now.status, 403);
+    t.is(now.body, 'Access denied');
+  } finally {
+    await objects.delete(authPolicy([])).catch(() => undefined);
+  }
 });

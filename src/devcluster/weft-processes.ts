@@ -33,14 +33,19 @@ export function startOperator(state: ClusterState, logDir: string, mutualAuth = 
   ], join(logDir, 'weft-operator.log'));
 }
 
-export function startAgent(state: ClusterState, node: NodeNetwork, logDir: string, mutualAuth = false): StartedProcess {
+/** The agent's flags for the node's datapath (the maps its weft-cni pins; tests starting agents of their own use them too). */
+export function agentDatapathArgs(state: Pick<ClusterState, 'stateDir'>, node: NodeNetwork): string[] {
   // The node's own addresses (the `host` identity, always let into local pods): its address, and the pod CIDR's
   // gateway, which weft-cni puts on the node's loopback with the first pod (the source of the kubelet's probes and
   // of Envoy's connections to local pods); the agent's default would miss it.
   const nodeIps = [node.address, podGateway(node)];
+  return ['--datapath', '--bpf-pin-root', bpfPinRoot(state, node), '--node-ip', nodeIps.join(',')];
+}
+
+export function startAgent(state: ClusterState, node: NodeNetwork, logDir: string, mutualAuth = false): StartedProcess {
   return startInNamespace(node.netns, `weft-agent-${node.name}`, process.execPath, [
     weftMain(), 'agent', '--kubeconfig', state.kubeconfig, '--node', node.name, '--announce-interface', 'eth0',
-    '--datapath', '--bpf-pin-root', bpfPinRoot(state, node), '--node-ip', nodeIps.join(','), ...(mutualAuth ? MUTUAL_AUTH_ARGS : []),
+    ...agentDatapathArgs(state, node), ...(mutualAuth ? MUTUAL_AUTH_ARGS : []),
   ], join(logDir, `weft-agent-${node.name}.log`));
 }
 

@@ -28,6 +28,8 @@ import { statusAddress } from './gateway-addresses.js';
 import type { NodeMesh } from './node-mesh.js';
 import { KubernetesSource } from './source.js';
 import type { L7Options } from '../l7policy/translate.js';
+import { TypeUrl } from '../xds/type-urls.js';
+import { meshPolicyRoutes } from './mesh-view.js';
 import { POD_KIND, POLICY_KINDS, TRANSLATED_KINDS, type WatchedKind } from './watched-kinds.js';
 
 export interface AgentOptions {
@@ -83,6 +85,13 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
   last: Translation | undefined;
   private readonly log: Logger;
   private readonly workDir = mkdtempSync(path.join(tmpdir(), 'weft-agent-'));
+  /**
+   * Envoy's own stdout may be no file it can open (a managed Envoy's is a pipe or nothing): the L7 access log goes
+   * to a file of the agent's unless one is given.
+   */
+  private get l7AccessLogPath(): string {
+    return this.opts.l7?.accessLogPath ?? path.join(this.workDir, 'l7-access.log');
+  }
   private readonly translations = new TranslationCache();
   private server: XdsServer | undefined;
   private supervisor: EnvoySupervisor | undefined;
@@ -158,9 +167,9 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
     const options: TranslateOptions = {
       cache: this.translations,
       ...(this.opts.ingress ? { ingress: this.opts.ingress } : {}),
-      // Envoy's own stdout may be no file it can open (a managed Envoy's is a pipe or nothing): the L7 access log goes
-      // to a file of the agent's unless one is given.
-      ...(this.opts.l7 ? { l7: { accessLogPath: path.join(this.workDir, 'l7-access.log'), ...this.opts.l7 } } : {}),
+      // With the mesh, the policy also gets the mesh's inbound routes (deciding by the verified SPIFFE ID): mesh
+      // requests are policed as the datapath's redirected ones are.
+      ...(this.opts.l7 ? { l7: { accessLogPath: this.l7AccessLogPath, ...this.opts.l7, ...(this.opts.mesh ? { mesh: { trustDomain: this.opts.mesh.opts.trustDomain } } : {}) } } : {}),
       gatewayAddress: (g) => statusAddress(source.object('Gateway', g.namespace, g.name)),
     };
     const translation = this.translationMetrics.timed(() => translateManifests(manifests, [], this.opts.flows?.translateOptions(options) ?? options));
@@ -171,7 +180,7 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
     this.loggedProblems = current;
     await this.announcer?.announce(new Set(translation.ir.httpListeners.map((l) => l.address).filter(announceable)));
     if (this.stopped) return;
-    this.opts.mesh?.setPods(source.objects('Pod'));
+    this.opts.mesh?.setPods(source.objects('Pod'), translation.l7 ? { routes: meshPolicyRoutes(translation.l7.listeners), accessLogPath: this.l7AccessLogPath } : undefined);
     this.serve(translation);
     try {
       this.opts.datapath?.syncTranslation(manifests, translation);
@@ -188,7 +197,13 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
   /** The node's snapshot: the translation's resources and the mesh's. */
   private serve(translation = this.last): void {
     if (!translation || this.stopped) return;
-    this.snapshot = Snapshot.of([...translation.resources, ...(this.opts.mesh?.resources() ?? [])]);
+    const mesh = this.opts.mesh?.resources() ?? [];
+    // The L7 policy's mesh routes of pods on other nodes (or of ports no mesh listener serves): no listener here
+    // names them, so Envoy would never fetch them.
+    const served = this.opts.mesh?.policyRoutesServed() ?? new Set<string>();
+    const unserved = new Set(translation.l7?.listeners.flatMap((l) => (l.meshRoute && !served.has(l.meshRoute) ? [l.meshRoute] : [])));
+    const own = unserved.size ? translation.resources.filter((r) => r.typeUrl !== TypeUrl.RouteConfiguration || !unserved.has(r.name)) : translation.resources;
+    this.snapshot = Snapshot.of([...own, ...mesh]);
     this.cache.setSnapshot(this.opts.nodeName, this.snapshot);
   }
 

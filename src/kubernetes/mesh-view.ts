@@ -65,8 +65,24 @@ export function meshPods(pods: readonly KubeObject[], trustDomain: string): Mesh
   return out.sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
 }
 
+/**
+ * The L7 policy's share of the view (with the datapath): the route configuration the L7 policy translator emits
+ * for each policed endpoint port (src/l7policy/envoy.ts, meshRouteName), by the port's mesh host; the inbound
+ * listener serves those ports with it (deciding by the verified peer SPIFFE ID), the others straight to the pod.
+ */
+export interface MeshPolicy {
+  routes: ReadonlyMap<string, string>;
+  /** Where the inbound listener writes the L7 policy's access log. */
+  accessLogPath?: string;
+}
+
+/** The policy routes of an L7 translation's listeners, by mesh host (what MeshPolicy.routes holds). */
+export function meshPolicyRoutes(listeners: readonly { endpoint: string; port: number; meshRoute?: string }[]): Map<string, string> {
+  return new Map(listeners.flatMap((l) => (l.meshRoute ? [[meshServiceHost(l.endpoint, l.port), l.meshRoute] as const] : [])));
+}
+
 /** The node's mesh view: its pods as sources and inbound services, every served pod as a destination. */
-export function meshViewFromPods(pods: readonly KubeObject[], o: MeshViewOptions): MeshNodeView {
+export function meshViewFromPods(pods: readonly KubeObject[], o: MeshViewOptions, policy?: MeshPolicy): MeshNodeView {
   const all = meshPods(pods, o.trustDomain);
   const local = all.filter((p) => p.node === o.nodeName);
   const bind = o.bindAddress ?? '0.0.0.0';
@@ -74,10 +90,15 @@ export function meshViewFromPods(pods: readonly KubeObject[], o: MeshViewOptions
   for (const p of local) byId.set(p.id, [...(byId.get(p.id) ?? []), p.address]);
   const sources: SourceWorkload[] = [...byId].map(([id, addresses]) => ({ id, sources: addresses }));
   const services: RemoteService[] = all.flatMap((p) => p.ports.map((port) => ({ host: podMeshHost(p.namespace, p.name, port), node: { address: p.nodeAddress, port: o.inboundPort }, id: p.id })));
-  const inbound: LocalService[] = local.flatMap((p) => p.ports.map((port) => ({ host: podMeshHost(p.namespace, p.name, port), id: p.id, backend: { address: p.address, port } })));
+  const inbound: LocalService[] = local.flatMap((p) => p.ports.map((port) => {
+    const host = podMeshHost(p.namespace, p.name, port);
+    const routeConfig = policy?.routes.get(host);
+    return { host, id: p.id, backend: { address: p.address, port }, ...(routeConfig ? { routeConfig } : {}) };
+  }));
+  const accessLog = policy?.accessLogPath ? { accessLogPath: policy.accessLogPath } : {};
   return {
     trustDomain: o.trustDomain,
     ...(sources.length > 0 && services.length > 0 ? { outbound: { address: bind, port: o.outboundPort, sources, services } } : {}),
-    ...(inbound.length > 0 ? { inbound: { address: bind, port: o.inboundPort, services: inbound } } : {}),
+    ...(inbound.length > 0 ? { inbound: { address: bind, port: o.inboundPort, services: inbound, ...accessLog } } : {}),
   };
 }

@@ -13,7 +13,7 @@ import { TrustDomainAuthority } from '../mtls/trust-bundle.js';
 import type { Resource } from '../xds/resource.js';
 import { startKindInformer, type KindInformer, type KubeObject } from './informers.js';
 import { CA_SECRET_NAME, caFromSecret } from './mesh-ca.js';
-import { meshViewFromPods, type MeshViewOptions } from './mesh-view.js';
+import { meshViewFromPods, type MeshPolicy, type MeshViewOptions } from './mesh-view.js';
 
 export interface NodeMeshOptions extends MeshViewOptions {
   /** Where the operator keeps the CA Secret. */
@@ -27,6 +27,8 @@ export class NodeMesh extends EventEmitter<{ change: [] }> {
   private authority: TrustDomainAuthority | undefined;
   private agent: MeshNodeAgent | undefined;
   private pods: readonly KubeObject[] = [];
+  private policy: MeshPolicy | undefined;
+  private routesServed: ReadonlySet<string> = new Set();
   private current: MeshNodeView;
   private lastError = '';
 
@@ -46,9 +48,12 @@ export class NodeMesh extends EventEmitter<{ change: [] }> {
    * asks for the SDS Secrets listeners and clusters name; one it never asks for would never be ACKed).
    */
   resources(): Resource[] {
+    this.routesServed = new Set();
     if (!this.agent || (!this.current.outbound && !this.current.inbound)) return [];
     try {
-      return this.agent.resources();
+      const resources = this.agent.resources();
+      this.routesServed = new Set(this.current.inbound?.services.flatMap((s) => (s.routeConfig ? [s.routeConfig] : [])));
+      return resources;
     } catch (err) {
       this.report(`mesh view rejected: ${(err as Error).message}`);
       return [];
@@ -65,11 +70,21 @@ export class NodeMesh extends EventEmitter<{ change: [] }> {
     return [...svids, ...bundleExpiries('bundle', this.authority.bundlePem())];
   }
 
-  /** The pods changed (the agent's translation): a new view. */
-  setPods(pods: readonly KubeObject[]): void {
+  /** The pods (or the L7 policy's mesh routes) changed (the agent's translation): a new view. */
+  setPods(pods: readonly KubeObject[], policy?: MeshPolicy): void {
     this.pods = pods;
+    this.policy = policy;
     this.current = this.view();
     this.agent?.setView(this.current);
+  }
+
+  /**
+   * The L7 policy routes the inbound listener of the last resources() names. The translation emits one for every policed pod port
+   * of the cluster; Envoy fetches only those a listener names, and the agent is ready only once Envoy holds all
+   * it serves, so it serves only these.
+   */
+  policyRoutesServed(): ReadonlySet<string> {
+    return this.routesServed;
   }
 
   /** The trust domain's authority (tests read the SVIDs served). */
@@ -83,7 +98,7 @@ export class NodeMesh extends EventEmitter<{ change: [] }> {
   }
 
   private view(): MeshNodeView {
-    return meshViewFromPods(this.pods, this.opts);
+    return meshViewFromPods(this.pods, this.opts, this.policy);
   }
 
   private caChanged(): void {

@@ -38,6 +38,17 @@ export function toManifest(kind: WatchedKind, obj: KubeObject): Manifest {
   return { ...rest, apiVersion: kind.apiVersion, kind: kind.kind, metadata: meta, source: { file: API_SERVER_SOURCE, line: 0 } };
 }
 
+/**
+ * What the agent reads of an object besides its manifest. Gateways' status.addresses: the operator keeps them across
+ * restarts, the agents serve them. Pods' node address, phase and deletion: the mesh view (mesh-view.ts) reads them.
+ */
+function alsoRead(kind: WatchedKind, obj: KubeObject): unknown[] {
+  const status = obj.status as { addresses?: unknown; hostIP?: string; phase?: string } | undefined;
+  if (kind.kind === 'Gateway') return [status?.addresses];
+  if (kind.kind === 'Pod' && kind.apiVersion === 'v1') return [status?.hostIP, status?.phase, obj.metadata?.deletionTimestamp];
+  return [];
+}
+
 export class KubernetesSource {
   private readonly informers: KindInformer[];
   private timer: NodeJS.Timeout | undefined;
@@ -53,8 +64,7 @@ export class KubernetesSource {
   constructor(kc: k8s.KubeConfig, private readonly opts: KubernetesSourceOptions, private readonly onSnapshot: (manifests: Manifest[]) => void) {
     // A new snapshot only when some object's manifest (what the pipeline reads) changed.
     this.informers = opts.kinds.map((kind) => startKindInformer(kc, kind, () => this.schedule(), opts.logger, {
-      // Gateways' status.addresses are read too: the operator keeps them across restarts, the agents serve them.
-      fingerprint: (obj) => JSON.stringify(kind.kind === 'Gateway' ? [this.manifest(kind, obj), (obj.status as { addresses?: unknown } | undefined)?.addresses] : this.manifest(kind, obj)),
+      fingerprint: (obj) => JSON.stringify([this.manifest(kind, obj), ...alsoRead(kind, obj)]),
       onOtherChange: () => {
         if (!this.stopped && this.synced()) opts.onStatusChange?.();
       },

@@ -88,7 +88,7 @@ export interface EnvoyL7Options {
   /**
    * Mesh mutual TLS (src/mtls): also emit, per policed endpoint port, the route configuration the mesh's inbound
    * listener serves it with (meshRouteName), deciding by the verified peer SPIFFE ID of this trust domain.
-   * Standalone only (the transparent listener's upstream is the original destination, which the mesh lacks).
+   * Transparent too (Kubernetes): the route then goes to the pod's address through a cluster of its own.
    */
   mesh?: { trustDomain: string };
 }
@@ -611,14 +611,17 @@ function ingressL7(model: PolicyModel, endpoint: Endpoint, opts: EnvoyL7Options,
       perFilter[HEADER_ACTIONS_FILTER] = enable(packAny('envoy.extensions.filters.http.lua.v3.LuaPerRoute', { source_code: { inline_string: policy.headerActions.lua } } satisfies LuaPerRoute));
     }
     const routes = policyRoutes(name, perFilter, opts.transparent ? ORIGINAL_DESTINATION_CLUSTER : name, endpoint, port);
-    out.listeners.push({ name, endpoint: endpoint.name, address, port, backend, ...(opts.mesh && !opts.transparent ? { meshRoute: meshRouteName(endpoint, port) } : {}) });
-    if (opts.mesh && !opts.transparent) {
+    out.listeners.push({ name, endpoint: endpoint.name, address, port, backend, ...(opts.mesh ? { meshRoute: meshRouteName(endpoint, port) } : {}) });
+    if (opts.mesh) {
       // The same endpoint port reached over the mesh's mutual TLS: the mesh inbound listener's route (RDS),
       // deciding by the verified SPIFFE ID, towards the same application.
       const mesh = meshPortPolicy(model, dp, port, opts.mesh.trustDomain, opts.secrets);
       if (mesh.headerActions) out.problems.push(`port ${port}: headerMatches mismatch actions are not run for requests over the mesh (their rules' verdicts hold)`);
       const meshFilter = { [MESH_INBOUND_RBAC_FILTER]: rbacPerRoute(mesh.rbac) };
       out.resources.push(routeConfigurationResource(policyRoutes(meshRouteName(endpoint, port), meshFilter, name, endpoint, port)));
+      // Transparent: the chain's cluster is the connection's original destination, which is the node (its mesh
+      // listener) for a mesh connection; the mesh route goes to the pod's address instead, as standalone's does.
+      if (opts.transparent) out.resources.push(clusterResource(edsCluster(name)), endpointsResource(loadAssignment(name, [backend])));
     }
     if (opts.transparent) {
       // The chain of this endpoint port: connections whose original destination is the pod's address and port.
