@@ -262,6 +262,54 @@ test.serial('delta: a resource subscribed before it exists is sent when it appea
   await eventually(() => typeStatus(h, 'n', EDS)?.acks === 1, 5000, 'the ACK');
 });
 
+test.serial('delta: a name subscribed again is sent again, though the client holds its version (it may have forgotten it)', async (t) => {
+  const h = await harness(t);
+  h.set('n', [cluster('x'), endpoints('x')]);
+  const c = h.delta('n');
+  c.subscribe(EDS, ['x']);
+  const first = await c.next(EDS);
+  c.ack(first);
+  await eventually(() => typeStatus(h, 'n', EDS)?.acks === 1, 5000, 'the ACK');
+  // Envoy does this when it replaced the only watcher of a name (a secret, an endpoint set) while its
+  // requests were paused: the unsubscribe and the subscribe cancel out, and only the subscribe is sent.
+  c.subscribe(EDS, ['x']);
+  const again = await c.next(EDS);
+  t.deepEqual(namesIn(again), ['x']);
+  t.deepEqual(again.removed_resources, []);
+});
+
+// Envoy ACKs a changed cluster only once it has warmed, and it warms only on a ClusterLoadAssignment
+// received after the cluster: the endpoints must follow the cluster, unasked, even unchanged.
+const changedCluster = (): Resource => clusterResource({ ...edsCluster('x'), connect_timeout: { seconds: '9' } });
+
+test.serial('sotw: a cluster sent again with new settings is followed by its endpoints, unchanged', async (t) => {
+  const h = await harness(t);
+  h.set('n', [cluster('x'), endpoints('x')]);
+  const c = h.sotw('n');
+  c.request(CDS, []);
+  c.ack(await c.next(CDS));
+  c.request(EDS, ['x']);
+  c.ack(await c.next(EDS), ['x']);
+  await eventually(() => typeStatus(h, 'n', EDS)?.acks === 1, 5000, 'the EDS ACK');
+  h.set('n', [changedCluster(), endpoints('x')]);
+  t.deepEqual(namesIn(await c.next(CDS)), ['x']);
+  t.deepEqual(namesIn(await c.next(EDS)), ['x'], 'the unchanged endpoints, sent again');
+});
+
+test.serial('delta: a cluster sent again with new settings is followed by its endpoints, unchanged', async (t) => {
+  const h = await harness(t);
+  h.set('n', [cluster('x'), endpoints('x')]);
+  const c = h.delta('n');
+  c.subscribe(CDS, []);
+  c.ack(await c.next(CDS));
+  c.subscribe(EDS, ['x']);
+  c.ack(await c.next(EDS));
+  await eventually(() => typeStatus(h, 'n', EDS)?.acks === 1, 5000, 'the EDS ACK');
+  h.set('n', [changedCluster(), endpoints('x')]);
+  t.deepEqual(namesIn(await c.next(CDS)), ['x']);
+  t.deepEqual(namesIn(await c.next(EDS)), ['x'], 'the unchanged endpoints, sent again');
+});
+
 // ---------------------------------------------------------------------------------------------------
 // Many nodes
 

@@ -6,7 +6,7 @@ import type { SnapshotCache } from './cache.js';
 import type { XdsMetrics } from './metrics.js';
 import type { NodeStatusBook } from './node-status.js';
 import { StreamPlan, type InFlight, type TypeTrack } from './stream-plan.js';
-import { ALL_TYPE_URLS, shortTypeName, type TypeUrl } from './type-urls.js';
+import { ALL_TYPE_URLS, shortTypeName, TypeUrl } from './type-urls.js';
 
 export type Protocol = 'sotw' | 'delta';
 
@@ -128,6 +128,8 @@ export abstract class AdsStream {
   protected abstract sendType(track: TypeTrack): void;
 
   protected recordSent(track: TypeTrack, flight: InFlight, resourceNames: string[], removedNames: string[]): void {
+    // Before the flight replaces what the client holds: which clusters it adds or changes.
+    if (track.typeUrl === TypeUrl.Cluster) this.plan.clustersSent(track.acked, flight.target);
     track.inFlight = flight;
     track.lastNonce = flight.nonce;
     const typeStatus = this.ctx.status.type(this.nodeId, this.nodeKey, track.typeUrl);

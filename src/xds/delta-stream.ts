@@ -25,7 +25,8 @@ export class DeltaStream extends AdsStream {
       return;
     }
     const track = this.plan.track(req.type_url);
-    if (!track.requested) {
+    const first = !track.requested;
+    if (first) {
       track.requested = true;
       // Legacy wildcard: the first request for a wildcard type with no names subscribes to everything.
       if (req.resource_names_subscribe.length === 0 && WILDCARD_TYPES.has(track.typeUrl)) track.wildcard = true;
@@ -39,6 +40,10 @@ export class DeltaStream extends AdsStream {
     for (const name of req.resource_names_subscribe) {
       if (name === '*') track.wildcard = true;
       else track.names.add(name);
+      // The spec: a name subscribed again must be sent again, even at the version the client holds, "the
+      // client may have forgotten" it (Envoy re-subscribes when it replaced the watcher of a secret or
+      // an endpoint set). A reconnecting client's first request declares what it holds: not re-sent.
+      if (!first && name !== '*') track.resend.add(name);
     }
     if (req.resource_names_unsubscribe.length > 0) {
       const acked = new Map(track.acked);
@@ -60,7 +65,7 @@ export class DeltaStream extends AdsStream {
   protected sendType(track: TypeTrack): void {
     const target = this.plan.target(track.typeUrl);
     if (!target) return;
-    const changed = [...target.values()].filter((r) => track.acked.get(r.name) !== r.version);
+    const changed = [...target.values()].filter((r) => track.acked.get(r.name) !== r.version || track.resend.has(r.name));
     const removed = [...track.acked.keys()].filter((name) => !target.has(name));
     // Envoy waits for a first response to a wildcard subscription (CDS, LDS) before it initializes, up to
     // initial_fetch_timeout (15 s). When there is nothing at all (no resources, none declared held by a
@@ -69,6 +74,7 @@ export class DeltaStream extends AdsStream {
     if (changed.length === 0 && removed.length === 0 && !firstWildcard) return;
     const fingerprint = fingerprintOf(target);
     if (fingerprint === track.nackedFingerprint) return;
+    track.resend.clear();
     const nonce = this.nextNonce();
     const response: DeltaDiscoveryResponse = {
       system_version_info: fingerprint,

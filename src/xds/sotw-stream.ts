@@ -76,7 +76,8 @@ export class SotwStream extends AdsStream {
         return;
       }
     }
-    if (fingerprint === track.ackedFingerprint && !track.subscriptionChanged) return;
+    const resendDue = [...track.resend].some((name) => target.has(name));
+    if (fingerprint === track.ackedFingerprint && !track.subscriptionChanged && !resendDue) return;
     if (fingerprint === track.nackedFingerprint) return;
     if (!WILDCARD_TYPES.has(track.typeUrl) && target.size === 0 && track.acked.size === 0) return;
     const nonce = this.nextNonce();
@@ -87,6 +88,7 @@ export class SotwStream extends AdsStream {
       resources: [...target.values()].map(resourceAsAny),
     };
     track.subscriptionChanged = false;
+    track.resend.clear();
     this.recordSent(track, { nonce, target, fingerprint, sentAt: performance.now() }, [...target.keys()], []);
     this.call.write(response);
   }

@@ -38,6 +38,12 @@ export class TypeTrack {
   subscriptionChanged = false;
   /** SotW version_info a reconnecting client said it holds; matched against the first target. */
   resumeVersion: string | undefined;
+  /**
+   * Names to send again although the client holds their current version: the endpoints of a cluster
+   * Envoy just added or changed (it warms the new cluster only on a fresh ClusterLoadAssignment), and in
+   * delta, names the client subscribed to again (it may have forgotten them).
+   */
+  readonly resend = new Set<string>();
 
   constructor(typeUrl: TypeUrl) {
     this.typeUrl = typeUrl;
@@ -122,6 +128,22 @@ export class StreamPlan {
       if (r) filtered.set(name, r);
     }
     return filtered;
+  }
+
+  /**
+   * When clusters go out: each cluster the client adds or changes becomes a new cluster in Envoy, warming
+   * on a new EDS subscription for the same name, and it finishes warming only when a ClusterLoadAssignment
+   * arrives, "even though there is no change in endpoints" (xDS protocol, Resource warming). Envoy does not
+   * announce that subscription on the wire while the old cluster still holds one for the name, and it
+   * ACKs the clusters only once they have warmed, so their assignments are due again now, right behind
+   * them on the stream. `held` is what the client held of the clusters before.
+   */
+  clustersSent(held: ReadonlyMap<string, string>, sent: ReadonlyMap<string, Resource>): void {
+    const endpoints = this.track(TypeUrl.ClusterLoadAssignment);
+    for (const [name, cluster] of sent) {
+      if (held.get(name) === cluster.version) continue;
+      for (const ref of cluster.references) if (ref.typeUrl === TypeUrl.ClusterLoadAssignment) endpoints.resend.add(ref.name);
+    }
   }
 
   /** Every warm-first resource that the snapshot's listeners and routes reach is ACKed on this stream. */
