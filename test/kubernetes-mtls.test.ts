@@ -3,7 +3,9 @@
 // the trust bundle in a ConfigMap; each node's agent (`weft agent --mutual-auth`, a process in the node's namespace
 // with its own Envoy) signs its pods' SVIDs from that root and serves the mesh listeners. A pod on node-1 sends
 // through its node's outbound listener (as an HTTP proxy) to a pod on node-2: the request crosses the nodes over mTLS
-// and the backend sees the client's verified SPIFFE ID, never a forged one.
+// and the backend sees the client's verified SPIFFE ID, never a forged one. The agents also run the datapath
+// (--datapath, the maps weft-cni pinned): a pod's plain connection to the other node's pod is redirected into the
+// transparent mesh listener and crosses the same way.
 import test from 'ava';
 import { createHash, X509Certificate } from 'node:crypto';
 import { execFile, spawnSync } from 'node:child_process';
@@ -36,6 +38,7 @@ const NS = 'mesh';
 const TD = 'cluster.local';
 const OUTBOUND = 15002;
 const INBOUND = 15443;
+const TRANSPARENT = 15003;
 const HEALTH_PORT = 19193;
 const echoMain = fileURLToPath(new URL('./helpers/echo-main.js', import.meta.url));
 const idOf = (sa: string) => `spiffe://${TD}/ns/${NS}/sa/${sa}`;
@@ -119,9 +122,10 @@ test.before(async () => {
   pods.backend = await runPod('backend', 'node-2', 'backend');
   operator = startOperator(SYS, 'op-1');
   for (const node of cluster.state.nodes!) {
-    // With the datapath: the agents also read network policies, and police mesh requests by them.
+    // With the datapath: the agents also read network policies, and police mesh requests by them; pods enter the
+    // mesh transparently.
     agents.push(await startAgentProcess(cluster.state.kubeconfig, node, [...agentDatapathArgs(cluster.state, node), '--mutual-auth', '--trust-domain', TD, '--ca-namespace', SYS, '--no-flows',
-      '--mesh-outbound-port', String(OUTBOUND), '--mesh-inbound-port', String(INBOUND), '--health-port', String(HEALTH_PORT)]));
+      '--mesh-outbound-port', String(OUTBOUND), '--mesh-inbound-port', String(INBOUND), '--mesh-transparent-port', String(TRANSPARENT), '--health-port', String(HEALTH_PORT)]));
   }
 });
 
@@ -175,6 +179,34 @@ clusterTest('a CA Secret the user supplied is validated as supplied files are, a
   } finally {
     await op.stop();
   }
+});
+
+// First of the mesh tests: the node-to-node connection is new here, so both Envoys count its handshake.
+clusterTest('a pod\'s plain connection to a pod on another node enters the mesh transparently: redirected by the datapath, over mTLS', async (t) => {
+  const [node1, node2] = cluster!.state.nodes!;
+  const from = podNetnsOf(cluster!, pods.frontend);
+  const url = `http://${pods.backend.status!.podIP}:3000/transparent`;
+  const listener = `0.0.0.0_${INBOUND}`;
+  const inboundBefore = metric(await envoyStats(node2.netns), 'envoy_listener_', '_ssl_handshake', listener);
+  const outboundBefore = metric(await envoyStats(node1.netns), 'envoy_cluster_', '_ssl_handshake', 'mesh-out|');
+  // No proxy option: curl connects to the backend pod's own address and port.
+  const answer = await eventually(async () => {
+    const r = await curl(from, ['-H', `x-forwarded-client-cert: By=x;URI=${idOf('admin')}`, url]);
+    // Until the redirect is in place the request goes straight to the pod, with the forged header only.
+    return r.status === 200 && r.body.includes(';Hash=') ? r : undefined;
+  }, 60_000, 'the first plain request redirected into the mesh');
+  const echo = JSON.parse(answer.body) as { backend: string; path: string; headers: Record<string, string> };
+  t.is(echo.backend, 'backend');
+  t.is(echo.path, '/transparent');
+  // The verified identity of the frontend's SVID, not the header the pod forged.
+  t.regex(echo.headers['x-forwarded-client-cert'], new RegExp(`^By=${idOf('backend')};Hash=[0-9a-f]{64};URI=${idOf('frontend')}$`));
+
+  // Through node-1's transparent listener, then TLS handshakes on both nodes.
+  const outbound = await envoyStats(node1.netns);
+  t.true(metric(outbound, 'envoy_listener_', '_downstream_cx_total', `0.0.0.0_${TRANSPARENT}`) >= 1, outbound.split('\n').filter((l) => l.includes(String(TRANSPARENT))).join('\n'));
+  t.true(metric(outbound, 'envoy_cluster_', '_ssl_handshake', 'mesh-out|') > outboundBefore, sslLines(outbound));
+  const inbound = await envoyStats(node2.netns);
+  t.true(metric(inbound, 'envoy_listener_', '_ssl_handshake', listener) > inboundBefore, sslLines(inbound));
 });
 
 clusterTest('a pod on node-1 reaches a pod on node-2 over mTLS between the nodes\' Envoys: the backend sees the client\'s verified SPIFFE ID', async (t) => {

@@ -24,7 +24,7 @@ export interface AgentFlags {
   datapath?: boolean; bpfPinRoot?: string; proxyPort?: number; nodeIps?: string[];
   flows?: AgentFlowFlags;
   /** Mesh mTLS (--mutual-auth). */
-  mesh?: { trustDomain: string; caNamespace: string; outboundPort: number; inboundPort: number };
+  mesh?: { trustDomain: string; caNamespace: string; outboundPort: number; inboundPort: number; transparentPort?: number };
 }
 
 export async function runAgent(flags: AgentFlags): Promise<void> {
@@ -55,7 +55,10 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
     bpfPinRoot: f.flowsBpfPinRoot, ...(datapath ? { flowsMapFd: datapath.flowsMapFd } : {}), ringCapacity: f.flowsRing, registry, ...(f.flowsTlsDir ? { mtls: mtlsFromDir(f.flowsTlsDir) } : {}),
   }) : undefined;
   if (flows) log.info({ port: flows.agent.observerPort, accessLogPort: flows.agent.accessLogPort }, 'flows served (weft observe, weft relay)');
-  const mesh = flags.mesh ? new NodeMesh(kc, { ...flags.mesh, nodeName }, log.child({ component: 'mesh' })) : undefined;
+  // With the datapath, pods enter the mesh transparently (their connections to other nodes' pods are redirected).
+  const meshOptions = flags.mesh && { ...flags.mesh, nodeName };
+  if (meshOptions && !datapath) delete meshOptions.transparentPort;
+  const mesh = meshOptions ? new NodeMesh(kc, meshOptions, log.child({ component: 'mesh' })) : undefined;
   if (mesh) CertificateMetrics.of(registry).add(() => mesh.certificates());
   const agent = new NodeAgent({
     ...(mesh ? { mesh } : {}),

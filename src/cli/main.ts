@@ -12,7 +12,7 @@ import { addDevClusterCommands } from './dev-cluster.js';
 import { addIngressFlags, ingressOptionsFromFlags, type IngressFlags } from './ingress-flags.js';
 import { runOperator } from './operator.js';
 import { runAgent } from './agent.js';
-import { DEFAULT_MESH_INBOUND_PORT, DEFAULT_MESH_OUTBOUND_PORT } from '../kubernetes/mesh-view.js';
+import { DEFAULT_MESH_INBOUND_PORT, DEFAULT_MESH_OUTBOUND_PORT, DEFAULT_MESH_TRANSPARENT_PORT } from '../kubernetes/mesh-view.js';
 import { addAgentFlowFlags, agentFlowFlags, type AgentFlowFlagValues } from './agent-flow-flags.js';
 import { runEnvoy } from './envoy.js';
 import { runInstallCni } from './install-cni.js';
@@ -57,7 +57,7 @@ const runCommand = program
   .option('--mesh-ca-dir <dir>', 'the mesh CA root\'s directory (`weft ca init`; default: a new root in Weft\'s temporary directory)')
   .option('--mesh-outbound-port <port>', 'where pods send to reach policed pods over the mesh (127.0.0.1)', '15001')
   .option('--mesh-inbound-port <port>', 'the mesh\'s inbound mutual-TLS listener (127.0.0.1)', '15008')
-  .action(async (opts: { config: string; protocol: string; adminPort: string; demoBackends: boolean; l7AccessLog?: string; flowsListen?: string; flowsTlsDir?: string; flowsBpfPinRoot?: string; node: string; meshTrustDomain: string; meshCaDir?: string; meshOutboundPort: string; meshInboundPort: string } & IngressFlags) => {
+  .action(async (opts: { config: string; protocol: string; adminPort: string; demoBackends: boolean; l7AccessLog?: string; flowsListen?: string; flowsTlsDir?: string; flowsBpfPinRoot?: string; node: string; meshTrustDomain: string; meshCaDir?: string; meshOutboundPort: string; meshInboundPort: string; meshTransparentPort: string } & IngressFlags) => {
     if (opts.protocol !== 'delta' && opts.protocol !== 'sotw') throw new Error(`--protocol must be delta or sotw, not ${opts.protocol}`);
     const translate = { ingress: ingressOptionsFromFlags(opts), ...(opts.l7AccessLog ? { l7: { accessLogPath: path.resolve(opts.l7AccessLog) } } : {}) };
     const flows = opts.flowsListen ? { node: opts.node, listen: opts.flowsListen, ...(opts.flowsTlsDir ? { tlsDir: opts.flowsTlsDir } : {}), ...(opts.flowsBpfPinRoot ? { bpfPinRoot: opts.flowsBpfPinRoot } : {}) } : undefined;
@@ -123,14 +123,16 @@ const agentCommand = program
   .option('--ca-namespace <namespace>', 'namespace of the CA Secret weft-mtls-ca (--mutual-auth; the operator\'s)', 'kube-system')
   .option('--mesh-outbound-port <port>', 'port of the mesh outbound listener, where this node\'s pods send (--mutual-auth)', String(DEFAULT_MESH_OUTBOUND_PORT))
   .option('--mesh-inbound-port <port>', 'port of the mesh inbound (mTLS) listener, where other nodes connect (--mutual-auth)', String(DEFAULT_MESH_INBOUND_PORT))
+  .option('--mesh-transparent-port <port>', 'port of the mesh transparent listener, where the datapath redirects this node\'s pods\' connections to other nodes\' pods (--mutual-auth with --datapath)', String(DEFAULT_MESH_TRANSPARENT_PORT))
   .action(async (opts: { kubeconfig?: string; node?: string; announceInterface?: string; protocol: string; xdsSocket?: string; envoy: string; healthPort?: string; datapath?: boolean; bpfPinRoot?: string; proxyPort: string; nodeIp?: string;
-    mutualAuth?: boolean; trustDomain: string; caNamespace: string; meshOutboundPort: string; meshInboundPort: string } & IngressFlags & AgentFlowFlagValues) => {
+    mutualAuth?: boolean; trustDomain: string; caNamespace: string; meshOutboundPort: string; meshInboundPort: string; meshTransparentPort: string } & IngressFlags & AgentFlowFlagValues) => {
     await runAgent({
       ...opts, ingress: ingressOptionsFromFlags(opts), healthPort: opts.healthPort === undefined ? undefined : parsePort(opts.healthPort, '--health-port'),
       proxyPort: parsePort(opts.proxyPort, '--proxy-port'), ...(opts.nodeIp ? { nodeIps: opts.nodeIp.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
       flows: agentFlowFlags(opts),
       ...(opts.mutualAuth ? { mesh: { trustDomain: opts.trustDomain, caNamespace: opts.caNamespace,
-        outboundPort: parsePort(opts.meshOutboundPort, '--mesh-outbound-port'), inboundPort: parsePort(opts.meshInboundPort, '--mesh-inbound-port') } } : {}),
+        outboundPort: parsePort(opts.meshOutboundPort, '--mesh-outbound-port'), inboundPort: parsePort(opts.meshInboundPort, '--mesh-inbound-port'),
+        transparentPort: parsePort(opts.meshTransparentPort, '--mesh-transparent-port') } } : {}),
     });
   });
 addIngressFlags(agentCommand);

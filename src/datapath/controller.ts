@@ -7,12 +7,15 @@
 //   - Other pods' addresses go to the identity cache as host prefixes, next to the policies' CIDRs and the
 //     node's own addresses (the host identity).
 //   - Services: ClusterIPs (and NodePorts on the node's addresses) → ready endpoints.
+//   - Mesh (with --mutual-auth): local endpoints' connections to other nodes' pods' mesh ports are redirected into
+//     the node Envoy's transparent mesh listener (src/datapath/mesh-redirect.ts).
 import net from 'node:net';
 import type { Datapath } from './datapath.js';
 import { EndpointMap, IdentityCache } from './endpoints.js';
 import { PolicyMap } from './policy.js';
 import { ServiceMap, type Service } from './services.js';
 import { CidrIdentities, datapathPolicy } from './policy-from-model.js';
+import { withMeshRedirects, type MeshPeer } from './mesh-redirect.js';
 import { clusterServices, type ClusterServicesOptions, type EndpointSliceObject, type ServiceObject } from './cluster-services.js';
 import { RESERVED_HOST, type IdentityTable } from '../l7policy/identities.js';
 import type { PolicyModel } from '../l7policy/model.js';
@@ -29,6 +32,14 @@ export interface DatapathInput {
   model: PolicyModel;
   services: ServiceObject[];
   endpointSlices: EndpointSliceObject[];
+  /** Transparent mesh entry: where the node Envoy's mesh listener is, and the remote pods' mesh ports. */
+  mesh?: MeshRedirect;
+}
+
+export interface MeshRedirect {
+  proxyPort: number;
+  /** Pods on other nodes: address and mesh port. */
+  destinations: Array<{ address: string; port: number }>;
 }
 
 export interface SyncResult {
@@ -61,9 +72,10 @@ export class DatapathController {
    * The node agent's hook: the objects it translated and their translation (identities and policy model from
    * its L7 policy part). Undefined when the translation has no policy model.
    */
-  syncTranslation(manifests: readonly Manifest[], translation: Translation): SyncResult | undefined {
+  syncTranslation(manifests: readonly Manifest[], translation: Translation, mesh?: MeshRedirect): SyncResult | undefined {
     if (!translation.l7) return undefined;
     return this.sync({
+      ...(mesh ? { mesh } : {}),
       table: translation.l7.table,
       model: translation.l7.model,
       services: manifests.filter((m) => m.kind === 'Service' && m.apiVersion === 'v1') as unknown as ServiceObject[],
@@ -75,6 +87,7 @@ export class DatapathController {
     const result: SyncResult = { localEndpoints: [], policyWrites: 0, identityCacheWrites: 0, services: 0, unsupported: [] };
     const cache = new Map<string, number>();
     const policies = new Map<number, ReturnType<typeof datapathPolicy>>();
+    const meshPeers = input.mesh ? this.meshPeers(input, input.mesh) : [];
     for (const ep of input.table.endpoints) {
       const local = ep.ips.map((ip) => ({ ip, info: this.endpoints.lookup(ip) })).find((x) => x.info);
       if (!local) {
@@ -84,6 +97,7 @@ export class DatapathController {
       let dp = policies.get(ep.identity);
       if (!dp) {
         dp = datapathPolicy(input.model.endpointPolicy(ep), this.cidrs, this.opts.proxyPort);
+        if (input.mesh) dp = { ...dp, entries: withMeshRedirects(ep.identity, dp.entries, dp.egressEnforced, meshPeers, input.mesh.proxyPort) };
         policies.set(ep.identity, dp);
         result.unsupported.push(...dp.unsupported.map((u) => `${ep.name}: ${u}`));
       }
@@ -121,5 +135,21 @@ export class DatapathController {
     }
     result.services = desired.size;
     return result;
+  }
+
+  /** The mesh destinations' identities (from the table, by address), ports and ingress policies; addresses the table lacks are left out. */
+  private meshPeers(input: DatapathInput, mesh: MeshRedirect): MeshPeer[] {
+    const byIp = new Map(input.table.endpoints.flatMap((ep) => ep.ips.map((ip) => [ip, ep] as const)));
+    // Entries are by identity, not address: an identity that also has a pod on this node is left out, or connections
+    // to that local pod would be sent to the mesh listener too (same-node traffic keeps its own path).
+    const local = new Set(input.table.endpoints.filter((ep) => ep.ips.some((ip) => this.endpoints.lookup(ip))).map((ep) => ep.identity));
+    const peers = new Map<string, MeshPeer>();
+    for (const d of mesh.destinations) {
+      const ep = byIp.get(d.address);
+      if (!ep || local.has(ep.identity) || peers.has(`${ep.identity}|${d.port}`)) continue;
+      const dp = datapathPolicy(input.model.endpointPolicy(ep), this.cidrs, this.opts.proxyPort);
+      peers.set(`${ep.identity}|${d.port}`, { identity: ep.identity, port: d.port, ingress: { entries: dp.entries, enforced: dp.ingressEnforced } });
+    }
+    return [...peers.values()];
   }
 }

@@ -26,6 +26,7 @@ import { Snapshot } from '../xds/snapshot.js';
 import { AddressAnnouncer } from './address-announcer.js';
 import { statusAddress } from './gateway-addresses.js';
 import type { NodeMesh } from './node-mesh.js';
+import type { MeshRedirect } from '../datapath/controller.js';
 import { KubernetesSource } from './source.js';
 import type { L7Options } from '../l7policy/translate.js';
 import { TypeUrl } from '../xds/type-urls.js';
@@ -57,7 +58,7 @@ export interface AgentOptions {
    */
   l7?: L7Options;
   /** The node's eBPF datapath (src/datapath/controller.ts): fed every translation with the objects it came from. */
-  datapath?: { syncTranslation(manifests: readonly Manifest[], translation: Translation): unknown };
+  datapath?: { syncTranslation(manifests: readonly Manifest[], translation: Translation, mesh?: MeshRedirect): unknown };
   /** Where the agent's metrics go (the health endpoint's /metrics); a registry of its own when omitted. */
   registry?: Registry;
   /** The node's flow agent (src/observe/kubernetes-flows.ts): adds where Envoy streams its access log to. */
@@ -83,6 +84,7 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
   private readonly translationMetrics: TranslationMetrics;
   private certificates: CertificateExpiry[] = [];
   last: Translation | undefined;
+  private lastManifests: readonly Manifest[] = [];
   private readonly log: Logger;
   private readonly workDir = mkdtempSync(path.join(tmpdir(), 'weft-agent-'));
   /**
@@ -134,7 +136,11 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
     await this.server.listen({ unix: socket });
     const kinds: WatchedKind[] = [...TRANSLATED_KINDS, ...(this.opts.l7 ? POLICY_KINDS : this.opts.mesh ? [POD_KIND] : [])];
     // SVID renewals and CA changes reach Envoy without a translation: only the Secrets change.
-    this.opts.mesh?.on('change', () => this.serve());
+    // The CA arriving also turns on the datapath's redirects into the transparent mesh listener.
+    this.opts.mesh?.on('change', () => {
+      this.serve();
+      this.syncDatapath();
+    });
     this.opts.mesh?.start();
     this.source = new KubernetesSource(this.opts.kubeConfig, { kinds, logger: this.log, debounceMs: this.opts.debounceMs ?? 10 },
       (manifests) => {
@@ -182,16 +188,23 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
     if (this.stopped) return;
     this.opts.mesh?.setPods(source.objects('Pod'), translation.l7 ? { routes: meshPolicyRoutes(translation.l7.listeners), accessLogPath: this.l7AccessLogPath } : undefined);
     this.serve(translation);
-    try {
-      this.opts.datapath?.syncTranslation(manifests, translation);
-    } catch (err) {
-      // The maps keep their last good state; the next translation tries again.
-      this.log.error({ err: (err as Error).message }, 'datapath update failed');
-    }
+    this.lastManifests = manifests;
+    this.syncDatapath(translation);
     this.last = translation;
     this.log.info({ resources: translation.resources.length, listeners: translation.ir.httpListeners.length }, 'configuration served');
     this.emit('served', translation);
     this.checkSynced();
+  }
+
+  /** The translation (and the mesh's redirects) into the datapath's maps. */
+  private syncDatapath(translation = this.last): void {
+    if (!translation || this.stopped || !this.opts.datapath) return;
+    try {
+      this.opts.datapath.syncTranslation(this.lastManifests, translation, this.opts.mesh?.transparentRedirect());
+    } catch (err) {
+      // The maps keep their last good state; the next translation tries again.
+      this.log.error({ err: (err as Error).message }, 'datapath update failed');
+    }
   }
 
   /** The node's snapshot: the translation's resources and the mesh's. */

@@ -8,7 +8,10 @@
 // not served through the mesh (it can still call out).
 // Scope: every pod with an address and a node address is a destination (pods on this node too, which then cross
 // the node's own inbound listener); this node's pods are its sources (by their exact source address) and its
-// inbound services. Host-network pods are left out: their address is the node's, which tells no workload apart.
+// inbound services. With the datapath (transparentPort), the pods on other nodes are also destinations by their
+// own address and port: the datapath redirects this node's pods' connections to them into the transparent
+// listener. Same-node pod-to-pod connections are not redirected (they stay plaintext, on the node's own veths).
+// Host-network pods are left out: their address is the node's, which tells no workload apart.
 import type { KubeObject } from './informers.js';
 import type { LocalService, MeshNodeView, RemoteService, SourceWorkload } from '../mtls/mesh-resources.js';
 import { workloadId } from '../mtls/spiffe-id.js';
@@ -16,12 +19,15 @@ import { meshServiceHost } from '../mtls/standalone-mesh.js';
 
 export const DEFAULT_MESH_OUTBOUND_PORT = 15002;
 export const DEFAULT_MESH_INBOUND_PORT = 15443;
+export const DEFAULT_MESH_TRANSPARENT_PORT = 15003;
 
 export interface MeshViewOptions {
   nodeName: string;
   trustDomain: string;
   outboundPort: number;
   inboundPort: number;
+  /** The transparent listener's port (with the datapath, which redirects into it); absent: the explicit proxy only. */
+  transparentPort?: number;
   /** Where the listeners bind (all addresses by default). */
   bindAddress?: string;
 }
@@ -89,7 +95,11 @@ export function meshViewFromPods(pods: readonly KubeObject[], o: MeshViewOptions
   const byId = new Map<string, string[]>();
   for (const p of local) byId.set(p.id, [...(byId.get(p.id) ?? []), p.address]);
   const sources: SourceWorkload[] = [...byId].map(([id, addresses]) => ({ id, sources: addresses }));
-  const services: RemoteService[] = all.flatMap((p) => p.ports.map((port) => ({ host: podMeshHost(p.namespace, p.name, port), node: { address: p.nodeAddress, port: o.inboundPort }, id: p.id })));
+  const transparent = o.transparentPort !== undefined;
+  const services: RemoteService[] = all.flatMap((p) => p.ports.map((port) => ({
+    host: podMeshHost(p.namespace, p.name, port), node: { address: p.nodeAddress, port: o.inboundPort }, id: p.id,
+    ...(transparent && p.node !== o.nodeName ? { destination: { address: p.address, port } } : {}),
+  })));
   const inbound: LocalService[] = local.flatMap((p) => p.ports.map((port) => {
     const host = podMeshHost(p.namespace, p.name, port);
     const routeConfig = policy?.routes.get(host);
@@ -98,7 +108,7 @@ export function meshViewFromPods(pods: readonly KubeObject[], o: MeshViewOptions
   const accessLog = policy?.accessLogPath ? { accessLogPath: policy.accessLogPath } : {};
   return {
     trustDomain: o.trustDomain,
-    ...(sources.length > 0 && services.length > 0 ? { outbound: { address: bind, port: o.outboundPort, sources, services } } : {}),
+    ...(sources.length > 0 && services.length > 0 ? { outbound: { address: bind, port: o.outboundPort, sources, services, ...(transparent ? { transparentPort: o.transparentPort } : {}) } } : {}),
     ...(inbound.length > 0 ? { inbound: { address: bind, port: o.inboundPort, services: inbound, ...accessLog } } : {}),
   };
 }

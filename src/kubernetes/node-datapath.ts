@@ -7,7 +7,7 @@
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { DatapathController } from '../datapath/controller.js';
+import { DatapathController, type MeshRedirect } from '../datapath/controller.js';
 import { Datapath } from '../datapath/datapath.js';
 import { decodeEndpointInfo } from '../datapath/layout.js';
 import type { TransparentProxy } from '../l7policy/envoy.js';
@@ -52,8 +52,8 @@ export class NodeDatapath {
   }
 
   /** The agent's hook: every translation (with its policy model) into the maps. */
-  syncTranslation(manifests: readonly Manifest[], translation: Translation): void {
-    const r = this.controller.syncTranslation(manifests, translation);
+  syncTranslation(manifests: readonly Manifest[], translation: Translation, mesh?: MeshRedirect): void {
+    const r = this.controller.syncTranslation(manifests, translation, mesh);
     if (!r) return;
     for (const u of r.unsupported) this.opts.logger.warn(u);
     this.opts.logger.debug({ localEndpoints: r.localEndpoints.length, policyWrites: r.policyWrites, identityCacheWrites: r.identityCacheWrites, services: r.services }, 'datapath synced');

@@ -60,6 +60,16 @@ export class NodeMesh extends EventEmitter<{ change: [] }> {
     }
   }
 
+  /**
+   * What the datapath redirects into the transparent listener: the other nodes' pods' mesh ports, only while the
+   * node serves the listener (CA known, a chain for them), else undefined (a redirect to no listener is a drop).
+   */
+  transparentRedirect(): { proxyPort: number; destinations: Array<{ address: string; port: number }> } | undefined {
+    const out = this.current.outbound;
+    if (out?.transparentPort === undefined || this.resources().length === 0) return undefined;
+    return { proxyPort: out.transparentPort, destinations: out.services.flatMap((s) => (s.destination ? [s.destination] : [])) };
+  }
+
   /** The SVIDs served and the bundle's roots, for the certificate expiry metric. */
   certificates(): CertificateExpiry[] {
     if (!this.agent || !this.authority) return [];

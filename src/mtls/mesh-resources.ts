@@ -1,8 +1,9 @@
 // Mesh mTLS between node proxies → Envoy resources (a pure function of the node's mesh view).
 //
 // The choice: TLS origination of HTTP/2 between the node Envoys, not an HTTP/2 CONNECT tunnel
-// (Istio's HBONE). A pod's plaintext request reaches its node's Envoy (the outbound listener, where
-// the datapath redirects it); the Envoy picks the SVID of the pod's workload by the pod's source
+// (Istio's HBONE). A pod's plaintext request reaches its node's Envoy (the outbound listener, an explicit
+// proxy, or the transparent listener, where the datapath redirects connections to other nodes' pods'
+// mesh ports and the original destination picks the service); the Envoy picks the SVID of the pod's workload by the pod's source
 // address, opens (or reuses) an HTTP/2 connection over mutual TLS to the destination node's Envoy,
 // presenting that workload's SVID and checking that the peer presents the destination workload's
 // SPIFFE ID. The destination Envoy requires a client certificate chaining to the trust bundle with a
@@ -55,6 +56,11 @@ export interface RemoteService {
   node: SocketAddress;
   /** The SPIFFE ID the destination must present. */
   id: string;
+  /**
+   * Transparent entry: the pod's own address and port, which the datapath redirects into the transparent
+   * listener (the connection's original destination picks the service).
+   */
+  destination?: SocketAddress;
 }
 
 /** A workload on this node served through the inbound listener. */
@@ -78,7 +84,15 @@ export interface LocalService {
 export interface MeshNodeView {
   trustDomain: string;
   /** Where the node's pods send (the outbound listener); absent when none does. */
-  outbound?: SocketAddress & { sources: SourceWorkload[]; services: RemoteService[] };
+  outbound?: SocketAddress & {
+    sources: SourceWorkload[];
+    services: RemoteService[];
+    /**
+     * The transparent listener's port (all addresses), where the datapath redirects the sources' connections to the
+     * services' destinations (Kubernetes with the datapath); absent: the explicit proxy only.
+     */
+    transparentPort?: number;
+  };
   /** Where other nodes connect (the inbound listener); absent when nothing is served. */
   inbound?: SocketAddress & {
     services: LocalService[];
@@ -160,9 +174,12 @@ function staticCluster(name: string, to: SocketAddress, extra: Partial<Cluster> 
   };
 }
 
+const hostPrefix = (a: string) => ({ address_prefix: a, prefix_len: { value: a.includes(':') ? 128 : 32 } });
+
 function outboundResources(view: MeshNodeView, out: NonNullable<MeshNodeView['outbound']>): Resource[] {
   const resources: Resource[] = [];
   const chains: FilterChain[] = [];
+  const transparentChains: FilterChain[] = [];
   for (const src of out.sources) {
     const vhosts = out.services.map((svc) => {
       const cluster = `${prefixOf(view)}-out|${slug(src.id)}|${slug(svc.host)}`;
@@ -184,16 +201,36 @@ function outboundResources(view: MeshNodeView, out: NonNullable<MeshNodeView['ou
           }),
         ),
       );
+      if (out.transparentPort !== undefined && svc.destination) {
+        // One chain per (source workload, destination): the original destination picks the service whatever the
+        // Host header says, the source address the SVID; the request crosses as through the explicit proxy.
+        transparentChains.push({
+          name: `from|${src.id}|to|${svc.host}`,
+          filter_chain_match: { destination_port: { value: svc.destination.port }, prefix_ranges: [hostPrefix(svc.destination.address)], source_prefix_ranges: src.sources.map(hostPrefix) },
+          filters: [hcm(`${prefixOf(view)}-transparent`, { name: `${prefixOf(view)}-transparent|${src.id}|${svc.host}`, virtual_hosts: [{ name: slug(svc.host), domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster } }] }] }, false)],
+        });
+      }
       return { name: slug(svc.host), domains: [svc.host, `${svc.host}:*`], routes: [{ match: { prefix: '/' }, route: { cluster } }] };
     });
     chains.push({
       name: `from|${src.id}`,
-      filter_chain_match: { source_prefix_ranges: src.sources.map((a) => ({ address_prefix: a, prefix_len: { value: a.includes(':') ? 128 : 32 } })) },
+      filter_chain_match: { source_prefix_ranges: src.sources.map(hostPrefix) },
       filters: [hcm(`${prefixOf(view)}-outbound`, { name: `${prefixOf(view)}-outbound|${src.id}`, virtual_hosts: vhosts }, false)],
     });
   }
   const listener: Listener & { name: string } = { name: `${prefixOf(view)}-outbound`, address: { socket_address: { address: out.address, port_value: out.port } }, filter_chains: chains };
   resources.push(listenerResource(listener));
+  // Envoy refuses a listener without filter chains; with no destination the datapath redirects nothing here.
+  if (transparentChains.length > 0) {
+    resources.push(listenerResource({
+      name: `${prefixOf(view)}-transparent`,
+      // All addresses: the datapath assigns connections addressed to other pods to this socket (bpf_sk_assign).
+      address: { socket_address: { address: '0.0.0.0', port_value: out.transparentPort } },
+      transparent: { value: true },
+      listener_filters: [{ name: 'envoy.filters.listener.original_dst', typed_config: packAny('envoy.extensions.filters.listener.original_dst.v3.OriginalDst', {}) }],
+      filter_chains: transparentChains,
+    }));
+  }
   return resources;
 }
 
@@ -254,6 +291,7 @@ export function meshViewProblems(view: MeshNodeView): string[] {
   view.outbound?.services.forEach((s, i) => {
     id(`outbound.services[${i}].id`, s.id);
     port(`outbound.services[${i}].node.port`, s.node.port);
+    if (s.destination) port(`outbound.services[${i}].destination.port`, s.destination.port);
   });
   view.inbound?.services.forEach((s, i) => {
     id(`inbound.services[${i}].id`, s.id);
@@ -265,6 +303,7 @@ export function meshViewProblems(view: MeshNodeView): string[] {
     port(`inbound.services[${i}].backend.port`, s.backend.port);
   });
   if (view.outbound) port('outbound.port', view.outbound.port);
+  if (view.outbound?.transparentPort !== undefined) port('outbound.transparentPort', view.outbound.transparentPort);
   if (view.inbound) port('inbound.port', view.inbound.port);
   if (view.plaintext && (view.inbound?.services.length ?? 0) > 1) problems.push('inbound.services: a plaintext inbound listener serves one service (there is no SNI to choose by)');
   return problems;
