@@ -47,6 +47,18 @@ test('a node\'s view: its pods as sources by ServiceAccount (default when unset)
   t.is(podMeshHost('shop', 'db', 5432), '5432.db.shop', 'named as standalone mode names mesh services');
 });
 
+test('with the datapath (transparentPort), other nodes\' pods are also destinations by their own address; this node\'s are not', (t) => {
+  const view = meshViewFromPods([
+    pod('web-1', 'n1', '10.244.1.5', '10.0.0.11', { sa: 'web', ports: [8080] }),
+    pod('db', 'n2', '10.244.2.5', '10.0.0.12', { sa: 'db', ports: [5432] }),
+  ], { ...opts, transparentPort: 15003 });
+  t.is(view.outbound?.transparentPort, 15003);
+  t.deepEqual(view.outbound?.services.map((s) => [s.host, s.destination]), [['5432.db.shop', { address: '10.244.2.5', port: 5432 }], ['8080.web-1.shop', undefined]]);
+  const transparent = meshResources(view).find((r) => r.name === 'mesh-transparent');
+  t.truthy(transparent, 'the transparent listener');
+  t.is(meshViewFromPods([pod('db', 'n2', '10.244.2.5', '10.0.0.12', { ports: [5432] })], opts).outbound, undefined);
+});
+
 test('with the L7 policy, the node\'s policed pod ports are served with the translator\'s mesh routes, towards the pod itself', (t) => {
   const pods = [
     pod('web-1', 'n1', '10.244.1.5', '10.0.0.11', { sa: 'web', ports: [8080, 9090] }),

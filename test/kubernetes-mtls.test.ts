@@ -317,6 +317,13 @@ clusterTest('a CiliumNetworkPolicy requiring authentication polices mesh request
     const allowed = await viaMesh('/hello');
     t.is(allowed.status, 200);
     t.regex((JSON.parse(allowed.body) as { headers: Record<string, string> }).headers['x-forwarded-client-cert'], new RegExp(`;URI=${idOf('frontend')}$`));
+    // The same through the transparent path (a plain request to the backend pod's address): the policy decides by
+    // the SPIFFE ID the mesh verified.
+    const plain = (path: string) => curl(from, [`http://${pods.backend.status!.podIP}:3000${path}`]);
+    const plainAllowed = await plain('/hello');
+    t.is(plainAllowed.status, 200);
+    t.regex((JSON.parse(plainAllowed.body) as { headers: Record<string, string> }).headers['x-forwarded-client-cert'], new RegExp(`;URI=${idOf('frontend')}$`));
+    t.like(await plain('/other'), { status: 403, body: 'Access denied' });
     // The backend's own workload (its SVID, through node-2's Envoy) is not the policy's peer: refused on the allowed path too.
     const stranger = await viaMesh('/hello', self, node2);
     t.is(stranger.status, 403);
