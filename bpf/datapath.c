@@ -48,6 +48,7 @@
 #define CT_F_CLOSING 2   // FIN or RST seen
 #define CT_F_REDIRECT 4  // the connection goes to the proxy
 #define CT_F_FROM_PROXY 8 // opened by the proxy with the client's address: replies go back to the proxy
+#define CT_F_PROXY_REPLY 16 // replies to the proxy's upstream connection that carries this endpoint's address
 
 #define FLOW_NEW 1
 #define FLOW_DROP 2
@@ -504,41 +505,47 @@ static __always_inline int from_proxy(struct __sk_buff *skb)
 	return mark && (skb->mark & mark) == mark;
 }
 
-// Hands the packet to the proxy's transparent listener: an established socket for this tuple first (a
-// connection the proxy already accepted), else the socket listening on proxy_port (found with the same
-// tuple and the destination port replaced; a listener on the wildcard address matches any destination).
-static __always_inline int assign_to_proxy(struct __sk_buff *skb, struct packet *p, __u16 proxy_port)
+// The node's TCP socket for this packet's tuple with the destination port replaced by dport (a listener on the
+// wildcard address matches any destination), or none. The caller releases it.
+static __always_inline struct bpf_sock *node_socket(struct __sk_buff *skb, struct packet *p, __be16 dport)
 {
 	struct bpf_sock_tuple st = {};
-	struct bpf_sock *sk;
 	__u32 size;
 
-	if (p->t.proto != IPPROTO_TCP_)
-		return -1;
 	if (p->t.family == AF_INET) {
 		st.ipv4.saddr = p->t.saddr.w[0];
 		st.ipv4.daddr = p->t.daddr.w[0];
 		st.ipv4.sport = p->t.sport;
-		st.ipv4.dport = p->t.dport;
+		st.ipv4.dport = dport;
 		size = sizeof(st.ipv4);
 	} else {
 		__builtin_memcpy(st.ipv6.saddr, &p->t.saddr, 16);
 		__builtin_memcpy(st.ipv6.daddr, &p->t.daddr, 16);
 		st.ipv6.sport = p->t.sport;
-		st.ipv6.dport = p->t.dport;
+		st.ipv6.dport = dport;
 		size = sizeof(st.ipv6);
 	}
-	sk = bpf_skc_lookup_tcp(skb, &st, size, BPF_F_CURRENT_NETNS, 0);
+	return bpf_skc_lookup_tcp(skb, &st, size, BPF_F_CURRENT_NETNS, 0);
+}
+
+// Hands the packet to the proxy: an established socket for this tuple first (a connection the proxy already
+// accepted, or its upstream connection carrying the client's address), else the transparent listener on
+// proxy_port (none when proxy_port is 0).
+static __always_inline int assign_to_proxy(struct __sk_buff *skb, struct packet *p, __u16 proxy_port)
+{
+	struct bpf_sock *sk;
+
+	if (p->t.proto != IPPROTO_TCP_)
+		return -1;
+	sk = node_socket(skb, p, p->t.dport);
 	if (sk) {
 		if (sk->state != BPF_TCP_LISTEN)
 			goto assign;
 		bpf_sk_release(sk);
 	}
-	if (p->t.family == AF_INET)
-		st.ipv4.dport = bpf_htons(proxy_port);
-	else
-		st.ipv6.dport = bpf_htons(proxy_port);
-	sk = bpf_skc_lookup_tcp(skb, &st, size, BPF_F_CURRENT_NETNS, 0);
+	if (!proxy_port)
+		return -1;
+	sk = node_socket(skb, p, bpf_htons(proxy_port));
 	if (!sk)
 		return -1;
 	if (sk->state != BPF_TCP_LISTEN) {
@@ -554,6 +561,21 @@ assign:;
 	if (mark)
 		skb->mark = mark;
 	return 0;
+}
+
+// A packet to a local endpoint that belongs to one of the node's own sockets: the pod's address is no address of
+// the node, so only the proxy holds such a socket, i.e. its upstream connection that carries the client's
+// address (original_src) towards another node or the world, whose replies come back addressed to the client.
+static __always_inline int for_proxy_socket(struct __sk_buff *skb, struct packet *p)
+{
+	if (p->t.proto != IPPROTO_TCP_ || !(p->tcp_flags & TCP_ACK))
+		return 0; // a connection's first packet (SYN) is no reply
+	struct bpf_sock *sk = node_socket(skb, p, p->t.dport);
+	if (!sk)
+		return 0;
+	int found = sk->state != BPF_TCP_LISTEN;
+	bpf_sk_release(sk);
+	return found;
 }
 
 // A connection to a local endpoint's L7-policed port that reached its veth without the proxy (from another node,
@@ -789,7 +811,8 @@ int from_pod(struct __sk_buff *skb)
 		key.dir = DIR_INGRESS;
 		ct = bpf_map_lookup_elem(&weft_conntrack, &key);
 		__u16 port = ct && (ct->flags & CT_F_REDIRECT) ? ct->proxy_port : 0;
-		if (!port || assign_to_proxy(skb, &p, port)) {
+		int reply = ct && (ct->flags & CT_F_PROXY_REPLY);
+		if ((!port && !reply) || assign_to_proxy(skb, &p, port)) {
 			emit(skb, &p.t, 0, 0, FLOW_DROP, VERDICT_DENY, REASON_REDIRECT_NO_PROXY, DIR_INGRESS, port);
 			return TC_ACT_SHOT;
 		}
@@ -907,7 +930,7 @@ int to_pod(struct __sk_buff *skb)
 	}
 	if (ct) {
 		ct_touch(ct, &p);
-		return ct->flags & CT_F_REDIRECT ? hairpin_to_proxy(skb) : TC_ACT_OK;
+		return ct->flags & (CT_F_REDIRECT | CT_F_PROXY_REPLY) ? hairpin_to_proxy(skb) : TC_ACT_OK;
 	}
 	reverse(&p.t, &key, DIR_EGRESS);
 	ct = bpf_map_lookup_elem(&weft_conntrack, &key);
@@ -919,6 +942,15 @@ int to_pod(struct __sk_buff *skb)
 				return TC_ACT_SHOT;
 		}
 		return TC_ACT_OK;
+	}
+	// A reply to the proxy's upstream connection from another node (one to a pod on this node gets the delivery
+	// mark in that pod's from_pod): it would reach the client instead of the proxy, so it goes back in like a
+	// redirected connection and from_pod assigns it to the proxy's socket. Conntrack keeps the decision.
+	if (for_proxy_socket(skb, &p)) {
+		key = p.t;
+		key.dir = DIR_INGRESS;
+		ct_create(&key, &p, 0, 0, CT_F_PROXY_REPLY, 0, 0);
+		return hairpin_to_proxy(skb);
 	}
 
 	struct endpoint_info *dst = endpoint_of(&p.t.daddr, p.t.family);

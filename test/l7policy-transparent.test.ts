@@ -8,7 +8,8 @@
 // Egress (Cilium's egress toPorts.rules.http): pod A's own requests to pod S's port 80 are allow-listed (A's
 // egress chain, chosen by A's address), A's L4-only port to S is not proxied, A's requests to pod B's L7 port
 // meet A's egress rules and B's ingress rules in B's chain (both must allow), and egress policy changes reach
-// the next request.
+// the next request. Pod S2 (a store too) runs on a second node: the replies to the proxy's upstream connection, which
+// carries A's address, come back from there addressed to A and must reach the proxy, not A.
 import test from 'ava';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -93,6 +94,9 @@ if (unavailable) {
   // `remote` (a frontend too) runs on a second node: its node's datapath knows nothing of the backend's rules.
   const pods = [pod('frontend', 'frontend', 2), pod('backend', 'backend', 3), pod('intruder', 'intruder', 4), pod('remote', 'frontend', 9)];
   const store: Manifest = { ...pod('store', 'store', 5), spec: { containers: [{ name: 'c', ports: [{ containerPort: 80 }, { containerPort: 8080 }] }] } };
+  const remoteStore: Manifest = { ...pod('remote-store', 'store', 10), spec: { containers: [{ name: 'c', ports: [{ containerPort: 80 }] }] } };
+  /** Pods on the second node (no datapath of their own here). */
+  const remotePods = new Set(['remote', 'remote-store']);
 
   /** What the node agent does with a translation: the datapath maps, then the snapshot for Envoy. */
   const apply = (manifests: Manifest[]): Translation => {
@@ -132,12 +136,15 @@ if (unavailable) {
       // As the CNI plugin registers a new pod: its address and veth, the "init" identity.
       endpoints.upsert({ ips: [p.ip4], identity: INIT_IDENTITY, ifindex: nativeBpf().ifIndex(topo.nodeNsPath, p.hostIf), ingressEnforced: false, egressEnforced: false });
     }
-    topo.addPod('remote', 9, topo.addNode('n2'));
+    const n2 = topo.addNode('n2');
+    topo.addPod('remote', 9, n2);
+    topo.addPod('remote-store', 10, n2);
     controller = new DatapathController(dp, { proxyPort: PROXY_PORT });
     await topo.serveHttp(topo.pod('backend').ns, 'b', 8081);
     await topo.serveHttp(topo.pod('backend').ns, 'b', 8082);
     await topo.serveHttp(topo.pod('store').ns, 's', 80);
     await topo.serveHttp(topo.pod('store').ns, 's', 8080);
+    await topo.serveHttp(topo.pod('remote-store').ns, 's2', 80);
 
     server = new XdsServer({ cache, logger: silentLogger });
     server.on('nack', (e) => nacks.push(`${e.typeUrl}: ${e.errorMessage}`));
@@ -151,7 +158,7 @@ if (unavailable) {
   });
 
   test.after.always(async () => {
-    if (topo && dp) for (const p of topo.pods.values()) if (p.name !== 'remote') dp.detach(topo.nodeNsPath, p.hostIf);
+    if (topo && dp) for (const p of topo.pods.values()) if (!remotePods.has(p.name)) dp.detach(topo.nodeNsPath, p.hostIf);
     dp?.destroy();
     topo?.destroy();
     await server?.shutdown(500);
@@ -245,6 +252,23 @@ if (unavailable) {
     t.like(entry, { direction: 'egress', sourceEndpoint: 'shop/frontend', destinationAddress: s.ip4, destinationPort: 80, verdict: 'DENIED', reason: 'egress:denied:l7', responseCode: 403 });
     t.truthy(entry.sourceIdentity, 'the client\'s identity');
     t.truthy(entry.destinationIdentity, 'the destination\'s identity, by its address');
+    t.deepEqual(nacks, []);
+  });
+
+  test.serial('egress to another node: pod A\'s allowed request reaches pod S2 there from A\'s address; another path is 403 Access denied', async (t) => {
+    apply([...pods, store, remoteStore, policy(['/public.*']), egressPolicy(['/public'], ['/public/a.*'])]);
+    const a = topo!.pod('frontend');
+    const s2 = topo!.pod('remote-store');
+    const allowed = await eventually(() => {
+      const r = get('frontend', `http://${s2.ip4}/public`);
+      return r.status === 200 ? r : undefined;
+    }, 20_000, 'first 200 through the egress chain to the other node');
+    t.is(allowed.body, `s2 ${a.ip4} /public`, 'pod S2 sees pod A\'s address (original_src); the reply reached the proxy');
+    const denied = get('frontend', `http://${s2.ip4}/private/far`);
+    t.is(denied.status, 403);
+    t.is(denied.body, 'Access denied');
+    const [entry] = await logged('/private/far', 1);
+    t.like(entry, { direction: 'egress', sourceEndpoint: 'shop/frontend', destinationAddress: s2.ip4, destinationPort: 80, verdict: 'DENIED', reason: 'egress:denied:l7' });
     t.deepEqual(nacks, []);
   });
 
