@@ -216,6 +216,29 @@ clusterTest('a status changed by someone else is answered by a write pass, witho
   t.is(translations, 0, 'nothing the pipeline reads changed: no translation');
 });
 
+clusterTest('a write pass after one route changes compares and writes only that route', async (t) => {
+  const op = operators[0];
+  await objects.create({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'solo', namespace: NS },
+    spec: { parentRefs: [{ name: 'gw' }], rules: [{ backendRefs: [{ name: 'echo', port: 80 }] }] } });
+  await eventually(async () => ourParent(await read('HTTPRoute', 'solo')), 20_000, 'HTTPRoute solo status');
+  const passes: Array<{ written: number; compared: number; unchanged: number }> = [];
+  const record = (r: { written: number; compared: number; unchanged: number }) => void passes.push(r);
+  op.on('statusesWritten', record);
+  // A spec change of one route: only its status (observedGeneration) changes, every other object's stays.
+  await update('HTTPRoute', 'solo', (o) => {
+    o.spec!.rules = [{ matches: [{ path: { type: 'PathPrefix', value: '/solo' } }], backendRefs: [{ name: 'echo', port: 80 }] }];
+  });
+  await eventually(() => passes.some((p) => p.written > 0), 20_000, 'a pass writing the changed route');
+  await eventually(async () => cond(ourParent(await read('HTTPRoute', 'solo'))?.conditions, 'Accepted')?.observedGeneration === 2, 20_000, 'observedGeneration 2');
+  op.off('statusesWritten', record);
+  const writing = passes.find((p) => p.written > 0)!;
+  t.is(writing.written, 1);
+  t.is(writing.compared, 1, 'the other objects were skipped, not compared again');
+  t.true(writing.unchanged > 0, 'the other objects are counted as unchanged');
+  t.is(passes.reduce((n, p) => n + p.compared, 0), 1, 'no pass compared anything else (our own write landing included)');
+  await objects.delete({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'solo', namespace: NS } });
+});
+
 clusterTest('one replica writes at a time; when the leader stops, the other takes over', async (t) => {
   const first = operators[0];
   const second = startOperator('replica-b');

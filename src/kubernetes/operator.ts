@@ -96,7 +96,11 @@ export class Operator extends EventEmitter<OperatorEvents> {
     }, this.log, (leading) => {
       this.emit('leading', leading);
       this.meshCa?.setLeading(leading);
-      if (leading) this.scheduleWrite();
+      // Another replica may have written meanwhile: the first pass as leader compares every object again.
+      if (leading) {
+        this.writer.forget();
+        this.scheduleWrite();
+      }
     });
   }
 
