@@ -139,7 +139,7 @@ test('toggles: each feature renders its objects, and only then', async (t) => {
   const mtlsRole = mtlsDocs.find((d) => d.kind === 'Role' && d.metadata?.name === 'weft-operator-mtls') as k8s.V1Role;
   t.is(mtlsRole.metadata?.namespace, NS);
   t.deepEqual(mtlsRole.rules!.map((r) => `${r.resources!.join('+')}:${(r.resourceNames ?? ['*']).join('+')}:${r.verbs.join('+')}`),
-    ['secrets+configmaps:*:create', 'secrets:weft-mtls-ca:get', 'configmaps:weft-mtls-trust-bundle:get+update']);
+    ['secrets+configmaps:*:create', 'secrets:weft-mtls-ca:get+list+watch', 'configmaps:weft-mtls-trust-bundle:get+update']);
   t.true(mtlsDocs.some((d) => d.kind === 'RoleBinding' && d.metadata?.name === 'weft-operator-mtls'));
   t.false(all.includes('Role/weft-operator-mtls'));
   t.false((full.spec!.template.spec!.containers[0].args!).includes('--mutual-auth'));

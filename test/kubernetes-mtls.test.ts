@@ -340,3 +340,89 @@ clusterTest('a CiliumNetworkPolicy requiring authentication polices mesh request
     await objects.delete(authPolicy([])).catch(() => undefined);
   }
 });
+
+/** kubectl of the cluster's version, as README's rotation procedure runs it. */
+const kubectl = async (...args: string[]) => (await run(cluster!.state.kubectl, ['--kubeconfig', cluster!.state.kubeconfig, ...args])).stdout;
+
+/** The distinct roots the agent of a node reports in its bundle (its certificate expiry metric). */
+async function agentBundleRoots(netns: string): Promise<number> {
+  const text = (await run('ip', ['netns', 'exec', netns, 'curl', '-sf', `http://127.0.0.1:${HEALTH_PORT}/metrics`])).stdout;
+  return text.split('\n').filter((l) => l.startsWith('weft_certificate_expiry_seconds{kind="bundle"')).length;
+}
+
+const bundleRoots = async () => [...((await core.readNamespacedConfigMap({ name: TRUST_BUNDLE_CONFIGMAP, namespace: SYS })).data?.[TRUST_BUNDLE_KEY] ?? '')
+  .matchAll(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)].map((m) => new X509Certificate(m[0]).fingerprint256);
+
+clusterTest('the CA root rotates in three steps (stage, activate, retire) under continuous requests both ways across the nodes: none fails', async (t) => {
+  const [node1, node2] = cluster!.state.nodes!;
+  const front = podNetnsOf(cluster!, pods.frontend);
+  const back = podNetnsOf(cluster!, pods.backend);
+  const viaMesh = (netns: string, node: typeof node1, pod: string) => curl(netns, ['-x', `http://${node.address}:${OUTBOUND}`, `http://${podMeshHost(NS, pod, 3000)}/rotation`]);
+  const frontToBack = () => viaMesh(front, node1, 'backend');
+  const backToFront = () => viaMesh(back, node2, 'frontend');
+  // The policy of the test above is gone once every path answers again.
+  for (const send of [frontToBack, backToFront]) await eventually(async () => ((await send()).status === 200 ? true : undefined), 60_000, 'mesh requests answered both ways');
+
+  const failures: string[] = [];
+  let sent = 0;
+  let stop = false;
+  const traffic = (async () => {
+    while (!stop) {
+      for (const [name, send] of [['node-1 to node-2', frontToBack], ['node-2 to node-1', backToFront]] as const) {
+        const r = await send();
+        sent++;
+        if (r.status !== 200) failures.push(`${name}: ${r.status} ${r.body}`);
+      }
+    }
+  })();
+  const chainsTo = (root: X509Certificate) => {
+    for (const [fromNs, node, pod] of [[node2.netns, node1, 'frontend'], [node1.netns, node2, 'backend']] as const) {
+      const [, intermediate] = servedChain(fromNs, node.address, podMeshHost(NS, pod, 3000));
+      if (!intermediate?.verify(root.publicKey)) return false;
+    }
+    return true;
+  };
+  try {
+    const secret = await core.readNamespacedSecret({ name: CA_SECRET_NAME, namespace: SYS });
+    const oldRoot = new X509Certificate(Buffer.from(secret.data!['tls.crt'], 'base64'));
+    const next = CertificateAuthority.generate({ trustDomain: TD });
+    const sentAt = () => sent;
+
+    // 1. Stage: the new root joins the bundle (the ConfigMap and every agent's), nothing is issued from it.
+    const b64 = (s: string) => Buffer.from(s).toString('base64');
+    await kubectl('-n', SYS, 'patch', 'secret', CA_SECRET_NAME, '--type', 'merge', '-p', JSON.stringify({ data: { 'next.crt': b64(next.root.pem), 'next.key': b64(next.root.privateKeyPem()) } }));
+    t.deepEqual(await eventually(async () => {
+      const roots = await bundleRoots();
+      return roots.length === 2 ? roots : undefined;
+    }, 30_000, 'the staged root in the bundle ConfigMap'), [oldRoot.fingerprint256, next.root.x509.fingerprint256]);
+    for (const node of [node1, node2]) await eventually(async () => ((await agentBundleRoots(node.netns)) === 2 ? true : undefined), 30_000, `${node.name}'s agent trusting both roots`);
+    t.true(chainsTo(oldRoot), 'staged, not issuing: the SVIDs still chain to the old root');
+    const beforeActivation = sentAt();
+
+    // 2. Activate: the agents issue from the new root; the old one stays trusted.
+    await kubectl('-n', SYS, 'patch', 'secret', CA_SECRET_NAME, '--type', 'json', '-p',
+      '[{"op":"copy","from":"/data/tls.crt","path":"/data/previous.crt"},{"op":"move","from":"/data/next.crt","path":"/data/tls.crt"},{"op":"move","from":"/data/next.key","path":"/data/tls.key"}]');
+    await eventually(() => Promise.resolve(chainsTo(next.root.x509) ? true : undefined), 30_000, 'both nodes serving SVIDs of the new root');
+    t.false(chainsTo(oldRoot));
+    // The ConfigMap: the new root first (it issues), the old one still there (retired).
+    await eventually(async () => ((await bundleRoots()).join() === [next.root.x509.fingerprint256, oldRoot.fingerprint256].join() ? true : undefined), 30_000, 'the activated root first in the bundle ConfigMap, the old one kept');
+    await eventually(() => Promise.resolve(sentAt() > beforeActivation + 4 ? true : undefined), 30_000, 'requests after the activation');
+
+    // 3. Retire (here at once, as a revocation; in production after the longest SVID lifetime): the old root leaves
+    // every bundle.
+    const beforeRetirement = sentAt();
+    await kubectl('-n', SYS, 'patch', 'secret', CA_SECRET_NAME, '--type', 'json', '-p', '[{"op":"remove","path":"/data/previous.crt"}]');
+    t.deepEqual(await eventually(async () => {
+      const roots = await bundleRoots();
+      return roots.length === 1 ? roots : undefined;
+    }, 30_000, 'the old root out of the bundle ConfigMap'), [next.root.x509.fingerprint256]);
+    for (const node of [node1, node2]) await eventually(async () => ((await agentBundleRoots(node.netns)) === 1 ? true : undefined), 30_000, `${node.name}'s agent dropping the old root`);
+    await eventually(() => Promise.resolve(sentAt() > beforeRetirement + 4 ? true : undefined), 30_000, 'requests after the retirement');
+    t.true(chainsTo(next.root.x509));
+  } finally {
+    stop = true;
+    await traffic;
+  }
+  t.deepEqual(failures, [], `${failures.length} of ${sent} requests failed`);
+  t.true(sent > 10, `${sent} requests`);
+});

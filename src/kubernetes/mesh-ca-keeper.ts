@@ -1,11 +1,13 @@
 // The leader operator's share of mesh mTLS: while it leads, the CA Secret exists (created once, never overwritten)
-// and the trust bundle ConfigMap holds its root. Checked when leadership starts and then every `intervalMs` (a
+// and the trust bundle ConfigMap holds its roots (active, staged and retired ones over a rotation). Checked when
+// leadership starts, when the Secret changes (a rotation step) and then every `intervalMs` (a
 // deleted ConfigMap comes back; a deleted Secret means a new root, as on a first install), retried with backoff on
 // errors. A Secret that fails validation is reported (naming the Secret and field) and left alone.
 import { EventEmitter } from 'node:events';
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from '../log/logger.js';
-import { CA_SECRET_NAME, ensureCaSecret, publishTrustBundle, type MeshCaLocation } from './mesh-ca.js';
+import { startKindInformer, type KindInformer } from './informers.js';
+import { bundleOfRoots, CA_SECRET_NAME, caSecretKind, ensureCaSecret, publishTrustBundle, type MeshCaLocation } from './mesh-ca.js';
 
 export interface MeshCaResult {
   /** The root's SHA-256 fingerprint, when the Secret is valid. */
@@ -25,9 +27,12 @@ export class MeshCaKeeper extends EventEmitter<{ checked: [MeshCaResult] }> {
   private running: Promise<void> | undefined;
   private retryMs = MIN_RETRY_MS;
   private lastError = '';
+  private informer: KindInformer | undefined;
+  /** The Secret changed during a check: check again at once. */
+  private dirty = false;
   last: MeshCaResult | undefined;
 
-  constructor(kc: k8s.KubeConfig, readonly location: MeshCaLocation, private readonly log: Logger, private readonly intervalMs = 60_000) {
+  constructor(private readonly kc: k8s.KubeConfig, readonly location: MeshCaLocation, private readonly log: Logger, private readonly intervalMs = 60_000) {
     super();
     this.core = kc.makeApiClient(k8s.CoreV1Api);
   }
@@ -37,12 +42,21 @@ export class MeshCaKeeper extends EventEmitter<{ checked: [MeshCaResult] }> {
     this.leading = leading;
     clearTimeout(this.timer);
     if (leading) this.schedule(0);
+    if (leading && !this.informer) this.informer = startKindInformer(this.kc, caSecretKind(this.location.namespace), () => this.secretChanged(), this.log);
   }
 
   async stop(): Promise<void> {
     this.leading = false;
     clearTimeout(this.timer);
+    await this.informer?.stop();
+    this.informer = undefined;
     await this.running;
+  }
+
+  private secretChanged(): void {
+    if (!this.leading) return;
+    if (this.running) this.dirty = true;
+    else this.schedule(0);
   }
 
   private schedule(ms: number): void {
@@ -57,9 +71,9 @@ export class MeshCaKeeper extends EventEmitter<{ checked: [MeshCaResult] }> {
     if (!this.leading) return;
     let result: MeshCaResult;
     try {
-      const { ca, created } = await ensureCaSecret(this.core, this.location);
+      const { ca, roots, created } = await ensureCaSecret(this.core, this.location);
       if (created) this.log.info({ secret: `${this.location.namespace}/${CA_SECRET_NAME}`, trustDomain: ca.trustDomain, fingerprint256: ca.root.x509.fingerprint256 }, 'mesh CA root created');
-      const bundleWritten = await publishTrustBundle(this.core, this.location, ca.root.pem);
+      const bundleWritten = await publishTrustBundle(this.core, this.location, bundleOfRoots(roots));
       result = { fingerprint256: ca.root.x509.fingerprint256, created, bundleWritten };
       this.retryMs = MIN_RETRY_MS;
       this.lastError = '';
@@ -72,6 +86,8 @@ export class MeshCaKeeper extends EventEmitter<{ checked: [MeshCaResult] }> {
     }
     this.last = result;
     this.emit('checked', result);
-    if (this.leading) this.schedule(result.error ? this.retryMs : this.intervalMs);
+    const again = this.dirty;
+    this.dirty = false;
+    if (this.leading) this.schedule(again ? 0 : result.error ? this.retryMs : this.intervalMs);
   }
 }

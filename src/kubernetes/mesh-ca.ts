@@ -4,8 +4,10 @@
 // domain if any). The operator also publishes the trust bundle (the root's certificate) in a ConfigMap anyone may read.
 // The agents read the Secret and sign their nodes' SVIDs through an intermediate of their own (see README, "Mutual
 // authentication", Kubernetes mode).
+import { X509Certificate } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import { CertificateAuthority, type CaOptions } from '../mtls/ca.js';
+import type { WatchedKind } from './watched-kinds.js';
 
 export const CA_SECRET_NAME = 'weft-mtls-ca';
 export const TRUST_BUNDLE_CONFIGMAP = 'weft-mtls-trust-bundle';
@@ -13,7 +15,17 @@ export const TRUST_BUNDLE_CONFIGMAP = 'weft-mtls-trust-bundle';
 export const TRUST_BUNDLE_KEY = 'bundle.pem';
 const CERT_KEY = 'tls.crt';
 const KEY_KEY = 'tls.key';
+/** A staged root (rotation step 1): trusted everywhere, not issuing yet. */
+export const NEXT_CERT_KEY = 'next.crt';
+export const NEXT_KEY_KEY = 'next.key';
+/** The root an activation retired (rotation step 2): still trusted until removed (step 3, or a revocation). */
+export const PREVIOUS_CERT_KEY = 'previous.crt';
 const ACCEPTED_TYPES = ['Opaque', 'kubernetes.io/tls'];
+
+/** The CA Secret, and it alone, as an informer watches it. */
+export function caSecretKind(namespace: string): WatchedKind {
+  return { apiVersion: 'v1', kind: 'Secret', plural: 'secrets', namespaced: true, namespace, fieldSelector: `metadata.name=${CA_SECRET_NAME}` };
+}
 
 export interface MeshCaLocation {
   namespace: string;
@@ -22,15 +34,58 @@ export interface MeshCaLocation {
 
 /** The CA held by a Secret, validated; throws an error naming the Secret and the field. */
 export function caFromSecret(secret: k8s.V1Secret, opts: CaOptions): CertificateAuthority {
+  return rootsFromSecret(secret, opts).active;
+}
+
+/** The roots of a Secret over a rotation (see README, "Mutual authentication on Kubernetes", rotating the CA). */
+export interface MeshCaRoots {
+  /** tls.crt/tls.key: issues the SVIDs. */
+  active: CertificateAuthority;
+  /** next.crt/next.key: staged, trusted only. */
+  next?: CertificateAuthority;
+  /** previous.crt: retired, trusted only (its key is not needed). */
+  previous?: X509Certificate;
+}
+
+/** Every root of a Secret, validated; throws an error naming the Secret and the field. */
+export function rootsFromSecret(secret: k8s.V1Secret, opts: CaOptions): MeshCaRoots {
   const where = `Secret ${secret.metadata?.namespace ?? ''}/${secret.metadata?.name ?? ''}`;
   const type = secret.type ?? 'Opaque';
   if (!ACCEPTED_TYPES.includes(type)) throw new Error(`${where}: type ${type} is not supported (Opaque or kubernetes.io/tls, with ${CERT_KEY} and ${KEY_KEY})`);
-  const field = (key: string): string => {
+  const optional = (key: string): string | undefined => {
     const value = secret.data?.[key];
-    if (!value) throw new Error(`${where}: data.${key} is missing (the root CA's PEM ${key === CERT_KEY ? 'certificate' : 'private key'})`);
-    return Buffer.from(value, 'base64').toString('utf8');
+    return value ? Buffer.from(value, 'base64').toString('utf8') : undefined;
   };
-  return CertificateAuthority.fromRoot(opts, field(CERT_KEY), field(KEY_KEY), where);
+  const field = (key: string, what: string): string => {
+    const value = optional(key);
+    if (!value) throw new Error(`${where}: data.${key} is missing (${what})`);
+    return value;
+  };
+  const active = CertificateAuthority.fromRoot(opts, field(CERT_KEY, 'the root CA\'s PEM certificate'), field(KEY_KEY, 'the root CA\'s PEM private key'), where);
+  const nextCert = optional(NEXT_CERT_KEY);
+  const next = nextCert === undefined ? undefined
+    : CertificateAuthority.fromRoot(opts, nextCert, field(NEXT_KEY_KEY, `the staged root's PEM private key, with ${NEXT_CERT_KEY}`), `${where} ${NEXT_CERT_KEY}`);
+  const previousPem = optional(PREVIOUS_CERT_KEY);
+  let previous: X509Certificate | undefined;
+  if (previousPem !== undefined) {
+    try {
+      previous = new X509Certificate(previousPem);
+    } catch (err) {
+      throw new Error(`${where}: data.${PREVIOUS_CERT_KEY} is not a PEM certificate: ${(err as Error).message}`, { cause: err });
+    }
+    if (!previous.ca) throw new Error(`${where}: data.${PREVIOUS_CERT_KEY} is not a CA certificate`);
+  }
+  return { active, next, previous };
+}
+
+/** The trust bundle of a Secret's roots: active, staged, retired (no duplicates). */
+export function bundleOfRoots(roots: MeshCaRoots): string {
+  const pems = [roots.active.root.pem, roots.next?.root.pem, roots.previous?.toString()].filter((p): p is string => p !== undefined);
+  const seen = new Set<string>();
+  return pems.filter((p) => {
+    const fp = new X509Certificate(p).fingerprint256;
+    return !seen.has(fp) && seen.add(fp);
+  }).join('');
 }
 
 const isStatus = (err: unknown, code: number): boolean => (err as { code?: number }).code === code;
@@ -39,14 +94,18 @@ const isStatus = (err: unknown, code: number): boolean => (err as { code?: numbe
  * The CA of the Secret, created (a new self-signed root) when there is none; never overwrites one. Two replicas
  * racing to create it both end with the one that won (the loser reads it back).
  */
-export async function ensureCaSecret(core: k8s.CoreV1Api, loc: MeshCaLocation, opts: Omit<CaOptions, 'trustDomain'> = {}): Promise<{ ca: CertificateAuthority; created: boolean }> {
+export async function ensureCaSecret(core: k8s.CoreV1Api, loc: MeshCaLocation, opts: Omit<CaOptions, 'trustDomain'> = {}): Promise<{ ca: CertificateAuthority; roots: MeshCaRoots; created: boolean }> {
   const caOpts: CaOptions = { ...opts, trustDomain: loc.trustDomain };
   const read = async (): Promise<k8s.V1Secret | undefined> => core.readNamespacedSecret({ name: CA_SECRET_NAME, namespace: loc.namespace }).catch((err: unknown) => {
     if (isStatus(err, 404)) return undefined;
     throw err;
   });
   const existing = await read();
-  if (existing) return { ca: caFromSecret(existing, caOpts), created: false };
+  const of = (secret: k8s.V1Secret, created: boolean) => {
+    const roots = rootsFromSecret(secret, caOpts);
+    return { ca: roots.active, roots, created };
+  };
+  if (existing) return of(existing, false);
   const ca = CertificateAuthority.generate(caOpts);
   const body: k8s.V1Secret = {
     metadata: { name: CA_SECRET_NAME, namespace: loc.namespace, labels: { 'app.kubernetes.io/managed-by': 'weft', 'weft.dev/trust-domain': loc.trustDomain } },
@@ -57,12 +116,12 @@ export async function ensureCaSecret(core: k8s.CoreV1Api, loc: MeshCaLocation, o
   };
   try {
     await core.createNamespacedSecret({ namespace: loc.namespace, body });
-    return { ca, created: true };
+    return { ca, roots: { active: ca }, created: true };
   } catch (err) {
     if (!isStatus(err, 409)) throw err;
     const won = await read();
     if (!won) throw new Error(`Secret ${loc.namespace}/${CA_SECRET_NAME}: created by someone else, then gone`, { cause: err });
-    return { ca: caFromSecret(won, caOpts), created: false };
+    return of(won, false);
   }
 }
 

@@ -12,7 +12,7 @@ import { meshIdentities, type MeshNodeView } from '../mtls/mesh-resources.js';
 import { TrustDomainAuthority } from '../mtls/trust-bundle.js';
 import type { Resource } from '../xds/resource.js';
 import { startKindInformer, type KindInformer, type KubeObject } from './informers.js';
-import { CA_SECRET_NAME, caFromSecret } from './mesh-ca.js';
+import { CA_SECRET_NAME, caSecretKind, rootsFromSecret, type MeshCaRoots } from './mesh-ca.js';
 import { meshViewFromPods, type MeshPolicy, type MeshViewOptions } from './mesh-view.js';
 
 export interface NodeMeshOptions extends MeshViewOptions {
@@ -31,6 +31,8 @@ export class NodeMesh extends EventEmitter<{ change: [] }> {
   private routesServed: ReadonlySet<string> = new Set();
   private current: MeshNodeView;
   private lastError = '';
+  /** The fingerprint of the Secret's previous.crt last seen. */
+  private previousRoot: string | undefined;
 
   constructor(private readonly kc: k8s.KubeConfig, readonly opts: NodeMeshOptions, private readonly log: Logger) {
     super();
@@ -38,9 +40,7 @@ export class NodeMesh extends EventEmitter<{ change: [] }> {
   }
 
   start(): void {
-    this.informer = startKindInformer(this.kc, {
-      apiVersion: 'v1', kind: 'Secret', plural: 'secrets', namespaced: true, namespace: this.opts.caNamespace, fieldSelector: `metadata.name=${CA_SECRET_NAME}`,
-    }, () => this.caChanged(), this.log);
+    this.informer = startKindInformer(this.kc, caSecretKind(this.opts.caNamespace), () => this.caChanged(), this.log);
   }
 
   /**
@@ -117,14 +117,15 @@ export class NodeMesh extends EventEmitter<{ change: [] }> {
       if (this.informer?.synced()) this.report(`Secret ${this.opts.caNamespace}/${CA_SECRET_NAME} does not exist yet (the operator creates it with --mutual-auth); no mesh until it does`);
       return;
     }
-    let ca;
+    let roots: MeshCaRoots;
     try {
-      ca = caFromSecret(secret, { trustDomain: this.opts.trustDomain });
+      roots = rootsFromSecret(secret, { trustDomain: this.opts.trustDomain });
     } catch (err) {
       this.report(`${(err as Error).message}; keeping the last good CA`);
       return;
     }
     this.lastError = '';
+    const ca = roots.active;
     if (!this.authority) {
       this.authority = new TrustDomainAuthority(ca, this.opts.svidTtlMs);
       this.agent = new MeshNodeAgent(this.authority, this.current, this.opts.svidTtlMs);
@@ -132,10 +133,38 @@ export class NodeMesh extends EventEmitter<{ change: [] }> {
       this.log.info({ trustDomain: ca.trustDomain, root: ca.root.x509.fingerprint256, intermediate: ca.intermediate.x509.fingerprint256 }, 'mesh CA loaded');
       this.emit('change');
     } else if (this.authority.ca.root.x509.fingerprint256 !== ca.root.x509.fingerprint256) {
-      // A replaced root: issue from it at once, and keep trusting the old one for the SVIDs' lifetime.
-      this.authority.rotate(ca);
-      this.log.info({ root: ca.root.x509.fingerprint256 }, 'mesh CA root replaced');
+      // Step 2: issue from the root staged in step 1 (every node trusts it already); the old root stays trusted for
+      // the SVIDs' lifetime. A root replaced without staging is activated at once (not overlap-safe: see README).
+      if (this.authority.staged?.root.x509.fingerprint256 !== ca.root.x509.fingerprint256) this.authority.stage(ca);
+      this.authority.activate();
+      this.log.info({ root: ca.root.x509.fingerprint256 }, 'mesh CA root activated');
     }
+    this.followRotation(roots);
+  }
+
+  /** Steps 1 and 3 of a rotation: a staged root joins the bundle; a retired root removed from the Secret leaves it. */
+  private followRotation(roots: MeshCaRoots): void {
+    const authority = this.authority!;
+    const nextFp = roots.next?.root.x509.fingerprint256;
+    if (roots.next && nextFp !== authority.ca.root.x509.fingerprint256 && authority.staged?.root.x509.fingerprint256 !== nextFp) {
+      authority.stage(roots.next);
+      this.log.info({ root: nextFp }, 'mesh CA root staged (trusted, not issuing yet)');
+    } else if (!roots.next && authority.staged) {
+      authority.unstage();
+      this.log.info('mesh CA staged root withdrawn');
+    }
+    const previous = roots.previous;
+    if (previous && previous.fingerprint256 !== authority.ca.root.x509.fingerprint256) {
+      authority.retain({ pem: previous.toString(), certDer: previous.raw, x509: previous, notAfter: new Date(previous.validTo) });
+    }
+    // The retired root was in the Secret and is gone now: removed from the bundle at once (step 3, or a revocation).
+    const gone = this.previousRoot;
+    const issuingOrStaged = [authority.ca, authority.staged].some((c) => c?.root.x509.fingerprint256 === gone);
+    if (gone && gone !== previous?.fingerprint256 && !issuingOrStaged && authority.roots().some((r) => r.x509.fingerprint256 === gone)) {
+      authority.revoke(gone);
+      this.log.info({ root: gone }, 'mesh CA retired root removed from the bundle');
+    }
+    this.previousRoot = previous?.fingerprint256;
   }
 
   private report(message: string): void {

@@ -2,14 +2,13 @@
 // at once when the trust domain's CA is rotated (so the new SVID chains to the new root while the
 // bundle still holds the old one). Listeners get every new SVID and every bundle change.
 import { EventEmitter } from 'node:events';
-import type { SigningAuthority } from './ca.js';
 import type { SpiffeId } from './spiffe-id.js';
 import type { X509Svid } from './svid.js';
-import type { TrustDomainAuthority } from './trust-bundle.js';
+import type { TrustDomainAuthority, TrustedRoot } from './trust-bundle.js';
 
 export interface SvidRotatorEvents {
   svid: [svid: X509Svid];
-  bundle: [roots: SigningAuthority[]];
+  bundle: [roots: TrustedRoot[]];
 }
 
 export class SvidRotator extends EventEmitter<SvidRotatorEvents> {
@@ -18,7 +17,7 @@ export class SvidRotator extends EventEmitter<SvidRotatorEvents> {
   readonly #onAuthority = (): void => {
     this.renew();
   };
-  readonly #onBundle = (roots: SigningAuthority[]): void => void this.emit('bundle', roots);
+  readonly #onBundle = (roots: TrustedRoot[]): void => void this.emit('bundle', roots);
 
   constructor(readonly authority: TrustDomainAuthority, readonly id: SpiffeId, readonly ttlMs?: number) {
     super();

@@ -5,15 +5,18 @@
 import { EventEmitter } from 'node:events';
 import { CertificateAuthority, DEFAULT_SVID_TTL_MS, type SigningAuthority } from './ca.js';
 
+/** A root peers trust: a CA's own, or a retired one known by its certificate only. */
+export type TrustedRoot = Pick<SigningAuthority, 'pem' | 'certDer' | 'x509' | 'notAfter'>;
+
 interface RetiredRoot {
-  root: SigningAuthority;
+  root: TrustedRoot;
   /** Dropped from the bundle at this time. */
   until: Date;
 }
 
 export interface TrustBundleEvents {
   /** The bundle changed (a rotation, a retired root dropped, a revocation). */
-  bundle: [roots: SigningAuthority[]];
+  bundle: [roots: TrustedRoot[]];
   /** The CA that issues new SVIDs changed. */
   authority: [ca: CertificateAuthority];
 }
@@ -37,7 +40,7 @@ export class TrustDomainAuthority extends EventEmitter<TrustBundleEvents> {
   }
 
   /** The roots peers must trust, newest first. */
-  roots(): SigningAuthority[] {
+  roots(): TrustedRoot[] {
     const now = this.#ca.now();
     this.#retired = this.#retired.filter((r) => r.until > now && r.root.notAfter > now);
     return [this.#ca.root, ...(this.#staged ? [this.#staged.root] : []), ...this.#retired.map((r) => r.root)];
@@ -60,6 +63,29 @@ export class TrustDomainAuthority extends EventEmitter<TrustBundleEvents> {
   stage(next: CertificateAuthority): void {
     if (next.trustDomain !== this.#ca.trustDomain) throw new Error(`cannot rotate trust domain ${this.#ca.trustDomain} to a CA of ${next.trustDomain}`);
     this.#staged = next;
+    this.emit('bundle', this.roots());
+  }
+
+  /** The staged CA, if any. */
+  get staged(): CertificateAuthority | undefined {
+    return this.#staged;
+  }
+
+  /** Takes back a stage that was never activated: its root leaves the bundle. */
+  unstage(): void {
+    if (!this.#staged) return;
+    this.#staged = undefined;
+    this.emit('bundle', this.roots());
+  }
+
+  /**
+   * Trusts a retired root known by its certificate (an agent started after the rotation learns it so) for the
+   * longest SVID lifetime, as activate() would have.
+   */
+  retain(root: TrustedRoot): void {
+    const fp = root.x509.fingerprint256;
+    if (this.roots().some((r) => r.x509.fingerprint256 === fp)) return;
+    this.#retired.push({ root, until: new Date(this.#ca.now().getTime() + this.maxSvidTtlMs) });
     this.emit('bundle', this.roots());
   }
 
