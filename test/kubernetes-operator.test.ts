@@ -218,9 +218,13 @@ clusterTest('a status changed by someone else is answered by a write pass, witho
 
 clusterTest('a write pass after one route changes compares and writes only that route', async (t) => {
   const op = operators[0];
+  const attached = async () => ((await read('Gateway', 'gw')).status?.listeners as Array<{ attachedRoutes: number }> | undefined)?.[0]?.attachedRoutes ?? 0;
+  const attachedBefore = await attached();
   await objects.create({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'solo', namespace: NS },
     spec: { parentRefs: [{ name: 'gw' }], rules: [{ backendRefs: [{ name: 'echo', port: 80 }] }] } });
   await eventually(async () => ourParent(await read('HTTPRoute', 'solo')), 20_000, 'HTTPRoute solo status');
+  // The Gateway's attachedRoutes also changes with the new route: let that write settle before counting passes.
+  await eventually(async () => (await attached()) === attachedBefore + 1 || undefined, 20_000, 'the Gateway counts solo');
   const passes: Array<{ written: number; compared: number; unchanged: number }> = [];
   const record = (r: { written: number; compared: number; unchanged: number }) => void passes.push(r);
   op.on('statusesWritten', record);
