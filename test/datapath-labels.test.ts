@@ -9,7 +9,7 @@ import { EndpointMap, IdentityCache } from '../src/datapath/endpoints.js';
 import { PolicyMap } from '../src/datapath/policy.js';
 import { FlowReader } from '../src/datapath/flows.js';
 import { IDENTITY, type FlowEvent } from '../src/datapath/layout.js';
-import { CidrIdentities, datapathPolicy, FIRST_CIDR_IDENTITY } from '../src/datapath/policy-from-model.js';
+import { CidrIdentities, datapathPolicy, FIRST_CIDR_IDENTITY, registerCidrs } from '../src/datapath/policy-from-model.js';
 import { buildIdentityTable, type PodInput } from '../src/l7policy/identities.js';
 import { buildPolicyModel } from '../src/l7policy/model.js';
 import { parseCiliumPolicy } from '../src/l7policy/parse.js';
@@ -64,6 +64,19 @@ test('the model translates to map entries: identities by labels, CIDR minus exce
   t.true(fe.entries.some((e) => e.peerIdentity === cidr24 && e.port === 7000 && e.verdict === 'allow'));
   t.false(fe.entries.some((e) => e.peerIdentity === cidrs.entries().get('192.0.2.10/32')), 'the excepted prefix is not allowed');
   t.true(fe.entries.some((e) => e.peerIdentity === IDENTITY.host && e.port === 7000));
+});
+
+test('the world entity selects the policy CIDRs\' identities too, also those another endpoint\'s policy names (registered first)', (t) => {
+  const table = buildIdentityTable(PODS, new Map(), ['10.99.0.1']);
+  const world = (name: string, app: string, peer: Record<string, unknown>) => ({ kind: 'CiliumNetworkPolicy', metadata: { name, namespace: 'shop' }, source, spec: {
+    endpointSelector: { matchLabels: { app } }, egress: [{ ...peer, toPorts: [{ ports: [{ port: '80', protocol: 'TCP' }] }] }],
+  } });
+  const model = buildPolicyModel(table, [world('fe', 'frontend', { toEntities: ['world'] }), world('be', 'backend', { toCIDR: ['203.0.113.0/24'] })].flatMap((p) => parseCiliumPolicy(p)));
+  const [frontend, backend] = ['shop/frontend', 'shop/backend'].map((n) => model.endpointPolicy(table.endpoints.find((e) => e.name === n)!));
+  const cidrs = new CidrIdentities();
+  for (const ep of [frontend, backend]) registerCidrs(ep, cidrs);
+  const peers = datapathPolicy(frontend, cidrs, 15001).entries.filter((e) => e.direction === 'egress' && e.port === 80).map((e) => e.peerIdentity).sort((a, b) => a - b);
+  t.deepEqual(peers, [IDENTITY.world, cidrs.entries().get('203.0.113.0/24')!], 'an address in the backend\'s CIDR is still the world for the frontend');
 });
 
 const unavailable = datapathUnavailable();

@@ -11,7 +11,7 @@
 // the next request. Pod S2 (a store too) runs on a second node: the replies to the proxy's upstream connection, which
 // carries A's address, come back from there addressed to A and must reach the proxy, not A.
 import test from 'ava';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { nodeBootstrap } from '../envoy/bootstrap.js';
@@ -74,6 +74,27 @@ function egressPolicy(storePaths: string[], backendPaths: string[]): Manifest {
     },
   };
 }
+
+/** Machines outside the cluster (namespaces this test creates, addresses from the documentation ranges). */
+const WORLD = { w1: '192.0.2.80', w2: '198.51.100.80', w3: '198.51.100.200' };
+
+/** Pod A's (frontend's) egress rules towards the world: GET /public on port 80 of any world address
+ *  (`toEntities: [world]`), and GET /cidr… on port 8000 of 198.51.100.0/24 except its upper half (`toCIDRSet`). */
+function worldEgressPolicy(): Manifest {
+  return {
+    apiVersion: 'cilium.io/v2', kind: 'CiliumNetworkPolicy', source, metadata: { name: 'frontend-world', namespace: 'shop' },
+    spec: {
+      endpointSelector: { matchLabels: { app: 'frontend' } },
+      egress: [
+        { toEntities: ['world'], toPorts: [{ ports: [{ port: '80', protocol: 'TCP' }], rules: { http: [{ method: 'GET', path: '/public' }] } }] },
+        { toCIDRSet: [{ cidr: '198.51.100.0/24', except: ['198.51.100.128/25'] }], toPorts: [{ ports: [{ port: '8000', protocol: 'TCP' }], rules: { http: [{ method: 'GET', path: '/cidr.*' }] } }] },
+      ],
+    },
+  };
+}
+
+/** nftables' binary by its system path: node_modules/.bin, early in a test's PATH, holds an unrelated `nft`. */
+const NFT = ['/usr/sbin/nft', '/sbin/nft', '/usr/bin/nft'].find((p) => existsSync(p));
 
 const envoyPath = envoyPathIfInstalled();
 const unavailable = datapathWithEnvoyUnavailable(envoyPath);
@@ -145,6 +166,11 @@ if (unavailable) {
     await topo.serveHttp(topo.pod('store').ns, 's', 80);
     await topo.serveHttp(topo.pod('store').ns, 's', 8080);
     await topo.serveHttp(topo.pod('remote-store').ns, 's2', 80);
+    for (const [name, address] of Object.entries(WORLD)) {
+      const outside = topo.addExternal(name, address);
+      await topo.serveHttp(outside.ns, name, 80);
+      await topo.serveHttp(outside.ns, name, 8000);
+    }
 
     server = new XdsServer({ cache, logger: silentLogger });
     server.on('nack', (e) => nacks.push(`${e.typeUrl}: ${e.errorMessage}`));
@@ -323,6 +349,66 @@ if (unavailable) {
     }, 20_000, '/private allowed after the change');
     t.is(now.body, `s ${topo!.pod('frontend').ip4} /private`);
     t.is(get('frontend', `http://${s.ip4}/other`).status, 403);
+    t.deepEqual(nacks, []);
+  });
+
+  test.serial('egress to the world (toEntities: world): the allowed path reaches a server outside the cluster from pod A\'s address; another path is 403 Access denied', async (t) => {
+    apply([...pods, store, policy(['/public.*']), worldEgressPolicy()]);
+    const a = topo!.pod('frontend');
+    const allowed = await eventually(() => {
+      const r = get('frontend', `http://${WORLD.w1}/public`);
+      return r.status === 200 ? r : undefined;
+    }, 20_000, 'first 200 from the world through the egress chain');
+    t.is(allowed.body, `w1 ${a.ip4} /public`, 'the server sees pod A\'s address; its reply reached the proxy');
+    const denied = get('frontend', `http://${WORLD.w1}/private/world`);
+    t.is(denied.status, 403);
+    t.is(denied.body, 'Access denied');
+    const [entry] = await logged('/private/world', 1);
+    t.like(entry, { direction: 'egress', sourceEndpoint: 'shop/frontend', destinationAddress: WORLD.w1, destinationPort: 80, verdict: 'DENIED', reason: 'egress:denied:l7', responseCode: 403 });
+    t.true(entry.sourceAddress.startsWith(`${a.ip4}:`), entry.sourceAddress);
+    t.deepEqual(nacks, []);
+  });
+
+  test.serial('egress to the world by CIDR (toCIDRSet with except); the world entity covers addresses inside a policy CIDR too', async (t) => {
+    const a = topo!.pod('frontend');
+    const cidr = await eventually(() => {
+      const r = get('frontend', `http://${WORLD.w2}:8000/cidr/x`);
+      return r.status === 200 ? r : undefined;
+    }, 20_000, 'first 200 inside the CIDR');
+    t.is(cidr.body, `w2 ${a.ip4} /cidr/x`);
+    const denied = get('frontend', `http://${WORLD.w2}:8000/public`);
+    t.is(denied.status, 403, 'inside the CIDR, a path its rules do not allow');
+    t.is(denied.body, 'Access denied');
+    t.is(get('frontend', `http://${WORLD.w3}:8000/cidr/x`).status, 0, 'in the CIDR\'s exception: dropped by the datapath');
+    t.is(get('frontend', `http://${WORLD.w1}:8000/cidr/x`).status, 0, 'outside the CIDR: dropped by the datapath');
+    // 198.51.100.80 has the policy CIDR's identity in the datapath; that identity is the world's too.
+    const world = get('frontend', `http://${WORLD.w2}/public`);
+    t.is(world.status, 200, 'toEntities: world allows port 80 of an address inside a policy CIDR');
+    t.is(world.body, `w2 ${a.ip4} /public`);
+    t.is(get('frontend', `http://${WORLD.w3}/private`).status, 403, 'and its L7 rules apply there');
+    t.deepEqual(nacks, []);
+  });
+
+  test.serial('egress to the world through a node that masquerades: the server sees the node\'s address; the replies, translated back, reach the proxy', async (t) => {
+    // As a node's SNAT towards its uplink does (Weft's datapath masquerades nothing): connections leaving towards
+    // w3 get the node's address; netfilter translates the replies back to pod A's address on the node. (w3: no
+    // earlier request reached it, so Envoy has no upstream connection there from before the NAT rule.)
+    if (!NFT) {
+      t.log('skipped: no nft binary (nftables) for the node\'s SNAT');
+      t.pass();
+      return;
+    }
+    const table = `weft_masq_${topo!.id}`;
+    inNs(topo!.node, NFT, `add table ip ${table}; add chain ip ${table} post { type nat hook postrouting priority srcnat; }; add rule ip ${table} post ip daddr ${WORLD.w3} snat to ${topo!.nodeIp4}`);
+    t.teardown(() => inNs(topo!.node, NFT, 'delete', 'table', 'ip', table));
+    const ok = get('frontend', `http://${WORLD.w3}/public`);
+    t.is(ok.status, 200);
+    t.is(ok.body, `w3 ${topo!.nodeIp4} /public`, 'the server sees the node\'s address (masqueraded)');
+    const denied = get('frontend', `http://${WORLD.w3}/public/masq`);
+    t.is(denied.status, 403, 'GET /public only');
+    t.is(denied.body, 'Access denied');
+    const [entry] = await logged('/public/masq', 1);
+    t.like(entry, { direction: 'egress', sourceEndpoint: 'shop/frontend', destinationAddress: WORLD.w3, verdict: 'DENIED', reason: 'egress:denied:l7' });
     t.deepEqual(nacks, []);
   });
 }

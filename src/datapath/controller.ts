@@ -14,11 +14,11 @@ import type { Datapath } from './datapath.js';
 import { EndpointMap, IdentityCache } from './endpoints.js';
 import { PolicyMap } from './policy.js';
 import { ServiceMap, type Service } from './services.js';
-import { CidrIdentities, datapathPolicy } from './policy-from-model.js';
+import { CidrIdentities, datapathPolicy, registerCidrs } from './policy-from-model.js';
 import { withMeshRedirects, type MeshPeer } from './mesh-redirect.js';
 import { clusterServices, type ClusterServicesOptions, type EndpointSliceObject, type ServiceObject } from './cluster-services.js';
 import { RESERVED_HOST, type IdentityTable } from '../l7policy/identities.js';
-import type { PolicyModel } from '../l7policy/model.js';
+import type { EndpointPolicy, PolicyModel } from '../l7policy/model.js';
 import type { Manifest } from '../sources/manifests.js';
 import type { Translation } from '../standalone/pipeline.js';
 
@@ -88,6 +88,15 @@ export class DatapathController {
     const cache = new Map<string, number>();
     const policies = new Map<number, ReturnType<typeof datapathPolicy>>();
     const meshPeers = input.mesh ? this.meshPeers(input, input.mesh) : [];
+    // Every local endpoint's policy CIDRs get their identity before any peer list is computed: an entry allowing
+    // a CIDR (or the world) lists the identities of the prefixes inside it, whichever policy named them.
+    const models = new Map<number, EndpointPolicy>();
+    for (const ep of input.table.endpoints) {
+      if (models.has(ep.identity) || !ep.ips.some((ip) => this.endpoints.lookup(ip))) continue;
+      const model = input.model.endpointPolicy(ep);
+      registerCidrs(model, this.cidrs);
+      models.set(ep.identity, model);
+    }
     for (const ep of input.table.endpoints) {
       const local = ep.ips.map((ip) => ({ ip, info: this.endpoints.lookup(ip) })).find((x) => x.info);
       if (!local) {
@@ -96,7 +105,7 @@ export class DatapathController {
       }
       let dp = policies.get(ep.identity);
       if (!dp) {
-        dp = datapathPolicy(input.model.endpointPolicy(ep), this.cidrs, this.opts.proxyPort);
+        dp = datapathPolicy(models.get(ep.identity) ?? input.model.endpointPolicy(ep), this.cidrs, this.opts.proxyPort);
         if (input.mesh) dp = { ...dp, entries: withMeshRedirects(ep.identity, dp.entries, dp.egressEnforced, meshPeers, input.mesh.proxyPort) };
         policies.set(ep.identity, dp);
         result.unsupported.push(...dp.unsupported.map((u) => `${ep.name}: ${u}`));

@@ -8,6 +8,7 @@
 // identities (looked up first), so CIDR peers only ever match addresses outside the cluster, as the model
 // asks. L7 rules (http) become a redirect to the node proxy's port.
 import { parsePrefix, prefixWithin, type Prefix } from '../l7policy/cidr.js';
+import { RESERVED_WORLD } from '../l7policy/identities.js';
 import type { DirectionPolicy, EndpointPolicy } from '../l7policy/model.js';
 import type { PolicyEntry } from './policy.js';
 import type { Protocol } from './layout.js';
@@ -25,6 +26,9 @@ export interface DatapathPolicy {
   /** Entries the datapath cannot express, with why (the rest is still applied). */
   unsupported: string[];
 }
+
+const ALL_V4 = parsePrefix('0.0.0.0/0')!;
+const ALL_V6 = parsePrefix('::/0')!;
 
 /** CIDR → identity, stable across calls (one allocator per node agent). */
 export class CidrIdentities {
@@ -53,12 +57,20 @@ export class CidrIdentities {
   }
 }
 
-export function datapathPolicy(ep: EndpointPolicy, cidrs: CidrIdentities, proxyPort: number): DatapathPolicy {
-  // Register every prefix first: an entry's peer list depends on all prefixes in the cache.
+/**
+ * Gives every prefix an endpoint's policy names an identity. An entry's peer list depends on all prefixes in the
+ * cache, so a caller computing several endpoints' policies registers all of them first (datapathPolicy registers
+ * its own endpoint's).
+ */
+export function registerCidrs(ep: EndpointPolicy, cidrs: CidrIdentities): void {
   for (const dp of [ep.ingress, ep.egress]) for (const e of dp.entries) for (const c of e.peers.cidrs) {
     cidrs.identity(c.text);
     for (const x of c.except) cidrs.identity(prefixText(x));
   }
+}
+
+export function datapathPolicy(ep: EndpointPolicy, cidrs: CidrIdentities, proxyPort: number): DatapathPolicy {
+  registerCidrs(ep, cidrs);
   const unsupported: string[] = [];
   const entries = [...direction(ep.ingress, cidrs, proxyPort, unsupported), ...direction(ep.egress, cidrs, proxyPort, unsupported)];
   return { identity: ep.identity, ingressEnforced: ep.ingress.enforced, egressEnforced: ep.egress.enforced, entries, unsupported };
@@ -86,7 +98,10 @@ function direction(dp: DirectionPolicy, cidrs: CidrIdentities, proxyPort: number
     } else ports = Array.from({ length: Math.max(1, e.endPort - e.port + 1) }, (_, i) => e.port + i);
     // A port needs a protocol in the map key: ANY with a port becomes one entry per protocol.
     const protocols: Protocol[] = protocol === 'any' && ports[0] !== 0 ? ['tcp', 'udp'] : [protocol];
-    const peers = e.peers.any ? [0] : [...e.peers.identities, ...e.peers.cidrs.flatMap((c) => cidrs.inside(c.cidr, c.except))];
+    // An address in a policy CIDR has that CIDR's identity, which is the world's too (Cilium's CIDR identities
+    // carry `reserved:world`): the world entity selects every CIDR identity besides the world's own.
+    const world = e.peers.identities.has(RESERVED_WORLD) ? [...cidrs.inside(ALL_V4, []), ...cidrs.inside(ALL_V6, [])] : [];
+    const peers = e.peers.any ? [0] : [...e.peers.identities, ...world, ...e.peers.cidrs.flatMap((c) => cidrs.inside(c.cidr, c.except))];
     for (const peerIdentity of new Set(peers)) for (const port of ports) for (const p of protocols) {
       out.push({ direction: dp.direction, peerIdentity, port, protocol: p, verdict: verdict === 'redirect' && p !== 'tcp' ? 'allow' : verdict, ...(verdict === 'redirect' && p === 'tcp' ? { proxyPort } : {}) });
     }

@@ -39,6 +39,8 @@ export class Topology {
   readonly cgroups = new Map<string, string>();
   /** Nodes added by addNode → their uplink address, which the first node routes their pods to. */
   private readonly remoteNodes = new Map<string, string>();
+  /** Namespaces added by addExternal (machines outside the cluster). */
+  private readonly externals: string[] = [];
 
   constructor() {
     this.addNs(this.node);
@@ -75,22 +77,39 @@ export class Topology {
     const ns = `wp${this.id}${name}`;
     const hostIf = `h${this.id}${name}`.slice(0, 15);
     const pod: Pod = { name, ns, hostIf, ip4: `10.99.0.${n}`, ip6: `fd00:99::${n.toString(16)}` };
-    this.addNs(ns);
-    ip('-n', node, 'link', 'add', hostIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
-    ip('-n', node, 'link', 'set', hostIf, 'up');
-    inNs(node, 'sysctl', '-qw', `net.ipv4.conf.${hostIf}.proxy_arp=1`);
+    this.addBehindVeth(node, ns, hostIf, pod.ip4);
     ip('-n', node, '-6', 'addr', 'add', 'fe80::1/64', 'dev', hostIf, 'nodad');
-    ip('-n', node, 'route', 'add', `${pod.ip4}/32`, 'dev', hostIf);
     ip('-n', node, '-6', 'route', 'add', `${pod.ip6}/128`, 'dev', hostIf);
     const remote = this.remoteNodes.get(node);
     if (remote) ip('-n', this.node, 'route', 'add', `${pod.ip4}/32`, 'via', remote);
-    ip('-n', ns, 'link', 'set', 'eth0', 'up');
-    ip('-n', ns, 'addr', 'add', `${pod.ip4}/32`, 'dev', 'eth0');
-    ip('-n', ns, 'route', 'add', 'default', 'via', this.nodeIp4, 'dev', 'eth0', 'onlink');
     ip('-n', ns, '-6', 'addr', 'add', `${pod.ip6}/128`, 'dev', 'eth0', 'nodad');
     ip('-n', ns, '-6', 'route', 'add', 'default', 'via', 'fe80::1', 'dev', 'eth0');
     this.pods.set(name, pod);
     return pod;
+  }
+
+  /**
+   * A machine outside the cluster (the world): a namespace with `ip4`/32 behind a veth of the first node, which
+   * routes it there; its default route goes back through that node. No datapath runs on its veth.
+   */
+  addExternal(name: string, ip4: string): { ns: string; ip4: string } {
+    const ns = `wx${this.id}${name}`;
+    const hostIf = `x${this.id}${name}`.slice(0, 15);
+    this.addBehindVeth(this.node, ns, hostIf, ip4);
+    this.externals.push(ns);
+    return { ns, ip4 };
+  }
+
+  /** A new namespace `ns` whose eth0 holds `ip4`/32, linked to `node` by the veth `hostIf`, routed both ways (IPv4). */
+  private addBehindVeth(node: string, ns: string, hostIf: string, ip4: string): void {
+    this.addNs(ns);
+    ip('-n', node, 'link', 'add', hostIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
+    ip('-n', node, 'link', 'set', hostIf, 'up');
+    inNs(node, 'sysctl', '-qw', `net.ipv4.conf.${hostIf}.proxy_arp=1`);
+    ip('-n', node, 'route', 'add', `${ip4}/32`, 'dev', hostIf);
+    ip('-n', ns, 'link', 'set', 'eth0', 'up');
+    ip('-n', ns, 'addr', 'add', `${ip4}/32`, 'dev', 'eth0');
+    ip('-n', ns, 'route', 'add', 'default', 'via', this.nodeIp4, 'dev', 'eth0', 'onlink');
   }
 
   pod(name: string): Pod {
@@ -214,7 +233,7 @@ export class Topology {
   /** The namespaces of this topology that still exist. */
   leftovers(): string[] {
     const list = ip('netns', 'list');
-    return [this.node, ...this.remoteNodes.keys(), ...[...this.pods.values()].map((p) => p.ns)].filter((ns) => list.split('\n').some((l) => l.split(' ')[0] === ns));
+    return [this.node, ...this.remoteNodes.keys(), ...this.externals, ...[...this.pods.values()].map((p) => p.ns)].filter((ns) => list.split('\n').some((l) => l.split(' ')[0] === ns));
   }
 
   addNs(ns: string): void {
