@@ -116,6 +116,7 @@ spec:
   await eventually(() => runner.generation > gen && runner.last?.statuses.some((s) => s.name === 'first') && runner.last.statuses.length === 3 && runner.isReady(), 20_000, 'a reload of the recreated directory');
   t.is((await get(port, '/a/x')).backend, 'alpha');
   t.is((await get(port, '/b/x')).status, 404, 'the route that is gone no longer serves');
+  t.true(logs.some((l) => l.msg?.includes('HTTPRoute default/second') && l.msg.includes('Accepted gone (was True/Accepted)')), 'a route that is gone is logged as gone');
   t.deepEqual(runner.nacks, []);
   t.is(runner.envoy?.pid, pid);
 });

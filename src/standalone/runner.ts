@@ -130,6 +130,15 @@ interface Flat {
   message?: string;
 }
 
+interface LoggedStatus {
+  /** statusSignature() of the conditions below. */
+  signature: string;
+  conditions: Map<string, Flat>;
+  source: ObjectStatus['source'];
+  /** The logStatusChanges pass that last saw the object. */
+  pass: number;
+}
+
 export class StandaloneRunner extends EventEmitter<RunnerEvents> {
   readonly nodeId: string;
   readonly nacks: NackEvent[] = [];
@@ -151,10 +160,10 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
   /** What reloads reuse of earlier translations: only changed objects are translated and encoded again. */
   private readonly translations = new TranslationCache();
   private snapshot = Snapshot.of([]);
-  private conditions = new Map<string, Map<string, Flat>>();
-  /** statusSignature() of each object's conditions as last logged. */
-  private signatures = new Map<string, string>();
-  private readonly sources = new Map<string, string>();
+  /** Each object's conditions as last logged, updated in place (a reload changes few of 3,000 routes' statuses). */
+  private readonly loggedStatuses = new Map<string, LoggedStatus>();
+  /** Bumped per logStatusChanges pass; an entry not seen in the current pass is an object that is gone. */
+  private statusPass = 0;
   private readyGeneration = -1;
   private printedReady = false;
   private stopped = false;
@@ -448,38 +457,33 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
   }
 
   private logStatusChanges(statuses: ObjectStatus[]): void {
-    const next = new Map<string, Map<string, Flat>>();
-    const signatures = new Map<string, string>();
+    const pass = ++this.statusPass;
     for (const s of statuses) {
       const object = `${s.kind} ${s.namespace ? `${s.namespace}/` : ''}${s.name}`;
-      const source = `${s.source.file}:${s.source.line}`;
       // Most objects' conditions are as they were: compared as one string, without flattening (3,000 routes).
       const signature = statusSignature(s.status);
-      signatures.set(object, signature);
-      const unchanged = this.conditions.get(object);
-      if (unchanged && this.signatures.get(object) === signature) {
-        next.set(object, unchanged);
-        this.sources.set(object, source);
+      const logged = this.loggedStatuses.get(object);
+      if (logged && logged.signature === signature) {
+        logged.pass = pass;
+        logged.source = s.source;
         continue;
       }
       const flat = flatten(s.status);
-      next.set(object, flat);
-      this.sources.set(object, source);
-      const before = this.conditions.get(object) ?? new Map<string, Flat>();
+      const source = `${s.source.file}:${s.source.line}`;
+      const before = logged?.conditions ?? new Map<string, Flat>();
       for (const [key, now] of flat) {
         const was = before.get(key);
         if (was && was.status === now.status && was.reason === now.reason) continue;
         this.report(object, key, now, was, source);
       }
       for (const [key, was] of before) if (!flat.has(key)) this.report(object, key, { status: undefined, reason: undefined }, was, source);
+      this.loggedStatuses.set(object, { signature, conditions: flat, source: s.source, pass });
     }
-    for (const [object, before] of this.conditions) {
-      if (next.has(object)) continue;
-      for (const [key, was] of before) this.report(object, key, { status: undefined, reason: undefined }, was, this.sources.get(object) ?? '');
+    for (const [object, logged] of this.loggedStatuses) {
+      if (logged.pass === pass) continue;
+      this.loggedStatuses.delete(object);
+      for (const [key, was] of logged.conditions) this.report(object, key, { status: undefined, reason: undefined }, was, `${logged.source.file}:${logged.source.line}`);
     }
-    this.conditions = next;
-    this.signatures = signatures;
-    for (const object of [...this.sources.keys()]) if (!next.has(object)) this.sources.delete(object);
   }
 
   private report(object: string, key: string, now: Flat, was: Flat | undefined, source: string): void {
