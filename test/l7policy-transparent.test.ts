@@ -9,7 +9,10 @@
 // egress chain, chosen by A's address), A's L4-only port to S is not proxied, A's requests to pod B's L7 port
 // meet A's egress rules and B's ingress rules in B's chain (both must allow), and egress policy changes reach
 // the next request. Pod S2 (a store too) runs on a second node: the replies to the proxy's upstream connection, which
-// carries A's address, come back from there addressed to A and must reach the proxy, not A.
+// carries A's address, come back from there addressed to A and must reach the proxy, not A. The second node also runs
+// a datapath and an Envoy of its own for pod far-backend (the backend's labels): A's requests to it meet both nodes'
+// proxies. Servers in namespaces outside the cluster (documentation addresses the node routes) are the world for
+// A's egress rules by entity and by CIDR, also behind a node that masquerades.
 import test from 'ava';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -37,6 +40,9 @@ const PROXY_PORT = 15001;
 const MARK = 0x200;
 const UPSTREAM_MARK = 0x400;
 const NODE_ID = 'node-1';
+/** The second node runs a datapath and an Envoy of its own for pod `far-backend` (the other pods there have none). */
+const NODE2_ID = 'node-2';
+const NODE2_IP = '10.98.0.2';
 const source = { file: 'test/l7policy-transparent.test.ts', line: 1 };
 
 const pod = (name: string, app: string, n: number): Manifest => (({
@@ -116,15 +122,28 @@ if (unavailable) {
   const pods = [pod('frontend', 'frontend', 2), pod('backend', 'backend', 3), pod('intruder', 'intruder', 4), pod('remote', 'frontend', 9)];
   const store: Manifest = { ...pod('store', 'store', 5), spec: { containers: [{ name: 'c', ports: [{ containerPort: 80 }, { containerPort: 8080 }] }] } };
   const remoteStore: Manifest = { ...pod('remote-store', 'store', 10), spec: { containers: [{ name: 'c', ports: [{ containerPort: 80 }] }] } };
+  /** A backend (the backend's labels, so its ingress rules) on the second node, behind that node's datapath and Envoy. */
+  const farBackend = pod('far-backend', 'backend', 11);
   /** Pods on the second node (no datapath of their own here). */
-  const remotePods = new Set(['remote', 'remote-store']);
+  const remotePods = new Set(['remote', 'remote-store', 'far-backend']);
+  let dp2: Datapath | undefined;
+  let controller2: DatapathController;
+  let node2 = '';
 
   /** What the node agent does with a translation: the datapath maps, then the snapshot for Envoy. */
-  const apply = (manifests: Manifest[]): Translation => {
-    const translation = translateManifests(manifests, [], { l7: { hostIps: [topo!.nodeIp4], transparent: { proxyPort: PROXY_PORT, upstreamMark: UPSTREAM_MARK }, accessLogPath: path.join(tmp, 'access.log') } });
+  /** What one node's agent does with a translation: the datapath maps, then the snapshot for its Envoy. */
+  const applyOn = (node: 1 | 2, manifests: Manifest[]): Translation => {
+    const [nodeId, hostIp, log, dpc] = node === 1 ? [NODE_ID, topo!.nodeIp4, 'access.log', controller] : [NODE2_ID, NODE2_IP, 'access-n2.log', controller2];
+    const translation = translateManifests(manifests, [], { l7: { hostIps: [hostIp], transparent: { proxyPort: PROXY_PORT, upstreamMark: UPSTREAM_MARK }, accessLogPath: path.join(tmp, log) } });
     if (translation.problems.length) throw new Error(translation.problems.map((p) => p.message).join('; '));
-    controller.syncTranslation(manifests, translation);
-    cache.setSnapshot(NODE_ID, Snapshot.of(translation.resources));
+    dpc.syncTranslation(manifests, translation);
+    cache.setSnapshot(nodeId, Snapshot.of(translation.resources));
+    return translation;
+  };
+  /** Both nodes' agents; the first node's translation. */
+  const apply = (manifests: Manifest[]): Translation => {
+    const translation = applyOn(1, manifests);
+    applyOn(2, manifests);
     return translation;
   };
 
@@ -161,6 +180,18 @@ if (unavailable) {
     topo.addPod('remote', 9, n2);
     topo.addPod('remote-store', 10, n2);
     controller = new DatapathController(dp, { proxyPort: PROXY_PORT });
+    // The second node's own datapath (on far-backend's veth only) and proxy plumbing, as its agent sets them up.
+    node2 = n2;
+    const far = topo.addPod('far-backend', 11, n2);
+    ip('-n', n2, 'rule', 'add', 'fwmark', `${MARK}/${MARK}`, 'lookup', '100');
+    ip('-n', n2, 'route', 'add', 'local', '0.0.0.0/0', 'dev', 'lo', 'table', '100');
+    inNs(n2, 'sysctl', '-qw', 'net.ipv4.tcp_early_demux=0');
+    dp2 = Datapath.open({ pinRoot: `/sys/fs/bpf/weft-test-${topo.id}-n2` });
+    dp2.setProxyMarks(MARK, UPSTREAM_MARK);
+    dp2.attach(`/var/run/netns/${n2}`, far.hostIf);
+    new EndpointMap(dp2.maps.endpoints).upsert({ ips: [far.ip4], identity: INIT_IDENTITY, ifindex: nativeBpf().ifIndex(`/var/run/netns/${n2}`, far.hostIf), ingressEnforced: false, egressEnforced: false });
+    controller2 = new DatapathController(dp2, { proxyPort: PROXY_PORT });
+    await topo.serveHttp(far.ns, 'fb', 8081);
     await topo.serveHttp(topo.pod('backend').ns, 'b', 8081);
     await topo.serveHttp(topo.pod('backend').ns, 'b', 8082);
     await topo.serveHttp(topo.pod('store').ns, 's', 80);
@@ -177,32 +208,37 @@ if (unavailable) {
     const socket = path.join(tmp, 'xds.sock');
     await server.listen({ unix: socket });
     apply([...pods, policy(['/public.*'])]);
-    const bootstrap = path.join(tmp, 'envoy.json');
-    writeFileSync(bootstrap, JSON.stringify(nodeBootstrap({ nodeId: NODE_ID, xds: { unix: socket }, protocol: 'delta' })));
-    topo.spawnIn(topo.node, envoyPath!, ['-c', bootstrap, '--use-dynamic-base-id', '--concurrency', '1', '-l', 'warning']);
-    await eventually(() => inNs(topo!.node, 'ss', '-Hltn', `sport = :${PROXY_PORT}`).includes(`${PROXY_PORT}`), 30_000, 'the transparent listener bound');
+    for (const [nodeId, ns] of [[NODE_ID, topo.node], [NODE2_ID, n2]]) {
+      const bootstrap = path.join(tmp, `envoy-${nodeId}.json`);
+      writeFileSync(bootstrap, JSON.stringify(nodeBootstrap({ nodeId, xds: { unix: socket }, protocol: 'delta' })));
+      topo.spawnIn(ns, envoyPath!, ['-c', bootstrap, '--use-dynamic-base-id', '--concurrency', '1', '-l', 'warning']);
+      await eventually(() => inNs(ns, 'ss', '-Hltn', `sport = :${PROXY_PORT}`).includes(`${PROXY_PORT}`), 30_000, `${nodeId}'s transparent listener bound`);
+    }
   });
 
   test.after.always(async () => {
     if (topo && dp) for (const p of topo.pods.values()) if (!remotePods.has(p.name)) dp.detach(topo.nodeNsPath, p.hostIf);
     dp?.destroy();
+    if (topo && dp2) dp2.detach(`/var/run/netns/${node2}`, topo.pod('far-backend').hostIf);
+    dp2?.destroy();
     topo?.destroy();
     await server?.shutdown(500);
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
-  /** The proxy's access log entries for one path (Envoy writes the file in batches: wait for them). */
-  const logged = async (requestPath: string, count: number): Promise<L7AccessLogEntry[]> =>
+  /** The proxy's access log entries for one path (Envoy writes the file in batches: wait for them); `log`: the
+   *  second node's proxy's file is `access-n2.log`; `where`: only the entries it accepts. */
+  const logged = async (requestPath: string, count: number, log = 'access.log', where = (_: L7AccessLogEntry) => true): Promise<L7AccessLogEntry[]> =>
     eventually(() => {
       let text: string;
       try {
-        text = readFileSync(path.join(tmp, 'access.log'), 'utf8');
+        text = readFileSync(path.join(tmp, log), 'utf8');
       } catch {
         return undefined;
       }
-      const entries = text.split('\n').map(parseL7AccessLogLine).filter((e): e is L7AccessLogEntry => e?.path === requestPath);
+      const entries = text.split('\n').map(parseL7AccessLogLine).filter((e): e is L7AccessLogEntry => e?.path === requestPath && where(e));
       return entries.length >= count ? entries : undefined;
-    }, 20_000, `${count} access log line(s) for ${requestPath}`);
+    }, 20_000, `${count} line(s) for ${requestPath} in ${log}`);
 
   test.serial('the allowed path reaches pod B from pod A\'s own address; another path is 403 Access denied from the proxy', async (t) => {
     const b = topo!.pod('backend');
@@ -409,6 +445,53 @@ if (unavailable) {
     t.is(denied.body, 'Access denied');
     const [entry] = await logged('/public/masq', 1);
     t.like(entry, { direction: 'egress', sourceEndpoint: 'shop/frontend', destinationAddress: WORLD.w3, verdict: 'DENIED', reason: 'egress:denied:l7' });
+    t.deepEqual(nacks, []);
+  });
+
+  test.serial('egress to a pod on another node with L7 ingress rules: both nodes\' proxies police; allowed by both 200, refused by either 403', async (t) => {
+    // A may GET /public/a… and /private/x-far on backends' port 8081; backends admit /public… from A.
+    apply([...pods, store, farBackend, policy(['/public.*']), egressPolicy(['/public'], ['/public/a.*', '/private/x-far'])]);
+    const a = topo!.pod('frontend');
+    const far = topo!.pod('far-backend');
+    const both = await eventually(() => {
+      const r = get('frontend', `http://${far.ip4}:8081/public/a-far`);
+      return r.status === 200 ? r : undefined;
+    }, 20_000, 'first 200 from the backend on the other node');
+    t.is(both.body, `fb ${a.ip4} /public/a-far`, 'the far backend sees A\'s address; the reply went back through both proxies');
+    // The client's node: A's egress rules (and the destination's ingress rules, whose chain every node has).
+    const [near] = await logged('/public/a-far', 1);
+    t.like(near, { destinationEndpoint: 'shop/far-backend', verdict: 'FORWARDED' });
+    // The destination's node: its datapath sent the connection from the other node into its own proxy, which
+    // applied the backend's ingress rules (and A's egress rules) to the request from A's address.
+    const [farEntry] = await logged('/public/a-far', 1, 'access-n2.log');
+    t.like(farEntry, { direction: 'ingress', destinationEndpoint: 'shop/far-backend', destinationPort: 8081, verdict: 'FORWARDED', reason: 'via_upstream' });
+    t.true(farEntry.sourceAddress.startsWith(`${a.ip4}:`), farEntry.sourceAddress);
+    const ingressDenies = get('frontend', `http://${far.ip4}:8081/private/x-far`);
+    t.is(ingressDenies.status, 403, 'A\'s egress allows /private/x-far, the backend\'s ingress does not');
+    t.is(ingressDenies.body, 'Access denied');
+    const egressDenies = get('frontend', `http://${far.ip4}:8081/public/b-far`);
+    t.is(egressDenies.status, 403, 'the backend\'s ingress allows /public/b-far, A\'s egress does not');
+    t.is(egressDenies.body, 'Access denied');
+    const [byIngress] = await logged('/private/x-far', 1);
+    t.like(byIngress, { destinationEndpoint: 'shop/far-backend', verdict: 'DENIED', reason: 'denied:l7' });
+    const [byEgress] = await logged('/public/b-far', 1);
+    t.like(byEgress, { destinationEndpoint: 'shop/far-backend', verdict: 'DENIED', reason: 'egress:denied:l7' });
+    // Every node's proxy has the backend's ingress chain, so the client's node refused those already. The
+    // destination's node enforces on its own too: with a narrower backend policy that has reached only that node
+    // (as a change reaches nodes at different times), a request the client's node forwards is refused there.
+    applyOn(2, [...pods, store, farBackend, policy(['/public/a-far']), egressPolicy(['/public'], ['/public/a.*', '/private/x-far'])]);
+    const refused = await eventually(() => {
+      const r = get('frontend', `http://${far.ip4}:8081/public/a-far2`);
+      return r.status === 403 ? r : undefined;
+    }, 20_000, 'the destination node\'s proxy refusing /public/a-far2');
+    t.is(refused.body, 'Access denied');
+    t.is(get('frontend', `http://${far.ip4}:8081/public/a-far`).status, 200, 'still allowed by both');
+    // Requests before the change reached the destination node got 200: the client's node logs the relayed 403 too.
+    const [forwarded] = await logged('/public/a-far2', 1, 'access.log', (e) => e.responseCode === 403);
+    t.like(forwarded, { destinationEndpoint: 'shop/far-backend', verdict: 'FORWARDED' }, 'the client\'s node forwarded it and relayed the 403');
+    const [byFar] = await logged('/public/a-far2', 1, 'access-n2.log', (e) => e.responseCode === 403);
+    t.like(byFar, { direction: 'ingress', destinationEndpoint: 'shop/far-backend', verdict: 'DENIED', reason: 'denied:l7' });
+    t.true(byFar.sourceAddress.startsWith(`${a.ip4}:`), byFar.sourceAddress);
     t.deepEqual(nacks, []);
   });
 }
