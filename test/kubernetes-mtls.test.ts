@@ -25,6 +25,7 @@ import { CertificateAuthority } from '../src/mtls/ca.js';
 import { devClusterUnavailable, podNetnsOf, startTestCluster, type TestCluster } from './helpers/devcluster.js';
 import { startAgentProcess, type AgentProcess } from './helpers/agent-process.js';
 import { datapathWithEnvoyUnavailable, envoyPathIfInstalled } from './helpers/envoy-in-netns.js';
+import { TCP_ECHO_MAIN, hboneExchange, tcpExchange } from './helpers/mesh-tunnel.js';
 import { eventually } from './helpers/net.js';
 
 const run = promisify(execFile);
@@ -41,6 +42,8 @@ const INBOUND = 15443;
 const TRANSPARENT = 15003;
 const HEALTH_PORT = 19193;
 const echoMain = fileURLToPath(new URL('./helpers/echo-main.js', import.meta.url));
+/** The raw TCP echo pod's port (no HTTP: it crosses the nodes in the CONNECT tunnel). */
+const TCP_PORT = 7000;
 const idOf = (sa: string) => `spiffe://${TD}/ns/${NS}/sa/${sa}`;
 
 let cluster: TestCluster | undefined;
@@ -62,12 +65,13 @@ function checked(op: Operator): Promise<MeshCaResult> {
   return new Promise((resolve) => op.meshCa!.once('checked', resolve));
 }
 
-async function runPod(name: string, node: string, serviceAccountName: string): Promise<k8s.V1Pod> {
+/** The HTTP echo container (port 3000), unless another is given. */
+async function runPod(name: string, node: string, serviceAccountName: string, container?: k8s.V1Container): Promise<k8s.V1Pod> {
   await core.createNamespacedPod({ namespace: NS, body: {
     metadata: { name, labels: { app: name } },
     spec: {
       nodeName: node, serviceAccountName, terminationGracePeriodSeconds: 1,
-      containers: [{ name: 'echo', image: 'weft.dev/echo-main', command: [process.execPath, echoMain, name, '3000'], ports: [{ name: 'http', containerPort: 3000 }],
+      containers: [container ?? { name: 'echo', image: 'weft.dev/echo-main', command: [process.execPath, echoMain, name, '3000'], ports: [{ name: 'http', containerPort: 3000 }],
         readinessProbe: { httpGet: { path: '/', port: 'http' }, periodSeconds: 1 } }],
     },
   } });
@@ -117,9 +121,11 @@ test.before(async () => {
   cluster = await startTestCluster({ nodes: 2 });
   core = cluster.kc.makeApiClient(k8s.CoreV1Api);
   for (const name of [SYS, NS, 'bad-ca']) await core.createNamespace({ body: { metadata: { name } } });
-  for (const name of ['frontend', 'backend']) await core.createNamespacedServiceAccount({ namespace: NS, body: { metadata: { name } } });
+  for (const name of ['frontend', 'backend', 'tcpecho']) await core.createNamespacedServiceAccount({ namespace: NS, body: { metadata: { name } } });
   pods.frontend = await runPod('frontend', 'node-1', 'frontend');
   pods.backend = await runPod('backend', 'node-2', 'backend');
+  pods.tcpecho = await runPod('tcpecho', 'node-2', 'tcpecho', { name: 'tcpecho', image: 'weft.dev/tcp-echo-main', command: [process.execPath, TCP_ECHO_MAIN, 'tcpecho', String(TCP_PORT)],
+    ports: [{ name: 'tcp', containerPort: TCP_PORT }], readinessProbe: { tcpSocket: { port: 'tcp' }, periodSeconds: 1 } });
   operator = startOperator(SYS, 'op-1');
   for (const node of cluster.state.nodes!) {
     // With the datapath: the agents also read network policies, and police mesh requests by them; pods enter the
@@ -286,6 +292,41 @@ clusterTest('only the node\'s pods enter the mesh, and node-2 lets no client wit
     return c.connections > before.connections ? c : undefined;
   }, 10_000, 'the refused connection in the stats');
   t.is(after.handshakes, before.handshakes, sslLines(after.text));
+});
+
+clusterTest('raw TCP from a pod to a pod on another node crosses in an HTTP/2 CONNECT tunnel inside the mTLS, with the source pod\'s SVID; a client without a valid SVID is refused', async (t) => {
+  const [node1, node2] = cluster!.state.nodes!;
+  const from = podNetnsOf(cluster!, pods.frontend);
+  const target = pods.tcpecho.status!.podIP!;
+  const tunnels = async () => metric(await envoyStats(node1.netns), 'envoy_tcp_', '_downstream_cx_total', 'envoy_tcp_prefix="mesh-tunnel"');
+  const upgrades = async () => metric(await envoyStats(node2.netns), 'envoy_http_', '_downstream_cx_upgrades_total', 'envoy_http_conn_manager_prefix="mesh-inbound"');
+  const [tunnelsBefore, upgradesBefore] = [await tunnels(), await upgrades()];
+  // No HTTP: a TLS record header and a byte above 0x7f. The echo answers with the peer it saw.
+  const line = '\u0016\u0003\u0001 raw bytes \u00fe';
+  const answer = await eventually(async () => {
+    const r = await tcpExchange(from, { host: target, port: TCP_PORT, localAddress: pods.frontend.status!.podIP!, line });
+    // Until the redirect is in place the connection goes straight to the pod, which then sees the frontend's address.
+    return r.reply && !r.reply.includes(pods.frontend.status!.podIP!) ? r : undefined;
+  }, 60_000, 'a raw TCP exchange through the tunnel');
+  // The pod's peer is node-2's Envoy, which took the bytes out of the tunnel (from the node's address towards its pods,
+  // their gateway); they came back unchanged.
+  t.is(answer.reply, `tcpecho ${node2.podCidr.replace(/\.0\/24$/, '.1')} ${line}`);
+
+  // Node-1: the transparent listener's tcp_proxy opened the tunnel over its mesh cluster for the tcpecho pod, with TLS.
+  const outbound = await envoyStats(node1.netns);
+  t.true(await tunnels() > tunnelsBefore, outbound.split('\n').filter((l) => l.includes('mesh-tunnel')).join('\n'));
+  t.true(metric(outbound, 'envoy_cluster_', `_${TCP_PORT}_tcpecho_${NS}_ssl_handshake`, 'mesh-out|') >= 1, sslLines(outbound));
+  // Node-2: TLS handshakes on the inbound listener, the CONNECT terminated there (an upgrade of its connection manager).
+  const inbound = await envoyStats(node2.netns);
+  t.true(metric(inbound, 'envoy_listener_', '_ssl_handshake', `0.0.0.0_${INBOUND}`) >= 1, sslLines(inbound));
+  t.true(await upgrades() > upgradesBefore, inbound.split('\n').filter((l) => l.includes('upgrades')).join('\n'));
+
+  // A client that opens the tunnel itself, from node-1, is refused at the handshake without an SVID, or with one of
+  // another CA for the frontend's SPIFFE ID.
+  const hbone = (cert?: { chainPem(): string; privateKeyPem(): string }) => hboneExchange(node1.netns, { address: node2.address, port: INBOUND, serverName: podMeshHost(NS, 'tcpecho', TCP_PORT),
+    authority: `${target}:${TCP_PORT}`, line, ...(cert ? { cert: cert.chainPem(), key: cert.privateKeyPem() } : {}) });
+  t.deepEqual(await hbone(), { error: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' });
+  t.deepEqual(await hbone(CertificateAuthority.generate({ trustDomain: TD }).issue(idOf('frontend'))), { error: 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA' });
 });
 
 /** A CiliumNetworkPolicy on the backend: the frontend, authenticated, may GET `paths` on port 3000. */

@@ -16,6 +16,7 @@ import { parseL7AccessLogLine } from '../src/l7policy/access-log.js';
 import { ACCESS_DENIED_BODY } from '../src/l7policy/envoy.js';
 import { translateYaml } from '../src/standalone/pipeline.js';
 import type { Resource } from '../src/xds/resource.js';
+import { hboneExchange, startTcpEchoPod, tcpExchange } from './helpers/mesh-tunnel.js';
 import { MeshNode, createNodePair, netnsMissing, runLoad, startEchoPod, type NodePair } from './helpers/mtls-nodes.js';
 import { eventually } from './helpers/net.js';
 
@@ -27,6 +28,10 @@ const HOST = 'server.default';
 const OUT_PORT = 15001;
 const IN_PORT = 15008;
 const BACKEND_PORT = 8080;
+/** Node A's transparent listener (the tunnel's entry) and node B's raw TCP echo pod behind it. */
+const TRANSPARENT_PORT = 15003;
+const TCP_PORT = 7000;
+const TCP_HOST = `${TCP_PORT}.tcpecho.default`;
 
 const missing = netnsMissing();
 const nsTest = missing ? test.serial.skip : test.serial;
@@ -135,6 +140,124 @@ nsTest('a pod-to-pod request crosses the mTLS connection between the node Envoys
   t.deepEqual(denied.statuses, { 403: 1 }, 'the other workload is refused, whatever header it sends');
   const rbac = await f.b.stats('^http\\.mesh-inbound\\.rbac\\.(allowed|denied)$');
   t.deepEqual(rbac, { 'http.mesh-inbound.rbac.allowed': 1, 'http.mesh-inbound.rbac.denied': 1 });
+  t.deepEqual(f.a.nacks, []);
+  t.deepEqual(f.b.nacks, []);
+});
+
+nsTest('plain TCP crosses between the nodes in an HTTP/2 CONNECT tunnel inside the mutual TLS, from the source pod\'s SVID; the destination authorizes by the verified peer; a client without a valid SVID is refused', async (t) => {
+  const f = await fixture(t);
+  // No datapath here: the pod connects to node A's transparent listener itself, so the connection's original
+  // destination is the listener's own address, which is then the service's destination (the CONNECT authority).
+  const destination = { address: '127.0.0.1', port: TRANSPARENT_PORT };
+  f.viewA.outbound!.transparentPort = TRANSPARENT_PORT;
+  f.viewA.outbound!.services.push({ host: TCP_HOST, node: { address: f.pair.addrB, port: IN_PORT }, id: SERVER, destination });
+  f.viewB.inbound!.services.push({ host: TCP_HOST, id: SERVER, backend: { address: '127.0.0.1', port: TCP_PORT } });
+  const echo = await startTcpEchoPod(f.pair.b, 'tcpecho', '127.0.0.1', TCP_PORT);
+  t.teardown(() => echo.kill());
+  await f.push();
+  // Bytes that are no HTTP (a TLS record header, a byte above 0x7f): http_inspector sends them into the tunnel.
+  const line = '\u0016\u0003\u0001 raw bytes \u00fe';
+  const send = (localAddress: string) => tcpExchange(f.pair.a, { host: destination.address, port: TRANSPARENT_PORT, localAddress, line });
+  // The pod's peer is node B's Envoy (on B's loopback), which took the bytes out of the tunnel.
+  t.deepEqual(await send('127.0.0.1'), { reply: `tcpecho 127.0.0.1 ${line}` });
+  t.deepEqual(await send('127.0.0.2'), { reply: `tcpecho 127.0.0.1 ${line}` }, 'the other workload, with its own SVID');
+
+  // Node A: the tunnel's tcp_proxy, TLS handshakes of each source's cluster for the service, HTTP/2 upstream.
+  const aStats = await f.a.stats('^(tcp\\.mesh-tunnel\\.|cluster\\.mesh-out.*7000\\.tcpecho\\.default\\.(ssl\\.handshake|upstream_cx_http2_total)$)');
+  t.is(aStats['tcp.mesh-tunnel.downstream_cx_total'], 2, JSON.stringify(aStats));
+  const outCluster = (id: string) => `cluster.mesh-out|${id.replace(/[^A-Za-z0-9.-]/g, '_')}|${TCP_HOST}`;
+  for (const id of [CLIENT, OTHER]) {
+    t.is(aStats[`${outCluster(id)}.ssl.handshake`], 1, JSON.stringify(aStats));
+    t.is(aStats[`${outCluster(id)}.upstream_cx_http2_total`], 1);
+  }
+  // Node B: TLS 1.3 handshakes with client certificates, two CONNECTs terminated, two raw connections to the pod.
+  const bStats = await f.b.stats(`^(listener\\.${f.pair.addrB.replaceAll('.', '\\.')}_${IN_PORT}\\.ssl\\.(handshake|no_certificate)|http\\.mesh-inbound\\.downstream_cx_upgrades_total|cluster\\.mesh-in\\|${TCP_HOST.replaceAll('.', '\\.')}\\.upstream_cx_total)$`);
+  t.true((bStats[inboundStat(f, 'handshake')] ?? 0) >= 2, JSON.stringify(bStats));
+  t.is(bStats[inboundStat(f, 'no_certificate')] ?? 0, 0);
+  t.is(bStats['http.mesh-inbound.downstream_cx_upgrades_total'], 2, JSON.stringify(bStats));
+  t.is(bStats[`cluster.mesh-in|${TCP_HOST}.upstream_cx_total`], 2);
+
+  // Authorization by the verified SPIFFE ID at the destination: only the client workload may open the tunnel.
+  f.viewB.inbound!.services[1].allowedIds = [CLIENT];
+  await f.push();
+  t.deepEqual(await send('127.0.0.1'), { reply: `tcpecho 127.0.0.1 ${line}` });
+  const refused = await send('127.0.0.2');
+  t.is(refused.reply, undefined, 'the CONNECT of the other workload is refused');
+  t.regex(refused.error ?? '', /^(closed|ECONNRESET)$/, 'its connection is closed');
+  t.deepEqual(await f.b.stats('^http\\.mesh-inbound\\.rbac\\.(allowed|denied)$'), { 'http.mesh-inbound.rbac.allowed': 1, 'http.mesh-inbound.rbac.denied': 1 });
+  // An address of no workload on node A matches no filter chain: no tunnel, no SVID.
+  const noWorkload = await send('127.0.0.3');
+  t.is(noWorkload.reply, undefined);
+  t.regex(noWorkload.error ?? '', /^(closed|ECONNRESET)$/);
+
+  // The tunnel opened by hand (as node A's Envoy does): the client's SVID passes; no certificate, or one of an
+  // unknown CA for the same SPIFFE ID, fails the handshake.
+  const hbone = (cert?: X509Svid) => hboneExchange(f.pair.a, { address: f.pair.addrB, port: IN_PORT, serverName: TCP_HOST, authority: `127.0.0.1:${TCP_PORT}`, line: 'hbone',
+    ...(cert ? { cert: cert.chainPem(), key: cert.privateKeyPem() } : {}) });
+  t.like(await hbone(f.svids.get(CLIENT)), { status: 200, reply: 'tcpecho 127.0.0.1 hbone' });
+  t.deepEqual(await hbone(), { error: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' });
+  t.deepEqual(await hbone(CertificateAuthority.generate({ trustDomain: TD }).issue(CLIENT)), { error: 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA' });
+  t.deepEqual(f.a.nacks, []);
+  t.deepEqual(f.b.nacks, []);
+});
+
+nsTest('plain TCP through the tunnel to a port whose CiliumNetworkPolicy requires authentication (no HTTP rules): node B decides by the verified SPIFFE ID', async (t) => {
+  const f = await fixture(t);
+  const pods = `
+apiVersion: v1
+kind: Pod
+metadata: { name: tcpecho, namespace: default, labels: { app: tcpecho }, annotations: { weft.dev/standalone-backends: "${TCP_PORT}=127.0.0.1:${TCP_PORT}" } }
+spec: { serviceAccountName: server, containers: [{ name: app, ports: [{ containerPort: ${TCP_PORT} }] }] }
+status: { podIP: 127.0.42.10 }
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: client, namespace: default, labels: { app: client } }
+spec: { serviceAccountName: client }
+status: { podIP: 127.0.42.1 }
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: other, namespace: default, labels: { app: other } }
+spec: { serviceAccountName: other }
+status: { podIP: 127.0.42.2 }
+---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: { name: tcpecho-needs-mtls, namespace: default }
+spec:
+  endpointSelector: { matchLabels: { app: tcpecho } }
+  ingress:
+  - fromEndpoints: [{ matchLabels: { app: client } }]
+    authentication: { mode: required }
+    toPorts: [{ ports: [{ port: "${TCP_PORT}", protocol: TCP }] }]
+`;
+  const l7 = translateYaml('policy.yaml', pods, { l7: { accessLogPath: path.join(f.b.dir, 'l7-access.log'), mesh: { trustDomain: TD } } }).l7!;
+  t.deepEqual(l7.problems, []);
+  const meshRoute = l7.listeners.find((l) => l.port === TCP_PORT)?.meshRoute;
+  t.is(meshRoute, `l7/mesh/default/tcpecho/${TCP_PORT}`);
+  const destination = { address: '127.0.0.1', port: TRANSPARENT_PORT };
+  f.viewA.outbound!.transparentPort = TRANSPARENT_PORT;
+  f.viewA.outbound!.services.push({ host: TCP_HOST, node: { address: f.pair.addrB, port: IN_PORT }, id: SERVER, destination });
+  f.viewB.inbound!.services.push({ host: TCP_HOST, id: SERVER, backend: { address: '127.0.0.1', port: TCP_PORT }, routeConfig: meshRoute });
+  f.viewB.inbound!.accessLogPath = path.join(f.b.dir, 'l7-access.log');
+  f.extraB = l7.resources;
+  const echo = await startTcpEchoPod(f.pair.b, 'tcpecho', '127.0.0.1', TCP_PORT);
+  t.teardown(() => echo.kill());
+  await f.push();
+  const send = (localAddress: string) => tcpExchange(f.pair.a, { host: destination.address, port: TRANSPARENT_PORT, localAddress, line: 'ping' });
+  t.deepEqual(await send('127.0.0.1'), { reply: 'tcpecho 127.0.0.1 ping' }, 'the client\'s SPIFFE ID is allowed');
+  const refused = await send('127.0.0.2');
+  t.is(refused.reply, undefined, 'the other service account is not');
+  t.regex(refused.error ?? '', /^(closed|ECONNRESET)$/);
+  t.deepEqual(await f.b.stats('^http\\.mesh-inbound\\.rbac\\.(allowed|denied)$'), { 'http.mesh-inbound.rbac.allowed': 1, 'http.mesh-inbound.rbac.denied': 1 });
+  const readLog = () => readFileSync(path.join(f.b.dir, 'l7-access.log'), 'utf8').split('\n').filter(Boolean).map((l) => parseL7AccessLogLine(l)!);
+  const log = await eventually(() => (readLog().length >= 2 ? readLog() : undefined), 10_000, 'two access log lines');
+  // The tunnels are in the L7 access log: the CONNECT (its authority the destination), the peer by its SPIFFE ID's identity.
+  const identityOf = (ip: string) => Number(l7.table.byIp.get(ip));
+  t.like(log[0], { method: 'CONNECT', host: `127.0.0.1:${TRANSPARENT_PORT}`, verdict: 'FORWARDED', responseCode: 200, destinationEndpoint: 'default/tcpecho', sourceIdentity: identityOf('127.0.42.1') });
+  t.like(log[1], { method: 'CONNECT', verdict: 'DROPPED', reason: 'dropped:default-deny', responseCode: 403, sourceIdentity: identityOf('127.0.42.2') });
+  t.is(log.length, 2);
   t.deepEqual(f.a.nacks, []);
   t.deepEqual(f.b.nacks, []);
 });
@@ -363,6 +486,10 @@ spec:
   t.deepEqual((await get(clientIp, '/other')).statuses, { 200: 1 }, 'the new rule applies');
   t.deepEqual((await get(otherIp, '/other')).statuses, { 403: 1 });
   t.is(await connections(), before, 'no new connection between the nodes: the policy reached the established one');
+  // A tunnel to the policed port, even from the allowed workload's SVID, is refused: raw bytes would bypass its HTTP rules.
+  const svid = f.svids.get(CLIENT)!;
+  const tunnel = await hboneExchange(f.pair.a, { address: f.pair.addrB, port: IN_PORT, serverName: HOST, authority: `${serverIp}:${BACKEND_PORT}`, line: 'GET /other', cert: svid.chainPem(), key: svid.privateKeyPem() });
+  t.deepEqual(tunnel, { status: 404, body: '' }, 'the L7 policy\'s route configuration has no CONNECT route');
   t.deepEqual(f.a.nacks, []);
   t.deepEqual(f.b.nacks, []);
 });

@@ -40,7 +40,7 @@ import { spiffeIdentities } from './spiffe-identities.js';
 import { HEADER_ACTIONS_FILTER, HEADER_MISMATCH_METADATA, HEADER_RULES_FILTER, HeaderActionsError, headerActionsConfig, headerMatchValue } from './header-actions.js';
 import { RESERVED_HOST, RESERVED_WORLD, type Endpoint, type IdentityTable } from './identities.js';
 import { action, addressIn, all, DESTINATION_IP_INPUT, exactPredicate, NEVER, PEER_URI_SAN_INPUT, peerSpiffeIdIn, presentPredicate, regexPredicate, SOURCE_IP_INPUT, type OnMatch, type Predicate } from './matchers.js';
-import { decide, hasHeaderActions, type Decision, type DirectionPolicy, type PolicyModel } from './model.js';
+import { decide, hasHeaderActions, portMatches, type Decision, type DirectionPolicy, type PolicyModel } from './model.js';
 import type { Direction, HttpRule } from './types.js';
 import type { TypedExtensionConfig } from '../generated/xds/core/v3/TypedExtensionConfig.js';
 
@@ -395,7 +395,7 @@ export function l7Ports(endpoint: Endpoint, dp: DirectionPolicy): { ports: numbe
     const authenticated = e.authentication !== undefined && e.authentication !== 'disabled';
     if (e.verdict !== 'allow' || !(e.http || authenticated)) continue;
     if (e.protocol !== 'TCP' && e.protocol !== 'ANY') {
-      problems.push(`${e.policy}: authentication on ${e.protocol} port ${e.port} is not enforced (the mesh carries HTTP over TCP)`);
+      problems.push(`${e.policy}: authentication on ${e.protocol} port ${e.port} is not enforced (the mesh carries TCP only)`);
       continue;
     }
     const what = e.http ? 'HTTP rules' : 'authentication';
@@ -518,7 +518,14 @@ function hcm(name: string, accessLogPath: string, als: boolean, direction: Direc
 }
 
 /** The route configuration of one endpoint port's policy: every request to the application, per-filter policy on the virtual host. */
-function policyRoutes(name: string, perFilter: Record<string, Any>, cluster: string, endpoint: Endpoint, port: number, direction: Direction = 'ingress'): RouteConfiguration & { name: string } {
+/**
+ * `tunnel`: the mesh's HTTP/2 CONNECT tunnel (plain TCP between nodes, src/mtls/mesh-resources.ts) ends here too: a
+ * CONNECT request, once the RBAC filter let its verified peer in, is terminated and its payload sent to the cluster
+ * as raw TCP. Only for ports without HTTP rules, whose raw bytes would otherwise bypass them.
+ */
+function policyRoutes(name: string, perFilter: Record<string, Any>, cluster: string, endpoint: Endpoint, port: number, direction: Direction = 'ingress', tunnel = false): RouteConfiguration & { name: string } {
+  const metadata = { filter_metadata: { [ROUTE_METADATA]: { fields: { direction: { stringValue: direction }, endpoint: { stringValue: endpoint.name }, identity: { stringValue: String(endpoint.identity) }, port: { stringValue: String(port) } } } } };
+  const connect = { name: `${name}/connect`, match: { connect_matcher: {} }, route: { cluster, timeout: { seconds: '0' }, upgrade_configs: [{ upgrade_type: 'CONNECT', connect_config: {} }] }, metadata };
   return {
     name,
     virtual_hosts: [
@@ -526,14 +533,7 @@ function policyRoutes(name: string, perFilter: Record<string, Any>, cluster: str
         name,
         domains: ['*'],
         typed_per_filter_config: perFilter,
-        routes: [
-          {
-            name,
-            match: { prefix: '' },
-            route: { cluster, timeout: { seconds: '0' } },
-            metadata: { filter_metadata: { [ROUTE_METADATA]: { fields: { direction: { stringValue: direction }, endpoint: { stringValue: endpoint.name }, identity: { stringValue: String(endpoint.identity) }, port: { stringValue: String(port) } } } } },
-          },
-        ],
+        routes: [...(tunnel ? [connect] : []), { name, match: { prefix: '' }, route: { cluster, timeout: { seconds: '0' } }, metadata }],
       },
     ],
   };
@@ -618,7 +618,9 @@ function ingressL7(model: PolicyModel, endpoint: Endpoint, opts: EnvoyL7Options,
       const mesh = meshPortPolicy(model, dp, port, opts.mesh.trustDomain, opts.secrets);
       if (mesh.headerActions) out.problems.push(`port ${port}: headerMatches mismatch actions are not run for requests over the mesh (their rules' verdicts hold)`);
       const meshFilter = { [MESH_INBOUND_RBAC_FILTER]: rbacPerRoute(mesh.rbac) };
-      out.resources.push(routeConfigurationResource(policyRoutes(meshRouteName(endpoint, port), meshFilter, name, endpoint, port)));
+      // Plain TCP through the mesh's tunnel only where no HTTP rule applies (authentication, L3/L4 rules by identity).
+      const tunnel = !dp.entries.some((e) => e.verdict === 'allow' && e.http !== undefined && portMatches(e, port, 'TCP'));
+      out.resources.push(routeConfigurationResource(policyRoutes(meshRouteName(endpoint, port), meshFilter, name, endpoint, port, 'ingress', tunnel)));
       // Transparent: the chain's cluster is the connection's original destination, which is the node (its mesh
       // listener) for a mesh connection; the mesh route goes to the pod's address instead, as standalone's does.
       if (opts.transparent) out.resources.push(clusterResource(edsCluster(name)), endpointsResource(loadAssignment(name, [backend])));

@@ -1,19 +1,24 @@
 // Mesh mTLS between node proxies → Envoy resources (a pure function of the node's mesh view).
 //
-// The choice: TLS origination of HTTP/2 between the node Envoys, not an HTTP/2 CONNECT tunnel
-// (Istio's HBONE). A pod's plaintext request reaches its node's Envoy (the outbound listener, an explicit
-// proxy, or the transparent listener, where the datapath redirects connections to other nodes' pods'
-// mesh ports and the original destination picks the service); the Envoy picks the SVID of the pod's workload by the pod's source
-// address, opens (or reuses) an HTTP/2 connection over mutual TLS to the destination node's Envoy,
-// presenting that workload's SVID and checking that the peer presents the destination workload's
-// SPIFFE ID. The destination Envoy requires a client certificate chaining to the trust bundle with a
+// HTTP: TLS origination of HTTP/2 between the node Envoys. A pod's plaintext request reaches its node's Envoy (the
+// outbound listener, an explicit proxy, or the transparent listener, where the datapath redirects connections to
+// other nodes' pods' mesh ports and the original destination picks the service); the Envoy picks the SVID of the
+// pod's workload by the pod's source address, opens (or reuses) an HTTP/2 connection over mutual TLS to the
+// destination node's Envoy, presenting that workload's SVID and checking that the peer presents the destination
+// workload's SPIFFE ID. The destination Envoy requires a client certificate chaining to the trust bundle with a
 // URI SAN of the trust domain, and sets x-forwarded-client-cert from the verified certificate itself
-// (SANITIZE_SET: whatever the client sent in that header is discarded). The identity that reaches the
-// destination is therefore the source workload's, verified by TLS, and L7 policy can match it at the
-// destination Envoy, which sees the HTTP request. HBONE would also carry non-HTTP TCP and keep one
-// tunnel per node pair, but costs a second HTTP layer (CONNECT inside h2 inside TLS) and internal
-// listeners on both sides; for an HTTP-centred mesh, origination is simpler and a layer cheaper.
-// Plain TCP between nodes is not covered yet (that is where HBONE would be added).
+// (SANITIZE_SET: whatever the client sent in that header is discarded), so L7 policy at the destination Envoy
+// sees the request and the source workload's verified identity.
+//
+// Other TCP (the transparent listener only): an HTTP/2 CONNECT tunnel inside the same mutual TLS, as Istio's HBONE
+// carries it. The listener's http_inspector tells HTTP from anything else; a non-HTTP connection goes through a
+// tcp_proxy whose tunneling_config sends `CONNECT <destination ip:port>` over the same per-(source, service) cluster
+// (the source's SVID, the destination's SPIFFE ID checked, ALPN h2). The destination node's inbound listener, on
+// the same filter chain (SNI), terminates the CONNECT (a `connect_matcher` route with `connect_config`) and forwards
+// the bytes to the pod: the RBAC filter (allowedIds) sees the verified peer certificate as for any request. A
+// service served with the destination's L7 policy (routeConfig) has no CONNECT route: raw bytes would bypass its
+// HTTP rules, so a tunnel to it is refused (404). HTTP stays off the tunnel: it keeps one HTTP layer fewer and
+// per-request L7 policy and XFCC at the destination.
 //
 // Certificates arrive over SDS: one Secret per workload SVID (`svid:<spiffe id>`) and one for the
 // trust bundle (`bundle:<trust domain>`); rotating either never touches listeners or clusters.
@@ -23,6 +28,7 @@ import type { Listener } from '../generated/envoy/config/listener/v3/Listener.js
 import type { RouteConfiguration } from '../generated/envoy/config/route/v3/RouteConfiguration.js';
 import type { RBAC } from '../generated/envoy/extensions/filters/http/rbac/v3/RBAC.js';
 import type { RBACPerRoute } from '../generated/envoy/extensions/filters/http/rbac/v3/RBACPerRoute.js';
+import type { TcpProxy } from '../generated/envoy/extensions/filters/network/tcp_proxy/v3/TcpProxy.js';
 import type { HttpConnectionManager } from '../generated/envoy/extensions/filters/network/http_connection_manager/v3/HttpConnectionManager.js';
 import type { CertificateValidationContext } from '../generated/envoy/extensions/transport_sockets/tls/v3/CertificateValidationContext.js';
 import type { CommonTlsContext } from '../generated/envoy/extensions/transport_sockets/tls/v3/CommonTlsContext.js';
@@ -174,6 +180,27 @@ function staticCluster(name: string, to: SocketAddress, extra: Partial<Cluster> 
   };
 }
 
+/** The tunnel's `:authority`, the original destination (HBONE's form), brackets around an IPv6 address. */
+export const tunnelAuthority = (to: SocketAddress): string => (to.address.includes(':') ? `[${to.address}]:${to.port}` : `${to.address}:${to.port}`);
+
+/**
+ * How long the transparent listener waits for a connection's first bytes to tell HTTP from other TCP; a protocol in
+ * which the server speaks first (SMTP, MySQL) then goes through the tunnel after this delay.
+ */
+export const PROTOCOL_DETECTION_TIMEOUT_MS = 1000;
+
+/** Non-HTTP TCP to `destination` through an HTTP/2 CONNECT tunnel over `cluster` (the per-source, per-service mTLS cluster). */
+function tunnelFilter(statPrefix: string, cluster: string, destination: SocketAddress): NamedFilter {
+  const proxy: TcpProxy = { stat_prefix: statPrefix, cluster, tunneling_config: { hostname: tunnelAuthority(destination) } };
+  return { name: 'envoy.filters.network.tcp_proxy', typed_config: packAny('envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', proxy) };
+}
+
+/** The inbound end of the tunnel: a CONNECT request is terminated and its payload sent to `cluster` as raw TCP. */
+const connectRoute = (cluster: string) => ({ match: { connect_matcher: {} }, route: { cluster, upgrade_configs: [{ upgrade_type: 'CONNECT', connect_config: {} }] } });
+
+/** What the transparent listener's http_inspector reports for HTTP/1.x and HTTP/2 with prior knowledge. */
+const HTTP_PROTOCOLS = ['http/1.1', 'http/1.0', 'h2c'];
+
 const hostPrefix = (a: string) => ({ address_prefix: a, prefix_len: { value: a.includes(':') ? 128 : 32 } });
 
 function outboundResources(view: MeshNodeView, out: NonNullable<MeshNodeView['outbound']>): Resource[] {
@@ -204,11 +231,16 @@ function outboundResources(view: MeshNodeView, out: NonNullable<MeshNodeView['ou
       if (out.transparentPort !== undefined && svc.destination) {
         // One chain per (source workload, destination): the original destination picks the service whatever the
         // Host header says, the source address the SVID; the request crosses as through the explicit proxy.
-        transparentChains.push({
-          name: `from|${src.id}|to|${svc.host}`,
-          filter_chain_match: { destination_port: { value: svc.destination.port }, prefix_ranges: [hostPrefix(svc.destination.address)], source_prefix_ranges: src.sources.map(hostPrefix) },
-          filters: [hcm(`${prefixOf(view)}-transparent`, { name: `${prefixOf(view)}-transparent|${src.id}|${svc.host}`, virtual_hosts: [{ name: slug(svc.host), domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster } }] }] }, false)],
-        });
+        // HTTP (what http_inspector recognises) is originated as requests; anything else takes the CONNECT tunnel.
+        const match = { destination_port: { value: svc.destination.port }, prefix_ranges: [hostPrefix(svc.destination.address)], source_prefix_ranges: src.sources.map(hostPrefix) };
+        transparentChains.push(
+          {
+            name: `from|${src.id}|to|${svc.host}`,
+            filter_chain_match: { ...match, application_protocols: HTTP_PROTOCOLS },
+            filters: [hcm(`${prefixOf(view)}-transparent`, { name: `${prefixOf(view)}-transparent|${src.id}|${svc.host}`, virtual_hosts: [{ name: slug(svc.host), domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster } }] }] }, false)],
+          },
+          { name: `tunnel|from|${src.id}|to|${svc.host}`, filter_chain_match: match, filters: [tunnelFilter(`${prefixOf(view)}-tunnel`, cluster, svc.destination)] },
+        );
       }
       return { name: slug(svc.host), domains: [svc.host, `${svc.host}:*`], routes: [{ match: { prefix: '/' }, route: { cluster } }] };
     });
@@ -227,7 +259,13 @@ function outboundResources(view: MeshNodeView, out: NonNullable<MeshNodeView['ou
       // All addresses: the datapath assigns connections addressed to other pods to this socket (bpf_sk_assign).
       address: { socket_address: { address: '0.0.0.0', port_value: out.transparentPort } },
       transparent: { value: true },
-      listener_filters: [{ name: 'envoy.filters.listener.original_dst', typed_config: packAny('envoy.extensions.filters.listener.original_dst.v3.OriginalDst', {}) }],
+      listener_filters: [
+        { name: 'envoy.filters.listener.original_dst', typed_config: packAny('envoy.extensions.filters.listener.original_dst.v3.OriginalDst', {}) },
+        { name: 'envoy.filters.listener.http_inspector', typed_config: packAny('envoy.extensions.filters.listener.http_inspector.v3.HttpInspector', {}) },
+      ],
+      // A connection whose first bytes never come (the server speaks first) is not closed: it takes the tunnel.
+      listener_filters_timeout: { seconds: String(Math.floor(PROTOCOL_DETECTION_TIMEOUT_MS / 1000)), nanos: (PROTOCOL_DETECTION_TIMEOUT_MS % 1000) * 1e6 },
+      continue_on_listener_filters_timeout: true,
       filter_chains: transparentChains,
     }));
   }
@@ -245,7 +283,8 @@ function inboundResources(view: MeshNodeView, inb: NonNullable<MeshNodeView['inb
       const allowed = !view.plaintext && svc.allowedIds ? { typed_per_filter_config: { [MESH_INBOUND_RBAC_FILTER]: packAny('envoy.extensions.filters.http.rbac.v3.RBACPerRoute', { rbac: spiffeRbac(svc.allowedIds) } satisfies RBACPerRoute) } } : {};
       const route: RouteConfiguration & { name: string } = {
         name: `${prefixOf(view)}-inbound|${svc.host}`,
-        virtual_hosts: [{ name: slug(svc.host), domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster } }], ...allowed }],
+        // The CONNECT route (the tunnel's end) first: a CONNECT request has no path for the prefix route to match.
+        virtual_hosts: [{ name: slug(svc.host), domains: ['*'], routes: [...(view.plaintext ? [] : [connectRoute(cluster)]), { match: { prefix: '/' }, route: { cluster } }], ...allowed }],
       };
       resources.push(routeConfigurationResource(route));
       routeName = route.name;

@@ -43,6 +43,8 @@ const ROOT_PROTOS = [
   // Kubernetes mode's transparent proxy: connections the datapath redirects keep their original addresses.
   'envoy/extensions/filters/listener/original_dst/v3/original_dst.proto',
   'envoy/extensions/filters/listener/original_src/v3/original_src.proto',
+  // The mesh's transparent listener tells HTTP (mTLS origination) from other TCP (the HTTP/2 CONNECT tunnel).
+  'envoy/extensions/filters/listener/http_inspector/v3/http_inspector.proto',
   // Flows (src/observe): Envoy's gRPC access log service towards the node agent.
   'envoy/extensions/access_loggers/grpc/v3/als.proto',
 ];
