@@ -382,6 +382,47 @@ clusterTest('a CiliumNetworkPolicy requiring authentication polices mesh request
   }
 });
 
+/** A CiliumNetworkPolicy on the TCP echo pod: pods labelled `app: <from>` may connect to its port, authenticated (no HTTP rules). */
+function tcpAuthPolicy(from: string, resourceVersion?: string): k8s.KubernetesObject & { metadata: { name: string; namespace: string } } {
+  return {
+    apiVersion: 'cilium.io/v2', kind: 'CiliumNetworkPolicy', metadata: { name: 'tcpecho-auth', namespace: NS, ...(resourceVersion ? { resourceVersion } : {}) },
+    spec: {
+      endpointSelector: { matchLabels: { app: 'tcpecho' } },
+      ingress: [{ fromEndpoints: [{ matchLabels: { app: from } }], authentication: { mode: 'required' }, toPorts: [{ ports: [{ port: String(TCP_PORT), protocol: 'TCP' }] }] }],
+    },
+  } as k8s.KubernetesObject & { metadata: { name: string; namespace: string } };
+}
+
+clusterTest('a CiliumNetworkPolicy requiring authentication on a TCP port (no HTTP rules): node-2 lets the tunnel in by the verified SPIFFE ID; an edit that drops the frontend refuses it', async (t) => {
+  const [, node2] = cluster!.state.nodes!;
+  const from = podNetnsOf(cluster!, pods.frontend);
+  const send = () => tcpExchange(from, { host: pods.tcpecho.status!.podIP!, port: TCP_PORT, localAddress: pods.frontend.status!.podIP!, line: 'ping' });
+  // The policy's RBAC on node-2's inbound listener (the mesh route of the port) counts its decisions; the mesh's own
+  // route, before the policy, has none.
+  const allowedCount = async () => metric(await envoyStats(node2.netns), 'envoy_http_', '_rbac_allowed', 'envoy_http_conn_manager_prefix="mesh-inbound"');
+  const objects = k8s.KubernetesObjectApi.makeApiClient(cluster!.kc);
+  const before = await allowedCount();
+  await objects.create(tcpAuthPolicy('frontend'));
+  try {
+    const reply = `tcpecho ${node2.podCidr.replace(/\.0\/24$/, '.1')} ping`;
+    await eventually(async () => ((await send()).reply === reply && await allowedCount() > before ? true : undefined), 60_000, 'the tunnel let in by the policy\'s RBAC on node-2');
+    t.deepEqual(await send(), { reply });
+    // The edit: only the backend's pods may connect; the frontend's connection is refused (its node no longer
+    // sends it into the mesh, and node-2 lets no other way in).
+    const live = await objects.read(tcpAuthPolicy('frontend'));
+    await objects.replace(tcpAuthPolicy('backend', live.metadata?.resourceVersion));
+    const refused = await eventually(async () => {
+      const r = await send();
+      return r.reply === undefined ? r : undefined;
+    }, 60_000, 'the edited policy refusing the frontend');
+    t.truthy(refused.error);
+  } finally {
+    await objects.delete(tcpAuthPolicy('frontend')).catch(() => undefined);
+  }
+  // Without the policy the tunnel carries the frontend's bytes again (the next tests' state).
+  await eventually(async () => ((await send()).reply ? true : undefined), 60_000, 'the tunnel back after the policy is deleted');
+});
+
 /** kubectl of the cluster's version, as README's rotation procedure runs it. */
 const kubectl = async (...args: string[]) => (await run(cluster!.state.kubectl, ['--kubeconfig', cluster!.state.kubeconfig, ...args])).stdout;
 
