@@ -102,6 +102,17 @@ struct policy_value {
 	__u16 proxy_port; // host byte order
 };
 
+// Transparent mesh entry (src/datapath/mesh-redirect.ts): a connection of a local endpoint of identity
+// src_identity to ip:dport goes into the node proxy's mesh listener on proxy_port. Keyed by the destination's
+// address, not its identity: pods of one identity may be on this node (kept on their path) and on others.
+struct mesh_key {
+	struct addr ip;
+	__u32 src_identity;
+	__u16 dport; // host byte order
+	__u8 family;
+	__u8 pad;
+};
+
 struct service_key {
 	struct addr vip;
 	__u16 port; // network byte order
@@ -183,6 +194,14 @@ struct {
 	__type(value, struct policy_value);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } weft_policy SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 262144);
+	__type(key, struct mesh_key);
+	__type(value, struct policy_value); // verdict VERDICT_REDIRECT and the mesh listener's port
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} weft_mesh SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -889,6 +908,15 @@ int from_pod(struct __sk_buff *skb)
 	if (egress.verdict == VERDICT_REDIRECT) {
 		flags |= CT_F_REDIRECT;
 		proxy_port = egress.proxy_port;
+	} else if (p.t.proto == IPPROTO_TCP_) {
+		// The mesh: this destination address and port is to be reached over mutual TLS by this source (the
+		// agent checked the destination's ingress policy); the source's own egress L7 rules keep precedence.
+		struct mesh_key mk = {.ip = p.t.daddr, .src_identity = src_id, .dport = bpf_ntohs(p.t.dport), .family = p.t.family};
+		struct policy_value *mesh = bpf_map_lookup_elem(&weft_mesh, &mk);
+		if (mesh && mesh->verdict == VERDICT_REDIRECT) {
+			flags |= CT_F_REDIRECT;
+			proxy_port = mesh->proxy_port;
+		}
 	}
 	key = p.t;
 	key.dir = DIR_EGRESS;

@@ -1,43 +1,41 @@
-// withMeshRedirects (src/datapath/mesh-redirect.ts): the egress redirects into the transparent mesh listener are added
-// only where both the source's egress policy and the destination's ingress policy let the connection through, as
-// the kernel's lookup would decide it.
+// meshEntries (src/datapath/mesh-redirect.ts): which local sources' connections the datapath redirects into the
+// transparent mesh listener, by destination address and port: every remote destination whose ingress policy lets
+// the source in over the mesh; a local destination only where its policy requires the source to authenticate.
 import test from 'ava';
-import { withMeshRedirects, type MeshPeer } from '../src/datapath/mesh-redirect.js';
-import type { PolicyEntry } from '../src/datapath/policy.js';
+import { meshEntries, type MeshDestination } from '../src/datapath/mesh-redirect.js';
+import type { DirectionPolicy, PolicyEntry } from '../src/l7policy/model.js';
+import type { AuthenticationMode } from '../src/l7policy/types.js';
 
 const SRC = 100;
-const DST = 200;
-const MESH = 15003;
-const open: MeshPeer['ingress'] = { entries: [], enforced: false };
-const peer = (ingress = open): MeshPeer => ({ identity: DST, port: 3000, ingress });
-const redirect: PolicyEntry = { direction: 'egress', peerIdentity: DST, port: 3000, protocol: 'tcp', verdict: 'redirect', proxyPort: MESH };
+const OTHER = 999;
+const open: DirectionPolicy = { direction: 'ingress', enforced: false, entries: [], policies: [] };
+const allowFrom = (identity: number, extra: Partial<PolicyEntry> = {}): PolicyEntry => ({
+  policy: 'p', verdict: 'allow', peers: { any: false, identities: new Set([identity]), cidrs: [] }, protocol: 'TCP', port: 3000, endPort: 3000, ...extra,
+});
+const enforced = (...entries: PolicyEntry[]): DirectionPolicy => ({ direction: 'ingress', enforced: true, entries, policies: ['p'] });
+const requiring = (mode: AuthenticationMode, identity = SRC) => enforced(allowFrom(identity, { authentication: mode }));
+const dest = (address: string, local: boolean, ingress = open): MeshDestination => ({ address, port: 3000, local, ingress });
+const entry = (address: string) => ({ sourceIdentity: SRC, address, port: 3000 });
 
-test('no policy on either side: the connection is redirected into the mesh listener', (t) => {
-  t.deepEqual(withMeshRedirects(SRC, [], false, [peer()], MESH), [redirect]);
+test('replicas of one identity on both nodes: the remote one is tunnelled by its address, the local one keeps its path', (t) => {
+  // Same labels (same ingress policy), different nodes: entries are per address, so only the remote replica's.
+  t.deepEqual(meshEntries([SRC], [dest('10.244.2.5', false), dest('10.244.1.5', true)]), [entry('10.244.2.5')]);
 });
 
-test('source egress enforced: redirected only where an entry allows it, the allow replaced', (t) => {
-  t.deepEqual(withMeshRedirects(SRC, [], true, [peer()], MESH), [], 'denied by default: no redirect that would allow it');
-  const allowPort: PolicyEntry = { direction: 'egress', peerIdentity: DST, port: 3000, protocol: 'tcp', verdict: 'allow' };
-  t.deepEqual(withMeshRedirects(SRC, [allowPort], true, [peer()], MESH), [redirect]);
-  const allowAny: PolicyEntry = { direction: 'egress', peerIdentity: 0, port: 0, protocol: 'any', verdict: 'allow' };
-  t.deepEqual(withMeshRedirects(SRC, [allowAny], true, [peer()], MESH), [allowAny, redirect]);
+test('a remote destination: only where its ingress policy lets the source in over the mesh (its node sees its Envoy)', (t) => {
+  t.deepEqual(meshEntries([SRC], [dest('10.244.2.5', false, enforced())]), [], 'ingress enforced without a rule for the source');
+  t.deepEqual(meshEntries([SRC], [dest('10.244.2.5', false, enforced(allowFrom(OTHER)))]), []);
+  t.deepEqual(meshEntries([SRC], [dest('10.244.2.5', false, enforced(allowFrom(SRC)))]), [entry('10.244.2.5')]);
+  t.deepEqual(meshEntries([SRC], [dest('10.244.2.5', false, { ...open, entries: [allowFrom(SRC, { verdict: 'deny', protocol: 'ANY', port: 0, endPort: 65535 })] })]), [], 'a deny rule wins');
+  t.deepEqual(meshEntries([SRC], [dest('10.244.2.5', false, requiring('required'))]), [entry('10.244.2.5')], 'authentication required: the mesh satisfies it');
+  t.deepEqual(meshEntries([SRC], [dest('10.244.2.5', false, requiring('test-always-fail'))]), [], 'never authenticates: left to the destination\'s proxy, which refuses it');
 });
 
-test('a deny rule (even a wildcard one) wins; an egress L7 redirect of the policy keeps the port', (t) => {
-  const deny: PolicyEntry = { direction: 'egress', peerIdentity: 0, port: 3000, protocol: 'tcp', verdict: 'deny' };
-  const allow: PolicyEntry = { direction: 'egress', peerIdentity: DST, port: 0, protocol: 'tcp', verdict: 'allow' };
-  t.deepEqual(withMeshRedirects(SRC, [allow, deny], false, [peer()], MESH), [allow, deny]);
-  const l7: PolicyEntry = { direction: 'egress', peerIdentity: DST, port: 3000, protocol: 'tcp', verdict: 'redirect', proxyPort: 15001 };
-  t.deepEqual(withMeshRedirects(SRC, [l7], true, [peer()], MESH), [l7]);
-});
-
-test('the destination\'s ingress policy is checked for the source: the destination node would see its own Envoy', (t) => {
-  t.deepEqual(withMeshRedirects(SRC, [], false, [peer({ entries: [], enforced: true })], MESH), [], 'ingress enforced without a rule for the source');
-  const otherPeer: PolicyEntry = { direction: 'ingress', peerIdentity: 999, port: 3000, protocol: 'tcp', verdict: 'allow' };
-  t.deepEqual(withMeshRedirects(SRC, [], false, [peer({ entries: [otherPeer], enforced: true })], MESH), []);
-  const fromSrc: PolicyEntry = { direction: 'ingress', peerIdentity: SRC, port: 3000, protocol: 'tcp', verdict: 'allow' };
-  t.deepEqual(withMeshRedirects(SRC, [], false, [peer({ entries: [fromSrc], enforced: true })], MESH), [redirect]);
-  const denySrc: PolicyEntry = { direction: 'ingress', peerIdentity: SRC, port: 0, protocol: 'any', verdict: 'deny' };
-  t.deepEqual(withMeshRedirects(SRC, [], false, [peer({ entries: [denySrc], enforced: false })], MESH), []);
+test('a local destination enters the mesh only on ports that require the source to authenticate', (t) => {
+  t.deepEqual(meshEntries([SRC], [dest('10.244.1.5', true, enforced(allowFrom(SRC)))]), [], 'allowed in plaintext: same-node traffic stays on the node');
+  t.deepEqual(meshEntries([SRC], [dest('10.244.1.5', true, requiring('required'))]), [entry('10.244.1.5')]);
+  t.deepEqual(meshEntries([SRC], [dest('10.244.1.5', true, requiring('required', OTHER))]), [], 'a source the rule does not select is refused at L3/L4');
+  t.deepEqual(meshEntries([SRC], [dest('10.244.1.5', true, requiring('disabled'))]), []);
+  t.deepEqual(meshEntries([SRC], [dest('10.244.1.5', true, requiring('test-always-fail'))]), []);
+  t.deepEqual(meshEntries([SRC, OTHER], [dest('10.244.1.5', true, requiring('required'))]), [entry('10.244.1.5')], 'per source identity');
 });

@@ -47,7 +47,7 @@ test('a node\'s view: its pods as sources by ServiceAccount (default when unset)
   t.is(podMeshHost('shop', 'db', 5432), '5432.db.shop', 'named as standalone mode names mesh services');
 });
 
-test('with the datapath (transparentPort), other nodes\' pods are also destinations by their own address; this node\'s are not', (t) => {
+test('with the datapath (transparentPort), other nodes\' pods are also destinations by their own address; this node\'s unpoliced ports are not', (t) => {
   const view = meshViewFromPods([
     pod('web-1', 'n1', '10.244.1.5', '10.0.0.11', { sa: 'web', ports: [8080] }),
     pod('db', 'n2', '10.244.2.5', '10.0.0.12', { sa: 'db', ports: [5432] }),
@@ -77,6 +77,12 @@ test('with the L7 policy, the node\'s policed pod ports are served with the tran
     { host: '8080.web-1.shop', id: 'spiffe://cluster.local/ns/shop/sa/web', backend: { address: '10.244.1.5', port: 8080 }, routeConfig: 'l7/mesh/shop/web-1/8080' },
     { host: '9090.web-1.shop', id: 'spiffe://cluster.local/ns/shop/sa/web', backend: { address: '10.244.1.5', port: 9090 } },
   ] }, 'the unpoliced port goes straight to the pod; the other node\'s pod is not served here');
+  // With the datapath: this node's policed port is a transparent destination too (same-node sources that must
+  // authenticate are redirected there), its unpoliced one is not; the other node's pod is, policed or not.
+  const transparent = meshViewFromPods(pods, { ...opts, transparentPort: 15003 }, { routes });
+  t.deepEqual(transparent.outbound?.services.map((s) => [s.host, s.destination]), [
+    ['8080.db.shop', { address: '10.244.2.5', port: 8080 }], ['8080.web-1.shop', { address: '10.244.1.5', port: 8080 }], ['9090.web-1.shop', undefined],
+  ]);
   // The mesh route's cluster is the pod's address (a mesh connection's original destination is the node).
   const route = l7.resources.find((r) => r.typeUrl === TypeUrl.RouteConfiguration && r.name === 'l7/mesh/shop/web-1/8080');
   const cluster = route?.references.find((r) => r.typeUrl === TypeUrl.Cluster)?.name;

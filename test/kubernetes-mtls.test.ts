@@ -66,9 +66,9 @@ function checked(op: Operator): Promise<MeshCaResult> {
 }
 
 /** The HTTP echo container (port 3000), unless another is given. */
-async function runPod(name: string, node: string, serviceAccountName: string, container?: k8s.V1Container): Promise<k8s.V1Pod> {
+async function runPod(name: string, node: string, serviceAccountName: string, container?: k8s.V1Container, labels: Record<string, string> = { app: name }): Promise<k8s.V1Pod> {
   await core.createNamespacedPod({ namespace: NS, body: {
-    metadata: { name, labels: { app: name } },
+    metadata: { name, labels },
     spec: {
       nodeName: node, serviceAccountName, terminationGracePeriodSeconds: 1,
       containers: [container ?? { name: 'echo', image: 'weft.dev/echo-main', command: [process.execPath, echoMain, name, '3000'], ports: [{ name: 'http', containerPort: 3000 }],
@@ -121,11 +121,21 @@ test.before(async () => {
   cluster = await startTestCluster({ nodes: 2 });
   core = cluster.kc.makeApiClient(k8s.CoreV1Api);
   for (const name of [SYS, NS, 'bad-ca']) await core.createNamespace({ body: { metadata: { name } } });
-  for (const name of ['frontend', 'backend', 'tcpecho']) await core.createNamespacedServiceAccount({ namespace: NS, body: { metadata: { name } } });
-  pods.frontend = await runPod('frontend', 'node-1', 'frontend');
-  pods.backend = await runPod('backend', 'node-2', 'backend');
-  pods.tcpecho = await runPod('tcpecho', 'node-2', 'tcpecho', { name: 'tcpecho', image: 'weft.dev/tcp-echo-main', command: [process.execPath, TCP_ECHO_MAIN, 'tcpecho', String(TCP_PORT)],
-    ports: [{ name: 'tcp', containerPort: TCP_PORT }], readinessProbe: { tcpSocket: { port: 'tcp' }, periodSeconds: 1 } });
+  for (const name of ['frontend', 'backend', 'tcpecho', 'replica']) await core.createNamespacedServiceAccount({ namespace: NS, body: { metadata: { name } } });
+  // Started together, waited for together.
+  [pods.frontend, pods.backend, pods.tcpecho, pods.replica1, pods.replica2, pods.frontend2, pods.plain] = await Promise.all([
+    runPod('frontend', 'node-1', 'frontend'),
+    runPod('backend', 'node-2', 'backend'),
+    runPod('tcpecho', 'node-2', 'tcpecho', { name: 'tcpecho', image: 'weft.dev/tcp-echo-main', command: [process.execPath, TCP_ECHO_MAIN, 'tcpecho', String(TCP_PORT)],
+      ports: [{ name: 'tcp', containerPort: TCP_PORT }], readinessProbe: { tcpSocket: { port: 'tcp' }, periodSeconds: 1 } }),
+    // A Deployment's replicas: one label set (one identity), one pod on each node.
+    runPod('replica-1', 'node-1', 'replica', undefined, { app: 'replica' }),
+    runPod('replica-2', 'node-2', 'replica', undefined, { app: 'replica' }),
+    // The frontend's workload on the backend's node too (same labels and ServiceAccount).
+    runPod('frontend-2', 'node-2', 'frontend', undefined, { app: 'frontend' }),
+    // A client the backend's policy selects whose own egress HTTP rules keep its connections out of the mesh.
+    runPod('plain', 'node-1', 'frontend', undefined, { app: 'frontend', role: 'plain' }),
+  ]);
   operator = startOperator(SYS, 'op-1');
   for (const node of cluster.state.nodes!) {
     // With the datapath: the agents also read network policies, and police mesh requests by them; pods enter the
@@ -213,6 +223,36 @@ clusterTest('a pod\'s plain connection to a pod on another node enters the mesh 
   t.true(metric(outbound, 'envoy_cluster_', '_ssl_handshake', 'mesh-out|') > outboundBefore, sslLines(outbound));
   const inbound = await envoyStats(node2.netns);
   t.true(metric(inbound, 'envoy_listener_', '_ssl_handshake', listener) > inboundBefore, sslLines(inbound));
+});
+
+clusterTest('replicas of one identity on both nodes: the remote one is reached over mTLS, the local one directly', async (t) => {
+  const [node1, node2] = cluster!.state.nodes!;
+  const from = podNetnsOf(cluster!, pods.frontend);
+  const url = (pod: k8s.V1Pod) => `http://${pod.status!.podIP}:3000/replica`;
+  const listener = `0.0.0.0_${INBOUND}`;
+  const inboundBefore = metric(await envoyStats(node2.netns), 'envoy_listener_', '_downstream_cx_total', listener);
+  const transparentBefore = metric(await envoyStats(node1.netns), 'envoy_listener_', '_downstream_cx_total', `0.0.0.0_${TRANSPARENT}`);
+  const remote = await eventually(async () => {
+    const r = await curl(from, [url(pods.replica2)]);
+    return r.status === 200 && r.body.includes(';Hash=') ? r : undefined;
+  }, 60_000, 'the remote replica reached through the mesh');
+  const echo = JSON.parse(remote.body) as { backend: string; headers: Record<string, string> };
+  t.is(echo.backend, 'replica-2');
+  t.regex(echo.headers['x-forwarded-client-cert'], new RegExp(`^By=${idOf('replica')};Hash=[0-9a-f]{64};URI=${idOf('frontend')}$`));
+  t.true(metric(await envoyStats(node2.netns), 'envoy_listener_', '_downstream_cx_total', listener) > inboundBefore, 'a connection to node-2\'s inbound mTLS listener');
+  const transparentAfter = metric(await envoyStats(node1.netns), 'envoy_listener_', '_downstream_cx_total', `0.0.0.0_${TRANSPARENT}`);
+  t.true(transparentAfter > transparentBefore);
+
+  // The replica on the frontend's own node: straight to the pod (no Envoy, so no XFCC), and not through the
+  // transparent listener.
+  for (let i = 0; i < 3; i++) {
+    const local = await curl(from, [url(pods.replica1)]);
+    t.is(local.status, 200);
+    const e = JSON.parse(local.body) as { backend: string; headers: Record<string, string> };
+    t.is(e.backend, 'replica-1');
+    t.false('x-forwarded-client-cert' in e.headers);
+  }
+  t.is(metric(await envoyStats(node1.netns), 'envoy_listener_', '_downstream_cx_total', `0.0.0.0_${TRANSPARENT}`), transparentAfter);
 });
 
 clusterTest('a pod on node-1 reaches a pod on node-2 over mTLS between the nodes\' Envoys: the backend sees the client\'s verified SPIFFE ID', async (t) => {
@@ -327,6 +367,58 @@ clusterTest('raw TCP from a pod to a pod on another node crosses in an HTTP/2 CO
     authority: `${target}:${TCP_PORT}`, line, ...(cert ? { cert: cert.chainPem(), key: cert.privateKeyPem() } : {}) });
   t.deepEqual(await hbone(), { error: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' });
   t.deepEqual(await hbone(CertificateAuthority.generate({ trustDomain: TD }).issue(idOf('frontend'))), { error: 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA' });
+});
+
+clusterTest('a port requiring authentication without HTTP rules: mesh peers (from either node) allowed, a plaintext client refused', async (t) => {
+  const objects = k8s.KubernetesObjectApi.makeApiClient(cluster!.kc);
+  type Obj = k8s.KubernetesObject & { metadata: { name: string; namespace: string } };
+  const policy: Obj = {
+    apiVersion: 'cilium.io/v2', kind: 'CiliumNetworkPolicy', metadata: { name: 'backend-auth-l4', namespace: NS },
+    spec: {
+      endpointSelector: { matchLabels: { app: 'backend' } },
+      ingress: [{ fromEndpoints: [{ matchLabels: { app: 'frontend' } }], authentication: { mode: 'required' }, toPorts: [{ ports: [{ port: '3000', protocol: 'TCP' }] }] }],
+    },
+  } as Obj;
+  // The plain client's egress HTTP rule: its connections to the backend go through node-1's L7 policy listener,
+  // which forwards them in plaintext (the source's own egress rules keep precedence over the mesh).
+  const egress: Obj = {
+    apiVersion: 'cilium.io/v2', kind: 'CiliumNetworkPolicy', metadata: { name: 'plain-egress', namespace: NS },
+    spec: {
+      endpointSelector: { matchLabels: { role: 'plain' } },
+      egress: [{ toEndpoints: [{ matchLabels: { app: 'backend' } }], toPorts: [{ ports: [{ port: '3000', protocol: 'TCP' }], rules: { http: [{ method: 'GET', path: '/.*' }] } }] }],
+    },
+  } as Obj;
+  await objects.create(policy);
+  await objects.create(egress);
+  const url = `http://${pods.backend.status!.podIP}:3000/auth-l4`;
+  try {
+    // Plaintext from a peer the rule selects: the backend's datapath sends it to node-2's proxy, which refuses it.
+    const refused = await eventually(async () => {
+      const r = await curl(podNetnsOf(cluster!, pods.plain), [url]);
+      return r.status === 403 ? r : undefined;
+    }, 60_000, 'the plaintext client refused');
+    t.is(refused.body, 'Access denied');
+
+    // The frontend on node-1 (transparently through the mesh): allowed, as its verified SPIFFE ID.
+    const xfccOf = (r: { body: string }) => (JSON.parse(r.body) as { headers: Record<string, string> }).headers['x-forwarded-client-cert'];
+    const meshed = await curl(podNetnsOf(cluster!, pods.frontend), [url]);
+    t.is(meshed.status, 200);
+    t.regex(xfccOf(meshed), new RegExp(`^By=${idOf('backend')};Hash=[0-9a-f]{64};URI=${idOf('frontend')}$`));
+    // The frontend's workload on the backend's own node: its plain connection is sent through the mesh too (through
+    // node-2's own inbound listener), so it authenticates instead of being refused.
+    const sameNode = await eventually(async () => {
+      const r = await curl(podNetnsOf(cluster!, pods.frontend2), [url]);
+      return r.status === 200 ? r : undefined;
+    }, 60_000, 'the same-node client through the mesh');
+    t.regex(xfccOf(sameNode), new RegExp(`;URI=${idOf('frontend')}$`));
+    // The replica on node-2 (not selected by the rule): refused at L3/L4, no answer.
+    t.is((await curl(podNetnsOf(cluster!, pods.replica2), [url])).status, 0);
+  } finally {
+    await objects.delete(policy).catch(() => undefined);
+    await objects.delete(egress).catch(() => undefined);
+  }
+  // Gone on node-2 before the next test: the replica's plaintext gets through again.
+  await eventually(async () => ((await curl(podNetnsOf(cluster!, pods.replica2), [url])).status === 200 ? true : undefined), 60_000, 'the policy removed');
 });
 
 /** A CiliumNetworkPolicy on the backend: the frontend, authenticated, may GET `paths` on port 3000. */

@@ -7,15 +7,17 @@
 //   - Other pods' addresses go to the identity cache as host prefixes, next to the policies' CIDRs and the
 //     node's own addresses (the host identity).
 //   - Services: ClusterIPs (and NodePorts on the node's addresses) → ready endpoints.
-//   - Mesh (with --mutual-auth): local endpoints' connections to other nodes' pods' mesh ports are redirected into
-//     the node Envoy's transparent mesh listener (src/datapath/mesh-redirect.ts).
+//   - Mesh (with --mutual-auth): local endpoints' connections to other nodes' pods' mesh ports, and to this node's
+//     pods' ports that require authentication, are redirected into the node Envoy's transparent mesh listener, by
+//     destination address (src/datapath/mesh-redirect.ts, the mesh map).
 import net from 'node:net';
 import type { Datapath } from './datapath.js';
 import { EndpointMap, IdentityCache } from './endpoints.js';
 import { PolicyMap } from './policy.js';
 import { ServiceMap, type Service } from './services.js';
 import { CidrIdentities, datapathPolicy, registerCidrs } from './policy-from-model.js';
-import { withMeshRedirects, type MeshPeer } from './mesh-redirect.js';
+import { meshEntries, type MeshDestination } from './mesh-redirect.js';
+import { MeshMap } from './mesh-map.js';
 import { clusterServices, type ClusterServicesOptions, type EndpointSliceObject, type ServiceObject } from './cluster-services.js';
 import { RESERVED_HOST, type IdentityTable } from '../l7policy/identities.js';
 import type { EndpointPolicy, PolicyModel } from '../l7policy/model.js';
@@ -38,7 +40,7 @@ export interface DatapathInput {
 
 export interface MeshRedirect {
   proxyPort: number;
-  /** Pods on other nodes: address and mesh port. */
+  /** Pods' mesh ports (address and port): every one of other nodes' pods, and this node's policed ones. */
   destinations: Array<{ address: string; port: number }>;
 }
 
@@ -46,6 +48,7 @@ export interface SyncResult {
   /** Pods on this node (registered by the CNI plugin) the model knows. */
   localEndpoints: string[];
   policyWrites: number;
+  meshWrites: number;
   identityCacheWrites: number;
   services: number;
   /** Policy entries the datapath cannot express, per endpoint (the rest is applied). */
@@ -56,6 +59,7 @@ export class DatapathController {
   private readonly endpoints: EndpointMap;
   private readonly identityCache: IdentityCache;
   private readonly policy: PolicyMap;
+  private readonly mesh: MeshMap;
   private readonly serviceMap: ServiceMap;
   private readonly cidrs = new CidrIdentities();
   private readonly policed = new Set<number>();
@@ -65,6 +69,7 @@ export class DatapathController {
     this.endpoints = new EndpointMap(dp.maps.endpoints);
     this.identityCache = new IdentityCache(dp.maps.ipcache);
     this.policy = new PolicyMap(dp.maps.policy);
+    this.mesh = new MeshMap(dp.maps.mesh);
     this.serviceMap = new ServiceMap(dp.maps.services, dp.maps.backends);
   }
 
@@ -84,10 +89,9 @@ export class DatapathController {
   }
 
   sync(input: DatapathInput): SyncResult {
-    const result: SyncResult = { localEndpoints: [], policyWrites: 0, identityCacheWrites: 0, services: 0, unsupported: [] };
+    const result: SyncResult = { localEndpoints: [], policyWrites: 0, meshWrites: 0, identityCacheWrites: 0, services: 0, unsupported: [] };
     const cache = new Map<string, number>();
     const policies = new Map<number, ReturnType<typeof datapathPolicy>>();
-    const meshPeers = input.mesh ? this.meshPeers(input, input.mesh) : [];
     // Every local endpoint's policy CIDRs get their identity before any peer list is computed: an entry allowing
     // a CIDR (or the world) lists the identities of the prefixes inside it, whichever policy named them.
     const models = new Map<number, EndpointPolicy>();
@@ -105,8 +109,7 @@ export class DatapathController {
       }
       let dp = policies.get(ep.identity);
       if (!dp) {
-        dp = datapathPolicy(models.get(ep.identity) ?? input.model.endpointPolicy(ep), this.cidrs, this.opts.proxyPort);
-        if (input.mesh) dp = { ...dp, entries: withMeshRedirects(ep.identity, dp.entries, dp.egressEnforced, meshPeers, input.mesh.proxyPort) };
+        dp = datapathPolicy(models.get(ep.identity) ?? input.model.endpointPolicy(ep), this.cidrs, this.opts.proxyPort, ep.ports.filter((p) => p.protocol === 'TCP').map((p) => p.containerPort));
         policies.set(ep.identity, dp);
         result.unsupported.push(...dp.unsupported.map((u) => `${ep.name}: ${u}`));
       }
@@ -126,6 +129,9 @@ export class DatapathController {
       result.policyWrites += this.policy.apply(identity, []).deleted;
       this.policed.delete(identity);
     }
+    const mesh = input.mesh ? meshEntries(policies.keys(), this.meshDestinations(input, input.mesh)) : [];
+    const m = this.mesh.sync(mesh, input.mesh?.proxyPort ?? 0);
+    result.meshWrites = m.written + m.deleted;
     for (const [cidr, id] of this.cidrs.entries()) cache.set(cidr, id);
     // The node's own addresses are the host identity, which local endpoints always let in (the kubelet's probes,
     // Envoy's connections to Gateway backends), as with Cilium's default allow-localhost.
@@ -146,19 +152,17 @@ export class DatapathController {
     return result;
   }
 
-  /** The mesh destinations' identities (from the table, by address), ports and ingress policies; addresses the table lacks are left out. */
-  private meshPeers(input: DatapathInput, mesh: MeshRedirect): MeshPeer[] {
+  /** The mesh destinations with their ingress policies; addresses the table lacks are left out. */
+  private meshDestinations(input: DatapathInput, mesh: MeshRedirect): MeshDestination[] {
     const byIp = new Map(input.table.endpoints.flatMap((ep) => ep.ips.map((ip) => [ip, ep] as const)));
-    // Entries are by identity, not address: an identity that also has a pod on this node is left out, or connections
-    // to that local pod would be sent to the mesh listener too (same-node traffic keeps its own path).
-    const local = new Set(input.table.endpoints.filter((ep) => ep.ips.some((ip) => this.endpoints.lookup(ip))).map((ep) => ep.identity));
-    const peers = new Map<string, MeshPeer>();
+    const ingress = new Map<string, MeshDestination['ingress']>();
+    const out: MeshDestination[] = [];
     for (const d of mesh.destinations) {
       const ep = byIp.get(d.address);
-      if (!ep || local.has(ep.identity) || peers.has(`${ep.identity}|${d.port}`)) continue;
-      const dp = datapathPolicy(input.model.endpointPolicy(ep), this.cidrs, this.opts.proxyPort);
-      peers.set(`${ep.identity}|${d.port}`, { identity: ep.identity, port: d.port, ingress: { entries: dp.entries, enforced: dp.ingressEnforced } });
+      if (!ep) continue;
+      if (!ingress.has(ep.name)) ingress.set(ep.name, input.model.endpointPolicy(ep).ingress);
+      out.push({ ...d, local: this.endpoints.lookup(d.address) !== undefined, ingress: ingress.get(ep.name)! });
     }
-    return [...peers.values()];
+    return out;
   }
 }

@@ -23,6 +23,7 @@ export interface DatapathMaps {
   endpoints: BpfMap;
   ipcache: BpfMap;
   policy: BpfMap;
+  mesh: BpfMap;
   services: BpfMap;
   backends: BpfMap;
   conntrack: BpfMap;
@@ -53,6 +54,7 @@ export class Datapath {
       endpoints: map('weft_endpoints', SIZES.endpointKey, SIZES.endpointInfo),
       ipcache: map('weft_ipcache', SIZES.ipcacheKey, SIZES.identity),
       policy: map('weft_policy', SIZES.policyKey, SIZES.policyValue),
+      mesh: map('weft_mesh', SIZES.meshKey, SIZES.policyValue),
       services: map('weft_services', SIZES.serviceKey, SIZES.serviceValue),
       backends: map('weft_backends', SIZES.backendKey, SIZES.backendValue),
       conntrack: map('weft_conntrack', SIZES.tuple, SIZES.ctValue),

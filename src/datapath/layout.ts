@@ -30,7 +30,7 @@ export const CT_FLAGS = { natReply: 1, closing: 2, redirect: 4 } as const;
 
 export const SIZES = {
   endpointKey: 20, endpointInfo: 16, ipcacheKey: 24, identity: 4, policyKey: 12, policyValue: 4,
-  serviceKey: 20, serviceValue: 8, backendKey: 8, backendValue: 24, tuple: 40, ctValue: 56, flowEvent: 72,
+  meshKey: 24, serviceKey: 20, serviceValue: 8, backendKey: 8, backendValue: 24, tuple: 40, ctValue: 56, flowEvent: 72,
 } as const;
 
 export interface Address { family: typeof AF_INET | typeof AF_INET6; bytes: Buffer }
@@ -158,6 +158,16 @@ export function policyValue(v: PolicyValue): Buffer {
   const b = Buffer.alloc(SIZES.policyValue);
   b[0] = VERDICT[v.verdict];
   b.writeUInt16LE(v.proxyPort, 2);
+  return b;
+}
+
+/** The mesh map's key (struct mesh_key): a destination address and port, for one source endpoint identity. Its value is a policyValue. */
+export function meshKey(sourceIdentity: number, destination: Address, port: number): Buffer {
+  const b = Buffer.alloc(SIZES.meshKey);
+  destination.bytes.copy(b, 0);
+  b.writeUInt32LE(sourceIdentity, 16);
+  b.writeUInt16LE(port, 20);
+  b[22] = destination.family;
   return b;
 }
 

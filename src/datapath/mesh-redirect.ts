@@ -1,53 +1,42 @@
-// Transparent mesh entry (Kubernetes, `weft agent --mutual-auth --datapath`): a local pod's connections to the mesh
-// ports of pods on other nodes are redirected into the node Envoy's transparent mesh listener (src/mtls/mesh-resources.ts,
-// `mesh-transparent`), which sends them over mutual TLS to the destination node. Pure: one endpoint identity's policy
-// entries in, the same entries with the mesh redirects added out.
+// Transparent mesh entry (Kubernetes, `weft agent --mutual-auth --datapath`): which of a local pod's connections the
+// datapath redirects into the node Envoy's transparent mesh listener (src/mtls/mesh-resources.ts, `mesh-transparent`),
+// which sends them over mutual TLS to the destination's node. Pure: source identities and destinations in, the mesh
+// map's entries (src/datapath/mesh-map.ts, bpf/datapath.c weft_mesh) out.
 //
-// The redirect is an egress entry (peer identity, port, TCP) whose verdict is `redirect`, so it also *allows*: it is
-// only added where the endpoint's own egress policy would let the connection through, computed as the kernel's
-// lookup does (bpf/datapath.c policy_verdict: any matching deny wins, else the most specific entry, else allow
-// unless egress is enforced), and where the destination pod's own ingress policy would let the source in: on the
-// destination node the connection reaches the pod from that node's Envoy (the host), so the destination's L3/L4
-// rules are checked here, by identity, before the connection enters the mesh. An egress L7 redirect of the endpoint's own policy (its HTTP rules) keeps the port:
-// the connection then goes through the L7 policy's listener, in plaintext.
-import type { PolicyEntry } from './policy.js';
+// The entries are keyed by the destination pod's *address* and port, not its identity: pods of one label set (a
+// Deployment's replicas) may be on this node and on others, and only the remote ones are tunnelled.
+//   - A pod on another node: its mesh ports, for every source its ingress policy lets in over the mesh (the
+//     destination pod sees its node's Envoy, the host, as the peer, so its ingress policy is checked here, with
+//     the source authenticated). test-always-fail never authenticates: no entry, the connection stays plaintext
+//     and the destination's proxy refuses it.
+//   - A pod on this node: only ports where the destination's ingress policy requires authentication of that
+//     source (Cilium's `authentication.mode: required`); other same-node traffic keeps its plaintext path.
+// The source's own egress policy is the kernel's: it denies first, and its own egress L7 redirect (HTTP rules)
+// keeps precedence over the mesh (the connection then goes through the L7 policy's listener, in plaintext).
+import { decide, type DirectionPolicy } from '../l7policy/model.js';
+import type { MeshEntry } from './mesh-map.js';
 
-/** A mesh destination as the datapath sees it: the destination pod's identity, the port it serves, its ingress policy. */
-export interface MeshPeer {
-  identity: number;
+/** A mesh destination: the destination pod's address, a port it serves, whether it is on this node, its ingress policy. */
+export interface MeshDestination {
+  address: string;
   port: number;
-  ingress: { entries: readonly PolicyEntry[]; enforced: boolean };
+  local: boolean;
+  ingress: DirectionPolicy;
 }
 
-/** The entry the kernel would apply to a TCP connection with (peer, port) in `direction`, or 'deny'/'none'. */
-function verdictOf(entries: readonly PolicyEntry[], direction: PolicyEntry['direction'], peer: number, port: number): PolicyEntry | 'deny' | 'none' {
-  const candidates: Array<Pick<PolicyEntry, 'peerIdentity' | 'port' | 'protocol'>> = [];
-  for (const peerIdentity of [peer, 0]) {
-    candidates.push({ peerIdentity, port, protocol: 'tcp' }, { peerIdentity, port: 0, protocol: 'tcp' }, { peerIdentity, port: 0, protocol: 'any' });
-  }
-  let found: PolicyEntry | undefined;
-  for (const c of candidates) {
-    const e = entries.find((x) => x.direction === direction && x.peerIdentity === c.peerIdentity && x.port === c.port && x.protocol === c.protocol);
-    if (!e) continue;
-    if (e.verdict === 'deny') return 'deny';
-    found ??= e;
-  }
-  return found ?? 'none';
+/** Whether a connection of `source` to `d` enters the mesh. */
+export function entersMesh(source: number, d: MeshDestination): boolean {
+  if (decide(d.ingress, { identity: source }, d.port, 'TCP', { authenticated: true }).verdict !== 'allow') return false;
+  if (!d.local) return true;
+  const plaintext = decide(d.ingress, { identity: source }, d.port, 'TCP');
+  return plaintext.verdict === 'deny' && plaintext.reason === 'authentication-required';
 }
 
-/** `entries` with an egress redirect to `proxyPort` for every mesh peer the endpoint may reach. */
-export function withMeshRedirects(identity: number, entries: readonly PolicyEntry[], egressEnforced: boolean, peers: readonly MeshPeer[], proxyPort: number): PolicyEntry[] {
-  const out = [...entries];
-  for (const peer of peers) {
-    const inbound = verdictOf(peer.ingress.entries, 'ingress', identity, peer.port);
-    if (inbound === 'deny' || (inbound === 'none' && peer.ingress.enforced)) continue;
-    const v = verdictOf(entries, 'egress', peer.identity, peer.port);
-    if (v === 'deny' || (v === 'none' && egressEnforced)) continue;
-    if (v !== 'none' && v.verdict === 'redirect') continue;
-    const redirect: PolicyEntry = { direction: 'egress', peerIdentity: peer.identity, port: peer.port, protocol: 'tcp', verdict: 'redirect', proxyPort };
-    const same = out.findIndex((x) => x.direction === 'egress' && x.peerIdentity === peer.identity && x.port === peer.port && x.protocol === 'tcp');
-    if (same >= 0) out[same] = redirect;
-    else out.push(redirect);
+/** The mesh map's entries for this node's source identities. */
+export function meshEntries(sources: Iterable<number>, destinations: readonly MeshDestination[]): MeshEntry[] {
+  const out: MeshEntry[] = [];
+  for (const sourceIdentity of sources) {
+    for (const d of destinations) if (entersMesh(sourceIdentity, d)) out.push({ sourceIdentity, address: d.address, port: d.port });
   }
   return out;
 }

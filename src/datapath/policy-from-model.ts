@@ -6,7 +6,7 @@
 // identity cache; the longest prefix wins there, so an entry allowing C except E lists the identities of
 // the prefixes inside C and not inside any of its exceptions. Endpoints and the host have their own
 // identities (looked up first), so CIDR peers only ever match addresses outside the cluster, as the model
-// asks. L7 rules (http) become a redirect to the node proxy's port.
+// asks. L7 rules (http), and ingress rules requiring authentication, become a redirect to the node proxy's port.
 import { parsePrefix, prefixWithin, type Prefix } from '../l7policy/cidr.js';
 import { RESERVED_WORLD } from '../l7policy/identities.js';
 import type { DirectionPolicy, EndpointPolicy } from '../l7policy/model.js';
@@ -69,14 +69,18 @@ export function registerCidrs(ep: EndpointPolicy, cidrs: CidrIdentities): void {
   }
 }
 
-export function datapathPolicy(ep: EndpointPolicy, cidrs: CidrIdentities, proxyPort: number): DatapathPolicy {
+/**
+ * `declaredTcpPorts`: the endpoint's declared TCP container ports; an ingress rule requiring authentication on all
+ * ports (an L3-only rule) sends these to the proxy (the L7 policy translator has listener chains for exactly them).
+ */
+export function datapathPolicy(ep: EndpointPolicy, cidrs: CidrIdentities, proxyPort: number, declaredTcpPorts: readonly number[] = []): DatapathPolicy {
   registerCidrs(ep, cidrs);
   const unsupported: string[] = [];
-  const entries = [...direction(ep.ingress, cidrs, proxyPort, unsupported), ...direction(ep.egress, cidrs, proxyPort, unsupported)];
+  const entries = [...direction(ep.ingress, cidrs, proxyPort, unsupported, declaredTcpPorts), ...direction(ep.egress, cidrs, proxyPort, unsupported, [])];
   return { identity: ep.identity, ingressEnforced: ep.ingress.enforced, egressEnforced: ep.egress.enforced, entries, unsupported };
 }
 
-function direction(dp: DirectionPolicy, cidrs: CidrIdentities, proxyPort: number, unsupported: string[]): PolicyEntry[] {
+function direction(dp: DirectionPolicy, cidrs: CidrIdentities, proxyPort: number, unsupported: string[], declaredTcpPorts: readonly number[]): PolicyEntry[] {
   const out: PolicyEntry[] = [];
   for (const e of dp.entries) {
     const where = `${dp.direction} entry of ${e.policy}`;
@@ -85,8 +89,14 @@ function direction(dp: DirectionPolicy, cidrs: CidrIdentities, proxyPort: number
       continue;
     }
     const protocol: Protocol = e.protocol === 'ANY' ? 'any' : e.protocol === 'TCP' ? 'tcp' : 'udp';
-    const l7 = e.verdict === 'allow' && e.http !== undefined;
-    if (l7 && protocol !== 'tcp') {
+    // Ingress ports that require authentication go to the proxy too, HTTP rules or not: it tells plaintext peers
+    // (refused, Cilium's "Authentication required") from mutually authenticated ones (the mesh's inbound listener,
+    // whose connections to the pod come from the node).
+    const authenticated = dp.direction === 'ingress' && e.authentication !== undefined && e.authentication !== 'disabled';
+    const l7 = e.verdict === 'allow' && (e.http !== undefined || authenticated);
+    // On all ports: the declared TCP ports go to the proxy (the most specific entries), the rest is allowed at L4.
+    const declaredRedirects = l7 && e.port === 0 && protocol !== 'udp' ? declaredTcpPorts : [];
+    if (l7 && protocol !== 'tcp' && declaredRedirects.length === 0) {
       unsupported.push(`${where}: L7 rules need TCP; applied as L4 allow`);
     }
     const verdict = e.verdict === 'deny' ? 'deny' : l7 && protocol === 'tcp' ? 'redirect' : 'allow';
@@ -102,8 +112,12 @@ function direction(dp: DirectionPolicy, cidrs: CidrIdentities, proxyPort: number
     // carry `reserved:world`): the world entity selects every CIDR identity besides the world's own.
     const world = e.peers.identities.has(RESERVED_WORLD) ? [...cidrs.inside(ALL_V4, []), ...cidrs.inside(ALL_V6, [])] : [];
     const peers = e.peers.any ? [0] : [...e.peers.identities, ...world, ...e.peers.cidrs.flatMap((c) => cidrs.inside(c.cidr, c.except))];
-    for (const peerIdentity of new Set(peers)) for (const port of ports) for (const p of protocols) {
-      out.push({ direction: dp.direction, peerIdentity, port, protocol: p, verdict: verdict === 'redirect' && p !== 'tcp' ? 'allow' : verdict, ...(verdict === 'redirect' && p === 'tcp' ? { proxyPort } : {}) });
+    for (const peerIdentity of new Set(peers)) {
+      for (const port of declaredRedirects) out.push({ direction: dp.direction, peerIdentity, port, protocol: 'tcp', verdict: 'redirect', proxyPort });
+      for (const port of ports) for (const p of protocols) {
+        const redirect = verdict === 'redirect' && p === 'tcp' && !(port === 0 && declaredRedirects.length > 0);
+        out.push({ direction: dp.direction, peerIdentity, port, protocol: p, verdict: redirect ? 'redirect' : verdict === 'redirect' ? 'allow' : verdict, ...(redirect ? { proxyPort } : {}) });
+      }
     }
   }
   return out;

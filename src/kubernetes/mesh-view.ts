@@ -10,7 +10,8 @@
 // the node's own inbound listener); this node's pods are its sources (by their exact source address) and its
 // inbound services. With the datapath (transparentPort), the pods on other nodes are also destinations by their
 // own address and port: the datapath redirects this node's pods' connections to them into the transparent
-// listener. Same-node pod-to-pod connections are not redirected (they stay plaintext, on the node's own veths).
+// listener. Same-node pod-to-pod connections are redirected only to ports whose policy requires authentication
+// (the rest stay plaintext, on the node's own veths).
 // Host-network pods are left out: their address is the node's, which tells no workload apart.
 import type { KubeObject } from './informers.js';
 import type { LocalService, MeshNodeView, RemoteService, SourceWorkload } from '../mtls/mesh-resources.js';
@@ -96,10 +97,13 @@ export function meshViewFromPods(pods: readonly KubeObject[], o: MeshViewOptions
   for (const p of local) byId.set(p.id, [...(byId.get(p.id) ?? []), p.address]);
   const sources: SourceWorkload[] = [...byId].map(([id, addresses]) => ({ id, sources: addresses }));
   const transparent = o.transparentPort !== undefined;
-  const services: RemoteService[] = all.flatMap((p) => p.ports.map((port) => ({
-    host: podMeshHost(p.namespace, p.name, port), node: { address: p.nodeAddress, port: o.inboundPort }, id: p.id,
-    ...(transparent && p.node !== o.nodeName ? { destination: { address: p.address, port } } : {}),
-  })));
+  // Transparent destinations: other nodes' pods, and this node's policed ports (the datapath redirects a local
+  // source there only where the port requires it to authenticate: src/datapath/mesh-redirect.ts).
+  const services: RemoteService[] = all.flatMap((p) => p.ports.map((port) => {
+    const host = podMeshHost(p.namespace, p.name, port);
+    const destination = transparent && (p.node !== o.nodeName || policy?.routes.has(host) === true);
+    return { host, node: { address: p.nodeAddress, port: o.inboundPort }, id: p.id, ...(destination ? { destination: { address: p.address, port } } : {}) };
+  }));
   const inbound: LocalService[] = local.flatMap((p) => p.ports.map((port) => {
     const host = podMeshHost(p.namespace, p.name, port);
     const routeConfig = policy?.routes.get(host);

@@ -1,5 +1,5 @@
 // `weft sysdump --bpf-pin-root`: the datapath's maps as they are: every entry's key and value in hex, and
-// where the layout has a decoder (endpoints, identity cache prefixes, conntrack) the decoded form beside it.
+// where the layout has a decoder (endpoints, identity cache prefixes, mesh redirects, conntrack) the decoded form beside it.
 import { Datapath } from '../datapath/datapath.js';
 import { decodeConntrack, decodeEndpointInfo, formatAddress } from '../datapath/layout.js';
 import type { CollectedFile } from './kubernetes.js';
@@ -8,6 +8,7 @@ function decoded(map: string, key: Buffer, value: Buffer): string {
   try {
     if (map === 'endpoints') return `${formatAddress(key[16], key.subarray(0, 16))} ${JSON.stringify(decodeEndpointInfo(value))}`;
     if (map === 'ipcache') return `${formatAddress(key[4], key.subarray(8, 24))}/${key.readUInt32LE(0) - 32} identity ${value.readUInt32LE(0)}`;
+    if (map === 'mesh') return `identity ${key.readUInt32LE(16)} to ${formatAddress(key[22], key.subarray(0, 16))} port ${key.readUInt16LE(20)}: mesh listener ${value.readUInt16LE(2)}`;
     if (map === 'conntrack') return JSON.stringify(decodeConntrack(key, value), (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
   } catch {
     // an entry the decoder does not know: the hex says it all
