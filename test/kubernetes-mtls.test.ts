@@ -399,10 +399,13 @@ clusterTest('a port requiring authentication without HTTP rules: mesh peers (fro
     }, 60_000, 'the plaintext client refused');
     t.is(refused.body, 'Access denied');
 
-    // The frontend on node-1 (transparently through the mesh): allowed, as its verified SPIFFE ID.
+    // The frontend on node-1 (transparently through the mesh): allowed, as its verified SPIFFE ID. Waited for: node-2's
+    // inbound listener takes the policy's mesh route (and its cluster) in an update of its own.
     const xfccOf = (r: { body: string }) => (JSON.parse(r.body) as { headers: Record<string, string> }).headers['x-forwarded-client-cert'];
-    const meshed = await curl(podNetnsOf(cluster!, pods.frontend), [url]);
-    t.is(meshed.status, 200);
+    const meshed = await eventually(async () => {
+      const r = await curl(podNetnsOf(cluster!, pods.frontend), [url]);
+      return r.status === 200 ? r : undefined;
+    }, 30_000, 'the frontend through the mesh under the policy');
     t.regex(xfccOf(meshed), new RegExp(`^By=${idOf('backend')};Hash=[0-9a-f]{64};URI=${idOf('frontend')}$`));
     // The frontend's workload on the backend's own node: its plain connection is sent through the mesh too (through
     // node-2's own inbound listener), so it authenticates instead of being refused.
