@@ -100,7 +100,8 @@ function servedChain(fromNetns: string, nodeAddress: string, host: string): X509
 
 /** Envoy's stats of a node (Prometheus text, through the agent's health port). */
 async function envoyStats(netns: string): Promise<string> {
-  return (await run('ip', ['netns', 'exec', netns, 'curl', '-sf', `http://127.0.0.1:${HEALTH_PORT}/metrics/envoy`])).stdout;
+  // Large: every mesh cluster (source workload × destination port) has its own stats.
+  return (await run('ip', ['netns', 'exec', netns, 'curl', '-sf', `http://127.0.0.1:${HEALTH_PORT}/metrics/envoy`], { maxBuffer: 256 * 1024 * 1024 })).stdout;
 }
 
 /**
