@@ -197,6 +197,16 @@ nsTest('plain TCP crosses between the nodes in an HTTP/2 CONNECT tunnel inside t
   t.like(await hbone(f.svids.get(CLIENT)), { status: 200, reply: 'tcpecho 127.0.0.1 hbone' });
   t.deepEqual(await hbone(), { error: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' });
   t.deepEqual(await hbone(CertificateAuthority.generate({ trustDomain: TD }).issue(CLIENT)), { error: 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA' });
+
+  // A protocol in which the server speaks first: the client sends nothing, http_inspector gives up after its timeout
+  // (PROTOCOL_DETECTION_TIMEOUT_MS) and the connection takes the tunnel instead of being closed.
+  const greeterHost = `${TCP_PORT + 1}.greeter.default`;
+  const greeter = await startTcpEchoPod(f.pair.b, 'greeter', '127.0.0.1', TCP_PORT + 1, 'hello from the server');
+  t.teardown(() => greeter.kill());
+  f.viewA.outbound!.services.push({ host: greeterHost, node: { address: f.pair.addrB, port: IN_PORT }, id: SERVER, destination: { address: '127.0.0.5', port: TRANSPARENT_PORT } });
+  f.viewB.inbound!.services.push({ host: greeterHost, id: SERVER, backend: { address: '127.0.0.1', port: TCP_PORT + 1 } });
+  await f.push();
+  t.deepEqual(await tcpExchange(f.pair.a, { host: '127.0.0.5', port: TRANSPARENT_PORT, localAddress: '127.0.0.1' }), { reply: 'hello from the server' });
   t.deepEqual(f.a.nacks, []);
   t.deepEqual(f.b.nacks, []);
 });

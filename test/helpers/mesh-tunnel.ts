@@ -15,14 +15,15 @@ export interface TcpExchange {
 
 /**
  * A raw TCP client: connects from LOCAL_ADDRESS to HOST:PORT, sends LINE (latin1, so any byte) and a newline, and
- * prints the first line of the answer, or the error or close that came instead.
+ * prints the first line of the answer, or the error or close that came instead. Without LINE it only listens (the
+ * server speaks first).
  */
 const TCP_CLIENT_POD = `
 import net from 'node:net';
 const e = process.env;
 const done = (r) => { console.log(JSON.stringify(r)); process.exit(0); };
 setTimeout(() => done({ error: 'timeout' }), Number(e.TIMEOUT_MS));
-const s = net.connect({ host: e.HOST, port: Number(e.PORT), localAddress: e.LOCAL_ADDRESS }, () => s.write(e.LINE + '\\n', 'latin1'));
+const s = net.connect({ host: e.HOST, port: Number(e.PORT), localAddress: e.LOCAL_ADDRESS }, () => { if (e.LINE) s.write(e.LINE + '\\n', 'latin1'); });
 let buf = '';
 s.on('data', (d) => { buf += d.toString('latin1'); const nl = buf.indexOf('\\n'); if (nl >= 0) done({ reply: buf.slice(0, nl) }); });
 s.on('error', (err) => done({ error: err.code ?? err.message }));
@@ -52,9 +53,9 @@ stream.on('end', () => done({ status, body: buf }));
 stream.on('error', (err) => done({ status, error: err.code ?? err.message }));
 `;
 
-/** Starts the raw TCP echo program in `ns` on address:port; resolves once it listens. */
-export function startTcpEchoPod(ns: string, name: string, address: string, port: number): Promise<ChildProcess> {
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, TCP_ECHO_MAIN, name, String(port), address], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts the raw TCP echo program in `ns` on address:port (speaking first with `greeting`); resolves once it listens. */
+export function startTcpEchoPod(ns: string, name: string, address: string, port: number, greeting?: string): Promise<ChildProcess> {
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, TCP_ECHO_MAIN, name, String(port), address, ...(greeting ? [greeting] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
   return new Promise((resolve, reject) => {
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
@@ -63,9 +64,9 @@ export function startTcpEchoPod(ns: string, name: string, address: string, port:
   });
 }
 
-/** One raw TCP exchange from `ns`: `line` out, the first line back. */
-export function tcpExchange(ns: string, o: { host: string; port: number; localAddress: string; line: string; timeoutMs?: number }): Promise<TcpExchange> {
-  const child = nodeInNetns(ns, TCP_CLIENT_POD, { HOST: o.host, PORT: String(o.port), LOCAL_ADDRESS: o.localAddress, LINE: o.line, TIMEOUT_MS: String(o.timeoutMs ?? 5000) });
+/** One raw TCP exchange from `ns`: `line` out (none: only listen), the first line back. */
+export function tcpExchange(ns: string, o: { host: string; port: number; localAddress: string; line?: string; timeoutMs?: number }): Promise<TcpExchange> {
+  const child = nodeInNetns(ns, TCP_CLIENT_POD, { HOST: o.host, PORT: String(o.port), LOCAL_ADDRESS: o.localAddress, ...(o.line ? { LINE: o.line } : {}), TIMEOUT_MS: String(o.timeoutMs ?? 5000) });
   return firstJsonLine<TcpExchange>(child, (o.timeoutMs ?? 5000) + 30_000);
 }
 
