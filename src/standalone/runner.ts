@@ -131,8 +131,8 @@ interface Flat {
 }
 
 interface LoggedStatus {
-  /** statusSignature() of the conditions below. */
-  signature: string;
+  /** The status the conditions below come from. */
+  status: Record<string, unknown>;
   conditions: Map<string, Flat>;
   source: ObjectStatus['source'];
   /** The logStatusChanges pass that last saw the object. */
@@ -460,10 +460,10 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
     const pass = ++this.statusPass;
     for (const s of statuses) {
       const object = `${s.kind} ${s.namespace ? `${s.namespace}/` : ''}${s.name}`;
-      // Most objects' conditions are as they were: compared as one string, without flattening (3,000 routes).
-      const signature = statusSignature(s.status);
+      // Most objects' conditions are as they were: compared in place, without flattening (3,000 routes).
       const logged = this.loggedStatuses.get(object);
-      if (logged && logged.signature === signature) {
+      if (logged && sameConditions(logged.status, s.status)) {
+        logged.status = s.status;
         logged.pass = pass;
         logged.source = s.source;
         continue;
@@ -477,7 +477,7 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
         this.report(object, key, now, was, source);
       }
       for (const [key, was] of before) if (!flat.has(key)) this.report(object, key, { status: undefined, reason: undefined }, was, source);
-      this.loggedStatuses.set(object, { signature, conditions: flat, source: s.source, pass });
+      this.loggedStatuses.set(object, { status: s.status, conditions: flat, source: s.source, pass });
     }
     for (const [object, logged] of this.loggedStatuses) {
       if (logged.pass === pass) continue;
@@ -559,11 +559,39 @@ function flatten(status: Record<string, unknown>): Map<string, Flat> {
   return out;
 }
 
-/** What logStatusChanges compares (where, type, status, reason of every condition) as one string. */
-function statusSignature(status: Record<string, unknown>): string {
-  let sig = '';
-  eachCondition(status, (scope, c) => {
-    sig += `${scope}${SEP}${String(c.type)}${SEP}${String(c.status)}${SEP}${String(c.reason)}\n`;
-  });
-  return sig;
+/**
+ * Whether two statuses have the same conditions where logStatusChanges looks (type, status and reason, at the same
+ * place: the object, each listener, each parent, in order). Stricter than comparing their flattened conditions (a
+ * reordering counts), which is then done for the few that differ.
+ */
+function sameConditions(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  if (!sameConditionList(a, b)) return false;
+  const la = a.listeners, lb = b.listeners;
+  if (Array.isArray(la) || Array.isArray(lb)) {
+    if (!Array.isArray(la) || !Array.isArray(lb) || la.length !== lb.length) return false;
+    for (let i = 0; i < la.length; i++) {
+      const x = la[i] as { name?: unknown }, y = lb[i] as { name?: unknown };
+      if (String(x?.name) !== String(y?.name) || !sameConditionList(x, y)) return false;
+    }
+  }
+  const pa = a.parents, pb = b.parents;
+  if (Array.isArray(pa) || Array.isArray(pb)) {
+    if (!Array.isArray(pa) || !Array.isArray(pb) || pa.length !== pb.length) return false;
+    for (let i = 0; i < pa.length; i++) {
+      const x = pa[i] as { parentRef?: Record<string, unknown> }, y = pb[i] as { parentRef?: Record<string, unknown> };
+      const rx = x?.parentRef ?? {}, ry = y?.parentRef ?? {};
+      if (rx.name !== ry.name || rx.namespace !== ry.namespace || rx.sectionName !== ry.sectionName || !sameConditionList(x, y)) return false;
+    }
+  }
+  return true;
+}
+
+function sameConditionList(a: unknown, b: unknown): boolean {
+  const ca = conditionsOf(a), cb = conditionsOf(b);
+  if (ca.length !== cb.length) return false;
+  for (let i = 0; i < ca.length; i++) {
+    const x = ca[i], y = cb[i];
+    if (x?.type !== y?.type || x?.status !== y?.status || x?.reason !== y?.reason) return false;
+  }
+  return true;
 }
