@@ -10,7 +10,7 @@ import { EndpointMap } from '../src/datapath/endpoints.js';
 import { DatapathController } from '../src/datapath/controller.js';
 import { clusterServices, type EndpointSliceObject, type ServiceObject } from '../src/datapath/cluster-services.js';
 import { INIT_IDENTITY } from '../src/datapath/cni/plugin.js';
-import { ipcacheKey, parseCidr } from '../src/datapath/layout.js';
+import { ipcacheKey, meshKey, parseAddress, parseCidr } from '../src/datapath/layout.js';
 import { translateL7Policy, type L7Inputs } from '../src/l7policy/translate.js';
 import type { RawPolicyObject } from '../src/l7policy/parse.js';
 import { translateManifests } from '../src/standalone/pipeline.js';
@@ -116,5 +116,23 @@ if (unavailable) {
     t.like(await topo!.connect(topo!.pod('impostor').ns, 'tcp', '10.99.0.3', 8080), { ok: true }, 'without the policy the impostor connects');
     t.false((await topo!.connect(topo!.pod('frontend').ns, 'tcp', '10.96.0.50', 80, 800)).ok, 'the Service is gone from the datapath');
     t.deepEqual(dp!.maps.services.keys(), []);
+  });
+
+  test.serial('mesh redirects by destination address: a remote pod sharing a local pod\'s identity gets one, the local pod none; written incrementally', (t) => {
+    const controller = new DatapathController(dp!, { proxyPort: 15001 });
+    const m = model([POLICY]);
+    const identityOf = (name: string) => m.table.endpoints.find((e) => e.name === name)!.identity;
+    t.is(identityOf('shop/remote'), identityOf('shop/backend'), 'one label set on both "nodes"');
+    // 10.99.0.5 (shop/remote) is on another node, 10.99.0.3 (shop/backend) on this one; the policy lets only the
+    // frontend in, in plaintext (so the local backend needs no mesh).
+    const mesh = { proxyPort: 15003, destinations: [{ address: '10.99.0.5', port: 8080 }, { address: '10.99.0.3', port: 8080 }] };
+    const r = controller.sync({ ...m, services: [], endpointSlices: [], mesh });
+    t.is(r.meshWrites, 1);
+    const keys = dp!.maps.mesh.keys().map((k) => k.toString('hex'));
+    t.deepEqual(keys, [meshKey(identityOf('shop/frontend'), parseAddress('10.99.0.5'), 8080).toString('hex')], 'the frontend to the remote replica only; the impostor is not let in');
+    t.is(dp!.maps.mesh.lookup(Buffer.from(keys[0], 'hex'))?.readUInt16LE(2), 15003);
+    t.is(controller.sync({ ...m, services: [], endpointSlices: [], mesh }).meshWrites, 0, 'nothing changed, nothing written');
+    t.is(controller.sync({ ...m, services: [], endpointSlices: [] }).meshWrites, 1, 'without the mesh: removed');
+    t.deepEqual(dp!.maps.mesh.keys(), []);
   });
 }
