@@ -8,6 +8,7 @@
 // translateIrToXds) on manifests already parsed; the YAML parse (parseManifests) separately.
 // Baseline, measured in the same run: the small input.
 import { Session } from 'node:inspector/promises';
+import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import v8 from 'node:v8';
@@ -237,25 +238,51 @@ async function profile(name: string): Promise<void> {
 
 type TranslateFn = (manifests: Manifest[], earlier?: [], options?: { cache?: TranslationCache }) => Translation;
 
+/** The three stages of a translation, as a built tree exports them. */
+interface Stages {
+  classifyManifests: typeof classifyManifests;
+  translateGatewayApi: typeof translateGatewayApi;
+  translateIrToXds: typeof translateIrToXds;
+}
+
+/** What a translation puts out, for checking that two trees agree: problems, statuses, every resource's bytes and version. */
+function outputDigest(t: Translation): string {
+  const h = createHash('sha256');
+  h.update(JSON.stringify({ problems: t.problems, statuses: t.statuses }));
+  for (const r of t.resources) h.update(`${r.typeUrl} ${r.name} ${r.version} ${JSON.stringify(r.references)}\n`).update(r.body);
+  return h.digest('hex').slice(0, 16);
+}
+
 /**
  * --against=DIR: this tree against another built checkout of Weft (its dist/src/standalone/pipeline.js),
  * in one process, call after call (other tree from scratch, this tree from scratch, this tree reloading
  * with its cache after one HTTPRoute changed), so that both see the same machine load. Wall time and the
- * process's CPU time per call; on a busy machine CPU time is the steadier of the two.
+ * process's CPU time per call; on a busy machine CPU time is the steadier of the two. Then the three stages
+ * of a from-scratch translation (classify, gateway, xDS), the two trees alternated, CPU time each; and
+ * whether both trees give the same output (problems, statuses, resource bytes and versions).
  */
 async function against(dir: string): Promise<void> {
   const other = (await import(path.resolve(dir, 'dist/src/standalone/pipeline.js'))) as { translateManifests: TranslateFn };
+  const otherStages: Stages = {
+    ...((await import(path.resolve(dir, 'dist/src/sources/kinds.js'))) as Pick<Stages, 'classifyManifests'>),
+    ...((await import(path.resolve(dir, 'dist/src/gateway/translate.js'))) as Pick<Stages, 'translateGatewayApi'>),
+    ...((await import(path.resolve(dir, 'dist/src/xds/translator/translate-ir.js'))) as Pick<Stages, 'translateIrToXds'>),
+  };
+  const thisStages: Stages = { classifyManifests, translateGatewayApi, translateIrToXds };
   const rounds = full ? 60 : 20;
+  const cpuNow = (): number => {
+    const c = process.cpuUsage();
+    return (c.user + c.system) / 1000;
+  };
   const time = (f: () => unknown): [number, number] => {
-    const c0 = process.cpuUsage();
+    const c0 = cpuNow();
     const t0 = performance.now();
     f();
-    const wall = performance.now() - t0;
-    const c = process.cpuUsage(c0);
-    return [wall, (c.user + c.system) / 1000];
+    return [performance.now() - t0, cpuNow() - c0];
   };
   for (const size of INPUT_SIZES.filter((s) => s.name !== 'small')) {
     const manifests = parseManifests('bench.yaml', toYaml(inputDocs(size))).manifests;
+    const same = outputDigest(other.translateManifests(manifests)) === outputDigest(translateManifests(manifests));
     const cache = new TranslationCache();
     translateManifests(manifests, [], { cache });
     const edited = manifests.findIndex((m) => m.kind === 'HTTPRoute');
@@ -276,12 +303,40 @@ async function against(dir: string): Promise<void> {
         runs[k][1].push(cpu);
       }
     }
-    const line = (k: keyof typeof runs): string => `wall p50 ${ms(stats(runs[k][0]).p50)} p90 ${ms(quantile(runs[k][0], 0.9))} / CPU p50 ${ms(stats(runs[k][1]).p50)} p90 ${ms(quantile(runs[k][1], 0.9))} ms`;
+    const line = (k: keyof typeof runs): string => `wall p50 ${ms(stats(runs[k][0]).p50)} p90 ${ms(quantile(runs[k][0], 0.9))} / CPU p50 ${ms(stats(runs[k][1]).p50)} p90 ${ms(quantile(runs[k][1], 0.9))} p99 ${ms(stats(runs[k][1]).p99)} ms`;
     const cpu = (k: keyof typeof runs): number => stats(runs[k][1]).p50;
     console.log(
       `${size.name}: ${dir} from scratch: ${line('other')} | this tree from scratch: ${line('scratch')} (CPU ×${(cpu('scratch') / cpu('other')).toFixed(2)}) | ` +
-        `this tree, reload (cached, one HTTPRoute changed): ${line('reload')} (CPU ×${(cpu('reload') / cpu('other')).toFixed(3)}) (n=${runs.other[0].length})`,
+        `this tree, reload (cached, one HTTPRoute changed): ${line('reload')} (CPU ×${(cpu('reload') / cpu('other')).toFixed(3)}) (n=${runs.other[0].length}); ` +
+        `same output (problems, statuses, resource bytes and versions): ${same ? 'yes' : 'NO'}`,
     );
+    // Stage by stage, from scratch, the trees alternated: CPU time of each stage.
+    const stageNames = ['classify', 'gateway', 'xds'] as const;
+    const stageCpu = { other: stageNames.map((): number[] => []), this: stageNames.map((): number[] => []) };
+    const stagesOnce = (s: Stages): number[] => {
+      const c0 = cpuNow();
+      const { inputs } = s.classifyManifests(manifests);
+      const c1 = cpuNow();
+      const { ir } = s.translateGatewayApi(inputs);
+      const c2 = cpuNow();
+      s.translateIrToXds(ir);
+      return [c1 - c0, c2 - c1, cpuNow() - c2];
+    };
+    for (let i = 0; i < rounds + 3; i++) {
+      const o = stagesOnce(otherStages);
+      const t = stagesOnce(thisStages);
+      if (i < 3) continue;
+      o.forEach((x, j) => stageCpu.other[j].push(x));
+      t.forEach((x, j) => stageCpu.this[j].push(x));
+    }
+    const stageLine = stageNames
+      .map((n, j) => {
+        const o = stats(stageCpu.other[j]);
+        const t = stats(stageCpu.this[j]);
+        return `${n} ${ms(o.p50)} / ${ms(o.p99)} → ${ms(t.p50)} / ${ms(t.p99)} (×${(t.p50 / o.p50).toFixed(2)})`;
+      })
+      .join('; ');
+    console.log(`${size.name}: stages from scratch, CPU p50 / p99 (ms), ${dir} → this tree: ${stageLine} (n=${stageCpu.other[0].length})`);
   }
 }
 
