@@ -4,6 +4,7 @@ import type { IService } from 'kubernetes-models/v1/Service';
 import type { IEndpointSlice } from 'kubernetes-models/discovery.k8s.io/v1/EndpointSlice';
 import type { ClusterIR, EndpointIR } from '../ir/model.js';
 import type { Inputs, Obj } from '../sources/kinds.js';
+import { ByNamespace } from '../sources/by-namespace.js';
 import { BackendTlsPolicies } from './backend-tls-policy.js';
 import { GATEWAY_GROUP } from './conditions.js';
 
@@ -41,22 +42,28 @@ export function referenceGranted(grants: Inputs['referenceGrants'], from: RouteR
 
 const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 
+/** Resolutions of one route kind and namespace: target namespace → Service name → port → resolution. */
+type Resolutions = ByNamespace<Map<number | undefined, BackendResolution>>;
+
 export class BackendResolver {
-  private readonly services = new Map<string, Obj<IService>>();
-  private readonly slices = new Map<string, Obj<IEndpointSlice>[]>();
-  private readonly endpointCache = new Map<string, EndpointIR[]>();
+  private readonly services = new ByNamespace<Obj<IService>>();
+  private readonly slices = new ByNamespace<Obj<IEndpointSlice>[]>();
+  /** By Service port object: the same object always gives the same endpoints. */
+  private readonly endpointCache = new Map<object, EndpointIR[]>();
+  /** route kind → route namespace → resolutions (see resolve). */
+  private readonly resolutions = new Map<string, Map<string, Resolutions>>();
 
   /** BackendTLSPolicy: which Service ports are reached over TLS. */
   readonly tlsPolicies: BackendTlsPolicies;
 
   constructor(private readonly inputs: Inputs) {
     this.tlsPolicies = new BackendTlsPolicies(inputs);
-    for (const s of inputs.services) this.services.set(`${s.metadata.namespace}/${s.metadata.name}`, s);
+    for (const s of inputs.services) this.services.set(s.metadata.namespace ?? 'default', s.metadata.name, s);
     for (const slice of inputs.endpointSlices) {
       const svc = slice.metadata.labels?.[SERVICE_NAME_LABEL];
       if (!svc) continue;
-      const key = `${slice.metadata.namespace}/${svc}`;
-      this.slices.set(key, [...(this.slices.get(key) ?? []), slice]);
+      const namespace = slice.metadata.namespace ?? 'default';
+      this.slices.set(namespace, svc, [...(this.slices.get(namespace, svc) ?? []), slice]);
     }
   }
 
@@ -65,7 +72,27 @@ export class BackendResolver {
     return referenceGranted(this.inputs.referenceGrants, from, toGroup, toKind, toNamespace, toName);
   }
 
+  /**
+   * The resolution of `ref` from a route of kind `from.kind` in `from.namespace`. Routes name the same Service
+   * ports many times (thousands of backendRefs for hundreds of ports): each is resolved once per resolver, and
+   * the same (never mutated) resolution object, cluster included, is handed to every route that names it.
+   */
   resolve(from: RouteRef, ref: BackendRefLike): BackendResolution {
+    // A kind other than core Service is refused at once: not worth remembering.
+    if ((ref.group ?? '') !== '' || (ref.kind ?? 'Service') !== 'Service') return this.resolveOnce(from, ref);
+    let byNamespace = this.resolutions.get(from.kind);
+    if (!byNamespace) this.resolutions.set(from.kind, (byNamespace = new Map<string, Resolutions>()));
+    let resolutions = byNamespace.get(from.namespace);
+    if (!resolutions) byNamespace.set(from.namespace, (resolutions = new ByNamespace()));
+    const namespace = ref.namespace ?? from.namespace;
+    let byPort = resolutions.get(namespace, ref.name);
+    if (!byPort) resolutions.set(namespace, ref.name, (byPort = new Map<number | undefined, BackendResolution>()));
+    let resolution = byPort.get(ref.port);
+    if (!resolution) byPort.set(ref.port, (resolution = this.resolveOnce(from, ref)));
+    return resolution;
+  }
+
+  private resolveOnce(from: RouteRef, ref: BackendRefLike): BackendResolution {
     const group = ref.group ?? '';
     const kind = ref.kind ?? 'Service';
     const namespace = ref.namespace ?? from.namespace;
@@ -76,7 +103,7 @@ export class BackendResolver {
     if (!this.referenceAllowed(from, '', 'Service', namespace, ref.name)) {
       return { problem: { reason: 'RefNotPermitted', message: `backendRef to Service ${what} is not permitted by any ReferenceGrant in namespace ${namespace}` } };
     }
-    const service = this.services.get(what);
+    const service = this.services.get(namespace, ref.name);
     if (!service) return { problem: { reason: 'BackendNotFound', message: `Service ${what} not found` } };
     if (ref.port === undefined) return { problem: { reason: 'BackendNotFound', message: `backendRef to Service ${what} needs a port` } };
     const servicePort = service.spec?.ports?.find((p) => p.port === ref.port);
@@ -88,7 +115,7 @@ export class BackendResolver {
       cluster: {
         name: `${namespace}/${ref.name}/${ref.port}`,
         // A BackendTLSPolicy without a valid CA: connections must fail (no endpoints: 503).
-        endpoints: tls === 'none' ? [] : this.endpoints(service, servicePort.name ?? '', servicePort.targetPort, servicePort.port),
+        endpoints: tls === 'none' ? [] : this.endpoints(namespace, ref.name, servicePort),
         protocol: http2 ? 'http2' : 'http1',
         ...(tls && tls !== 'none' ? { tls: { ...tls, ...(http2 ? { alpn: ['h2'] } : {}) } } : {}),
       },
@@ -97,18 +124,17 @@ export class BackendResolver {
   }
 
   /** Ready endpoint addresses of the Service, on the port its EndpointSlices name for this Service port. */
-  private endpoints(service: Obj<IService>, portName: string, targetPort: number | string | undefined, servicePort: number): EndpointIR[] {
+  private endpoints(namespace: string, service: string, servicePort: NonNullable<NonNullable<IService['spec']>['ports']>[number]): EndpointIR[] {
     // Many backendRefs name the same Service port: compute its endpoints once per translation.
-    const key = `${service.metadata.namespace}/${service.metadata.name}|${portName}|${targetPort}|${servicePort}`;
-    let endpoints = this.endpointCache.get(key);
-    if (!endpoints) this.endpointCache.set(key, (endpoints = this.computeEndpoints(service, portName, targetPort, servicePort)));
+    let endpoints = this.endpointCache.get(servicePort);
+    if (!endpoints) this.endpointCache.set(servicePort, (endpoints = this.computeEndpoints(namespace, service, servicePort.name ?? '', servicePort.targetPort, servicePort.port)));
     return endpoints;
   }
 
-  private computeEndpoints(service: Obj<IService>, portName: string, targetPort: number | string | undefined, servicePort: number): EndpointIR[] {
+  private computeEndpoints(namespace: string, service: string, portName: string, targetPort: number | string | undefined, servicePort: number): EndpointIR[] {
     const out: EndpointIR[] = [];
     const seen = new Set<string>();
-    for (const slice of this.slices.get(`${service.metadata.namespace}/${service.metadata.name}`) ?? []) {
+    for (const slice of this.slices.get(namespace, service) ?? []) {
       const slicePort = slice.ports?.find((p) => (p.name ?? '') === portName)?.port;
       const port = slicePort ?? (typeof targetPort === 'number' ? targetPort : targetPort === undefined ? servicePort : undefined);
       if (port === undefined) continue; // a named targetPort that no slice resolves

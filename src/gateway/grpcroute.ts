@@ -9,7 +9,7 @@ import type { BackendProblem, BackendRefLike, BackendResolution, BackendResolver
 import { headerModifier, ruleBackends, ruleMirrors, type Resolve } from './rule-backends.js';
 import { condition, generationOf } from './conditions.js';
 import type { ListenerState } from './listeners.js';
-import { compareRoutePrecedence, compareTimestamps, regexProblem, ruleLabel, type RankedRoute, type TranslatedHttpRoute } from './httproute.js';
+import { comparePrecedenceKeys, compareTimestamps, httpPrecedenceKey, regexProblem, ruleLabel, timestampMs, type PrecedenceKey, type RankedRoute, type TranslatedHttpRoute } from './httproute.js';
 
 type Rule = NonNullable<IGRPCRoute['spec']['rules']>[number];
 type Match = NonNullable<Rule['matches']>[number];
@@ -191,22 +191,16 @@ function precedenceKey(m: Match, headers: number): GrpcRankedRoute['grpc'] {
  * regex never shadows an exact match; then the oldest route, then "{namespace}/{name}", then rule and
  * match order. HTTPRoutes keep their own order; the two kinds are never merged (HTTPRoutes come first).
  */
-export function compareRoutesOfAnyKind(a: RankedRoute, b: RankedRoute): number {
-  const ag = 'grpc' in a ? (a as GrpcRankedRoute).grpc : undefined;
-  const bg = 'grpc' in b ? (b as GrpcRankedRoute).grpc : undefined;
-  if (!ag && !bg) return compareRoutePrecedence(a, b);
-  if (!ag || !bg) return ag ? 1 : -1;
-  return (
-    bg.serviceChars - ag.serviceChars ||
-    bg.methodChars - ag.methodChars ||
-    bg.regexServiceChars - ag.regexServiceChars ||
-    bg.regexMethodChars - ag.regexMethodChars ||
-    bg.headers - ag.headers ||
-    compareTimestamps(a.creationTimestamp, b.creationTimestamp) ||
-    (a.objectKey < b.objectKey ? -1 : a.objectKey > b.objectKey ? 1 : 0) ||
-    a.ruleIndex - b.ruleIndex ||
-    a.matchIndex - b.matchIndex
-  );
+function grpcPrecedenceKey(r: GrpcRankedRoute): PrecedenceKey {
+  const g = r.grpc;
+  return { ranked: r, kind: 1, k1: -g.serviceChars, k2: -g.methodChars, k3: -g.regexServiceChars, k4: -g.regexMethodChars, k5: -g.headers, created: timestampMs(r.creationTimestamp) };
+}
+
+/** Routes of either kind in precedence order (a new array). */
+export function sortByPrecedence(ranked: readonly RankedRoute[]): RankedRoute[] {
+  const keys = ranked.map((r) => ('grpc' in r ? grpcPrecedenceKey(r as GrpcRankedRoute) : httpPrecedenceKey(r)));
+  keys.sort(comparePrecedenceKeys);
+  return keys.map((k) => k.ranked);
 }
 
 /** Oldest route first (unknown creation times last), then "{namespace}/{name}". */
@@ -234,18 +228,38 @@ interface HostnameClaim {
   hostnames: string[];
 }
 
+/** One kind's claims on one listener: the first claim of each hostname, and those of wildcard hostnames apart. */
+interface KindClaims {
+  byHost: Map<string, HostnameClaim>;
+  wildcards: Array<[string, HostnameClaim]>;
+}
+
+const isWildcard = (h: string): boolean => h === '*' || h.startsWith('*.');
+
 export class CrossKindHostnames {
-  /** listener → kind → hostname → the first (oldest) route of that kind claiming it. */
-  private readonly claimed = new Map<ListenerState, Map<string, Map<string, HostnameClaim>>>();
+  /** listener → kind → its claims. */
+  private readonly claimed = new Map<ListenerState, Map<string, KindClaims>>();
   private seq = 0;
 
-  /** The oldest route of another kind on `listener` with a hostname intersecting one of `hostnames`. */
+  /**
+   * The oldest route of another kind on `listener` with a hostname intersecting one of `hostnames`. An exact
+   * hostname can only intersect the same hostname or a wildcard one, so only those claims are looked at.
+   */
   private conflict(listener: ListenerState, kind: string, hostnames: string[]): HostnameClaim | undefined {
     let first: HostnameClaim | undefined;
-    for (const [otherKind, byHost] of this.claimed.get(listener) ?? []) {
+    const consider = (h: string, claim: HostnameClaim, mine: string): void => {
+      if ((!first || claim.seq < first.seq) && hostnamesOverlap(h, mine)) first = claim;
+    };
+    for (const [otherKind, claims] of this.claimed.get(listener) ?? []) {
       if (otherKind === kind) continue;
-      for (const [h, claim] of byHost) {
-        if ((!first || claim.seq < first.seq) && hostnames.some((mine) => hostnamesOverlap(h, mine))) first = claim;
+      for (const mine of hostnames) {
+        if (isWildcard(mine)) {
+          for (const [h, claim] of claims.byHost) consider(h, claim, mine);
+          continue;
+        }
+        const same = claims.byHost.get(mine);
+        if (same) consider(mine, same, mine);
+        for (const [h, claim] of claims.wildcards) consider(h, claim, mine);
       }
     }
     return first;
@@ -264,12 +278,16 @@ export class CrossKindHostnames {
     }
     const kept = attachments.filter((a) => !rejected.has(a.parent));
     for (const a of kept) {
-      const byKind = this.claimed.get(a.listener) ?? new Map<string, Map<string, HostnameClaim>>();
+      const byKind = this.claimed.get(a.listener) ?? new Map<string, KindClaims>();
       this.claimed.set(a.listener, byKind);
-      const byHost = byKind.get(kind) ?? new Map<string, HostnameClaim>();
-      byKind.set(kind, byHost);
+      const claims = byKind.get(kind) ?? { byHost: new Map<string, HostnameClaim>(), wildcards: [] };
+      byKind.set(kind, claims);
       const claim = { seq: this.seq++, kind, key: `${meta.namespace ?? 'default'}/${meta.name}`, hostnames: a.hostnames };
-      for (const h of a.hostnames) if (!byHost.has(h)) byHost.set(h, claim);
+      for (const h of a.hostnames) {
+        if (claims.byHost.has(h)) continue;
+        claims.byHost.set(h, claim);
+        if (isWildcard(h)) claims.wildcards.push([h, claim]);
+      }
     }
     return kept;
   }

@@ -40,15 +40,16 @@ const SUPPORTED_FILTERS = ['RequestHeaderModifier', 'ResponseHeaderModifier', 'R
 /** RequestRedirect status codes Envoy's RedirectAction has; the spec says others must make the rule UnsupportedValue. */
 export const REDIRECT_STATUS_CODES = [301, 302, 303, 307, 308];
 
-/** Why a rule cannot be served, if it cannot. */
-function ruleProblem(rule: Rule, ruleIndex: number): RuleProblem | undefined {
+/** Why a rule cannot be served, if it cannot. `matches`: the rule's matches, translated. */
+function ruleProblem(rule: Rule, ruleIndex: number, matches: HttpRouteMatchIR[]): RuleProblem | undefined {
   const filters = rule.filters ?? [];
   const unsupported = filters.find((f) => !SUPPORTED_FILTERS.includes(f.type));
   if (unsupported) return { ruleIndex, reason: 'UnsupportedValue', message: `filter type ${unsupported.type} is not supported yet` };
   // backendRef filters are implementation-specific; Weft applies header modifiers there and no others,
   // which it says rather than ignoring them.
-  for (const [refIndex, ref] of (rule.backendRefs ?? []).entries()) {
-    const other = (ref.filters ?? []).find((f) => !BACKEND_REF_FILTERS.includes(f.type));
+  const refs = rule.backendRefs ?? [];
+  for (let refIndex = 0; refIndex < refs.length; refIndex++) {
+    const other = (refs[refIndex].filters ?? []).find((f) => !BACKEND_REF_FILTERS.includes(f.type));
     if (other) return { ruleIndex, reason: 'UnsupportedValue', message: `backendRef ${refIndex}: filter type ${other.type} is not supported on a backendRef` };
   }
   // The schema's enum may grow ("implementations must ensure that unknown values will not cause a crash").
@@ -59,8 +60,8 @@ function ruleProblem(rule: Rule, ruleIndex: number): RuleProblem | undefined {
   if (filters.some((f) => f.type === 'RequestRedirect') && filters.some((f) => f.type === 'URLRewrite')) {
     return { ruleIndex, reason: 'IncompatibleFilters', message: 'RequestRedirect and URLRewrite cannot be used together' };
   }
-  for (const [matchIndex, m] of (rule.matches ?? []).entries()) {
-    const problem = matchProblem(translateMatch(m));
+  for (let matchIndex = 0; matchIndex < matches.length; matchIndex++) {
+    const problem = matchProblem(matches[matchIndex]);
     if (problem) return { ruleIndex, reason: 'UnsupportedValue', message: `match ${matchIndex}: ${problem}` };
   }
   return undefined;
@@ -112,23 +113,27 @@ function retryPolicy(r: NonNullable<Rule['retry']>): RetryIR {
 }
 
 function translateMatch(m: NonNullable<Rule['matches']>[number]): HttpRouteMatchIR {
-  return {
+  const match: HttpRouteMatchIR = {
     path: { type: m.path?.type ?? 'PathPrefix', value: m.path?.value ?? '/' },
-    headers: (m.headers ?? []).map((h) => ({ name: h.name, type: h.type ?? 'Exact', value: h.value })),
-    queryParams: (m.queryParams ?? []).map((q) => ({ name: q.name, type: q.type ?? 'Exact', value: q.value })),
-    ...(m.method ? { method: m.method } : {}),
+    headers: m.headers?.length ? m.headers.map((h) => ({ name: h.name, type: h.type ?? 'Exact', value: h.value })) : [],
+    queryParams: m.queryParams?.length ? m.queryParams.map((q) => ({ name: q.name, type: q.type ?? 'Exact', value: q.value })) : [],
   };
+  if (m.method) match.method = m.method;
+  return match;
 }
 
+/** The first regex of the match (path, then headers, then query parameters) that Envoy cannot take. */
 function matchProblem(m: HttpRouteMatchIR): string | undefined {
-  const regexes = [
-    ...(m.path.type === 'RegularExpression' ? [m.path.value] : []),
-    ...m.headers.filter((h) => h.type === 'RegularExpression').map((h) => h.value),
-    ...m.queryParams.filter((q) => q.type === 'RegularExpression').map((q) => q.value),
-  ];
-  for (const r of regexes) {
-    const problem = regexProblem(r);
+  if (m.path.type === 'RegularExpression') {
+    const problem = regexProblem(m.path.value);
     if (problem) return problem;
+  }
+  for (const list of [m.headers, m.queryParams]) {
+    for (const x of list) {
+      if (x.type !== 'RegularExpression') continue;
+      const problem = regexProblem(x.value);
+      if (problem) return problem;
+    }
   }
   return undefined;
 }
@@ -139,8 +144,13 @@ export function translateHttpRoute(route: Obj<IHTTPRoute>, backends: BackendReso
   const out: TranslatedHttpRoute = { routes: [] };
   const rules = route.spec.rules?.length ? route.spec.rules : [{}];
   const dropped: RuleProblem[] = [];
+  const from = { kind: 'HTTPRoute', namespace: ns };
+  const resolve: Resolve = (ref) => backends.resolve(from, ref);
+  const noteProblem = (p: BackendProblem): void => void (out.backendProblem ??= p);
   rules.forEach((rule, ruleIndex) => {
-    const problem = ruleProblem(rule, ruleIndex);
+    // Each match translated once: checked here, then the routes' own.
+    const translated = rule.matches?.length ? rule.matches.map(translateMatch) : [translateMatch({})];
+    const problem = ruleProblem(rule, ruleIndex, rule.matches?.length ? translated : []);
     if (problem) {
       dropped.push({ ...problem, ...(rule.name ? { ruleName: rule.name } : {}) });
       return;
@@ -150,17 +160,21 @@ export function translateHttpRoute(route: Obj<IHTTPRoute>, backends: BackendReso
     const redirect = find('RequestRedirect')?.requestRedirect;
     const rewrite = find('URLRewrite')?.urlRewrite;
 
-    const resolve: Resolve = (ref) => backends.resolve({ kind: 'HTTPRoute', namespace: ns }, ref);
-    const noteProblem = (p: BackendProblem): void => void (out.backendProblem ??= p);
     const weighted = ruleBackends(rule.backendRefs, resolve, noteProblem);
     const mirrors = ruleMirrors(filters, resolve, noteProblem);
+    const forwards = weighted.some((b) => b.cluster);
+    // What every match of the rule shares (IR objects are never mutated, so its routes may share them too).
+    const requestHeaderFilter = find('RequestHeaderModifier');
+    const requestHeaders = requestHeaderFilter && headerModifier(requestHeaderFilter.requestHeaderModifier);
+    const responseHeaderFilter = find('ResponseHeaderModifier');
+    const responseHeaders = responseHeaderFilter && headerModifier(responseHeaderFilter.responseHeaderModifier);
     const cors = find('CORS')?.cors;
+    const corsIR = cors && corsPolicy(cors);
+    const retry = rule.retry && retryPolicy(rule.retry);
     const timeoutMs = rule.timeouts?.request !== undefined ? parseDurationMs(rule.timeouts.request) : undefined;
     const backendTimeoutMs = rule.timeouts?.backendRequest !== undefined ? parseDurationMs(rule.timeouts.backendRequest) : undefined;
 
-    const matches = rule.matches?.length ? rule.matches : [{}];
-    matches.forEach((m, matchIndex) => {
-      const match = translateMatch(m);
+    translated.forEach((match, matchIndex) => {
       const prefix = match.path.type === 'PathPrefix' ? match.path.value : undefined;
       const pathModifier = (p: { type: string; replaceFullPath?: string; replacePrefixMatch?: string } | undefined) =>
         !p ? undefined : p.type === 'ReplaceFullPath' ? ({ type: 'ReplaceFullPath', value: p.replaceFullPath ?? '/' } as const) : ({ type: 'ReplacePrefixMatch', value: p.replacePrefixMatch ?? '/', prefix: prefix ?? '/' } as const);
@@ -176,25 +190,22 @@ export function translateHttpRoute(route: Obj<IHTTPRoute>, backends: BackendReso
             statusCode: redirect.statusCode ?? 302,
           },
         };
-      } else if (weighted.some((b) => b.cluster)) {
+      } else if (forwards) {
         action = { kind: 'forward', backends: weighted };
       } else {
         // No backend that can take traffic: the spec asks for a 500.
         action = { kind: 'direct', status: 500 };
       }
-      const ir: HttpRouteIR = {
-        name: `httproute/${objectKey}/rule/${ruleIndex}/match/${matchIndex}`,
-        match,
-        action,
-        ...(find('RequestHeaderModifier') ? { requestHeaders: headerModifier(find('RequestHeaderModifier')?.requestHeaderModifier) } : {}),
-        ...(find('ResponseHeaderModifier') ? { responseHeaders: headerModifier(find('ResponseHeaderModifier')?.responseHeaderModifier) } : {}),
-        ...(rewrite ? { urlRewrite: { ...(rewrite.hostname ? { hostname: rewrite.hostname } : {}), ...(rewrite.path ? { path: pathModifier(rewrite.path)! } : {}) } } : {}),
-        ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-        ...(backendTimeoutMs !== undefined ? { backendTimeoutMs } : {}),
-        ...(mirrors.length && action.kind === 'forward' ? { mirrors } : {}),
-        ...(cors ? { cors: corsPolicy(cors) } : {}),
-        ...(rule.retry ? { retry: retryPolicy(rule.retry) } : {}),
-      };
+      // Fields set one by one, in this order (no spread of a temporary object per optional field: thousands of routes).
+      const ir: HttpRouteIR = { name: `httproute/${objectKey}/rule/${ruleIndex}/match/${matchIndex}`, match, action };
+      if (requestHeaderFilter) ir.requestHeaders = requestHeaders;
+      if (responseHeaderFilter) ir.responseHeaders = responseHeaders;
+      if (rewrite) ir.urlRewrite = { ...(rewrite.hostname ? { hostname: rewrite.hostname } : {}), ...(rewrite.path ? { path: pathModifier(rewrite.path)! } : {}) };
+      if (timeoutMs !== undefined) ir.timeoutMs = timeoutMs;
+      if (backendTimeoutMs !== undefined) ir.backendTimeoutMs = backendTimeoutMs;
+      if (mirrors.length && action.kind === 'forward') ir.mirrors = mirrors;
+      if (cors) ir.cors = corsIR;
+      if (rule.retry) ir.retry = retry;
       out.routes.push({ route: ir, creationTimestamp: route.metadata.creationTimestamp ?? '', objectKey, ruleIndex, matchIndex });
     });
   });
@@ -218,34 +229,69 @@ export function ruleLabel(r: { ruleIndex: number; ruleName?: string }): string {
 /** Gateway API precedence within one hostname: the first route in this order that matches wins. */
 const PATH_RANK = { Exact: 0, RegularExpression: 1, PathPrefix: 2 } as const;
 
-export function compareRoutePrecedence(a: RankedRoute, b: RankedRoute): number {
-  const pathRank = PATH_RANK;
-  const am = a.route.match;
-  const bm = b.route.match;
+/**
+ * A route's precedence criteria as numbers, each ascending, computed once per route before a sort (the
+ * comparator runs n log n times; reading them through the IR and parsing timestamps there was most of a sort).
+ */
+export interface PrecedenceKey {
+  ranked: RankedRoute;
+  /** 0 for HTTPRoute rules, 1 for GRPCRoute ones: HTTPRoutes come first, the two kinds are never merged. */
+  kind: number;
+  /** The kind's own criteria, most significant first. */
+  k1: number;
+  k2: number;
+  k3: number;
+  k4: number;
+  k5: number;
+  /** timestampMs of the route's creationTimestamp. */
+  created: number;
+}
+
+/**
+ * HTTPRoute precedence: Exact, then RegularExpression, then PathPrefix paths; the longest path; a method
+ * match; the most header matches; the most query parameter matches; then as compareKeys says.
+ */
+export function httpPrecedenceKey(r: RankedRoute): PrecedenceKey {
+  const m = r.route.match;
+  return { ranked: r, kind: 0, k1: PATH_RANK[m.path.type], k2: -m.path.value.length, k3: m.method ? -1 : 0, k4: -m.headers.length, k5: -m.queryParams.length, created: timestampMs(r.creationTimestamp) };
+}
+
+/** The kind's criteria, then the oldest route (see compareCreated), then "{namespace}/{name}", then rule and match order. */
+export function comparePrecedenceKeys(a: PrecedenceKey, b: PrecedenceKey): number {
   return (
-    pathRank[am.path.type] - pathRank[bm.path.type] ||
-    bm.path.value.length - am.path.value.length ||
-    Number(Boolean(bm.method)) - Number(Boolean(am.method)) ||
-    bm.headers.length - am.headers.length ||
-    bm.queryParams.length - am.queryParams.length ||
-    compareTimestamps(a.creationTimestamp, b.creationTimestamp) ||
-    (a.objectKey < b.objectKey ? -1 : a.objectKey > b.objectKey ? 1 : 0) ||
-    a.ruleIndex - b.ruleIndex ||
-    a.matchIndex - b.matchIndex
+    a.kind - b.kind ||
+    a.k1 - b.k1 ||
+    a.k2 - b.k2 ||
+    a.k3 - b.k3 ||
+    a.k4 - b.k4 ||
+    a.k5 - b.k5 ||
+    compareCreated(a.created, b.created) ||
+    (a.ranked.objectKey < b.ranked.objectKey ? -1 : a.ranked.objectKey > b.ranked.objectKey ? 1 : 0) ||
+    a.ranked.ruleIndex - b.ranked.ruleIndex ||
+    a.ranked.matchIndex - b.ranked.matchIndex
   );
 }
 
 const parsedTimestamps = new Map<string, number>();
 
+/** A creationTimestamp as a number for compareCreated: ms since the epoch, Infinity when unknown (''), NaN when unparseable. Parsed once. */
+export function timestampMs(t: string): number {
+  if (!t) return Infinity;
+  let ms = parsedTimestamps.get(t);
+  if (ms === undefined) parsedTimestamps.set(t, (ms = Date.parse(t)));
+  return ms;
+}
+
+/** compareTimestamps on timestampMs values: oldest first, unknown last; an unparseable one ties (NaN). */
+function compareCreated(a: number, b: number): number {
+  if (a === b) return 0;
+  if (a === Infinity) return 1;
+  if (b === Infinity) return -1;
+  return a - b;
+}
+
 /** Oldest first; an unknown creation time sorts after known ones. Parses each timestamp once (sorts call this a lot). */
 export function compareTimestamps(a: string, b: string): number {
   if (a === b) return 0;
-  if (!a) return 1;
-  if (!b) return -1;
-  const parse = (t: string): number => {
-    let ms = parsedTimestamps.get(t);
-    if (ms === undefined) parsedTimestamps.set(t, (ms = Date.parse(t)));
-    return ms;
-  };
-  return parse(a) - parse(b);
+  return compareCreated(timestampMs(a), timestampMs(b));
 }

@@ -7,7 +7,7 @@ import { BackendClientCertificates } from './backend-client-certificate.js';
 import { BackendResolver } from './backends.js';
 import { condition, CONTROLLER_NAME, GATEWAY_GROUP, generationOf, type ObjectStatus } from './conditions.js';
 import { compareHostSpecificity, listenerHostnameCovers } from './hostnames.js';
-import { compareRouteAge, compareRoutesOfAnyKind, CrossKindHostnames, translateGrpcRoute } from './grpcroute.js';
+import { compareRouteAge, CrossKindHostnames, sortByPrecedence, translateGrpcRoute } from './grpcroute.js';
 import { compareTimestamps, translateHttpRoute, type RankedRoute, type TranslatedHttpRoute } from './httproute.js';
 import { listenerSetStatus } from './listener-sets.js';
 import type { GatewayTranslationCache } from './translation-cache.js';
@@ -95,6 +95,8 @@ export function translateGatewayApi(inputs: Inputs, cache?: GatewayTranslationCa
     (a, b) => compareTimestamps(a.route.metadata.creationTimestamp ?? '', b.route.metadata.creationTimestamp ?? '') || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0),
   );
   const crossKind = new CrossKindHostnames();
+  /** Whether a route attached to one listener twice (two parentRefs): its routes are then placed twice. */
+  let attachedTwice = false;
   for (const { kind, route, translate } of routeInputs) {
     const gen = generationOf(route.metadata);
     const routeLike = { kind, metadata: route.metadata, spec: route.spec };
@@ -117,6 +119,7 @@ export function translateGatewayApi(inputs: Inputs, cache?: GatewayTranslationCa
     if (!translated.invalid) {
       // Only Accepted routes count in attachedRoutes; attachments come from Accepted parents only.
       attacher.countAttached(routeLike, attached);
+      attachedTwice ||= attached.some((a, i) => attached.findIndex((b) => b.listener === a.listener) !== i);
       for (const a of attached) {
         const byHost = placed.get(a.listener) ?? new Map<string, RankedRoute[]>();
         placed.set(a.listener, byHost);
@@ -138,6 +141,8 @@ export function translateGatewayApi(inputs: Inputs, cache?: GatewayTranslationCa
   /** socket → virtual host hostname → hostname of the listener the routes came through (`*`: none) → routes */
   const routesBySocketHost = new Map<string, Map<string, Map<string, RankedRoute[]>>>();
   const listenerHostnames = new Map<string, Set<string>>();
+  /** Lists of routes placed through more than one listener. */
+  const merged = new Set<RankedRoute[]>();
   const clientCertificates = new BackendClientCertificates();
   for (const state of gateways) {
     for (const l of state.listeners) {
@@ -160,7 +165,11 @@ export function translateGatewayApi(inputs: Inputs, cache?: GatewayTranslationCa
           const routes = clientCertificates.apply(placedRoutes, state.backendClientCertificate);
           const byListener = hosts.get(host) ?? new Map<string, RankedRoute[]>();
           hosts.set(host, byListener);
-          byListener.set(listenerHostname, [...(byListener.get(listenerHostname) ?? []), ...routes]);
+          const earlier = byListener.get(listenerHostname);
+          const list = [...(earlier ?? []), ...routes];
+          byListener.set(listenerHostname, list);
+          // Routes of two listeners in one list: a route attached to both is in it twice.
+          if (earlier) merged.add(list);
         }
       }
     }
@@ -178,7 +187,8 @@ export function translateGatewayApi(inputs: Inputs, cache?: GatewayTranslationCa
     for (const host of [...hosts.keys()].sort(compareHostSpecificity)) {
       const owner = ownHostnames.find((h) => listenerHostnameCovers(h, host))!;
       const ranked = hosts.get(host)!.get(owner) ?? [];
-      const routes = cache ? cache.ordered(`${name}/${host}`, ranked, inPrecedenceOrder) : inPrecedenceOrder(ranked);
+      const order = (r: RankedRoute[]): HttpRouteIR[] => inPrecedenceOrder(r, attachedTwice || merged.has(r));
+      const routes = cache ? cache.ordered(`${name}/${host}`, ranked, order) : order(ranked);
       listener.virtualHosts.push({ name: `${name}/${host}`, hostname: host, listenerHostname: owner, routes });
     }
     if (listener.tls) {
@@ -198,10 +208,15 @@ export function translateGatewayApi(inputs: Inputs, cache?: GatewayTranslationCa
   return { ir, statuses: sortStatuses(statuses) };
 }
 
-/** A virtual host's routes in match order; a route attached through two listeners of one socket appears once. */
-function inPrecedenceOrder(ranked: RankedRoute[]): HttpRouteIR[] {
-  const unique = new Map(ranked.map((r) => [r.route.name, r]));
-  return [...unique.values()].sort(compareRoutesOfAnyKind).map((r) => r.route);
+/**
+ * A virtual host's routes in match order; a route attached through two listeners of one socket (or twice to one
+ * listener) appears once. `mayRepeat`: whether that can be the case (route names are only hashed then).
+ */
+function inPrecedenceOrder(ranked: RankedRoute[], mayRepeat: boolean): HttpRouteIR[] {
+  if (!mayRepeat) return sortByPrecedence(ranked).map((r) => r.route);
+  const unique = new Map<string, RankedRoute>();
+  for (const r of ranked) unique.set(r.route.name, r);
+  return sortByPrecedence([...unique.values()]).map((r) => r.route);
 }
 
 function routeStatus(kind: string, meta: { name: string; namespace?: string }, source: ObjectStatus['source'], parents: ParentStatus[]): ObjectStatus {

@@ -17,6 +17,7 @@ import { BackendTLSPolicy, type IBackendTLSPolicy } from '@kubernetes-models/gat
 import { Ingress, type IIngress } from 'kubernetes-models/networking.k8s.io/v1/Ingress';
 import { IngressClass, type IIngressClass } from 'kubernetes-models/networking.k8s.io/v1/IngressClass';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
+import { ByNamespace } from './by-namespace.js';
 import { unknownFields } from './unknown-fields.js';
 import { describeObject, type Manifest, type ManifestProblem, type ObjectMeta, type Source } from './manifests.js';
 
@@ -100,6 +101,14 @@ const KINDS: Record<string, KindEntry> = {
 
 export const SUPPORTED_KINDS = Object.keys(KINDS);
 
+/** apiVersion → kind → entry: looked up without building the "apiVersion kind" string for every object. */
+const KINDS_BY_VERSION = new Map<string, Map<string, KindEntry>>();
+for (const [key, entry] of Object.entries(KINDS)) {
+  const [apiVersion, kind] = key.split(' ');
+  if (!KINDS_BY_VERSION.has(apiVersion)) KINDS_BY_VERSION.set(apiVersion, new Map());
+  KINDS_BY_VERSION.get(apiVersion)!.set(kind, entry);
+}
+
 /** "/spec/rules/0/matches/1/path" → "spec.rules[0].matches[1].path" */
 export function jsonPointerToField(pointer: string): string {
   return pointer
@@ -133,19 +142,22 @@ export class ClassificationCache {
 }
 
 function classifyOne(m: Manifest): Classified {
-  const entry = KINDS[`${m.apiVersion} ${m.kind}`];
-  const object = describeObject(m.kind, m.metadata);
+  const entry = KINDS_BY_VERSION.get(m.apiVersion)?.get(m.kind);
   if (!entry) {
-    return { problem: { source: m.source, object, message: `unsupported kind ${m.apiVersion} ${m.kind}; Weft reads ${SUPPORTED_KINDS.join(', ')}` } };
+    return { problem: { source: m.source, object: describeObject(m.kind, m.metadata), message: `unsupported kind ${m.apiVersion} ${m.kind}; Weft reads ${SUPPORTED_KINDS.join(', ')}` } };
   }
-  const { source, ...data } = m;
+  const source = m.source;
   const metadata: ObjectMeta = { ...m.metadata };
   if (entry.namespaced) metadata.namespace ??= 'default';
   else delete metadata.namespace;
+  // The object as read, without its source (added once checked) and with the defaulted metadata in its place.
+  const object: Record<string, unknown> = {};
+  for (const key of Object.keys(m)) if (key !== 'source') object[key] = m[key as keyof Manifest];
+  object.metadata = metadata;
   try {
     // The schema check on the object itself: constructing the model would deep-copy every object first (a
     // third of classification's cost), and the compiled schemas neither change the data nor add defaults.
-    entry.model.prototype.validate.call({ ...data, metadata });
+    entry.model.prototype.validate.call(object);
   } catch (err) {
     const errors = (err as { errors?: SchemaError[] }).errors ?? [];
     const first = errors[0];
@@ -153,12 +165,13 @@ function classifyOne(m: Manifest): Classified {
     const detail = Array.isArray(allowed) ? `${first?.message} (${allowed.join(', ')})` : first?.message;
     return { problem: { source, object: describeObject(m.kind, metadata), field: first?.instancePath ? jsonPointerToField(first.instancePath) : undefined, message: detail ?? (err as Error).message } };
   }
-  const unknown = unknownFields(m.apiVersion, m.kind, data);
+  const unknown = unknownFields(m.apiVersion, m.kind, object);
   if (unknown.length > 0) {
     const more = unknown.length > 1 ? ` (and ${unknown.slice(1).join(', ')})` : '';
     return { problem: { source, object: describeObject(m.kind, metadata), field: unknown[0], message: `unknown field${more}; the object is ignored` } };
   }
-  return { into: entry.into, object: { ...data, metadata, source } };
+  object.source = source;
+  return { into: entry.into, object: object as Obj<{ metadata?: unknown }> };
 }
 
 /**
@@ -169,7 +182,8 @@ function classifyOne(m: Manifest): Classified {
 export function classifyManifests(manifests: Manifest[], cache?: ClassificationCache): { inputs: Inputs; problems: ManifestProblem[] } {
   const inputs = emptyInputs();
   const problems: ManifestProblem[] = [];
-  const seen = new Map<string, Source>();
+  /** into → namespace ('' for cluster-scoped) → name → where it was first defined. */
+  const seen = new Map<keyof Inputs, ByNamespace<Source>>();
   for (const m of manifests) {
     const c = cache ? cache.classify(m) : classifyOne(m);
     if ('problem' in c) {
@@ -177,13 +191,14 @@ export function classifyManifests(manifests: Manifest[], cache?: ClassificationC
       continue;
     }
     const { metadata, source } = c.object;
-    const key = `${c.into}/${metadata.namespace ?? ''}/${metadata.name}`;
-    const earlier = seen.get(key);
+    let defined = seen.get(c.into);
+    if (!defined) seen.set(c.into, (defined = new ByNamespace()));
+    const earlier = defined.get(metadata.namespace ?? '', metadata.name);
     if (earlier) {
       problems.push({ source, object: describeObject(m.kind, metadata), message: `defined twice (also at ${earlier.file}:${earlier.line}); this one is ignored` });
       continue;
     }
-    seen.set(key, source);
+    defined.set(metadata.namespace ?? '', metadata.name, source);
     (inputs[c.into] as unknown[]).push(c.object);
   }
   return { inputs, problems };

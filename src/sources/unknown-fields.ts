@@ -54,18 +54,57 @@ export function hasCrdSchema(apiVersion: string, kind: string): boolean {
   return apiVersion.startsWith('gateway.networking.k8s.io/') && loadSchemas().has(`${apiVersion} ${kind}`);
 }
 
+/**
+ * A schema node as the walk needs it: properties in a Map (one lookup per field, where an object with hundreds of
+ * schema keys costs an own-property check and a read), compiled once per kind.
+ */
+interface FieldNode {
+  /** x-kubernetes-preserve-unknown-fields: nothing below is checked. */
+  open: boolean;
+  properties?: Map<string, FieldNode>;
+  /** additionalProperties given as a schema: what fields not in `properties` are checked against. */
+  additional?: FieldNode;
+  /** Whether a field neither in `properties` nor allowed by additionalProperties is unknown. */
+  closed: boolean;
+  items?: FieldNode;
+}
+
+function compileNode(s: Schema): FieldNode {
+  const node: FieldNode = { open: Boolean(s['x-kubernetes-preserve-unknown-fields']), closed: Boolean(s.properties) && s.additionalProperties !== true };
+  // Own properties only: a field named `constructor` or `toString` is not known by inheritance.
+  if (s.properties) node.properties = new Map(Object.keys(s.properties).map((k) => [k, compileNode(s.properties![k])]));
+  if (typeof s.additionalProperties === 'object' && s.additionalProperties !== null) node.additional = compileNode(s.additionalProperties);
+  if (s.items) node.items = compileNode(s.items);
+  return node;
+}
+
+/** apiVersion → kind → its compiled schema (null: no CRD schema). */
+const compiled = new Map<string, Map<string, FieldNode | null>>();
+
+function nodeOf(apiVersion: string, kind: string): FieldNode | undefined {
+  let byKind = compiled.get(apiVersion);
+  if (!byKind) compiled.set(apiVersion, (byKind = new Map<string, FieldNode | null>()));
+  let node = byKind.get(kind);
+  if (node === undefined) {
+    const schema = loadSchemas().get(`${apiVersion} ${kind}`);
+    byKind.set(kind, (node = schema ? compileNode(schema) : null));
+  }
+  return node ?? undefined;
+}
+
 /** Paths (e.g. spec.rules[0].backendRefs[0].weigth) of fields the schema does not define. */
 export function unknownFields(apiVersion: string, kind: string, object: Record<string, unknown>): string[] {
-  const schema = loadSchemas().get(`${apiVersion} ${kind}`);
-  if (!schema) return [];
+  const root = nodeOf(apiVersion, kind);
+  if (!root) return [];
   const out: string[] = [];
   // The path is kept as a stack and spelled out only for an unknown field: building a string for every
   // field of every object was most of this walk's cost.
   const at: Array<string | number> = [];
   const spell = (key: string): string =>
     [...at, key].reduce<string>((acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : acc ? `${acc}.${seg}` : seg), '');
-  const walk = (value: unknown, s: Schema): void => {
-    if (s['x-kubernetes-preserve-unknown-fields'] || value === null || typeof value !== 'object') return;
+  /** `skip`: a top-level field not checked here. */
+  const walk = (value: unknown, s: FieldNode, skip?: string): void => {
+    if (s.open || value === null || typeof value !== 'object') return;
     if (Array.isArray(value)) {
       if (!s.items) return;
       for (let i = 0; i < value.length; i++) {
@@ -76,20 +115,16 @@ export function unknownFields(apiVersion: string, kind: string, object: Record<s
       return;
     }
     for (const key in value) {
-      const child = (value as Record<string, unknown>)[key];
-      // Own properties only: a field named `constructor` or `toString` is not known by inheritance.
-      const known = s.properties && Object.hasOwn(s.properties, key) ? s.properties[key] : undefined;
-      const next = known ?? (typeof s.additionalProperties === 'object' ? s.additionalProperties : undefined);
+      if (key === skip) continue;
+      const next = s.properties?.get(key) ?? s.additional;
       if (next) {
         at.push(key);
-        walk(child, next);
+        walk((value as Record<string, unknown>)[key], next);
         at.pop();
-      } else if (s.properties && s.additionalProperties !== true) out.push(spell(key));
+      } else if (s.closed) out.push(spell(key));
     }
   };
   // metadata is ObjectMeta, which CRD schemas leave open; the rest is checked.
-  const rest = { ...object };
-  delete rest.metadata;
-  walk(rest, schema);
+  walk(object, root, 'metadata');
   return out;
 }

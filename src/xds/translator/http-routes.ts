@@ -28,23 +28,24 @@ function escapeRegex(s: string): string {
 function pathMatch(path: HttpRouteMatchIR['path']): RouteMatch {
   if (path.type === 'Exact') return { path: path.value };
   if (path.type === 'RegularExpression') return { safe_regex: { regex: path.value } };
-  const trimmed = path.value.replace(/\/+$/, '');
+  const trimmed = path.value.endsWith('/') ? path.value.replace(/\/+$/, '') : path.value;
   return trimmed === '' ? { prefix: '/' } : { path_separated_prefix: trimmed };
 }
 
 function routeMatch(m: HttpRouteMatchIR): RouteMatch {
-  const headers: HeaderMatcher[] = m.headers.map((h) => ({
-    name: h.name,
-    string_match: h.type === 'Exact' ? { exact: h.value } : { safe_regex: { regex: h.value } },
-  }));
-  if (m.method) headers.push({ name: ':method', string_match: { exact: m.method } });
-  return {
-    ...pathMatch(m.path),
-    ...(headers.length ? { headers } : {}),
-    ...(m.queryParams.length
-      ? { query_parameters: m.queryParams.map((q) => ({ name: q.name, string_match: q.type === 'Exact' ? { exact: q.value } : { safe_regex: { regex: q.value } } })) }
-      : {}),
-  };
+  const match = pathMatch(m.path);
+  if (m.headers.length || m.method) {
+    const headers: HeaderMatcher[] = m.headers.map((h) => ({
+      name: h.name,
+      string_match: h.type === 'Exact' ? { exact: h.value } : { safe_regex: { regex: h.value } },
+    }));
+    if (m.method) headers.push({ name: ':method', string_match: { exact: m.method } });
+    match.headers = headers;
+  }
+  if (m.queryParams.length) {
+    match.query_parameters = m.queryParams.map((q) => ({ name: q.name, string_match: q.type === 'Exact' ? { exact: q.value } : { safe_regex: { regex: q.value } } }));
+  }
+  return match;
 }
 
 function headersToAdd(mod: HeaderModifierIR): HeaderValueOption[] {
@@ -207,6 +208,9 @@ export function envoyRoutes(r: HttpRouteIR, listenerPort: number, virtualHostnam
   return [withPort, route];
 }
 
+/** The same on every forwarding route; messages are only read once built, so they share it. */
+const WEBSOCKET_UPGRADE: RouteAction['upgrade_configs'] = Object.freeze([Object.freeze({ upgrade_type: 'websocket' })]) as RouteAction['upgrade_configs'];
+
 /** `listenerPort`: the port of the listener serving the route, for redirects that keep it. */
 function envoyRoute(r: HttpRouteIR, listenerPort: number): Route {
   const route: Route = { name: r.name, match: routeMatch(r.match) };
@@ -252,7 +256,7 @@ function envoyRoute(r: HttpRouteIR, listenerPort: number): Route {
       ...(m.fraction ? { runtime_fraction: { default_value: fractionalPercent(m.fraction) } } : {}),
     }));
   }
-  action.upgrade_configs = [{ upgrade_type: 'websocket' }];
+  action.upgrade_configs = WEBSOCKET_UPGRADE;
   route.route = action;
   return route;
 }

@@ -24,7 +24,7 @@ const tag = (field: number): number => (field << 3) | 2;
  * `weft run` to skip unchanged routes on reload, or one per translation to encode each route once.
  */
 export class RouteEncodingCache {
-  private byRoute = new WeakMap<HttpRouteIR, Map<string, Uint8Array[]>>();
+  private byRoute = new WeakMap<HttpRouteIR, EncodedRoute>();
   private hosts = new Map<string, EncodedVirtualHost>();
   private nextHosts = new Map<string, EncodedVirtualHost>();
 
@@ -33,11 +33,15 @@ export class RouteEncodingCache {
    * redirect that keeps the request's host encodes differently per hostname.
    */
   routeBytes(r: HttpRouteIR, listenerPort: number, hostname = '*'): Uint8Array[] {
-    let byPort = this.byRoute.get(r);
-    if (!byPort) this.byRoute.set(r, (byPort = new Map<string, Uint8Array[]>()));
-    const key = redirectKeepsRequestHost(r, listenerPort) ? `${listenerPort} ${hostname}` : String(listenerPort);
-    let bytes = byPort.get(key);
-    if (!bytes) byPort.set(key, (bytes = envoyRoutes(r, listenerPort, hostname).map((route) => encodeMessage('envoy.config.route.v3.Route', route satisfies Route))));
+    const key = redirectKeepsRequestHost(r, listenerPort) ? `${listenerPort} ${hostname}` : listenerPort;
+    const encoded = this.byRoute.get(r);
+    // Nearly every route is encoded for one key (its listener's port): a Map for the others only.
+    if (encoded?.key === key) return encoded.bytes;
+    let bytes = encoded?.others?.get(key);
+    if (bytes) return bytes;
+    bytes = envoyRoutes(r, listenerPort, hostname).map((route) => encodeMessage('envoy.config.route.v3.Route', route satisfies Route));
+    if (!encoded) this.byRoute.set(r, { key, bytes });
+    else (encoded.others ??= new Map<string | number, Uint8Array[]>()).set(key, bytes);
     return bytes;
   }
 
@@ -77,6 +81,13 @@ export class RouteEncodingCache {
   }
 }
 
+/** An IR route's encoding for one key (listener port, and the host for some redirects), and for other keys if any. */
+interface EncodedRoute {
+  key: string | number;
+  bytes: Uint8Array[];
+  others?: Map<string | number, Uint8Array[]>;
+}
+
 interface EncodedVirtualHost {
   routes: readonly HttpRouteIR[];
   body: Uint8Array;
@@ -102,10 +113,13 @@ export class XdsEncodingCache {
   readonly routes = new RouteEncodingCache();
   private clusters = new Map<string, Resource[]>();
   private nextClusters = new Map<string, Resource[]>();
+  private readonly keys = new WeakMap<ClusterIR, string>();
 
   /** `build(c)`, or what it returned for an equal cluster in this or the previous translation. */
   clusterResources(c: ClusterIR, build: (c: ClusterIR) => Resource[]): Resource[] {
-    const key = JSON.stringify(c);
+    // The resolver hands out the same cluster object while the backends are unchanged: its key is spelt once.
+    let key = this.keys.get(c);
+    if (key === undefined) this.keys.set(c, (key = JSON.stringify(c)));
     const resources = this.nextClusters.get(key) ?? this.clusters.get(key) ?? build(c);
     this.nextClusters.set(key, resources);
     return resources;

@@ -4,6 +4,7 @@ import type { Listener } from '../../generated/envoy/config/listener/v3/Listener
 import type { HttpConnectionManager } from '../../generated/envoy/extensions/filters/network/http_connection_manager/v3/HttpConnectionManager.js';
 import type { Cors } from '../../generated/envoy/extensions/filters/http/cors/v3/Cors.js';
 import type { Router } from '../../generated/envoy/extensions/filters/http/router/v3/Router.js';
+import type { Any } from '../../generated/google/protobuf/Any.js';
 import type { HttpProtocolOptions } from '../../generated/envoy/extensions/upstreams/http/v3/HttpProtocolOptions.js';
 import type { ClusterIR, HttpListenerIR, HttpRouteIR, ProxyIR, TlsChainIR, VirtualHostIR } from '../../ir/model.js';
 import { ADS_CONFIG_SOURCE, edsCluster, loadAssignment } from '../builders.js';
@@ -13,7 +14,7 @@ import type { Resource } from '../resource.js';
 import { accessLogServiceResources, grpcAccessLog, type AccessLogServiceTarget } from './access-log-service.js';
 import { CORS_FILTER, INVALID_BACKEND_CLUSTER } from './http-routes.js';
 import { invalidBackendResources } from './invalid-backend.js';
-import { routeConfigurationFromRoutes, XdsEncodingCache, type VirtualHostRoutes } from './route-config-bytes.js';
+import { RouteEncodingCache, routeConfigurationFromRoutes, type XdsEncodingCache, type VirtualHostRoutes } from './route-config-bytes.js';
 import { applyUpstreamTls, SecretSet, tcpClusters, tcpRefusedCluster, tlsListenerParts } from './tls.js';
 
 function httpConnectionManager(listener: HttpListenerIR, routeConfigName: string, accessLog: boolean): HttpConnectionManager {
@@ -84,13 +85,18 @@ function chainVirtualHosts(l: HttpListenerIR, own: string, listeners: Set<string
   return out;
 }
 
+/** The same for every HTTP/2 cluster: packed once (messages are only read by the encoder). */
+let http2Options: Any | undefined;
+
+function packHttp2Options(): Any {
+  const options: HttpProtocolOptions = { explicit_http_config: { http2_protocol_options: {} } };
+  return packAny('envoy.extensions.upstreams.http.v3.HttpProtocolOptions', options);
+}
+
 function clusterResources(c: ClusterIR): Resource[] {
   const cluster = edsCluster(c.name);
   if (c.tls) applyUpstreamTls(cluster, c.tls);
-  if (c.protocol === 'http2') {
-    const options: HttpProtocolOptions = { explicit_http_config: { http2_protocol_options: {} } };
-    cluster.typed_extension_protocol_options = { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': packAny('envoy.extensions.upstreams.http.v3.HttpProtocolOptions', options) };
-  }
+  if (c.protocol === 'http2') cluster.typed_extension_protocol_options = { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': (http2Options ??= packHttp2Options()) };
   return [clusterResource(cluster), endpointsResource(loadAssignment(c.name, c.endpoints))];
 }
 
@@ -111,6 +117,8 @@ function hostCovers(general: string, specific: string): boolean {
  * Gateway listener are combined: a request never reaches a less specific listener's routes.
  */
 function routesServing(vh: VirtualHostIR, all: VirtualHostIR[]): HttpRouteIR[] {
+  // No less specific host covers it: its own routes (unique by name within the listener, as the IR has them).
+  if (!all.some((other) => other.listenerHostname === vh.listenerHostname && hostCovers(other.hostname, vh.hostname))) return vh.routes;
   const out = new Map<string, HttpRouteIR>();
   for (const r of vh.routes) out.set(r.name, r);
   for (const other of all) {
@@ -127,7 +135,10 @@ const byName = new Intl.Collator();
  * `cache`: encodings earlier translations made; the output is the same with or without it. `accessLog`: every
  * HTTP connection manager also streams each request to the node's flow agent (Kubernetes mode's flows).
  */
-export function translateIrToXds(ir: ProxyIR, cache = new XdsEncodingCache(), accessLog?: AccessLogServiceTarget): Resource[] {
+export function translateIrToXds(ir: ProxyIR, cache?: XdsEncodingCache, accessLog?: AccessLogServiceTarget): Resource[] {
+  // Without a cache to keep, routes are still encoded once per translation (a route serves several virtual hosts),
+  // and clusters are built directly: keying them by content would be work for nothing.
+  const routeCache = cache?.routes ?? new RouteEncodingCache();
   const resources: Resource[] = [];
   const clusters = new Map<string, ClusterIR>();
   let needsInvalidBackend = false;
@@ -143,8 +154,8 @@ export function translateIrToXds(ir: ProxyIR, cache = new XdsEncodingCache(), ac
     resources.push(listenerResource(httpListener(l, perChain, accessLog !== undefined), tcp.clusters.map((c) => c.name)));
     // Every route of a virtual host's own list is also in its serving list, so these name every cluster.
     const routeConfigurations = perChain
-      ? l.tls!.chains.filter((c) => !c.tcpBackends).map((c) => routeConfigurationFromRoutes(chainRouteConfigName(l, c), l.port, chainVirtualHosts(l, c.listenerHostname ?? '*', chainListeners), cache.routes))
-      : [routeConfigurationFromRoutes(l.name, l.port, l.virtualHosts.map((vh) => ({ name: vh.name, domains: [vh.hostname], routes: routesServing(vh, l.virtualHosts) })), cache.routes)];
+      ? l.tls!.chains.filter((c) => !c.tcpBackends).map((c) => routeConfigurationFromRoutes(chainRouteConfigName(l, c), l.port, chainVirtualHosts(l, c.listenerHostname ?? '*', chainListeners), routeCache))
+      : [routeConfigurationFromRoutes(l.name, l.port, l.virtualHosts.map((vh) => ({ name: vh.name, domains: [vh.hostname], routes: routesServing(vh, l.virtualHosts) })), routeCache)];
     for (const routeConfiguration of routeConfigurations) {
       for (const c of routeConfiguration.upstreams) clusters.set(c.name, c);
       needsInvalidBackend ||= routeConfiguration.invalidBackend;
@@ -155,12 +166,12 @@ export function translateIrToXds(ir: ProxyIR, cache = new XdsEncodingCache(), ac
   }
   for (const c of [...clusters.values()].sort((a, b) => byName.compare(a.name, b.name))) {
     secrets.addCluster(c);
-    resources.push(...cache.clusterResources(c, clusterResources));
+    resources.push(...(cache ? cache.clusterResources(c, clusterResources) : clusterResources(c)));
   }
   if (needsInvalidBackend) resources.push(...invalidBackendResources(INVALID_BACKEND_CLUSTER));
   if (needsTcpRefused) resources.push(tcpRefusedCluster());
   resources.push(...secrets.resources());
   if (accessLog && ir.httpListeners.length > 0) resources.push(...accessLogServiceResources(accessLog));
-  cache.endTranslation();
+  cache?.endTranslation();
   return resources;
 }
