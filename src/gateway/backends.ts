@@ -133,21 +133,17 @@ export class BackendResolver {
 
   private computeEndpoints(namespace: string, service: string, portName: string, targetPort: number | string | undefined, servicePort: number): EndpointIR[] {
     const out: EndpointIR[] = [];
-    const seen = new Set<string>();
     for (const slice of this.slices.get(namespace, service) ?? []) {
       const slicePort = slice.ports?.find((p) => (p.name ?? '') === portName)?.port;
       const port = slicePort ?? (typeof targetPort === 'number' ? targetPort : targetPort === undefined ? servicePort : undefined);
       if (port === undefined) continue; // a named targetPort that no slice resolves
       for (const endpoint of slice.endpoints ?? []) {
         if (endpoint.conditions?.ready === false) continue;
-        for (const address of endpoint.addresses) {
-          const key = `${address}:${port}`;
-          if (seen.has(key)) continue;
-          seen.add(key);
-          out.push({ address, port });
-        }
+        for (const address of endpoint.addresses) out.push({ address, port });
       }
     }
-    return out.sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : a.port - b.port));
+    out.sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : a.port - b.port));
+    // An address in two slices (or twice in one) once: equal entries are neighbours once sorted.
+    return out.filter((e, i) => i === 0 || e.address !== out[i - 1].address || e.port !== out[i - 1].port);
   }
 }
