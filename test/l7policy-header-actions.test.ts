@@ -7,22 +7,8 @@ import type { EchoReply } from './helpers/echo-backend.js';
 import { eventually } from './helpers/net.js';
 import { l7Fixture, pod } from './helpers/l7policy.js';
 
-const policies = (net: string, port: number): string => `
-apiVersion: v1
-kind: Secret
-metadata: { name: token, namespace: default }
-stringData: { value: from-secret }
----
-${pod('client', `${net}.10`, { app: 'client' })}---
-${pod('admin', `${net}.12`, { app: 'admin' })}---
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: { name: actions, namespace: default }
-spec:
-  endpointSelector: { matchLabels: { app: server } }
-  ingress:
-  - fromEndpoints: [{ matchLabels: { app: client } }]
-    toPorts:
+/** The cases' HTTP rules (under `toPorts`), the same on ingress and on egress. */
+const actionRules = (port: number): string => `
     - ports: [{ port: "${port}", protocol: TCP }]
       rules:
         http:
@@ -34,10 +20,55 @@ spec:
         - { path: /gated, headers: ["X-Gate: open"], headerMatches: [{ name: X-Gated, value: set, mismatch: REPLACE }] }
         - { path: /gated }
         - { path: /seq, headerMatches: [{ name: X-Seq, value: a, mismatch: ADD }] }
-        - { path: "/seq.*", headerMatches: [{ name: X-Seq, value: b, mismatch: ADD }] }
+        - { path: "/seq.*", headerMatches: [{ name: X-Seq, value: b, mismatch: ADD }] }`;
+
+const clients = (net: string): string => `
+apiVersion: v1
+kind: Secret
+metadata: { name: token, namespace: default }
+stringData: { value: from-secret }
+---
+${pod('client', `${net}.10`, { app: 'client' })}---
+${pod('admin', `${net}.12`, { app: 'admin' })}`;
+
+/** The server's ingress rules. */
+const policies = (net: string, port: number): string => `${clients(net)}---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: { name: actions, namespace: default }
+spec:
+  endpointSelector: { matchLabels: { app: server } }
+  ingress:
+  - fromEndpoints: [{ matchLabels: { app: client } }]
+    toPorts:${actionRules(port)}
   - fromEndpoints: [{ matchLabels: { app: admin } }]
     toPorts: [{ ports: [{ port: "${port}", protocol: TCP }] }]
   - fromEndpoints: [{ matchLabels: { app: admin } }]
+    toPorts:
+    - ports: [{ port: "${port}", protocol: TCP }]
+      rules: { http: [{ headerMatches: [{ name: X-Admin, value: "yes", mismatch: ADD }] }] }
+`;
+
+/** The same rules as the clients' egress rules towards the server (which has no policy of its own). */
+const egressPolicies = (net: string, port: number): string => `${clients(net)}---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: { name: client-actions, namespace: default }
+spec:
+  endpointSelector: { matchLabels: { app: client } }
+  egress:
+  - toEndpoints: [{ matchLabels: { app: server } }]
+    toPorts:${actionRules(port)}
+---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: { name: admin-actions, namespace: default }
+spec:
+  endpointSelector: { matchLabels: { app: admin } }
+  egress:
+  - toEndpoints: [{ matchLabels: { app: server } }]
+    toPorts: [{ ports: [{ port: "${port}", protocol: TCP }] }]
+  - toEndpoints: [{ matchLabels: { app: server } }]
     toPorts:
     - ports: [{ port: "${port}", protocol: TCP }]
       rules: { http: [{ headerMatches: [{ name: X-Admin, value: "yes", mismatch: ADD }] }] }
@@ -75,20 +106,63 @@ const cases: Case[] = [
   { name: 'an L4-only rule allows the request; the L7 rule for the same peer still runs its actions (Cilium)', from: 'admin', path: '/anything', header: 'x-admin', received: 'yes' },
 ];
 
-test('headerMatches mismatch actions: what the backend receives', async (t) => {
-  const f = await l7Fixture(t, ({ net, port, serverPod }) => `${serverPod()}---\n${policies(net, port)}`);
+for (const [direction, yaml] of [['ingress', policies], ['egress', egressPolicies]] as const) {
+  test(`headerMatches mismatch actions (${direction} rules): what the backend receives`, async (t) => {
+    const f = await l7Fixture(t, ({ net, port, serverPod }) => `${serverPod()}---\n${yaml(net, port)}`);
+    t.deepEqual(f.translation.problems, []);
+    for (const c of cases) {
+      const from = c.from === 'admin' ? `${f.net}.12` : `${f.net}.10`;
+      const r = await f.request({ from, path: c.path, headers: c.headers });
+      t.is(r.status, c.status ?? 200, `${c.name}: ${r.status} ${r.body.slice(0, 80)}`);
+      if (r.status !== 200 || !c.header) continue;
+      const echo = JSON.parse(r.body) as EchoReply;
+      t.is(echo.headers[c.header], c.received, c.name);
+    }
+    const { nacks, warming } = await f.mesh.healthy();
+    t.deepEqual(nacks, []);
+    t.deepEqual(warming, []);
+  });
+}
+
+test('egress actions run before the destination\'s rules, which see the edited request; both log their mismatches, in order', async (t) => {
+  // The client's egress rule sets X-Token (REPLACE); the server admits only requests that carry it (no action).
+  const f = await l7Fixture(t, ({ net, port, serverPod }) => `${serverPod()}---
+${pod('client', `${net}.10`, { app: 'client' })}---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: { name: client-token, namespace: default }
+spec:
+  endpointSelector: { matchLabels: { app: client } }
+  egress:
+  - toEndpoints: [{ matchLabels: { app: server } }]
+    toPorts:
+    - ports: [{ port: "${port}", protocol: TCP }]
+      rules: { http: [{ path: "/api.*", headerMatches: [{ name: X-Token, value: t0k, mismatch: REPLACE }] }, { path: /other }] }
+---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: { name: server-token, namespace: default }
+spec:
+  endpointSelector: { matchLabels: { app: server } }
+  ingress:
+  - fromEndpoints: [{ matchLabels: { app: client } }]
+    toPorts:
+    - ports: [{ port: "${port}", protocol: TCP }]
+      rules: { http: [{ path: "/api.*", headers: ["X-Token: t0k"], headerMatches: [{ name: X-Seen, value: "yes", mismatch: LOG }] }, { path: /other, headers: ["X-Token: t0k"] }] }
+`);
   t.deepEqual(f.translation.problems, []);
-  for (const c of cases) {
-    const from = c.from === 'admin' ? `${f.net}.12` : `${f.net}.10`;
-    const r = await f.request({ from, path: c.path, headers: c.headers });
-    t.is(r.status, c.status ?? 200, `${c.name}: ${r.status} ${r.body.slice(0, 80)}`);
-    if (r.status !== 200 || !c.header) continue;
-    const echo = JSON.parse(r.body) as EchoReply;
-    t.is(echo.headers[c.header], c.received, c.name);
-  }
-  const { nacks, warming } = await f.mesh.healthy();
-  t.deepEqual(nacks, []);
-  t.deepEqual(warming, []);
+  const from = `${f.net}.10`;
+  const api = await f.request({ from, path: '/api/x', headers: { 'x-token': 'guess' } });
+  t.is(api.status, 200, 'the client\'s proxy replaced the token before the server\'s rules saw it');
+  t.is((JSON.parse(api.body) as EchoReply).headers['x-token'], 't0k');
+  const other = await f.request({ from, path: '/other', headers: { 'x-token': 'guess' } });
+  t.is(other.status, 403, 'no egress action on /other: the server\'s rule sees the wrong token');
+  t.is(other.body.trim(), 'Access denied');
+  const [entry] = await eventually(() => {
+    const found = f.log().filter((e) => e.path === '/api/x');
+    return found.length ? found : undefined;
+  }, 10_000, 'the access log line of /api/x');
+  t.deepEqual(entry.headerMismatches, [{ action: 'REPLACE', header: 'x-token' }, { action: 'LOG', header: 'x-seen' }], 'the client\'s action first, then the server\'s');
 });
 
 test('headerMatches mismatches show in the access log (LOG, and the actions that edited the request)', async (t) => {

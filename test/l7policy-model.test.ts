@@ -59,7 +59,6 @@ const invalid: Array<[string, string, string]> = [
   ['authentication without its mode', 'endpointSelector: {}\negress: [{ toEndpoints: [{}], authentication: {} }]', 'spec.egress[0].authentication.mode: is required'],
   ['authentication with an unknown field', 'endpointSelector: {}\ningress: [{ fromEndpoints: [{}], authentication: { mode: required, type: spire } }]', 'spec.ingress[0].authentication.type: unknown field'],
   ['authentication in a deny rule', 'endpointSelector: {}\ningressDeny: [{ fromEndpoints: [{}], authentication: { mode: required } }]', 'spec.ingressDeny[0].authentication: deny rules have no authentication'],
-  ['header mismatch actions on egress', 'endpointSelector: {}\negress: [{ toPorts: [{ ports: [{ port: "80", protocol: TCP }], rules: { http: [{ headerMatches: [{ name: x, value: y, mismatch: ADD }] }] } }] }]', 'spec.egress[0].toPorts[0].rules.http[0].headerMatches[0].mismatch: headerMatches mismatch actions on egress rules are not supported by Weft yet'],
   ['bad matchExpressions operator', 'endpointSelector: { matchExpressions: [{ key: app, operator: Is, values: [x] }] }', 'must be In, NotIn, Exists or DoesNotExist'],
 ];
 

@@ -81,6 +81,17 @@ function egressPolicy(storePaths: string[], backendPaths: string[]): Manifest {
   };
 }
 
+/** Pod A's egress rule towards the world with a headerMatches mismatch action: REPLACE X-Token on GET /public. */
+function worldActionsPolicy(): Manifest {
+  return {
+    apiVersion: 'cilium.io/v2', kind: 'CiliumNetworkPolicy', source, metadata: { name: 'frontend-world', namespace: 'shop' },
+    spec: {
+      endpointSelector: { matchLabels: { app: 'frontend' } },
+      egress: [{ toEntities: ['world'], toPorts: [{ ports: [{ port: '80', protocol: 'TCP' }], rules: { http: [{ method: 'GET', path: '/public.*', headerMatches: [{ name: 'X-Token', value: 't0k', mismatch: 'REPLACE' }] }] } }] }],
+    },
+  };
+}
+
 /** Machines outside the cluster (namespaces this test creates, addresses from the documentation ranges). */
 const WORLD = { w1: '192.0.2.80', w2: '198.51.100.80', w3: '198.51.100.200' };
 
@@ -147,10 +158,11 @@ if (unavailable) {
     return translation;
   };
 
-  const get = (from: string, url: string): { status: number; body: string } => {
+  /** One request with curl from a pod; `headers`: `Name: value` lines to send. */
+  const get = (from: string, url: string, ...headers: string[]): { status: number; body: string } => {
     let out: string;
     try {
-      out = inNs(topo!.pod(from).ns, 'curl', '-s', '-m', '3', '-w', '\n%{http_code}', url);
+      out = inNs(topo!.pod(from).ns, 'curl', '-s', '-m', '3', '-w', '\n%{http_code}', ...headers.flatMap((h) => ['-H', h]), url);
     } catch (err) {
       // curl fails (timeout, refused) with what it printed: status 000.
       out = (err as { stdout?: string }).stdout ?? '\n000';
@@ -492,6 +504,20 @@ if (unavailable) {
     const [byFar] = await logged('/public/a-far2', 1, 'access-n2.log', (e) => e.responseCode === 403);
     t.like(byFar, { direction: 'ingress', destinationEndpoint: 'shop/far-backend', verdict: 'DENIED', reason: 'denied:l7' });
     t.true(byFar.sourceAddress.startsWith(`${a.ip4}:`), byFar.sourceAddress);
+    t.deepEqual(nacks, []);
+  });
+
+  test.serial('egress headerMatches mismatch actions in the client\'s own chain: the world server receives the replaced header; the log names the action', async (t) => {
+    apply([...pods, store, policy(['/public.*']), worldActionsPolicy()]);
+    const a = topo!.pod('frontend');
+    const replaced = await eventually(() => {
+      const r = get('frontend', `http://${WORLD.w1}/public/token`, 'X-Token: guess', 'X-Echo: x-token');
+      return r.status === 200 && r.body.endsWith('x-token=t0k') ? r : undefined;
+    }, 20_000, 'the replaced token at the world server');
+    t.is(replaced.body, `w1 ${a.ip4} /public/token x-token=t0k`);
+    t.is(get('frontend', `http://${WORLD.w1}/private/token`).status, 403, 'the rule still allows only GET /public…');
+    const [entry] = await logged('/public/token', 1, 'access.log', (e) => e.headerMismatches.length > 0);
+    t.like(entry, { direction: 'egress', sourceEndpoint: 'shop/frontend', destinationAddress: WORLD.w1, verdict: 'FORWARDED', headerMismatches: [{ action: 'REPLACE', header: 'x-token' }] });
     t.deepEqual(nacks, []);
   });
 }

@@ -37,7 +37,7 @@ import { accessLogServiceResources, grpcAccessLog, type AccessLogServiceTarget, 
 import { formatPrefix, parsePrefix, prefixKey, prefixWithin, type Prefix } from './cidr.js';
 import { MESH_INBOUND_RBAC_FILTER, POLICY_REQUEST_HANDLING } from './http-hardening.js';
 import { spiffeIdentities } from './spiffe-identities.js';
-import { HEADER_ACTIONS_FILTER, HEADER_MISMATCH_METADATA, HEADER_RULES_FILTER, HeaderActionsError, headerActionsConfig, headerMatchValue } from './header-actions.js';
+import { EGRESS_HEADER_ACTIONS_FILTER, EGRESS_HEADER_RULES_FILTER, EGRESS_HEADER_RULES_PREFIX, HEADER_ACTIONS_FILTER, HEADER_MISMATCH_METADATA, HEADER_RULES_FILTER, HeaderActionsError, headerActionsConfig, headerMatchValue, type ActionsSide } from './header-actions.js';
 import { RESERVED_HOST, RESERVED_WORLD, type Endpoint, type IdentityTable } from './identities.js';
 import { action, addressIn, all, DESTINATION_IP_INPUT, exactPredicate, NEVER, PEER_URI_SAN_INPUT, peerSpiffeIdIn, presentPredicate, regexPredicate, SOURCE_IP_INPUT, type OnMatch, type Predicate } from './matchers.js';
 import { decide, hasHeaderActions, portMatches, type Decision, type DirectionPolicy, type PolicyModel } from './model.js';
@@ -180,6 +180,9 @@ const INGRESS_BY_SOURCE: Classifier = { input: SOURCE_IP_INPUT, prefix: '' };
 const EGRESS_BY_DESTINATION: Classifier = { input: DESTINATION_IP_INPUT, prefix: EGRESS_DECISION_PREFIX };
 /** An ingress chain: the destination is fixed, the clients with egress rules are told apart by their address. */
 const EGRESS_BY_SOURCE: Classifier = { input: SOURCE_IP_INPUT, prefix: EGRESS_DECISION_PREFIX };
+/** The clients' egress header actions: in a client's own egress chain by destination, in a destination's chain by client. */
+const EGRESS_ACTIONS_BY_DESTINATION: ActionsSide = { prefix: EGRESS_HEADER_RULES_PREFIX, input: DESTINATION_IP_INPUT };
+const EGRESS_ACTIONS_BY_SOURCE: ActionsSide = { prefix: EGRESS_HEADER_RULES_PREFIX, input: SOURCE_IP_INPUT };
 
 /** What a peer class's decision does with a request: refuse it, allow it, or match it against its L7 rules. */
 function decisionOnMatch(d: Decision, secrets: ReadonlyMap<string, string>, prefix = ''): OnMatch {
@@ -290,11 +293,11 @@ export function portPolicy(model: PolicyModel, dp: DirectionPolicy, port: number
   const shadow: Matcher = Object.keys(map).length
     ? { matcher_tree: { input: by.input, exact_match_map: { map } }, on_no_match: action(UNLISTED, true) }
     : { matcher_list: { matchers: [{ predicate: presentPredicate(':method'), on_match: action(UNLISTED, true) }] }, on_no_match: action(UNLISTED, true) };
-  if (dp.direction === 'egress') return { rbac: { matcher, shadow_matcher: shadow, shadow_rules_stat_prefix: EGRESS_RULES_PREFIX } };
-  const rbac: RBAC = { matcher, shadow_matcher: shadow };
+  const rbac: RBAC = dp.direction === 'egress' ? { matcher, shadow_matcher: shadow, shadow_rules_stat_prefix: EGRESS_RULES_PREFIX } : { matcher, shadow_matcher: shadow };
   // The classifier sees the peer classes in the same order as the enforcing matcher, so that an address
   // falls in the same class in both (a more specific world prefix before a wider one).
-  const headerActions = headerActionsConfig(groups.map((g) => ({ prefixes: g.prefixes, rules: actionRules(g.decision) })), secrets);
+  const side: ActionsSide | undefined = dp.direction === 'egress' ? EGRESS_ACTIONS_BY_DESTINATION : undefined;
+  const headerActions = headerActionsConfig(groups.map((g) => ({ prefixes: g.prefixes, rules: actionRules(g.decision) })), secrets, side);
   return headerActions ? { rbac, headerActions } : { rbac };
 }
 
@@ -322,19 +325,31 @@ function clientsWithEgressRules(model: PolicyModel): Map<number, DirectionPolicy
  * veth, and listing them would make every destination port's configuration grow with the number of clients.
  */
 export function clientsEgressRbac(model: PolicyModel, destination: Endpoint, port: number, secrets: ReadonlyMap<string, string>, datapathDrops = false): RBAC | undefined {
+  return clientsEgressPolicy(model, destination, port, secrets, datapathDrops)?.rbac;
+}
+
+/**
+ * clientsEgressRbac, and the configuration of the clients' egress header actions (keyed by the client's address)
+ * when some client's rules for this port have headerMatches mismatch actions. Throws HeaderActionsError when
+ * those rules are beyond what Weft supports.
+ */
+export function clientsEgressPolicy(model: PolicyModel, destination: Endpoint, port: number, secrets: ReadonlyMap<string, string>, datapathDrops = false): { rbac: RBAC; headerActions?: { rbac: RBAC; lua: string } } | undefined {
   const { addresses } = identityIndex(model.table);
   const byDecision = new Map<string, PeerGroup>();
   for (const [identity, dp] of [...clientsWithEgressRules(model)].sort(([a], [b]) => a - b)) {
     const decision = decide(dp, { identity: destination.identity }, port, 'TCP');
     const sig = signature(decision);
-    // Headers actions are refused on egress (parse.ts), so an allowed peer without L7 rules is plainly allowed.
+    // A client allowed without L7 rules (and without header actions to run) is plainly allowed.
     if (sig === 'allow' || (datapathDrops && decision.verdict === 'deny')) continue;
     const g = byDecision.get(sig) ?? byDecision.set(sig, { prefixes: [], decision, label: sig }).get(sig)!;
     g.prefixes.push(...(addresses.get(identity)?.prefixes ?? []));
   }
   if (byDecision.size === 0) return undefined;
-  const matcher: Matcher = { matcher_list: fieldMatchers([...byDecision.values()], secrets, EGRESS_BY_SOURCE), on_no_match: action(`${EGRESS_DECISION_PREFIX}allowed`, true) };
-  return { matcher, shadow_rules_stat_prefix: EGRESS_RULES_PREFIX };
+  const groups = [...byDecision.values()];
+  const matcher: Matcher = { matcher_list: fieldMatchers(groups, secrets, EGRESS_BY_SOURCE), on_no_match: action(`${EGRESS_DECISION_PREFIX}allowed`, true) };
+  const rbac: RBAC = { matcher, shadow_rules_stat_prefix: EGRESS_RULES_PREFIX };
+  const headerActions = headerActionsConfig(groups.map((g) => ({ prefixes: g.prefixes, rules: actionRules(g.decision) })), secrets, EGRESS_ACTIONS_BY_SOURCE);
+  return headerActions ? { rbac, headerActions } : { rbac };
 }
 
 /** Whether some client's egress HTTP rules apply to connections to this endpoint port (standalone: a listener is needed). */
@@ -508,6 +523,9 @@ function hcm(name: string, accessLogPath: string, als: boolean, direction: Direc
       // The client's egress rules first (the request leaves the client before it reaches the destination):
       // off unless the virtual host enables it; its metadata keys are prefixed (the access log reads them).
       { name: EGRESS_RBAC_FILTER, disabled: true, typed_config: packAny('envoy.extensions.filters.http.rbac.v3.RBAC', { shadow_rules_stat_prefix: EGRESS_RULES_PREFIX } satisfies RBAC) },
+      // The client's headerMatches mismatch actions, before the destination's rules see the request.
+      { name: EGRESS_HEADER_RULES_FILTER, disabled: true, typed_config: packAny('envoy.extensions.filters.http.rbac.v3.RBAC', {} satisfies RBAC) },
+      { name: EGRESS_HEADER_ACTIONS_FILTER, disabled: true, typed_config: packAny('envoy.extensions.filters.http.lua.v3.Lua', {} satisfies Lua) },
       { name: RBAC_FILTER, typed_config: packAny('envoy.extensions.filters.http.rbac.v3.RBAC', base) },
       // headerMatches mismatch actions: off unless the virtual host's policy has some (header-actions.ts).
       { name: HEADER_RULES_FILTER, disabled: true, typed_config: packAny('envoy.extensions.filters.http.rbac.v3.RBAC', {} satisfies RBAC) },
@@ -601,15 +619,19 @@ function ingressL7(model: PolicyModel, endpoint: Endpoint, opts: EnvoyL7Options,
       out.problems.push(`port ${port} is not proxied: ${err.message}`);
       continue;
     }
-    const perFilter: Record<string, Any> = { [RBAC_FILTER]: rbacPerRoute(policy.rbac) };
     // Envoy picks this chain for every connection to the port: the clients' egress rules apply here too.
-    const egress = clientsEgressRbac(model, endpoint, port, opts.secrets, opts.transparent !== undefined);
-    if (egress) perFilter[EGRESS_RBAC_FILTER] = enable(rbacPerRoute(egress));
-    if (policy.headerActions) {
-      // Enables the two filters the listener has disabled, for this virtual host only.
-      perFilter[HEADER_RULES_FILTER] = enable(rbacPerRoute(policy.headerActions.rbac));
-      perFilter[HEADER_ACTIONS_FILTER] = enable(packAny('envoy.extensions.filters.http.lua.v3.LuaPerRoute', { source_code: { inline_string: policy.headerActions.lua } } satisfies LuaPerRoute));
+    let egress: ReturnType<typeof clientsEgressPolicy>;
+    try {
+      egress = clientsEgressPolicy(model, endpoint, port, opts.secrets, opts.transparent !== undefined);
+    } catch (err) {
+      if (!(err instanceof HeaderActionsError)) throw err;
+      out.problems.push(`port ${port} is not proxied: clients' egress rules: ${err.message}`);
+      continue;
     }
+    const perFilter: Record<string, Any> = { [RBAC_FILTER]: rbacPerRoute(policy.rbac) };
+    if (egress) perFilter[EGRESS_RBAC_FILTER] = enable(rbacPerRoute(egress.rbac));
+    enableHeaderActions(perFilter, egress?.headerActions, EGRESS_HEADER_RULES_FILTER, EGRESS_HEADER_ACTIONS_FILTER);
+    enableHeaderActions(perFilter, policy.headerActions, HEADER_RULES_FILTER, HEADER_ACTIONS_FILTER);
     const routes = policyRoutes(name, perFilter, opts.transparent ? ORIGINAL_DESTINATION_CLUSTER : name, endpoint, port);
     out.listeners.push({ name, endpoint: endpoint.name, address, port, backend, ...(opts.mesh ? { meshRoute: meshRouteName(endpoint, port) } : {}) });
     if (opts.mesh) {
@@ -637,6 +659,13 @@ function ingressL7(model: PolicyModel, endpoint: Endpoint, opts: EnvoyL7Options,
   }
 }
 
+/** Enables a pair of header-action filters the listener has disabled (classifier, Lua), for one virtual host only. */
+function enableHeaderActions(perFilter: Record<string, Any>, config: { rbac: RBAC; lua: string } | undefined, rulesFilter: string, actionsFilter: string): void {
+  if (!config) return;
+  perFilter[rulesFilter] = enable(rbacPerRoute(config.rbac));
+  perFilter[actionsFilter] = enable(packAny('envoy.extensions.filters.http.lua.v3.LuaPerRoute', { source_code: { inline_string: config.lua } } satisfies LuaPerRoute));
+}
+
 /**
  * Transparent mode: one chain per destination port of the endpoint's egress HTTP rules, for the connections it
  * opens (source: its addresses; any destination). The datapath redirects exactly those (controller.ts). A
@@ -653,9 +682,17 @@ function egressL7(model: PolicyModel, endpoint: Endpoint, opts: EnvoyL7Options, 
   }
   for (const port of ports) {
     const name = listenerName(endpoint, port, 'egress');
-    const policy = portPolicy(model, dp, port, opts.secrets);
+    let policy: ReturnType<typeof portPolicy>;
+    try {
+      policy = portPolicy(model, dp, port, opts.secrets);
+    } catch (err) {
+      if (!(err instanceof HeaderActionsError)) throw err;
+      out.problems.push(`egress port ${port} is not proxied: ${err.message}`);
+      continue;
+    }
     // The destination's ingress rules are not this chain's: a destination with L7 ingress rules has its own chain.
     const perFilter: Record<string, Any> = { [RBAC_FILTER]: rbacPerRoute(), [EGRESS_RBAC_FILTER]: enable(rbacPerRoute(policy.rbac)) };
+    enableHeaderActions(perFilter, policy.headerActions, EGRESS_HEADER_RULES_FILTER, EGRESS_HEADER_ACTIONS_FILTER);
     const connectionManager = { name: HCM_FILTER, typed_config: packAny(HCM_TYPE, hcm(name, opts.accessLogPath, opts.accessLogService !== undefined, 'egress')) };
     out.chains.push({ name, filter_chain_match: { destination_port: { value: port }, source_prefix_ranges: endpoint.ips.map(hostPrefix) }, filters: [connectionManager] });
     out.resources.push(routeConfigurationResource(policyRoutes(name, perFilter, ORIGINAL_DESTINATION_CLUSTER, endpoint, port, 'egress')));

@@ -19,10 +19,16 @@
 // order, checks their header conditions (exact or presence, which Lua does exactly) on the current headers,
 // and applies the actions. Mismatches are recorded in dynamic metadata for the access log, by action and
 // header name (values stay out: they may come from Secrets, which Cilium's log redacts).
+//
+// Egress rules (the client's) have their own pair of filters, before the destination's policy filter: the
+// client's proxy edits the request before it leaves, and the destination's rules see the edited request. In
+// the client's own egress chain the classifier keys on the destination address, in a destination's chain (where
+// the clients' egress rules apply too) on the client's address; its metadata keys have their own prefix.
 import type { RBAC } from '../generated/envoy/extensions/filters/http/rbac/v3/RBAC.js';
 import type { Matcher } from '../generated/xds/type/matcher/v3/Matcher.js';
+import type { TypedExtensionConfig } from '../generated/xds/core/v3/TypedExtensionConfig.js';
 import type { Prefix } from './cidr.js';
-import { action, all, isLiteral, regexPredicate, sourceIn, type OnMatch, type Predicate } from './matchers.js';
+import { action, addressIn, all, isLiteral, regexPredicate, SOURCE_IP_INPUT, type OnMatch, type Predicate } from './matchers.js';
 import { re2Matches } from './regex.js';
 import type { HeaderMatch, HttpRule } from './types.js';
 
@@ -32,6 +38,18 @@ export const HEADER_RULES_FILTER = 'weft.l7policy.header-rules';
 export const HEADER_ACTIONS_FILTER = 'weft.l7policy.header-actions';
 /** Prefix of the classifying filter's dynamic metadata keys, so they do not overwrite the policy filter's. */
 export const HEADER_RULES_PREFIX = 'weft_header_rules_';
+/** The same pair of filters for the clients' egress rules (before the destination's policy filter). */
+export const EGRESS_HEADER_RULES_FILTER = 'weft.l7policy.egress-header-rules';
+export const EGRESS_HEADER_ACTIONS_FILTER = 'weft.l7policy.egress-header-actions';
+export const EGRESS_HEADER_RULES_PREFIX = 'weft_egress_header_rules_';
+
+/** Which rules a classifier serves: its metadata key prefix, and the address that tells the peers apart. */
+export interface ActionsSide {
+  prefix: string;
+  input: TypedExtensionConfig;
+}
+
+export const INGRESS_ACTIONS: ActionsSide = { prefix: HEADER_RULES_PREFIX, input: SOURCE_IP_INPUT };
 /** Dynamic metadata the Lua filter writes: namespace and key of the mismatches, e.g. `LOG:x-want,ADD:x-token`. */
 export const HEADER_MISMATCH_METADATA = { namespace: 'weft.l7policy', key: 'header_mismatches' } as const;
 /** Matchers in one peer class's classifier, at most (it branches on every combination of conditions that can hold together). */
@@ -114,8 +132,8 @@ function classify(group: number, conditions: Condition[], budget: { left: number
   return { matcher: { matcher_list: { matchers }, on_no_match: leaf() } };
 }
 
-/** The Lua program: generic code after a generated table of each peer class's rules. */
-const LUA_CODE = `
+/** The Lua program: generic code after a generated table of each peer class's rules (`prefix`: the classifier's). */
+const luaCode = (prefix: string): string => `
 local function value_of(headers, name)
   return headers:get(name)
 end
@@ -149,7 +167,7 @@ end
 
 local function run(handle)
   local md = handle:streamInfo():dynamicMetadata():get("envoy.filters.http.rbac")
-  local id = md and md["${HEADER_RULES_PREFIX}shadow_effective_policy_id"]
+  local id = md and md["${prefix}shadow_effective_policy_id"]
   if id == nil then return end
   local class, bits = string.match(id, "^(%d+):([01]*)$")
   local rules = class and CLASSES[tonumber(class)]
@@ -162,6 +180,10 @@ local function run(handle)
     end
   end
   if #log > 0 then
+    -- After the client's egress actions, the destination's: one list, in the order they ran.
+    local logged = handle:streamInfo():dynamicMetadata():get("${HEADER_MISMATCH_METADATA.namespace}")
+    local before = logged and logged["${HEADER_MISMATCH_METADATA.key}"]
+    if before ~= nil then table.insert(log, 1, before) end
     handle:streamInfo():dynamicMetadata():set("${HEADER_MISMATCH_METADATA.namespace}", "${HEADER_MISMATCH_METADATA.key}", table.concat(log, ","))
   end
 end
@@ -197,7 +219,7 @@ function luaRule(rule: HttpRule, bit: number | undefined, secrets: ReadonlyMap<s
  * undefined when no peer's rules have actions. Throws HeaderActionsError when a peer's rules with actions
  * need a classifier of more than MAX_CLASSIFIER_MATCHERS matchers.
  */
-export function headerActionsConfig(classes: ActionPeers[], secrets: ReadonlyMap<string, string>): { rbac: RBAC; lua: string } | undefined {
+export function headerActionsConfig(classes: ActionPeers[], secrets: ReadonlyMap<string, string>, side: ActionsSide = INGRESS_ACTIONS): { rbac: RBAC; lua: string } | undefined {
   const matchers: NonNullable<Matcher['matcher_list']>['matchers'] = [];
   const tables: string[] = [];
   const last = classes.findLastIndex((c) => c.prefixes.length > 0 && c.rules.length > 0);
@@ -205,7 +227,7 @@ export function headerActionsConfig(classes: ActionPeers[], secrets: ReadonlyMap
     if (c.prefixes.length === 0) continue;
     // A class without actions still claims its addresses, as in the enforcing matcher (first match wins).
     if (c.rules.length === 0) {
-      matchers.push({ predicate: sourceIn(c.prefixes), on_match: action('none', true) });
+      matchers.push({ predicate: addressIn(c.prefixes, side.input), on_match: action('none', true) });
       continue;
     }
     const index = tables.length + 1;
@@ -231,12 +253,12 @@ export function headerActionsConfig(classes: ActionPeers[], secrets: ReadonlyMap
       throw new HeaderActionsError(`${policies}: the HTTP rules with headerMatches mismatch actions for one peer have too many method/path/host regular expressions that can match together (the classifier would need more than ${MAX_CLASSIFIER_MATCHERS} matchers)`);
     }
     tables.push(`  [${index}] = {\n    ${rules.join(',\n    ')},\n  },`);
-    matchers.push({ predicate: sourceIn(c.prefixes), on_match: classifier });
+    matchers.push({ predicate: addressIn(c.prefixes, side.input), on_match: classifier });
   }
   if (tables.length === 0) return undefined;
   const rbac: RBAC = {
-    shadow_rules_stat_prefix: HEADER_RULES_PREFIX,
+    shadow_rules_stat_prefix: side.prefix,
     shadow_matcher: { matcher_list: { matchers }, on_no_match: action('none', true) },
   };
-  return { rbac, lua: `-- Generated by Weft: rules with headerMatches mismatch actions, by peer class, in evaluation order.\nlocal CLASSES = {\n${tables.join('\n')}\n}\n${LUA_CODE}` };
+  return { rbac, lua: `-- Generated by Weft: rules with headerMatches mismatch actions, by peer class, in evaluation order.\nlocal CLASSES = {\n${tables.join('\n')}\n}\n${luaCode(side.prefix)}` };
 }

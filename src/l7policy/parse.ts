@@ -182,11 +182,6 @@ function parsePortRule(v: unknown, field: string, deny: boolean, direction: Dire
     if (p.port === 0) throw new PolicyError(`${field}.ports[${i}].port`, 'L7 rules can not be used when a port is 0');
   });
   const http = list(rules.http, `${at}.http`).map((r, i) => parseHttpRule(r, `${at}.http[${i}]`, namespace));
-  // Egress chains enforce the rules' conditions; the header actions' second step (header-actions.ts) is
-  // per destination port and keyed by the client, not written for egress yet.
-  http.forEach((r, i) => r.headerMatches.forEach((m, j) => {
-    if (direction === 'egress' && m.mismatch) throw new PolicyError(`${at}.http[${i}].headerMatches[${j}].mismatch`, 'headerMatches mismatch actions on egress rules are not supported by Weft yet');
-  }));
   return { ports, http };
 }
 

@@ -2,7 +2,8 @@
 //   serve <name> <tcp|udp> <port>...      answers each connection/datagram with "<name> <peer address>"
 //   serve <name> tcpecho <port>...         answers each line with "<name> <line>", keeping the connection
 //   connect <tcp|udp> <host> <port> <ms> [local port]  prints {"ok":true,"reply":...,"from":...} or {"ok":false,"error":...}
-//   http <name> <port>                     HTTP: answers every request with "<name> <peer address> <path>"
+//   http <name> <port>                     HTTP: answers every request with "<name> <peer address> <path>", then
+//                                          " <header>=<value>" for the header an `x-echo: <header>` asks for
 //   hold <host> <port>                     one TCP connection: sends each stdin line, prints each reply line
 //   udperr <host> <port> <ms>              a connected UDP socket sends once: {"ok":true,...} on a reply,
 //                                          {"ok":false,"error":"ECONNREFUSED"} when an ICMP error reaches it
@@ -16,7 +17,11 @@ const [mode, ...rest] = process.argv.slice(2);
 
 if (mode === 'http') {
   const [name, port] = rest;
-  http.createServer((req, res) => res.end(`${name} ${req.socket.remoteAddress} ${req.url}\n`)).listen(Number(port), '0.0.0.0', () => console.log('ready'));
+  const echoed = (req: http.IncomingMessage): string => {
+    const header = req.headers['x-echo'];
+    return typeof header === 'string' ? ` ${header}=${String(req.headers[header.toLowerCase()] ?? '')}` : '';
+  };
+  http.createServer((req, res) => res.end(`${name} ${req.socket.remoteAddress} ${req.url}${echoed(req)}\n`)).listen(Number(port), '0.0.0.0', () => console.log('ready'));
 } else if (mode === 'serve') {
   const [name, proto, ...ports] = rest;
   let pending = ports.length * 2;
