@@ -4,7 +4,7 @@
 // `weft operator` on the host and `weft agent` with its Envoy in the node's namespace, both as child processes; the
 // backend is an echo pod on the node. Traffic goes from the host to the Gateway's pool address on the cluster bridge.
 //
-//   node dist/bench/k8s-propagation.js [--size=quick|full] [--routes=100,1000] [--cluster=NAME --subnet=A.B.C.0/24]  (root)
+//   node dist/bench/k8s-propagation.js [--size=quick|full] [--routes=100,1000] [--cluster=NAME --subnet=A.B.C.0/24] [--trace]  (root)
 //
 // Baseline, measured in the same run, interleaved with the changes: the API server's create round trip for a
 // ConfigMap (what any controller pays to see an object exist), so the ratio says what Weft adds on top of the API.
@@ -67,6 +67,63 @@ class Window {
   }
 }
 
+/**
+ * --trace: the agent logs at debug level, and each create is broken down along its critical path from the agent's
+ * log lines (epoch ms): API server + watch → change seen → debounce → snapshot taken → translation and snapshot set
+ * → xDS response (RouteConfiguration) sent → Envoy's ACK → the first 200 seen by the poller.
+ */
+const TRACED = ['change seen', 'snapshot taken', 'configuration served', 'xDS response', 'xDS ACK'];
+
+class Trace {
+  private partial = '';
+  private readonly events: Array<{ time: number; msg: string; type?: string; translateMs?: number }> = [];
+  private readonly rows: number[][] = [];
+
+  feed(text: string): void {
+    const lines = (this.partial + text).split('\n');
+    this.partial = lines.pop() ?? '';
+    for (const line of lines) {
+      try {
+        const e = JSON.parse(line) as { time: number; msg: string; type?: string; translateMs?: number };
+        if (TRACED.includes(e.msg)) this.events.push(e);
+      } catch { /* not a log line */ }
+    }
+  }
+
+  private after(time: number, msg: string, type?: string): { time: number; translateMs?: number } | undefined {
+    return this.events.find((e) => e.time >= time && e.msg === msg && (type === undefined || e.type === type));
+  }
+
+  /** One create: from `created` (epoch ms) to the first 200 at `ok`. */
+  record(created: number, ok: number): void {
+    const seen = this.after(created, 'change seen');
+    const snap = seen && this.after(seen.time, 'snapshot taken');
+    // Translations are served in the order their snapshots were taken: the n-th snapshot's is the n-th served.
+    const nth = snap ? this.events.filter((e) => e.msg === 'snapshot taken').indexOf(snap as (typeof this.events)[number]) : -1;
+    const served = snap && this.events.filter((e) => e.msg === 'configuration served')[nth];
+    const sent = served && this.after(served.time, 'xDS response', 'RouteConfiguration');
+    const ack = sent && this.after(sent.time, 'xDS ACK', 'RouteConfiguration');
+    if (process.env.WEFT_BENCH_TRACE_EVENTS) {
+      console.log(`    +0 create … +${ok - created} 200: ${this.events.filter((e) => e.time >= created - 50 && e.time <= ok).map((e) => `${e.msg}${e.type ? ` ${e.type}` : ''}@${e.time - created}`).join(', ')}`);
+    }
+    if (!ack || ack.time > ok + 5) return; // not found (or a later change's): left out
+    this.rows.push([seen.time - created, snap.time - seen.time, served.translateMs ?? 0, served.time - snap.time, sent.time - served.time, ack.time - sent.time, ok - ack.time]);
+  }
+
+  summary(): string {
+    const names = ['API+watch', 'debounce', '(translation)', 'translate+set', 'to xDS send', 'Envoy to ACK', 'ACK to 200'];
+    const n = this.rows.length;
+    const out = names.map((name, i) => {
+      const s = stats(this.rows.map((r) => r[i]));
+      return `${name} p50 ${ms(s.p50)} p99 ${ms(s.p99)}`;
+    });
+    this.rows.length = 0;
+    return `breakdown (n=${n}, ms): ${out.join('; ')}`;
+  }
+}
+
+const trace = args.has('trace') ? new Trace() : undefined;
+
 const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
 function status(host: string, urlPath: string): Promise<number> {
@@ -96,12 +153,13 @@ function route(name: string, prefix: string): k8s.KubernetesObject & { spec: unk
   };
 }
 
-function spawnLogged(cmd: string, argv: string[], log: string): ChildProcess {
-  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+function spawnLogged(cmd: string, argv: string[], log: string, trace?: Trace): ChildProcess {
+  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], ...(trace ? { env: { ...process.env, WEFT_LOG_LEVEL: 'debug' } } : {}) });
   let tail = '';
   const keep = (d: Buffer) => (tail = (tail + d.toString()).slice(-4000));
   child.stdout.on('data', keep);
   child.stderr.on('data', keep);
+  if (trace) child.stderr.on('data', (d: Buffer) => trace.feed(d.toString()));
   child.once('exit', (code, signal) => {
     if (code !== 0 && signal !== 'SIGTERM') console.error(`${log} exited (${code ?? signal}); last output:\n${tail}`);
   });
@@ -137,7 +195,7 @@ async function main(): Promise<void> {
     ]) await objects.create(o);
     const operator = spawnLogged(process.execPath, ['--max-semi-space-size=16', mainJs, 'operator', '--kubeconfig', state.kubeconfig, '--gateway-address-pool', `${prefix}.200-${prefix}.210`], 'operator');
     const agent = spawnLogged('ip', ['netns', 'exec', node.netns, process.execPath, '--max-semi-space-size=16', mainJs, 'agent', '--kubeconfig', state.kubeconfig,
-      '--node', node.name, '--announce-interface', 'eth0'], 'agent');
+      '--node', node.name, '--announce-interface', 'eth0'], 'agent', trace);
     children.push(operator, agent);
     await until(gatewayIp, '/nothing-yet', 404);
     const pids = { operator: operator.pid!, agent: agent.pid! };
@@ -165,8 +223,10 @@ async function main(): Promise<void> {
         await objects.delete(cms(i));
         const r = route(`new-${i}`, `/new-${i}`);
         const c0 = performance.now();
+        const created = Date.now();
         await objects.create(r);
         const served = await until(gatewayIp, `/new-${i}/x`, 200);
+        if (i >= WARMUP) trace?.record(created, Date.now());
         await objects.delete(r);
         await until(gatewayIp, `/new-${i}/x`, 404);
         if (i < WARMUP) continue;
@@ -179,6 +239,7 @@ async function main(): Promise<void> {
         `baseline (API create round trip) p50 ${ms(base.p50)} p99 ${ms(base.p99)} ms; ×${(l.p50 / base.p50).toFixed(1)} p50, ×${(l.p99 / base.p99).toFixed(1)} p99`);
       console.log(`  scale-up: ${scaleUp}`);
       console.log(`  steady (5 s idle): ${steadyLine}`);
+      if (trace) console.log(`  ${trace.summary()}`);
     }
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');

@@ -118,3 +118,31 @@ test('RouteConfigurations assembled from encoded routes are byte-identical to en
   }
   t.true(checked > 20, `only ${checked} route configurations checked`);
 });
+
+/** The IR route objects of a translation, in order. */
+function irRoutes(t: Translation): object[] {
+  return t.ir.httpListeners.flatMap((l) => l.virtualHosts.flatMap((vh) => vh.routes));
+}
+
+test('a ConfigMap no BackendTLSPolicy names leaves every route translation cached; a named one does not', (t) => {
+  const cache = new TranslationCache();
+  const manifests = mediumManifests();
+  const before = translateManifests(manifests, [], { cache });
+  // In Kubernetes mode every ConfigMap of the cluster is an input (a controller's, a leader lock's).
+  const unrelated: Manifest = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'someone-elses', namespace: 'team-0' }, data: { a: 'b' }, source: { file: 'x.yaml', line: 1 } };
+  const after = translateManifests([...manifests, unrelated], [], { cache });
+  t.deepEqual(comparable(after), comparable(translateManifests([...manifests, unrelated])));
+  const reused = irRoutes(after).filter((r, i) => r === irRoutes(before)[i]).length;
+  t.true(irRoutes(before).length > 100);
+  t.is(reused, irRoutes(before).length, 'route translations redone for an unrelated ConfigMap');
+
+  // A policy names `no-such-ca`: the ConfigMap appearing must reach the policy's resolution (and its status).
+  const text = readFileSync(path.join(GOLDEN_DIR, 'tls-backend-tls-policy.tmpl.yaml'), 'utf8');
+  const policyCase = parseManifests('policy.yaml', text).manifests;
+  const named: Manifest = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'no-such-ca', namespace: 'default' }, data: { 'ca.crt': 'not a certificate' }, source: { file: 'x.yaml', line: 1 } };
+  const policyCache = new TranslationCache();
+  const withoutCa = translateManifests(policyCase, [], { cache: policyCache });
+  const withCa = translateManifests([...policyCase, named], [], { cache: policyCache });
+  t.deepEqual(comparable(withCa), comparable(translateManifests([...policyCase, named])));
+  t.notDeepEqual(withCa.statuses, withoutCa.statuses, 'the named ConfigMap changed nothing: the case does not test the cache');
+});

@@ -2,7 +2,10 @@
 // names valid for a Service whatever the Gateway's name, one EndpointSlice per address family, and the comparison
 // with live objects that decides whether to apply. The operator's use of them runs against the real API server in
 // test/kubernetes-operator.test.ts.
+import * as k8s from '@kubernetes/client-node';
 import test from 'ava';
+import { GatewayInfrastructureWriter } from '../src/kubernetes/gateway-infrastructure-writer.js';
+import { silentLogger } from '../src/log/logger.js';
 import { desiredGatewayInfrastructure, gatewayServiceName, infrastructureUpToDate, staleInfrastructure } from '../src/kubernetes/gateway-infrastructure.js';
 import type { KubeObject } from '../src/kubernetes/informers.js';
 
@@ -62,4 +65,28 @@ test('up to date: label order and server defaults do not matter; a changed label
   const leftover = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'weft-gateway-old', namespace: 'ns', labels: { 'gateway.networking.k8s.io/gateway-name': 'old', 'app.kubernetes.io/managed-by': 'weft-operator' } } } as KubeObject;
   const someoneElses = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'cilium-gateway-old', namespace: 'ns', labels: { 'gateway.networking.k8s.io/gateway-name': 'old' } } } as KubeObject;
   t.deepEqual(staleInfrastructure([asKube(service)!, asKube(slice)!], [asKube(service)!, leftover, someoneElses]).map((o) => o.metadata?.name), ['weft-gateway-old']);
+});
+
+// The operator runs the writer after every status write landing (a thousand while a thousand routes' statuses are
+// written): a pass with the inputs of the last one that found everything up to date does nothing at all.
+test('writer: a pass with the same desired objects and live versions as the last settled one is skipped; a new live version or a failure is looked at again', async (t) => {
+  // No API server (a refused loopback port): a pass that tried to apply would count a failure.
+  const kc = new k8s.KubeConfig();
+  kc.loadFromOptions({ clusters: [{ name: 'none', server: 'https://127.0.0.1:1' }], users: [{ name: 'none' }], contexts: [{ name: 'none', cluster: 'none', user: 'none' }], currentContext: 'none' });
+  const writer = new GatewayInfrastructureWriter(kc, silentLogger);
+  const gateway = { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'gw', namespace: 'ns', uid: 'u-1' }, spec: { listeners: [{ port: 80 }] } } as KubeObject;
+  const desired = desiredGatewayInfrastructure([{ gateway, addresses: ['10.0.0.1'] }]);
+  const live = new Map(desired.map((o) => [`${o.kind}/${o.metadata?.name}`, { ...structuredClone(o), metadata: { ...structuredClone(o.metadata), resourceVersion: '1' } }]));
+  const pass = () => writer.write(desiredGatewayInfrastructure([{ gateway, addresses: ['10.0.0.1'] }]), [...live.values()], (kind, _ns, name) => live.get(`${kind}/${name}`));
+
+  t.like(await pass(), { applied: 0, failed: 0, skipped: false }, 'the first pass compares');
+  t.like(await pass(), { applied: 0, failed: 0, skipped: true }, 'nothing changed: skipped');
+  const slice = live.get('EndpointSlice/weft-gateway-gw-ipv4')!;
+  live.set('EndpointSlice/weft-gateway-gw-ipv4', { ...slice, metadata: { ...slice.metadata, resourceVersion: '2' } });
+  t.like(await pass(), { applied: 0, failed: 0, skipped: false }, 'a new live version is compared');
+  t.like(await pass(), { skipped: true });
+  live.delete('Service/weft-gateway-gw');
+  t.like(await pass(), { failed: 1, skipped: false }, 'the missing Service is applied (and fails: no API server)');
+  t.like(await pass(), { failed: 1, skipped: false }, 'a failed pass is not settled: the next one tries again');
+  writer.forget();
 });

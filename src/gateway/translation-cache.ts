@@ -5,9 +5,20 @@ import { BackendResolver } from './backends.js';
 import type { HttpRouteIR } from '../ir/model.js';
 import type { RankedRoute, TranslatedHttpRoute } from './httproute.js';
 
-/** What a route's translation reads besides the route itself (see BackendResolver; BackendTLSPolicies and their CA ConfigMaps too). */
+/**
+ * What a route's translation reads besides the route itself (see BackendResolver; BackendTLSPolicies and the CA
+ * ConfigMaps they name too). Only ConfigMaps a policy names: in Kubernetes mode every ConfigMap of the cluster is
+ * an input, and any of them changing (a controller's, a leader lock's) re-translated every route.
+ */
 function backendWorld(inputs: Inputs): readonly object[] {
-  return [...inputs.services, ...inputs.endpointSlices, ...inputs.referenceGrants, ...inputs.backendTlsPolicies, ...inputs.configMaps];
+  const named = new Set<string>();
+  for (const p of inputs.backendTlsPolicies) {
+    for (const ref of p.spec.validation?.caCertificateRefs ?? []) {
+      if ((ref.group ?? '') === '' && ref.kind === 'ConfigMap') named.add(`${p.metadata.namespace ?? 'default'}/${ref.name}`);
+    }
+  }
+  const configMaps = named.size ? inputs.configMaps.filter((c) => named.has(`${c.metadata.namespace ?? 'default'}/${c.metadata.name}`)) : [];
+  return [...inputs.services, ...inputs.endpointSlices, ...inputs.referenceGrants, ...inputs.backendTlsPolicies, ...configMaps];
 }
 
 function sameObjects(a: readonly object[], b: readonly object[]): boolean {

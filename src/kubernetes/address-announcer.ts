@@ -9,6 +9,8 @@ const run = promisify(execFile);
 
 export class AddressAnnouncer {
   readonly label: string;
+  /** What the last completed announce() left on the interface. */
+  private announced: Set<string> | undefined;
 
   constructor(private readonly iface: string, private readonly log: Logger) {
     // Address labels must start with the interface name and fit in 15 characters.
@@ -24,9 +26,16 @@ export class AddressAnnouncer {
     return found;
   }
 
-  /** Makes the interface carry exactly `addresses` under this announcer's label. */
+  /**
+   * Makes the interface carry exactly `addresses` under this announcer's label. The agent calls this before serving
+   * each translation: when the set is the one the last call left in place, nothing runs (an `ip` process per
+   * translation cost tens of milliseconds on the path from a new route to Envoy, more on a busy node). So an address
+   * someone else removes comes back only with the next change of the set (or an agent restart).
+   */
   async announce(addresses: Iterable<string>): Promise<void> {
     const want = new Set(addresses);
+    if (this.announced && this.announced.size === want.size && [...want].every((ip) => this.announced!.has(ip))) return;
+    this.announced = undefined; // unknown until this call completes (an `ip` failure leaves it so: the next call looks again)
     const have = await this.current();
     for (const ip of want) {
       if (have.has(ip)) continue;
@@ -38,6 +47,7 @@ export class AddressAnnouncer {
       await this.ip('addr', 'del', `${ip}/32`, 'dev', this.iface);
       this.log.info({ address: ip, interface: this.iface }, 'withdrawing Gateway address');
     }
+    this.announced = want;
   }
 
   async withdrawAll(): Promise<void> {

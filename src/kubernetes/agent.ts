@@ -29,7 +29,7 @@ import type { NodeMesh } from './node-mesh.js';
 import type { MeshRedirect } from '../datapath/controller.js';
 import { KubernetesSource } from './source.js';
 import type { L7Options } from '../l7policy/translate.js';
-import { TypeUrl } from '../xds/type-urls.js';
+import { shortTypeName, TypeUrl } from '../xds/type-urls.js';
 import { meshPolicyRoutes } from './mesh-view.js';
 import { POD_KIND, POLICY_KINDS, TRANSLATED_KINDS, type WatchedKind } from './watched-kinds.js';
 
@@ -124,7 +124,12 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
     // A socket left by an agent that did not stop cleanly would make listen() fail.
     rmSync(socket, { force: true });
     this.server = new XdsServer({ cache: this.cache, logger: this.log, metrics: this.metrics });
-    this.server.on('ack', () => this.checkSynced());
+    this.server.on('ack', (e) => {
+      this.log.debug({ type: shortTypeName(e.typeUrl), nonce: e.nonce, latencyMs: Math.round(e.latencyMs * 10) / 10 }, 'xDS ACK');
+      this.checkSynced();
+    });
+    // With WEFT_LOG_LEVEL=debug, the steps from a change to Envoy's ACK (bench/k8s-propagation.ts --trace reads them).
+    this.server.on('response', (e) => this.log.debug({ type: shortTypeName(e.typeUrl), nonce: e.nonce, resources: e.resourceNames.length, removed: e.removedNames.length }, 'xDS response'));
     // An Envoy that reconnects (after an agent restart) already holds the configuration: nothing is sent, so no ACK
     // comes; what it declares holding is what tells that it is in sync.
     this.server.on('held', () => this.checkSynced());
@@ -178,7 +183,9 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
       ...(this.opts.l7 ? { l7: { accessLogPath: this.l7AccessLogPath, ...this.opts.l7, ...(this.opts.mesh ? { mesh: { trustDomain: this.opts.mesh.opts.trustDomain } } : {}) } } : {}),
       gatewayAddress: (g) => statusAddress(source.object('Gateway', g.namespace, g.name)),
     };
+    const t0 = performance.now();
     const translation = this.translationMetrics.timed(() => translateManifests(manifests, [], this.opts.flows?.translateOptions(options) ?? options));
+    const translateMs = Math.round((performance.now() - t0) * 10) / 10;
     this.certificates = irCertificates(translation.ir);
     // Each problem is logged once while it lasts (the operator reports Gateway API ones in statuses; policies have none).
     const current = new Set(translation.problems.map(formatProblem));
@@ -191,7 +198,7 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
     this.lastManifests = manifests;
     this.syncDatapath(translation);
     this.last = translation;
-    this.log.info({ resources: translation.resources.length, listeners: translation.ir.httpListeners.length }, 'configuration served');
+    this.log.info({ resources: translation.resources.length, listeners: translation.ir.httpListeners.length, translateMs }, 'configuration served');
     this.emit('served', translation);
     this.checkSynced();
   }

@@ -9,7 +9,7 @@ import type { IngressOptions } from '../ingress/options.js';
 import { formatProblem, type Manifest } from '../sources/manifests.js';
 import { TranslationCache, translateManifests, type Translation } from '../standalone/pipeline.js';
 import { gatewayAddressesFor } from './gateway-addresses.js';
-import { desiredGatewayInfrastructure, type GatewayInfrastructureInput } from './gateway-infrastructure.js';
+import { desiredGatewayInfrastructure, MANAGED_BY, MANAGED_BY_LABEL, type GatewayInfrastructureInput } from './gateway-infrastructure.js';
 import { GatewayInfrastructureWriter } from './gateway-infrastructure-writer.js';
 import type { KubeObject } from './informers.js';
 import { parseAddressRange, type AddressRange } from './address-pool.js';
@@ -70,6 +70,8 @@ export class Operator extends EventEmitter<OperatorEvents> {
   private readonly statusWrites: Counter<'result'>;
   private certificates: CertificateExpiry[] = [];
   readonly meshCa: MeshCaKeeper | undefined;
+  /** Per live route or policy object: whether its status carries an entry of Weft's (see routesShowingWeft). */
+  private readonly showsWeft = new WeakMap<KubeObject, boolean>();
 
   constructor(opts: OperatorOptions) {
     super();
@@ -99,6 +101,7 @@ export class Operator extends EventEmitter<OperatorEvents> {
       // Another replica may have written meanwhile: the first pass as leader compares every object again.
       if (leading) {
         this.writer.forget();
+        this.infrastructure.forget();
         this.scheduleWrite();
       }
     });
@@ -161,11 +164,15 @@ export class Operator extends EventEmitter<OperatorEvents> {
     });
   }
 
-  /** Live Services and EndpointSlices, with their kind (informers' list items have none). */
+  /**
+   * Live Services and EndpointSlices Weft generated (the only ones it may delete), with their kind (informers' list
+   * items have none). Filtered before copying: a cluster's other Services are many, and this runs on every pass.
+   */
   private liveInfrastructure(): KubeObject[] {
+    const generated = (o: KubeObject): boolean => o.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY;
     return [
-      ...this.source.objects('Service').map((o) => ({ ...o, apiVersion: 'v1', kind: 'Service' })),
-      ...this.source.objects('EndpointSlice').map((o) => ({ ...o, apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice' })),
+      ...this.source.objects('Service').filter(generated).map((o) => ({ ...o, apiVersion: 'v1', kind: 'Service' })),
+      ...this.source.objects('EndpointSlice').filter(generated).map((o) => ({ ...o, apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice' })),
     ];
   }
 
@@ -182,16 +189,22 @@ export class Operator extends EventEmitter<OperatorEvents> {
   /** Routes and policies whose live status still carries an entry of Weft's: to clean up when Weft has nothing to say. */
   private routesShowingWeft(): Array<{ kind: string; namespace?: string; name: string }> {
     const out: Array<{ kind: string; namespace?: string; name: string }> = [];
-    // The live objects themselves (not manifests, which copy every object): this runs on every write pass.
+    // The live objects themselves (not manifests, which copy every object): this runs on every write pass, so each
+    // object's answer is kept until the informer replaces the object.
     for (const kind of SHARED_STATUS_KINDS) {
       for (const live of this.source.objects(kind)) {
-        const status = live.status as { parents?: Array<{ controllerName?: string }>; ancestors?: Array<{ controllerName?: string }> } | undefined;
-        if ([...(status?.parents ?? []), ...(status?.ancestors ?? [])].some((p) => p.controllerName === CONTROLLER_NAME)) {
-          out.push({ kind, ...(live.metadata?.namespace ? { namespace: live.metadata.namespace } : {}), name: live.metadata?.name ?? '' });
-        }
+        let shows = this.showsWeft.get(live);
+        if (shows === undefined) this.showsWeft.set(live, (shows = statusShowsWeft(live)));
+        if (shows) out.push({ kind, ...(live.metadata?.namespace ? { namespace: live.metadata.namespace } : {}), name: live.metadata?.name ?? '' });
       }
     }
     return out;
   }
+}
+
+/** Whether a route's or policy's live status carries an entry of Weft's. */
+function statusShowsWeft(live: KubeObject): boolean {
+  const status = live.status as { parents?: Array<{ controllerName?: string }>; ancestors?: Array<{ controllerName?: string }> } | undefined;
+  return [...(status?.parents ?? []), ...(status?.ancestors ?? [])].some((p) => p.controllerName === CONTROLLER_NAME);
 }
 

@@ -11,7 +11,10 @@ export const API_SERVER_SOURCE = 'api-server';
 
 export interface KubernetesSourceOptions {
   kinds: WatchedKind[];
-  /** Quiet time after the last change before a new snapshot is taken: a burst of events becomes one translation. */
+  /**
+   * Quiet time after the last change before a new snapshot is taken: a burst of events becomes one translation.
+   * The first change after a quiet period is taken without waiting.
+   */
   debounceMs?: number;
   logger: Logger;
   /** Called (not debounced) when an object changed in a way its manifest does not show, e.g. its status. */
@@ -52,6 +55,9 @@ function alsoRead(kind: WatchedKind, obj: KubeObject): unknown[] {
 export class KubernetesSource {
   private readonly informers: KindInformer[];
   private timer: NodeJS.Timeout | undefined;
+  /** When the first change not yet in a snapshot arrived (for the debug trace of the create → served path). */
+  private pendingSince: number | undefined;
+  private lastSnapshotAt = -Infinity;
   private stopped = false;
   /**
    * Each live object's manifest, made once: the informer keeps an object until it changes, so an unchanged object
@@ -105,9 +111,25 @@ export class KubernetesSource {
   private schedule(): void {
     if (this.stopped || !this.synced()) return;
     if (this.timer) clearTimeout(this.timer);
+    const quietMs = this.opts.debounceMs ?? 10;
+    const now = Date.now();
+    // The first change after a quiet period is taken at once (after the other events of the same read): a lone
+    // change (one route created) is not held for the debounce. Changes following a snapshot within the quiet time
+    // are a burst, coalesced as before.
+    let waitMs = quietMs;
+    if (this.pendingSince === undefined) {
+      this.pendingSince = now;
+      if (now - this.lastSnapshotAt >= quietMs) waitMs = 0;
+      this.opts.logger.debug('change seen');
+    }
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      if (!this.stopped) this.onSnapshot(this.manifests());
-    }, this.opts.debounceMs ?? 10);
+      if (this.stopped) return;
+      const manifests = this.manifests();
+      this.lastSnapshotAt = Date.now();
+      this.opts.logger.debug({ sinceChangeMs: this.lastSnapshotAt - (this.pendingSince ?? this.lastSnapshotAt), manifests: manifests.length }, 'snapshot taken');
+      this.pendingSince = undefined;
+      this.onSnapshot(manifests);
+    }, waitMs);
   }
 }
