@@ -72,11 +72,12 @@ class Window {
  * log lines (epoch ms): API server + watch → change seen → debounce → snapshot taken → translation and snapshot set
  * → xDS response (RouteConfiguration) sent → Envoy's ACK → the first 200 seen by the poller.
  */
+interface TraceEvent { time: number; msg: string; type?: string; translateMs?: number }
 const TRACED = ['change seen', 'snapshot taken', 'configuration served', 'xDS response', 'xDS ACK'];
 
 class Trace {
   private partial = '';
-  private readonly events: Array<{ time: number; msg: string; type?: string; translateMs?: number }> = [];
+  private readonly events: TraceEvent[] = [];
   private readonly rows: number[][] = [];
 
   feed(text: string): void {
@@ -84,34 +85,40 @@ class Trace {
     this.partial = lines.pop() ?? '';
     for (const line of lines) {
       try {
-        const e = JSON.parse(line) as { time: number; msg: string; type?: string; translateMs?: number };
+        const e = JSON.parse(line) as TraceEvent;
         if (TRACED.includes(e.msg)) this.events.push(e);
       } catch { /* not a log line */ }
     }
   }
 
-  private after(time: number, msg: string, type?: string): { time: number; translateMs?: number } | undefined {
-    return this.events.find((e) => e.time >= time && e.msg === msg && (type === undefined || e.type === type));
+  private first(after: number, msg: string, type?: string): TraceEvent | undefined {
+    return this.events.find((e) => e.time >= after && e.msg === msg && (type === undefined || e.type === type));
+  }
+
+  private last(upTo: number, msg: string): TraceEvent | undefined {
+    return this.events.findLast((e) => e.time <= upTo && e.msg === msg);
   }
 
   /** One create: from `created` (epoch ms) to the first 200 at `ok`. */
   record(created: number, ok: number): void {
-    const seen = this.after(created, 'change seen');
-    const snap = seen && this.after(seen.time, 'snapshot taken');
-    // Translations are served in the order their snapshots were taken: the n-th snapshot's is the n-th served.
-    const nth = snap ? this.events.filter((e) => e.msg === 'snapshot taken').indexOf(snap as (typeof this.events)[number]) : -1;
-    const served = snap && this.events.filter((e) => e.msg === 'configuration served')[nth];
-    const sent = served && this.after(served.time, 'xDS response', 'RouteConfiguration');
-    const ack = sent && this.after(sent.time, 'xDS ACK', 'RouteConfiguration');
+    // Backwards from the route's push (changes that leave the RouteConfiguration alone, e.g. the baseline's ConfigMap,
+    // push nothing): the translation served last before it, its snapshot, the change that opened that snapshot.
+    const sent = this.first(created, 'xDS response', 'RouteConfiguration');
+    const ack = sent && this.first(sent.time, 'xDS ACK', 'RouteConfiguration');
+    const served = sent && this.last(sent.time, 'configuration served');
+    const snap = served && this.last(served.time, 'snapshot taken');
+    const seen = snap && this.last(snap.time, 'change seen');
     if (process.env.WEFT_BENCH_TRACE_EVENTS) {
       console.log(`    +0 create … +${ok - created} 200: ${this.events.filter((e) => e.time >= created - 50 && e.time <= ok).map((e) => `${e.msg}${e.type ? ` ${e.type}` : ''}@${e.time - created}`).join(', ')}`);
     }
-    if (!ack || ack.time > ok + 5) return; // not found (or a later change's): left out
-    this.rows.push([seen.time - created, snap.time - seen.time, served.translateMs ?? 0, served.time - snap.time, sent.time - served.time, ack.time - sent.time, ok - ack.time]);
+    if (!seen || !ack || ack.time > ok + 5) return; // not found (or a later change's): left out
+    // A change seen before the create opened the window the route's event joined: its wait starts with the create.
+    const seenAt = Math.max(seen.time, created);
+    this.rows.push([seenAt - created, snap.time - seenAt, served.translateMs ?? 0, served.time - snap.time, sent.time - served.time, ack.time - sent.time, ok - ack.time]);
   }
 
   summary(): string {
-    const names = ['API+watch', 'debounce', '(translation)', 'translate+set', 'to xDS send', 'Envoy to ACK', 'ACK to 200'];
+    const names = ['API+watch (and a busy agent)', 'debounce', '(translation)', 'translate+set', 'to xDS send', 'Envoy to ACK', 'ACK to 200'];
     const n = this.rows.length;
     const out = names.map((name, i) => {
       const s = stats(this.rows.map((r) => r[i]));
