@@ -207,4 +207,3 @@ function statusShowsWeft(live: KubeObject): boolean {
   const status = live.status as { parents?: Array<{ controllerName?: string }>; ancestors?: Array<{ controllerName?: string }> } | undefined;
   return [...(status?.parents ?? []), ...(status?.ancestors ?? [])].some((p) => p.controllerName === CONTROLLER_NAME);
 }
-
