@@ -124,6 +124,28 @@ for (const [direction, yaml] of [['ingress', policies], ['egress', egressPolicie
   });
 }
 
+test('standalone: a client\'s egress actions that run under an L4-only allow still give the destination a listener', async (t) => {
+  const f = await l7Fixture(t, ({ net, port, serverPod }) => `${serverPod()}---
+${pod('admin', `${net}.12`, { app: 'admin' })}---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: { name: admin-actions, namespace: default }
+spec:
+  endpointSelector: { matchLabels: { app: admin } }
+  egress:
+  - toEndpoints: [{ matchLabels: { app: server } }]
+    toPorts: [{ ports: [{ port: "${port}", protocol: TCP }] }]
+  - toEndpoints: [{ matchLabels: { app: server } }]
+    toPorts:
+    - ports: [{ port: "${port}", protocol: TCP }]
+      rules: { http: [{ headerMatches: [{ name: X-Admin, value: "yes", mismatch: ADD }] }] }
+`);
+  t.deepEqual(f.translation.problems, []);
+  const r = await f.request({ from: `${f.net}.12`, path: '/anything' });
+  t.is(r.status, 200);
+  t.is((JSON.parse(r.body) as EchoReply).headers['x-admin'], 'yes');
+});
+
 test('egress actions run before the destination\'s rules, which see the edited request; both log their mismatches, in order', async (t) => {
   // The client's egress rule sets X-Token (REPLACE); the server admits only requests that carry it (no action).
   const f = await l7Fixture(t, ({ net, port, serverPod }) => `${serverPod()}---

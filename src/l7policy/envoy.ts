@@ -356,7 +356,8 @@ export function clientsEgressPolicy(model: PolicyModel, destination: Endpoint, p
 function egressL7Target(model: PolicyModel, destination: Endpoint, port: number): boolean {
   for (const dp of clientsWithEgressRules(model).values()) {
     const d = decide(dp, { identity: destination.identity }, port, 'TCP');
-    if (d.verdict === 'allow' && d.http !== null) return true;
+    // L7 rules, or header actions that run although an L4-only rule allows the request.
+    if (d.verdict === 'allow' && (d.http !== null || d.headerActions !== undefined)) return true;
   }
   return false;
 }
