@@ -13,7 +13,10 @@ const RBAC_PER_ROUTE = 'envoy.extensions.filters.http.rbac.v3.RBACPerRoute';
 const PARTS = ['shadow', 'log', 'disabled', 'normalize', 'local-reply'] as const;
 
 /** `full`; `no-<part>` (drops one part); `bare` (drops them all; RBAC and router remain); `bare+<part>` (keeps one); `no-rbac`. */
-export const VARIANTS = ['full', ...PARTS.map((p) => `no-${p}`), 'bare', ...PARTS.map((p) => `bare+${p}`), 'no-rbac', 'log-no-metadata', 'log-text', 'log-literals'] as const;
+export const VARIANTS = ['full', ...PARTS.map((p) => `no-${p}`), 'bare', ...PARTS.map((p) => `bare+${p}`), 'no-rbac', 'log-no-metadata', 'log-text', 'log-literals', 'log-als', 'with-als'] as const;
+
+/** Variants translated with the gRPC access log service (to a receiver the bench runs), as Kubernetes mode streams to the agent. */
+export const ALS_VARIANTS: ReadonlySet<string> = new Set(['log-als', 'with-als']);
 export type Variant = string;
 
 type Obj = Record<string, unknown>;
@@ -31,7 +34,7 @@ function repack(a: AnyObj, message: Obj): AnyObj {
 }
 
 function dropped(variant: Variant): Set<string> {
-  if (variant === 'full') return new Set();
+  if (variant === 'full' || variant === 'with-als') return new Set();
   if (variant.startsWith('no-') && variant !== 'no-rbac') return new Set([variant.slice(3)]);
   const all = new Set<string>(PARTS);
   if (variant === 'no-rbac') return all.add('rbac');
@@ -57,6 +60,8 @@ function editHcm(hcm: Obj, drop: Set<string>): Obj {
     }
     file.typed_config = repack(file.typed_config, config);
   }
+  // The gRPC access log service instead of the file: its entries are built on the worker, sent in batches.
+  if (drop.has('log-als')) hcm.access_log = (hcm.access_log as Array<{ name: string }>).filter((l) => l.name !== 'envoy.access_loggers.file');
   if (drop.has('disabled')) hcm.http_filters = (hcm.http_filters as Array<{ disabled?: boolean }>).filter((f) => !f.disabled);
   if (drop.has('normalize')) for (const k of ['use_remote_address', 'xff_num_trusted_hops', 'normalize_path', 'merge_slashes', 'path_with_escaped_slashes_action']) del(k);
   if (drop.has('local-reply')) del('local_reply_config');

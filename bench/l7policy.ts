@@ -2,7 +2,7 @@
 // fast one pod's label change reaches Envoy.
 //
 //   node dist/bench/l7policy.js [--size=quick|full] [--rules=0,10,100,1000]
-//   node dist/bench/l7policy.js --variants[=full,no-shadow,…] [--rules=0] [--rounds=N]   (attribution, see below)
+//   node dist/bench/l7policy.js --variants[=full,no-shadow,…] [--rules=0] [--rounds=N] [--callgrind[=N]]   (attribution)
 //
 // 1. Throughput and p99 latency through the real Envoy (one worker) with 0, 10, 100 and 1,000 HTTP rules on
 //    one port, each as a ratio to the same Envoy's listener without any policy, measured right before it
@@ -13,12 +13,19 @@
 //    With --variants, only this part runs, at the first --rules count (default 0): the baseline and every
 //    variant of the configuration (bench/l7policy-variants.ts: each drops one part, e.g. the access log)
 //    take turns in every round, so that the parts of the fixed cost of being under policy can be told apart.
+//    Every run also reports Envoy's CPU time per request (all its threads, /proc schedstat), and the ratio of
+//    the two sides' costs. Variants log-als and with-als stream to a gRPC access log receiver in this process.
+//    With --callgrind[=N] (needs valgrind), Envoy runs under callgrind and each target gets N requests over 4
+//    keep-alive connections: instructions per request, which other load on the machine does not change
+//    (bench/callgrind.ts); one round is enough.
 // 2. Compile time: 1,000 CiliumNetworkPolicies over 5,000 pods (parse, identities, model for every pod,
 //    Envoy resources), pure, in process.
 // 3. Label change → ACK: a pod's label change (it gains the allowed identity) with 1,000 pods and 100
 //    policies: translate, set the snapshot, and the time until Envoy ACKs it (and until a request from that
 //    pod is allowed).
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import { readdirSync, readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { translateL7Policy, type L7Inputs } from '../src/l7policy/translate.js';
 import type { RawPolicyObject } from '../src/l7policy/parse.js';
@@ -28,9 +35,17 @@ import { clusterResource, endpointsResource, listenerResource, routeConfiguratio
 import type { Resource } from '../src/xds/resource.js';
 import { Mesh } from '../test/helpers/mesh.js';
 import { request } from '../test/helpers/l7policy.js';
-import { applyVariant, VARIANTS, type Variant } from './l7policy-variants.js';
+import { ALS_VARIANTS, applyVariant, VARIANTS, type Variant } from './l7policy-variants.js';
+import { addAccessLogService } from '../src/observe/access-log-receiver.js';
+import { ACCESS_LOG_CLUSTER } from '../src/xds/translator/access-log-service.js';
+import * as grpc from '@grpc/grpc-js';
+import { callgrindEnvoy, fixedRequests, idleInstructionsPerSecond, instructionsDuring } from './callgrind.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { freePort, machine, ms, parseArgs, stats, waitFor, type Stats } from './lib.js';
 
+const execFileAsync = promisify(execFile);
 const args = parseArgs();
 const full = args.get('size') === 'full';
 const variantsArg = args.get('variants');
@@ -43,6 +58,8 @@ const RULES = (args.get('rules') ?? (VARIANT_LIST ? '0' : '0,10,100,1000')).spli
 /** The machine is shared: baseline and policy alternate in short runs, and the medians are compared. */
 const ROUNDS = Number(args.get('rounds') ?? (full ? 9 : 5));
 const SECONDS = 2;
+/** --callgrind[=N]: with --variants, count Envoy's instructions for N requests per target instead of timing load (bench/callgrind.ts). */
+const CALLGRIND = args.has('callgrind') ? Number(args.get('callgrind') === 'true' || args.get('callgrind') === '' ? 400 : args.get('callgrind')) : undefined;
 const SERVER = '127.3.0.2';
 const BASELINE = '127.3.0.3';
 const source = { file: 'bench', line: 1 };
@@ -97,18 +114,52 @@ interface LoadResult {
   p50Ms: number;
   p99Ms: number;
   non2xx: number;
+  /** Envoy's CPU time (all its threads) per request served during the run, in microseconds. */
+  cpuUsPerRequest: number;
+  /** Requests completed. */
+  requests: number;
 }
 
-function wrk(url: string): LoadResult {
-  const out = execFileSync('wrk', ['-t1', '-c16', `-d${SECONDS}s`, '--latency', '--timeout', '5s', url], { encoding: 'utf8' });
+/** CPU time Envoy's threads have run so far, in nanoseconds (schedstat: nanosecond resolution, unlike stat's ticks). */
+function cpuNs(pid: number): number {
+  let total = 0;
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      total += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // A thread that ended between the listing and the read.
+    }
+  }
+  return total;
+}
+
+/**
+ * One wrk run, and Envoy's CPU time per request during it. On this shared machine (other sessions' builds
+ * and tests, everything here at nice 19) the request rate mostly measures how much CPU Envoy was given;
+ * CPU per request measures what a request costs, and the ratio of the two sides' costs is the throughput
+ * ratio an Envoy with a core of its own would show (its worker being the bottleneck).
+ */
+async function wrk(url: string, envoyPid: number): Promise<LoadResult> {
+  const before = cpuNs(envoyPid);
+  // Asynchronous: the bench's own gRPC access log receiver (--variants=log-als) must keep reading meanwhile.
+  const { stdout: out } = await execFileAsync('wrk', ['-t1', '-c16', `-d${SECONDS}s`, '--latency', '--timeout', '5s', url], { encoding: 'utf8' });
+  const cpu = cpuNs(envoyPid) - before;
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
-  return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]), p50Ms: wrkMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? ''), p99Ms: wrkMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? ''), non2xx };
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]),
+    p50Ms: wrkMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? ''),
+    p99Ms: wrkMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? ''),
+    non2xx,
+    cpuUsPerRequest: cpu / 1000 / requests,
+    requests,
+  };
 }
 
 /** Per-field medians of several runs. */
 function median(runs: LoadResult[]): LoadResult {
   const m = (f: (r: LoadResult) => number): number => stats(runs.map(f)).p50;
-  return { rps: m((r) => r.rps), p50Ms: m((r) => r.p50Ms), p99Ms: m((r) => r.p99Ms), non2xx: runs.reduce((n, r) => n + r.non2xx, 0) };
+  return { rps: m((r) => r.rps), p50Ms: m((r) => r.p50Ms), p99Ms: m((r) => r.p99Ms), non2xx: runs.reduce((n, r) => n + r.non2xx, 0), cpuUsPerRequest: m((r) => r.cpuUsPerRequest), requests: runs.reduce((n, r) => n + r.requests, 0) };
 }
 
 interface ThroughputRow {
@@ -126,6 +177,7 @@ async function throughput(): Promise<ThroughputRow[]> {
   const rows: ThroughputRow[] = [];
   try {
     await mesh.start(fixed);
+    const envoyPid = mesh.envoy.pid!;
     for (const rules of RULES) {
       const t = translateYaml('bench.yaml', policyYaml(rules, port, backendPort), { l7: { accessLogPath: '/dev/null', hostIps: [] } });
       if (t.problems.length) throw new Error(JSON.stringify(t.problems));
@@ -138,15 +190,15 @@ async function throughput(): Promise<ThroughputRow[]> {
       const policies: LoadResult[] = [];
       // Which side runs first alternates too: the first run after a pause or a reconfiguration is not always the same side.
       for (let round = 0; round < ROUNDS; round++) {
-        const sides = [() => baselines.push(wrk(`http://${BASELINE}:${port}${path}`)), () => policies.push(wrk(`http://${SERVER}:${port}${path}`))];
+        const sides = [async () => baselines.push(await wrk(`http://${BASELINE}:${port}${path}`, envoyPid)), async () => policies.push(await wrk(`http://${SERVER}:${port}${path}`, envoyPid))];
         if (round % 2 === 1) sides.reverse();
-        for (const side of sides) side();
+        for (const side of sides) await side();
       }
       const baseline = median(baselines);
       const policy = median(policies);
       if (policy.non2xx || baseline.non2xx) throw new Error(`non-2xx replies under load: ${JSON.stringify({ baseline, policy })}`);
       rows.push({ rules, baseline, policy });
-      console.log(`${rules} rules: ${policy.rps.toFixed(0)} req/s (baseline ${baseline.rps.toFixed(0)}, ×${(policy.rps / baseline.rps).toFixed(3)}), p99 ${policy.p99Ms} ms (baseline ${baseline.p99Ms} ms)`);
+      console.log(`${rules} rules: ${policy.rps.toFixed(0)} req/s (baseline ${baseline.rps.toFixed(0)}, ×${(policy.rps / baseline.rps).toFixed(3)}), p99 ${policy.p99Ms} ms (baseline ${baseline.p99Ms} ms); Envoy CPU ${policy.cpuUsPerRequest.toFixed(1)} µs/request (baseline ${baseline.cpuUsPerRequest.toFixed(1)}, cost ratio ×${(baseline.cpuUsPerRequest / policy.cpuUsPerRequest).toFixed(3)})`);
     }
   } finally {
     await mesh.stop();
@@ -155,31 +207,47 @@ async function throughput(): Promise<ThroughputRow[]> {
 }
 
 /** --variants: baseline and each variant in turn, every round, on separate ports of the same Envoy. */
-async function variantThroughput(variants: Variant[]): Promise<Array<{ variant: Variant; rules: number; baseline: LoadResult; policy: LoadResult }>> {
+async function variantThroughput(variants: Variant[]): Promise<Array<{ variant: Variant; rules: number; baseline: LoadResult; policy: LoadResult } | { variant: Variant; rules: number; baselineInstructions: number; instructions: number }>> {
   if (spawnSync('wrk', ['--version'], { stdio: 'ignore' }).error) throw new Error('wrk is needed for the throughput part (scripts/setup.sh installs it)');
   const rules = RULES[0];
   const port = await freePort();
   const backendPort = await freePort();
   const fixed = [...backendResources(backendPort), ...baselineResources(port, backendPort)];
-  const mesh = new Mesh({ protocol: 'delta' });
+  const cgDir = CALLGRIND ? mkdtempSync(join(tmpdir(), 'weft-l7-callgrind-')) : undefined;
+  // Under valgrind Envoy starts and converges tens of times slower. Stats are flushed only when asked (no
+  // periodic flush): the instructions counted while idle are then mostly gone (see idleInstructionsPerSecond).
+  const mesh = new Mesh({ protocol: 'delta', ...(cgDir ? { envoyBinary: callgrindEnvoy(cgDir), envoyStartTimeoutMs: 900_000, bootstrap: { stats_flush_on_admin: true } } : {}) });
   const path = rules === 0 ? '/anything' : `/api/v1/resource-${rules - 1}/x`;
   // Each variant listens on its own server address (127.3.1.N) and port set, named apart.
   const servers = variants.map((_, i) => `127.3.1.${i + 1}`);
+  let als: Awaited<ReturnType<typeof accessLogReceiver>> | undefined;
   try {
     await mesh.start(fixed);
+    const envoyPid = mesh.envoy.pid!;
     const all: Resource[] = [...fixed];
+    if (variants.some((v) => ALS_VARIANTS.has(v))) {
+      als = await accessLogReceiver();
+      all.push(...alsResources(als.port));
+    }
     for (const [i, variant] of variants.entries()) {
       const yaml = policyYaml(rules, port, backendPort).replaceAll(SERVER, servers[i]).replaceAll('name: server,', `name: server-${i},`).replaceAll('name: client,', `name: client-${i},`);
-      const t = translateYaml('bench.yaml', yaml, { l7: { accessLogPath: '/dev/null', hostIps: [] } });
+      const accessLogService = ALS_VARIANTS.has(variant) && als ? { accessLogService: { address: '127.0.0.1', port: als.port } } : {};
+      const t = translateYaml('bench.yaml', yaml, { l7: { accessLogPath: '/dev/null', hostIps: [], ...accessLogService } });
       if (t.problems.length) throw new Error(JSON.stringify(t.problems));
       all.push(...applyVariant(t.resources.filter((r) => r.name.startsWith('l7/')), variant));
     }
     mesh.set(all);
-    await mesh.converged(60_000);
+    await mesh.converged(cgDir ? 900_000 : 60_000).catch((err: unknown) => {
+      throw new Error(`${String(err)}; NACKs: ${JSON.stringify(mesh.nacks)}`);
+    });
     for (const [i, variant] of variants.entries()) {
-      const check = await request(servers[i], port, { from: '127.0.0.1', path });
+      // Under callgrind the first requests take seconds (translation), beyond request()'s timeout; they also warm up.
+      if (cgDir) await fixedRequests(`http://${servers[i]}:${port}${path}`, 20, 4);
+      const check = cgDir ? { status: 200 } : await request(servers[i], port, { from: '127.0.0.1', path });
       if (check.status !== 200) throw new Error(`${variant}: ${path} → ${check.status}`);
     }
+    if (cgDir) await fixedRequests(`http://${BASELINE}:${port}${path}`, 20, 4);
+    if (cgDir) return await instructionCounts(variants, servers, port, path, mesh.envoy.pid!, cgDir);
     const baselines: LoadResult[] = [];
     const runs = variants.map((): LoadResult[] => []);
     // The order rotates every round: whichever runs first after a pause or another load is not always the same.
@@ -187,20 +255,69 @@ async function variantThroughput(variants: Variant[]): Promise<Array<{ variant: 
     for (let round = 0; round < ROUNDS; round++) {
       for (let k = 0; k < targets.length; k++) {
         const target = targets[(round + k) % targets.length];
-        target.into.push(wrk(target.url));
+        target.into.push(await wrk(target.url, envoyPid));
       }
     }
+    if (als) {
+      // Every request of the streaming variants reached the receiver (Envoy flushes every 100 ms).
+      const expected = variants.reduce((n, v, i) => n + (ALS_VARIANTS.has(v) ? runs[i].reduce((m, r) => m + r.requests, 0) : 0), 0);
+      await waitFor(() => als!.entries() >= expected, 30_000, `the access log receiver to get ${expected} entries`, 50).catch(() => {
+        throw new Error(`the access log receiver got ${als!.entries()} of ${expected} entries`);
+      });
+      console.log(`access log service: ${als.entries()} entries received (${expected} requests)`);
+    }
     const baseline = median(baselines);
-    console.log(`${rules} rules, baseline ${baseline.rps.toFixed(0)} req/s`);
+    console.log(`${rules} rules, baseline ${baseline.rps.toFixed(0)} req/s, Envoy CPU ${baseline.cpuUsPerRequest.toFixed(1)} µs/request`);
     return variants.map((variant, i) => {
       const policy = median(runs[i]);
       if (policy.non2xx) throw new Error(`${variant}: non-2xx replies under load`);
-      console.log(`  ${variant}: ${policy.rps.toFixed(0)} req/s, ×${(policy.rps / baseline.rps).toFixed(3)}`);
+      console.log(`  ${variant}: ${policy.rps.toFixed(0)} req/s, ×${(policy.rps / baseline.rps).toFixed(3)}; ${policy.cpuUsPerRequest.toFixed(1)} µs/request, cost ratio ×${(baseline.cpuUsPerRequest / policy.cpuUsPerRequest).toFixed(3)}`);
       return { variant, rules, baseline, policy };
     });
   } finally {
     await mesh.stop();
+    als?.stop();
+    if (cgDir) rmSync(cgDir, { recursive: true, force: true });
   }
+}
+
+/** --callgrind: instructions per request of the baseline and every variant, in turns (deterministic, so few rounds). */
+async function instructionCounts(variants: Variant[], servers: string[], port: number, path: string, pid: number, dir: string): Promise<Array<{ variant: Variant; rules: number; baselineInstructions: number; instructions: number }>> {
+  const n = CALLGRIND!;
+  const targets = [{ name: 'baseline', url: `http://${BASELINE}:${port}${path}` }, ...variants.map((v, i) => ({ name: v, url: `http://${servers[i]}:${port}${path}` }))];
+  const counts = new Map<string, number[]>(targets.map((t) => [t.name, []]));
+  const idle = await idleInstructionsPerSecond(pid, dir, 20);
+  console.log(`  idle: ${idle.toFixed(0)} instructions/s (subtracted from each run for its duration)`);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const t of targets) {
+      const ir = await instructionsDuring(pid, dir, () => fixedRequests(t.url, n, 4), idle);
+      counts.get(t.name)!.push(ir / n);
+      console.log(`  round ${round + 1} ${t.name}: ${(ir / n).toFixed(0)} instructions/request`);
+    }
+  }
+  const perRequest = (name: string): number => Math.min(...counts.get(name)!);
+  const baseline = perRequest('baseline');
+  console.log(`${RULES[0]} rules, ${n} requests per run over 4 connections, baseline ${baseline.toFixed(0)} instructions/request (minimum of ${ROUNDS})`);
+  return variants.map((variant) => {
+    const instructions = perRequest(variant);
+    console.log(`  ${variant}: ${instructions.toFixed(0)} instructions/request, ratio ×${(baseline / instructions).toFixed(3)}`);
+    return { variant, rules: RULES[0], baselineInstructions: baseline, instructions };
+  });
+}
+
+/** The receiving end of the gRPC access log service, in this process (the node agent's, src/observe), counting entries. */
+async function accessLogReceiver(): Promise<{ port: number; entries: () => number; stop: () => void }> {
+  const server = new grpc.Server();
+  let entries = 0;
+  addAccessLogService(server, { onEntries: (e) => void (entries += e.length) });
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+  return { port, entries: () => entries, stop: () => server.forceShutdown() };
+}
+
+/** The access log service's cluster (translateYaml names it; the variants keep only the `l7/` resources). */
+function alsResources(port: number): Resource[] {
+  const t = translateYaml('bench.yaml', policyYaml(0, 1, 2), { l7: { accessLogPath: '/dev/null', hostIps: [], accessLogService: { address: '127.0.0.1', port } } });
+  return t.resources.filter((r) => r.name === ACCESS_LOG_CLUSTER);
 }
 
 function largeInputs(pods: number, policies: number, backends: boolean, relabel?: { pod: number; app: string }): L7Inputs {

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { nodeBootstrap } from '../../envoy/bootstrap.js';
+import type { Bootstrap } from '../../src/generated/envoy/config/bootstrap/v3/Bootstrap.js';
 import { EnvoyProcess, warmingResources } from '../../envoy/process.js';
 import { InMemorySnapshotCache, type CoalesceOptions } from '../../src/xds/cache.js';
 import { XdsServer } from '../../src/xds/server.js';
@@ -21,6 +22,11 @@ export interface MeshOptions {
   nodeId?: string;
   transport?: 'unix' | 'tcp';
   coalesce?: Partial<CoalesceOptions>;
+  /** Another Envoy command (e.g. Envoy under valgrind, bench/l7policy.ts --callgrind), and how long its start may take. */
+  envoyBinary?: string;
+  envoyStartTimeoutMs?: number;
+  /** Bootstrap fields over the node bootstrap's (e.g. no periodic stats flush, for counting instructions). */
+  bootstrap?: Partial<Bootstrap>;
 }
 
 export class Mesh {
@@ -67,13 +73,17 @@ export class Mesh {
   async startEnvoy(): Promise<void> {
     await this.envoy?.stop();
     this.envoy = new EnvoyProcess({
-      bootstrap: nodeBootstrap({
-        nodeId: this.nodeId,
-        protocol: this.opts.protocol,
-        xds: this.opts.transport === 'tcp' ? { host: '127.0.0.1', port: this.xdsPort } : { unix: this.socketPath },
-      }),
+      bootstrap: {
+        ...nodeBootstrap({
+          nodeId: this.nodeId,
+          protocol: this.opts.protocol,
+          xds: this.opts.transport === 'tcp' ? { host: '127.0.0.1', port: this.xdsPort } : { unix: this.socketPath },
+        }),
+        ...this.opts.bootstrap,
+      },
+      ...(this.opts.envoyBinary ? { binary: this.opts.envoyBinary } : {}),
     });
-    await this.envoy.start();
+    await this.envoy.start(this.opts.envoyStartTimeoutMs);
   }
 
   set(resources: Resource[]): void {
