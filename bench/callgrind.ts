@@ -4,7 +4,7 @@
 // instructions only (not the kernel's socket work, which is the same for every listener) and says nothing
 // about cache misses; the ratio of two configurations' counts is what their throughput ratio would be on an
 // otherwise idle machine to the extent that Envoy's worker is the bottleneck and instructions cost alike.
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { chmodSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -15,6 +15,7 @@ const execFileAsync = promisify(execFile);
 
 /** A script that runs Envoy under callgrind, writing its dumps into `dir`; use it as the Envoy binary. */
 export function callgrindEnvoy(dir: string): string {
+  if (spawnSync('valgrind', ['--version'], { stdio: 'ignore' }).error) throw new Error('--callgrind needs valgrind (apt-get install valgrind)');
   const script = path.join(dir, 'envoy-callgrind.sh');
   const out = path.join(dir, 'callgrind.out');
   writeFileSync(script, `#!/bin/sh\nexec valgrind --tool=callgrind --callgrind-out-file=${out} --dump-instr=no --dump-line=no ${resolveEnvoyBinary().path} "$@"\n`);
