@@ -7,6 +7,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Bootstrap } from '../src/generated/envoy/config/bootstrap/v3/Bootstrap.js';
+import { ENVOY_DRAIN_TIME_MS } from '../src/xds/stream-plan.js';
 import { resolveEnvoyBinary } from './binary.js';
 
 export interface EnvoyProcessOptions {
@@ -54,7 +55,8 @@ export class EnvoyProcess {
       '--concurrency', String(this.opts.concurrency ?? 1),
       '--admin-address-path', adminPath,
       '--log-level', this.opts.logLevel ?? 'warn',
-      '--drain-time-s', '1',
+      // The xDS server keeps clusters a listener change left for this long (its replaced filter chains still use them).
+      '--drain-time-s', String(ENVOY_DRAIN_TIME_MS / 1000),
       '--parent-shutdown-time-s', '2',
     ];
     const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });

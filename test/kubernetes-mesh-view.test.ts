@@ -40,8 +40,8 @@ test('a node\'s view: its pods as sources by ServiceAccount (default when unset)
     { host: '9090.web-1.shop', node: { address: '10.0.0.11', port: 15443 }, id: 'spiffe://cluster.local/ns/shop/sa/web' },
   ]);
   t.deepEqual(view.inbound, { address: '0.0.0.0', port: 15443, services: [
-    { host: '8080.web-1.shop', id: 'spiffe://cluster.local/ns/shop/sa/web', backend: { address: '10.244.1.5', port: 8080 } },
-    { host: '9090.web-1.shop', id: 'spiffe://cluster.local/ns/shop/sa/web', backend: { address: '10.244.1.5', port: 9090 } },
+    { host: '8080.web-1.shop', id: 'spiffe://cluster.local/ns/shop/sa/web', backend: { address: '10.244.1.5', port: 8080 }, routeName: 'l7/mesh/shop/web-1/8080' },
+    { host: '9090.web-1.shop', id: 'spiffe://cluster.local/ns/shop/sa/web', backend: { address: '10.244.1.5', port: 9090 }, routeName: 'l7/mesh/shop/web-1/9090' },
   ] });
   t.true(meshResources(view).length > 0, 'a view Envoy resources can be made of');
   t.is(podMeshHost('shop', 'db', 5432), '5432.db.shop', 'named as standalone mode names mesh services');
@@ -75,8 +75,16 @@ test('with the L7 policy, the node\'s policed pod ports are served with the tran
   const view = meshViewFromPods(pods, opts, { routes, accessLogPath: '/tmp/l7.log' });
   t.deepEqual(view.inbound, { address: '0.0.0.0', port: 15443, accessLogPath: '/tmp/l7.log', services: [
     { host: '8080.web-1.shop', id: 'spiffe://cluster.local/ns/shop/sa/web', backend: { address: '10.244.1.5', port: 8080 }, routeConfig: 'l7/mesh/shop/web-1/8080' },
-    { host: '9090.web-1.shop', id: 'spiffe://cluster.local/ns/shop/sa/web', backend: { address: '10.244.1.5', port: 9090 } },
+    { host: '9090.web-1.shop', id: 'spiffe://cluster.local/ns/shop/sa/web', backend: { address: '10.244.1.5', port: 9090 }, routeName: 'l7/mesh/shop/web-1/9090' },
   ] }, 'the unpoliced port goes straight to the pod; the other node\'s pod is not served here');
+  // The policy coming (or going) changes the port's route configuration, not the inbound listener: a listener change
+  // would drain the port's filter chain, whose open connections keep the old route for Envoy's drain time, then close.
+  const inboundOf = (v: typeof view) => meshResources(v).filter((r) => r.typeUrl === TypeUrl.Listener && r.name === 'mesh-inbound');
+  const unpoliced = meshViewFromPods(pods, opts, { routes: new Map(), accessLogPath: '/tmp/l7.log' });
+  t.is(inboundOf(unpoliced)[0].version, inboundOf(view)[0].version, 'the inbound listener is the same with and without the policy');
+  const straight = meshResources(unpoliced).find((r) => r.typeUrl === TypeUrl.RouteConfiguration && r.name === 'l7/mesh/shop/web-1/8080');
+  t.deepEqual(straight?.references, [{ typeUrl: TypeUrl.Cluster, name: 'mesh-in|8080.web-1.shop' }], 'unpoliced, the route of the same name goes straight to the pod');
+  t.false(meshResources(view).some((r) => r.typeUrl === TypeUrl.RouteConfiguration && r.name === 'l7/mesh/shop/web-1/8080'), 'policed, the route is the translator\'s alone');
   // With the datapath: this node's policed port is a transparent destination too (same-node sources that must
   // authenticate are redirected there), its unpoliced one is not; the other node's pod is, policed or not.
   const transparent = meshViewFromPods(pods, { ...opts, transparentPort: 15003 }, { routes });

@@ -16,6 +16,7 @@
 import type { KubeObject } from './informers.js';
 import type { LocalService, MeshNodeView, RemoteService, SourceWorkload } from '../mtls/mesh-resources.js';
 import { workloadId } from '../mtls/spiffe-id.js';
+import { meshRouteName } from '../l7policy/envoy.js';
 import { meshServiceHost } from '../mtls/standalone-mesh.js';
 
 export const DEFAULT_MESH_OUTBOUND_PORT = 15002;
@@ -107,7 +108,9 @@ export function meshViewFromPods(pods: readonly KubeObject[], o: MeshViewOptions
   const inbound: LocalService[] = local.flatMap((p) => p.ports.map((port) => {
     const host = podMeshHost(p.namespace, p.name, port);
     const routeConfig = policy?.routes.get(host);
-    return { host, id: p.id, backend: { address: p.address, port }, ...(routeConfig ? { routeConfig } : {}) };
+    // Unpoliced, the port's route configuration takes the name the policy's would have: a policy coming or going
+    // then switches the route's cluster (make-before-break), not the listener's filter chain (drained).
+    return { host, id: p.id, backend: { address: p.address, port }, ...(routeConfig ? { routeConfig } : { routeName: meshRouteName({ name: `${p.namespace}/${p.name}` }, port) }) };
   }));
   const accessLog = policy?.accessLogPath ? { accessLogPath: policy.accessLogPath } : {};
   return {

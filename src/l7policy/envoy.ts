@@ -559,7 +559,7 @@ function policyRoutes(name: string, perFilter: Record<string, Any>, cluster: str
 }
 
 /** The route configuration the mesh's inbound listener uses for an endpoint port (LocalService.routeConfig in mesh-resources.ts). */
-export function meshRouteName(endpoint: Endpoint, port: number): string {
+export function meshRouteName(endpoint: Pick<Endpoint, 'name'>, port: number): string {
   return `l7/mesh/${endpoint.name}/${port}`;
 }
 

@@ -85,6 +85,14 @@ export interface LocalService {
    * verified peer SPIFFE ID and routes to the application itself (`backend` is then not used).
    */
   routeConfig?: string;
+  /**
+   * The name of the route configuration the inbound listener serves this service with when no L7 policy does
+   * (default `<prefix>-inbound|<host>`). Kubernetes gives the name of the L7 policy's route (routeConfig), so
+   * that a policy starting or ending to cover the port changes a route configuration, not the listener: a
+   * listener change drains the replaced filter chain, and for Envoy's drain time its open connections keep the
+   * old route, then are closed under their requests.
+   */
+  routeName?: string;
 }
 
 export interface MeshNodeView {
@@ -282,7 +290,7 @@ function inboundResources(view: MeshNodeView, inb: NonNullable<MeshNodeView['inb
       resources.push(clusterResource(staticCluster(cluster, svc.backend)));
       const allowed = !view.plaintext && svc.allowedIds ? { typed_per_filter_config: { [MESH_INBOUND_RBAC_FILTER]: packAny('envoy.extensions.filters.http.rbac.v3.RBACPerRoute', { rbac: spiffeRbac(svc.allowedIds) } satisfies RBACPerRoute) } } : {};
       const route: RouteConfiguration & { name: string } = {
-        name: `${prefixOf(view)}-inbound|${svc.host}`,
+        name: svc.routeName ?? `${prefixOf(view)}-inbound|${svc.host}`,
         // The CONNECT route (the tunnel's end) first: a CONNECT request has no path for the prefix route to match.
         virtual_hosts: [{ name: slug(svc.host), domains: ['*'], routes: [...(view.plaintext ? [] : [connectRoute(cluster)]), { match: { prefix: '/' }, route: { cluster } }], ...allowed }],
       };
@@ -339,6 +347,7 @@ export function meshViewProblems(view: MeshNodeView): string[] {
     if (view.plaintext && s.routeConfig) problems.push(`inbound.services[${i}].routeConfig: plaintext carries no identity for the L7 policy to check`);
     if (s.routeConfig !== undefined && s.allowedIds) problems.push(`inbound.services[${i}].allowedIds: the service's L7 policy (routeConfig) decides who may call; give one of the two`);
     if (s.routeConfig !== undefined && s.routeConfig.trim() === '') problems.push(`inbound.services[${i}].routeConfig: empty`);
+    if (s.routeName !== undefined && s.routeName.trim() === '') problems.push(`inbound.services[${i}].routeName: empty`);
     port(`inbound.services[${i}].backend.port`, s.backend.port);
   });
   if (view.outbound) port('outbound.port', view.outbound.port);

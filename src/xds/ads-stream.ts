@@ -47,6 +47,8 @@ export interface StreamContext {
   status: NodeStatusBook;
   metrics: XdsMetrics;
   logger: Logger;
+  /** Envoy's drain time (StreamPlan: warm-first removals wait it out after a listener change). */
+  listenerDrainMs?: number;
   events: {
     ack(e: AckEvent): void;
     nack(e: NackEvent): void;
@@ -59,7 +61,7 @@ export interface StreamContext {
 
 export abstract class AdsStream {
   abstract readonly protocol: Protocol;
-  protected readonly plan = new StreamPlan();
+  protected readonly plan: StreamPlan;
   protected readonly ctx: StreamContext;
   protected log: Logger;
   node: Node__Output | undefined;
@@ -68,9 +70,12 @@ export abstract class AdsStream {
   private nonceCounter = 0;
   private closed = false;
   private flushing = false;
+  /** Looks again when replaced filter chains have drained (removals held until then). */
+  private drainTimer: NodeJS.Timeout | undefined;
 
   constructor(ctx: StreamContext) {
     this.ctx = ctx;
+    this.plan = new StreamPlan(ctx.listenerDrainMs);
     this.log = ctx.logger;
   }
 
@@ -123,6 +128,17 @@ export abstract class AdsStream {
     } finally {
       this.flushing = false;
     }
+    this.flushAfterDrain();
+  }
+
+  /** While removals wait for a drain, one timer to look again when it ends. */
+  private flushAfterDrain(): void {
+    const wait = this.plan.drainingUntil - performance.now();
+    if (wait <= 0 || this.drainTimer || this.closed) return;
+    this.drainTimer = setTimeout(() => {
+      this.drainTimer = undefined;
+      this.flush();
+    }, Math.ceil(wait));
   }
 
   protected abstract sendType(track: TypeTrack): void;
@@ -165,6 +181,7 @@ export abstract class AdsStream {
       this.log.error({ type, nonce, version: flight.fingerprint, code: error.code, detail: error.message }, 'Envoy rejected (NACKed) configuration; holding it back until the desired state changes');
       this.ctx.events.nack({ nodeId: this.nodeId, typeUrl: track.typeUrl, protocol: this.protocol, nonce, versionInfo: flight.fingerprint, errorCode: error.code, errorMessage: error.message });
     } else {
+      if (track.typeUrl === TypeUrl.Listener) this.plan.listenersAcked(track.acked, flight.target);
       track.applyAck(flight);
       const latencyMs = performance.now() - flight.sentAt;
       typeStatus.acks++;
@@ -180,6 +197,7 @@ export abstract class AdsStream {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.drainTimer);
     this.unwatch?.();
     if (this.node) {
       const node = this.ctx.status.get(this.nodeId);

@@ -19,6 +19,8 @@ export interface XdsServerOptions {
   nodeKey?: (node: Node__Output) => string;
   logger?: Logger;
   metrics?: XdsMetrics;
+  /** Envoy's `--drain-time-s` in ms, when not Weft's own (ENVOY_DRAIN_TIME_MS): removals after a listener change wait it out. */
+  listenerDrainMs?: number;
 }
 
 export type ListenAddress = { tcp: { host: string; port: number } } | { unix: string };
@@ -51,6 +53,7 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
       status: this.status,
       metrics: this.metrics,
       logger,
+      ...(options.listenerDrainMs !== undefined ? { listenerDrainMs: options.listenerDrainMs } : {}),
       events: {
         ack: (e) => this.emit('ack', e),
         nack: (e) => this.emit('nack', e),

@@ -3,7 +3,8 @@
 // Rules it enforces:
 // - make-before-break: listeners and routes are held until every cluster, endpoint set and secret they
 //   reach is ACKed on this stream; warm-first resources that left the desired state are kept until
-//   listeners and routes have caught up, then removed;
+//   listeners and routes have caught up, then removed; after a listener change, also until Envoy's drain
+//   time has passed (the filter chains it replaced still serve their connections, through the old routes);
 // - a NACKed state is not sent again until the desired state changes;
 // - one response in flight per type, so ACKs and NACKs are unambiguous.
 import { createHash } from 'node:crypto';
@@ -82,11 +83,23 @@ export function fingerprintOf(target: ReadonlyMap<string, Resource> | ReadonlyMa
   return hash.digest('base64url').slice(0, 16);
 }
 
+/**
+ * Envoy's drain time as Weft runs it (envoy/process.ts, `--drain-time-s`): how long the filter chains a listener
+ * change replaced keep serving their open connections, with their old connection managers and routes.
+ */
+export const ENVOY_DRAIN_TIME_MS = 1000;
+/** Past the drain time, for Envoy to close the drained connections before their clusters go. */
+const DRAIN_MARGIN_MS = 500;
+
 export class StreamPlan {
   readonly tracks = new Map<TypeUrl, TypeTrack>();
   snapshot: Snapshot | undefined;
+  /** A listener change was ACKed; the chains it replaced drain once listeners and routes have converged. */
+  private drainPending = false;
+  /** Until when (performance.now()) warm-first removals wait for replaced filter chains to finish draining. */
+  drainingUntil = 0;
 
-  constructor() {
+  constructor(private readonly listenerDrainMs = ENVOY_DRAIN_TIME_MS) {
     for (const type of ALL_TYPE_URLS) this.tracks.set(type, new TypeTrack(type));
   }
 
@@ -106,7 +119,7 @@ export class StreamPlan {
     // flush of every stream, and copying the map each time was most of the control plane's garbage.
     let desired = snapshot.resources(typeUrl);
     if (WARM_FIRST_TYPES.has(typeUrl)) {
-      if (!this.lateTypesConverged()) {
+      if (!this.removalsAllowed()) {
         // Keep what the client holds until nothing that could reference it is still in flux.
         let kept: Map<string, Resource> | undefined;
         for (const [name, version] of track.acked) {
@@ -144,6 +157,35 @@ export class StreamPlan {
       if (held.get(name) === cluster.version) continue;
       for (const ref of cluster.references) if (ref.typeUrl === TypeUrl.ClusterLoadAssignment) endpoints.resend.add(ref.name);
     }
+  }
+
+  /**
+   * A listener response was ACKed: `held` is what the client held of the listeners before. A listener changed or
+   * removed drains the filter chains it replaced (all of a removed one's) for Envoy's drain time; their open
+   * connections are still served by the old connection managers, through the old routes to the old clusters
+   * (a request to a cluster Envoy no longer has is a 503). In-place or not, Envoy drains them the same way.
+   */
+  listenersAcked(held: ReadonlyMap<string, string>, target: ReadonlyMap<string, Resource>): void {
+    for (const [name, version] of held) {
+      if (target.get(name)?.version !== version) {
+        this.drainPending = true;
+        return;
+      }
+    }
+  }
+
+  /**
+   * Whether warm-first resources that left the desired state may be removed now: listeners and routes have
+   * converged, and the filter chains the last listener change replaced have finished draining (their drain
+   * starts once the new listeners are in place, which is no later than convergence).
+   */
+  removalsAllowed(now = performance.now()): boolean {
+    if (!this.lateTypesConverged()) return false;
+    if (this.drainPending) {
+      this.drainPending = false;
+      this.drainingUntil = now + this.listenerDrainMs + DRAIN_MARGIN_MS;
+    }
+    return now >= this.drainingUntil;
   }
 
   /** Every warm-first resource that the snapshot's listeners and routes reach is ACKed on this stream. */
