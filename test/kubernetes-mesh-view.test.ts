@@ -22,14 +22,23 @@ function pod(name: string, node: string, ip: string, hostIP: string, extra: { sa
 const opts = { nodeName: 'n1', trustDomain: 'cluster.local', outboundPort: 15002, inboundPort: 15443 };
 
 test('a node\'s view: its pods as sources by ServiceAccount (default when unset) and inbound services; every served pod a destination at its node', (t) => {
-  const view = meshViewFromPods([
+  const pods = [
     pod('web-1', 'n1', '10.244.1.5', '10.0.0.11', { sa: 'web', ports: [8080, 9090] }),
     pod('web-2', 'n1', '10.244.1.6', '10.0.0.11', { sa: 'web' }),
     pod('batch', 'n1', '10.244.1.7', '10.0.0.11'),
     pod('db', 'n2', '10.244.2.5', '10.0.0.12', { sa: 'db', ports: [5432] }),
     pod('agent', 'n1', '10.0.0.11', '10.0.0.11', { hostNetwork: true, ports: [9091] }),
     pod('done', 'n2', '10.244.2.9', '10.0.0.12', { ports: [80], phase: 'Succeeded' }),
-  ], opts);
+  ];
+  const view = meshViewFromPods(pods, opts);
+  // A pod coming on another node changes the sources' route configurations, not the outbound listener (whose
+  // changed chains would be drained: their open connections closed under their requests after the drain time).
+  const outboundListener = (v: typeof view) => meshResources(v).find((r) => r.typeUrl === TypeUrl.Listener && r.name === 'mesh-outbound')?.version;
+  const grown = meshViewFromPods([...pods, pod('cache', 'n2', '10.244.2.6', '10.0.0.12', { ports: [6379] })], opts);
+  t.truthy(outboundListener(view));
+  t.is(outboundListener(grown), outboundListener(view), 'the outbound listener is the same with one more destination');
+  t.true(meshResources(grown).some((r) => r.typeUrl === TypeUrl.RouteConfiguration && r.name === 'mesh-outbound|spiffe://cluster.local/ns/shop/sa/web'
+    && r.references.some((ref) => ref.name.endsWith('|6379.cache.shop'))), 'the new destination is in the source\'s route configuration');
   t.deepEqual(view.outbound?.sources, [
     { id: 'spiffe://cluster.local/ns/shop/sa/default', sources: ['10.244.1.7'] },
     { id: 'spiffe://cluster.local/ns/shop/sa/web', sources: ['10.244.1.5', '10.244.1.6'] },

@@ -252,10 +252,14 @@ function outboundResources(view: MeshNodeView, out: NonNullable<MeshNodeView['ou
       }
       return { name: slug(svc.host), domains: [svc.host, `${svc.host}:*`], routes: [{ match: { prefix: '/' }, route: { cluster } }] };
     });
+    // The services over RDS: a pod coming or going anywhere changes this route configuration, not the listener's
+    // chain (a changed chain is drained: its open connections closed under their requests after the drain time).
+    const routes: RouteConfiguration & { name: string } = { name: `${prefixOf(view)}-outbound|${src.id}`, virtual_hosts: vhosts };
+    resources.push(routeConfigurationResource(routes));
     chains.push({
       name: `from|${src.id}`,
       filter_chain_match: { source_prefix_ranges: src.sources.map(hostPrefix) },
-      filters: [hcm(`${prefixOf(view)}-outbound`, { name: `${prefixOf(view)}-outbound|${src.id}`, virtual_hosts: vhosts }, false)],
+      filters: [hcm(`${prefixOf(view)}-outbound`, { rds: routes.name }, false)],
     });
   }
   const listener: Listener & { name: string } = { name: `${prefixOf(view)}-outbound`, address: { socket_address: { address: out.address, port_value: out.port } }, filter_chains: chains };
