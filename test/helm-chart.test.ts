@@ -139,8 +139,25 @@ test('toggles: each feature renders its objects, and only then', async (t) => {
   const mtlsRole = mtlsDocs.find((d) => d.kind === 'Role' && d.metadata?.name === 'weft-operator-mtls') as k8s.V1Role;
   t.is(mtlsRole.metadata?.namespace, NS);
   t.deepEqual(mtlsRole.rules!.map((r) => `${r.resources!.join('+')}:${(r.resourceNames ?? ['*']).join('+')}:${r.verbs.join('+')}`),
-    ['secrets+configmaps:*:create', 'secrets:weft-mtls-ca:get+list+watch', 'configmaps:weft-mtls-trust-bundle:get+update']);
+    ['secrets+configmaps:*:create', 'secrets:weft-mtls-ca:get+list+watch+update', 'configmaps:weft-mtls-trust-bundle:get+update']);
   t.true(mtlsDocs.some((d) => d.kind === 'RoleBinding' && d.metadata?.name === 'weft-operator-mtls'));
+  // The operator signs the agents' intermediates (CSRs of its signer, requested by the agents' ServiceAccount); the
+  // agents create and read their requests and never read the CA Secret by name.
+  t.true(mtlsOperator.includes('--agent-service-account=weft-agent'));
+  const signerRole = mtlsDocs.find((d) => d.kind === 'ClusterRole' && d.metadata?.name === 'weft-operator-mtls-signer') as k8s.V1ClusterRole;
+  t.deepEqual(signerRole.rules!.map((r) => `${r.resources!.join('+')}:${(r.resourceNames ?? ['*']).join('+')}:${r.verbs.join('+')}`),
+    ['certificatesigningrequests:*:list+watch', 'certificatesigningrequests/approval+certificatesigningrequests/status:*:update', 'signers:weft.dev/mesh-node-intermediate:approve+sign', 'nodes:*:list']);
+  const mtlsAgentRules = (mtlsDocs.find((d) => d.kind === 'ClusterRole' && d.metadata?.name === 'weft-agent') as k8s.V1ClusterRole).rules!;
+  t.true(mtlsAgentRules.some((r) => r.resources?.join() === 'certificatesigningrequests' && r.verbs.join() === 'create,get'));
+  t.false(mtlsAgentRules.some((r) => r.resources?.includes('secrets')), 'no Secret anywhere but in the secrets namespace');
+  t.true(mtlsAgent.includes('--tls-secrets-namespace=weft-secrets') && mtlsOperator.includes('--tls-secrets-namespace=weft-secrets'));
+  const secretsRole = (name: string) => (mtlsDocs.find((d) => d.kind === 'Role' && d.metadata?.name === name && d.metadata?.namespace === 'weft-secrets') as k8s.V1Role).rules!.map((r) => `${r.resources!.join('+')}:${r.verbs.join('+')}`);
+  t.deepEqual(secretsRole('weft-agent-tls-secrets'), ['secrets:list+watch']);
+  t.deepEqual(secretsRole('weft-operator-tls-secrets'), ['secrets:create+update+delete']);
+  t.true(mtlsDocs.some((d) => d.kind === 'Namespace' && d.metadata?.name === 'weft-secrets'));
+  t.regex((await template([`mutualAuth.enabled=true,mutualAuth.tlsSecretsNamespace=${NS}`])).stderr, /mutualAuth\.tlsSecretsNamespace: the agents may list every Secret there/);
+  // Without the mesh the agents list TLS Secrets everywhere (no root key to protect).
+  t.true(agentRole.rules!.some((r) => r.resources?.includes('secrets')));
   t.false(all.includes('Role/weft-operator-mtls'));
   t.false((full.spec!.template.spec!.containers[0].args!).includes('--mutual-auth'));
   const agentRules = (sets: string[]) => async () => (docsOf((await template(sets)).stdout).find((d) => d.kind === 'ClusterRole' && d.metadata?.name === 'weft-agent') as k8s.V1ClusterRole).rules!;

@@ -1,7 +1,9 @@
 // Mutual authentication on Kubernetes, against the real API server and a two-node dev cluster (real kubelets, pods
 // wired by weft-cni). The operator (in this process, --mutual-auth) keeps the CA root in the Secret weft-mtls-ca and
-// the trust bundle in a ConfigMap; each node's agent (`weft agent --mutual-auth`, a process in the node's namespace
-// with its own Envoy) signs its pods' SVIDs from that root and serves the mesh listeners. A pod on node-1 sends
+// the trust bundle in a ConfigMap, and signs each node agent's intermediate (a CertificateSigningRequest); each node's
+// agent (`weft agent --mutual-auth`, a process in the node's namespace with its own Envoy, authenticated as the
+// ServiceAccount weft-agent with a token bound to its Node, under the chart's RBAC) signs its pods' SVIDs through that
+// intermediate and serves the mesh listeners; it cannot read the root key. A pod on node-1 sends
 // through its node's outbound listener (as an HTTP proxy) to a pod on node-2: the request crosses the nodes over mTLS
 // and the backend sees the client's verified SPIFFE ID, never a forged one. The agents also run the datapath
 // (--datapath, the maps weft-cni pinned): a pod's plain connection to the other node's pod is redirected into the
@@ -16,7 +18,11 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { createLogger, silentLogger } from '../src/log/logger.js';
-import { CA_SECRET_NAME, TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY } from '../src/kubernetes/mesh-ca.js';
+import { CA_SECRET_NAME, PREVIOUS_CERT_KEY, TRUST_BUNDLE_CONFIGMAP, TRUST_BUNDLE_KEY } from '../src/kubernetes/mesh-ca.js';
+import { PHASE_ANNOTATION, ROTATE_ANNOTATION, SWITCHED_AT_ANNOTATION } from '../src/kubernetes/mesh-ca-rotation.js';
+import { MESH_SIGNER_NAME, NODE_LABEL, NODE_NAME_EXTRA, TRUSTED_ROOTS_ANNOTATION } from '../src/kubernetes/mesh-intermediate-signer.js';
+import { NodeIntermediateClient } from '../src/kubernetes/node-intermediate.js';
+import { applyAgentIdentity, writeAgentKubeconfig } from '../src/devcluster/agent-credentials.js';
 import type { MeshCaResult } from '../src/kubernetes/mesh-ca-keeper.js';
 import { podMeshHost } from '../src/kubernetes/mesh-view.js';
 import { Operator } from '../src/kubernetes/operator.js';
@@ -35,6 +41,10 @@ if (unavailable) console.log(`Kubernetes mutual authentication tests skipped: ${
 const clusterTest = unavailable ? test.skip : test.serial;
 
 const SYS = 'weft-system';
+/** Where the operator copies TLS Secrets for the agents, which may list no other Secrets. */
+const SECRETS = 'weft-secrets';
+/** How long the operator keeps a rotated-out root (the longest intermediate lifetime, 24 h, by default). */
+const RETIRE_AFTER_MS = 20_000;
 const NS = 'mesh';
 const TD = 'cluster.local';
 const OUTBOUND = 15002;
@@ -49,6 +59,8 @@ const idOf = (sa: string) => `spiffe://${TD}/ns/${NS}/sa/${sa}`;
 let cluster: TestCluster | undefined;
 let operator: Operator | undefined;
 const agents: AgentProcess[] = [];
+/** Each node's agent kubeconfig (its ServiceAccount token bound to the Node). */
+const agentKubeconfigs: Record<string, string> = {};
 let core: k8s.CoreV1Api;
 const pods: Record<string, k8s.V1Pod> = {};
 const tmp = mkdtempSync(path.join(tmpdir(), 'weft-k8s-mtls-'));
@@ -56,7 +68,8 @@ const tmp = mkdtempSync(path.join(tmpdir(), 'weft-k8s-mtls-'));
 const logger = (name: string) => (process.env.WEFT_TEST_LOG ? createLogger(name) : silentLogger);
 
 function startOperator(namespace: string, identity: string): Operator {
-  const op = new Operator({ kubeConfig: cluster!.kc, logger: logger(identity), identity, leaseNamespace: namespace, leaseMs: 3000, renewMs: 500, mutualAuth: { namespace, trustDomain: TD } });
+  const op = new Operator({ kubeConfig: cluster!.kc, logger: logger(identity), identity, leaseNamespace: namespace, leaseMs: 3000, renewMs: 500, mutualAuth: { namespace, trustDomain: TD, retireAfterMs: RETIRE_AFTER_MS },
+    ...(namespace === SYS ? { tlsSecretsNamespace: SECRETS } : {}) });
   op.start();
   return op;
 }
@@ -138,10 +151,13 @@ test.before(async () => {
     runPod('plain', 'node-1', 'frontend', undefined, { app: 'frontend', role: 'plain' }),
   ]);
   operator = startOperator(SYS, 'op-1');
+  // The agents' own identity, as `weft dev cluster up --mutual-auth` and the chart give it.
+  await applyAgentIdentity(cluster.kc, SYS, SECRETS);
   for (const node of cluster.state.nodes!) {
+    agentKubeconfigs[node.name] = await writeAgentKubeconfig(cluster.kc, SYS, node, tmp);
     // With the datapath: the agents also read network policies, and police mesh requests by them; pods enter the
     // mesh transparently.
-    agents.push(await startAgentProcess(cluster.state.kubeconfig, node, [...agentDatapathArgs(cluster.state, node), '--mutual-auth', '--trust-domain', TD, '--ca-namespace', SYS, '--no-flows',
+    agents.push(await startAgentProcess(agentKubeconfigs[node.name], node, [...agentDatapathArgs(cluster.state, node), '--mutual-auth', '--trust-domain', TD, '--ca-namespace', SYS, '--tls-secrets-namespace', SECRETS, '--no-flows',
       '--mesh-outbound-port', String(OUTBOUND), '--mesh-inbound-port', String(INBOUND), '--mesh-transparent-port', String(TRANSPARENT), '--health-port', String(HEALTH_PORT)]));
   }
 });
@@ -312,6 +328,68 @@ clusterTest('a pod on node-1 reaches a pod on node-2 over mTLS between the nodes
   const expiry = Number(new RegExp(`^weft_certificate_expiry_seconds\\{kind="svid",name="${idOf('frontend')}"\\} (-?\\d+)$`, 'm').exec(agentMetrics)?.[1]);
   t.true(expiry > 1700 && expiry <= 3600, `${expiry}`);
   t.regex(agentMetrics, /^weft_certificate_expiry_seconds\{kind="bundle",name="[^"]*Weft root CA cluster\.local[^"]*"\} \d+$/m);
+});
+
+clusterTest('the root key stays with the operator: an agent\'s credentials get 403 on the CA Secret; its intermediate is the one the operator signed for its request, and others\' requests are denied', async (t) => {
+  const [node1, node2] = cluster!.state.nodes!;
+  const kcOf = (node: string) => {
+    const kc = new k8s.KubeConfig();
+    kc.loadFromFile(agentKubeconfigs[node]);
+    return kc;
+  };
+  // The API server's answer to the agent's identity (the ServiceAccount weft-agent, the chart's rules).
+  const denied = await t.throwsAsync(kcOf(node1.name).makeApiClient(k8s.CoreV1Api).readNamespacedSecret({ name: CA_SECRET_NAME, namespace: SYS }));
+  t.is((denied as { code?: number }).code, 403, denied?.message);
+  t.regex(denied?.message ?? '', /system:serviceaccount:weft-system:weft-agent/);
+  // Nor by listing: the agent lists TLS Secrets only in the secrets namespace, where the operator copies them.
+  const agentCore = kcOf(node1.name).makeApiClient(k8s.CoreV1Api);
+  for (const list of [() => agentCore.listNamespacedSecret({ namespace: SYS }), () => agentCore.listSecretForAllNamespaces({ fieldSelector: 'type=kubernetes.io/tls' })]) {
+    const refused = await t.throwsAsync(list());
+    t.is((refused as { code?: number }).code, 403, refused?.message);
+  }
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+  const tlsSecret = CertificateAuthority.generate({ trustDomain: TD }).root;
+  await core.createNamespacedSecret({ namespace: NS, body: { metadata: { name: 'site-tls' }, type: 'kubernetes.io/tls', data: { 'tls.crt': b64(tlsSecret.pem), 'tls.key': b64(tlsSecret.privateKeyPem()) } } });
+  const copy = await eventually(async () => (await agentCore.listNamespacedSecret({ namespace: SECRETS })).items.find((x) => x.metadata?.name === `${NS}.site-tls`), 30_000, 'the copy the agent may read');
+  t.is(copy.data?.['tls.crt'], b64(tlsSecret.pem));
+  t.like(copy.metadata?.annotations, { 'weft.dev/source-namespace': NS, 'weft.dev/source-name': 'site-tls' });
+  t.false((await agentCore.listNamespacedSecret({ namespace: SECRETS })).items.some((x) => x.metadata?.name?.startsWith(`${SYS}.`) || x.type !== 'kubernetes.io/tls'), 'only TLS Secrets are copied: never the CA');
+  await core.deleteNamespacedSecret({ name: 'site-tls', namespace: NS });
+  await eventually(async () => ((await agentCore.listNamespacedSecret({ namespace: SECRETS })).items.some((x) => x.metadata?.name === `${NS}.site-tls`) ? undefined : true), 30_000, 'the copy removed with its source');
+
+  const bundlePem = (await core.readNamespacedConfigMap({ name: TRUST_BUNDLE_CONFIGMAP, namespace: SYS })).data![TRUST_BUNDLE_KEY];
+  const root = new X509Certificate(Buffer.from((await core.readNamespacedSecret({ name: CA_SECRET_NAME, namespace: SYS })).data!['tls.crt'], 'base64'));
+  writeFileSync(path.join(tmp, 'bundle.pem'), bundlePem);
+  const certificates = cluster!.kc.makeApiClient(k8s.CertificatesV1Api);
+  const csrs = (await certificates.listCertificateSigningRequest({ fieldSelector: `spec.signerName=${MESH_SIGNER_NAME}` })).items;
+  for (const [node, pod] of [[node1, 'frontend'], [node2, 'backend']] as const) {
+    // The newest signed request of the node: made by its agent (the API server recorded the token's node), approved.
+    const mine = csrs.filter((c) => c.metadata?.labels?.[NODE_LABEL] === node.name && c.status?.certificate)
+      .sort((a, b) => String(a.metadata?.creationTimestamp).localeCompare(String(b.metadata?.creationTimestamp)));
+    const csr = mine.at(-1);
+    t.truthy(csr, `a signed request of ${node.name}`);
+    t.is(csr!.spec.username, `system:serviceaccount:${SYS}:weft-agent`);
+    t.deepEqual(csr!.spec.extra?.[NODE_NAME_EXTRA], [node.name]);
+    t.true(csr!.status!.conditions!.some((c) => c.type === 'Approved' && c.status === 'True'));
+    const signed = new X509Certificate(Buffer.from(csr!.status!.certificate!, 'base64'));
+    // The issuer is the operator's root; the node's listener presents exactly that intermediate.
+    t.true(signed.checkIssued(root) && signed.verify(root.publicKey));
+    const [leaf, served] = servedChain(node === node1 ? node2.netns : node1.netns, node.address, podMeshHost(NS, pod, 3000));
+    t.is(served.fingerprint256, signed.fingerprint256);
+    t.true(leaf.verify(signed.publicKey));
+    const file = path.join(tmp, `intermediate-${node.name}.pem`);
+    writeFileSync(file, signed.toString());
+    t.regex((await run('openssl', ['verify', '-CAfile', path.join(tmp, 'bundle.pem'), file])).stdout, /: OK/);
+    const text = (await run('openssl', ['x509', '-in', file, '-noout', '-text'])).stdout;
+    t.regex(text, /CA:TRUE, pathlen:0/);
+    t.regex(text, /Permitted:\s+URI:cluster\.local/);
+    t.regex(text, new RegExp(`Subject: .*node ${node.name}`));
+  }
+
+  // Requests the operator denies: the admin (not the agents' ServiceAccount), and node-2's agent asking for node-1.
+  await t.throwsAsync(new NodeIntermediateClient(cluster!.kc, node1.name, TD).request(3_600_000), { message: /Denied \(NotTheNodeAgent\): requested by .*not the node agents' ServiceAccount/ });
+  await t.throwsAsync(new NodeIntermediateClient(kcOf(node2.name), node1.name, TD).request(3_600_000),
+    { message: /Denied \(NotTheNodeAgent\): the requester's token is bound to node node-2, not node-1/ });
 });
 
 clusterTest('only the node\'s pods enter the mesh, and node-2 lets no client without an SVID in', async (t) => {
@@ -531,7 +609,11 @@ async function agentBundleRoots(netns: string): Promise<number> {
 const bundleRoots = async () => [...((await core.readNamespacedConfigMap({ name: TRUST_BUNDLE_CONFIGMAP, namespace: SYS })).data?.[TRUST_BUNDLE_KEY] ?? '')
   .matchAll(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)].map((m) => new X509Certificate(m[0]).fingerprint256);
 
-clusterTest('the CA root rotates in three steps (stage, activate, retire) under continuous requests both ways across the nodes: none fails', async (t) => {
+/**
+ * Requests both ways between the nodes' pods, one after another, until finish(); chainsTo(root) tells whether both
+ * nodes now serve SVIDs whose intermediate the root signed (each check is a new TLS handshake with the listener).
+ */
+async function rotationTraffic() {
   const [node1, node2] = cluster!.state.nodes!;
   const front = podNetnsOf(cluster!, pods.frontend);
   const back = podNetnsOf(cluster!, pods.backend);
@@ -560,11 +642,21 @@ clusterTest('the CA root rotates in three steps (stage, activate, retire) under 
     }
     return true;
   };
+  const finish = async () => {
+    stop = true;
+    await traffic;
+    return { failures, sent };
+  };
+  return { chainsTo, sentAt: () => sent, finish };
+}
+
+clusterTest('the CA root rotates in three steps (stage, activate, retire) under continuous requests both ways across the nodes: none fails', async (t) => {
+  const [node1, node2] = cluster!.state.nodes!;
+  const { chainsTo, sentAt, finish } = await rotationTraffic();
   try {
     const secret = await core.readNamespacedSecret({ name: CA_SECRET_NAME, namespace: SYS });
     const oldRoot = new X509Certificate(Buffer.from(secret.data!['tls.crt'], 'base64'));
     const next = CertificateAuthority.generate({ trustDomain: TD });
-    const sentAt = () => sent;
 
     // 1. Stage: the new root joins the bundle (the ConfigMap and every agent's), nothing is issued from it.
     const b64 = (s: string) => Buffer.from(s).toString('base64');
@@ -598,9 +690,74 @@ clusterTest('the CA root rotates in three steps (stage, activate, retire) under 
     await eventually(() => Promise.resolve(sentAt() > beforeRetirement + 4 ? true : undefined), 30_000, 'requests after the retirement');
     t.true(chainsTo(next.root.x509));
   } finally {
-    stop = true;
-    await traffic;
+    const { failures, sent } = await finish();
+    t.deepEqual(failures, [], `${failures.length} of ${sent} requests failed`);
+    t.true(sent > 10, `${sent} requests`);
   }
-  t.deepEqual(failures, [], `${failures.length} of ${sent} requests failed`);
-  t.true(sent > 10, `${sent} requests`);
+});
+
+clusterTest('the operator times a rotation asked for with an annotation: stages a new root, switches only once both agents reported trusting it, retires the old one later; under continuous requests none fails', async (t) => {
+  const [node1, node2] = cluster!.state.nodes!;
+  const { chainsTo, sentAt, finish } = await rotationTraffic();
+  const readSecret = () => core.readNamespacedSecret({ name: CA_SECRET_NAME, namespace: SYS });
+  const handshakes = async () => metric(await envoyStats(node2.netns), 'envoy_listener_', '_ssl_handshake', `0.0.0.0_${INBOUND}`);
+  // A pod node-1 has never sent to: the first request to it after the switch opens a new mTLS connection (the
+  // rotation itself reuses the established ones: SVIDs and the bundle change over SDS under them).
+  const late = await runPod('late', node2.name, 'backend');
+  try {
+    const oldRoot = new X509Certificate(Buffer.from((await readSecret()).data!['tls.crt'], 'base64'));
+    await kubectl('-n', SYS, 'annotate', 'secret', CA_SECRET_NAME, `${ROTATE_ANNOTATION}=now`);
+
+    // Staged by the operator: a new root of its own in next.crt, in the bundle after the issuing one.
+    const staged = await eventually(async () => {
+      const roots = await bundleRoots();
+      return roots.length === 2 ? roots : undefined;
+    }, 30_000, 'the operator\'s new root staged in the bundle');
+    t.is(staged[0], oldRoot.fingerprint256);
+    const nextFp = staged[1];
+
+    // Switched, and only after each node's agent reported (in a request the API server attributed to it) that it
+    // trusts the new root.
+    const switched = await eventually(async () => {
+      const s = await readSecret();
+      return s.metadata?.annotations?.[PHASE_ANNOTATION] === 'switched' ? s : undefined;
+    }, 60_000, 'the operator switching to the new root');
+    const switchedAt = Date.parse(switched.metadata!.annotations![SWITCHED_AT_ANNOTATION]);
+    const newRoot = new X509Certificate(Buffer.from(switched.data!['tls.crt'], 'base64'));
+    t.is(newRoot.fingerprint256, nextFp);
+    t.is(Buffer.from(switched.data![PREVIOUS_CERT_KEY], 'base64').toString(), oldRoot.toString());
+    t.falsy(switched.data!['next.crt']);
+    const csrs = (await cluster!.kc.makeApiClient(k8s.CertificatesV1Api).listCertificateSigningRequest({ fieldSelector: `spec.signerName=${MESH_SIGNER_NAME}` })).items;
+    for (const node of [node1, node2]) {
+      const reports = csrs.filter((c) => c.metadata?.labels?.[NODE_LABEL] === node.name && c.spec.extra?.[NODE_NAME_EXTRA]?.[0] === node.name
+        && (c.metadata?.annotations?.[TRUSTED_ROOTS_ANNOTATION] ?? '').split(',').includes(nextFp));
+      t.true(reports.some((c) => new Date(c.metadata!.creationTimestamp!).getTime() <= switchedAt + 1000), `${node.name} reported the new root before the switch`);
+    }
+    await eventually(() => Promise.resolve(chainsTo(newRoot) ? true : undefined), 30_000, 'both nodes serving SVIDs of the new root');
+    // A new handshake between the nodes while the old root is still in the bundle: both SVIDs of the new root.
+    t.is(await bundleRoots().then((r) => r.length), 2, 'not retired yet');
+    const handshakesBefore = await handshakes();
+    const fresh = await curl(podNetnsOf(cluster!, pods.frontend), ['-x', `http://${node1.address}:${OUTBOUND}`, `http://${podMeshHost(NS, late.metadata!.name!, 3000)}/new-connection`]);
+    t.is(fresh.status, 200, fresh.body);
+    t.regex((JSON.parse(fresh.body) as { headers: Record<string, string> }).headers['x-forwarded-client-cert'], new RegExp(`;URI=${idOf('frontend')}$`));
+    t.true(await handshakes() > handshakesBefore, 'a new mTLS handshake on node-2\'s inbound listener');
+    const afterSwitch = sentAt();
+    await eventually(() => Promise.resolve(sentAt() > afterSwitch + 4 ? true : undefined), 30_000, 'requests after the switch');
+
+    // Retired by the operator once retireAfterMs passed (20 s here; the longest intermediate lifetime by default).
+    t.deepEqual(await eventually(async () => {
+      const roots = await bundleRoots();
+      return roots.length === 1 ? roots : undefined;
+    }, 60_000, 'the old root retired from the bundle'), [nextFp]);
+    const done = await readSecret();
+    t.falsy(done.data![PREVIOUS_CERT_KEY]);
+    t.falsy(done.metadata?.annotations?.[PHASE_ANNOTATION]);
+    t.true(Date.now() - switchedAt >= RETIRE_AFTER_MS);
+    for (const node of [node1, node2]) await eventually(async () => ((await agentBundleRoots(node.netns)) === 1 ? true : undefined), 30_000, `${node.name}'s agent dropping the old root`);
+    t.true(chainsTo(newRoot));
+  } finally {
+    const { failures, sent } = await finish();
+    t.deepEqual(failures, [], `${failures.length} of ${sent} requests failed`);
+    t.true(sent > 10, `${sent} requests`);
+  }
 });

@@ -25,6 +25,8 @@ export interface AgentFlags {
   flows?: AgentFlowFlags;
   /** Mesh mTLS (--mutual-auth). */
   mesh?: { trustDomain: string; caNamespace: string; outboundPort: number; inboundPort: number; transparentPort?: number };
+  /** Read TLS Secrets only from the operator's copies in this namespace. */
+  tlsSecretsNamespace?: string;
 }
 
 export async function runAgent(flags: AgentFlags): Promise<void> {
@@ -69,6 +71,7 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
     manageEnvoy: flags.envoy === 'managed', registry,
     ...(flags.ingress ? { ingress: flags.ingress } : {}),
     ...(flows ? { flows } : {}),
+    ...(flags.tlsSecretsNamespace ? { tlsSecretsNamespace: flags.tlsSecretsNamespace } : {}),
   });
   let announcedSync = false;
   agent.on('synced', () => {

@@ -93,13 +93,15 @@ const operatorCommand = program
   .option('--lease-namespace <namespace>', 'namespace of the leader-election Lease', 'kube-system')
   .option('--gateway-address-pool <range>', 'addresses for Gateways that ask for one: A.B.C.D-A.B.C.E or a CIDR (without it they are Programmed False AddressNotAssigned)')
   .option('--health-port <port>', 'serve /healthz, /readyz and /metrics on this port (all addresses)')
-  .option('--mutual-auth', 'mesh mTLS: keep the CA root in the Secret weft-mtls-ca (created if absent, never overwritten) and publish the trust bundle in the ConfigMap weft-mtls-trust-bundle')
+  .option('--mutual-auth', 'mesh mTLS: keep the CA root in the Secret weft-mtls-ca (created if absent, never overwritten), publish the trust bundle in the ConfigMap weft-mtls-trust-bundle, and sign the node agents\' intermediates (CertificateSigningRequests of weft.dev/mesh-node-intermediate)')
   .option('--trust-domain <name>', 'the SPIFFE trust domain of the mesh (--mutual-auth)', 'cluster.local')
   .option('--ca-namespace <namespace>', 'namespace of the CA Secret and the trust bundle ConfigMap (default: --lease-namespace)')
-  .action(async (opts: { kubeconfig?: string; leaseNamespace: string; gatewayAddressPool?: string; healthPort?: string; mutualAuth?: boolean; trustDomain: string; caNamespace?: string } & IngressFlags) => {
-    const { mutualAuth, ...rest } = opts;
+  .option('--tls-secrets-namespace <namespace>', 'copy every kubernetes.io/tls Secret into this namespace, where agents started with the same flag read them (so agents need no Secret access elsewhere; not the --ca-namespace)')
+  .option('--agent-service-account <name>', 'the node agents\' ServiceAccount in --ca-namespace: the only requester whose mesh intermediates the operator signs (--mutual-auth)', 'weft-agent')
+  .action(async (opts: { kubeconfig?: string; leaseNamespace: string; gatewayAddressPool?: string; healthPort?: string; mutualAuth?: boolean; trustDomain: string; caNamespace?: string; agentServiceAccount: string; tlsSecretsNamespace?: string } & IngressFlags) => {
+    const { mutualAuth, agentServiceAccount, ...rest } = opts;
     await runOperator({ ...rest, ingress: ingressOptionsFromFlags(opts), healthPort: opts.healthPort === undefined ? undefined : parsePort(opts.healthPort, '--health-port'),
-      ...(mutualAuth ? { mutualAuth: { namespace: opts.caNamespace ?? opts.leaseNamespace, trustDomain: opts.trustDomain } } : {}) });
+      ...(mutualAuth ? { mutualAuth: { namespace: opts.caNamespace ?? opts.leaseNamespace, trustDomain: opts.trustDomain, agentServiceAccount } } : {}) });
   });
 // Ingress addresses are computed from these options by the operator and every agent alike: give them the same.
 addIngressFlags(operatorCommand);
@@ -118,14 +120,15 @@ const agentCommand = program
   .option('--bpf-pin-root <dir>', 'where weft-cni pinned the datapath maps (its bpfPinRoot)')
   .option('--proxy-port <port>', 'port of the node Envoy\'s transparent listener (--datapath)', '15001')
   .option('--node-ip <ips>', 'the node\'s own addresses, comma-separated (the host entity, NodePorts); default: this network namespace\'s')
-  .option('--mutual-auth', 'mesh mTLS: sign the SVIDs of this node\'s pods (from the CA Secret the operator keeps) and serve Envoy the mesh listeners')
+  .option('--mutual-auth', 'mesh mTLS: sign the SVIDs of this node\'s pods (through an intermediate the operator signs) and serve Envoy the mesh listeners')
   .option('--trust-domain <name>', 'the SPIFFE trust domain of the mesh (--mutual-auth; the operator\'s)', 'cluster.local')
-  .option('--ca-namespace <namespace>', 'namespace of the CA Secret weft-mtls-ca (--mutual-auth; the operator\'s)', 'kube-system')
+  .option('--ca-namespace <namespace>', 'namespace of the trust bundle ConfigMap weft-mtls-trust-bundle (--mutual-auth; the operator\'s)', 'kube-system')
+  .option('--tls-secrets-namespace <namespace>', 'read TLS Secrets only from the operator\'s copies in this namespace (the operator\'s --tls-secrets-namespace), not from every namespace')
   .option('--mesh-outbound-port <port>', 'port of the mesh outbound listener, where this node\'s pods send (--mutual-auth)', String(DEFAULT_MESH_OUTBOUND_PORT))
   .option('--mesh-inbound-port <port>', 'port of the mesh inbound (mTLS) listener, where other nodes connect (--mutual-auth)', String(DEFAULT_MESH_INBOUND_PORT))
   .option('--mesh-transparent-port <port>', 'port of the mesh transparent listener, where the datapath redirects this node\'s pods\' connections to other nodes\' pods (--mutual-auth with --datapath)', String(DEFAULT_MESH_TRANSPARENT_PORT))
   .action(async (opts: { kubeconfig?: string; node?: string; announceInterface?: string; protocol: string; xdsSocket?: string; envoy: string; healthPort?: string; datapath?: boolean; bpfPinRoot?: string; proxyPort: string; nodeIp?: string;
-    mutualAuth?: boolean; trustDomain: string; caNamespace: string; meshOutboundPort: string; meshInboundPort: string; meshTransparentPort: string } & IngressFlags & AgentFlowFlagValues) => {
+    mutualAuth?: boolean; trustDomain: string; caNamespace: string; tlsSecretsNamespace?: string; meshOutboundPort: string; meshInboundPort: string; meshTransparentPort: string } & IngressFlags & AgentFlowFlagValues) => {
     await runAgent({
       ...opts, ingress: ingressOptionsFromFlags(opts), healthPort: opts.healthPort === undefined ? undefined : parsePort(opts.healthPort, '--health-port'),
       proxyPort: parsePort(opts.proxyPort, '--proxy-port'), ...(opts.nodeIp ? { nodeIps: opts.nodeIp.split(',').map((s) => s.trim()).filter(Boolean) } : {}),

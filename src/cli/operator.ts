@@ -7,7 +7,7 @@ import type { MeshCaLocation } from '../kubernetes/mesh-ca.js';
 import { Operator } from '../kubernetes/operator.js';
 import { startHealthServer } from '../kubernetes/health-server.js';
 
-export interface OperatorFlags { kubeconfig?: string; leaseNamespace: string; gatewayAddressPool?: string; healthPort?: number; ingress?: IngressOptions; mutualAuth?: MeshCaLocation }
+export interface OperatorFlags { kubeconfig?: string; leaseNamespace: string; gatewayAddressPool?: string; healthPort?: number; ingress?: IngressOptions; mutualAuth?: MeshCaLocation; tlsSecretsNamespace?: string }
 
 export async function runOperator(flags: OperatorFlags): Promise<void> {
   const kc = new k8s.KubeConfig();
@@ -20,6 +20,7 @@ export async function runOperator(flags: OperatorFlags): Promise<void> {
     ...(flags.gatewayAddressPool ? { gatewayAddressPool: flags.gatewayAddressPool } : {}),
     ...(flags.ingress ? { ingress: flags.ingress } : {}),
     ...(flags.mutualAuth ? { mutualAuth: flags.mutualAuth } : {}),
+    ...(flags.tlsSecretsNamespace ? { tlsSecretsNamespace: flags.tlsSecretsNamespace } : {}),
   });
   operator.start();
   log.info({ server: kc.getCurrentCluster()?.server }, 'operator started');

@@ -19,7 +19,8 @@ import { waitForApiserver } from './readiness.js';
 import { installClusterCrds } from './crds.js';
 import { createNodes, deleteNodes, startKubelet, waitForNodesReady } from './node-processes.js';
 import type { NodeNetwork } from './nodes.js';
-import { applyGatewayClass, startAgent, startOperator, waitForWeft } from './weft-processes.js';
+import { applyAgentIdentity, writeAgentKubeconfig } from './agent-credentials.js';
+import { applyGatewayClass, MESH_CA_NAMESPACE, startAgent, startOperator, TLS_SECRETS_NAMESPACE, waitForWeft } from './weft-processes.js';
 
 export interface ClusterOptions {
   name: string;
@@ -193,7 +194,13 @@ export async function clusterUp(opts: ClusterOptions, log: (line: string) => voi
       const kc = new k8s.KubeConfig();
       kc.loadFromFile(state.kubeconfig);
       await applyGatewayClass(kc);
-      const agents = (state.nodes ?? []).map((node) => startAgent(state, node, logs, opts.mutualAuth === true));
+      // With the mesh, the agents run as their own ServiceAccount (the chart's RBAC): no access to the CA's root key.
+      if (opts.mutualAuth) await applyAgentIdentity(kc, MESH_CA_NAMESPACE, TLS_SECRETS_NAMESPACE);
+      const agents: StartedProcess[] = [];
+      for (const node of state.nodes ?? []) {
+        const kubeconfig = opts.mutualAuth ? await writeAgentKubeconfig(kc, MESH_CA_NAMESPACE, node, opts.stateDir) : state.kubeconfig;
+        agents.push(startAgent(state, node, logs, opts.mutualAuth === true, kubeconfig));
+      }
       state.processes.push(...agents);
       await saveState();
       await waitForWeft(kc, agents, operator, 180_000);

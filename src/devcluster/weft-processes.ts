@@ -22,8 +22,15 @@ export function gatewayAddressPool(subnet: string): string {
   return `${prefix}.200-${prefix}.250`;
 }
 
-/** `--mutual-auth`: the operator keeps the mesh CA in kube-system (its Lease's namespace), where the agents read it. */
-const MUTUAL_AUTH_ARGS = ['--mutual-auth', '--ca-namespace', 'kube-system'];
+/**
+ * `--mutual-auth`: the operator keeps the mesh CA in kube-system (its Lease's namespace) and publishes the bundle
+ * there; the agents (ServiceAccount kube-system/weft-agent, agent-credentials.ts) read the bundle and ask the operator
+ * to sign their intermediates.
+ */
+export const MESH_CA_NAMESPACE = 'kube-system';
+/** Where the operator copies the TLS Secrets the agents read (they may list no other Secrets). */
+export const TLS_SECRETS_NAMESPACE = 'weft-secrets';
+const MUTUAL_AUTH_ARGS = ['--mutual-auth', '--ca-namespace', MESH_CA_NAMESPACE, '--tls-secrets-namespace', TLS_SECRETS_NAMESPACE];
 
 export function startOperator(state: ClusterState, logDir: string, mutualAuth = false): StartedProcess {
   // Inside the control-plane namespace, over the API server's loopback like the other control-plane components.
@@ -42,9 +49,10 @@ export function agentDatapathArgs(state: Pick<ClusterState, 'stateDir'>, node: N
   return ['--datapath', '--bpf-pin-root', bpfPinRoot(state, node), '--node-ip', nodeIps.join(',')];
 }
 
-export function startAgent(state: ClusterState, node: NodeNetwork, logDir: string, mutualAuth = false): StartedProcess {
+/** `kubeconfig`: the agent's own credentials (agent-credentials.ts) with --mutual-auth, else the admin's. */
+export function startAgent(state: ClusterState, node: NodeNetwork, logDir: string, mutualAuth = false, kubeconfig = state.kubeconfig): StartedProcess {
   return startInNamespace(node.netns, `weft-agent-${node.name}`, process.execPath, [
-    weftMain(), 'agent', '--kubeconfig', state.kubeconfig, '--node', node.name, '--announce-interface', 'eth0',
+    weftMain(), 'agent', '--kubeconfig', kubeconfig, '--node', node.name, '--announce-interface', 'eth0',
     ...agentDatapathArgs(state, node), ...(mutualAuth ? MUTUAL_AUTH_ARGS : []),
   ], join(logDir, `weft-agent-${node.name}.log`));
 }

@@ -31,7 +31,8 @@ import { KubernetesSource } from './source.js';
 import type { L7Options } from '../l7policy/translate.js';
 import { shortTypeName, TypeUrl } from '../xds/type-urls.js';
 import { meshPolicyRoutes } from './mesh-view.js';
-import { POD_KIND, POLICY_KINDS, TRANSLATED_KINDS, type WatchedKind } from './watched-kinds.js';
+import { mirroredSecretKind } from './tls-secret-mirror.js';
+import { POD_KIND, POLICY_KINDS, translatedKinds, type WatchedKind } from './watched-kinds.js';
 
 export interface AgentOptions {
   kubeConfig: k8s.KubeConfig;
@@ -65,6 +66,8 @@ export interface AgentOptions {
   flows?: { translateOptions(base: TranslateOptions): TranslateOptions };
   /** Mesh mTLS (src/kubernetes/node-mesh.ts): Pods are watched too, and the node's mesh resources served with the rest. */
   mesh?: NodeMesh;
+  /** Read TLS Secrets from the operator's copies in this namespace only (tls-secret-mirror.ts), not from every namespace. */
+  tlsSecretsNamespace?: string;
 }
 
 export interface AgentEvents {
@@ -143,7 +146,8 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
       this.emit('nack', e);
     });
     await this.server.listen({ unix: socket });
-    const kinds: WatchedKind[] = [...TRANSLATED_KINDS, ...(this.opts.l7 ? POLICY_KINDS : this.opts.mesh ? [POD_KIND] : [])];
+    const secrets = this.opts.tlsSecretsNamespace ? mirroredSecretKind(this.opts.tlsSecretsNamespace) : undefined;
+    const kinds: WatchedKind[] = [...translatedKinds(secrets), ...(this.opts.l7 ? POLICY_KINDS : this.opts.mesh ? [POD_KIND] : [])];
     // SVID renewals and CA changes reach Envoy without a translation: only the Secrets change.
     // The CA arriving also turns on the datapath's redirects into the transparent mesh listener.
     this.opts.mesh?.on('change', () => {

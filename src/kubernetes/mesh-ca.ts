@@ -30,7 +30,14 @@ export function caSecretKind(namespace: string): WatchedKind {
 export interface MeshCaLocation {
   namespace: string;
   trustDomain: string;
+  /** The node agents' ServiceAccount in `namespace`, the only requester whose intermediates the operator signs (default weft-agent). */
+  agentServiceAccount?: string;
+  /** How long after a rotation's switch the old root stays trusted (default: the longest intermediate lifetime, 24 h). */
+  retireAfterMs?: number;
 }
+
+/** The bundle ConfigMap's annotation naming the root the operator signs intermediates with (SHA-256 fingerprint). */
+export const ISSUING_ROOT_ANNOTATION = 'weft.dev/issuing-root-sha256';
 
 /** The CA held by a Secret, validated; throws an error naming the Secret and the field. */
 export function caFromSecret(secret: k8s.V1Secret, opts: CaOptions): CertificateAuthority {
@@ -94,7 +101,7 @@ const isStatus = (err: unknown, code: number): boolean => (err as { code?: numbe
  * The CA of the Secret, created (a new self-signed root) when there is none; never overwrites one. Two replicas
  * racing to create it both end with the one that won (the loser reads it back).
  */
-export async function ensureCaSecret(core: k8s.CoreV1Api, loc: MeshCaLocation, opts: Omit<CaOptions, 'trustDomain'> = {}): Promise<{ ca: CertificateAuthority; roots: MeshCaRoots; created: boolean }> {
+export async function ensureCaSecret(core: k8s.CoreV1Api, loc: MeshCaLocation, opts: Omit<CaOptions, 'trustDomain'> = {}): Promise<{ ca: CertificateAuthority; roots: MeshCaRoots; created: boolean; secret: k8s.V1Secret }> {
   const caOpts: CaOptions = { ...opts, trustDomain: loc.trustDomain };
   const read = async (): Promise<k8s.V1Secret | undefined> => core.readNamespacedSecret({ name: CA_SECRET_NAME, namespace: loc.namespace }).catch((err: unknown) => {
     if (isStatus(err, 404)) return undefined;
@@ -103,7 +110,7 @@ export async function ensureCaSecret(core: k8s.CoreV1Api, loc: MeshCaLocation, o
   const existing = await read();
   const of = (secret: k8s.V1Secret, created: boolean) => {
     const roots = rootsFromSecret(secret, caOpts);
-    return { ca: roots.active, roots, created };
+    return { ca: roots.active, roots, created, secret };
   };
   if (existing) return of(existing, false);
   const ca = CertificateAuthority.generate(caOpts);
@@ -115,8 +122,8 @@ export async function ensureCaSecret(core: k8s.CoreV1Api, loc: MeshCaLocation, o
     data: { [CERT_KEY]: Buffer.from(ca.root.pem).toString('base64'), [KEY_KEY]: Buffer.from(ca.root.privateKeyPem()).toString('base64') },
   };
   try {
-    await core.createNamespacedSecret({ namespace: loc.namespace, body });
-    return { ca, roots: { active: ca }, created: true };
+    const secret = await core.createNamespacedSecret({ namespace: loc.namespace, body });
+    return { ca, roots: { active: ca }, created: true, secret };
   } catch (err) {
     if (!isStatus(err, 409)) throw err;
     const won = await read();
@@ -125,20 +132,25 @@ export async function ensureCaSecret(core: k8s.CoreV1Api, loc: MeshCaLocation, o
   }
 }
 
-/** Writes the trust bundle ConfigMap when it is absent or differs; true when it wrote. */
-export async function publishTrustBundle(core: k8s.CoreV1Api, loc: MeshCaLocation, bundlePem: string): Promise<boolean> {
+/**
+ * Writes the trust bundle ConfigMap when it is absent or differs; true when it wrote. It also names the root that
+ * issues (agents whose intermediate chains to another root ask for a new one).
+ */
+export async function publishTrustBundle(core: k8s.CoreV1Api, loc: MeshCaLocation, bundlePem: string, issuingRoot: string): Promise<boolean> {
   const data = { [TRUST_BUNDLE_KEY]: bundlePem };
+  const annotations = { [ISSUING_ROOT_ANNOTATION]: issuingRoot };
   const live = await core.readNamespacedConfigMap({ name: TRUST_BUNDLE_CONFIGMAP, namespace: loc.namespace }).catch((err: unknown) => {
     if (isStatus(err, 404)) return undefined;
     throw err;
   });
   const labels = { 'app.kubernetes.io/managed-by': 'weft', 'weft.dev/trust-domain': loc.trustDomain };
   if (!live) {
-    await core.createNamespacedConfigMap({ namespace: loc.namespace, body: { metadata: { name: TRUST_BUNDLE_CONFIGMAP, namespace: loc.namespace, labels }, data } });
+    await core.createNamespacedConfigMap({ namespace: loc.namespace, body: { metadata: { name: TRUST_BUNDLE_CONFIGMAP, namespace: loc.namespace, labels, annotations }, data } });
     return true;
   }
-  if (live.data?.[TRUST_BUNDLE_KEY] === bundlePem) return false;
+  if (live.data?.[TRUST_BUNDLE_KEY] === bundlePem && live.metadata?.annotations?.[ISSUING_ROOT_ANNOTATION] === issuingRoot) return false;
   // With the resourceVersion read: a concurrent writer makes this fail (409) and the caller retries.
-  await core.replaceNamespacedConfigMap({ name: TRUST_BUNDLE_CONFIGMAP, namespace: loc.namespace, body: { ...live, data: { ...live.data, ...data } } });
+  await core.replaceNamespacedConfigMap({ name: TRUST_BUNDLE_CONFIGMAP, namespace: loc.namespace,
+    body: { ...live, metadata: { ...live.metadata, annotations: { ...live.metadata?.annotations, ...annotations } }, data: { ...live.data, ...data } } });
   return true;
 }

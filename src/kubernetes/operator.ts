@@ -16,6 +16,7 @@ import { parseAddressRange, type AddressRange } from './address-pool.js';
 import { LeaderElector } from './leader-election.js';
 import type { MeshCaLocation } from './mesh-ca.js';
 import { MeshCaKeeper } from './mesh-ca-keeper.js';
+import { TlsSecretMirror } from './tls-secret-mirror.js';
 import { KubernetesSource } from './source.js';
 import { StatusWriter, type StatusWriteResult } from './status-writer.js';
 import { TRANSLATED_KINDS } from './watched-kinds.js';
@@ -42,6 +43,8 @@ export interface OperatorOptions {
   registry?: Registry;
   /** Mesh mTLS: the leader keeps the CA root Secret and the trust bundle ConfigMap in this namespace. */
   mutualAuth?: MeshCaLocation;
+  /** The leader copies every TLS Secret into this namespace, where the agents read them (tls-secret-mirror.ts). */
+  tlsSecretsNamespace?: string;
 }
 
 export interface OperatorEvents {
@@ -72,6 +75,7 @@ export class Operator extends EventEmitter<OperatorEvents> {
   readonly meshCa: MeshCaKeeper | undefined;
   /** Per live route or policy object: whether its status carries an entry of Weft's (see routesShowingWeft). */
   private readonly showsWeft = new WeakMap<KubeObject, boolean>();
+  readonly tlsSecretMirror: TlsSecretMirror | undefined;
 
   constructor(opts: OperatorOptions) {
     super();
@@ -83,6 +87,7 @@ export class Operator extends EventEmitter<OperatorEvents> {
     this.pool = opts.gatewayAddressPool ? parseAddressRange(opts.gatewayAddressPool) : undefined;
     this.ingress = opts.ingress;
     this.meshCa = opts.mutualAuth ? new MeshCaKeeper(opts.kubeConfig, opts.mutualAuth, this.log.child({ component: 'mesh-ca' })) : undefined;
+    this.tlsSecretMirror = opts.tlsSecretsNamespace ? new TlsSecretMirror(opts.kubeConfig, opts.tlsSecretsNamespace, this.log.child({ component: 'tls-secret-mirror' })) : undefined;
     // A status changed by someone else (or our own write landing) needs no translation, only a write pass that
     // compares the computed statuses with the live ones again.
     this.source = new KubernetesSource(opts.kubeConfig, { kinds: TRANSLATED_KINDS, logger: this.log, debounceMs: opts.debounceMs ?? 10, onStatusChange: () => this.scheduleWrite() },
@@ -98,6 +103,7 @@ export class Operator extends EventEmitter<OperatorEvents> {
     }, this.log, (leading) => {
       this.emit('leading', leading);
       this.meshCa?.setLeading(leading);
+      this.tlsSecretMirror?.setLeading(leading);
       // Another replica may have written meanwhile: the first pass as leader compares every object again.
       if (leading) {
         this.writer.forget();
@@ -118,6 +124,7 @@ export class Operator extends EventEmitter<OperatorEvents> {
   async stop(): Promise<void> {
     await this.source.stop();
     await this.meshCa?.stop();
+    await this.tlsSecretMirror?.stop();
     await this.writing;
     await this.elector.stop();
   }

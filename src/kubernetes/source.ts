@@ -4,6 +4,7 @@ import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from '../log/logger.js';
 import type { Manifest, ObjectMeta } from '../sources/manifests.js';
 import { startKindInformer, type KindInformer, type KubeObject } from './informers.js';
+import { mirrorSource } from './tls-secret-mirror.js';
 import type { WatchedKind } from './watched-kinds.js';
 
 /** Where problems about API objects point: there is no file, the object's own name says where. */
@@ -26,8 +27,11 @@ export function toManifest(kind: WatchedKind, obj: KubeObject): Manifest {
   const rest: Record<string, unknown> = { ...obj };
   for (const field of ['metadata', 'status', 'apiVersion', 'kind']) delete rest[field];
   const metadata = obj.metadata;
-  const meta: ObjectMeta = { name: metadata?.name ?? '' };
-  if (metadata?.namespace) meta.namespace = metadata.namespace;
+  // A copy in the secrets namespace is read as its source (tls-secret-mirror.ts).
+  const source = kind.mirrored ? mirrorSource(obj) : undefined;
+  const meta: ObjectMeta = { name: source?.name ?? metadata?.name ?? '' };
+  if (source) meta.namespace = source.namespace;
+  else if (metadata?.namespace) meta.namespace = metadata.namespace;
   if (metadata?.generation !== undefined) meta.generation = metadata.generation;
   if (metadata?.creationTimestamp) meta.creationTimestamp = new Date(metadata.creationTimestamp).toISOString();
   if (metadata?.labels) meta.labels = metadata.labels;

@@ -11,6 +11,8 @@ export interface WatchedKind {
   labelSelector?: string;
   /** Only objects of this namespace (namespaced kinds); every namespace when omitted. */
   namespace?: string;
+  /** Copies of objects of other namespaces, each read as its source (tls-secret-mirror.ts). */
+  mirrored?: boolean;
 }
 
 function kind(apiVersion: string, kindName: string, plural: string, namespaced = true, fieldSelector?: string): WatchedKind {
@@ -60,6 +62,11 @@ export const POLICY_KINDS: WatchedKind[] = [
  * same options, agree on them without talking to each other.
  */
 export const TRANSLATED_KINDS: WatchedKind[] = [...GATEWAY_API_KINDS, ...INGRESS_KINDS];
+
+/** TRANSLATED_KINDS with TLS Secrets read from their copies in `secretsNamespace` instead of from every namespace. */
+export function translatedKinds(secrets?: WatchedKind): WatchedKind[] {
+  return secrets ? TRANSLATED_KINDS.map((k) => (k.kind === 'Secret' && k.apiVersion === 'v1' ? secrets : k)) : TRANSLATED_KINDS;
+}
 
 /** URL path of the collection, across all namespaces unless the kind names one. */
 export function collectionPath(k: WatchedKind): string {

@@ -18,14 +18,17 @@ export const DEFAULT_ROOT_TTL_MS = 365 * 24 * HOUR_MS;
 /** Certificates start this long before they are issued, for clocks a little behind ours. */
 export const BACKDATE_MS = 10_000;
 
-/** A signing certificate with its key (the key stays inside this object). */
+/**
+ * A signing certificate with its key (the key stays inside this object). Without a key it only names an issuer: a
+ * node agent knows the root of its intermediate by its certificate alone (the operator holds the root key).
+ */
 export class SigningAuthority {
-  readonly #key: KeyObject;
+  readonly #key: KeyObject | undefined;
   readonly subjectName: Buffer;
   readonly keyId: Buffer;
   readonly x509: X509Certificate;
 
-  constructor(readonly certDer: Buffer, key: KeyObject) {
+  constructor(readonly certDer: Buffer, key: KeyObject | undefined) {
     this.#key = key;
     this.x509 = new X509Certificate(certDer);
     this.subjectName = subjectNameOf(certDer);
@@ -44,12 +47,22 @@ export class SigningAuthority {
 
   /** The key, PEM (PKCS#8), for the CA store to write to disk; nothing else should call it. */
   privateKeyPem(): string {
-    return pkcs8Pem(this.#key);
+    return pkcs8Pem(this.#requireKey());
+  }
+
+  /** True when this authority holds its key (it can sign). */
+  get canSign(): boolean {
+    return this.#key !== undefined;
   }
 
   /** Signs a certificate (used by CertificateAuthority only). */
   sign(build: (key: KeyObject) => Buffer): Buffer {
-    return build(this.#key);
+    return build(this.#requireKey());
+  }
+
+  #requireKey(): KeyObject {
+    if (!this.#key) throw new Error(`${this.x509.subject.replace(/\n/g, ', ')}: its key is not held here (certificate only)`);
+    return this.#key;
   }
 
   [inspect.custom](): string {
@@ -84,12 +97,26 @@ export class CertificateAuthority {
   readonly intermediateTtlMs: number;
   #intermediate: SigningAuthority;
 
-  private constructor(opts: CaOptions, readonly root: SigningAuthority) {
+  private constructor(opts: CaOptions, readonly root: SigningAuthority, intermediate?: SigningAuthority) {
     this.trustDomain = opts.trustDomain;
     this.id = trustDomainId(opts.trustDomain);
     this.now = opts.now ?? ((): Date => new Date());
     this.intermediateTtlMs = opts.intermediateTtlMs ?? DEFAULT_INTERMEDIATE_TTL_MS;
-    this.#intermediate = this.newIntermediate();
+    this.#intermediate = intermediate ?? this.newIntermediate();
+  }
+
+  /**
+   * A CA that issues SVIDs through an intermediate someone else signed (a node agent's, which the operator's root
+   * signed): it holds the intermediate's key, knows the root by its certificate only, and cannot renew the
+   * intermediate itself (replaceIntermediate takes the next one). Throws when the intermediate does not chain to the
+   * root, is no CA, or has expired.
+   */
+  static ofIntermediate(opts: CaOptions, rootCertPem: string, intermediate: SigningAuthority): CertificateAuthority {
+    checkTrustDomain(opts.trustDomain);
+    const root = new SigningAuthority(new X509Certificate(rootCertPem).raw, undefined);
+    const ca = new CertificateAuthority(opts, root, intermediate);
+    ca.checkIntermediate(intermediate);
+    return ca;
   }
 
   /** A new CA: a fresh self-signed root and an intermediate. */
@@ -152,6 +179,34 @@ export class CertificateAuthority {
     return this.#intermediate;
   }
 
+  /** True when this CA signs its own intermediates (it holds the root key). */
+  get renewsIntermediate(): boolean {
+    return this.root.canSign;
+  }
+
+  /** Takes an intermediate signed elsewhere (of the same root) for the SVIDs issued from now on. */
+  replaceIntermediate(next: SigningAuthority): void {
+    this.checkIntermediate(next);
+    this.#intermediate = next;
+  }
+
+  private checkIntermediate(sa: SigningAuthority): void {
+    const where = `intermediate ${sa.x509.subject.replace(/\n/g, ', ')}`;
+    if (!sa.canSign) throw new Error(`${where}: its key is needed to issue SVIDs`);
+    if (!sa.x509.ca) throw new Error(`${where}: not a CA certificate`);
+    if (!sa.x509.checkIssued(this.root.x509) || !sa.x509.verify(this.root.x509.publicKey)) throw new Error(`${where}: not signed by the root ${this.root.x509.fingerprint256}`);
+    if (sa.notAfter <= this.now()) throw new Error(`${where}: expired on ${sa.x509.validTo}`);
+  }
+
+  /**
+   * Signs a node's intermediate CA for the key of `spki` (the node keeps the private key): pathLenConstraint 0, the
+   * trust domain's ID, name constraints allowing URIs of the trust domain only, valid `ttlMs` (at most the root's
+   * lifetime). Returns the certificate's DER.
+   */
+  signIntermediate(spki: Buffer, commonName: string, ttlMs = this.intermediateTtlMs): Buffer {
+    return this.buildIntermediate(spki, commonName, ttlMs, [this.trustDomain]);
+  }
+
   /** True when the intermediate has passed half its lifetime, or would expire before an SVID of `svidTtlMs`. */
   intermediateDue(svidTtlMs = DEFAULT_SVID_TTL_MS): boolean {
     const { notBefore, notAfter } = this.#intermediate;
@@ -160,28 +215,33 @@ export class CertificateAuthority {
   }
 
   private newIntermediate(): SigningAuthority {
-    const now = this.now();
     const keys = generateKeyPair('ec-p256');
-    const notAfter = new Date(Math.min(now.getTime() + this.intermediateTtlMs, this.root.notAfter.getTime()));
-    const der = this.root.sign((rootKey) =>
+    const der = this.buildIntermediate(spkiDer(keys.publicKey), `Weft intermediate CA ${this.trustDomain} ${this.now().toISOString()}`, this.intermediateTtlMs);
+    return new SigningAuthority(der, keys.privateKey);
+  }
+
+  private buildIntermediate(spki: Buffer, commonName: string, ttlMs: number, permittedUriHosts?: string[]): Buffer {
+    const now = this.now();
+    const notAfter = new Date(Math.min(now.getTime() + ttlMs, this.root.notAfter.getTime()));
+    return this.root.sign((rootKey) =>
       buildCertificate(
         {
           serial: randomSerial(),
           issuerName: this.root.subjectName,
-          subject: { organization: 'Weft', commonName: `Weft intermediate CA ${this.trustDomain} ${now.toISOString()}` },
+          subject: { organization: 'Weft', commonName },
           notBefore: new Date(now.getTime() - BACKDATE_MS),
           notAfter,
-          spki: spkiDer(keys.publicKey),
+          spki,
           uriSan: this.id.uri,
           ca: true,
           pathLen: 0,
           keyUsage: ['keyCertSign', 'cRLSign'],
           authorityKeyId: this.root.keyId,
+          ...(permittedUriHosts ? { permittedUriHosts } : {}),
         },
         rootKey,
       ),
     );
-    return new SigningAuthority(der, keys.privateKey);
   }
 
   /** Issues an X.509-SVID for `id` (a workload ID of this trust domain), valid for ttlMs (default 1 h) or until the intermediate expires. */

@@ -47,7 +47,8 @@ export class SvidRotator extends EventEmitter<SvidRotatorEvents> {
 
   private issue(): X509Svid {
     const ca = this.authority.ca;
-    if (ca.intermediateDue(this.ttlMs)) ca.rotateIntermediate();
+    // A CA without its root key (a node agent's) gets its next intermediate from the signer before this is due.
+    if (ca.renewsIntermediate && ca.intermediateDue(this.ttlMs)) ca.rotateIntermediate();
     return ca.issue(this.id, this.ttlMs === undefined ? {} : { ttlMs: this.ttlMs });
   }
 

@@ -25,6 +25,8 @@ export class TrustDomainAuthority extends EventEmitter<TrustBundleEvents> {
   #ca: CertificateAuthority;
   #retired: RetiredRoot[] = [];
   #staged: CertificateAuthority | undefined;
+  /** Roots someone else publishes (a node agent follows the operator's bundle); replaces staged and retired ones. */
+  #published: TrustedRoot[] | undefined;
 
   constructor(ca: CertificateAuthority, readonly maxSvidTtlMs = DEFAULT_SVID_TTL_MS) {
     super();
@@ -41,6 +43,10 @@ export class TrustDomainAuthority extends EventEmitter<TrustBundleEvents> {
 
   /** The roots peers must trust, newest first. */
   roots(): TrustedRoot[] {
+    if (this.#published) {
+      const fp = this.#ca.root.x509.fingerprint256;
+      return [this.#ca.root, ...this.#published.filter((r) => r.x509.fingerprint256 !== fp)];
+    }
     const now = this.#ca.now();
     this.#retired = this.#retired.filter((r) => r.until > now && r.root.notAfter > now);
     return [this.#ca.root, ...(this.#staged ? [this.#staged.root] : []), ...this.#retired.map((r) => r.root)];
@@ -99,6 +105,30 @@ export class TrustDomainAuthority extends EventEmitter<TrustBundleEvents> {
     this.#staged = undefined;
     this.emit('authority', next);
     this.emit('bundle', this.roots());
+  }
+
+  /**
+   * Trusts exactly `roots` (and the issuing root) from now on, as a publisher (the operator) decides them over its
+   * rotations; stage/retain/activate's own timing no longer applies.
+   */
+  setPublished(roots: TrustedRoot[]): void {
+    const before = this.roots().map((r) => r.x509.fingerprint256).join();
+    this.#published = roots;
+    this.#staged = undefined;
+    this.#retired = [];
+    if (this.roots().map((r) => r.x509.fingerprint256).join() !== before) this.emit('bundle', this.roots());
+  }
+
+  /**
+   * Issues from `next` from now on, at once (its root is trusted already: the publisher's bundle has it): every SVID
+   * is re-issued. For a node agent whose intermediate now comes from another root.
+   */
+  switchTo(next: CertificateAuthority): void {
+    if (next.trustDomain !== this.#ca.trustDomain) throw new Error(`cannot rotate trust domain ${this.#ca.trustDomain} to a CA of ${next.trustDomain}`);
+    const rootChanged = next.root.x509.fingerprint256 !== this.#ca.root.x509.fingerprint256;
+    this.#ca = next;
+    this.emit('authority', next);
+    if (rootChanged) this.emit('bundle', this.roots());
   }
 
   /** Both steps at once (for a single consumer that takes the bundle and the SVIDs together). */

@@ -21,6 +21,7 @@ export const OID = {
   basicConstraints: '2.5.29.19',
   authorityKeyIdentifier: '2.5.29.35',
   extKeyUsage: '2.5.29.37',
+  nameConstraints: '2.5.29.30',
   serverAuth: '1.3.6.1.5.5.7.3.1',
   clientAuth: '1.3.6.1.5.5.7.3.2',
 } as const;
@@ -50,6 +51,11 @@ export interface CertificateTemplate {
   extKeyUsage?: Array<'serverAuth' | 'clientAuth'>;
   /** The issuer's subject key identifier (omitted on a self-signed root). */
   authorityKeyId?: Buffer;
+  /**
+   * A CA's name constraints: the only URI hosts the certificates below it may name (RFC 5280 §4.2.1.10; a SPIFFE ID's
+   * host is its trust domain), critical as the RFC requires.
+   */
+  permittedUriHosts?: string[];
 }
 
 const bin = (b: Buffer): string => b.toString('latin1');
@@ -168,6 +174,11 @@ export function buildCertificate(t: CertificateTemplate, issuerKey: KeyObject): 
   extensions.push(extension(OID.subjectKeyIdentifier, false, octets(keyIdentifier(t.spki))));
   if (t.authorityKeyId) {
     extensions.push(extension(OID.authorityKeyIdentifier, false, seq([asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, false, bin(t.authorityKeyId))])));
+  }
+  if (t.permittedUriHosts?.length) {
+    // NameConstraints ::= SEQUENCE { permittedSubtrees [0] GeneralSubtrees }; GeneralSubtree ::= SEQUENCE { base GeneralName }.
+    const subtrees = t.permittedUriHosts.map((host) => seq([asn1.create(asn1.Class.CONTEXT_SPECIFIC, 6, false, host)]));
+    extensions.push(extension(OID.nameConstraints, true, seq([asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, subtrees)])));
   }
   const subjectName = encodedName(t.subject);
   // The subject is never empty here, so the SAN need not be critical (RFC 5280 §4.2.1.6).

@@ -28,16 +28,22 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [""]
   resources: [services, namespaces, configmaps]
   verbs: [list, watch]
-# Only TLS Secrets are listed (field selector type=kubernetes.io/tls); RBAC cannot narrow by field, so this grants
-# list/watch on all Secrets. Drop it only if no listener or policy references a Secret.
-- apiGroups: [""]
-  resources: [secrets]
-  verbs: [list, watch]
 - apiGroups: ["discovery.k8s.io"]
   resources: [endpointslices]
   verbs: [list, watch]
 - apiGroups: ["networking.k8s.io"]
   resources: [ingresses, ingressclasses]
+  verbs: [list, watch]
+{{- end -}}
+
+{{/*
+Only TLS Secrets are listed (field selector type=kubernetes.io/tls); RBAC cannot narrow by field, so this grants
+list/watch on all Secrets. The operator always has it; the agents only without mutualAuth (with it they read the
+operator's copies in mutualAuth.tlsSecretsNamespace, and so cannot list the CA's root key).
+*/}}
+{{- define "weft.secretsRule" -}}
+- apiGroups: [""]
+  resources: [secrets]
   verbs: [list, watch]
 {{- end -}}
 
@@ -55,6 +61,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
 {{- define "weft.checkValues" -}}
+{{- if and .Values.mutualAuth.enabled (eq .Values.mutualAuth.tlsSecretsNamespace .Release.Namespace) -}}
+{{- fail "mutualAuth.tlsSecretsNamespace: the agents may list every Secret there, so it cannot be the release namespace (which holds the CA's root key)" -}}
+{{- end -}}
 {{- if and .Values.relay.enabled (not .Values.flows.enabled) -}}
 {{- fail "relay.enabled: the relay merges the agents' flows; it needs flows.enabled" -}}
 {{- end -}}
