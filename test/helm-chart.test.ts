@@ -432,7 +432,14 @@ async function deployed(t: ExecutionContext, cluster: TestCluster, kube: (args: 
   t.is(await can('weft-relay', 'list', 'pods', '-n', 'default'), 'no', 'only in the release namespace');
   t.is(await can('weft-relay', 'list', 'nodes'), 'no');
   t.is(await can('weft-operator', 'get', 'secrets/weft-mtls-ca', '-n', NS), 'yes', 'the mesh CA Secret');
-  t.is(await can('weft-operator', 'update', 'secrets/weft-mtls-ca', '-n', NS), 'no', 'never overwritten');
+  t.is(await can('weft-operator', 'update', 'secrets/weft-mtls-ca', '-n', NS), 'yes', 'the steps of a rotation it was asked for');
+  t.is(await can('weft-agent', 'get', 'secrets/weft-mtls-ca', '-n', NS), 'no', 'the agents never read the root key');
+  t.is(await can('weft-agent', 'list', 'secrets', '-n', NS), 'no');
+  t.is(await can('weft-agent', 'list', 'secrets', '-A'), 'no');
+  t.is(await can('weft-agent', 'list', 'secrets', '-n', 'weft-secrets'), 'yes', 'the TLS Secrets\' copies');
+  t.is(await can('weft-agent', 'create', 'certificatesigningrequests.certificates.k8s.io'), 'yes');
+  t.is(await can('weft-operator', 'sign', 'signers.certificates.k8s.io/weft.dev/mesh-node-intermediate'), 'yes');
+  t.is(await can('weft-operator', 'sign', 'signers.certificates.k8s.io/kubernetes.io/kube-apiserver-client'), 'no');
   t.is(await can('weft-operator', 'get', 'secrets/other', '-n', NS), 'no');
   t.is(await can('weft-operator', 'update', 'configmaps/weft-mtls-trust-bundle', '-n', NS), 'yes');
 
@@ -441,6 +448,12 @@ async function deployed(t: ExecutionContext, cluster: TestCluster, kube: (args: 
   t.is(caSecret.type, 'Opaque');
   const bundle = await eventually(async () => (await core.readNamespacedConfigMap({ name: 'weft-mtls-trust-bundle', namespace: NS }).catch(() => undefined))?.data?.['bundle.pem'], 60_000, 'the trust bundle');
   t.is(bundle, Buffer.from(caSecret.data!['tls.crt'], 'base64').toString());
+  // The agent's pod (its token bound to its pod, so to its node) asked for its intermediate; the operator signed it.
+  const certificates = cluster.kc.makeApiClient(k8s.CertificatesV1Api);
+  const signed = await eventually(async () => (await certificates.listCertificateSigningRequest({ fieldSelector: 'spec.signerName=weft.dev/mesh-node-intermediate' })).items
+    .find((c) => c.status?.certificate), 60_000, 'the agent\'s intermediate signed');
+  t.is(signed.spec.username, `system:serviceaccount:${NS}:weft-agent`);
+  t.deepEqual(signed.spec.extra?.['authentication.kubernetes.io/node-name'], [agentPod.spec!.nodeName!]);
 
   // The relay found the agent pod through the API server, with the node's address and flow port.
   await eventually(async () => (await apps.readNamespacedDeployment({ name: 'weft-relay', namespace: NS })).status?.availableReplicas === 1,
