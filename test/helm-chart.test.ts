@@ -438,8 +438,15 @@ async function deployed(t: ExecutionContext, cluster: TestCluster, kube: (args: 
   t.is(await can('weft-agent', 'list', 'secrets', '-A'), 'no');
   t.is(await can('weft-agent', 'list', 'secrets', '-n', 'weft-secrets'), 'yes', 'the TLS Secrets\' copies');
   t.is(await can('weft-agent', 'create', 'certificatesigningrequests.certificates.k8s.io'), 'yes');
-  t.is(await can('weft-operator', 'sign', 'signers.certificates.k8s.io/weft.dev/mesh-node-intermediate'), 'yes');
-  t.is(await can('weft-operator', 'sign', 'signers.certificates.k8s.io/kubernetes.io/kube-apiserver-client'), 'no');
+  // Signer names hold a slash, which kubectl auth can-i cannot name: a SubjectAccessReview.
+  const mayApprove = async (verb: string, signer: string) => (await cluster.kc.makeApiClient(k8s.AuthorizationV1Api).createSubjectAccessReview({ body: { spec: {
+    user: `system:serviceaccount:${NS}:weft-operator`, groups: ['system:serviceaccounts', `system:serviceaccounts:${NS}`],
+    resourceAttributes: { group: 'certificates.k8s.io', resource: 'signers', name: signer, verb },
+  } } })).status?.allowed;
+  for (const verb of ['approve', 'sign']) {
+    t.true(await mayApprove(verb, 'weft.dev/mesh-node-intermediate'), verb);
+    t.false(await mayApprove(verb, 'kubernetes.io/kube-apiserver-client'), `${verb} for another signer`);
+  }
   t.is(await can('weft-operator', 'get', 'secrets/other', '-n', NS), 'no');
   t.is(await can('weft-operator', 'update', 'configmaps/weft-mtls-trust-bundle', '-n', NS), 'yes');
 
