@@ -255,14 +255,14 @@ function outputDigest(t: Translation): string {
 
 /**
  * --against=DIR: this tree against another built checkout of Weft (its dist/src/standalone/pipeline.js),
- * in one process, call after call (other tree from scratch, this tree from scratch, this tree reloading
+ * in one process, call after call (other tree from scratch, this tree from scratch, each tree reloading
  * with its cache after one HTTPRoute changed), so that both see the same machine load. Wall time and the
  * process's CPU time per call; on a busy machine CPU time is the steadier of the two. Then the three stages
  * of a from-scratch translation (classify, gateway, xDS), the two trees alternated, CPU time each; and
  * whether both trees give the same output (problems, statuses, resource bytes and versions).
  */
 async function against(dir: string): Promise<void> {
-  const other = (await import(path.resolve(dir, 'dist/src/standalone/pipeline.js'))) as { translateManifests: TranslateFn };
+  const other = (await import(path.resolve(dir, 'dist/src/standalone/pipeline.js'))) as { translateManifests: TranslateFn; TranslationCache: new () => TranslationCache };
   const otherStages: Stages = {
     ...((await import(path.resolve(dir, 'dist/src/sources/kinds.js'))) as Pick<Stages, 'classifyManifests'>),
     ...((await import(path.resolve(dir, 'dist/src/gateway/translate.js'))) as Pick<Stages, 'translateGatewayApi'>),
@@ -285,8 +285,10 @@ async function against(dir: string): Promise<void> {
     const same = outputDigest(other.translateManifests(manifests)) === outputDigest(translateManifests(manifests));
     const cache = new TranslationCache();
     translateManifests(manifests, [], { cache });
+    const otherCache = new other.TranslationCache();
+    other.translateManifests(manifests, [], { cache: otherCache });
     const edited = manifests.findIndex((m) => m.kind === 'HTTPRoute');
-    const runs = { other: [[], []] as number[][], scratch: [[], []] as number[][], reload: [[], []] as number[][] };
+    const runs = { other: [[], []] as number[][], scratch: [[], []] as number[][], otherReload: [[], []] as number[][], reload: [[], []] as number[][] };
     for (let i = 0; i < rounds + 3; i++) {
       const changed = manifests.slice();
       const m = structuredClone(manifests[edited]) as Manifest & { spec: { rules: Array<{ matches: Array<{ path: { value: string } }> }> } };
@@ -295,6 +297,7 @@ async function against(dir: string): Promise<void> {
       const measured: Array<[keyof typeof runs, [number, number]]> = [
         ['other', time(() => other.translateManifests(manifests))],
         ['scratch', time(() => translateManifests(manifests))],
+        ['otherReload', time(() => other.translateManifests(changed, [], { cache: otherCache }))],
         ['reload', time(() => translateManifests(changed, [], { cache }))],
       ];
       if (i < 3) continue; // warm-up
@@ -307,7 +310,8 @@ async function against(dir: string): Promise<void> {
     const cpu = (k: keyof typeof runs): number => stats(runs[k][1]).p50;
     console.log(
       `${size.name}: ${dir} from scratch: ${line('other')} | this tree from scratch: ${line('scratch')} (CPU ×${(cpu('scratch') / cpu('other')).toFixed(2)}) | ` +
-        `this tree, reload (cached, one HTTPRoute changed): ${line('reload')} (CPU ×${(cpu('reload') / cpu('other')).toFixed(3)}) (n=${runs.other[0].length}); ` +
+        `${dir}, reload (cached, one HTTPRoute changed): ${line('otherReload')} | this tree, reload: ${line('reload')} (CPU ×${(cpu('reload') / cpu('other')).toFixed(3)} of ${dir} from scratch, ` +
+        `×${(cpu('reload') / cpu('otherReload')).toFixed(2)} of its reload) (n=${runs.other[0].length}); ` +
         `same output (problems, statuses, resource bytes and versions): ${same ? 'yes' : 'NO'}`,
     );
     // Stage by stage, from scratch, the trees alternated: CPU time of each stage.

@@ -83,6 +83,46 @@ test('a cached translation equals one from scratch after every kind of edit', (t
   check('the Gateway listener port changed');
 });
 
+/** Every reason in the routes' parent conditions of `t`, so a test can check that an edit had its effect. */
+function parentReasons(t: Translation): Set<string> {
+  const parents = t.statuses.flatMap((s) => ((s.status as { parents?: Array<{ conditions: Array<{ reason: string }> }> }).parents ?? []));
+  return new Set(parents.flatMap((p) => p.conditions.map((c) => c.reason)));
+}
+
+test('a cached translation equals one from scratch after edits to what routes attach through', (t) => {
+  // Attachments and route statuses are reused per route object while the Gateways, ListenerSets, Namespaces
+  // (and the rest) are the same objects; each edit below changes what some unchanged routes attach to.
+  const cache = new TranslationCache();
+  let manifests = mediumManifests();
+  const check = (what: string): Translation => {
+    const cached = translateManifests(manifests, [], { cache });
+    t.deepEqual(comparable(cached), comparable(translateManifests(manifests)), what);
+    return cached;
+  };
+  check('first translation');
+  const gateway = manifests.findIndex((m) => m.kind === 'Gateway');
+  const allowFrom = (from: Record<string, unknown>) => (m: Manifest & { spec: EditableSpec }) => ((m.spec.listeners[0] as unknown as { allowedRoutes: unknown }).allowedRoutes = { namespaces: from });
+  const namespace = (tier: string): Manifest => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'team-1', labels: { tier } }, source: { file: 'ns.yaml', line: 1 } });
+  manifests = [...edited(manifests, gateway, allowFrom({ from: 'Selector', selector: { matchLabels: { tier: 'gold' } } })), namespace('gold')];
+  t.true(parentReasons(check('routes allowed by a Namespace selector')).has('NotAllowedByListeners'));
+  manifests = [...manifests.slice(0, -1), namespace('silver')];
+  t.false(parentReasons(check('the Namespace relabelled')).has('Accepted'));
+  manifests = edited(manifests, gateway, allowFrom({ from: 'All' }));
+  t.false(parentReasons(check('all namespaces allowed again')).has('NotAllowedByListeners'));
+  // A newer GRPCRoute on an HTTPRoute's hostname loses it (HostnameConflict), also when nothing changed since.
+  const grpc = manifests.find((m) => m.kind === 'GRPCRoute')!;
+  const late = structuredClone(grpc) as Manifest & { spec: EditableSpec };
+  late.metadata = { ...late.metadata, name: 'grpc-late', namespace: 'team-0', creationTimestamp: '2027-01-01T00:00:00Z' };
+  late.spec.hostnames = ['app-0.example.com'];
+  manifests = [...manifests, late];
+  t.true(parentReasons(check('a conflicting GRPCRoute added')).has('HostnameConflict'));
+  t.true(parentReasons(check('nothing changed, with a conflict')).has('HostnameConflict'));
+  manifests = manifests.filter((m) => !(m.kind === 'HTTPRoute' && m.metadata.name === 'route-0'));
+  t.false(parentReasons(check('the older HTTPRoute removed')).has('HostnameConflict'));
+  manifests = edited(manifests, manifests.findIndex((m) => m.kind === 'Gateway'), (m) => ((m.spec.listeners[0] as unknown as { hostname: string }).hostname = 'app-1.example.com'));
+  t.true(parentReasons(check('the listener given a hostname')).has('NoMatchingListenerHostname'));
+});
+
 test('every golden case (Gateway API and Ingress) translates the same with a warm cache', (t) => {
   const cache = new TranslationCache();
   for (const dir of [GOLDEN_DIR, path.join(projectRoot(), 'test', 'testdata', 'ingress')]) {

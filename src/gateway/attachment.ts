@@ -59,8 +59,6 @@ export class RouteAttacher {
   /** ListenerSets whose parent is a Gateway of Weft's: routes may name them as parents (GEP-1713). */
   private readonly listenerSets = new Map<string, ListenerSetState>();
   private readonly namespaceLabels = new Map<string, Record<string, string>>();
-  /** listener → keys of the routes counted in its attachedRoutes. */
-  private readonly counted = new Map<ListenerState, Set<string>>();
 
   constructor(states: GatewayState[], inputs: Inputs) {
     for (const s of states) {
@@ -92,16 +90,15 @@ export class RouteAttacher {
   /**
    * Counts an Accepted route in the attachedRoutes of the listeners it attached to, once per listener.
    * The spec: only Routes with Accepted True are counted, whatever the Listener's own conditions.
+   * Each route is counted once per translation (classification keeps one object per kind, namespace and
+   * name), so only its own repeats (two parentRefs to one listener) are skipped: no key per route.
    */
-  countAttached(route: RouteLike, attachments: Attachment[]): void {
-    const routeKey = `${route.kind}/${route.metadata.namespace ?? 'default'}/${route.metadata.name}`;
-    for (const { listener } of attachments) {
-      const set = this.counted.get(listener) ?? new Set<string>();
-      this.counted.set(listener, set);
-      if (!set.has(routeKey)) {
-        set.add(routeKey);
-        listener.attachedRoutes++;
-      }
+  countAttached(attachments: readonly Attachment[]): void {
+    for (let i = 0; i < attachments.length; i++) {
+      const { listener } = attachments[i];
+      let repeat = false;
+      for (let j = 0; j < i && !repeat; j++) repeat = attachments[j].listener === listener;
+      if (!repeat) listener.attachedRoutes++;
     }
   }
 

@@ -7,7 +7,7 @@ import type { ObjectMeta } from '../sources/manifests.js';
 import type { Attachment } from './attachment.js';
 import type { BackendProblem, BackendRefLike, BackendResolution, BackendResolver } from './backends.js';
 import { headerModifier, ruleBackends, ruleMirrors, type Resolve } from './rule-backends.js';
-import { condition, generationOf } from './conditions.js';
+import { condition, generationOf, type Condition } from './conditions.js';
 import type { ListenerState } from './listeners.js';
 import { comparePrecedenceKeys, compareTimestamps, httpPrecedenceKey, regexProblem, ruleLabel, timestampMs, type PrecedenceKey, type RankedRoute, type TranslatedHttpRoute } from './httproute.js';
 
@@ -265,18 +265,22 @@ export class CrossKindHostnames {
     return first;
   }
 
-  /** Rejects the parents whose attachments conflict; records and returns the attachments of the others. */
-  admit(kind: 'HTTPRoute' | 'GRPCRoute', meta: ObjectMeta, attachments: Attachment[]): Attachment[] {
-    const rejected = new Set<Attachment['parent']>();
+  /**
+   * Records and returns (`kept`) the attachments of the parents without a conflict; `rejected`: the Accepted
+   * condition each other parent gets instead (the parents themselves are left as they are: a translation
+   * cache may hand them out again).
+   */
+  admit(kind: 'HTTPRoute' | 'GRPCRoute', meta: ObjectMeta, attachments: Attachment[]): { kept: Attachment[]; rejected?: Map<Attachment['parent'], Condition> } {
+    let rejected: Map<Attachment['parent'], Condition> | undefined;
     for (const a of attachments) {
-      if (rejected.has(a.parent)) continue;
+      if (rejected?.has(a.parent)) continue;
       const other = this.conflict(a.listener, kind, a.hostnames);
       if (!other) continue;
-      rejected.add(a.parent);
       const message = `listener ${a.listener.spec.name} already serves ${other.kind} ${other.key} on an intersecting hostname (${other.hostnames.join(', ')}); an older route of the other kind wins`;
-      a.parent.conditions[0] = condition('Accepted', false, 'HostnameConflict', message, generationOf(meta));
+      (rejected ??= new Map()).set(a.parent, condition('Accepted', false, 'HostnameConflict', message, generationOf(meta)));
     }
-    const kept = attachments.filter((a) => !rejected.has(a.parent));
+    const refused = rejected;
+    const kept = refused ? attachments.filter((a) => !refused.has(a.parent)) : attachments;
     for (const a of kept) {
       const byKind = this.claimed.get(a.listener) ?? new Map<string, KindClaims>();
       this.claimed.set(a.listener, byKind);
@@ -289,6 +293,6 @@ export class CrossKindHostnames {
         if (isWildcard(h)) claims.wildcards.push([h, claim]);
       }
     }
-    return kept;
+    return { kept, ...(rejected ? { rejected } : {}) };
   }
 }

@@ -5,7 +5,7 @@ import type { ObjectMeta } from '../sources/manifests.js';
 import { RouteAttacher, type ParentStatus } from './attachment.js';
 import { BackendClientCertificates } from './backend-client-certificate.js';
 import { BackendResolver } from './backends.js';
-import { condition, CONTROLLER_NAME, GATEWAY_GROUP, generationOf, type ObjectStatus } from './conditions.js';
+import { condition, CONTROLLER_NAME, GATEWAY_GROUP, generationOf, type Condition, type ObjectStatus } from './conditions.js';
 import { compareHostSpecificity, listenerHostnameCovers } from './hostnames.js';
 import { compareRouteAge, CrossKindHostnames, sortByPrecedence, translateGrpcRoute } from './grpcroute.js';
 import { compareTimestamps, translateHttpRoute, type RankedRoute, type TranslatedHttpRoute } from './httproute.js';
@@ -95,30 +95,24 @@ export function translateGatewayApi(inputs: Inputs, cache?: GatewayTranslationCa
     (a, b) => compareTimestamps(a.route.metadata.creationTimestamp ?? '', b.route.metadata.creationTimestamp ?? '') || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0),
   );
   const crossKind = new CrossKindHostnames();
+  // Only routes of both kinds can conflict over a hostname; with one kind, nothing need be recorded.
+  const bothKinds = inputs.httpRoutes.length > 0 && inputs.grpcRoutes.length > 0;
+  cache?.beginAttachments(inputs, addressFor, gateways);
   /** Whether a route attached to one listener twice (two parentRefs): its routes are then placed twice. */
   let attachedTwice = false;
   for (const { kind, route, translate } of routeInputs) {
-    const gen = generationOf(route.metadata);
     const routeLike = { kind, metadata: route.metadata, spec: route.spec };
-    const { parents, attachments } = attacher.attach(routeLike);
+    const { parents, attachments } = cache ? cache.attachment(route, () => attacher.attach(routeLike)) : attacher.attach(routeLike);
     if (parents.length === 0) continue; // no parent of Weft's: not ours to report on
     const translated = translate();
-    const attached = translated.invalid ? [] : crossKind.admit(kind, route.metadata, attachments);
-    const resolvedRefs = translated.backendProblem
-      ? condition('ResolvedRefs', false, translated.backendProblem.reason, translated.backendProblem.message, gen)
-      : condition('ResolvedRefs', true, 'ResolvedRefs', 'All references resolved', gen);
-    for (const p of parents) {
-      if (translated.invalid && p.conditions[0].status === 'True') {
-        p.conditions[0] = condition('Accepted', false, translated.invalid.reason, translated.invalid.message, gen);
-      }
-      p.conditions.push(resolvedRefs);
-      if (translated.partiallyInvalid && p.conditions[0].status === 'True') {
-        p.conditions.push(condition('PartiallyInvalid', true, translated.partiallyInvalid.reason, translated.partiallyInvalid.message, gen));
-      }
-    }
+    const admitted = translated.invalid ? { kept: [] } : bothKinds ? crossKind.admit(kind, route.metadata, attachments) : { kept: attachments };
+    const attached = admitted.kept;
+    const rejected = 'rejected' in admitted ? admitted.rejected : undefined;
+    const status = (): ObjectStatus => routeStatus(kind, route, parentStatuses(parents, translated, rejected, generationOf(route.metadata)));
+    statuses.push(cache && !rejected ? cache.routeStatus(route, translated, status) : status());
     if (!translated.invalid) {
       // Only Accepted routes count in attachedRoutes; attachments come from Accepted parents only.
-      attacher.countAttached(routeLike, attached);
+      attacher.countAttached(attached);
       attachedTwice ||= attached.some((a, i) => attached.findIndex((b) => b.listener === a.listener) !== i);
       for (const a of attached) {
         const byHost = placed.get(a.listener) ?? new Map<string, RankedRoute[]>();
@@ -130,7 +124,6 @@ export function translateGatewayApi(inputs: Inputs, cache?: GatewayTranslationCa
         }
       }
     }
-    statuses.push(routeStatus(kind, route.metadata, route.source, parents));
   }
   const placedTls = attachTlsRoutes(inputs, attacher, backends, statuses);
 
@@ -219,8 +212,27 @@ function inPrecedenceOrder(ranked: RankedRoute[], mayRepeat: boolean): HttpRoute
   return sortByPrecedence([...unique.values()]).map((r) => r.route);
 }
 
-function routeStatus(kind: string, meta: { name: string; namespace?: string }, source: ObjectStatus['source'], parents: ParentStatus[]): ObjectStatus {
-  return { kind, namespace: meta.namespace, name: meta.name, source, status: { parents: parents.map((p) => ({ ...p, controllerName: CONTROLLER_NAME })) } };
+/**
+ * A route's parents with every condition: Accepted (False when the route is invalid, or `rejected` for a hostname
+ * conflict), ResolvedRefs, and PartiallyInvalid while Accepted. New objects: `parents` are left as they are.
+ */
+function parentStatuses(parents: ParentStatus[], translated: TranslatedHttpRoute, rejected: Map<ParentStatus, Condition> | undefined, gen: number): ParentStatus[] {
+  const { invalid, backendProblem, partiallyInvalid } = translated;
+  const resolvedRefs = backendProblem
+    ? condition('ResolvedRefs', false, backendProblem.reason, backendProblem.message, gen)
+    : condition('ResolvedRefs', true, 'ResolvedRefs', 'All references resolved', gen);
+  return parents.map((p) => {
+    let accepted = rejected?.get(p) ?? p.conditions[0];
+    if (invalid && accepted.status === 'True') accepted = condition('Accepted', false, invalid.reason, invalid.message, gen);
+    const conditions = [accepted, ...p.conditions.slice(1), resolvedRefs];
+    if (partiallyInvalid && accepted.status === 'True') conditions.push(condition('PartiallyInvalid', true, partiallyInvalid.reason, partiallyInvalid.message, gen));
+    return { ...p, conditions };
+  });
+}
+
+function routeStatus(kind: string, route: { metadata: { name: string; namespace?: string }; source: ObjectStatus['source'] }, parents: ParentStatus[]): ObjectStatus {
+  const meta = route.metadata;
+  return { kind, namespace: meta.namespace, name: meta.name, source: route.source, status: { parents: parents.map((p) => ({ ...p, controllerName: CONTROLLER_NAME })) } };
 }
 
 /** Gateways (of Weft's) that routes naming Service ns/name have as parents: a BackendTLSPolicy's ancestors. */
@@ -264,10 +276,10 @@ function attachTlsRoutes(inputs: Inputs, attacher: RouteAttacher, backends: Back
     const p = translated.backendProblem;
     const resolvedRefs = p ? condition('ResolvedRefs', false, p.reason, p.message, gen) : condition('ResolvedRefs', true, 'ResolvedRefs', 'All references resolved', gen);
     for (const parent of parents) parent.conditions.push(resolvedRefs);
-    attacher.countAttached(routeLike, attachments);
+    attacher.countAttached(attachments);
     const key = `tlsroute/${route.metadata.namespace}/${route.metadata.name}`;
     for (const a of attachments) placed.set(a.listener, [...(placed.get(a.listener) ?? []), { key, hostnames: a.hostnames, backends: translated.backends }]);
-    statuses.push(routeStatus('TLSRoute', route.metadata, route.source, parents));
+    statuses.push(routeStatus('TLSRoute', route, parents));
   }
   return placed;
 }

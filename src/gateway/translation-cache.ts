@@ -4,6 +4,9 @@ import type { Inputs } from '../sources/kinds.js';
 import { BackendResolver } from './backends.js';
 import type { HttpRouteIR } from '../ir/model.js';
 import type { RankedRoute, TranslatedHttpRoute } from './httproute.js';
+import type { Attachment, ParentStatus } from './attachment.js';
+import type { ObjectStatus } from './conditions.js';
+import type { GatewayAddressFor, GatewayState, ListenerState } from './listeners.js';
 
 /**
  * What a route's translation reads besides the route itself (see BackendResolver; BackendTLSPolicies and the CA
@@ -21,7 +24,20 @@ function backendWorld(inputs: Inputs): readonly object[] {
   return [...inputs.services, ...inputs.endpointSlices, ...inputs.referenceGrants, ...inputs.backendTlsPolicies, ...configMaps];
 }
 
-function sameObjects(a: readonly object[], b: readonly object[]): boolean {
+/** What attaching a route reads besides the route: what buildGatewayStates and RouteAttacher read. */
+function attachmentWorld(inputs: Inputs, addressFor: GatewayAddressFor | undefined): readonly unknown[] {
+  return [addressFor, ...inputs.gatewayClasses, ...inputs.gateways, ...inputs.listenerSets, ...inputs.namespaces, ...inputs.secrets, ...inputs.configMaps, ...inputs.referenceGrants];
+}
+
+/** A route's attachment, its listeners as indices (the listener states are built anew by every translation). */
+interface AttachmentEntry {
+  parents: ParentStatus[];
+  attachments: Array<{ listener: number; hostnames: string[]; parent: ParentStatus }>;
+  /** Its status when no parent lost a hostname conflict, and the translation it was built with. */
+  status?: { translated: object; status: ObjectStatus };
+}
+
+function sameObjects(a: readonly unknown[], b: readonly unknown[]): boolean {
   return a.length === b.length && a.every((o, i) => o === b[i]);
 }
 
@@ -50,6 +66,54 @@ export class GatewayTranslationCache {
     let t = this.routes.get(route) as T | undefined;
     if (!t) this.routes.set(route, (t = translate()));
     return t;
+  }
+
+  private attachmentInputs: readonly unknown[] = [];
+  private attached = new WeakMap<object, AttachmentEntry>();
+  private listeners: ListenerState[] = [];
+  private listenerIndex = new Map<ListenerState, number>();
+
+  /**
+   * Starts a translation whose Gateways are `gateways`: attachments of earlier translations are kept while
+   * everything attaching reads is the same objects (then the listener states are built the same, in the
+   * same order, so an index names the same listener), and forgotten when anything of it changed.
+   */
+  beginAttachments(inputs: Inputs, addressFor: GatewayAddressFor | undefined, gateways: GatewayState[]): void {
+    const world = attachmentWorld(inputs, addressFor);
+    if (!sameObjects(world, this.attachmentInputs)) {
+      this.attachmentInputs = world;
+      this.attached = new WeakMap();
+    }
+    this.listeners = gateways.flatMap((g) => g.listeners);
+    this.listenerIndex = new Map(this.listeners.map((l, i) => [l, i]));
+  }
+
+  /**
+   * `attach()` (RouteAttacher.attach of `route`), or what it returned for the same route object last time, on
+   * this translation's listeners. The parents are shared between translations: callers must not change them.
+   */
+  attachment(route: object, attach: () => { parents: ParentStatus[]; attachments: Attachment[] }): { parents: ParentStatus[]; attachments: Attachment[] } {
+    const entry = this.attached.get(route);
+    if (!entry) {
+      const result = attach();
+      const attachments = result.attachments.map((a) => ({ listener: this.listenerIndex.get(a.listener)!, hostnames: a.hostnames, parent: a.parent }));
+      this.attached.set(route, { parents: result.parents, attachments });
+      return result;
+    }
+    return { parents: entry.parents, attachments: entry.attachments.map((a) => ({ listener: this.listeners[a.listener], hostnames: a.hostnames, parent: a.parent })) };
+  }
+
+  /**
+   * `build()`, or the status it returned for the same route object last time when its translation is the
+   * same object (and no parent lost a hostname conflict, which callers check): the same status object,
+   * which also spares `weft run`'s status log comparing it.
+   */
+  routeStatus(route: object, translated: object, build: () => ObjectStatus): ObjectStatus {
+    const entry = this.attached.get(route);
+    if (entry?.status?.translated === translated) return entry.status.status;
+    const status = build();
+    if (entry) entry.status = { translated, status };
+    return status;
   }
 
   private orders = new Map<string, { ranked: RankedRoute[]; routes: HttpRouteIR[] }>();

@@ -462,7 +462,8 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
       const object = `${s.kind} ${s.namespace ? `${s.namespace}/` : ''}${s.name}`;
       // Most objects' conditions are as they were: compared in place, without flattening (3,000 routes).
       const logged = this.loggedStatuses.get(object);
-      if (logged && sameConditions(logged.status, s.status)) {
+      // The same object (a route the translation cache kept) has the same conditions.
+      if (logged && (logged.status === s.status || sameConditions(logged.status, s.status))) {
         logged.status = s.status;
         logged.pass = pass;
         logged.source = s.source;
