@@ -286,8 +286,11 @@ function attachTlsRoutes(inputs: Inputs, attacher: RouteAttacher, backends: Back
 
 const KIND_ORDER = ['GatewayClass', 'Gateway', 'ListenerSet', 'HTTPRoute', 'GRPCRoute', 'TLSRoute', 'BackendTLSPolicy'];
 
+/** The order localeCompare gives (it compares through a default Intl.Collator), without building one per call. */
+const collator = new Intl.Collator();
+
 function sortStatuses(statuses: ObjectStatus[]): ObjectStatus[] {
   return statuses.sort(
-    (a, b) => KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) || (a.namespace ?? '').localeCompare(b.namespace ?? '') || a.name.localeCompare(b.name),
+    (a, b) => KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) || collator.compare(a.namespace ?? '', b.namespace ?? '') || collator.compare(a.name, b.name),
   );
 }
