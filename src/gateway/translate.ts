@@ -198,7 +198,7 @@ export function translateGatewayApi(inputs: Inputs, cache?: GatewayTranslationCa
   statuses.push(...gateways.flatMap((g) => g.listenerSets.map(listenerSetStatus)));
   statuses.push(...backends.tlsPolicies.statuses(policyAncestors(inputs, gateways)));
   cache?.endTranslation();
-  return { ir, statuses: sortStatuses(statuses) };
+  return { ir, statuses: cache ? cache.sortStatuses(statuses, compareStatuses) : statuses.sort(compareStatuses) };
 }
 
 /**
@@ -289,8 +289,6 @@ const KIND_ORDER = ['GatewayClass', 'Gateway', 'ListenerSet', 'HTTPRoute', 'GRPC
 /** The order localeCompare gives (it compares through a default Intl.Collator), without building one per call. */
 const collator = new Intl.Collator();
 
-function sortStatuses(statuses: ObjectStatus[]): ObjectStatus[] {
-  return statuses.sort(
-    (a, b) => KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) || collator.compare(a.namespace ?? '', b.namespace ?? '') || collator.compare(a.name, b.name),
-  );
+function compareStatuses(a: ObjectStatus, b: ObjectStatus): number {
+  return KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) || collator.compare(a.namespace ?? '', b.namespace ?? '') || collator.compare(a.name, b.name);
 }

@@ -37,6 +37,25 @@ interface AttachmentEntry {
   status?: { translated: object; status: ObjectStatus };
 }
 
+/** Inserts into `sorted` the statuses it lacks, in `compare` order; false (sorted half done) if one compares equal to another. */
+function insertSorted(sorted: ObjectStatus[], statuses: ObjectStatus[], compare: (a: ObjectStatus, b: ObjectStatus) => number): boolean {
+  const kept = new Set(sorted);
+  for (const s of statuses) {
+    if (kept.has(s)) continue;
+    let lo = 0;
+    let hi = sorted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const c = compare(sorted[mid], s);
+      if (c === 0) return false;
+      if (c < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    sorted.splice(lo, 0, s);
+  }
+  return true;
+}
+
 function sameObjects(a: readonly unknown[], b: readonly unknown[]): boolean {
   return a.length === b.length && a.every((o, i) => o === b[i]);
 }
@@ -114,6 +133,22 @@ export class GatewayTranslationCache {
     const status = build();
     if (entry) entry.status = { translated, status };
     return status;
+  }
+
+  private sortedStatuses: ObjectStatus[] = [];
+
+  /**
+   * `statuses` sorted by `compare`, a total order (no two statuses compare equal), patched from the list this
+   * returned last time: the statuses it had (the same objects, as kept by routeStatus) stay in their order, and
+   * the others are inserted by binary search; sorting 3,000 route statuses is thousands of locale comparisons.
+   * Kept statuses come in the same relative order every time (routes by age), so a stable sort orders them alike;
+   * an inserted one comparing equal to another (names only a locale comparison cannot tell apart) sorts afresh.
+   */
+  sortStatuses(statuses: ObjectStatus[], compare: (a: ObjectStatus, b: ObjectStatus) => number): ObjectStatus[] {
+    const now = new Set(statuses);
+    const sorted = this.sortedStatuses.filter((s) => now.has(s));
+    this.sortedStatuses = sorted.length >= statuses.length / 2 && insertSorted(sorted, statuses, compare) ? sorted : statuses.sort(compare);
+    return this.sortedStatuses;
   }
 
   private orders = new Map<string, { ranked: RankedRoute[]; routes: HttpRouteIR[] }>();
