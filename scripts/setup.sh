@@ -25,7 +25,8 @@ fi
 
 # eBPF datapath (bpf/, src/datapath/): clang and libbpf to build, bpftool for vmlinux.h, make and gcc for
 # node-gyp; iproute2, iperf3, ping, iptables for its tests and benchmarks; wrk for the proxy benchmarks
-# (bench/l7policy.ts).
+# (bench/l7policy.ts); arping for the agents' gratuitous ARP when they take over an address
+# (src/kubernetes/address-announcer.ts).
 bpf_need=()
 command -v clang >/dev/null || bpf_need+=(clang llvm)
 command -v bpftool >/dev/null || bpf_need+=(bpftool)
@@ -37,6 +38,7 @@ command -v gcc >/dev/null || bpf_need+=(gcc)
 command -v ip >/dev/null || bpf_need+=(iproute2)
 command -v iperf3 >/dev/null || bpf_need+=(iperf3)
 command -v ping >/dev/null || bpf_need+=(iputils-ping)
+command -v arping >/dev/null || bpf_need+=(iputils-arping)
 command -v iptables >/dev/null || bpf_need+=(iptables)
 command -v wrk >/dev/null || bpf_need+=(wrk)
 if [ ${#bpf_need[@]} -gt 0 ]; then

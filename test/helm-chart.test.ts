@@ -168,6 +168,15 @@ test('toggles: each feature renders its objects, and only then', async (t) => {
   t.false((await agentRules(['flows.enabled=false,datapath.enabled=false'])()).some((r) => r.resources?.includes('pods')));
   t.is((await agentRules(['datapath.enabled=false'])()).filter((r) => r.resources?.includes('pods')).length, 1);
   t.is((await agentRules(['flows.enabled=false,datapath.enabled=false,mutualAuth.enabled=true'])()).filter((r) => r.resources?.includes('pods')).length, 1, 'the mesh reads the node\'s pods');
+  // L2 announcement: the agents contend for the per-address Leases in the release namespace, and only then.
+  const announceDocs = docsOf((await template(['agent.announceInterface=eth0'])).stdout);
+  const announceAgent = (announceDocs.find((d) => d.kind === 'DaemonSet') as k8s.V1DaemonSet).spec!.template.spec!.containers[0].args!;
+  for (const a of ['--announce-interface=eth0', `--announce-lease-namespace=${NS}`]) t.true(announceAgent.includes(a), a);
+  const announceRole = announceDocs.find((d) => d.kind === 'Role' && d.metadata?.name === 'weft-agent-announce') as k8s.V1Role;
+  t.is(announceRole.metadata?.namespace, NS);
+  t.deepEqual(announceRole.rules!.map((r) => `${r.resources!.join('+')}:${r.verbs.join('+')}`), ['leases:get+create+update']);
+  t.true(announceDocs.some((d) => d.kind === 'RoleBinding' && d.metadata?.name === 'weft-agent-announce'));
+  t.false(all.includes('Role/weft-agent-announce'));
   const withRelay = await kinds(['relay.enabled=true,flows.tls.agentSecretName=agent-svid,flows.tls.relaySecretName=relay-svid']);
   for (const k of ['Deployment/weft-relay', 'Service/weft-relay', 'ServiceAccount/weft-relay', 'Role/weft-relay', 'RoleBinding/weft-relay']) t.true(withRelay.includes(k), k);
   const relayDocs = docsOf((await template(['relay.enabled=true,flows.tls.agentSecretName=agent-svid,flows.tls.relaySecretName=relay-svid'])).stdout);

@@ -3,7 +3,7 @@ import * as k8s from '@kubernetes/client-node';
 import { hostname } from 'node:os';
 import type { IngressOptions } from '../ingress/options.js';
 import { createLogger } from '../log/logger.js';
-import { NodeAgent } from '../kubernetes/agent.js';
+import { NodeAgent, type AgentOptions } from '../kubernetes/agent.js';
 import { NodeDatapath } from '../kubernetes/node-datapath.js';
 import { NodeMesh } from '../kubernetes/node-mesh.js';
 import { DEFAULT_PIN_ROOT } from '../datapath/datapath.js';
@@ -19,7 +19,7 @@ import { mtlsFromDir } from '../observe/mtls.js';
 export interface AgentFlowFlags { flows: boolean; flowsListen: string; flowsAccessLogListen: string; flowsTlsDir?: string; flowsBpfPinRoot: string; flowsRing: number }
 
 export interface AgentFlags {
-  kubeconfig?: string; node?: string; announceInterface?: string; protocol: string; xdsSocket?: string; envoy: string; healthPort?: number; ingress?: IngressOptions;
+  kubeconfig?: string; node?: string; announceInterface?: string; announceLeases?: AgentOptions['announceLeases']; protocol: string; xdsSocket?: string; envoy: string; healthPort?: number; ingress?: IngressOptions;
   /** L7 policy and the eBPF datapath from the API server (pinned maps shared with weft-cni). */
   datapath?: boolean; bpfPinRoot?: string; proxyPort?: number; nodeIps?: string[];
   flows?: AgentFlowFlags;
@@ -67,6 +67,7 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
     ...(datapath ? { datapath, l7: { transparent: datapath.transparent, hostIps: nodeIps } } : {}),
     kubeConfig: kc, nodeName, logger: log, protocol: flags.protocol,
     ...(flags.announceInterface ? { announceInterface: flags.announceInterface } : {}),
+    ...(flags.announceLeases ? { announceLeases: flags.announceLeases } : {}),
     ...(flags.xdsSocket ? { xdsSocket: flags.xdsSocket } : {}),
     manageEnvoy: flags.envoy === 'managed', registry,
     ...(flags.ingress ? { ingress: flags.ingress } : {}),

@@ -112,6 +112,9 @@ const agentCommand = program
   .option('--kubeconfig <file>', 'kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account)')
   .option('--node <name>', 'this node\'s name (default: $NODE_NAME, else the host name)')
   .option('--announce-interface <name>', 'put the Gateway addresses on this interface (/32), so the node answers for them')
+  .option('--announce-lease-namespace <namespace>', 'namespace of the per-address Leases weft-l2announce-<address> that elect one announcer per address', 'kube-system')
+  .option('--announce-lease-duration <seconds>', 'how long an announcement Lease lasts without renewal (Cilium\'s l2announcements.leaseDuration)', '15')
+  .option('--announce-lease-retry-period <seconds>', 'how often a holder renews and a candidate retries (leaseRetryPeriod)', '2')
   .option('--protocol <protocol>', 'xDS flavour Envoy uses: delta or sotw', 'delta')
   .option('--xds-socket <path>', 'UNIX socket to serve xDS on (default: a private temporary one)')
   .option('--envoy <mode>', 'managed: start and supervise Envoy; external: Envoy runs as `weft envoy` and survives agent restarts', 'managed')
@@ -127,12 +130,14 @@ const agentCommand = program
   .option('--mesh-outbound-port <port>', 'port of the mesh outbound listener, where this node\'s pods send (--mutual-auth)', String(DEFAULT_MESH_OUTBOUND_PORT))
   .option('--mesh-inbound-port <port>', 'port of the mesh inbound (mTLS) listener, where other nodes connect (--mutual-auth)', String(DEFAULT_MESH_INBOUND_PORT))
   .option('--mesh-transparent-port <port>', 'port of the mesh transparent listener, where the datapath redirects this node\'s pods\' connections to other nodes\' pods (--mutual-auth with --datapath)', String(DEFAULT_MESH_TRANSPARENT_PORT))
-  .action(async (opts: { kubeconfig?: string; node?: string; announceInterface?: string; protocol: string; xdsSocket?: string; envoy: string; healthPort?: string; datapath?: boolean; bpfPinRoot?: string; proxyPort: string; nodeIp?: string;
+  .action(async (opts: { kubeconfig?: string; node?: string; announceInterface?: string; announceLeaseNamespace: string; announceLeaseDuration: string;
+    announceLeaseRetryPeriod: string; protocol: string; xdsSocket?: string; envoy: string; healthPort?: string; datapath?: boolean; bpfPinRoot?: string; proxyPort: string; nodeIp?: string;
     mutualAuth?: boolean; trustDomain: string; caNamespace: string; tlsSecretsNamespace?: string; meshOutboundPort: string; meshInboundPort: string; meshTransparentPort: string } & IngressFlags & AgentFlowFlagValues) => {
     await runAgent({
       ...opts, ingress: ingressOptionsFromFlags(opts), healthPort: opts.healthPort === undefined ? undefined : parsePort(opts.healthPort, '--health-port'),
       proxyPort: parsePort(opts.proxyPort, '--proxy-port'), ...(opts.nodeIp ? { nodeIps: opts.nodeIp.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
       flows: agentFlowFlags(opts),
+      announceLeases: announceLeaseFlags(opts),
       ...(opts.mutualAuth ? { mesh: { trustDomain: opts.trustDomain, caNamespace: opts.caNamespace,
         outboundPort: parsePort(opts.meshOutboundPort, '--mesh-outbound-port'), inboundPort: parsePort(opts.meshInboundPort, '--mesh-inbound-port'),
         transparentPort: parsePort(opts.meshTransparentPort, '--mesh-transparent-port') } } : {}),
@@ -201,6 +206,20 @@ caOptions(program.command('workload-api').description('serve the SPIFFE Workload
   .action(async (o: CaCliOptions & { socket: string[]; ttl: string }) => {
     await serveWorkloadApi(o);
   });
+
+function parseSeconds(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${flag} must be a positive number of seconds, not ${value}`);
+  return Math.round(n * 1000);
+}
+
+/** The announcement Leases' timings: the holder must renew several times within the duration. */
+function announceLeaseFlags(o: { announceLeaseNamespace: string; announceLeaseDuration: string; announceLeaseRetryPeriod: string }) {
+  const durationMs = parseSeconds(o.announceLeaseDuration, '--announce-lease-duration');
+  const retryPeriodMs = parseSeconds(o.announceLeaseRetryPeriod, '--announce-lease-retry-period');
+  if (retryPeriodMs * 2 > durationMs) throw new Error('--announce-lease-retry-period must be at most half of --announce-lease-duration');
+  return { namespace: o.announceLeaseNamespace, durationMs, retryPeriodMs };
+}
 
 function parsePort(value: string, flag: string, allowZero = false): number {
   const port = Number(value);

@@ -4,6 +4,7 @@
 // addresses on that interface. It writes no status: that is the operator's job.
 import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
@@ -24,6 +25,7 @@ import { ackDivergence } from '../xds/node-status.js';
 import { XdsServer } from '../xds/server.js';
 import { Snapshot } from '../xds/snapshot.js';
 import { AddressAnnouncer } from './address-announcer.js';
+import { AnnouncementElection, type AnnouncementElectionOptions } from './announcement-election.js';
 import { statusAddress } from './gateway-addresses.js';
 import type { NodeMesh } from './node-mesh.js';
 import type { MeshRedirect } from '../datapath/controller.js';
@@ -41,6 +43,8 @@ export interface AgentOptions {
   logger: Logger;
   /** Interface to carry the Gateway addresses (L2 announcement); none when omitted. */
   announceInterface?: string;
+  /** Where the per-address announcement Leases live and their timings (announcement-election.ts; Cilium's defaults). */
+  announceLeases?: Omit<AnnouncementElectionOptions, 'identity'>;
   protocol?: 'delta' | 'sotw';
   envoyBinary?: string;
   debounceMs?: number;
@@ -106,6 +110,9 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
   private supervisor: EnvoySupervisor | undefined;
   private source: KubernetesSource | undefined;
   private readonly announcer: AddressAnnouncer | undefined;
+  private readonly election: AnnouncementElection | undefined;
+  /** The addresses this node serves (its candidacies). */
+  private serving = new Set<string>();
   private snapshot = Snapshot.of([]);
   private applying: Promise<void> = Promise.resolve();
   private stopped = false;
@@ -120,6 +127,18 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
     CertificateMetrics.of(this.registry).add(() => this.certificates);
     registerEnvoyMetrics(this.registry, () => this.supervisor?.restarts ?? 0);
     this.announcer = opts.announceInterface ? new AddressAnnouncer(opts.announceInterface, this.log) : undefined;
+    this.election = this.announcer && new AnnouncementElection(opts.kubeConfig, { namespace: 'kube-system', ...opts.announceLeases, identity: opts.nodeName },
+      this.log.child({ component: 'announce' }), () => {
+        this.applying = this.applying.then(() => this.announceHeld()).catch((err: unknown) => {
+          this.log.error({ err: (err as Error).message }, 'announcing the addresses won failed');
+        });
+      });
+  }
+
+  /** The addresses this node won and still serves on the interface; those not decided yet left as they are. */
+  private async announceHeld(): Promise<void> {
+    if (!this.announcer || !this.election || this.stopped) return;
+    await this.announcer.announce([...this.election.holding].filter((a) => this.serving.has(a)), this.election.undecided);
   }
 
   get envoy(): EnvoyProcess | undefined {
@@ -146,6 +165,7 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
       this.emit('nack', e);
     });
     await this.server.listen({ unix: socket });
+    if (this.announcer) await enableNonlocalBind();
     const secrets = this.opts.tlsSecretsNamespace ? mirroredSecretKind(this.opts.tlsSecretsNamespace) : undefined;
     const kinds: WatchedKind[] = [...translatedKinds(secrets), ...(this.opts.l7 ? POLICY_KINDS : this.opts.mesh ? [POD_KIND] : [])];
     // SVID renewals and CA changes reach Envoy without a translation: only the Secrets change.
@@ -199,7 +219,11 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
     const current = new Set(translation.problems.map(formatProblem));
     for (const line of current) if (!this.loggedProblems.has(line)) this.log.warn(line);
     this.loggedProblems = current;
-    await this.announcer?.announce(new Set(translation.ir.httpListeners.map((l) => l.address).filter(announceable)));
+    // Every node serves every address (its Envoy binds them all, see enableNonlocalBind), but only the elected one
+    // announces each; dropping an address releases its Lease.
+    this.serving = new Set(translation.ir.httpListeners.map((l) => l.address).filter(announceable));
+    await this.election?.setCandidacies(this.serving);
+    await this.announceHeld();
     if (this.stopped) return;
     this.opts.mesh?.setPods(source.objects('Pod'), translation.l7 ? { routes: meshPolicyRoutes(translation.l7.listeners), accessLogPath: this.l7AccessLogPath } : undefined);
     this.serve(translation);
@@ -250,8 +274,18 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
     await this.server?.shutdown(1000);
     // With an external Envoy, traffic goes on while the agent is away: its addresses must stay.
     if (this.opts.manageEnvoy !== false) await this.announcer?.withdrawAll().catch(() => undefined);
+    // Released with the addresses, so another node takes over at once; kept (renewed on return) with them.
+    await this.election?.stop(this.opts.manageEnvoy !== false);
     rmSync(this.workDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Envoy binds every Gateway address, announced here or not, so that a node that wins an address's Lease serves it
+ * the moment the address is on its interface. (Per network namespace: the node's.)
+ */
+async function enableNonlocalBind(): Promise<void> {
+  await writeFile('/proc/sys/net/ipv4/ip_nonlocal_bind', '1');
 }
 
 /** Loopback and wildcard listener addresses (an Ingress left on the default 127.0.0.1) are never put on an interface. */

@@ -10,6 +10,13 @@ export interface LeaderElectionOptions {
   leaseMs?: number;
   renewMs?: number;
   retryMs?: number;
+  /**
+   * A holder whose renewal fails (API server unreachable) goes on leading, retrying every `retryMs`, until it sees
+   * another holder. Without it, one failed renewal gives the lease up.
+   */
+  keepOnError?: boolean;
+  /** Also call onChange after the first attempt when it did not win: the candidate then knows where it stands. */
+  reportFirstAttempt?: boolean;
 }
 
 export class LeaderElector {
@@ -17,6 +24,7 @@ export class LeaderElector {
   private leading = false;
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
+  private decided = false;
   private readonly leaseMs: number;
   private readonly renewMs: number;
   private readonly retryMs: number;
@@ -37,11 +45,14 @@ export class LeaderElector {
     void this.tick();
   }
 
-  /** Stops renewing and, when leading, releases the lease so that another replica takes over at once. */
-  async stop(): Promise<void> {
+  /**
+   * Stops renewing and, when leading, releases the lease so that another replica takes over at once (unless
+   * `release` is false: the holder then keeps the lease until it expires, or renews it when it comes back).
+   */
+  async stop(release = true): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    if (this.leading) {
+    if (this.leading && release) {
       try {
         const lease = await this.api.readNamespacedLease({ name: this.opts.name, namespace: this.opts.namespace });
         if (lease.spec?.holderIdentity === this.opts.identity) {
@@ -58,21 +69,27 @@ export class LeaderElector {
 
   private async tick(): Promise<void> {
     if (this.stopped) return;
-    let leading = false;
+    let leading: boolean;
+    let failed = false;
     try {
       leading = await this.tryAcquireOrRenew();
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'leader election: lease update failed');
+      failed = true;
+      this.log.warn({ err: (err as Error).message, lease: `${this.opts.namespace}/${this.opts.name}` }, 'leader election: lease update failed');
+      leading = this.leading && this.opts.keepOnError === true;
     }
     if (this.stopped) return;
     this.setLeading(leading);
-    this.timer = setTimeout(() => void this.tick(), leading ? this.renewMs : this.retryMs);
+    this.timer = setTimeout(() => void this.tick(), leading && !failed ? this.renewMs : this.retryMs);
   }
 
   private setLeading(leading: boolean): void {
-    if (leading === this.leading) return;
+    if (leading === this.leading && (this.decided || !this.opts.reportFirstAttempt)) return;
+    this.decided = true;
+    if (leading !== this.leading) {
+      this.log.info({ identity: this.opts.identity, lease: `${this.opts.namespace}/${this.opts.name}` }, leading ? 'became leader' : 'lost leadership');
+    }
     this.leading = leading;
-    this.log.info({ identity: this.opts.identity, lease: `${this.opts.namespace}/${this.opts.name}` }, leading ? 'became leader' : 'lost leadership');
     this.onChange(leading);
   }
 
