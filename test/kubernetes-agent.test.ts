@@ -2,7 +2,7 @@
 // writes statuses; the node agent (a separate process in the node's network namespace) serves the translation to
 // its Envoy and announces the address; traffic from the host reaches the backend pods, and follows route changes.
 import test from 'ava';
-import http from 'node:http';
+import { get } from './helpers/traffic.js';
 import * as k8s from '@kubernetes/client-node';
 import { CONTROLLER_NAME } from '../src/gateway/conditions.js';
 import { silentLogger } from '../src/log/logger.js';
@@ -32,21 +32,8 @@ let gatewayIp = '';
 
 interface Echo { backend: string; path: string; peer: string }
 
-function httpGet(host: string, port: number, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host, port, path, agent: false, timeout: 3000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-  });
-}
-
 async function served(path: string): Promise<{ status: number; body: string }> {
-  return httpGet(gatewayIp, 8080, path);
+  return get(8080, path, undefined, gatewayIp, 3000);
 }
 
 function route(rules: unknown[]): { apiVersion: string; kind: string; metadata: { name: string; namespace: string }; spec: unknown } {
@@ -137,7 +124,7 @@ clusterTest('a Gateway created while the agent runs is served once the operator 
   }, 20_000, 'second Gateway address');
   t.not(address, gatewayIp);
   const r = await eventually(async () => {
-    const res = await httpGet(address, 8081, '/x').catch(() => undefined);
+    const res = await get(8081, '/x', undefined, address, 3000).catch(() => undefined);
     return res?.status === 200 ? res : undefined;
   }, 20_000, 'the second Gateway served at its address');
   t.is((JSON.parse(r.body) as Echo).backend, 'green');

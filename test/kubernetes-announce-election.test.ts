@@ -3,7 +3,7 @@
 // address on its interface. When that node dies (its agent killed by PID, its Envoy too, its link down), the other
 // takes the Lease once it expired, announces the address, and the host's requests to it are answered again.
 import test from 'ava';
-import http from 'node:http';
+import { get } from './helpers/traffic.js';
 import * as k8s from '@kubernetes/client-node';
 import { CONTROLLER_NAME } from '../src/gateway/conditions.js';
 import { silentLogger } from '../src/log/logger.js';
@@ -31,22 +31,9 @@ let pod: TestPod | undefined;
 let coordination: k8s.CoordinationV1Api;
 let gatewayIp = '';
 
-function httpGet(host: string, port: number, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host, port, path, agent: false, timeout: 2000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-  });
-}
-
 /** The node whose Envoy answered the host's request (the echo pod sees the Envoy's node address). */
 async function answeringNode(): Promise<string | undefined> {
-  const r = await httpGet(gatewayIp, 8080, '/x').catch(() => undefined);
+  const r = await get(8080, '/x', undefined, gatewayIp, 2000).catch(() => undefined);
   if (r?.status !== 200) return undefined;
   const peer = (JSON.parse(r.body) as { peer: string }).peer;
   return nodes.find((n) => n.address === peer)?.name;

@@ -49,18 +49,8 @@ spec:
       rules: { http: [{ headerMatches: [{ name: X-Admin, value: "yes", mismatch: ADD }] }] }
 `;
 
-/** The same rules as the clients' egress rules towards the server (which has no policy of its own). */
-const egressPolicies = (net: string, port: number): string => `${clients(net)}---
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: { name: client-actions, namespace: default }
-spec:
-  endpointSelector: { matchLabels: { app: client } }
-  egress:
-  - toEndpoints: [{ matchLabels: { app: server } }]
-    toPorts:${actionRules(port)}
----
-apiVersion: cilium.io/v2
+/** The admin's egress: an L4-only allow to the server, and an ADD action on the same port. */
+const adminEgressActions = (port: number): string => `apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
 metadata: { name: admin-actions, namespace: default }
 spec:
@@ -73,6 +63,19 @@ spec:
     - ports: [{ port: "${port}", protocol: TCP }]
       rules: { http: [{ headerMatches: [{ name: X-Admin, value: "yes", mismatch: ADD }] }] }
 `;
+
+/** The same rules as the clients' egress rules towards the server (which has no policy of its own). */
+const egressPolicies = (net: string, port: number): string => `${clients(net)}---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: { name: client-actions, namespace: default }
+spec:
+  endpointSelector: { matchLabels: { app: client } }
+  egress:
+  - toEndpoints: [{ matchLabels: { app: server } }]
+    toPorts:${actionRules(port)}
+---
+${adminEgressActions(port)}`;
 
 interface Case {
   name: string;
@@ -127,19 +130,7 @@ for (const [direction, yaml] of [['ingress', policies], ['egress', egressPolicie
 test('standalone: a client\'s egress actions that run under an L4-only allow still give the destination a listener', async (t) => {
   const f = await l7Fixture(t, ({ net, port, serverPod }) => `${serverPod()}---
 ${pod('admin', `${net}.12`, { app: 'admin' })}---
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: { name: admin-actions, namespace: default }
-spec:
-  endpointSelector: { matchLabels: { app: admin } }
-  egress:
-  - toEndpoints: [{ matchLabels: { app: server } }]
-    toPorts: [{ ports: [{ port: "${port}", protocol: TCP }] }]
-  - toEndpoints: [{ matchLabels: { app: server } }]
-    toPorts:
-    - ports: [{ port: "${port}", protocol: TCP }]
-      rules: { http: [{ headerMatches: [{ name: X-Admin, value: "yes", mismatch: ADD }] }] }
-`);
+${adminEgressActions(port)}`);
   t.deepEqual(f.translation.problems, []);
   const r = await f.request({ from: `${f.net}.12`, path: '/anything' });
   t.is(r.status, 200);

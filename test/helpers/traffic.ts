@@ -10,10 +10,10 @@ export interface Reply {
   body: string;
 }
 
-/** One GET to `host` (127.0.0.1 by default):`port`; rejects on a transport error. */
-export function get(port: number, path: string, agent?: http.Agent, host = '127.0.0.1'): Promise<Reply> {
+/** One GET to `host` (127.0.0.1 by default):`port`; rejects on a transport error or after `timeoutMs` idle. */
+export function get(port: number, path: string, agent?: http.Agent, host = '127.0.0.1', timeoutMs = 10_000): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host, port, path, agent: agent ?? false, timeout: 10_000 }, (res) => {
+    const req = http.get({ host, port, path, agent: agent ?? false, timeout: timeoutMs }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', reject);
