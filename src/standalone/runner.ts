@@ -167,6 +167,7 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
   private readyGeneration = -1;
   private printedReady = false;
   private stopped = false;
+  /** Readiness can change on an ACK, or when Envoy stops holding something without one (an unsubscribe). */
   private readonly onAck = (): void => this.checkReady();
   readonly registry: Registry;
   private readonly translationMetrics: TranslationMetrics;
@@ -226,6 +227,7 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
     const socket = path.join(this.workDir, 'xds.sock');
     this.server = new XdsServer({ cache: this.cache, logger: this.log, metrics: new XdsMetrics(this.registry) });
     this.server.on('ack', this.onAck);
+    this.server.on('held', this.onAck);
     this.server.on('nack', (e) => {
       this.nacks.push(e);
       this.log.error({ typeUrl: e.typeUrl, error: e.errorMessage }, 'Envoy rejected the configuration');
@@ -504,6 +506,7 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
     clearTimeout(this.rewatchTimer);
     this.watcher?.close();
     this.server?.off('ack', this.onAck);
+    this.server?.off('held', this.onAck);
     this.mesh?.stop();
     await this.supervisor?.stop();
     await this.server?.shutdown(1000);
