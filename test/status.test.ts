@@ -107,6 +107,6 @@ test('weft status with a datapath (weft run --flows-bpf-pin-root; root, kernel e
   }, ['--flows-listen', `127.0.0.1:${flowsPort}`, '--flows-bpf-pin-root', pinRoot]);
   const r = await runWeft(['status', '--admin', `127.0.0.1:${run.adminPort}`]);
   t.is(r.code, 0, r.stdout);
-  t.regex(r.stdout, /\n {2}ok {4}datapath +map entries endpoints 0, ipcache 0, policy 0, services 0, backends 0, conntrack \d+\n/);
+  t.regex(r.stdout, /\n {2}ok {4}datapath +map entries endpoints 0, ipcache 0, policy 0, mesh 0, services 0, backends 0, conntrack \d+\n/);
   t.is(await run.stop(), 0);
 });
