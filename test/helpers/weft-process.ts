@@ -28,8 +28,14 @@ export async function startWeftRun(t: ExecutionContext, files: Record<string, st
   const adminPort = await freePort();
   const child = spawn(weftBin, ['run', '-c', dir, '--admin-port', String(adminPort), ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  t.teardown(() => {
-    child.kill('SIGKILL');
+  // SIGTERM first: weft run then stops its Envoy (a SIGKILLed weft run would leave its Envoy running when a test
+  // fails before stop()); SIGKILL only if it has not exited within 10 s.
+  t.teardown(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
   });
   let out = '';
   let err = '';
