@@ -41,7 +41,7 @@ import { EGRESS_HEADER_ACTIONS_FILTER, EGRESS_HEADER_RULES_FILTER, EGRESS_HEADER
 import { RESERVED_HOST, RESERVED_WORLD, type Endpoint, type IdentityTable } from './identities.js';
 import { action, addressIn, all, DESTINATION_IP_INPUT, exactPredicate, NEVER, PEER_URI_SAN_INPUT, peerSpiffeIdIn, presentPredicate, regexPredicate, SOURCE_IP_INPUT, type OnMatch, type Predicate } from './matchers.js';
 import { decide, hasHeaderActions, portMatches, type Decision, type DirectionPolicy, type PolicyModel } from './model.js';
-import type { Direction, HttpRule } from './types.js';
+import type { Direction, HttpRule, Policy } from './types.js';
 import type { TypedExtensionConfig } from '../generated/xds/core/v3/TypedExtensionConfig.js';
 
 export { ACCESS_DENIED_BODY } from './http-hardening.js';
@@ -308,8 +308,12 @@ function clientsWithEgressRules(model: PolicyModel): Map<number, DirectionPolicy
   let out = egressPolicies.get(model);
   if (out) return out;
   out = new Map();
-  for (const e of model.table.endpoints) {
+  // Most endpoints have no egress policy: skip computing their policy (both directions) for nothing.
+  const hasEgress = (p: Policy): boolean => p.defaultDeny.egress || p.rules.some((r) => r.direction === 'egress');
+  const endpoints = model.policies.some(hasEgress) ? model.table.endpoints : [];
+  for (const e of endpoints) {
     if (out.has(e.identity)) continue;
+    if (!model.selecting(e.identity).some(hasEgress)) continue;
     const dp = model.endpointPolicy(e).egress;
     if (dp.enforced || dp.entries.length > 0) out.set(e.identity, dp);
   }
