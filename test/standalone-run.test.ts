@@ -11,6 +11,7 @@ import { startEchoBackend } from './helpers/echo-backend.js';
 import { eventually, freePort } from './helpers/net.js';
 import { gatewayYaml, readyAfter, startedAndReady, replaceFile, routesYaml, runnerFixture, serviceYaml, waitFor } from './helpers/standalone.js';
 import { get, Load } from './helpers/traffic.js';
+import { startedEnvoy } from './helpers/weft-process.js';
 
 const serveAndReload = test.macro(async (t, protocol: 'delta' | 'sotw') => {
   const { dir, port, backends, runner, logs } = await runnerFixture(t, ['alpha', 'beta'], [{ name: 'first', prefix: '/a', backend: 'alpha' }], protocol);
@@ -174,12 +175,7 @@ const cli = test.macro(async (t, signal: 'SIGTERM' | 'SIGINT') => {
   const debug = await fetch(`http://127.0.0.1:${adminPort}/debug/xds`);
   t.is(debug.status, 200);
 
-  const started = stderr
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as { msg?: string; envoyPid?: number })
-    .find((l) => l.msg === 'envoy started');
-  const envoyPid = started?.envoyPid;
+  const envoyPid = startedEnvoy(stderr)?.pid;
   t.truthy(envoyPid, 'the log names the Envoy pid');
   t.notThrows(() => process.kill(envoyPid!, 0), 'Envoy is running');
 

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { nodeBootstrap } from '../../envoy/bootstrap.js';
 import { resolveEnvoyBinary } from '../../envoy/binary.js';
+import { diesWithParent } from '../../envoy/parent-death.js';
 import { InMemorySnapshotCache } from '../xds/cache.js';
 import type { NackEvent } from '../xds/ads-stream.js';
 import { ackDivergence } from '../xds/node-status.js';
@@ -40,7 +41,7 @@ export class MeshEnvoy {
     const file = path.join(this.dir, `${this.nodeId}.bootstrap.json`);
     writeFileSync(file, JSON.stringify(bootstrap));
     const args = ['netns', 'exec', this.netns, resolveEnvoyBinary().path, '-c', file, '--disable-hot-restart', '--concurrency', '1', '--log-level', 'warn'];
-    const envoy = spawn('ip', args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, [RUN_ENV]: this.runId } });
+    const envoy = spawn(...diesWithParent('ip', args), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, [RUN_ENV]: this.runId } });
     cleanup.add(`Envoy of ${this.nodeId} (pid ${envoy.pid ?? '?'})`, () => stopProcess(envoy));
     const keep = (c: Buffer): void => void (this.output = (this.output + c.toString()).slice(-4000));
     envoy.stdout.on('data', keep);

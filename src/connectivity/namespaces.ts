@@ -3,6 +3,7 @@
 // through their veth, with the node's address 10.98.0.1 (on the node's loopback) as their gateway. These
 // addresses exist only inside the namespaces created here.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { diesWithParent } from '../../envoy/parent-death.js';
 import { createNamespace, deleteNamespace, ip, ipIn } from '../devcluster/netns.js';
 import type { Cleanup } from './cleanup.js';
 
@@ -84,8 +85,8 @@ export class PodNetwork {
 
   /** Starts a long-lived process; resolves once it printed `ready` on stdout; stopped by the cleanup. */
   async spawnReady(place: Place, cmd: string[], ready: string, timeoutMs = 30_000): Promise<ChildProcess> {
-    const [c, args] = netnsCommand(place, cmd);
-    const child = spawn(c, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, [RUN_ENV]: this.runId } });
+    // Killed with this process (even by SIGKILL), so an interrupted run leaves no process running.
+    const child = spawn(...diesWithParent(...netnsCommand(place, cmd)), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, [RUN_ENV]: this.runId } });
     this.cleanup.add(`process ${child.pid ?? '?'} (${cmd.join(' ')})`, () => stopProcess(child));
     let output = '';
     await new Promise<void>((resolve, reject) => {

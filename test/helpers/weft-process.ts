@@ -16,6 +16,8 @@ export interface WeftRun {
   admin: string;
   stdout(): string;
   stderr(): string;
+  /** The Envoy it started, from its log. */
+  envoy(): StartedEnvoy | undefined;
   /** SIGTERM, resolves with the exit code. */
   stop(): Promise<number | null>;
 }
@@ -51,11 +53,25 @@ export async function startWeftRun(t: ExecutionContext, files: Record<string, st
     child, dir, adminPort, admin,
     stdout: () => out,
     stderr: () => err,
+    envoy: () => startedEnvoy(err),
     stop: async () => {
       child.kill('SIGTERM');
       return exited;
     },
   };
+}
+
+export interface StartedEnvoy { pid: number; admin: string }
+
+/** The last Envoy a weft process started, from the "envoy started" line of its JSON log (stderr). */
+export function startedEnvoy(stderr: string): StartedEnvoy | undefined {
+  let found: StartedEnvoy | undefined;
+  for (const line of stderr.split('\n')) {
+    if (!line.startsWith('{') || !line.endsWith('}')) continue; // a line still being written
+    const entry = JSON.parse(line) as { msg?: string; envoyPid?: number; admin?: string };
+    if (entry.msg === 'envoy started' && entry.envoyPid && entry.admin) found = { pid: entry.envoyPid, admin: entry.admin };
+  }
+  return found;
 }
 
 export function runWeft(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string }> {
