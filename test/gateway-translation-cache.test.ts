@@ -186,3 +186,60 @@ test('a ConfigMap no BackendTLSPolicy names leaves every route translation cache
   t.deepEqual(comparable(withCa), comparable(translateManifests([...policyCase, named])));
   t.notDeepEqual(withCa.statuses, withoutCa.statuses, 'the named ConfigMap changed nothing: the case does not test the cache');
 });
+
+/** The ResolvedRefs message of listener `name` of the first Gateway in `t`'s statuses. */
+function listenerRefs(t: Translation, name: string): string | undefined {
+  const gateway = t.statuses.find((s) => s.kind === 'Gateway');
+  const listeners = (gateway?.status as { listeners?: Array<{ name: string; conditions: Array<{ type: string; message: string }> }> }).listeners ?? [];
+  return listeners.find((l) => l.name === name)?.conditions.find((c) => c.type === 'ResolvedRefs')?.message;
+}
+
+test('a Secret or ConfigMap no Gateway names keeps every route attachment cached; a named Secret attaches again and reaches the listener', (t) => {
+  const routes = [0, 1, 2, 3, 4].map((i) => `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: r${i}, namespace: default }
+spec:
+  parentRefs: [{ name: gw }]
+  rules: [{ matches: [{ path: { type: PathPrefix, value: /r${i} } }], backendRefs: [{ name: app, port: 80 }] }]
+`);
+  const base = parseManifests('gw.yaml', `apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: { name: weft }
+spec: { controllerName: weft.dev/gateway-controller }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: gw, namespace: default }
+spec:
+  gatewayClassName: weft
+  listeners:
+    - { name: http, port: 8080, protocol: HTTP }
+    - { name: https, port: 8443, protocol: HTTPS, tls: { certificateRefs: [{ name: gw-cert }] } }
+${routes.join('')}`).manifests;
+  t.is(base.length, 7);
+  const secret = (name: string): Manifest => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: 'default' }, type: 'kubernetes.io/tls', data: { 'tls.crt': 'bm90IGEgY2VydA==', 'tls.key': 'bm90IGEga2V5' }, source: { file: 'x.yaml', line: 1 } });
+  const configMap: Manifest = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'leader-lock', namespace: 'default' }, data: { a: 'b' }, source: { file: 'x.yaml', line: 1 } };
+  const cache = new TranslationCache();
+  const counts = cache.gateway.attachmentCounts;
+  const translate = (manifests: Manifest[], what: string): Translation => {
+    const cached = translateManifests(manifests, [], { cache });
+    t.deepEqual(comparable(cached), comparable(translateManifests(manifests)), what);
+    return cached;
+  };
+
+  const first = translate(base, 'first translation');
+  t.deepEqual(counts, { reused: 0, attached: 5 });
+  t.regex(listenerRefs(first, 'https') ?? '', /gw-cert: Secret not found/);
+
+  // Another controller's Secret and ConfigMap (in Kubernetes mode every TLS Secret and ConfigMap is an input).
+  const unrelated = translate([...base, secret('someone-elses'), configMap], 'unrelated Secret and ConfigMap added');
+  t.deepEqual(counts, { reused: 5, attached: 5 }, 'routes attached again for a Secret no Gateway names');
+  t.is(listenerRefs(unrelated, 'https'), listenerRefs(first, 'https'));
+
+  // The listener's Secret appears (unusable): what the Gateway reads changed, so every route attaches again.
+  const named = translate([...base, secret('someone-elses'), configMap, secret('gw-cert')], 'the named Secret added');
+  t.deepEqual(counts, { reused: 5, attached: 10 }, 'the named Secret did not reach the attachments');
+  t.regex(listenerRefs(named, 'https') ?? '', /gw-cert: Secret /);
+  t.notRegex(listenerRefs(named, 'https') ?? '', /not found/);
+});
