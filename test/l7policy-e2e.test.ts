@@ -131,17 +131,25 @@ test('access log: every request with source and destination identity, method, pa
   await f.request({ from: `${f.net}.10`, path: '/public/logged' });
   await f.request({ from: `${f.net}.10`, path: '/private/logged' });
   await f.request({ from: `${f.net}.11`, path: '/public' });
+  // World sources, named as Cilium names them: a policy CIDR's identity by its CIDR (the most specific one, an
+  // exception included), elsewhere the world (identity 2).
+  await f.request({ from: `${f.net}.130`, path: '/world' });
+  await f.request({ from: `${f.net}.200`, path: '/world/except' });
+  await f.request({ from: `${f.net}.50`, path: '/world/outside' });
   const table = f.translation.l7!.table;
   const identityOf = (ip: string): number => table.byIp.get(ip)!;
   const entries = await eventually(() => {
     const log = f.log();
-    return log.length >= 3 ? log : undefined;
-  }, 10_000, 'three access log lines (Envoy flushes the file about once a second)');
+    return log.length >= 6 ? log : undefined;
+  }, 10_000, 'six access log lines (Envoy flushes the file about once a second)');
   const find = (path: string) => entries.find((e) => e.path === path)!;
   const server = identityOf(f.server);
   t.like(find('/public/logged'), { verdict: 'FORWARDED', method: 'GET', responseCode: 200, sourceIdentity: identityOf(`${f.net}.10`), destinationIdentity: server, destinationEndpoint: 'default/server', destinationPort: f.port });
   t.like(find('/private/logged'), { verdict: 'DENIED', reason: 'denied:l7', responseCode: 403, sourceIdentity: identityOf(`${f.net}.10`), destinationIdentity: server });
-  t.like(find('/public'), { verdict: 'DROPPED', reason: 'dropped:deny-rule', responseCode: 403, sourceIdentity: identityOf(`${f.net}.11`) });
+  t.like(find('/public'), { verdict: 'DROPPED', reason: 'dropped:deny-rule', responseCode: 403, sourceIdentity: identityOf(`${f.net}.11`), sourceLabels: [] });
+  t.like(find('/world'), { verdict: 'FORWARDED', sourceIdentity: undefined, sourceLabels: [`cidr:${f.net}.128/25`, 'reserved:world'] });
+  t.like(find('/world/except'), { verdict: 'DROPPED', sourceIdentity: undefined, sourceLabels: [`cidr:${f.net}.192/26`, 'reserved:world'] });
+  t.like(find('/world/outside'), { verdict: 'DROPPED', sourceIdentity: 2, sourceLabels: ['reserved:world'] });
 });
 
 test('a policy change reaches an established keep-alive connection without resetting it', async (t) => {

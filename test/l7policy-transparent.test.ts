@@ -412,7 +412,8 @@ if (unavailable) {
     t.is(denied.status, 403);
     t.is(denied.body, 'Access denied');
     const [entry] = await logged('/private/world', 1);
-    t.like(entry, { direction: 'egress', sourceEndpoint: 'shop/frontend', destinationAddress: WORLD.w1, destinationPort: 80, verdict: 'DENIED', reason: 'egress:denied:l7', responseCode: 403 });
+    // Named as Cilium names it: the world, identity 2 (reserved:world).
+    t.like(entry, { direction: 'egress', sourceEndpoint: 'shop/frontend', destinationAddress: WORLD.w1, destinationIdentity: 2, destinationLabels: ['reserved:world'], destinationPort: 80, verdict: 'DENIED', reason: 'egress:denied:l7', responseCode: 403 });
     t.true(entry.sourceAddress.startsWith(`${a.ip4}:`), entry.sourceAddress);
     t.deepEqual(nacks, []);
   });
@@ -434,6 +435,11 @@ if (unavailable) {
     t.is(world.status, 200, 'toEntities: world allows port 80 of an address inside a policy CIDR');
     t.is(world.body, `w2 ${a.ip4} /public`);
     t.is(get('frontend', `http://${WORLD.w3}/private`).status, 403, 'and its L7 rules apply there');
+    // In the log, an address inside a policy CIDR has that CIDR's identity (the most specific CIDR: the exception's).
+    const [inCidr] = await logged('/public', 1, 'access.log', (e) => e.destinationAddress === WORLD.w2 && e.destinationPort === 80);
+    t.like(inCidr, { destinationAddress: WORLD.w2, destinationPort: 80, destinationIdentity: undefined, destinationLabels: ['cidr:198.51.100.0/24', 'reserved:world'], verdict: 'FORWARDED' });
+    const [inExcept] = await logged('/private', 1, 'access.log', (e) => e.destinationAddress === WORLD.w3);
+    t.like(inExcept, { destinationIdentity: undefined, destinationLabels: ['cidr:198.51.100.128/25', 'reserved:world'], verdict: 'DENIED' });
     t.deepEqual(nacks, []);
   });
 

@@ -39,7 +39,7 @@ spec:
   t.is((await request(`${net}.2`, port, { from, path: '/public/a' })).status, 200);
   t.is((await request(`${net}.2`, port, { from, path: '/private' })).status, 403);
   t.is((await request(`${net}.2`, port, { from, method: 'POST', path: '/public/b' })).status, 403);
-  t.is((await request(`${net}.2`, port, { from: `${net}.99`, path: '/public/c' })).status, 403, 'an address of no pod: world');
+  t.is((await request(`${net}.2`, port, { from: `${net}.99`, path: '/public/c' })).status, 403, 'an address of no pod: the world (identity 2, as the proxy names it)');
 
   const c = client(`127.0.0.1:${relay.port}`, td.material('/weft/observe'));
   t.teardown(() => c.close());
@@ -55,7 +55,7 @@ spec:
   t.like(byPath('/public/a'), { node: 'node-1', type: 'L7', verdict: 'FORWARDED', drop_reason: '', protocol: 'HTTP', traffic_direction: 'INGRESS', http: { method: 'GET', status: 200, protocol: 'HTTP/1.1' }, source, destination, summary: 'via_upstream' });
   t.like(byPath('/private'), { verdict: 'DROPPED', drop_reason: 'POLICY_DENIED', drop_reason_code: 133, http: { method: 'GET', path: '/private', status: 403 }, source, destination, summary: 'denied:l7' });
   t.like(byPath('/public/b'), { verdict: 'DROPPED', drop_reason: 'POLICY_DENIED', http: { method: 'POST', status: 403 }, source: { identity: clientId } });
-  t.like(byPath('/public/c'), { verdict: 'DROPPED', source: { ip: `${net}.99`, pod: '', workload: `${net}.99` }, destination: { identity: serverId } });
+  t.like(byPath('/public/c'), { verdict: 'DROPPED', source: { ip: `${net}.99`, pod: '', identity: 2, labels: ['reserved:world'], workload: 'world' }, destination: { identity: serverId } });
   t.true(byPath('/public/a')!.http!.latency_ms > 0, 'latency from Envoy\'s timings');
   t.true(Math.abs(byPath('/public/a')!.time_ms - Date.now()) < 60_000);
 

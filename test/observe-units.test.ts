@@ -75,6 +75,10 @@ test('Gateway and Ingress access log entries (no tags): the destination is the b
   t.like(flowFromAccessLog(unrouted, directory), { verdict: 'ERROR', destination: { ip: '192.0.2.10', port: 8080, pod: '' } });
   // L7 policy listeners name their destination in tags: the upstream (the application's local address) is not it.
   t.like(flowFromAccessLog({ ...entry, common_properties: { ...entry.common_properties, upstream_remote_address: addr('127.0.0.1', 9000), custom_tags: { destination_identity: '301', destination_port: '80' } } }, directory), { destination: { ip: '192.0.2.10', port: 80, identity: 301 } });
+  // An egress chain names a world destination as Cilium does: the world (2), or a policy CIDR's identity by its label.
+  const egress = (identity: string) => flowFromAccessLog({ ...entry, common_properties: { ...entry.common_properties, custom_tags: { direction: 'egress', destination_identity: identity, destination_port: '80' } } }, directory);
+  t.like(egress('2'), { traffic_direction: 'EGRESS', destination: { ip: '192.0.2.10', identity: 2, labels: ['reserved:world'], workload: 'world' } });
+  t.like(egress('cidr:192.0.2.0/24'), { destination: { ip: '192.0.2.10', identity: 0, labels: ['cidr:192.0.2.0/24', 'reserved:world'], workload: 'world' } });
 });
 
 test('relay discovery: agent pods (hostNetwork, running, not being deleted) or Nodes\' InternalIPs, with the flow port', (t) => {

@@ -1,5 +1,8 @@
 // Reading the node proxy's L7 access log back: one JSON object per line (see envoy.ts), with the verdict
 // made explicit. The observability work consumes this.
+import { RESERVED_HOST, RESERVED_WORLD } from './identities.js';
+import { CIDR_LABEL_PREFIX } from './labels.js';
+
 export interface L7AccessLogEntry {
   time: string;
   /** `ingress`: the destination's chain (its ingress rules, and the egress rules of clients that have some);
@@ -8,13 +11,17 @@ export interface L7AccessLogEntry {
   sourceAddress: string;
   /** Egress: the client whose rules applied. Empty on ingress (the source is known by address and identity). */
   sourceEndpoint: string;
-  /** Numeric identity of the source, or undefined when the address is not in the port's identity map. */
+  /** Numeric identity of the source, or undefined when the address is not in the port's identity map (or is a CIDR's). */
   sourceIdentity: number | undefined;
+  /** The source's reserved or CIDR labels when it is not a pod (see peerLabels); empty for pods. */
+  sourceLabels: string[];
   /** Ingress: the endpoint whose rules applied. Empty on egress (see destinationAddress). */
   destinationEndpoint: string;
   /** Egress: the connection's original destination address. Empty on ingress. */
   destinationAddress: string;
   destinationIdentity: number | undefined;
+  /** The destination's reserved or CIDR labels when it is not a pod (see peerLabels); empty for pods. */
+  destinationLabels: string[];
   destinationPort: number | undefined;
   protocol: string;
   method: string;
@@ -41,6 +48,18 @@ function headerMismatches(v: unknown): Array<{ action: string; header: string }>
   });
 }
 
+/**
+ * The labels of a peer the log names without a pod identity, as Hubble shows them: the world (`2`) is
+ * `reserved:world`, the host (`1`) `reserved:host`, an address in a policy CIDR (`cidr:198.51.100.0/24`, Cilium's
+ * node-local CIDR identity) its CIDR label and `reserved:world`. Empty for pod identities and `unlisted`.
+ */
+export function peerLabels(name: unknown): string[] {
+  if (name === String(RESERVED_WORLD)) return ['reserved:world'];
+  if (name === String(RESERVED_HOST)) return ['reserved:host'];
+  if (typeof name === 'string' && name.startsWith(CIDR_LABEL_PREFIX)) return [name, 'reserved:world'];
+  return [];
+}
+
 const num = (v: unknown): number | undefined => (typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : undefined);
 const text = (v: unknown): string => (typeof v === 'string' ? v : '');
 
@@ -62,9 +81,11 @@ export function parseL7AccessLogLine(line: string): L7AccessLogEntry | undefined
     sourceAddress: text(raw.source_address),
     sourceEndpoint: text(raw.source_endpoint),
     sourceIdentity: num(raw.source_identity),
+    sourceLabels: peerLabels(raw.source_identity),
     destinationEndpoint: text(raw.destination_endpoint),
     destinationAddress: text(raw.destination_address),
     destinationIdentity: num(raw.destination_identity),
+    destinationLabels: peerLabels(raw.destination_identity),
     destinationPort: num(raw.destination_port),
     protocol: text(raw.protocol),
     method: text(raw.method),

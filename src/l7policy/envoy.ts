@@ -36,6 +36,7 @@ import type { Resource } from '../xds/resource.js';
 import { accessLogServiceResources, grpcAccessLog, type AccessLogServiceTarget, type AccessLogTag } from '../xds/translator/access-log-service.js';
 import { formatPrefix, parsePrefix, prefixKey, prefixWithin, type Prefix } from './cidr.js';
 import { MESH_INBOUND_RBAC_FILTER, POLICY_REQUEST_HANDLING } from './http-hardening.js';
+import { CIDR_LABEL_PREFIX } from './labels.js';
 import { spiffeIdentities } from './spiffe-identities.js';
 import { EGRESS_HEADER_ACTIONS_FILTER, EGRESS_HEADER_RULES_FILTER, EGRESS_HEADER_RULES_PREFIX, HEADER_ACTIONS_FILTER, HEADER_MISMATCH_METADATA, HEADER_RULES_FILTER, HeaderActionsError, headerActionsConfig, headerMatchValue, type ActionsSide } from './header-actions.js';
 import { RESERVED_HOST, RESERVED_WORLD, type Endpoint, type IdentityTable } from './identities.js';
@@ -286,19 +287,35 @@ export function portPolicy(model: PolicyModel, dp: DirectionPolicy, port: number
     matcher_list: fieldMatchers(groups, secrets, by),
     on_no_match: action(`${by.prefix}dropped:default-deny`, false),
   };
-  // The shadow matcher only names the peer's identity for the access log (peer address → identity) of
-  // the peers this port's rules name; other addresses are logged as `unlisted` (their address is logged).
-  const map: Record<string, OnMatch> = {};
-  for (const identity of listed) for (const ip of addresses.get(identity)?.ips ?? []) map[ip] = action(String(identity), true);
-  const shadow: Matcher = Object.keys(map).length
-    ? { matcher_tree: { input: by.input, exact_match_map: { map } }, on_no_match: action(UNLISTED, true) }
-    : { matcher_list: { matchers: [{ predicate: presentPredicate(':method'), on_match: action(UNLISTED, true) }] }, on_no_match: action(UNLISTED, true) };
+  const shadow = peerNames(listed, addresses, worldGroups.map((g) => g.prefixes[0]), by.input);
   const rbac: RBAC = dp.direction === 'egress' ? { matcher, shadow_matcher: shadow, shadow_rules_stat_prefix: EGRESS_RULES_PREFIX } : { matcher, shadow_matcher: shadow };
   // The classifier sees the peer classes in the same order as the enforcing matcher, so that an address
   // falls in the same class in both (a more specific world prefix before a wider one).
   const side: ActionsSide | undefined = dp.direction === 'egress' ? EGRESS_ACTIONS_BY_DESTINATION : undefined;
   const headerActions = headerActionsConfig(groups.map((g) => ({ prefixes: g.prefixes, rules: actionRules(g.decision) })), secrets, side);
   return headerActions ? { rbac, headerActions } : { rbac };
+}
+
+/**
+ * The shadow matcher: it only names the peer for the access log. Pods this port's rules name by their identity
+ * (peer address → identity); other pods (and the host when unnamed) `unlisted` (their address is logged); world
+ * addresses as Cilium names them: inside a policy CIDR (or exception), the most specific one's CIDR identity,
+ * `cidr:<prefix>` (Cilium allocates those node-locally, so they are named by their label, not a number);
+ * elsewhere the world, `2` (`reserved:world`).
+ */
+function peerNames(listed: Set<number>, addresses: IdentityIndex['addresses'], worldPrefixes: Prefix[], input: TypedExtensionConfig): Matcher {
+  const map: Record<string, OnMatch> = {};
+  for (const identity of listed) for (const ip of addresses.get(identity)?.ips ?? []) map[ip] = action(String(identity), true);
+  const cluster = [...addresses].filter(([id]) => !listed.has(id)).flatMap(([, a]) => a.prefixes);
+  // Longest prefix first (worldPrefixes is sorted so): the most specific CIDR names the address.
+  const byName = new Map<string, Prefix[]>();
+  for (const p of worldPrefixes) {
+    const name = p.length === 0 ? String(RESERVED_WORLD) : `${CIDR_LABEL_PREFIX}${formatPrefix(p)}`;
+    (byName.get(name) ?? byName.set(name, []).get(name)!).push(p);
+  }
+  const named = [...(cluster.length ? [[UNLISTED, cluster] as const] : []), ...byName];
+  const unnamed: Matcher = { matcher_list: { matchers: named.map(([name, prefixes]) => ({ predicate: addressIn([...prefixes], input), on_match: action(name, true) })) }, on_no_match: action(UNLISTED, true) };
+  return Object.keys(map).length ? { matcher_tree: { input, exact_match_map: { map } }, on_no_match: { matcher: unnamed } } : unnamed;
 }
 
 /** Egress policies of the identities that have some (any endpoint of an identity has the same), per model. */

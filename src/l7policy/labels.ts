@@ -8,6 +8,8 @@ export const NAMESPACE_LABEL = 'io.kubernetes.pod.namespace';
 export const NAMESPACE_LABELS_PREFIX = 'io.cilium.k8s.namespace.labels.';
 export const SERVICE_ACCOUNT_LABEL = 'io.cilium.k8s.policy.serviceaccount';
 export const CLUSTER_LABEL = 'io.cilium.k8s.policy.cluster';
+/** A CIDR identity's label (`cidr:10.0.0.0/8`): Cilium's name for the world addresses a policy CIDR selects. */
+export const CIDR_LABEL_PREFIX = 'cidr:';
 
 export function parseLabelKey(raw: string): LabelKey {
   const i = raw.indexOf(':');

@@ -3,8 +3,9 @@
 // src/l7policy/envoy.ts asks Envoy to copy (source identity from the RBAC filter, the destination from the
 // route's metadata). Gateway and Ingress listeners (Kubernetes mode) send entries without tags: their
 // destination is the backend the request went to (the upstream host), or the listener when none was chosen.
-import type { Flow, FlowVerdict } from './flow.js';
+import type { Flow, FlowEndpoint, FlowVerdict } from './flow.js';
 import type { WorkloadDirectory } from './directory.js';
+import { peerLabels } from '../l7policy/access-log.js';
 
 interface SocketAddress { socket_address?: { address?: string; port_value?: number } | null }
 interface Duration { seconds?: string | number; nanos?: number }
@@ -42,6 +43,13 @@ function decision(details: string): { verdict: FlowVerdict; reason: string; code
   return { verdict: 'ERROR', reason: '', code: 0, summary: details };
 }
 
+/** One end of the flow; a world address the proxy named by a policy CIDR keeps Cilium's CIDR labels. */
+function flowEnd(directory: WorkloadDirectory, ip: string, port: number, identityTag: string | undefined): FlowEndpoint {
+  const end = directory.endpoint(ip, port, num(identityTag) || directory.identityOf(ip));
+  const labels = peerLabels(identityTag);
+  return end.pod === '' && labels.length > 1 ? { ...end, labels, workload: 'world' } : end;
+}
+
 export function flowFromAccessLog(entry: HttpAccessLogEntry, directory: WorkloadDirectory): Flow {
   const common = entry.common_properties ?? {};
   const tags = common.custom_tags ?? {};
@@ -61,8 +69,8 @@ export function flowFromAccessLog(entry: HttpAccessLogEntry, directory: Workload
     traffic_direction: tags.direction === 'egress' ? 'EGRESS' : 'INGRESS',
     ip_version: sourceIp.includes(':') ? 6 : 4,
     protocol: 'HTTP',
-    source: directory.endpoint(sourceIp, from.port_value ?? 0, num(tags.source_identity) || directory.identityOf(sourceIp)),
-    destination: directory.endpoint(destinationIp, num(tags.destination_port) || (to.port_value ?? 0), num(tags.destination_identity) || directory.identityOf(destinationIp)),
+    source: flowEnd(directory, sourceIp, from.port_value ?? 0, tags.source_identity),
+    destination: flowEnd(directory, destinationIp, num(tags.destination_port) || (to.port_value ?? 0), tags.destination_identity),
     http: {
       method: entry.request?.request_method ?? '',
       path: entry.request?.path ?? '',
