@@ -503,3 +503,103 @@ spec:
   t.deepEqual(f.a.nacks, []);
   t.deepEqual(f.b.nacks, []);
 });
+
+/**
+ * Node A's pods `client` and `other`, node B's `server` (the echo pod), whose ingress policy requires authentication
+ * and allows both clients GET /allowed and /other; `clientPolicy` adds the client's own (egress) policy. The server's
+ * mesh route on B and the clients' egress rules on A's outbound listener come from one L7 translation, as in
+ * `weft run`; both nodes write the L7 access log.
+ */
+async function egressOverMesh(t: ExecutionContext, clientPolicy: string) {
+  const f = await fixture(t);
+  const [clientIp, otherIp, serverIp] = ['127.0.43.1', '127.0.43.2', '127.0.43.10'];
+  const yaml = `
+apiVersion: v1
+kind: Pod
+metadata: { name: server, namespace: default, labels: { app: server }, annotations: { weft.dev/standalone-backends: "${BACKEND_PORT}=127.0.0.1:${BACKEND_PORT}" } }
+spec: { serviceAccountName: server, containers: [{ name: app, ports: [{ containerPort: ${BACKEND_PORT} }] }] }
+status: { podIP: ${serverIp} }
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: client, namespace: default, labels: { app: client } }
+spec: { serviceAccountName: client }
+status: { podIP: ${clientIp} }
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: other, namespace: default, labels: { app: other } }
+spec: { serviceAccountName: other }
+status: { podIP: ${otherIp} }
+---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: { name: server-needs-mtls, namespace: default }
+spec:
+  endpointSelector: { matchLabels: { app: server } }
+  ingress:
+  - fromEndpoints: [{ matchExpressions: [{ key: app, operator: In, values: [client, other] }] }]
+    authentication: { mode: required }
+    toPorts:
+    - ports: [{ port: "${BACKEND_PORT}", protocol: TCP }]
+      rules: { http: [{ method: GET, path: "/allowed.*" }, { method: GET, path: "/other" }] }
+---
+${clientPolicy}`;
+  const logA = path.join(f.a.dir, 'l7-access.log');
+  const logB = path.join(f.b.dir, 'l7-access.log');
+  const l7 = translateYaml('policy.yaml', yaml, { l7: { accessLogPath: logB, mesh: { trustDomain: TD } } }).l7!;
+  t.deepEqual(l7.problems, []);
+  const [listener] = l7.listeners;
+  f.viewA.outbound!.sources = [{ id: CLIENT, sources: [clientIp] }, { id: OTHER, sources: [otherIp] }];
+  f.viewA.outbound!.services[0].clientsEgress = listener.meshEgress;
+  f.viewA.outbound!.accessLogPath = logA;
+  f.viewB.inbound!.services[0].routeConfig = listener.meshRoute;
+  f.viewB.inbound!.accessLogPath = logB;
+  f.extraB = l7.resources;
+  await f.push();
+  const get = (source: string, requestPath: string, o: { headers?: Record<string, string>; echoHeader?: string } = {}) =>
+    runLoad(f.pair.a, { url: `http://127.0.0.1:${OUT_PORT}${requestPath}`, host: HOST, localAddress: source, count: 1, ...o });
+  const read = (file: string) => () => {
+    try {
+      return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => parseL7AccessLogLine(l)!);
+    } catch {
+      return [];
+    }
+  };
+  return { f, l7, listener, clientIp, otherIp, get, logA: read(logA), logB: read(logB) };
+}
+
+nsTest('clients\' egress rules over the mesh: node A\'s outbound listener applies them before the request crosses; node B\'s ingress rules still apply', async (t) => {
+  const m = await egressOverMesh(t, `
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: { name: client-egress, namespace: default }
+spec:
+  endpointSelector: { matchLabels: { app: client } }
+  egress:
+  - toEndpoints: [{ matchLabels: { app: server } }]
+    toPorts:
+    - ports: [{ port: "${BACKEND_PORT}", protocol: TCP }]
+      rules: { http: [{ method: GET, path: "/allowed.*" }] }
+`);
+  t.truthy(m.listener.meshEgress, 'the translation gives the outbound side the clients\' egress rules');
+  const allowed = await m.get(m.clientIp, '/allowed');
+  t.deepEqual(allowed.statuses, { 200: 1 }, 'both A\'s egress and B\'s ingress rules allow it');
+  t.deepEqual(allowed.xfcc.map((x) => x.replace(/Hash=[0-9a-f]+;/, '')), [`By=${SERVER};URI=${CLIENT}`]);
+  const refused = await m.get(m.clientIp, '/other');
+  t.deepEqual(refused.statuses, { 403: 1 }, 'B\'s ingress rules allow /other; the client\'s egress rules do not');
+  t.deepEqual(refused.refusals, [ACCESS_DENIED_BODY]);
+  t.deepEqual((await m.get(m.otherIp, '/other')).statuses, { 200: 1 }, 'a client without egress rules');
+  t.deepEqual((await m.get(m.clientIp, '/allowed/../other')).statuses, { 403: 1 }, 'A normalises the path before its egress rules see it');
+  t.deepEqual((await m.get(m.otherIp, '/nope')).statuses, { 403: 1 }, 'B\'s ingress rules still refuse');
+
+  const a = await eventually(() => (m.logA().length >= 5 ? m.logA() : undefined), 10_000, 'node A\'s access log lines');
+  const byPath = (p: string, source: string) => a.find((e) => e.path === p && e.sourceAddress.startsWith(`${source}:`));
+  t.like(byPath('/other', m.clientIp), { direction: 'egress', verdict: 'DENIED', reason: 'egress:denied:l7', responseCode: 403, destinationEndpoint: 'default/server', destinationPort: BACKEND_PORT });
+  t.like(byPath('/allowed', m.clientIp), { direction: 'egress', verdict: 'FORWARDED', responseCode: 200, destinationEndpoint: 'default/server' });
+  t.like(byPath('/nope', m.otherIp), { responseCode: 403, verdict: 'FORWARDED' }, 'A forwarded it; B refused it (its reason is in B\'s log)');
+  const b = await eventually(() => (m.logB().length >= 3 ? m.logB() : undefined), 10_000, 'node B\'s access log lines (/allowed, the other client\'s /other, /nope)');
+  t.false(b.some((e) => e.path === '/other' && e.responseCode === 403), 'the refused request never reached node B');
+  t.like(b.find((e) => e.path === '/nope'), { verdict: 'DENIED', reason: 'denied:l7' });
+  t.deepEqual([...m.f.a.nacks, ...m.f.b.nacks], []);
+});

@@ -32,7 +32,7 @@ import type { MeshRedirect } from '../datapath/controller.js';
 import { KubernetesSource } from './source.js';
 import type { L7Options } from '../l7policy/translate.js';
 import { shortTypeName, TypeUrl } from '../xds/type-urls.js';
-import { meshPolicyRoutes } from './mesh-view.js';
+import { meshPolicyClientsEgress, meshPolicyRoutes } from './mesh-view.js';
 import { mirroredSecretKind } from './tls-secret-mirror.js';
 import { POD_KIND, POLICY_KINDS, translatedKinds, type WatchedKind } from './watched-kinds.js';
 
@@ -225,7 +225,7 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
     await this.election?.setCandidacies(this.serving);
     await this.announceHeld();
     if (this.stopped) return;
-    this.opts.mesh?.setPods(source.objects('Pod'), translation.l7 ? { routes: meshPolicyRoutes(translation.l7.listeners), accessLogPath: this.l7AccessLogPath } : undefined);
+    this.opts.mesh?.setPods(source.objects('Pod'), translation.l7 ? { routes: meshPolicyRoutes(translation.l7.listeners), clientsEgress: meshPolicyClientsEgress(translation.l7.listeners), accessLogPath: this.l7AccessLogPath } : undefined);
     this.serve(translation);
     this.lastManifests = manifests;
     this.syncDatapath(translation);

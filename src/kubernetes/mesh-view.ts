@@ -16,7 +16,7 @@
 import type { KubeObject } from './informers.js';
 import type { LocalService, MeshNodeView, RemoteService, SourceWorkload } from '../mtls/mesh-resources.js';
 import { workloadId } from '../mtls/spiffe-id.js';
-import { meshRouteName } from '../l7policy/envoy.js';
+import { meshRouteName, type MeshClientsEgress } from '../l7policy/envoy.js';
 import { meshServiceHost } from '../mtls/standalone-mesh.js';
 
 export const DEFAULT_MESH_OUTBOUND_PORT = 15002;
@@ -80,8 +80,15 @@ export function meshPods(pods: readonly KubeObject[], trustDomain: string): Mesh
  */
 export interface MeshPolicy {
   routes: ReadonlyMap<string, string>;
-  /** Where the inbound listener writes the L7 policy's access log. */
+  /** The clients' egress rules towards policed ports, by mesh host: the outbound side applies them (RemoteService.clientsEgress). */
+  clientsEgress?: ReadonlyMap<string, MeshClientsEgress>;
+  /** Where the inbound and outbound listeners write the L7 policy's access log. */
   accessLogPath?: string;
+}
+
+/** The clients' egress rules of an L7 translation's listeners, by mesh host (what MeshPolicy.clientsEgress holds). */
+export function meshPolicyClientsEgress(listeners: readonly { endpoint: string; port: number; meshEgress?: MeshClientsEgress }[]): Map<string, MeshClientsEgress> {
+  return new Map(listeners.flatMap((l) => (l.meshEgress ? [[meshServiceHost(l.endpoint, l.port), l.meshEgress] as const] : [])));
 }
 
 /** The policy routes of an L7 translation's listeners, by mesh host (what MeshPolicy.routes holds). */
@@ -103,7 +110,8 @@ export function meshViewFromPods(pods: readonly KubeObject[], o: MeshViewOptions
   const services: RemoteService[] = all.flatMap((p) => p.ports.map((port) => {
     const host = podMeshHost(p.namespace, p.name, port);
     const destination = transparent && (p.node !== o.nodeName || policy?.routes.has(host) === true);
-    return { host, node: { address: p.nodeAddress, port: o.inboundPort }, id: p.id, ...(destination ? { destination: { address: p.address, port } } : {}) };
+    const clientsEgress = policy?.clientsEgress?.get(host);
+    return { host, node: { address: p.nodeAddress, port: o.inboundPort }, id: p.id, ...(destination ? { destination: { address: p.address, port } } : {}), ...(clientsEgress ? { clientsEgress } : {}) };
   }));
   const inbound: LocalService[] = local.flatMap((p) => p.ports.map((port) => {
     const host = podMeshHost(p.namespace, p.name, port);
@@ -115,7 +123,7 @@ export function meshViewFromPods(pods: readonly KubeObject[], o: MeshViewOptions
   const accessLog = policy?.accessLogPath ? { accessLogPath: policy.accessLogPath } : {};
   return {
     trustDomain: o.trustDomain,
-    ...(sources.length > 0 && services.length > 0 ? { outbound: { address: bind, port: o.outboundPort, sources, services, ...(transparent ? { transparentPort: o.transparentPort } : {}) } } : {}),
+    ...(sources.length > 0 && services.length > 0 ? { outbound: { address: bind, port: o.outboundPort, sources, services, ...(transparent ? { transparentPort: o.transparentPort } : {}), ...accessLog } } : {}),
     ...(inbound.length > 0 ? { inbound: { address: bind, port: o.inboundPort, services: inbound, ...accessLog } } : {}),
   };
 }

@@ -41,7 +41,7 @@ import { spiffeIdentities } from './spiffe-identities.js';
 import { EGRESS_HEADER_ACTIONS_FILTER, EGRESS_HEADER_RULES_FILTER, EGRESS_HEADER_RULES_PREFIX, HEADER_ACTIONS_FILTER, HEADER_MISMATCH_METADATA, HEADER_RULES_FILTER, HeaderActionsError, headerActionsConfig, headerMatchValue, type ActionsSide } from './header-actions.js';
 import { RESERVED_HOST, RESERVED_WORLD, type Endpoint, type IdentityTable } from './identities.js';
 import { action, addressIn, all, DESTINATION_IP_INPUT, exactPredicate, NEVER, PEER_URI_SAN_INPUT, peerSpiffeIdIn, presentPredicate, regexPredicate, SOURCE_IP_INPUT, type OnMatch, type Predicate } from './matchers.js';
-import { decide, hasHeaderActions, portMatches, type Decision, type DirectionPolicy, type PolicyModel } from './model.js';
+import { decide, hasHeaderActions, portMatches, type Decision, type DirectionPolicy, type PeerAuthentication, type PolicyModel } from './model.js';
 import type { Direction, HttpRule, Policy } from './types.js';
 import type { TypedExtensionConfig } from '../generated/xds/core/v3/TypedExtensionConfig.js';
 
@@ -72,6 +72,23 @@ export interface L7ListenerInfo {
   backend: { address: string; port: number };
   /** With `mesh`: the route configuration that serves this endpoint port on the mesh's inbound listener. */
   meshRoute?: string;
+  /**
+   * With `mesh`, when some client's egress rules restrict requests to this endpoint port: what the mesh's outbound
+   * side (the clients' node) applies to them before they leave for the destination's node (MeshClientsEgress).
+   */
+  meshEgress?: MeshClientsEgress;
+}
+
+/**
+ * The clients' egress rules towards one endpoint port, for the mesh's outbound connection managers (src/mtls):
+ * the per-virtual-host configuration that enables MESH_OUTBOUND_POLICY_FILTERS (verdicts and header actions keyed
+ * by the client's address, as in a destination's chain), and the route metadata the access log names the
+ * destination by. Cilium checks a client's egress rules at the client; a request over the mesh is only
+ * authenticated (and judged by the destination's ingress rules) on the destination's node.
+ */
+export interface MeshClientsEgress {
+  typedPerFilterConfig: Record<string, Any>;
+  metadata: NonNullable<RouteConfiguration['virtual_hosts']>[number]['metadata'];
 }
 
 export interface EnvoyL7Options {
@@ -352,13 +369,13 @@ export function clientsEgressRbac(model: PolicyModel, destination: Endpoint, por
 /**
  * clientsEgressRbac, and the configuration of the clients' egress header actions (keyed by the client's address)
  * when some client's rules for this port have headerMatches mismatch actions. Throws HeaderActionsError when
- * those rules are beyond what Weft supports.
+ * those rules are beyond what Weft supports. `how`: whether the request will be mutually authenticated (the mesh).
  */
-export function clientsEgressPolicy(model: PolicyModel, destination: Endpoint, port: number, secrets: ReadonlyMap<string, string>, datapathDrops = false): { rbac: RBAC; headerActions?: { rbac: RBAC; lua: string } } | undefined {
+export function clientsEgressPolicy(model: PolicyModel, destination: Endpoint, port: number, secrets: ReadonlyMap<string, string>, datapathDrops = false, how: PeerAuthentication = {}): { rbac: RBAC; headerActions?: { rbac: RBAC; lua: string } } | undefined {
   const { addresses } = identityIndex(model.table);
   const byDecision = new Map<string, PeerGroup>();
   for (const [identity, dp] of [...clientsWithEgressRules(model)].sort(([a], [b]) => a - b)) {
-    const decision = decide(dp, { identity: destination.identity }, port, 'TCP');
+    const decision = decide(dp, { identity: destination.identity }, port, 'TCP', how);
     const sig = signature(decision);
     // A client allowed without L7 rules (and without header actions to run) is plainly allowed.
     if (sig === 'allow' || (datapathDrops && decision.verdict === 'deny')) continue;
@@ -481,11 +498,22 @@ export function l7IngressAccessLog(path: string): NonNullable<HttpConnectionMana
   return { name: 'envoy.access_loggers.file', typed_config: packAny('envoy.extensions.access_loggers.file.v3.FileAccessLog', accessLog(path, 'ingress')) };
 }
 
-function accessLog(path: string, direction: Direction): FileAccessLog {
-  const ends: Record<string, string> =
-    direction === 'ingress'
-      ? { source_identity: INGRESS_PEER, destination_endpoint: ROUTE_ENDPOINT, destination_identity: ROUTE_IDENTITY, destination_port: ROUTE_PORT }
-      : { source_endpoint: ROUTE_ENDPOINT, source_identity: ROUTE_IDENTITY, destination_address: '%DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT%', destination_identity: EGRESS_PEER, destination_port: ROUTE_PORT };
+/**
+ * The L7 access log of the mesh's outbound connection managers (src/mtls), where the clients' egress rules apply to
+ * requests over the mesh (MeshClientsEgress): direction `egress`, the client by its address, the destination
+ * endpoint by the route's metadata (requests to services without it log no destination endpoint).
+ */
+export function l7MeshOutboundAccessLog(path: string): NonNullable<HttpConnectionManager['access_log']>[number] {
+  return { name: 'envoy.access_loggers.file', typed_config: packAny('envoy.extensions.access_loggers.file.v3.FileAccessLog', accessLog(path, 'egress', 'mesh-outbound')) };
+}
+
+function accessLog(path: string, direction: Direction, layout: Direction | 'mesh-outbound' = direction): FileAccessLog {
+  const layouts: Record<typeof layout, Record<string, string>> = {
+    ingress: { source_identity: INGRESS_PEER, destination_endpoint: ROUTE_ENDPOINT, destination_identity: ROUTE_IDENTITY, destination_port: ROUTE_PORT },
+    egress: { source_endpoint: ROUTE_ENDPOINT, source_identity: ROUTE_IDENTITY, destination_address: '%DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT%', destination_identity: EGRESS_PEER, destination_port: ROUTE_PORT },
+    'mesh-outbound': { destination_endpoint: ROUTE_ENDPOINT, destination_identity: ROUTE_IDENTITY, destination_port: ROUTE_PORT },
+  };
+  const ends = layouts[layout];
   const fields: Record<string, string> = {
     time: '%START_TIME%',
     direction,
@@ -525,6 +553,22 @@ function alsTags(direction: Direction): AccessLogTag[] {
   ];
 }
 
+type HttpFilter = NonNullable<HttpConnectionManager['http_filters']>[number];
+
+/**
+ * The clients' egress policy in a connection manager: their verdicts first (the request leaves the client before
+ * it reaches the destination), off unless the virtual host enables it, its metadata keys prefixed (the access log
+ * reads them); then their headerMatches mismatch actions, before the destination's rules see the request.
+ */
+const CLIENTS_EGRESS_FILTERS: HttpFilter[] = [
+  { name: EGRESS_RBAC_FILTER, disabled: true, typed_config: packAny('envoy.extensions.filters.http.rbac.v3.RBAC', { shadow_rules_stat_prefix: EGRESS_RULES_PREFIX } satisfies RBAC) },
+  { name: EGRESS_HEADER_RULES_FILTER, disabled: true, typed_config: packAny('envoy.extensions.filters.http.rbac.v3.RBAC', {} satisfies RBAC) },
+  { name: EGRESS_HEADER_ACTIONS_FILTER, disabled: true, typed_config: packAny('envoy.extensions.filters.http.lua.v3.Lua', {} satisfies Lua) },
+];
+
+/** The filters a mesh outbound connection manager has, before its router, for MeshClientsEgress (each virtual host enables them). */
+export const MESH_OUTBOUND_POLICY_FILTERS: readonly HttpFilter[] = CLIENTS_EGRESS_FILTERS;
+
 function hcm(name: string, accessLogPath: string, als: boolean, direction: Direction): HttpConnectionManager {
   // Deny everything until the route configuration's per-virtual-host policy says otherwise.
   const base: RBAC = { rules: { action: 'ALLOW', policies: {} } };
@@ -542,12 +586,7 @@ function hcm(name: string, accessLogPath: string, als: boolean, direction: Direc
       ...(als ? [grpcAccessLog(alsTags(direction))] : []),
     ],
     http_filters: [
-      // The client's egress rules first (the request leaves the client before it reaches the destination):
-      // off unless the virtual host enables it; its metadata keys are prefixed (the access log reads them).
-      { name: EGRESS_RBAC_FILTER, disabled: true, typed_config: packAny('envoy.extensions.filters.http.rbac.v3.RBAC', { shadow_rules_stat_prefix: EGRESS_RULES_PREFIX } satisfies RBAC) },
-      // The client's headerMatches mismatch actions, before the destination's rules see the request.
-      { name: EGRESS_HEADER_RULES_FILTER, disabled: true, typed_config: packAny('envoy.extensions.filters.http.rbac.v3.RBAC', {} satisfies RBAC) },
-      { name: EGRESS_HEADER_ACTIONS_FILTER, disabled: true, typed_config: packAny('envoy.extensions.filters.http.lua.v3.Lua', {} satisfies Lua) },
+      ...CLIENTS_EGRESS_FILTERS,
       { name: RBAC_FILTER, typed_config: packAny('envoy.extensions.filters.http.rbac.v3.RBAC', base) },
       // headerMatches mismatch actions: off unless the virtual host's policy has some (header-actions.ts).
       { name: HEADER_RULES_FILTER, disabled: true, typed_config: packAny('envoy.extensions.filters.http.rbac.v3.RBAC', {} satisfies RBAC) },
@@ -563,8 +602,12 @@ function hcm(name: string, accessLogPath: string, als: boolean, direction: Direc
  * CONNECT request, once the RBAC filter let its verified peer in, is terminated and its payload sent to the cluster
  * as raw TCP. Only for ports without HTTP rules, whose raw bytes would otherwise bypass them.
  */
+function routeMetadata(endpoint: Endpoint, port: number, direction: Direction): MeshClientsEgress['metadata'] {
+  return { filter_metadata: { [ROUTE_METADATA]: { fields: { direction: { stringValue: direction }, endpoint: { stringValue: endpoint.name }, identity: { stringValue: String(endpoint.identity) }, port: { stringValue: String(port) } } } } };
+}
+
 function policyRoutes(name: string, perFilter: Record<string, Any>, cluster: string, endpoint: Endpoint, port: number, direction: Direction = 'ingress', tunnel = false): RouteConfiguration & { name: string } {
-  const metadata = { filter_metadata: { [ROUTE_METADATA]: { fields: { direction: { stringValue: direction }, endpoint: { stringValue: endpoint.name }, identity: { stringValue: String(endpoint.identity) }, port: { stringValue: String(port) } } } } };
+  const metadata = routeMetadata(endpoint, port, direction);
   const connect = { name: `${name}/connect`, match: { connect_matcher: {} }, route: { cluster, timeout: { seconds: '0' }, upgrade_configs: [{ upgrade_type: 'CONNECT', connect_config: {} }] }, metadata };
   return {
     name,
@@ -650,12 +693,26 @@ function ingressL7(model: PolicyModel, endpoint: Endpoint, opts: EnvoyL7Options,
       out.problems.push(`port ${port} is not proxied: clients' egress rules: ${err.message}`);
       continue;
     }
-    const perFilter: Record<string, Any> = { [RBAC_FILTER]: rbacPerRoute(policy.rbac) };
-    if (egress) perFilter[EGRESS_RBAC_FILTER] = enable(rbacPerRoute(egress.rbac));
-    enableHeaderActions(perFilter, egress?.headerActions, EGRESS_HEADER_RULES_FILTER, EGRESS_HEADER_ACTIONS_FILTER);
+    const perFilter: Record<string, Any> = { [RBAC_FILTER]: rbacPerRoute(policy.rbac), ...clientsEgressPerFilter(egress) };
     enableHeaderActions(perFilter, policy.headerActions, HEADER_RULES_FILTER, HEADER_ACTIONS_FILTER);
     const routes = policyRoutes(name, perFilter, opts.transparent ? ORIGINAL_DESTINATION_CLUSTER : name, endpoint, port);
-    out.listeners.push({ name, endpoint: endpoint.name, address, port, backend, ...(opts.mesh ? { meshRoute: meshRouteName(endpoint, port) } : {}) });
+    // Over the mesh, the clients' node applies their egress rules (the destination's node sees its peer Envoy's
+    // address, never the client's). The explicit outbound proxy is reached without the datapath's L3/L4 verdict
+    // on the destination, so clients refused there are listed too.
+    let meshEgress: MeshClientsEgress | undefined;
+    if (opts.mesh) {
+      let clients: ReturnType<typeof clientsEgressPolicy>;
+      try {
+        // The request crosses authenticated: egress rules requiring authentication are satisfied.
+        clients = clientsEgressPolicy(model, endpoint, port, opts.secrets, false, { authenticated: true });
+      } catch (err) {
+        if (!(err instanceof HeaderActionsError)) throw err;
+        out.problems.push(`port ${port} is not proxied: clients' egress rules: ${err.message}`);
+        continue;
+      }
+      if (clients) meshEgress = { typedPerFilterConfig: clientsEgressPerFilter(clients), metadata: routeMetadata(endpoint, port, 'egress') };
+    }
+    out.listeners.push({ name, endpoint: endpoint.name, address, port, backend, ...(opts.mesh ? { meshRoute: meshRouteName(endpoint, port) } : {}), ...(meshEgress ? { meshEgress } : {}) });
     if (opts.mesh) {
       // The same endpoint port reached over the mesh's mutual TLS: the mesh inbound listener's route (RDS),
       // deciding by the verified SPIFFE ID, towards the same application.
@@ -679,6 +736,15 @@ function ingressL7(model: PolicyModel, endpoint: Endpoint, opts: EnvoyL7Options,
     const cluster: Cluster & { name: string } = edsCluster(name);
     out.resources.push(clusterResource(cluster), endpointsResource(loadAssignment(name, [backend])), listenerResource(listener), routeConfigurationResource(routes));
   }
+}
+
+/** The per-virtual-host configuration that enables CLIENTS_EGRESS_FILTERS with the clients' egress policy (none: they stay off). */
+function clientsEgressPerFilter(egress: ReturnType<typeof clientsEgressPolicy>): Record<string, Any> {
+  const perFilter: Record<string, Any> = {};
+  if (!egress) return perFilter;
+  perFilter[EGRESS_RBAC_FILTER] = enable(rbacPerRoute(egress.rbac));
+  enableHeaderActions(perFilter, egress.headerActions, EGRESS_HEADER_RULES_FILTER, EGRESS_HEADER_ACTIONS_FILTER);
+  return perFilter;
 }
 
 /** Enables a pair of header-action filters the listener has disabled (classifier, Lua), for one virtual host only. */

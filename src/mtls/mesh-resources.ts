@@ -34,7 +34,7 @@ import type { CertificateValidationContext } from '../generated/envoy/extensions
 import type { CommonTlsContext } from '../generated/envoy/extensions/transport_sockets/tls/v3/CommonTlsContext.js';
 import type { DownstreamTlsContext } from '../generated/envoy/extensions/transport_sockets/tls/v3/DownstreamTlsContext.js';
 import type { UpstreamTlsContext } from '../generated/envoy/extensions/transport_sockets/tls/v3/UpstreamTlsContext.js';
-import { l7IngressAccessLog } from '../l7policy/envoy.js';
+import { l7IngressAccessLog, l7MeshOutboundAccessLog, MESH_OUTBOUND_POLICY_FILTERS, type MeshClientsEgress } from '../l7policy/envoy.js';
 import { MESH_INBOUND_RBAC_FILTER, POLICY_REQUEST_HANDLING } from '../l7policy/http-hardening.js';
 import { ADS_CONFIG_SOURCE } from '../xds/builders.js';
 import { clusterResource, listenerResource, routeConfigurationResource, secretResource } from '../xds/envoy-resources.js';
@@ -67,6 +67,12 @@ export interface RemoteService {
    * listener (the connection's original destination picks the service).
    */
   destination?: SocketAddress;
+  /**
+   * The clients' egress rules towards this service (the L7 policy translator's, src/l7policy/envoy.ts): this node's
+   * outbound and transparent listeners apply them, by the client's address, before the request crosses (Cilium
+   * checks a client's egress rules at the client; the destination's node checks its ingress rules).
+   */
+  clientsEgress?: MeshClientsEgress;
 }
 
 /** A workload on this node served through the inbound listener. */
@@ -106,6 +112,8 @@ export interface MeshNodeView {
      * services' destinations (Kubernetes with the datapath); absent: the explicit proxy only.
      */
     transparentPort?: number;
+    /** Where the outbound and transparent listeners write the L7 policy's access log (the clients' egress verdicts); none when absent. */
+    accessLogPath?: string;
   };
   /** Where other nodes connect (the inbound listener); absent when nothing is served. */
   inbound?: SocketAddress & {
@@ -168,12 +176,15 @@ function hcm(statPrefix: string, route: RouteConfiguration | { rds: string }, in
     stat_prefix: statPrefix,
     codec_type: 'AUTO',
     ...('rds' in route ? { rds: { route_config_name: route.rds, config_source: ADS_CONFIG_SOURCE } } : { route_config: route }),
-    http_filters: inbound ? [inboundRbacFilter, router] : [router],
+    // Outbound: the clients' egress rules, off unless a service's virtual host enables them (RemoteService.clientsEgress).
+    http_filters: inbound ? [inboundRbacFilter, router] : [...MESH_OUTBOUND_POLICY_FILTERS, router],
     // Outbound: a pod's x-forwarded-client-cert is dropped. Inbound: replaced by what Envoy verified.
     forward_client_cert_details: inbound ? 'SANITIZE_SET' : 'SANITIZE',
-    // Inbound: L7 policy sees the path the application will see; refusals answer `Access denied`.
-    ...(inbound ? { set_current_client_cert_details: { uri: true }, ...POLICY_REQUEST_HANDLING } : {}),
-    ...(accessLogPath ? { access_log: [l7IngressAccessLog(accessLogPath)] } : {}),
+    // L7 policy (the destination's inbound, the clients' egress outbound) sees the path the application will
+    // see; refusals answer `Access denied`.
+    ...(inbound ? { set_current_client_cert_details: { uri: true } } : {}),
+    ...POLICY_REQUEST_HANDLING,
+    ...(accessLogPath ? { access_log: [inbound ? l7IngressAccessLog(accessLogPath) : l7MeshOutboundAccessLog(accessLogPath)] } : {}),
   };
   return { name: 'envoy.filters.network.http_connection_manager', typed_config: packAny('envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager', config) };
 }
@@ -211,6 +222,19 @@ const HTTP_PROTOCOLS = ['http/1.1', 'http/1.0', 'h2c'];
 
 const hostPrefix = (a: string) => ({ address_prefix: a, prefix_len: { value: a.includes(':') ? 128 : 32 } });
 
+type VirtualHost = NonNullable<RouteConfiguration['virtual_hosts']>[number];
+
+/** A service's virtual host on the outbound side: to its cluster, with the clients' egress rules when it has some. */
+function outboundHost(svc: RemoteService, cluster: string): VirtualHost {
+  const policy = svc.clientsEgress;
+  return {
+    name: slug(svc.host),
+    domains: [svc.host, `${svc.host}:*`],
+    routes: [{ match: { prefix: '/' }, route: { cluster }, ...(policy ? { metadata: policy.metadata } : {}) }],
+    ...(policy ? { typed_per_filter_config: policy.typedPerFilterConfig } : {}),
+  };
+}
+
 function outboundResources(view: MeshNodeView, out: NonNullable<MeshNodeView['outbound']>): Resource[] {
   const resources: Resource[] = [];
   const chains: FilterChain[] = [];
@@ -245,12 +269,12 @@ function outboundResources(view: MeshNodeView, out: NonNullable<MeshNodeView['ou
           {
             name: `from|${src.id}|to|${svc.host}`,
             filter_chain_match: { ...match, application_protocols: HTTP_PROTOCOLS },
-            filters: [hcm(`${prefixOf(view)}-transparent`, { name: `${prefixOf(view)}-transparent|${src.id}|${svc.host}`, virtual_hosts: [{ name: slug(svc.host), domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster } }] }] }, false)],
+            filters: [hcm(`${prefixOf(view)}-transparent`, { name: `${prefixOf(view)}-transparent|${src.id}|${svc.host}`, virtual_hosts: [{ ...outboundHost(svc, cluster), domains: ['*'] }] }, false, out.accessLogPath)],
           },
           { name: `tunnel|from|${src.id}|to|${svc.host}`, filter_chain_match: match, filters: [tunnelFilter(`${prefixOf(view)}-tunnel`, cluster, svc.destination)] },
         );
       }
-      return { name: slug(svc.host), domains: [svc.host, `${svc.host}:*`], routes: [{ match: { prefix: '/' }, route: { cluster } }] };
+      return outboundHost(svc, cluster);
     });
     // The services over RDS: a pod coming or going anywhere changes this route configuration, not the listener's
     // chain (a changed chain is drained: its open connections closed under their requests after the drain time).
@@ -259,7 +283,7 @@ function outboundResources(view: MeshNodeView, out: NonNullable<MeshNodeView['ou
     chains.push({
       name: `from|${src.id}`,
       filter_chain_match: { source_prefix_ranges: src.sources.map(hostPrefix) },
-      filters: [hcm(`${prefixOf(view)}-outbound`, { rds: routes.name }, false)],
+      filters: [hcm(`${prefixOf(view)}-outbound`, { rds: routes.name }, false, out.accessLogPath)],
     });
   }
   const listener: Listener & { name: string } = { name: `${prefixOf(view)}-outbound`, address: { socket_address: { address: out.address, port_value: out.port } }, filter_chains: chains };

@@ -14,7 +14,7 @@ export interface StandaloneMeshOptions {
   outbound: SocketAddress;
   /** Where the outbound listener's mutual TLS arrives (the inbound listener; the same Envoy). */
   inbound: SocketAddress;
-  /** The L7 access log the inbound listener writes too. */
+  /** The L7 access log the inbound listener (and the outbound one, for the clients' egress rules) writes too. */
   accessLogPath?: string;
 }
 
@@ -53,12 +53,12 @@ export function standaloneMeshView(l7: L7Translation, o: StandaloneMeshOptions):
     const id = ids.get(l.endpoint);
     if (!l.meshRoute || !id) continue;
     const host = meshServiceHost(l.endpoint, l.port);
-    remote.push({ host, node: o.inbound, id });
+    remote.push({ host, node: o.inbound, id, ...(l.meshEgress ? { clientsEgress: l.meshEgress } : {}) });
     local.push({ host, id, backend: l.backend, routeConfig: l.meshRoute });
   }
   const view: MeshNodeView = {
     trustDomain: o.trustDomain,
-    ...(sources.size ? { outbound: { ...o.outbound, sources: [...sources.values()], services: remote } } : {}),
+    ...(sources.size ? { outbound: { ...o.outbound, sources: [...sources.values()], services: remote, ...(o.accessLogPath ? { accessLogPath: o.accessLogPath } : {}) } } : {}),
     ...(local.length ? { inbound: { ...o.inbound, services: local, ...(o.accessLogPath ? { accessLogPath: o.accessLogPath } : {}) } } : {}),
   };
   return { view, problems };
