@@ -100,6 +100,11 @@ test('every field kind encodes as protobufjs encodes it', (t) => {
     ['oneof', { other: { s: 'o' } }],
     ['a large field number', { maybe: -1 }],
     ['null and undefined are absent', { s: null, inner: undefined, names: null }],
+    // A nested message's length is written after its body: bodies whose length takes 1, 2 and 3 bytes, nested.
+    ['nested bodies of 127, 128, 16384 bytes and more', { inner: { s: 'a'.repeat(124), children: [{ s: 'b'.repeat(125) }, { s: 'c'.repeat(16380), children: [{ s: 'd'.repeat(200) }] }] } }],
+    ['strings of 127 and 128 characters, and non-ASCII at the end of a short one', { names: ['e'.repeat(127), 'f'.repeat(128), `${'g'.repeat(100)}é`] }],
+    ['a message larger than the scratch buffer', { inners: [{ s: 'h'.repeat(70_000) }, { children: [{ s: 'i'.repeat(200_000) }] }], by: Buffer.alloc(100_000, 7) }],
+    ['64-bit values beyond 2^32 and 2^53, from strings and numbers', { i64: '4294967296', u64: '9007199254740993', x64: '007', packed_s64: ['9007199254740991'], by_long: { 4294967296: 'x' } }],
   ];
   for (const [what, message] of cases) t.is(hex(encodePlainMessage(All, message)), protobufjsBytes(All, message), what);
 });

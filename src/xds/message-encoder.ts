@@ -1,8 +1,8 @@
 // Encodes messages given in proto-loader's object form (snake_case fields, enum names as strings) straight to
 // protobuf bytes, driven by the protobufjs reflection of their type. protobufjs needs `fromObject` (a typed copy
 // of every message) and then a Writer that records an operation object per field before it allocates the
-// output; at thousands of routes per translation that was most of the xDS stage. Here one pass sums the sizes
-// (remembering each nested message's length), a second writes into a buffer of exactly that size.
+// output; at thousands of routes per translation that was most of the xDS stage. Here one pass writes the fields
+// into a scratch buffer (a nested message's length filled in after its body), and the result is copied out.
 //
 // Same bytes as `type.encode(type.fromObject(message)).finish()`: fields in field-number order, present fields
 // (not null/undefined) written even when they hold a default, maps in key order, proto3 scalars packed, and
@@ -51,9 +51,8 @@ const WIRE = [2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 5, 5, 5, 1, 1, 1];
 
 interface FieldCodec {
   name: string;
-  /** The field's key (number and wire type) as a varint, and its size. */
+  /** The field's key (number and wire type), written as a varint. */
   key: number;
-  keySize: number;
   kind: number;
   repeated: boolean;
   packed: boolean;
@@ -70,8 +69,6 @@ interface FieldCodec {
 interface MessageCodec {
   fullName: string;
   fields: FieldCodec[];
-  /** The message's encoded size (pushing the lengths `write` needs); compiled on first use. */
-  size: (m: Record<string, unknown>) => number;
   /** Writes the message's fields; compiled on first use. */
   write: (m: Record<string, unknown>) => void;
 }
@@ -88,10 +85,6 @@ function codecOf(type: protobuf.Type): MessageCodec {
   const c: MessageCodec = {
     fullName: type.fullName.slice(1),
     fields: [],
-    size: (m) => {
-      compile(c);
-      return c.size(m);
-    },
     write: (m) => {
       compile(c);
       c.write(m);
@@ -123,13 +116,11 @@ function fieldCodec(f: protobuf.Field): FieldCodec {
   const packed = f.repeated && f.packed && base.kind !== MESSAGE && base.kind !== STRING && base.kind !== BYTES;
   if (!packed) return { ...base, repeated: f.repeated };
   // A packed run is one length-delimited field holding every value.
-  const { key, keySize } = keyOf(f.name, f.id, MESSAGE);
-  return { ...base, key, keySize, repeated: true, packed: true };
+  return { ...base, key: keyOf(f.name, f.id, MESSAGE).key, repeated: true, packed: true };
 }
 
-function keyOf(name: string, id: number, kind: number): Pick<FieldCodec, 'name' | 'key' | 'keySize' | 'kind'> {
-  const key = ((id << 3) | WIRE[kind]) >>> 0;
-  return { name, key, keySize: varint32Size(key), kind };
+function keyOf(name: string, id: number, kind: number): Pick<FieldCodec, 'name' | 'key' | 'kind'> {
+  return { name, key: ((id << 3) | WIRE[kind]) >>> 0, kind };
 }
 
 function valueCodec(name: string, id: number, type: string, resolved: protobuf.Type | protobuf.Enum | null): FieldCodec {
@@ -140,43 +131,50 @@ function valueCodec(name: string, id: number, type: string, resolved: protobuf.T
   return { ...keyOf(name, id, kind), repeated: false, packed: false };
 }
 
-// ---- pass 1: sizes ----
+// ---- writing ----
 
-/** Lengths the write pass needs (nested messages, packed runs, strings), in the order it needs them. */
-let lengths = new Int32Array(4096);
-/** How many of `lengths` the size pass has filled. */
-let filled = 0;
+/**
+ * The scratch buffer messages are written into (grown when a message needs more), and the write position.
+ * A nested message's length is not known before its fields are written: one byte is kept for it, and when the
+ * body turns out to need a longer length (128 bytes or more) the body is moved up by the difference. Most
+ * nested messages are short; a move is one memmove of the body, cheaper than a second pass over every field.
+ */
+let out: Buffer = Buffer.allocUnsafe(64 * 1024);
+let pos = 0;
 
-/** Keeps a place in `lengths` for a length the caller computes next; returns its index. */
-function reserve(n = 0): number {
-  if (filled === lengths.length) {
-    const grown = new Int32Array(lengths.length * 2);
-    grown.set(lengths);
-    lengths = grown;
-  }
-  lengths[filled] = n;
-  return filled++;
+/** Makes room for `n` more bytes at `pos`. */
+function ensure(n: number): void {
+  if (pos + n <= out.length) return;
+  const grown = Buffer.allocUnsafe(Math.max(out.length * 2, pos + n));
+  out.copy(grown, 0, 0, pos);
+  out = grown;
 }
 
 function varint32Size(v: number): number {
   return v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : 5;
 }
 
-function varint64Size(v: bigint): number {
-  let n = 1;
-  while (v >= 0x80n) {
-    v >>= 7n;
-    n++;
-  }
-  return n;
+/** Keeps one byte for a length-delimited body that follows; `endLength` fills it in. */
+function beginLength(): number {
+  ensure(1);
+  return pos++;
 }
 
-/** UTF-8 length; ASCII strings (nearly all of Envoy's) are counted without a call into the runtime. */
-function utf8Length(s: string): number {
-  const n = s.length;
-  if (n > 64) return Buffer.byteLength(s, 'utf8');
-  for (let i = 0; i < n; i++) if (s.charCodeAt(i) > 0x7f) return Buffer.byteLength(s, 'utf8');
-  return n;
+/** The body written since `beginLength` returned `at`: its length before it, moving it up if it needs more than a byte. */
+function endLength(at: number): void {
+  const n = pos - at - 1;
+  if (n < 0x80) {
+    out[at] = n;
+    return;
+  }
+  const extra = varint32Size(n) - 1;
+  ensure(extra);
+  out.copyWithin(at + 1 + extra, at + 1, pos);
+  pos += extra;
+  const end = pos;
+  pos = at;
+  writeVarint32(n);
+  pos = end;
 }
 
 function plainObject(v: unknown, f: FieldCodec | undefined, codec: MessageCodec): Record<string, unknown> {
@@ -187,16 +185,12 @@ function plainObject(v: unknown, f: FieldCodec | undefined, codec: MessageCodec)
   return v as Record<string, unknown>;
 }
 
-function sizeMap(f: FieldCodec, v: unknown, codec: MessageCodec): number {
-  const map = plainObject(v, f, codec);
-  let total = 0;
-  for (const k of Object.keys(map)) {
-    const at = reserve();
-    const n = f.mapKey!.keySize + sizeValue(f.mapKey!, k, codec) + f.mapValue!.keySize + sizeValue(f.mapValue!, map[k], codec);
-    lengths[at] = n;
-    total += f.keySize + varint32Size(n) + n;
-  }
-  return total;
+/** A nested message: its length, then its fields. */
+function writeNested(codec: MessageCodec, v: unknown, f: FieldCodec, parent: MessageCodec): void {
+  const m = plainObject(v, f, parent);
+  const at = beginLength();
+  codec.write(m);
+  endLength(at);
 }
 
 /** fromObject's enum conversion: a name or a number (protobufjs drops a name the enum lacks; this refuses it). */
@@ -205,60 +199,6 @@ function enumNumber(f: FieldCodec, v: unknown, codec: MessageCodec): number {
   const n = f.enumValues![v as string];
   if (n === undefined) throw new TypeError(`.${codec.fullName}.${f.name}: enum value ${String(v)} unknown`);
   return n;
-}
-
-function stringSize(v: unknown): number {
-  const n = utf8Length(typeof v === 'string' ? v : String(v));
-  reserve(n);
-  return varint32Size(n) + n;
-}
-
-/** A nested message's size with its length prefix; its length is kept for the write pass. */
-function nestedSize(codec: MessageCodec, v: unknown, f: FieldCodec, parent: MessageCodec): number {
-  const at = reserve();
-  const n = codec.size(plainObject(v, f, parent));
-  lengths[at] = n;
-  return varint32Size(n) + n;
-}
-
-function int32Size(n: number): number {
-  return n < 0 ? 10 : varint32Size(n);
-}
-
-function sizeValue(f: FieldCodec, v: unknown, codec: MessageCodec): number {
-  switch (f.kind) {
-    case MESSAGE: {
-      const at = reserve();
-      const n = f.message!.size(plainObject(v, f, codec));
-      lengths[at] = n;
-      return varint32Size(n) + n;
-    }
-    case STRING:
-      return stringSize(v);
-    case BYTES: {
-      const n = bytesOf(v).length;
-      return varint32Size(n) + n;
-    }
-    case BOOL:
-      return 1;
-    case INT32:
-      return int32Size(f.enumValues ? enumNumber(f, v, codec) : (v as number) | 0);
-    case UINT32:
-      return varint32Size((v as number) >>> 0);
-    case SINT32:
-      return varint32Size(zigzag32((v as number) | 0));
-    case INT64:
-    case UINT64:
-      return varint64Size(BigInt.asUintN(64, bigintOf(v)));
-    case SINT64:
-      return varint64Size(zigzag64(bigintOf(v)));
-    case FIXED32:
-    case SFIXED32:
-    case FLOAT:
-      return 4;
-    default:
-      return 8;
-  }
 }
 
 const zigzag32 = (n: number): number => ((n << 1) ^ (n >> 31)) >>> 0;
@@ -284,82 +224,50 @@ function bytesOf(v: unknown): Uint8Array {
 // ---- compiled per message type ----
 
 /**
- * Generates the message's size and write functions, one statement per field with the field name as a
- * constant property, as protobufjs does: a generic loop over fields reads every type's objects at one site,
- * which V8 then cannot optimize (megamorphic), and that cost more than the encoding itself.
+ * Generates the message's write function, one statement per field with the field name as a constant property, as
+ * protobufjs does: a generic loop over fields reads every type's objects at one site, which V8 then cannot
+ * optimize (megamorphic), and that cost more than the encoding itself.
  */
 function compile(codec: MessageCodec): void {
-  const sizeLines: string[] = ['let n = 0, v;'];
-  const writeLines: string[] = ['let v;'];
+  const lines: string[] = ['let v;'];
   codec.fields.forEach((f, i) => {
-    const get = `v = m[${JSON.stringify(f.name)}]; if (v != null) {`;
     const F = `F[${i}]`;
-    let size: string;
+    const valueWrite = (x: string): string => (f.kind === MESSAGE ? `rt.writeNested(${F}.message, ${x}, ${F}, C);` : f.kind === STRING ? `rt.writeString(${x});` : `rt.writeValue(${F}, ${x}, C);`);
     let write: string;
-    const valueSize = (x: string): string => (f.kind === MESSAGE ? `rt.nestedSize(${F}.message, ${x}, ${F}, C)` : f.kind === STRING ? `rt.stringSize(${x})` : `rt.sizeValue(${F}, ${x}, C)`);
-    const valueWrite = (x: string): string => (f.kind === MESSAGE ? `rt.writeVarint32(rt.nextLength()); ${F}.message.write(${x});` : f.kind === STRING ? `rt.writeString(${x});` : `rt.writeValue(${F}, ${x});`);
-    if (f.unsupported) {
-      size = `throw rt.unsupported(${F});`;
-      write = '';
-    } else if (f.mapKey) {
-      size = `n += rt.sizeMap(${F}, v, C);`;
-      write = `rt.writeMap(${F}, v);`;
-    } else if (f.packed) {
-      size = `rt.checkArray(v, ${F}, C); if (v.length) { const at = rt.reserve(); let p = 0; for (let i = 0; i < v.length; i++) p += ${valueSize('v[i]')}; rt.setLength(at, p); n += ${f.keySize} + rt.varint32Size(p) + p; }`;
-      write = `if (v.length) { rt.writeVarint32(${f.key}); rt.writeVarint32(rt.nextLength()); for (let i = 0; i < v.length; i++) { ${valueWrite('v[i]')} } }`;
-    } else if (f.repeated) {
-      size = `rt.checkArray(v, ${F}, C); for (let i = 0; i < v.length; i++) n += ${f.keySize} + ${valueSize('v[i]')};`;
-      write = `for (let i = 0; i < v.length; i++) { rt.writeVarint32(${f.key}); ${valueWrite('v[i]')} }`;
-    } else {
-      size = `n += ${f.keySize} + ${valueSize('v')};`;
-      write = `rt.writeVarint32(${f.key}); ${valueWrite('v')}`;
-    }
-    sizeLines.push(`${get} ${size} }`);
-    writeLines.push(`${get} ${write} }`);
+    if (f.unsupported) write = `throw rt.unsupported(${F});`;
+    else if (f.mapKey) write = `rt.writeMap(${F}, rt.plainObject(v, ${F}, C), C);`;
+    else if (f.packed) {
+      write = `rt.checkArray(v, ${F}, C); if (v.length) { rt.writeVarint32(${f.key}); const at = rt.beginLength(); for (let i = 0; i < v.length; i++) { ${valueWrite('v[i]')} } rt.endLength(at); }`;
+    } else if (f.repeated) write = `rt.checkArray(v, ${F}, C); for (let i = 0; i < v.length; i++) { rt.writeVarint32(${f.key}); ${valueWrite('v[i]')} }`;
+    else write = `rt.writeVarint32(${f.key}); ${valueWrite('v')}`;
+    lines.push(`v = m[${JSON.stringify(f.name)}]; if (v != null) { ${write} }`);
   });
-  sizeLines.push('return n;');
-  const make = (body: string[]): ((m: Record<string, unknown>) => never) => {
-    // The source is built above from the proto reflection only (field names, numbers), never from message data.
-    // eslint-disable-next-line @typescript-eslint/no-implied-eval
-    const factory = new Function('rt', 'F', 'C', `return function ${safeName(codec.fullName)}(m) {\n${body.join('\n')}\n};`) as (rt: typeof RUNTIME, f: FieldCodec[], c: MessageCodec) => (m: Record<string, unknown>) => never;
-    return factory(RUNTIME, codec.fields, codec);
-  };
-  codec.size = make(sizeLines);
-  codec.write = make(writeLines);
+  // The source is built above from the proto reflection only (field names, numbers), never from message data.
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval
+  const factory = new Function('rt', 'F', 'C', `return function ${safeName(codec.fullName)}(m) {\n${lines.join('\n')}\n};`) as (rt: typeof RUNTIME, f: FieldCodec[], c: MessageCodec) => (m: Record<string, unknown>) => void;
+  codec.write = factory(RUNTIME, codec.fields, codec);
 }
 
 const safeName = (fullName: string): string => fullName.replace(/[^A-Za-z0-9_]/g, '_');
 
 /** What the generated functions call. */
 const RUNTIME = {
-  nestedSize,
-  stringSize,
-  sizeValue,
-  sizeMap,
-  varint32Size,
+  writeNested,
   writeVarint32,
   writeString,
   writeValue,
   writeMap,
+  plainObject,
+  beginLength,
+  endLength,
   checkArray(v: unknown, f: FieldCodec, codec: MessageCodec): void {
     if (!Array.isArray(v)) throw new TypeError(`.${codec.fullName}.${f.name}: array expected`);
   },
   unsupported: (f: FieldCodec): Error => new UnsupportedMessageError(f.unsupported),
-  reserve,
-  setLength(at: number, n: number): void {
-    lengths[at] = n;
-  },
-  nextLength: (): number => lengths[next++],
 };
 
-// ---- pass 2: writing ----
-
-const EMPTY = Buffer.alloc(0);
-let out: Buffer = EMPTY;
-let pos = 0;
-let next = 0;
-
 function writeVarint32(v: number): void {
+  ensure(5);
   while (v > 0x7f) {
     out[pos++] = (v & 0x7f) | 0x80;
     v >>>= 7;
@@ -368,6 +276,7 @@ function writeVarint32(v: number): void {
 }
 
 function writeVarint64(v: bigint): void {
+  ensure(10);
   while (v > 0x7fn) {
     out[pos++] = Number(v & 0x7fn) | 0x80;
     v >>= 7n;
@@ -375,13 +284,56 @@ function writeVarint64(v: bigint): void {
   out[pos++] = Number(v);
 }
 
+/** A non-negative safe integer as a varint, without BigInt. */
+function writeVarintNumber(v: number): void {
+  if (v <= 0xffffffff) return writeVarint32(v >>> 0);
+  ensure(8);
+  while (v > 0x7f) {
+    out[pos++] = (v % 0x80) | 0x80;
+    v = Math.floor(v / 0x80);
+  }
+  out[pos++] = v;
+}
+
+/** A 64-bit value that is a non-negative safe integer (a number, or a short decimal string such as a Duration's seconds), else -1. */
+function smallUnsigned(v: unknown): number {
+  if (typeof v === 'number') return Number.isSafeInteger(v) && v >= 0 ? v : -1;
+  if (typeof v !== 'string' || v.length === 0 || v.length > 15) return -1;
+  let n = 0;
+  for (let i = 0; i < v.length; i++) {
+    const d = v.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
 function writeString(v: unknown): void {
   const s = typeof v === 'string' ? v : String(v);
-  const n = lengths[next++];
+  const n = s.length;
+  if (n < 0x80) {
+    // Nearly all of Envoy's strings: short ASCII, its length one byte, copied char by char.
+    ensure(1 + n);
+    const at = pos++;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c > 0x7f) {
+        pos = at;
+        return writeUtf8(s);
+      }
+      out[pos++] = c;
+    }
+    out[at] = n;
+    return;
+  }
+  writeUtf8(s);
+}
+
+function writeUtf8(s: string): void {
+  const n = Buffer.byteLength(s, 'utf8');
   writeVarint32(n);
-  if (n !== s.length) pos += out.write(s, pos, n, 'utf8');
-  else if (n > 32) pos += out.write(s, pos, n, 'latin1');
-  else for (let i = 0; i < n; i++) out[pos++] = s.charCodeAt(i);
+  ensure(n);
+  pos += out.write(s, pos, n, n === s.length ? 'latin1' : 'utf8');
 }
 
 function writeInt32(n: number): void {
@@ -389,22 +341,22 @@ function writeInt32(n: number): void {
   else writeVarint64(BigInt.asUintN(64, BigInt(n)));
 }
 
-function writeMap(f: FieldCodec, map: Record<string, unknown>): void {
+function writeMap(f: FieldCodec, map: Record<string, unknown>, codec: MessageCodec): void {
   for (const k of Object.keys(map)) {
     writeVarint32(f.key);
-    writeVarint32(lengths[next++]);
+    const at = beginLength();
     writeVarint32(f.mapKey!.key);
-    writeValue(f.mapKey!, k);
+    writeValue(f.mapKey!, k, codec);
     writeVarint32(f.mapValue!.key);
-    writeValue(f.mapValue!, map[k]);
+    writeValue(f.mapValue!, map[k], codec);
+    endLength(at);
   }
 }
 
-function writeValue(f: FieldCodec, v: unknown): void {
+function writeValue(f: FieldCodec, v: unknown, codec: MessageCodec): void {
   switch (f.kind) {
     case MESSAGE:
-      writeVarint32(lengths[next++]);
-      f.message!.write(v as Record<string, unknown>);
+      writeNested(f.message!, v, f, codec);
       return;
     case STRING:
       writeString(v);
@@ -412,15 +364,17 @@ function writeValue(f: FieldCodec, v: unknown): void {
     case BYTES: {
       const b = bytesOf(v);
       writeVarint32(b.length);
+      ensure(b.length);
       out.set(b, pos);
       pos += b.length;
       return;
     }
     case BOOL:
+      ensure(1);
       out[pos++] = v ? 1 : 0;
       return;
     case INT32:
-      writeInt32(f.enumValues ? (typeof v === 'number' ? v : f.enumValues[v as string]) : (v as number) | 0);
+      writeInt32(f.enumValues ? enumNumber(f, v, codec) : (v as number) | 0);
       return;
     case UINT32:
       writeVarint32((v as number) >>> 0);
@@ -429,12 +383,18 @@ function writeValue(f: FieldCodec, v: unknown): void {
       writeVarint32(zigzag32((v as number) | 0));
       return;
     case INT64:
-    case UINT64:
-      writeVarint64(BigInt.asUintN(64, bigintOf(v)));
+    case UINT64: {
+      const small = smallUnsigned(v);
+      if (small >= 0) writeVarintNumber(small);
+      else writeVarint64(BigInt.asUintN(64, bigintOf(v)));
       return;
+    }
     case SINT64:
       writeVarint64(zigzag64(bigintOf(v)));
       return;
+  }
+  ensure(8);
+  switch (f.kind) {
     case FIXED32:
       pos = out.writeUInt32LE((v as number) >>> 0, pos);
       return;
@@ -455,18 +415,21 @@ function writeValue(f: FieldCodec, v: unknown): void {
 
 /** The bytes of `message` (proto-loader object form) as a message of `type`. */
 export function encodePlainMessage(type: protobuf.Type, message: object): Buffer {
+  return encodeWith(codecOf(type), message);
+}
+
+/** The same, for callers that encode many messages of one type: the type's encoder, looked up once. */
+export function plainMessageEncoder(type: protobuf.Type): (message: object) => Buffer {
   const codec = codecOf(type);
-  filled = 0;
-  const size = codec.size(plainObject(message, undefined, codec));
-  const buffer = Buffer.allocUnsafe(size);
-  out = buffer;
+  return (message) => encodeWith(codec, message);
+}
+
+function encodeWith(codec: MessageCodec, message: object): Buffer {
+  const m = plainObject(message, undefined, codec);
   pos = 0;
-  next = 0;
-  try {
-    codec.write(message as Record<string, unknown>);
-    if (pos !== size || next !== filled) throw new Error(`${codec.fullName}: encoded ${pos} of ${size} bytes`);
-  } finally {
-    out = EMPTY;
-  }
-  return buffer;
+  codec.write(m);
+  const bytes = Buffer.allocUnsafe(pos);
+  // TypedArray#set on a view: Buffer#copy checks its arguments in JS first, which cost more than the copy itself.
+  bytes.set(new Uint8Array(out.buffer, out.byteOffset, pos));
+  return bytes;
 }

@@ -7,7 +7,7 @@ import protobuf from 'protobufjs';
 import * as protoLoader from '@grpc/proto-loader';
 import type { Any } from '../generated/google/protobuf/Any.js';
 import { TYPE_PREFIX } from './type-urls.js';
-import { encodePlainMessage, UnsupportedMessageError } from './message-encoder.js';
+import { plainMessageEncoder, UnsupportedMessageError } from './message-encoder.js';
 
 const require = createRequire(import.meta.url);
 
@@ -97,14 +97,28 @@ export function messageType(fullName: string): protobuf.Type {
 
 /** Encodes a message given in proto-loader's object form (snake_case fields, enum names as strings). */
 export function encodeMessage(fullName: string, message: object): Uint8Array {
+  return messageEncoder(fullName)(message);
+}
+
+const encoders = new Map<string, (message: object) => Uint8Array>();
+
+/** The same as `encodeMessage(fullName, ·)`, its type looked up once: for callers that encode thousands of messages. */
+export function messageEncoder(fullName: string): (message: object) => Uint8Array {
+  let encoder = encoders.get(fullName);
+  if (encoder) return encoder;
   const type = messageType(fullName);
-  try {
-    return encodePlainMessage(type, message);
-  } catch (e) {
-    // What the fast encoder does not take (a protobufjs message instance, say), protobufjs does.
-    if (!(e instanceof UnsupportedMessageError)) throw e;
-    return type.encode(type.fromObject(message)).finish();
-  }
+  const fast = plainMessageEncoder(type);
+  encoder = (message) => {
+    try {
+      return fast(message);
+    } catch (e) {
+      // What the fast encoder does not take (a protobufjs message instance, say), protobufjs does.
+      if (!(e instanceof UnsupportedMessageError)) throw e;
+      return type.encode(type.fromObject(message)).finish();
+    }
+  };
+  encoders.set(fullName, encoder);
+  return encoder;
 }
 
 /** Packs a typed message into google.protobuf.Any, as Envoy expects for typed_config and resources. */
