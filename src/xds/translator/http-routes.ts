@@ -1,17 +1,41 @@
-// IR HTTP routes → Envoy Route messages.
-import type { HeaderValueOption } from '../../generated/envoy/config/core/v3/HeaderValueOption.js';
-import type { HeaderMatcher } from '../../generated/envoy/config/route/v3/HeaderMatcher.js';
-import type { Route } from '../../generated/envoy/config/route/v3/Route.js';
-import type { RouteAction } from '../../generated/envoy/config/route/v3/RouteAction.js';
+// IR HTTP routes → Envoy Route messages, written as protobuf bytes field by field (a route table has thousands:
+// building each Route as an object only to encode it cost as much as the encoding). Fields are written in
+// field-number order, as the object's encoding has them (route-fields.ts names the numbers); the sub-messages
+// few routes have (redirects, retries, mirrors, CORS) are built as objects and encoded.
 import type { RouteMatch } from '../../generated/envoy/config/route/v3/RouteMatch.js';
 import type { RedirectAction } from '../../generated/envoy/config/route/v3/RedirectAction.js';
+import type { RouteAction } from '../../generated/envoy/config/route/v3/RouteAction.js';
 import type { RetryPolicy } from '../../generated/envoy/config/route/v3/RetryPolicy.js';
+import type { DirectResponseAction } from '../../generated/envoy/config/route/v3/DirectResponseAction.js';
 import type { CorsPolicy } from '../../generated/envoy/extensions/filters/http/cors/v3/CorsPolicy.js';
+import type { RegexMatchAndSubstitute } from '../../generated/envoy/type/matcher/v3/RegexMatchAndSubstitute.js';
 import type { StringMatcher } from '../../generated/envoy/type/matcher/v3/StringMatcher.js';
 import type { FractionalPercent } from '../../generated/envoy/type/v3/FractionalPercent.js';
 import type { Duration } from '../../generated/google/protobuf/Duration.js';
-import type { CorsIR, HeaderModifierIR, HttpRouteIR, HttpRouteMatchIR, MirrorIR, RedirectIR, RetryIR, UrlRewriteIR } from '../../ir/model.js';
-import { packAny } from '../protos.js';
+import type { CorsIR, HeaderModifierIR, HttpRouteIR, HttpRouteMatchIR, MirrorIR, RedirectIR, RetryIR, StringMatchType, UrlRewriteIR, WeightedBackendIR } from '../../ir/model.js';
+import { encodeFields, type FieldWriter } from '../message-encoder.js';
+import { encodeMessage } from '../protos.js';
+import { TYPE_PREFIX } from '../type-urls.js';
+import { HEADER_APPEND_ACTION, MAP_ENTRY, ROUTE_FIELDS } from './route-fields.js';
+
+const ROUTE = ROUTE_FIELDS['envoy.config.route.v3.Route'];
+const MATCH = ROUTE_FIELDS['envoy.config.route.v3.RouteMatch'];
+const HEADER_MATCHER = ROUTE_FIELDS['envoy.config.route.v3.HeaderMatcher'];
+const QUERY_MATCHER = ROUTE_FIELDS['envoy.config.route.v3.QueryParameterMatcher'];
+const STRING_MATCHER = ROUTE_FIELDS['envoy.type.matcher.v3.StringMatcher'];
+const REGEX = ROUTE_FIELDS['envoy.type.matcher.v3.RegexMatcher'];
+const REGEX_SUBSTITUTE = ROUTE_FIELDS['envoy.type.matcher.v3.RegexMatchAndSubstitute'];
+const ACTION = ROUTE_FIELDS['envoy.config.route.v3.RouteAction'];
+const WEIGHTED = ROUTE_FIELDS['envoy.config.route.v3.WeightedCluster'];
+const CLUSTER_WEIGHT = ROUTE_FIELDS['envoy.config.route.v3.WeightedCluster.ClusterWeight'];
+const UPGRADE = ROUTE_FIELDS['envoy.config.route.v3.RouteAction.UpgradeConfig'];
+const HEADER_OPTION = ROUTE_FIELDS['envoy.config.core.v3.HeaderValueOption'];
+const HEADER_VALUE = ROUTE_FIELDS['envoy.config.core.v3.HeaderValue'];
+const UINT32_VALUE = ROUTE_FIELDS['google.protobuf.UInt32Value'];
+const DURATION = ROUTE_FIELDS['google.protobuf.Duration'];
+const ANY = ROUTE_FIELDS['google.protobuf.Any'];
+
+type RequestMirrorPolicy = NonNullable<RouteAction['request_mirror_policies']>[number];
 
 /** Where the share of traffic of an invalid backendRef goes: a cluster that answers 500 (see clusters.ts). */
 export const INVALID_BACKEND_CLUSTER = 'weft/invalid-backend';
@@ -32,27 +56,70 @@ function pathMatch(path: HttpRouteMatchIR['path']): RouteMatch {
   return trimmed === '' ? { prefix: '/' } : { path_separated_prefix: trimmed };
 }
 
-function routeMatch(m: HttpRouteMatchIR): RouteMatch {
-  const match = pathMatch(m.path);
-  if (m.headers.length || m.method) {
-    const headers: HeaderMatcher[] = m.headers.map((h) => ({
-      name: h.name,
-      string_match: h.type === 'Exact' ? { exact: h.value } : { safe_regex: { regex: h.value } },
-    }));
-    if (m.method) headers.push({ name: ':method', string_match: { exact: m.method } });
-    match.headers = headers;
-  }
-  if (m.queryParams.length) {
-    match.query_parameters = m.queryParams.map((q) => ({ name: q.name, string_match: q.type === 'Exact' ? { exact: q.value } : { safe_regex: { regex: q.value } } }));
-  }
-  return match;
+function writeDuration(w: FieldWriter, field: number, ms: number): void {
+  const at = w.begin(field);
+  w.int64(DURATION.seconds, Math.floor(ms / 1000));
+  w.int32(DURATION.nanos, (ms % 1000) * 1_000_000);
+  w.end(at);
 }
 
-function headersToAdd(mod: HeaderModifierIR): HeaderValueOption[] {
-  return [
-    ...mod.set.map((h) => ({ header: { key: h.name, value: h.value }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' as const })),
-    ...mod.add.map((h) => ({ header: { key: h.name, value: h.value }, append_action: 'APPEND_IF_EXISTS_OR_ADD' as const })),
-  ];
+function writeStringMatcher(w: FieldWriter, field: number, type: StringMatchType, value: string): void {
+  const at = w.begin(field);
+  if (type === 'Exact') w.string(STRING_MATCHER.exact, value);
+  else writeRegex(w, STRING_MATCHER.safe_regex, value);
+  w.end(at);
+}
+
+function writeRegex(w: FieldWriter, field: number, regex: string): void {
+  const at = w.begin(field);
+  w.string(REGEX.regex, regex);
+  w.end(at);
+}
+
+function writeHeaderMatcher(w: FieldWriter, name: string, type: StringMatchType, value: string): void {
+  const at = w.begin(MATCH.headers);
+  w.string(HEADER_MATCHER.name, name);
+  writeStringMatcher(w, HEADER_MATCHER.string_match, type, value);
+  w.end(at);
+}
+
+/** The RouteMatch: path, headers (and method), query parameters; `extraHeader`: one more header to match. */
+function writeRouteMatch(w: FieldWriter, m: HttpRouteMatchIR, extraHeader?: { name: string; regex: string }): void {
+  // The path's oneof has fields on both sides of headers and query parameters.
+  const path = pathMatch(m.path);
+  if (path.prefix !== undefined) w.string(MATCH.prefix, path.prefix);
+  if (path.path !== undefined) w.string(MATCH.path, path.path);
+  for (const h of m.headers) writeHeaderMatcher(w, h.name, h.type, h.value);
+  if (m.method) writeHeaderMatcher(w, ':method', 'Exact', m.method);
+  if (extraHeader) writeHeaderMatcher(w, extraHeader.name, 'RegularExpression', extraHeader.regex);
+  for (const q of m.queryParams) {
+    const at = w.begin(MATCH.query_parameters);
+    w.string(QUERY_MATCHER.name, q.name);
+    writeStringMatcher(w, QUERY_MATCHER.string_match, q.type, q.value);
+    w.end(at);
+  }
+  if (path.safe_regex?.regex !== undefined) writeRegex(w, MATCH.safe_regex, path.safe_regex.regex);
+  if (path.path_separated_prefix !== undefined) w.string(MATCH.path_separated_prefix, path.path_separated_prefix);
+}
+
+/** A header modifier's set (overwriting) and add (appending) entries, as HeaderValueOptions of field `field`. */
+function writeHeadersToAdd(w: FieldWriter, field: number, mod: HeaderModifierIR): void {
+  for (const h of mod.set) writeHeaderOption(w, field, h.name, h.value, HEADER_APPEND_ACTION.OVERWRITE_IF_EXISTS_OR_ADD);
+  for (const h of mod.add) writeHeaderOption(w, field, h.name, h.value, HEADER_APPEND_ACTION.APPEND_IF_EXISTS_OR_ADD);
+}
+
+function writeHeaderOption(w: FieldWriter, field: number, key: string, value: string, appendAction: number): void {
+  const at = w.begin(field);
+  const header = w.begin(HEADER_OPTION.header);
+  w.string(HEADER_VALUE.key, key);
+  w.string(HEADER_VALUE.value, value);
+  w.end(header);
+  w.uint32(HEADER_OPTION.append_action, appendAction);
+  w.end(at);
+}
+
+function writeStrings(w: FieldWriter, field: number, values: readonly string[]): void {
+  for (const v of values) w.string(field, v);
 }
 
 const REDIRECT_CODES: Record<number, RedirectAction['response_code']> = {
@@ -92,7 +159,7 @@ function redirectAction(r: RedirectIR, listenerPort: number): RedirectAction {
 }
 
 /** Replacing the matched prefix; a replacement of "/" must not leave a double slash. */
-function prefixReplacement(prefix: string, value: string): { prefix_rewrite: string } | { regex_rewrite: { pattern: { regex: string }; substitution: string } } {
+function prefixReplacement(prefix: string, value: string): { regex_rewrite: { pattern: { regex: string }; substitution: string } } {
   const trimmedPrefix = prefix.replace(/\/+$/, '');
   const trimmedValue = value.replace(/\/+$/, '');
   if (trimmedValue === '') {
@@ -101,13 +168,15 @@ function prefixReplacement(prefix: string, value: string): { prefix_rewrite: str
   return { regex_rewrite: { pattern: { regex: `^${escapeRegex(trimmedPrefix)}` }, substitution: trimmedValue } };
 }
 
-function applyRewrite(action: RouteAction, rewrite: UrlRewriteIR): void {
-  if (rewrite.hostname) action.host_rewrite_literal = rewrite.hostname;
-  if (rewrite.path?.type === 'ReplaceFullPath') action.regex_rewrite = { pattern: { regex: '^/.*$' }, substitution: rewrite.path.value };
-  else if (rewrite.path?.type === 'ReplacePrefixMatch') Object.assign(action, prefixReplacement(rewrite.path.prefix, rewrite.path.value));
+/** URLRewrite's path as the RouteAction's regex_rewrite (its hostname is host_rewrite_literal). */
+function pathRewrite(rewrite: UrlRewriteIR): RegexMatchAndSubstitute | undefined {
+  if (rewrite.path?.type === 'ReplaceFullPath') return { pattern: { regex: '^/.*$' }, substitution: rewrite.path.value };
+  if (rewrite.path?.type === 'ReplacePrefixMatch') return prefixReplacement(rewrite.path.prefix, rewrite.path.value).regex_rewrite;
+  return undefined;
 }
 
 export const CORS_FILTER = 'envoy.filters.http.cors';
+const CORS_POLICY = 'envoy.extensions.filters.http.cors.v3.CorsPolicy';
 
 /** A mirror's share as Envoy's FractionalPercent: exact when the denominator is one of Envoy's, else in millionths. */
 function fractionalPercent(f: NonNullable<MirrorIR['fraction']>): FractionalPercent {
@@ -174,7 +243,7 @@ function retryPolicy(r: RetryIR, perTryMs: number | undefined): RetryPolicy {
 }
 
 /** Matches a Host (`:authority`) that names a port: `name:port` or `[v6]:port`. */
-const AUTHORITY_WITH_PORT: HeaderMatcher = { name: ':authority', string_match: { safe_regex: { regex: '.*:[0-9]+' } } };
+const AUTHORITY_WITH_PORT = { name: ':authority', regex: '.*:[0-9]+' };
 
 /**
  * Whether the route is a redirect, without hostname, to its scheme's well-known port: Envoy keeps the port of the
@@ -185,7 +254,7 @@ export function redirectKeepsRequestHost(r: HttpRouteIR, listenerPort: number): 
 }
 
 /**
- * The Envoy routes of one IR route, in match order: one, except for a redirect that keeps the request's host
+ * The encoded Envoy routes of one IR route, in match order: one, except for a redirect that keeps the request's host
  * and goes to its scheme's well-known port (http:80, https:443). Listeners forward Host unchanged (the backend
  * sees the port the client sent), and Envoy's redirect keeps the Host's port unless port_redirect names one; so a
  * Host with a port gets a route of its own. In a virtual host of one exact hostname that route names the host
@@ -193,70 +262,100 @@ export function redirectKeepsRequestHost(r: HttpRouteIR, listenerPort: number): 
  * port. In a wildcard virtual host the host is not known in advance, so the route names the port instead
  * (`https://host:443/`: the right port, written out). A Host without a port gets a Location without port.
  */
-export function envoyRoutes(r: HttpRouteIR, listenerPort: number, virtualHostname = '*'): Route[] {
-  const route = envoyRoute(r, listenerPort);
-  if (r.action.kind !== 'redirect' || !route.redirect || !redirectKeepsRequestHost(r, listenerPort)) return [route];
-  const redirect = virtualHostname.includes('*')
-    ? { ...route.redirect, port_redirect: redirectPort(r.action.redirect, listenerPort).port }
-    : { ...route.redirect, host_redirect: virtualHostname };
-  const withPort: Route = {
-    ...route,
+export function envoyRoutes(r: HttpRouteIR, listenerPort: number, virtualHostname = '*'): Uint8Array[] {
+  const route = encodeFields((w) => writeRoute(w, r, listenerPort));
+  if (r.action.kind !== 'redirect' || !redirectKeepsRequestHost(r, listenerPort)) return [route];
+  const redirect = redirectAction(r.action.redirect, listenerPort);
+  const hostWithPort: HostWithPort = {
     name: `${r.name}/host-with-port`,
-    match: { ...route.match, headers: [...(route.match?.headers ?? []), AUTHORITY_WITH_PORT] },
-    redirect,
+    redirect: virtualHostname.includes('*') ? { ...redirect, port_redirect: redirectPort(r.action.redirect, listenerPort).port } : { ...redirect, host_redirect: virtualHostname },
   };
-  return [withPort, route];
+  return [encodeFields((w) => writeRoute(w, r, listenerPort, hostWithPort)), route];
 }
 
-/** The same on every forwarding route; messages are only read once built, so they share it. */
-const WEBSOCKET_UPGRADE: RouteAction['upgrade_configs'] = Object.freeze([Object.freeze({ upgrade_type: 'websocket' })]) as RouteAction['upgrade_configs'];
+/** The route of a redirect for a Host that carries a port (see envoyRoutes): its name and redirect. */
+interface HostWithPort {
+  name: string;
+  redirect: RedirectAction;
+}
 
 /** `listenerPort`: the port of the listener serving the route, for redirects that keep it. */
-function envoyRoute(r: HttpRouteIR, listenerPort: number): Route {
-  const route: Route = { name: r.name, match: routeMatch(r.match) };
-  if (r.requestHeaders) {
-    route.request_headers_to_add = headersToAdd(r.requestHeaders);
-    if (r.requestHeaders.remove.length) route.request_headers_to_remove = r.requestHeaders.remove;
-  }
-  if (r.responseHeaders) {
-    route.response_headers_to_add = headersToAdd(r.responseHeaders);
-    if (r.responseHeaders.remove.length) route.response_headers_to_remove = r.responseHeaders.remove;
-  }
-  if (r.cors) route.typed_per_filter_config = { [CORS_FILTER]: packAny('envoy.extensions.filters.http.cors.v3.CorsPolicy', corsPolicy(r.cors)) };
+function writeRoute(w: FieldWriter, r: HttpRouteIR, listenerPort: number, hostWithPort?: HostWithPort): void {
+  const match = w.begin(ROUTE.match);
+  writeRouteMatch(w, r.match, hostWithPort && AUTHORITY_WITH_PORT);
+  w.end(match);
   const a = r.action;
-  if (a.kind === 'direct') {
-    route.direct_response = { status: a.status, ...(a.body ? { body: { inline_string: a.body } } : {}) };
-    return route;
-  }
-  if (a.kind === 'redirect') {
-    route.redirect = redirectAction(a.redirect, listenerPort);
-    return route;
-  }
-  const action: RouteAction = {};
-  const backends = a.backends;
-  if (backends.length === 1 && backends[0].cluster && !backends[0].requestHeaders && !backends[0].responseHeaders) {
-    action.cluster = backends[0].cluster.name;
+  if (a.kind === 'forward') {
+    const action = w.begin(ROUTE.route);
+    writeRouteAction(w, r, a.backends);
+    w.end(action);
+  } else if (a.kind === 'redirect') {
+    w.bytes(ROUTE.redirect, encodeMessage('envoy.config.route.v3.RedirectAction', hostWithPort?.redirect ?? redirectAction(a.redirect, listenerPort)));
   } else {
-    action.weighted_clusters = {
-      clusters: backends.map((b) => ({
-        name: b.cluster?.name ?? INVALID_BACKEND_CLUSTER,
-        weight: { value: b.weight },
-        ...(b.requestHeaders ? { request_headers_to_add: headersToAdd(b.requestHeaders), request_headers_to_remove: b.requestHeaders.remove } : {}),
-        ...(b.responseHeaders ? { response_headers_to_add: headersToAdd(b.responseHeaders), response_headers_to_remove: b.responseHeaders.remove } : {}),
-      })),
-    };
+    const direct: DirectResponseAction = { status: a.status, ...(a.body ? { body: { inline_string: a.body } } : {}) };
+    w.bytes(ROUTE.direct_response, encodeMessage('envoy.config.route.v3.DirectResponseAction', direct));
   }
-  if (r.urlRewrite) applyRewrite(action, r.urlRewrite);
-  if (r.timeoutMs !== undefined) action.timeout = durationOf(r.timeoutMs);
-  if (r.retry) action.retry_policy = retryPolicy(r.retry, r.backendTimeoutMs);
-  else if (r.backendTimeoutMs !== undefined) action.retry_policy = { num_retries: { value: 0 }, per_try_timeout: durationOf(r.backendTimeoutMs) };
-  if (r.mirrors?.length) {
-    action.request_mirror_policies = r.mirrors.map((m) => ({
-      cluster: m.cluster.name,
-      ...(m.fraction ? { runtime_fraction: { default_value: fractionalPercent(m.fraction) } } : {}),
-    }));
+  if (r.requestHeaders) writeHeadersToAdd(w, ROUTE.request_headers_to_add, r.requestHeaders);
+  if (r.responseHeaders) {
+    writeHeadersToAdd(w, ROUTE.response_headers_to_add, r.responseHeaders);
+    writeStrings(w, ROUTE.response_headers_to_remove, r.responseHeaders.remove);
   }
-  action.upgrade_configs = WEBSOCKET_UPGRADE;
-  route.route = action;
-  return route;
+  if (r.requestHeaders) writeStrings(w, ROUTE.request_headers_to_remove, r.requestHeaders.remove);
+  if (r.cors) {
+    // typed_per_filter_config: a map of filter name → Any, one entry.
+    const entry = w.begin(ROUTE.typed_per_filter_config);
+    w.string(MAP_ENTRY.key, CORS_FILTER);
+    const value = w.begin(MAP_ENTRY.value);
+    w.string(ANY.type_url, `${TYPE_PREFIX}${CORS_POLICY}`);
+    w.bytes(ANY.value, encodeMessage(CORS_POLICY, corsPolicy(r.cors)));
+    w.end(value);
+    w.end(entry);
+  }
+  w.string(ROUTE.name, hostWithPort?.name ?? r.name);
+}
+
+function writeRouteAction(w: FieldWriter, r: HttpRouteIR, backends: WeightedBackendIR[]): void {
+  if (backends.length === 1 && backends[0].cluster && !backends[0].requestHeaders && !backends[0].responseHeaders) {
+    w.string(ACTION.cluster, backends[0].cluster.name);
+  } else {
+    const weighted = w.begin(ACTION.weighted_clusters);
+    for (const b of backends) writeClusterWeight(w, b);
+    w.end(weighted);
+  }
+  if (r.urlRewrite?.hostname) w.string(ACTION.host_rewrite_literal, r.urlRewrite.hostname);
+  if (r.timeoutMs !== undefined) writeDuration(w, ACTION.timeout, r.timeoutMs);
+  if (r.retry) w.bytes(ACTION.retry_policy, encodeMessage('envoy.config.route.v3.RetryPolicy', retryPolicy(r.retry, r.backendTimeoutMs)));
+  else if (r.backendTimeoutMs !== undefined) {
+    const policy: RetryPolicy = { num_retries: { value: 0 }, per_try_timeout: durationOf(r.backendTimeoutMs) };
+    w.bytes(ACTION.retry_policy, encodeMessage('envoy.config.route.v3.RetryPolicy', policy));
+  }
+  const upgrade = w.begin(ACTION.upgrade_configs);
+  w.string(UPGRADE.upgrade_type, 'websocket');
+  w.end(upgrade);
+  for (const m of r.mirrors ?? []) {
+    const mirror: RequestMirrorPolicy = { cluster: m.cluster.name, ...(m.fraction ? { runtime_fraction: { default_value: fractionalPercent(m.fraction) } } : {}) };
+    w.bytes(ACTION.request_mirror_policies, encodeMessage('envoy.config.route.v3.RouteAction.RequestMirrorPolicy', mirror));
+  }
+  const rewrite = r.urlRewrite && pathRewrite(r.urlRewrite);
+  if (rewrite) {
+    const at = w.begin(ACTION.regex_rewrite);
+    writeRegex(w, REGEX_SUBSTITUTE.pattern, rewrite.pattern!.regex!);
+    w.string(REGEX_SUBSTITUTE.substitution, rewrite.substitution!);
+    w.end(at);
+  }
+}
+
+function writeClusterWeight(w: FieldWriter, b: WeightedBackendIR): void {
+  const at = w.begin(WEIGHTED.clusters);
+  w.string(CLUSTER_WEIGHT.name, b.cluster?.name ?? INVALID_BACKEND_CLUSTER);
+  const weight = w.begin(CLUSTER_WEIGHT.weight);
+  w.uint32(UINT32_VALUE.value, b.weight);
+  w.end(weight);
+  if (b.requestHeaders) writeHeadersToAdd(w, CLUSTER_WEIGHT.request_headers_to_add, b.requestHeaders);
+  if (b.responseHeaders) {
+    writeHeadersToAdd(w, CLUSTER_WEIGHT.response_headers_to_add, b.responseHeaders);
+    writeStrings(w, CLUSTER_WEIGHT.response_headers_to_remove, b.responseHeaders.remove);
+  }
+  if (b.requestHeaders) writeStrings(w, CLUSTER_WEIGHT.request_headers_to_remove, b.requestHeaders.remove);
+  w.end(at);
 }

@@ -6,9 +6,8 @@
 // Protobuf lets a message be written as the concatenation of its fields in any order, and repeated
 // message fields are just a tag and a length-prefixed body each. The fields are written here in field
 // number order, as protobufjs writes them, so the bytes equal those of encoding the whole message at once.
-import type { Route } from '../../generated/envoy/config/route/v3/Route.js';
 import type { ClusterIR, HttpRouteIR } from '../../ir/model.js';
-import { encodeMessage, messageEncoder } from '../protos.js';
+import { encodeMessage } from '../protos.js';
 import { contentVersion, type Resource, type ResourceRef } from '../resource.js';
 import { TypeUrl } from '../type-urls.js';
 import { envoyRoutes, INVALID_BACKEND_CLUSTER, redirectKeepsRequestHost } from './http-routes.js';
@@ -17,9 +16,6 @@ import { envoyRoutes, INVALID_BACKEND_CLUSTER, redirectKeepsRequestHost } from '
 const ROUTE_CONFIGURATION_VIRTUAL_HOSTS = 2;
 const VIRTUAL_HOST_ROUTES = 3;
 const tag = (field: number): number => (field << 3) | 2;
-
-/** Route messages are encoded by the thousand: the encoder is looked up once (on first use: the protos load lazily). */
-let encodeRouteMessage: ((route: Route) => Uint8Array) | undefined;
 
 /**
  * Encoded Route messages by IR route object and listener port (redirects depend on the port, and some on the host). IR objects
@@ -42,8 +38,7 @@ export class RouteEncodingCache {
     if (encoded?.key === key) return encoded.bytes;
     let bytes = encoded?.others?.get(key);
     if (bytes) return bytes;
-    const encodeRoute = (encodeRouteMessage ??= messageEncoder('envoy.config.route.v3.Route'));
-    bytes = envoyRoutes(r, listenerPort, hostname).map((route) => encodeRoute(route satisfies Route));
+    bytes = envoyRoutes(r, listenerPort, hostname);
     if (!encoded) this.byRoute.set(r, { key, bytes });
     else (encoded.others ??= new Map<string | number, Uint8Array[]>()).set(key, bytes);
     return bytes;
