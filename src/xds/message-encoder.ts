@@ -134,20 +134,55 @@ function valueCodec(name: string, id: number, type: string, resolved: protobuf.T
 // ---- writing ----
 
 /**
- * The scratch buffer messages are written into (grown when a message needs more), and the write position.
- * A nested message's length is not known before its fields are written: one byte is kept for it, and when the
- * body turns out to need a longer length (128 bytes or more) the body is moved up by the difference. Most
- * nested messages are short; a move is one memmove of the body, cheaper than a second pass over every field.
+ * The buffer messages are written into, and the write position. A nested message's length is not known before its
+ * fields are written: one byte is kept for it, and when the body turns out to need a longer length (128 bytes or
+ * more) the body is moved up by the difference. Most nested messages are short; a move is one memmove of the body,
+ * cheaper than a second pass over every field.
+ *
+ * Messages are written one after another into chunks, and each is handed out as a view of its bytes: no copy and
+ * no buffer per message (thousands per translation). A chunk stays alive while a view of it does, as Buffer's own
+ * pool does. A message encoded while another is being written (`depth` > 0) is copied out instead, so that the
+ * outer one's bytes stay contiguous.
  */
-let out: Buffer = Buffer.allocUnsafe(64 * 1024);
+const CHUNK = 32 * 1024;
+let out: Buffer = Buffer.allocUnsafeSlow(CHUNK);
 let pos = 0;
+let depth = 0;
 
 /** Makes room for `n` more bytes at `pos`. */
 function ensure(n: number): void {
   if (pos + n <= out.length) return;
-  const grown = Buffer.allocUnsafe(Math.max(out.length * 2, pos + n));
+  // Views handed out keep the old buffer; the message being written moves along with everything before it.
+  const grown = Buffer.allocUnsafeSlow(Math.max(out.length * 2, pos + n));
   out.copy(grown, 0, 0, pos);
   out = grown;
+}
+
+/** Where the next message starts: a fresh chunk when this one is nearly full (or grew large for a big message). */
+function startMessage(): number {
+  if (depth++ > 0) return pos;
+  if (out.length - pos < CHUNK / 4 || out.length > 4 * CHUNK) {
+    out = Buffer.allocUnsafeSlow(CHUNK);
+    pos = 0;
+  }
+  return pos;
+}
+
+/** The bytes written since `startMessage` returned `start`. */
+function finishMessage(start: number): Uint8Array {
+  if (--depth > 0) {
+    const bytes = new Uint8Array(pos - start);
+    bytes.set(new Uint8Array(out.buffer, out.byteOffset + start, pos - start));
+    pos = start;
+    return bytes;
+  }
+  return new Uint8Array(out.buffer, out.byteOffset + start, pos - start);
+}
+
+/** After a failed write: forgets what it wrote. */
+function abandonMessage(start: number): void {
+  depth--;
+  pos = start;
 }
 
 function varint32Size(v: number): number {
@@ -414,33 +449,26 @@ function writeValue(f: FieldCodec, v: unknown, codec: MessageCodec): void {
 }
 
 /** The bytes of `message` (proto-loader object form) as a message of `type`. */
-export function encodePlainMessage(type: protobuf.Type, message: object): Buffer {
+export function encodePlainMessage(type: protobuf.Type, message: object): Uint8Array {
   return encodeWith(codecOf(type), message);
 }
 
 /** The same, for callers that encode many messages of one type: the type's encoder, looked up once. */
-export function plainMessageEncoder(type: protobuf.Type): (message: object) => Buffer {
+export function plainMessageEncoder(type: protobuf.Type): (message: object) => Uint8Array {
   const codec = codecOf(type);
   return (message) => encodeWith(codec, message);
 }
 
-function encodeWith(codec: MessageCodec, message: object): Buffer {
+function encodeWith(codec: MessageCodec, message: object): Uint8Array {
   const m = plainObject(message, undefined, codec);
-  // From the current position, not 0: a message may be encoded while `encodeFields` writes another.
-  const start = pos;
+  const start = startMessage();
   try {
     codec.write(m);
-    return copyOut(start);
-  } finally {
-    pos = start;
+  } catch (e) {
+    abandonMessage(start);
+    throw e;
   }
-}
-
-function copyOut(start: number): Buffer {
-  const bytes = Buffer.allocUnsafe(pos - start);
-  // TypedArray#set on a view: Buffer#copy checks its arguments in JS first, which cost more than the copy itself.
-  bytes.set(new Uint8Array(out.buffer, out.byteOffset + start, pos - start));
-  return bytes;
+  return finishMessage(start);
 }
 
 /**
@@ -490,12 +518,13 @@ export const fieldWriter = {
 export type FieldWriter = typeof fieldWriter;
 
 /** The message `write` writes with `fieldWriter`. */
-export function encodeFields(write: (w: FieldWriter) => void): Buffer {
-  const start = pos;
+export function encodeFields(write: (w: FieldWriter) => void): Uint8Array {
+  const start = startMessage();
   try {
     write(fieldWriter);
-    return copyOut(start);
-  } finally {
-    pos = start;
+  } catch (e) {
+    abandonMessage(start);
+    throw e;
   }
+  return finishMessage(start);
 }
