@@ -506,11 +506,11 @@ spec:
 
 /**
  * Node A's pods `client` and `other`, node B's `server` (the echo pod), whose ingress policy requires authentication
- * and allows both clients GET /allowed and /other; `clientPolicy` adds the client's own (egress) policy. The server's
+ * and allows both clients GET /allowed and /other (or `serverHttp`); `clientPolicy` adds the client's own (egress) policy. The server's
  * mesh route on B and the clients' egress rules on A's outbound listener come from one L7 translation, as in
  * `weft run`; both nodes write the L7 access log.
  */
-async function egressOverMesh(t: ExecutionContext, clientPolicy: string) {
+async function egressOverMesh(t: ExecutionContext, clientPolicy: string, serverHttp = '[{ method: GET, path: "/allowed.*" }, { method: GET, path: "/other" }]') {
   const f = await fixture(t);
   const [clientIp, otherIp, serverIp] = ['127.0.43.1', '127.0.43.2', '127.0.43.10'];
   const yaml = `
@@ -542,7 +542,7 @@ spec:
     authentication: { mode: required }
     toPorts:
     - ports: [{ port: "${BACKEND_PORT}", protocol: TCP }]
-      rules: { http: [{ method: GET, path: "/allowed.*" }, { method: GET, path: "/other" }] }
+      rules: { http: ${serverHttp} }
 ---
 ${clientPolicy}`;
   const logA = path.join(f.a.dir, 'l7-access.log');
@@ -601,5 +601,39 @@ spec:
   const b = await eventually(() => (m.logB().length >= 3 ? m.logB() : undefined), 10_000, 'node B\'s access log lines (/allowed, the other client\'s /other, /nope)');
   t.false(b.some((e) => e.path === '/other' && e.responseCode === 403), 'the refused request never reached node B');
   t.like(b.find((e) => e.path === '/nope'), { verdict: 'DENIED', reason: 'denied:l7' });
+  t.deepEqual([...m.f.a.nacks, ...m.f.b.nacks], []);
+});
+
+nsTest('headerMatches mismatch actions over the mesh: node B runs the destination\'s (ADD by the verified SPIFFE ID), node A the client\'s egress ones (REPLACE) before the request crosses; both logged', async (t) => {
+  const m = await egressOverMesh(t, `
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: { name: client-egress, namespace: default }
+spec:
+  endpointSelector: { matchLabels: { app: client } }
+  egress:
+  - toEndpoints: [{ matchLabels: { app: server } }]
+    toPorts:
+    - ports: [{ port: "${BACKEND_PORT}", protocol: TCP }]
+      rules: { http: [{ method: GET, path: "/allowed.*", headerMatches: [{ name: X-Want, value: from-client, mismatch: REPLACE }] }] }
+`, '[{ method: GET, path: "/allowed.*", headerMatches: [{ name: X-Token, value: t0k, mismatch: ADD }] }]');
+  t.deepEqual(m.l7.problems, [], 'no "not run over the mesh" problem any more');
+  const added = await m.get(m.otherIp, '/allowed/add', { echoHeader: 'x-token' });
+  t.deepEqual(added.statuses, { 200: 1 }, JSON.stringify(added));
+  t.deepEqual(added.echoed, ['t0k'], 'the destination\'s ADD: the backend sees the expected header');
+  const kept = await m.get(m.otherIp, '/allowed/kept', { echoHeader: 'x-token', headers: { 'x-token': 't0k' } });
+  t.deepEqual(kept.echoed, ['t0k'], 'a matching header is left alone');
+  const replaced = await m.get(m.clientIp, '/allowed/replaced', { echoHeader: 'x-want', headers: { 'x-want': 'forged' } });
+  t.deepEqual(replaced.statuses, { 200: 1 }, JSON.stringify(replaced));
+  t.deepEqual(replaced.echoed, ['from-client'], 'the client\'s egress REPLACE, on node A');
+  t.deepEqual((await m.get(m.otherIp, '/allowed/replaced', { echoHeader: 'x-want', headers: { 'x-want': 'forged' } })).echoed, ['forged'], 'not for a client without the rule');
+  t.deepEqual((await m.get(m.otherIp, '/other')).statuses, { 403: 1 }, 'the rules\' verdicts hold');
+
+  const b = await eventually(() => (m.logB().length >= 5 ? m.logB() : undefined), 10_000, 'node B\'s access log lines');
+  t.deepEqual(b.find((e) => e.path === '/allowed/add')!.headerMismatches, [{ action: 'ADD', header: 'x-token' }]);
+  t.deepEqual(b.find((e) => e.path === '/allowed/kept')!.headerMismatches, []);
+  const a = await eventually(() => (m.logA().length >= 5 ? m.logA() : undefined), 10_000, 'node A\'s access log lines');
+  const onA = a.find((e) => e.path === '/allowed/replaced' && e.sourceAddress.startsWith(`${m.clientIp}:`))!;
+  t.deepEqual(onA.headerMismatches, [{ action: 'REPLACE', header: 'x-want' }]);
   t.deepEqual([...m.f.a.nacks, ...m.f.b.nacks], []);
 });

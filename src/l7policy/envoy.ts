@@ -405,11 +405,11 @@ function egressL7Target(model: PolicyModel, destination: Endpoint, port: number)
  * certificate's SPIFFE ID (Envoy's URI SAN input, never a header or an address), which stands for every
  * identity of its service account (model.ts: `decide` with their list, authenticated). Rules requiring
  * authentication are satisfied here; the rest apply as they do to plaintext peers. A workload the table does
- * not know is an authenticated peer of no identity (only rules allowing any peer admit it). `headerActions`:
- * some peer's rules have headerMatches mismatch actions, which the mesh listener does not run (their rules'
- * verdicts still hold).
+ * not know is an authenticated peer of no identity (only rules allowing any peer admit it). `headerActions`: when
+ * some peer's rules have headerMatches mismatch actions, their classifier (by the verified SPIFFE ID) and Lua
+ * program, for MESH_INBOUND_POLICY_FILTERS. Throws HeaderActionsError when those rules are beyond what Weft supports.
  */
-export function meshPortPolicy(model: PolicyModel, dp: DirectionPolicy, port: number, trustDomain: string, secrets: ReadonlyMap<string, string>): { rbac: RBAC; headerActions: boolean } {
+export function meshPortPolicy(model: PolicyModel, dp: DirectionPolicy, port: number, trustDomain: string, secrets: ReadonlyMap<string, string>): { rbac: RBAC; headerActions?: { rbac: RBAC; lua: string } } {
   const byDecision = new Map<string, PeerGroup>();
   for (const [id, identities] of spiffeIdentities(model.table, trustDomain)) {
     const decision = decide(dp, identities.map((identity) => ({ identity })), port, 'TCP', { authenticated: true });
@@ -429,9 +429,21 @@ export function meshPortPolicy(model: PolicyModel, dp: DirectionPolicy, port: nu
   const map: Record<string, OnMatch> = {};
   for (const [id, identities] of spiffeIdentities(model.table, trustDomain)) map[id] = action(identities.join(','), true);
   const shadow: Matcher = { matcher_tree: { input: PEER_URI_SAN_INPUT, exact_match_map: { map } }, on_no_match: action(UNLISTED, true) };
-  const headerActions = [...groups.map((g) => g.decision), unnamed].some((d) => actionRules(d).length > 0);
-  return { rbac: Object.keys(map).length ? { matcher, shadow_matcher: shadow } : { matcher }, headerActions };
+  // The classifier's peer classes in the enforcing matcher's order: the SPIFFE ID groups, then everyone else.
+  const classes = [...groups.map((g) => ({ prefixes: [], ids: g.ids, rules: actionRules(g.decision) })), { prefixes: [], any: true, rules: actionRules(unnamed) }];
+  const headerActions = headerActionsConfig(classes, secrets);
+  const rbac: RBAC = Object.keys(map).length ? { matcher, shadow_matcher: shadow } : { matcher };
+  return headerActions ? { rbac, headerActions } : { rbac };
 }
+
+/**
+ * The filters of the mesh's inbound connection managers (src/mtls) after their RBAC filter: the destination's
+ * headerMatches mismatch actions, off unless a mesh route's virtual host enables them (meshPortPolicy).
+ */
+export const MESH_INBOUND_POLICY_FILTERS: readonly HttpFilter[] = [
+  { name: HEADER_RULES_FILTER, disabled: true, typed_config: packAny('envoy.extensions.filters.http.rbac.v3.RBAC', {} satisfies RBAC) },
+  { name: HEADER_ACTIONS_FILTER, disabled: true, typed_config: packAny('envoy.extensions.filters.http.lua.v3.Lua', {} satisfies Lua) },
+];
 
 /** The shadow matcher's name for a source address outside the port's rules (the world, or an unnamed pod). */
 export const UNLISTED = 'unlisted';
@@ -589,8 +601,7 @@ function hcm(name: string, accessLogPath: string, als: boolean, direction: Direc
       ...CLIENTS_EGRESS_FILTERS,
       { name: RBAC_FILTER, typed_config: packAny('envoy.extensions.filters.http.rbac.v3.RBAC', base) },
       // headerMatches mismatch actions: off unless the virtual host's policy has some (header-actions.ts).
-      { name: HEADER_RULES_FILTER, disabled: true, typed_config: packAny('envoy.extensions.filters.http.rbac.v3.RBAC', {} satisfies RBAC) },
-      { name: HEADER_ACTIONS_FILTER, disabled: true, typed_config: packAny('envoy.extensions.filters.http.lua.v3.Lua', {} satisfies Lua) },
+      ...MESH_INBOUND_POLICY_FILTERS,
       { name: 'envoy.filters.http.router', typed_config: packAny('envoy.extensions.filters.http.router.v3.Router', {} satisfies Router) },
     ],
   };
@@ -716,9 +727,17 @@ function ingressL7(model: PolicyModel, endpoint: Endpoint, opts: EnvoyL7Options,
     if (opts.mesh) {
       // The same endpoint port reached over the mesh's mutual TLS: the mesh inbound listener's route (RDS),
       // deciding by the verified SPIFFE ID, towards the same application.
-      const mesh = meshPortPolicy(model, dp, port, opts.mesh.trustDomain, opts.secrets);
-      if (mesh.headerActions) out.problems.push(`port ${port}: headerMatches mismatch actions are not run for requests over the mesh (their rules' verdicts hold)`);
-      const meshFilter = { [MESH_INBOUND_RBAC_FILTER]: rbacPerRoute(mesh.rbac) };
+      let mesh: ReturnType<typeof meshPortPolicy>;
+      try {
+        mesh = meshPortPolicy(model, dp, port, opts.mesh.trustDomain, opts.secrets);
+      } catch (err) {
+        if (!(err instanceof HeaderActionsError)) throw err;
+        out.problems.push(`port ${port} is not served over the mesh: ${err.message}`);
+        // No rules: every request over the mesh is refused rather than let through without its actions.
+        mesh = { rbac: { rules: { action: 'ALLOW', policies: {} } } };
+      }
+      const meshFilter: Record<string, Any> = { [MESH_INBOUND_RBAC_FILTER]: rbacPerRoute(mesh.rbac) };
+      enableHeaderActions(meshFilter, mesh.headerActions, HEADER_RULES_FILTER, HEADER_ACTIONS_FILTER);
       // Plain TCP through the mesh's tunnel only where no HTTP rule applies (authentication, L3/L4 rules by identity).
       const tunnel = !dp.entries.some((e) => e.verdict === 'allow' && e.http !== undefined && portMatches(e, port, 'TCP'));
       out.resources.push(routeConfigurationResource(policyRoutes(meshRouteName(endpoint, port), meshFilter, name, endpoint, port, 'ingress', tunnel)));

@@ -23,12 +23,13 @@
 // Egress rules (the client's) have their own pair of filters, before the destination's policy filter: the
 // client's proxy edits the request before it leaves, and the destination's rules see the edited request. In
 // the client's own egress chain the classifier keys on the destination address, in a destination's chain (where
-// the clients' egress rules apply too) on the client's address; its metadata keys have their own prefix.
+// the clients' egress rules apply too) on the client's address; its metadata keys have their own prefix. On the
+// mesh's inbound listener the destination's classifier keys on the verified peer SPIFFE ID, as its policy does.
 import type { RBAC } from '../generated/envoy/extensions/filters/http/rbac/v3/RBAC.js';
 import type { Matcher } from '../generated/xds/type/matcher/v3/Matcher.js';
 import type { TypedExtensionConfig } from '../generated/xds/core/v3/TypedExtensionConfig.js';
 import type { Prefix } from './cidr.js';
-import { action, addressIn, all, isLiteral, regexPredicate, SOURCE_IP_INPUT, type OnMatch, type Predicate } from './matchers.js';
+import { action, addressIn, all, isLiteral, peerSpiffeIdIn, presentPredicate, regexPredicate, SOURCE_IP_INPUT, type OnMatch, type Predicate } from './matchers.js';
 import { re2Matches } from './regex.js';
 import type { HeaderMatch, HttpRule } from './types.js';
 
@@ -68,10 +69,23 @@ export function headerMatchValue(m: HeaderMatch, secrets: ReadonlyMap<string, st
   return secret === undefined ? null : undefined;
 }
 
-/** One peer class of a port (as the enforcing matcher has them, in order): its source addresses and its rules with actions in evaluation order. */
+/**
+ * One peer class of a port (as the enforcing matcher has them, in order): its source addresses (on the mesh's
+ * inbound listener, the verified peer SPIFFE IDs, `ids`; `any`: every peer, the class of workloads no rule names)
+ * and its rules with actions in evaluation order.
+ */
 export interface ActionPeers {
   prefixes: Prefix[];
+  ids?: string[];
+  any?: boolean;
   rules: Array<{ rule: HttpRule; policy: string }>;
+}
+
+/** The predicate selecting a peer class; undefined when it selects no peer. */
+function peerPredicate(c: ActionPeers, side: ActionsSide): Predicate | undefined {
+  if (c.any) return presentPredicate(':method');
+  if (c.ids) return c.ids.length ? peerSpiffeIdIn(c.ids) : undefined;
+  return c.prefixes.length ? addressIn(c.prefixes, side.input) : undefined;
 }
 
 export class HeaderActionsError extends Error {}
@@ -222,12 +236,13 @@ function luaRule(rule: HttpRule, bit: number | undefined, secrets: ReadonlyMap<s
 export function headerActionsConfig(classes: ActionPeers[], secrets: ReadonlyMap<string, string>, side: ActionsSide = INGRESS_ACTIONS): { rbac: RBAC; lua: string } | undefined {
   const matchers: NonNullable<Matcher['matcher_list']>['matchers'] = [];
   const tables: string[] = [];
-  const last = classes.findLastIndex((c) => c.prefixes.length > 0 && c.rules.length > 0);
+  const last = classes.findLastIndex((c) => peerPredicate(c, side) !== undefined && c.rules.length > 0);
   for (const c of classes.slice(0, last + 1)) {
-    if (c.prefixes.length === 0) continue;
-    // A class without actions still claims its addresses, as in the enforcing matcher (first match wins).
+    const peer = peerPredicate(c, side);
+    if (!peer) continue;
+    // A class without actions still claims its peers, as in the enforcing matcher (first match wins).
     if (c.rules.length === 0) {
-      matchers.push({ predicate: addressIn(c.prefixes, side.input), on_match: action('none', true) });
+      matchers.push({ predicate: peer, on_match: action('none', true) });
       continue;
     }
     const index = tables.length + 1;
@@ -253,7 +268,7 @@ export function headerActionsConfig(classes: ActionPeers[], secrets: ReadonlyMap
       throw new HeaderActionsError(`${policies}: the HTTP rules with headerMatches mismatch actions for one peer have too many method/path/host regular expressions that can match together (the classifier would need more than ${MAX_CLASSIFIER_MATCHERS} matchers)`);
     }
     tables.push(`  [${index}] = {\n    ${rules.join(',\n    ')},\n  },`);
-    matchers.push({ predicate: addressIn(c.prefixes, side.input), on_match: classifier });
+    matchers.push({ predicate: peer, on_match: classifier });
   }
   if (tables.length === 0) return undefined;
   const rbac: RBAC = {

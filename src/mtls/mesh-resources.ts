@@ -34,7 +34,7 @@ import type { CertificateValidationContext } from '../generated/envoy/extensions
 import type { CommonTlsContext } from '../generated/envoy/extensions/transport_sockets/tls/v3/CommonTlsContext.js';
 import type { DownstreamTlsContext } from '../generated/envoy/extensions/transport_sockets/tls/v3/DownstreamTlsContext.js';
 import type { UpstreamTlsContext } from '../generated/envoy/extensions/transport_sockets/tls/v3/UpstreamTlsContext.js';
-import { l7IngressAccessLog, l7MeshOutboundAccessLog, MESH_OUTBOUND_POLICY_FILTERS, type MeshClientsEgress } from '../l7policy/envoy.js';
+import { l7IngressAccessLog, l7MeshOutboundAccessLog, MESH_INBOUND_POLICY_FILTERS, MESH_OUTBOUND_POLICY_FILTERS, type MeshClientsEgress } from '../l7policy/envoy.js';
 import { MESH_INBOUND_RBAC_FILTER, POLICY_REQUEST_HANDLING } from '../l7policy/http-hardening.js';
 import { ADS_CONFIG_SOURCE } from '../xds/builders.js';
 import { clusterResource, listenerResource, routeConfigurationResource, secretResource } from '../xds/envoy-resources.js';
@@ -177,7 +177,8 @@ function hcm(statPrefix: string, route: RouteConfiguration | { rds: string }, in
     codec_type: 'AUTO',
     ...('rds' in route ? { rds: { route_config_name: route.rds, config_source: ADS_CONFIG_SOURCE } } : { route_config: route }),
     // Outbound: the clients' egress rules, off unless a service's virtual host enables them (RemoteService.clientsEgress).
-    http_filters: inbound ? [inboundRbacFilter, router] : [...MESH_OUTBOUND_POLICY_FILTERS, router],
+    // Inbound: the destination's header actions after its verdict, off unless its L7 policy's mesh route enables them.
+    http_filters: inbound ? [inboundRbacFilter, ...MESH_INBOUND_POLICY_FILTERS, router] : [...MESH_OUTBOUND_POLICY_FILTERS, router],
     // Outbound: a pod's x-forwarded-client-cert is dropped. Inbound: replaced by what Envoy verified.
     forward_client_cert_details: inbound ? 'SANITIZE_SET' : 'SANITIZE',
     // L7 policy (the destination's inbound, the clients' egress outbound) sees the path the application will

@@ -125,6 +125,8 @@ export interface LoadResult {
   /** The distinct bodies of replies other than 200 (Envoy's own, e.g. a policy's 403). */
   refusals: string[];
   backends: string[];
+  /** With `echoHeader`: the distinct values of that request header the backend saw (`undefined` when absent). */
+  echoed: string[];
 }
 
 /**
@@ -136,8 +138,8 @@ export const LOAD_POD = `
 import http from 'node:http';
 const e = process.env;
 const headers = { host: e.HOST, ...JSON.parse(e.HEADERS || '{}') };
-const result = { ok: 0, failed: 0, statuses: {}, errors: [], seconds: 0, latenciesMs: [], xfcc: [], refusals: [], backends: [] };
-const xfcc = new Set(), backends = new Set(), refusals = new Set();
+const result = { ok: 0, failed: 0, statuses: {}, errors: [], seconds: 0, latenciesMs: [], xfcc: [], refusals: [], backends: [], echoed: [] };
+const xfcc = new Set(), backends = new Set(), refusals = new Set(), echoed = new Set();
 const deadline = Date.now() + Number(e.DURATION_MS || 0);
 let left = Number(e.COUNT || 0);
 const more = () => (e.COUNT ? left-- > 0 : Date.now() < deadline);
@@ -156,6 +158,7 @@ function once(agent) {
             const body = JSON.parse(Buffer.concat(chunks).toString());
             xfcc.add(String(body.headers['x-forwarded-client-cert']));
             backends.add(body.backend);
+            if (e.ECHO_HEADER) echoed.add(String(body.headers[e.ECHO_HEADER]));
           } catch { result.errors.push('not an echo reply'); }
         } else {
           result.failed++;
@@ -178,6 +181,7 @@ result.seconds = (performance.now() - start) / 1000;
 result.xfcc = [...xfcc];
 result.refusals = [...refusals];
 result.backends = [...backends];
+result.echoed = [...echoed];
 if (!e.KEEP_LATENCIES) result.latenciesMs = [];
 console.log(JSON.stringify(result));
 `;
@@ -191,6 +195,8 @@ export interface LoadOptions {
   count?: number;
   headers?: Record<string, string>;
   keepLatencies?: boolean;
+  /** A request header (lower case) whose values at the backend the result lists (`echoed`). */
+  echoHeader?: string;
 }
 
 export async function runLoad(ns: string, o: LoadOptions): Promise<LoadResult> {
@@ -203,6 +209,7 @@ export async function runLoad(ns: string, o: LoadOptions): Promise<LoadResult> {
     ...(o.count !== undefined ? { COUNT: String(o.count) } : {}),
     HEADERS: JSON.stringify(o.headers ?? {}),
     ...(o.keepLatencies ? { KEEP_LATENCIES: '1' } : {}),
+    ...(o.echoHeader ? { ECHO_HEADER: o.echoHeader } : {}),
   });
   return firstJsonLine<LoadResult>(child, (o.durationMs ?? 0) + 120_000);
 }
