@@ -193,9 +193,9 @@ async function runSize(routes: number, backendPort: number, churn: boolean): Pro
     await runner.start();
     await runner.ready();
     const original = runner.reload.bind(runner);
-    runner.reload = () => {
+    runner.reload = (holdLosses?: boolean) => {
       reloadStarts.push(performance.now());
-      original();
+      original(holdLosses);
     };
     runner.on('reloaded', () => reloadeds.push(performance.now()));
     runner.server.on('ack', (e: AckEvent) => {

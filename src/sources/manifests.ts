@@ -108,12 +108,25 @@ export function parseManifests(file: string, text: string): LoadedManifests {
  */
 export class ManifestFileCache {
   private readonly entries = new Map<string, { digest: string; parsed: LoadedManifests }>();
+  /** Whether some file's parse changed, or a file came or went, since the last takeChanged(). */
+  private changed = true;
 
-  parse(file: string, text: string): LoadedManifests {
+  /**
+   * `holdLosses`: a read taken the moment a change is seen may catch a file half written (truncated, not yet
+   * written again): a file that is now not YAML or cut mid-line, or a known file with fewer documents (empty,
+   * say), keeps its earlier parse (none for a new file), and the call returns `held: true`; a later call
+   * without `holdLosses` applies what the file says then.
+   */
+  parse(file: string, text: string, holdLosses = false): LoadedManifests & { held?: true } {
     const digest = createHash('sha256').update(text).digest('base64');
     const hit = this.entries.get(file);
     if (hit?.digest === digest) return hit.parsed;
     const parsed = parseManifests(file, text);
+    const cutMidLine = text.length > 0 && !text.endsWith('\n');
+    if (holdLosses && (cutMidLine || hasYamlErrors(parsed) || (hit !== undefined && parsed.manifests.length < hit.parsed.manifests.length))) {
+      return { ...(hit?.parsed ?? { manifests: [], problems: [] }), held: true };
+    }
+    this.changed = true;
     if (hit && !hasYamlErrors(hit.parsed) && hasYamlErrors(parsed)) {
       // A file that was good and is now not YAML (half written, or a typo): keep serving what it said
       // before, and say so. Objects that are valid YAML but invalid otherwise are still reported as such.
@@ -124,9 +137,26 @@ export class ManifestFileCache {
     return parsed;
   }
 
-  /** Forgets files that are gone. */
-  keepOnly(files: Set<string>): void {
-    for (const file of this.entries.keys()) if (!files.has(file)) this.entries.delete(file);
+  /** Forgets files that are gone; with `holdLosses`, returns their earlier parses instead (see parse()). */
+  keepOnly(files: Set<string>, holdLosses = false): LoadedManifests[] {
+    const held: LoadedManifests[] = [];
+    for (const [file, entry] of this.entries) {
+      if (files.has(file)) continue;
+      if (holdLosses) {
+        held.push(entry.parsed);
+      } else {
+        this.entries.delete(file);
+        this.changed = true;
+      }
+    }
+    return held;
+  }
+
+  /** Whether anything changed since the last call (true at first). */
+  takeChanged(): boolean {
+    const changed = this.changed;
+    this.changed = false;
+    return changed;
   }
 }
 
@@ -135,8 +165,8 @@ function hasYamlErrors(parsed: LoadedManifests): boolean {
 }
 
 /** Every *.yaml / *.yml file directly in `dir`, in name order, parsed (unchanged files from `cache`). */
-export function loadManifestDir(dir: string, cache?: ManifestFileCache): LoadedManifests {
-  const out: LoadedManifests = { manifests: [], problems: [] };
+export function loadManifestDir(dir: string, cache?: ManifestFileCache, opts: { holdLosses?: boolean } = {}): LoadedManifests & { held: number } {
+  const out: LoadedManifests & { held: number } = { manifests: [], problems: [], held: 0 };
   let names: string[];
   try {
     names = readdirSync(dir).filter((n) => /\.ya?ml$/i.test(n)).sort();
@@ -146,19 +176,25 @@ export function loadManifestDir(dir: string, cache?: ManifestFileCache): LoadedM
   const seen = new Set<string>();
   for (const name of names) {
     const file = path.join(dir, name);
-    let parsed: LoadedManifests;
+    let parsed: LoadedManifests & { held?: true };
     try {
       if (!statSync(file).isFile()) continue;
       seen.add(file);
       const text = readFileSync(file, 'utf8');
-      parsed = cache ? cache.parse(file, text) : parseManifests(file, text);
+      parsed = cache ? cache.parse(file, text, opts.holdLosses) : parseManifests(file, text);
     } catch (err) {
       out.problems.push({ source: { file, line: 1 }, message: `cannot read: ${(err as Error).message}` });
       continue;
     }
+    if (parsed.held) out.held++;
     out.manifests.push(...parsed.manifests);
     out.problems.push(...parsed.problems);
   }
-  cache?.keepOnly(seen);
+  // Files that vanished (an editor may move a file away before writing it again) are held like the others.
+  for (const parsed of cache?.keepOnly(seen, opts.holdLosses) ?? []) {
+    out.held++;
+    out.manifests.push(...parsed.manifests);
+    out.problems.push(...parsed.problems);
+  }
   return out;
 }

@@ -17,8 +17,8 @@ import { InMemorySnapshotCache } from '../xds/cache.js';
 import { XdsServer } from '../xds/server.js';
 import { Snapshot } from '../xds/snapshot.js';
 import { ackDivergence } from '../xds/node-status.js';
-import { TranslationCache, translateDirectory, type TranslateOptions, type Translation } from './pipeline.js';
-import { ManifestFileCache } from '../sources/manifests.js';
+import { TranslationCache, translateManifests, type TranslateOptions, type Translation } from './pipeline.js';
+import { loadManifestDir, ManifestFileCache, type LoadedManifests } from '../sources/manifests.js';
 import { Registry } from 'prom-client';
 import { translationReport } from '../cli/translate.js';
 import { CertificateMetrics, irCertificates, type CertificateExpiry } from '../metrics/certificates.js';
@@ -34,8 +34,10 @@ import { TrustDomainAuthority } from '../mtls/trust-bundle.js';
 export const STANDALONE_NODE_ID = 'weft-node';
 
 /**
- * Quiet time after a change in the directory before re-translating: editors write a file in a few steps
- * within microseconds; a half-written file is covered by the file cache keeping its last good parse.
+ * Quiet time that makes changes a burst. The first change after a quiet period is read at once; changes within
+ * this time of the last reload wait until the directory has been quiet this long. A read taken at once may see a
+ * file half written (editors write in a few steps within microseconds): what such a read would lose (a file
+ * emptied, cut, gone or not YAML) is held until a read after the quiet time (ManifestFileCache holdLosses).
  */
 export const DEFAULT_DEBOUNCE_MS = 10;
 
@@ -47,7 +49,7 @@ export interface RunnerOptions {
   adminPort?: number;
   logger?: Logger;
   nodeId?: string;
-  /** Quiet time after the last change in the directory before re-translating. */
+  /** Changes within this time of the last reload are coalesced: read once the directory is quiet this long. */
   debounceMs?: number;
   /** Where the one-time `ready` line goes; stdout by default. */
   print?: (line: string) => void;
@@ -101,6 +103,8 @@ export interface ReadyInfo {
 export interface RunnerEvents {
   /** A translation was taken and its snapshot set (problems included: invalid objects are left out). */
   reloaded: [Translation];
+  /** A read taken at once after a change kept what `n` files would lose (half written?) until the directory is quiet. */
+  lossesHeld: [number];
   /** A reload failed entirely (e.g. the directory vanished); the last good state keeps being served. */
   reloadFailed: [Error];
   statusChange: [StatusChange];
@@ -155,6 +159,12 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
   private watcher: FSWatcher | undefined;
   private rewatchTimer: NodeJS.Timeout | undefined;
   private debounceTimer: NodeJS.Timeout | undefined;
+  /** A lone change's read, taken at once (after the other events of the same poll). */
+  private eagerRead: NodeJS.Immediate | undefined;
+  /** When the last reload ended (performance.now()). */
+  private lastReloadAt = -Infinity;
+  /** Whether the last reload translated without an error (if not, the next one translates even if nothing changed). */
+  private lastReloadOk = true;
   /** Parses of the directory's files, so that a reload re-parses only what changed. */
   private readonly files = new ManifestFileCache();
   /** What reloads reuse of earlier translations: only changed objects are translated and encoded again. */
@@ -244,7 +254,9 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
       });
     }
     // The first translation must work (a missing directory is a usage error); later ones may fail.
-    const first = this.translate();
+    const loaded = this.load(false);
+    this.files.takeChanged();
+    const first = this.translate(loaded);
     this.apply(first);
     this.watchDir();
     if (this.stopped) return;
@@ -266,13 +278,29 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
     this.checkReady();
   }
 
-  /** Re-reads the directory now (the watcher calls this after the debounce). */
-  reload(): void {
+  /**
+   * Re-reads the directory now (the watcher calls this). `holdLosses`: a read taken at once after a change, which
+   * keeps what a half-written file would lose until a read after the quiet time (scheduled here).
+   */
+  reload(holdLosses = false): void {
     if (this.stopped) return;
     let t: Translation;
     try {
-      t = this.translate();
+      const loaded = this.load(holdLosses);
+      if (loaded.held > 0) {
+        this.log.debug({ files: loaded.held }, 'a file looks half written (emptied, cut, gone or not YAML): its objects are kept until the directory is quiet');
+        this.debounce();
+        this.emit('lossesHeld', loaded.held);
+      }
+      // Nothing changed in the directory (e.g. the second event of one write): the translation would be the same.
+      if (!this.files.takeChanged() && this.lastReloadOk) {
+        this.lastReloadAt = performance.now();
+        return;
+      }
+      this.lastReloadOk = false;
+      t = this.translate(loaded);
     } catch (err) {
+      this.lastReloadAt = performance.now();
       const error = err instanceof Error ? err : new Error(String(err));
       this.log.error({ err: error.message }, 'reload failed; still serving the last good configuration');
       this.emit('reloadFailed', error);
@@ -280,15 +308,21 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
     }
     try {
       this.apply(t);
+      this.lastReloadOk = true;
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
       this.log.error({ err: error.message }, 'reload failed; still serving the last good configuration');
       this.emit('reloadFailed', error);
     }
+    this.lastReloadAt = performance.now();
   }
 
-  private translate(): Translation {
-    const once = (): Translation => this.translationMetrics.timed(() => translateDirectory(this.opts.dir, this.files, { ...this.translateOptions, cache: this.translations }));
+  private load(holdLosses: boolean): LoadedManifests & { held: number } {
+    return loadManifestDir(this.opts.dir, this.files, { holdLosses });
+  }
+
+  private translate(loaded: LoadedManifests): Translation {
+    const once = (): Translation => this.translationMetrics.timed(() => translateManifests(loaded.manifests, loaded.problems, { ...this.translateOptions, cache: this.translations }));
     const t = once();
     // The mesh's routes are emitted only while some policy asks for authentication (Envoy fetches only what
     // a listener names); when that changes, translate again with the other setting.
@@ -397,11 +431,29 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
     if (this.stopped) return;
     // A directory that was removed (or renamed away) leaves a watcher that sees nothing more.
     if (!existsSync(this.opts.dir)) this.rewatch();
+    if (this.eagerRead) return; // that read has not happened yet and will see this change too
+    if (this.debounceTimer === undefined && performance.now() - this.lastReloadAt >= this.debounceMs) {
+      // A lone change (after a quiet period) is read at once, not held for the quiet time.
+      this.eagerRead = setImmediate(() => {
+        this.eagerRead = undefined;
+        this.reload(true);
+      });
+      return;
+    }
+    this.debounce();
+  }
+
+  /** Reloads once the directory has been quiet for the debounce time (each call restarts the wait). */
+  private debounce(): void {
     clearTimeout(this.debounceTimer);
     this.debounceTimer = setTimeout(() => {
       this.debounceTimer = undefined;
       this.reload();
-    }, this.opts.debounceMs ?? DEFAULT_DEBOUNCE_MS);
+    }, this.debounceMs);
+  }
+
+  private get debounceMs(): number {
+    return this.opts.debounceMs ?? DEFAULT_DEBOUNCE_MS;
   }
 
   /** A short content hash of every resource version in the current snapshot. */
@@ -503,6 +555,7 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
     if (this.stopped) return;
     this.stopped = true;
     clearTimeout(this.debounceTimer);
+    clearImmediate(this.eagerRead);
     clearTimeout(this.rewatchTimer);
     this.watcher?.close();
     this.server?.off('ack', this.onAck);

@@ -81,7 +81,7 @@ export interface RunnerFixture {
 }
 
 /** A temp dir with a Gateway on a free port, Services for echo backends and these routes; not started. */
-export async function runnerFixture(t: ExecutionContext, backendNames: string[], routes: Array<{ name: string; prefix: string; backend: string }>, protocol: 'delta' | 'sotw' = 'delta'): Promise<RunnerFixture> {
+export async function runnerFixture(t: ExecutionContext, backendNames: string[], routes: Array<{ name: string; prefix: string; backend: string }>, protocol: 'delta' | 'sotw' = 'delta', debounceMs?: number): Promise<RunnerFixture> {
   const backends = await Promise.all(backendNames.map((n) => startEchoBackend(n)));
   const port = await freePort();
   const dir = mkdtempSync(path.join(tmpdir(), 'weft-run-test-'));
@@ -90,7 +90,7 @@ export async function runnerFixture(t: ExecutionContext, backendNames: string[],
   writeFileSync(path.join(dir, 'routes.yaml'), routesYaml(routes));
   const logs: RunnerFixture['logs'] = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as RunnerFixture['logs'][number]) });
-  const runner = new StandaloneRunner({ dir, protocol, logger, print: () => {}, nodeId: `weft-run-test-${process.pid}-${Math.random().toString(36).slice(2, 8)}` });
+  const runner = new StandaloneRunner({ dir, protocol, logger, print: () => {}, ...(debounceMs === undefined ? {} : { debounceMs }), nodeId: `weft-run-test-${process.pid}-${Math.random().toString(36).slice(2, 8)}` });
   t.teardown(async () => {
     await runner.stop();
     await Promise.all(backends.map((b) => b.close()));
