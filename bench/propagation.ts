@@ -22,7 +22,7 @@ import { StandaloneRunner } from '../src/standalone/runner.js';
 import type { AckEvent } from '../src/xds/ads-stream.js';
 import { TypeUrl } from '../src/xds/type-urls.js';
 import { gatewayDocs, namespaceOf, serviceDocs, toYaml, treeState, type Doc } from './gateway-manifests.js';
-import { freePort, machine, mib, ms, parseArgs, stats, waitFor, type Stats } from './lib.js';
+import { freePort, machine, mib, ms, parseArgs, stats, threadsCpuMs, waitFor, type Stats } from './lib.js';
 
 const args = parseArgs();
 const full = args.get('size') === 'full';
@@ -137,6 +137,10 @@ interface Sample {
   serve: number;
   /** Requests sent until the 200. */
   polls: number;
+  /** CPU time of this process inside reload() calls (synchronous; GC and other threads included). */
+  reloadCpu: number;
+  /** Envoy's CPU time (all threads) from the file write to its ACK: applying the change, and answering the polls. */
+  envoyCpu: number;
 }
 
 interface SizeResult {
@@ -150,6 +154,8 @@ interface SizeResult {
   reload: Stats;
   ack: Stats;
   serve: Stats;
+  reloadCpu: Stats;
+  envoyCpu: Stats;
   /** Offline, on the same directory: loadManifestDir, classify, translateManifests (ms p50). */
   offline: { loadDir: Stats; classify: Stats; translate: Stats };
   churn?: ChurnResult;
@@ -189,17 +195,24 @@ async function runSize(routes: number, backendPort: number, churn: boolean): Pro
   let reloadStarts: number[] = [];
   let reloadeds: number[] = [];
   let acks: number[] = [];
+  let ackCpus: number[] = [];
+  let reloadCpu = 0;
   try {
     await runner.start();
     await runner.ready();
     const original = runner.reload.bind(runner);
     runner.reload = (holdLosses?: boolean) => {
       reloadStarts.push(performance.now());
+      const c0 = process.cpuUsage();
       original(holdLosses);
+      const c = process.cpuUsage(c0);
+      reloadCpu += (c.user + c.system) / 1000;
     };
     runner.on('reloaded', () => reloadeds.push(performance.now()));
     runner.server.on('ack', (e: AckEvent) => {
-      if (e.typeUrl === TypeUrl.RouteConfiguration) acks.push(performance.now());
+      if (e.typeUrl !== TypeUrl.RouteConfiguration) return;
+      acks.push(performance.now());
+      ackCpus.push(threadsCpuMs(runner.envoy?.pid));
     });
     const envoyRoutes = (runner.last?.ir.httpListeners ?? []).reduce((n, l) => n + l.virtualHosts.reduce((m, v) => m + v.routes.length, 0), 0);
     // Sanity: an existing route answers.
@@ -217,6 +230,9 @@ async function runSize(routes: number, backendPort: number, churn: boolean): Pro
       reloadStarts = [];
       reloadeds = [];
       acks = [];
+      ackCpus = [];
+      reloadCpu = 0;
+      const envoyCpu0 = threadsCpuMs(runner.envoy?.pid);
       const t0 = performance.now();
       writeFileSync(file, text);
       let status = 0;
@@ -238,8 +254,10 @@ async function runSize(routes: number, backendPort: number, churn: boolean): Pro
       const tWatch = events[0]?.t ?? NaN;
       const tStart = reloadStarts[0] ?? NaN;
       const tReloaded = reloadeds[0] ?? NaN;
-      const tAck = acks.find((t) => t >= tReloaded) ?? NaN;
-      if (i >= WARMUP) samples.push({ total: t200 - t0, watch: tWatch - t0, debounce: tStart - tWatch, reload: tReloaded - tStart, ack: tAck - tReloaded, serve: t200 - tAck, polls });
+      const ackIndex = acks.findIndex((t) => t >= tReloaded);
+      const tAck = acks[ackIndex] ?? NaN;
+      const envoyCpu = (ackCpus[ackIndex] ?? NaN) - envoyCpu0;
+      if (i >= WARMUP) samples.push({ total: t200 - t0, watch: tWatch - t0, debounce: tStart - tWatch, reload: tReloaded - tStart, ack: tAck - tReloaded, serve: t200 - tAck, polls, reloadCpu, envoyCpu });
       // Remove it again (so that the size stays N) and wait until Envoy holds that.
       const before = runner.generation;
       unlinkSync(file);
@@ -276,11 +294,13 @@ async function runSize(routes: number, backendPort: number, churn: boolean): Pro
       reload: pick((s) => s.reload),
       ack: pick((s) => s.ack),
       serve: pick((s) => s.serve),
+      reloadCpu: pick((s) => s.reloadCpu),
+      envoyCpu: pick((s) => s.envoyCpu),
       offline: { loadDir: stats(loadDir), classify: stats(classify), translate: stats(translate) },
     };
     console.log(
       `${String(routes).padStart(5)} routes (${files} route files, ${(yamlBytes / 1024).toFixed(0)} KiB YAML, ${envoyRoutes} Envoy routes): write→200 p50 ${ms(result.total.p50)} p99 ${ms(result.total.p99)} max ${ms(result.total.max)} ms (n=${result.total.n}, ${ms(stats(samples.map((s) => s.polls)).p50)} polls p50); ` +
-        `p50 of: watch ${ms(result.watch.p50)} + debounce ${ms(result.debounce.p50)} + reload ${ms(result.reload.p50)} + →ACK ${ms(result.ack.p50)} + ACK→200 ${ms(result.serve.p50)}; ` +
+        `p50 of: watch ${ms(result.watch.p50)} + debounce ${ms(result.debounce.p50)} + reload ${ms(result.reload.p50)} + →ACK ${ms(result.ack.p50)} + ACK→200 ${ms(result.serve.p50)}; CPU p50 / p99: reload ${ms(result.reloadCpu.p50)} / ${ms(result.reloadCpu.p99)}, Envoy write→ACK ${ms(result.envoyCpu.p50)} / ${ms(result.envoyCpu.p99)}; ` +
         `offline: loadManifestDir ${ms(result.offline.loadDir.p50)} + translateManifests ${ms(result.offline.translate.p50)} (classify ${ms(result.offline.classify.p50)}) ms`,
     );
     if (churn) result.churn = await churnUnderLoad(runner, dir, routes, listenerPort, backendPort);
@@ -451,13 +471,13 @@ async function main(): Promise<void> {
     await stopChild(backend.child);
   }
   console.log(
-    '\nroutes | YAML KiB | write→200 p50 / p99 / max (ms) | ×baseline p50 / p99 | watch p50 | debounce p50 | reload p50 / p99 | →ACK p50 / p99 | ACK→200 p50 | offline loadManifestDir / translateManifests p50 (ms)',
+    '\nroutes | YAML KiB | write→200 p50 / p99 / max (ms) | ×baseline p50 / p99 | watch p50 | debounce p50 | reload p50 / p99 | →ACK p50 / p99 | ACK→200 p50 | CPU reload p50 / p99 | CPU Envoy write→ACK p50 / p99 | offline loadManifestDir / translateManifests p50 (ms)',
   );
   const base = all[0];
   for (const r of all) {
     console.log(
       `${r.routes} | ${r.yamlKiB.toFixed(0)} | ${ms(r.total.p50)} / ${ms(r.total.p99)} / ${ms(r.total.max)} | ${(r.total.p50 / base.total.p50).toFixed(1)} / ${(r.total.p99 / base.total.p99).toFixed(1)} | ` +
-        `${ms(r.watch.p50)} | ${ms(r.debounce.p50)} | ${ms(r.reload.p50)} / ${ms(r.reload.p99)} | ${ms(r.ack.p50)} / ${ms(r.ack.p99)} | ${ms(r.serve.p50)} | ${ms(r.offline.loadDir.p50)} / ${ms(r.offline.translate.p50)}`,
+        `${ms(r.watch.p50)} | ${ms(r.debounce.p50)} | ${ms(r.reload.p50)} / ${ms(r.reload.p99)} | ${ms(r.ack.p50)} / ${ms(r.ack.p99)} | ${ms(r.serve.p50)} | ${ms(r.reloadCpu.p50)} / ${ms(r.reloadCpu.p99)} | ${ms(r.envoyCpu.p50)} / ${ms(r.envoyCpu.p99)} | ${ms(r.offline.loadDir.p50)} / ${ms(r.offline.translate.p50)}`,
     );
   }
   const big = all.find((r) => r.routes === 3_000);

@@ -1,7 +1,6 @@
 // Reads Kubernetes manifests from YAML files (several documents per file) and keeps where each came
 // from, so that every problem can name its file, line and object.
-import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, type Dirent } from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseAllDocuments } from 'yaml';
 
@@ -103,11 +102,12 @@ export function parseManifests(file: string, text: string): LoadedManifests {
 }
 
 /**
- * Remembers each file's parse by path and content hash, so that a reload re-parses only the files that
- * changed: YAML parsing is most of a reload's cost in a large directory, reading and hashing is not.
+ * Remembers each file's parse by path and content, so that a reload re-parses only the files that changed: YAML
+ * parsing is most of a reload's cost in a large directory. The bytes are compared as read (no hash, and an
+ * unchanged file is not decoded either).
  */
 export class ManifestFileCache {
-  private readonly entries = new Map<string, { digest: string; parsed: LoadedManifests }>();
+  private readonly entries = new Map<string, { bytes: Buffer; parsed: LoadedManifests }>();
   /** Whether some file's parse changed, or a file came or went, since the last takeChanged(). */
   private changed = true;
 
@@ -117,10 +117,10 @@ export class ManifestFileCache {
    * say), keeps its earlier parse (none for a new file), and the call returns `held: true`; a later call
    * without `holdLosses` applies what the file says then.
    */
-  parse(file: string, text: string, holdLosses = false): LoadedManifests & { held?: true } {
-    const digest = createHash('sha256').update(text).digest('base64');
+  parse(file: string, bytes: Buffer, holdLosses = false): LoadedManifests & { held?: true } {
     const hit = this.entries.get(file);
-    if (hit?.digest === digest) return hit.parsed;
+    if (hit?.bytes.equals(bytes)) return hit.parsed;
+    const text = bytes.toString('utf8');
     const parsed = parseManifests(file, text);
     const cutMidLine = text.length > 0 && !text.endsWith('\n');
     if (holdLosses && (cutMidLine || hasYamlErrors(parsed) || (hit !== undefined && parsed.manifests.length < hit.parsed.manifests.length))) {
@@ -133,7 +133,7 @@ export class ManifestFileCache {
       const note = 'serving this file as it was before the error';
       return { manifests: hit.parsed.manifests, problems: parsed.problems.map((p) => ({ ...p, message: `${p.message}; ${note}` })) };
     }
-    this.entries.set(file, { digest, parsed });
+    this.entries.set(file, { bytes, parsed });
     return parsed;
   }
 
@@ -167,21 +167,25 @@ function hasYamlErrors(parsed: LoadedManifests): boolean {
 /** Every *.yaml / *.yml file directly in `dir`, in name order, parsed (unchanged files from `cache`). */
 export function loadManifestDir(dir: string, cache?: ManifestFileCache, opts: { holdLosses?: boolean } = {}): LoadedManifests & { held: number } {
   const out: LoadedManifests & { held: number } = { manifests: [], problems: [], held: 0 };
-  let names: string[];
+  let names: Dirent[];
   try {
-    names = readdirSync(dir).filter((n) => /\.ya?ml$/i.test(n)).sort();
+    names = readdirSync(dir, { withFileTypes: true })
+      .filter((d) => /\.ya?ml$/i.test(d.name))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   } catch (err) {
     throw new Error(`cannot read manifest directory ${dir}: ${(err as Error).message}`, { cause: err });
   }
   const seen = new Set<string>();
-  for (const name of names) {
-    const file = path.join(dir, name);
+  for (const entry of names) {
+    const file = path.join(dir, entry.name);
     let parsed: LoadedManifests & { held?: true };
     try {
-      if (!statSync(file).isFile()) continue;
+      // The directory entry's type saves a stat per file (Node fills an unknown d_type in with lstat); a symbolic
+      // link is followed.
+      if (!(entry.isFile() || (entry.isSymbolicLink() && statSync(file).isFile()))) continue;
       seen.add(file);
-      const text = readFileSync(file, 'utf8');
-      parsed = cache ? cache.parse(file, text, opts.holdLosses) : parseManifests(file, text);
+      const bytes = readFileSync(file);
+      parsed = cache ? cache.parse(file, bytes, opts.holdLosses) : parseManifests(file, bytes.toString('utf8'));
     } catch (err) {
       out.problems.push({ source: { file, line: 1 }, message: `cannot read: ${(err as Error).message}` });
       continue;

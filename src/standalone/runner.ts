@@ -135,6 +135,8 @@ interface Flat {
 }
 
 interface LoggedStatus {
+  /** The object (its ObjectStatus's kind, namespace and name). */
+  of: ObjectStatus;
   /** The status the conditions below come from. */
   status: Record<string, unknown>;
   conditions: Map<string, Flat>;
@@ -172,6 +174,8 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
   private snapshot = Snapshot.of([]);
   /** Each object's conditions as last logged, updated in place (a reload changes few of 3,000 routes' statuses). */
   private readonly loggedStatuses = new Map<string, LoggedStatus>();
+  /** The same entries by status object: an unchanged route hands back the same one, found without a key string. */
+  private readonly loggedByStatus = new WeakMap<object, LoggedStatus>();
   /** Bumped per logStatusChanges pass; an entry not seen in the current pass is an object that is gone. */
   private statusPass = 0;
   private readyGeneration = -1;
@@ -513,14 +517,23 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
   private logStatusChanges(statuses: ObjectStatus[]): void {
     const pass = ++this.statusPass;
     for (const s of statuses) {
+      const same = this.loggedByStatus.get(s.status);
+      // Still this object's latest status (not one it had before), and not a status object two objects share.
+      if (same !== undefined && same.status === s.status && same.of.name === s.name && same.of.kind === s.kind && same.of.namespace === s.namespace) {
+        same.pass = pass;
+        same.source = s.source;
+        continue;
+      }
       const object = `${s.kind} ${s.namespace ? `${s.namespace}/` : ''}${s.name}`;
       // Most objects' conditions are as they were: compared in place, without flattening (3,000 routes).
       const logged = this.loggedStatuses.get(object);
       // The same object (a route the translation cache kept) has the same conditions.
       if (logged && (logged.status === s.status || sameConditions(logged.status, s.status))) {
         logged.status = s.status;
+        logged.of = s;
         logged.pass = pass;
         logged.source = s.source;
+        this.loggedByStatus.set(s.status, logged);
         continue;
       }
       const flat = flatten(s.status);
@@ -532,11 +545,14 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
         this.report(object, key, now, was, source);
       }
       for (const [key, was] of before) if (!flat.has(key)) this.report(object, key, { status: undefined, reason: undefined }, was, source);
-      this.loggedStatuses.set(object, { status: s.status, conditions: flat, source: s.source, pass });
+      const entry: LoggedStatus = { of: s, status: s.status, conditions: flat, source: s.source, pass };
+      this.loggedStatuses.set(object, entry);
+      this.loggedByStatus.set(s.status, entry);
     }
     for (const [object, logged] of this.loggedStatuses) {
       if (logged.pass === pass) continue;
       this.loggedStatuses.delete(object);
+      this.loggedByStatus.delete(logged.status);
       for (const [key, was] of logged.conditions) this.report(object, key, { status: undefined, reason: undefined }, was, `${logged.source.file}:${logged.source.line}`);
     }
   }
