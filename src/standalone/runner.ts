@@ -148,7 +148,11 @@ interface LoggedStatus {
 export class StandaloneRunner extends EventEmitter<RunnerEvents> {
   readonly nodeId: string;
   readonly nacks: NackEvent[] = [];
-  readonly cache = new InMemorySnapshotCache();
+  /**
+   * Snapshots are published at once: the watcher already coalesces bursts (a reload follows a quiet time, or
+   * is a lone change), so the cache's own quiet time would only delay each change by a timer.
+   */
+  readonly cache = new InMemorySnapshotCache({ maxDelayMs: 0 });
   server!: XdsServer;
   /** The last translation that was served. */
   last: Translation | undefined;
