@@ -76,6 +76,8 @@ export class BackendTlsPolicies {
   private readonly missingTarget = new Map<string, string>();
 
   constructor(inputs: Inputs) {
+    // Without policies (the common case) nothing to index: no key per ConfigMap and Service.
+    if (inputs.backendTlsPolicies.length === 0) return;
     const configMaps = new Map(inputs.configMaps.map((c) => [`${c.metadata.namespace}/${c.metadata.name}`, c]));
     const services = new Set(inputs.services.map((s) => `${s.metadata.namespace}/${s.metadata.name}`));
     // The spec's precedence: the older policy, then namespace/name.
@@ -103,6 +105,7 @@ export class BackendTlsPolicies {
 
   /** The upstream TLS for a Service port ('none' when a policy applies but has no valid CA), or undefined. */
   forServicePort(namespace: string, service: string, port: IServicePort): UpstreamTlsIR | 'none' | undefined {
+    if (this.byTarget.size === 0) return undefined; // no key strings built per Service port for nothing
     const r = (port.name ? this.byTarget.get(`${namespace}/${service}#${port.name}`) : undefined) ?? this.byTarget.get(`${namespace}/${service}`);
     if (!r || this.conflicted.has(policyKey(r.policy))) return undefined;
     if (r.accepted.status === 'False') return 'none';

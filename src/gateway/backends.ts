@@ -80,16 +80,28 @@ export class BackendResolver {
   resolve(from: RouteRef, ref: BackendRefLike): BackendResolution {
     // A kind other than core Service is refused at once: not worth remembering.
     if ((ref.group ?? '') !== '' || (ref.kind ?? 'Service') !== 'Service') return this.resolveOnce(from, ref);
-    let byNamespace = this.resolutions.get(from.kind);
-    if (!byNamespace) this.resolutions.set(from.kind, (byNamespace = new Map<string, Resolutions>()));
-    let resolutions = byNamespace.get(from.namespace);
-    if (!resolutions) byNamespace.set(from.namespace, (resolutions = new ByNamespace()));
+    const resolutions = this.resolutionsFrom(from);
     const namespace = ref.namespace ?? from.namespace;
     let byPort = resolutions.get(namespace, ref.name);
     if (!byPort) resolutions.set(namespace, ref.name, (byPort = new Map<number | undefined, BackendResolution>()));
     let resolution = byPort.get(ref.port);
     if (!resolution) byPort.set(ref.port, (resolution = this.resolveOnce(from, ref)));
     return resolution;
+  }
+
+  /** The last `from` asked about and its resolutions: a route passes the same object for each of its backendRefs. */
+  private lastFrom: RouteRef | undefined;
+  private lastResolutions: Resolutions | undefined;
+
+  private resolutionsFrom(from: RouteRef): Resolutions {
+    if (from === this.lastFrom) return this.lastResolutions!;
+    let byNamespace = this.resolutions.get(from.kind);
+    if (!byNamespace) this.resolutions.set(from.kind, (byNamespace = new Map<string, Resolutions>()));
+    let resolutions = byNamespace.get(from.namespace);
+    if (!resolutions) byNamespace.set(from.namespace, (resolutions = new ByNamespace()));
+    this.lastFrom = from;
+    this.lastResolutions = resolutions;
+    return resolutions;
   }
 
   private resolveOnce(from: RouteRef, ref: BackendRefLike): BackendResolution {
@@ -142,8 +154,16 @@ export class BackendResolver {
         for (const address of endpoint.addresses) out.push({ address, port });
       }
     }
-    out.sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : a.port - b.port));
+    // Slices usually list their endpoints in order and once: then neither sort nor copy.
+    let ordered = true;
+    for (let i = 1; i < out.length && ordered; i++) ordered = compareEndpoints(out[i - 1], out[i]) < 0;
+    if (ordered) return out;
+    out.sort(compareEndpoints);
     // An address in two slices (or twice in one) once: equal entries are neighbours once sorted.
     return out.filter((e, i) => i === 0 || e.address !== out[i - 1].address || e.port !== out[i - 1].port);
   }
+}
+
+function compareEndpoints(a: EndpointIR, b: EndpointIR): number {
+  return a.address < b.address ? -1 : a.address > b.address ? 1 : a.port - b.port;
 }
