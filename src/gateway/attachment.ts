@@ -1,6 +1,7 @@
 // Which listeners a route attaches to (parentRefs, allowedRoutes, hostnames), and the per-parent
 // Accepted condition the spec names for each outcome.
 import type { Inputs } from '../sources/kinds.js';
+import { ByNamespace } from '../sources/by-namespace.js';
 import type { ObjectMeta } from '../sources/manifests.js';
 import { condition, CONTROLLER_NAME, GATEWAY_GROUP, generationOf, type Condition } from './conditions.js';
 import { intersectHostnames } from './hostnames.js';
@@ -54,16 +55,25 @@ export function selectorMatches(selector: LabelSelector, labels: Record<string, 
   return true;
 }
 
+/** The object a parentRef names, as attach() needs it (built once per object and translation). */
+interface ParentTarget {
+  what: string;
+  listeners: ListenerState[];
+  detached?: string;
+}
+
 export class RouteAttacher {
-  private readonly gateways = new Map<string, GatewayState>();
+  /** Looked up by namespace then name: no "namespace/name" key built per parentRef. */
+  private readonly gateways = new ByNamespace<GatewayState>();
   /** ListenerSets whose parent is a Gateway of Weft's: routes may name them as parents (GEP-1713). */
-  private readonly listenerSets = new Map<string, ListenerSetState>();
+  private readonly listenerSets = new ByNamespace<ListenerSetState>();
+  private readonly targets = new Map<GatewayState | ListenerSetState, ParentTarget>();
   private readonly namespaceLabels = new Map<string, Record<string, string>>();
 
   constructor(states: GatewayState[], inputs: Inputs) {
     for (const s of states) {
-      this.gateways.set(`${s.gateway.metadata.namespace}/${s.gateway.metadata.name}`, s);
-      for (const set of s.listenerSets) this.listenerSets.set(`${set.listenerSet.metadata.namespace}/${set.listenerSet.metadata.name}`, set);
+      this.gateways.set(String(s.gateway.metadata.namespace), s.gateway.metadata.name, s);
+      for (const set of s.listenerSets) this.listenerSets.set(String(set.listenerSet.metadata.namespace), set.listenerSet.metadata.name, set);
     }
     for (const ns of inputs.namespaces) this.namespaceLabels.set(ns.metadata.name, ns.metadata.labels ?? {});
   }
@@ -106,18 +116,27 @@ export class RouteAttacher {
    * The listeners a parentRef's object defines, if the object is one of Weft's: a Gateway's own (not its
    * ListenerSets'), or a ListenerSet's; `detached` when the ListenerSet is refused by its Gateway.
    */
-  private parentOf(ref: ParentRef, routeNs: string): { what: string; listeners: ListenerState[]; detached?: string } | undefined {
+  private parentOf(ref: ParentRef, routeNs: string): ParentTarget | undefined {
     if ((ref.group ?? GATEWAY_GROUP) !== GATEWAY_GROUP) return undefined;
-    const key = `${ref.namespace ?? routeNs}/${ref.name}`;
+    const namespace = ref.namespace ?? routeNs;
     const kind = ref.kind ?? 'Gateway';
     if (kind === 'Gateway') {
-      const gateway = this.gateways.get(key);
-      return gateway && { what: `Gateway ${key}`, listeners: gateway.listeners.filter((l) => l.owner.kind === 'Gateway') };
+      const gateway = this.gateways.get(namespace, ref.name);
+      if (!gateway) return undefined;
+      let target = this.targets.get(gateway);
+      if (!target) this.targets.set(gateway, (target = { what: `Gateway ${namespace}/${ref.name}`, listeners: gateway.listeners.filter((l) => l.owner.kind === 'Gateway') }));
+      return target;
     }
     if (kind !== 'ListenerSet') return undefined;
-    const set = this.listenerSets.get(key);
+    const set = this.listenerSets.get(namespace, ref.name);
     if (!set) return undefined;
-    return { what: `ListenerSet ${key}`, listeners: set.listeners, ...(set.attached ? {} : { detached: `ListenerSet ${key} is not attached to its Gateway (${set.conditions.get('Accepted')?.message})` }) };
+    let target = this.targets.get(set);
+    if (!target) {
+      const key = `${namespace}/${ref.name}`;
+      target = { what: `ListenerSet ${key}`, listeners: set.listeners, ...(set.attached ? {} : { detached: `ListenerSet ${key} is not attached to its Gateway (${set.conditions.get('Accepted')?.message})` }) };
+      this.targets.set(set, target);
+    }
+    return target;
   }
 
   /**
@@ -127,40 +146,40 @@ export class RouteAttacher {
   attach(route: RouteLike): { parents: ParentStatus[]; attachments: Attachment[] } {
     const gen = generationOf(route.metadata);
     const routeNs = route.metadata.namespace ?? 'default';
+    const routeHostnames = route.spec.hostnames ?? [];
     const parents: ParentStatus[] = [];
     const attachments: Attachment[] = [];
     for (const ref of route.spec.parentRefs ?? []) {
       const target = this.parentOf(ref, routeNs);
       if (!target) continue; // not a Gateway (or ListenerSet) of Weft's: another controller reports on it
       // The status echoes the parentRef as the API server stores it, with the CRD defaults for group and kind.
-      const parentRef: ParentRef = { group: GATEWAY_GROUP, kind: 'Gateway', ...ref };
-      const accepted = (ok: boolean, reason: string, message: string): void => {
-        parents.push({ parentRef, controllerName: CONTROLLER_NAME, conditions: [condition('Accepted', ok, reason, message, gen)] });
-      };
+      const parent: ParentStatus = { parentRef: { group: GATEWAY_GROUP, kind: 'Gateway', ...ref }, controllerName: CONTROLLER_NAME, conditions: [] };
+      parents.push(parent);
       if (target.detached) {
-        accepted(false, 'NoMatchingParent', target.detached);
+        parent.conditions.push(condition('Accepted', false, 'NoMatchingParent', target.detached, gen));
         continue;
       }
-      const candidates = target.listeners.filter((l) => (ref.sectionName === undefined || l.spec.name === ref.sectionName) && (ref.port === undefined || l.spec.port === ref.port));
-      if (candidates.length === 0) {
-        accepted(false, 'NoMatchingParent', `no listener of ${target.what} matches${ref.sectionName ? ` sectionName ${ref.sectionName}` : ''}${ref.port !== undefined ? ` port ${ref.port}` : ''}`);
-        continue;
+      // Candidates (sectionName, port), those allowedRoutes allows, and those with a hostname in common, in one pass.
+      let candidates = 0;
+      let allowed = 0;
+      const first = attachments.length;
+      for (const listener of target.listeners) {
+        if ((ref.sectionName !== undefined && listener.spec.name !== ref.sectionName) || (ref.port !== undefined && listener.spec.port !== ref.port)) continue;
+        candidates++;
+        if (!this.allows(listener, route)) continue;
+        allowed++;
+        const hostnames = intersectHostnames(listener.spec.hostname, routeHostnames);
+        if (hostnames.length > 0) attachments.push({ listener, hostnames, parent });
       }
-      const allowed = candidates.filter((l) => this.allows(l, route));
-      if (allowed.length === 0) {
-        accepted(false, 'NotAllowedByListeners', `no listener of ${target.what} allows this ${route.kind} (allowedRoutes)`);
-        continue;
+      if (candidates === 0) {
+        parent.conditions.push(condition('Accepted', false, 'NoMatchingParent', `no listener of ${target.what} matches${ref.sectionName ? ` sectionName ${ref.sectionName}` : ''}${ref.port !== undefined ? ` port ${ref.port}` : ''}`, gen));
+      } else if (allowed === 0) {
+        parent.conditions.push(condition('Accepted', false, 'NotAllowedByListeners', `no listener of ${target.what} allows this ${route.kind} (allowedRoutes)`, gen));
+      } else if (attachments.length === first) {
+        parent.conditions.push(condition('Accepted', false, 'NoMatchingListenerHostname', 'no hostname of this route matches a listener hostname', gen));
+      } else {
+        parent.conditions.push(condition('Accepted', true, 'Accepted', 'Route accepted', gen));
       }
-      const matching = allowed
-        .map((listener) => ({ listener, hostnames: intersectHostnames(listener.spec.hostname, route.spec.hostnames ?? []) }))
-        .filter((a) => a.hostnames.length > 0);
-      if (matching.length === 0) {
-        accepted(false, 'NoMatchingListenerHostname', 'no hostname of this route matches a listener hostname');
-        continue;
-      }
-      accepted(true, 'Accepted', 'Route accepted');
-      const parent = parents[parents.length - 1];
-      attachments.push(...matching.map((a) => ({ ...a, parent })));
     }
     return { parents, attachments };
   }

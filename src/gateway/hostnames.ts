@@ -13,16 +13,26 @@ function covers(wildcard: string, host: string): boolean {
  * any) and the route's hostnames (empty: any). `*` stands for "any host". Empty result: no match.
  */
 export function intersectHostnames(listenerHostname: string | undefined, routeHostnames: string[]): string[] {
-  if (!listenerHostname) return routeHostnames.length ? [...new Set(routeHostnames)] : ['*'];
+  if (!listenerHostname) return routeHostnames.length ? addUnique([], routeHostnames) : ['*'];
   if (routeHostnames.length === 0) return [listenerHostname];
-  const out = new Set<string>();
+  const out: string[] = [];
   for (const host of routeHostnames) {
-    if (host === listenerHostname) out.add(host);
-    else if (listenerHostname.startsWith('*.') && covers(listenerHostname, host)) out.add(host);
-    else if (host.startsWith('*.') && !listenerHostname.startsWith('*.') && covers(host, listenerHostname)) out.add(listenerHostname);
-    else if (host.startsWith('*.') && listenerHostname.startsWith('*.') && covers(host, listenerHostname)) out.add(listenerHostname);
+    if (host === listenerHostname) addOnce(out, host);
+    else if (listenerHostname.startsWith('*.') && covers(listenerHostname, host)) addOnce(out, host);
+    else if (host.startsWith('*.') && !listenerHostname.startsWith('*.') && covers(host, listenerHostname)) addOnce(out, listenerHostname);
+    else if (host.startsWith('*.') && listenerHostname.startsWith('*.') && covers(host, listenerHostname)) addOnce(out, listenerHostname);
   }
-  return [...out];
+  return out;
+}
+
+/** First occurrences in order, as a Set would keep them; a route has at most 16 hostnames, so no Set per route. */
+function addOnce(out: string[], host: string): void {
+  if (!out.includes(host)) out.push(host);
+}
+
+function addUnique(out: string[], hosts: string[]): string[] {
+  for (const h of hosts) addOnce(out, h);
+  return out;
 }
 
 /** Whether a listener with `listenerHostname` (`*` for none) accepts every request host that `host` stands for. */
