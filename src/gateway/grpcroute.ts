@@ -9,16 +9,10 @@ import type { BackendProblem, BackendRefLike, BackendResolution, BackendResolver
 import { headerModifier, ruleBackends, ruleMirrors, type Resolve } from './rule-backends.js';
 import { condition, generationOf, type Condition } from './conditions.js';
 import type { ListenerState } from './listeners.js';
-import { comparePrecedenceKeys, compareTimestamps, httpPrecedenceKey, regexProblem, ruleLabel, timestampMs, type PrecedenceKey, type RankedRoute, type TranslatedHttpRoute } from './httproute.js';
+import { comparePrecedence, compareTimestamps, regexProblem, ruleLabel, timestampMs, type RankedRoute, type TranslatedHttpRoute } from './httproute.js';
 
 type Rule = NonNullable<IGRPCRoute['spec']['rules']>[number];
 type Match = NonNullable<Rule['matches']>[number];
-
-/** What GRPCRoute precedence is decided by, after the hostname (the virtual host decides that). */
-export interface GrpcRankedRoute extends RankedRoute {
-  /** Characters of the service and method matches, Exact ones and RegularExpression ones apart. */
-  grpc: { serviceChars: number; methodChars: number; regexServiceChars: number; regexMethodChars: number; headers: number };
-}
 
 /**
  * gRPC status UNAVAILABLE: the spec's answer for requests that would go to an invalid backend. Envoy turns
@@ -52,24 +46,32 @@ export function methodPath(m: Match['method']): HttpRouteMatchIR['path'] {
 
 function translateMatch(m: Match): HttpRouteMatchIR {
   // The spec: of header matches with equivalent (case-insensitive) names only the first counts.
-  const seen = new Set<string>();
   const headers: HttpRouteMatchIR['headers'] = [];
-  for (const h of m.headers ?? []) {
-    const key = h.name.toLowerCase();
-    if (seen.has(key)) continue;
-    seen.add(key);
+  const given = m.headers ?? [];
+  for (let i = 0; i < given.length; i++) {
+    const h = given[i];
+    if (i > 0 && sameNameEarlier(given, i)) continue;
     headers.push({ name: h.name, type: h.type ?? 'Exact', value: h.value });
   }
   return { path: methodPath(m.method), headers, queryParams: [] };
 }
 
+/** Whether a header match before `i` has the same name, case aside (at most 16 matches: no Set needed). */
+function sameNameEarlier(headers: ReadonlyArray<{ name: string }>, i: number): boolean {
+  const name = headers[i].name.toLowerCase();
+  for (let j = 0; j < i; j++) if (headers[j].name.toLowerCase() === name) return true;
+  return false;
+}
+
 function matchProblem(m: Match): string | undefined {
-  const regexes = [
-    ...((m.method?.type ?? 'Exact') === 'RegularExpression' ? [m.method?.service, m.method?.method].filter((x): x is string => Boolean(x)) : []),
-    ...(m.headers ?? []).filter((h) => h.type === 'RegularExpression').map((h) => h.value),
-  ];
-  for (const r of regexes) {
-    const problem = regexProblem(r);
+  if ((m.method?.type ?? 'Exact') === 'RegularExpression') {
+    for (const r of [m.method?.service, m.method?.method]) {
+      const problem = r ? regexProblem(r) : undefined;
+      if (problem) return problem;
+    }
+  }
+  for (const h of m.headers ?? []) {
+    const problem = h.type === 'RegularExpression' ? regexProblem(h.value) : undefined;
     if (problem) return problem;
   }
   if (m.method && !m.method.service && !m.method.method) return 'a method match needs a service or a method';
@@ -114,56 +116,51 @@ interface RuleProblem {
 function ruleProblem(rule: Rule, ruleIndex: number): RuleProblem | undefined {
   const unsupported = (rule.filters ?? []).find((f) => !SUPPORTED_FILTERS.includes(f.type));
   if (unsupported) return { ruleIndex, message: `filter type ${unsupported.type} is not supported` };
-  for (const [matchIndex, m] of (rule.matches ?? []).entries()) {
-    const problem = matchProblem(m);
+  const matches = rule.matches ?? [];
+  for (let matchIndex = 0; matchIndex < matches.length; matchIndex++) {
+    const problem = matchProblem(matches[matchIndex]);
     if (problem) return { ruleIndex, message: `match ${matchIndex}: ${problem}` };
   }
   return undefined;
 }
 
-export function translateGrpcRoute(route: Obj<IGRPCRoute>, backends: BackendResolver): TranslatedHttpRoute & { routes: GrpcRankedRoute[] } {
+export function translateGrpcRoute(route: Obj<IGRPCRoute>, backends: BackendResolver): TranslatedHttpRoute {
   const ns = route.metadata.namespace ?? 'default';
   const objectKey = `${ns}/${route.metadata.name}`;
+  const created = timestampMs(route.metadata.creationTimestamp ?? '');
   const from = { kind: 'GRPCRoute', namespace: ns };
-  const out: TranslatedHttpRoute & { routes: GrpcRankedRoute[] } = { routes: [] };
+  const out: TranslatedHttpRoute = { routes: [] };
   const rules = route.spec.rules?.length ? route.spec.rules : [{}];
   const dropped: RuleProblem[] = [];
-  rules.forEach((rule, ruleIndex) => {
+  const resolve: Resolve = (ref) => forGrpc(backends.resolve(from, ref), ref, from);
+  const noteProblem = (p: BackendProblem): void => void (out.backendProblem ??= p);
+  for (let ruleIndex = 0; ruleIndex < rules.length; ruleIndex++) {
+    const rule: Rule = rules[ruleIndex];
     const problem = ruleProblem(rule, ruleIndex);
     if (problem) {
-      dropped.push({ ...problem, ...(rule.name ? { ruleName: rule.name } : {}) });
-      return;
+      if (rule.name) problem.ruleName = rule.name;
+      dropped.push(problem);
+      continue;
     }
     const filters = rule.filters ?? [];
-    const resolve: Resolve = (ref) => forGrpc(backends.resolve(from, ref), ref, from);
-    const noteProblem = (p: BackendProblem): void => void (out.backendProblem ??= p);
     const weighted = ruleBackends(rule.backendRefs, resolve, noteProblem);
     const mirrors = ruleMirrors(filters, resolve, noteProblem);
     // No backend that can take traffic: UNAVAILABLE, as the spec asks.
     const action: RouteActionIR = weighted.some((b) => b.cluster) ? { kind: 'forward', backends: weighted } : { kind: 'direct', status: GRPC_UNAVAILABLE_HTTP_STATUS };
     const requestHeaders = headerModifier(filters.find((f) => f.type === 'RequestHeaderModifier')?.requestHeaderModifier);
     const responseHeaders = headerModifier(filters.find((f) => f.type === 'ResponseHeaderModifier')?.responseHeaderModifier);
-    const matches = rule.matches?.length ? rule.matches : [{}];
-    matches.forEach((m, matchIndex) => {
+    const matches: Match[] = rule.matches?.length ? rule.matches : [{}];
+    for (let matchIndex = 0; matchIndex < matches.length; matchIndex++) {
+      const m = matches[matchIndex];
       const match = translateMatch(m);
-      const ir: HttpRouteIR = {
-        name: `grpcroute/${objectKey}/rule/${ruleIndex}/match/${matchIndex}`,
-        match,
-        action,
-        ...(requestHeaders ? { requestHeaders } : {}),
-        ...(responseHeaders ? { responseHeaders } : {}),
-        ...(mirrors.length && action.kind === 'forward' ? { mirrors } : {}),
-      };
-      out.routes.push({
-        route: ir,
-        creationTimestamp: route.metadata.creationTimestamp ?? '',
-        objectKey,
-        ruleIndex,
-        matchIndex,
-        grpc: precedenceKey(m, match.headers.length),
-      });
-    });
-  });
+      // Fields set one by one, in this order (no spread of a temporary object per optional field).
+      const ir: HttpRouteIR = { name: `grpcroute/${objectKey}/rule/${ruleIndex}/match/${matchIndex}`, match, action };
+      if (requestHeaders) ir.requestHeaders = requestHeaders;
+      if (responseHeaders) ir.responseHeaders = responseHeaders;
+      if (mirrors.length && action.kind === 'forward') ir.mirrors = mirrors;
+      out.routes.push(grpcRanked(ir, m, objectKey, ruleIndex, matchIndex, created));
+    }
+  }
   const describe = dropped.map((d) => `rule ${ruleLabel(d)}: ${d.message}`).join('; ');
   if (dropped.length === rules.length) {
     out.invalid = { reason: 'UnsupportedValue', message: `no rule can be served: ${describe}` };
@@ -175,32 +172,26 @@ export function translateGrpcRoute(route: Obj<IGRPCRoute>, backends: BackendReso
   return out;
 }
 
-function precedenceKey(m: Match, headers: number): GrpcRankedRoute['grpc'] {
-  const regex = (m.method?.type ?? 'Exact') === 'RegularExpression';
-  const service = m.method?.service?.length ?? 0;
-  const method = m.method?.method?.length ?? 0;
-  return regex
-    ? { serviceChars: 0, methodChars: 0, regexServiceChars: service, regexMethodChars: method, headers }
-    : { serviceChars: service, methodChars: method, regexServiceChars: 0, regexMethodChars: 0, headers };
-}
-
 /**
  * GRPCRoute precedence within one hostname: the most characters in the service match, then in the method
  * match, then the most header matches (the spec's order). The spec counts characters without saying how a
  * RegularExpression (implementation-specific) compares: Exact characters rank above regex ones, so a
  * regex never shadows an exact match; then the oldest route, then "{namespace}/{name}", then rule and
- * match order. HTTPRoutes keep their own order; the two kinds are never merged (HTTPRoutes come first).
+ * match order (comparePrecedence). HTTPRoutes keep their own order; the two kinds are never merged (HTTPRoutes come first).
  */
-function grpcPrecedenceKey(r: GrpcRankedRoute): PrecedenceKey {
-  const g = r.grpc;
-  return { ranked: r, kind: 1, k1: -g.serviceChars, k2: -g.methodChars, k3: -g.regexServiceChars, k4: -g.regexMethodChars, k5: -g.headers, created: timestampMs(r.creationTimestamp) };
+function grpcRanked(route: HttpRouteIR, m: Match, objectKey: string, ruleIndex: number, matchIndex: number, created: number): RankedRoute {
+  const regex = (m.method?.type ?? 'Exact') === 'RegularExpression';
+  const service = m.method?.service?.length ?? 0;
+  const method = m.method?.method?.length ?? 0;
+  const headers = route.match.headers.length;
+  return regex
+    ? { route, objectKey, ruleIndex, matchIndex, kind: 1, k1: 0, k2: 0, k3: -service, k4: -method, k5: -headers, created }
+    : { route, objectKey, ruleIndex, matchIndex, kind: 1, k1: -service, k2: -method, k3: 0, k4: 0, k5: -headers, created };
 }
 
 /** Routes of either kind in precedence order (a new array). */
 export function sortByPrecedence(ranked: readonly RankedRoute[]): RankedRoute[] {
-  const keys = ranked.map((r) => ('grpc' in r ? grpcPrecedenceKey(r as GrpcRankedRoute) : httpPrecedenceKey(r)));
-  keys.sort(comparePrecedenceKeys);
-  return keys.map((k) => k.ranked);
+  return ranked.slice().sort(comparePrecedence);
 }
 
 /** Oldest route first (unknown creation times last), then "{namespace}/{name}". */
@@ -224,7 +215,8 @@ function hostnamesOverlap(a: string, b: string): boolean {
 interface HostnameClaim {
   seq: number;
   kind: string;
-  key: string;
+  /** The route's metadata ("{namespace}/{name}" is spelt only for a conflict's message). */
+  meta: ObjectMeta;
   hostnames: string[];
 }
 
@@ -276,7 +268,7 @@ export class CrossKindHostnames {
       if (rejected?.has(a.parent)) continue;
       const other = this.conflict(a.listener, kind, a.hostnames);
       if (!other) continue;
-      const message = `listener ${a.listener.spec.name} already serves ${other.kind} ${other.key} on an intersecting hostname (${other.hostnames.join(', ')}); an older route of the other kind wins`;
+      const message = `listener ${a.listener.spec.name} already serves ${other.kind} ${other.meta.namespace ?? 'default'}/${other.meta.name} on an intersecting hostname (${other.hostnames.join(', ')}); an older route of the other kind wins`;
       (rejected ??= new Map()).set(a.parent, condition('Accepted', false, 'HostnameConflict', message, generationOf(meta)));
     }
     const refused = rejected;
@@ -286,7 +278,7 @@ export class CrossKindHostnames {
       this.claimed.set(a.listener, byKind);
       const claims = byKind.get(kind) ?? { byHost: new Map<string, HostnameClaim>(), wildcards: [] };
       byKind.set(kind, claims);
-      const claim = { seq: this.seq++, kind, key: `${meta.namespace ?? 'default'}/${meta.name}`, hostnames: a.hostnames };
+      const claim: HostnameClaim = { seq: this.seq++, kind, meta, hostnames: a.hostnames };
       for (const h of a.hostnames) {
         if (claims.byHost.has(h)) continue;
         claims.byHost.set(h, claim);

@@ -1,14 +1,16 @@
 // Gateway API → IR + statuses: a pure function of the inputs.
 import type { HttpListenerIR, HttpRouteIR, ProxyIR, TlsChainIR } from '../ir/model.js';
-import type { Inputs } from '../sources/kinds.js';
+import type { IGRPCRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/GRPCRoute';
+import type { IHTTPRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute';
+import type { Inputs, Obj } from '../sources/kinds.js';
 import type { ObjectMeta } from '../sources/manifests.js';
-import { RouteAttacher, type ParentStatus } from './attachment.js';
+import { RouteAttacher, type ParentStatus, type RouteLike } from './attachment.js';
 import { BackendClientCertificates } from './backend-client-certificate.js';
 import { BackendResolver } from './backends.js';
 import { condition, CONTROLLER_NAME, GATEWAY_GROUP, generationOf, type Condition, type ObjectStatus } from './conditions.js';
 import { compareHostSpecificity, listenerHostnameCovers } from './hostnames.js';
 import { compareRouteAge, CrossKindHostnames, sortByPrecedence, translateGrpcRoute } from './grpcroute.js';
-import { compareTimestamps, translateHttpRoute, type RankedRoute, type TranslatedHttpRoute } from './httproute.js';
+import { compareCreated, timestampMs, translateHttpRoute, type RankedRoute, type TranslatedHttpRoute } from './httproute.js';
 import { listenerSetStatus } from './listener-sets.js';
 import type { GatewayTranslationCache } from './translation-cache.js';
 import { buildGatewayStates, gatewayClassStatus, gatewayStatus, isOurClass, socketName, type GatewayAddressFor, type GatewayState, type ListenerState } from './listeners.js';
@@ -82,29 +84,28 @@ export function translateGatewayApi(inputs: Inputs, cache?: GatewayTranslationCa
   const gateways = buildGatewayStates(inputs, addressFor);
   const attacher = new RouteAttacher(gateways, inputs);
   const backends = cache ? cache.backends(inputs) : new BackendResolver(inputs);
-  const memo = <T extends TranslatedHttpRoute>(route: object, translate: () => T): T => (cache ? cache.route(route, translate) : translate());
+  const translateOnce = (input: RouteInput): TranslatedHttpRoute =>
+    input.kind === 'HTTPRoute' ? translateHttpRoute(input.route as Obj<IHTTPRoute>, backends) : translateGrpcRoute(input.route as Obj<IGRPCRoute>, backends);
+  const translate = (input: RouteInput): TranslatedHttpRoute => (cache ? cache.route(input.route, () => translateOnce(input)) : translateOnce(input));
   /** listener → hostname → routes */
   const placed = new Map<ListenerState, Map<string, RankedRoute[]>>();
 
-  const objectKey = (m: ObjectMeta): string => `${m.namespace ?? 'default'}/${m.name}`;
-  const routeInputs = [
-    ...inputs.httpRoutes.map((route) => ({ kind: 'HTTPRoute' as const, route, key: objectKey(route.metadata), translate: (): TranslatedHttpRoute => memo(route, () => translateHttpRoute(route, backends)) })),
-    ...inputs.grpcRoutes.map((route) => ({ kind: 'GRPCRoute' as const, route, key: objectKey(route.metadata), translate: (): TranslatedHttpRoute => memo(route, () => translateGrpcRoute(route, backends)) })),
-  ].sort(
-    // Oldest first: the older wins a cross-kind hostname conflict (compareRouteAge, keys made once).
-    (a, b) => compareTimestamps(a.route.metadata.creationTimestamp ?? '', b.route.metadata.creationTimestamp ?? '') || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0),
-  );
+  // Oldest first: the older wins a cross-kind hostname conflict (compareRouteAge, on keys made once).
+  const routeInputs: RouteInput[] = [];
+  for (const route of inputs.httpRoutes) routeInputs.push(routeInput('HTTPRoute', route));
+  for (const route of inputs.grpcRoutes) routeInputs.push(routeInput('GRPCRoute', route));
+  routeInputs.sort((a, b) => compareCreated(a.created, b.created) || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   const crossKind = new CrossKindHostnames();
   // Only routes of both kinds can conflict over a hostname; with one kind, nothing need be recorded.
   const bothKinds = inputs.httpRoutes.length > 0 && inputs.grpcRoutes.length > 0;
   cache?.beginAttachments(inputs, addressFor, gateways);
   /** Whether a route attached to one listener twice (two parentRefs): its routes are then placed twice. */
   let attachedTwice = false;
-  for (const { kind, route, translate } of routeInputs) {
-    const routeLike = { kind, metadata: route.metadata, spec: route.spec };
-    const { parents, attachments } = cache ? cache.attachment(route, () => attacher.attach(routeLike)) : attacher.attach(routeLike);
+  for (const input of routeInputs) {
+    const { kind, route } = input;
+    const { parents, attachments } = cache ? cache.attachment(route, () => attacher.attach(input)) : attacher.attach(input);
     if (parents.length === 0) continue; // no parent of Weft's: not ours to report on
-    const translated = translate();
+    const translated = translate(input);
     const admitted = translated.invalid ? { kept: [] } : bothKinds ? crossKind.admit(kind, route.metadata, attachments) : { kept: attachments };
     const attached = admitted.kept;
     const rejected = 'rejected' in admitted ? admitted.rejected : undefined;
@@ -159,7 +160,8 @@ export function translateGatewayApi(inputs: Inputs, cache?: GatewayTranslationCa
           const byListener = hosts.get(host) ?? new Map<string, RankedRoute[]>();
           hosts.set(host, byListener);
           const earlier = byListener.get(listenerHostname);
-          const list = [...(earlier ?? []), ...routes];
+          // Placed lists are not changed from here on: one listener's is used as it is.
+          const list = earlier ? [...earlier, ...routes] : routes;
           byListener.set(listenerHostname, list);
           // Routes of two listeners in one list: a route attached to both is in it twice.
           if (earlier) merged.add(list);
@@ -213,8 +215,9 @@ function inPrecedenceOrder(ranked: RankedRoute[], mayRepeat: boolean): HttpRoute
 }
 
 /**
- * A route's parents with every condition: Accepted (False when the route is invalid, or `rejected` for a hostname
- * conflict), ResolvedRefs, and PartiallyInvalid while Accepted. New objects: `parents` are left as they are.
+ * A route's parents as its status reports them, with every condition: Accepted (False when the route is invalid,
+ * or `rejected` for a hostname conflict), ResolvedRefs, and PartiallyInvalid while Accepted. New objects:
+ * `parents` are left as they are.
  */
 function parentStatuses(parents: ParentStatus[], translated: TranslatedHttpRoute, rejected: Map<ParentStatus, Condition> | undefined, gen: number): ParentStatus[] {
   const { invalid, backendProblem, partiallyInvalid } = translated;
@@ -224,15 +227,18 @@ function parentStatuses(parents: ParentStatus[], translated: TranslatedHttpRoute
   return parents.map((p) => {
     let accepted = rejected?.get(p) ?? p.conditions[0];
     if (invalid && accepted.status === 'True') accepted = condition('Accepted', false, invalid.reason, invalid.message, gen);
-    const conditions = [accepted, ...p.conditions.slice(1), resolvedRefs];
+    const conditions = [accepted];
+    for (let i = 1; i < p.conditions.length; i++) conditions.push(p.conditions[i]);
+    conditions.push(resolvedRefs);
     if (partiallyInvalid && accepted.status === 'True') conditions.push(condition('PartiallyInvalid', true, partiallyInvalid.reason, partiallyInvalid.message, gen));
-    return { ...p, conditions };
+    return { parentRef: p.parentRef, controllerName: CONTROLLER_NAME, conditions };
   });
 }
 
+/** `parents`: as the status reports them (parentStatuses), or the attacher's (TLSRoutes: their controllerName is Weft's too). */
 function routeStatus(kind: string, route: { metadata: { name: string; namespace?: string }; source: ObjectStatus['source'] }, parents: ParentStatus[]): ObjectStatus {
   const meta = route.metadata;
-  return { kind, namespace: meta.namespace, name: meta.name, source: route.source, status: { parents: parents.map((p) => ({ ...p, controllerName: CONTROLLER_NAME })) } };
+  return { kind, namespace: meta.namespace, name: meta.name, source: route.source, status: { parents } };
 }
 
 /** Gateways (of Weft's) that routes naming Service ns/name have as parents: a BackendTLSPolicy's ancestors. */
@@ -279,7 +285,7 @@ function attachTlsRoutes(inputs: Inputs, attacher: RouteAttacher, backends: Back
     attacher.countAttached(attachments);
     const key = `tlsroute/${route.metadata.namespace}/${route.metadata.name}`;
     for (const a of attachments) placed.set(a.listener, [...(placed.get(a.listener) ?? []), { key, hostnames: a.hostnames, backends: translated.backends }]);
-    statuses.push(routeStatus('TLSRoute', route, parents));
+    statuses.push(routeStatus('TLSRoute', route, parents.map((p) => ({ ...p, controllerName: CONTROLLER_NAME }))));
   }
   return placed;
 }
@@ -290,5 +296,22 @@ const KIND_ORDER = ['GatewayClass', 'Gateway', 'ListenerSet', 'HTTPRoute', 'GRPC
 const collator = new Intl.Collator();
 
 function compareStatuses(a: ObjectStatus, b: ObjectStatus): number {
-  return KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) || collator.compare(a.namespace ?? '', b.namespace ?? '') || collator.compare(a.name, b.name);
+  // Equal strings compare equal: no locale comparison of a namespace with itself (most pairs share one).
+  return KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) || (a.namespace === b.namespace ? 0 : collator.compare(a.namespace ?? '', b.namespace ?? '')) || collator.compare(a.name, b.name);
+}
+
+/** An HTTPRoute or GRPCRoute to attach and translate, with its age and "{namespace}/{name}" for ordering. */
+interface RouteInput {
+  kind: 'HTTPRoute' | 'GRPCRoute';
+  route: Obj<IHTTPRoute> | Obj<IGRPCRoute>;
+  metadata: ObjectMeta;
+  spec: RouteLike['spec'];
+  key: string;
+  /** timestampMs of its creationTimestamp. */
+  created: number;
+}
+
+function routeInput(kind: RouteInput['kind'], route: RouteInput['route']): RouteInput {
+  const m = route.metadata;
+  return { kind, route, metadata: m, spec: route.spec, key: `${m.namespace ?? 'default'}/${m.name}`, created: timestampMs(m.creationTimestamp ?? '') };
 }
