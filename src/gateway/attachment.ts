@@ -153,10 +153,11 @@ export class RouteAttacher {
       const target = this.parentOf(ref, routeNs);
       if (!target) continue; // not a Gateway (or ListenerSet) of Weft's: another controller reports on it
       // The status echoes the parentRef as the API server stores it, with the CRD defaults for group and kind.
+      // Its conditions are set below, as an array of one (no spare capacity from push).
       const parent: ParentStatus = { parentRef: { group: GATEWAY_GROUP, kind: 'Gateway', ...ref }, controllerName: CONTROLLER_NAME, conditions: [] };
       parents.push(parent);
       if (target.detached) {
-        parent.conditions.push(condition('Accepted', false, 'NoMatchingParent', target.detached, gen));
+        parent.conditions = [condition('Accepted', false, 'NoMatchingParent', target.detached, gen)];
         continue;
       }
       // Candidates (sectionName, port), those allowedRoutes allows, and those with a hostname in common, in one pass.
@@ -172,13 +173,13 @@ export class RouteAttacher {
         if (hostnames.length > 0) attachments.push({ listener, hostnames, parent });
       }
       if (candidates === 0) {
-        parent.conditions.push(condition('Accepted', false, 'NoMatchingParent', `no listener of ${target.what} matches${ref.sectionName ? ` sectionName ${ref.sectionName}` : ''}${ref.port !== undefined ? ` port ${ref.port}` : ''}`, gen));
+        parent.conditions = [condition('Accepted', false, 'NoMatchingParent', `no listener of ${target.what} matches${ref.sectionName ? ` sectionName ${ref.sectionName}` : ''}${ref.port !== undefined ? ` port ${ref.port}` : ''}`, gen)];
       } else if (allowed === 0) {
-        parent.conditions.push(condition('Accepted', false, 'NotAllowedByListeners', `no listener of ${target.what} allows this ${route.kind} (allowedRoutes)`, gen));
+        parent.conditions = [condition('Accepted', false, 'NotAllowedByListeners', `no listener of ${target.what} allows this ${route.kind} (allowedRoutes)`, gen)];
       } else if (attachments.length === first) {
-        parent.conditions.push(condition('Accepted', false, 'NoMatchingListenerHostname', 'no hostname of this route matches a listener hostname', gen));
+        parent.conditions = [condition('Accepted', false, 'NoMatchingListenerHostname', 'no hostname of this route matches a listener hostname', gen)];
       } else {
-        parent.conditions.push(condition('Accepted', true, 'Accepted', 'Route accepted', gen));
+        parent.conditions = [condition('Accepted', true, 'Accepted', 'Route accepted', gen)];
       }
     }
     return { parents, attachments };

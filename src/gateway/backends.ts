@@ -63,7 +63,9 @@ export class BackendResolver {
       const svc = slice.metadata.labels?.[SERVICE_NAME_LABEL];
       if (!svc) continue;
       const namespace = slice.metadata.namespace ?? 'default';
-      this.slices.set(namespace, svc, [...(this.slices.get(namespace, svc) ?? []), slice]);
+      const list = this.slices.get(namespace, svc);
+      if (list) list.push(slice);
+      else this.slices.set(namespace, svc, [slice]);
     }
   }
 
@@ -123,16 +125,15 @@ export class BackendResolver {
     const appProtocol = servicePort.appProtocol;
     const http2 = appProtocol === 'kubernetes.io/h2c' || appProtocol === 'grpc';
     const tls = this.tlsPolicies.forServicePort(namespace, ref.name, servicePort);
-    return {
-      cluster: {
-        name: `${namespace}/${ref.name}/${ref.port}`,
-        // A BackendTLSPolicy without a valid CA: connections must fail (no endpoints: 503).
-        endpoints: tls === 'none' ? [] : this.endpoints(namespace, ref.name, servicePort),
-        protocol: http2 ? 'http2' : 'http1',
-        ...(tls && tls !== 'none' ? { tls: { ...tls, ...(http2 ? { alpn: ['h2'] } : {}) } } : {}),
-      },
-      ...(appProtocol ? { appProtocol } : {}),
+    const cluster: ClusterIR = {
+      name: `${namespace}/${ref.name}/${ref.port}`,
+      // A BackendTLSPolicy without a valid CA: connections must fail (no endpoints: 503).
+      endpoints: tls === 'none' ? [] : this.endpoints(namespace, ref.name, servicePort),
+      protocol: http2 ? 'http2' : 'http1',
     };
+    // Optional fields set only when present (no spread of a temporary object per resolution).
+    if (tls && tls !== 'none') cluster.tls = { ...tls, ...(http2 ? { alpn: ['h2'] } : {}) };
+    return appProtocol ? { cluster, appProtocol } : { cluster };
   }
 
   /** Ready endpoint addresses of the Service, on the port its EndpointSlices name for this Service port. */

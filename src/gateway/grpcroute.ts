@@ -285,6 +285,6 @@ export class CrossKindHostnames {
         if (isWildcard(h)) claims.wildcards.push([h, claim]);
       }
     }
-    return { kept, ...(rejected ? { rejected } : {}) };
+    return rejected ? { kept, rejected } : { kept };
   }
 }

@@ -227,10 +227,9 @@ function parentStatuses(parents: ParentStatus[], translated: TranslatedHttpRoute
   return parents.map((p) => {
     let accepted = rejected?.get(p) ?? p.conditions[0];
     if (invalid && accepted.status === 'True') accepted = condition('Accepted', false, invalid.reason, invalid.message, gen);
-    const conditions = [accepted];
-    for (let i = 1; i < p.conditions.length; i++) conditions.push(p.conditions[i]);
-    conditions.push(resolvedRefs);
-    if (partiallyInvalid && accepted.status === 'True') conditions.push(condition('PartiallyInvalid', true, partiallyInvalid.reason, partiallyInvalid.message, gen));
+    const partially = partiallyInvalid && accepted.status === 'True' ? condition('PartiallyInvalid', true, partiallyInvalid.reason, partiallyInvalid.message, gen) : undefined;
+    // Arrays of their final size (a status is kept for as long as the translation: no spare capacity from push).
+    const conditions = p.conditions.length === 1 ? (partially ? [accepted, resolvedRefs, partially] : [accepted, resolvedRefs]) : [accepted, ...p.conditions.slice(1), resolvedRefs, ...(partially ? [partially] : [])];
     return { parentRef: p.parentRef, controllerName: CONTROLLER_NAME, conditions };
   });
 }
