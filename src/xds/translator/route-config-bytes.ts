@@ -23,7 +23,16 @@ const tag = (field: number): number => (field << 3) | 2;
  * `weft run` to skip unchanged routes on reload, or one per translation to encode each route once.
  */
 export class RouteEncodingCache {
-  private byRoute = new WeakMap<HttpRouteIR, EncodedRoute>();
+  /**
+   * Kept across translations (`weft run`): by IR object, weakly, so that routes the Gateway translation no longer
+   * holds are forgotten. For one translation a Map: adding thousands of keys to a WeakMap cost more than encoding a
+   * tenth of the routes.
+   */
+  private readonly byRoute: { get(r: HttpRouteIR): EncodedRoute | undefined; set(r: HttpRouteIR, e: EncodedRoute): unknown };
+
+  constructor(kept = false) {
+    this.byRoute = kept ? new WeakMap<HttpRouteIR, EncodedRoute>() : new Map<HttpRouteIR, EncodedRoute>();
+  }
   private hosts = new Map<string, EncodedVirtualHost>();
   private nextHosts = new Map<string, EncodedVirtualHost>();
 
@@ -109,7 +118,7 @@ export interface EncodedRouteConfiguration {
  * endpoint resources (by content: the resolver builds new ClusterIR objects on every translation).
  */
 export class XdsEncodingCache {
-  readonly routes = new RouteEncodingCache();
+  readonly routes = new RouteEncodingCache(true);
   private clusters = new Map<string, Resource[]>();
   private nextClusters = new Map<string, Resource[]>();
   private readonly keys = new WeakMap<ClusterIR, string>();
