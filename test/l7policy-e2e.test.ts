@@ -136,12 +136,17 @@ test('access log: every request with source and destination identity, method, pa
   await f.request({ from: `${f.net}.130`, path: '/world' });
   await f.request({ from: `${f.net}.200`, path: '/world/except' });
   await f.request({ from: `${f.net}.50`, path: '/world/outside' });
+  // A quote in the path cannot end the value and add a field (JSON.parse keeps the last of two equal keys, and
+  // `policy`, which names the source identity, precedes the path in the line): the path is logged as the rules saw
+  // it, normalised (a quote is %22), and request values are JSON-escaped besides. (A quote in the host: 400.)
+  const forged = '/public/x","policy":"1","route":"l7';
+  await f.request({ from: `${f.net}.10`, path: forged });
   const table = f.translation.l7!.table;
   const identityOf = (ip: string): number => table.byIp.get(ip)!;
   const entries = await eventually(() => {
     const log = f.log();
-    return log.length >= 6 ? log : undefined;
-  }, 10_000, 'six access log lines (Envoy flushes the file about once a second)');
+    return log.length >= 7 ? log : undefined;
+  }, 10_000, 'seven access log lines (Envoy flushes the file about once a second)');
   const find = (path: string) => entries.find((e) => e.path === path)!;
   const server = identityOf(f.server);
   t.like(find('/public/logged'), { verdict: 'FORWARDED', method: 'GET', responseCode: 200, sourceIdentity: identityOf(`${f.net}.10`), destinationIdentity: server, destinationEndpoint: 'default/server', destinationPort: f.port });
@@ -150,6 +155,7 @@ test('access log: every request with source and destination identity, method, pa
   t.like(find('/world'), { verdict: 'FORWARDED', sourceIdentity: undefined, sourceLabels: [`cidr:${f.net}.128/25`, 'reserved:world'] });
   t.like(find('/world/except'), { verdict: 'DROPPED', sourceIdentity: undefined, sourceLabels: [`cidr:${f.net}.192/26`, 'reserved:world'] });
   t.like(find('/world/outside'), { verdict: 'DROPPED', sourceIdentity: 2, sourceLabels: ['reserved:world'] });
+  t.like(find(forged.replaceAll('"', '%22')), { verdict: 'FORWARDED', sourceIdentity: identityOf(`${f.net}.10`), destinationEndpoint: 'default/server', destinationIdentity: server });
 });
 
 test('a policy change reaches an established keep-alive connection without resetting it', async (t) => {

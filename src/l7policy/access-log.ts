@@ -1,5 +1,5 @@
-// Reading the node proxy's L7 access log back: one JSON object per line (see envoy.ts), with the verdict
-// made explicit. The observability work consumes this.
+// Reading the node proxy's L7 access log back: one JSON object per line (see envoy.ts accessLog), with the
+// verdict made explicit. The observability work consumes this.
 import { RESERVED_HOST, RESERVED_WORLD } from './identities.js';
 import { CIDR_LABEL_PREFIX } from './labels.js';
 
@@ -63,6 +63,18 @@ export function peerLabels(name: unknown): string[] {
 const num = (v: unknown): number | undefined => (typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : undefined);
 const text = (v: unknown): string => (typeof v === 'string' ? v : '');
 
+/** An end the route's name names (envoy.ts routeLogName: `l7 <identity> <port> <endpoint>`), or undefined. */
+function routeEnd(v: unknown): { endpoint: string; identity: string; port: string } | undefined {
+  const m = /^l7 (\d+) (\d+) (.+)$/.exec(text(v));
+  return m ? { identity: m[1], port: m[2], endpoint: m[3] } : undefined;
+}
+
+/** `policy`: the peer's name and the header mismatches, space-separated (Envoy writes `-` for either when absent). */
+function policyField(v: unknown): { peer: string; mismatches: string } {
+  const [peer = '', mismatches = ''] = text(v).split(' ');
+  return { peer, mismatches };
+}
+
 export function parseL7AccessLogLine(line: string): L7AccessLogEntry | undefined {
   let raw: Record<string, unknown>;
   try {
@@ -75,18 +87,24 @@ export function parseL7AccessLogLine(line: string): L7AccessLogEntry | undefined
   const reason = denied?.[1] ?? details;
   const code = Number(raw.response_code);
   const verdict = denied ? (reason.replace(/^egress:/, '').startsWith('dropped') ? 'DROPPED' : 'DENIED') : details === 'via_upstream' ? 'FORWARDED' : 'ERROR';
+  // One end is named by the route (`destination` on ingress and over the mesh's outbound side, `source` in a
+  // client's egress chain), the other, the peer, by the shadow matcher (`policy`; `-` where nothing names it).
+  const source = routeEnd(raw.source);
+  const destination = routeEnd(raw.destination);
+  const { peer, mismatches } = policyField(raw.policy);
+  const peerIsSource = raw.destination !== undefined;
   return {
     time: text(raw.time),
     direction: text(raw.direction),
     sourceAddress: text(raw.source_address),
-    sourceEndpoint: text(raw.source_endpoint),
-    sourceIdentity: num(raw.source_identity),
-    sourceLabels: peerLabels(raw.source_identity),
-    destinationEndpoint: text(raw.destination_endpoint),
+    sourceEndpoint: source?.endpoint ?? '',
+    sourceIdentity: num(peerIsSource ? peer : source?.identity),
+    sourceLabels: peerIsSource ? peerLabels(peer) : [],
+    destinationEndpoint: destination?.endpoint ?? '',
     destinationAddress: text(raw.destination_address),
-    destinationIdentity: num(raw.destination_identity),
-    destinationLabels: peerLabels(raw.destination_identity),
-    destinationPort: num(raw.destination_port),
+    destinationIdentity: num(peerIsSource ? destination?.identity : peer),
+    destinationLabels: peerIsSource ? [] : peerLabels(peer),
+    destinationPort: num((destination ?? source)?.port),
     protocol: text(raw.protocol),
     method: text(raw.method),
     path: text(raw.path),
@@ -94,6 +112,6 @@ export function parseL7AccessLogLine(line: string): L7AccessLogEntry | undefined
     responseCode: Number.isFinite(code) ? code : 0,
     verdict,
     reason,
-    headerMismatches: headerMismatches(raw.header_mismatches),
+    headerMismatches: headerMismatches(mismatches),
   };
 }
