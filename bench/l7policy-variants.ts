@@ -12,8 +12,61 @@ const RBAC_PER_ROUTE = 'envoy.extensions.filters.http.rbac.v3.RBACPerRoute';
 /** The parts a variant can drop. */
 const PARTS = ['shadow', 'log', 'disabled', 'normalize', 'local-reply'] as const;
 
-/** `full`; `no-<part>` (drops one part); `bare` (drops them all; RBAC and router remain); `bare+<part>` (keeps one); `no-rbac`. */
-export const VARIANTS = ['full', ...PARTS.map((p) => `no-${p}`), 'bare', ...PARTS.map((p) => `bare+${p}`), 'no-rbac', 'log-no-metadata', 'log-text', 'log-literals', 'log-als', 'with-als'] as const;
+/** Rewrites of the file access log's format (see LOG_EDITS), each measured against `full`. */
+type Fields = Record<string, { stringValue: string }>;
+interface LogConfig {
+  json_format?: { fields: Fields };
+  log_format?: Obj;
+}
+const LOG_EDITS: Record<string, (config: LogConfig) => void> = {
+  // Without the route's name (`destination` or `source`) and the policy field (peer identity, header mismatches).
+  'log-no-metadata': (c) => ['source', 'destination', 'policy'].forEach((k) => delete c.json_format!.fields[k]),
+  'log-no-policy': (c) => delete c.json_format!.fields.policy,
+  // The format before the route's name and the policy template (2026-12-03): each value a single command, which
+  // Envoy's JSON formatter renders as a typed value (dearer than a template or a plain string command).
+  'log-metadata-fields': (c) => {
+    const fields = c.json_format!.fields;
+    const [peer, mismatches] = fields.policy.stringValue.split(' ');
+    for (const k of ['source', 'destination', 'policy']) delete fields[k];
+    for (const key of ['endpoint', 'identity', 'port']) fields[`route_${key}`] = { stringValue: `%METADATA(ROUTE:weft.l7policy:${key})%` };
+    fields.peer_identity = { stringValue: peer };
+    fields.header_mismatches = { stringValue: mismatches };
+  },
+  // Every field a literal: what the logger, the JSON line and the file write cost without any command.
+  'log-static': (c) => Object.keys(c.json_format!.fields).forEach((k) => (c.json_format!.fields[k] = { stringValue: 'literal' })),
+  'log-no-time': (c) => delete c.json_format!.fields.time,
+  'log-no-request': (c) => ['method', 'path', 'host'].forEach((k) => delete c.json_format!.fields[k]),
+  'log-no-details': (c) => ['response_code', 'response_code_details', 'protocol', 'source_address'].forEach((k) => delete c.json_format!.fields[k]),
+  // The same JSON through the current log_format field, and with null fields left out.
+  'log-format': (c) => {
+    c.log_format = { json_format: c.json_format };
+    delete c.json_format;
+  },
+  'log-omit-empty': (c) => {
+    c.log_format = { json_format: c.json_format, omit_empty_values: true };
+    delete c.json_format;
+  },
+  // A text line with the same fields (not safe: request values are not escaped).
+  'log-text': (c) => {
+    c.log_format = { text_format_source: { inline_string: Object.values(c.json_format!.fields).map((v) => v.stringValue).join(' ') + '\n' } };
+    delete c.json_format;
+  },
+};
+/** Rewrites of the connection manager's request handling (path normalisation, the remote address). */
+const HCM_EDITS: Record<string, (hcm: Obj) => void> = {
+  'no-normalize-path': (h) => delete h.normalize_path,
+  'no-merge-slashes': (h) => delete h.merge_slashes,
+  'no-escaped-slashes': (h) => delete h.path_with_escaped_slashes_action,
+  'no-remote-address': (h) => ['use_remote_address', 'xff_num_trusted_hops'].forEach((k) => delete h[k]),
+  // The connection's address stays the remote address, but X-Forwarded-For is not appended to.
+  'skip-xff': (h) => (h.skip_xff_append = true),
+  // Every peer internal: no x-envoy-external-address, no stripping of x-envoy-* request headers.
+  'internal-all': (h) => (h.internal_address_config = { cidr_ranges: [{ address_prefix: '0.0.0.0', prefix_len: { value: 0 } }, { address_prefix: '::', prefix_len: { value: 0 } }] }),
+};
+
+/** `full`; `no-<part>` (drops one part); `bare` (drops them all; RBAC and router remain); `bare+<part>` (keeps one); `no-rbac`. `log-…` and the
+ *  request-handling names below rewrite one thing; `a+b` combines variants. */
+export const VARIANTS = ['full', ...PARTS.map((p) => `no-${p}`), 'bare', ...PARTS.map((p) => `bare+${p}`), 'no-rbac', ...Object.keys(LOG_EDITS), ...Object.keys(HCM_EDITS), 'log-als', 'with-als'] as const;
 
 /** Variants translated with the gRPC access log service (to a receiver the bench runs), as Kubernetes mode streams to the agent. */
 export const ALS_VARIANTS: ReadonlySet<string> = new Set(['log-als', 'with-als']);
@@ -33,12 +86,24 @@ function repack(a: AnyObj, message: Obj): AnyObj {
   return { type_url: a.type_url, value: encodeMessage(a.type_url.slice(TYPE_PREFIX.length), message) };
 }
 
+/** `a+b+…` (not `bare+…`): the union of what each named variant drops, e.g. `log-route-name+no-shadow`. */
+function composite(variant: Variant): string[] | undefined {
+  if (variant.startsWith('bare+') || !variant.includes('+')) return undefined;
+  return variant.split('+');
+}
+
+export function isVariant(variant: string): boolean {
+  return (VARIANTS as readonly string[]).includes(variant) || (composite(variant)?.every(isVariant) ?? false);
+}
+
 function dropped(variant: Variant): Set<string> {
+  const parts = composite(variant);
+  if (parts) return new Set(parts.flatMap((p) => [...dropped(p)]));
   if (variant === 'full' || variant === 'with-als') return new Set();
+  if (variant in LOG_EDITS || variant in HCM_EDITS || variant === 'log-als') return new Set([variant]);
   if (variant.startsWith('no-') && variant !== 'no-rbac') return new Set([variant.slice(3)]);
   const all = new Set<string>(PARTS);
   if (variant === 'no-rbac') return all.add('rbac');
-  if (variant.startsWith('log-')) return new Set([variant]);
   if (variant.startsWith('bare+')) all.delete(variant.slice(5));
   return all;
 }
@@ -46,19 +111,13 @@ function dropped(variant: Variant): Set<string> {
 function editHcm(hcm: Obj, drop: Set<string>): Obj {
   const del = (k: string): void => void delete hcm[k];
   if (drop.has('log')) del('access_log');
-  // The file access log without its metadata fields, or as a text line with the same fields.
   const file = (hcm.access_log as Array<{ typed_config: AnyObj }> | undefined)?.[0];
-  if (file && (drop.has('log-no-metadata') || drop.has('log-text') || drop.has('log-literals'))) {
-    const config = unpack(file.typed_config) as { json_format?: { fields: Record<string, { stringValue: string }> }; log_format?: unknown };
-    const fields = config.json_format!.fields;
-    if (drop.has('log-no-metadata')) for (const [k, v] of Object.entries(fields)) if (v.stringValue.includes('METADATA')) delete fields[k];
-    // The listener's fixed destination (endpoint and port) as literals instead of route metadata lookups.
-    if (drop.has('log-literals')) for (const k of ['destination_endpoint', 'destination_port']) fields[k] = { stringValue: 'literal' };
-    if (drop.has('log-text')) {
-      delete config.json_format;
-      config.log_format = { text_format_source: { inline_string: Object.values(fields).map((v) => v.stringValue).join(' ') + '\n' } };
-    }
-    file.typed_config = repack(file.typed_config, config);
+  for (const name of drop) {
+    if (HCM_EDITS[name]) HCM_EDITS[name](hcm);
+    if (!LOG_EDITS[name] || !file) continue;
+    const config = unpack(file.typed_config) as LogConfig;
+    LOG_EDITS[name](config);
+    file.typed_config = repack(file.typed_config, config as Obj);
   }
   // The gRPC access log service instead of the file: its entries are built on the worker, sent in batches.
   if (drop.has('log-als')) hcm.access_log = (hcm.access_log as Array<{ name: string }>).filter((l) => l.name !== 'envoy.access_loggers.file');
@@ -71,7 +130,7 @@ function editHcm(hcm: Obj, drop: Set<string>): Obj {
 
 /** The translated resources with the variant's parts of the policy listeners (`l7/…`) removed. */
 export function applyVariant(resources: Resource[], variant: Variant): Resource[] {
-  if (!(VARIANTS as readonly string[]).includes(variant)) throw new Error(`unknown variant ${variant} (known: ${VARIANTS.join(', ')})`);
+  if (!isVariant(variant)) throw new Error(`unknown variant ${variant} (known: ${VARIANTS.join(', ')})`);
   const drop = dropped(variant);
   if (drop.size === 0) return resources;
   return resources.map((r) => {

@@ -35,7 +35,7 @@ import { clusterResource, endpointsResource, listenerResource, routeConfiguratio
 import type { Resource } from '../src/xds/resource.js';
 import { Mesh } from '../test/helpers/mesh.js';
 import { request } from '../test/helpers/l7policy.js';
-import { ALS_VARIANTS, applyVariant, VARIANTS, type Variant } from './l7policy-variants.js';
+import { ALS_VARIANTS, applyVariant, isVariant, VARIANTS, type Variant } from './l7policy-variants.js';
 import { addAccessLogService } from '../src/observe/access-log-receiver.js';
 import { ACCESS_LOG_CLUSTER } from '../src/xds/translator/access-log-service.js';
 import * as grpc from '@grpc/grpc-js';
@@ -51,7 +51,7 @@ const full = args.get('size') === 'full';
 const variantsArg = args.get('variants');
 const VARIANT_LIST: Variant[] | undefined =
   variantsArg === undefined ? undefined : variantsArg === '' || variantsArg === 'true' ? [...VARIANTS] : variantsArg.split(',').map((v) => {
-    if (!(VARIANTS as readonly string[]).includes(v)) throw new Error(`--variants: unknown variant ${v} (known: ${VARIANTS.join(', ')})`);
+    if (!isVariant(v)) throw new Error(`--variants: unknown variant ${v} (known: ${VARIANTS.join(', ')})`);
     return v;
   });
 const RULES = (args.get('rules') ?? (VARIANT_LIST ? '0' : '0,10,100,1000')).split(',').map(Number);
