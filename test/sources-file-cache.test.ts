@@ -73,6 +73,11 @@ test('holdLosses (a read taken at once after a change): what a half-written file
   t.deepEqual(names(loaded), ['one', 'three']);
   t.is(loaded.held, 0);
   t.true(cache.takeChanged());
+  // A new file still empty (its creation seen before its write) is held: nothing changed.
+  writeFileSync(path.join(dir, 'new.yaml'), '');
+  loaded = loadManifestDir(dir, cache, hold);
+  t.is(loaded.held, 1);
+  t.false(cache.takeChanged());
   // A new file cut mid-line contributes nothing yet; complete, it is taken.
   writeFileSync(path.join(dir, 'new.yaml'), 'apiVersion: v1\nkind: Serv');
   loaded = loadManifestDir(dir, cache, hold);

@@ -113,9 +113,9 @@ export class ManifestFileCache {
 
   /**
    * `holdLosses`: a read taken the moment a change is seen may catch a file half written (truncated, not yet
-   * written again): a file that is now not YAML or cut mid-line, or a known file with fewer documents (empty,
-   * say), keeps its earlier parse (none for a new file), and the call returns `held: true`; a later call
-   * without `holdLosses` applies what the file says then.
+   * written again): a file that is now not YAML or cut mid-line, a known file with fewer documents (empty, say)
+   * or a new one with none, keeps its earlier parse (none for a new file), and the call returns `held: true`; a
+   * later call without `holdLosses` applies what the file says then.
    */
   parse(file: string, bytes: Buffer, holdLosses = false): LoadedManifests & { held?: true } {
     const hit = this.entries.get(file);
@@ -123,7 +123,10 @@ export class ManifestFileCache {
     const text = bytes.toString('utf8');
     const parsed = parseManifests(file, text);
     const cutMidLine = text.length > 0 && !text.endsWith('\n');
-    if (holdLosses && (cutMidLine || hasYamlErrors(parsed) || (hit !== undefined && parsed.manifests.length < hit.parsed.manifests.length))) {
+    // A new file with nothing in it yet is held too: it adds nothing, and a writer in another process may not have
+    // written it yet when its creation is seen (the read after the quiet time takes it).
+    const lost = hit !== undefined ? parsed.manifests.length < hit.parsed.manifests.length : parsed.manifests.length === 0;
+    if (holdLosses && (cutMidLine || lost || hasYamlErrors(parsed))) {
       return { ...(hit?.parsed ?? { manifests: [], problems: [] }), held: true };
     }
     this.changed = true;
