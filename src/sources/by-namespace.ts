@@ -16,4 +16,13 @@ export class ByNamespace<T> {
     if (!names) this.namespaces.set(namespace, (names = new Map<string, T>()));
     names.set(name, value);
   }
+
+  /** Sets `value` unless the name is taken, and returns what was there (one lookup where get then set take two). */
+  claim(namespace: string, name: string, value: T): T | undefined {
+    let names = this.namespaces.get(namespace);
+    if (!names) this.namespaces.set(namespace, (names = new Map<string, T>()));
+    const earlier = names.get(name);
+    if (earlier === undefined) names.set(name, value);
+    return earlier;
+  }
 }

@@ -147,13 +147,18 @@ function classifyOne(m: Manifest): Classified {
     return { problem: { source: m.source, object: describeObject(m.kind, m.metadata), message: `unsupported kind ${m.apiVersion} ${m.kind}; Weft reads ${SUPPORTED_KINDS.join(', ')}` } };
   }
   const source = m.source;
-  const metadata: ObjectMeta = { ...m.metadata };
-  if (entry.namespaced) metadata.namespace ??= 'default';
-  else delete metadata.namespace;
-  // The object as read, without its source (added once checked) and with the defaulted metadata in its place.
-  const object: Record<string, unknown> = {};
-  for (const key of Object.keys(m)) if (key !== 'source') object[key] = m[key as keyof Manifest];
-  object.metadata = metadata;
+  // The object as read, with its metadata's namespace defaulted (namespaced kinds) or dropped (cluster-scoped).
+  // Most objects need neither, and then the manifest itself is the object (manifests are never mutated); the
+  // others are copied with their own metadata. Its `source` key is neither in the schemas (none closes the top
+  // level) nor an unknown field (unknownFields knows it).
+  let object = m as Record<string, unknown>;
+  let metadata = m.metadata;
+  if (entry.namespaced ? metadata.namespace == null : Object.hasOwn(metadata, 'namespace')) {
+    metadata = { ...metadata };
+    if (entry.namespaced) metadata.namespace ??= 'default';
+    else delete metadata.namespace;
+    object = { ...m, metadata };
+  }
   try {
     // The schema check on the object itself: constructing the model would deep-copy every object first (a
     // third of classification's cost), and the compiled schemas neither change the data nor add defaults.
@@ -170,7 +175,6 @@ function classifyOne(m: Manifest): Classified {
     const more = unknown.length > 1 ? ` (and ${unknown.slice(1).join(', ')})` : '';
     return { problem: { source, object: describeObject(m.kind, metadata), field: unknown[0], message: `unknown field${more}; the object is ignored` } };
   }
-  object.source = source;
   return { into: entry.into, object: object as Obj<{ metadata?: unknown }> };
 }
 
@@ -193,12 +197,11 @@ export function classifyManifests(manifests: Manifest[], cache?: ClassificationC
     const { metadata, source } = c.object;
     let defined = seen.get(c.into);
     if (!defined) seen.set(c.into, (defined = new ByNamespace()));
-    const earlier = defined.get(metadata.namespace ?? '', metadata.name);
+    const earlier = defined.claim(metadata.namespace ?? '', metadata.name, source);
     if (earlier) {
       problems.push({ source, object: describeObject(m.kind, metadata), message: `defined twice (also at ${earlier.file}:${earlier.line}); this one is ignored` });
       continue;
     }
-    defined.set(metadata.namespace ?? '', metadata.name, source);
     (inputs[c.into] as unknown[]).push(c.object);
   }
   return { inputs, problems };

@@ -67,15 +67,31 @@ interface FieldNode {
   /** Whether a field neither in `properties` nor allowed by additionalProperties is unknown. */
   closed: boolean;
   items?: FieldNode;
+  /** Nothing at or below this node can be unknown (open, or a scalar's schema): the walk does not descend. */
+  inert: boolean;
 }
 
+const OPEN: FieldNode = { open: true, closed: false, inert: true };
+
 function compileNode(s: Schema): FieldNode {
-  const node: FieldNode = { open: Boolean(s['x-kubernetes-preserve-unknown-fields']), closed: Boolean(s.properties) && s.additionalProperties !== true };
+  const node: FieldNode = { open: Boolean(s['x-kubernetes-preserve-unknown-fields']), closed: Boolean(s.properties) && s.additionalProperties !== true, inert: false };
   // Own properties only: a field named `constructor` or `toString` is not known by inheritance.
   if (s.properties) node.properties = new Map(Object.keys(s.properties).map((k) => [k, compileNode(s.properties![k])]));
   if (typeof s.additionalProperties === 'object' && s.additionalProperties !== null) node.additional = compileNode(s.additionalProperties);
   if (s.items) node.items = compileNode(s.items);
+  const below = [...(node.properties?.values() ?? []), node.additional, node.items];
+  node.inert = node.open || (!node.closed && below.every((n) => n === undefined || n.inert));
   return node;
+}
+
+/**
+ * A kind's root: `metadata` is ObjectMeta, which CRD schemas leave open, and `source` is where Weft read the
+ * object (parseManifests sets it over any such field of the document); the rest is checked.
+ */
+function compileRoot(s: Schema): FieldNode {
+  const root = compileNode(s);
+  root.properties = new Map(root.properties).set('metadata', OPEN).set('source', OPEN);
+  return root;
 }
 
 /** apiVersion → kind → its compiled schema (null: no CRD schema). */
@@ -87,23 +103,43 @@ function nodeOf(apiVersion: string, kind: string): FieldNode | undefined {
   let node = byKind.get(kind);
   if (node === undefined) {
     const schema = loadSchemas().get(`${apiVersion} ${kind}`);
-    byKind.set(kind, (node = schema ? compileNode(schema) : null));
+    byKind.set(kind, (node = schema ? compileRoot(schema) : null));
   }
   return node ?? undefined;
+}
+
+/**
+ * Whether `value` has a field its schema does not define: stops at the first one, and keeps no path (valid
+ * objects are the common case; the paths are spelt out by a second walk only when there is one).
+ */
+function hasUnknown(value: unknown, s: FieldNode): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  if (Array.isArray(value)) {
+    const items = s.items;
+    if (items === undefined || items.inert) return false;
+    for (let i = 0; i < value.length; i++) if (hasUnknown(value[i], items)) return true;
+    return false;
+  }
+  const properties = s.properties;
+  for (const key in value) {
+    const next = properties?.get(key) ?? s.additional;
+    if (next === undefined) {
+      if (s.closed) return true;
+    } else if (!next.inert && hasUnknown((value as Record<string, unknown>)[key], next)) return true;
+  }
+  return false;
 }
 
 /** Paths (e.g. spec.rules[0].backendRefs[0].weigth) of fields the schema does not define. */
 export function unknownFields(apiVersion: string, kind: string, object: Record<string, unknown>): string[] {
   const root = nodeOf(apiVersion, kind);
-  if (!root) return [];
+  if (!root || !hasUnknown(object, root)) return [];
   const out: string[] = [];
-  // The path is kept as a stack and spelled out only for an unknown field: building a string for every
-  // field of every object was most of this walk's cost.
+  // The path is kept as a stack and spelled out only for an unknown field.
   const at: Array<string | number> = [];
   const spell = (key: string): string =>
     [...at, key].reduce<string>((acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : acc ? `${acc}.${seg}` : seg), '');
-  /** `skip`: a top-level field not checked here. */
-  const walk = (value: unknown, s: FieldNode, skip?: string): void => {
+  const walk = (value: unknown, s: FieldNode): void => {
     if (s.open || value === null || typeof value !== 'object') return;
     if (Array.isArray(value)) {
       if (!s.items) return;
@@ -115,7 +151,6 @@ export function unknownFields(apiVersion: string, kind: string, object: Record<s
       return;
     }
     for (const key in value) {
-      if (key === skip) continue;
       const next = s.properties?.get(key) ?? s.additional;
       if (next) {
         at.push(key);
@@ -124,7 +159,6 @@ export function unknownFields(apiVersion: string, kind: string, object: Record<s
       } else if (s.closed) out.push(spell(key));
     }
   };
-  // metadata is ObjectMeta, which CRD schemas leave open; the rest is checked.
-  walk(object, root, 'metadata');
+  walk(object, root);
   return out;
 }
