@@ -18,7 +18,7 @@ import { Ingress, type IIngress } from 'kubernetes-models/networking.k8s.io/v1/I
 import { IngressClass, type IIngressClass } from 'kubernetes-models/networking.k8s.io/v1/IngressClass';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { ByNamespace } from './by-namespace.js';
-import { unknownFields } from './unknown-fields.js';
+import { fieldSchemaOf, unknownFieldsIn, type FieldSchema } from './unknown-fields.js';
 import { describeObject, type Manifest, type ManifestProblem, type ObjectMeta, type Source } from './manifests.js';
 
 /** A typed object as read: metadata always has a name, and it remembers its file. */
@@ -74,6 +74,8 @@ interface KindEntry {
   model: { prototype: Validatable };
   into: keyof Inputs;
   namespaced: boolean;
+  /** Its CRD schema for the unknown-field walk (null: none), looked up on first use. */
+  fields?: FieldSchema | null;
 }
 
 const KINDS: Record<string, KindEntry> = {
@@ -170,7 +172,8 @@ function classifyOne(m: Manifest): Classified {
     const detail = Array.isArray(allowed) ? `${first?.message} (${allowed.join(', ')})` : first?.message;
     return { problem: { source, object: describeObject(m.kind, metadata), field: first?.instancePath ? jsonPointerToField(first.instancePath) : undefined, message: detail ?? (err as Error).message } };
   }
-  const unknown = unknownFields(m.apiVersion, m.kind, object);
+  if (entry.fields === undefined) entry.fields = fieldSchemaOf(m.apiVersion, m.kind) ?? null;
+  const unknown = entry.fields ? unknownFieldsIn(entry.fields, object) : [];
   if (unknown.length > 0) {
     const more = unknown.length > 1 ? ` (and ${unknown.slice(1).join(', ')})` : '';
     return { problem: { source, object: describeObject(m.kind, metadata), field: unknown[0], message: `unknown field${more}; the object is ignored` } };

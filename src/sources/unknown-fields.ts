@@ -94,6 +94,15 @@ function compileRoot(s: Schema): FieldNode {
   return root;
 }
 
+/** A kind's schema compiled for the walk; opaque outside this module. */
+export type FieldSchema = FieldNode;
+
+/** The compiled schema of a kind (compiled on each call: callers keep it), or undefined without a CRD schema. */
+export function fieldSchemaOf(apiVersion: string, kind: string): FieldSchema | undefined {
+  const schema = loadSchemas().get(`${apiVersion} ${kind}`);
+  return schema ? compileRoot(schema) : undefined;
+}
+
 /** apiVersion → kind → its compiled schema (null: no CRD schema). */
 const compiled = new Map<string, Map<string, FieldNode | null>>();
 
@@ -101,10 +110,7 @@ function nodeOf(apiVersion: string, kind: string): FieldNode | undefined {
   let byKind = compiled.get(apiVersion);
   if (!byKind) compiled.set(apiVersion, (byKind = new Map<string, FieldNode | null>()));
   let node = byKind.get(kind);
-  if (node === undefined) {
-    const schema = loadSchemas().get(`${apiVersion} ${kind}`);
-    byKind.set(kind, (node = schema ? compileRoot(schema) : null));
-  }
+  if (node === undefined) byKind.set(kind, (node = fieldSchemaOf(apiVersion, kind) ?? null));
   return node ?? undefined;
 }
 
@@ -133,7 +139,12 @@ function hasUnknown(value: unknown, s: FieldNode): boolean {
 /** Paths (e.g. spec.rules[0].backendRefs[0].weigth) of fields the schema does not define. */
 export function unknownFields(apiVersion: string, kind: string, object: Record<string, unknown>): string[] {
   const root = nodeOf(apiVersion, kind);
-  if (!root || !hasUnknown(object, root)) return [];
+  return root ? unknownFieldsIn(root, object) : [];
+}
+
+/** unknownFields with the kind's schema at hand (fieldSchemaOf). */
+export function unknownFieldsIn(root: FieldSchema, object: Record<string, unknown>): string[] {
+  if (!hasUnknown(object, root)) return [];
   const out: string[] = [];
   // The path is kept as a stack and spelled out only for an unknown field.
   const at: Array<string | number> = [];
