@@ -1,20 +1,22 @@
-// src/xds/translator/http-routes.ts writes Route messages field by field with the numbers route-fields.ts names:
-// each must be the protos' number for that field, and the enum values the protos' values.
+// src/xds/translator/http-routes.ts writes Route messages field by field with the numbers route-fields.ts names, and
+// cluster-resources.ts the endpoints and a Cluster's name: each must be the protos' number for that field, and the
+// enum values the protos' values.
 import test from 'ava';
 import protobuf from 'protobufjs';
 import { messageType } from '../src/xds/protos.js';
+import { CLUSTER_FIELDS } from '../src/xds/translator/cluster-resources.js';
 import { HEADER_APPEND_ACTION, ROUTE_FIELDS } from '../src/xds/translator/route-fields.js';
 
-test('every field number route-fields.ts names is the protos’ number for that field', (t) => {
+test('every field number route-fields.ts and cluster-resources.ts name is the protos’ number for that field', (t) => {
   let checked = 0;
-  for (const [typeName, fields] of Object.entries(ROUTE_FIELDS)) {
+  for (const [typeName, fields] of [...Object.entries(ROUTE_FIELDS), ...Object.entries(CLUSTER_FIELDS)]) {
     const type = messageType(typeName);
     for (const [name, id] of Object.entries(fields)) {
       t.is(type.fields[name]?.id, id, `${typeName}.${name}`);
       checked++;
     }
   }
-  t.true(checked > 40, `only ${checked} fields checked`);
+  t.true(checked > 50, `only ${checked} fields checked`);
 });
 
 test('the header append actions are the protos’ enum values', (t) => {

@@ -505,6 +505,12 @@ export const fieldWriter = {
     out.set(bytes, pos);
     pos += bytes.length;
   },
+  /** Fields encoded already (a message's encoding is the concatenation of its fields'). */
+  raw(bytes: Uint8Array): void {
+    ensure(bytes.length);
+    out.set(bytes, pos);
+    pos += bytes.length;
+  },
   /** Starts a nested message (field `field`); returns what `end` takes once its fields are written. */
   begin(field: number): number {
     writeVarint32((field << 3) | 2);

@@ -32,7 +32,12 @@ export function makeResource(
   references: readonly ResourceRef[] = [],
 ): Resource {
   if (!name) throw new Error(`${typeUrl}: a resource needs a non-empty name`);
-  const body = encodeMessage(typeUrl.slice(TYPE_PREFIX.length), message);
+  return encodedResource(typeUrl, name, encodeMessage(typeUrl.slice(TYPE_PREFIX.length), message), references);
+}
+
+/** The same for a message encoded already. */
+export function encodedResource(typeUrl: TypeUrl, name: string, body: Uint8Array, references: readonly ResourceRef[] = []): Resource {
+  if (!name) throw new Error(`${typeUrl}: a resource needs a non-empty name`);
   return { typeUrl, name, version: contentVersion(body), body, references };
 }
 

@@ -4,18 +4,17 @@ import type { Listener } from '../../generated/envoy/config/listener/v3/Listener
 import type { HttpConnectionManager } from '../../generated/envoy/extensions/filters/network/http_connection_manager/v3/HttpConnectionManager.js';
 import type { Cors } from '../../generated/envoy/extensions/filters/http/cors/v3/Cors.js';
 import type { Router } from '../../generated/envoy/extensions/filters/http/router/v3/Router.js';
-import type { Any } from '../../generated/google/protobuf/Any.js';
-import type { HttpProtocolOptions } from '../../generated/envoy/extensions/upstreams/http/v3/HttpProtocolOptions.js';
 import type { ClusterIR, HttpListenerIR, HttpRouteIR, ProxyIR, TlsChainIR, VirtualHostIR } from '../../ir/model.js';
-import { ADS_CONFIG_SOURCE, edsCluster, loadAssignment } from '../builders.js';
-import { clusterResource, endpointsResource, listenerResource } from '../envoy-resources.js';
+import { ADS_CONFIG_SOURCE } from '../builders.js';
+import { listenerResource } from '../envoy-resources.js';
 import { packAny } from '../protos.js';
 import type { Resource } from '../resource.js';
+import { clusterResources } from './cluster-resources.js';
 import { accessLogServiceResources, grpcAccessLog, type AccessLogServiceTarget } from './access-log-service.js';
 import { CORS_FILTER, INVALID_BACKEND_CLUSTER } from './http-routes.js';
 import { invalidBackendResources } from './invalid-backend.js';
 import { RouteEncodingCache, routeConfigurationFromRoutes, type XdsEncodingCache, type VirtualHostRoutes } from './route-config-bytes.js';
-import { applyUpstreamTls, SecretSet, tcpClusters, tcpRefusedCluster, tlsListenerParts } from './tls.js';
+import { SecretSet, tcpClusters, tcpRefusedCluster, tlsListenerParts } from './tls.js';
 
 function httpConnectionManager(listener: HttpListenerIR, routeConfigName: string, accessLog: boolean): HttpConnectionManager {
   return {
@@ -83,21 +82,6 @@ function chainVirtualHosts(l: HttpListenerIR, own: string, listeners: Set<string
     if (other !== own && !hosts.has(other)) out.push({ name: `${l.name}/${other}/misdirected`, domains: [other], routes: [MISDIRECTED] });
   }
   return out;
-}
-
-/** The same for every HTTP/2 cluster: packed once (messages are only read by the encoder). */
-let http2Options: Any | undefined;
-
-function packHttp2Options(): Any {
-  const options: HttpProtocolOptions = { explicit_http_config: { http2_protocol_options: {} } };
-  return packAny('envoy.extensions.upstreams.http.v3.HttpProtocolOptions', options);
-}
-
-function clusterResources(c: ClusterIR): Resource[] {
-  const cluster = edsCluster(c.name);
-  if (c.tls) applyUpstreamTls(cluster, c.tls);
-  if (c.protocol === 'http2') cluster.typed_extension_protocol_options = { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': (http2Options ??= packHttp2Options()) };
-  return [clusterResource(cluster), endpointsResource(loadAssignment(c.name, c.endpoints))];
 }
 
 /** Whether the virtual host name `general` (`*`, `*.suffix` or exact) covers every host `specific` does. */
