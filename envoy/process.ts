@@ -15,6 +15,8 @@ export interface EnvoyProcessOptions {
   bootstrap: Bootstrap;
   binary?: string;
   concurrency?: number;
+  /** Envoy's own walk for unknown and deprecated fields in xDS (off by default, see start()); for bench/envoy-apply. */
+  checkDynamicFields?: boolean;
   logLevel?: string;
   /** Where Envoy's stdout/stderr go; kept in memory (last 256 KiB) when omitted. */
   logger?: Logger;
@@ -63,7 +65,7 @@ export class EnvoyProcess {
       // default only warns about them): ~40% of its CPU to apply a 3,000-route RouteConfiguration. Weft encodes
       // from Envoy's own protos and sets no deprecated field (test/xds-no-deprecated-fields.test.ts);
       // protoc-gen-validate rules are still checked, so invalid config is still NACKed.
-      '--ignore-unknown-dynamic-fields',
+      ...(this.opts.checkDynamicFields ? [] : ['--ignore-unknown-dynamic-fields']),
     ];
     // Killed with this process, even by SIGKILL: a crashed Weft must not leave an Envoy holding its ports.
     const child = spawn(...diesWithParent(binary, args), { stdio: ['ignore', 'pipe', 'pipe'] });
