@@ -54,6 +54,31 @@ interface Fixture {
   request(opts?: { source?: string; count?: number; headers?: Record<string, string> }): ReturnType<typeof runLoad>;
 }
 
+/**
+ * A server pod on node B (its application on `port` at 127.0.0.1, service account `server`) and node A's pods `client`
+ * and `other` (service accounts of the same names, the SPIFFE IDs A presents for them).
+ */
+function meshPodsYaml(server: { name: string; port: number; ip: string }, clientIp: string, otherIp: string): string {
+  return `apiVersion: v1
+kind: Pod
+metadata: { name: ${server.name}, namespace: default, labels: { app: ${server.name} }, annotations: { weft.dev/standalone-backends: "${server.port}=127.0.0.1:${server.port}" } }
+spec: { serviceAccountName: server, containers: [{ name: app, ports: [{ containerPort: ${server.port} }] }] }
+status: { podIP: ${server.ip} }
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: client, namespace: default, labels: { app: client } }
+spec: { serviceAccountName: client }
+status: { podIP: ${clientIp} }
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: other, namespace: default, labels: { app: other } }
+spec: { serviceAccountName: other }
+status: { podIP: ${otherIp} }
+`;
+}
+
 async function fixture(t: ExecutionContext, maxRequestsPerConnection?: number): Promise<Fixture> {
   const pair = createNodePair();
   const a = new MeshNode(pair.a, `mtls-a-${process.pid}`);
@@ -214,24 +239,7 @@ nsTest('plain TCP crosses between the nodes in an HTTP/2 CONNECT tunnel inside t
 nsTest('plain TCP through the tunnel to a port whose CiliumNetworkPolicy requires authentication (no HTTP rules): node B decides by the verified SPIFFE ID', async (t) => {
   const f = await fixture(t);
   const pods = `
-apiVersion: v1
-kind: Pod
-metadata: { name: tcpecho, namespace: default, labels: { app: tcpecho }, annotations: { weft.dev/standalone-backends: "${TCP_PORT}=127.0.0.1:${TCP_PORT}" } }
-spec: { serviceAccountName: server, containers: [{ name: app, ports: [{ containerPort: ${TCP_PORT} }] }] }
-status: { podIP: 127.0.42.10 }
----
-apiVersion: v1
-kind: Pod
-metadata: { name: client, namespace: default, labels: { app: client } }
-spec: { serviceAccountName: client }
-status: { podIP: 127.0.42.1 }
----
-apiVersion: v1
-kind: Pod
-metadata: { name: other, namespace: default, labels: { app: other } }
-spec: { serviceAccountName: other }
-status: { podIP: 127.0.42.2 }
----
+${meshPodsYaml({ name: 'tcpecho', port: TCP_PORT, ip: '127.0.42.10' }, '127.0.42.1', '127.0.42.2')}---
 apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
 metadata: { name: tcpecho-needs-mtls, namespace: default }
@@ -416,24 +424,7 @@ nsTest('CiliumNetworkPolicy authentication.mode required: node B applies the ser
   // whose application is the echo pod; its policy listener on the pod address stays for plaintext peers.
   const [clientIp, otherIp, serverIp] = ['127.0.41.1', '127.0.41.2', '127.0.41.10'];
   const pods = `
-apiVersion: v1
-kind: Pod
-metadata: { name: server, namespace: default, labels: { app: server }, annotations: { weft.dev/standalone-backends: "${BACKEND_PORT}=127.0.0.1:${BACKEND_PORT}" } }
-spec: { serviceAccountName: server, containers: [{ name: app, ports: [{ containerPort: ${BACKEND_PORT} }] }] }
-status: { podIP: ${serverIp} }
----
-apiVersion: v1
-kind: Pod
-metadata: { name: client, namespace: default, labels: { app: client } }
-spec: { serviceAccountName: client }
-status: { podIP: ${clientIp} }
----
-apiVersion: v1
-kind: Pod
-metadata: { name: other, namespace: default, labels: { app: other } }
-spec: { serviceAccountName: other }
-status: { podIP: ${otherIp} }
-`;
+${meshPodsYaml({ name: 'server', port: BACKEND_PORT, ip: serverIp }, clientIp, otherIp)}`;
   const policy = (paths: string[]): string => `
 apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
@@ -514,24 +505,7 @@ async function egressOverMesh(t: ExecutionContext, clientPolicy: string, serverH
   const f = await fixture(t);
   const [clientIp, otherIp, serverIp] = ['127.0.43.1', '127.0.43.2', '127.0.43.10'];
   const yaml = `
-apiVersion: v1
-kind: Pod
-metadata: { name: server, namespace: default, labels: { app: server }, annotations: { weft.dev/standalone-backends: "${BACKEND_PORT}=127.0.0.1:${BACKEND_PORT}" } }
-spec: { serviceAccountName: server, containers: [{ name: app, ports: [{ containerPort: ${BACKEND_PORT} }] }] }
-status: { podIP: ${serverIp} }
----
-apiVersion: v1
-kind: Pod
-metadata: { name: client, namespace: default, labels: { app: client } }
-spec: { serviceAccountName: client }
-status: { podIP: ${clientIp} }
----
-apiVersion: v1
-kind: Pod
-metadata: { name: other, namespace: default, labels: { app: other } }
-spec: { serviceAccountName: other }
-status: { podIP: ${otherIp} }
----
+${meshPodsYaml({ name: 'server', port: BACKEND_PORT, ip: serverIp }, clientIp, otherIp)}---
 apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
 metadata: { name: server-needs-mtls, namespace: default }
