@@ -57,16 +57,30 @@ const HCM_EDITS: Record<string, (hcm: Obj) => void> = {
   'no-normalize-path': (h) => delete h.normalize_path,
   'no-merge-slashes': (h) => delete h.merge_slashes,
   'no-escaped-slashes': (h) => delete h.path_with_escaped_slashes_action,
-  'no-remote-address': (h) => ['use_remote_address', 'xff_num_trusted_hops'].forEach((k) => delete h[k]),
-  // The connection's address stays the remote address, but X-Forwarded-For is not appended to.
-  'skip-xff': (h) => (h.skip_xff_append = true),
+  'no-remote-address': (h) => ['use_remote_address', 'skip_xff_append', 'xff_num_trusted_hops'].forEach((k) => delete h[k]),
+  // The configuration before 2026-12-03: Envoy appends the connection's address to X-Forwarded-For.
+  'xff-append': (h) => delete h.skip_xff_append,
   // Every peer internal: no x-envoy-external-address, no stripping of x-envoy-* request headers.
   'internal-all': (h) => (h.internal_address_config = { cidr_ranges: [{ address_prefix: '0.0.0.0', prefix_len: { value: 0 } }, { address_prefix: '::', prefix_len: { value: 0 } }] }),
+  // Cilium's list (pkg/envoy/xds_server.go getHttpFilterChainProto): private IPv4 ranges and the loopback addresses.
+  'internal-cilium': (h) =>
+    (h.internal_address_config = {
+      cidr_ranges: [
+        ['10.0.0.0', 8],
+        ['172.16.0.0', 12],
+        ['192.168.0.0', 16],
+        ['127.0.0.1', 32],
+        ['::1', 128],
+      ].map(([address_prefix, len]) => ({ address_prefix, prefix_len: { value: len } })),
+    }),
 };
+
+/** Rewrites of the policy routes: `no-route-metadata` drops the metadata only the gRPC access log service's tags read (with-als+no-route-metadata). */
+const ROUTE_EDITS = ['no-route-metadata'] as const;
 
 /** `full`; `no-<part>` (drops one part); `bare` (drops them all; RBAC and router remain); `bare+<part>` (keeps one); `no-rbac`. `log-…` and the
  *  request-handling names below rewrite one thing; `a+b` combines variants. */
-export const VARIANTS = ['full', ...PARTS.map((p) => `no-${p}`), 'bare', ...PARTS.map((p) => `bare+${p}`), 'no-rbac', ...Object.keys(LOG_EDITS), ...Object.keys(HCM_EDITS), 'log-als', 'with-als'] as const;
+export const VARIANTS = ['full', ...PARTS.map((p) => `no-${p}`), 'bare', ...PARTS.map((p) => `bare+${p}`), 'no-rbac', ...Object.keys(LOG_EDITS), ...Object.keys(HCM_EDITS), ...ROUTE_EDITS, 'log-als', 'with-als'] as const;
 
 /** Variants translated with the gRPC access log service (to a receiver the bench runs), as Kubernetes mode streams to the agent. */
 export const ALS_VARIANTS: ReadonlySet<string> = new Set(['log-als', 'with-als']);
@@ -100,7 +114,7 @@ function dropped(variant: Variant): Set<string> {
   const parts = composite(variant);
   if (parts) return new Set(parts.flatMap((p) => [...dropped(p)]));
   if (variant === 'full' || variant === 'with-als') return new Set();
-  if (variant in LOG_EDITS || variant in HCM_EDITS || variant === 'log-als') return new Set([variant]);
+  if (variant in LOG_EDITS || variant in HCM_EDITS || (ROUTE_EDITS as readonly string[]).includes(variant) || variant === 'log-als') return new Set([variant]);
   if (variant.startsWith('no-') && variant !== 'no-rbac') return new Set([variant.slice(3)]);
   const all = new Set<string>(PARTS);
   if (variant === 'no-rbac') return all.add('rbac');
@@ -122,7 +136,7 @@ function editHcm(hcm: Obj, drop: Set<string>): Obj {
   // The gRPC access log service instead of the file: its entries are built on the worker, sent in batches.
   if (drop.has('log-als')) hcm.access_log = (hcm.access_log as Array<{ name: string }>).filter((l) => l.name !== 'envoy.access_loggers.file');
   if (drop.has('disabled')) hcm.http_filters = (hcm.http_filters as Array<{ disabled?: boolean }>).filter((f) => !f.disabled);
-  if (drop.has('normalize')) for (const k of ['use_remote_address', 'xff_num_trusted_hops', 'normalize_path', 'merge_slashes', 'path_with_escaped_slashes_action']) del(k);
+  if (drop.has('normalize')) for (const k of ['use_remote_address', 'skip_xff_append', 'xff_num_trusted_hops', 'normalize_path', 'merge_slashes', 'path_with_escaped_slashes_action']) del(k);
   if (drop.has('local-reply')) del('local_reply_config');
   if (drop.has('rbac')) hcm.http_filters = (hcm.http_filters as Array<{ name: string }>).filter((f) => f.name === 'envoy.filters.http.router');
   return hcm;
@@ -141,8 +155,9 @@ export function applyVariant(resources: Resource[], variant: Variant): Resource[
       return makeResource(r.typeUrl, r.name, listener, r.references);
     }
     if (r.typeUrl === TypeUrl.RouteConfiguration) {
-      const route = decodeMessage(r.typeUrl.slice(TYPE_PREFIX.length), r.body) as { virtual_hosts: Array<{ typed_per_filter_config?: Record<string, AnyObj> }> };
+      const route = decodeMessage(r.typeUrl.slice(TYPE_PREFIX.length), r.body) as { virtual_hosts: Array<{ typed_per_filter_config?: Record<string, AnyObj>; routes?: Obj[] }> };
       for (const vh of route.virtual_hosts) {
+        if (drop.has('no-route-metadata')) for (const rt of vh.routes ?? []) delete rt.metadata;
         const per = vh.typed_per_filter_config ?? {};
         for (const [name, config] of Object.entries(per)) {
           if (config.type_url !== TYPE_PREFIX + RBAC_PER_ROUTE) continue;

@@ -4,6 +4,7 @@
 import type { ExecutionContext } from 'ava';
 import anyTest, { type TestFn } from 'ava';
 import { l7Fixture, pod, type L7Fixture } from './helpers/l7policy.js';
+import { eventually } from './helpers/net.js';
 
 const base = anyTest as TestFn<{ f: L7Fixture; teardowns: Array<() => Promise<void> | void> }>;
 // Serial: every test checks that the shared application saw nothing.
@@ -107,10 +108,16 @@ test('X-Forwarded-For, X-Real-IP and Forwarded never change the source identity'
   for (const headers of spoofs) {
     await refused(t, 'GET', '/public/a', headers, other);
   }
-  // And the application sees the real peer, appended by Envoy (use_remote_address).
-  const r = await f.request({ from: client(f), path: '/public/a', headers: { 'x-forwarded-for': '10.9.9.9' } });
+  // As Cilium's node proxy (skip_xff_append), a transparent proxy does not add itself to X-Forwarded-For: the
+  // client's header reaches the application unchanged, while the verdict (allowed for the client, refused for the
+  // other pod above whatever it claims) and the logged source follow the connection's address only.
+  const path = '/public/xff-from-client';
+  const r = await f.request({ from: client(f), path, headers: { 'x-forwarded-for': `${other}, 10.9.9.9` } });
   t.is(r.status, 200);
-  t.regex(String((JSON.parse(r.body) as { headers: Record<string, string> }).headers['x-forwarded-for']), new RegExp(`${client(f).replace(/\./g, '\\.')}$`));
+  t.is((JSON.parse(r.body) as { headers: Record<string, string> }).headers['x-forwarded-for'], `${other}, 10.9.9.9`);
+  const entry = await eventually(() => f.log().find((e) => e.path === path), 10_000, 'the access log line (Envoy flushes the file about once a second)');
+  t.like(entry, { sourceIdentity: f.translation.l7!.table.byIp.get(client(f)), verdict: 'FORWARDED' });
+  t.is(entry.sourceAddress.replace(/:\d+$/, ''), client(f));
 });
 test('request smuggling: Transfer-Encoding with Content-Length is rejected, nothing reaches the application', async (t) => {
   const f = t.context.f;
