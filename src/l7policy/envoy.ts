@@ -195,6 +195,9 @@ interface Classifier {
   prefix: string;
 }
 
+const ALL_V4 = parsePrefix('0.0.0.0/0')!;
+const ALL_V6 = parsePrefix('::/0')!;
+
 const INGRESS_BY_SOURCE: Classifier = { input: SOURCE_IP_INPUT, prefix: '' };
 /** An egress chain: the client is fixed, the peer is the connection's (original) destination. */
 const EGRESS_BY_DESTINATION: Classifier = { input: DESTINATION_IP_INPUT, prefix: EGRESS_DECISION_PREFIX };
@@ -292,7 +295,7 @@ export function portPolicy(model: PolicyModel, dp: DirectionPolicy, port: number
   }
   // The world: the most specific policy CIDR an address falls in decides (longest prefix first).
   const atoms = new Map<string, Prefix>();
-  for (const p of [parsePrefix('0.0.0.0/0')!, parsePrefix('::/0')!]) atoms.set(prefixKey(p), p);
+  for (const p of [ALL_V4, ALL_V6]) atoms.set(prefixKey(p), p);
   for (const e of dp.entries) for (const c of e.peers.cidrs) for (const p of [c.cidr, ...c.except]) atoms.set(prefixKey(p), p);
   const worldGroups: PeerGroup[] = [...atoms.values()]
     .sort((a, b) => b.length - a.length || a.family - b.family || (a.base < b.base ? -1 : 1))
@@ -306,7 +309,11 @@ export function portPolicy(model: PolicyModel, dp: DirectionPolicy, port: number
     matcher_list: fieldMatchers(groups, secrets, by),
     on_no_match: action(`${by.prefix}dropped:default-deny`, false),
   };
-  const shadow = peerNames(listed, addresses, worldGroups.map((g) => g.prefixes[0]), by.input);
+  // Telling world peers from unlisted pods needs every other pod's address in this port's shadow matcher, so
+  // only ports whose rules name the world or CIDRs do it (every port doing it made the configuration grow with
+  // pods × ports); elsewhere a world peer is `unlisted` like an unlisted pod (its address is logged).
+  const namesWorld = dp.entries.some((e) => e.peers.any || e.peers.cidrs.length > 0 || e.peers.identities.has(RESERVED_WORLD));
+  const shadow = peerNames(listed, addresses, namesWorld ? worldGroups.map((g) => g.prefixes[0]) : [], by.input);
   const rbac: RBAC = dp.direction === 'egress' ? { matcher, shadow_matcher: shadow, shadow_rules_stat_prefix: EGRESS_RULES_PREFIX } : { matcher, shadow_matcher: shadow };
   // The classifier sees the peer classes in the same order as the enforcing matcher, so that an address
   // falls in the same class in both (a more specific world prefix before a wider one).
@@ -320,12 +327,13 @@ export function portPolicy(model: PolicyModel, dp: DirectionPolicy, port: number
  * (peer address → identity); other pods (and the host when unnamed) `unlisted` (their address is logged); world
  * addresses as Cilium names them: inside a policy CIDR (or exception), the most specific one's CIDR identity,
  * `cidr:<prefix>` (Cilium allocates those node-locally, so they are named by their label, not a number);
- * elsewhere the world, `2` (`reserved:world`).
+ * elsewhere the world, `2` (`reserved:world`). Without `worldPrefixes` (the port's rules name neither the world nor
+ * CIDRs), every peer but the listed pods is `unlisted`.
  */
 function peerNames(listed: Set<number>, addresses: IdentityIndex['addresses'], worldPrefixes: Prefix[], input: TypedExtensionConfig): Matcher {
   const map: Record<string, OnMatch> = {};
   for (const identity of listed) for (const ip of addresses.get(identity)?.ips ?? []) map[ip] = action(String(identity), true);
-  const cluster = [...addresses].filter(([id]) => !listed.has(id)).flatMap(([, a]) => a.prefixes);
+  const cluster = worldPrefixes.length ? [...addresses].filter(([id]) => !listed.has(id)).flatMap(([, a]) => a.prefixes) : [];
   // Longest prefix first (worldPrefixes is sorted so): the most specific CIDR names the address.
   const byName = new Map<string, Prefix[]>();
   for (const p of worldPrefixes) {
@@ -333,8 +341,11 @@ function peerNames(listed: Set<number>, addresses: IdentityIndex['addresses'], w
     (byName.get(name) ?? byName.set(name, []).get(name)!).push(p);
   }
   const named = [...(cluster.length ? [[UNLISTED, cluster] as const] : []), ...byName];
-  const unnamed: Matcher = { matcher_list: { matchers: named.map(([name, prefixes]) => ({ predicate: addressIn([...prefixes], input), on_match: action(name, true) })) }, on_no_match: action(UNLISTED, true) };
-  return Object.keys(map).length ? { matcher_tree: { input, exact_match_map: { map } }, on_no_match: { matcher: unnamed } } : unnamed;
+  // A matcher list needs one matcher at least: without names, one that every address matches.
+  const matchers = named.length ? named.map(([name, prefixes]) => ({ predicate: addressIn([...prefixes], input), on_match: action(name, true) })) : [{ predicate: addressIn([ALL_V4, ALL_V6], input), on_match: action(UNLISTED, true) }];
+  const unnamed: Matcher = { matcher_list: { matchers }, on_no_match: action(UNLISTED, true) };
+  if (!Object.keys(map).length) return unnamed;
+  return { matcher_tree: { input, exact_match_map: { map } }, on_no_match: named.length ? { matcher: unnamed } : action(UNLISTED, true) };
 }
 
 /** Egress policies of the identities that have some (any endpoint of an identity has the same), per model. */

@@ -6,6 +6,8 @@
 import type { Flow, FlowEndpoint, FlowVerdict } from './flow.js';
 import type { WorkloadDirectory } from './directory.js';
 import { peerLabels } from '../l7policy/access-log.js';
+import { UNLISTED } from '../l7policy/envoy.js';
+import { RESERVED_WORLD } from '../l7policy/identities.js';
 
 interface SocketAddress { socket_address?: { address?: string; port_value?: number } | null }
 interface Duration { seconds?: string | number; nanos?: number }
@@ -43,9 +45,14 @@ function decision(details: string): { verdict: FlowVerdict; reason: string; code
   return { verdict: 'ERROR', reason: '', code: 0, summary: details };
 }
 
-/** One end of the flow; a world address the proxy named by a policy CIDR keeps Cilium's CIDR labels. */
+/**
+ * One end of the flow; a world address the proxy named by a policy CIDR keeps Cilium's CIDR labels. A peer the
+ * proxy left `unlisted` (the port's rules do not name it) that is no address the directory knows is outside the
+ * cluster: the world, as Hubble names it.
+ */
 function flowEnd(directory: WorkloadDirectory, ip: string, port: number, identityTag: string | undefined): FlowEndpoint {
-  const end = directory.endpoint(ip, port, num(identityTag) || directory.identityOf(ip));
+  const identity = num(identityTag) || directory.identityOf(ip) || (identityTag === UNLISTED ? RESERVED_WORLD : 0);
+  const end = directory.endpoint(ip, port, identity);
   const labels = peerLabels(identityTag);
   return end.pod === '' && labels.length > 1 ? { ...end, labels, workload: 'world' } : end;
 }
