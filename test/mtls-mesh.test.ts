@@ -543,8 +543,9 @@ ${clientPolicy}`;
   return { f, l7, listener, clientIp, otherIp, get, logA: read(logA), logB: read(logB) };
 }
 
-nsTest('clients\' egress rules over the mesh: node A\'s outbound listener applies them before the request crosses; node B\'s ingress rules still apply', async (t) => {
-  const m = await egressOverMesh(t, `
+/** The client pod's own egress policy towards the server's port, with one HTTP rule. */
+function clientEgressPolicy(httpRule: string): string {
+  return `
 apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
 metadata: { name: client-egress, namespace: default }
@@ -554,8 +555,12 @@ spec:
   - toEndpoints: [{ matchLabels: { app: server } }]
     toPorts:
     - ports: [{ port: "${BACKEND_PORT}", protocol: TCP }]
-      rules: { http: [{ method: GET, path: "/allowed.*" }] }
-`);
+      rules: { http: [${httpRule}] }
+`;
+}
+
+nsTest('clients\' egress rules over the mesh: node A\'s outbound listener applies them before the request crosses; node B\'s ingress rules still apply', async (t) => {
+  const m = await egressOverMesh(t, clientEgressPolicy('{ method: GET, path: "/allowed.*" }'));
   t.truthy(m.listener.meshEgress, 'the translation gives the outbound side the clients\' egress rules');
   const allowed = await m.get(m.clientIp, '/allowed');
   t.deepEqual(allowed.statuses, { 200: 1 }, 'both A\'s egress and B\'s ingress rules allow it');
@@ -579,18 +584,7 @@ spec:
 });
 
 nsTest('headerMatches mismatch actions over the mesh: node B runs the destination\'s (ADD by the verified SPIFFE ID), node A the client\'s egress ones (REPLACE) before the request crosses; both logged', async (t) => {
-  const m = await egressOverMesh(t, `
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: { name: client-egress, namespace: default }
-spec:
-  endpointSelector: { matchLabels: { app: client } }
-  egress:
-  - toEndpoints: [{ matchLabels: { app: server } }]
-    toPorts:
-    - ports: [{ port: "${BACKEND_PORT}", protocol: TCP }]
-      rules: { http: [{ method: GET, path: "/allowed.*", headerMatches: [{ name: X-Want, value: from-client, mismatch: REPLACE }] }] }
-`, '[{ method: GET, path: "/allowed.*", headerMatches: [{ name: X-Token, value: t0k, mismatch: ADD }] }]');
+  const m = await egressOverMesh(t, clientEgressPolicy('{ method: GET, path: "/allowed.*", headerMatches: [{ name: X-Want, value: from-client, mismatch: REPLACE }] }'), '[{ method: GET, path: "/allowed.*", headerMatches: [{ name: X-Token, value: t0k, mismatch: ADD }] }]');
   t.deepEqual(m.l7.problems, [], 'no "not run over the mesh" problem any more');
   const added = await m.get(m.otherIp, '/allowed/add', { echoHeader: 'x-token' });
   t.deepEqual(added.statuses, { 200: 1 }, JSON.stringify(added));
