@@ -41,5 +41,10 @@ if [ "$(id -u)" = 0 ] && [ "${WEFT_TEST_CONFORMANCE:-1}" = 1 ] && [ $# -eq 0 ]; 
   # A run that failed before any test (the cluster did not start) counts as one failure.
   if [ "$conformance_status" != 0 ]; then failed=$((failed + ${c_failed:-0})); [ "${c_failed:-0}" -gt 0 ] || failed=$((failed + 1)); status=1; fi
 fi
+# CI shows only parts of a long log: name what failed again just above the summary.
+if [ "$failed" != 0 ]; then
+  echo "[test] what failed:"
+  grep -E '^\s*✘|--- FAIL:' "$log" | sed 's/^\s*/  /' | sort -u | head -40
+fi
 echo "$passed passed, $failed failed, $skipped skipped"
 exit "$status"
