@@ -117,6 +117,11 @@ export class Operator extends EventEmitter<OperatorEvents> {
     return this.elector.isLeader;
   }
 
+  /** Resolves once no status write pass is running or scheduled (a pass emits `statusesWritten` when it ends). */
+  async writesSettled(): Promise<void> {
+    while (this.writing) await this.writing;
+  }
+
   start(): void {
     this.elector.start();
   }
