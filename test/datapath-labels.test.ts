@@ -14,6 +14,7 @@ import { buildIdentityTable, type PodInput } from '../src/l7policy/identities.js
 import { buildPolicyModel } from '../src/l7policy/model.js';
 import { parseCiliumPolicy } from '../src/l7policy/parse.js';
 import { ip, Topology } from './helpers/datapath-topology.js';
+import { eventually } from './helpers/net.js';
 
 const source = { file: 'test/datapath-labels.test.ts', line: 1 };
 const pod = (namespace: string, name: string, app: string, n: number): PodInput =>
@@ -124,8 +125,7 @@ if (unavailable) {
     t.like(await topo!.connect(fe.ns, 'tcp', be.ip4, 8080), { ok: true, reply: `backend ${fe.ip4}` });
     t.false((await topo!.connect(fe.ns, 'tcp', be.ip4, 9090, 800)).ok, 'port not in the policy');
     t.false((await topo!.connect(imp.ns, 'tcp', be.ip4, 8080, 800)).ok, 'app=frontend in namespace evil');
-    await new Promise((r) => setTimeout(r, 100));
-    t.true(events.some((e) => e.kind === 'drop' && e.source.ip === imp.ip4 && e.destination.port === 8080 && e.reason === 'policy-denied' && e.direction === 'ingress'));
+    t.true(await eventually(() => events.some((e) => e.kind === 'drop' && e.source.ip === imp.ip4 && e.destination.port === 8080 && e.reason === 'policy-denied' && e.direction === 'ingress'), 10_000, 'the drop event of imp → backend:8080'));
   });
 
   test.serial('CIDR with an exception and the host entity, on the frontend\'s enforced egress', async (t) => {
@@ -134,7 +134,6 @@ if (unavailable) {
     t.false((await topo!.connect(fe.ns, 'tcp', '192.0.2.10', 7000, 800)).ok, 'the excepted address');
     t.like(await topo!.connect(fe.ns, 'tcp', topo!.nodeIp4, 7000), { ok: true });
     t.false((await topo!.connect(fe.ns, 'tcp', topo!.nodeIp4, 7001, 800)).ok, 'host, other port');
-    await new Promise((r) => setTimeout(r, 100));
-    t.true(events.some((e) => e.kind === 'drop' && e.destination.ip === '192.0.2.10' && e.direction === 'egress' && e.reason === 'policy-denied'));
+    t.true(await eventually(() => events.some((e) => e.kind === 'drop' && e.destination.ip === '192.0.2.10' && e.direction === 'egress' && e.reason === 'policy-denied'), 10_000, 'the drop event of the excepted address'));
   });
 }

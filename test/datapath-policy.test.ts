@@ -13,6 +13,7 @@ import { Conntrack } from '../src/datapath/conntrack.js';
 import { IDENTITY, type FlowEvent } from '../src/datapath/layout.js';
 import { nativeBpf } from '../src/datapath/native.js';
 import { inNs, ip, Topology } from './helpers/datapath-topology.js';
+import { eventually } from './helpers/net.js';
 
 const unavailable = datapathUnavailable();
 const ID = { a: 1001, b: 1002, c: 1003, external: 16_777_217 } as const;
@@ -82,7 +83,8 @@ if (unavailable) {
   });
 
   const drops = (pred: (e: FlowEvent) => boolean) => events.filter((e) => e.kind === 'drop' && pred(e));
-  const settle = () => new Promise((r) => setTimeout(r, 100));
+  /** The flow reader runs on the event loop: waits (up to 10 s, however loaded the machine) until `seen` holds. */
+  const settle = (seen: () => boolean) => eventually(seen, 10_000).catch(() => undefined);
 
   test.serial('an allowed identity reaches the port (IPv4 and IPv6), and replies pass the client\'s enforced ingress', async (t) => {
     const { a, b } = { a: topo!.pod('a'), b: topo!.pod('b') };
@@ -94,8 +96,9 @@ if (unavailable) {
     const udp = await topo!.connect(a.ns, 'udp', b.ip4, 5353);
     t.is(udp.reply, `b ${a.ip4}`);
     t.true(topo!.ping(a.ns, b.ip4), 'ICMP allowed by the icmp rule');
-    await settle();
-    const fwd = events.find((e) => e.kind === 'new' && e.direction === 'ingress' && e.destination.ip === b.ip4 && e.destination.port === 8080);
+    const isNew = (e: FlowEvent) => e.kind === 'new' && e.direction === 'ingress' && e.destination.ip === b.ip4 && e.destination.port === 8080;
+    await settle(() => events.some(isNew));
+    const fwd = events.find(isNew);
     t.truthy(fwd, 'a flow event for the new connection');
     t.is(fwd?.source.identity, ID.a);
     t.is(fwd?.destination.identity, ID.b);
@@ -110,7 +113,7 @@ if (unavailable) {
     const r6 = await topo!.connect(c.ns, 'tcp', b.ip6, 8080, 800);
     t.false(r6.ok);
     t.false(topo!.ping(c.ns, b.ip4));
-    await settle();
+    await settle(() => drops((e) => e.source.ip === c.ip4 && e.destination.port === 8080).length > 0 && drops((e) => e.source.ip === c.ip6).length > 0);
     const d = drops((e) => e.source.ip === c.ip4 && e.destination.ip === b.ip4 && e.destination.port === 8080);
     t.true(d.length > 0, 'drop events for c → b:8080');
     t.like(d[0], { direction: 'ingress', verdict: 'deny', reason: 'policy-denied', protocol: 6, family: 4, source: { ip: c.ip4, port: d[0].source.port, identity: ID.c }, destination: { ip: b.ip4, port: 8080, identity: ID.b } });
@@ -121,7 +124,7 @@ if (unavailable) {
     const { a, b } = { a: topo!.pod('a'), b: topo!.pod('b') };
     events.length = 0;
     t.false((await topo!.connect(a.ns, 'tcp', b.ip4, 9090, 800)).ok);
-    await settle();
+    await settle(() => drops((e) => e.destination.port === 9090).length > 0);
     t.true(drops((e) => e.destination.port === 9090 && e.reason === 'policy-denied' && e.direction === 'ingress').length > 0);
   });
 
@@ -135,7 +138,7 @@ if (unavailable) {
     t.false((await topo!.connect(a.ns, 'tcp', EXTERNAL, 7002, 800)).ok, 'the deny rule for port 7002 wins over the CIDR allow');
     t.is((await topo!.connect(a.ns, 'tcp', c.ip4, 8080)).reply, `c ${a.ip4}`, 'a → c:8080 (c does not enforce ingress)');
     t.false((await topo!.connect(b.ns, 'tcp', a.ip4, 8080, 800)).ok, 'b → a denied by a\'s enforced ingress');
-    await settle();
+    await settle(() => [[c.ip4, 7001], [a.ip4, 7002], [b.ip4, 8080]].every(([from, port]) => drops((e) => e.source.ip === from && e.destination.port === port).length > 0));
     t.true(drops((e) => e.source.ip === c.ip4 && e.destination.port === 7001 && e.direction === 'egress' && e.reason === 'policy-denied' && e.destination.identity === IDENTITY.host).length > 0);
     t.true(drops((e) => e.source.ip === a.ip4 && e.destination.port === 7002 && e.reason === 'policy-deny-rule' && e.destination.identity === ID.external).length > 0);
     t.true(drops((e) => e.source.ip === b.ip4 && e.destination.ip === a.ip4 && e.direction === 'ingress' && e.reason === 'policy-denied').length > 0);
@@ -177,7 +180,8 @@ socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP).sendto(icmp,
 `;
     events.length = 0;
     inNs(c.ns, 'python3', '-c', forge);
-    await settle();
+    await settle(() => drops((e) => e.reason === 'icmp-unrelated').length > 0);
+    await new Promise((r) => setTimeout(r, 100)); // room for a second event, which would be one too many
     const d = drops((e) => e.reason === 'icmp-unrelated');
     t.is(d.length, 1, events.map((e) => `${e.kind} ${e.reason} ${e.source.ip} → ${e.destination.ip} proto ${e.protocol}`).join('; '));
     t.like(d[0], { direction: 'ingress', protocol: 1, source: { ip: c.ip4, identity: ID.c }, destination: { ip: b.ip4, identity: ID.b } });

@@ -121,8 +121,8 @@ if (unavailable) {
     const priv = get(`http://${b.ip4}:8081/private`);
     t.is(priv.status, 403);
     t.regex(priv.body, /RBAC/, 'the denial comes from Envoy');
-    await new Promise((r) => setTimeout(r, 100)); // the flow reader runs on the event loop, blocked by curl above
-    t.true(events.some((e) => e.kind === 'new' && e.verdict === 'redirect' && e.proxyPort === PROXY_PORT && e.destination.port === 8081));
+    // The flow reader runs on the event loop, blocked by curl above.
+    t.true(await eventually(() => events.some((e) => e.kind === 'new' && e.verdict === 'redirect' && e.proxyPort === PROXY_PORT && e.destination.port === 8081), 10_000, 'the redirect\'s flow event'));
   });
 
   test.serial('a port without L7 rules is not redirected: the backend sees pod A itself', (t) => {
