@@ -7,13 +7,15 @@ import type { ChildProcess } from 'node:child_process';
 import test, { type ExecutionContext } from 'ava';
 import { CertificateAuthority, HOUR_MS } from '../src/mtls/ca.js';
 import { MeshNodeAgent } from '../src/mtls/mesh-agent.js';
-import { meshIdentities, meshResources, meshSecrets, type MeshNodeView } from '../src/mtls/mesh-resources.js';
+import { meshIdentities, meshResources, meshSecrets, PROTOCOL_DETECTION_TIMEOUT_MS, type MeshNodeView } from '../src/mtls/mesh-resources.js';
 import type { X509Svid } from '../src/mtls/svid.js';
 import { TrustDomainAuthority } from '../src/mtls/trust-bundle.js';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseL7AccessLogLine } from '../src/l7policy/access-log.js';
 import { ACCESS_DENIED_BODY } from '../src/l7policy/envoy.js';
+import { meshPolicyClientsEgress } from '../src/kubernetes/mesh-view.js';
+import { meshServiceHost } from '../src/mtls/standalone-mesh.js';
 import { translateYaml } from '../src/standalone/pipeline.js';
 import type { Resource } from '../src/xds/resource.js';
 import { hboneExchange, startTcpEchoPod, tcpExchange } from './helpers/mesh-tunnel.js';
@@ -543,8 +545,8 @@ ${clientPolicy}`;
   return { f, l7, listener, clientIp, otherIp, get, logA: read(logA), logB: read(logB) };
 }
 
-/** The client pod's own egress policy towards the server's port, with one HTTP rule. */
-function clientEgressPolicy(httpRule: string): string {
+/** The client pod's own egress policy towards the server's (or `to`'s) port, with one HTTP rule. */
+function clientEgressPolicy(httpRule: string, to = 'server'): string {
   return `
 apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
@@ -552,7 +554,7 @@ metadata: { name: client-egress, namespace: default }
 spec:
   endpointSelector: { matchLabels: { app: client } }
   egress:
-  - toEndpoints: [{ matchLabels: { app: server } }]
+  - toEndpoints: [{ matchLabels: { app: ${to} } }]
     toPorts:
     - ports: [{ port: "${BACKEND_PORT}", protocol: TCP }]
       rules: { http: [${httpRule}] }
@@ -603,5 +605,74 @@ nsTest('headerMatches mismatch actions over the mesh: node B runs the destinatio
   const a = await eventually(() => (m.logA().length >= 5 ? m.logA() : undefined), 10_000, 'node A\'s access log lines');
   const onA = a.find((e) => e.path === '/allowed/replaced' && e.sourceAddress.startsWith(`${m.clientIp}:`))!;
   t.deepEqual(onA.headerMismatches, [{ action: 'REPLACE', header: 'x-want' }]);
+  t.deepEqual([...m.f.a.nacks, ...m.f.b.nacks], []);
+});
+
+/**
+ * Kubernetes' shape (the translation in transparent mode, as `weft agent` makes it): a pod `web` on node B that no
+ * policy selects (its application the echo pod), node A's pods `client`, whose egress HTTP rule allows only GET
+ * /allowed.* towards web's port, and `other`. Node A's service is web's mesh host with the clients' egress rules the
+ * translation gives for it (meshPolicyClientsEgress, as the agent passes them); with `transparent`, also its
+ * transparent listener's chains for that service (no datapath: the pods connect to the listener themselves).
+ */
+async function egressToUnpolicedPort(t: ExecutionContext, transparent: boolean) {
+  const f = await fixture(t);
+  const [clientIp, otherIp, webIp] = ['127.0.44.1', '127.0.44.2', '127.0.44.10'];
+  const yaml = `${meshPodsYaml({ name: 'web', port: BACKEND_PORT, ip: webIp }, clientIp, otherIp)}---${clientEgressPolicy('{ method: GET, path: "/allowed.*" }', 'web')}`;
+  const logA = path.join(f.a.dir, 'l7-access.log');
+  const l7 = translateYaml('policy.yaml', yaml, { l7: { accessLogPath: logA, mesh: { trustDomain: TD }, transparent: { proxyPort: 15099, upstreamMark: 0x400 } } }).l7!;
+  t.deepEqual(l7.problems, []);
+  t.deepEqual(l7.listeners, [], 'no rule polices web\'s port: the translation has no listener for it');
+  const host = meshServiceHost('default/web', BACKEND_PORT);
+  const clientsEgress = meshPolicyClientsEgress(l7.meshEgress).get(host);
+  t.truthy(clientsEgress, 'the clients\' egress rules towards web\'s port, for the mesh\'s outbound side');
+  const destination = { address: '127.0.0.1', port: TRANSPARENT_PORT };
+  f.viewA.outbound!.sources = [{ id: CLIENT, sources: [clientIp] }, { id: OTHER, sources: [otherIp] }];
+  f.viewA.outbound!.services = [{ host, node: { address: f.pair.addrB, port: IN_PORT }, id: SERVER, clientsEgress, ...(transparent ? { destination } : {}) }];
+  f.viewA.outbound!.accessLogPath = logA;
+  if (transparent) f.viewA.outbound!.transparentPort = TRANSPARENT_PORT;
+  f.viewB.inbound!.services[0].host = host;
+  await f.push();
+  const readLogA = () => {
+    try {
+      return readFileSync(logA, 'utf8').split('\n').filter(Boolean).map((l) => parseL7AccessLogLine(l)!);
+    } catch {
+      return [];
+    }
+  };
+  return { f, host, clientIp, otherIp, destination, readLogA };
+}
+
+nsTest('clients\' egress rules over the mesh on a port no ingress rule polices (Kubernetes\' explicit proxy): node A applies them too', async (t) => {
+  const m = await egressToUnpolicedPort(t, false);
+  const get = (source: string, requestPath: string) => runLoad(m.f.pair.a, { url: `http://127.0.0.1:${OUT_PORT}${requestPath}`, host: m.host, localAddress: source, count: 1 });
+  const allowed = await get(m.clientIp, '/allowed');
+  t.deepEqual(allowed.statuses, { 200: 1 }, JSON.stringify(allowed));
+  t.deepEqual(allowed.xfcc.map((x) => x.replace(/Hash=[0-9a-f]+;/, '')), [`By=${SERVER};URI=${CLIENT}`]);
+  const refused = await get(m.clientIp, '/other');
+  t.deepEqual(refused.statuses, { 403: 1 }, 'the client\'s egress rule allows only /allowed.*');
+  t.deepEqual(refused.refusals, [ACCESS_DENIED_BODY]);
+  t.deepEqual((await get(m.clientIp, '/allowed/../other')).statuses, { 403: 1 }, 'normalised before the rules see it');
+  t.deepEqual((await get(m.otherIp, '/other')).statuses, { 200: 1 }, 'a client without egress rules');
+  const log = await eventually(() => (m.readLogA().length >= 4 ? m.readLogA() : undefined), 10_000, 'node A\'s access log lines');
+  t.like(log.find((e) => e.path === '/other' && e.sourceAddress.startsWith(`${m.clientIp}:`)), { direction: 'egress', verdict: 'DENIED', reason: 'egress:denied:l7', responseCode: 403, destinationEndpoint: 'default/web', destinationPort: BACKEND_PORT });
+  t.deepEqual([...m.f.a.nacks, ...m.f.b.nacks], []);
+});
+
+nsTest('the mesh\'s plain-TCP tunnel does not carry a client past its egress HTTP rules: its connections to that port are parsed as HTTP, also when the request comes after the protocol detection timeout', async (t) => {
+  const m = await egressToUnpolicedPort(t, true);
+  const request = (p: string) => `GET ${p} HTTP/1.1\r\nHost: ${m.host}\r\nConnection: close\r\n\r\n`;
+  // Sent after the detection timeout: http_inspector saw nothing, so the connection was classified as plain TCP.
+  const late = (source: string, p: string) => tcpExchange(m.f.pair.a, { host: m.destination.address, port: TRANSPARENT_PORT, localAddress: source, line: request(p), delayMs: PROTOCOL_DETECTION_TIMEOUT_MS + 500 });
+  t.regex((await late(m.clientIp, '/other')).reply ?? '', /^HTTP\/1\.1 403 /, 'the client\'s egress rule refuses /other: its connection was not tunnelled');
+  t.regex((await late(m.clientIp, '/allowed')).reply ?? '', /^HTTP\/1\.1 200 /, 'its allowed path still works');
+  t.regex((await late(m.otherIp, '/other')).reply ?? '', /^HTTP\/1\.1 200 /, 'a client without egress rules: the tunnel carries its bytes to the pod');
+  // Bytes that are no HTTP, from the policed client: the HTTP parser refuses them (Cilium's proxy on a port under HTTP rules).
+  const raw = await tcpExchange(m.f.pair.a, { host: m.destination.address, port: TRANSPARENT_PORT, localAddress: m.clientIp, line: '\u0016\u0003\u0001 raw bytes \u00fe' });
+  t.notRegex(raw.reply ?? '', /raw bytes/, JSON.stringify(raw));
+  const stats = await m.f.a.stats('^tcp\\.mesh-tunnel\\.downstream_cx_total$');
+  t.is(stats['tcp.mesh-tunnel.downstream_cx_total'], 1, `only the other client's connection took the tunnel: ${JSON.stringify(stats)}`);
+  const log = await eventually(() => (m.readLogA().length >= 2 ? m.readLogA() : undefined), 10_000, 'node A\'s access log lines');
+  t.like(log.find((e) => e.path === '/other' && e.sourceAddress.startsWith(`${m.clientIp}:`)), { direction: 'egress', verdict: 'DENIED', reason: 'egress:denied:l7', destinationEndpoint: 'default/web' });
   t.deepEqual([...m.f.a.nacks, ...m.f.b.nacks], []);
 });

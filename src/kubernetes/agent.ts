@@ -225,7 +225,7 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
     await this.election?.setCandidacies(this.serving);
     await this.announceHeld();
     if (this.stopped) return;
-    this.opts.mesh?.setPods(source.objects('Pod'), translation.l7 ? { routes: meshPolicyRoutes(translation.l7.listeners), clientsEgress: meshPolicyClientsEgress(translation.l7.listeners), accessLogPath: this.l7AccessLogPath } : undefined);
+    this.opts.mesh?.setPods(source.objects('Pod'), translation.l7 ? { routes: meshPolicyRoutes(translation.l7.listeners), clientsEgress: meshPolicyClientsEgress(translation.l7.meshEgress), accessLogPath: this.l7AccessLogPath } : undefined);
     this.serve(translation);
     this.lastManifests = manifests;
     this.syncDatapath(translation);

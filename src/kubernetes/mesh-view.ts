@@ -86,9 +86,12 @@ export interface MeshPolicy {
   accessLogPath?: string;
 }
 
-/** The clients' egress rules of an L7 translation's listeners, by mesh host (what MeshPolicy.clientsEgress holds). */
-export function meshPolicyClientsEgress(listeners: readonly { endpoint: string; port: number; meshEgress?: MeshClientsEgress }[]): Map<string, MeshClientsEgress> {
-  return new Map(listeners.flatMap((l) => (l.meshEgress ? [[meshServiceHost(l.endpoint, l.port), l.meshEgress] as const] : [])));
+/**
+ * The clients' egress rules of an L7 translation (L7Translation.meshEgress: every destination port they restrict,
+ * policed by a listener or not), by mesh host (what MeshPolicy.clientsEgress holds).
+ */
+export function meshPolicyClientsEgress(targets: readonly { endpoint: string; port: number; egress: MeshClientsEgress }[]): Map<string, MeshClientsEgress> {
+  return new Map(targets.map((t) => [meshServiceHost(t.endpoint, t.port), t.egress] as const));
 }
 
 /** The policy routes of an L7 translation's listeners, by mesh host (what MeshPolicy.routes holds). */

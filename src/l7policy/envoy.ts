@@ -91,6 +91,11 @@ export interface MeshClientsEgress {
   metadata: NonNullable<RouteConfiguration['virtual_hosts']>[number]['metadata'];
   /** The route's name, which the access log reads (routeLogName). */
   routeName: string;
+  /**
+   * The addresses of the clients these rules restrict (L7 rules, header actions or an L3/L4 refusal): the mesh's
+   * transparent listener parses their connections to this port as HTTP, never through the plain-TCP tunnel.
+   */
+  clients: string[];
 }
 
 export interface EnvoyL7Options {
@@ -351,7 +356,7 @@ function peerNames(listed: Set<number>, addresses: IdentityIndex['addresses'], w
 /** Egress policies of the identities that have some (any endpoint of an identity has the same), per model. */
 const egressPolicies = new WeakMap<PolicyModel, Map<number, DirectionPolicy>>();
 
-function clientsWithEgressRules(model: PolicyModel): Map<number, DirectionPolicy> {
+export function clientsWithEgressRules(model: PolicyModel): Map<number, DirectionPolicy> {
   let out = egressPolicies.get(model);
   if (out) return out;
   out = new Map();
@@ -384,9 +389,10 @@ export function clientsEgressRbac(model: PolicyModel, destination: Endpoint, por
  * when some client's rules for this port have headerMatches mismatch actions. Throws HeaderActionsError when
  * those rules are beyond what Weft supports. `how`: whether the request will be mutually authenticated (the mesh).
  */
-export function clientsEgressPolicy(model: PolicyModel, destination: Endpoint, port: number, secrets: ReadonlyMap<string, string>, datapathDrops = false, how: PeerAuthentication = {}): { rbac: RBAC; headerActions?: { rbac: RBAC; lua: string } } | undefined {
+export function clientsEgressPolicy(model: PolicyModel, destination: Endpoint, port: number, secrets: ReadonlyMap<string, string>, datapathDrops = false, how: PeerAuthentication = {}): { rbac: RBAC; headerActions?: { rbac: RBAC; lua: string }; clients: string[] } | undefined {
   const { addresses } = identityIndex(model.table);
   const byDecision = new Map<string, PeerGroup>();
+  const clients: string[] = [];
   for (const [identity, dp] of [...clientsWithEgressRules(model)].sort(([a], [b]) => a - b)) {
     const decision = decide(dp, { identity: destination.identity }, port, 'TCP', how);
     const sig = signature(decision);
@@ -394,13 +400,38 @@ export function clientsEgressPolicy(model: PolicyModel, destination: Endpoint, p
     if (sig === 'allow' || (datapathDrops && decision.verdict === 'deny')) continue;
     const g = byDecision.get(sig) ?? byDecision.set(sig, { prefixes: [], decision, label: sig }).get(sig)!;
     g.prefixes.push(...(addresses.get(identity)?.prefixes ?? []));
+    clients.push(...(addresses.get(identity)?.ips ?? []));
   }
   if (byDecision.size === 0) return undefined;
   const groups = [...byDecision.values()];
   const matcher: Matcher = { matcher_list: fieldMatchers(groups, secrets, EGRESS_BY_SOURCE), on_no_match: action(`${EGRESS_DECISION_PREFIX}allowed`, true) };
   const rbac: RBAC = { matcher, shadow_rules_stat_prefix: EGRESS_RULES_PREFIX };
   const headerActions = headerActionsConfig(groups.map((g) => ({ prefixes: g.prefixes, rules: actionRules(g.decision) })), secrets, EGRESS_ACTIONS_BY_SOURCE);
-  return headerActions ? { rbac, headerActions } : { rbac };
+  return headerActions ? { rbac, headerActions, clients } : { rbac, clients };
+}
+
+/**
+ * The clients' egress rules towards one endpoint port for the mesh's outbound side (MeshClientsEgress), or undefined
+ * when every client may send anything there. Every client with egress rules is listed: the explicit proxy is reached
+ * without the datapath's verdict. The request crosses authenticated, so rules requiring authentication are
+ * satisfied. Throws HeaderActionsError when the clients' header actions are beyond what Weft supports.
+ */
+export function meshClientsEgress(model: PolicyModel, destination: Endpoint, port: number, secrets: ReadonlyMap<string, string>): MeshClientsEgress | undefined {
+  const clients = clientsEgressPolicy(model, destination, port, secrets, false, { authenticated: true });
+  if (!clients) return undefined;
+  return { typedPerFilterConfig: clientsEgressPerFilter(clients), metadata: routeMetadata(destination, port, 'egress'), routeName: routeLogName(destination, port), clients: clients.clients };
+}
+
+/**
+ * Fail closed where the clients' egress rules towards a port cannot be expressed (meshClientsEgress threw): the mesh's
+ * outbound side refuses every request to that port, and the transparent listener sends no client with egress rules
+ * through the plain-TCP tunnel.
+ */
+export function meshClientsEgressRefusingAll(model: PolicyModel, destination: Endpoint, port: number): MeshClientsEgress {
+  const { addresses } = identityIndex(model.table);
+  const clients = [...clientsWithEgressRules(model).keys()].flatMap((identity) => addresses.get(identity)?.ips ?? []);
+  const rbac: RBAC = { rules: { action: 'ALLOW', policies: {} }, shadow_rules_stat_prefix: EGRESS_RULES_PREFIX };
+  return { typedPerFilterConfig: { [EGRESS_RBAC_FILTER]: enable(rbacPerRoute(rbac)) }, metadata: routeMetadata(destination, port, 'egress'), routeName: routeLogName(destination, port), clients };
 }
 
 /** Whether some client's egress HTTP rules apply to connections to this endpoint port (standalone: a listener is needed). */
@@ -742,16 +773,13 @@ function ingressL7(model: PolicyModel, endpoint: Endpoint, opts: EnvoyL7Options,
     // on the destination, so clients refused there are listed too.
     let meshEgress: MeshClientsEgress | undefined;
     if (opts.mesh) {
-      let clients: ReturnType<typeof clientsEgressPolicy>;
       try {
-        // The request crosses authenticated: egress rules requiring authentication are satisfied.
-        clients = clientsEgressPolicy(model, endpoint, port, opts.secrets, false, { authenticated: true });
+        meshEgress = meshClientsEgress(model, endpoint, port, opts.secrets);
       } catch (err) {
         if (!(err instanceof HeaderActionsError)) throw err;
         out.problems.push(`port ${port} is not proxied: clients' egress rules: ${err.message}`);
         continue;
       }
-      if (clients) meshEgress = { typedPerFilterConfig: clientsEgressPerFilter(clients), metadata: routeMetadata(endpoint, port, 'egress'), routeName: routeLogName(endpoint, port) };
     }
     out.listeners.push({ name, endpoint: endpoint.name, address, port, backend, ...(opts.mesh ? { meshRoute: meshRouteName(endpoint, port) } : {}), ...(meshEgress ? { meshEgress } : {}) });
     if (opts.mesh) {

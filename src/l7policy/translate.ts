@@ -7,6 +7,7 @@ import type { Resource } from '../xds/resource.js';
 import type { AccessLogServiceTarget } from '../xds/translator/access-log-service.js';
 import { l7Resources, type L7ListenerInfo, type TransparentProxy } from './envoy.js';
 import { buildIdentityTable, type ContainerPort, type IdentityTable, type PodInput } from './identities.js';
+import { meshEgressTargets, type MeshEgressTarget } from './mesh-egress.js';
 import { buildPolicyModel, type PolicyModel } from './model.js';
 import { serviceAccountSplits } from './spiffe-identities.js';
 import { parseCiliumPolicy, parseNetworkPolicy, PolicyError, type RawPolicyObject } from './parse.js';
@@ -49,6 +50,11 @@ export interface L7Translation {
   table: IdentityTable;
   model: PolicyModel;
   listeners: L7ListenerInfo[];
+  /**
+   * With `mesh`: the clients' egress rules towards every endpoint port they restrict, for the mesh's outbound side
+   * (the listeners' meshEgress, and the ports no listener polices that some client's egress HTTP rules name).
+   */
+  meshEgress: MeshEgressTarget[];
   resources: Resource[];
 }
 
@@ -131,11 +137,19 @@ export function translateL7Policy(inputs: L7Inputs, opts: L7Options = {}): L7Tra
   const namespaces = new Map(inputs.namespaces.map((n) => [n.metadata.name, n.metadata.labels ?? {}]));
   const table = buildIdentityTable(pods, namespaces, opts.hostIps ?? DEFAULT_HOST_IPS);
   const model = buildPolicyModel(table, policies);
-  const l7 = l7Resources(model, table, { accessLogPath: opts.accessLogPath ?? DEFAULT_ACCESS_LOG, secrets: secretValues(inputs), ...(opts.accessLogService ? { accessLogService: opts.accessLogService } : {}), ...(opts.transparent ? { transparent: opts.transparent } : {}), ...(opts.mesh ? { mesh: opts.mesh } : {}) });
+  const secrets = secretValues(inputs);
+  const l7 = l7Resources(model, table, { accessLogPath: opts.accessLogPath ?? DEFAULT_ACCESS_LOG, secrets, ...(opts.accessLogService ? { accessLogService: opts.accessLogService } : {}), ...(opts.transparent ? { transparent: opts.transparent } : {}), ...(opts.mesh ? { mesh: opts.mesh } : {}) });
+  const meshEgress: MeshEgressTarget[] = [];
+  if (opts.mesh) {
+    for (const l of l7.listeners) if (l.meshEgress) meshEgress.push({ endpoint: l.endpoint, port: l.port, egress: l.meshEgress });
+    const more = meshEgressTargets(model, secrets, new Set(l7.listeners.map((l) => `${l.endpoint}/${l.port}`)));
+    meshEgress.push(...more.targets);
+    l7.problems.push(...more.problems);
+  }
   for (const p of l7.problems) problems.push({ source: p.endpoint.source, object: `Pod ${p.endpoint.name}`, message: p.message });
   if (opts.mesh) {
     const byId = new Map(policies.map((p) => [p.id, p]));
     for (const w of serviceAccountSplits(model, opts.mesh.trustDomain)) problems.push({ source: byId.get(w.policy)!.source, object: w.policy, message: w.message });
   }
-  return { problems, policies, table, model, listeners: l7.listeners, resources: l7.resources };
+  return { problems, policies, table, model, listeners: l7.listeners, meshEgress, resources: l7.resources };
 }

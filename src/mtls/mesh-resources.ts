@@ -17,7 +17,8 @@
 // the same filter chain (SNI), terminates the CONNECT (a `connect_matcher` route with `connect_config`) and forwards
 // the bytes to the pod: the RBAC filter (allowedIds) sees the verified peer certificate as for any request. A
 // service served with the destination's L7 policy (routeConfig) has no CONNECT route: raw bytes would bypass its
-// HTTP rules, so a tunnel to it is refused (404). HTTP stays off the tunnel: it keeps one HTTP layer fewer and
+// HTTP rules, so a tunnel to it is refused (404). Likewise a source whose own egress HTTP rules restrict the service
+// (RemoteService.clientsEgress.clients) never takes the tunnel: its connections are always parsed as HTTP. HTTP stays off the tunnel: it keeps one HTTP layer fewer and
 // per-request L7 policy and XFCC at the destination.
 //
 // Certificates arrive over SDS: one Secret per workload SVID (`svid:<spiffe id>`) and one for the
@@ -265,15 +266,16 @@ function outboundResources(view: MeshNodeView, out: NonNullable<MeshNodeView['ou
         // One chain per (source workload, destination): the original destination picks the service whatever the
         // Host header says, the source address the SVID; the request crosses as through the explicit proxy.
         // HTTP (what http_inspector recognises) is originated as requests; anything else takes the CONNECT tunnel.
-        const match = { destination_port: { value: svc.destination.port }, prefix_ranges: [hostPrefix(svc.destination.address)], source_prefix_ranges: src.sources.map(hostPrefix) };
-        transparentChains.push(
-          {
-            name: `from|${src.id}|to|${svc.host}`,
-            filter_chain_match: { ...match, application_protocols: HTTP_PROTOCOLS },
-            filters: [hcm(`${prefixOf(view)}-transparent`, { name: `${prefixOf(view)}-transparent|${src.id}|${svc.host}`, virtual_hosts: [{ ...outboundHost(svc, cluster), domains: ['*'] }] }, false, out.accessLogPath)],
-          },
-          { name: `tunnel|from|${src.id}|to|${svc.host}`, filter_chain_match: match, filters: [tunnelFilter(`${prefixOf(view)}-tunnel`, cluster, svc.destination)] },
-        );
+        const match = { destination_port: { value: svc.destination.port }, prefix_ranges: [hostPrefix(svc.destination.address)] };
+        const http = hcm(`${prefixOf(view)}-transparent`, { name: `${prefixOf(view)}-transparent|${src.id}|${svc.host}`, virtual_hosts: [{ ...outboundHost(svc, cluster), domains: ['*'] }] }, false, out.accessLogPath);
+        transparentChains.push({ name: `from|${src.id}|to|${svc.host}`, filter_chain_match: { ...match, source_prefix_ranges: src.sources.map(hostPrefix), application_protocols: HTTP_PROTOCOLS }, filters: [http] });
+        // Sources whose egress HTTP rules restrict this port never take the tunnel: as Cilium's proxy does on a port
+        // under HTTP rules, their connections are parsed as HTTP whatever the inspector saw (HTTP sent after the
+        // detection timeout meets the rules; anything else fails HTTP parsing), so raw bytes cannot escape the rules.
+        const policed = new Set(svc.clientsEgress?.clients ?? []);
+        const [httpOnly, tunnelled] = [src.sources.filter((a) => policed.has(a)), src.sources.filter((a) => !policed.has(a))];
+        if (httpOnly.length > 0) transparentChains.push({ name: `http-only|from|${src.id}|to|${svc.host}`, filter_chain_match: { ...match, source_prefix_ranges: httpOnly.map(hostPrefix) }, filters: [http] });
+        if (tunnelled.length > 0) transparentChains.push({ name: `tunnel|from|${src.id}|to|${svc.host}`, filter_chain_match: { ...match, source_prefix_ranges: tunnelled.map(hostPrefix) }, filters: [tunnelFilter(`${prefixOf(view)}-tunnel`, cluster, svc.destination)] });
       }
       return outboundHost(svc, cluster);
     });

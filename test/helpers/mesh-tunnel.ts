@@ -16,14 +16,15 @@ export interface TcpExchange {
 /**
  * A raw TCP client: connects from LOCAL_ADDRESS to HOST:PORT, sends LINE (latin1, so any byte) and a newline, and
  * prints the first line of the answer, or the error or close that came instead. Without LINE it only listens (the
- * server speaks first).
+ * server speaks first). DELAY_MS: how long it waits before sending (past the mesh's protocol detection timeout, its
+ * bytes arrive after the listener classified the connection).
  */
 const TCP_CLIENT_POD = `
 import net from 'node:net';
 const e = process.env;
 const done = (r) => { console.log(JSON.stringify(r)); process.exit(0); };
 setTimeout(() => done({ error: 'timeout' }), Number(e.TIMEOUT_MS));
-const s = net.connect({ host: e.HOST, port: Number(e.PORT), localAddress: e.LOCAL_ADDRESS }, () => { if (e.LINE) s.write(e.LINE + '\\n', 'latin1'); });
+const s = net.connect({ host: e.HOST, port: Number(e.PORT), localAddress: e.LOCAL_ADDRESS }, () => { if (e.LINE) setTimeout(() => s.write(e.LINE + '\\n', 'latin1'), Number(e.DELAY_MS)); });
 let buf = '';
 s.on('data', (d) => { buf += d.toString('latin1'); const nl = buf.indexOf('\\n'); if (nl >= 0) done({ reply: buf.slice(0, nl) }); });
 s.on('error', (err) => done({ error: err.code ?? err.message }));
@@ -65,8 +66,8 @@ export function startTcpEchoPod(ns: string, name: string, address: string, port:
 }
 
 /** One raw TCP exchange from `ns`: `line` out (none: only listen), the first line back. */
-export function tcpExchange(ns: string, o: { host: string; port: number; localAddress: string; line?: string; timeoutMs?: number }): Promise<TcpExchange> {
-  const child = nodeInNetns(ns, TCP_CLIENT_POD, { HOST: o.host, PORT: String(o.port), LOCAL_ADDRESS: o.localAddress, ...(o.line ? { LINE: o.line } : {}), TIMEOUT_MS: String(o.timeoutMs ?? 5000) });
+export function tcpExchange(ns: string, o: { host: string; port: number; localAddress: string; line?: string; delayMs?: number; timeoutMs?: number }): Promise<TcpExchange> {
+  const child = nodeInNetns(ns, TCP_CLIENT_POD, { HOST: o.host, PORT: String(o.port), LOCAL_ADDRESS: o.localAddress, ...(o.line ? { LINE: o.line } : {}), DELAY_MS: String(o.delayMs ?? 0), TIMEOUT_MS: String(o.timeoutMs ?? 5000) });
   return firstJsonLine<TcpExchange>(child, (o.timeoutMs ?? 5000) + 30_000);
 }
 
