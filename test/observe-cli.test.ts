@@ -14,6 +14,7 @@ import { addressBlock, pod, request } from './helpers/l7policy.js';
 import { Mesh } from './helpers/mesh.js';
 import { eventually, freePort } from './helpers/net.js';
 import { TrustDomain, writeTls } from './helpers/observe.js';
+import { runWeft } from './helpers/weft-process.js';
 
 const weft = path.resolve('bin', 'weft');
 
@@ -30,17 +31,6 @@ function start(t: import('ava').ExecutionContext, args: string[], ready: RegExp)
       if (ready.test(err)) resolve(child);
     });
     child.once('exit', (code) => reject(new Error(`weft ${args[0]} exited with ${code}: ${err}`)));
-  });
-}
-
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(weft, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
   });
 }
 
@@ -95,7 +85,7 @@ spec:
 
   const observe = ['observe', '-s', `127.0.0.1:${relayPort}`, '--tls-dir', clientTls];
   const flows = await eventually(async () => {
-    const r = await run([...observe, '-o', 'json']);
+    const r = await runWeft([...observe, '-o', 'json']);
     const got = r.stdout.trim() ? r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Flow) : [];
     return got.length >= 2 && got;
   }, 15_000, 'two flows through the relay');
@@ -121,7 +111,7 @@ spec:
   t.is(await exited, 0);
 
   // Without the client's certificate the relay refuses, and says so.
-  const refused = await run(['observe', '-s', `127.0.0.1:${relayPort}`]);
+  const refused = await runWeft(['observe', '-s', `127.0.0.1:${relayPort}`]);
   t.is(refused.code, 1);
   t.regex(refused.stderr, /^weft: 127\.0\.0\.1:\d+: /);
 });
@@ -166,7 +156,7 @@ spec:
   await eventually(async () => (await request(`${net}.2`, port, { from: `${net}.10`, path: '/ok/run' })).status === 200, 10_000, 'the L7 listener');
   t.is((await request(`${net}.2`, port, { from: `${net}.10`, path: '/denied' })).status, 403);
   const flows = await eventually(async () => {
-    const r = await run(['observe', '-s', `127.0.0.1:${flowsPort}`, '-o', 'json', '--http-path', '/denied']);
+    const r = await runWeft(['observe', '-s', `127.0.0.1:${flowsPort}`, '-o', 'json', '--http-path', '/denied']);
     return r.stdout.trim() && (JSON.parse(r.stdout.trim().split('\n')[0]) as Flow);
   }, 10_000, 'the denied request as a flow');
   t.like(flows, { node: 'laptop', type: 'L7', verdict: 'DROPPED', drop_reason: 'POLICY_DENIED', source: { pod: 'web-0', namespace: 'shop', labels: ['app=web'] }, destination: { pod: 'api-0', services: ['shop/api'] }, http: { method: 'GET', status: 403 } });

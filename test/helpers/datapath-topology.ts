@@ -151,7 +151,7 @@ export class Topology {
       const child = spawn(...this.execArgs(ns, [process.execPath, probe, 'connect', proto, host, String(port), String(timeoutMs), ...(localPort ? [String(localPort)] : [])]), { stdio: ['ignore', 'pipe', 'inherit'] });
       let data = '';
       child.stdout.on('data', (d: Buffer) => { data += d.toString(); });
-      child.on('exit', () => resolve(data));
+      child.on('close', () => resolve(data)); // not 'exit': the output may still be in the pipe then
       child.on('error', reject);
     });
     return JSON.parse(out) as ProbeResult;
@@ -163,7 +163,7 @@ export class Topology {
       const child = spawn(...this.execArgs(ns, [process.execPath, probe, 'udperr', host, String(port), String(timeoutMs)]), { stdio: ['ignore', 'pipe', 'inherit'] });
       let out = '';
       child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-      child.on('exit', () => resolve(JSON.parse(out) as ProbeResult));
+      child.on('close', () => resolve(JSON.parse(out) as ProbeResult)); // not 'exit': the output may still be in the pipe then
       child.on('error', reject);
     });
   }

@@ -81,6 +81,7 @@ export function runWeft(args: string[], env: NodeJS.ProcessEnv = process.env): P
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    // 'close', not 'exit': the process may exit before its output has been read from the pipes.
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
