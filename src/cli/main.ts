@@ -49,6 +49,7 @@ const runCommand = program
   .option('--admin-port <port>', 'port of Weft\'s own admin endpoint (/metrics, /debug/xds) on 127.0.0.1', '9901')
   .option('--demo-backends', 'also start the quickstart\'s demo backends (blue on 127.0.0.1:18081, green on 127.0.0.1:18082)', false)
   .option('--l7-access-log <file>', 'where Envoy writes the JSON access log of requests under L7 policy (default: a file in Weft\'s temporary directory)')
+  .option('--l7-egress-proxy-port <port>', 'the HTTP proxy (127.0.0.1) through which pods with egress HTTP rules reach any destination under those rules', '15010')
   .option('--flows-listen <host:port>', 'also serve flows (L7 requests; with --flows-bpf-pin-root also the datapath\'s) to `weft observe` and `weft relay` here')
   .option('--flows-tls-dir <dir>', 'mutual TLS for the flow API: svid.pem, svid.key, bundle.pem (`weft ca issue`)')
   .option('--flows-bpf-pin-root <dir>', 'the datapath\'s pinned maps, whose ring buffer holds L3/L4 flow events')
@@ -57,9 +58,10 @@ const runCommand = program
   .option('--mesh-ca-dir <dir>', 'the mesh CA root\'s directory (`weft ca init`; default: a new root in Weft\'s temporary directory)')
   .option('--mesh-outbound-port <port>', 'where pods send to reach policed pods over the mesh (127.0.0.1)', '15001')
   .option('--mesh-inbound-port <port>', 'the mesh\'s inbound mutual-TLS listener (127.0.0.1)', '15008')
-  .action(async (opts: { config: string; protocol: string; adminPort: string; demoBackends: boolean; l7AccessLog?: string; flowsListen?: string; flowsTlsDir?: string; flowsBpfPinRoot?: string; node: string; meshTrustDomain: string; meshCaDir?: string; meshOutboundPort: string; meshInboundPort: string; meshTransparentPort: string } & IngressFlags) => {
+  .action(async (opts: { config: string; protocol: string; adminPort: string; demoBackends: boolean; l7AccessLog?: string; l7EgressProxyPort: string; flowsListen?: string; flowsTlsDir?: string; flowsBpfPinRoot?: string; node: string; meshTrustDomain: string; meshCaDir?: string; meshOutboundPort: string; meshInboundPort: string; meshTransparentPort: string } & IngressFlags) => {
     if (opts.protocol !== 'delta' && opts.protocol !== 'sotw') throw new Error(`--protocol must be delta or sotw, not ${opts.protocol}`);
-    const translate = { ingress: ingressOptionsFromFlags(opts), ...(opts.l7AccessLog ? { l7: { accessLogPath: path.resolve(opts.l7AccessLog) } } : {}) };
+    const egressProxy = { address: '127.0.0.1', port: parsePort(opts.l7EgressProxyPort, '--l7-egress-proxy-port') };
+    const translate = { ingress: ingressOptionsFromFlags(opts), l7: { egressProxy, ...(opts.l7AccessLog ? { accessLogPath: path.resolve(opts.l7AccessLog) } : {}) } };
     const flows = opts.flowsListen ? { node: opts.node, listen: opts.flowsListen, ...(opts.flowsTlsDir ? { tlsDir: opts.flowsTlsDir } : {}), ...(opts.flowsBpfPinRoot ? { bpfPinRoot: opts.flowsBpfPinRoot } : {}) } : undefined;
     const badTrustDomain = trustDomainProblem(opts.meshTrustDomain);
     if (badTrustDomain) throw new Error(`--mesh-trust-domain: ${badTrustDomain}`);

@@ -279,8 +279,10 @@ export function portRbac(model: PolicyModel, dp: DirectionPolicy, port: number, 
  * Throws HeaderActionsError when those rules are beyond what Weft supports. Ingress: peers are the
  * connection's source; egress (the endpoint's own connections to `port`): its destination.
  */
-export function portPolicy(model: PolicyModel, dp: DirectionPolicy, port: number, secrets: ReadonlyMap<string, string>): { rbac: RBAC; headerActions?: { rbac: RBAC; lua: string } } {
-  const by = dp.direction === 'egress' ? EGRESS_BY_DESTINATION : INGRESS_BY_SOURCE;
+export function portPolicy(model: PolicyModel, dp: DirectionPolicy, port: number, secrets: ReadonlyMap<string, string>, peerInput?: TypedExtensionConfig): { rbac: RBAC; headerActions?: { rbac: RBAC; lua: string } } {
+  // `peerInput`: where the peer's address comes from instead (standalone's egress proxy: the requested destination).
+  const base = dp.direction === 'egress' ? EGRESS_BY_DESTINATION : INGRESS_BY_SOURCE;
+  const by = peerInput ? { ...base, input: peerInput } : base;
   const { addresses } = identityIndex(model.table);
   // Identities no entry names all get the decision of an unnamed peer (computed once).
   const unnamed = decide(dp, { identity: -1 }, port, 'TCP');
@@ -322,7 +324,7 @@ export function portPolicy(model: PolicyModel, dp: DirectionPolicy, port: number
   const rbac: RBAC = dp.direction === 'egress' ? { matcher, shadow_matcher: shadow, shadow_rules_stat_prefix: EGRESS_RULES_PREFIX } : { matcher, shadow_matcher: shadow };
   // The classifier sees the peer classes in the same order as the enforcing matcher, so that an address
   // falls in the same class in both (a more specific world prefix before a wider one).
-  const side: ActionsSide | undefined = dp.direction === 'egress' ? EGRESS_ACTIONS_BY_DESTINATION : undefined;
+  const side: ActionsSide | undefined = dp.direction === 'egress' ? { ...EGRESS_ACTIONS_BY_DESTINATION, input: by.input } : undefined;
   const headerActions = headerActionsConfig(groups.map((g) => ({ prefixes: g.prefixes, rules: actionRules(g.decision) })), secrets, side);
   return headerActions ? { rbac, headerActions } : { rbac };
 }
@@ -575,6 +577,16 @@ export function l7MeshOutboundAccessLog(path: string): NonNullable<HttpConnectio
   return { name: 'envoy.access_loggers.file', typed_config: packAny('envoy.extensions.access_loggers.file.v3.FileAccessLog', accessLog(path, 'egress', 'mesh-outbound')) };
 }
 
+/**
+ * The L7 access log of standalone's egress proxy (egress-proxy.ts): as a client's egress chain's, the destination
+ * address being the one the request named (`%DYNAMIC_METADATA%` set by the proxy; the connection's is the proxy's).
+ */
+export function l7EgressProxyAccessLog(path: string, destination: { namespace: string; key: string }): NonNullable<HttpConnectionManager['access_log']>[number] {
+  const log = accessLog(path, 'egress');
+  log.json_format!.fields!.destination_address = { stringValue: `%DYNAMIC_METADATA(${destination.namespace}:${destination.key})%` };
+  return { name: 'envoy.access_loggers.file', typed_config: packAny('envoy.extensions.access_loggers.file.v3.FileAccessLog', log) };
+}
+
 function accessLog(path: string, direction: Direction, layout: Direction | 'mesh-outbound' = direction): FileAccessLog {
   // One end by the route's name, the other (the peer) by the shadow matcher, in `policy` with the header
   // mismatches: a template of two commands, which Envoy formats as one escaped string (two commands alone, each
@@ -637,7 +649,7 @@ const CLIENTS_EGRESS_FILTERS: HttpFilter[] = [
 /** The filters a mesh outbound connection manager has, before its router, for MeshClientsEgress (each virtual host enables them). */
 export const MESH_OUTBOUND_POLICY_FILTERS: readonly HttpFilter[] = CLIENTS_EGRESS_FILTERS;
 
-function hcm(name: string, accessLogPath: string, als: boolean, direction: Direction): HttpConnectionManager {
+export function hcm(name: string, accessLogPath: string, als: boolean, direction: Direction): HttpConnectionManager {
   // Deny everything until the route configuration's per-virtual-host policy says otherwise.
   const base: RBAC = { rules: { action: 'ALLOW', policies: {} } };
   return {
@@ -674,7 +686,7 @@ function hcm(name: string, accessLogPath: string, als: boolean, direction: Direc
  * CONNECT request, once the RBAC filter let its verified peer in, is terminated and its payload sent to the cluster
  * as raw TCP. Only for ports without HTTP rules, whose raw bytes would otherwise bypass them.
  */
-function routeMetadata(endpoint: Endpoint, port: number, direction: Direction): MeshClientsEgress['metadata'] {
+export function routeMetadata(endpoint: Endpoint, port: number, direction: Direction): MeshClientsEgress['metadata'] {
   return { filter_metadata: { [ROUTE_METADATA]: { fields: { direction: { stringValue: direction }, endpoint: { stringValue: endpoint.name }, identity: { stringValue: String(endpoint.identity) }, port: { stringValue: String(port) } } } } };
 }
 
@@ -707,13 +719,13 @@ export interface EndpointL7 {
   problems: string[];
 }
 
-const HCM_FILTER = 'envoy.filters.network.http_connection_manager';
-const HCM_TYPE = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+export const HCM_FILTER = 'envoy.filters.network.http_connection_manager';
+export const HCM_TYPE = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 
-const enable = (config: Any): Any => packAny('envoy.config.route.v3.FilterConfig', { config } satisfies FilterConfig);
+export const enable = (config: Any): Any => packAny('envoy.config.route.v3.FilterConfig', { config } satisfies FilterConfig);
 /** An RBAC filter's configuration for a virtual host; without `rbac`, the filter is off there. */
-const rbacPerRoute = (rbac?: RBAC): Any => packAny('envoy.extensions.filters.http.rbac.v3.RBACPerRoute', (rbac ? { rbac } : {}) satisfies RBACPerRoute);
-const hostPrefix = (address: string): { address_prefix: string; prefix_len: { value: number } } => ({ address_prefix: address, prefix_len: { value: address.includes(':') ? 128 : 32 } });
+export const rbacPerRoute = (rbac?: RBAC): Any => packAny('envoy.extensions.filters.http.rbac.v3.RBACPerRoute', (rbac ? { rbac } : {}) satisfies RBACPerRoute);
+export const hostPrefix = (address: string): { address_prefix: string; prefix_len: { value: number } } => ({ address_prefix: address, prefix_len: { value: address.includes(':') ? 128 : 32 } });
 
 /** The listeners (chains), routes and clusters that enforce one endpoint's HTTP rules: ingress, and egress in transparent mode. */
 export function endpointL7Resources(model: PolicyModel, endpoint: Endpoint, opts: EnvoyL7Options): EndpointL7 {
@@ -825,7 +837,7 @@ function clientsEgressPerFilter(egress: ReturnType<typeof clientsEgressPolicy>):
 }
 
 /** Enables a pair of header-action filters the listener has disabled (classifier, Lua), for one virtual host only. */
-function enableHeaderActions(perFilter: Record<string, Any>, config: { rbac: RBAC; lua: string } | undefined, rulesFilter: string, actionsFilter: string): void {
+export function enableHeaderActions(perFilter: Record<string, Any>, config: { rbac: RBAC; lua: string } | undefined, rulesFilter: string, actionsFilter: string): void {
   if (!config) return;
   perFilter[rulesFilter] = enable(rbacPerRoute(config.rbac));
   perFilter[actionsFilter] = enable(packAny('envoy.extensions.filters.http.lua.v3.LuaPerRoute', { source_code: { inline_string: config.lua } } satisfies LuaPerRoute));

@@ -15,7 +15,7 @@ export const SOURCE_IP_INPUT = any('envoy.extensions.matching.common_inputs.netw
 /** The connection's destination address: in the transparent listener, the original destination (original_dst). */
 export const DESTINATION_IP_INPUT = any('envoy.extensions.matching.common_inputs.network.v3.DestinationIPInput', {});
 
-function headerInput(name: string): TypedExtensionConfig {
+export function headerInput(name: string): TypedExtensionConfig {
   return any('envoy.type.matcher.v3.HttpRequestHeaderMatchInput', { header_name: name });
 }
 

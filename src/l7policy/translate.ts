@@ -7,6 +7,7 @@ import type { Resource } from '../xds/resource.js';
 import type { AccessLogServiceTarget } from '../xds/translator/access-log-service.js';
 import { l7Resources, type L7ListenerInfo, type TransparentProxy } from './envoy.js';
 import { buildIdentityTable, type ContainerPort, type IdentityTable, type PodInput } from './identities.js';
+import { egressProxyResources, type EgressProxy } from './egress-proxy.js';
 import { meshEgressTargets, type MeshEgressTarget } from './mesh-egress.js';
 import { buildPolicyModel, type PolicyModel } from './model.js';
 import { serviceAccountSplits } from './spiffe-identities.js';
@@ -42,6 +43,11 @@ export interface L7Options {
   transparent?: TransparentProxy;
   /** Mesh mutual TLS: also the route configurations the mesh's inbound listener serves policed ports with. */
   mesh?: { trustDomain: string };
+  /**
+   * Standalone (not with `transparent`): the explicit HTTP proxy where clients' egress HTTP rules apply to any
+   * destination they name (egress-proxy.ts).
+   */
+  egressProxy?: EgressProxy;
 }
 
 export interface L7Translation {
@@ -139,6 +145,12 @@ export function translateL7Policy(inputs: L7Inputs, opts: L7Options = {}): L7Tra
   const model = buildPolicyModel(table, policies);
   const secrets = secretValues(inputs);
   const l7 = l7Resources(model, table, { accessLogPath: opts.accessLogPath ?? DEFAULT_ACCESS_LOG, secrets, ...(opts.accessLogService ? { accessLogService: opts.accessLogService } : {}), ...(opts.transparent ? { transparent: opts.transparent } : {}), ...(opts.mesh ? { mesh: opts.mesh } : {}) });
+  const resources = l7.resources;
+  if (opts.egressProxy && !opts.transparent) {
+    const proxy = egressProxyResources(model, opts.egressProxy, { accessLogPath: opts.accessLogPath ?? DEFAULT_ACCESS_LOG, secrets });
+    resources.push(...proxy.resources);
+    l7.problems.push(...proxy.problems);
+  }
   const meshEgress: MeshEgressTarget[] = [];
   if (opts.mesh) {
     for (const l of l7.listeners) if (l.meshEgress) meshEgress.push({ endpoint: l.endpoint, port: l.port, egress: l.meshEgress });
@@ -151,5 +163,5 @@ export function translateL7Policy(inputs: L7Inputs, opts: L7Options = {}): L7Tra
     const byId = new Map(policies.map((p) => [p.id, p]));
     for (const w of serviceAccountSplits(model, opts.mesh.trustDomain)) problems.push({ source: byId.get(w.policy)!.source, object: w.policy, message: w.message });
   }
-  return { problems, policies, table, model, listeners: l7.listeners, meshEgress, resources: l7.resources };
+  return { problems, policies, table, model, listeners: l7.listeners, meshEgress, resources };
 }
