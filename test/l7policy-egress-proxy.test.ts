@@ -15,19 +15,20 @@ import { addressBlock, pod, request } from './helpers/l7policy.js';
 import { Mesh } from './helpers/mesh.js';
 import { eventually, freePort } from './helpers/net.js';
 
-test('standalone egress proxy: a client\'s egress HTTP rules apply to a pod without a listener and to a world address inside its toCIDR', async (t) => {
+test('standalone egress proxy: a client\'s egress HTTP rules apply to a pod without a listener, to a world address inside its toCIDR and to the world entity', async (t) => {
   const net = addressBlock();
   const [client, other, webIp, worldIp, outside] = [`${net}.10`, `${net}.11`, `${net}.3`, `${net}.50`, `${net}.100`];
   // The destinations' own servers, on their own addresses: Weft has no listener in front of them.
   const web = await startEchoBackend('web', webIp);
   const world = await startEchoBackend('world', worldIp);
+  const entity = await startEchoBackend('entity', `${net}.60`);
   const proxy = { address: '127.0.0.1', port: await freePort() };
   const dir = mkdtempSync(path.join(tmpdir(), 'weft-egress-proxy-'));
   const accessLog = path.join(dir, 'access.log');
   const mesh = new Mesh({ protocol: 'delta' });
   t.teardown(async () => {
     await mesh.stop();
-    await Promise.all([web.close(), world.close()]);
+    await Promise.all([web.close(), world.close(), entity.close()]);
     rmSync(dir, { recursive: true, force: true });
   });
   const yaml = `${pod('client', client, { app: 'client' })}---
@@ -47,6 +48,10 @@ spec:
     toPorts:
     - ports: [{ port: "${world.port}", protocol: TCP }]
       rules: { http: [{ method: GET, path: "/world.*" }] }
+  - toEntities: [world]
+    toPorts:
+    - ports: [{ port: "${entity.port}", protocol: TCP }]
+      rules: { http: [{ path: "/entity.*" }] }
 `;
   const translation = translateYaml('policy.yaml', yaml, { l7: { accessLogPath: accessLog, egressProxy: proxy } });
   t.deepEqual(translation.problems, []);
@@ -77,6 +82,11 @@ spec:
   t.is(world.requests, 1, 'the world server saw only the allowed request');
   t.is((JSON.parse(toWorld.body) as EchoReply).headers['x-weft-egress-destination'], undefined, 'the proxy\'s header does not leave it');
 
+  t.is((await via(client, `${net}.60`, entity.port, '/entity')).status, 200, 'toEntities: [world]');
+  t.is((await via(client, `${net}.60`, entity.port, '/other')).status, 403);
+  t.is((await via(client, webIp, entity.port, '/entity')).status, 403, 'a pod is not the world');
+  t.is(entity.requests, 1);
+
   // A pod without egress rules has no way through the proxy (no filter chain: the connection is closed).
   await t.throwsAsync(via(other, worldIp, world.port, '/world/x'));
 
@@ -87,7 +97,7 @@ spec:
       return [];
     }
   };
-  const log = await eventually(() => (readLog().length >= 8 ? readLog() : undefined), 10_000, 'the proxy\'s access log lines');
+  const log = await eventually(() => (readLog().length >= 11 ? readLog() : undefined), 10_000, 'the proxy\'s access log lines');
   t.like(log.find((e) => e.path === '/other' && e.destinationAddress === webIp), { direction: 'egress', verdict: 'DENIED', reason: 'egress:denied:l7', responseCode: 403 });
   t.like(log.find((e) => e.path === '/world/x' && e.destinationAddress === worldIp), { direction: 'egress', verdict: 'FORWARDED', responseCode: 200 });
   t.like(log.find((e) => e.path === '/world/x' && e.destinationAddress === outside), { verdict: 'DROPPED', reason: 'egress:dropped:default-deny' });

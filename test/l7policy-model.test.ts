@@ -266,3 +266,40 @@ test('examples/mutual-auth: the policy asks for the mesh; its view (what weft ru
   t.notThrows(() => meshResources(view));
   t.false(policiesRequireAuthentication(translateDirectory(path.join(projectRoot(), 'examples', 'l7policy')).l7!.policies), 'no rule asks for it there');
 });
+
+test('over the mesh, the clients\' egress rules reach every endpoint port they name (L7Translation.meshEgress): replicas each by name, undeclared ports and unrestricted ports left out', (t) => {
+  const web = (name: string, ip: string, ports: number[]) => `apiVersion: v1
+kind: Pod
+metadata: { name: ${name}, namespace: default, labels: { app: web } }
+spec: { containers: [{ name: app, ports: [${ports.map((p) => `{ containerPort: ${p} }`).join(', ')}] }] }
+status: { podIP: ${ip} }
+`;
+  const yaml = [web('web-1', '127.1.0.20', [8080, 9090]), web('web-2', '127.1.0.21', [8080]), web('db', '127.1.0.22', [5432]), clients, `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: { name: client-egress, namespace: default }
+spec:
+  endpointSelector: { matchLabels: { app: client } }
+  egress:
+  - toEndpoints: [{ matchLabels: { app: web } }]
+    toPorts:
+    - ports: [{ port: "8080", protocol: TCP }]
+      rules: { http: [{ method: GET }] }
+`].join('---\n');
+  const tr = translateYaml('p.yaml', yaml, { l7: { mesh: { trustDomain: 'cluster.local' }, transparent: { proxyPort: 15001, upstreamMark: 0x400 } } });
+  t.deepEqual(tr.problems, []);
+  t.deepEqual(tr.l7!.listeners, []);
+  // db's 5432 and web-1's 9090 are no port of the rules; pods that declare no ports get the rules' ports (the
+  // client's egress is default-deny towards them there).
+  const id = (ip: string) => String(tr.l7!.table.byIp.get(ip));
+  t.deepEqual(tr.l7!.meshEgress.map((m) => `${m.endpoint}/${m.port} ${m.egress.routeName}`), [
+    `default/web-1/8080 l7 ${id('127.1.0.20')} 8080 default/web-1`,
+    `default/web-2/8080 l7 ${id('127.1.0.21')} 8080 default/web-2`,
+    `default/client/8080 l7 ${id('127.1.0.10')} 8080 default/client`,
+    `default/other/8080 l7 ${id('127.1.0.11')} 8080 default/other`,
+    `prod/prod-client/8080 l7 ${id('127.1.0.12')} 8080 prod/prod-client`,
+  ]);
+  // The policy is namespaced: only default's `client` is restricted (not prod's); `other` has no egress rules.
+  t.deepEqual([...tr.l7!.meshEgress[0].egress.clients].sort(), ['127.1.0.10']);
+  t.deepEqual(tr.l7!.meshEgress[0].egress.typedPerFilterConfig, tr.l7!.meshEgress[1].egress.typedPerFilterConfig, 'one identity, one policy');
+  t.deepEqual(translateYaml('p.yaml', yaml, { l7: { transparent: { proxyPort: 15001, upstreamMark: 0x400 } } }).l7!.meshEgress, [], 'without the mesh, none');
+});
