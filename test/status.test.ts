@@ -11,7 +11,7 @@ import { startEchoBackend } from './helpers/echo-backend.js';
 import { eventually, freePort } from './helpers/net.js';
 import { CertFactory } from './helpers/tls.js';
 import { loopbackServiceYaml, secretsYaml, tlsGatewayYaml } from './helpers/tls-manifests.js';
-import { runWeft, startWeftRun } from './helpers/weft-process.js';
+import { runWeft, START_DEADLINE_MS, startWeftRun } from './helpers/weft-process.js';
 
 const route = `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -65,7 +65,7 @@ test('weft status: a listener Envoy rejects (its port is taken) makes weft run u
   const r = await eventually(async () => {
     const got = await runWeft(['status', '--admin', `127.0.0.1:${run.adminPort}`]);
     return /last NACK/.test(got.stdout) && got;
-  }, 20_000, 'weft status to report the NACK');
+  }, START_DEADLINE_MS, 'weft status to report the NACK'); // each weft status is a new process, slow to start under load
   t.log(r.stdout);
   t.is(r.code, 1, r.stdout);
   t.regex(r.stdout, /: UNHEALTHY\n/);

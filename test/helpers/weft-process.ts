@@ -9,6 +9,12 @@ import { eventually, freePort } from './net.js';
 
 export const weftBin = path.resolve('bin', 'weft');
 
+/**
+ * How long a `weft run` may take to serve. Loading Weft alone costs a process 1.5-2 s of CPU; on a loaded two-core
+ * CI machine, with a test file's runs starting at once, ready took 20 s (status.test.ts) and past 30 s once.
+ */
+export const START_DEADLINE_MS = 90_000;
+
 export interface WeftRun {
   child: ChildProcess;
   dir: string;
@@ -44,10 +50,14 @@ export async function startWeftRun(t: ExecutionContext, files: Record<string, st
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
   const admin = `http://127.0.0.1:${adminPort}`;
+  // What it said by the deadline (not when the wait began, when it had said nothing yet).
+  const withStderr = (e: Error): never => {
+    throw new Error(`${e.message} (stderr: ${err.slice(-1000)})`);
+  };
   if (opts.waitReady === false) {
-    await eventually(async () => (await fetch(`${admin}/debug/xds`)).ok, 30_000, `weft run's admin endpoint (stderr: ${err.slice(-500)})`);
+    await eventually(async () => (await fetch(`${admin}/debug/xds`)).ok, START_DEADLINE_MS, 'weft run\'s admin endpoint').catch(withStderr);
   } else {
-    await eventually(() => out.includes('weft: ready'), 30_000, `weft run to be ready (stderr: ${err.slice(-1000)})`);
+    await eventually(() => out.includes('weft: ready'), START_DEADLINE_MS, 'weft run to be ready').catch(withStderr);
   }
   return {
     child, dir, adminPort, admin,
