@@ -14,6 +14,7 @@ import { startEchoBackend, type EchoReply } from './helpers/echo-backend.js';
 import { addressBlock, pod, request } from './helpers/l7policy.js';
 import { Mesh } from './helpers/mesh.js';
 import { eventually, freePort } from './helpers/net.js';
+import { startWeftRun } from './helpers/weft-process.js';
 
 test('standalone egress proxy: a client\'s egress HTTP rules apply to a pod without a listener, to a world address inside its toCIDR and to the world entity', async (t) => {
   const net = addressBlock();
@@ -102,4 +103,31 @@ spec:
   t.like(log.find((e) => e.path === '/world/x' && e.destinationAddress === worldIp), { direction: 'egress', verdict: 'FORWARDED', responseCode: 200 });
   t.like(log.find((e) => e.path === '/world/x' && e.destinationAddress === outside), { verdict: 'DROPPED', reason: 'egress:dropped:default-deny' });
   t.deepEqual(mesh.nacks, []);
+});
+
+test('weft run serves the egress proxy on --l7-egress-proxy-port', async (t) => {
+  const net = addressBlock();
+  const client = `${net}.10`;
+  const world = await startEchoBackend('world', `${net}.50`);
+  t.teardown(() => world.close());
+  const port = await freePort();
+  const yaml = `${pod('client', client, { app: 'client' })}---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: { name: client-egress, namespace: default }
+spec:
+  endpointSelector: { matchLabels: { app: client } }
+  egress:
+  - toCIDR: [${net}.48/28]
+    toPorts:
+    - ports: [{ port: "${world.port}", protocol: TCP }]
+      rules: { http: [{ method: GET, path: "/world.*" }] }
+`;
+  await startWeftRun(t, { 'policy.yaml': yaml }, ['--l7-egress-proxy-port', String(port)]);
+  const via = (p: string) => request('127.0.0.1', port, { from: client, path: `http://${net}.50:${world.port}${p}`, headers: { host: `${net}.50:${world.port}` } });
+  t.is((await via('/world/x')).status, 200);
+  const refused = await via('/other');
+  t.is(refused.status, 403);
+  t.is(refused.body, ACCESS_DENIED_BODY);
+  t.is(world.requests, 1);
 });
