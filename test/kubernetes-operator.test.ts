@@ -58,7 +58,9 @@ function ourParent(route: Obj): Parent | undefined {
 }
 
 function startOperator(identity: string): Operator {
-  const op = new Operator({ kubeConfig: cluster!.kc, logger: process.env.WEFT_TEST_LOG ? createLogger(identity) : silentLogger, identity, leaseMs: 3000, renewMs: 500,
+  // A stopping leader releases the lease (the other takes over at once): the lease's duration only has to outlast
+  // renewals delayed on a loaded machine, where 3 s could let the second replica take over a live leader.
+  const op = new Operator({ kubeConfig: cluster!.kc, logger: process.env.WEFT_TEST_LOG ? createLogger(identity) : silentLogger, identity, leaseMs: 15_000, renewMs: 500,
     gatewayAddressPool: `${poolPrefix()}.200-${poolPrefix()}.201` });
   operators.push(op);
   op.start();
