@@ -509,9 +509,13 @@ test.serial('cache: changes that never stop are still published, bounded by maxD
   const sets: Snapshot[] = [];
   const deadline = Date.now() + 20_000;
   while (published.length < 3 && Date.now() < deadline) {
-    const s = Snapshot.of([cluster(`c${sets.length}`)]);
-    sets.push(s);
-    cache.setSnapshot('n', s);
+    // Two changes, then a pause: a loaded machine may take longer than maxDelayMs per pause, and one change per
+    // window would leave nothing to coalesce.
+    for (let k = 0; k < 2; k++) {
+      const s = Snapshot.of([cluster(`c${sets.length}`)]);
+      sets.push(s);
+      cache.setSnapshot('n', s);
+    }
     await sleep(5);
   }
   t.true(published.length >= 3, `${published.length} publishes over ${sets.length} sets`);
