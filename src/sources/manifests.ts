@@ -3,6 +3,7 @@
 import { readdirSync, readFileSync, statSync, type Dirent } from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseAllDocuments } from 'yaml';
+import { parseDocumentsFast, type FastDocument } from './yaml-fast.js';
 
 export interface ObjectMeta {
   name: string;
@@ -60,23 +61,17 @@ const YAML_ERROR = 'invalid YAML';
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Parses one file's text; never throws. */
-export function parseManifests(file: string, text: string): LoadedManifests {
+/**
+ * Parses one file's text; never throws. `withPositions` skips the fast parse (the benchmark's baseline, and the
+ * tests' reference: both parses give the same result).
+ */
+export function parseManifests(file: string, text: string, opts: { withPositions?: boolean } = {}): LoadedManifests {
   const manifests: Manifest[] = [];
   const problems: ManifestProblem[] = [];
-  const lines = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  for (const doc of Array.isArray(docs) ? docs : [docs]) {
-    const start = lines.linePos(doc.range?.[0] ?? 0).line;
-    const source: Source = { file, line: start };
-    if (doc.errors.length > 0) {
-      for (const err of doc.errors) {
-        const pos = lines.linePos(err.pos[0]);
-        problems.push({ source: { file, line: pos.line }, message: `${YAML_ERROR} at column ${pos.col}: ${err.message.split('\n')[0]}` });
-      }
-      continue;
-    }
-    const value: unknown = doc.toJS();
+  // Most files parse without a problem: the fast parse; anything it leaves, the parse with positions.
+  const fast = opts.withPositions ? undefined : parseDocumentsFast(text);
+  for (const { line, value } of fast ?? parseDocumentsWithPositions(file, text, problems)) {
+    const source: Source = { file, line };
     if (value === null || value === undefined) continue; // an empty document (e.g. after a trailing ---)
     if (!isRecord(value)) {
       problems.push({ source, message: 'a manifest must be a mapping with apiVersion, kind and metadata' });
@@ -99,6 +94,35 @@ export function parseManifests(file: string, text: string): LoadedManifests {
     manifests.push({ ...value, apiVersion, kind, metadata: metadata as unknown as ObjectMeta, source });
   }
   return { manifests, problems };
+}
+
+/**
+ * The documents of `text` by `yaml`'s Document parse, which knows each node's position: a document's YAML
+ * errors go to `problems` (with their line and column) as the iteration reaches it, so that they stay in
+ * order with the other documents' problems, and the document is left out.
+ */
+function* parseDocumentsWithPositions(file: string, text: string, problems: ManifestProblem[]): Generator<FastDocument> {
+  const lines = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  for (const doc of Array.isArray(docs) ? docs : [docs]) {
+    if (doc.errors.length > 0) {
+      for (const err of doc.errors) {
+        const pos = lines.linePos(err.pos[0]);
+        problems.push({ source: { file, line: pos.line }, message: `${YAML_ERROR} at column ${pos.col}: ${err.message.split('\n')[0]}` });
+      }
+      continue;
+    }
+    const line = lines.linePos(doc.range?.[0] ?? 0).line;
+    let value: unknown;
+    try {
+      value = doc.toJS();
+    } catch (err) {
+      // An alias of no anchor, or one that expands too far: found only when the document is converted.
+      problems.push({ source: { file, line }, message: `${YAML_ERROR}: ${(err as Error).message.split('\n')[0]}` });
+      continue;
+    }
+    yield { line, value };
+  }
 }
 
 /**
