@@ -1,8 +1,7 @@
 // Runs one Envoy: writes its bootstrap, starts it, finds its admin port, stops it. EnvoySupervisor
 // restarts it with backoff when it dies.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
@@ -10,6 +9,7 @@ import type { Bootstrap } from '../src/generated/envoy/config/bootstrap/v3/Boots
 import { ENVOY_DRAIN_TIME_MS } from '../src/xds/stream-plan.js';
 import { resolveEnvoyBinary } from './binary.js';
 import { diesWithParent } from './parent-death.js';
+import { createWorkDir } from './work-dir.js';
 
 export interface EnvoyProcessOptions {
   bootstrap: Bootstrap;
@@ -30,7 +30,7 @@ export class EnvoyProcess {
   adminPort = 0;
 
   constructor(private readonly opts: EnvoyProcessOptions) {
-    this.workDir = mkdtempSync(path.join(tmpdir(), 'weft-envoy-'));
+    this.workDir = createWorkDir();
   }
 
   get pid(): number | undefined {
