@@ -42,3 +42,25 @@ test('a document field named source is not taken for an unknown field (Weft sets
   t.deepEqual(inputs.gatewayClasses, []);
   t.deepEqual(problems.map((p) => p.field), ['spec.weigth']);
 });
+
+const gatewayYaml = (addresses: string): string =>
+  `apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: { name: g, namespace: default }\nspec:\n  gatewayClassName: weft\n  listeners: [{ name: http, protocol: HTTP, port: 80 }]\n  addresses: ${addresses}\n`;
+
+test('Gateway API kinds are checked against their CRD schema, with the apiserver defaulting first', (t) => {
+  const problems = (addresses: string): string[] => classifyManifests(parseManifests('in.yaml', gatewayYaml(addresses)).manifests).problems.map((p) => `${p.field}: ${p.message}`);
+  // type defaults to IPAddress, whose value must be an IP (the CRD's oneOf); another type's value need not be.
+  t.deepEqual(problems('[{ value: my-ip-address }]'), ['spec.addresses[0].value: must match format "ipv4" or must match format "ipv6"']);
+  t.deepEqual(problems('[{ value: 10.0.0.1 }, { type: IPAddress, value: "::1" }, { type: Hostname, value: gw.example.com }]'), []);
+  // A null optional list is left out (as the apiserver prunes it); a null scalar is refused.
+  t.deepEqual(problems('null'), []);
+  t.deepEqual(problems('[{ type: IPAddress, value: null }]'), ['spec.addresses[0].value: must be string']);
+});
+
+test('a schema error is reported before unknown fields, all unknown fields are named, metadata is ObjectMeta', (t) => {
+  const route = (spec: string, metadata = '{ name: r }'): string[] =>
+    classifyManifests(parseManifests('in.yaml', `apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: ${metadata}\nspec: ${spec}\n`).manifests).problems.map((p) => `${p.field}: ${p.message}`);
+  t.deepEqual(route('{ weigth: 1, rules: [{ backendRefs: [{ name: svc, port: x }] }] }'), ['spec.rules[0].backendRefs[0].port: must be integer']);
+  t.deepEqual(route('{ weigth: 1, rules: [{ backendRefs: [{ name: svc, port: 80, wieght: 2 }] }] }'), ['spec.weigth: unknown field (and spec.rules[0].backendRefs[0].wieght); the object is ignored']);
+  t.deepEqual(route('{ rules: [{ backendRefs: [{ name: svc, port: 80, kind: "" }] }] }'), ['spec.rules[0].backendRefs[0].kind: must NOT be shorter than 1 character']);
+  t.deepEqual(route('{}', '{ name: r, labels: { a: 1 } }'), ['metadata.labels.a: must be string']);
+});

@@ -1,24 +1,26 @@
-// The kinds Weft reads, each with the schema validator of its published model, and the typed set of
-// inputs the translators take.
-import { GatewayClass, type IGatewayClass } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/GatewayClass';
-import { Gateway, type IGateway } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/Gateway';
-import { ListenerSet, type IListenerSet } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/ListenerSet';
-import { HTTPRoute, type IHTTPRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute';
-import { GRPCRoute, type IGRPCRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/GRPCRoute';
-import { ReferenceGrant, type IReferenceGrant } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1beta1/ReferenceGrant';
-import { ReferenceGrant as ReferenceGrantV1 } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/ReferenceGrant';
+// The kinds Weft reads, each with its schema validator (the Gateway API kinds': compiled from their CRDs at
+// build time; the others': their published model's), and the typed set of inputs the translators take.
+import type { IGatewayClass } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/GatewayClass';
+import type { IGateway } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/Gateway';
+import type { IListenerSet } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/ListenerSet';
+import type { IHTTPRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute';
+import type { IGRPCRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/GRPCRoute';
+import type { IReferenceGrant } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1beta1/ReferenceGrant';
+import { validate as objectMetaValidator } from '@kubernetes-models/apimachinery/_schemas/IoK8sApimachineryPkgApisMetaV1ObjectMeta';
+import { runValidateFunc } from '@kubernetes-models/validate';
 import { Service, type IService } from 'kubernetes-models/v1/Service';
 import { Namespace, type INamespace } from 'kubernetes-models/v1/Namespace';
 import { EndpointSlice, type IEndpointSlice } from 'kubernetes-models/discovery.k8s.io/v1/EndpointSlice';
 import { Secret, type ISecret } from 'kubernetes-models/v1/Secret';
 import { ConfigMap, type IConfigMap } from 'kubernetes-models/v1/ConfigMap';
-import { TLSRoute, type ITLSRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/TLSRoute';
-import { BackendTLSPolicy, type IBackendTLSPolicy } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/BackendTLSPolicy';
+import type { ITLSRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/TLSRoute';
+import type { IBackendTLSPolicy } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/BackendTLSPolicy';
 import { Ingress, type IIngress } from 'kubernetes-models/networking.k8s.io/v1/Ingress';
 import { IngressClass, type IIngressClass } from 'kubernetes-models/networking.k8s.io/v1/IngressClass';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { ByNamespace } from './by-namespace.js';
 import { fieldSchemaOf, unknownFieldsIn, type FieldSchema } from './unknown-fields.js';
+import { crdValidators, type CrdValidator } from '../generated/gateway-validators.js';
 import { describeObject, type Manifest, type ManifestProblem, type ObjectMeta, type Source } from './manifests.js';
 
 /** A typed object as read: metadata always has a name, and it remembers its file. */
@@ -70,29 +72,54 @@ interface Validatable {
 }
 
 interface KindEntry {
-  /** A model class of kubernetes-models: only its prototype's `validate` (the compiled schema) is used. */
-  model: { prototype: Validatable };
+  /**
+   * A Gateway API kind: its CRD's validators (scripts/gen-gateway-validators.js). `strict` also rejects unknown
+   * fields, in the same pass; only when it fails are `plain` and the unknown-field walk run, for the message.
+   */
+  crd?: { plain: CrdValidator; strict: CrdValidator };
+  /** Any other kind: a model class of kubernetes-models; only its prototype's `validate` (the compiled schema) is used. */
+  model?: { prototype: Validatable };
   into: keyof Inputs;
   namespaced: boolean;
-  /** Its CRD schema for the unknown-field walk (null: none), looked up on first use. */
-  fields?: FieldSchema | null;
+  /** Its CRD schema for the unknown-field walk, compiled when an object first fails `crd.strict`. */
+  fields?: FieldSchema;
+}
+
+/** The models' compiled ObjectMeta schema, as the model validators call it (with the path of the data). */
+const validateObjectMeta = objectMetaValidator as unknown as ((data: unknown, at: { instancePath: string }) => boolean) & { errors?: SchemaError[] | null };
+
+/** An object's metadata checked as ObjectMeta, its errors' paths from the object's root. */
+const checkObjectMeta = Object.assign(
+  (metadata: unknown): boolean => {
+    const valid = validateObjectMeta(metadata, { instancePath: '/metadata' });
+    checkObjectMeta.errors = validateObjectMeta.errors;
+    return valid;
+  },
+  { errors: null as SchemaError[] | null | undefined },
+);
+
+/** A Gateway API kind's validators, generated from its CRD. */
+function crd(key: string): KindEntry['crd'] {
+  const validators = crdValidators[key];
+  if (!validators) throw new Error(`no generated validator for ${key}: rebuild (scripts/gen-types.sh)`);
+  return validators;
 }
 
 const KINDS: Record<string, KindEntry> = {
-  'gateway.networking.k8s.io/v1 GatewayClass': { model: GatewayClass, into: 'gatewayClasses', namespaced: false },
-  'gateway.networking.k8s.io/v1 Gateway': { model: Gateway, into: 'gateways', namespaced: true },
-  'gateway.networking.k8s.io/v1 ListenerSet': { model: ListenerSet, into: 'listenerSets', namespaced: true },
-  'gateway.networking.k8s.io/v1 HTTPRoute': { model: HTTPRoute, into: 'httpRoutes', namespaced: true },
-  'gateway.networking.k8s.io/v1 GRPCRoute': { model: GRPCRoute, into: 'grpcRoutes', namespaced: true },
-  'gateway.networking.k8s.io/v1beta1 ReferenceGrant': { model: ReferenceGrant, into: 'referenceGrants', namespaced: true },
-  'gateway.networking.k8s.io/v1 ReferenceGrant': { model: ReferenceGrantV1, into: 'referenceGrants', namespaced: true },
+  'gateway.networking.k8s.io/v1 GatewayClass': { crd: crd('gateway.networking.k8s.io/v1 GatewayClass'), into: 'gatewayClasses', namespaced: false },
+  'gateway.networking.k8s.io/v1 Gateway': { crd: crd('gateway.networking.k8s.io/v1 Gateway'), into: 'gateways', namespaced: true },
+  'gateway.networking.k8s.io/v1 ListenerSet': { crd: crd('gateway.networking.k8s.io/v1 ListenerSet'), into: 'listenerSets', namespaced: true },
+  'gateway.networking.k8s.io/v1 HTTPRoute': { crd: crd('gateway.networking.k8s.io/v1 HTTPRoute'), into: 'httpRoutes', namespaced: true },
+  'gateway.networking.k8s.io/v1 GRPCRoute': { crd: crd('gateway.networking.k8s.io/v1 GRPCRoute'), into: 'grpcRoutes', namespaced: true },
+  'gateway.networking.k8s.io/v1beta1 ReferenceGrant': { crd: crd('gateway.networking.k8s.io/v1beta1 ReferenceGrant'), into: 'referenceGrants', namespaced: true },
+  'gateway.networking.k8s.io/v1 ReferenceGrant': { crd: crd('gateway.networking.k8s.io/v1 ReferenceGrant'), into: 'referenceGrants', namespaced: true },
   'v1 Service': { model: Service, into: 'services', namespaced: true },
   'v1 Namespace': { model: Namespace, into: 'namespaces', namespaced: false },
   'discovery.k8s.io/v1 EndpointSlice': { model: EndpointSlice, into: 'endpointSlices', namespaced: true },
   'v1 Secret': { model: Secret, into: 'secrets', namespaced: true },
   'v1 ConfigMap': { model: ConfigMap, into: 'configMaps', namespaced: true },
-  'gateway.networking.k8s.io/v1 TLSRoute': { model: TLSRoute, into: 'tlsRoutes', namespaced: true },
-  'gateway.networking.k8s.io/v1 BackendTLSPolicy': { model: BackendTLSPolicy, into: 'backendTlsPolicies', namespaced: true },
+  'gateway.networking.k8s.io/v1 TLSRoute': { crd: crd('gateway.networking.k8s.io/v1 TLSRoute'), into: 'tlsRoutes', namespaced: true },
+  'gateway.networking.k8s.io/v1 BackendTLSPolicy': { crd: crd('gateway.networking.k8s.io/v1 BackendTLSPolicy'), into: 'backendTlsPolicies', namespaced: true },
   'networking.k8s.io/v1 Ingress': { model: Ingress, into: 'ingresses', namespaced: true },
   'networking.k8s.io/v1 IngressClass': { model: IngressClass, into: 'ingressClasses', namespaced: false },
   'v1 Pod': { model: CheckedByL7Policy, into: 'pods', namespaced: true },
@@ -122,8 +149,40 @@ export function jsonPointerToField(pointer: string): string {
 
 interface SchemaError {
   instancePath?: string;
+  schemaPath?: string;
   message?: string;
   params?: Record<string, unknown>;
+}
+
+/** The first schema error, as a problem naming its field. */
+function schemaProblem(m: Manifest, source: Source, metadata: ObjectMeta, errors: SchemaError[] | null | undefined, fallback = 'invalid'): ManifestProblem {
+  const object = describeObject(m.kind, metadata);
+  const first = errors?.[0];
+  if (!errors || !first) return { source, object, message: fallback };
+  // A field that may be one of several things (anyOf) fails each: all are named (e.g. format "ipv4" or "ipv6").
+  const anyOf = first.schemaPath?.match(/^(.*\/anyOf\/)\d+\//)?.[1];
+  const alternatives = anyOf ? errors.filter((e) => e.instancePath === first.instancePath && e.schemaPath?.startsWith(anyOf)) : [first];
+  const detail = alternatives.map(describeSchemaError).join(' or ');
+  return { source, object, field: first.instancePath ? jsonPointerToField(first.instancePath) : undefined, message: detail || fallback };
+}
+
+function describeSchemaError(e: SchemaError): string | undefined {
+  const allowed = e.params?.allowedValues;
+  return Array.isArray(allowed) ? `${e.message} (${allowed.join(', ')})` : e.message;
+}
+
+/**
+ * The errors of a validator that failed on `data`, with the messages the model validators give (ajv-i18n's English,
+ * applied by runValidateFunc; e.g. "must NOT be longer than 253 characters"). Runs the validator again: only for
+ * invalid objects.
+ */
+function explained(validator: ((data: unknown) => boolean) & { errors?: SchemaError[] | null }, data: unknown): SchemaError[] | undefined {
+  try {
+    runValidateFunc(validator as Parameters<typeof runValidateFunc>[0], data);
+  } catch (err) {
+    return (err as { errors?: SchemaError[] }).errors;
+  }
+  return validator.errors ?? undefined;
 }
 
 type Classified = { into: keyof Inputs; object: Obj<{ metadata?: unknown }> } | { problem: ManifestProblem };
@@ -164,15 +223,17 @@ function classifyOne(m: Manifest): Classified {
   try {
     // The schema check on the object itself: constructing the model would deep-copy every object first (a
     // third of classification's cost), and the compiled schemas neither change the data nor add defaults.
-    entry.model.prototype.validate.call(object);
+    if (entry.model) entry.model.prototype.validate.call(object);
   } catch (err) {
-    const errors = (err as { errors?: SchemaError[] }).errors ?? [];
-    const first = errors[0];
-    const allowed = first?.params?.allowedValues;
-    const detail = Array.isArray(allowed) ? `${first?.message} (${allowed.join(', ')})` : first?.message;
-    return { problem: { source, object: describeObject(m.kind, metadata), field: first?.instancePath ? jsonPointerToField(first.instancePath) : undefined, message: detail ?? (err as Error).message } };
+    return { problem: schemaProblem(m, source, metadata, (err as { errors?: SchemaError[] }).errors, (err as Error).message) };
   }
-  if (entry.fields === undefined) entry.fields = fieldSchemaOf(m.apiVersion, m.kind) ?? null;
+  if (!entry.crd) return { into: entry.into, object: object as Obj<{ metadata?: unknown }> };
+  // ObjectMeta as the models checked it (a CRD's schema leaves metadata to the apiserver).
+  if (!checkObjectMeta(metadata)) return { problem: schemaProblem(m, source, metadata, explained(checkObjectMeta, metadata)) };
+  if (entry.crd.strict(object)) return { into: entry.into, object: object as Obj<{ metadata?: unknown }> };
+  // Invalid: against the schema (its first error), or for unknown fields (all of them).
+  if (!entry.crd.plain(object)) return { problem: schemaProblem(m, source, metadata, explained(entry.crd.plain, object)) };
+  entry.fields ??= fieldSchemaOf(m.apiVersion, m.kind);
   const unknown = entry.fields ? unknownFieldsIn(entry.fields, object) : [];
   if (unknown.length > 0) {
     const more = unknown.length > 1 ? ` (and ${unknown.slice(1).join(', ')})` : '';
