@@ -5,7 +5,7 @@
 // about cache misses; the ratio of two configurations' counts is what their throughput ratio would be on an
 // otherwise idle machine to the extent that Envoy's worker is the bottleneck and instructions cost alike.
 import { execFile, spawnSync } from 'node:child_process';
-import { chmodSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -23,26 +23,33 @@ export function callgrindEnvoy(dir: string): string {
   return script;
 }
 
-/** The total of callgrind's newest dump in `dir` (the instructions since the counters were last zeroed). */
-function newestDumpTotal(dir: string): number {
+/** Callgrind's newest dump in `dir` (the instructions since the counters were last zeroed). */
+function newestDump(dir: string): string {
   const dumps = readdirSync(dir).filter((f) => f.startsWith('callgrind.out')).map((f) => path.join(dir, f));
   const newest = dumps.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
   if (!newest) throw new Error(`no callgrind dump in ${dir}`);
-  const m = /^(?:summary|totals): (\d+)/m.exec(readFileSync(newest, 'utf8'));
-  if (!m) throw new Error(`${newest}: no summary line`);
+  return newest;
+}
+
+function dumpTotal(dump: string): number {
+  const m = /^(?:summary|totals): (\d+)/m.exec(readFileSync(dump, 'utf8'));
+  if (!m) throw new Error(`${dump}: no summary line`);
   return Number(m[1]);
 }
 
 /**
  * Instructions Envoy (process `pid`, under callgrind) executed while `work` ran (counters zeroed before, dumped
- * after), less what it executes idle in that time (`idlePerSecond`: timers such as the stats flush).
+ * after), less what it executes idle in that time (`idlePerSecond`: timers such as the stats flush). With
+ * `keepAs`, the dump is also copied there (per-function figures: `callgrind_annotate --inclusive=yes <file>`).
  */
-export async function instructionsDuring(pid: number, dir: string, work: () => Promise<void>, idlePerSecond = 0): Promise<number> {
+export async function instructionsDuring(pid: number, dir: string, work: () => Promise<void>, idlePerSecond = 0, keepAs?: string): Promise<number> {
   await execFileAsync('callgrind_control', ['--zero', String(pid)], { timeout: 120_000 });
   const t0 = performance.now();
   await work();
   await execFileAsync('callgrind_control', ['--dump', String(pid)], { timeout: 120_000 });
-  return newestDumpTotal(dir) - idlePerSecond * ((performance.now() - t0) / 1000);
+  const dump = newestDump(dir);
+  if (keepAs) copyFileSync(dump, keepAs);
+  return dumpTotal(dump) - idlePerSecond * ((performance.now() - t0) / 1000);
 }
 
 /** Instructions per second Envoy executes with no requests (measured over `seconds`). */

@@ -62,6 +62,8 @@ const HCM_EDITS: Record<string, (hcm: Obj) => void> = {
   'xff-append': (h) => delete h.skip_xff_append,
   // Every peer internal: no x-envoy-external-address, no stripping of x-envoy-* request headers.
   'internal-all': (h) => (h.internal_address_config = { cidr_ranges: [{ address_prefix: '0.0.0.0', prefix_len: { value: 0 } }, { address_prefix: '::', prefix_len: { value: 0 } }] }),
+  // No x-request-id generated (the edge regenerates one for every request).
+  'no-request-id': (h) => (h.generate_request_id = { value: false }),
   // Cilium's list (pkg/envoy/xds_server.go getHttpFilterChainProto): private IPv4 ranges and the loopback addresses.
   'internal-cilium': (h) =>
     (h.internal_address_config = {
@@ -78,9 +80,41 @@ const HCM_EDITS: Record<string, (hcm: Obj) => void> = {
 /** Rewrites of the policy routes: `no-route-metadata` drops the metadata only the gRPC access log service's tags read (with-als+no-route-metadata). */
 const ROUTE_EDITS = ['no-route-metadata'] as const;
 
+/** Rewrites of a policy route configuration's virtual host. */
+const VHOST_EDITS: Record<string, (vh: Obj) => void> = {
+  // The header use_remote_address adds for an external peer does not travel to the application.
+  'strip-external-address': (vh) => (vh.request_headers_to_remove = ['x-envoy-external-address']),
+};
+
+interface IpPredicate {
+  single_predicate?: { input: Obj; custom_match?: { typed_config: AnyObj }; value_match?: Obj };
+  and_matcher?: { predicate: IpPredicate[] };
+  or_matcher?: { predicate: IpPredicate[] };
+}
+interface MatcherTree {
+  matcher_list?: { matchers: Array<{ predicate: IpPredicate; on_match: { matcher?: MatcherTree } }> };
+  on_no_match?: { matcher?: MatcherTree };
+}
+
+/** Rewrites of the enforcing RBAC matcher. */
+const MATCHER_EDITS: Record<string, (m: MatcherTree) => void> = {
+  // An address predicate naming one host address as an exact match of the address string (no parse, no trie).
+  'exact-source': function exact(m) {
+    for (const l of m.matcher_list?.matchers ?? []) {
+      const p = l.predicate.single_predicate;
+      const ranges = p?.custom_match && (unpack(p.custom_match.typed_config) as { cidr_ranges?: Array<{ address_prefix: string; prefix_len: { value: number } }> }).cidr_ranges;
+      if (p && ranges?.length === 1 && ranges[0].prefix_len.value === (ranges[0].address_prefix.includes(':') ? 128 : 32)) {
+        delete p.custom_match;
+        p.value_match = { exact: ranges[0].address_prefix };
+      }
+      if (l.on_match.matcher) exact(l.on_match.matcher);
+    }
+  },
+};
+
 /** `full`; `no-<part>` (drops one part); `bare` (drops them all; RBAC and router remain); `bare+<part>` (keeps one); `no-rbac`. `log-…` and the
  *  request-handling names below rewrite one thing; `a+b` combines variants. */
-export const VARIANTS = ['full', ...PARTS.map((p) => `no-${p}`), 'bare', ...PARTS.map((p) => `bare+${p}`), 'no-rbac', ...Object.keys(LOG_EDITS), ...Object.keys(HCM_EDITS), ...ROUTE_EDITS, 'log-als', 'with-als'] as const;
+export const VARIANTS = ['full', ...PARTS.map((p) => `no-${p}`), 'bare', ...PARTS.map((p) => `bare+${p}`), 'no-rbac', ...Object.keys(LOG_EDITS), ...Object.keys(HCM_EDITS), ...ROUTE_EDITS, ...Object.keys(VHOST_EDITS), ...Object.keys(MATCHER_EDITS), 'log-als', 'with-als'] as const;
 
 /** Variants translated with the gRPC access log service (to a receiver the bench runs), as Kubernetes mode streams to the agent. */
 export const ALS_VARIANTS: ReadonlySet<string> = new Set(['log-als', 'with-als']);
@@ -114,7 +148,7 @@ function dropped(variant: Variant): Set<string> {
   const parts = composite(variant);
   if (parts) return new Set(parts.flatMap((p) => [...dropped(p)]));
   if (variant === 'full' || variant === 'with-als') return new Set();
-  if (variant in LOG_EDITS || variant in HCM_EDITS || (ROUTE_EDITS as readonly string[]).includes(variant) || variant === 'log-als') return new Set([variant]);
+  if (variant in LOG_EDITS || variant in HCM_EDITS || variant in VHOST_EDITS || variant in MATCHER_EDITS || (ROUTE_EDITS as readonly string[]).includes(variant) || variant === 'log-als') return new Set([variant]);
   if (variant.startsWith('no-') && variant !== 'no-rbac') return new Set([variant.slice(3)]);
   const all = new Set<string>(PARTS);
   if (variant === 'no-rbac') return all.add('rbac');
@@ -158,6 +192,7 @@ export function applyVariant(resources: Resource[], variant: Variant): Resource[
       const route = decodeMessage(r.typeUrl.slice(TYPE_PREFIX.length), r.body) as { virtual_hosts: Array<{ typed_per_filter_config?: Record<string, AnyObj>; routes?: Obj[] }> };
       for (const vh of route.virtual_hosts) {
         if (drop.has('no-route-metadata')) for (const rt of vh.routes ?? []) delete rt.metadata;
+        for (const name of drop) VHOST_EDITS[name]?.(vh);
         const per = vh.typed_per_filter_config ?? {};
         for (const [name, config] of Object.entries(per)) {
           if (config.type_url !== TYPE_PREFIX + RBAC_PER_ROUTE) continue;
@@ -165,8 +200,15 @@ export function applyVariant(resources: Resource[], variant: Variant): Resource[
             delete per[name];
             continue;
           }
+          const edits = [...drop].filter((d) => MATCHER_EDITS[d]);
+          if (edits.length) {
+            const rbac = unpack(config) as { rbac?: { matcher?: MatcherTree } };
+            const matcher = rbac.rbac?.matcher;
+            if (matcher) for (const e of edits) MATCHER_EDITS[e](matcher);
+            per[name] = repack(config, rbac);
+          }
           if (!drop.has('shadow')) continue;
-          const rbac = unpack(config) as { rbac: Obj };
+          const rbac = unpack(per[name]) as { rbac: Obj };
           delete rbac.rbac.shadow_matcher;
           per[name] = repack(config, rbac);
         }

@@ -2,7 +2,8 @@
 // fast one pod's label change reaches Envoy.
 //
 //   node dist/bench/l7policy.js [--size=quick|full] [--rules=0,10,100,1000]
-//   node dist/bench/l7policy.js --variants[=full,no-shadow,…] [--rules=0] [--rounds=N] [--callgrind[=N]]   (attribution)
+//   node dist/bench/l7policy.js --variants[=full,no-shadow,…] [--rules=0] [--rounds=N] [--callgrind[=N] [--callgrind-dumps=DIR]]   (attribution)
+//   [--net=127.N]: the loopback /16 of the listeners (default 127.3)
 //
 // 1. Throughput and p99 latency through the real Envoy (one worker) with 0, 10, 100 and 1,000 HTTP rules on
 //    one port, each as a ratio to the same Envoy's listener without any policy, measured right before it
@@ -60,8 +61,12 @@ const ROUNDS = Number(args.get('rounds') ?? (full ? 9 : 5));
 const SECONDS = 2;
 /** --callgrind[=N]: with --variants, count Envoy's instructions for N requests per target instead of timing load (bench/callgrind.ts). */
 const CALLGRIND = args.has('callgrind') ? Number(args.get('callgrind') === 'true' || args.get('callgrind') === '' ? 400 : args.get('callgrind')) : undefined;
-const SERVER = '127.3.0.2';
-const BASELINE = '127.3.0.3';
+/** --callgrind-dumps=DIR: keep each target's callgrind dump there (`<variant>.<round>.out`), for callgrind_annotate. */
+const DUMPS = args.get('callgrind-dumps');
+/** --net=127.N: the loopback /16 the listeners use (sessions benchmarking at the same time pick different ones). */
+const NET = args.get('net') ?? '127.3';
+const SERVER = `${NET}.0.2`;
+const BASELINE = `${NET}.0.3`;
 const source = { file: 'bench', line: 1 };
 
 function backendResources(port: number): Resource[] {
@@ -218,8 +223,8 @@ async function variantThroughput(variants: Variant[]): Promise<Array<{ variant: 
   // periodic flush): the instructions counted while idle are then mostly gone (see idleInstructionsPerSecond).
   const mesh = new Mesh({ protocol: 'delta', ...(cgDir ? { envoyBinary: callgrindEnvoy(cgDir), envoyStartTimeoutMs: 900_000, bootstrap: { stats_flush_on_admin: true } } : {}) });
   const path = rules === 0 ? '/anything' : `/api/v1/resource-${rules - 1}/x`;
-  // Each variant listens on its own server address (127.3.1.N) and port set, named apart.
-  const servers = variants.map((_, i) => `127.3.1.${i + 1}`);
+  // Each variant listens on its own server address (<net>.1.N) and port set, named apart.
+  const servers = variants.map((_, i) => `${NET}.1.${i + 1}`);
   let als: Awaited<ReturnType<typeof accessLogReceiver>> | undefined;
   try {
     await mesh.start(fixed);
@@ -290,7 +295,7 @@ async function instructionCounts(variants: Variant[], servers: string[], port: n
   console.log(`  idle: ${idle.toFixed(0)} instructions/s (subtracted from each run for its duration)`);
   for (let round = 0; round < ROUNDS; round++) {
     for (const t of targets) {
-      const ir = await instructionsDuring(pid, dir, () => fixedRequests(t.url, n, 4), idle);
+      const ir = await instructionsDuring(pid, dir, () => fixedRequests(t.url, n, 4), idle, DUMPS ? join(DUMPS, `${t.name}.${round + 1}.out`) : undefined);
       counts.get(t.name)!.push(ir / n);
       console.log(`  round ${round + 1} ${t.name}: ${(ir / n).toFixed(0)} instructions/request`);
     }
@@ -409,7 +414,7 @@ async function labelChange(): Promise<LabelChangeResult> {
   const inputs = (app: string): L7Inputs => {
     const base = largeInputs(PODS, POLICIES, false, { pod: 1, app });
     base.pods[0] = { ...base.pods[0], metadata: { ...base.pods[0].metadata, annotations: { 'weft.dev/standalone-backends': `8080=127.0.0.1:${backendPort}` } }, status: { podIP: SERVER } };
-    base.pods[1] = { ...base.pods[1], metadata: { ...base.pods[1].metadata, namespace: 'ns-0' }, status: { podIP: '127.3.0.10' } };
+    base.pods[1] = { ...base.pods[1], metadata: { ...base.pods[1].metadata, namespace: 'ns-0' }, status: { podIP: `${NET}.0.10` } };
     return base;
   };
   try {
@@ -436,7 +441,7 @@ async function labelChange(): Promise<LabelChangeResult> {
     for (const [app, status] of [['app-1', 200], ['app-50', 403]] as const) {
       mesh.set([...backendResources(backendPort), ...translateL7Policy(inputs(app), { accessLogPath: '/dev/null' }).resources]);
       await waitFor(() => mesh.divergence() === undefined, 30_000, 'Envoy to ACK', 1);
-      const reply = await request(SERVER, 8080, { from: '127.3.0.10', path: '/v1/items/0/x' });
+      const reply = await request(SERVER, 8080, { from: `${NET}.0.10`, path: '/v1/items/0/x' });
       if (reply.status !== status) throw new Error(`the pod labelled ${app} should get ${status}, not ${reply.status}`);
     }
   } finally {
