@@ -119,6 +119,22 @@ test('X-Forwarded-For, X-Real-IP and Forwarded never change the source identity'
   t.like(entry, { sourceIdentity: f.translation.l7!.table.byIp.get(client(f)), verdict: 'FORWARDED' });
   t.is(entry.sourceAddress.replace(/:\d+$/, ''), client(f));
 });
+test("headers Envoy acts on or vouches for never come from the client: x-envoy-* stripped, no x-envoy-external-address, the connection's x-forwarded-proto", async (t) => {
+  const f = t.context.f;
+  // Every peer is external to the policy listeners (use_remote_address without internal_address_config): Envoy
+  // strips the client's x-envoy-* control headers (the router would honour x-envoy-retry-on even without a retry
+  // policy) and overwrites x-forwarded-proto; the routes remove x-envoy-external-address, whether Envoy added
+  // it (the peer's address) or the client sent one.
+  const forged = { 'x-envoy-retry-on': '5xx', 'x-envoy-max-retries': '5', 'x-envoy-upstream-alt-stat-name': 'forged', 'x-envoy-upstream-rq-timeout-ms': '1', 'x-envoy-internal': 'true', 'x-envoy-external-address': '10.9.9.9', 'x-forwarded-proto': 'https' };
+  const r = await f.request({ from: client(f), path: '/public/forged-envoy-headers', headers: forged });
+  t.is(r.status, 200);
+  const seen = (JSON.parse(r.body) as { headers: Record<string, string> }).headers;
+  t.deepEqual(Object.keys(seen).filter((h) => h.startsWith('x-envoy-')), [], JSON.stringify(seen));
+  t.is(seen['x-forwarded-proto'], 'http');
+  // Without a forged one, nothing adds it either.
+  const plain = await f.request({ from: client(f), path: '/public/plain' });
+  t.false('x-envoy-external-address' in (JSON.parse(plain.body) as { headers: Record<string, string> }).headers);
+});
 test('request smuggling: Transfer-Encoding with Content-Length is rejected, nothing reaches the application', async (t) => {
   const f = t.context.f;
   const before = f.backend.requests;

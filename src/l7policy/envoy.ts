@@ -35,7 +35,7 @@ import { packAny } from '../xds/protos.js';
 import type { Resource } from '../xds/resource.js';
 import { accessLogServiceResources, grpcAccessLog, type AccessLogServiceTarget, type AccessLogTag } from '../xds/translator/access-log-service.js';
 import { formatPrefix, parsePrefix, prefixKey, prefixWithin, type Prefix } from './cidr.js';
-import { MESH_INBOUND_RBAC_FILTER, POLICY_REQUEST_HANDLING } from './http-hardening.js';
+import { MESH_INBOUND_RBAC_FILTER, POLICY_REQUEST_HANDLING, PROXY_ONLY_REQUEST_HEADERS } from './http-hardening.js';
 import { CIDR_LABEL_PREFIX } from './labels.js';
 import { spiffeIdentities } from './spiffe-identities.js';
 import { EGRESS_HEADER_ACTIONS_FILTER, EGRESS_HEADER_RULES_FILTER, EGRESS_HEADER_RULES_PREFIX, HEADER_ACTIONS_FILTER, HEADER_MISMATCH_METADATA, HEADER_RULES_FILTER, HeaderActionsError, headerActionsConfig, headerMatchValue, type ActionsSide } from './header-actions.js';
@@ -701,6 +701,7 @@ function policyRoutes(name: string, perFilter: Record<string, Any>, cluster: str
         domains: ['*'],
         typed_per_filter_config: perFilter,
         routes: [...(tunnel ? [connect] : []), { name: routeLogName(endpoint, port), match: { prefix: '' }, route: { cluster, timeout: { seconds: '0' } }, metadata }],
+        request_headers_to_remove: [...PROXY_ONLY_REQUEST_HEADERS],
       },
     ],
   };

@@ -10,6 +10,16 @@ export const MESH_INBOUND_RBAC_FILTER = 'envoy.filters.http.rbac';
 /** Cilium's body for a request its proxy denies (cilium/proxy appends CRLF). */
 export const ACCESS_DENIED_BODY = 'Access denied\r\n';
 
+/**
+ * Request headers the policy's routes never pass to the application. `x-envoy-external-address`: what
+ * `use_remote_address` adds for a peer that is not internal (every peer here, see envoy.ts hcm), the connection's
+ * address as text. Cilium's node proxy never sends it for pods (they are internal to it), the application sees
+ * the peer's address on its own connection (transparent mode) and the access log has it; carried to the
+ * application it cost ~4,800 instructions a request (BENCHMARKS.md, L7 policy). Removed here, a client cannot
+ * send one either.
+ */
+export const PROXY_ONLY_REQUEST_HEADERS: readonly string[] = ['x-envoy-external-address'];
+
 export const POLICY_REQUEST_HANDLING: HttpConnectionManager = {
   normalize_path: { value: true },
   merge_slashes: true,
