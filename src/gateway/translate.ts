@@ -12,6 +12,7 @@ import { compareHostSpecificity, listenerHostnameCovers } from './hostnames.js';
 import { compareRouteAge, CrossKindHostnames, sortByPrecedence, translateGrpcRoute } from './grpcroute.js';
 import { compareCreated, timestampMs, translateHttpRoute, type RankedRoute, type TranslatedHttpRoute } from './httproute.js';
 import { listenerSetStatus } from './listener-sets.js';
+import { OrderedLists } from './ordered-lists.js';
 import type { GatewayTranslationCache } from './translation-cache.js';
 import { buildGatewayStates, gatewayClassStatus, gatewayStatus, isOurClass, socketName, type GatewayAddressFor, type GatewayState, type ListenerState } from './listeners.js';
 import { dedupeServerNames, listenerChains, translateTlsRoute, type PlacedTlsRoute } from './tlsroute.js';
@@ -169,6 +170,7 @@ export function translateGatewayApi(inputs: Inputs, cache?: GatewayTranslationCa
       }
     }
   }
+  const orderedLists = new OrderedLists();
   for (const [name, listener] of bySocket) {
     const hosts = routesBySocketHost.get(name)!;
     // Listener isolation: a request belongs to the most specific listener whose hostname matches it, and
@@ -182,8 +184,8 @@ export function translateGatewayApi(inputs: Inputs, cache?: GatewayTranslationCa
     for (const host of [...hosts.keys()].sort(compareHostSpecificity)) {
       const owner = ownHostnames.find((h) => listenerHostnameCovers(h, host))!;
       const ranked = hosts.get(host)!.get(owner) ?? [];
-      const order = (r: RankedRoute[]): HttpRouteIR[] => inPrecedenceOrder(r, attachedTwice || merged.has(r));
-      const routes = cache ? cache.ordered(`${name}/${host}`, ranked, order) : order(ranked);
+      const order = (r: readonly RankedRoute[]): HttpRouteIR[] => inPrecedenceOrder(r, attachedTwice || merged.has(r as RankedRoute[]));
+      const routes = cache ? cache.ordered(`${name}/${host}`, ranked, (r) => orderedLists.ordered(r, order)) : orderedLists.ordered(ranked, order);
       listener.virtualHosts.push({ name: `${name}/${host}`, hostname: host, listenerHostname: owner, routes });
     }
     if (listener.tls) {
@@ -207,7 +209,7 @@ export function translateGatewayApi(inputs: Inputs, cache?: GatewayTranslationCa
  * A virtual host's routes in match order; a route attached through two listeners of one socket (or twice to one
  * listener) appears once. `mayRepeat`: whether that can be the case (route names are only hashed then).
  */
-function inPrecedenceOrder(ranked: RankedRoute[], mayRepeat: boolean): HttpRouteIR[] {
+function inPrecedenceOrder(ranked: readonly RankedRoute[], mayRepeat: boolean): HttpRouteIR[] {
   if (!mayRepeat) return sortByPrecedence(ranked).map((r) => r.route);
   const unique = new Map<string, RankedRoute>();
   for (const r of ranked) unique.set(r.route.name, r);

@@ -7,6 +7,7 @@ import type { RankedRoute, TranslatedHttpRoute } from './httproute.js';
 import type { Attachment, ParentStatus } from './attachment.js';
 import type { ObjectStatus } from './conditions.js';
 import type { GatewayAddressFor, GatewayState, ListenerState } from './listeners.js';
+import { sameObjects } from './ordered-lists.js';
 
 /**
  * What a route's translation reads besides the route itself (see BackendResolver; BackendTLSPolicies and the CA
@@ -88,10 +89,6 @@ function insertSorted(sorted: ObjectStatus[], statuses: ObjectStatus[], compare:
     sorted.splice(lo, 0, s);
   }
   return true;
-}
-
-function sameObjects(a: readonly unknown[], b: readonly unknown[]): boolean {
-  return a.length === b.length && a.every((o, i) => o === b[i]);
 }
 
 /**
@@ -197,7 +194,7 @@ export class GatewayTranslationCache {
    * the same route objects in the same order (as it does when no route of that host changed). Returning
    * the same list also lets the xDS stage reuse that virtual host's encoding.
    */
-  ordered(key: string, ranked: RankedRoute[], order: (ranked: RankedRoute[]) => HttpRouteIR[]): HttpRouteIR[] {
+  ordered(key: string, ranked: RankedRoute[], order: (ranked: readonly RankedRoute[]) => HttpRouteIR[]): HttpRouteIR[] {
     const last = this.orders.get(key);
     const entry = last && sameObjects(last.ranked, ranked) ? last : { ranked, routes: order(ranked) };
     this.nextOrders.set(key, entry);

@@ -1,14 +1,13 @@
 // IR HTTP routes → Envoy Route messages, written as protobuf bytes field by field (a route table has thousands:
 // building each Route as an object only to encode it cost as much as the encoding). Fields are written in
 // field-number order, as the object's encoding has them (route-fields.ts names the numbers); the sub-messages
-// few routes have (redirects, retries, mirrors, CORS) are built as objects and encoded.
+// few routes have (retries, mirrors, CORS, the redirect of a Host with a port) are built as objects and encoded.
 import type { RouteMatch } from '../../generated/envoy/config/route/v3/RouteMatch.js';
 import type { RedirectAction } from '../../generated/envoy/config/route/v3/RedirectAction.js';
 import type { RouteAction } from '../../generated/envoy/config/route/v3/RouteAction.js';
 import type { RetryPolicy } from '../../generated/envoy/config/route/v3/RetryPolicy.js';
 import type { DirectResponseAction } from '../../generated/envoy/config/route/v3/DirectResponseAction.js';
 import type { CorsPolicy } from '../../generated/envoy/extensions/filters/http/cors/v3/CorsPolicy.js';
-import type { RegexMatchAndSubstitute } from '../../generated/envoy/type/matcher/v3/RegexMatchAndSubstitute.js';
 import type { StringMatcher } from '../../generated/envoy/type/matcher/v3/StringMatcher.js';
 import type { FractionalPercent } from '../../generated/envoy/type/v3/FractionalPercent.js';
 import type { Duration } from '../../generated/google/protobuf/Duration.js';
@@ -16,7 +15,7 @@ import type { CorsIR, HeaderModifierIR, HttpRouteIR, HttpRouteMatchIR, MirrorIR,
 import { encodeFields, type FieldWriter } from '../message-encoder.js';
 import { encodeMessage } from '../protos.js';
 import { TYPE_PREFIX } from '../type-urls.js';
-import { HEADER_APPEND_ACTION, MAP_ENTRY, ROUTE_FIELDS } from './route-fields.js';
+import { HEADER_APPEND_ACTION, MAP_ENTRY, REDIRECT_RESPONSE_CODE, ROUTE_FIELDS } from './route-fields.js';
 
 const ROUTE = ROUTE_FIELDS['envoy.config.route.v3.Route'];
 const MATCH = ROUTE_FIELDS['envoy.config.route.v3.RouteMatch'];
@@ -25,6 +24,7 @@ const QUERY_MATCHER = ROUTE_FIELDS['envoy.config.route.v3.QueryParameterMatcher'
 const STRING_MATCHER = ROUTE_FIELDS['envoy.type.matcher.v3.StringMatcher'];
 const REGEX = ROUTE_FIELDS['envoy.type.matcher.v3.RegexMatcher'];
 const REGEX_SUBSTITUTE = ROUTE_FIELDS['envoy.type.matcher.v3.RegexMatchAndSubstitute'];
+const REDIRECT = ROUTE_FIELDS['envoy.config.route.v3.RedirectAction'];
 const ACTION = ROUTE_FIELDS['envoy.config.route.v3.RouteAction'];
 const WEIGHTED = ROUTE_FIELDS['envoy.config.route.v3.WeightedCluster'];
 const CLUSTER_WEIGHT = ROUTE_FIELDS['envoy.config.route.v3.WeightedCluster.ClusterWeight'];
@@ -44,15 +44,23 @@ export function durationOf(ms: number): Duration {
   return { seconds: String(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1_000_000 };
 }
 
+const REGEX_SPECIAL = /[.*+?^${}()|[\]\\]/;
+
 function escapeRegex(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  // Tested first: most paths have nothing to escape, and a global replace costs a new string and a match loop.
+  return REGEX_SPECIAL.test(s) ? s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') : s;
+}
+
+/** `s` without trailing slashes. */
+function trimSlashes(s: string): string {
+  return s.endsWith('/') ? s.replace(/\/+$/, '') : s;
 }
 
 /** PathPrefix matches whole segments: /v2 matches /v2 and /v2/x, not /v2example. */
 function pathMatch(path: HttpRouteMatchIR['path']): RouteMatch {
   if (path.type === 'Exact') return { path: path.value };
   if (path.type === 'RegularExpression') return { safe_regex: { regex: path.value } };
-  const trimmed = path.value.endsWith('/') ? path.value.replace(/\/+$/, '') : path.value;
+  const trimmed = trimSlashes(path.value);
   return trimmed === '' ? { prefix: '/' } : { path_separated_prefix: trimmed };
 }
 
@@ -130,6 +138,15 @@ const REDIRECT_CODES: Record<number, RedirectAction['response_code']> = {
   308: 'PERMANENT_REDIRECT',
 };
 
+/** REDIRECT_CODES as the enum's numbers. */
+const REDIRECT_CODE_VALUES: Record<number, number> = {
+  301: REDIRECT_RESPONSE_CODE.MOVED_PERMANENTLY,
+  302: REDIRECT_RESPONSE_CODE.FOUND,
+  303: REDIRECT_RESPONSE_CODE.SEE_OTHER,
+  307: REDIRECT_RESPONSE_CODE.TEMPORARY_REDIRECT,
+  308: REDIRECT_RESPONSE_CODE.PERMANENT_REDIRECT,
+};
+
 const DEFAULT_PORTS: Record<string, number> = { http: 80, https: 443 };
 
 /** The port a redirect goes to, and whether it is its scheme's well-known one (then Location should carry none). */
@@ -160,19 +177,46 @@ function redirectAction(r: RedirectIR, listenerPort: number): RedirectAction {
 
 /** Replacing the matched prefix; a replacement of "/" must not leave a double slash. */
 function prefixReplacement(prefix: string, value: string): { regex_rewrite: { pattern: { regex: string }; substitution: string } } {
-  const trimmedPrefix = prefix.replace(/\/+$/, '');
-  const trimmedValue = value.replace(/\/+$/, '');
-  if (trimmedValue === '') {
-    return { regex_rewrite: { pattern: { regex: `^${escapeRegex(trimmedPrefix)}\\/*` }, substitution: '/' } };
-  }
-  return { regex_rewrite: { pattern: { regex: `^${escapeRegex(trimmedPrefix)}` }, substitution: trimmedValue } };
+  return { regex_rewrite: { pattern: { regex: prefixPattern(prefix, value) }, substitution: prefixSubstitution(value) } };
 }
 
-/** URLRewrite's path as the RouteAction's regex_rewrite (its hostname is host_rewrite_literal). */
-function pathRewrite(rewrite: UrlRewriteIR): RegexMatchAndSubstitute | undefined {
-  if (rewrite.path?.type === 'ReplaceFullPath') return { pattern: { regex: '^/.*$' }, substitution: rewrite.path.value };
-  if (rewrite.path?.type === 'ReplacePrefixMatch') return prefixReplacement(rewrite.path.prefix, rewrite.path.value).regex_rewrite;
-  return undefined;
+/** The regex of a prefix replacement (see prefixReplacement). */
+function prefixPattern(prefix: string, value: string): string {
+  const escaped = escapeRegex(trimSlashes(prefix));
+  return trimSlashes(value) === '' ? `^${escaped}\\/*` : `^${escaped}`;
+}
+
+/** The substitution of a prefix replacement (see prefixReplacement). */
+function prefixSubstitution(value: string): string {
+  const trimmed = trimSlashes(value);
+  return trimmed === '' ? '/' : trimmed;
+}
+
+/** A RegexMatchAndSubstitute (field `field`): a path rewrite or redirect, written without building its message. */
+function writePathReplacement(w: FieldWriter, field: number, path: NonNullable<UrlRewriteIR['path']>): void {
+  const at = w.begin(field);
+  if (path.type === 'ReplaceFullPath') {
+    // URLRewrite's ReplaceFullPath (a redirect's is path_redirect).
+    writeRegex(w, REGEX_SUBSTITUTE.pattern, '^/.*$');
+    w.string(REGEX_SUBSTITUTE.substitution, path.value);
+  } else {
+    writeRegex(w, REGEX_SUBSTITUTE.pattern, prefixPattern(path.prefix, path.value));
+    w.string(REGEX_SUBSTITUTE.substitution, prefixSubstitution(path.value));
+  }
+  w.end(at);
+}
+
+/** redirectAction(r, listenerPort), written field by field (in field-number order). */
+function writeRedirect(w: FieldWriter, r: RedirectIR, listenerPort: number): void {
+  const at = w.begin(ROUTE.redirect);
+  if (r.hostname) w.string(REDIRECT.host_redirect, r.hostname);
+  if (r.path?.type === 'ReplaceFullPath') w.string(REDIRECT.path_redirect, r.path.value);
+  w.uint32(REDIRECT.response_code, REDIRECT_CODE_VALUES[r.statusCode] ?? REDIRECT_RESPONSE_CODE.FOUND);
+  if (r.scheme) w.string(REDIRECT.scheme_redirect, r.scheme);
+  const { port, isDefault } = redirectPort(r, listenerPort);
+  if (!isDefault) w.uint32(REDIRECT.port_redirect, port);
+  if (r.path?.type === 'ReplacePrefixMatch') writePathReplacement(w, REDIRECT.regex_rewrite, r.path);
+  w.end(at);
 }
 
 export const CORS_FILTER = 'envoy.filters.http.cors';
@@ -263,7 +307,7 @@ export function redirectKeepsRequestHost(r: HttpRouteIR, listenerPort: number): 
  * (`https://host:443/`: the right port, written out). A Host without a port gets a Location without port.
  */
 export function envoyRoutes(r: HttpRouteIR, listenerPort: number, virtualHostname = '*'): Uint8Array[] {
-  const route = encodeFields((w) => writeRoute(w, r, listenerPort));
+  const route = envoyRoute(r, listenerPort);
   if (r.action.kind !== 'redirect' || !redirectKeepsRequestHost(r, listenerPort)) return [route];
   const redirect = redirectAction(r.action.redirect, listenerPort);
   const hostWithPort: HostWithPort = {
@@ -271,6 +315,11 @@ export function envoyRoutes(r: HttpRouteIR, listenerPort: number, virtualHostnam
     redirect: virtualHostname.includes('*') ? { ...redirect, port_redirect: redirectPort(r.action.redirect, listenerPort).port } : { ...redirect, host_redirect: virtualHostname },
   };
   return [encodeFields((w) => writeRoute(w, r, listenerPort, hostWithPort)), route];
+}
+
+/** The encoded Envoy route of an IR route, as envoyRoutes gives it for any route but a redirect that keeps the request's host. */
+export function envoyRoute(r: HttpRouteIR, listenerPort: number): Uint8Array {
+  return encodeFields((w) => writeRoute(w, r, listenerPort));
 }
 
 /** The route of a redirect for a Host that carries a port (see envoyRoutes): its name and redirect. */
@@ -290,7 +339,8 @@ function writeRoute(w: FieldWriter, r: HttpRouteIR, listenerPort: number, hostWi
     writeRouteAction(w, r, a.backends);
     w.end(action);
   } else if (a.kind === 'redirect') {
-    w.bytes(ROUTE.redirect, encodeMessage('envoy.config.route.v3.RedirectAction', hostWithPort?.redirect ?? redirectAction(a.redirect, listenerPort)));
+    if (hostWithPort) w.bytes(ROUTE.redirect, encodeMessage('envoy.config.route.v3.RedirectAction', hostWithPort.redirect));
+    else writeRedirect(w, a.redirect, listenerPort);
   } else {
     const direct: DirectResponseAction = { status: a.status, ...(a.body ? { body: { inline_string: a.body } } : {}) };
     w.bytes(ROUTE.direct_response, encodeMessage('envoy.config.route.v3.DirectResponseAction', direct));
@@ -329,20 +379,27 @@ function writeRouteAction(w: FieldWriter, r: HttpRouteIR, backends: WeightedBack
     const policy: RetryPolicy = { num_retries: { value: 0 }, per_try_timeout: durationOf(r.backendTimeoutMs) };
     w.bytes(ACTION.retry_policy, encodeMessage('envoy.config.route.v3.RetryPolicy', policy));
   }
-  const upgrade = w.begin(ACTION.upgrade_configs);
-  w.string(UPGRADE.upgrade_type, 'websocket');
-  w.end(upgrade);
+  w.raw(websocketUpgrade());
   for (const m of r.mirrors ?? []) {
     const mirror: RequestMirrorPolicy = { cluster: m.cluster.name, ...(m.fraction ? { runtime_fraction: { default_value: fractionalPercent(m.fraction) } } : {}) };
     w.bytes(ACTION.request_mirror_policies, encodeMessage('envoy.config.route.v3.RouteAction.RequestMirrorPolicy', mirror));
   }
-  const rewrite = r.urlRewrite && pathRewrite(r.urlRewrite);
-  if (rewrite) {
-    const at = w.begin(ACTION.regex_rewrite);
-    writeRegex(w, REGEX_SUBSTITUTE.pattern, rewrite.pattern!.regex!);
-    w.string(REGEX_SUBSTITUTE.substitution, rewrite.substitution!);
-    w.end(at);
+  if (r.urlRewrite?.path) writePathReplacement(w, ACTION.regex_rewrite, r.urlRewrite.path);
+}
+
+let websocketUpgradeField: Uint8Array | undefined;
+
+/** The RouteAction's `upgrade_configs` field allowing WebSocket, as every forwarding route has it: encoded once. */
+function websocketUpgrade(): Uint8Array {
+  if (!websocketUpgradeField) {
+    const field = encodeFields((w) => {
+      const upgrade = w.begin(ACTION.upgrade_configs);
+      w.string(UPGRADE.upgrade_type, 'websocket');
+      w.end(upgrade);
+    });
+    websocketUpgradeField = Uint8Array.from(field); // its own copy, not a view of the encoder's chunk
   }
+  return websocketUpgradeField;
 }
 
 function writeClusterWeight(w: FieldWriter, b: WeightedBackendIR): void {

@@ -10,7 +10,7 @@ import type { ClusterIR, HttpRouteIR } from '../../ir/model.js';
 import { encodeMessage } from '../protos.js';
 import { contentVersion, type Resource, type ResourceRef } from '../resource.js';
 import { TypeUrl } from '../type-urls.js';
-import { envoyRoutes, INVALID_BACKEND_CLUSTER, redirectKeepsRequestHost } from './http-routes.js';
+import { envoyRoute, envoyRoutes, INVALID_BACKEND_CLUSTER, redirectKeepsRequestHost } from './http-routes.js';
 
 /** Field numbers (envoy/config/route/v3/route.proto); both are length-delimited (wire type 2). */
 const ROUTE_CONFIGURATION_VIRTUAL_HOSTS = 2;
@@ -24,51 +24,75 @@ const tag = (field: number): number => (field << 3) | 2;
  */
 export class RouteEncodingCache {
   /**
-   * Kept across translations (`weft run`): by IR object, weakly, so that routes the Gateway translation no longer
-   * holds are forgotten. For one translation a Map: adding thousands of keys to a WeakMap cost more than encoding a
-   * tenth of the routes.
+   * Encoded routes by listener port (the key nearly every route is encoded for), then by IR object. Kept across
+   * translations (`weft run`): weakly, so that routes the Gateway translation no longer holds are forgotten. For one
+   * translation a Map: adding thousands of keys to a WeakMap cost more than encoding a tenth of the routes.
    */
-  private readonly byRoute: { get(r: HttpRouteIR): EncodedRoute | undefined; set(r: HttpRouteIR, e: EncodedRoute): unknown };
+  private readonly byPort = new Map<number, RouteBytes<Uint8Array>>();
+  /** The routes whose encoding also depends on the virtual host's hostname, by `"{port} {hostname}"`. */
+  private readonly byPortAndHost = new Map<string, RouteBytes<Uint8Array[]>>();
 
-  constructor(kept = false) {
-    this.byRoute = kept ? new WeakMap<HttpRouteIR, EncodedRoute>() : new Map<HttpRouteIR, EncodedRoute>();
-  }
   private hosts = new Map<string, EncodedVirtualHost>();
   private nextHosts = new Map<string, EncodedVirtualHost>();
+  /** This translation's route tables, by route list. */
+  private tables = new Map<readonly HttpRouteIR[], EncodedRouteTable[]>();
+
+  constructor(private readonly kept = false) {}
+
+  private routeMap<T>(): RouteBytes<T> {
+    return this.kept ? new WeakMap<HttpRouteIR, T>() : new Map<HttpRouteIR, T>();
+  }
 
   /**
-   * The encoded Route messages of an IR route (usually one; see envoyRoutes) in a virtual host of `hostname`; only a
-   * redirect that keeps the request's host encodes differently per hostname.
+   * Appends the encoded Route messages of an IR route (usually one; see envoyRoutes) in a virtual host of `hostname`
+   * to `into`; only a redirect that keeps the request's host encodes differently per hostname (then it returns true).
    */
-  routeBytes(r: HttpRouteIR, listenerPort: number, hostname = '*'): Uint8Array[] {
-    const key = redirectKeepsRequestHost(r, listenerPort) ? `${listenerPort} ${hostname}` : listenerPort;
-    const encoded = this.byRoute.get(r);
-    // Nearly every route is encoded for one key (its listener's port): a Map for the others only.
-    if (encoded?.key === key) return encoded.bytes;
-    let bytes = encoded?.others?.get(key);
-    if (bytes) return bytes;
-    bytes = envoyRoutes(r, listenerPort, hostname);
-    if (!encoded) this.byRoute.set(r, { key, bytes });
-    else (encoded.others ??= new Map<string | number, Uint8Array[]>()).set(key, bytes);
-    return bytes;
+  addRouteBytes(r: HttpRouteIR, listenerPort: number, hostname: string, into: Uint8Array[]): boolean {
+    if (redirectKeepsRequestHost(r, listenerPort)) {
+      const key = `${listenerPort} ${hostname}`;
+      let byRoute = this.byPortAndHost.get(key);
+      if (!byRoute) this.byPortAndHost.set(key, (byRoute = this.routeMap()));
+      let all = byRoute.get(r);
+      if (!all) byRoute.set(r, (all = envoyRoutes(r, listenerPort, hostname)));
+      for (const bytes of all) into.push(bytes);
+      return true;
+    }
+    let byRoute = this.byPort.get(listenerPort);
+    if (!byRoute) this.byPort.set(listenerPort, (byRoute = this.routeMap()));
+    let bytes = byRoute.get(r);
+    if (!bytes) byRoute.set(r, (bytes = envoyRoute(r, listenerPort)));
+    into.push(bytes);
+    return false;
   }
 
   /** The VirtualHost's encoding; the previous translation's when it had the same route objects in the same order. */
   virtualHost(vh: VirtualHostRoutes, listenerPort: number): EncodedVirtualHost {
     const key = `${listenerPort} ${vh.name} ${vh.domains.join(' ')}`;
     const last = this.hosts.get(key);
-    const encoded = last && last.routes.length === vh.routes.length && last.routes.every((r, i) => r === vh.routes[i]) ? last : this.encodeVirtualHost(vh, listenerPort);
+    const encoded =
+      last && last.table.routes.length === vh.routes.length && last.table.routes.every((r, i) => r === vh.routes[i])
+        ? last
+        : { head: encodeMessage('envoy.config.route.v3.VirtualHost', { name: vh.name, domains: vh.domains }), table: this.routeTable(vh, listenerPort) };
     this.nextHosts.set(key, encoded);
     return encoded;
   }
 
-  private encodeVirtualHost(vh: VirtualHostRoutes, listenerPort: number): EncodedVirtualHost {
+  /**
+   * The route table of a virtual host: encoded once per translation for each list of routes (virtual hosts with the
+   * same routes get the same array from the Gateway stage), and again for another listener port, or another host
+   * when a route's encoding depends on it (see addRouteBytes).
+   */
+  private routeTable(vh: VirtualHostRoutes, listenerPort: number): EncodedRouteTable {
+    const tables = this.tables.get(vh.routes);
+    const hostname = vh.domains[0];
+    for (const t of tables ?? []) if (t.listenerPort === listenerPort && (t.hostname === undefined || t.hostname === hostname)) return t;
     const routes: Uint8Array[] = [];
     const clusters = new Set<string>();
     const upstreams = new Map<string, ClusterIR>();
     let invalidBackend = false;
+    let perHost = false;
     for (const r of vh.routes) {
-      for (const bytes of this.routeBytes(r, listenerPort, vh.domains[0])) routes.push(bytes);
+      if (this.addRouteBytes(r, listenerPort, hostname, routes)) perHost = true;
       routeClusters(r, clusters);
       if (r.action.kind !== 'forward') continue;
       for (const b of r.action.backends) {
@@ -77,28 +101,48 @@ export class RouteEncodingCache {
       }
       for (const m of r.mirrors ?? []) upstreams.set(m.cluster.name, m.cluster);
     }
-    // name (field 1) and domains (2) before the routes (3).
-    const body = framed(encodeMessage('envoy.config.route.v3.VirtualHost', { name: vh.name, domains: vh.domains }), VIRTUAL_HOST_ROUTES, routes);
-    return { routes: vh.routes, body, clusters: [...clusters], upstreams: [...upstreams.values()], invalidBackend };
+    const table: EncodedRouteTable = {
+      routes: vh.routes,
+      listenerPort,
+      hostname: perHost ? hostname : undefined,
+      bytes: routeFields(routes),
+      clusters: [...clusters],
+      upstreams: [...upstreams.values()],
+      invalidBackend,
+    };
+    if (tables) tables.push(table);
+    else this.tables.set(vh.routes, [table]);
+    return table;
   }
 
   /** Ends a translation: virtual hosts it did not have are forgotten. */
   endTranslation(): void {
     this.hosts = this.nextHosts;
     this.nextHosts = new Map();
+    this.tables = new Map();
   }
 }
 
-/** An IR route's encoding for one key (listener port, and the host for some redirects), and for other keys if any. */
-interface EncodedRoute {
-  key: string | number;
-  bytes: Uint8Array[];
-  others?: Map<string | number, Uint8Array[]>;
+/** Encoded routes by IR route object. */
+interface RouteBytes<T> {
+  get(r: HttpRouteIR): T | undefined;
+  set(r: HttpRouteIR, bytes: T): unknown;
 }
 
+/** A VirtualHost message: its name and domains (fields 1 and 2), then its routes (field 3). */
 interface EncodedVirtualHost {
+  head: Uint8Array;
+  table: EncodedRouteTable;
+}
+
+/** Routes of a virtual host, encoded; shared by virtual hosts with the same routes. */
+interface EncodedRouteTable {
   routes: readonly HttpRouteIR[];
-  body: Uint8Array;
+  listenerPort: number;
+  /** Set when a route's encoding depends on the virtual host's hostname. */
+  hostname: string | undefined;
+  /** Each route as a VirtualHost `routes` field. */
+  bytes: Uint8Array;
   /** The clusters its routes name, in order of appearance. */
   clusters: string[];
   /** The clusters its routes send traffic or mirrors to. */
@@ -162,48 +206,75 @@ function routeClusters(r: HttpRouteIR, into: Set<string>): void {
  * clusters its routes use.
  */
 export function routeConfigurationFromRoutes(name: string, listenerPort: number, virtualHosts: VirtualHostRoutes[], cache: RouteEncodingCache): EncodedRouteConfiguration {
-  const bodies: Uint8Array[] = [];
+  const encoded = virtualHosts.map((vh) => cache.virtualHost(vh, listenerPort));
   const clusters = new Set<string>();
   const upstreams: ClusterIR[] = [];
   let invalidBackend = false;
-  for (const vh of virtualHosts) {
-    const encoded = cache.virtualHost(vh, listenerPort);
-    bodies.push(encoded.body);
-    for (const c of encoded.clusters) clusters.add(c);
-    upstreams.push(...encoded.upstreams);
-    invalidBackend ||= encoded.invalidBackend;
+  // A table shared by several virtual hosts names the same clusters each time: counted once.
+  const counted = new Set<EncodedRouteTable>();
+  for (const { table } of encoded) {
+    if (counted.has(table)) continue;
+    counted.add(table);
+    for (const c of table.clusters) clusters.add(c);
+    for (const u of table.upstreams) upstreams.push(u);
+    invalidBackend ||= table.invalidBackend;
   }
   // name (field 1) comes before the virtual hosts, ignore_port_in_host_matching (field 15) after.
   const head = encodeMessage('envoy.config.route.v3.RouteConfiguration', { name });
   const tail = encodeMessage('envoy.config.route.v3.RouteConfiguration', { ignore_port_in_host_matching: true });
-  const body = framed(head, ROUTE_CONFIGURATION_VIRTUAL_HOSTS, bodies, tail);
+  const body = framedVirtualHosts(head, encoded, tail);
   const references: ResourceRef[] = [...clusters].map((c) => ({ typeUrl: TypeUrl.Cluster, name: c }));
   return { resource: { typeUrl: TypeUrl.RouteConfiguration, name, version: contentVersion(body), body, references }, upstreams, invalidBackend };
 }
 
 const varintSize = (v: number): number => (v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : 5);
 
-/** `head`, each of `bodies` as a length-delimited field `field`, then `tail`: one buffer, each byte copied once. */
-function framed(head: Uint8Array, field: number, bodies: Uint8Array[], tail?: Uint8Array): Uint8Array {
-  const key = tag(field);
-  let size = head.length + (tail?.length ?? 0);
-  for (const b of bodies) size += varintSize(key) + varintSize(b.length) + b.length;
+/** The `routes` fields of a VirtualHost: each of `routes` tagged and length-prefixed, in one buffer. */
+function routeFields(routes: Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const r of routes) size += varintSize(ROUTES_KEY) + varintSize(r.length) + r.length;
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const r of routes) {
+    at = writeVarint(out, at, ROUTES_KEY);
+    at = writeVarint(out, at, r.length);
+    out.set(r, at);
+    at += r.length;
+  }
+  return out;
+}
+
+const ROUTES_KEY = tag(VIRTUAL_HOST_ROUTES);
+const VIRTUAL_HOSTS_KEY = tag(ROUTE_CONFIGURATION_VIRTUAL_HOSTS);
+
+/** `head`, each virtual host (its head, then its route table) as a `virtual_hosts` field, then `tail`: each byte copied once. */
+function framedVirtualHosts(head: Uint8Array, virtualHosts: EncodedVirtualHost[], tail: Uint8Array): Uint8Array {
+  let size = head.length + tail.length;
+  for (const vh of virtualHosts) {
+    const n = vh.head.length + vh.table.bytes.length;
+    size += varintSize(VIRTUAL_HOSTS_KEY) + varintSize(n) + n;
+  }
   const out = Buffer.allocUnsafe(size);
   out.set(head, 0);
   let at = head.length;
-  const varint = (v: number): void => {
-    while (v > 0x7f) {
-      out[at++] = (v & 0x7f) | 0x80;
-      v >>>= 7;
-    }
-    out[at++] = v;
-  };
-  for (const b of bodies) {
-    varint(key);
-    varint(b.length);
-    out.set(b, at);
-    at += b.length;
+  for (const vh of virtualHosts) {
+    at = writeVarint(out, at, VIRTUAL_HOSTS_KEY);
+    at = writeVarint(out, at, vh.head.length + vh.table.bytes.length);
+    out.set(vh.head, at);
+    at += vh.head.length;
+    out.set(vh.table.bytes, at);
+    at += vh.table.bytes.length;
   }
-  if (tail) out.set(tail, at);
+  out.set(tail, at);
   return out;
+}
+
+/** Writes `v` as a varint at `at`; returns where it ends. */
+function writeVarint(out: Uint8Array, at: number, v: number): number {
+  while (v > 0x7f) {
+    out[at++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
+  }
+  out[at++] = v;
+  return at;
 }

@@ -14,6 +14,7 @@ export const ROUTE_FIELDS = {
     typed_per_filter_config: 13,
     name: 14,
   },
+  'envoy.config.route.v3.RedirectAction': { host_redirect: 1, path_redirect: 2, response_code: 3, scheme_redirect: 7, port_redirect: 8, regex_rewrite: 9 },
   'envoy.config.route.v3.RouteMatch': { prefix: 1, path: 2, headers: 6, query_parameters: 7, safe_regex: 10, path_separated_prefix: 14 },
   'envoy.config.route.v3.HeaderMatcher': { name: 1, string_match: 13 },
   'envoy.config.route.v3.QueryParameterMatcher': { name: 1, string_match: 5 },
@@ -52,3 +53,6 @@ export const MAP_ENTRY = { key: 1, value: 2 } as const;
 
 /** envoy.config.core.v3.HeaderValueOption.HeaderAppendAction, by name. */
 export const HEADER_APPEND_ACTION = { APPEND_IF_EXISTS_OR_ADD: 0, OVERWRITE_IF_EXISTS_OR_ADD: 2 } as const;
+
+/** envoy.config.route.v3.RedirectAction.RedirectResponseCode, by name. */
+export const REDIRECT_RESPONSE_CODE = { MOVED_PERMANENTLY: 0, FOUND: 1, SEE_OTHER: 2, TEMPORARY_REDIRECT: 3, PERMANENT_REDIRECT: 4 } as const;
