@@ -46,6 +46,14 @@ const LOG_EDITS: Record<string, (config: LogConfig) => void> = {
     c.log_format = { json_format: c.json_format, omit_empty_values: true };
     delete c.json_format;
   },
+  // The request's and the response's fields joined into two space-separated templates (one escaped string each).
+  'log-joined': (c) => {
+    const fields = c.json_format!.fields;
+    const take = (keys: string[]): string => keys.map((k) => fields[k].stringValue).join(' ');
+    fields.request = { stringValue: take(['protocol', 'method', 'path', 'host']) };
+    fields.response = { stringValue: take(['response_code', 'response_code_details']) };
+    for (const k of ['protocol', 'method', 'path', 'host', 'response_code', 'response_code_details']) delete fields[k];
+  },
   // A text line with the same fields (not safe: request values are not escaped).
   'log-text': (c) => {
     c.log_format = { text_format_source: { inline_string: Object.values(c.json_format!.fields).map((v) => v.stringValue).join(' ') + '\n' } };
@@ -82,8 +90,10 @@ const ROUTE_EDITS = ['no-route-metadata'] as const;
 
 /** Rewrites of a policy route configuration's virtual host. */
 const VHOST_EDITS: Record<string, (vh: Obj) => void> = {
-  // The header use_remote_address adds for an external peer does not travel to the application.
+  // The header use_remote_address adds for an external peer does not travel to the application (as translated since 2026-12-03).
   'strip-external-address': (vh) => (vh.request_headers_to_remove = ['x-envoy-external-address']),
+  // The configuration before that: it does.
+  'keep-external-address': (vh) => delete vh.request_headers_to_remove,
 };
 
 interface IpPredicate {
