@@ -8,6 +8,7 @@ import { TYPE_PREFIX, TypeUrl } from '../src/xds/type-urls.js';
 
 const HCM = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 const RBAC_PER_ROUTE = 'envoy.extensions.filters.http.rbac.v3.RBACPerRoute';
+const RBAC_ACTION = 'envoy.config.rbac.v3.Action';
 
 /** The parts a variant can drop. */
 const PARTS = ['shadow', 'log', 'disabled', 'normalize', 'local-reply'] as const;
@@ -122,9 +123,27 @@ const MATCHER_EDITS: Record<string, (m: MatcherTree) => void> = {
   },
 };
 
+/**
+ * Other ways to name the peer (source identity) than the enforcing matcher's decisions (`<peer>|<decision>`, in
+ * the request's dynamic metadata as `enforced_effective_policy_id`), each read by the log instead (issue 5):
+ * `shadow-peer`: the RBAC shadow matcher on the source address (peer address → identity; what Weft did before
+ * 2026-12-03 17:00); `peer-ip-tags`: Envoy's ip_tagging HTTP filter (an LC trie on the remote address) with the
+ * peers' addresses as tags, read as the x-envoy-ip-tags request header; `peer-chain-name`: the name of the
+ * connection's filter chain (the lower bound of naming the peer once per connection: a filter chain per identity
+ * chosen by the source address, or filter state set by a network filter; the per-connection lookup itself is
+ * not counted, the bench's 4 connections carry 500 requests).
+ */
+const PEER_EDITS = ['shadow-peer', 'peer-ip-tags', 'peer-chain-name'] as const;
+const ENFORCED_PEER = /%DYNAMIC_METADATA\(envoy\.filters\.http\.rbac:enforced_effective_policy_id\)%/;
+const LOGGED_PEER: Record<(typeof PEER_EDITS)[number], string> = {
+  'shadow-peer': '%DYNAMIC_METADATA(envoy.filters.http.rbac:shadow_effective_policy_id)%',
+  'peer-ip-tags': '%REQ(X-ENVOY-IP-TAGS)%',
+  'peer-chain-name': '%FILTER_CHAIN_NAME%',
+};
+
 /** `full`; `no-<part>` (drops one part); `bare` (drops them all; RBAC and router remain); `bare+<part>` (keeps one); `no-rbac`. `log-…` and the
  *  request-handling names below rewrite one thing; `a+b` combines variants. */
-export const VARIANTS = ['full', ...PARTS.map((p) => `no-${p}`), 'bare', ...PARTS.map((p) => `bare+${p}`), 'no-rbac', ...Object.keys(LOG_EDITS), ...Object.keys(HCM_EDITS), ...ROUTE_EDITS, ...Object.keys(VHOST_EDITS), ...Object.keys(MATCHER_EDITS), 'log-als', 'with-als'] as const;
+export const VARIANTS = ['full', ...PARTS.map((p) => `no-${p}`), 'bare', ...PARTS.map((p) => `bare+${p}`), 'no-rbac', ...Object.keys(LOG_EDITS), ...Object.keys(HCM_EDITS), ...ROUTE_EDITS, ...Object.keys(VHOST_EDITS), ...Object.keys(MATCHER_EDITS), ...PEER_EDITS, 'log-als', 'with-als'] as const;
 
 /** Variants translated with the gRPC access log service (to a receiver the bench runs), as Kubernetes mode streams to the agent. */
 export const ALS_VARIANTS: ReadonlySet<string> = new Set(['log-als', 'with-als']);
@@ -158,7 +177,7 @@ function dropped(variant: Variant): Set<string> {
   const parts = composite(variant);
   if (parts) return new Set(parts.flatMap((p) => [...dropped(p)]));
   if (variant === 'full' || variant === 'with-als') return new Set();
-  if (variant in LOG_EDITS || variant in HCM_EDITS || variant in VHOST_EDITS || variant in MATCHER_EDITS || (ROUTE_EDITS as readonly string[]).includes(variant) || variant === 'log-als') return new Set([variant]);
+  if (variant in LOG_EDITS || variant in HCM_EDITS || variant in VHOST_EDITS || variant in MATCHER_EDITS || (ROUTE_EDITS as readonly string[]).includes(variant) || (PEER_EDITS as readonly string[]).includes(variant) || variant === 'log-als') return new Set([variant]);
   if (variant.startsWith('no-') && variant !== 'no-rbac') return new Set([variant.slice(3)]);
   const all = new Set<string>(PARTS);
   if (variant === 'no-rbac') return all.add('rbac');
@@ -166,10 +185,21 @@ function dropped(variant: Variant): Set<string> {
   return all;
 }
 
-function editHcm(hcm: Obj, drop: Set<string>): Obj {
+function editHcm(hcm: Obj, drop: Set<string>, tags: IpTag[]): Obj {
   const del = (k: string): void => void delete hcm[k];
   if (drop.has('log')) del('access_log');
   const file = (hcm.access_log as Array<{ typed_config: AnyObj }> | undefined)?.[0];
+  const peer = PEER_EDITS.find((e) => drop.has(e));
+  if (peer && file) {
+    const config = unpack(file.typed_config) as LogConfig;
+    const policy = config.json_format!.fields.policy;
+    policy.stringValue = policy.stringValue.replace(ENFORCED_PEER, LOGGED_PEER[peer]);
+    file.typed_config = repack(file.typed_config, config as Obj);
+  }
+  if (drop.has('peer-ip-tags')) {
+    const filter = { name: 'envoy.filters.http.ip_tagging', typed_config: { type_url: TYPE_PREFIX + IP_TAGGING, value: encodeMessage(IP_TAGGING, { ip_tags: tags }) } };
+    hcm.http_filters = [filter, ...(hcm.http_filters as Obj[])];
+  }
   for (const name of drop) {
     if (HCM_EDITS[name]) HCM_EDITS[name](hcm);
     if (!LOG_EDITS[name] || !file) continue;
@@ -186,16 +216,68 @@ function editHcm(hcm: Obj, drop: Set<string>): Obj {
   return hcm;
 }
 
+const IP_TAGGING = 'envoy.extensions.filters.http.ip_tagging.v3.IPTagging';
+interface IpTag {
+  ip_tag_name: string;
+  ip_list: Array<{ address_prefix: string; prefix_len: { value: number } }>;
+}
+interface OnMatchObj {
+  action?: { typed_config: AnyObj };
+  matcher?: MatcherObj;
+}
+interface MatcherObj {
+  matcher_tree?: { input: Obj; exact_match_map?: { map: Record<string, OnMatchObj> } };
+  matcher_list?: { matchers: Array<{ on_match: OnMatchObj }> };
+  on_no_match?: OnMatchObj;
+}
+
+/** The name of the first decision under `onMatch`. */
+function firstDecision(onMatch: OnMatchObj): string {
+  if (onMatch.action) return String(unpack(onMatch.action.typed_config).name);
+  const m = onMatch.matcher!;
+  return firstDecision(m.matcher_list?.matchers[0]?.on_match ?? Object.values(m.matcher_tree?.exact_match_map?.map ?? {})[0] ?? m.on_no_match!);
+}
+
+/** The peers the enforcing matcher's address map names: address → peer (`<peer>|<decision>`). */
+function mappedPeers(matcher: MatcherObj): Map<string, string> {
+  return new Map(Object.entries(matcher.matcher_tree?.exact_match_map?.map ?? {}).map(([ip, onMatch]) => [ip, firstDecision(onMatch).split('|')[0]]));
+}
+
+/** The mapped peers as IP tags (host prefixes). */
+function peerTags(peers: Map<string, string>): IpTag[] {
+  const byName = new Map<string, IpTag['ip_list']>();
+  for (const [ip, name] of peers) (byName.get(name) ?? byName.set(name, []).get(name)!).push({ address_prefix: ip, prefix_len: { value: ip.includes(':') ? 128 : 32 } });
+  return [...byName].map(([ip_tag_name, ip_list]) => ({ ip_tag_name, ip_list }));
+}
+
+/** The enforcing matcher of each policy route configuration's ingress filter, by route configuration name (= listener name). */
+function routeTags(resources: Resource[]): Map<string, IpTag[]> {
+  const out = new Map<string, IpTag[]>();
+  for (const r of resources) {
+    if (r.typeUrl !== TypeUrl.RouteConfiguration || !r.name.startsWith('l7/')) continue;
+    const route = decodeMessage(r.typeUrl.slice(TYPE_PREFIX.length), r.body) as { virtual_hosts: Array<{ typed_per_filter_config?: Record<string, AnyObj> }> };
+    const config = route.virtual_hosts[0]?.typed_per_filter_config?.['weft.l7policy'];
+    const matcher = config && (unpack(config) as { rbac?: { matcher?: MatcherObj } }).rbac?.matcher;
+    if (matcher) out.set(r.name, peerTags(mappedPeers(matcher)));
+  }
+  return out;
+}
+
 /** The translated resources with the variant's parts of the policy listeners (`l7/…`) removed. */
 export function applyVariant(resources: Resource[], variant: Variant): Resource[] {
   if (!isVariant(variant)) throw new Error(`unknown variant ${variant} (known: ${VARIANTS.join(', ')})`);
   const drop = dropped(variant);
   if (drop.size === 0) return resources;
+  const tags = drop.has('peer-ip-tags') ? routeTags(resources) : new Map<string, IpTag[]>();
   return resources.map((r) => {
     if (!r.name.startsWith('l7/')) return r;
     if (r.typeUrl === TypeUrl.Listener) {
-      const listener = decodeMessage(r.typeUrl.slice(TYPE_PREFIX.length), r.body) as { filter_chains: Array<{ filters: Array<{ typed_config: AnyObj }> }> };
-      for (const chain of listener.filter_chains) for (const f of chain.filters) if (f.typed_config.type_url === TYPE_PREFIX + HCM) f.typed_config = repack(f.typed_config, editHcm(unpack(f.typed_config), drop));
+      const listener = decodeMessage(r.typeUrl.slice(TYPE_PREFIX.length), r.body) as { filter_chains: Array<{ name?: string; filters: Array<{ typed_config: AnyObj }> }> };
+      for (const chain of listener.filter_chains) {
+        // What a chain per identity would be named (the bench's client is the only listed peer).
+        if (drop.has('peer-chain-name')) chain.name = 'peer-chain';
+        for (const f of chain.filters) if (f.typed_config.type_url === TYPE_PREFIX + HCM) f.typed_config = repack(f.typed_config, editHcm(unpack(f.typed_config), drop, tags.get(r.name) ?? []));
+      }
       return makeResource(r.typeUrl, r.name, listener, r.references);
     }
     if (r.typeUrl === TypeUrl.RouteConfiguration) {
@@ -210,16 +292,16 @@ export function applyVariant(resources: Resource[], variant: Variant): Resource[
             delete per[name];
             continue;
           }
-          const edits = [...drop].filter((d) => MATCHER_EDITS[d]);
-          if (edits.length) {
-            const rbac = unpack(config) as { rbac?: { matcher?: MatcherTree } };
-            const matcher = rbac.rbac?.matcher;
-            if (matcher) for (const e of edits) MATCHER_EDITS[e](matcher);
-            per[name] = repack(config, rbac);
+          const rbac = unpack(config) as { rbac?: Obj };
+          const matcher = rbac.rbac?.matcher as MatcherTree | undefined;
+          if (matcher) for (const e of [...drop].filter((d) => MATCHER_EDITS[d])) MATCHER_EDITS[e](matcher);
+          if (drop.has('shadow-peer') && name === 'weft.l7policy' && rbac.rbac?.matcher) {
+            // The peer by address again, as a shadow matcher of its own (the unmapped: `unlisted`).
+            const tree = (rbac.rbac.matcher as MatcherObj).matcher_tree;
+            const map = Object.fromEntries([...mappedPeers(rbac.rbac.matcher as MatcherObj)].map(([ip, peer]) => [ip, { action: { name: 'Action', typed_config: { type_url: `${TYPE_PREFIX}${RBAC_ACTION}`, value: encodeMessage(RBAC_ACTION, { name: peer, action: 'ALLOW' }) } } }]));
+            if (tree) rbac.rbac.shadow_matcher = { matcher_tree: { input: tree.input, exact_match_map: { map } }, on_no_match: { action: { name: 'Action', typed_config: { type_url: `${TYPE_PREFIX}${RBAC_ACTION}`, value: encodeMessage(RBAC_ACTION, { name: 'unlisted', action: 'ALLOW' }) } } } };
           }
-          if (!drop.has('shadow')) continue;
-          const rbac = unpack(per[name]) as { rbac: Obj };
-          delete rbac.rbac.shadow_matcher;
+          if (drop.has('shadow')) delete rbac.rbac?.shadow_matcher;
           per[name] = repack(config, rbac);
         }
       }

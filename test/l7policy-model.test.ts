@@ -9,6 +9,7 @@ import { EGRESS_RBAC_FILTER, egressL7Ports, TRANSPARENT_LISTENER } from '../src/
 import { decide } from '../src/l7policy/model.js';
 import { parsePrefix } from '../src/l7policy/cidr.js';
 import { translateDirectory, translateYaml } from '../src/standalone/pipeline.js';
+import { parseL7AccessLogLine } from '../src/l7policy/access-log.js';
 import { meshResources } from '../src/mtls/mesh-resources.js';
 import { policiesRequireAuthentication, standaloneMeshView } from '../src/mtls/standalone-mesh.js';
 import { readableResources } from '../src/xds/translator/readable.js';
@@ -302,4 +303,15 @@ spec:
   t.deepEqual([...tr.l7!.meshEgress[0].egress.clients].sort(), ['127.1.0.10']);
   t.deepEqual(tr.l7!.meshEgress[0].egress.typedPerFilterConfig, tr.l7!.meshEgress[1].egress.typedPerFilterConfig, 'one identity, one policy');
   t.deepEqual(translateYaml('p.yaml', yaml, { l7: { transparent: { proxyPort: 15001, upstreamMark: 0x400 } } }).l7!.meshEgress, [], 'without the mesh, none');
+});
+
+test('the access log names the peer by the enforcing decision (`<peer>|<decision>`), refusals included', (t) => {
+  const line = (policy: string, details: string): string => JSON.stringify({ direction: 'ingress', destination: 'l7 59828 8080 default/server', policy, response_code: details === 'via_upstream' ? 200 : 403, response_code_details: details });
+  t.like(parseL7AccessLogLine(line('14440|allowed:CiliumNetworkPolicy default/p,CiliumNetworkPolicy default/q:0 LOG:x-want', 'via_upstream')), { sourceIdentity: 14440, sourceLabels: [], destinationIdentity: 59828, verdict: 'FORWARDED', headerMismatches: [{ action: 'LOG', header: 'x-want' }] });
+  t.like(parseL7AccessLogLine(line('14440|denied:l7 -', 'rbac_access_denied_matched_policy[14440|denied:l7]')), { sourceIdentity: 14440, verdict: 'DENIED', reason: 'denied:l7', headerMismatches: [] });
+  t.like(parseL7AccessLogLine(line('unlisted|dropped:default-deny -', 'rbac_access_denied_matched_policy[unlisted|dropped:default-deny]')), { sourceIdentity: undefined, sourceLabels: [], verdict: 'DROPPED', reason: 'dropped:default-deny' });
+  t.like(parseL7AccessLogLine(line('cidr:198.51.100.0/24|egress:denied:l7 -', 'rbac_access_denied_matched_policy[cidr:198.51.100.0/24|egress:denied:l7]')), { sourceLabels: ['cidr:198.51.100.0/24', 'reserved:world'], verdict: 'DENIED', reason: 'egress:denied:l7' });
+  // Over the mesh the shadow matcher names the verified SPIFFE ID's identities; nothing named: `-`.
+  t.like(parseL7AccessLogLine(line('14440 -', 'via_upstream')), { sourceIdentity: 14440 });
+  t.like(parseL7AccessLogLine(line('- -', 'via_upstream')), { sourceIdentity: undefined, headerMismatches: [] });
 });

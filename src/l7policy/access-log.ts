@@ -1,5 +1,6 @@
 // Reading the node proxy's L7 access log back: one JSON object per line (see envoy.ts accessLog), with the
 // verdict made explicit. The observability work consumes this.
+import { PEER_SEPARATOR } from './envoy.js';
 import { RESERVED_HOST, RESERVED_WORLD } from './identities.js';
 import { CIDR_LABEL_PREFIX } from './labels.js';
 
@@ -69,10 +70,30 @@ function routeEnd(v: unknown): { endpoint: string; identity: string; port: strin
   return m ? { identity: m[1], port: m[2], endpoint: m[3] } : undefined;
 }
 
-/** `policy`: the peer's name and the header mismatches, space-separated (Envoy writes `-` for either when absent). */
+/**
+ * An enforcing decision's name, `<peer>|<decision>` (envoy.ts PEER_SEPARATOR), split; a name without a peer (a
+ * client's egress filter's, the mesh's) is all decision, and the shadow matcher's identities over the mesh all peer.
+ */
+export function peerDecision(name: string): { peer: string; decision: string } {
+  const i = name.indexOf(PEER_SEPARATOR);
+  return i < 0 ? { peer: '', decision: name } : { peer: name.slice(0, i), decision: name.slice(i + 1) };
+}
+
+/** The peer a decision's name (or, over the mesh, the shadow matcher's identities) names. */
+export function peerOf(name: string): string {
+  const d = peerDecision(name);
+  return d.peer || d.decision;
+}
+
+/**
+ * `policy`: the peer's decision (`<peer>|<decision>`, whose policy names may hold spaces; over the mesh the peer's
+ * identities) and the header mismatches, space-separated; Envoy writes `-` for either when absent.
+ */
 function policyField(v: unknown): { peer: string; mismatches: string } {
-  const [peer = '', mismatches = ''] = text(v).split(' ');
-  return { peer, mismatches };
+  const t = text(v);
+  const space = t.lastIndexOf(' ');
+  const head = space < 0 ? t : t.slice(0, space);
+  return { peer: peerOf(head), mismatches: space < 0 ? '' : t.slice(space + 1) };
 }
 
 export function parseL7AccessLogLine(line: string): L7AccessLogEntry | undefined {
@@ -84,11 +105,11 @@ export function parseL7AccessLogLine(line: string): L7AccessLogEntry | undefined
   }
   const details = text(raw.response_code_details);
   const denied = /^rbac_access_denied_matched_policy\[(.*)\]$/.exec(details);
-  const reason = denied?.[1] ?? details;
+  const reason = denied ? peerDecision(denied[1]).decision : details;
   const code = Number(raw.response_code);
   const verdict = denied ? (reason.replace(/^egress:/, '').startsWith('dropped') ? 'DROPPED' : 'DENIED') : details === 'via_upstream' ? 'FORWARDED' : 'ERROR';
   // One end is named by the route (`destination` on ingress and over the mesh's outbound side, `source` in a
-  // client's egress chain), the other, the peer, by the shadow matcher (`policy`; `-` where nothing names it).
+  // client's egress chain), the other, the peer, by the enforcing decision (`policy`; `-` where nothing names it).
   const source = routeEnd(raw.source);
   const destination = routeEnd(raw.destination);
   const { peer, mismatches } = policyField(raw.policy);

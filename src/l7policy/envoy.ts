@@ -53,7 +53,7 @@ export const EGRESS_RBAC_FILTER = 'weft.l7policy.egress';
 export const EGRESS_DECISION_PREFIX = 'egress:';
 /** Prefix of the egress filter's dynamic metadata keys, so they do not overwrite the ingress filter's. */
 export const EGRESS_RULES_PREFIX = 'weft_egress_';
-/** Dynamic metadata namespace of the RBAC filter's shadow result (the source identity) in access logs. */
+/** Dynamic metadata namespace of the RBAC filters' results (the enforcing matcher's decision names the peer) in access logs. */
 const RBAC_METADATA = 'envoy.filters.http.rbac';
 export const ROUTE_METADATA = 'weft.l7policy';
 /** Ranges with L7 rules on pods that declare no container ports are proxied port by port up to this size. */
@@ -186,6 +186,8 @@ interface PeerGroup {
   ids?: string[];
   decision: Decision;
   label: string;
+  /** The peer's name its decisions carry (`<peer>|<decision>`, peerDecision), when the enforcing matcher names it. */
+  peer?: string;
 }
 
 function signature(d: Decision): string {
@@ -212,18 +214,27 @@ const EGRESS_BY_SOURCE: Classifier = { input: SOURCE_IP_INPUT, prefix: EGRESS_DE
 const EGRESS_ACTIONS_BY_DESTINATION: ActionsSide = { prefix: EGRESS_HEADER_RULES_PREFIX, input: DESTINATION_IP_INPUT };
 const EGRESS_ACTIONS_BY_SOURCE: ActionsSide = { prefix: EGRESS_HEADER_RULES_PREFIX, input: SOURCE_IP_INPUT };
 
+/**
+ * Separates the peer's name from the decision in the enforcing matcher's decision names (`14440|denied:l7`,
+ * `cidr:198.51.100.0/24|allowed`, `unlisted|dropped:default-deny`): the RBAC filter writes the decision's name to
+ * the request's dynamic metadata on every request (enforced_effective_policy_id), where the access log reads the
+ * peer; a refusal's response details carry it too. See access-log.ts peerDecision.
+ */
+export const PEER_SEPARATOR = '|';
+
 /** What a peer class's decision does with a request: refuse it, allow it, or match it against its L7 rules. */
-function decisionOnMatch(d: Decision, secrets: ReadonlyMap<string, string>, prefix = ''): OnMatch {
-  if (d.verdict === 'deny') return action(`${prefix}dropped:${d.reason}`, false);
-  if (d.http === null) return action(`${prefix}allowed`, true);
+function decisionOnMatch(d: Decision, secrets: ReadonlyMap<string, string>, prefix = '', peer?: string): OnMatch {
+  const named = (name: string): string => (peer === undefined ? `${prefix}${name}` : `${peer}${PEER_SEPARATOR}${prefix}${name}`);
+  if (d.verdict === 'deny') return action(named(`dropped:${d.reason}`), false);
+  if (d.http === null) return action(named('allowed'), true);
   // The peer is checked once; its rules are a matcher of their own, first match wins.
-  const rules = mergePaths(d.http).map(({ rule, policy }, i) => ({ predicates: rulePredicates(rule, secrets), name: `${prefix}allowed:${policy}:${i}` }));
+  const rules = mergePaths(d.http).map(({ rule, policy }, i) => ({ predicates: rulePredicates(rule, secrets), name: named(`allowed:${policy}:${i}`) }));
   const open = rules.find((r) => r.predicates.length === 0);
   if (open) return action(open.name, true);
   return {
     matcher: {
       matcher_list: { matchers: rules.map((r) => ({ predicate: all(r.predicates), on_match: action(r.name, true) })) },
-      on_no_match: action(`${prefix}denied:l7`, false),
+      on_no_match: action(named('denied:l7'), false),
     },
   };
 }
@@ -232,7 +243,7 @@ function fieldMatchers(groups: PeerGroup[], secrets: ReadonlyMap<string, string>
   const matchers: NonNullable<Matcher['matcher_list']>['matchers'] = [];
   for (const g of groups) {
     const peer = g.ids ? (g.ids.length ? peerSpiffeIdIn(g.ids) : undefined) : g.prefixes.length ? addressIn(g.prefixes, by.input) : undefined;
-    if (peer) matchers.push({ predicate: peer, on_match: decisionOnMatch(g.decision, secrets, by.prefix) });
+    if (peer) matchers.push({ predicate: peer, on_match: decisionOnMatch(g.decision, secrets, by.prefix, g.peer) });
   }
   return { matchers };
 }
@@ -268,7 +279,7 @@ function actionRules(d: Decision): Array<{ rule: HttpRule; policy: string }> {
   return (d.http ?? d.headerActions ?? []).filter((r) => hasHeaderActions(r.rule));
 }
 
-/** The RBAC configuration of one endpoint port: enforcing matcher, and a shadow matcher naming the peer's identity. */
+/** The RBAC configuration of one endpoint port: its enforcing matcher, whose decisions name the peer (`<peer>|<decision>`). */
 export function portRbac(model: PolicyModel, dp: DirectionPolicy, port: number, secrets: ReadonlyMap<string, string>): RBAC {
   return portPolicy(model, dp, port, secrets).rbac;
 }
@@ -290,69 +301,57 @@ export function portPolicy(model: PolicyModel, dp: DirectionPolicy, port: number
   const named = new Set<number>();
   for (const e of dp.entries) for (const id of e.peers.identities) named.add(id);
   const byDecision = new Map<string, PeerGroup>();
-  const listed = new Set<number>();
+  const listed = new Map<number, Decision>();
   for (const [identity, { prefixes }] of [...addresses].sort(([a], [b]) => a - b)) {
     if (!everyone && !named.has(identity)) continue;
     const decision = decide(dp, { identity }, port, 'TCP');
     if (decision.verdict === 'deny' && decision.reason === 'default-deny') continue;
-    listed.add(identity);
+    listed.set(identity, decision);
     const sig = signature(decision);
     const g = byDecision.get(sig) ?? byDecision.set(sig, { prefixes: [], decision, label: sig }).get(sig)!;
     g.prefixes.push(...prefixes);
   }
-  // The world: the most specific policy CIDR an address falls in decides (longest prefix first).
+  // Telling world peers from unlisted pods needs every other pod's address (clusterDefault below) even where no
+  // world prefix is allowed, so only ports whose rules name the world or CIDRs name them (every port doing it made
+  // the configuration grow with pods × ports); elsewhere a world peer is `unlisted` like an unlisted pod (its
+  // address is logged).
+  const namesWorld = dp.entries.some((e) => e.peers.any || e.peers.cidrs.length > 0 || e.peers.identities.has(RESERVED_WORLD));
+  // The world: the most specific policy CIDR an address falls in decides (longest prefix first) and names it as
+  // Cilium does: inside a policy CIDR (or exception), its CIDR identity `cidr:<prefix>` (Cilium allocates those
+  // node-locally, so they are named by their label, not a number); elsewhere the world, `2` (`reserved:world`).
   const atoms = new Map<string, Prefix>();
   for (const p of [ALL_V4, ALL_V6]) atoms.set(prefixKey(p), p);
   for (const e of dp.entries) for (const c of e.peers.cidrs) for (const p of [c.cidr, ...c.except]) atoms.set(prefixKey(p), p);
   const worldGroups: PeerGroup[] = [...atoms.values()]
     .sort((a, b) => b.length - a.length || a.family - b.family || (a.base < b.base ? -1 : 1))
-    .map((prefix) => ({ prefixes: [prefix], decision: decide(dp, { identity: RESERVED_WORLD, prefix }, port, 'TCP'), label: formatPrefix(prefix) }));
-  // Cluster addresses that no rule allows must not fall through to a world prefix that is allowed.
+    .map((prefix) => ({ prefixes: [prefix], decision: decide(dp, { identity: RESERVED_WORLD, prefix }, port, 'TCP'), label: formatPrefix(prefix), peer: !namesWorld ? UNLISTED : prefix.length === 0 ? String(RESERVED_WORLD) : `${CIDR_LABEL_PREFIX}${formatPrefix(prefix)}` }));
+  // Cluster addresses that no rule allows must not fall through to a world prefix that is allowed, nor be named
+  // as the world.
   const allowingWorld = worldGroups.filter((g) => g.decision.verdict === 'allow').map((g) => g.prefixes[0]);
-  const unlisted = allowingWorld.length ? [...addresses].filter(([id]) => !listed.has(id)).flatMap(([, a]) => a.prefixes).filter((p) => allowingWorld.some((w) => prefixWithin(p, w))) : [];
-  const clusterDefault: PeerGroup[] = unlisted.length ? [{ prefixes: unlisted, decision: { verdict: 'deny', reason: 'default-deny', policies: [] }, label: 'cluster default' }] : [];
+  const unlisted = allowingWorld.length || namesWorld ? [...addresses].filter(([id]) => !listed.has(id)).flatMap(([, a]) => a.prefixes).filter((p) => namesWorld || allowingWorld.some((w) => prefixWithin(p, w))) : [];
+  const clusterDefault: PeerGroup[] = unlisted.length ? [{ prefixes: unlisted, decision: { verdict: 'deny', reason: 'default-deny', policies: [] }, label: 'cluster default', peer: UNLISTED }] : [];
   const groups = [...byDecision.values(), ...clusterDefault, ...worldGroups];
-  const matcher: Matcher = {
-    matcher_list: fieldMatchers(groups, secrets, by),
-    on_no_match: action(`${by.prefix}dropped:default-deny`, false),
+  // The enforcing matcher names the peer in every decision (`<peer>|<decision>`), which the RBAC filter writes to
+  // the request's dynamic metadata for the access log: a listed pod's address is one lookup in a map (its decision
+  // copied per address), other addresses go through the CIDR and cluster-default classes. The decision groups come
+  // first there too, unnamed (`unlisted`): they only decide an address the map's keys do not spell as Envoy does.
+  // (A separate shadow matcher naming the peer cost ~6,000 instructions a request; BENCHMARKS.md.)
+  const map: Record<string, OnMatch> = {};
+  for (const [identity, decision] of listed) {
+    const onMatch = decisionOnMatch(decision, secrets, by.prefix, String(identity));
+    for (const ip of addresses.get(identity)?.ips ?? []) map[ip] = onMatch;
+  }
+  const classes: Matcher = {
+    matcher_list: fieldMatchers([...[...byDecision.values()].map((g) => ({ ...g, peer: UNLISTED })), ...clusterDefault, ...worldGroups], secrets, by),
+    on_no_match: action(`${UNLISTED}${PEER_SEPARATOR}${by.prefix}dropped:default-deny`, false),
   };
-  // Telling world peers from unlisted pods needs every other pod's address in this port's shadow matcher, so
-  // only ports whose rules name the world or CIDRs do it (every port doing it made the configuration grow with
-  // pods × ports); elsewhere a world peer is `unlisted` like an unlisted pod (its address is logged).
-  const namesWorld = dp.entries.some((e) => e.peers.any || e.peers.cidrs.length > 0 || e.peers.identities.has(RESERVED_WORLD));
-  const shadow = peerNames(listed, addresses, namesWorld ? worldGroups.map((g) => g.prefixes[0]) : [], by.input);
-  const rbac: RBAC = dp.direction === 'egress' ? { matcher, shadow_matcher: shadow, shadow_rules_stat_prefix: EGRESS_RULES_PREFIX } : { matcher, shadow_matcher: shadow };
+  const matcher: Matcher = Object.keys(map).length ? { matcher_tree: { input: by.input, exact_match_map: { map } }, on_no_match: { matcher: classes } } : classes;
+  const rbac: RBAC = dp.direction === 'egress' ? { matcher, rules_stat_prefix: EGRESS_RULES_PREFIX } : { matcher };
   // The classifier sees the peer classes in the same order as the enforcing matcher, so that an address
   // falls in the same class in both (a more specific world prefix before a wider one).
   const side: ActionsSide | undefined = dp.direction === 'egress' ? { ...EGRESS_ACTIONS_BY_DESTINATION, input: by.input } : undefined;
   const headerActions = headerActionsConfig(groups.map((g) => ({ prefixes: g.prefixes, rules: actionRules(g.decision) })), secrets, side);
   return headerActions ? { rbac, headerActions } : { rbac };
-}
-
-/**
- * The shadow matcher: it only names the peer for the access log. Pods this port's rules name by their identity
- * (peer address → identity); other pods (and the host when unnamed) `unlisted` (their address is logged); world
- * addresses as Cilium names them: inside a policy CIDR (or exception), the most specific one's CIDR identity,
- * `cidr:<prefix>` (Cilium allocates those node-locally, so they are named by their label, not a number);
- * elsewhere the world, `2` (`reserved:world`). Without `worldPrefixes` (the port's rules name neither the world nor
- * CIDRs), every peer but the listed pods is `unlisted`.
- */
-function peerNames(listed: Set<number>, addresses: IdentityIndex['addresses'], worldPrefixes: Prefix[], input: TypedExtensionConfig): Matcher {
-  const map: Record<string, OnMatch> = {};
-  for (const identity of listed) for (const ip of addresses.get(identity)?.ips ?? []) map[ip] = action(String(identity), true);
-  const cluster = worldPrefixes.length ? [...addresses].filter(([id]) => !listed.has(id)).flatMap(([, a]) => a.prefixes) : [];
-  // Longest prefix first (worldPrefixes is sorted so): the most specific CIDR names the address.
-  const byName = new Map<string, Prefix[]>();
-  for (const p of worldPrefixes) {
-    const name = p.length === 0 ? String(RESERVED_WORLD) : `${CIDR_LABEL_PREFIX}${formatPrefix(p)}`;
-    (byName.get(name) ?? byName.set(name, []).get(name)!).push(p);
-  }
-  const named = [...(cluster.length ? [[UNLISTED, cluster] as const] : []), ...byName];
-  // A matcher list needs one matcher at least: without names, one that every address matches.
-  const matchers = named.length ? named.map(([name, prefixes]) => ({ predicate: addressIn([...prefixes], input), on_match: action(name, true) })) : [{ predicate: addressIn([ALL_V4, ALL_V6], input), on_match: action(UNLISTED, true) }];
-  const unnamed: Matcher = { matcher_list: { matchers }, on_no_match: action(UNLISTED, true) };
-  if (!Object.keys(map).length) return unnamed;
-  return { matcher_tree: { input, exact_match_map: { map } }, on_no_match: named.length ? { matcher: unnamed } : action(UNLISTED, true) };
 }
 
 /** Egress policies of the identities that have some (any endpoint of an identity has the same), per model. */
@@ -407,7 +406,8 @@ export function clientsEgressPolicy(model: PolicyModel, destination: Endpoint, p
   if (byDecision.size === 0) return undefined;
   const groups = [...byDecision.values()];
   const matcher: Matcher = { matcher_list: fieldMatchers(groups, secrets, EGRESS_BY_SOURCE), on_no_match: action(`${EGRESS_DECISION_PREFIX}allowed`, true) };
-  const rbac: RBAC = { matcher, shadow_rules_stat_prefix: EGRESS_RULES_PREFIX };
+  // Its decisions go to the request's metadata under keys of their own (the access log reads the destination's).
+  const rbac: RBAC = { matcher, rules_stat_prefix: EGRESS_RULES_PREFIX, shadow_rules_stat_prefix: EGRESS_RULES_PREFIX };
   const headerActions = headerActionsConfig(groups.map((g) => ({ prefixes: g.prefixes, rules: actionRules(g.decision) })), secrets, EGRESS_ACTIONS_BY_SOURCE);
   return headerActions ? { rbac, headerActions, clients } : { rbac, clients };
 }
@@ -491,7 +491,7 @@ export const MESH_INBOUND_POLICY_FILTERS: readonly HttpFilter[] = [
   { name: HEADER_ACTIONS_FILTER, disabled: true, typed_config: packAny('envoy.extensions.filters.http.lua.v3.Lua', {} satisfies Lua) },
 ];
 
-/** The shadow matcher's name for a source address outside the port's rules (the world, or an unnamed pod). */
+/** The name of a peer address outside the port's rules (the world, or an unnamed pod) in decisions and the mesh's shadow matcher. */
 export const UNLISTED = 'unlisted';
 
 /**
@@ -548,9 +548,13 @@ export function listenerName(endpoint: Endpoint, port: number, direction: Direct
  * a command alone costs Envoy ~5,500 instructions a request (its value is a typed JSON value), the name ~500.
  */
 const ROUTE = '%ROUTE_NAME%';
-/** The peer's identity, from the enforcing filter's shadow matcher. */
-const INGRESS_PEER = `%DYNAMIC_METADATA(${RBAC_METADATA}:shadow_effective_policy_id)%`;
-const EGRESS_PEER = `%DYNAMIC_METADATA(${RBAC_METADATA}:${EGRESS_RULES_PREFIX}shadow_effective_policy_id)%`;
+/** The peer and the decision, `<peer>|<decision>` (PEER_SEPARATOR), as the enforcing filter wrote them. */
+const INGRESS_DECISION = 'enforced_effective_policy_id';
+const EGRESS_DECISION = `${EGRESS_RULES_PREFIX}enforced_effective_policy_id`;
+const INGRESS_PEER = `%DYNAMIC_METADATA(${RBAC_METADATA}:${INGRESS_DECISION})%`;
+const EGRESS_PEER = `%DYNAMIC_METADATA(${RBAC_METADATA}:${EGRESS_DECISION})%`;
+/** Over the mesh the peer is its verified SPIFFE ID, named by the shadow matcher (meshPortPolicy): its identities. */
+const MESH_PEER = `%DYNAMIC_METADATA(${RBAC_METADATA}:shadow_effective_policy_id)%`;
 /** headerMatches mismatches the rules' actions handled (LOG included), e.g. `LOG:x-want,ADD:x-token`. */
 const MISMATCHES = `%DYNAMIC_METADATA(${HEADER_MISMATCH_METADATA.namespace}:${HEADER_MISMATCH_METADATA.key})%`;
 
@@ -565,7 +569,7 @@ export function routeLogName(endpoint: Pick<Endpoint, 'name' | 'identity'>, port
 /** The JSON access log line of every request (see access-log.ts for reading it back). */
 /** The L7 access log of ingress requests (one JSON line each), for other connection managers that apply this policy (the mesh's inbound listener). */
 export function l7IngressAccessLog(path: string): NonNullable<HttpConnectionManager['access_log']>[number] {
-  return { name: 'envoy.access_loggers.file', typed_config: packAny('envoy.extensions.access_loggers.file.v3.FileAccessLog', accessLog(path, 'ingress')) };
+  return { name: 'envoy.access_loggers.file', typed_config: packAny('envoy.extensions.access_loggers.file.v3.FileAccessLog', accessLog(path, 'ingress', 'mesh-inbound')) };
 }
 
 /**
@@ -587,12 +591,14 @@ export function l7EgressProxyAccessLog(path: string, destination: { namespace: s
   return { name: 'envoy.access_loggers.file', typed_config: packAny('envoy.extensions.access_loggers.file.v3.FileAccessLog', log) };
 }
 
-function accessLog(path: string, direction: Direction, layout: Direction | 'mesh-outbound' = direction): FileAccessLog {
-  // One end by the route's name, the other (the peer) by the shadow matcher, in `policy` with the header
+function accessLog(path: string, direction: Direction, layout: Direction | 'mesh-inbound' | 'mesh-outbound' = direction): FileAccessLog {
+  // One end by the route's name, the other (the peer) by the enforcing matcher's decision (`<peer>|<decision>`;
+  // over the mesh, the shadow matcher's identities of the verified SPIFFE ID), in `policy` with the header
   // mismatches: a template of two commands, which Envoy formats as one escaped string (two commands alone, each
   // its own field, cost ~10,000 instructions more). The mesh's outbound side names no peer there (`-`).
   const layouts: Record<typeof layout, Record<string, string>> = {
     ingress: { destination: ROUTE, policy: `${INGRESS_PEER} ${MISMATCHES}` },
+    'mesh-inbound': { destination: ROUTE, policy: `${MESH_PEER} ${MISMATCHES}` },
     egress: { source: ROUTE, destination_address: '%DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT%', policy: `${EGRESS_PEER} ${MISMATCHES}` },
     'mesh-outbound': { destination: ROUTE, policy: `- ${MISMATCHES}` },
   };
@@ -616,14 +622,14 @@ function alsTags(direction: Direction): AccessLogTag[] {
   const ends: AccessLogTag[] =
     direction === 'ingress'
       ? [
-          { tag: 'source_identity', kind: 'request', key: RBAC_METADATA, path: 'shadow_effective_policy_id' },
+          { tag: 'source_identity', kind: 'request', key: RBAC_METADATA, path: INGRESS_DECISION },
           { tag: 'destination_endpoint', kind: 'route', key: ROUTE_METADATA, path: 'endpoint' },
           { tag: 'destination_identity', kind: 'route', key: ROUTE_METADATA, path: 'identity' },
         ]
       : [
           { tag: 'source_endpoint', kind: 'route', key: ROUTE_METADATA, path: 'endpoint' },
           { tag: 'source_identity', kind: 'route', key: ROUTE_METADATA, path: 'identity' },
-          { tag: 'destination_identity', kind: 'request', key: RBAC_METADATA, path: `${EGRESS_RULES_PREFIX}shadow_effective_policy_id` },
+          { tag: 'destination_identity', kind: 'request', key: RBAC_METADATA, path: EGRESS_DECISION },
         ];
   return [
     { tag: 'direction', kind: 'route', key: ROUTE_METADATA, path: 'direction' },

@@ -5,7 +5,7 @@
 // destination is the backend the request went to (the upstream host), or the listener when none was chosen.
 import type { Flow, FlowEndpoint, FlowVerdict } from './flow.js';
 import type { WorkloadDirectory } from './directory.js';
-import { peerLabels } from '../l7policy/access-log.js';
+import { peerDecision, peerLabels, peerOf } from '../l7policy/access-log.js';
 import { UNLISTED } from '../l7policy/envoy.js';
 import { RESERVED_WORLD } from '../l7policy/identities.js';
 
@@ -37,7 +37,7 @@ const num = (v: string | undefined): number => (v !== undefined && /^\d+$/.test(
 function decision(details: string): { verdict: FlowVerdict; reason: string; code: number; summary: string } {
   const denied = DENIED.exec(details);
   if (denied) {
-    const name = denied[1];
+    const name = peerDecision(denied[1]).decision;
     // A client's egress rules name their decisions `egress:…` (src/l7policy/envoy.ts).
     return name.replace(/^egress:/, '') === 'dropped:deny-rule' ? { verdict: 'DROPPED', reason: 'POLICY_DENY', code: 181, summary: name } : { verdict: 'DROPPED', reason: 'POLICY_DENIED', code: 133, summary: name };
   }
@@ -50,7 +50,9 @@ function decision(details: string): { verdict: FlowVerdict; reason: string; code
  * proxy left `unlisted` (the port's rules do not name it) that is no address the directory knows is outside the
  * cluster: the world, as Hubble names it.
  */
-function flowEnd(directory: WorkloadDirectory, ip: string, port: number, identityTag: string | undefined): FlowEndpoint {
+function flowEnd(directory: WorkloadDirectory, ip: string, port: number, decisionTag: string | undefined): FlowEndpoint {
+  // The tag is the enforcing decision, `<peer>|<decision>` (src/l7policy/envoy.ts PEER_SEPARATOR).
+  const identityTag = decisionTag === undefined ? undefined : peerOf(decisionTag);
   const identity = num(identityTag) || directory.identityOf(ip) || (identityTag === UNLISTED ? RESERVED_WORLD : 0);
   const end = directory.endpoint(ip, port, identity);
   const labels = peerLabels(identityTag);

@@ -47,6 +47,8 @@ const ROOT_PROTOS = [
   'envoy/extensions/filters/listener/http_inspector/v3/http_inspector.proto',
   // Flows (src/observe): Envoy's gRPC access log service towards the node agent.
   'envoy/extensions/access_loggers/grpc/v3/als.proto',
+  // The source identity by an LC trie on the remote address (bench/l7policy-variants.ts peer-ip-tags).
+  'envoy/extensions/filters/http/ip_tagging/v3/ip_tagging.proto',
 ];
 
 export const LOADER_OPTIONS: protoLoader.Options = {
