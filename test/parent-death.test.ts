@@ -32,7 +32,7 @@ function listening(port: number): Promise<boolean> {
 
 /**
  * Kills `child` with SIGKILL and asserts its Envoy is gone (generous bound) and no longer holds `ports`.
- * Returns Envoy's working directory, which the killed Weft leaves behind.
+ * Returns Envoy's working directory, which the killed Weft leaves behind (until a Weft removes it).
  */
 async function killAndExpectNoEnvoy(t: ExecutionContext, child: { kill(s: NodeJS.Signals): boolean }, envoy: StartedEnvoy, ports: number[]): Promise<string> {
   t.true(existsSync(`/proc/${envoy.pid}`), 'Envoy runs before the kill');
@@ -45,7 +45,8 @@ async function killAndExpectNoEnvoy(t: ExecutionContext, child: { kill(s: NodeJS
   child.kill('SIGKILL');
   await eventually(() => !existsSync(`/proc/${envoy.pid}`), 20_000, `Envoy (pid ${envoy.pid}) to exit after its parent was SIGKILLed`);
   for (const port of [Number(new URL(envoy.admin).port), ...ports]) t.false(await listening(port), `port ${port} is free`);
-  t.true(existsSync(workDir), 'the killed Weft could not remove its Envoy working directory');
+  // Not asserted that it is still there: any other Weft starting an Envoy on this machine (a concurrent test) may
+  // already have removed it, its owner being dead.
   return workDir;
 }
 
