@@ -16,7 +16,7 @@ interface Owner {
 }
 
 /** The start time of process `pid`, or null where /proc does not say (not Linux, or no such process). */
-function processStart(pid: number): string | null {
+export function processStart(pid: number): string | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the command name (in parentheses, which may hold spaces): state is field 3, starttime 22.

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import { parentDeathSupported } from '../envoy/parent-death.js';
-import { OWNER_FILE, removeStaleWorkDirs, WORK_DIR_PREFIX } from '../envoy/work-dir.js';
+import { OWNER_FILE, processStart, removeStaleWorkDirs, WORK_DIR_PREFIX } from '../envoy/work-dir.js';
 import { startEchoBackend } from './helpers/echo-backend.js';
 import { eventually, freePort } from './helpers/net.js';
 import { gatewayYaml, routesYaml, serviceYaml } from './helpers/standalone.js';
@@ -81,7 +81,8 @@ test('stale Envoy working directories: removed when their owner is gone, kept wh
   // A process that has exited: its PID names no process now (or, reused, one with another start time).
   const gone = spawn('true');
   await new Promise((resolve) => gone.once('exit', resolve));
-  const selfStart = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ')[19];
+  const selfStart = processStart(process.pid);
+  t.not(selfStart, null, 'this process\'s start time (/proc/self/stat)');
   const dead = dir('dead', { pid: gone.pid, start: '1' });
   const reused = dir('reused', { pid: process.pid, start: `${selfStart}0` });
   const live = dir('live', { pid: process.pid, start: selfStart });

@@ -1,7 +1,7 @@
 // The --flows-* flags of `weft agent`: the node's flow agent, which runs in the agent's process.
 import type { Command } from 'commander';
 import { DEFAULT_PIN_ROOT } from '../datapath/datapath.js';
-import { DEFAULT_RING_CAPACITY } from '../observe/agent.js';
+import { DEFAULT_RING_CAPACITY } from '../observe/flow-ring.js';
 import type { AgentFlowFlags } from './agent.js';
 
 /** The Observer API port agents serve (the relay's --agent-port and the Helm chart use the same). */

@@ -1,7 +1,5 @@
 // `weft dev cluster up|down`: the local Kubernetes cluster for trying and testing Weft on one machine.
 import type { Command } from 'commander';
-import { clusterDown, clusterOptions, clusterStatus, clusterUp } from '../devcluster/cluster.js';
-import { runKubelet } from '../devcluster/kubelet/main.js';
 
 interface ClusterFlags { name: string; subnet: string; stateDir?: string; nodes?: string; weft?: boolean; mutualAuth?: boolean }
 interface KubeletFlags { node: string; kubeconfig: string; nodeNetns: string; nodeAddress: string; podCidr: string; stateDir: string; podNetnsPrefix: string; bpfPinRoot: string; tlsCertFile?: string; tlsPrivateKeyFile?: string; clientCaFile?: string }
@@ -28,6 +26,7 @@ export function addDevClusterCommands(program: Command): void {
       requireRoot();
       const nodes = Number(flags.nodes ?? '1');
       if (!Number.isInteger(nodes) || nodes < 0 || nodes > 200) throw new Error(`--nodes must be 0-200, not "${flags.nodes}"`);
+      const { clusterOptions, clusterUp } = await import('../devcluster/cluster.js');
       const state = await clusterUp({ ...clusterOptions(flags.name, flags.subnet, flags.stateDir), nodes, weft: flags.weft !== false, mutualAuth: flags.mutualAuth === true }, (line) => console.error(line));
       console.error(`cluster ${state.name} is up: API server ${state.apiserverUrl}; kubectl: ${state.kubectl}`);
       for (const p of state.processes) console.error(`  ${p.name.padEnd(26)} pid ${String(p.pid).padEnd(8)} log ${p.log}`);
@@ -35,6 +34,7 @@ export function addDevClusterCommands(program: Command): void {
     });
   common(cluster.command('status').description('show the cluster\'s processes (control plane, kubelets, Weft) and whether each runs; exits 1 if one does not'))
     .action(async (flags: ClusterFlags) => {
+      const { clusterOptions, clusterStatus } = await import('../devcluster/cluster.js');
       const status = await clusterStatus(clusterOptions(flags.name, flags.subnet, flags.stateDir));
       if (!status) {
         console.log(`cluster ${flags.name} is not up`);
@@ -48,6 +48,7 @@ export function addDevClusterCommands(program: Command): void {
   common(cluster.command('down').description('stop the cluster and remove its namespaces and state'))
     .action(async (flags: ClusterFlags) => {
       requireRoot();
+      const { clusterDown, clusterOptions } = await import('../devcluster/cluster.js');
       await clusterDown(clusterOptions(flags.name, flags.subnet, flags.stateDir), (line) => console.error(line));
       console.error(`cluster ${flags.name} is down`);
     });
@@ -68,6 +69,7 @@ export function addDevClusterCommands(program: Command): void {
       requireRoot();
       const tlsFlags = [f.tlsCertFile, f.tlsPrivateKeyFile, f.clientCaFile];
       if (tlsFlags.some(Boolean) && !tlsFlags.every(Boolean)) throw new Error('--tls-cert-file, --tls-private-key-file and --client-ca-file go together');
+      const { runKubelet } = await import('../devcluster/kubelet/main.js');
       await runKubelet({ nodeName: f.node, kubeconfig: f.kubeconfig, nodeNetns: f.nodeNetns, nodeAddress: f.nodeAddress, podCidr: f.podCidr,
         stateDir: f.stateDir, podNetnsPrefix: f.podNetnsPrefix, bpfPinRoot: f.bpfPinRoot,
         ...(f.tlsCertFile && f.tlsPrivateKeyFile && f.clientCaFile ? { tls: { cert: f.tlsCertFile, key: f.tlsPrivateKeyFile, clientCa: f.clientCaFile } } : {}) });

@@ -2,23 +2,19 @@
 // The `weft` command.
 import path from 'node:path';
 import { Command } from 'commander';
-import { caInit, caIssue, serveWorkloadApi, type CaCliOptions } from '../mtls/cli.js';
+import type { CaCliOptions } from '../mtls/cli.js';
 import { trustDomainProblem } from '../mtls/spiffe-id.js';
-import { printVersion } from './version.js';
-import { runDemo } from './demo.js';
-import { runStandalone } from './run.js';
-import { printTranslation, type TranslateOutputType } from './translate.js';
+import type { TranslateOutputType } from './translate.js';
 import { addDevClusterCommands } from './dev-cluster.js';
 import { addIngressFlags, ingressOptionsFromFlags, type IngressFlags } from './ingress-flags.js';
-import { runOperator } from './operator.js';
-import { runAgent } from './agent.js';
-import { DEFAULT_MESH_INBOUND_PORT, DEFAULT_MESH_OUTBOUND_PORT, DEFAULT_MESH_TRANSPARENT_PORT } from '../kubernetes/mesh-view.js';
+import { DEFAULT_MESH_INBOUND_PORT, DEFAULT_MESH_OUTBOUND_PORT, DEFAULT_MESH_TRANSPARENT_PORT } from '../kubernetes/mesh-ports.js';
 import { addAgentFlowFlags, agentFlowFlags, type AgentFlowFlagValues } from './agent-flow-flags.js';
-import { runEnvoy } from './envoy.js';
-import { runInstallCni } from './install-cni.js';
 import { addObserveCommands } from './observe.js';
 import { addOpsCommands } from './ops.js';
-import { runConnectivityTest } from '../connectivity/command.js';
+
+// Each command's implementation is imported when that command runs (`await import(...)` in its action):
+// loading them all costs over a second of CPU at every start, `weft --help` and `weft version` included.
+// The modules imported above only define commands and check flags.
 
 const program = new Command();
 program.name('weft').description('Weft: a sidecarless service mesh centred on Envoy').showHelpAfterError();
@@ -27,6 +23,7 @@ program
   .command('version')
   .description('print the versions of Weft, Node and the Envoy binary Weft would use')
   .action(async () => {
+    const { printVersion } = await import('./version.js');
     await printVersion();
   });
 
@@ -38,6 +35,7 @@ program
   .option('--protocol <protocol>', 'xDS flavour Envoy uses: delta or sotw', 'delta')
   .action(async (opts: { port: string; adminPort: string; protocol: string }) => {
     if (opts.protocol !== 'delta' && opts.protocol !== 'sotw') throw new Error(`--protocol must be delta or sotw, not ${opts.protocol}`);
+    const { runDemo } = await import('./demo.js');
     await runDemo({ port: parsePort(opts.port, '--port'), adminPort: parsePort(opts.adminPort, '--admin-port'), protocol: opts.protocol });
   });
 
@@ -71,6 +69,7 @@ const runCommand = program
       inboundPort: parsePort(opts.meshInboundPort, '--mesh-inbound-port'),
       ...(opts.meshCaDir ? { caDir: path.resolve(opts.meshCaDir) } : {}),
     };
+    const { runStandalone } = await import('./run.js');
     await runStandalone({ dir: opts.config, protocol: opts.protocol, adminPort: parsePort(opts.adminPort, '--admin-port', true), demoBackends: opts.demoBackends, translate, mesh, ...(flows ? { flows } : {}) });
   });
 addIngressFlags(runCommand);
@@ -81,9 +80,10 @@ const translateCommand = program
   .requiredOption('-c, --config <dir>', 'directory of YAML manifests')
   .option('-o, --output <format>', 'yaml or json', 'yaml')
   .option('--type <type>', 'status, xds or all', 'all')
-  .action((opts: { config: string; output: string; type: string } & IngressFlags) => {
+  .action(async (opts: { config: string; output: string; type: string } & IngressFlags) => {
     if (opts.output !== 'yaml' && opts.output !== 'json') throw new Error(`--output must be yaml or json, not ${opts.output}`);
     if (!['status', 'xds', 'all'].includes(opts.type)) throw new Error(`--type must be status, xds or all, not ${opts.type}`);
+    const { printTranslation } = await import('./translate.js');
     process.exitCode = printTranslation(opts.config, opts.output, opts.type as TranslateOutputType, { ingress: ingressOptionsFromFlags(opts) });
   });
 addIngressFlags(translateCommand);
@@ -102,6 +102,7 @@ const operatorCommand = program
   .option('--agent-service-account <name>', 'the node agents\' ServiceAccount in --ca-namespace: the only requester whose mesh intermediates the operator signs (--mutual-auth)', 'weft-agent')
   .action(async (opts: { kubeconfig?: string; leaseNamespace: string; gatewayAddressPool?: string; healthPort?: string; mutualAuth?: boolean; trustDomain: string; caNamespace?: string; agentServiceAccount: string; tlsSecretsNamespace?: string } & IngressFlags) => {
     const { mutualAuth, agentServiceAccount, ...rest } = opts;
+    const { runOperator } = await import('./operator.js');
     await runOperator({ ...rest, ingress: ingressOptionsFromFlags(opts), healthPort: opts.healthPort === undefined ? undefined : parsePort(opts.healthPort, '--health-port'),
       ...(mutualAuth ? { mutualAuth: { namespace: opts.caNamespace ?? opts.leaseNamespace, trustDomain: opts.trustDomain, agentServiceAccount } } : {}) });
   });
@@ -135,6 +136,7 @@ const agentCommand = program
   .action(async (opts: { kubeconfig?: string; node?: string; announceInterface?: string; announceLeaseNamespace: string; announceLeaseDuration: string;
     announceLeaseRetryPeriod: string; protocol: string; xdsSocket?: string; envoy: string; healthPort?: string; datapath?: boolean; bpfPinRoot?: string; proxyPort: string; nodeIp?: string;
     mutualAuth?: boolean; trustDomain: string; caNamespace: string; tlsSecretsNamespace?: string; meshOutboundPort: string; meshInboundPort: string; meshTransparentPort: string } & IngressFlags & AgentFlowFlagValues) => {
+    const { runAgent } = await import('./agent.js');
     await runAgent({
       ...opts, ingress: ingressOptionsFromFlags(opts), healthPort: opts.healthPort === undefined ? undefined : parsePort(opts.healthPort, '--health-port'),
       proxyPort: parsePort(opts.proxyPort, '--proxy-port'), ...(opts.nodeIp ? { nodeIps: opts.nodeIp.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
@@ -155,6 +157,7 @@ program
   .requiredOption('--xds-socket <path>', 'the agent\'s xDS socket')
   .option('--protocol <protocol>', 'xDS flavour: delta or sotw', 'delta')
   .action(async (opts: { node: string; xdsSocket: string; protocol: string }) => {
+    const { runEnvoy } = await import('./envoy.js');
     await runEnvoy(opts);
   });
 
@@ -169,6 +172,7 @@ program
   .option('--plugin <file>', 'the weft-cni plugin to copy into --bin-dir')
   .option('--bin-dir <dir>', 'the host\'s CNI binary directory')
   .action(async (opts: { kubeconfig?: string; node?: string; confTemplate: string; confDir: string; confName: string; plugin?: string; binDir?: string }) => {
+    const { runInstallCni } = await import('./install-cni.js');
     await runInstallCni(opts);
   });
 
@@ -185,6 +189,7 @@ program
   .option('--kubeconfig <file>', 'against a Kubernetes cluster (not implemented yet)')
   .option('-o, --output <format>', 'text or json', 'text')
   .action(async (opts: { standalone?: boolean; kubeconfig?: string; output: string }) => {
+    const { runConnectivityTest } = await import('../connectivity/command.js');
     process.exitCode = await runConnectivityTest(opts);
   });
 
@@ -196,16 +201,17 @@ const caOptions = (c: Command): Command =>
     .requiredOption('-t, --trust-domain <name>', 'the SPIFFE trust domain, e.g. cluster.local')
     .option('--root-cert <file>', 'use this root certificate (PEM) instead of the one in --dir')
     .option('--root-key <file>', 'the key of --root-cert (PEM, not readable by group or others)');
-caOptions(ca.command('init').description('create the root CA in --dir (or check the existing or supplied one) and print its fingerprint')).action((o: CaCliOptions) => caInit(o));
+caOptions(ca.command('init').description('create the root CA in --dir (or check the existing or supplied one) and print its fingerprint')).action(async (o: CaCliOptions) => (await import('../mtls/cli.js')).caInit(o));
 caOptions(ca.command('issue').description('issue an X.509-SVID as files: svid.pem (chain), svid.key (0600), bundle.pem'))
   .requiredOption('--id <spiffe-id>', 'the SPIFFE ID, e.g. spiffe://cluster.local/ns/default/sa/web')
   .requiredOption('-o, --out <dir>', 'where to write the files')
   .option('--ttl <duration>', 'lifetime (1h, 30m, 90s)', '1h')
-  .action((o: CaCliOptions & { id: string; out: string; ttl: string }) => caIssue(o));
+  .action(async (o: CaCliOptions & { id: string; out: string; ttl: string }) => (await import('../mtls/cli.js')).caIssue(o));
 caOptions(program.command('workload-api').description('serve the SPIFFE Workload API, one UNIX socket per identity (<DIR>/agent.sock), until interrupted'))
   .option('--socket <id=dir>', 'a SPIFFE ID and the directory of its socket (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
   .option('--ttl <duration>', 'SVID lifetime (renewed at half-life)', '1h')
   .action(async (o: CaCliOptions & { socket: string[]; ttl: string }) => {
+    const { serveWorkloadApi } = await import('../mtls/cli.js');
     await serveWorkloadApi(o);
   });
 

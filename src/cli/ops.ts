@@ -1,17 +1,15 @@
-// `weft sysdump` and `weft status`: operations commands.
+// `weft sysdump` and `weft status`: operations commands. Their modules are imported when one runs (see main.ts).
 import path from 'node:path';
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import type { Command } from 'commander';
-import { sysdump, timestamp } from '../sysdump/collect.js';
-import { kubernetesChecks } from '../status/kubernetes.js';
-import { formatChecks, healthy, type Check } from '../status/report.js';
-import { standaloneChecks } from '../status/standalone.js';
+import type { Check } from '../status/report.js';
 
 const collect = (v: string, acc: string[]): string[] => [...acc, v];
 
-function kubeConfig(opts: { kubeconfig?: string; kubernetes?: boolean }): k8s.KubeConfig | undefined {
+async function kubeConfig(opts: { kubeconfig?: string; kubernetes?: boolean }): Promise<k8s.KubeConfig | undefined> {
   if (!opts.kubeconfig && !opts.kubernetes) return undefined;
-  const kc = new k8s.KubeConfig();
+  const { KubeConfig } = await import('@kubernetes/client-node');
+  const kc = new KubeConfig();
   if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
   else kc.loadFromDefault();
   return kc;
@@ -29,9 +27,10 @@ export function addOpsCommands(program: Command): void {
     .option('--bpf-pin-root <dir>', 'the datapath\'s pinned maps: every entry (as root)')
     .option('-o, --output <file>', 'the archive to write (default: weft-sysdump-<time>.tar.gz here)')
     .action(async (opts: { admin?: string; config?: string; log: string[]; kubeconfig?: string; kubernetes: boolean; bpfPinRoot?: string; output?: string }) => {
+      const { sysdump, timestamp } = await import('../sysdump/collect.js');
       const now = new Date();
       const output = path.resolve(opts.output ?? `weft-sysdump-${timestamp(now)}.tar.gz`);
-      const kc = kubeConfig(opts);
+      const kc = await kubeConfig(opts);
       const result = await sysdump({ output, now, logs: opts.log, ...(opts.admin ? { admin: opts.admin } : {}), ...(opts.config ? { configDir: opts.config } : {}), ...(kc ? { kubeConfig: kc } : {}), ...(opts.bpfPinRoot ? { bpfPinRoot: opts.bpfPinRoot } : {}) });
       for (const e of result.errors) process.stderr.write(`weft sysdump: not collected: ${e}\n`);
       const r = result.redactions;
@@ -47,10 +46,11 @@ export function addOpsCommands(program: Command): void {
     .option('-o, --output <format>', 'text or json', 'text')
     .action(async (opts: { admin?: string; kubeconfig?: string; kubernetes: boolean; output: string }) => {
       if (opts.output !== 'text' && opts.output !== 'json') throw new Error(`--output must be text or json, not ${opts.output}`);
-      const kc = kubeConfig(opts);
+      const kc = await kubeConfig(opts);
+      const { formatChecks, healthy } = await import('../status/report.js');
       const targets: Array<[string, () => Promise<Check[]>]> = [];
-      if (opts.admin || !kc) targets.push([`weft run at ${opts.admin ?? '127.0.0.1:9901'}`, () => standaloneChecks(opts.admin ?? '127.0.0.1:9901')]);
-      if (kc) targets.push([`kubernetes ${kc.getCurrentCluster()?.server ?? 'in-cluster'}`, () => kubernetesChecks(kc)]);
+      if (opts.admin || !kc) targets.push([`weft run at ${opts.admin ?? '127.0.0.1:9901'}`, async () => (await import('../status/standalone.js')).standaloneChecks(opts.admin ?? '127.0.0.1:9901')]);
+      if (kc) targets.push([`kubernetes ${kc.getCurrentCluster()?.server ?? 'in-cluster'}`, async () => (await import('../status/kubernetes.js')).kubernetesChecks(kc)]);
       const reports: Array<{ target: string; healthy: boolean; checks: Check[] }> = [];
       for (const [target, run] of targets) {
         const checks = await run();

@@ -19,10 +19,6 @@ import { workloadId } from '../mtls/spiffe-id.js';
 import { meshRouteName, type MeshClientsEgress } from '../l7policy/envoy.js';
 import { meshServiceHost } from '../mtls/standalone-mesh.js';
 
-export const DEFAULT_MESH_OUTBOUND_PORT = 15002;
-export const DEFAULT_MESH_INBOUND_PORT = 15443;
-export const DEFAULT_MESH_TRANSPARENT_PORT = 15003;
-
 export interface MeshViewOptions {
   nodeName: string;
   trustDomain: string;

@@ -11,11 +11,9 @@ import { flowFromAccessLog, type HttpAccessLogEntry } from './access-log-flows.j
 import { addAccessLogService } from './access-log-receiver.js';
 import { flowFromDatapath, monotonicToWallOffset } from './datapath-flows.js';
 import { WorkloadDirectory } from './directory.js';
-import { FlowRing } from './flow-ring.js';
+import { DEFAULT_RING_CAPACITY, FlowRing } from './flow-ring.js';
 import type { MtlsMaterial } from './mtls.js';
 import { serveObserver } from './observer-service.js';
-
-export const DEFAULT_RING_CAPACITY = 65_536;
 
 export interface FlowAgentOptions {
   node: string;

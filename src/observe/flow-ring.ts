@@ -3,6 +3,9 @@
 // Subscribers are also the seam for anything that counts flows (metrics): they see every batch.
 import type { Flow } from './flow.js';
 
+/** Flows a node's ring keeps unless told otherwise (the relay's keeps four times as many). */
+export const DEFAULT_RING_CAPACITY = 65_536;
+
 export type FlowSubscriber = (batch: readonly Flow[]) => void;
 
 export class FlowRing {

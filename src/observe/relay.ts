@@ -9,10 +9,9 @@ import { CertificateMetrics, mtlsCertificates } from '../metrics/certificates.js
 import { registerRelayMetrics } from '../metrics/components.js';
 import { FlowMetrics } from '../metrics/flows.js';
 import type { Flow } from './flow.js';
-import { FlowRing } from './flow-ring.js';
+import { DEFAULT_RING_CAPACITY, FlowRing } from './flow-ring.js';
 import { clientCredentials, type MtlsMaterial } from './mtls.js';
 import { observerClient, serveObserver, type GetFlowsResponse, type NodeInfo } from './observer-service.js';
-import { DEFAULT_RING_CAPACITY } from './agent.js';
 
 export interface RelayOptions {
   /** host:port of each agent's Observer API (more may come through setAgents). */

@@ -105,21 +105,24 @@ function crd(key: string): KindEntry['crd'] {
   return validators;
 }
 
-const KINDS: Record<string, KindEntry> = {
-  'gateway.networking.k8s.io/v1 GatewayClass': { crd: crd('gateway.networking.k8s.io/v1 GatewayClass'), into: 'gatewayClasses', namespaced: false },
-  'gateway.networking.k8s.io/v1 Gateway': { crd: crd('gateway.networking.k8s.io/v1 Gateway'), into: 'gateways', namespaced: true },
-  'gateway.networking.k8s.io/v1 ListenerSet': { crd: crd('gateway.networking.k8s.io/v1 ListenerSet'), into: 'listenerSets', namespaced: true },
-  'gateway.networking.k8s.io/v1 HTTPRoute': { crd: crd('gateway.networking.k8s.io/v1 HTTPRoute'), into: 'httpRoutes', namespaced: true },
-  'gateway.networking.k8s.io/v1 GRPCRoute': { crd: crd('gateway.networking.k8s.io/v1 GRPCRoute'), into: 'grpcRoutes', namespaced: true },
-  'gateway.networking.k8s.io/v1beta1 ReferenceGrant': { crd: crd('gateway.networking.k8s.io/v1beta1 ReferenceGrant'), into: 'referenceGrants', namespaced: true },
-  'gateway.networking.k8s.io/v1 ReferenceGrant': { crd: crd('gateway.networking.k8s.io/v1 ReferenceGrant'), into: 'referenceGrants', namespaced: true },
+/** A row of the table below: `crd: true` marks a Gateway API kind, whose validators are found by the row's key. */
+type KindRow = Omit<KindEntry, 'crd'> & { crd?: true };
+
+const KIND_ROWS: Record<string, KindRow> = {
+  'gateway.networking.k8s.io/v1 GatewayClass': { crd: true, into: 'gatewayClasses', namespaced: false },
+  'gateway.networking.k8s.io/v1 Gateway': { crd: true, into: 'gateways', namespaced: true },
+  'gateway.networking.k8s.io/v1 ListenerSet': { crd: true, into: 'listenerSets', namespaced: true },
+  'gateway.networking.k8s.io/v1 HTTPRoute': { crd: true, into: 'httpRoutes', namespaced: true },
+  'gateway.networking.k8s.io/v1 GRPCRoute': { crd: true, into: 'grpcRoutes', namespaced: true },
+  'gateway.networking.k8s.io/v1beta1 ReferenceGrant': { crd: true, into: 'referenceGrants', namespaced: true },
+  'gateway.networking.k8s.io/v1 ReferenceGrant': { crd: true, into: 'referenceGrants', namespaced: true },
   'v1 Service': { model: Service, into: 'services', namespaced: true },
   'v1 Namespace': { model: Namespace, into: 'namespaces', namespaced: false },
   'discovery.k8s.io/v1 EndpointSlice': { model: EndpointSlice, into: 'endpointSlices', namespaced: true },
   'v1 Secret': { model: Secret, into: 'secrets', namespaced: true },
   'v1 ConfigMap': { model: ConfigMap, into: 'configMaps', namespaced: true },
-  'gateway.networking.k8s.io/v1 TLSRoute': { crd: crd('gateway.networking.k8s.io/v1 TLSRoute'), into: 'tlsRoutes', namespaced: true },
-  'gateway.networking.k8s.io/v1 BackendTLSPolicy': { crd: crd('gateway.networking.k8s.io/v1 BackendTLSPolicy'), into: 'backendTlsPolicies', namespaced: true },
+  'gateway.networking.k8s.io/v1 TLSRoute': { crd: true, into: 'tlsRoutes', namespaced: true },
+  'gateway.networking.k8s.io/v1 BackendTLSPolicy': { crd: true, into: 'backendTlsPolicies', namespaced: true },
   'networking.k8s.io/v1 Ingress': { model: Ingress, into: 'ingresses', namespaced: true },
   'networking.k8s.io/v1 IngressClass': { model: IngressClass, into: 'ingressClasses', namespaced: false },
   'v1 Pod': { model: CheckedByL7Policy, into: 'pods', namespaced: true },
@@ -127,6 +130,8 @@ const KINDS: Record<string, KindEntry> = {
   'cilium.io/v2 CiliumNetworkPolicy': { model: CheckedByL7Policy, into: 'networkPolicies', namespaced: true },
   'cilium.io/v2 CiliumClusterwideNetworkPolicy': { model: CheckedByL7Policy, into: 'networkPolicies', namespaced: false },
 };
+
+const KINDS: Record<string, KindEntry> = Object.fromEntries(Object.entries(KIND_ROWS).map(([key, { crd: fromCrd, ...row }]) => [key, fromCrd ? { ...row, crd: crd(key) } : row]));
 
 export const SUPPORTED_KINDS = Object.keys(KINDS);
 
