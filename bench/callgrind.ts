@@ -4,6 +4,8 @@
 // instructions only (not the kernel's socket work, which is the same for every listener) and says nothing
 // about cache misses; the ratio of two configurations' counts is what their throughput ratio would be on an
 // otherwise idle machine to the extent that Envoy's worker is the bottleneck and instructions cost alike.
+// WEFT_CALLGRIND_ARGS adds valgrind options, e.g. `--cache-sim=yes --branch-sim=yes` for simulated cache misses
+// and mispredicted branches in the kept dumps (--callgrind-dumps; the instruction count stays the first event).
 import { execFile, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -18,7 +20,7 @@ export function callgrindEnvoy(dir: string): string {
   if (spawnSync('valgrind', ['--version'], { stdio: 'ignore' }).error) throw new Error('--callgrind needs valgrind (apt-get install valgrind)');
   const script = path.join(dir, 'envoy-callgrind.sh');
   const out = path.join(dir, 'callgrind.out');
-  writeFileSync(script, `#!/bin/sh\nexec valgrind --tool=callgrind --callgrind-out-file=${out} --dump-instr=no --dump-line=no ${resolveEnvoyBinary().path} "$@"\n`);
+  writeFileSync(script, `#!/bin/sh\nexec valgrind --tool=callgrind --callgrind-out-file=${out} --dump-instr=no --dump-line=no ${process.env.WEFT_CALLGRIND_ARGS ?? ""} ${resolveEnvoyBinary().path} "$@"\n`);
   chmodSync(script, 0o755);
   return script;
 }

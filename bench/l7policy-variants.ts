@@ -143,7 +143,7 @@ const LOGGED_PEER: Record<(typeof PEER_EDITS)[number], string> = {
 
 /** `full`; `no-<part>` (drops one part); `bare` (drops them all; RBAC and router remain); `bare+<part>` (keeps one); `no-rbac`. `log-…` and the
  *  request-handling names below rewrite one thing; `a+b` combines variants. */
-export const VARIANTS = ['full', ...PARTS.map((p) => `no-${p}`), 'bare', ...PARTS.map((p) => `bare+${p}`), 'no-rbac', ...Object.keys(LOG_EDITS), ...Object.keys(HCM_EDITS), ...ROUTE_EDITS, ...Object.keys(VHOST_EDITS), ...Object.keys(MATCHER_EDITS), ...PEER_EDITS, 'log-als', 'with-als'] as const;
+export const VARIANTS = ['full', ...PARTS.map((p) => `no-${p}`), 'bare', ...PARTS.map((p) => `bare+${p}`), 'no-rbac', ...Object.keys(LOG_EDITS), ...Object.keys(HCM_EDITS), ...ROUTE_EDITS, ...Object.keys(VHOST_EDITS), ...Object.keys(MATCHER_EDITS), ...PEER_EDITS, 'route-peer-header', 'log-als', 'with-als'] as const;
 
 /** Variants translated with the gRPC access log service (to a receiver the bench runs), as Kubernetes mode streams to the agent. */
 export const ALS_VARIANTS: ReadonlySet<string> = new Set(['log-als', 'with-als']);
@@ -177,7 +177,7 @@ function dropped(variant: Variant): Set<string> {
   const parts = composite(variant);
   if (parts) return new Set(parts.flatMap((p) => [...dropped(p)]));
   if (variant === 'full' || variant === 'with-als') return new Set();
-  if (variant in LOG_EDITS || variant in HCM_EDITS || variant in VHOST_EDITS || variant in MATCHER_EDITS || (ROUTE_EDITS as readonly string[]).includes(variant) || (PEER_EDITS as readonly string[]).includes(variant) || variant === 'log-als') return new Set([variant]);
+  if (variant in LOG_EDITS || variant in HCM_EDITS || variant in VHOST_EDITS || variant in MATCHER_EDITS || (ROUTE_EDITS as readonly string[]).includes(variant) || (PEER_EDITS as readonly string[]).includes(variant) || variant === 'log-als' || variant === 'route-peer-header') return new Set([variant]);
   if (variant.startsWith('no-') && variant !== 'no-rbac') return new Set([variant.slice(3)]);
   const all = new Set<string>(PARTS);
   if (variant === 'no-rbac') return all.add('rbac');
@@ -213,6 +213,16 @@ function editHcm(hcm: Obj, drop: Set<string>, tags: IpTag[]): Obj {
   if (drop.has('normalize')) for (const k of ['use_remote_address', 'skip_xff_append', 'xff_num_trusted_hops', 'normalize_path', 'merge_slashes', 'path_with_escaped_slashes_action']) del(k);
   if (drop.has('local-reply')) del('local_reply_config');
   if (drop.has('rbac')) hcm.http_filters = (hcm.http_filters as Array<{ name: string }>).filter((f) => f.name === 'envoy.filters.http.router');
+  if (drop.has('route-peer-header')) {
+    // The decision is the route's name (the route table enforces the policy): no RBAC filter, no metadata.
+    hcm.http_filters = (hcm.http_filters as Array<{ name: string }>).filter((f) => f.name !== 'weft.l7policy');
+    if (file) {
+      const config = unpack(file.typed_config) as LogConfig;
+      const policy = config.json_format!.fields.policy;
+      policy.stringValue = policy.stringValue.replace(ENFORCED_PEER, '').trim();
+      file.typed_config = repack(file.typed_config, config as Obj);
+    }
+  }
   return hcm;
 }
 
@@ -229,6 +239,52 @@ interface MatcherObj {
   matcher_tree?: { input: Obj; exact_match_map?: { map: Record<string, OnMatchObj> } };
   matcher_list?: { matchers: Array<{ on_match: OnMatchObj }> };
   on_no_match?: OnMatchObj;
+}
+
+/*
+ * route-peer-header (measured, not adopted): the route table does the policy instead of the RBAC filter. The peer
+ * is the x-envoy-external-address header, which the connection manager sets to the connection's source address
+ * for every request from an external peer (use_remote_address, no internal addresses) after removing any the
+ * client sent; routes cannot match the source address itself (a virtual host's matcher takes request headers
+ * only). One route per (address, rule) matching the peer header and the rule's headers, one per address for its
+ * identity's refusals, one for unlisted peers; the route's name is the decision. No RBAC filter, no dynamic
+ * metadata. The rules' regular expressions then meet Envoy's RE2 program size check for routes (the bench raises it).
+ */
+const PEER_HEADER = 'x-envoy-external-address';
+interface Pred {
+  single_predicate?: { input: { typed_config: AnyObj }; value_match: Obj };
+  and_matcher?: { predicate: Pred[] };
+}
+function headerMatchers(p: Pred): Obj[] {
+  if (p.and_matcher) return p.and_matcher.predicate.flatMap(headerMatchers);
+  const sp = p.single_predicate;
+  if (!sp) throw new Error('route-peer-header: only header predicates (single, and) are translated');
+  const input = unpack(sp.input.typed_config) as { header_name?: string };
+  if (!input.header_name) throw new Error('route-peer-header: only header inputs are translated');
+  return [{ name: input.header_name, string_match: sp.value_match }];
+}
+function peerHeaderRoutes(m: MatcherObj, allowed: Obj): Obj[] {
+  const decision = (o: OnMatchObj, match: Obj): Obj => {
+    const action = unpack(o.action!.typed_config) as { name: string; action?: string | number };
+    const deny = action.action === 'DENY' || action.action === 1;
+    return deny ? { match, name: action.name, direct_response: { status: 403, body: { inline_string: 'Access denied\r\n' } } } : { ...allowed, match, name: action.name };
+  };
+  const routes: Obj[] = [];
+  for (const [ip, onMatch] of Object.entries(m.matcher_tree?.exact_match_map?.map ?? {})) {
+    const peer = { name: PEER_HEADER, string_match: { exact: ip } };
+    if (onMatch.action) {
+      routes.push(decision(onMatch, { prefix: '', headers: [peer] }));
+      continue;
+    }
+    const inner = onMatch.matcher!;
+    for (const x of inner.matcher_list?.matchers ?? []) routes.push(decision(x.on_match, { prefix: '', headers: [peer, ...headerMatchers((x as unknown as { predicate: Pred }).predicate)] }));
+    if (inner.on_no_match) routes.push(decision(inner.on_no_match, { prefix: '', headers: [peer] }));
+  }
+  // Unlisted peers: the innermost fallback (the bench's policies name no CIDR, so the address matchers before it are skipped).
+  let unlisted = m.on_no_match;
+  while (unlisted?.matcher) unlisted = unlisted.matcher.on_no_match;
+  if (unlisted?.action) routes.push(decision(unlisted, { prefix: '' }));
+  return routes;
 }
 
 /** The name of the first decision under `onMatch`. */
@@ -286,6 +342,13 @@ export function applyVariant(resources: Resource[], variant: Variant): Resource[
         if (drop.has('no-route-metadata')) for (const rt of vh.routes ?? []) delete rt.metadata;
         for (const name of drop) VHOST_EDITS[name]?.(vh);
         const per = vh.typed_per_filter_config ?? {};
+        if (drop.has('route-peer-header') && per['weft.l7policy'] && vh.routes?.length === 1) {
+          const matcher = (unpack(per['weft.l7policy']) as { rbac?: { matcher?: MatcherObj } }).rbac?.matcher;
+          if (matcher) {
+            vh.routes = peerHeaderRoutes(matcher, vh.routes[0]);
+            delete per['weft.l7policy'];
+          }
+        }
         for (const [name, config] of Object.entries(per)) {
           if (config.type_url !== TYPE_PREFIX + RBAC_PER_ROUTE) continue;
           if (drop.has('rbac')) {

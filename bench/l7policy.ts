@@ -4,6 +4,8 @@
 //   node dist/bench/l7policy.js [--size=quick|full] [--rules=0,10,100,1000]
 //   node dist/bench/l7policy.js --variants[=full,no-shadow,…] [--rules=0] [--rounds=N] [--callgrind[=N] [--callgrind-dumps=DIR]]   (attribution)
 //   [--net=127.N]: the loopback /16 of the listeners (default 127.3)
+//   [--seconds=S]: length of each wrk run (default 2); [--pin[=ENVOY:CLIENT]]: Envoy's threads and wrk on their own
+//   CPUs (taskset; default 1:0)
 //
 // 1. Throughput and p99 latency through the real Envoy (one worker) with 0, 10, 100 and 1,000 HTTP rules on
 //    one port, each as a ratio to the same Envoy's listener without any policy, measured right before it
@@ -15,7 +17,10 @@
 //    variant of the configuration (bench/l7policy-variants.ts: each drops one part, e.g. the access log)
 //    take turns in every round, so that the parts of the fixed cost of being under policy can be told apart.
 //    Every run also reports Envoy's CPU time per request (all its threads, /proc schedstat), and the ratio of
-//    the two sides' costs. Variants log-als and with-als stream to a gRPC access log receiver in this process.
+//    the two sides' costs. Both modes also report paired ratios: each policy run against the baseline run of the
+//    same round, their median and a 95% bootstrap interval (the machine's speed drifts over seconds, and pairing
+//    cancels what a ratio of two medians keeps); WEFT_BENCH_TRACE=1 prints every run.
+//    Variants log-als and with-als stream to a gRPC access log receiver in this process.
 //    With --callgrind[=N] (needs valgrind), Envoy runs under callgrind and each target gets N requests over 4
 //    keep-alive connections: instructions per request, which other load on the machine does not change
 //    (bench/callgrind.ts); one round is enough.
@@ -34,6 +39,7 @@ import { translateYaml } from '../src/standalone/pipeline.js';
 import { edsCluster, httpListener, loadAssignment } from '../src/xds/builders.js';
 import { clusterResource, endpointsResource, listenerResource, routeConfigurationResource } from '../src/xds/envoy-resources.js';
 import type { Resource } from '../src/xds/resource.js';
+import type { Bootstrap } from '../src/generated/envoy/config/bootstrap/v3/Bootstrap.js';
 import { Mesh } from '../test/helpers/mesh.js';
 import { request } from '../test/helpers/l7policy.js';
 import { ALS_VARIANTS, applyVariant, isVariant, VARIANTS, type Variant } from './l7policy-variants.js';
@@ -44,7 +50,7 @@ import { callgrindEnvoy, fixedRequests, idleInstructionsPerSecond, instructionsD
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, machine, ms, parseArgs, stats, waitFor, type Stats } from './lib.js';
+import { freePort, machine, ms, pairedRatio, parseArgs, stats, waitFor, type Stats } from './lib.js';
 
 const execFileAsync = promisify(execFile);
 const args = parseArgs();
@@ -58,7 +64,7 @@ const VARIANT_LIST: Variant[] | undefined =
 const RULES = (args.get('rules') ?? (VARIANT_LIST ? '0' : '0,10,100,1000')).split(',').map(Number);
 /** The machine is shared: baseline and policy alternate in short runs, and the medians are compared. */
 const ROUNDS = Number(args.get('rounds') ?? (full ? 9 : 5));
-const SECONDS = 2;
+const SECONDS = Number(args.get('seconds') ?? 2);
 /** --callgrind[=N]: with --variants, count Envoy's instructions for N requests per target instead of timing load (bench/callgrind.ts). */
 const CALLGRIND = args.has('callgrind') ? Number(args.get('callgrind') === 'true' || args.get('callgrind') === '' ? 400 : args.get('callgrind')) : undefined;
 /** --callgrind-dumps=DIR: keep each target's callgrind dump there (`<variant>.<round>.out`), for callgrind_annotate. */
@@ -66,8 +72,14 @@ const DUMPS = args.get('callgrind-dumps');
 /** --net=127.N: the loopback /16 the listeners use (sessions benchmarking at the same time pick different ones). */
 const NET = args.get('net') ?? '127.3';
 const SERVER = `${NET}.0.2`;
+const TRACE = process.env.WEFT_BENCH_TRACE === '1';
 const BASELINE = `${NET}.0.3`;
 const source = { file: 'bench', line: 1 };
+/** --pin=ENVOY:CLIENT (CPU lists): Envoy's threads and wrk each on their own CPUs, so that neither migrates nor shares a core's caches with the other. */
+const PIN = args.has('pin') ? (([envoy, client]) => ({ envoy, client }))((args.get('pin') === 'true' || !args.get('pin') ? '1:0' : args.get('pin')!).split(':')) : undefined;
+function pinEnvoy(pid: number): void {
+  if (PIN) spawnSync('taskset', ['-a', '-p', '-c', PIN.envoy, String(pid)], { stdio: 'ignore' });
+}
 
 function backendResources(port: number): Resource[] {
   const route = { name: 'bench-backend', virtual_hosts: [{ name: 'b', domains: ['*'], routes: [{ match: { prefix: '/' }, direct_response: { status: 200, body: { inline_string: 'ok' } } }] }] };
@@ -147,7 +159,8 @@ function cpuNs(pid: number): number {
 async function wrk(url: string, envoyPid: number): Promise<LoadResult> {
   const before = cpuNs(envoyPid);
   // Asynchronous: the bench's own gRPC access log receiver (--variants=log-als) must keep reading meanwhile.
-  const { stdout: out } = await execFileAsync('wrk', ['-t1', '-c16', `-d${SECONDS}s`, '--latency', '--timeout', '5s', url], { encoding: 'utf8' });
+  const wrkArgs = ['-t1', '-c16', `-d${SECONDS}s`, '--latency', '--timeout', '5s', url];
+  const { stdout: out } = PIN ? await execFileAsync('taskset', ['-c', PIN.client, 'wrk', ...wrkArgs], { encoding: 'utf8' }) : await execFileAsync('wrk', wrkArgs, { encoding: 'utf8' });
   const cpu = cpuNs(envoyPid) - before;
   const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
@@ -167,10 +180,22 @@ function median(runs: LoadResult[]): LoadResult {
   return { rps: m((r) => r.rps), p50Ms: m((r) => r.p50Ms), p99Ms: m((r) => r.p99Ms), non2xx: runs.reduce((n, r) => n + r.non2xx, 0), cpuUsPerRequest: m((r) => r.cpuUsPerRequest), requests: runs.reduce((n, r) => n + r.requests, 0) };
 }
 
+type Paired = ReturnType<typeof pairedRatio>;
 interface ThroughputRow {
   rules: number;
   baseline: LoadResult;
   policy: LoadResult;
+  /** Per-round ratios (each policy run against the baseline run of the same round): request rate, and cost (baseline CPU per request / policy's). */
+  paired: { rps: Paired; cost: Paired };
+}
+
+function pairs(baselines: LoadResult[], policies: LoadResult[]): { rps: Paired; cost: Paired } {
+  return { rps: pairedRatio(baselines.map((r) => r.rps), policies.map((r) => r.rps)), cost: pairedRatio(policies.map((r) => r.cpuUsPerRequest), baselines.map((r) => r.cpuUsPerRequest)) };
+}
+
+function describePairs(p: { rps: Paired; cost: Paired }): string {
+  const f = (r: Paired): string => `×${r.median.toFixed(3)} [${r.lo.toFixed(3)}–${r.hi.toFixed(3)}]`;
+  return `paired over ${p.rps.n} rounds: req/s ${f(p.rps)}, cost ${f(p.cost)} (median, 95% interval)`;
 }
 
 async function throughput(): Promise<ThroughputRow[]> {
@@ -183,6 +208,7 @@ async function throughput(): Promise<ThroughputRow[]> {
   try {
     await mesh.start(fixed);
     const envoyPid = mesh.envoy.pid!;
+    pinEnvoy(envoyPid);
     for (const rules of RULES) {
       const t = translateYaml('bench.yaml', policyYaml(rules, port, backendPort), { l7: { accessLogPath: '/dev/null', hostIps: [] } });
       if (t.problems.length) throw new Error(JSON.stringify(t.problems));
@@ -202,8 +228,9 @@ async function throughput(): Promise<ThroughputRow[]> {
       const baseline = median(baselines);
       const policy = median(policies);
       if (policy.non2xx || baseline.non2xx) throw new Error(`non-2xx replies under load: ${JSON.stringify({ baseline, policy })}`);
-      rows.push({ rules, baseline, policy });
-      console.log(`${rules} rules: ${policy.rps.toFixed(0)} req/s (baseline ${baseline.rps.toFixed(0)}, ×${(policy.rps / baseline.rps).toFixed(3)}), p99 ${policy.p99Ms} ms (baseline ${baseline.p99Ms} ms); Envoy CPU ${policy.cpuUsPerRequest.toFixed(1)} µs/request (baseline ${baseline.cpuUsPerRequest.toFixed(1)}, cost ratio ×${(baseline.cpuUsPerRequest / policy.cpuUsPerRequest).toFixed(3)})`);
+      const paired = pairs(baselines, policies);
+      rows.push({ rules, baseline, policy, paired });
+      console.log(`${rules} rules: ${policy.rps.toFixed(0)} req/s (baseline ${baseline.rps.toFixed(0)}, ×${(policy.rps / baseline.rps).toFixed(3)}), p99 ${policy.p99Ms} ms (baseline ${baseline.p99Ms} ms); Envoy CPU ${policy.cpuUsPerRequest.toFixed(1)} µs/request (baseline ${baseline.cpuUsPerRequest.toFixed(1)}, cost ratio ×${(baseline.cpuUsPerRequest / policy.cpuUsPerRequest).toFixed(3)}); ${describePairs(paired)}`);
     }
   } finally {
     await mesh.stop();
@@ -212,7 +239,7 @@ async function throughput(): Promise<ThroughputRow[]> {
 }
 
 /** --variants: baseline and each variant in turn, every round, on separate ports of the same Envoy. */
-async function variantThroughput(variants: Variant[]): Promise<Array<{ variant: Variant; rules: number; baseline: LoadResult; policy: LoadResult } | { variant: Variant; rules: number; baselineInstructions: number; instructions: number }>> {
+async function variantThroughput(variants: Variant[]): Promise<Array<{ variant: Variant; rules: number; baseline: LoadResult; policy: LoadResult; paired: { rps: Paired; cost: Paired } } | { variant: Variant; rules: number; baselineInstructions: number; instructions: number }>> {
   if (spawnSync('wrk', ['--version'], { stdio: 'ignore' }).error) throw new Error('wrk is needed for the throughput part (scripts/setup.sh installs it)');
   const rules = RULES[0];
   const port = await freePort();
@@ -221,7 +248,9 @@ async function variantThroughput(variants: Variant[]): Promise<Array<{ variant: 
   const cgDir = CALLGRIND ? mkdtempSync(join(tmpdir(), 'weft-l7-callgrind-')) : undefined;
   // Under valgrind Envoy starts and converges tens of times slower. Stats are flushed only when asked (no
   // periodic flush): the instructions counted while idle are then mostly gone (see idleInstructionsPerSecond).
-  const mesh = new Mesh({ protocol: 'delta', ...(cgDir ? { envoyBinary: callgrindEnvoy(cgDir), envoyStartTimeoutMs: 900_000, bootstrap: { stats_flush_on_admin: true } } : {}) });
+  // route-peer-header puts the rules' regular expressions in routes, where Envoy checks their RE2 program size (100 by default).
+  const runtime = variants.some((v) => v.includes('route-peer-header')) ? { layered_runtime: { layers: [{ name: 'bench', static_layer: { 're2.max_program_size.error_level': 1_000_000 } }] } } as unknown as Partial<Bootstrap> : {};
+  const mesh = new Mesh({ protocol: 'delta', ...(cgDir ? { envoyBinary: callgrindEnvoy(cgDir), envoyStartTimeoutMs: 900_000 } : {}), bootstrap: { ...runtime, ...(cgDir ? { stats_flush_on_admin: true } : {}) } });
   const path = rules === 0 ? '/anything' : `/api/v1/resource-${rules - 1}/x`;
   // Each variant listens on its own server address (<net>.1.N) and port set, named apart.
   const servers = variants.map((_, i) => `${NET}.1.${i + 1}`);
@@ -229,6 +258,7 @@ async function variantThroughput(variants: Variant[]): Promise<Array<{ variant: 
   try {
     await mesh.start(fixed);
     const envoyPid = mesh.envoy.pid!;
+    pinEnvoy(envoyPid);
     const all: Resource[] = [...fixed];
     if (variants.some((v) => ALS_VARIANTS.has(v))) {
       als = await accessLogReceiver();
@@ -250,6 +280,13 @@ async function variantThroughput(variants: Variant[]): Promise<Array<{ variant: 
       if (cgDir) await fixedRequests(`http://${servers[i]}:${port}${path}`, 20, 4);
       const check = cgDir ? { status: 200 } : await request(servers[i], port, { from: '127.0.0.1', path });
       if (check.status !== 200) throw new Error(`${variant}: ${path} → ${check.status}`);
+      if (variant.includes('route-peer-header') && !cgDir) {
+        // The route table enforces: an unlisted peer is refused, also when it names the allowed client in the peer header.
+        for (const headers of [{}, { 'x-envoy-external-address': '127.0.0.1' }] as Array<Record<string, string>>) {
+          const refused = await request(servers[i], port, { from: `${NET}.0.99`, path, headers });
+          if (refused.status !== 403) throw new Error(`${variant}: an unlisted peer (${JSON.stringify(headers)}) got ${refused.status}`);
+        }
+      }
     }
     if (cgDir) await fixedRequests(`http://${BASELINE}:${port}${path}`, 20, 4);
     if (cgDir) return await instructionCounts(variants, servers, port, path, mesh.envoy.pid!, cgDir);
@@ -260,7 +297,9 @@ async function variantThroughput(variants: Variant[]): Promise<Array<{ variant: 
     for (let round = 0; round < ROUNDS; round++) {
       for (let k = 0; k < targets.length; k++) {
         const target = targets[(round + k) % targets.length];
-        target.into.push(await wrk(target.url, envoyPid));
+        const run = await wrk(target.url, envoyPid);
+        target.into.push(run);
+        if (TRACE) console.log(`    round ${round + 1} ${target.url}: ${run.rps.toFixed(0)} req/s, ${run.cpuUsPerRequest.toFixed(1)} µs/request`);
       }
     }
     if (als) {
@@ -276,8 +315,9 @@ async function variantThroughput(variants: Variant[]): Promise<Array<{ variant: 
     return variants.map((variant, i) => {
       const policy = median(runs[i]);
       if (policy.non2xx) throw new Error(`${variant}: non-2xx replies under load`);
-      console.log(`  ${variant}: ${policy.rps.toFixed(0)} req/s, ×${(policy.rps / baseline.rps).toFixed(3)}; ${policy.cpuUsPerRequest.toFixed(1)} µs/request, cost ratio ×${(baseline.cpuUsPerRequest / policy.cpuUsPerRequest).toFixed(3)}`);
-      return { variant, rules, baseline, policy };
+      const paired = pairs(baselines, runs[i]);
+      console.log(`  ${variant}: ${policy.rps.toFixed(0)} req/s, ×${(policy.rps / baseline.rps).toFixed(3)}; ${policy.cpuUsPerRequest.toFixed(1)} µs/request, cost ratio ×${(baseline.cpuUsPerRequest / policy.cpuUsPerRequest).toFixed(3)}; ${describePairs(paired)}`);
+      return { variant, rules, baseline, policy, paired };
     });
   } finally {
     await mesh.stop();

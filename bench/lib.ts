@@ -169,3 +169,28 @@ export function threadsCpuMs(pid: number | undefined): number {
     return NaN;
   }
 }
+
+/**
+ * Ratios of paired samples (`other[i] / base[i]`, each pair measured back to back): their median and a 95%
+ * bootstrap interval of that median (2,000 resamples, fixed seed). On a shared machine whose speed drifts over
+ * seconds, pairing cancels the drift that a ratio of two medians keeps.
+ */
+export function pairedRatio(base: number[], other: number[]): { median: number; lo: number; hi: number; n: number } {
+  const ratios = base.map((b, i) => other[i] / b).filter((r) => Number.isFinite(r));
+  const median = (xs: number[]): number => {
+    const s = [...xs].sort((a, b) => a - b);
+    const m = s.length >> 1;
+    return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+  };
+  let seed = 0x9e3779b9;
+  const random = (): number => {
+    // mulberry32: a small deterministic generator, so that the same samples give the same interval.
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const medians = Array.from({ length: 2000 }, () => median(ratios.map(() => ratios[Math.floor(random() * ratios.length)])));
+  medians.sort((a, b) => a - b);
+  return { median: median(ratios), lo: medians[Math.floor(0.025 * medians.length)], hi: medians[Math.ceil(0.975 * medians.length) - 1], n: ratios.length };
+}
