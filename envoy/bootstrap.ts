@@ -2,6 +2,7 @@
 // admin on loopback only. Everything else arrives over xDS.
 import type { Bootstrap } from '../src/generated/envoy/config/bootstrap/v3/Bootstrap.js';
 import type { Any } from '../src/generated/google/protobuf/Any.js';
+import type { Struct } from '../src/generated/google/protobuf/Struct.js';
 
 export const XDS_CLUSTER = 'weft-xds';
 
@@ -15,6 +16,11 @@ export interface BootstrapOptions {
   protocol?: 'delta' | 'sotw';
   /** Admin port on 127.0.0.1; 0 picks a free one (read it back through --admin-address-path). */
   adminPort?: number;
+}
+
+/** In a JSON bootstrap, a Struct is written as a plain object (an object literal would be checked against its `fields` form). */
+function jsonStruct(fields: Record<string, unknown>): Struct {
+  return fields;
 }
 
 /** In a JSON bootstrap, Any is written as the message with an "@type" field. */
@@ -35,6 +41,16 @@ export function nodeBootstrap(opts: BootstrapOptions): Bootstrap {
     bootstrap_extensions: [
       { name: 'envoy.bootstrap.internal_listener', typed_config: jsonAny('envoy.extensions.bootstrap.internal_listener.v3.InternalListener', {}) },
     ],
+    // Envoy refuses a route whose regular expression compiles to more than 100 RE2 instructions by default, and
+    // with it the whole route configuration (a NACK that holds back every other change on that listener); HTTPRoute
+    // expressions the CRD allows exceed it (`/v[0-9]{1,200}`: 405). Istio's bootstrap raises it to 32,768 too. The
+    // admin layer keeps /runtime_modify working, as without a layered runtime.
+    layered_runtime: {
+      layers: [
+        { name: 'weft', static_layer: jsonStruct({ 're2.max_program_size.error_level': 32768 }) },
+        { name: 'admin', admin_layer: {} },
+      ],
+    },
     dynamic_resources: {
       ads_config: {
         api_type: opts.protocol === 'sotw' ? 'GRPC' : 'DELTA_GRPC',

@@ -4,6 +4,7 @@ import type { CorsIR, HttpRouteIR, HttpRouteMatchIR, RedirectIR, RetryIR, RouteA
 import type { Obj } from '../sources/kinds.js';
 import type { BackendProblem, BackendResolver } from './backends.js';
 import { headerModifier, ruleBackends, ruleMirrors, type Resolve } from './rule-backends.js';
+import { re2Error } from '../l7policy/regex.js';
 
 type Rule = NonNullable<IHTTPRoute['spec']['rules']>[number];
 type Filter = NonNullable<Rule['filters']>[number];
@@ -112,6 +113,9 @@ export function regexProblem(pattern: string): string | undefined {
   } catch (err) {
     return `invalid regular expression "${pattern}": ${(err as Error).message}`;
   }
+  // What RE2 itself refuses (e.g. a repetition over 1,000) Envoy would NACK, holding back the whole route configuration.
+  const re2 = re2Error(pattern);
+  if (re2) return `regular expression "${pattern}" is not valid RE2: ${re2}`;
   return undefined;
 }
 
