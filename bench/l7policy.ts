@@ -39,7 +39,6 @@ import { translateYaml } from '../src/standalone/pipeline.js';
 import { edsCluster, httpListener, loadAssignment } from '../src/xds/builders.js';
 import { clusterResource, endpointsResource, listenerResource, routeConfigurationResource } from '../src/xds/envoy-resources.js';
 import type { Resource } from '../src/xds/resource.js';
-import type { Bootstrap } from '../src/generated/envoy/config/bootstrap/v3/Bootstrap.js';
 import { Mesh } from '../test/helpers/mesh.js';
 import { request } from '../test/helpers/l7policy.js';
 import { ALS_VARIANTS, applyVariant, isVariant, VARIANTS, type Variant } from './l7policy-variants.js';
@@ -248,9 +247,7 @@ async function variantThroughput(variants: Variant[]): Promise<Array<{ variant: 
   const cgDir = CALLGRIND ? mkdtempSync(join(tmpdir(), 'weft-l7-callgrind-')) : undefined;
   // Under valgrind Envoy starts and converges tens of times slower. Stats are flushed only when asked (no
   // periodic flush): the instructions counted while idle are then mostly gone (see idleInstructionsPerSecond).
-  // route-peer-header puts the rules' regular expressions in routes, where Envoy checks their RE2 program size (100 by default).
-  const runtime = variants.some((v) => v.includes('route-peer-header')) ? { layered_runtime: { layers: [{ name: 'bench', static_layer: { 're2.max_program_size.error_level': 1_000_000 } }] } } as unknown as Partial<Bootstrap> : {};
-  const mesh = new Mesh({ protocol: 'delta', ...(cgDir ? { envoyBinary: callgrindEnvoy(cgDir), envoyStartTimeoutMs: 900_000 } : {}), bootstrap: { ...runtime, ...(cgDir ? { stats_flush_on_admin: true } : {}) } });
+  const mesh = new Mesh({ protocol: 'delta', ...(cgDir ? { envoyBinary: callgrindEnvoy(cgDir), envoyStartTimeoutMs: 900_000, bootstrap: { stats_flush_on_admin: true } } : {}) });
   const path = rules === 0 ? '/anything' : `/api/v1/resource-${rules - 1}/x`;
   // Each variant listens on its own server address (<net>.1.N) and port set, named apart.
   const servers = variants.map((_, i) => `${NET}.1.${i + 1}`);
