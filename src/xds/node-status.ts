@@ -64,12 +64,14 @@ export class NodeStatusBook {
  */
 export function ackDivergence(status: NodeStatus | undefined, snapshot: Snapshot): string | undefined {
   if (!status || status.connectedStreams === 0) return 'not connected';
+  // Every type that differs: a removal held back (clusters wait for listeners and routes) names its cause too.
+  const parts: string[] = [];
   for (const type of ALL_TYPE_URLS) {
     const desired = snapshot.resources(type);
     const acked = status.types.get(type)?.acked ?? new Map<string, string>();
     const missing = [...desired].filter(([name, r]) => acked.get(name) !== r.version).map(([name]) => name);
     const extra = [...acked.keys()].filter((name) => !desired.has(name));
-    if (missing.length || extra.length) return `${shortTypeName(type)}: not ACKed [${missing.join(', ')}], not desired [${extra.join(', ')}]`;
+    if (missing.length || extra.length) parts.push(`${shortTypeName(type)}: not ACKed [${missing.join(', ')}], not desired [${extra.join(', ')}]`);
   }
-  return undefined;
+  return parts.length ? parts.join('; ') : undefined;
 }

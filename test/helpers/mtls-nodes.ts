@@ -261,7 +261,8 @@ export class MeshNode {
     this.cache.setSnapshot(this.nodeId, this.snapshot);
   }
 
-  async converged(timeoutMs = 15_000): Promise<void> {
+  /** 30 s: a change that replaces listeners holds cluster removals for the drain, then waits on EDS warming; CI's load slows all of it. */
+  async converged(timeoutMs = 30_000): Promise<void> {
     await eventually(() => ackDivergence(this.server.nodeStatus(this.nodeId), this.snapshot) === undefined, timeoutMs, `node ${this.nodeId} to ACK`).catch((err: Error) => {
       throw new Error(`${err.message} (${ackDivergence(this.server.nodeStatus(this.nodeId), this.snapshot)}; NACKs ${JSON.stringify(this.nacks.map((n) => n.errorMessage))})`);
     });
