@@ -14,6 +14,7 @@ import { ackDivergence } from '../xds/node-status.js';
 import type { Resource } from '../xds/resource.js';
 import { XdsServer } from '../xds/server.js';
 import { Snapshot } from '../xds/snapshot.js';
+import { ENVOY_DRAIN_TIME_MS } from '../xds/stream-plan.js';
 import type { Cleanup } from './cleanup.js';
 import { RUN_ENV, stopProcess } from './namespaces.js';
 
@@ -40,7 +41,8 @@ export class MeshEnvoy {
     bootstrap.admin = { address: { pipe: { path: path.join(this.dir, `${this.nodeId}.admin.sock`) } } };
     const file = path.join(this.dir, `${this.nodeId}.bootstrap.json`);
     writeFileSync(file, JSON.stringify(bootstrap));
-    const args = ['netns', 'exec', this.netns, resolveEnvoyBinary().path, '-c', file, '--disable-hot-restart', '--concurrency', '1', '--log-level', 'warn'];
+    // The drain time the control plane assumes when it holds cluster removals after a listener change (stream-plan.ts).
+    const args = ['netns', 'exec', this.netns, resolveEnvoyBinary().path, '-c', file, '--disable-hot-restart', '--concurrency', '1', '--log-level', 'warn', '--drain-time-s', String(ENVOY_DRAIN_TIME_MS / 1000)];
     const envoy = spawn(...diesWithParent('ip', args), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, [RUN_ENV]: this.runId } });
     cleanup.add(`Envoy of ${this.nodeId} (pid ${envoy.pid ?? '?'})`, () => stopProcess(envoy));
     const keep = (c: Buffer): void => void (this.output = (this.output + c.toString()).slice(-4000));
