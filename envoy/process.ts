@@ -22,6 +22,15 @@ export interface EnvoyProcessOptions {
   logger?: Logger;
 }
 
+/**
+ * The flags every Envoy Weft runs takes, whoever spawns it (EnvoyProcess; Envoys inside network namespaces). The drain
+ * time is the one the xDS server assumes: it keeps clusters a listener change left for this long, while the
+ * replaced filter chains still use them (stream-plan.ts).
+ */
+export function envoyRunFlags(o: { concurrency?: number | undefined; logLevel?: string | undefined } = {}): string[] {
+  return ['--disable-hot-restart', '--concurrency', String(o.concurrency ?? 1), '--log-level', o.logLevel ?? 'warn', '--drain-time-s', String(ENVOY_DRAIN_TIME_MS / 1000)];
+}
+
 export class EnvoyProcess {
   readonly workDir: string;
   private child: ChildProcess | undefined;
@@ -54,12 +63,8 @@ export class EnvoyProcess {
     const binary = this.opts.binary ?? resolveEnvoyBinary().path;
     const args = [
       '-c', bootstrapPath,
-      '--disable-hot-restart',
-      '--concurrency', String(this.opts.concurrency ?? 1),
+      ...envoyRunFlags({ concurrency: this.opts.concurrency, logLevel: this.opts.logLevel }),
       '--admin-address-path', adminPath,
-      '--log-level', this.opts.logLevel ?? 'warn',
-      // The xDS server keeps clusters a listener change left for this long (its replaced filter chains still use them).
-      '--drain-time-s', String(ENVOY_DRAIN_TIME_MS / 1000),
       '--parent-shutdown-time-s', '2',
       // Skips Envoy's reflection walk over every xDS message looking for unknown and deprecated fields (its
       // default only warns about them): ~40% of its CPU to apply a 3,000-route RouteConfiguration. Weft encodes

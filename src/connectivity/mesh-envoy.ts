@@ -7,6 +7,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { nodeBootstrap } from '../../envoy/bootstrap.js';
 import { resolveEnvoyBinary } from '../../envoy/binary.js';
+import { envoyRunFlags } from '../../envoy/process.js';
 import { diesWithParent } from '../../envoy/parent-death.js';
 import { InMemorySnapshotCache } from '../xds/cache.js';
 import type { NackEvent } from '../xds/ads-stream.js';
@@ -14,7 +15,6 @@ import { ackDivergence } from '../xds/node-status.js';
 import type { Resource } from '../xds/resource.js';
 import { XdsServer } from '../xds/server.js';
 import { Snapshot } from '../xds/snapshot.js';
-import { ENVOY_DRAIN_TIME_MS } from '../xds/stream-plan.js';
 import type { Cleanup } from './cleanup.js';
 import { RUN_ENV, stopProcess } from './namespaces.js';
 
@@ -41,8 +41,7 @@ export class MeshEnvoy {
     bootstrap.admin = { address: { pipe: { path: path.join(this.dir, `${this.nodeId}.admin.sock`) } } };
     const file = path.join(this.dir, `${this.nodeId}.bootstrap.json`);
     writeFileSync(file, JSON.stringify(bootstrap));
-    // The drain time the control plane assumes when it holds cluster removals after a listener change (stream-plan.ts).
-    const args = ['netns', 'exec', this.netns, resolveEnvoyBinary().path, '-c', file, '--disable-hot-restart', '--concurrency', '1', '--log-level', 'warn', '--drain-time-s', String(ENVOY_DRAIN_TIME_MS / 1000)];
+    const args = ['netns', 'exec', this.netns, resolveEnvoyBinary().path, '-c', file, ...envoyRunFlags()];
     const envoy = spawn(...diesWithParent('ip', args), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, [RUN_ENV]: this.runId } });
     cleanup.add(`Envoy of ${this.nodeId} (pid ${envoy.pid ?? '?'})`, () => stopProcess(envoy));
     const keep = (c: Buffer): void => void (this.output = (this.output + c.toString()).slice(-4000));

@@ -9,13 +9,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { nodeBootstrap } from '../../envoy/bootstrap.js';
 import { resolveEnvoyBinary } from '../../envoy/binary.js';
+import { envoyRunFlags } from '../../envoy/process.js';
 import { InMemorySnapshotCache } from '../../src/xds/cache.js';
 import { ackDivergence } from '../../src/xds/node-status.js';
 import type { NackEvent } from '../../src/xds/ads-stream.js';
 import type { Resource } from '../../src/xds/resource.js';
 import { XdsServer } from '../../src/xds/server.js';
 import { Snapshot } from '../../src/xds/snapshot.js';
-import { ENVOY_DRAIN_TIME_MS } from '../../src/xds/stream-plan.js';
 import { eventually } from './net.js';
 
 /** Why two-node tests cannot run here (they need root for `ip netns`), or undefined. */
@@ -248,8 +248,7 @@ export class MeshNode {
     bootstrap.admin = { address: { pipe: { path: this.adminSocket } } };
     const file = path.join(this.dir, 'bootstrap.json');
     writeFileSync(file, JSON.stringify(bootstrap));
-    // The drain time the control plane assumes when it holds cluster removals after a listener change (stream-plan.ts).
-    this.envoy = spawn('ip', ['netns', 'exec', this.ns, resolveEnvoyBinary().path, '-c', file, '--disable-hot-restart', '--concurrency', '1', '--log-level', 'warn', '--drain-time-s', String(ENVOY_DRAIN_TIME_MS / 1000)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.envoy = spawn('ip', ['netns', 'exec', this.ns, resolveEnvoyBinary().path, '-c', file, ...envoyRunFlags()], { stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (c: Buffer): void => void (this.output = (this.output + c.toString()).slice(-20_000));
     this.envoy.stdout?.on('data', keep);
     this.envoy.stderr?.on('data', keep);
