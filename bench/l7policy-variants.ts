@@ -134,6 +134,12 @@ const MATCHER_EDITS: Record<string, (m: MatcherTree) => void> = {
  * not counted, the bench's 4 connections carry 500 requests).
  */
 const PEER_EDITS = ['shadow-peer', 'peer-ip-tags', 'peer-chain-name'] as const;
+/** The route table enforces instead of the RBAC filter (see peerHeaderRoutes and peerHeaderMatcher below). */
+const ROUTE_DECIDES = ['route-peer-header', 'vhost-matcher'] as const;
+/** Whether a variant (or a part of `a+b`) lets the route table enforce: the bench checks its verdicts. */
+export function routeTableEnforces(variant: Variant): boolean {
+  return ROUTE_DECIDES.some((v) => dropped(variant).has(v));
+}
 const ENFORCED_PEER = /%DYNAMIC_METADATA\(envoy\.filters\.http\.rbac:enforced_effective_policy_id\)%/;
 const LOGGED_PEER: Record<(typeof PEER_EDITS)[number], string> = {
   'shadow-peer': '%DYNAMIC_METADATA(envoy.filters.http.rbac:shadow_effective_policy_id)%',
@@ -143,7 +149,7 @@ const LOGGED_PEER: Record<(typeof PEER_EDITS)[number], string> = {
 
 /** `full`; `no-<part>` (drops one part); `bare` (drops them all; RBAC and router remain); `bare+<part>` (keeps one); `no-rbac`. `log-…` and the
  *  request-handling names below rewrite one thing; `a+b` combines variants. */
-export const VARIANTS = ['full', ...PARTS.map((p) => `no-${p}`), 'bare', ...PARTS.map((p) => `bare+${p}`), 'no-rbac', ...Object.keys(LOG_EDITS), ...Object.keys(HCM_EDITS), ...ROUTE_EDITS, ...Object.keys(VHOST_EDITS), ...Object.keys(MATCHER_EDITS), ...PEER_EDITS, 'route-peer-header', 'log-als', 'with-als'] as const;
+export const VARIANTS = ['full', ...PARTS.map((p) => `no-${p}`), 'bare', ...PARTS.map((p) => `bare+${p}`), 'no-rbac', ...Object.keys(LOG_EDITS), ...Object.keys(HCM_EDITS), ...ROUTE_EDITS, ...Object.keys(VHOST_EDITS), ...Object.keys(MATCHER_EDITS), ...PEER_EDITS, ...ROUTE_DECIDES, 'log-als', 'with-als'] as const;
 
 /** Variants translated with the gRPC access log service (to a receiver the bench runs), as Kubernetes mode streams to the agent. */
 export const ALS_VARIANTS: ReadonlySet<string> = new Set(['log-als', 'with-als']);
@@ -177,7 +183,7 @@ function dropped(variant: Variant): Set<string> {
   const parts = composite(variant);
   if (parts) return new Set(parts.flatMap((p) => [...dropped(p)]));
   if (variant === 'full' || variant === 'with-als') return new Set();
-  if (variant in LOG_EDITS || variant in HCM_EDITS || variant in VHOST_EDITS || variant in MATCHER_EDITS || (ROUTE_EDITS as readonly string[]).includes(variant) || (PEER_EDITS as readonly string[]).includes(variant) || variant === 'log-als' || variant === 'route-peer-header') return new Set([variant]);
+  if (variant in LOG_EDITS || variant in HCM_EDITS || variant in VHOST_EDITS || variant in MATCHER_EDITS || (ROUTE_EDITS as readonly string[]).includes(variant) || (PEER_EDITS as readonly string[]).includes(variant) || variant === 'log-als' || (ROUTE_DECIDES as readonly string[]).includes(variant)) return new Set([variant]);
   if (variant.startsWith('no-') && variant !== 'no-rbac') return new Set([variant.slice(3)]);
   const all = new Set<string>(PARTS);
   if (variant === 'no-rbac') return all.add('rbac');
@@ -213,7 +219,7 @@ function editHcm(hcm: Obj, drop: Set<string>, tags: IpTag[]): Obj {
   if (drop.has('normalize')) for (const k of ['use_remote_address', 'skip_xff_append', 'xff_num_trusted_hops', 'normalize_path', 'merge_slashes', 'path_with_escaped_slashes_action']) del(k);
   if (drop.has('local-reply')) del('local_reply_config');
   if (drop.has('rbac')) hcm.http_filters = (hcm.http_filters as Array<{ name: string }>).filter((f) => f.name === 'envoy.filters.http.router');
-  if (drop.has('route-peer-header')) {
+  if (ROUTE_DECIDES.some((v) => drop.has(v))) {
     // The decision is the route's name (the route table enforces the policy): no RBAC filter, no metadata.
     hcm.http_filters = (hcm.http_filters as Array<{ name: string }>).filter((f) => f.name !== 'weft.l7policy');
     if (file) {
@@ -242,16 +248,34 @@ interface MatcherObj {
 }
 
 /*
- * route-peer-header (measured, not adopted): the route table does the policy instead of the RBAC filter. The peer
- * is the x-envoy-external-address header, which the connection manager sets to the connection's source address
- * for every request from an external peer (use_remote_address, no internal addresses) after removing any the
- * client sent; routes cannot match the source address itself (a virtual host's matcher takes request headers
- * only). One route per (address, rule) matching the peer header and the rule's headers, one per address for its
- * identity's refusals, one for unlisted peers; the route's name is the decision. No RBAC filter, no dynamic
- * metadata. The rules' regular expressions then meet Envoy's RE2 program-size check for routes (the node bootstrap
- * allows 32,768 instructions; Envoy's default, 100, refuses the 100 paths' 730).
+ * The route table does the policy instead of the RBAC filter (measured, not adopted): the decision is the route's
+ * name, no RBAC filter, no dynamic metadata. The peer is the x-envoy-external-address header, which the connection
+ * manager sets to the connection's source address for every request from an external peer (use_remote_address, no
+ * internal addresses) after removing any the client sent; routes cannot match the source address itself (Envoy
+ * refuses a virtual host matcher on DirectSourceIPInput: "Route table can only match on request headers"). The
+ * rules' regular expressions then meet Envoy's RE2 program-size check for routes (the node bootstrap allows 32,768
+ * instructions; Envoy's default, 100, refuses the 100 paths' 730).
+ * `route-peer-header`: one route per (address, rule) matching the peer header and the rule's headers, one per
+ * address for its identity's refusals, one for unlisted peers: tried in order, so a request's cost grows with the
+ * peers and rules before its route.
+ * `vhost-matcher`: the enforcing matcher tree itself as the virtual host's matcher (VirtualHost.matcher), read from
+ * the peer header instead of the source address, its RBAC actions turned into routes: the same exact-match map
+ * (one hash lookup for a listed peer), the same rule predicates, the same IP range matchers after it (CIDR peers,
+ * unlisted pods).
  */
 const PEER_HEADER = 'x-envoy-external-address';
+const HEADER_INPUT = 'envoy.type.matcher.v3.HttpRequestHeaderMatchInput';
+const SOURCE_IP_INPUT = 'envoy.extensions.matching.common_inputs.network.v3.DirectSourceIPInput';
+const ROUTE = 'envoy.config.route.v3.Route';
+const MATCH_ALL: Obj = { prefix: '' };
+
+/** The route an RBAC decision becomes, named after it: allowed, the policy's own route to the application (`allowed`); refused, 403 as the RBAC filter's local reply. */
+function decisionRoute(o: OnMatchObj, match: Obj, allowed: Obj): Obj {
+  const action = unpack(o.action!.typed_config) as { name: string; action?: string | number };
+  const deny = action.action === 'DENY' || action.action === 1;
+  return deny ? { match, name: action.name, direct_response: { status: 403, body: { inline_string: 'Access denied\r\n' } } } : { ...allowed, match, name: action.name };
+}
+
 interface Pred {
   single_predicate?: { input: { typed_config: AnyObj }; value_match: Obj };
   and_matcher?: { predicate: Pred[] };
@@ -265,28 +289,49 @@ function headerMatchers(p: Pred): Obj[] {
   return [{ name: input.header_name, string_match: sp.value_match }];
 }
 function peerHeaderRoutes(m: MatcherObj, allowed: Obj): Obj[] {
-  const decision = (o: OnMatchObj, match: Obj): Obj => {
-    const action = unpack(o.action!.typed_config) as { name: string; action?: string | number };
-    const deny = action.action === 'DENY' || action.action === 1;
-    return deny ? { match, name: action.name, direct_response: { status: 403, body: { inline_string: 'Access denied\r\n' } } } : { ...allowed, match, name: action.name };
-  };
   const routes: Obj[] = [];
   for (const [ip, onMatch] of Object.entries(m.matcher_tree?.exact_match_map?.map ?? {})) {
     const peer = { name: PEER_HEADER, string_match: { exact: ip } };
     if (onMatch.action) {
-      routes.push(decision(onMatch, { prefix: '', headers: [peer] }));
+      routes.push(decisionRoute(onMatch, { ...MATCH_ALL, headers: [peer] }, allowed));
       continue;
     }
     const inner = onMatch.matcher!;
-    for (const x of inner.matcher_list?.matchers ?? []) routes.push(decision(x.on_match, { prefix: '', headers: [peer, ...headerMatchers((x as unknown as { predicate: Pred }).predicate)] }));
-    if (inner.on_no_match) routes.push(decision(inner.on_no_match, { prefix: '', headers: [peer] }));
+    for (const x of inner.matcher_list?.matchers ?? []) routes.push(decisionRoute(x.on_match, { ...MATCH_ALL, headers: [peer, ...headerMatchers((x as unknown as { predicate: Pred }).predicate)] }, allowed));
+    if (inner.on_no_match) routes.push(decisionRoute(inner.on_no_match, { ...MATCH_ALL, headers: [peer] }, allowed));
   }
   // Unlisted peers: the innermost fallback (the bench's policies name no CIDR, so the address matchers before it are skipped).
   let unlisted = m.on_no_match;
   while (unlisted?.matcher) unlisted = unlisted.matcher.on_no_match;
-  if (unlisted?.action) routes.push(decision(unlisted, { prefix: '' }));
+  if (unlisted?.action) routes.push(decisionRoute(unlisted, MATCH_ALL, allowed));
   return routes;
 }
+
+/**
+ * vhost-matcher: the enforcing matcher rewritten in place for the virtual host. Every source address input (the
+ * exact-match map's, the IP range predicates') reads the peer header instead; every RBAC action becomes a route
+ * action. A request without the header (Envoy adds none for a peer it counts as internal; Weft names no internal
+ * addresses) matches no key and no range: refused as unlisted. An internal peer's own header is kept, though, so
+ * this holds only while no peer is internal (BENCHMARKS.md).
+ */
+function peerHeaderMatcher(node: unknown, allowed: Obj): void {
+  if (Array.isArray(node)) return node.forEach((n) => peerHeaderMatcher(n, allowed));
+  if (!node || typeof node !== 'object' || ArrayBuffer.isView(node)) return;
+  const o = node as { input?: { name?: string; typed_config?: AnyObj }; action?: { name?: string; typed_config?: AnyObj } } & Obj;
+  if (o.input?.typed_config?.type_url === TYPE_PREFIX + SOURCE_IP_INPUT) o.input = { name: 'peer', typed_config: { type_url: TYPE_PREFIX + HEADER_INPUT, value: encodeMessage(HEADER_INPUT, { header_name: PEER_HEADER }) } };
+  if (o.action?.typed_config?.type_url === TYPE_PREFIX + RBAC_ACTION) o.action = { name: 'route', typed_config: { type_url: TYPE_PREFIX + ROUTE, value: encodeMessage(ROUTE, decisionRoute(o as OnMatchObj, MATCH_ALL, allowed)) } };
+  for (const v of Object.values(o)) peerHeaderMatcher(v, allowed);
+}
+
+/** A policy virtual host (one route to the application) made to enforce by its route table, per ROUTE_DECIDES variant. */
+const ROUTE_TABLES: Record<(typeof ROUTE_DECIDES)[number], (vh: { routes?: Obj[]; matcher?: Obj }, policy: MatcherObj, allowed: Obj) => void> = {
+  'route-peer-header': (vh, policy, allowed) => (vh.routes = peerHeaderRoutes(policy, allowed)),
+  'vhost-matcher': (vh, policy, allowed) => {
+    peerHeaderMatcher(policy, allowed);
+    vh.matcher = policy as Obj;
+    delete vh.routes;
+  },
+};
 
 /** The name of the first decision under `onMatch`. */
 function firstDecision(onMatch: OnMatchObj): string {
@@ -338,15 +383,16 @@ export function applyVariant(resources: Resource[], variant: Variant): Resource[
       return makeResource(r.typeUrl, r.name, listener, r.references);
     }
     if (r.typeUrl === TypeUrl.RouteConfiguration) {
-      const route = decodeMessage(r.typeUrl.slice(TYPE_PREFIX.length), r.body) as { virtual_hosts: Array<{ typed_per_filter_config?: Record<string, AnyObj>; routes?: Obj[] }> };
+      const route = decodeMessage(r.typeUrl.slice(TYPE_PREFIX.length), r.body) as { virtual_hosts: Array<{ typed_per_filter_config?: Record<string, AnyObj>; routes?: Obj[]; matcher?: Obj }> };
       for (const vh of route.virtual_hosts) {
         if (drop.has('no-route-metadata')) for (const rt of vh.routes ?? []) delete rt.metadata;
         for (const name of drop) VHOST_EDITS[name]?.(vh);
         const per = vh.typed_per_filter_config ?? {};
-        if (drop.has('route-peer-header') && per['weft.l7policy'] && vh.routes?.length === 1) {
+        const routeTable = ROUTE_DECIDES.find((v) => drop.has(v));
+        if (routeTable && per['weft.l7policy'] && vh.routes?.length === 1) {
           const matcher = (unpack(per['weft.l7policy']) as { rbac?: { matcher?: MatcherObj } }).rbac?.matcher;
           if (matcher) {
-            vh.routes = peerHeaderRoutes(matcher, vh.routes[0]);
+            ROUTE_TABLES[routeTable](vh, matcher, vh.routes[0]);
             delete per['weft.l7policy'];
           }
         }

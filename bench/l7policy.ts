@@ -4,6 +4,8 @@
 //   node dist/bench/l7policy.js [--size=quick|full] [--rules=0,10,100,1000]
 //   node dist/bench/l7policy.js --variants[=full,no-shadow,…] [--rules=0] [--rounds=N] [--callgrind[=N] [--callgrind-dumps=DIR]]   (attribution)
 //   [--net=127.N]: the loopback /16 of the listeners (default 127.3)
+//   [--peers=N]: N pods of the client's identity (default 1), the client listed last (the worst case for a linear
+//   matcher: route-peer-header's routes), the others at <net>.10.x and up, sending nothing
 //   [--seconds=S]: length of each wrk run (default 2); [--pin[=ENVOY:CLIENT]]: Envoy's threads and wrk on their own
 //   CPUs (taskset; default 1:0)
 //
@@ -40,8 +42,8 @@ import { edsCluster, httpListener, loadAssignment } from '../src/xds/builders.js
 import { clusterResource, endpointsResource, listenerResource, routeConfigurationResource } from '../src/xds/envoy-resources.js';
 import type { Resource } from '../src/xds/resource.js';
 import { Mesh } from '../test/helpers/mesh.js';
-import { request } from '../test/helpers/l7policy.js';
-import { ALS_VARIANTS, applyVariant, isVariant, VARIANTS, type Variant } from './l7policy-variants.js';
+import { request, type RequestOptions } from '../test/helpers/l7policy.js';
+import { ALS_VARIANTS, applyVariant, isVariant, routeTableEnforces, VARIANTS, type Variant } from './l7policy-variants.js';
 import { addAccessLogService } from '../src/observe/access-log-receiver.js';
 import { ACCESS_LOG_CLUSTER } from '../src/xds/translator/access-log-service.js';
 import * as grpc from '@grpc/grpc-js';
@@ -71,6 +73,9 @@ const DUMPS = args.get('callgrind-dumps');
 /** --net=127.N: the loopback /16 the listeners use (sessions benchmarking at the same time pick different ones). */
 const NET = args.get('net') ?? '127.3';
 const SERVER = `${NET}.0.2`;
+/** --peers=N: the policy names N addresses of the client's identity (the enforcing matcher copies its decision to each). */
+const PEERS = Number(args.get('peers') ?? 1);
+if (!Number.isInteger(PEERS) || PEERS < 1 || PEERS > 60_000) throw new Error(`--peers: a whole number from 1 to 60000, not ${args.get('peers')}`);
 const TRACE = process.env.WEFT_BENCH_TRACE === '1';
 const BASELINE = `${NET}.0.3`;
 const source = { file: 'bench', line: 1 };
@@ -96,9 +101,19 @@ function baselineResources(port: number, backendPort: number): Resource[] {
   ];
 }
 
+/** The other pods of the client's identity (--peers), listed before it. */
+function peerPods(): string {
+  return Array.from({ length: PEERS - 1 }, (_, k) => `apiVersion: v1
+kind: Pod
+metadata: { name: peer-${k}, namespace: default, labels: { app: client } }
+status: { podIP: ${NET}.${10 + (k >> 8)}.${k & 255} }
+---
+`).join('');
+}
+
 /** The client pod is 127.0.0.1 (wrk's source address); the node's own addresses are left out for that. */
 function policyYaml(rules: number, port: number, backendPort: number): string {
-  const pods = `apiVersion: v1
+  const pods = `${peerPods()}apiVersion: v1
 kind: Pod
 metadata: { name: server, namespace: default, labels: { app: server }, annotations: { weft.dev/standalone-backends: "${port}=127.0.0.1:${backendPort}" } }
 status: { podIP: ${SERVER} }
@@ -277,11 +292,17 @@ async function variantThroughput(variants: Variant[]): Promise<Array<{ variant: 
       if (cgDir) await fixedRequests(`http://${servers[i]}:${port}${path}`, 20, 4);
       const check = cgDir ? { status: 200 } : await request(servers[i], port, { from: '127.0.0.1', path });
       if (check.status !== 200) throw new Error(`${variant}: ${path} → ${check.status}`);
-      if (variant.includes('route-peer-header') && !cgDir) {
-        // The route table enforces: an unlisted peer is refused, also when it names the allowed client in the peer header.
-        for (const headers of [{}, { 'x-envoy-external-address': '127.0.0.1' }] as Array<Record<string, string>>) {
-          const refused = await request(servers[i], port, { from: `${NET}.0.99`, path, headers });
-          if (refused.status !== 403) throw new Error(`${variant}: an unlisted peer (${JSON.stringify(headers)}) got ${refused.status}`);
+      if (routeTableEnforces(variant) && !cgDir) {
+        // The route table enforces: an unlisted peer is refused, also when it names the allowed client in the peer
+        // header or in X-Forwarded-For; the client's other paths and methods are refused (with rules).
+        const forged: Array<Record<string, string>> = [{}, { 'x-envoy-external-address': '127.0.0.1' }, { 'x-forwarded-for': '127.0.0.1' }];
+        const refusals: RequestOptions[] = [
+          ...forged.map((headers) => ({ from: `${NET}.0.99`, path, headers })),
+          ...(rules ? [{ from: '127.0.0.1', path: '/api/v2/other' }, { from: '127.0.0.1', method: 'POST', path }] : []),
+        ];
+        for (const r of refusals) {
+          const refused = await request(servers[i], port, r);
+          if (refused.status !== 403) throw new Error(`${variant}: ${JSON.stringify(r)} got ${refused.status}`);
         }
       }
     }
