@@ -151,7 +151,7 @@ export abstract class AdsStream {
     const typeStatus = this.ctx.status.type(this.nodeId, this.nodeKey, track.typeUrl);
     typeStatus.responses++;
     this.ctx.metrics.responses.inc({ type: shortTypeName(track.typeUrl), protocol: this.protocol });
-    this.log.debug({ type: shortTypeName(track.typeUrl), nonce: flight.nonce, version: flight.fingerprint, resources: resourceNames.length, removed: removedNames.length }, 'xDS response sent');
+    this.log.debug({ type: shortTypeName(track.typeUrl), nonce: flight.nonce, version: flight.fingerprint, resources: resourceNames, removed: removedNames }, 'xDS response sent');
     this.ctx.events.response({ nodeId: this.nodeId, typeUrl: track.typeUrl, protocol: this.protocol, nonce: flight.nonce, versionInfo: flight.fingerprint, resourceNames, removedNames });
   }
 
@@ -192,6 +192,15 @@ export abstract class AdsStream {
       this.ctx.events.ack({ nodeId: this.nodeId, typeUrl: track.typeUrl, protocol: this.protocol, nonce, versionInfo: flight.fingerprint, versions: track.acked, latencyMs });
     }
     return true;
+  }
+
+  /** The stream's plan in one line (diagnostics: why something is not sent). */
+  describe(now = performance.now()): string {
+    const types = [...this.plan.tracks.values()]
+      .filter((t) => t.requested)
+      .map((t) => `${shortTypeName(t.typeUrl)}${t.inFlight ? ` in flight #${t.inFlight.nonce} for ${Math.round(now - t.inFlight.sentAt)} ms` : ''}${t.nackedFingerprint ? ' NACKed' : ''}`);
+    const drain = this.plan.drainingUntil > now ? `, draining ${Math.round(this.plan.drainingUntil - now)} ms more` : '';
+    return `${this.protocol} stream of ${this.nodeId}: ${types.join(', ')}${drain}${this.plan.lateTypesConverged() ? '' : ', listeners/routes not converged'}`;
   }
 
   close(): void {

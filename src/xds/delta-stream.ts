@@ -5,7 +5,7 @@ import type { DeltaDiscoveryResponse } from '../generated/envoy/service/discover
 import { AdsStream, type StreamContext } from './ads-stream.js';
 import { resourceAsAny } from './resource.js';
 import { fingerprintOf, type TypeTrack } from './stream-plan.js';
-import { isKnownTypeUrl, WILDCARD_TYPES } from './type-urls.js';
+import { isKnownTypeUrl, shortTypeName, WILDCARD_TYPES } from './type-urls.js';
 
 export type DeltaCall = grpc.ServerDuplexStream<DeltaDiscoveryRequest__Output, DeltaDiscoveryResponse>;
 
@@ -25,6 +25,7 @@ export class DeltaStream extends AdsStream {
       return;
     }
     const track = this.plan.track(req.type_url);
+    if (this.log.isLevelEnabled('debug')) this.log.debug({ type: shortTypeName(track.typeUrl), nonce: req.response_nonce, subscribe: req.resource_names_subscribe, unsubscribe: req.resource_names_unsubscribe, error: req.error_detail?.message }, 'xDS request received');
     const first = !track.requested;
     if (first) {
       track.requested = true;

@@ -80,6 +80,11 @@ export class XdsServer extends EventEmitter<XdsServerEvents> {
     });
   }
 
+  /** Each open stream of `nodeId`, described (diagnostics). */
+  describeStreams(nodeId: string): string[] {
+    return [...this.streams].filter((s) => s.nodeId === nodeId).map((s) => s.describe());
+  }
+
   private attach<Req>(stream: AdsStream & { onRequest(req: Req): void }, call: grpc.ServerDuplexStream<Req, unknown>): void {
     this.streams.add(stream);
     const close = (): void => stream.close();

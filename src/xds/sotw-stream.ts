@@ -5,7 +5,7 @@ import type { DiscoveryResponse } from '../generated/envoy/service/discovery/v3/
 import { AdsStream, type StreamContext } from './ads-stream.js';
 import { resourceAsAny } from './resource.js';
 import { fingerprintOf, type TypeTrack } from './stream-plan.js';
-import { isKnownTypeUrl, WILDCARD_TYPES } from './type-urls.js';
+import { isKnownTypeUrl, shortTypeName, WILDCARD_TYPES } from './type-urls.js';
 
 export type SotwCall = grpc.ServerDuplexStream<DiscoveryRequest__Output, DiscoveryResponse>;
 
@@ -25,6 +25,7 @@ export class SotwStream extends AdsStream {
       return;
     }
     const track = this.plan.track(req.type_url);
+    if (this.log.isLevelEnabled('debug')) this.log.debug({ type: shortTypeName(track.typeUrl), nonce: req.response_nonce, names: req.resource_names, error: req.error_detail?.message }, 'xDS request received');
     if (req.response_nonce && track.lastNonce !== undefined) {
       // A request naming an older nonce answers a response that a newer one already replaced: ignored.
       if (req.response_nonce !== track.lastNonce) return;

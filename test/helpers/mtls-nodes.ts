@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pino } from 'pino';
 import { nodeBootstrap } from '../../envoy/bootstrap.js';
 import { resolveEnvoyBinary } from '../../envoy/binary.js';
 import { envoyRunFlags } from '../../envoy/process.js';
@@ -226,7 +227,7 @@ export async function startEchoPod(ns: string, name: string, address: string, po
 export class MeshNode {
   readonly dir = mkdtempSync(path.join(tmpdir(), 'weft-mtls-node-'));
   readonly cache = new InMemorySnapshotCache({ maxDelayMs: 0 });
-  readonly server = new XdsServer({ cache: this.cache });
+  readonly server = new XdsServer({ cache: this.cache, logger: process.env.WEFT_XDS_TRACE ? pino({ level: 'debug' }, pino.destination({ dest: `${process.env.WEFT_XDS_TRACE}.${process.pid}.${Math.random().toString(36).slice(2, 6)}`, sync: false })) : undefined });
   readonly nacks: NackEvent[] = [];
   envoy?: ChildProcess;
   output = '';
@@ -265,7 +266,7 @@ export class MeshNode {
   /** 30 s: a change that replaces listeners holds cluster removals for the drain, then waits on EDS warming; CI's load slows all of it. */
   async converged(timeoutMs = 30_000): Promise<void> {
     await eventually(() => ackDivergence(this.server.nodeStatus(this.nodeId), this.snapshot) === undefined, timeoutMs, `node ${this.nodeId} to ACK`).catch((err: Error) => {
-      throw new Error(`${err.message} (${ackDivergence(this.server.nodeStatus(this.nodeId), this.snapshot)}; NACKs ${JSON.stringify(this.nacks.map((n) => n.errorMessage))})`);
+      throw new Error(`${err.message} (${ackDivergence(this.server.nodeStatus(this.nodeId), this.snapshot)}; NACKs ${JSON.stringify(this.nacks.map((n) => n.errorMessage))}; ${this.server.describeStreams(this.nodeId).join('; ')})`);
     });
   }
 
