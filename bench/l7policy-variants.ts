@@ -8,6 +8,7 @@ import { TYPE_PREFIX, TypeUrl } from '../src/xds/type-urls.js';
 
 const HCM = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 const RBAC_PER_ROUTE = 'envoy.extensions.filters.http.rbac.v3.RBACPerRoute';
+const FILTER_CONFIG = 'envoy.config.route.v3.FilterConfig';
 const RBAC_ACTION = 'envoy.config.rbac.v3.Action';
 
 /** The parts a variant can drop. */
@@ -138,7 +139,16 @@ const PEER_EDITS = ['shadow-peer', 'peer-ip-tags', 'peer-chain-name'] as const;
 const ROUTE_DECIDES = ['route-peer-header', 'vhost-matcher'] as const;
 /** Whether a variant (or a part of `a+b`) lets the route table enforce: the bench checks its verdicts. */
 export function routeTableEnforces(variant: Variant): boolean {
-  return ROUTE_DECIDES.some((v) => dropped(variant).has(v));
+  return variant === 'full' || ROUTE_DECIDES.some((v) => dropped(variant).has(v));
+}
+
+/**
+ * How a variant's policy is translated (EnvoyL7Options.enforcement): `full` as Weft does by default (the route
+ * table enforces); `rbac-filter` with the RBAC filter; every other variant is an edit of the RBAC filter's
+ * configuration as translated before 2026-12-04 (the filter on in the listener, its policy per virtual host).
+ */
+export function variantEnforcement(variant: Variant): 'route' | 'rbac' {
+  return variant === 'full' ? 'route' : 'rbac';
 }
 const ENFORCED_PEER = /%DYNAMIC_METADATA\(envoy\.filters\.http\.rbac:enforced_effective_policy_id\)%/;
 const LOGGED_PEER: Record<(typeof PEER_EDITS)[number], string> = {
@@ -149,7 +159,7 @@ const LOGGED_PEER: Record<(typeof PEER_EDITS)[number], string> = {
 
 /** `full`; `no-<part>` (drops one part); `bare` (drops them all; RBAC and router remain); `bare+<part>` (keeps one); `no-rbac`. `log-…` and the
  *  request-handling names below rewrite one thing; `a+b` combines variants. */
-export const VARIANTS = ['full', ...PARTS.map((p) => `no-${p}`), 'bare', ...PARTS.map((p) => `bare+${p}`), 'no-rbac', ...Object.keys(LOG_EDITS), ...Object.keys(HCM_EDITS), ...ROUTE_EDITS, ...Object.keys(VHOST_EDITS), ...Object.keys(MATCHER_EDITS), ...PEER_EDITS, ...ROUTE_DECIDES, 'log-als', 'with-als'] as const;
+export const VARIANTS = ['full', 'rbac-filter', ...PARTS.map((p) => `no-${p}`), 'bare', ...PARTS.map((p) => `bare+${p}`), 'no-rbac', ...Object.keys(LOG_EDITS), ...Object.keys(HCM_EDITS), ...ROUTE_EDITS, ...Object.keys(VHOST_EDITS), ...Object.keys(MATCHER_EDITS), ...PEER_EDITS, ...ROUTE_DECIDES, 'log-als', 'with-als'] as const;
 
 /** Variants translated with the gRPC access log service (to a receiver the bench runs), as Kubernetes mode streams to the agent. */
 export const ALS_VARIANTS: ReadonlySet<string> = new Set(['log-als', 'with-als']);
@@ -182,7 +192,7 @@ export function isVariant(variant: string): boolean {
 function dropped(variant: Variant): Set<string> {
   const parts = composite(variant);
   if (parts) return new Set(parts.flatMap((p) => [...dropped(p)]));
-  if (variant === 'full' || variant === 'with-als') return new Set();
+  if (variant === 'full' || variant === 'with-als' || variant === 'rbac-filter') return new Set();
   if (variant in LOG_EDITS || variant in HCM_EDITS || variant in VHOST_EDITS || variant in MATCHER_EDITS || (ROUTE_EDITS as readonly string[]).includes(variant) || (PEER_EDITS as readonly string[]).includes(variant) || variant === 'log-als' || (ROUTE_DECIDES as readonly string[]).includes(variant)) return new Set([variant]);
   if (variant.startsWith('no-') && variant !== 'no-rbac') return new Set([variant.slice(3)]);
   const all = new Set<string>(PARTS);
@@ -193,6 +203,8 @@ function dropped(variant: Variant): Set<string> {
 
 function editHcm(hcm: Obj, drop: Set<string>, tags: IpTag[]): Obj {
   const del = (k: string): void => void delete hcm[k];
+  // The RBAC filter on in the listener, as before 2026-12-04 (applyVariant unwraps the virtual hosts' enabling).
+  for (const f of hcm.http_filters as Array<{ name: string; disabled?: boolean }>) if (f.name === 'weft.l7policy') delete f.disabled;
   if (drop.has('log')) del('access_log');
   const file = (hcm.access_log as Array<{ typed_config: AnyObj }> | undefined)?.[0];
   const peer = PEER_EDITS.find((e) => drop.has(e));
@@ -388,6 +400,9 @@ export function applyVariant(resources: Resource[], variant: Variant): Resource[
         if (drop.has('no-route-metadata')) for (const rt of vh.routes ?? []) delete rt.metadata;
         for (const name of drop) VHOST_EDITS[name]?.(vh);
         const per = vh.typed_per_filter_config ?? {};
+        // The RBAC filter's policy as before 2026-12-04: the filter is on in the listener (editHcm), not enabled here.
+        const enabling = per['weft.l7policy'];
+        if (enabling?.type_url === TYPE_PREFIX + FILTER_CONFIG) per['weft.l7policy'] = (unpack(enabling) as { config: AnyObj }).config;
         const routeTable = ROUTE_DECIDES.find((v) => drop.has(v));
         if (routeTable && per['weft.l7policy'] && vh.routes?.length === 1) {
           const matcher = (unpack(per['weft.l7policy']) as { rbac?: { matcher?: MatcherObj } }).rbac?.matcher;

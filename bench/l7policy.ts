@@ -43,7 +43,7 @@ import { clusterResource, endpointsResource, listenerResource, routeConfiguratio
 import type { Resource } from '../src/xds/resource.js';
 import { Mesh } from '../test/helpers/mesh.js';
 import { request, type RequestOptions } from '../test/helpers/l7policy.js';
-import { ALS_VARIANTS, applyVariant, isVariant, routeTableEnforces, VARIANTS, type Variant } from './l7policy-variants.js';
+import { ALS_VARIANTS, applyVariant, isVariant, routeTableEnforces, VARIANTS, variantEnforcement, type Variant } from './l7policy-variants.js';
 import { addAccessLogService } from '../src/observe/access-log-receiver.js';
 import { ACCESS_LOG_CLUSTER } from '../src/xds/translator/access-log-service.js';
 import * as grpc from '@grpc/grpc-js';
@@ -279,7 +279,7 @@ async function variantThroughput(variants: Variant[]): Promise<Array<{ variant: 
     for (const [i, variant] of variants.entries()) {
       const yaml = policyYaml(rules, port, backendPort).replaceAll(SERVER, servers[i]).replaceAll('name: server,', `name: server-${i},`).replaceAll('name: client,', `name: client-${i},`);
       const accessLogService = ALS_VARIANTS.has(variant) && als ? { accessLogService: { address: '127.0.0.1', port: als.port } } : {};
-      const t = translateYaml('bench.yaml', yaml, { l7: { accessLogPath: '/dev/null', hostIps: [], ...accessLogService } });
+      const t = translateYaml('bench.yaml', yaml, { l7: { accessLogPath: '/dev/null', hostIps: [], enforcement: variantEnforcement(variant), ...accessLogService } });
       if (t.problems.length) throw new Error(JSON.stringify(t.problems));
       all.push(...applyVariant(t.resources.filter((r) => r.name.startsWith('l7/')), variant));
     }

@@ -1,12 +1,12 @@
-// The bench variant `vhost-matcher` (bench/l7policy-variants.ts: the enforcing matcher tree as the virtual host's
-// matcher, on the x-envoy-external-address header, its decisions routes) against the RBAC filter as translated,
-// both in one real Envoy: the same verdict and the same `<peer>|<decision>` for listed pods (rules, a header rule,
-// L4 only), an unlisted pod, a peer by CIDR and a world address, also with forged peer headers.
+// The two ways Weft enforces a port's rules in its chain (EnvoyL7Options.enforcement), both in one real Envoy: the
+// route table (the default: the virtual host's matcher on x-envoy-external-address, its decisions routes) and the
+// RBAC filter. The same verdict and the same logged peer and decision for listed pods (rules, a header rule, L4
+// only), an unlisted pod, a peer by CIDR and a world address, also with forged peer headers.
 import test from 'ava';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { applyVariant } from '../bench/l7policy-variants.js';
+import { parseL7AccessLogLine } from '../src/l7policy/access-log.js';
 import { translateYaml } from '../src/standalone/pipeline.js';
 import type { Resource } from '../src/xds/resource.js';
 import { startEchoBackend } from './helpers/echo-backend.js';
@@ -45,8 +45,8 @@ spec:
 `;
 }
 
-/** The peer and decision a request was logged with: the RBAC filter's in `policy`, the route table's in the route name (`destination`). */
-function decisions(file: string, field: 'policy' | 'destination'): string[] {
+/** What the access log says of each request, without the destination's name (each side has its own server pod). */
+function logged(file: string): string[] {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -56,10 +56,13 @@ function decisions(file: string, field: 'policy' | 'destination'): string[] {
   return text
     .split('\n')
     .filter(Boolean)
-    .map((l) => String((JSON.parse(l) as Record<string, unknown>)[field]).split(' ')[0]);
+    .map((l) => {
+      const e = parseL7AccessLogLine(l)!;
+      return JSON.stringify([e.path, e.sourceAddress.replace(/:\d+$/, ''), e.sourceIdentity, e.sourceLabels, e.destinationPort, e.verdict, e.reason, e.responseCode]);
+    });
 }
 
-test('vhost-matcher: Envoy accepts the matcher on the peer header and decides as the RBAC filter, CIDR peers included', async (t) => {
+test('the route table decides as the RBAC filter and logs the same, CIDR peers and forged peer headers included', async (t) => {
   const backend = await startEchoBackend('app');
   const port = await freePort();
   const net = addressBlock();
@@ -71,14 +74,19 @@ test('vhost-matcher: Envoy accepts the matcher on the peer header and decides as
     rmSync(dir, { recursive: true, force: true });
   });
   const sides = [
-    { variant: 'full', server: { name: 'server-rbac', ip: `${net}.2` }, log: path.join(dir, 'rbac.log'), field: 'policy' as const },
-    { variant: 'vhost-matcher', server: { name: 'server-vhost', ip: `${net}.3` }, log: path.join(dir, 'vhost.log'), field: 'destination' as const },
+    { enforcement: 'rbac' as const, server: { name: 'server-rbac', ip: `${net}.2` }, log: path.join(dir, 'rbac.log') },
+    { enforcement: 'route' as const, server: { name: 'server-route', ip: `${net}.3` }, log: path.join(dir, 'route.log') },
   ];
   const resources: Resource[] = [];
   for (const s of sides) {
-    const translation = translateYaml('policy.yaml', policyYaml(net, s.server, port, backend.port), { l7: { accessLogPath: s.log, hostIps: [] } });
+    const translation = translateYaml('policy.yaml', policyYaml(net, s.server, port, backend.port), { l7: { accessLogPath: s.log, hostIps: [], enforcement: s.enforcement } });
     t.deepEqual(translation.problems, []);
-    resources.push(...applyVariant(translation.resources, s.variant));
+    const routes = translation.resources.find((r) => r.typeUrl.endsWith('RouteConfiguration') && r.name.startsWith('l7/'));
+    // The decisions are routes (a virtual host matcher's actions) on one side, RBAC actions on the other.
+    const body = Buffer.from(routes!.body);
+    t.is(body.includes('type.googleapis.com/envoy.config.route.v3.Route'), s.enforcement === 'route', s.enforcement);
+    t.is(body.includes('type.googleapis.com/envoy.config.rbac.v3.Action'), s.enforcement === 'rbac', s.enforcement);
+    resources.push(...translation.resources);
   }
   await mesh.start(resources);
   await mesh.converged().catch((err: unknown) => {
@@ -107,17 +115,19 @@ test('vhost-matcher: Envoy accepts the matcher on the peer header and decides as
   for (const c of cases) {
     for (const s of sides) {
       const reply = await request(s.server.ip, port, c);
-      t.is(reply.status, c.status, `${s.variant}: ${c.method ?? 'GET'} ${c.path} from ${c.from} ${JSON.stringify(c.headers ?? {})}: ${reply.body.slice(0, 100)}`);
+      t.is(reply.status, c.status, `${s.enforcement}: ${c.method ?? 'GET'} ${c.path} from ${c.from} ${JSON.stringify(c.headers ?? {})}: ${reply.body.slice(0, 100)}`);
       if (reply.status === 403) t.is(reply.body, 'Access denied\r\n');
     }
   }
-  // Every request logged on both sides, each with the same peer and decision (`<peer>|<decision>`).
-  const [rbac, vhost] = await eventually(() => {
-    const logged = sides.map((s) => decisions(s.log, s.field));
-    return logged.every((l) => l.length === cases.length) && logged;
+  // Every request logged on both sides, each with the same peer, decision and verdict.
+  const [rbac, route] = await eventually(() => {
+    const lines = sides.map((s) => logged(s.log));
+    return lines.every((l) => l.length === cases.length) && lines;
   }, 15_000, 'both access logs to have every request');
-  t.deepEqual(vhost, rbac);
-  t.true(rbac.every((d) => d.includes('|')), rbac.join(', '));
-  t.true(rbac.some((d) => d.startsWith(`cidr:${net}.128/25|allowed`)), rbac.join(', '));
-  t.true(rbac.some((d) => d === 'unlisted|dropped:default-deny'), rbac.join(', '));
+  t.deepEqual(route, rbac);
+  const all = rbac.join('\n');
+  t.true(all.includes(`"cidr:${net}.128/25","reserved:world"]`), all);
+  t.true(all.includes('"DROPPED","dropped:default-deny"'), all);
+  t.true(all.includes('"DENIED","denied:l7"'), all);
+  t.true(all.includes('"FORWARDED","via_upstream"'), all);
 });

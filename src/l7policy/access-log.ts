@@ -64,10 +64,18 @@ export function peerLabels(name: unknown): string[] {
 const num = (v: unknown): number | undefined => (typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : undefined);
 const text = (v: unknown): string => (typeof v === 'string' ? v : '');
 
-/** An end the route's name names (envoy.ts routeLogName: `l7 <identity> <port> <endpoint>`), or undefined. */
-function routeEnd(v: unknown): { endpoint: string; identity: string; port: string } | undefined {
-  const m = /^l7 (\d+) (\d+) (.+)$/.exec(text(v));
-  return m ? { identity: m[1], port: m[2], endpoint: m[3] } : undefined;
+/**
+ * An end the route's name names (envoy.ts routeLogName: `l7 <identity> <port> <endpoint>`), or undefined; where the
+ * route table enforces, the name goes on with the decision (`|<peer>|<decision>`, envoy.ts routeDecisions).
+ */
+function routeEnd(v: unknown): { endpoint: string; identity: string; port: string; decision?: string } | undefined {
+  const m = /^l7 (\d+) (\d+) ([^|]+)(?:\|(.+))?$/.exec(text(v));
+  return m ? { identity: m[1], port: m[2], endpoint: m[3], ...(m[4] ? { decision: m[4] } : {}) } : undefined;
+}
+
+/** The verdict of a refusing decision's name without its peer (`denied:l7`, `dropped:…`; `egress:` first for a client's). */
+export function refusalVerdict(decision: string): 'DENIED' | 'DROPPED' {
+  return decision.replace(/^egress:/, '').startsWith('dropped') ? 'DROPPED' : 'DENIED';
 }
 
 /**
@@ -104,15 +112,21 @@ export function parseL7AccessLogLine(line: string): L7AccessLogEntry | undefined
     return undefined;
   }
   const details = text(raw.response_code_details);
-  const denied = /^rbac_access_denied_matched_policy\[(.*)\]$/.exec(details);
-  const reason = denied ? peerDecision(denied[1]).decision : details;
-  const code = Number(raw.response_code);
-  const verdict = denied ? (reason.replace(/^egress:/, '').startsWith('dropped') ? 'DROPPED' : 'DENIED') : details === 'via_upstream' ? 'FORWARDED' : 'ERROR';
   // One end is named by the route (`destination` on ingress and over the mesh's outbound side, `source` in a
-  // client's egress chain), the other, the peer, by the enforcing decision (`policy`; `-` where nothing names it).
+  // client's egress chain), the other, the peer, by the enforcing decision (`policy`; `-` where nothing names it;
+  // where the route table enforces, the route's name goes on with it).
   const source = routeEnd(raw.source);
   const destination = routeEnd(raw.destination);
-  const { peer, mismatches } = policyField(raw.policy);
+  const routed = destination?.decision === undefined ? undefined : peerDecision(destination.decision);
+  const denied = /^rbac_access_denied_matched_policy\[(.*)\]$/.exec(details);
+  // An RBAC filter's refusal first (a client's egress rules run before the route's verdict), then the route's.
+  const refusedByRoute = !denied && routed !== undefined && !routed.decision.startsWith('allowed') && details === 'direct_response';
+  const reason = denied ? peerDecision(denied[1]).decision : refusedByRoute ? routed.decision : details;
+  const code = Number(raw.response_code);
+  const verdict = denied || refusedByRoute ? refusalVerdict(reason) : details === 'via_upstream' ? 'FORWARDED' : 'ERROR';
+  const policy = policyField(raw.policy);
+  const { mismatches } = policy;
+  const peer = routed ? routed.peer : policy.peer;
   const peerIsSource = raw.destination !== undefined;
   return {
     time: text(raw.time),

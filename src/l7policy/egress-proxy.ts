@@ -18,7 +18,7 @@ import type { Any } from '../generated/google/protobuf/Any.js';
 import { clusterResource, listenerResource, routeConfigurationResource } from '../xds/envoy-resources.js';
 import { packAny } from '../xds/protos.js';
 import type { Resource } from '../xds/resource.js';
-import { clientsWithEgressRules, EGRESS_RBAC_FILTER, egressL7Ports, enable, enableHeaderActions, HCM_FILTER, HCM_TYPE, hcm, hostPrefix, l7EgressProxyAccessLog, portPolicy, RBAC_FILTER, rbacPerRoute, routeLogName, routeMetadata, type L7Problem } from './envoy.js';
+import { clientsWithEgressRules, EGRESS_RBAC_FILTER, egressL7Ports, enable, enableHeaderActions, HCM_FILTER, HCM_TYPE, hcm, hostPrefix, l7EgressProxyAccessLog, portPolicy, rbacPerRoute, routeLogName, routeMetadata, type L7Problem } from './envoy.js';
 import { EGRESS_HEADER_ACTIONS_FILTER, EGRESS_HEADER_RULES_FILTER, HeaderActionsError } from './header-actions.js';
 import { headerInput } from './matchers.js';
 import type { PolicyModel } from './model.js';
@@ -79,7 +79,7 @@ export function egressProxyResources(model: PolicyModel, proxy: EgressProxy, opt
         continue;
       }
       // The destinations' ingress rules are not this proxy's: a pod's listener applies them when the request reaches it.
-      const perFilter: Record<string, Any> = { [RBAC_FILTER]: rbacPerRoute(), [EGRESS_RBAC_FILTER]: enable(rbacPerRoute(policy.rbac)) };
+      const perFilter: Record<string, Any> = { [EGRESS_RBAC_FILTER]: enable(rbacPerRoute(policy.rbac)) };
       enableHeaderActions(perFilter, policy.headerActions, EGRESS_HEADER_RULES_FILTER, EGRESS_HEADER_ACTIONS_FILTER);
       virtualHosts.push({
         name: String(port),

@@ -19,6 +19,7 @@ import type { Cluster } from '../generated/envoy/config/cluster/v3/Cluster.js';
 import type { Listener } from '../generated/envoy/config/listener/v3/Listener.js';
 import type { FilterChain } from '../generated/envoy/config/listener/v3/FilterChain.js';
 import type { RouteConfiguration } from '../generated/envoy/config/route/v3/RouteConfiguration.js';
+import type { Route } from '../generated/envoy/config/route/v3/Route.js';
 import type { FileAccessLog } from '../generated/envoy/extensions/access_loggers/file/v3/FileAccessLog.js';
 import type { HttpConnectionManager } from '../generated/envoy/extensions/filters/network/http_connection_manager/v3/HttpConnectionManager.js';
 import type { RBAC } from '../generated/envoy/extensions/filters/http/rbac/v3/RBAC.js';
@@ -35,12 +36,12 @@ import { packAny } from '../xds/protos.js';
 import type { Resource } from '../xds/resource.js';
 import { accessLogServiceResources, grpcAccessLog, type AccessLogServiceTarget, type AccessLogTag } from '../xds/translator/access-log-service.js';
 import { formatPrefix, parsePrefix, prefixKey, prefixWithin, type Prefix } from './cidr.js';
-import { MESH_INBOUND_RBAC_FILTER, POLICY_REQUEST_HANDLING, PROXY_ONLY_REQUEST_HEADERS } from './http-hardening.js';
+import { ACCESS_DENIED_BODY, MESH_INBOUND_RBAC_FILTER, POLICY_REQUEST_HANDLING, PROXY_ONLY_REQUEST_HEADERS } from './http-hardening.js';
 import { CIDR_LABEL_PREFIX } from './labels.js';
 import { spiffeIdentities } from './spiffe-identities.js';
 import { EGRESS_HEADER_ACTIONS_FILTER, EGRESS_HEADER_RULES_FILTER, EGRESS_HEADER_RULES_PREFIX, HEADER_ACTIONS_FILTER, HEADER_MISMATCH_METADATA, HEADER_RULES_FILTER, HeaderActionsError, headerActionsConfig, headerMatchValue, type ActionsSide } from './header-actions.js';
 import { RESERVED_HOST, RESERVED_WORLD, type Endpoint, type IdentityTable } from './identities.js';
-import { action, addressIn, all, DESTINATION_IP_INPUT, exactPredicate, NEVER, PEER_URI_SAN_INPUT, peerSpiffeIdIn, presentPredicate, regexPredicate, SOURCE_IP_INPUT, type OnMatch, type Predicate } from './matchers.js';
+import { action, addressIn, all, any, DESTINATION_IP_INPUT, PEER_ADDRESS_INPUT, exactPredicate, NEVER, PEER_URI_SAN_INPUT, peerSpiffeIdIn, presentPredicate, regexPredicate, SOURCE_IP_INPUT, type OnMatch, type Predicate } from './matchers.js';
 import { decide, hasHeaderActions, portMatches, type Decision, type DirectionPolicy, type PeerAuthentication, type PolicyModel } from './model.js';
 import type { Direction, HttpRule, Policy } from './types.js';
 import type { TypedExtensionConfig } from '../generated/xds/core/v3/TypedExtensionConfig.js';
@@ -116,6 +117,14 @@ export interface EnvoyL7Options {
    * Transparent too (Kubernetes): the route then goes to the pod's address through a cluster of its own.
    */
   mesh?: { trustDomain: string };
+  /**
+   * What enforces an endpoint port's rules in its own chain: `route` (default), the route table, its virtual host's
+   * matcher deciding by the peer address header, one hash lookup and the rules' predicates, the decision a route
+   * named after it (ports with headerMatches mismatch actions keep the RBAC filter: their actions run between the
+   * verdict and the request's routing); `rbac`, the RBAC filter for every port (~5 % more instructions a request,
+   * more in time; BENCHMARKS.md).
+   */
+  enforcement?: 'route' | 'rbac';
 }
 
 /**
@@ -200,7 +209,12 @@ function signature(d: Decision): string {
 interface Classifier {
   input: TypedExtensionConfig;
   prefix: string;
+  /** What a named decision does (the RBAC filter's action by default; a route where the route table enforces). */
+  act?: Decide;
 }
+
+/** The action of a decision named `name` that allows or refuses the request. */
+export type Decide = (name: string, allow: boolean) => OnMatch;
 
 const ALL_V4 = parsePrefix('0.0.0.0/0')!;
 const ALL_V6 = parsePrefix('::/0')!;
@@ -223,18 +237,18 @@ const EGRESS_ACTIONS_BY_SOURCE: ActionsSide = { prefix: EGRESS_HEADER_RULES_PREF
 export const PEER_SEPARATOR = '|';
 
 /** What a peer class's decision does with a request: refuse it, allow it, or match it against its L7 rules. */
-function decisionOnMatch(d: Decision, secrets: ReadonlyMap<string, string>, prefix = '', peer?: string): OnMatch {
+function decisionOnMatch(d: Decision, secrets: ReadonlyMap<string, string>, prefix = '', peer?: string, act: Decide = action): OnMatch {
   const named = (name: string): string => (peer === undefined ? `${prefix}${name}` : `${peer}${PEER_SEPARATOR}${prefix}${name}`);
-  if (d.verdict === 'deny') return action(named(`dropped:${d.reason}`), false);
-  if (d.http === null) return action(named('allowed'), true);
+  if (d.verdict === 'deny') return act(named(`dropped:${d.reason}`), false);
+  if (d.http === null) return act(named('allowed'), true);
   // The peer is checked once; its rules are a matcher of their own, first match wins.
   const rules = mergePaths(d.http).map(({ rule, policy }, i) => ({ predicates: rulePredicates(rule, secrets), name: named(`allowed:${policy}:${i}`) }));
   const open = rules.find((r) => r.predicates.length === 0);
-  if (open) return action(open.name, true);
+  if (open) return act(open.name, true);
   return {
     matcher: {
-      matcher_list: { matchers: rules.map((r) => ({ predicate: all(r.predicates), on_match: action(r.name, true) })) },
-      on_no_match: action(named('denied:l7'), false),
+      matcher_list: { matchers: rules.map((r) => ({ predicate: all(r.predicates), on_match: act(r.name, true) })) },
+      on_no_match: act(named('denied:l7'), false),
     },
   };
 }
@@ -243,7 +257,7 @@ function fieldMatchers(groups: PeerGroup[], secrets: ReadonlyMap<string, string>
   const matchers: NonNullable<Matcher['matcher_list']>['matchers'] = [];
   for (const g of groups) {
     const peer = g.ids ? (g.ids.length ? peerSpiffeIdIn(g.ids) : undefined) : g.prefixes.length ? addressIn(g.prefixes, by.input) : undefined;
-    if (peer) matchers.push({ predicate: peer, on_match: decisionOnMatch(g.decision, secrets, by.prefix, g.peer) });
+    if (peer) matchers.push({ predicate: peer, on_match: decisionOnMatch(g.decision, secrets, by.prefix, g.peer, by.act) });
   }
   return { matchers };
 }
@@ -291,6 +305,17 @@ export function portRbac(model: PolicyModel, dp: DirectionPolicy, port: number, 
  * connection's source; egress (the endpoint's own connections to `port`): its destination.
  */
 export function portPolicy(model: PolicyModel, dp: DirectionPolicy, port: number, secrets: ReadonlyMap<string, string>, peerInput?: TypedExtensionConfig): { rbac: RBAC; headerActions?: { rbac: RBAC; lua: string } } {
+  const parts = portPolicyParts(model, dp, port, secrets, peerInput);
+  const matcher = parts.matcher(parts.by);
+  const rbac: RBAC = dp.direction === 'egress' ? { matcher, rules_stat_prefix: EGRESS_RULES_PREFIX } : { matcher };
+  return parts.headerActions ? { rbac, headerActions: parts.headerActions } : { rbac };
+}
+
+/**
+ * An endpoint port's policy before it is made an RBAC configuration: its header actions (if any), and its enforcing
+ * matcher for a classifier (`by`, the RBAC filter's; the route table's reads the peer header and acts by routes).
+ */
+export function portPolicyParts(model: PolicyModel, dp: DirectionPolicy, port: number, secrets: ReadonlyMap<string, string>, peerInput?: TypedExtensionConfig): { by: Classifier; headerActions?: { rbac: RBAC; lua: string }; matcher: (by: Classifier) => Matcher } {
   // `peerInput`: where the peer's address comes from instead (standalone's egress proxy: the requested destination).
   const base = dp.direction === 'egress' ? EGRESS_BY_DESTINATION : INGRESS_BY_SOURCE;
   const by = peerInput ? { ...base, input: peerInput } : base;
@@ -336,22 +361,23 @@ export function portPolicy(model: PolicyModel, dp: DirectionPolicy, port: number
   // copied per address), other addresses go through the CIDR and cluster-default classes. The decision groups come
   // first there too, unnamed (`unlisted`): they only decide an address the map's keys do not spell as Envoy does.
   // (A separate shadow matcher naming the peer cost ~6,000 instructions a request; BENCHMARKS.md.)
-  const map: Record<string, OnMatch> = {};
-  for (const [identity, decision] of listed) {
-    const onMatch = decisionOnMatch(decision, secrets, by.prefix, String(identity));
-    for (const ip of addresses.get(identity)?.ips ?? []) map[ip] = onMatch;
-  }
-  const classes: Matcher = {
-    matcher_list: fieldMatchers([...[...byDecision.values()].map((g) => ({ ...g, peer: UNLISTED })), ...clusterDefault, ...worldGroups], secrets, by),
-    on_no_match: action(`${UNLISTED}${PEER_SEPARATOR}${by.prefix}dropped:default-deny`, false),
+  const matcher = (c: Classifier): Matcher => {
+    const map: Record<string, OnMatch> = {};
+    for (const [identity, decision] of listed) {
+      const onMatch = decisionOnMatch(decision, secrets, c.prefix, String(identity), c.act);
+      for (const ip of addresses.get(identity)?.ips ?? []) map[ip] = onMatch;
+    }
+    const classes: Matcher = {
+      matcher_list: fieldMatchers([...[...byDecision.values()].map((g) => ({ ...g, peer: UNLISTED })), ...clusterDefault, ...worldGroups], secrets, c),
+      on_no_match: (c.act ?? action)(`${UNLISTED}${PEER_SEPARATOR}${c.prefix}dropped:default-deny`, false),
+    };
+    return Object.keys(map).length ? { matcher_tree: { input: c.input, exact_match_map: { map } }, on_no_match: { matcher: classes } } : classes;
   };
-  const matcher: Matcher = Object.keys(map).length ? { matcher_tree: { input: by.input, exact_match_map: { map } }, on_no_match: { matcher: classes } } : classes;
-  const rbac: RBAC = dp.direction === 'egress' ? { matcher, rules_stat_prefix: EGRESS_RULES_PREFIX } : { matcher };
   // The classifier sees the peer classes in the same order as the enforcing matcher, so that an address
   // falls in the same class in both (a more specific world prefix before a wider one).
   const side: ActionsSide | undefined = dp.direction === 'egress' ? { ...EGRESS_ACTIONS_BY_DESTINATION, input: by.input } : undefined;
   const headerActions = headerActionsConfig(groups.map((g) => ({ prefixes: g.prefixes, rules: actionRules(g.decision) })), secrets, side);
-  return headerActions ? { rbac, headerActions } : { rbac };
+  return headerActions ? { by, headerActions, matcher } : { by, matcher };
 }
 
 /** Egress policies of the identities that have some (any endpoint of an identity has the same), per model. */
@@ -623,6 +649,8 @@ function alsTags(direction: Direction): AccessLogTag[] {
     direction === 'ingress'
       ? [
           { tag: 'source_identity', kind: 'request', key: RBAC_METADATA, path: INGRESS_DECISION },
+          // Where the route table enforces, the decision is the route's (routeDecisions).
+          { tag: 'route_decision', kind: 'route', key: ROUTE_METADATA, path: 'decision' },
           { tag: 'destination_endpoint', kind: 'route', key: ROUTE_METADATA, path: 'endpoint' },
           { tag: 'destination_identity', kind: 'route', key: ROUTE_METADATA, path: 'identity' },
         ]
@@ -656,7 +684,8 @@ const CLIENTS_EGRESS_FILTERS: HttpFilter[] = [
 export const MESH_OUTBOUND_POLICY_FILTERS: readonly HttpFilter[] = CLIENTS_EGRESS_FILTERS;
 
 export function hcm(name: string, accessLogPath: string, als: boolean, direction: Direction): HttpConnectionManager {
-  // Deny everything until the route configuration's per-virtual-host policy says otherwise.
+  // Off unless the virtual host enables it with its policy (the route table enforces elsewhere); enabled without
+  // one, it denies everything.
   const base: RBAC = { rules: { action: 'ALLOW', policies: {} } };
   return {
     stat_prefix: name.replace(/[^A-Za-z0-9_]/g, '_'),
@@ -678,7 +707,7 @@ export function hcm(name: string, accessLogPath: string, als: boolean, direction
     ],
     http_filters: [
       ...CLIENTS_EGRESS_FILTERS,
-      { name: RBAC_FILTER, typed_config: packAny('envoy.extensions.filters.http.rbac.v3.RBAC', base) },
+      { name: RBAC_FILTER, disabled: true, typed_config: packAny('envoy.extensions.filters.http.rbac.v3.RBAC', base) },
       // headerMatches mismatch actions: off unless the virtual host's policy has some (header-actions.ts).
       ...MESH_INBOUND_POLICY_FILTERS,
       { name: 'envoy.filters.http.router', typed_config: packAny('envoy.extensions.filters.http.router.v3.Router', {} satisfies Router) },
@@ -696,7 +725,22 @@ export function routeMetadata(endpoint: Endpoint, port: number, direction: Direc
   return { filter_metadata: { [ROUTE_METADATA]: { fields: { direction: { stringValue: direction }, endpoint: { stringValue: endpoint.name }, identity: { stringValue: String(endpoint.identity) }, port: { stringValue: String(port) } } } } };
 }
 
-function policyRoutes(name: string, perFilter: Record<string, Any>, cluster: string, endpoint: Endpoint, port: number, direction: Direction = 'ingress', tunnel = false): RouteConfiguration & { name: string } {
+/**
+ * The route table enforces an endpoint port's policy (EnvoyL7Options.enforcement): each decision is a route named
+ * `<routeLogName>|<peer>|<decision>` (the access log reads both ends and the verdict from the name, the gRPC access
+ * log from its metadata's `decision`), to the application when it allows, Cilium's 403 when it refuses.
+ */
+function routeDecisions(endpoint: Endpoint, port: number, cluster: string): Decide {
+  const base = routeMetadata(endpoint, port, 'ingress')!.filter_metadata![ROUTE_METADATA].fields!;
+  return (decision, allow) => {
+    const metadata = { filter_metadata: { [ROUTE_METADATA]: { fields: { ...base, decision: { stringValue: decision } } } } };
+    const answer: Route = allow ? { route: { cluster, timeout: { seconds: '0' } } } : { direct_response: { status: 403, body: { inline_string: ACCESS_DENIED_BODY } } };
+    return { action: any('envoy.config.route.v3.Route', { name: `${routeLogName(endpoint, port)}${PEER_SEPARATOR}${decision}`, match: { prefix: '' }, metadata, ...answer } satisfies Route) };
+  };
+}
+
+/** `enforcing`: the route table decides (routeDecisions), a virtual host matcher instead of the one route. */
+function policyRoutes(name: string, perFilter: Record<string, Any>, cluster: string, endpoint: Endpoint, port: number, direction: Direction = 'ingress', tunnel = false, enforcing?: Matcher): RouteConfiguration & { name: string } {
   const metadata = routeMetadata(endpoint, port, direction);
   const connect = { name: routeLogName(endpoint, port), match: { connect_matcher: {} }, route: { cluster, timeout: { seconds: '0' }, upgrade_configs: [{ upgrade_type: 'CONNECT', connect_config: {} }] }, metadata };
   return {
@@ -706,7 +750,7 @@ function policyRoutes(name: string, perFilter: Record<string, Any>, cluster: str
         name,
         domains: ['*'],
         typed_per_filter_config: perFilter,
-        routes: [...(tunnel ? [connect] : []), { name: routeLogName(endpoint, port), match: { prefix: '' }, route: { cluster, timeout: { seconds: '0' } }, metadata }],
+        ...(enforcing ? { matcher: enforcing } : { routes: [...(tunnel ? [connect] : []), { name: routeLogName(endpoint, port), match: { prefix: '' }, route: { cluster, timeout: { seconds: '0' } }, metadata }] }),
         request_headers_to_remove: [...PROXY_ONLY_REQUEST_HEADERS],
       },
     ],
@@ -767,9 +811,9 @@ function ingressL7(model: PolicyModel, endpoint: Endpoint, opts: EnvoyL7Options,
     }
     const name = listenerName(endpoint, port);
     const connectionManager = { name: HCM_FILTER, typed_config: packAny(HCM_TYPE, hcm(name, opts.accessLogPath, opts.accessLogService !== undefined, 'ingress')) };
-    let policy: ReturnType<typeof portPolicy>;
+    let policy: ReturnType<typeof portPolicyParts>;
     try {
-      policy = portPolicy(model, dp, port, opts.secrets);
+      policy = portPolicyParts(model, dp, port, opts.secrets);
     } catch (err) {
       if (!(err instanceof HeaderActionsError)) throw err;
       out.problems.push(`port ${port} is not proxied: ${err.message}`);
@@ -784,9 +828,17 @@ function ingressL7(model: PolicyModel, endpoint: Endpoint, opts: EnvoyL7Options,
       out.problems.push(`port ${port} is not proxied: clients' egress rules: ${err.message}`);
       continue;
     }
-    const perFilter: Record<string, Any> = { [RBAC_FILTER]: rbacPerRoute(policy.rbac), ...clientsEgressPerFilter(egress) };
-    enableHeaderActions(perFilter, policy.headerActions, HEADER_RULES_FILTER, HEADER_ACTIONS_FILTER);
-    const routes = policyRoutes(name, perFilter, opts.transparent ? ORIGINAL_DESTINATION_CLUSTER : name, endpoint, port);
+    const cluster = opts.transparent ? ORIGINAL_DESTINATION_CLUSTER : name;
+    const perFilter = clientsEgressPerFilter(egress);
+    // Header actions (the port's, the clients') run after the verdict and may change what routing sees: with
+    // them, the RBAC filter decides before they run, as Cilium's proxy does.
+    const byRoute = opts.enforcement !== 'rbac' && !policy.headerActions && !egress?.headerActions;
+    if (!byRoute) {
+      perFilter[RBAC_FILTER] = enable(rbacPerRoute({ matcher: policy.matcher(policy.by) }));
+      enableHeaderActions(perFilter, policy.headerActions, HEADER_RULES_FILTER, HEADER_ACTIONS_FILTER);
+    }
+    const enforcing = byRoute ? policy.matcher({ input: PEER_ADDRESS_INPUT, prefix: '', act: routeDecisions(endpoint, port, cluster) }) : undefined;
+    const routes = policyRoutes(name, perFilter, cluster, endpoint, port, 'ingress', false, enforcing);
     // Over the mesh, the clients' node applies their egress rules (the destination's node sees its peer Envoy's
     // address, never the client's). The explicit outbound proxy is reached without the datapath's L3/L4 verdict
     // on the destination, so clients refused there are listed too.
@@ -829,8 +881,8 @@ function ingressL7(model: PolicyModel, endpoint: Endpoint, opts: EnvoyL7Options,
       continue;
     }
     const listener: Listener & { name: string } = { name, address: { socket_address: { address, port_value: port } }, filter_chains: [{ filters: [connectionManager] }] };
-    const cluster: Cluster & { name: string } = edsCluster(name);
-    out.resources.push(clusterResource(cluster), endpointsResource(loadAssignment(name, [backend])), listenerResource(listener), routeConfigurationResource(routes));
+    const application: Cluster & { name: string } = edsCluster(name);
+    out.resources.push(clusterResource(application), endpointsResource(loadAssignment(name, [backend])), listenerResource(listener), routeConfigurationResource(routes));
   }
 }
 

@@ -19,13 +19,22 @@ export function headerInput(name: string): TypedExtensionConfig {
   return any('envoy.type.matcher.v3.HttpRequestHeaderMatchInput', { header_name: name });
 }
 
+/**
+ * The connection's source address as a request header, for matchers of the route table (which match request
+ * headers only): the connection manager sets x-envoy-external-address to it on every request from a peer it does
+ * not count as internal (use_remote_address; since Envoy 1.36 no peer is internal unless internal_address_config
+ * names it, and Weft names none), after removing any value the client sent (test/l7policy-bypass.test.ts).
+ */
+export const PEER_ADDRESS_HEADER = 'x-envoy-external-address';
+export const PEER_ADDRESS_INPUT = headerInput(PEER_ADDRESS_HEADER);
+
 function cidrRange(p: Prefix): { address_prefix: string; prefix_len: { value: number } } {
   return { address_prefix: formatPrefix(p).split('/')[0], prefix_len: { value: p.length } };
 }
 
 /** The connection's source (or, with DESTINATION_IP_INPUT, destination) address is in one of the prefixes. */
 export function addressIn(prefixes: Prefix[], input: TypedExtensionConfig = SOURCE_IP_INPUT): Predicate {
-  const ip: Ip = { cidr_ranges: prefixes.map(cidrRange), stat_prefix: input === SOURCE_IP_INPUT ? 'weft_l7_source' : 'weft_l7_destination' };
+  const ip: Ip = { cidr_ranges: prefixes.map(cidrRange), stat_prefix: input === SOURCE_IP_INPUT || input === PEER_ADDRESS_INPUT ? 'weft_l7_source' : 'weft_l7_destination' };
   return { single_predicate: { input, custom_match: any('envoy.extensions.matching.input_matchers.ip.v3.Ip', ip) } };
 }
 

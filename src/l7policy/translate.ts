@@ -43,6 +43,8 @@ export interface L7Options {
   transparent?: TransparentProxy;
   /** Mesh mutual TLS: also the route configurations the mesh's inbound listener serves policed ports with. */
   mesh?: { trustDomain: string };
+  /** What enforces a port's rules in its chain (EnvoyL7Options.enforcement): the route table (default) or the RBAC filter. */
+  enforcement?: 'route' | 'rbac';
   /**
    * Standalone (not with `transparent`): the explicit HTTP proxy where clients' egress HTTP rules apply to any
    * destination they name (egress-proxy.ts).
@@ -144,7 +146,7 @@ export function translateL7Policy(inputs: L7Inputs, opts: L7Options = {}): L7Tra
   const table = buildIdentityTable(pods, namespaces, opts.hostIps ?? DEFAULT_HOST_IPS);
   const model = buildPolicyModel(table, policies);
   const secrets = secretValues(inputs);
-  const l7 = l7Resources(model, table, { accessLogPath: opts.accessLogPath ?? DEFAULT_ACCESS_LOG, secrets, ...(opts.accessLogService ? { accessLogService: opts.accessLogService } : {}), ...(opts.transparent ? { transparent: opts.transparent } : {}), ...(opts.mesh ? { mesh: opts.mesh } : {}) });
+  const l7 = l7Resources(model, table, { accessLogPath: opts.accessLogPath ?? DEFAULT_ACCESS_LOG, secrets, ...(opts.accessLogService ? { accessLogService: opts.accessLogService } : {}), ...(opts.transparent ? { transparent: opts.transparent } : {}), ...(opts.mesh ? { mesh: opts.mesh } : {}), ...(opts.enforcement ? { enforcement: opts.enforcement } : {}) });
   const resources = l7.resources;
   if (opts.egressProxy && !opts.transparent) {
     const proxy = egressProxyResources(model, opts.egressProxy, { accessLogPath: opts.accessLogPath ?? DEFAULT_ACCESS_LOG, secrets });

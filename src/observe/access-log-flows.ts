@@ -33,9 +33,14 @@ const DENIED = /^rbac_access_denied_matched_policy\[(.*)\]$/;
 const ms = (d: Duration | null | undefined): number => (d ? Number(d.seconds ?? 0) * 1000 + (d.nanos ?? 0) / 1e6 : 0);
 const num = (v: string | undefined): number => (v !== undefined && /^\d+$/.test(v) ? Number(v) : 0);
 
-/** The RBAC decision → verdict and Cilium drop reason: `dropped:deny-rule` is an explicit deny (POLICY_DENY). */
-function decision(details: string): { verdict: FlowVerdict; reason: string; code: number; summary: string } {
-  const denied = DENIED.exec(details);
+/**
+ * The enforcing decision → verdict and Cilium drop reason: `dropped:deny-rule` is an explicit deny (POLICY_DENY).
+ * An RBAC filter's refusal is in the response details; where the route table enforces, a refusal is the route's
+ * direct response and its decision the route's (`routeDecision`, `<peer>|<decision>`).
+ */
+function decision(details: string, routeDecision: string | undefined): { verdict: FlowVerdict; reason: string; code: number; summary: string } {
+  const refusedByRoute = details === 'direct_response' && routeDecision !== undefined && !peerDecision(routeDecision).decision.startsWith('allowed');
+  const denied = DENIED.exec(details) ?? (refusedByRoute ? [details, routeDecision] : null);
   if (denied) {
     const name = peerDecision(denied[1]).decision;
     // A client's egress rules name their decisions `egress:…` (src/l7policy/envoy.ts).
@@ -67,7 +72,9 @@ export function flowFromAccessLog(entry: HttpAccessLogEntry, directory: Workload
   const to = (upstream?.address ? upstream : common.downstream_local_address?.socket_address) ?? {};
   const sourceIp = from.address ?? '';
   const destinationIp = to.address ?? '';
-  const d = decision(entry.response?.response_code_details ?? '');
+  // Where the route table enforces an ingress chain, the peer and the decision are the route's (envoy.ts routeDecisions).
+  const routeDecision = tags.route_decision || undefined;
+  const d = decision(entry.response?.response_code_details ?? '', routeDecision);
   return {
     time_ms: ms(common.start_time),
     node: directory.node,
@@ -78,7 +85,7 @@ export function flowFromAccessLog(entry: HttpAccessLogEntry, directory: Workload
     traffic_direction: tags.direction === 'egress' ? 'EGRESS' : 'INGRESS',
     ip_version: sourceIp.includes(':') ? 6 : 4,
     protocol: 'HTTP',
-    source: flowEnd(directory, sourceIp, from.port_value ?? 0, tags.source_identity),
+    source: flowEnd(directory, sourceIp, from.port_value ?? 0, tags.source_identity || routeDecision),
     destination: flowEnd(directory, destinationIp, num(tags.destination_port) || (to.port_value ?? 0), tags.destination_identity),
     http: {
       method: entry.request?.request_method ?? '',
