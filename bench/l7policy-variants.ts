@@ -145,7 +145,7 @@ export function routeTableEnforces(variant: Variant): boolean {
 /**
  * How a variant's policy is translated (EnvoyL7Options.enforcement): `full` as Weft does by default (the route
  * table enforces); `rbac-filter` with the RBAC filter; every other variant is an edit of the RBAC filter's
- * configuration as translated before 2026-12-04 (the filter on in the listener, its policy per virtual host).
+ * configuration as translated before 2026-12-03 23:40 UTC (the filter on in the listener, its policy per virtual host).
  */
 export function variantEnforcement(variant: Variant): 'route' | 'rbac' {
   return variant === 'full' ? 'route' : 'rbac';
@@ -203,7 +203,7 @@ function dropped(variant: Variant): Set<string> {
 
 function editHcm(hcm: Obj, drop: Set<string>, tags: IpTag[]): Obj {
   const del = (k: string): void => void delete hcm[k];
-  // The RBAC filter on in the listener, as before 2026-12-04 (applyVariant unwraps the virtual hosts' enabling).
+  // The RBAC filter on in the listener, as before 2026-12-03 23:40 UTC (applyVariant unwraps the virtual hosts' enabling).
   for (const f of hcm.http_filters as Array<{ name: string; disabled?: boolean }>) if (f.name === 'weft.l7policy') delete f.disabled;
   if (drop.has('log')) del('access_log');
   const file = (hcm.access_log as Array<{ typed_config: AnyObj }> | undefined)?.[0];
@@ -400,7 +400,7 @@ export function applyVariant(resources: Resource[], variant: Variant): Resource[
         if (drop.has('no-route-metadata')) for (const rt of vh.routes ?? []) delete rt.metadata;
         for (const name of drop) VHOST_EDITS[name]?.(vh);
         const per = vh.typed_per_filter_config ?? {};
-        // The RBAC filter's policy as before 2026-12-04: the filter is on in the listener (editHcm), not enabled here.
+        // The RBAC filter's policy as before 2026-12-03 23:40 UTC: the filter is on in the listener (editHcm), not enabled here.
         const enabling = per['weft.l7policy'];
         if (enabling?.type_url === TYPE_PREFIX + FILTER_CONFIG) per['weft.l7policy'] = (unpack(enabling) as { config: AnyObj }).config;
         const routeTable = ROUTE_DECIDES.find((v) => drop.has(v));
