@@ -10,11 +10,12 @@ import { parseL7AccessLogLine } from '../src/l7policy/access-log.js';
 import { translateYaml } from '../src/standalone/pipeline.js';
 import type { Resource } from '../src/xds/resource.js';
 import { startEchoBackend } from './helpers/echo-backend.js';
-import { addressBlock, pod, request, type RequestOptions } from './helpers/l7policy.js';
+import { addressBlock, ingressPolicy, pod, request, type RequestOptions } from './helpers/l7policy.js';
 import { Mesh } from './helpers/mesh.js';
 import { eventually, freePort } from './helpers/net.js';
 
 function policyYaml(net: string, server: { name: string; ip: string }, port: number, backendPort: number): string {
+  const ports = `[{ port: "${port}", protocol: TCP }]`;
   return `apiVersion: v1
 kind: Pod
 metadata: { name: ${server.name}, namespace: default, labels: { app: server }, annotations: { weft.dev/standalone-backends: "${port}=127.0.0.1:${backendPort}" } }
@@ -23,26 +24,11 @@ status: { podIP: ${server.ip} }
 ${pod('client', `${net}.10`, { app: 'client' })}---
 ${pod('other', `${net}.11`, { app: 'other' })}---
 ${pod('nobody', `${net}.12`, { app: 'nobody' })}---
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: { name: l7, namespace: default }
-spec:
-  endpointSelector: { matchLabels: { app: server } }
-  ingress:
-  - fromEndpoints: [{ matchLabels: { app: client } }]
-    toPorts:
-    - ports: [{ port: "${port}", protocol: TCP }]
-      rules:
-        http:
-        - { method: GET, path: "/public(/.*)?" }
-        - { method: GET, path: /hdr, headers: ["X-Token: s3cret"] }
-  - fromEndpoints: [{ matchLabels: { app: other } }]
-    toPorts: [{ ports: [{ port: "${port}", protocol: TCP }] }]
-  - fromCIDR: ["${net}.128/25"]
-    toPorts:
-    - ports: [{ port: "${port}", protocol: TCP }]
-      rules: { http: [{ method: GET, path: /cidr }] }
-`;
+${ingressPolicy('l7', 'server', [
+  `{ fromEndpoints: [{ matchLabels: { app: client } }], toPorts: [{ ports: ${ports}, rules: { http: [{ method: GET, path: "/public(/.*)?" }, { method: GET, path: /hdr, headers: ["X-Token: s3cret"] }] } }] }`,
+  `{ fromEndpoints: [{ matchLabels: { app: other } }], toPorts: [{ ports: ${ports} }] }`,
+  `{ fromCIDR: ["${net}.128/25"], toPorts: [{ ports: ${ports}, rules: { http: [{ method: GET, path: /cidr }] } }] }`,
+])}`;
 }
 
 /** What the access log says of each request, without the destination's name (each side has its own server pod). */

@@ -183,3 +183,18 @@ metadata: { name: ${name}, namespace: ${namespace}, labels: ${JSON.stringify(lab
 status: { podIP: ${ip} }
 `;
 }
+
+/**
+ * A CiliumNetworkPolicy in namespace `default` selecting `app: <app>`, with `ingress` as its rules (YAML flow
+ * mappings, one per rule): `{ fromEndpoints: [...], toPorts: [...] }`.
+ */
+export function ingressPolicy(name: string, app: string, ingress: string[]): string {
+  return `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: { name: ${name}, namespace: default }
+spec:
+  endpointSelector: { matchLabels: { app: ${app} } }
+  ingress:
+${ingress.map((rule) => `  - ${rule}`).join('\n')}
+`;
+}
