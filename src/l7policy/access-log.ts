@@ -73,6 +73,18 @@ function routeEnd(v: unknown): { endpoint: string; identity: string; port: strin
   return m ? { identity: m[1], port: m[2], endpoint: m[3], ...(m[4] ? { decision: m[4] } : {}) } : undefined;
 }
 
+/**
+ * The decision that refused a request (`<peer>|<decision>`, or a decision without a peer), from its response details
+ * and, where the route table enforces, the route's decision; undefined when none did. An RBAC filter's refusal comes
+ * first (a client's egress rules run before the route's verdict); a route refuses by its direct response.
+ */
+export function refusingDecision(details: string, routeDecision: string | undefined): string | undefined {
+  const denied = /^rbac_access_denied_matched_policy\[(.*)\]$/.exec(details);
+  if (denied) return denied[1];
+  if (details === 'direct_response' && routeDecision !== undefined && !peerDecision(routeDecision).decision.startsWith('allowed')) return routeDecision;
+  return undefined;
+}
+
 /** The verdict of a refusing decision's name without its peer (`denied:l7`, `dropped:…`; `egress:` first for a client's). */
 export function refusalVerdict(decision: string): 'DENIED' | 'DROPPED' {
   return decision.replace(/^egress:/, '').startsWith('dropped') ? 'DROPPED' : 'DENIED';
@@ -117,16 +129,13 @@ export function parseL7AccessLogLine(line: string): L7AccessLogEntry | undefined
   // where the route table enforces, the route's name goes on with it).
   const source = routeEnd(raw.source);
   const destination = routeEnd(raw.destination);
-  const routed = destination?.decision === undefined ? undefined : peerDecision(destination.decision);
-  const denied = /^rbac_access_denied_matched_policy\[(.*)\]$/.exec(details);
-  // An RBAC filter's refusal first (a client's egress rules run before the route's verdict), then the route's.
-  const refusedByRoute = !denied && routed !== undefined && !routed.decision.startsWith('allowed') && details === 'direct_response';
-  const reason = denied ? peerDecision(denied[1]).decision : refusedByRoute ? routed.decision : details;
+  const refused = refusingDecision(details, destination?.decision);
+  const reason = refused === undefined ? details : peerDecision(refused).decision;
   const code = Number(raw.response_code);
-  const verdict = denied || refusedByRoute ? refusalVerdict(reason) : details === 'via_upstream' ? 'FORWARDED' : 'ERROR';
+  const verdict = refused !== undefined ? refusalVerdict(reason) : details === 'via_upstream' ? 'FORWARDED' : 'ERROR';
   const policy = policyField(raw.policy);
   const { mismatches } = policy;
-  const peer = routed ? routed.peer : policy.peer;
+  const peer = destination?.decision === undefined ? policy.peer : peerDecision(destination.decision).peer;
   const peerIsSource = raw.destination !== undefined;
   return {
     time: text(raw.time),

@@ -5,7 +5,7 @@
 // destination is the backend the request went to (the upstream host), or the listener when none was chosen.
 import type { Flow, FlowEndpoint, FlowVerdict } from './flow.js';
 import type { WorkloadDirectory } from './directory.js';
-import { peerDecision, peerLabels, peerOf } from '../l7policy/access-log.js';
+import { peerDecision, peerLabels, peerOf, refusingDecision } from '../l7policy/access-log.js';
 import { UNLISTED } from '../l7policy/envoy.js';
 import { RESERVED_WORLD } from '../l7policy/identities.js';
 
@@ -28,7 +28,6 @@ export interface HttpAccessLogEntry {
 }
 
 const PROTOCOLS: Readonly<Record<string, string>> = { HTTP10: 'HTTP/1.0', HTTP11: 'HTTP/1.1', HTTP2: 'HTTP/2', HTTP3: 'HTTP/3' };
-const DENIED = /^rbac_access_denied_matched_policy\[(.*)\]$/;
 
 const ms = (d: Duration | null | undefined): number => (d ? Number(d.seconds ?? 0) * 1000 + (d.nanos ?? 0) / 1e6 : 0);
 const num = (v: string | undefined): number => (v !== undefined && /^\d+$/.test(v) ? Number(v) : 0);
@@ -39,10 +38,9 @@ const num = (v: string | undefined): number => (v !== undefined && /^\d+$/.test(
  * direct response and its decision the route's (`routeDecision`, `<peer>|<decision>`).
  */
 function decision(details: string, routeDecision: string | undefined): { verdict: FlowVerdict; reason: string; code: number; summary: string } {
-  const refusedByRoute = details === 'direct_response' && routeDecision !== undefined && !peerDecision(routeDecision).decision.startsWith('allowed');
-  const denied = DENIED.exec(details) ?? (refusedByRoute ? [details, routeDecision] : null);
-  if (denied) {
-    const name = peerDecision(denied[1]).decision;
+  const refused = refusingDecision(details, routeDecision);
+  if (refused !== undefined) {
+    const name = peerDecision(refused).decision;
     // A client's egress rules name their decisions `egress:…` (src/l7policy/envoy.ts).
     return name.replace(/^egress:/, '') === 'dropped:deny-rule' ? { verdict: 'DROPPED', reason: 'POLICY_DENY', code: 181, summary: name } : { verdict: 'DROPPED', reason: 'POLICY_DENIED', code: 133, summary: name };
   }
