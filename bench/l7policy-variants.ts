@@ -37,6 +37,8 @@ const LOG_EDITS: Record<string, (config: LogConfig) => void> = {
   // Every field a literal: what the logger, the JSON line and the file write cost without any command.
   'log-static': (c) => Object.keys(c.json_format!.fields).forEach((k) => (c.json_format!.fields[k] = { stringValue: 'literal' })),
   'log-no-time': (c) => delete c.json_format!.fields.time,
+  // The start time as epoch seconds with milliseconds instead of Envoy's default ISO 8601 format.
+  'log-time-epoch': (c) => (c.json_format!.fields.time = { stringValue: '%START_TIME(%s.%3f)%' }),
   'log-no-request': (c) => ['method', 'path', 'host'].forEach((k) => delete c.json_format!.fields[k]),
   'log-no-details': (c) => ['response_code', 'response_code_details', 'protocol', 'source_address'].forEach((k) => delete c.json_format!.fields[k]),
   // The same JSON through the current log_format field, and with null fields left out.
@@ -85,6 +87,18 @@ const HCM_EDITS: Record<string, (hcm: Obj) => void> = {
         ['::1', 128],
       ].map(([address_prefix, len]) => ({ address_prefix, prefix_len: { value: len } })),
     }),
+};
+
+/** Rewrites of the gRPC access log service's configuration (with `with-als` or `log-als`). */
+const ALS_EDITS: Record<string, (config: { common_config: { custom_tags?: Array<{ tag: string; metadata?: Obj; literal?: Obj }> } }) => void> = {
+  // Without the custom tags (the agent could not name the ends): what the tags cost.
+  'als-no-tags': (c) => delete c.common_config.custom_tags,
+  // Only the tags the route's name cannot carry (the RBAC filter's decision, header mismatches), the direction a literal.
+  'als-request-tags': (c) => {
+    const tags = c.common_config.custom_tags ?? [];
+    const direction = tags.find((t) => t.tag === 'direction');
+    c.common_config.custom_tags = [...(direction ? [{ tag: 'direction', literal: { value: 'ingress' } }] : []), ...tags.filter((t) => (t.metadata as { kind?: Obj } | undefined)?.kind?.request)];
+  },
 };
 
 /** Rewrites of the policy routes: `no-route-metadata` drops the metadata only the gRPC access log service's tags read (with-als+no-route-metadata). */
@@ -139,7 +153,12 @@ const PEER_EDITS = ['shadow-peer', 'peer-ip-tags', 'peer-chain-name'] as const;
 const ROUTE_DECIDES = ['route-peer-header', 'vhost-matcher'] as const;
 /** Whether a variant (or a part of `a+b`) lets the route table enforce: the bench checks its verdicts. */
 export function routeTableEnforces(variant: Variant): boolean {
-  return variant === 'full' || ROUTE_DECIDES.some((v) => dropped(variant).has(v));
+  return translatedByRoute(variant) || ROUTE_DECIDES.some((v) => dropped(variant).has(v));
+}
+
+/** `full`, or `full+<edit>…`: Weft's translation (the route table enforces) with the named edits of its connection manager, log or virtual hosts. */
+function translatedByRoute(variant: Variant): boolean {
+  return variant === 'full' || (composite(variant)?.includes('full') ?? false);
 }
 
 /**
@@ -148,7 +167,7 @@ export function routeTableEnforces(variant: Variant): boolean {
  * configuration as translated before 2026-12-03 23:40 UTC (the filter on in the listener, its policy per virtual host).
  */
 export function variantEnforcement(variant: Variant): 'route' | 'rbac' {
-  return variant === 'full' ? 'route' : 'rbac';
+  return translatedByRoute(variant) ? 'route' : 'rbac';
 }
 const ENFORCED_PEER = /%DYNAMIC_METADATA\(envoy\.filters\.http\.rbac:enforced_effective_policy_id\)%/;
 const LOGGED_PEER: Record<(typeof PEER_EDITS)[number], string> = {
@@ -159,10 +178,14 @@ const LOGGED_PEER: Record<(typeof PEER_EDITS)[number], string> = {
 
 /** `full`; `no-<part>` (drops one part); `bare` (drops them all; RBAC and router remain); `bare+<part>` (keeps one); `no-rbac`. `log-…` and the
  *  request-handling names below rewrite one thing; `a+b` combines variants. */
-export const VARIANTS = ['full', 'rbac-filter', ...PARTS.map((p) => `no-${p}`), 'bare', ...PARTS.map((p) => `bare+${p}`), 'no-rbac', ...Object.keys(LOG_EDITS), ...Object.keys(HCM_EDITS), ...ROUTE_EDITS, ...Object.keys(VHOST_EDITS), ...Object.keys(MATCHER_EDITS), ...PEER_EDITS, ...ROUTE_DECIDES, 'log-als', 'with-als'] as const;
+export const VARIANTS = ['full', 'rbac-filter', ...PARTS.map((p) => `no-${p}`), 'bare', ...PARTS.map((p) => `bare+${p}`), 'no-rbac', ...Object.keys(LOG_EDITS), ...Object.keys(ALS_EDITS), ...Object.keys(HCM_EDITS), ...ROUTE_EDITS, ...Object.keys(VHOST_EDITS), ...Object.keys(MATCHER_EDITS), ...PEER_EDITS, ...ROUTE_DECIDES, 'log-als', 'with-als'] as const;
 
 /** Variants translated with the gRPC access log service (to a receiver the bench runs), as Kubernetes mode streams to the agent. */
-export const ALS_VARIANTS: ReadonlySet<string> = new Set(['log-als', 'with-als']);
+const ALS_VARIANTS: ReadonlySet<string> = new Set(['log-als', 'with-als']);
+/** Whether a variant (or a part of `a+b`, e.g. `full+with-als`) streams to the gRPC access log service. */
+export function streamsAccessLog(variant: Variant): boolean {
+  return (composite(variant) ?? [variant]).some((v) => ALS_VARIANTS.has(v));
+}
 export type Variant = string;
 
 type Obj = Record<string, unknown>;
@@ -193,7 +216,7 @@ function dropped(variant: Variant): Set<string> {
   const parts = composite(variant);
   if (parts) return new Set(parts.flatMap((p) => [...dropped(p)]));
   if (variant === 'full' || variant === 'with-als' || variant === 'rbac-filter') return new Set();
-  if (variant in LOG_EDITS || variant in HCM_EDITS || variant in VHOST_EDITS || variant in MATCHER_EDITS || (ROUTE_EDITS as readonly string[]).includes(variant) || (PEER_EDITS as readonly string[]).includes(variant) || variant === 'log-als' || (ROUTE_DECIDES as readonly string[]).includes(variant)) return new Set([variant]);
+  if (variant in LOG_EDITS || variant in ALS_EDITS || variant in HCM_EDITS || variant in VHOST_EDITS || variant in MATCHER_EDITS || (ROUTE_EDITS as readonly string[]).includes(variant) || (PEER_EDITS as readonly string[]).includes(variant) || variant === 'log-als' || (ROUTE_DECIDES as readonly string[]).includes(variant)) return new Set([variant]);
   if (variant.startsWith('no-') && variant !== 'no-rbac') return new Set([variant.slice(3)]);
   const all = new Set<string>(PARTS);
   if (variant === 'no-rbac') return all.add('rbac');
@@ -201,10 +224,10 @@ function dropped(variant: Variant): Set<string> {
   return all;
 }
 
-function editHcm(hcm: Obj, drop: Set<string>, tags: IpTag[]): Obj {
+function editHcm(hcm: Obj, drop: Set<string>, tags: IpTag[], byRoute: boolean): Obj {
   const del = (k: string): void => void delete hcm[k];
   // The RBAC filter on in the listener, as before 2026-12-03 23:40 UTC (applyVariant unwraps the virtual hosts' enabling).
-  for (const f of hcm.http_filters as Array<{ name: string; disabled?: boolean }>) if (f.name === 'weft.l7policy') delete f.disabled;
+  if (!byRoute) for (const f of hcm.http_filters as Array<{ name: string; disabled?: boolean }>) if (f.name === 'weft.l7policy') delete f.disabled;
   if (drop.has('log')) del('access_log');
   const file = (hcm.access_log as Array<{ typed_config: AnyObj }> | undefined)?.[0];
   const peer = PEER_EDITS.find((e) => drop.has(e));
@@ -224,6 +247,13 @@ function editHcm(hcm: Obj, drop: Set<string>, tags: IpTag[]): Obj {
     const config = unpack(file.typed_config) as LogConfig;
     LOG_EDITS[name](config);
     file.typed_config = repack(file.typed_config, config as Obj);
+  }
+  for (const name of drop) {
+    const als = (hcm.access_log as Array<{ name: string; typed_config: AnyObj }> | undefined)?.find((l) => l.name === 'envoy.access_loggers.http_grpc');
+    if (!ALS_EDITS[name] || !als) continue;
+    const config = unpack(als.typed_config) as Parameters<(typeof ALS_EDITS)[string]>[0];
+    ALS_EDITS[name](config);
+    als.typed_config = repack(als.typed_config, config);
   }
   // The gRPC access log service instead of the file: its entries are built on the worker, sent in batches.
   if (drop.has('log-als')) hcm.access_log = (hcm.access_log as Array<{ name: string }>).filter((l) => l.name !== 'envoy.access_loggers.file');
@@ -381,6 +411,8 @@ function routeTags(resources: Resource[]): Map<string, IpTag[]> {
 export function applyVariant(resources: Resource[], variant: Variant): Resource[] {
   if (!isVariant(variant)) throw new Error(`unknown variant ${variant} (known: ${VARIANTS.join(', ')})`);
   const drop = dropped(variant);
+  drop.delete('full');
+  const byRoute = translatedByRoute(variant);
   if (drop.size === 0) return resources;
   const tags = drop.has('peer-ip-tags') ? routeTags(resources) : new Map<string, IpTag[]>();
   return resources.map((r) => {
@@ -390,7 +422,7 @@ export function applyVariant(resources: Resource[], variant: Variant): Resource[
       for (const chain of listener.filter_chains) {
         // What a chain per identity would be named (the bench's client is the only listed peer).
         if (drop.has('peer-chain-name')) chain.name = 'peer-chain';
-        for (const f of chain.filters) if (f.typed_config.type_url === TYPE_PREFIX + HCM) f.typed_config = repack(f.typed_config, editHcm(unpack(f.typed_config), drop, tags.get(r.name) ?? []));
+        for (const f of chain.filters) if (f.typed_config.type_url === TYPE_PREFIX + HCM) f.typed_config = repack(f.typed_config, editHcm(unpack(f.typed_config), drop, tags.get(r.name) ?? [], byRoute));
       }
       return makeResource(r.typeUrl, r.name, listener, r.references);
     }
@@ -402,7 +434,7 @@ export function applyVariant(resources: Resource[], variant: Variant): Resource[
         const per = vh.typed_per_filter_config ?? {};
         // The RBAC filter's policy as before 2026-12-03 23:40 UTC: the filter is on in the listener (editHcm), not enabled here.
         const enabling = per['weft.l7policy'];
-        if (enabling?.type_url === TYPE_PREFIX + FILTER_CONFIG) per['weft.l7policy'] = (unpack(enabling) as { config: AnyObj }).config;
+        if (!byRoute && enabling?.type_url === TYPE_PREFIX + FILTER_CONFIG) per['weft.l7policy'] = (unpack(enabling) as { config: AnyObj }).config;
         const routeTable = ROUTE_DECIDES.find((v) => drop.has(v));
         if (routeTable && per['weft.l7policy'] && vh.routes?.length === 1) {
           const matcher = (unpack(per['weft.l7policy']) as { rbac?: { matcher?: MatcherObj } }).rbac?.matcher;

@@ -31,7 +31,7 @@
 // 3. Label change → ACK: a pod's label change (it gains the allowed identity) with 1,000 pods and 100
 //    policies: translate, set the snapshot, and the time until Envoy ACKs it (and until a request from that
 //    pod is allowed).
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { readdirSync, readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
@@ -43,7 +43,7 @@ import { clusterResource, endpointsResource, listenerResource, routeConfiguratio
 import type { Resource } from '../src/xds/resource.js';
 import { Mesh } from '../test/helpers/mesh.js';
 import { request, type RequestOptions } from '../test/helpers/l7policy.js';
-import { ALS_VARIANTS, applyVariant, isVariant, routeTableEnforces, VARIANTS, variantEnforcement, type Variant } from './l7policy-variants.js';
+import { applyVariant, streamsAccessLog, isVariant, routeTableEnforces, VARIANTS, variantEnforcement, type Variant } from './l7policy-variants.js';
 import { addAccessLogService } from '../src/observe/access-log-receiver.js';
 import { ACCESS_LOG_CLUSTER } from '../src/xds/translator/access-log-service.js';
 import * as grpc from '@grpc/grpc-js';
@@ -70,6 +70,8 @@ const SECONDS = Number(args.get('seconds') ?? 2);
 const CALLGRIND = args.has('callgrind') ? Number(args.get('callgrind') === 'true' || args.get('callgrind') === '' ? 400 : args.get('callgrind')) : undefined;
 /** --callgrind-dumps=DIR: keep each target's callgrind dump there (`<variant>.<round>.out`), for callgrind_annotate. */
 const DUMPS = args.get('callgrind-dumps');
+/** --perf=DIR: with --variants, sample Envoy's threads during every timed run (`perf record -e cpu-clock`, kernel and user), kept as DIR/<target>.<round>.data for `perf report`. */
+const PERF = args.get('perf');
 /** --net=127.N: the loopback /16 the listeners use (sessions benchmarking at the same time pick different ones). */
 const NET = args.get('net') ?? '127.3';
 const SERVER = `${NET}.0.2`;
@@ -170,12 +172,20 @@ function cpuNs(pid: number): number {
  * CPU per request measures what a request costs, and the ratio of the two sides' costs is the throughput
  * ratio an Envoy with a core of its own would show (its worker being the bottleneck).
  */
-async function wrk(url: string, envoyPid: number): Promise<LoadResult> {
+async function wrk(url: string, envoyPid: number, perfData?: string): Promise<LoadResult> {
+  // cpu-clock: this VM has no hardware counters; the kernel's part of a request is sampled too.
+  const perf = perfData ? spawn('perf', ['record', '-q', '-e', 'cpu-clock', '-F', '4999', '-g', '-p', String(envoyPid), '-o', perfData], { stdio: 'ignore' }) : undefined;
+  if (perf) await new Promise((resolve) => setTimeout(resolve, 300));
   const before = cpuNs(envoyPid);
   // Asynchronous: the bench's own gRPC access log receiver (--variants=log-als) must keep reading meanwhile.
   const wrkArgs = ['-t1', '-c16', `-d${SECONDS}s`, '--latency', '--timeout', '5s', url];
   const { stdout: out } = PIN ? await execFileAsync('taskset', ['-c', PIN.client, 'wrk', ...wrkArgs], { encoding: 'utf8' }) : await execFileAsync('wrk', wrkArgs, { encoding: 'utf8' });
   const cpu = cpuNs(envoyPid) - before;
+  if (perf) {
+    const exited = new Promise((resolve) => perf.once('exit', resolve));
+    perf.kill('SIGINT');
+    await exited;
+  }
   const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
   return {
@@ -272,13 +282,13 @@ async function variantThroughput(variants: Variant[]): Promise<Array<{ variant: 
     const envoyPid = mesh.envoy.pid!;
     pinEnvoy(envoyPid);
     const all: Resource[] = [...fixed];
-    if (variants.some((v) => ALS_VARIANTS.has(v))) {
+    if (variants.some(streamsAccessLog)) {
       als = await accessLogReceiver();
       all.push(...alsResources(als.port));
     }
     for (const [i, variant] of variants.entries()) {
       const yaml = policyYaml(rules, port, backendPort).replaceAll(SERVER, servers[i]).replaceAll('name: server,', `name: server-${i},`).replaceAll('name: client,', `name: client-${i},`);
-      const accessLogService = ALS_VARIANTS.has(variant) && als ? { accessLogService: { address: '127.0.0.1', port: als.port } } : {};
+      const accessLogService = streamsAccessLog(variant) && als ? { accessLogService: { address: '127.0.0.1', port: als.port } } : {};
       const t = translateYaml('bench.yaml', yaml, { l7: { accessLogPath: '/dev/null', hostIps: [], enforcement: variantEnforcement(variant), ...accessLogService } });
       if (t.problems.length) throw new Error(JSON.stringify(t.problems));
       all.push(...applyVariant(t.resources.filter((r) => r.name.startsWith('l7/')), variant));
@@ -311,18 +321,18 @@ async function variantThroughput(variants: Variant[]): Promise<Array<{ variant: 
     const baselines: LoadResult[] = [];
     const runs = variants.map((): LoadResult[] => []);
     // The order rotates every round: whichever runs first after a pause or another load is not always the same.
-    const targets = [{ url: `http://${BASELINE}:${port}${path}`, into: baselines }, ...variants.map((_, i) => ({ url: `http://${servers[i]}:${port}${path}`, into: runs[i] }))];
+    const targets = [{ name: 'baseline', url: `http://${BASELINE}:${port}${path}`, into: baselines }, ...variants.map((v, i) => ({ name: `${i}-${v}`, url: `http://${servers[i]}:${port}${path}`, into: runs[i] }))];
     for (let round = 0; round < ROUNDS; round++) {
       for (let k = 0; k < targets.length; k++) {
         const target = targets[(round + k) % targets.length];
-        const run = await wrk(target.url, envoyPid);
+        const run = await wrk(target.url, envoyPid, PERF ? join(PERF, `${target.name}.${round + 1}.data`) : undefined);
         target.into.push(run);
         if (TRACE) console.log(`    round ${round + 1} ${target.url}: ${run.rps.toFixed(0)} req/s, ${run.cpuUsPerRequest.toFixed(1)} µs/request`);
       }
     }
     if (als) {
       // Every request of the streaming variants reached the receiver (Envoy flushes every 100 ms).
-      const expected = variants.reduce((n, v, i) => n + (ALS_VARIANTS.has(v) ? runs[i].reduce((m, r) => m + r.requests, 0) : 0), 0);
+      const expected = variants.reduce((n, v, i) => n + (streamsAccessLog(v) ? runs[i].reduce((m, r) => m + r.requests, 0) : 0), 0);
       await waitFor(() => als!.entries() >= expected, 30_000, `the access log receiver to get ${expected} entries`, 50).catch(() => {
         throw new Error(`the access log receiver got ${als!.entries()} of ${expected} entries`);
       });
