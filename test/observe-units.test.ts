@@ -67,17 +67,21 @@ test('datapath events become records with Cilium drop reasons and wall-clock tim
   t.like(flowFromDatapath({ ...event, reason: 'no-service-backend' }, directory, 0), { drop_reason: 'SERVICE_BACKEND_NOT_FOUND', drop_reason_code: 158 });
 });
 
-test('Gateway and Ingress access log entries (no tags): the destination is the backend the request went to, else the listener', (t) => {
+test('Gateway and Ingress access log entries (no L7 policy route): the destination is the backend the request went to, else the listener', (t) => {
   const addr = (address: string, port_value: number) => ({ socket_address: { address, port_value } });
   const entry = { common_properties: { downstream_remote_address: addr('10.0.0.1', 40000), downstream_local_address: addr('192.0.2.10', 8080), upstream_remote_address: addr('10.0.0.2', 8080), custom_tags: {} }, request: { request_method: 'GET', path: '/a' }, response: { response_code: { value: 200 }, response_code_details: 'via_upstream' } };
   t.like(flowFromAccessLog(entry, directory), { verdict: 'FORWARDED', source: { pod: 'web-0' }, destination: { ip: '10.0.0.2', port: 8080, pod: 'api-0', identity: 301 } });
   const unrouted = { ...entry, common_properties: { ...entry.common_properties, upstream_remote_address: null }, response: { response_code: { value: 404 }, response_code_details: 'route_not_found' } };
   t.like(flowFromAccessLog(unrouted, directory), { verdict: 'ERROR', destination: { ip: '192.0.2.10', port: 8080, pod: '' } });
-  // L7 policy listeners name their destination in tags: the upstream (the application's local address) is not it.
-  t.like(flowFromAccessLog({ ...entry, common_properties: { ...entry.common_properties, upstream_remote_address: addr('127.0.0.1', 9000), custom_tags: { destination_identity: '301', destination_port: '80' } } }, directory), { destination: { ip: '192.0.2.10', port: 80, identity: 301 } });
+  // L7 policy listeners name their destination by the route's name: the upstream (the application's local address) is not it.
+  t.like(flowFromAccessLog({ ...entry, common_properties: { ...entry.common_properties, upstream_remote_address: addr('127.0.0.1', 9000), route_name: 'l7 301 80 default/api-0', custom_tags: { direction: 'ingress' } } }, directory), { destination: { ip: '192.0.2.10', port: 80, identity: 301 } });
   // An egress chain names a world destination as Cilium does: the world (2), or a policy CIDR's identity by its label.
-  const egress = (identity: string) => flowFromAccessLog({ ...entry, common_properties: { ...entry.common_properties, custom_tags: { direction: 'egress', destination_identity: identity, destination_port: '80' } } }, directory);
-  t.like(egress('2'), { traffic_direction: 'EGRESS', destination: { ip: '192.0.2.10', identity: 2, labels: ['reserved:world'], workload: 'world' } });
+  const egress = (identity: string) => flowFromAccessLog({ ...entry, common_properties: { ...entry.common_properties, route_name: 'l7 300 80 default/web-0', custom_tags: { direction: 'egress', destination_identity: identity } } }, directory);
+  t.like(egress('2'), { traffic_direction: 'EGRESS', source: { pod: 'web-0', identity: 300 }, destination: { ip: '192.0.2.10', identity: 2, labels: ['reserved:world'], workload: 'world' } });
+  // Where the route table enforces, the route's name goes on with the peer and the decision: a refusal is its direct response.
+  const routed = (decision: string, details: string, code: number) => flowFromAccessLog({ ...entry, common_properties: { ...entry.common_properties, downstream_local_address: addr('10.0.0.2', 8080), route_name: `l7 301 8080 shop/api-0|${decision}`, custom_tags: { direction: 'ingress' } }, response: { response_code: { value: code }, response_code_details: details } }, directory);
+  t.like(routed('300|denied:l7', 'direct_response', 403), { verdict: 'DROPPED', drop_reason: 'POLICY_DENIED', traffic_direction: 'INGRESS', source: { identity: 300 }, destination: { pod: 'api-0', port: 8080, identity: 301 } });
+  t.like(routed('300|allowed:shop/api', 'via_upstream', 200), { verdict: 'FORWARDED', source: { identity: 300 }, destination: { identity: 301 } });
   t.like(egress('cidr:192.0.2.0/24'), { destination: { ip: '192.0.2.10', identity: 0, labels: ['cidr:192.0.2.0/24', 'reserved:world'], workload: 'world' } });
 });
 

@@ -68,7 +68,7 @@ const text = (v: unknown): string => (typeof v === 'string' ? v : '');
  * An end the route's name names (envoy.ts routeLogName: `l7 <identity> <port> <endpoint>`), or undefined; where the
  * route table enforces, the name goes on with the decision (`|<peer>|<decision>`, envoy.ts routeDecisions).
  */
-function routeEnd(v: unknown): { endpoint: string; identity: string; port: string; decision?: string } | undefined {
+export function routeEnd(v: unknown): { endpoint: string; identity: string; port: string; decision?: string } | undefined {
   const m = /^l7 (\d+) (\d+) ([^|]+)(?:\|(.+))?$/.exec(text(v));
   return m ? { identity: m[1], port: m[2], endpoint: m[3], ...(m[4] ? { decision: m[4] } : {}) } : undefined;
 }

@@ -1,11 +1,12 @@
 // Envoy's gRPC access log entries (envoy.data.accesslog.v3.HTTPAccessLogEntry, as proto-loader decodes them
-// with keepCase) of the node proxy's L7 policy listeners → L7 flow records. The custom tags are the ones
-// src/l7policy/envoy.ts asks Envoy to copy (source identity from the RBAC filter, the destination from the
-// route's metadata). Gateway and Ingress listeners (Kubernetes mode) send entries without tags: their
-// destination is the backend the request went to (the upstream host), or the listener when none was chosen.
+// with keepCase) of the node proxy's L7 policy listeners → L7 flow records. The route's name names the endpoint
+// whose rules apply (and, where the route table enforces, the peer and the decision); the custom tags are the ones
+// src/l7policy/envoy.ts asks Envoy to copy (the direction, the RBAC filter's decision). Gateway and Ingress
+// listeners (Kubernetes mode) send entries whose routes are not L7 policy's: their destination is the backend the
+// request went to (the upstream host), or the listener when none was chosen.
 import type { Flow, FlowEndpoint, FlowVerdict } from './flow.js';
 import type { WorkloadDirectory } from './directory.js';
-import { peerDecision, peerLabels, peerOf, refusingDecision } from '../l7policy/access-log.js';
+import { peerDecision, peerLabels, peerOf, refusingDecision, routeEnd } from '../l7policy/access-log.js';
 import { UNLISTED } from '../l7policy/envoy.js';
 import { RESERVED_WORLD } from '../l7policy/identities.js';
 
@@ -21,6 +22,7 @@ export interface HttpAccessLogEntry {
     start_time?: Duration | null;
     time_to_last_downstream_tx_byte?: Duration | null;
     custom_tags?: Record<string, string>;
+    route_name?: string;
   } | null;
   protocol_version?: string;
   request?: { request_method?: string; path?: string; authority?: string } | null;
@@ -65,13 +67,17 @@ function flowEnd(directory: WorkloadDirectory, ip: string, port: number, decisio
 export function flowFromAccessLog(entry: HttpAccessLogEntry, directory: WorkloadDirectory): Flow {
   const common = entry.common_properties ?? {};
   const tags = common.custom_tags ?? {};
+  // An L7 policy route names the endpoint whose rules apply (the destination on ingress, the client on its egress
+  // chain), its identity and the port; where the route table enforces an ingress chain, also the peer and the
+  // decision (envoy.ts routeLogName, routeDecisions).
+  const route = routeEnd(common.route_name);
+  const egress = tags.direction === 'egress';
   const from = (common.downstream_direct_remote_address ?? common.downstream_remote_address)?.socket_address ?? {};
-  const upstream = tags.destination_identity === undefined ? common.upstream_remote_address?.socket_address : undefined;
+  const upstream = route === undefined ? common.upstream_remote_address?.socket_address : undefined;
   const to = (upstream?.address ? upstream : common.downstream_local_address?.socket_address) ?? {};
   const sourceIp = from.address ?? '';
   const destinationIp = to.address ?? '';
-  // Where the route table enforces an ingress chain, the peer and the decision are the route's (envoy.ts routeDecisions).
-  const routeDecision = tags.route_decision || undefined;
+  const routeDecision = route?.decision;
   const d = decision(entry.response?.response_code_details ?? '', routeDecision);
   return {
     time_ms: ms(common.start_time),
@@ -80,11 +86,11 @@ export function flowFromAccessLog(entry: HttpAccessLogEntry, directory: Workload
     verdict: d.verdict,
     drop_reason: d.reason,
     drop_reason_code: d.code,
-    traffic_direction: tags.direction === 'egress' ? 'EGRESS' : 'INGRESS',
+    traffic_direction: egress ? 'EGRESS' : 'INGRESS',
     ip_version: sourceIp.includes(':') ? 6 : 4,
     protocol: 'HTTP',
-    source: flowEnd(directory, sourceIp, from.port_value ?? 0, tags.source_identity || routeDecision),
-    destination: flowEnd(directory, destinationIp, num(tags.destination_port) || (to.port_value ?? 0), tags.destination_identity),
+    source: flowEnd(directory, sourceIp, from.port_value ?? 0, egress ? route?.identity : tags.source_identity || routeDecision),
+    destination: flowEnd(directory, destinationIp, num(route?.port) || (to.port_value ?? 0), egress ? tags.destination_identity : route?.identity),
     http: {
       method: entry.request?.request_method ?? '',
       path: entry.request?.path ?? '',

@@ -20,13 +20,8 @@ export interface AccessLogServiceTarget {
   port: number;
 }
 
-/** Values copied into each entry's custom_tags: request (dynamic) or route metadata, by tag name. */
-export interface AccessLogTag {
-  tag: string;
-  kind: 'request' | 'route';
-  key: string;
-  path: string;
-}
+/** Values copied into each entry's custom_tags, by tag name: request (dynamic) or route metadata, or a literal. */
+export type AccessLogTag = { tag: string; kind: 'request' | 'route'; key: string; path: string } | { tag: string; literal: string };
 
 /** The HCM access_log entry that streams every request (after it completes) to the agent. */
 export function grpcAccessLog(tags: AccessLogTag[]): AccessLog {
@@ -38,7 +33,7 @@ export function grpcAccessLog(tags: AccessLogTag[]): AccessLog {
       grpc_service: { envoy_grpc: { cluster_name: ACCESS_LOG_CLUSTER, authority: 'weft-access-log-service' } },
       // Flows should show up within a fraction of a second, not Envoy's default 1 s.
       buffer_flush_interval: { nanos: 100_000_000 },
-      custom_tags: tags.map((t) => ({ tag: t.tag, metadata: { kind: { [t.kind]: {} }, metadata_key: { key: t.key, path: [{ key: t.path }] } } })),
+      custom_tags: tags.map((t) => ('literal' in t ? { tag: t.tag, literal: { value: t.literal } } : { tag: t.tag, metadata: { kind: { [t.kind]: {} }, metadata_key: { key: t.key, path: [{ key: t.path }] } } })),
     },
   };
   return { name: 'envoy.access_loggers.http_grpc', typed_config: packAny('envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig', config) };
