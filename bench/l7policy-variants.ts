@@ -101,8 +101,6 @@ const ALS_EDITS: Record<string, (config: { common_config: { custom_tags?: Array<
   },
 };
 
-/** Rewrites of the policy routes: `no-route-metadata` drops the metadata only the gRPC access log service's tags read (with-als+no-route-metadata). */
-const ROUTE_EDITS = ['no-route-metadata'] as const;
 
 /** Rewrites of a policy route configuration's virtual host. */
 const VHOST_EDITS: Record<string, (vh: Obj) => void> = {
@@ -178,7 +176,7 @@ const LOGGED_PEER: Record<(typeof PEER_EDITS)[number], string> = {
 
 /** `full`; `no-<part>` (drops one part); `bare` (drops them all; RBAC and router remain); `bare+<part>` (keeps one); `no-rbac`. `log-…` and the
  *  request-handling names below rewrite one thing; `a+b` combines variants. */
-export const VARIANTS = ['full', 'rbac-filter', ...PARTS.map((p) => `no-${p}`), 'bare', ...PARTS.map((p) => `bare+${p}`), 'no-rbac', ...Object.keys(LOG_EDITS), ...Object.keys(ALS_EDITS), ...Object.keys(HCM_EDITS), ...ROUTE_EDITS, ...Object.keys(VHOST_EDITS), ...Object.keys(MATCHER_EDITS), ...PEER_EDITS, ...ROUTE_DECIDES, 'log-als', 'with-als'] as const;
+export const VARIANTS = ['full', 'rbac-filter', ...PARTS.map((p) => `no-${p}`), 'bare', ...PARTS.map((p) => `bare+${p}`), 'no-rbac', ...Object.keys(LOG_EDITS), ...Object.keys(ALS_EDITS), ...Object.keys(HCM_EDITS), ...Object.keys(VHOST_EDITS), ...Object.keys(MATCHER_EDITS), ...PEER_EDITS, ...ROUTE_DECIDES, 'log-als', 'with-als'] as const;
 
 /** Variants translated with the gRPC access log service (to a receiver the bench runs), as Kubernetes mode streams to the agent. */
 const ALS_VARIANTS: ReadonlySet<string> = new Set(['log-als', 'with-als']);
@@ -216,7 +214,7 @@ function dropped(variant: Variant): Set<string> {
   const parts = composite(variant);
   if (parts) return new Set(parts.flatMap((p) => [...dropped(p)]));
   if (variant === 'full' || variant === 'with-als' || variant === 'rbac-filter') return new Set();
-  if (variant in LOG_EDITS || variant in ALS_EDITS || variant in HCM_EDITS || variant in VHOST_EDITS || variant in MATCHER_EDITS || (ROUTE_EDITS as readonly string[]).includes(variant) || (PEER_EDITS as readonly string[]).includes(variant) || variant === 'log-als' || (ROUTE_DECIDES as readonly string[]).includes(variant)) return new Set([variant]);
+  if (variant in LOG_EDITS || variant in ALS_EDITS || variant in HCM_EDITS || variant in VHOST_EDITS || variant in MATCHER_EDITS || (PEER_EDITS as readonly string[]).includes(variant) || variant === 'log-als' || (ROUTE_DECIDES as readonly string[]).includes(variant)) return new Set([variant]);
   if (variant.startsWith('no-') && variant !== 'no-rbac') return new Set([variant.slice(3)]);
   const all = new Set<string>(PARTS);
   if (variant === 'no-rbac') return all.add('rbac');
@@ -429,7 +427,6 @@ export function applyVariant(resources: Resource[], variant: Variant): Resource[
     if (r.typeUrl === TypeUrl.RouteConfiguration) {
       const route = decodeMessage(r.typeUrl.slice(TYPE_PREFIX.length), r.body) as { virtual_hosts: Array<{ typed_per_filter_config?: Record<string, AnyObj>; routes?: Obj[]; matcher?: Obj }> };
       for (const vh of route.virtual_hosts) {
-        if (drop.has('no-route-metadata')) for (const rt of vh.routes ?? []) delete rt.metadata;
         for (const name of drop) VHOST_EDITS[name]?.(vh);
         const per = vh.typed_per_filter_config ?? {};
         // The RBAC filter's policy as before 2026-12-03 23:40 UTC: the filter is on in the listener (editHcm), not enabled here.

@@ -18,7 +18,7 @@ import type { Any } from '../generated/google/protobuf/Any.js';
 import { clusterResource, listenerResource, routeConfigurationResource } from '../xds/envoy-resources.js';
 import { packAny } from '../xds/protos.js';
 import type { Resource } from '../xds/resource.js';
-import { clientsWithEgressRules, EGRESS_RBAC_FILTER, egressL7Ports, enable, enableHeaderActions, HCM_FILTER, HCM_TYPE, hcm, hostPrefix, l7EgressProxyAccessLog, portPolicy, rbacPerRoute, routeLogName, routeMetadata, type L7Problem } from './envoy.js';
+import { clientsWithEgressRules, EGRESS_RBAC_FILTER, egressL7Ports, enable, enableHeaderActions, HCM_FILTER, HCM_TYPE, hcm, hostPrefix, l7EgressProxyAccessLog, portPolicy, rbacPerRoute, routeLogName, type L7Problem } from './envoy.js';
 import { EGRESS_HEADER_ACTIONS_FILTER, EGRESS_HEADER_RULES_FILTER, HeaderActionsError } from './header-actions.js';
 import { headerInput } from './matchers.js';
 import type { PolicyModel } from './model.js';
@@ -85,7 +85,7 @@ export function egressProxyResources(model: PolicyModel, proxy: EgressProxy, opt
         name: String(port),
         domains: [`*:${port}`],
         typed_per_filter_config: perFilter,
-        routes: [{ name: routeLogName(endpoint, port), match: { prefix: '' }, route: { cluster: name, timeout: { seconds: '0' } }, metadata: routeMetadata(endpoint, port, 'egress'), request_headers_to_remove: [DESTINATION_HEADER] }],
+        routes: [{ name: routeLogName(endpoint, port), match: { prefix: '' }, route: { cluster: name, timeout: { seconds: '0' } }, request_headers_to_remove: [DESTINATION_HEADER] }],
       });
     }
     if (virtualHosts.length === 0) continue;

@@ -56,7 +56,6 @@ export const EGRESS_DECISION_PREFIX = 'egress:';
 export const EGRESS_RULES_PREFIX = 'weft_egress_';
 /** Dynamic metadata namespace of the RBAC filters' results (the enforcing matcher's decision names the peer) in access logs. */
 const RBAC_METADATA = 'envoy.filters.http.rbac';
-export const ROUTE_METADATA = 'weft.l7policy';
 /** Ranges with L7 rules on pods that declare no container ports are proxied port by port up to this size. */
 export const MAX_UNDECLARED_RANGE = 64;
 
@@ -83,13 +82,12 @@ export interface L7ListenerInfo {
 /**
  * The clients' egress rules towards one endpoint port, for the mesh's outbound connection managers (src/mtls):
  * the per-virtual-host configuration that enables MESH_OUTBOUND_POLICY_FILTERS (verdicts and header actions keyed
- * by the client's address, as in a destination's chain), and the route's name and metadata the access logs
- * name the destination by. Cilium checks a client's egress rules at the client; a request over the mesh is only
+ * by the client's address, as in a destination's chain), and the route's name the access logs name the
+ * destination by. Cilium checks a client's egress rules at the client; a request over the mesh is only
  * authenticated (and judged by the destination's ingress rules) on the destination's node.
  */
 export interface MeshClientsEgress {
   typedPerFilterConfig: Record<string, Any>;
-  metadata: NonNullable<RouteConfiguration['virtual_hosts']>[number]['metadata'];
   /** The route's name, which the access log reads (routeLogName). */
   routeName: string;
   /**
@@ -447,7 +445,7 @@ export function clientsEgressPolicy(model: PolicyModel, destination: Endpoint, p
 export function meshClientsEgress(model: PolicyModel, destination: Endpoint, port: number, secrets: ReadonlyMap<string, string>): MeshClientsEgress | undefined {
   const clients = clientsEgressPolicy(model, destination, port, secrets, false, { authenticated: true });
   if (!clients) return undefined;
-  return { typedPerFilterConfig: clientsEgressPerFilter(clients), metadata: routeMetadata(destination, port, 'egress'), routeName: routeLogName(destination, port), clients: clients.clients };
+  return { typedPerFilterConfig: clientsEgressPerFilter(clients), routeName: routeLogName(destination, port), clients: clients.clients };
 }
 
 /**
@@ -459,7 +457,7 @@ export function meshClientsEgressRefusingAll(model: PolicyModel, destination: En
   const { addresses } = identityIndex(model.table);
   const clients = [...clientsWithEgressRules(model).keys()].flatMap((identity) => addresses.get(identity)?.ips ?? []);
   const rbac: RBAC = { rules: { action: 'ALLOW', policies: {} }, shadow_rules_stat_prefix: EGRESS_RULES_PREFIX };
-  return { typedPerFilterConfig: { [EGRESS_RBAC_FILTER]: enable(rbacPerRoute(rbac)) }, metadata: routeMetadata(destination, port, 'egress'), routeName: routeLogName(destination, port), clients };
+  return { typedPerFilterConfig: { [EGRESS_RBAC_FILTER]: enable(rbacPerRoute(rbac)) }, routeName: routeLogName(destination, port), clients };
 }
 
 /** Whether some client's egress HTTP rules apply to connections to this endpoint port (standalone: a listener is needed). */
@@ -586,7 +584,7 @@ const MISMATCHES = `%DYNAMIC_METADATA(${HEADER_MISMATCH_METADATA.namespace}:${HE
 
 /**
  * A route's name as the access log reads it (`%ROUTE_NAME%`): `l7 <identity> <port> <endpoint>` (the endpoint
- * last: the parser takes the rest of the line). The route's metadata says the same for the gRPC access log.
+ * last: the parser takes the rest of the line); the gRPC access log's entries carry it as their route_name.
  */
 export function routeLogName(endpoint: Pick<Endpoint, 'name' | 'identity'>, port: number): string {
   return `l7 ${endpoint.identity} ${port} ${endpoint.name}`;
@@ -712,28 +710,21 @@ export function hcm(name: string, accessLogPath: string, als: boolean, direction
  * CONNECT request, once the RBAC filter let its verified peer in, is terminated and its payload sent to the cluster
  * as raw TCP. Only for ports without HTTP rules, whose raw bytes would otherwise bypass them.
  */
-export function routeMetadata(endpoint: Endpoint, port: number, direction: Direction): MeshClientsEgress['metadata'] {
-  return { filter_metadata: { [ROUTE_METADATA]: { fields: { direction: { stringValue: direction }, endpoint: { stringValue: endpoint.name }, identity: { stringValue: String(endpoint.identity) }, port: { stringValue: String(port) } } } } };
-}
-
 /**
  * The route table enforces an endpoint port's policy (EnvoyL7Options.enforcement): each decision is a route named
- * `<routeLogName>|<peer>|<decision>` (the access log reads both ends and the verdict from the name, the gRPC access
- * log from its metadata's `decision`), to the application when it allows, Cilium's 403 when it refuses.
+ * `<routeLogName>|<peer>|<decision>` (the access logs, file and gRPC, read both ends and the verdict from the name),
+ * to the application when it allows, Cilium's 403 when it refuses.
  */
 function routeDecisions(endpoint: Endpoint, port: number, cluster: string): Decide {
-  const base = routeMetadata(endpoint, port, 'ingress')!.filter_metadata![ROUTE_METADATA].fields!;
   return (decision, allow) => {
-    const metadata = { filter_metadata: { [ROUTE_METADATA]: { fields: { ...base, decision: { stringValue: decision } } } } };
     const answer: Route = allow ? { route: { cluster, timeout: { seconds: '0' } } } : { direct_response: { status: 403, body: { inline_string: ACCESS_DENIED_BODY } } };
-    return { action: any('envoy.config.route.v3.Route', { name: `${routeLogName(endpoint, port)}${PEER_SEPARATOR}${decision}`, match: { prefix: '' }, metadata, ...answer } satisfies Route) };
+    return { action: any('envoy.config.route.v3.Route', { name: `${routeLogName(endpoint, port)}${PEER_SEPARATOR}${decision}`, match: { prefix: '' }, ...answer } satisfies Route) };
   };
 }
 
 /** `enforcing`: the route table decides (routeDecisions), a virtual host matcher instead of the one route. */
-function policyRoutes(name: string, perFilter: Record<string, Any>, cluster: string, endpoint: Endpoint, port: number, direction: Direction = 'ingress', tunnel = false, enforcing?: Matcher): RouteConfiguration & { name: string } {
-  const metadata = routeMetadata(endpoint, port, direction);
-  const connect = { name: routeLogName(endpoint, port), match: { connect_matcher: {} }, route: { cluster, timeout: { seconds: '0' }, upgrade_configs: [{ upgrade_type: 'CONNECT', connect_config: {} }] }, metadata };
+function policyRoutes(name: string, perFilter: Record<string, Any>, cluster: string, endpoint: Endpoint, port: number, tunnel = false, enforcing?: Matcher): RouteConfiguration & { name: string } {
+  const connect = { name: routeLogName(endpoint, port), match: { connect_matcher: {} }, route: { cluster, timeout: { seconds: '0' }, upgrade_configs: [{ upgrade_type: 'CONNECT', connect_config: {} }] } };
   return {
     name,
     virtual_hosts: [
@@ -741,7 +732,7 @@ function policyRoutes(name: string, perFilter: Record<string, Any>, cluster: str
         name,
         domains: ['*'],
         typed_per_filter_config: perFilter,
-        ...(enforcing ? { matcher: enforcing } : { routes: [...(tunnel ? [connect] : []), { name: routeLogName(endpoint, port), match: { prefix: '' }, route: { cluster, timeout: { seconds: '0' } }, metadata }] }),
+        ...(enforcing ? { matcher: enforcing } : { routes: [...(tunnel ? [connect] : []), { name: routeLogName(endpoint, port), match: { prefix: '' }, route: { cluster, timeout: { seconds: '0' } } }] }),
         request_headers_to_remove: [...PROXY_ONLY_REQUEST_HEADERS],
       },
     ],
@@ -829,7 +820,7 @@ function ingressL7(model: PolicyModel, endpoint: Endpoint, opts: EnvoyL7Options,
       enableHeaderActions(perFilter, policy.headerActions, HEADER_RULES_FILTER, HEADER_ACTIONS_FILTER);
     }
     const enforcing = byRoute ? policy.matcher({ input: PEER_ADDRESS_INPUT, prefix: '', act: routeDecisions(endpoint, port, cluster) }) : undefined;
-    const routes = policyRoutes(name, perFilter, cluster, endpoint, port, 'ingress', false, enforcing);
+    const routes = policyRoutes(name, perFilter, cluster, endpoint, port, false, enforcing);
     // Over the mesh, the clients' node applies their egress rules (the destination's node sees its peer Envoy's
     // address, never the client's). The explicit outbound proxy is reached without the datapath's L3/L4 verdict
     // on the destination, so clients refused there are listed too.
@@ -860,7 +851,7 @@ function ingressL7(model: PolicyModel, endpoint: Endpoint, opts: EnvoyL7Options,
       enableHeaderActions(meshFilter, mesh.headerActions, HEADER_RULES_FILTER, HEADER_ACTIONS_FILTER);
       // Plain TCP through the mesh's tunnel only where no HTTP rule applies (authentication, L3/L4 rules by identity).
       const tunnel = !dp.entries.some((e) => e.verdict === 'allow' && e.http !== undefined && portMatches(e, port, 'TCP'));
-      out.resources.push(routeConfigurationResource(policyRoutes(meshRouteName(endpoint, port), meshFilter, name, endpoint, port, 'ingress', tunnel)));
+      out.resources.push(routeConfigurationResource(policyRoutes(meshRouteName(endpoint, port), meshFilter, name, endpoint, port, tunnel)));
       // Transparent: the chain's cluster is the connection's original destination, which is the node (its mesh
       // listener) for a mesh connection; the mesh route goes to the pod's address instead, as standalone's does.
       if (opts.transparent) out.resources.push(clusterResource(edsCluster(name)), endpointsResource(loadAssignment(name, [backend])));
@@ -922,7 +913,7 @@ function egressL7(model: PolicyModel, endpoint: Endpoint, opts: EnvoyL7Options, 
     enableHeaderActions(perFilter, policy.headerActions, EGRESS_HEADER_RULES_FILTER, EGRESS_HEADER_ACTIONS_FILTER);
     const connectionManager = { name: HCM_FILTER, typed_config: packAny(HCM_TYPE, hcm(name, opts.accessLogPath, opts.accessLogService !== undefined, 'egress')) };
     out.chains.push({ name, filter_chain_match: { destination_port: { value: port }, source_prefix_ranges: endpoint.ips.map(hostPrefix) }, filters: [connectionManager] });
-    out.resources.push(routeConfigurationResource(policyRoutes(name, perFilter, ORIGINAL_DESTINATION_CLUSTER, endpoint, port, 'egress')));
+    out.resources.push(routeConfigurationResource(policyRoutes(name, perFilter, ORIGINAL_DESTINATION_CLUSTER, endpoint, port)));
   }
 }
 

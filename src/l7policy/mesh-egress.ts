@@ -3,7 +3,7 @@
 // applies a client's egress rules to every connection it opens; over the mesh the client's node does that
 // (src/mtls/mesh-resources.ts, RemoteService.clientsEgress), so a request through the explicit proxy to a port no
 // ingress rule names must meet them too.
-import { clientsWithEgressRules, egressL7Ports, meshClientsEgress, meshClientsEgressRefusingAll, routeLogName, routeMetadata, type MeshClientsEgress } from './envoy.js';
+import { clientsWithEgressRules, egressL7Ports, meshClientsEgress, meshClientsEgressRefusingAll, routeLogName, type MeshClientsEgress } from './envoy.js';
 import { HeaderActionsError } from './header-actions.js';
 import type { Endpoint } from './identities.js';
 import type { PolicyModel } from './model.js';
@@ -47,7 +47,7 @@ export function meshEgressTargets(model: PolicyModel, secrets: ReadonlyMap<strin
         byIdentity.set(key, shared);
       }
       if (shared.problem) problems.push({ endpoint, message: shared.problem });
-      if (shared.egress) targets.push({ endpoint: endpoint.name, port, egress: { ...shared.egress, metadata: routeMetadata(endpoint, port, 'egress'), routeName: routeLogName(endpoint, port) } });
+      if (shared.egress) targets.push({ endpoint: endpoint.name, port, egress: { ...shared.egress, routeName: routeLogName(endpoint, port) } });
     }
   }
   return { targets, problems };

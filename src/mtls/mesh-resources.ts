@@ -232,7 +232,7 @@ function outboundHost(svc: RemoteService, cluster: string): VirtualHost {
   return {
     name: slug(svc.host),
     domains: [svc.host, `${svc.host}:*`],
-    routes: [{ match: { prefix: '/' }, route: { cluster }, ...(policy ? { name: policy.routeName, metadata: policy.metadata } : {}) }],
+    routes: [{ match: { prefix: '/' }, route: { cluster }, ...(policy ? { name: policy.routeName } : {}) }],
     ...(policy ? { typed_per_filter_config: policy.typedPerFilterConfig } : {}),
   };
 }
