@@ -90,17 +90,10 @@ const HCM_EDITS: Record<string, (hcm: Obj) => void> = {
 };
 
 /** Rewrites of the gRPC access log service's configuration (with `with-als` or `log-als`). */
-const ALS_EDITS: Record<string, (config: { common_config: { custom_tags?: Array<{ tag: string; metadata?: Obj; literal?: Obj }> } }) => void> = {
+const ALS_EDITS: Record<string, (config: { common_config: { custom_tags?: unknown[] } }) => void> = {
   // Without the custom tags (the agent could not name the ends): what the tags cost.
   'als-no-tags': (c) => delete c.common_config.custom_tags,
-  // Only the tags the route's name cannot carry (the RBAC filter's decision, header mismatches), the direction a literal.
-  'als-request-tags': (c) => {
-    const tags = c.common_config.custom_tags ?? [];
-    const direction = tags.find((t) => t.tag === 'direction');
-    c.common_config.custom_tags = [...(direction ? [{ tag: 'direction', literal: { value: 'ingress' } }] : []), ...tags.filter((t) => (t.metadata as { kind?: Obj } | undefined)?.kind?.request)];
-  },
 };
-
 
 /** Rewrites of a policy route configuration's virtual host. */
 const VHOST_EDITS: Record<string, (vh: Obj) => void> = {
@@ -409,7 +402,6 @@ function routeTags(resources: Resource[]): Map<string, IpTag[]> {
 export function applyVariant(resources: Resource[], variant: Variant): Resource[] {
   if (!isVariant(variant)) throw new Error(`unknown variant ${variant} (known: ${VARIANTS.join(', ')})`);
   const drop = dropped(variant);
-  drop.delete('full');
   const byRoute = translatedByRoute(variant);
   if (drop.size === 0) return resources;
   const tags = drop.has('peer-ip-tags') ? routeTags(resources) : new Map<string, IpTag[]>();

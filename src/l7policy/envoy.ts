@@ -704,12 +704,6 @@ export function hcm(name: string, accessLogPath: string, als: boolean, direction
   };
 }
 
-/** The route configuration of one endpoint port's policy: every request to the application, per-filter policy on the virtual host. */
-/**
- * `tunnel`: the mesh's HTTP/2 CONNECT tunnel (plain TCP between nodes, src/mtls/mesh-resources.ts) ends here too: a
- * CONNECT request, once the RBAC filter let its verified peer in, is terminated and its payload sent to the cluster
- * as raw TCP. Only for ports without HTTP rules, whose raw bytes would otherwise bypass them.
- */
 /**
  * The route table enforces an endpoint port's policy (EnvoyL7Options.enforcement): each decision is a route named
  * `<routeLogName>|<peer>|<decision>` (the access logs, file and gRPC, read both ends and the verdict from the name),
@@ -722,7 +716,13 @@ function routeDecisions(endpoint: Endpoint, port: number, cluster: string): Deci
   };
 }
 
-/** `enforcing`: the route table decides (routeDecisions), a virtual host matcher instead of the one route. */
+/**
+ * The route configuration of one endpoint port's policy: every request to the application, per-filter policy on the
+ * virtual host. `tunnel`: the mesh's HTTP/2 CONNECT tunnel (plain TCP between nodes, src/mtls/mesh-resources.ts) ends
+ * here too: a CONNECT request, once the RBAC filter let its verified peer in, is terminated and its payload sent to
+ * the cluster as raw TCP; only for ports without HTTP rules, whose raw bytes would otherwise bypass them.
+ * `enforcing`: the route table decides (routeDecisions), a virtual host matcher instead of the one route.
+ */
 function policyRoutes(name: string, perFilter: Record<string, Any>, cluster: string, endpoint: Endpoint, port: number, tunnel = false, enforcing?: Matcher): RouteConfiguration & { name: string } {
   const connect = { name: routeLogName(endpoint, port), match: { connect_matcher: {} }, route: { cluster, timeout: { seconds: '0' }, upgrade_configs: [{ upgrade_type: 'CONNECT', connect_config: {} }] } };
   return {
