@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
 import { nodeBootstrap } from '../../envoy/bootstrap.js';
+import { AccessLogFileLimit } from '../l7policy/access-log-limit.js';
 import { EnvoySupervisor, type EnvoyProcess } from '../../envoy/process.js';
 import type { Logger } from '../log/logger.js';
 import type { IngressOptions } from '../ingress/options.js';
@@ -62,6 +63,8 @@ export interface AgentOptions {
    * Envoy's transparent listener, with `l7.transparent`) is served with the rest.
    */
   l7?: L7Options;
+  /** The L7 access log file's size limit (AccessLogFileLimit; default 100 MiB): past it, the file moves to `<file>.1`. */
+  l7AccessLogMaxBytes?: number;
   /** The node's eBPF datapath (src/datapath/controller.ts): fed every translation with the objects it came from. */
   datapath?: { syncTranslation(manifests: readonly Manifest[], translation: Translation, mesh?: MeshRedirect): unknown };
   /** Where the agent's metrics go (the health endpoint's /metrics); a registry of its own when omitted. */
@@ -102,6 +105,7 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
    * Envoy's own stdout may be no file it can open (a managed Envoy's is a pipe or nothing): the L7 access log goes
    * to a file of the agent's unless one is given.
    */
+  private accessLogLimit: AccessLogFileLimit | undefined;
   private get l7AccessLogPath(): string {
     return this.opts.l7?.accessLogPath ?? path.join(this.workDir, 'l7-access.log');
   }
@@ -165,6 +169,11 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
       this.emit('nack', e);
     });
     await this.server.listen({ unix: socket });
+    if (this.opts.l7 || this.opts.mesh) {
+      this.accessLogLimit = new AccessLogFileLimit(this.l7AccessLogPath, this.opts.l7AccessLogMaxBytes, {
+        onError: (err) => this.log.warn({ file: this.l7AccessLogPath, err: err.message }, 'could not keep the L7 access log under its size limit'),
+      });
+    }
     if (this.announcer) await enableNonlocalBind();
     const secrets = this.opts.tlsSecretsNamespace ? mirroredSecretKind(this.opts.tlsSecretsNamespace) : undefined;
     const kinds: WatchedKind[] = [...translatedKinds(secrets), ...(this.opts.l7 ? POLICY_KINDS : this.opts.mesh ? [POD_KIND] : [])];
@@ -267,6 +276,7 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.accessLogLimit?.stop();
     await this.source?.stop();
     await this.opts.mesh?.stop();
     await this.applying;

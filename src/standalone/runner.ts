@@ -30,6 +30,7 @@ import { loadOrCreateCa } from '../mtls/ca-store.js';
 import { MeshNodeAgent } from '../mtls/mesh-agent.js';
 import { policiesRequireAuthentication, standaloneMeshView } from '../mtls/standalone-mesh.js';
 import { TrustDomainAuthority } from '../mtls/trust-bundle.js';
+import { AccessLogFileLimit } from '../l7policy/access-log-limit.js';
 
 export const STANDALONE_NODE_ID = 'weft-node';
 
@@ -160,6 +161,7 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
   generation = 0;
   private readonly log: Logger;
   private readonly workDir = mkdtempSync(path.join(tmpdir(), 'weft-run-'));
+  private accessLogLimit: AccessLogFileLimit | undefined;
   private supervisor: EnvoySupervisor | undefined;
   private admin: http.Server | undefined;
   private watcher: FSWatcher | undefined;
@@ -243,6 +245,9 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
 
   async start(): Promise<void> {
     const socket = path.join(this.workDir, 'xds.sock');
+    this.accessLogLimit = new AccessLogFileLimit(this.l7AccessLogPath, undefined, {
+      onError: (err) => this.log.warn({ file: this.l7AccessLogPath, err: err.message }, 'could not keep the L7 access log under its size limit'),
+    });
     this.server = new XdsServer({ cache: this.cache, logger: this.log, metrics: new XdsMetrics(this.registry) });
     this.server.on('ack', this.onAck);
     this.server.on('held', this.onAck);
@@ -574,6 +579,7 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.accessLogLimit?.stop();
     clearTimeout(this.debounceTimer);
     clearImmediate(this.eagerRead);
     clearTimeout(this.rewatchTimer);
