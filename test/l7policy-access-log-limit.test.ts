@@ -1,16 +1,22 @@
 // The L7 access log file stays under its size limit (src/l7policy/access-log-limit.ts) while a real Envoy appends
 // to it: past the limit its lines move to `<file>.1`, and Envoy goes on writing at the start of the truncated file.
 import test from 'ava';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { AccessLogFileLimit } from '../src/l7policy/access-log-limit.js';
 import { parseL7AccessLogLine } from '../src/l7policy/access-log.js';
-import { eventually } from './helpers/net.js';
-import { ingressPolicy, l7Fixture, pod } from './helpers/l7policy.js';
+import { startEchoBackend } from './helpers/echo-backend.js';
+import { eventually, freePort } from './helpers/net.js';
+import { addressBlock, ingressPolicy, l7Fixture, pod, request } from './helpers/l7policy.js';
+import { startWeftRun } from './helpers/weft-process.js';
+
+const PUBLIC_RULE = (port: number): string => `fromEndpoints: [{ matchLabels: { app: client } }]\n    toPorts: [{ ports: [{ port: "${port}", protocol: TCP }], rules: { http: [{ path: "/public.*" }] } }]`;
 
 const lines = (text: string): string[] => text.split('\n').filter((l) => l !== '');
 
 test('past its size limit the access log moves to <file>.1 and Envoy writes on at the start of the file', async (t) => {
-  const f = await l7Fixture(t, ({ net, port, serverPod }) => `${serverPod()}---\n${pod('client', `${net}.10`, { app: 'client' })}---\n${ingressPolicy('l7', 'server', [`fromEndpoints: [{ matchLabels: { app: client } }]\n    toPorts: [{ ports: [{ port: "${port}", protocol: TCP }], rules: { http: [{ path: "/public.*" }] } }]`])}`);
+  const f = await l7Fixture(t, ({ net, port, serverPod }) => `${serverPod()}---\n${pod('client', `${net}.10`, { app: 'client' })}---\n${ingressPolicy('l7', 'server', [PUBLIC_RULE(port)])}`);
   const limit = new AccessLogFileLimit(f.accessLog, 1, { intervalMs: 3_600_000 });
   t.teardown(() => limit.stop());
   // Before Envoy logs anything there is no file: nothing to do.
@@ -37,4 +43,29 @@ test('past its size limit the access log moves to <file>.1 and Envoy writes on a
   t.is(after[0], '{');
   t.true(after.length < before.length);
   t.deepEqual(lines(after).map((l) => parseL7AccessLogLine(l)?.path), ['/public/after-0', '/public/after-1', '/public/after-2']);
+});
+
+test('weft run keeps its L7 access log under --l7-access-log-max-mib', async (t) => {
+  const net = addressBlock();
+  const backend = await startEchoBackend('server');
+  t.teardown(() => backend.close());
+  const port = await freePort();
+  const dir = mkdtempSync(path.join(tmpdir(), 'weft-access-log-limit-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'access.log');
+  const yaml = `apiVersion: v1
+kind: Pod
+metadata: { name: server, namespace: default, labels: { app: server }, annotations: { weft.dev/standalone-backends: "${port}=127.0.0.1:${backend.port}" } }
+status: { podIP: ${net}.2 }
+---
+${pod('client', `${net}.10`, { app: 'client' })}---
+${ingressPolicy('l7', 'server', [PUBLIC_RULE(port)])}`;
+  // 1 KiB: a few lines.
+  await startWeftRun(t, { 'policy.yaml': yaml }, ['--l7-access-log', file, '--l7-access-log-max-mib', String(1 / 1024)]);
+  for (let i = 0; i < 20; i++) t.is((await request(`${net}.2`, port, { from: `${net}.10`, path: `/public/${i}` })).status, 200);
+  // Envoy flushes about once a second, the limit is checked every 5 s.
+  await eventually(() => existsSync(`${file}.1`), 20_000, 'the access log moved to <file>.1');
+  const rotated = readFileSync(`${file}.1`, 'utf8');
+  t.true(rotated.length > 1024, 'it was over the limit');
+  t.true(lines(rotated).every((l) => parseL7AccessLogLine(l)?.path.startsWith('/public/')), 'whole lines of these requests');
 });

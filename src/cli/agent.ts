@@ -27,6 +27,7 @@ export interface AgentFlags {
   mesh?: { trustDomain: string; caNamespace: string; outboundPort: number; inboundPort: number; transparentPort?: number };
   /** Read TLS Secrets only from the operator's copies in this namespace. */
   tlsSecretsNamespace?: string;
+  l7AccessLogMaxBytes?: number;
 }
 
 export async function runAgent(flags: AgentFlags): Promise<void> {
@@ -73,6 +74,7 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
     ...(flags.ingress ? { ingress: flags.ingress } : {}),
     ...(flows ? { flows } : {}),
     ...(flags.tlsSecretsNamespace ? { tlsSecretsNamespace: flags.tlsSecretsNamespace } : {}),
+    ...(flags.l7AccessLogMaxBytes ? { l7AccessLogMaxBytes: flags.l7AccessLogMaxBytes } : {}),
   });
   let announcedSync = false;
   agent.on('synced', () => {

@@ -47,6 +47,7 @@ const runCommand = program
   .option('--admin-port <port>', 'port of Weft\'s own admin endpoint (/metrics, /debug/xds) on 127.0.0.1', '9901')
   .option('--demo-backends', 'also start the quickstart\'s demo backends (blue on 127.0.0.1:18081, green on 127.0.0.1:18082)', false)
   .option('--l7-access-log <file>', 'where Envoy writes the JSON access log of requests under L7 policy (default: a file in Weft\'s temporary directory)')
+  .option('--l7-access-log-max-mib <MiB>', 'size limit of the L7 access log file: past it, its lines move to <file>.1 and the file starts again', '100')
   .option('--l7-egress-proxy-port <port>', 'the HTTP proxy (127.0.0.1) through which pods with egress HTTP rules reach any destination under those rules', '15010')
   .option('--flows-listen <host:port>', 'also serve flows (L7 requests; with --flows-bpf-pin-root also the datapath\'s) to `weft observe` and `weft relay` here')
   .option('--flows-tls-dir <dir>', 'mutual TLS for the flow API: svid.pem, svid.key, bundle.pem (`weft ca issue`)')
@@ -56,7 +57,7 @@ const runCommand = program
   .option('--mesh-ca-dir <dir>', 'the mesh CA root\'s directory (`weft ca init`; default: a new root in Weft\'s temporary directory)')
   .option('--mesh-outbound-port <port>', 'where pods send to reach policed pods over the mesh (127.0.0.1)', '15001')
   .option('--mesh-inbound-port <port>', 'the mesh\'s inbound mutual-TLS listener (127.0.0.1)', '15008')
-  .action(async (opts: { config: string; protocol: string; adminPort: string; demoBackends: boolean; l7AccessLog?: string; l7EgressProxyPort: string; flowsListen?: string; flowsTlsDir?: string; flowsBpfPinRoot?: string; node: string; meshTrustDomain: string; meshCaDir?: string; meshOutboundPort: string; meshInboundPort: string; meshTransparentPort: string } & IngressFlags) => {
+  .action(async (opts: { config: string; protocol: string; adminPort: string; demoBackends: boolean; l7AccessLog?: string; l7AccessLogMaxMib: string; l7EgressProxyPort: string; flowsListen?: string; flowsTlsDir?: string; flowsBpfPinRoot?: string; node: string; meshTrustDomain: string; meshCaDir?: string; meshOutboundPort: string; meshInboundPort: string; meshTransparentPort: string } & IngressFlags) => {
     if (opts.protocol !== 'delta' && opts.protocol !== 'sotw') throw new Error(`--protocol must be delta or sotw, not ${opts.protocol}`);
     const egressProxy = { address: '127.0.0.1', port: parsePort(opts.l7EgressProxyPort, '--l7-egress-proxy-port') };
     const translate = { ingress: ingressOptionsFromFlags(opts), l7: { egressProxy, ...(opts.l7AccessLog ? { accessLogPath: path.resolve(opts.l7AccessLog) } : {}) } };
@@ -70,7 +71,7 @@ const runCommand = program
       ...(opts.meshCaDir ? { caDir: path.resolve(opts.meshCaDir) } : {}),
     };
     const { runStandalone } = await import('./run.js');
-    await runStandalone({ dir: opts.config, protocol: opts.protocol, adminPort: parsePort(opts.adminPort, '--admin-port', true), demoBackends: opts.demoBackends, translate, mesh, ...(flows ? { flows } : {}) });
+    await runStandalone({ dir: opts.config, protocol: opts.protocol, adminPort: parsePort(opts.adminPort, '--admin-port', true), demoBackends: opts.demoBackends, translate, mesh, ...(flows ? { flows } : {}), l7AccessLogMaxBytes: parseMib(opts.l7AccessLogMaxMib, '--l7-access-log-max-mib') });
   });
 addIngressFlags(runCommand);
 
@@ -133,15 +134,17 @@ const agentCommand = program
   .option('--mesh-outbound-port <port>', 'port of the mesh outbound listener, where this node\'s pods send (--mutual-auth)', String(DEFAULT_MESH_OUTBOUND_PORT))
   .option('--mesh-inbound-port <port>', 'port of the mesh inbound (mTLS) listener, where other nodes connect (--mutual-auth)', String(DEFAULT_MESH_INBOUND_PORT))
   .option('--mesh-transparent-port <port>', 'port of the mesh transparent listener, where the datapath redirects this node\'s pods\' connections to other nodes\' pods (--mutual-auth with --datapath)', String(DEFAULT_MESH_TRANSPARENT_PORT))
+  .option('--l7-access-log-max-mib <MiB>', 'size limit of the L7 access log file: past it, its lines move to <file>.1 and the file starts again', '100')
   .action(async (opts: { kubeconfig?: string; node?: string; announceInterface?: string; announceLeaseNamespace: string; announceLeaseDuration: string;
     announceLeaseRetryPeriod: string; protocol: string; xdsSocket?: string; envoy: string; healthPort?: string; datapath?: boolean; bpfPinRoot?: string; proxyPort: string; nodeIp?: string;
-    mutualAuth?: boolean; trustDomain: string; caNamespace: string; tlsSecretsNamespace?: string; meshOutboundPort: string; meshInboundPort: string; meshTransparentPort: string } & IngressFlags & AgentFlowFlagValues) => {
+    mutualAuth?: boolean; trustDomain: string; caNamespace: string; tlsSecretsNamespace?: string; meshOutboundPort: string; meshInboundPort: string; meshTransparentPort: string; l7AccessLogMaxMib: string } & IngressFlags & AgentFlowFlagValues) => {
     const { runAgent } = await import('./agent.js');
     await runAgent({
       ...opts, ingress: ingressOptionsFromFlags(opts), healthPort: opts.healthPort === undefined ? undefined : parsePort(opts.healthPort, '--health-port'),
       proxyPort: parsePort(opts.proxyPort, '--proxy-port'), ...(opts.nodeIp ? { nodeIps: opts.nodeIp.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
       flows: agentFlowFlags(opts),
       announceLeases: announceLeaseFlags(opts),
+      l7AccessLogMaxBytes: parseMib(opts.l7AccessLogMaxMib, '--l7-access-log-max-mib'),
       ...(opts.mutualAuth ? { mesh: { trustDomain: opts.trustDomain, caNamespace: opts.caNamespace,
         outboundPort: parsePort(opts.meshOutboundPort, '--mesh-outbound-port'), inboundPort: parsePort(opts.meshInboundPort, '--mesh-inbound-port'),
         transparentPort: parsePort(opts.meshTransparentPort, '--mesh-transparent-port') } } : {}),
@@ -227,6 +230,13 @@ function announceLeaseFlags(o: { announceLeaseNamespace: string; announceLeaseDu
   const retryPeriodMs = parseSeconds(o.announceLeaseRetryPeriod, '--announce-lease-retry-period');
   if (retryPeriodMs * 2 > durationMs) throw new Error('--announce-lease-retry-period must be at most half of --announce-lease-duration');
   return { namespace: o.announceLeaseNamespace, durationMs, retryPeriodMs };
+}
+
+/** A size in MiB (fractions allowed, e.g. 0.5), in bytes. */
+function parseMib(value: string, flag: string): number {
+  const mib = Number(value);
+  if (!Number.isFinite(mib) || mib <= 0) throw new Error(`${flag} must be a positive number of MiB, not "${value}"`);
+  return Math.ceil(mib * 1024 * 1024);
 }
 
 function parsePort(value: string, flag: string, allowZero = false): number {

@@ -62,6 +62,8 @@ export interface RunnerOptions {
   registry?: Registry;
   /** The mesh (mutual TLS between pods), started when a CiliumNetworkPolicy requires authentication. */
   mesh?: StandaloneMeshSettings;
+  /** The L7 access log file's size limit (AccessLogFileLimit; default 100 MiB). */
+  l7AccessLogMaxBytes?: number;
 }
 
 export interface StandaloneMeshSettings {
@@ -245,7 +247,7 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
 
   async start(): Promise<void> {
     const socket = path.join(this.workDir, 'xds.sock');
-    this.accessLogLimit = new AccessLogFileLimit(this.l7AccessLogPath, undefined, {
+    this.accessLogLimit = new AccessLogFileLimit(this.l7AccessLogPath, this.opts.l7AccessLogMaxBytes, {
       onError: (err) => this.log.warn({ file: this.l7AccessLogPath, err: err.message }, 'could not keep the L7 access log under its size limit'),
     });
     this.server = new XdsServer({ cache: this.cache, logger: this.log, metrics: new XdsMetrics(this.registry) });
