@@ -101,11 +101,11 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
   private lastManifests: readonly Manifest[] = [];
   private readonly log: Logger;
   private readonly workDir = mkdtempSync(path.join(tmpdir(), 'weft-agent-'));
+  private accessLogLimit: AccessLogFileLimit | undefined;
   /**
    * Envoy's own stdout may be no file it can open (a managed Envoy's is a pipe or nothing): the L7 access log goes
    * to a file of the agent's unless one is given.
    */
-  private accessLogLimit: AccessLogFileLimit | undefined;
   private get l7AccessLogPath(): string {
     return this.opts.l7?.accessLogPath ?? path.join(this.workDir, 'l7-access.log');
   }
