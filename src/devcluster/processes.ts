@@ -26,13 +26,35 @@ export function startInNamespace(netns: string, name: string, binary: string, ar
   }
 }
 
-/** True when `pid` is alive and still runs `binary` (a recycled PID must never be signalled). */
+/**
+ * True when `pid` is alive and still runs `binary` (a recycled PID must never be signalled). A process in the middle
+ * of execve (`ip netns exec` becoming the binary) shows an empty cmdline for a moment, its new image's arguments not
+ * mapped yet: that is read again, not taken for an exit (a kube-apiserver "exited" with nothing in its log once).
+ */
 export async function isRunning(proc: StartedProcess): Promise<boolean> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    let cmdline: string;
+    try {
+      cmdline = await readFile(`/proc/${proc.pid}/cmdline`, 'utf8');
+    } catch {
+      return false;
+    }
+    if (cmdline !== '') return cmdline.split('\0').includes(proc.binary);
+    // A zombie's (or a dead one's) cmdline is empty for good.
+    const state = await processState(proc.pid);
+    if (state === undefined || state === 'Z' || state === 'X') return false;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return false;
+}
+
+/** The state letter of /proc/<pid>/stat (R, S, D, Z, …), or undefined when there is no such process. */
+async function processState(pid: number): Promise<string | undefined> {
   try {
-    const cmdline = await readFile(`/proc/${proc.pid}/cmdline`, 'utf8');
-    return cmdline.split('\0').includes(proc.binary);
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
   } catch {
-    return false;
+    return undefined;
   }
 }
 
