@@ -239,8 +239,8 @@ function editHcm(hcm: Obj, drop: Set<string>, tags: IpTag[], byRoute: boolean): 
     LOG_EDITS[name](config);
     file.typed_config = repack(file.typed_config, config as Obj);
   }
+  const als = (hcm.access_log as Array<{ name: string; typed_config: AnyObj }> | undefined)?.find((l) => l.name === 'envoy.access_loggers.http_grpc');
   for (const name of drop) {
-    const als = (hcm.access_log as Array<{ name: string; typed_config: AnyObj }> | undefined)?.find((l) => l.name === 'envoy.access_loggers.http_grpc');
     if (!ALS_EDITS[name] || !als) continue;
     const config = unpack(als.typed_config) as Parameters<(typeof ALS_EDITS)[string]>[0];
     ALS_EDITS[name](config);

@@ -170,9 +170,7 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
     });
     await this.server.listen({ unix: socket });
     if (this.opts.l7 || this.opts.mesh) {
-      this.accessLogLimit = new AccessLogFileLimit(this.l7AccessLogPath, this.opts.l7AccessLogMaxBytes, {
-        onError: (err) => this.log.warn({ file: this.l7AccessLogPath, err: err.message }, 'could not keep the L7 access log under its size limit'),
-      });
+      this.accessLogLimit = new AccessLogFileLimit(this.l7AccessLogPath, this.opts.l7AccessLogMaxBytes, { logger: this.log });
     }
     if (this.announcer) await enableNonlocalBind();
     const secrets = this.opts.tlsSecretsNamespace ? mirroredSecretKind(this.opts.tlsSecretsNamespace) : undefined;

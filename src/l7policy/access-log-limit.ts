@@ -5,6 +5,7 @@
 // also an Envoy the agent does not run (the chart's Envoy container, sharing the directory). A line Envoy writes
 // between the copy and the truncation is lost.
 import { copyFile, stat, truncate } from 'node:fs/promises';
+import type { Logger } from '../log/logger.js';
 
 export const DEFAULT_ACCESS_LOG_MAX_BYTES = 100 * 1024 * 1024;
 
@@ -16,9 +17,10 @@ export class AccessLogFileLimit {
   constructor(
     readonly file: string,
     readonly maxBytes = DEFAULT_ACCESS_LOG_MAX_BYTES,
-    opts: { intervalMs?: number; onError?: (err: Error) => void } = {},
+    opts: { intervalMs?: number; logger?: Logger } = {},
   ) {
-    this.timer = setInterval(() => void this.check().catch((err: unknown) => opts.onError?.(err as Error)), opts.intervalMs ?? 5_000);
+    const warn = (err: unknown): void => opts.logger?.warn({ file, err: (err as Error).message }, 'could not keep the L7 access log under its size limit');
+    this.timer = setInterval(() => void this.check().catch(warn), opts.intervalMs ?? 5_000);
     this.timer.unref();
   }
 

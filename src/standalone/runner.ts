@@ -247,9 +247,7 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
 
   async start(): Promise<void> {
     const socket = path.join(this.workDir, 'xds.sock');
-    this.accessLogLimit = new AccessLogFileLimit(this.l7AccessLogPath, this.opts.l7AccessLogMaxBytes, {
-      onError: (err) => this.log.warn({ file: this.l7AccessLogPath, err: err.message }, 'could not keep the L7 access log under its size limit'),
-    });
+    this.accessLogLimit = new AccessLogFileLimit(this.l7AccessLogPath, this.opts.l7AccessLogMaxBytes, { logger: this.log });
     this.server = new XdsServer({ cache: this.cache, logger: this.log, metrics: new XdsMetrics(this.registry) });
     this.server.on('ack', this.onAck);
     this.server.on('held', this.onAck);
