@@ -2,6 +2,7 @@
 // --variants): each drops one part of what a port under policy runs, by rewriting the translated resources.
 // Measurement only: several variants are unsafe (no path normalisation, no policy at all).
 import type { Resource } from '../src/xds/resource.js';
+import { grpcAccessLog, type AccessLogTag } from '../src/xds/translator/access-log-service.js';
 import { makeResource } from '../src/xds/resource.js';
 import { decodeMessage, encodeMessage } from '../src/xds/protos.js';
 import { TYPE_PREFIX, TypeUrl } from '../src/xds/type-urls.js';
@@ -169,13 +170,21 @@ const LOGGED_PEER: Record<(typeof PEER_EDITS)[number], string> = {
 
 /** `full`; `no-<part>` (drops one part); `bare` (drops them all; RBAC and router remain); `bare+<part>` (keeps one); `no-rbac`. `log-…` and the
  *  request-handling names below rewrite one thing; `a+b` combines variants. */
-export const VARIANTS = ['full', 'rbac-filter', ...PARTS.map((p) => `no-${p}`), 'bare', ...PARTS.map((p) => `bare+${p}`), 'no-rbac', ...Object.keys(LOG_EDITS), ...Object.keys(ALS_EDITS), ...Object.keys(HCM_EDITS), ...Object.keys(VHOST_EDITS), ...Object.keys(MATCHER_EDITS), ...PEER_EDITS, ...ROUTE_DECIDES, 'log-als', 'with-als'] as const;
+export const VARIANTS = ['full', 'rbac-filter', ...PARTS.map((p) => `no-${p}`), 'bare', ...PARTS.map((p) => `bare+${p}`), 'no-rbac', ...Object.keys(LOG_EDITS), ...Object.keys(ALS_EDITS), ...Object.keys(HCM_EDITS), ...Object.keys(VHOST_EDITS), ...Object.keys(MATCHER_EDITS), ...PEER_EDITS, ...ROUTE_DECIDES, 'log-als', 'with-als', 'log-flows'] as const;
 
-/** Variants translated with the gRPC access log service (to a receiver the bench runs), as Kubernetes mode streams to the agent. */
+/**
+ * Variants that stream to the gRPC access log service (to a receiver the bench runs), as the L7 policy listeners did
+ * for flows until 2026-12-04: each request an entry with two custom tags, the direction and the RBAC filter's
+ * decision (added by editHcm; the agent now follows the file, `log-flows`).
+ */
 const ALS_VARIANTS: ReadonlySet<string> = new Set(['log-als', 'with-als']);
 /** Whether a variant (or a part of `a+b`, e.g. `full+with-als`) streams to the gRPC access log service. */
 export function streamsAccessLog(variant: Variant): boolean {
   return (composite(variant) ?? [variant]).some((v) => ALS_VARIANTS.has(v));
+}
+/** Whether a variant's file line carries what flows need (translated with `l7.accessLogForFlows`, as with flows on). */
+export function logsForFlows(variant: Variant): boolean {
+  return (composite(variant) ?? [variant]).includes('log-flows');
 }
 export type Variant = string;
 
@@ -206,8 +215,8 @@ export function isVariant(variant: string): boolean {
 function dropped(variant: Variant): Set<string> {
   const parts = composite(variant);
   if (parts) return new Set(parts.flatMap((p) => [...dropped(p)]));
-  if (variant === 'full' || variant === 'with-als' || variant === 'rbac-filter') return new Set();
-  if (variant in LOG_EDITS || variant in ALS_EDITS || variant in HCM_EDITS || variant in VHOST_EDITS || variant in MATCHER_EDITS || (PEER_EDITS as readonly string[]).includes(variant) || variant === 'log-als' || (ROUTE_DECIDES as readonly string[]).includes(variant)) return new Set([variant]);
+  if (variant === 'full' || variant === 'log-flows' || variant === 'rbac-filter') return new Set();
+  if (variant in LOG_EDITS || variant in ALS_EDITS || variant in HCM_EDITS || variant in VHOST_EDITS || variant in MATCHER_EDITS || (PEER_EDITS as readonly string[]).includes(variant) || ALS_VARIANTS.has(variant) || (ROUTE_DECIDES as readonly string[]).includes(variant)) return new Set([variant]);
   if (variant.startsWith('no-') && variant !== 'no-rbac') return new Set([variant.slice(3)]);
   const all = new Set<string>(PARTS);
   if (variant === 'no-rbac') return all.add('rbac');
@@ -238,6 +247,10 @@ function editHcm(hcm: Obj, drop: Set<string>, tags: IpTag[], byRoute: boolean): 
     const config = unpack(file.typed_config) as LogConfig;
     LOG_EDITS[name](config);
     file.typed_config = repack(file.typed_config, config as Obj);
+  }
+  if ([...ALS_VARIANTS].some((v) => drop.has(v))) {
+    const tags: AccessLogTag[] = [{ tag: 'direction', literal: 'ingress' }, { tag: 'source_identity', kind: 'request', key: 'envoy.filters.http.rbac', path: 'enforced_effective_policy_id' }];
+    hcm.access_log = [...((hcm.access_log as Obj[] | undefined) ?? []), grpcAccessLog(tags)];
   }
   const als = (hcm.access_log as Array<{ name: string; typed_config: AnyObj }> | undefined)?.find((l) => l.name === 'envoy.access_loggers.http_grpc');
   for (const name of drop) {

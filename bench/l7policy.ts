@@ -22,7 +22,8 @@
 //    the two sides' costs. Both modes also report paired ratios: each policy run against the baseline run of the
 //    same round, their median and a 95% bootstrap interval (the machine's speed drifts over seconds, and pairing
 //    cancels what a ratio of two medians keeps); WEFT_BENCH_TRACE=1 prints every run.
-//    Variants log-als and with-als stream to a gRPC access log receiver in this process.
+//    Variants log-als and with-als stream to a gRPC access log receiver in this process; log-flows writes the file
+//    line flows read (the local address and the duration too).
 //    With --callgrind[=N] (needs valgrind), Envoy runs under callgrind and each target gets N requests over 4
 //    keep-alive connections: instructions per request, which other load on the machine does not change
 //    (bench/callgrind.ts); one round is enough.
@@ -43,9 +44,9 @@ import { clusterResource, endpointsResource, listenerResource, routeConfiguratio
 import type { Resource } from '../src/xds/resource.js';
 import { Mesh } from '../test/helpers/mesh.js';
 import { request, type RequestOptions } from '../test/helpers/l7policy.js';
-import { applyVariant, streamsAccessLog, isVariant, routeTableEnforces, VARIANTS, variantEnforcement, type Variant } from './l7policy-variants.js';
+import { applyVariant, logsForFlows, streamsAccessLog, isVariant, routeTableEnforces, VARIANTS, variantEnforcement, type Variant } from './l7policy-variants.js';
 import { addAccessLogService } from '../src/observe/access-log-receiver.js';
-import { ACCESS_LOG_CLUSTER } from '../src/xds/translator/access-log-service.js';
+import { accessLogServiceResources } from '../src/xds/translator/access-log-service.js';
 import * as grpc from '@grpc/grpc-js';
 import { callgrindEnvoy, fixedRequests, idleInstructionsPerSecond, instructionsDuring } from './callgrind.js';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -288,8 +289,7 @@ async function variantThroughput(variants: Variant[]): Promise<Array<{ variant: 
     }
     for (const [i, variant] of variants.entries()) {
       const yaml = policyYaml(rules, port, backendPort).replaceAll(SERVER, servers[i]).replaceAll('name: server,', `name: server-${i},`).replaceAll('name: client,', `name: client-${i},`);
-      const accessLogService = streamsAccessLog(variant) && als ? { accessLogService: { address: '127.0.0.1', port: als.port } } : {};
-      const t = translateYaml('bench.yaml', yaml, { l7: { accessLogPath: '/dev/null', hostIps: [], enforcement: variantEnforcement(variant), ...accessLogService } });
+      const t = translateYaml('bench.yaml', yaml, { l7: { accessLogPath: '/dev/null', hostIps: [], enforcement: variantEnforcement(variant), accessLogForFlows: logsForFlows(variant) } });
       if (t.problems.length) throw new Error(JSON.stringify(t.problems));
       all.push(...applyVariant(t.resources.filter((r) => r.name.startsWith('l7/')), variant));
     }
@@ -387,10 +387,9 @@ async function accessLogReceiver(): Promise<{ port: number; entries: () => numbe
   return { port, entries: () => entries, stop: () => server.forceShutdown() };
 }
 
-/** The access log service's cluster (translateYaml names it; the variants keep only the `l7/` resources). */
+/** The access log service's cluster and endpoint (the variants' connection managers stream over it). */
 function alsResources(port: number): Resource[] {
-  const t = translateYaml('bench.yaml', policyYaml(0, 1, 2), { l7: { accessLogPath: '/dev/null', hostIps: [], accessLogService: { address: '127.0.0.1', port } } });
-  return t.resources.filter((r) => r.name === ACCESS_LOG_CLUSTER);
+  return accessLogServiceResources({ address: '127.0.0.1', port });
 }
 
 function largeInputs(pods: number, policies: number, backends: boolean, relabel?: { pod: number; app: string }): L7Inputs {

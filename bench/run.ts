@@ -49,6 +49,8 @@ const benches: Bench[] = [
   { name: 'l7policy', nodeFlags: [], script: 'l7policy.js', args: [`--size=${size}`], timeoutMs: 20 * 60_000 },
   // Flows: events/s one node's flow agent ingests and serves (vs decode-only), loop delay, CPU per 100k/s.
   { name: 'flows', nodeFlags: [], script: 'observe.js', args: [`--size=${size}`], timeoutMs: 20 * 60_000 },
+  // L7 flows: the agent's CPU per request from the access log file's lines vs the gRPC access log's entries.
+  { name: 'flows from L7 access logs', nodeFlags: [], script: 'l7-flow-sources.js', args: [`--requests=${size === 'full' ? 50_000 : 10_000}`], timeoutMs: 10 * 60_000 },
 ].filter((b) => !args.has('only') || args.get('only')!.split(',').some((name) => b.name.startsWith(name)));
 
 function commandOf(b: Bench): string {

@@ -22,13 +22,21 @@ export interface EnvoyProcessOptions {
   logger?: Logger;
 }
 
+/** How often Envoy writes its access log files' buffers out. */
+export const ACCESS_LOG_FLUSH_MS = 250;
+
 /**
  * The flags every Envoy Weft runs takes, whoever spawns it (EnvoyProcess; Envoys inside network namespaces). The drain
  * time is the one the xDS server assumes: it keeps clusters a listener change left for this long, while the
  * replaced filter chains still use them (stream-plan.ts).
  */
 export function envoyRunFlags(o: { concurrency?: number | undefined; logLevel?: string | undefined } = {}): string[] {
-  return ['--disable-hot-restart', '--concurrency', String(o.concurrency ?? 1), '--log-level', o.logLevel ?? 'warn', '--drain-time-s', String(ENVOY_DRAIN_TIME_MS / 1000)];
+  return [
+    '--disable-hot-restart', '--concurrency', String(o.concurrency ?? 1), '--log-level', o.logLevel ?? 'warn', '--drain-time-s', String(ENVOY_DRAIN_TIME_MS / 1000),
+    // Access log files reach the disk every quarter second (Envoy's default: 10 s, or a full 64 KiB buffer): the
+    // flow agent follows the L7 one (src/observe/access-log-tail.ts).
+    '--file-flush-interval-msec', String(ACCESS_LOG_FLUSH_MS),
+  ];
 }
 
 export class EnvoyProcess {

@@ -130,8 +130,8 @@ clusterTest('the HTTP rule is enforced between the pods: allowed path from A\'s 
   t.is(get(pods.intruder, `${b}/public/x`).status, 0, 'a pod the policy does not name is dropped by the datapath');
 });
 
-// The agent runs the node's flow agent (on by default, plaintext here, on the node's address): the transparent
-// listener streams its access log to it and the datapath's ring buffer feeds it; the API server names the pods.
+// The agent runs the node's flow agent (on by default, plaintext here, on the node's address): it follows the
+// transparent listener's access log file and the datapath's ring buffer feeds it; the API server names the pods.
 clusterTest('the node agent\'s flows: the requests as L7 flows naming both pods, and the datapath\'s drop of the pod not named', async (t) => {
   const c = client(`${node!.address}:4244`);
   t.teardown(() => c.close());

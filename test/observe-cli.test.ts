@@ -1,5 +1,5 @@
-// The commands as processes: `weft flows-agent` (no datapath; directory from a manifests directory) receives a
-// real Envoy's access log, `weft relay` follows it with mutual TLS and serves the service map's JSON, and
+// The commands as processes: `weft flows-agent` (no datapath; directory from a manifests directory) follows a
+// real Envoy's L7 access log file, `weft relay` follows it with mutual TLS and serves the service map's JSON, and
 // `weft observe` prints past flows and follows new ones until interrupted.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -72,10 +72,11 @@ spec:
   mkdirSync(manifests);
   writeFileSync(path.join(manifests, 'shop.yaml'), yaml);
 
-  await start(t, ['flows-agent', '--node', 'node-1', '--listen', `127.0.0.1:${agentPort}`, '--access-log-listen', `127.0.0.1:${alsPort}`, '--tls-dir', agentTls, '--bpf-pin-root', 'none', '-c', manifests], /flows on port/);
+  const accessLog = path.join(root, 'l7-access.log');
+  await start(t, ['flows-agent', '--node', 'node-1', '--listen', `127.0.0.1:${agentPort}`, '--access-log-listen', `127.0.0.1:${alsPort}`, '--l7-access-log', accessLog, '--tls-dir', agentTls, '--bpf-pin-root', 'none', '-c', manifests], /flows on port/);
   const mesh = new Mesh({ protocol: 'delta' });
   t.teardown(() => mesh.stop());
-  await mesh.start(translateYaml('shop.yaml', yaml, { l7: { accessLogPath: '/dev/null', accessLogService: { address: '127.0.0.1', port: alsPort } } }).resources);
+  await mesh.start(translateYaml('shop.yaml', yaml, { l7: { accessLogPath: accessLog, accessLogForFlows: true } }).resources);
   await mesh.converged();
   await start(t, ['relay', '--agent', `127.0.0.1:${agentPort}`, '--listen', `127.0.0.1:${relayPort}`, '--ui-listen', `127.0.0.1:${uiPort}`, '--tls-dir', relayTls], /service map on/);
 

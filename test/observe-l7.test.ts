@@ -1,5 +1,5 @@
-// L7 flows through a real Envoy: the node proxy's L7 policy listener streams every request over Envoy's
-// gRPC access log service to the flow agent, which names both ends (pods, identities, service); allowed and
+// L7 flows through a real Envoy: the flow agent follows the node proxy's L7 policy access log file (each line
+// with the local address and the duration, translated for flows) and names both ends (pods, identities, service); allowed and
 // L7-denied requests (with method, path, status) appear through the agent and through the relay.
 import test from 'ava';
 import type { Flow } from '../src/observe/flow.js';
@@ -32,7 +32,7 @@ spec:
       rules: { http: [{ method: GET, path: "/public.*" }] }
 `);
   const { agent, relay, td, port } = f;
-  t.true(f.translation.resources.some((r) => r.name === ACCESS_LOG_CLUSTER), 'the access log service cluster is part of the configuration');
+  t.false(f.translation.resources.some((r) => r.name === ACCESS_LOG_CLUSTER), 'L7 policy listeners stream nothing: the agent follows their file');
   const table = f.translation.l7!.table;
   const net = f.server.slice(0, f.server.lastIndexOf('.'));
   const from = `${net}.10`;

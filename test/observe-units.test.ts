@@ -3,7 +3,7 @@
 import test from 'ava';
 import type { FlowEvent } from '../src/datapath/layout.js';
 import { flowFromDatapath } from '../src/observe/datapath-flows.js';
-import { flowFromAccessLog } from '../src/observe/access-log-flows.js';
+import { flowFromAccessLog, flowFromL7AccessLogLine } from '../src/observe/access-log-flows.js';
 import { agentsFromNodes, agentsFromPods } from '../src/observe/agent-discovery.js';
 import type { KubeObject } from '../src/kubernetes/informers.js';
 import { WorkloadDirectory } from '../src/observe/directory.js';
@@ -83,6 +83,28 @@ test('Gateway and Ingress access log entries (no L7 policy route): the destinati
   t.like(routed('300|denied:l7', 'direct_response', 403), { verdict: 'DROPPED', drop_reason: 'POLICY_DENIED', traffic_direction: 'INGRESS', source: { identity: 300 }, destination: { pod: 'api-0', port: 8080, identity: 301 } });
   t.like(routed('300|allowed:shop/api', 'via_upstream', 200), { verdict: 'FORWARDED', source: { identity: 300 }, destination: { identity: 301 } });
   t.like(egress('cidr:192.0.2.0/24'), { destination: { ip: '192.0.2.10', identity: 0, labels: ['cidr:192.0.2.0/24', 'reserved:world'], workload: 'world' } });
+});
+
+test('L7 access log file lines (translated for flows) become flows: each end by the route, the decision or the address', (t) => {
+  const line = (o: Record<string, string>): string =>
+    JSON.stringify({ time: '2026-12-04T19:00:00.250Z', direction: 'ingress', source_address: '10.0.0.1:40000', protocol: 'HTTP/1.1', method: 'GET', path: '/a', host: 'api', response_code: '200', response_code_details: 'via_upstream', destination_address: '10.0.0.2', duration_us: '1500', ...o });
+  // The route table enforces: the route's name names the destination, the peer and the decision.
+  t.deepEqual(flowFromL7AccessLogLine(line({ destination: 'l7 301 8080 shop/api-0|300|allowed:shop/api', policy: '- -' }), directory), {
+    time_ms: Date.parse('2026-12-04T19:00:00.250Z'), node: 'n1', type: 'L7', verdict: 'FORWARDED', drop_reason: '', drop_reason_code: 0, traffic_direction: 'INGRESS', ip_version: 4, protocol: 'HTTP',
+    source: ep('10.0.0.1', 40000, 300), destination: ep('10.0.0.2', 8080, 301),
+    http: { method: 'GET', path: '/a', host: 'api', status: 200, latency_ms: 1.5, protocol: 'HTTP/1.1' }, summary: 'via_upstream',
+  });
+  t.like(flowFromL7AccessLogLine(line({ destination: 'l7 301 8080 shop/api-0|300|denied:l7', policy: '- -', response_code: '403', response_code_details: 'direct_response' }), directory), { verdict: 'DROPPED', drop_reason: 'POLICY_DENIED', drop_reason_code: 133, summary: 'denied:l7', http: { status: 403 } });
+  // The RBAC filter enforces: its decision (in `policy`, with the header mismatches) names the peer.
+  t.like(flowFromL7AccessLogLine(line({ destination: 'l7 301 8080 shop/api-0', policy: '302|dropped:deny-rule LOG:x-a', response_code: '403', response_code_details: 'rbac_access_denied_matched_policy[302|dropped:deny-rule]' }), directory), { verdict: 'DROPPED', drop_reason: 'POLICY_DENY', drop_reason_code: 181, source: { identity: 302 }, destination: { pod: 'api-0' } });
+  // A peer the rules do not name, at no address the directory knows: the world.
+  t.like(flowFromL7AccessLogLine(line({ source_address: '192.0.2.7:5000', destination: 'l7 301 8080 shop/api-0|unlisted|denied:l7', policy: '- -', response_code: '403', response_code_details: 'direct_response' }), directory), { source: { ip: '192.0.2.7', port: 5000, identity: 2, workload: 'world' } });
+  // A client's egress chain: the route names the client, the decision the destination (a policy CIDR's, as Cilium labels it).
+  t.like(flowFromL7AccessLogLine(line({ direction: 'egress', source: 'l7 300 80 shop/web-0', destination_address: '192.0.2.10', policy: 'cidr:192.0.2.0/24|allowed:shop/web -' }), directory), { traffic_direction: 'EGRESS', source: { pod: 'web-0', identity: 300 }, destination: { ip: '192.0.2.10', port: 80, labels: ['cidr:192.0.2.0/24', 'reserved:world'], workload: 'world' } });
+  // The mesh's outbound side: the route names the destination; the client is known by its address.
+  t.like(flowFromL7AccessLogLine(line({ direction: 'egress', destination: 'l7 301 8080 shop/api-0', destination_address: '', policy: '- -' }), directory), { traffic_direction: 'EGRESS', source: { pod: 'web-0', identity: 300 }, destination: { identity: 301, port: 8080 } });
+  t.like(flowFromL7AccessLogLine(line({ source_address: '[fd00::2]:6000', destination: 'l7 301 8080 shop/api-0|301|allowed:shop/api', policy: '- -' }), directory), { ip_version: 6, source: { ip: 'fd00::2', port: 6000, pod: 'api-0' } });
+  for (const bad of ['', '{"time":', '[]', 'null', '{"method":"GET"}']) t.is(flowFromL7AccessLogLine(bad, directory), undefined, `not a line of the log: ${bad}`);
 });
 
 test('relay discovery: agent pods (hostNetwork, running, not being deleted) or Nodes\' InternalIPs, with the flow port', (t) => {

@@ -13,7 +13,7 @@ export function addAgentFlowFlags(cmd: Command): Command {
   return cmd
     .option('--no-flows', 'do not run the node\'s flow agent (weft observe, weft relay)')
     .option('--flows-listen <host:port>', 'where to serve the node\'s flows (the relay connects here)', `0.0.0.0:${DEFAULT_AGENT_FLOW_PORT}`)
-    .option('--flows-access-log-listen <host:port>', 'where the node\'s Envoy streams its access log (loopback; port 0 picks one)', '127.0.0.1:0')
+    .option('--flows-access-log-listen <host:port>', 'where the node\'s Envoy streams its Gateway and Ingress listeners\' access log (loopback; port 0 picks one; L7 policy\'s is read from its file)', '127.0.0.1:0')
     .option('--flows-tls-dir <dir>', 'mutual TLS for the flow API: svid.pem, svid.key, bundle.pem (`weft ca issue`); without it, plaintext')
     .option('--flows-bpf-pin-root <dir>', 'the datapath\'s pinned maps: its flow ring buffer is read when pinned there', DEFAULT_PIN_ROOT)
     .option('--flows-ring <n>', 'flows kept in memory', String(DEFAULT_RING_CAPACITY));

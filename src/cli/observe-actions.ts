@@ -1,5 +1,6 @@
 // What `weft observe`, `weft relay` and `weft flows-agent` do once their flags are parsed (observe.ts defines them;
 // main.ts says why this module is imported only when one of them runs).
+import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as k8s from '@kubernetes/client-node';
 import { createLogger } from '../log/logger.js';
@@ -37,7 +38,7 @@ function untilSignal(): Promise<void> {
 
 export type ObserveFlags = { server: string; tlsDir?: string; follow: boolean; last: string; output: string } & Partial<Record<string, string[]>>;
 export interface RelayFlags { agent: string[]; kubernetes: boolean; kubeconfig?: string; agentPort: string; agentSelector?: string; agentNamespace?: string; listen: string; uiListen: string; tlsDir?: string }
-export interface FlowsAgentFlags { node: string; listen: string; accessLogListen: string; tlsDir?: string; bpfPinRoot: string; config?: string; kubernetes: boolean; kubeconfig?: string; ring: string; metricsListen?: string }
+export interface FlowsAgentFlags { node: string; listen: string; accessLogListen: string; l7AccessLog?: string; tlsDir?: string; bpfPinRoot: string; config?: string; kubernetes: boolean; kubeconfig?: string; ring: string; metricsListen?: string }
 
 /** `weft observe`: prints the flows the agent or relay at --server holds (and, with --follow, new ones). */
 export async function printFlows(opts: ObserveFlags): Promise<void> {
@@ -111,10 +112,12 @@ export async function runFlowsAgent(opts: FlowsAgentFlags): Promise<void> {
   }
   const datapath = opts.bpfPinRoot === 'none' ? undefined : Datapath.open({ pinRoot: opts.bpfPinRoot });
   const agent = await FlowAgent.start({
-    node: opts.node, listen: opts.listen, accessLogListen: opts.accessLogListen, ringCapacity: ring, registry,
+    node: opts.node, listen: opts.listen, accessLogListen: opts.accessLogListen, ringCapacity: ring, registry, logger: createLogger('flows-agent'),
     ...(opts.tlsDir ? { mtls: mtlsFromDir(opts.tlsDir) } : {}), ...(datapath ? { flowsMapFd: datapath.flowsMapFd } : {}), ...(directory ? { directory } : {}),
   });
   if (datapath) registerDatapathMetrics(registry, datapath);
+  // The file's size limit is its writer's (weft run, weft agent): a rotation costs this reader the lines the copy took.
+  if (opts.l7AccessLog) agent.followL7AccessLog(path.resolve(opts.l7AccessLog));
   const health = metricsAt ? await startHealthServer({ ready: () => true, registry }, metricsAt.port, metricsAt.host) : undefined;
   let kube: KubernetesDirectory | undefined;
   if (opts.kubernetes) {

@@ -31,7 +31,7 @@ export async function runStandalone(opts: RunOptions): Promise<void> {
   const registry = processRegistry();
   const flows = opts.flows ? await StandaloneFlows.start({ ...opts.flows, registry }) : undefined;
   const translate = flows ? flows.translateOptions(opts.translate) : opts.translate;
-  const runner = new StandaloneRunner({ dir: opts.dir, protocol: opts.protocol, adminPort: opts.adminPort, logger: log, registry, ...(translate ? { translate } : {}), ...(opts.mesh ? { mesh: opts.mesh } : {}), ...(opts.l7AccessLogMaxBytes ? { l7AccessLogMaxBytes: opts.l7AccessLogMaxBytes } : {}) });
+  const runner = new StandaloneRunner({ dir: opts.dir, protocol: opts.protocol, adminPort: opts.adminPort, logger: log, registry, ...(translate ? { translate } : {}), ...(opts.mesh ? { mesh: opts.mesh } : {}), ...(opts.l7AccessLogMaxBytes ? { l7AccessLogMaxBytes: opts.l7AccessLogMaxBytes } : {}), ...(flows ? { followL7AccessLog: (file: string) => flows.followL7AccessLog(file) } : {}) });
   if (flows) {
     runner.on('reloaded', (t) => flows.reloaded(opts.dir, t));
     log.info({ port: flows.agent.observerPort }, 'flows served (weft observe)');

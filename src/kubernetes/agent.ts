@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
 import { nodeBootstrap } from '../../envoy/bootstrap.js';
-import { AccessLogFileLimit } from '../l7policy/access-log-limit.js';
+import { AccessLogFileLimit, type RotationReader } from '../l7policy/access-log-limit.js';
 import { EnvoySupervisor, type EnvoyProcess } from '../../envoy/process.js';
 import type { Logger } from '../log/logger.js';
 import type { IngressOptions } from '../ingress/options.js';
@@ -36,6 +36,12 @@ import { shortTypeName, TypeUrl } from '../xds/type-urls.js';
 import { meshPolicyClientsEgress, meshPolicyRoutes } from './mesh-view.js';
 import { mirroredSecretKind } from './tls-secret-mirror.js';
 import { POD_KIND, POLICY_KINDS, translatedKinds, type WatchedKind } from './watched-kinds.js';
+
+/** The node's flow agent (src/observe/kubernetes-flows.ts), as the node agent uses it. */
+export interface L7AccessLogFlows {
+  translateOptions(base: TranslateOptions): TranslateOptions;
+  followL7AccessLog(file: string): RotationReader;
+}
 
 export interface AgentOptions {
   kubeConfig: k8s.KubeConfig;
@@ -69,8 +75,8 @@ export interface AgentOptions {
   datapath?: { syncTranslation(manifests: readonly Manifest[], translation: Translation, mesh?: MeshRedirect): unknown };
   /** Where the agent's metrics go (the health endpoint's /metrics); a registry of its own when omitted. */
   registry?: Registry;
-  /** The node's flow agent (src/observe/kubernetes-flows.ts): adds where Envoy streams its access log to. */
-  flows?: { translateOptions(base: TranslateOptions): TranslateOptions };
+  /** The node's flow agent (src/observe/kubernetes-flows.ts): where Envoy streams its access log to; it follows the L7 access log file. */
+  flows?: L7AccessLogFlows;
   /** Mesh mTLS (src/kubernetes/node-mesh.ts): Pods are watched too, and the node's mesh resources served with the rest. */
   mesh?: NodeMesh;
   /** Read TLS Secrets from the operator's copies in this namespace only (tls-secret-mirror.ts), not from every namespace. */
@@ -170,7 +176,8 @@ export class NodeAgent extends EventEmitter<AgentEvents> {
     });
     await this.server.listen({ unix: socket });
     if (this.opts.l7 || this.opts.mesh) {
-      this.accessLogLimit = new AccessLogFileLimit(this.l7AccessLogPath, this.opts.l7AccessLogMaxBytes, { logger: this.log });
+      const reader = this.opts.flows?.followL7AccessLog(this.l7AccessLogPath);
+      this.accessLogLimit = new AccessLogFileLimit(this.l7AccessLogPath, this.opts.l7AccessLogMaxBytes, { logger: this.log, ...(reader ? { reader } : {}) });
     }
     if (this.announcer) await enableNonlocalBind();
     const secrets = this.opts.tlsSecretsNamespace ? mirroredSecretKind(this.opts.tlsSecretsNamespace) : undefined;

@@ -3,11 +3,17 @@
 // copytruncate: past `maxBytes`, the content is copied to `<file>.1` (replacing the previous one) and the file is
 // truncated in place. Envoy opens access logs for appending, so it writes on at the new end without being told,
 // also an Envoy the agent does not run (the chart's Envoy container, sharing the directory). A line Envoy writes
-// between the copy and the truncation is lost.
+// between the copy and the truncation is lost. A reader of the file (the flow agent's tail) reads up to the
+// rotation first, then from the copy (RotationReader).
 import { copyFile, stat, truncate } from 'node:fs/promises';
 import type { Logger } from '../log/logger.js';
 
 export const DEFAULT_ACCESS_LOG_MAX_BYTES = 100 * 1024 * 1024;
+
+/** A reader that follows the file (src/observe/access-log-tail.ts): the rotation runs inside it, between its reads. */
+export interface RotationReader {
+  aroundRotation(rotate: () => Promise<void>): Promise<void>;
+}
 
 export class AccessLogFileLimit {
   rotations = 0;
@@ -17,7 +23,7 @@ export class AccessLogFileLimit {
   constructor(
     readonly file: string,
     readonly maxBytes = DEFAULT_ACCESS_LOG_MAX_BYTES,
-    opts: { intervalMs?: number; logger?: Logger } = {},
+    private readonly opts: { intervalMs?: number; logger?: Logger; reader?: RotationReader } = {},
   ) {
     const warn = (err: unknown): void => opts.logger?.warn({ file, err: (err as Error).message }, 'could not keep the L7 access log under its size limit');
     this.timer = setInterval(() => void this.check().catch(warn), opts.intervalMs ?? 5_000);
@@ -40,8 +46,11 @@ export class AccessLogFileLimit {
       },
     );
     if (size <= this.maxBytes) return false;
-    await copyFile(this.file, `${this.file}.1`);
-    await truncate(this.file, 0);
+    const rotate = async (): Promise<void> => {
+      await copyFile(this.file, `${this.file}.1`);
+      await truncate(this.file, 0);
+    };
+    await (this.opts.reader ? this.opts.reader.aroundRotation(rotate) : rotate());
     this.rotations++;
     return true;
   }

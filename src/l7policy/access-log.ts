@@ -18,7 +18,8 @@ export interface L7AccessLogEntry {
   sourceLabels: string[];
   /** Ingress: the endpoint whose rules applied. Empty on egress (see destinationAddress). */
   destinationEndpoint: string;
-  /** Egress: the connection's original destination address. Empty on ingress. */
+  /** Egress: the connection's original destination address; on ingress the address the connection was made to,
+   *  in lines translated for flows only (`accessLogForFlows`), else empty. */
   destinationAddress: string;
   destinationIdentity: number | undefined;
   /** The destination's reserved or CIDR labels when it is not a pod (see peerLabels); empty for pods. */
@@ -109,11 +110,16 @@ export function peerOf(name: string): string {
  * `policy`: the peer's decision (`<peer>|<decision>`, whose policy names may hold spaces; over the mesh the peer's
  * identities) and the header mismatches, space-separated; Envoy writes `-` for either when absent.
  */
-function policyField(v: unknown): { peer: string; mismatches: string } {
+function policyField(v: unknown): { decision: string; mismatches: string } {
   const t = text(v);
   const space = t.lastIndexOf(' ');
-  const head = space < 0 ? t : t.slice(0, space);
-  return { peer: peerOf(head), mismatches: space < 0 ? '' : t.slice(space + 1) };
+  return { decision: space < 0 ? t : t.slice(0, space), mismatches: space < 0 ? '' : t.slice(space + 1) };
+}
+
+/** The enforcing decision a line's `policy` names (`<peer>|<decision>`, or the mesh peer's identities); undefined for none. */
+export function policyDecision(v: unknown): string | undefined {
+  const { decision } = policyField(v);
+  return decision === '' || decision === '-' ? undefined : decision;
 }
 
 export function parseL7AccessLogLine(line: string): L7AccessLogEntry | undefined {
@@ -135,7 +141,7 @@ export function parseL7AccessLogLine(line: string): L7AccessLogEntry | undefined
   const verdict = refused !== undefined ? refusalVerdict(reason) : details === 'via_upstream' ? 'FORWARDED' : 'ERROR';
   const policy = policyField(raw.policy);
   const { mismatches } = policy;
-  const peer = destination?.decision === undefined ? policy.peer : peerDecision(destination.decision).peer;
+  const peer = destination?.decision === undefined ? peerOf(policy.decision) : peerDecision(destination.decision).peer;
   const peerIsSource = raw.destination !== undefined;
   return {
     time: text(raw.time),

@@ -56,7 +56,7 @@ end
 const DESTINATION_INPUT = headerInput(DESTINATION_HEADER);
 
 /** The egress proxy's listener, clusters and routes; nothing when no client has egress HTTP rules. */
-export function egressProxyResources(model: PolicyModel, proxy: EgressProxy, opts: { accessLogPath: string; secrets: ReadonlyMap<string, string> }): { resources: Resource[]; problems: L7Problem[] } {
+export function egressProxyResources(model: PolicyModel, proxy: EgressProxy, opts: { accessLogPath: string; secrets: ReadonlyMap<string, string>; forFlows?: boolean }): { resources: Resource[]; problems: L7Problem[] } {
   const resources: Resource[] = [];
   const problems: L7Problem[] = [];
   const chains: FilterChain[] = [];
@@ -100,12 +100,12 @@ export function egressProxyResources(model: PolicyModel, proxy: EgressProxy, opt
       connect_timeout: { seconds: '2' },
     };
     resources.push(clusterResource(cluster));
-    const base = hcm(name, opts.accessLogPath, false, 'egress');
+    const base = hcm(name, opts.accessLogPath, opts.forFlows === true, 'egress');
     const manager: HttpConnectionManager = {
       ...base,
       // Requests in a proxy's absolute form (`GET http://198.51.100.7:80/path`) as well as with a Host header.
       http_protocol_options: { allow_absolute_url: { value: true } },
-      access_log: [l7EgressProxyAccessLog(opts.accessLogPath, DESTINATION_METADATA)],
+      access_log: [l7EgressProxyAccessLog(opts.accessLogPath, DESTINATION_METADATA, opts.forFlows === true)],
       http_filters: [{ name: DESTINATION_FILTER, typed_config: packAny('envoy.extensions.filters.http.lua.v3.Lua', { default_source_code: { inline_string: DESTINATION_LUA } } satisfies Lua) }, ...(base.http_filters ?? [])],
     };
     chains.push({ name, filter_chain_match: { source_prefix_ranges: endpoint.ips.map(hostPrefix) }, filters: [{ name: HCM_FILTER, typed_config: packAny(HCM_TYPE, manager) }] });

@@ -34,7 +34,6 @@ import { ADS_CONFIG_SOURCE, edsCluster, loadAssignment } from '../xds/builders.j
 import { clusterResource, endpointsResource, listenerResource, routeConfigurationResource } from '../xds/envoy-resources.js';
 import { packAny } from '../xds/protos.js';
 import type { Resource } from '../xds/resource.js';
-import { accessLogServiceResources, grpcAccessLog, type AccessLogServiceTarget, type AccessLogTag } from '../xds/translator/access-log-service.js';
 import { formatPrefix, parsePrefix, prefixKey, prefixWithin, type Prefix } from './cidr.js';
 import { ACCESS_DENIED_BODY, MESH_INBOUND_RBAC_FILTER, POLICY_REQUEST_HANDLING, PROXY_ONLY_REQUEST_HEADERS } from './http-hardening.js';
 import { CIDR_LABEL_PREFIX } from './labels.js';
@@ -100,8 +99,11 @@ export interface MeshClientsEgress {
 export interface EnvoyL7Options {
   /** Where Envoy writes the JSON access log of every request these listeners see. */
   accessLogPath: string;
-  /** Also stream every request to the node agent's gRPC access log service (flows). */
-  accessLogService?: AccessLogServiceTarget;
+  /**
+   * Flows: the node's flow agent reads the access log file (src/observe/access-log-tail.ts); each line then also
+   * carries what a flow needs beyond the policy's own record: the connection's local address and the duration.
+   */
+  accessLogForFlows?: boolean;
   /** Secret values for headerMatches: `ns/name` → the value (a Secret's only entry). */
   secrets: ReadonlyMap<string, string>;
   /**
@@ -609,13 +611,13 @@ export function l7MeshOutboundAccessLog(path: string): NonNullable<HttpConnectio
  * The L7 access log of standalone's egress proxy (egress-proxy.ts): as a client's egress chain's, the destination
  * address being the one the request named (`%DYNAMIC_METADATA%` set by the proxy; the connection's is the proxy's).
  */
-export function l7EgressProxyAccessLog(path: string, destination: { namespace: string; key: string }): NonNullable<HttpConnectionManager['access_log']>[number] {
-  const log = accessLog(path, 'egress');
+export function l7EgressProxyAccessLog(path: string, destination: { namespace: string; key: string }, forFlows = false): NonNullable<HttpConnectionManager['access_log']>[number] {
+  const log = accessLog(path, 'egress', 'egress', forFlows);
   log.json_format!.fields!.destination_address = { stringValue: `%DYNAMIC_METADATA(${destination.namespace}:${destination.key})%` };
   return { name: 'envoy.access_loggers.file', typed_config: packAny('envoy.extensions.access_loggers.file.v3.FileAccessLog', log) };
 }
 
-function accessLog(path: string, direction: Direction, layout: Direction | 'mesh-inbound' | 'mesh-outbound' = direction): FileAccessLog {
+function accessLog(path: string, direction: Direction, layout: Direction | 'mesh-inbound' | 'mesh-outbound' = direction, forFlows = false): FileAccessLog {
   // One end by the route's name, the other (the peer) by the enforcing matcher's decision (`<peer>|<decision>`;
   // over the mesh, the shadow matcher's identities of the verified SPIFFE ID), in `policy` with the header
   // mismatches: a template of two commands, which Envoy formats as one escaped string (two commands alone, each
@@ -637,23 +639,13 @@ function accessLog(path: string, direction: Direction, layout: Direction | 'mesh
     host: '%REQ(:AUTHORITY)%',
     response_code: '%RESPONSE_CODE%',
     response_code_details: '%RESPONSE_CODE_DETAILS%',
+    // What a flow has beyond the policy's record (the node's flow agent reads these lines): the address the
+    // connection was made to (a client's egress chain's destination_address already is), and the latency (from the
+    // request's first byte to the response's last, in µs: a local request takes less than a millisecond). Only
+    // then: each command costs Envoy 500-1,300 instructions a request (BENCHMARKS.md).
+    ...(forFlows ? { ...(layout === 'egress' ? {} : { destination_address: '%DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT%' }), duration_us: '%COMMON_DURATION(DS_RX_BEG:DS_TX_END:us)%' } : {}),
   };
   return { path, json_format: { fields: Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, { stringValue: v }])) } };
-}
-
-/**
- * What the agent needs to name both ends of a request (see src/observe/access-log-flows.ts) beyond the entry's own
- * fields: the direction (a literal: each connection manager has one), and the enforcing RBAC filter's decision where
- * it enforces (the peer on ingress, the destination on a client's egress chain). The route's name (the entry's
- * route_name, routeLogName and routeDecisions) names the endpoint whose rules apply, its identity and port, and the
- * route table's decision: each tag read from metadata costs Envoy ~1,500 instructions a request (BENCHMARKS.md).
- */
-function alsTags(direction: Direction): AccessLogTag[] {
-  const decision: AccessLogTag =
-    direction === 'ingress'
-      ? { tag: 'source_identity', kind: 'request', key: RBAC_METADATA, path: INGRESS_DECISION }
-      : { tag: 'destination_identity', kind: 'request', key: RBAC_METADATA, path: EGRESS_DECISION };
-  return [{ tag: 'direction', literal: direction }, decision];
 }
 
 type HttpFilter = NonNullable<HttpConnectionManager['http_filters']>[number];
@@ -672,7 +664,7 @@ const CLIENTS_EGRESS_FILTERS: HttpFilter[] = [
 /** The filters a mesh outbound connection manager has, before its router, for MeshClientsEgress (each virtual host enables them). */
 export const MESH_OUTBOUND_POLICY_FILTERS: readonly HttpFilter[] = CLIENTS_EGRESS_FILTERS;
 
-export function hcm(name: string, accessLogPath: string, als: boolean, direction: Direction): HttpConnectionManager {
+export function hcm(name: string, accessLogPath: string, forFlows: boolean, direction: Direction): HttpConnectionManager {
   // Off unless the virtual host enables it with its policy (the route table enforces elsewhere); enabled without
   // one, it denies everything.
   const base: RBAC = { rules: { action: 'ALLOW', policies: {} } };
@@ -690,10 +682,7 @@ export function hcm(name: string, accessLogPath: string, als: boolean, direction
     xff_num_trusted_hops: 0,
     // Rules see the path the application will see; refusals answer `Access denied`.
     ...POLICY_REQUEST_HANDLING,
-    access_log: [
-      { name: 'envoy.access_loggers.file', typed_config: packAny('envoy.extensions.access_loggers.file.v3.FileAccessLog', accessLog(accessLogPath, direction)) },
-      ...(als ? [grpcAccessLog(alsTags(direction))] : []),
-    ],
+    access_log: [{ name: 'envoy.access_loggers.file', typed_config: packAny('envoy.extensions.access_loggers.file.v3.FileAccessLog', accessLog(accessLogPath, direction, direction, forFlows)) }],
     http_filters: [
       ...CLIENTS_EGRESS_FILTERS,
       { name: RBAC_FILTER, disabled: true, typed_config: packAny('envoy.extensions.filters.http.rbac.v3.RBAC', base) },
@@ -792,7 +781,7 @@ function ingressL7(model: PolicyModel, endpoint: Endpoint, opts: EnvoyL7Options,
       continue;
     }
     const name = listenerName(endpoint, port);
-    const connectionManager = { name: HCM_FILTER, typed_config: packAny(HCM_TYPE, hcm(name, opts.accessLogPath, opts.accessLogService !== undefined, 'ingress')) };
+    const connectionManager = { name: HCM_FILTER, typed_config: packAny(HCM_TYPE, hcm(name, opts.accessLogPath, opts.accessLogForFlows === true, 'ingress')) };
     let policy: ReturnType<typeof portPolicyParts>;
     try {
       policy = portPolicyParts(model, dp, port, opts.secrets);
@@ -911,7 +900,7 @@ function egressL7(model: PolicyModel, endpoint: Endpoint, opts: EnvoyL7Options, 
     // The destination's ingress rules are not this chain's: a destination with L7 ingress rules has its own chain.
     const perFilter: Record<string, Any> = { [RBAC_FILTER]: rbacPerRoute(), [EGRESS_RBAC_FILTER]: enable(rbacPerRoute(policy.rbac)) };
     enableHeaderActions(perFilter, policy.headerActions, EGRESS_HEADER_RULES_FILTER, EGRESS_HEADER_ACTIONS_FILTER);
-    const connectionManager = { name: HCM_FILTER, typed_config: packAny(HCM_TYPE, hcm(name, opts.accessLogPath, opts.accessLogService !== undefined, 'egress')) };
+    const connectionManager = { name: HCM_FILTER, typed_config: packAny(HCM_TYPE, hcm(name, opts.accessLogPath, opts.accessLogForFlows === true, 'egress')) };
     out.chains.push({ name, filter_chain_match: { destination_port: { value: port }, source_prefix_ranges: endpoint.ips.map(hostPrefix) }, filters: [connectionManager] });
     out.resources.push(routeConfigurationResource(policyRoutes(name, perFilter, ORIGINAL_DESTINATION_CLUSTER, endpoint, port)));
   }
@@ -930,7 +919,6 @@ export function l7Resources(model: PolicyModel, table: IdentityTable, opts: Envo
     problems.push(...r.problems.map((message) => ({ endpoint, message })));
   }
   if (opts.transparent && chains.length > 0) resources.push(...transparentResources(opts.transparent, chains));
-  if (opts.accessLogService && (listeners.length > 0 || chains.length > 0)) resources.push(...accessLogServiceResources(opts.accessLogService));
   return { resources, listeners, problems };
 }
 

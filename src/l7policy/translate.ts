@@ -4,7 +4,6 @@
 import net from 'node:net';
 import type { ManifestProblem, Source } from '../sources/manifests.js';
 import type { Resource } from '../xds/resource.js';
-import type { AccessLogServiceTarget } from '../xds/translator/access-log-service.js';
 import { l7Resources, type L7ListenerInfo, type TransparentProxy } from './envoy.js';
 import { buildIdentityTable, type ContainerPort, type IdentityTable, type PodInput } from './identities.js';
 import { egressProxyResources, type EgressProxy } from './egress-proxy.js';
@@ -35,8 +34,8 @@ export interface L7Inputs {
 
 export interface L7Options {
   accessLogPath?: string;
-  /** Where the node agent receives Envoy's gRPC access log (flows); without it, only the file log. */
-  accessLogService?: AccessLogServiceTarget;
+  /** Flows: the node's flow agent reads the access log file, whose lines then carry what flows need (envoy.ts). */
+  accessLogForFlows?: boolean;
   /** The node's own addresses (the `host` entity). */
   hostIps?: string[];
   /** Kubernetes mode: L7-policed ports are redirected by the datapath into this transparent listener. */
@@ -146,10 +145,10 @@ export function translateL7Policy(inputs: L7Inputs, opts: L7Options = {}): L7Tra
   const table = buildIdentityTable(pods, namespaces, opts.hostIps ?? DEFAULT_HOST_IPS);
   const model = buildPolicyModel(table, policies);
   const secrets = secretValues(inputs);
-  const l7 = l7Resources(model, table, { accessLogPath: opts.accessLogPath ?? DEFAULT_ACCESS_LOG, secrets, ...(opts.accessLogService ? { accessLogService: opts.accessLogService } : {}), ...(opts.transparent ? { transparent: opts.transparent } : {}), ...(opts.mesh ? { mesh: opts.mesh } : {}), ...(opts.enforcement ? { enforcement: opts.enforcement } : {}) });
+  const l7 = l7Resources(model, table, { accessLogPath: opts.accessLogPath ?? DEFAULT_ACCESS_LOG, secrets, ...(opts.accessLogForFlows ? { accessLogForFlows: true } : {}), ...(opts.transparent ? { transparent: opts.transparent } : {}), ...(opts.mesh ? { mesh: opts.mesh } : {}), ...(opts.enforcement ? { enforcement: opts.enforcement } : {}) });
   const resources = l7.resources;
   if (opts.egressProxy && !opts.transparent) {
-    const proxy = egressProxyResources(model, opts.egressProxy, { accessLogPath: opts.accessLogPath ?? DEFAULT_ACCESS_LOG, secrets });
+    const proxy = egressProxyResources(model, opts.egressProxy, { accessLogPath: opts.accessLogPath ?? DEFAULT_ACCESS_LOG, secrets, forFlows: opts.accessLogForFlows === true });
     resources.push(...proxy.resources);
     l7.problems.push(...proxy.problems);
   }

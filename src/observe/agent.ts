@@ -1,13 +1,16 @@
-// A node's flow agent: turns datapath flow events (the BPF ring buffer) and the node proxy's access log
-// (Envoy's gRPC access log service) into enriched flow records, keeps the most recent in a bounded ring,
-// and serves them (weft.observe.v1.Observer) to `weft observe` and the relay.
+// A node's flow agent: turns datapath flow events (the BPF ring buffer) and the node proxy's access logs (the L7
+// policy listeners' file, followed; Gateway and Ingress listeners' entries over Envoy's gRPC access log service)
+// into enriched flow records, keeps the most recent in a bounded ring, and serves them (weft.observe.v1.Observer)
+// to `weft observe` and the relay.
 import * as grpc from '@grpc/grpc-js';
 import type { Registry } from 'prom-client';
 import { CertificateMetrics, mtlsCertificates } from '../metrics/certificates.js';
 import { FlowMetrics } from '../metrics/flows.js';
 import type { FlowEvent } from '../datapath/layout.js';
 import { FlowReader } from '../datapath/flows.js';
-import { flowFromAccessLog, type HttpAccessLogEntry } from './access-log-flows.js';
+import { flowFromAccessLog, flowFromL7AccessLogLine, type HttpAccessLogEntry } from './access-log-flows.js';
+import { AccessLogTail } from './access-log-tail.js';
+import type { Logger } from '../log/logger.js';
 import { addAccessLogService } from './access-log-receiver.js';
 import { flowFromDatapath, monotonicToWallOffset } from './datapath-flows.js';
 import { WorkloadDirectory } from './directory.js';
@@ -20,7 +23,7 @@ export interface FlowAgentOptions {
   ringCapacity?: number;
   /** host:port of the Observer API (port 0 picks one). */
   listen: string;
-  /** host:port (loopback) where the node's Envoy streams its access log; none: no L7 flows. */
+  /** host:port (loopback) where the node's Envoy streams Gateway and Ingress listeners' access log; none: not those flows. */
   accessLogListen?: string;
   mtls?: MtlsMaterial;
   /** The datapath's flow ring buffer (Datapath.flowsMapFd); none: no L3/L4 flows. */
@@ -28,6 +31,8 @@ export interface FlowAgentOptions {
   directory?: WorkloadDirectory;
   /** Where to count flows and report the mTLS certificates' expiry; no metrics when omitted. */
   registry?: Registry;
+  /** Where a failure to read the L7 access log is reported. */
+  logger?: Logger;
 }
 
 export class FlowAgent {
@@ -37,6 +42,7 @@ export class FlowAgent {
   private readonly clockOffsetMs = monotonicToWallOffset(process.hrtime.bigint());
   private reader: FlowReader | undefined;
   private servers: grpc.Server[] = [];
+  private tails: AccessLogTail[] = [];
   observerPort = 0;
   accessLogPort = 0;
 
@@ -85,11 +91,32 @@ export class FlowAgent {
     this.ring.push(entries.map((e) => flowFromAccessLog(e, this.directory)));
   }
 
+  /**
+   * Flows from the L7 policy listeners' access log file (translated with `l7.accessLogForFlows`), as Envoy appends
+   * to it; the tail is what the file's size limit rotates around (AccessLogFileLimit's reader).
+   */
+  followL7AccessLog(file: string): AccessLogTail {
+    const tail = new AccessLogTail(file, (lines) => this.ingestL7AccessLog(lines), this.opts.logger ? { logger: this.opts.logger } : {});
+    this.tails.push(tail);
+    return tail;
+  }
+
+  ingestL7AccessLog(lines: readonly string[]): void {
+    const flows = [];
+    for (const line of lines) {
+      const flow = flowFromL7AccessLogLine(line, this.directory);
+      if (flow) flows.push(flow);
+    }
+    if (flows.length > 0) this.ring.push(flows);
+  }
+
   nodeInfo(): { name: string; address: string; connected: boolean; flows_seen: number; ring_capacity: number; error: string } {
     return { name: this.opts.node, address: this.opts.listen.replace(/:0$/, `:${this.observerPort}`), connected: true, flows_seen: this.ring.written, ring_capacity: this.ring.capacity, error: '' };
   }
 
   stop(): void {
+    for (const t of this.tails) t.stop();
+    this.tails = [];
     this.reader?.close();
     this.reader = undefined;
     for (const s of this.servers) s.forceShutdown();

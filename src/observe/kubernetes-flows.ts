@@ -1,12 +1,13 @@
 // Flows in `weft agent` (Kubernetes mode): the node's flow agent runs in the agent's process. The node Envoy's
-// HTTP listeners (Gateways, Ingresses, L7 policy) stream their access log to it over gRPC, the datapath's ring
-// buffer feeds it when the datapath's maps are pinned on this node, and the API server's Pods, Services and
-// Namespaces name the ends of flows.
+// Gateway and Ingress listeners stream their access log to it over gRPC, it follows the L7 policy listeners' access
+// log file, the datapath's ring buffer feeds it when the datapath's maps are pinned on this node, and the API
+// server's Pods, Services and Namespaces name the ends of flows.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
 import { Datapath } from '../datapath/datapath.js';
+import type { RotationReader } from '../l7policy/access-log-limit.js';
 import type { Logger } from '../log/logger.js';
 import type { TranslateOptions } from '../standalone/pipeline.js';
 import type { AccessLogServiceTarget } from '../xds/translator/access-log-service.js';
@@ -23,7 +24,7 @@ export interface NodeFlowsOptions {
   logger: Logger;
   /** host:port of the Observer API (the relay and `weft observe` connect here). */
   listen: string;
-  /** host:port (loopback) of the access log service the node's Envoy streams to. */
+  /** host:port (loopback) of the access log service the node's Envoy streams Gateway and Ingress requests to. */
   accessLogListen: string;
   mtls?: MtlsMaterial;
   /** The datapath's pin directory; its flow events are read only when its ring buffer is pinned there. */
@@ -48,7 +49,7 @@ export class NodeFlows {
       agent = await FlowAgent.start({
         node: o.node, listen: o.listen, accessLogListen: o.accessLogListen,
         ...(o.mtls ? { mtls: o.mtls } : {}), ...(flowsMapFd !== undefined ? { flowsMapFd } : {}), ...(o.ringCapacity ? { ringCapacity: o.ringCapacity } : {}),
-        ...(o.registry ? { registry: o.registry } : {}),
+        ...(o.registry ? { registry: o.registry } : {}), logger: o.logger,
       });
     } catch (err) {
       datapath?.close();
@@ -61,9 +62,14 @@ export class NodeFlows {
     return new NodeFlows(agent, directory, datapath, { address, port: agent.accessLogPort });
   }
 
-  /** The node agent's translate options: every HTTP listener of the node's Envoy streams its access log here. */
+  /** The node agent's translate options: Gateway and Ingress listeners stream here, L7 policy's lines carry what flows need. */
   translateOptions(base: TranslateOptions): TranslateOptions {
-    return { ...base, accessLogService: this.accessLogService, l7: { ...base.l7, accessLogService: this.accessLogService } };
+    return { ...base, accessLogService: this.accessLogService, l7: { ...base.l7, accessLogForFlows: true } };
+  }
+
+  /** Follows the L7 policy listeners' access log file (the node agent's; its size limit rotates around the tail). */
+  followL7AccessLog(file: string): RotationReader {
+    return this.agent.followL7AccessLog(file);
   }
 
   async stop(): Promise<void> {

@@ -1,9 +1,10 @@
-// Flows in `weft run`: a flow agent beside the standalone runner. Its access log service is what the L7
-// policy listeners stream to (the runner's translate options name it), and every reload refreshes the
+// Flows in `weft run`: a flow agent beside the standalone runner. It follows the L7 policy listeners' access log
+// file (the runner's translate options have its lines carry what flows need), and every reload refreshes the
 // directory flows are enriched from (the translation's identities; the Services of the same directory,
 // read after the reload so that the reload itself does not wait for them).
 import type { Registry } from 'prom-client';
 import { Datapath } from '../datapath/datapath.js';
+import type { RotationReader } from '../l7policy/access-log-limit.js';
 import { registerDatapathMetrics } from '../metrics/datapath.js';
 import { classifyManifests } from '../sources/kinds.js';
 import { loadManifestDir } from '../sources/manifests.js';
@@ -30,7 +31,7 @@ export class StandaloneFlows {
   static async start(o: StandaloneFlowsOptions): Promise<StandaloneFlows> {
     const datapath = o.bpfPinRoot ? Datapath.open({ pinRoot: o.bpfPinRoot }) : undefined;
     const agent = await FlowAgent.start({
-      node: o.node, listen: o.listen, accessLogListen: '127.0.0.1:0',
+      node: o.node, listen: o.listen,
       ...(o.tlsDir ? { mtls: mtlsFromDir(o.tlsDir) } : {}), ...(datapath ? { flowsMapFd: datapath.flowsMapFd } : {}), ...(o.ringCapacity ? { ringCapacity: o.ringCapacity } : {}),
       ...(o.registry ? { registry: o.registry } : {}),
     });
@@ -38,9 +39,14 @@ export class StandaloneFlows {
     return new StandaloneFlows(agent, datapath);
   }
 
-  /** The runner's translate options, with the L7 listeners streaming their access log to this agent. */
+  /** The runner's translate options: the L7 listeners' access log lines carry what flows need. */
   translateOptions(base: TranslateOptions = {}): TranslateOptions {
-    return { ...base, l7: { ...base.l7, accessLogService: { address: '127.0.0.1', port: this.agent.accessLogPort } } };
+    return { ...base, l7: { ...base.l7, accessLogForFlows: true } };
+  }
+
+  /** Follows the runner's L7 access log file (its size limit rotates around the tail). */
+  followL7AccessLog(file: string): RotationReader {
+    return this.agent.followL7AccessLog(file);
   }
 
   /** After each reload of `dir`. */

@@ -15,7 +15,7 @@ import { loadManifestDir, parseManifests, type Manifest, type ManifestFileCache,
 import type { Resource } from '../xds/resource.js';
 import { XdsEncodingCache } from '../xds/translator/route-config-bytes.js';
 import { translateIrToXds } from '../xds/translator/translate-ir.js';
-import { ACCESS_LOG_CLUSTER, type AccessLogServiceTarget } from '../xds/translator/access-log-service.js';
+import type { AccessLogServiceTarget } from '../xds/translator/access-log-service.js';
 
 export interface Translation {
   problems: ManifestProblem[];
@@ -46,7 +46,7 @@ export interface TranslateOptions {
   l7?: L7Options;
   /** Addresses of Gateways that ask for one; loopback by default (Kubernetes mode assigns them from a pool). */
   gatewayAddress?: GatewayAddressFor;
-  /** Gateway and Ingress listeners also stream every request to this flow agent (L7 policy listeners: `l7`). */
+  /** Gateway and Ingress listeners also stream every request to this flow agent (L7 policy listeners' lines: `l7.accessLogForFlows`). */
   accessLogService?: AccessLogServiceTarget;
 }
 
@@ -58,9 +58,7 @@ export function translateManifests(manifests: Manifest[], earlierProblems: Manif
   const ir = withIngressListeners(gateway.ir, ingress.listeners);
   const l7 = translateL7Policy({ pods: inputs.pods, namespaces: inputs.namespaces, secrets: inputs.secrets, policies: inputs.networkPolicies as unknown as RawPolicyObject[] }, options.l7);
   const resources = translateIrToXds(ir, options.cache?.xds, options.accessLogService);
-  // Both halves may need the access log service's cluster: it is sent once.
-  const streams = options.accessLogService !== undefined && ir.httpListeners.length > 0;
-  resources.push(...(streams ? l7.resources.filter((r) => r.name !== ACCESS_LOG_CLUSTER) : l7.resources));
+  resources.push(...l7.resources);
   return { problems: [...earlierProblems, ...problems, ...ingress.problems, ...l7.problems], statuses: [...gateway.statuses, ...ingress.statuses], ir, resources, l7 };
 }
 

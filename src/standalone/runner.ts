@@ -30,7 +30,7 @@ import { loadOrCreateCa } from '../mtls/ca-store.js';
 import { MeshNodeAgent } from '../mtls/mesh-agent.js';
 import { policiesRequireAuthentication, standaloneMeshView } from '../mtls/standalone-mesh.js';
 import { TrustDomainAuthority } from '../mtls/trust-bundle.js';
-import { AccessLogFileLimit } from '../l7policy/access-log-limit.js';
+import { AccessLogFileLimit, type RotationReader } from '../l7policy/access-log-limit.js';
 
 export const STANDALONE_NODE_ID = 'weft-node';
 
@@ -64,6 +64,8 @@ export interface RunnerOptions {
   mesh?: StandaloneMeshSettings;
   /** The L7 access log file's size limit (AccessLogFileLimit; default 100 MiB). */
   l7AccessLogMaxBytes?: number;
+  /** Flows (src/observe/standalone.ts): follows the L7 access log file, which its size limit rotates around. */
+  followL7AccessLog?: (file: string) => RotationReader;
 }
 
 export interface StandaloneMeshSettings {
@@ -247,7 +249,8 @@ export class StandaloneRunner extends EventEmitter<RunnerEvents> {
 
   async start(): Promise<void> {
     const socket = path.join(this.workDir, 'xds.sock');
-    this.accessLogLimit = new AccessLogFileLimit(this.l7AccessLogPath, this.opts.l7AccessLogMaxBytes, { logger: this.log });
+    const reader = this.opts.followL7AccessLog?.(this.l7AccessLogPath);
+    this.accessLogLimit = new AccessLogFileLimit(this.l7AccessLogPath, this.opts.l7AccessLogMaxBytes, { logger: this.log, ...(reader ? { reader } : {}) });
     this.server = new XdsServer({ cache: this.cache, logger: this.log, metrics: new XdsMetrics(this.registry) });
     this.server.on('ack', this.onAck);
     this.server.on('held', this.onAck);

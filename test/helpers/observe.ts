@@ -1,7 +1,8 @@
 // Flow API helpers for tests: an mTLS trust domain with SVIDs for agents, relay and clients, and reading
 // GetFlows into an array or following it.
 import * as grpc from '@grpc/grpc-js';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { FlowAgent } from '../../src/observe/agent.js';
@@ -80,20 +81,24 @@ export interface L7FlowFixture {
 }
 
 /**
- * A node proxy (real Envoy) enforcing L7 policy on one server pod, streaming its access log to a flow agent
- * (node-1), and a relay following that agent, all with mutual TLS. `yaml` gets the server pod's address,
+ * A node proxy (real Envoy) enforcing L7 policy on one server pod, a flow agent (node-1) following its access log
+ * file, and a relay following that agent, all with mutual TLS. `yaml` gets the server pod's address,
  * port and the annotation line naming the echo backend that stands for its application.
  */
 export async function l7FlowFixture(t: ExecutionContext, yaml: (ctx: { net: string; server: string; port: number; backendAnnotation: string }) => string): Promise<L7FlowFixture> {
   const td = new TrustDomain();
-  const agent = await FlowAgent.start({ node: 'node-1', listen: '127.0.0.1:0', accessLogListen: '127.0.0.1:0', mtls: td.material('/weft/agent/node-1') });
+  const agent = await FlowAgent.start({ node: 'node-1', listen: '127.0.0.1:0', mtls: td.material('/weft/agent/node-1') });
   t.teardown(() => agent.stop());
+  const logDir = mkdtempSync(path.join(tmpdir(), 'weft-l7-flows-'));
+  t.teardown(() => rmSync(logDir, { recursive: true, force: true }));
+  const accessLogPath = path.join(logDir, 'l7-access.log');
+  agent.followL7AccessLog(accessLogPath);
   const backend = await startEchoBackend('app');
   t.teardown(() => backend.close());
   const port = await freePort();
   const net = addressBlock();
   const text = yaml({ net, server: `${net}.2`, port, backendAnnotation: `annotations: { weft.dev/standalone-backends: "${port}=127.0.0.1:${backend.port}" }` });
-  const translation = translateYaml('flows.yaml', text, { l7: { accessLogPath: '/dev/null', accessLogService: { address: '127.0.0.1', port: agent.accessLogPort } } });
+  const translation = translateYaml('flows.yaml', text, { l7: { accessLogPath, accessLogForFlows: true } });
   if (translation.problems.length > 0) throw new Error(`fixture problems: ${JSON.stringify(translation.problems)}`);
   agent.directory = directoryFromIdentities('node-1', translation.l7!.table, serviceRecords(classifyManifests(parseManifests('flows.yaml', text).manifests).inputs.services));
   const mesh = new Mesh({ protocol: 'delta' });
