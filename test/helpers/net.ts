@@ -1,15 +1,45 @@
 // Loopback-only networking helpers for tests.
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
+/**
+ * A TCP port on 127.0.0.1 that was free a moment ago, below the kernel's ephemeral range: a port bind(0) hands out
+ * comes from that range, and an outgoing connection can take it before the test's server (an Envoy started
+ * later) binds it (CI saw "Address already in use" once). Ports below it are never taken that way; one this process
+ * handed out is not handed out again.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  const low = Math.max(1024, Math.min(PORT_RANGE_LOW, ephemeralLow() - PORT_RANGE_SIZE));
+  for (let attempt = 0; attempt < 64; attempt++) {
+    const port = low + Math.floor(Math.random() * PORT_RANGE_SIZE);
+    if (handedOut.has(port)) continue;
+    if (await bindable(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error(`no free port in ${low}-${low + PORT_RANGE_SIZE - 1} after 64 tries`);
+}
+
+const PORT_RANGE_LOW = 20_000;
+const PORT_RANGE_SIZE = 10_000;
+const handedOut = new Set<number>();
+
+/** The first port of net.ipv4.ip_local_port_range (Linux's default 32768). */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 0 ? low : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
 }
 
