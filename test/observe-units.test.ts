@@ -101,8 +101,14 @@ test('L7 access log file lines (translated for flows) become flows: each end by 
   t.like(flowFromL7AccessLogLine(line({ source_address: '192.0.2.7:5000', destination: 'l7 301 8080 shop/api-0|unlisted|denied:l7', policy: '- -', response_code: '403', response_code_details: 'direct_response' }), directory), { source: { ip: '192.0.2.7', port: 5000, identity: 2, workload: 'world' } });
   // A client's egress chain: the route names the client, the decision the destination (a policy CIDR's, as Cilium labels it).
   t.like(flowFromL7AccessLogLine(line({ direction: 'egress', source: 'l7 300 80 shop/web-0', destination_address: '192.0.2.10', policy: 'cidr:192.0.2.0/24|allowed:shop/web -' }), directory), { traffic_direction: 'EGRESS', source: { pod: 'web-0', identity: 300 }, destination: { ip: '192.0.2.10', port: 80, labels: ['cidr:192.0.2.0/24', 'reserved:world'], workload: 'world' } });
-  // The mesh's outbound side: the route names the destination; the client is known by its address.
-  t.like(flowFromL7AccessLogLine(line({ direction: 'egress', destination: 'l7 301 8080 shop/api-0', destination_address: '', policy: '- -' }), directory), { traffic_direction: 'EGRESS', source: { pod: 'web-0', identity: 300 }, destination: { identity: 301, port: 8080 } });
+  // Over the mesh the lines name no destination address (the connection's is the mesh listener's): the route's pod's.
+  // The outbound side: the client is known by its address. The inbound side: the peer by its verified SPIFFE ID's
+  // identity (the peer's node's address is no pod's).
+  const meshLine = JSON.parse(line({})) as Record<string, string>;
+  delete meshLine.destination_address;
+  const mesh = (o: Record<string, string>): string => JSON.stringify({ ...meshLine, ...o });
+  t.like(flowFromL7AccessLogLine(mesh({ direction: 'egress', destination: 'l7 301 8080 shop/api-0', policy: '- -' }), directory), { traffic_direction: 'EGRESS', source: { pod: 'web-0', identity: 300 }, destination: { ip: '10.0.0.2', pod: 'api-0', identity: 301, port: 8080 } });
+  t.like(flowFromL7AccessLogLine(mesh({ source_address: '192.168.1.5:40000', destination: 'l7 301 8080 shop/api-0', policy: '300 -' }), directory), { traffic_direction: 'INGRESS', source: { ip: '192.168.1.5', pod: '', identity: 300, labels: ['app=web', 'tier=front'] }, destination: { ip: '10.0.0.2', pod: 'api-0' } });
   t.like(flowFromL7AccessLogLine(line({ source_address: '[fd00::2]:6000', destination: 'l7 301 8080 shop/api-0|301|allowed:shop/api', policy: '- -' }), directory), { ip_version: 6, source: { ip: 'fd00::2', port: 6000, pod: 'api-0' } });
   for (const bad of ['', '{"time":', '[]', 'null', '{"method":"GET"}']) t.is(flowFromL7AccessLogLine(bad, directory), undefined, `not a line of the log: ${bad}`);
 });

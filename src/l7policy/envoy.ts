@@ -628,6 +628,7 @@ function accessLog(path: string, direction: Direction, layout: Direction | 'mesh
     egress: { source: ROUTE, destination_address: '%DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT%', policy: `${EGRESS_PEER} ${MISMATCHES}` },
     'mesh-outbound': { destination: ROUTE, policy: `- ${MISMATCHES}` },
   };
+  const mesh = layout === 'mesh-inbound' || layout === 'mesh-outbound';
   const fields: Record<string, string> = {
     time: '%START_TIME%',
     direction,
@@ -640,10 +641,12 @@ function accessLog(path: string, direction: Direction, layout: Direction | 'mesh
     response_code: '%RESPONSE_CODE%',
     response_code_details: '%RESPONSE_CODE_DETAILS%',
     // What a flow has beyond the policy's record (the node's flow agent reads these lines): the address the
-    // connection was made to (a client's egress chain's destination_address already is), and the latency (from the
-    // request's first byte to the response's last, in µs: a local request takes less than a millisecond). Only
-    // then: each command costs Envoy 500-1,300 instructions a request (BENCHMARKS.md).
-    ...(forFlows ? { ...(layout === 'egress' ? {} : { destination_address: '%DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT%' }), duration_us: '%COMMON_DURATION(DS_RX_BEG:DS_TX_END:us)%' } : {}),
+    // connection was made to (a client's egress chain's destination_address already is; over the mesh it is the
+    // mesh listener's, the route names the pod), and the latency (from the request's first byte to the response's
+    // last, in µs: a local request takes less than a millisecond). Only then, or over the mesh (whose TLS dwarfs
+    // it): each command costs Envoy 500-1,300 instructions a request (BENCHMARKS.md).
+    ...(forFlows && layout === 'ingress' ? { destination_address: '%DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT%' } : {}),
+    ...(forFlows || mesh ? { duration_us: '%COMMON_DURATION(DS_RX_BEG:DS_TX_END:us)%' } : {}),
   };
   return { path, json_format: { fields: Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, { stringValue: v }])) } };
 }

@@ -162,7 +162,8 @@ export function flowFromL7AccessLogLine(line: string, directory: WorkloadDirecto
     timeMs: Date.parse(raw.time) || 0,
     egress: raw.direction === 'egress',
     source: { ...from, tag: routeIsDestination ? peer : route?.identity },
-    destination: { ip: text(raw.destination_address), port: num(route?.port), tag: routeIsDestination ? route?.identity : peer },
+    // Over the mesh the connection's local address is the mesh listener's: the route names the pod.
+    destination: { ip: text(raw.destination_address) || (routeIsDestination && route ? (directory.ipOf(route.endpoint) ?? '') : ''), port: num(route?.port), tag: routeIsDestination ? route?.identity : peer },
     details: text(raw.response_code_details),
     routeDecision: route?.decision,
     method: text(raw.method),

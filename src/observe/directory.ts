@@ -28,6 +28,8 @@ const RESERVED: Readonly<Record<number, string>> = { 1: 'host', 2: 'world' };
 export class WorkloadDirectory {
   private readonly byIp = new Map<string, Described>();
   private readonly byIdentity = new Map<number, string[]>();
+  /** `namespace/pod` → the pod's first address (an L7 policy route names its endpoint so). */
+  private readonly byPod = new Map<string, string>();
 
   constructor(readonly node: string, workloads: WorkloadRecord[] = [], services: ServiceRecord[] = [], identityLabels: ReadonlyMap<number, string[]> = new Map()) {
     for (const [id, labels] of identityLabels) this.byIdentity.set(id, labels);
@@ -43,6 +45,7 @@ export class WorkloadDirectory {
         workload: w.labels.app ?? w.labels['app.kubernetes.io/name'] ?? w.pod,
       };
       for (const ip of w.ips) this.byIp.set(ip, described);
+      if (w.ips.length > 0) this.byPod.set(`${w.namespace}/${w.pod}`, w.ips[0]);
       if (!this.byIdentity.has(w.identity)) this.byIdentity.set(w.identity, labels);
     }
     for (const s of services) {
@@ -57,6 +60,11 @@ export class WorkloadDirectory {
     if (d) return { ip, port, identity: identity || d.identity, namespace: d.namespace, pod: d.pod, labels: d.labels, services: d.services, workload: d.workload };
     const reserved = RESERVED[identity];
     return { ip, port, identity, namespace: '', pod: '', labels: this.byIdentity.get(identity) ?? (reserved ? [`reserved:${reserved}`] : []), services: [], workload: reserved ?? ip };
+  }
+
+  /** A pod's address by its name, `namespace/pod`; undefined when unknown. */
+  ipOf(pod: string): string | undefined {
+    return this.byPod.get(pod);
   }
 
   /** The identity the directory holds for an address (0 when unknown). */
