@@ -81,6 +81,20 @@ test('around a rotation: the lines before it, those appended between the read an
   t.deepEqual(lines, ['a', 'b', 'c', 'd', 'e']);
 });
 
+test('a copy shorter than what was read (not this rotation\'s) is not read again', async (t) => {
+  const file = tempFile(t);
+  const { tail, lines } = follow(t, file, true);
+  writeFileSync(file, 'a\nb\n');
+  await tail.aroundRotation(() => {
+    writeFileSync(`${file}.1`, 'x\n');
+    truncateSync(file, 0);
+    return Promise.resolve();
+  });
+  appendFileSync(file, 'c\n');
+  await tail.poll();
+  t.deepEqual(lines, ['a', 'b', 'c']);
+});
+
 test('with AccessLogFileLimit rotating the file it follows, every line is handed on once, in order', async (t) => {
   const file = tempFile(t);
   const { tail, lines } = follow(t, file, true);

@@ -117,7 +117,7 @@ spec:
   t.regex(refused.stderr, /^weft: 127\.0\.0\.1:\d+: /);
 });
 
-test('weft run --flows-listen: the standalone runner\'s L7 listeners stream to its flow agent, enriched from the same directory', async (t) => {
+test('weft run --flows-listen: its flow agent follows the standalone runner\'s L7 access log, enriched from the same directory', async (t) => {
   const root = mkdtempSync(path.join(tmpdir(), 'weft-observe-run-'));
   t.teardown(() => rmSync(root, { recursive: true, force: true }));
   const backend = await startEchoBackend('app');

@@ -29,7 +29,7 @@ export async function runStandalone(opts: RunOptions): Promise<void> {
   }
   // One registry for the process: the admin endpoint's /metrics shows the runner's and the flow agent's metrics.
   const registry = processRegistry();
-  const flows = opts.flows ? await StandaloneFlows.start({ ...opts.flows, registry }) : undefined;
+  const flows = opts.flows ? await StandaloneFlows.start({ ...opts.flows, registry, logger: log.child({ component: 'flows' }) }) : undefined;
   const translate = flows ? flows.translateOptions(opts.translate) : opts.translate;
   const runner = new StandaloneRunner({ dir: opts.dir, protocol: opts.protocol, adminPort: opts.adminPort, logger: log, registry, ...(translate ? { translate } : {}), ...(opts.mesh ? { mesh: opts.mesh } : {}), ...(opts.l7AccessLogMaxBytes ? { l7AccessLogMaxBytes: opts.l7AccessLogMaxBytes } : {}), ...(flows ? { followL7AccessLog: (file: string) => flows.followL7AccessLog(file) } : {}) });
   if (flows) {

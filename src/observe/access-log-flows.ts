@@ -101,7 +101,11 @@ function flowOf(r: LoggedRequest, directory: WorkloadDirectory): Flow {
   };
 }
 
-/** A gRPC access log entry (Gateway and Ingress listeners in Kubernetes mode) → a flow. */
+/**
+ * A gRPC access log entry (Gateway and Ingress listeners in Kubernetes mode) → a flow. An entry naming an L7 policy
+ * route (as those listeners streamed until 2026-12-04; bench/l7-flow-sources.ts measures against it) is read as the
+ * file line is: the route names one end, the custom tags the direction and the RBAC filter's decision.
+ */
 export function flowFromAccessLog(entry: HttpAccessLogEntry, directory: WorkloadDirectory): Flow {
   const common = entry.common_properties ?? {};
   const tags = common.custom_tags ?? {};

@@ -50,9 +50,14 @@ export class AccessLogTail implements RotationReader {
       await this.readNew(this.file);
       const readTo = this.offset ?? 0;
       await rotate();
-      // Envoy may have appended between that read and the copy: the copy holds it, at the same offsets.
-      this.offset = readTo;
-      await this.readNew(`${this.file}.1`).catch(() => undefined);
+      // Envoy may have appended between that read and the copy: the copy holds it, at the same offsets (a copy
+      // shorter than what was read is not this rotation's: nothing of it is read again).
+      const copy = `${this.file}.1`;
+      const copied = await stat(copy).then((st) => st.size, () => 0);
+      if (copied > readTo) {
+        this.offset = readTo;
+        await this.readNew(copy).catch(() => undefined);
+      }
       // A line cut by the copy goes on in the truncated file no more: it was written before the truncation.
       this.partial = Buffer.alloc(0);
       this.offset = 0;

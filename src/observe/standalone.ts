@@ -5,6 +5,7 @@
 import type { Registry } from 'prom-client';
 import { Datapath } from '../datapath/datapath.js';
 import type { RotationReader } from '../l7policy/access-log-limit.js';
+import type { Logger } from '../log/logger.js';
 import { registerDatapathMetrics } from '../metrics/datapath.js';
 import { classifyManifests } from '../sources/kinds.js';
 import { loadManifestDir } from '../sources/manifests.js';
@@ -23,6 +24,8 @@ export interface StandaloneFlowsOptions {
   ringCapacity?: number;
   /** The runner's registry: flow counts, and the datapath's map sizes with a datapath. */
   registry?: Registry;
+  /** Where a failure to read the L7 access log is reported. */
+  logger?: Logger;
 }
 
 export class StandaloneFlows {
@@ -33,7 +36,7 @@ export class StandaloneFlows {
     const agent = await FlowAgent.start({
       node: o.node, listen: o.listen,
       ...(o.tlsDir ? { mtls: mtlsFromDir(o.tlsDir) } : {}), ...(datapath ? { flowsMapFd: datapath.flowsMapFd } : {}), ...(o.ringCapacity ? { ringCapacity: o.ringCapacity } : {}),
-      ...(o.registry ? { registry: o.registry } : {}),
+      ...(o.registry ? { registry: o.registry } : {}), ...(o.logger ? { logger: o.logger } : {}),
     });
     if (datapath && o.registry) registerDatapathMetrics(o.registry, datapath);
     return new StandaloneFlows(agent, datapath);
