@@ -11,7 +11,7 @@ import type { AckEvent } from '../src/xds/ads-stream.js';
 import type { Resource } from '../src/xds/resource.js';
 import { TypeUrl } from '../src/xds/type-urls.js';
 import { meshFixture, type Protocol } from './helpers/mesh.js';
-import { eventually } from './helpers/net.js';
+import { eventually, withDeadline } from './helpers/net.js';
 import { httpRoutes, routeTable, upstream } from './helpers/resources.js';
 import { get, Load } from './helpers/traffic.js';
 
@@ -42,7 +42,7 @@ for (const protocol of ['delta', 'sotw'] as Protocol[]) {
     });
     const after = [...upstream('b', b.port), ...listenerNaming(port, 'routes-b', 'b')];
     mesh.set(after);
-    const reply = await probe;
+    const reply = await withDeadline(probe, 15_000, () => `Envoy to ACK clusters without a (${mesh.server.describeStreams(mesh.nodeId).join('; ')}; ${mesh.divergence() ?? 'converged'})`);
     await mesh.converged();
     await load.atLeast(20);
     await load.stop();

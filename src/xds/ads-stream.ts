@@ -133,12 +133,13 @@ export abstract class AdsStream {
 
   /** While removals wait for a drain, one timer to look again when it ends. */
   private flushAfterDrain(): void {
-    const wait = this.plan.drainingUntil - performance.now();
-    if (wait <= 0 || this.drainTimer || this.closed) return;
+    if (this.drainTimer || this.closed) return;
+    const wait = this.plan.takeDrainRetryMs();
+    if (wait === undefined) return;
     this.drainTimer = setTimeout(() => {
       this.drainTimer = undefined;
       this.flush();
-    }, Math.ceil(wait));
+    }, wait);
   }
 
   protected abstract sendType(track: TypeTrack): void;

@@ -98,6 +98,8 @@ export class StreamPlan {
   private drainPending = false;
   /** Until when (performance.now()) warm-first removals wait for replaced filter chains to finish draining. */
   drainingUntil = 0;
+  /** The last look at removals refused them only because replaced filter chains were still draining. */
+  private refusedForDrain = false;
 
   constructor(private readonly listenerDrainMs = ENVOY_DRAIN_TIME_MS) {
     for (const type of ALL_TYPE_URLS) this.tracks.set(type, new TypeTrack(type));
@@ -180,12 +182,28 @@ export class StreamPlan {
    * starts once the new listeners are in place, which is no later than convergence).
    */
   removalsAllowed(now = performance.now()): boolean {
+    this.refusedForDrain = false;
     if (!this.lateTypesConverged()) return false;
     if (this.drainPending) {
       this.drainPending = false;
       this.drainingUntil = now + this.listenerDrainMs + DRAIN_MARGIN_MS;
     }
-    return now >= this.drainingUntil;
+    if (now >= this.drainingUntil) return true;
+    this.refusedForDrain = true;
+    return false;
+  }
+
+  /**
+   * When to look again because the last look refused removals for the drain (undefined when it did not),
+   * taken once: the look that timer makes refuses again or not. Never less than 1 ms: by the time the stream
+   * asks, the drain may have ended, but the refusal stands until someone looks again, and nothing else may
+   * come to look (a timer that fired a little before `drainingUntil`, as Node's millisecond timers can, left
+   * removals held with no timer behind them).
+   */
+  takeDrainRetryMs(now = performance.now()): number | undefined {
+    if (!this.refusedForDrain) return undefined;
+    this.refusedForDrain = false;
+    return Math.max(1, Math.ceil(this.drainingUntil - now));
   }
 
   /** Every warm-first resource that the snapshot's listeners and routes reach is ACKed on this stream. */
