@@ -63,7 +63,8 @@ export function peerLabels(name: unknown): string[] {
 }
 
 const num = (v: unknown): number | undefined => (typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : undefined);
-const text = (v: unknown): string => (typeof v === 'string' ? v : '');
+/** A JSON field's string value; '' for anything else. */
+export const text = (v: unknown): string => (typeof v === 'string' ? v : '');
 
 /**
  * An end the route's name names (envoy.ts routeLogName: `l7 <identity> <port> <endpoint>`), or undefined; where the

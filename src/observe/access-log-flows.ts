@@ -5,7 +5,7 @@
 // name names the endpoint whose rules apply (and, where the route table enforces, the peer and the decision).
 import type { Flow, FlowEndpoint, FlowVerdict } from './flow.js';
 import type { WorkloadDirectory } from './directory.js';
-import { peerDecision, peerLabels, peerOf, policyDecision, refusingDecision, routeEnd } from '../l7policy/access-log.js';
+import { peerDecision, peerLabels, peerOf, policyDecision, refusingDecision, routeEnd, text } from '../l7policy/access-log.js';
 import { UNLISTED } from '../l7policy/envoy.js';
 import { RESERVED_WORLD } from '../l7policy/identities.js';
 
@@ -138,8 +138,6 @@ function hostPort(v: string): { ip: string; port: number } {
   const m = /^\[?(.*?)\]?:(\d+)$/.exec(v);
   return m ? { ip: m[1], port: Number(m[2]) } : { ip: v, port: 0 };
 }
-
-const text = (v: unknown): string => (typeof v === 'string' ? v : '');
 
 /**
  * A line of the L7 policy listeners' access log file (src/l7policy/envoy.ts accessLog, translated with

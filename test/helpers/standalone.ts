@@ -6,7 +6,7 @@ import type { ExecutionContext } from 'ava';
 import { pino } from 'pino';
 import { StandaloneRunner, type ReadyInfo, type RunnerEvents } from '../../src/standalone/runner.js';
 import { startEchoBackend, type EchoBackend } from './echo-backend.js';
-import { freePort } from './net.js';
+import { freePort, withDeadline } from './net.js';
 
 export function gatewayYaml(port: number): string {
   return `apiVersion: gateway.networking.k8s.io/v1
@@ -130,13 +130,5 @@ export async function readyAfter(runner: StandaloneRunner, after: number): Promi
 
 /** After start(): waits until the first generation is ready. */
 export async function startedAndReady(runner: StandaloneRunner, timeoutMs = 30_000): Promise<ReadyInfo> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`runner not ready (divergence: ${runner.divergence()}, unprogrammed: ${runner.unprogrammedGateways().join(', ')})`)), timeoutMs);
-  });
-  try {
-    return await Promise.race([runner.ready(), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+  return withDeadline(runner.ready(), timeoutMs, () => `the runner to be ready (divergence: ${runner.divergence()}, unprogrammed: ${runner.unprogrammedGateways().join(', ')})`);
 }
